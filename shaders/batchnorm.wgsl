@@ -1,0 +1,79 @@
+// Batch normalization over [M, C] (features in columns). One invocation per feature;
+// the batch is summed in row order, so results are deterministic.
+//   mean = (1/M) Σ x,  var = (1/M) Σ (x - mean)²,  x̂ = (x - mean) / sqrt(var + eps),
+//   y = gamma · x̂ + beta.
+// gb = [gamma(C), beta(C)]; saved = [mean(C), invstd(C)]; running = [mean(C), var(C)].
+// Running statistics follow PyTorch: r := (1 - momentum) r + momentum · batch, with the
+// unbiased variance var · M / (M - 1).
+
+// in0 = x, in1 = gb; out0 = y, out1 = saved, out2 = running.  p0 = M, p1 = C, p2 = eps, p3 = momentum
+@compute @workgroup_size(64)
+fn bn_fwd_train(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    let M = pu(0u);
+    let C = pu(1u);
+    if (c >= C) { return; }
+    let eps = pf(2u);
+    let mom = pf(3u);
+    var s = 0.0;
+    for (var m = 0u; m < M; m++) { s += in0[m * C + c]; }
+    let mean = s / f32(M);
+    var v = 0.0;
+    for (var m = 0u; m < M; m++) { let d = in0[m * C + c] - mean; v += d * d; }
+    let var_b = v / f32(M);
+    let invstd = 1.0 / sqrt(var_b + eps);
+    let g = in1[c];
+    let b = in1[C + c];
+    for (var m = 0u; m < M; m++) {
+        out0[m * C + c] = g * (in0[m * C + c] - mean) * invstd + b;
+    }
+    out1[c] = mean;
+    out1[C + c] = invstd;
+    let unbiased = select(var_b, v / f32(M - 1u), M > 1u);
+    out2[c] = (1.0 - mom) * out2[c] + mom * mean;
+    out2[C + c] = (1.0 - mom) * out2[C + c] + mom * unbiased;
+}
+
+// Inference: y = gamma · (x - running_mean) / sqrt(running_var + eps) + beta.
+// in0 = x, in1 = gb, in2 = running; out0 = y.  p0 = M, p1 = C, p2 = eps
+@compute @workgroup_size(256)
+fn bn_fwd_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    let M = pu(0u);
+    let C = pu(1u);
+    if (i >= M * C) { return; }
+    let c = i % C;
+    let invstd = 1.0 / sqrt(in2[C + c] + pf(2u));
+    out0[i] = in1[c] * (in0[i] - in2[c]) * invstd + in1[C + c];
+}
+
+// Backward, with dx̂ = dy · gamma:
+//   dbeta = Σ dy,  dgamma = Σ dy · x̂,
+//   dx = (invstd / M) · (M · dx̂ - Σ dx̂ - x̂ · Σ dx̂ · x̂).
+// in0 = x, in1 = dy, in2 = gb, in3 = saved; out0 = dx, out1 = dgb.  p0 = M, p1 = C
+@compute @workgroup_size(64)
+fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    let M = pu(0u);
+    let C = pu(1u);
+    if (c >= C) { return; }
+    let mean = in3[c];
+    let invstd = in3[C + c];
+    let g = in2[c];
+    var sdy = 0.0;
+    var sdyx = 0.0;
+    for (var m = 0u; m < M; m++) {
+        let dy = in1[m * C + c];
+        let xh = (in0[m * C + c] - mean) * invstd;
+        sdy += dy;
+        sdyx += dy * xh;
+    }
+    let fm = f32(M);
+    for (var m = 0u; m < M; m++) {
+        let dy = in1[m * C + c];
+        let xh = (in0[m * C + c] - mean) * invstd;
+        out0[m * C + c] = (invstd / fm) * g * (fm * dy - sdy - xh * sdyx);
+    }
+    out1[c] = sdyx;
+    out1[C + c] = sdy;
+}

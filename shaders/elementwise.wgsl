@@ -1,0 +1,53 @@
+// Elementwise kernels: activations forward and backward, add, copy.
+// Activation selected by the override ACT: 0 = ReLU, 1 = tanh, 2 = sigmoid.
+
+override ACT: u32 = 0u;
+
+// act_fwd: y = f(x).   p0 = n
+@compute @workgroup_size(256)
+fn act_fwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= pu(0u)) { return; }
+    let x = in0[i];
+    var y: f32;
+    if (ACT == 0u) { y = max(x, 0.0); }
+    else if (ACT == 1u) { y = tanh(x); }
+    else { y = 1.0 / (1.0 + exp(-x)); }
+    out0[i] = y;
+}
+
+// act_bwd: dx = dy · f'(x), written in terms of y = f(x):
+// ReLU: [y > 0]; tanh: 1 - y²; sigmoid: y(1 - y).   in0 = y, in1 = dy; p0 = n
+@compute @workgroup_size(256)
+fn act_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= pu(0u)) { return; }
+    let y = in0[i];
+    let dy = in1[i];
+    var d: f32;
+    if (ACT == 0u) { d = select(0.0, dy, y > 0.0); }
+    else if (ACT == 1u) { d = dy * (1.0 - y * y); }
+    else { d = dy * y * (1.0 - y); }
+    out0[i] = d;
+}
+
+// add: c = a + b (gradient accumulation).   p0 = n
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= pu(0u)) { return; }
+    out0[i] = in0[i] + in1[i];
+}
+
+// bias_grad: db[n] = Σ_m dY[m, n], one invocation per column, rows summed in order
+// (deterministic, no atomics).   p0 = M, p1 = N
+@compute @workgroup_size(256)
+fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n = flat_index(gid, nwg);
+    let M = pu(0u);
+    let N = pu(1u);
+    if (n >= N) { return; }
+    var s = 0.0;
+    for (var m = 0u; m < M; m++) { s += in0[m * N + n]; }
+    out0[n] = s;
+}

@@ -1,0 +1,54 @@
+// C = op(A) · op(B) (+ bias), op(A) is [M, K], op(B) is [K, N], C is [M, N], row-major.
+// TA: A is stored [K, M] (A^T is used); TB: B is stored [N, K]. Transposes are read in
+// place, never materialized. BIAS adds bias[n] to every row (fused linear forward).
+// in0 = A, in1 = B, in2 = bias; out0 = C.   p0 = M, p1 = N, p2 = K
+//
+// Portable variant (no subgroups, no workgroup memory): each invocation owns a 4×4
+// register block; on lavapipe workgroup memory and barriers cost more than they save
+// (../shared/ADAPTERS.md), so tiles are not staged through shared memory.
+
+override TA: bool = false;
+override TB: bool = false;
+override BIAS: bool = false;
+
+fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
+    if (TA) { return in0[k * M + r]; }
+    return in0[r * K + k];
+}
+
+fn b_at(k: u32, c: u32, N: u32, K: u32) -> f32 {
+    if (TB) { return in1[c * K + k]; }
+    return in1[k * N + c];
+}
+
+// workgroup 16×4 invocations → a 16-row × 64-column tile of C.
+@compute @workgroup_size(16, 4)
+fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let M = pu(0u);
+    let N = pu(1u);
+    let K = pu(2u);
+    let c0 = gid.x * 4u;
+    let r0 = gid.y * 4u;
+    if (c0 >= N || r0 >= M) { return; }
+    // Clamp indices so that edge blocks read valid memory; their extra lanes are not stored.
+    var rr: array<u32, 4>;
+    var cc: array<u32, 4>;
+    for (var i = 0u; i < 4u; i++) { rr[i] = min(r0 + i, M - 1u); cc[i] = min(c0 + i, N - 1u); }
+    var acc: array<vec4<f32>, 4>;
+    for (var k = 0u; k < K; k++) {
+        let b = vec4<f32>(b_at(k, cc[0], N, K), b_at(k, cc[1], N, K), b_at(k, cc[2], N, K), b_at(k, cc[3], N, K));
+        for (var i = 0u; i < 4u; i++) {
+            acc[i] = fma(vec4<f32>(a_at(rr[i], k, M, K)), b, acc[i]);
+        }
+    }
+    var bias = vec4<f32>(0.0);
+    if (BIAS) { bias = vec4<f32>(in2[cc[0]], in2[cc[1]], in2[cc[2]], in2[cc[3]]); }
+    for (var i = 0u; i < 4u; i++) {
+        let r = r0 + i;
+        if (r >= M) { break; }
+        let v = acc[i] + bias;
+        for (var j = 0u; j < 4u; j++) {
+            if (c0 + j < N) { out0[r * N + c0 + j] = v[j]; }
+        }
+    }
+}

@@ -1,0 +1,82 @@
+// C = op(A) · op(B) (+ bias): the same contract as matmul.wgsl, for adapters with
+// subgroups of a fixed size SG (set by the host from the adapter's subgroup size).
+//
+// Each invocation owns TM rows × 4 columns of C; all invocations of a workgroup share
+// the same TM rows, so A is loaded once per subgroup: lane l loads A[r, k0 + l] for its
+// TM rows and the subgroup broadcasts each value to every lane. No workgroup memory and
+// no barriers: on lavapipe these cost more than they save (../shared/ADAPTERS.md), and
+// this shape measured ~40 GFLOP/s there against < 1 for shared-memory tiling.
+// The SG-step inner loop is unrolled textually by the host (subgroupBroadcast needs a
+// constant lane): the block between BEGIN_J and END_J is repeated with JJ = 0u, 1u, ...
+
+override TA: bool = false;
+override TB: bool = false;
+override BIAS: bool = false;
+const TM: u32 = 16u;
+const SG: u32 = 8u;
+
+fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
+    if (r >= M || k >= K) { return 0.0; }
+    if (TA) { return in0[k * M + r]; }
+    return in0[r * K + k];
+}
+
+fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
+    if (full) {
+        if (TB) { return vec4<f32>(in1[c * K + k], in1[(c + 1u) * K + k], in1[(c + 2u) * K + k], in1[(c + 3u) * K + k]); }
+        let o = k * N + c;
+        return vec4<f32>(in1[o], in1[o + 1u], in1[o + 2u], in1[o + 3u]);
+    }
+    var v = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        let cj = min(c + j, N - 1u);
+        if (TB) { v[j] = in1[cj * K + k]; } else { v[j] = in1[k * N + cj]; }
+    }
+    return v;
+}
+
+// 64 invocations → a TM-row × 256-column tile of C.
+@compute @workgroup_size(64)
+fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
+          @builtin(subgroup_invocation_id) lane: u32) {
+    let M = pu(0u);
+    let N = pu(1u);
+    let K = pu(2u);
+    let r0 = wid.y * TM;
+    let c0 = wid.x * 256u + lid * 4u;
+    // Lanes past N still take part in the broadcasts; they just never store.
+    let cl = min(c0, N - 1u);
+    let full = c0 + 3u < N;
+    var acc: array<vec4<f32>, TM>;
+    var a: array<f32, TM>;
+    for (var k0 = 0u; k0 < K; k0 += SG) {
+        for (var i = 0u; i < TM; i++) { a[i] = a_at(r0 + i, k0 + lane, M, K); }
+        // BEGIN_J
+        {
+            let k = min(k0 + JJ, K - 1u);
+            let b = b4(k, cl, N, K, full);
+            for (var i = 0u; i < TM; i++) {
+                acc[i] = fma(vec4<f32>(subgroupBroadcast(a[i], JJ)), b, acc[i]);
+            }
+        }
+        // END_J
+    }
+    if (c0 >= N) { return; }
+    var bias = vec4<f32>(0.0);
+    if (BIAS) {
+        for (var j = 0u; j < 4u; j++) { bias[j] = in2[min(c0 + j, N - 1u)]; }
+    }
+    for (var i = 0u; i < TM; i++) {
+        let r = r0 + i;
+        if (r >= M) { break; }
+        let v = acc[i] + bias;
+        if (full) {
+            let o = r * N + c0;
+            out0[o] = v.x; out0[o + 1u] = v.y; out0[o + 2u] = v.z; out0[o + 3u] = v.w;
+        } else {
+            for (var j = 0u; j < 4u; j++) {
+                if (c0 + j < N) { out0[r * N + c0 + j] = v[j]; }
+            }
+        }
+    }
+}

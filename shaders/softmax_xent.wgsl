@@ -1,0 +1,46 @@
+// Fused softmax cross-entropy, its gradient, and per-row metrics. One invocation per row.
+//   p = softmax(z),  loss_i = logsumexp(z_i) - z_i[y_i],
+//   dz = scale · (p - onehot(y)),  scale = 1/m for a mean over the batch.
+// in0 = logits [M, C], in1 = labels [M] (class index as f32);
+// out0 = dlogits [M, C], out1 = rowstats [M, 2] = (loss_i, correct_i).
+// correct_i = 1 when the first maximal logit is at y_i.   p0 = M, p1 = C, p2 = scale
+@compute @workgroup_size(64)
+fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let r = gid.x;
+    let M = pu(0u);
+    let C = pu(1u);
+    if (r >= M) { return; }
+    let scale = pf(2u);
+    let y = u32(in1[r]);
+    let base = r * C;
+    var mx = in0[base];
+    var arg = 0u;
+    for (var c = 1u; c < C; c++) {
+        let z = in0[base + c];
+        if (z > mx) { mx = z; arg = c; }
+    }
+    var s = 0.0;
+    for (var c = 0u; c < C; c++) { s += exp(in0[base + c] - mx); }
+    let lse = mx + log(s);
+    for (var c = 0u; c < C; c++) {
+        let p = exp(in0[base + c] - mx) / s;
+        out0[base + c] = scale * (p - select(0.0, 1.0, c == y));
+    }
+    out1[2u * r] = lse - in0[base + y];
+    out1[2u * r + 1u] = select(0.0, 1.0, arg == y);
+}
+
+// Adds a batch's row statistics to the device-side accumulator, rows in order:
+// acc = (Σ loss, Σ correct, Σ rows, steps). A single invocation: deterministic.
+// in0 = rowstats [M, 2]; out0 = acc [4].   p0 = M
+@compute @workgroup_size(1)
+fn metrics_accum() {
+    let M = pu(0u);
+    var l = 0.0;
+    var c = 0.0;
+    for (var r = 0u; r < M; r++) { l += in0[2u * r]; c += in0[2u * r + 1u]; }
+    out0[0] += l;
+    out0[1] += c;
+    out0[2] += f32(M);
+    out0[3] += 1.0;
+}

@@ -1,0 +1,15 @@
+//! CPU twin of `shaders/dropout.wgsl`.
+
+use crate::backend::{pf, Globals};
+use crate::rng::dropout_keep;
+
+/// y_i = x_i · scale if keep(seed, stream, step, i) else 0, with keep decided by the shared
+/// Threefry generator. p0 = n, p1 = threshold, p2 = scale, p3 = stream
+pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let n = p[0] as usize;
+    let scale = pf(p, 2);
+    for i in 0..n {
+        let keep = dropout_keep(g.seed(), p[3], g.step, i as u32, p[1]);
+        outs[0][i] = if keep { ins[0][i] * scale } else { 0.0 };
+    }
+}

@@ -1,0 +1,46 @@
+//! CPU twin of `shaders/matmul.wgsl`: C = op(A)·op(B) (+ bias), summed over k in order.
+
+use crate::backend::{Globals, Kernel};
+
+/// ins = [A, B, bias], outs = [C]; p0 = M, p1 = N, p2 = K; flags in p[13..16] = (ta, tb, bias).
+pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (m, n, k) = (p[0] as usize, p[1] as usize, p[2] as usize);
+    let (ta, tb, bias) = (p[13] != 0, p[14] != 0, p[15] != 0);
+    let (a, b) = (ins[0], ins[1]);
+    let c = &mut *outs[0];
+    let mut row = vec![0f32; n];
+    for i in 0..m {
+        row.iter_mut().for_each(|x| *x = 0.0);
+        for kk in 0..k {
+            let av = if ta { a[kk * m + i] } else { a[i * k + kk] };
+            if tb {
+                for (j, r) in row.iter_mut().enumerate() {
+                    *r = av.mul_add(b[j * k + kk], *r);
+                }
+            } else {
+                let br = &b[kk * n..kk * n + n];
+                for (r, &bv) in row.iter_mut().zip(br) {
+                    *r = av.mul_add(bv, *r);
+                }
+            }
+        }
+        for j in 0..n {
+            c[i * n + j] = row[j] + if bias { ins[2][j] } else { 0.0 };
+        }
+    }
+}
+
+/// Parameter words of a matmul instruction (the flags are mirrored for the CPU twin; the
+/// GPU reads them as pipeline constants).
+pub fn params(kernel: Kernel, m: usize, n: usize, k: usize) -> [u32; 16] {
+    let mut p = [0u32; 16];
+    p[0] = m as u32;
+    p[1] = n as u32;
+    p[2] = k as u32;
+    if let Kernel::MatMul { ta, tb, bias } = kernel {
+        p[13] = ta as u32;
+        p[14] = tb as u32;
+        p[15] = bias as u32;
+    }
+    p
+}

@@ -1,0 +1,106 @@
+//! The reference backend: plain, obviously-correct Rust loops, one file per kernel family,
+//! each the twin of a WGSL entry point. It replays the same [`Program`]s as the GPU.
+
+pub mod batchnorm;
+pub mod clip;
+pub mod dropout;
+pub mod elementwise;
+pub mod matmul;
+pub mod optim;
+pub mod softmax_xent;
+
+use crate::backend::{Backend, BufferSpec, Globals, Instr, Program, ProgramId};
+use crate::error::{Error, Result};
+
+/// The CPU reference backend.
+#[derive(Default)]
+pub struct Cpu {
+    bufs: Vec<Vec<f32>>,
+    programs: Vec<Program>,
+}
+
+impl Cpu {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Run one instruction on the CPU: outputs are taken out of their buffers so that the
+    /// inputs can be borrowed at the same time (a plan never reads and writes one buffer in
+    /// one instruction).
+    pub fn exec(bufs: &mut [Vec<f32>], instr: &Instr, g: &Globals) {
+        let def = instr.kernel.def();
+        let mut taken: Vec<Vec<f32>> =
+            instr.outs.iter().map(|s| std::mem::take(&mut bufs[s.buf])).collect();
+        {
+            let ins: Vec<&[f32]> =
+                instr.ins.iter().map(|s| &bufs[s.buf][s.off..s.off + s.len]).collect();
+            let mut outs: Vec<&mut [f32]> = taken
+                .iter_mut()
+                .zip(&instr.outs)
+                .map(|(v, s)| &mut v[s.off..s.off + s.len])
+                .collect();
+            (def.cpu)(&instr.p, g, &ins, &mut outs);
+        }
+        for (v, s) in taken.into_iter().zip(&instr.outs) {
+            bufs[s.buf] = v;
+        }
+    }
+}
+
+impl Backend for Cpu {
+    fn describe(&self) -> String {
+        "CPU reference backend (plain Rust loops)".into()
+    }
+    fn align(&self) -> usize {
+        1
+    }
+    fn create_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
+        self.bufs = specs.iter().map(|s| vec![0.0; s.len.max(1)]).collect();
+        Ok(())
+    }
+    fn load(&mut self, program: &Program) -> Result<ProgramId> {
+        for ins in &program.instrs {
+            for s in ins.ins.iter().chain(&ins.outs) {
+                if s.buf >= self.bufs.len() || s.off + s.len > self.bufs[s.buf].len() {
+                    return Err(Error::Graph(format!(
+                        "{:?} operand {s:?} is outside its buffer",
+                        ins.kernel
+                    )));
+                }
+            }
+        }
+        self.programs.push(program.clone());
+        Ok(ProgramId(self.programs.len() - 1))
+    }
+    fn write(&mut self, buf: usize, off: usize, data: &[f32]) -> Result<()> {
+        let b = self.bufs.get_mut(buf).ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        if off + data.len() > b.len() {
+            return Err(Error::Shape {
+                context: format!("write into buffer {buf} at {off}"),
+                got: vec![data.len()],
+                expected: format!("at most {} elements", b.len() - off.min(b.len())),
+            });
+        }
+        b[off..off + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+    fn run(&mut self, id: ProgramId, globals: &Globals) -> Result<()> {
+        let prog = &self.programs[id.0];
+        for instr in &prog.instrs {
+            Cpu::exec(&mut self.bufs, instr, globals);
+        }
+        Ok(())
+    }
+    fn read(&mut self, buf: usize, off: usize, len: usize) -> Result<Vec<f32>> {
+        let b = self.bufs.get(buf).ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        b.get(off..off + len)
+            .map(|s| s.to_vec())
+            .ok_or_else(|| Error::Graph(format!("read {off}..{} of buffer {buf}", off + len)))
+    }
+    fn sync(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn is_gpu(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,21 @@
+//! CPU twin of `shaders/optim.wgsl`.
+
+use crate::backend::{pf, Globals};
+
+/// SGD with momentum and coupled weight decay (formulas in shaders/optim.wgsl):
+/// g = s·dJ/dw + wd_i·w; v = mu·v + g; w := w - lr·v (Nesterov: w := w - lr·(g + mu·v)).
+/// ins = [grad, wd, clipinfo], outs = [w, v]; p0 = n, p1 = mu, p2 = nesterov
+pub fn sgd_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let n = p[0] as usize;
+    let mu = pf(p, 1);
+    let nesterov = p[2] == 1;
+    let (grad, wd, s) = (ins[0], ins[1], ins[2][1]);
+    for i in 0..n {
+        let w = outs[0][i];
+        let gi = s * grad[i] + wd[i] * w;
+        let v = mu * outs[1][i] + gi;
+        outs[1][i] = v;
+        let step = if nesterov { gi + mu * v } else { v };
+        outs[0][i] = w - g.lr * step;
+    }
+}

@@ -1,0 +1,42 @@
+//! CPU twins of `shaders/softmax_xent.wgsl` (formulas there).
+
+use crate::backend::{pf, Globals};
+
+/// ins = [logits, labels], outs = [dlogits, rowstats]; p0 = M, p1 = C, p2 = scale
+pub fn softmax_xent(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (m, c) = (p[0] as usize, p[1] as usize);
+    let scale = pf(p, 2);
+    for r in 0..m {
+        let z = &ins[0][r * c..r * c + c];
+        let y = ins[1][r] as usize;
+        let (mut mx, mut arg) = (z[0], 0);
+        for (j, &v) in z.iter().enumerate().skip(1) {
+            if v > mx {
+                mx = v;
+                arg = j;
+            }
+        }
+        let s: f32 = z.iter().map(|&v| (v - mx).exp()).sum();
+        let lse = mx + s.ln();
+        for j in 0..c {
+            let pj = (z[j] - mx).exp() / s;
+            outs[0][r * c + j] = scale * (pj - if j == y { 1.0 } else { 0.0 });
+        }
+        outs[1][2 * r] = lse - z[y];
+        outs[1][2 * r + 1] = if arg == y { 1.0 } else { 0.0 };
+    }
+}
+
+/// acc += (Σ loss, Σ correct, M, 1). ins = [rowstats], outs = [acc]; p0 = M
+pub fn metrics_accum(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let m = p[0] as usize;
+    let (mut l, mut c) = (0f32, 0f32);
+    for r in 0..m {
+        l += ins[0][2 * r];
+        c += ins[0][2 * r + 1];
+    }
+    outs[0][0] += l;
+    outs[0][1] += c;
+    outs[0][2] += m as f32;
+    outs[0][3] += 1.0;
+}

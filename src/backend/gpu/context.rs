@@ -1,0 +1,159 @@
+//! Adapter selection, device creation and error capture.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// How to open the GPU.
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// Use the subgroup matmul when the adapter has fixed-size subgroups.
+    pub subgroups: bool,
+}
+
+impl GpuOptions {
+    /// Defaults, with `SHADEPROP_MATMUL=portable` forcing the kernel without subgroups.
+    pub fn from_env() -> Self {
+        let portable = std::env::var("SHADEPROP_MATMUL").is_ok_and(|v| v == "portable");
+        GpuOptions { subgroups: !portable }
+    }
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions { subgroups: true }
+    }
+}
+
+/// What was opened, printed at start.
+#[derive(Clone, Debug)]
+pub struct AdapterReport {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    /// The subgroup size the matmul kernel was specialized for, or None (portable kernel).
+    pub subgroup_size: Option<u32>,
+}
+
+impl fmt::Display for AdapterReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}, {}, driver {}), matmul: {}",
+            self.name,
+            self.backend,
+            self.device_type,
+            self.driver,
+            match self.subgroup_size {
+                Some(s) => format!("subgroup-broadcast (subgroup size {s})"),
+                None => "portable 4x4 register blocks".into(),
+            }
+        )
+    }
+}
+
+const INSTALL_HINT: &str = "no Vulkan/Metal/DX12/GL adapter was found. On Debian/Ubuntu \
+    without a GPU install Mesa's software Vulkan driver: `apt-get install -y \
+    mesa-vulkan-drivers` (lavapipe), or use the CPU backend";
+
+pub(crate) struct Context {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub limits: wgpu::Limits,
+    pub report: AdapterReport,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl Context {
+    pub fn new(opts: GpuOptions) -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(want) => {
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&want.to_lowercase()))
+                    .ok_or_else(|| {
+                        Error::NoAdapter(format!(
+                            "WGPU_ADAPTER_NAME={want:?} matches none of the adapters found: {names:?}"
+                        ))
+                    })?
+            }
+            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::from_env()
+                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            }))
+            .map_err(|e| Error::NoAdapter(format!("{INSTALL_HINT} ({e})")))?,
+        };
+        let info = adapter.get_info();
+        let features = adapter.features();
+        let sg = features.contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size == info.subgroup_max_size
+            && [4, 8, 16, 32, 64].contains(&info.subgroup_min_size);
+        let use_sg = opts.subgroups && sg;
+        let required_features =
+            if use_sg { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("shadeprop"),
+            required_features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::default(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::NoAdapter(format!("adapter {} refused a device: {e}", info.name)))?;
+        let error = Arc::new(Mutex::new(None));
+        let sink = error.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let lost = error.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = lost.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+        });
+        let report = AdapterReport {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info),
+            subgroup_size: use_sg.then_some(info.subgroup_min_size),
+        };
+        Ok(Context { device, queue, limits, report, error })
+    }
+
+    /// Run a resource-creating call inside a validation error scope.
+    pub fn checked<T>(&self, f: impl FnOnce(&wgpu::Device) -> T) -> Result<T> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let v = f(&self.device);
+        match pollster::block_on(scope.pop()) {
+            Some(e) => Err(Error::Gpu(e.to_string())),
+            None => Ok(v),
+        }
+    }
+
+    /// The first error reported asynchronously (validation, out of memory, device lost).
+    pub fn take_error(&self) -> Result<()> {
+        match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(Error::Gpu(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Block until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))
+    }
+}

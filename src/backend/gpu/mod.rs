@@ -1,0 +1,376 @@
+//! The wgpu backend: device, pipelines, buffers and bind groups are built once; a program
+//! is replayed as one compute pass in one queue submission, without waiting.
+
+mod context;
+mod shaders;
+
+pub use context::{AdapterReport, GpuOptions};
+
+use std::collections::HashMap;
+
+use crate::backend::{Backend, BufferSpec, Globals, Kernel, Program, ProgramId};
+use crate::error::{Error, Result};
+
+/// Number of read-only operand slots and their first binding (see shaders/common.wgsl).
+const IN_BASE: u32 = 2;
+const OUT_BASE: u32 = 6;
+/// Stride of one instruction's parameters in a program's uniform buffer.
+const PARAM_STRIDE: u64 = 256;
+
+struct LoadedInstr {
+    pipeline: usize,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+struct LoadedProgram {
+    instrs: Vec<LoadedInstr>,
+    _params: wgpu::Buffer,
+}
+
+/// The GPU backend.
+pub struct Gpu {
+    ctx: context::Context,
+    buffers: Vec<wgpu::Buffer>,
+    specs: Vec<BufferSpec>,
+    globals: wgpu::Buffer,
+    layouts: HashMap<(usize, usize), wgpu::BindGroupLayout>,
+    pipeline_layouts: HashMap<(usize, usize), wgpu::PipelineLayout>,
+    modules: HashMap<shaders::ModuleKey, wgpu::ShaderModule>,
+    pipelines: Vec<wgpu::ComputePipeline>,
+    pipeline_index: HashMap<Kernel, usize>,
+    programs: Vec<LoadedProgram>,
+    staging: Option<wgpu::Buffer>,
+}
+
+impl Gpu {
+    /// Open the adapter chosen by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` (or the default one).
+    pub fn new() -> Result<Self> {
+        Self::with_options(GpuOptions::from_env())
+    }
+
+    /// Open an adapter with explicit options.
+    pub fn with_options(opts: GpuOptions) -> Result<Self> {
+        let ctx = context::Context::new(opts)?;
+        let globals = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("globals"),
+            size: std::mem::size_of::<Globals>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Gpu {
+            ctx,
+            buffers: vec![],
+            specs: vec![],
+            globals,
+            layouts: HashMap::new(),
+            pipeline_layouts: HashMap::new(),
+            modules: HashMap::new(),
+            pipelines: vec![],
+            pipeline_index: HashMap::new(),
+            programs: vec![],
+            staging: None,
+        })
+    }
+
+    /// What was found: adapter name, backend, device type, subgroup size, matmul variant.
+    pub fn report(&self) -> &AdapterReport {
+        &self.ctx.report
+    }
+
+    /// Total bytes of the buffers currently allocated.
+    pub fn buffer_bytes(&self) -> u64 {
+        self.buffers.iter().map(|b| b.size()).sum()
+    }
+
+    fn layout(&mut self, n_in: usize, n_out: usize) -> &wgpu::PipelineLayout {
+        let device = &self.ctx.device;
+        let bgl = self.layouts.entry((n_in, n_out)).or_insert_with(|| {
+            let mut entries = vec![];
+            let uniform = |binding| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            let storage = |binding, read_only| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+            entries.push(uniform(0));
+            entries.push(uniform(1));
+            for i in 0..n_in {
+                entries.push(storage(IN_BASE + i as u32, true));
+            }
+            for i in 0..n_out {
+                entries.push(storage(OUT_BASE + i as u32, false));
+            }
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("kernel"),
+                entries: &entries,
+            })
+        });
+        let bgl = &*bgl;
+        self.pipeline_layouts.entry((n_in, n_out)).or_insert_with(|| {
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: None,
+                bind_group_layouts: &[Some(bgl)],
+                immediate_size: 0,
+            })
+        })
+    }
+
+    fn pipeline(&mut self, kernel: Kernel) -> Result<usize> {
+        if let Some(&i) = self.pipeline_index.get(&kernel) {
+            return Ok(i);
+        }
+        let def = kernel.def();
+        let key = shaders::ModuleKey::for_kernel(&def, &self.ctx.report);
+        if !self.modules.contains_key(&key) {
+            let src = shaders::module_source(key);
+            let m = self.ctx.checked(|d| {
+                d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(def.entry),
+                    source: wgpu::ShaderSource::Wgsl(src.into()),
+                })
+            })?;
+            self.modules.insert(key, m);
+        }
+        let consts = kernel.constants();
+        let layout = self.layout(def.n_in, def.n_out).clone();
+        let module = &self.modules[&key];
+        let p = self.ctx.checked(|d| {
+            d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(def.entry),
+                layout: Some(&layout),
+                module,
+                entry_point: Some(def.entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &consts,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        })?;
+        self.pipelines.push(p);
+        self.pipeline_index.insert(kernel, self.pipelines.len() - 1);
+        Ok(self.pipelines.len() - 1)
+    }
+
+    fn staging(&mut self, bytes: u64) -> wgpu::Buffer {
+        match &self.staging {
+            Some(b) if b.size() >= bytes => b.clone(),
+            _ => {
+                let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: bytes.max(256),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.staging = Some(b.clone());
+                b
+            }
+        }
+    }
+}
+
+impl Backend for Gpu {
+    fn describe(&self) -> String {
+        self.ctx.report.to_string()
+    }
+
+    fn align(&self) -> usize {
+        (self.ctx.limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+    }
+
+    fn create_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
+        let lim = &self.ctx.limits;
+        let mut bufs = vec![];
+        for s in specs {
+            let bytes = (s.len.max(1) * 4) as u64;
+            if bytes > lim.max_buffer_size {
+                return Err(Error::BufferTooLarge {
+                    name: s.name.clone(),
+                    bytes,
+                    limit_name: "max_buffer_size",
+                    limit: lim.max_buffer_size,
+                });
+            }
+            bufs.push(self.ctx.checked(|d| {
+                d.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(&s.name),
+                    size: bytes.next_multiple_of(4),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                    mapped_at_creation: false,
+                })
+            })?);
+        }
+        self.buffers = bufs;
+        self.specs = specs.to_vec();
+        self.programs.clear();
+        Ok(())
+    }
+
+    fn load(&mut self, program: &Program) -> Result<ProgramId> {
+        let n = program.instrs.len().max(1) as u64;
+        let params = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("program params"),
+            size: n * PARAM_STRIDE,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut staged = vec![0u8; (n * PARAM_STRIDE) as usize];
+        let max_binding = self.ctx.limits.max_storage_buffer_binding_size as u64;
+        let align = self.align();
+        let mut loaded = vec![];
+        for (i, instr) in program.instrs.iter().enumerate() {
+            let pipeline = self.pipeline(instr.kernel)?;
+            let def = instr.kernel.def();
+            let o = i * PARAM_STRIDE as usize;
+            staged[o..o + 64].copy_from_slice(bytemuck::cast_slice(&instr.p));
+            let mut entries = vec![
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &params,
+                        offset: o as u64,
+                        size: std::num::NonZeroU64::new(64),
+                    }),
+                },
+                wgpu::BindGroupEntry { binding: 1, resource: self.globals.as_entire_binding() },
+            ];
+            let operands = instr
+                .ins
+                .iter()
+                .enumerate()
+                .map(|(j, s)| (IN_BASE + j as u32, s))
+                .chain(instr.outs.iter().enumerate().map(|(j, s)| (OUT_BASE + j as u32, s)));
+            for (binding, s) in operands {
+                let bytes = (s.len.max(1) * 4) as u64;
+                if bytes > max_binding {
+                    return Err(Error::BufferTooLarge {
+                        name: format!("{} operand of {:?}", self.specs[s.buf].name, instr.kernel),
+                        bytes,
+                        limit_name: "max_storage_buffer_binding_size",
+                        limit: max_binding,
+                    });
+                }
+                if s.off % align != 0 || s.off + s.len.max(1) > self.specs[s.buf].len.max(1) {
+                    return Err(Error::Graph(format!(
+                        "{:?}: operand {s:?} misaligned or outside buffer {}",
+                        instr.kernel, self.specs[s.buf].name
+                    )));
+                }
+                entries.push(wgpu::BindGroupEntry {
+                    binding,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.buffers[s.buf],
+                        offset: (s.off * 4) as u64,
+                        size: std::num::NonZeroU64::new(bytes),
+                    }),
+                });
+            }
+            let layout = &self.layouts[&(def.n_in, def.n_out)];
+            let bind_group = self.ctx.checked(|d| {
+                d.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(def.entry),
+                    layout,
+                    entries: &entries,
+                })
+            })?;
+            let groups = shaders::workgroups(instr, &self.ctx.report);
+            loaded.push(LoadedInstr { pipeline, bind_group, groups });
+        }
+        self.ctx.queue.write_buffer(&params, 0, &staged);
+        self.programs.push(LoadedProgram { instrs: loaded, _params: params });
+        Ok(ProgramId(self.programs.len() - 1))
+    }
+
+    fn write(&mut self, buf: usize, off: usize, data: &[f32]) -> Result<()> {
+        let spec = self.specs.get(buf).ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        if off + data.len() > spec.len {
+            return Err(Error::Shape {
+                context: format!("write into buffer {}", spec.name),
+                got: vec![off + data.len()],
+                expected: format!("at most {} elements", spec.len),
+            });
+        }
+        if !data.is_empty() {
+            self.ctx.queue.write_buffer(&self.buffers[buf], (off * 4) as u64, bytemuck::cast_slice(data));
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, id: ProgramId, globals: &Globals) -> Result<()> {
+        self.ctx.queue.write_buffer(&self.globals, 0, bytemuck::bytes_of(globals));
+        let prog = &self.programs[id.0];
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("step"),
+                timestamp_writes: None,
+            });
+            for li in &prog.instrs {
+                pass.set_pipeline(&self.pipelines[li.pipeline]);
+                pass.set_bind_group(0, &li.bind_group, &[]);
+                pass.dispatch_workgroups(li.groups[0], li.groups[1], li.groups[2]);
+            }
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        self.ctx.take_error()
+    }
+
+    fn read(&mut self, buf: usize, off: usize, len: usize) -> Result<Vec<f32>> {
+        let spec = self.specs.get(buf).ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        if off + len > spec.len {
+            return Err(Error::Graph(format!("read {off}..{} of {} ({} elements)", off + len, spec.name, spec.len)));
+        }
+        if len == 0 {
+            return Ok(vec![]);
+        }
+        let bytes = (len * 4) as u64;
+        let staging = self.staging(bytes);
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&self.buffers[buf], (off * 4) as u64, &staging, 0, bytes);
+        self.ctx.queue.submit([enc.finish()]);
+        let slice = staging.slice(..bytes);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.ctx.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("readback callback never ran".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping the readback buffer failed: {e}")))?;
+        let out = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("readback view: {e}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        self.ctx.take_error()?;
+        Ok(out)
+    }
+
+    fn sync(&mut self) -> Result<()> {
+        self.ctx.wait()?;
+        self.ctx.take_error()
+    }
+
+    fn is_gpu(&self) -> bool {
+        true
+    }
+}

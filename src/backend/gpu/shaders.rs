@@ -1,0 +1,80 @@
+//! Shader assembly (common prelude + family file, with the matmul specialized for the
+//! adapter's subgroup size) and workgroup counts per kernel.
+
+use super::AdapterReport;
+use crate::backend::{Family, Instr, Kernel, KernelDef};
+
+/// Rows per invocation of the subgroup matmul.
+pub const SG_TM: u32 = 16;
+
+/// A compiled module is keyed by family, plus the subgroup size for the matmul.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ModuleKey {
+    pub family: Family,
+    pub subgroup: Option<u32>,
+}
+
+impl ModuleKey {
+    pub fn for_kernel(def: &KernelDef, report: &AdapterReport) -> Self {
+        let subgroup = if def.family == Family::Matmul { report.subgroup_size } else { None };
+        ModuleKey { family: def.family, subgroup }
+    }
+}
+
+const COMMON: &str = include_str!("../../../shaders/common.wgsl");
+const MATMUL_SUBGROUP: &str = include_str!("../../../shaders/matmul_subgroup.wgsl");
+
+/// The WGSL text of a module.
+pub fn module_source(key: ModuleKey) -> String {
+    let body = match (key.family, key.subgroup) {
+        (Family::Matmul, Some(sg)) => unroll_subgroup_matmul(sg),
+        (f, _) => f.source().to_string(),
+    };
+    format!("{COMMON}\n{body}")
+}
+
+/// Repeat the BEGIN_J..END_J block of matmul_subgroup.wgsl for JJ = 0..sg.
+pub fn unroll_subgroup_matmul(sg: u32) -> String {
+    let src = MATMUL_SUBGROUP
+        .replace("const TM: u32 = 16u;", &format!("const TM: u32 = {SG_TM}u;"))
+        .replace("const SG: u32 = 8u;", &format!("const SG: u32 = {sg}u;"));
+    let (head, rest) = src.split_once("// BEGIN_J").expect("BEGIN_J marker");
+    let (block, tail) = rest.split_once("// END_J").expect("END_J marker");
+    let mut out = String::from(head);
+    for j in 0..sg {
+        out.push_str(&block.replace("JJ", &format!("{j}u")));
+    }
+    out.push_str(tail);
+    out
+}
+
+fn div_up(a: u32, b: u32) -> u32 {
+    a.div_ceil(b).max(1)
+}
+
+/// 1-D grid of 256-wide workgroups covering n (2-D when n exceeds 65535 groups).
+fn grid1d(n: u32) -> [u32; 3] {
+    let g = div_up(n, 256);
+    let x = g.min(65535);
+    [x, div_up(g, x), 1]
+}
+
+/// Workgroup counts of an instruction.
+pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
+    let p = &instr.p;
+    match instr.kernel {
+        Kernel::MatMul { .. } => match report.subgroup_size {
+            Some(_) => [div_up(p[1], 256), div_up(p[0], SG_TM), 1],
+            None => [div_up(p[1], 64), div_up(p[0], 16), 1],
+        },
+        Kernel::BiasGrad => grid1d(p[1]),
+        Kernel::BnFwdEval => grid1d(p[0] * p[1]),
+        Kernel::BnFwdTrain | Kernel::BnBwd => [div_up(p[1], 64), 1, 1],
+        Kernel::SoftmaxXent => [div_up(p[0], 64), 1, 1],
+        Kernel::SumSqPartials => [div_up(p[1], 64), 1, 1],
+        Kernel::MetricsAccum | Kernel::ClipFinalize => [1, 1, 1],
+        Kernel::ActFwd(_) | Kernel::ActBwd(_) | Kernel::Add | Kernel::Dropout | Kernel::SgdUpdate => {
+            grid1d(p[0])
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The seam between "what to compute" and "where": a [`Program`] is a list of kernel
+//! invocations ([`Instr`]) over exact ranges of a fixed set of buffers, and a [`Backend`]
+//! replays it. Every [`Kernel`] names its CPU twin and its WGSL entry point in one place
+//! ([`Kernel::def`]), so the two cannot drift apart.
+
+pub mod cpu;
+pub mod gpu;
+
+use crate::error::Result;
+
+/// Activation functions with a fused kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Act {
+    /// max(x, 0)
+    Relu,
+    /// tanh(x)
+    Tanh,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+}
+
+impl Act {
+    /// The value of the WGSL override `ACT`.
+    pub fn code(self) -> u32 {
+        match self {
+            Act::Relu => 0,
+            Act::Tanh => 1,
+            Act::Sigmoid => 2,
+        }
+    }
+}
+
+/// Every primitive a program can run. Parameters (`p`) and operands are documented on
+/// the WGSL entry point and the CPU twin named by [`Kernel::def`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// C = op(A)·op(B) (+ bias); `ta`/`tb` read A or B transposed in place.
+    MatMul { ta: bool, tb: bool, bias: bool },
+    /// db[n] = Σ_m dY[m, n].
+    BiasGrad,
+    /// y = f(x).
+    ActFwd(Act),
+    /// dx = dy · f'(x), from y.
+    ActBwd(Act),
+    /// c = a + b.
+    Add,
+    /// Inverted dropout mask (same kernel forward and backward).
+    Dropout,
+    /// Batch norm with batch statistics; updates running statistics.
+    BnFwdTrain,
+    /// Batch norm with running statistics.
+    BnFwdEval,
+    /// Batch norm backward (dx, dgamma, dbeta).
+    BnBwd,
+    /// Softmax cross-entropy: gradient and per-row (loss, correct).
+    SoftmaxXent,
+    /// Accumulate row statistics into the device metrics buffer.
+    MetricsAccum,
+    /// Partial sums of squares of the flat gradient buffer.
+    SumSqPartials,
+    /// Global norm and clip scale.
+    ClipFinalize,
+    /// SGD with momentum and coupled weight decay over the flat parameter buffer.
+    SgdUpdate,
+}
+
+/// Which WGSL file holds a kernel's entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Matmul,
+    Elementwise,
+    Dropout,
+    BatchNorm,
+    SoftmaxXent,
+    Clip,
+    Optim,
+}
+
+impl Family {
+    /// WGSL source of the family (without the common prelude).
+    pub fn source(self) -> &'static str {
+        match self {
+            Family::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Family::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
+            Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
+            Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
+            Family::SoftmaxXent => include_str!("../../shaders/softmax_xent.wgsl"),
+            Family::Clip => include_str!("../../shaders/clip.wgsl"),
+            Family::Optim => include_str!("../../shaders/optim.wgsl"),
+        }
+    }
+}
+
+/// The per-step values every kernel can read (`G` in WGSL).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Globals {
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    /// Training step counter (dropout masks are keyed by it).
+    pub step: u32,
+    /// Learning rate of this step.
+    pub lr: f32,
+}
+
+impl Globals {
+    pub fn seed(&self) -> u64 {
+        (self.seed_hi as u64) << 32 | self.seed_lo as u64
+    }
+}
+
+/// Signature of every CPU twin: parameters, globals, read-only inputs, outputs.
+pub type CpuFn = fn(&[u32; 16], &Globals, &[&[f32]], &mut [&mut [f32]]);
+
+/// One kernel's two implementations, declared together.
+pub struct KernelDef {
+    pub family: Family,
+    /// WGSL entry point.
+    pub entry: &'static str,
+    /// The reference implementation.
+    pub cpu: CpuFn,
+    pub n_in: usize,
+    pub n_out: usize,
+}
+
+impl Kernel {
+    /// The kernel's WGSL entry point and CPU twin.
+    pub fn def(&self) -> KernelDef {
+        use cpu::*;
+        let (family, entry, cpu, n_in, n_out): (Family, &'static str, CpuFn, usize, usize) =
+            match self {
+                Kernel::MatMul { .. } => (Family::Matmul, "matmul", matmul::matmul, 3, 1),
+                Kernel::BiasGrad => (Family::Elementwise, "bias_grad", elementwise::bias_grad, 1, 1),
+                Kernel::ActFwd(Act::Relu) => (Family::Elementwise, "act_fwd", elementwise::relu_fwd, 1, 1),
+                Kernel::ActFwd(Act::Tanh) => (Family::Elementwise, "act_fwd", elementwise::tanh_fwd, 1, 1),
+                Kernel::ActFwd(Act::Sigmoid) => (Family::Elementwise, "act_fwd", elementwise::sigmoid_fwd, 1, 1),
+                Kernel::ActBwd(Act::Relu) => (Family::Elementwise, "act_bwd", elementwise::relu_bwd, 2, 1),
+                Kernel::ActBwd(Act::Tanh) => (Family::Elementwise, "act_bwd", elementwise::tanh_bwd, 2, 1),
+                Kernel::ActBwd(Act::Sigmoid) => (Family::Elementwise, "act_bwd", elementwise::sigmoid_bwd, 2, 1),
+                Kernel::Add => (Family::Elementwise, "add", elementwise::add, 2, 1),
+                Kernel::Dropout => (Family::Dropout, "dropout", dropout::dropout, 1, 1),
+                Kernel::BnFwdTrain => (Family::BatchNorm, "bn_fwd_train", batchnorm::bn_fwd_train, 2, 3),
+                Kernel::BnFwdEval => (Family::BatchNorm, "bn_fwd_eval", batchnorm::bn_fwd_eval, 3, 1),
+                Kernel::BnBwd => (Family::BatchNorm, "bn_bwd", batchnorm::bn_bwd, 4, 2),
+                Kernel::SoftmaxXent => (Family::SoftmaxXent, "softmax_xent", softmax_xent::softmax_xent, 2, 2),
+                Kernel::MetricsAccum => (Family::SoftmaxXent, "metrics_accum", softmax_xent::metrics_accum, 1, 1),
+                Kernel::SumSqPartials => (Family::Clip, "sumsq_partials", clip::sumsq_partials, 1, 1),
+                Kernel::ClipFinalize => (Family::Clip, "clip_finalize", clip::clip_finalize, 1, 1),
+                Kernel::SgdUpdate => (Family::Optim, "sgd_update", optim::sgd_update, 3, 2),
+            };
+        KernelDef { family, entry, cpu, n_in, n_out }
+    }
+
+    /// Pipeline-overridable constants of this kernel variant.
+    pub fn constants(&self) -> Vec<(&'static str, f64)> {
+        let b = |x: bool| if x { 1.0 } else { 0.0 };
+        match *self {
+            Kernel::MatMul { ta, tb, bias } => vec![("TA", b(ta)), ("TB", b(tb)), ("BIAS", b(bias))],
+            Kernel::ActFwd(a) | Kernel::ActBwd(a) => vec![("ACT", a.code() as f64)],
+            _ => vec![],
+        }
+    }
+}
+
+/// A buffer of the plan: a name (for errors and reports) and its length in f32 elements.
+#[derive(Clone, Debug)]
+pub struct BufferSpec {
+    pub name: String,
+    pub len: usize,
+}
+
+/// An exact range of one buffer, in f32 elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slice {
+    pub buf: usize,
+    pub off: usize,
+    pub len: usize,
+}
+
+/// One kernel invocation.
+#[derive(Clone, Debug)]
+pub struct Instr {
+    pub kernel: Kernel,
+    pub p: [u32; 16],
+    pub ins: Vec<Slice>,
+    pub outs: Vec<Slice>,
+}
+
+/// A straight-line list of kernel invocations; replayed as one submission on the GPU.
+#[derive(Clone, Debug, Default)]
+pub struct Program {
+    pub instrs: Vec<Instr>,
+}
+
+/// Handle of a program loaded into a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProgramId(pub usize);
+
+/// Where programs run. Buffers are created once ([`Backend::create_buffers`]); programs
+/// are loaded once (pipelines and bind groups built) and then replayed.
+pub trait Backend {
+    /// A one-line description (adapter name, backend API, device type).
+    fn describe(&self) -> String;
+    /// Offset alignment, in f32 elements, that every [`Slice`] must respect.
+    fn align(&self) -> usize;
+    /// Allocate the buffers (replacing any previous set). All are zero-initialized.
+    fn create_buffers(&mut self, specs: &[BufferSpec]) -> Result<()>;
+    /// Prepare a program for replay.
+    fn load(&mut self, program: &Program) -> Result<ProgramId>;
+    /// Write host data into a buffer range (ordered before the next `run`).
+    fn write(&mut self, buf: usize, off: usize, data: &[f32]) -> Result<()>;
+    /// Replay a program with the given globals. Does not wait for completion.
+    fn run(&mut self, id: ProgramId, globals: &Globals) -> Result<()>;
+    /// Read a buffer range back (waits for all submitted work).
+    fn read(&mut self, buf: usize, off: usize, len: usize) -> Result<Vec<f32>>;
+    /// Wait for all submitted work to finish.
+    fn sync(&mut self) -> Result<()>;
+    /// Whether this backend runs on a GPU (through wgpu).
+    fn is_gpu(&self) -> bool;
+}
+
+/// Bit pattern of an f32 parameter word.
+pub fn fbits(x: f32) -> u32 {
+    x.to_bits()
+}
+
+/// Read an f32 parameter word.
+pub fn pf(p: &[u32; 16], i: usize) -> f32 {
+    f32::from_bits(p[i])
+}

@@ -1,0 +1,73 @@
+//! One error type for the whole public API.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in shadeprop. Each variant names the offending value and
+/// what was expected, so a message can be acted on without reading the source.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An IDX file (MNIST format) is malformed.
+    #[error("IDX file {path}: {what}")]
+    Idx { path: PathBuf, what: String },
+
+    /// Reading or writing a file failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A tensor or batch has the wrong shape.
+    #[error("shape mismatch in {context}: got {got:?}, expected {expected}")]
+    Shape {
+        context: String,
+        got: Vec<usize>,
+        expected: String,
+    },
+
+    /// A hyperparameter is outside its valid range.
+    #[error("invalid hyperparameter {name} = {value}: expected {expected}")]
+    Hyperparameter {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+
+    /// No wgpu adapter could be found or the device could not be created.
+    #[error("no GPU adapter: {0}")]
+    NoAdapter(String),
+
+    /// A buffer would exceed one of the adapter's limits.
+    #[error("buffer {name} needs {bytes} bytes but the adapter's {limit_name} is {limit} bytes")]
+    BufferTooLarge {
+        name: String,
+        bytes: u64,
+        limit_name: &'static str,
+        limit: u64,
+    },
+
+    /// The GPU reported an error (validation, out of memory, device lost).
+    #[error("GPU error: {0}")]
+    Gpu(String),
+
+    /// The loss or a gradient became NaN or infinite.
+    #[error("non-finite {what} ({value}) at step {step}")]
+    NonFinite { what: String, value: f32, step: u64 },
+
+    /// A graph was built or used inconsistently.
+    #[error("graph error: {0}")]
+    Graph(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The one random number generator shared by the CPU and the GPU: Threefry-2x32 with 20
+//! rounds (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
+//!
+//! It is counter-based: a draw is a pure function of `(seed, stream, step, index)`, so any
+//! element of any mask can be computed independently, in any order, on any device. The same
+//! function is written in `shaders/common.wgsl`; `tests/rng.rs` checks the published test
+//! vectors and the GPU against this file bit for bit.
+//!
+//! Key = (seed_lo, seed_hi ^ stream·0x9E3779B9), counter = (index, step).
+
+/// Rotation constants of Threefry-2x32.
+const ROT: [u32; 8] = [13, 15, 26, 6, 17, 29, 16, 24];
+
+/// The raw Threefry-2x32-20 block function.
+pub fn threefry2x32(key: [u32; 2], ctr: [u32; 2]) -> [u32; 2] {
+    let ks = [key[0], key[1], 0x1BD1_1BDA ^ key[0] ^ key[1]];
+    let mut x0 = ctr[0].wrapping_add(ks[0]);
+    let mut x1 = ctr[1].wrapping_add(ks[1]);
+    for r in 0..20u32 {
+        x0 = x0.wrapping_add(x1);
+        x1 = x1.rotate_left(ROT[(r % 8) as usize]);
+        x1 ^= x0;
+        if r % 4 == 3 {
+            let s = (r + 1) / 4;
+            x0 = x0.wrapping_add(ks[(s % 3) as usize]);
+            x1 = x1.wrapping_add(ks[((s + 1) % 3) as usize]).wrapping_add(s);
+        }
+    }
+    [x0, x1]
+}
+
+/// Well-known stream ids. Ops with randomness use `STREAM_OP_BASE + node index`.
+pub mod stream {
+    /// Parameter initialization (step = parameter index).
+    pub const INIT: u32 = 1;
+    /// Per-epoch shuffling (step = epoch).
+    pub const SHUFFLE: u32 = 2;
+    /// Train/validation split.
+    pub const SPLIT: u32 = 3;
+    /// First stream id handed to graph ops (dropout masks).
+    pub const OP_BASE: u32 = 1024;
+}
+
+/// A seeded counter-based generator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rng {
+    pub seed: u64,
+}
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng { seed }
+    }
+
+    /// The key for a stream: `(seed_lo, seed_hi ^ stream·0x9E3779B9)`.
+    pub fn key(&self, stream: u32) -> [u32; 2] {
+        [
+            self.seed as u32,
+            ((self.seed >> 32) as u32) ^ stream.wrapping_mul(0x9E37_79B9),
+        ]
+    }
+
+    /// Two 32-bit words for element `index` of `(stream, step)`.
+    pub fn u32x2(&self, stream: u32, step: u32, index: u32) -> [u32; 2] {
+        threefry2x32(self.key(stream), [index, step])
+    }
+
+    /// A uniform float in [0, 1) with 24 random bits: `(x >> 8) · 2⁻²⁴`.
+    pub fn uniform(&self, stream: u32, step: u32, index: u32) -> f32 {
+        (self.u32x2(stream, step, index)[0] >> 8) as f32 * (1.0 / 16_777_216.0)
+    }
+
+    /// A standard normal draw (Box–Muller on both words), computed in f64 on the host.
+    pub fn normal(&self, stream: u32, step: u32, index: u32) -> f32 {
+        let [a, b] = self.u32x2(stream, step, index);
+        let u1 = ((a >> 8) as f64 + 1.0) / 16_777_216.0; // (0, 1]
+        let u2 = (b >> 8) as f64 / 16_777_216.0;
+        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+    }
+
+    /// An integer uniform in [0, n) (Lemire's multiply-shift; bias < n/2³²).
+    pub fn below(&self, stream: u32, step: u32, index: u32, n: u32) -> u32 {
+        ((self.u32x2(stream, step, index)[0] as u64 * n as u64) >> 32) as u32
+    }
+
+    /// A permutation of `0..n` (Fisher–Yates driven by `(stream, step)`).
+    pub fn permutation(&self, stream: u32, step: u32, n: usize) -> Vec<usize> {
+        let mut p: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.below(stream, step, i as u32, i as u32 + 1) as usize;
+            p.swap(i, j);
+        }
+        p
+    }
+}
+
+/// Dropout keeps element `index` when its 24-bit draw is at or above `threshold`, where
+/// `threshold = round(p · 2²⁴)`; an integer comparison, identical on CPU and GPU.
+pub fn dropout_threshold(p: f32) -> u32 {
+    (p as f64 * 16_777_216.0).round() as u32
+}
+
+/// Whether dropout keeps element `index` (the CPU twin of `dropout_keep` in WGSL).
+pub fn dropout_keep(seed: u64, stream: u32, step: u32, index: u32, threshold: u32) -> bool {
+    (Rng::new(seed).u32x2(stream, step, index)[0] >> 8) >= threshold
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threefry_known_answers() {
+        // Random123 known-answer tests for threefry2x32_20.
+        assert_eq!(threefry2x32([0, 0], [0, 0]), [0x6b20_0159, 0x99ba_4efe]);
+        assert_eq!(
+            threefry2x32([0xffff_ffff, 0xffff_ffff], [0xffff_ffff, 0xffff_ffff]),
+            [0x1cb9_96fc, 0xbb00_2be7]
+        );
+        assert_eq!(
+            threefry2x32([0x1319_8a2e, 0x0370_7344], [0x243f_6a88, 0x85a3_08d3]),
+            [0xc492_3a9c, 0x483d_f7a0]
+        );
+    }
+
+    #[test]
+    fn permutation_is_a_permutation() {
+        let p = Rng::new(7).permutation(stream::SHUFFLE, 3, 1000);
+        let mut s = p.clone();
+        s.sort();
+        assert_eq!(s, (0..1000).collect::<Vec<_>>());
+        assert_ne!(p, (0..1000).collect::<Vec<_>>());
+    }
+}
