@@ -7,3 +7,9 @@ pub mod error;
 pub mod rng;
 
 pub use error::{Error, Result};
+pub mod graph;
+pub mod nn;
+pub mod optim;
+pub mod session;
+pub mod data;
+pub mod train;

@@ -3,6 +3,7 @@
 //! replays it. Every [`Kernel`] names its CPU twin and its WGSL entry point in one place
 //! ([`Kernel::def`]), so the two cannot drift apart.
 
+pub mod check;
 pub mod cpu;
 pub mod gpu;
 

@@ -1,0 +1,74 @@
+//! IDX files (the MNIST format), plain or gzip-compressed: a 4-byte magic
+//! `0x00 0x00 type ndim`, `ndim` big-endian u32 dimensions, then the data.
+//! Only unsigned bytes (type 0x08) are used by MNIST and Fashion-MNIST.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// A decoded IDX array of unsigned bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdxU8 {
+    pub dims: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+fn idx_err(path: &Path, what: impl Into<String>) -> Error {
+    Error::Idx { path: path.to_path_buf(), what: what.into() }
+}
+
+/// Read a file, decompressing it when it starts with the gzip magic (1f 8b).
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+    if path.is_dir() {
+        return Err(idx_err(path, "is a directory, expected an IDX file"));
+    }
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = vec![];
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| idx_err(path, format!("corrupt gzip stream: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Parse IDX bytes (already decompressed). `path` is only used in error messages.
+pub fn parse_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
+    if bytes.len() < 4 {
+        return Err(idx_err(path, format!("{} bytes, shorter than the 4-byte magic", bytes.len())));
+    }
+    if bytes[0] != 0 || bytes[1] != 0 {
+        return Err(idx_err(path, format!("magic starts {:02x} {:02x}, expected 00 00", bytes[0], bytes[1])));
+    }
+    if bytes[2] != 0x08 {
+        return Err(idx_err(path, format!("element type 0x{:02x}, expected 0x08 (unsigned byte)", bytes[2])));
+    }
+    let ndim = bytes[3] as usize;
+    if ndim == 0 {
+        return Err(idx_err(path, "0 dimensions, expected at least 1"));
+    }
+    let header = 4 + 4 * ndim;
+    if bytes.len() < header {
+        return Err(idx_err(path, format!("{} bytes, shorter than the {header}-byte header for {ndim} dimensions", bytes.len())));
+    }
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .collect();
+    let count = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| idx_err(path, format!("dimensions {dims:?} overflow")))?;
+    let body = bytes.len() - header;
+    if body != count {
+        return Err(idx_err(path, format!("dimensions {dims:?} need {count} data bytes, file has {body}")));
+    }
+    Ok(IdxU8 { dims, data: bytes[header..].to_vec() })
+}
+
+/// Read an IDX file of unsigned bytes.
+pub fn read_u8(path: &Path) -> Result<IdxU8> {
+    parse_u8(&read_maybe_gz(path)?, path)
+}

@@ -1,0 +1,146 @@
+//! Reverse-mode differentiation: walk the forward nodes backwards and append, for each,
+//! the nodes of its gradient rule. All rules are in this one function.
+//!
+//! For C = op(A)·op(B):
+//!   dA = dC·op(B)ᵀ            (A stored [K, M] when ta: dAᵀ = op(B)·dCᵀ)
+//!   dB = op(A)ᵀ·dC            (B stored [N, K] when tb: dBᵀ = dCᵀ·op(A))
+//! Linear y = x·W + b:  dW = xᵀ·dy,  db = Σ_rows dy,  dx = dy·Wᵀ.
+
+use std::collections::HashMap;
+
+use super::{Graph, Op, Shape, TensorId};
+use crate::error::{Error, Result};
+
+/// Append the backward pass to `g` and record each parameter's gradient tensor.
+pub fn differentiate(g: &mut Graph) -> Result<()> {
+    let n_fwd = g.n_forward;
+    // Which tensors depend on a parameter (only those need gradients).
+    let mut needs = vec![false; g.tensors.len()];
+    for node in &g.nodes[..n_fwd] {
+        let any = matches!(node.op, Op::Param(_)) || node.inputs.iter().any(|&t| needs[t]);
+        for &o in &node.outputs {
+            needs[o] = any;
+        }
+    }
+    needs[g.labels] = false;
+    let mut grad: HashMap<TensorId, TensorId> = HashMap::new();
+    let accumulate = |g: &mut Graph, grad: &mut HashMap<TensorId, TensorId>, t: TensorId, d: TensorId| {
+        let total = match grad.get(&t) {
+            Some(&prev) => {
+                let s = g.shape(t);
+                g.add_node(Op::Add, vec![prev, d], &[s])[0]
+            }
+            None => d,
+        };
+        grad.insert(t, total);
+    };
+
+    for nid in (0..n_fwd).rev() {
+        let node = g.nodes[nid].clone();
+        if let Op::SoftmaxXent = node.op {
+            // The fused kernel already produced dlogits.
+            if needs[node.inputs[0]] {
+                accumulate(g, &mut grad, node.inputs[0], node.outputs[0]);
+            }
+            continue;
+        }
+        let Some(&dy) = node.outputs.first().and_then(|o| grad.get(o)) else { continue };
+        let ins = &node.inputs;
+        match node.op {
+            Op::Input | Op::Labels | Op::Param(_) | Op::SoftmaxXent => {}
+            Op::Linear => {
+                let (x, w) = (ins[0], ins[1]);
+                let (sx, sw) = (g.shape(x), g.shape(w));
+                let dw = g.add_node(Op::MatMul { ta: true, tb: false }, vec![x, dy], &[sw])[0];
+                accumulate(g, &mut grad, w, dw);
+                if let Some(&b) = ins.get(2) {
+                    let sb = g.shape(b);
+                    let db = g.add_node(Op::BiasGrad, vec![dy], &[sb])[0];
+                    accumulate(g, &mut grad, b, db);
+                }
+                if needs[x] {
+                    let dx = g.add_node(Op::MatMul { ta: false, tb: true }, vec![dy, w], &[sx])[0];
+                    accumulate(g, &mut grad, x, dx);
+                }
+            }
+            Op::MatMul { ta, tb } => {
+                let (a, b) = (ins[0], ins[1]);
+                if needs[a] {
+                    let sa = g.shape(a);
+                    let da = if ta {
+                        g.add_node(Op::MatMul { ta: tb, tb: true }, vec![b, dy], &[sa])[0]
+                    } else {
+                        g.add_node(Op::MatMul { ta: false, tb: !tb }, vec![dy, b], &[sa])[0]
+                    };
+                    accumulate(g, &mut grad, a, da);
+                }
+                if needs[b] {
+                    let sb = g.shape(b);
+                    let db = if tb {
+                        g.add_node(Op::MatMul { ta: true, tb: ta }, vec![dy, a], &[sb])[0]
+                    } else {
+                        g.add_node(Op::MatMul { ta: !ta, tb: false }, vec![a, dy], &[sb])[0]
+                    };
+                    accumulate(g, &mut grad, b, db);
+                }
+            }
+            Op::Act(act) => {
+                if needs[ins[0]] {
+                    let s = g.shape(ins[0]);
+                    let dx = g.add_node(Op::ActBwd(act), vec![node.outputs[0], dy], &[s])[0];
+                    accumulate(g, &mut grad, ins[0], dx);
+                }
+            }
+            Op::Dropout { p, stream } => {
+                if needs[ins[0]] {
+                    // The same mask and scale, regenerated from (seed, stream, step).
+                    let s = g.shape(ins[0]);
+                    let dx = g.add_node(Op::Dropout { p, stream }, vec![dy], &[s])[0];
+                    accumulate(g, &mut grad, ins[0], dx);
+                }
+            }
+            Op::BatchNorm { .. } => {
+                let (x, gb) = (ins[0], ins[1]);
+                let saved = node.outputs[1];
+                let (sx, sgb): (Shape, Shape) = (g.shape(x), g.shape(gb));
+                let outs = g.add_node(Op::BatchNormBwd, vec![x, dy, gb, saved], &[sx, sgb]);
+                accumulate(g, &mut grad, gb, outs[1]);
+                if needs[x] {
+                    accumulate(g, &mut grad, x, outs[0]);
+                }
+            }
+            Op::Add => {
+                for &t in ins {
+                    if needs[t] {
+                        accumulate(g, &mut grad, t, dy);
+                    }
+                }
+            }
+            Op::BiasGrad | Op::ActBwd(_) | Op::BatchNormBwd => {
+                return Err(Error::Graph(format!("backward op {:?} in the forward pass", node.op)));
+            }
+        }
+    }
+    // Parameter gradients: each must be a tensor that one node writes and nothing else
+    // aliases, so that it can live directly in the flat gradient buffer.
+    let mut param_grads = vec![None; g.params.len()];
+    for (nid, node) in g.nodes[..n_fwd].iter().enumerate() {
+        if let Op::Param(pid) = node.op {
+            let t = node.outputs[0];
+            if let Some(&d) = grad.get(&t) {
+                let aliased = g.tensors[d].producer < n_fwd
+                    || grad.iter().any(|(&k, &v)| v == d && k != t);
+                if aliased {
+                    return Err(Error::Graph(format!(
+                        "the gradient of parameter {} (node {nid}) aliases another tensor; \
+                         add a parameter only through linear, matmul or batch_norm",
+                        g.params[pid].name
+                    )));
+                }
+                param_grads[pid] = Some(d);
+            }
+        }
+    }
+    g.param_grads = param_grads;
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! The graph of ops. A model lowers to a forward graph through [`GraphBuilder`];
+//! [`autodiff`] appends the backward nodes from per-op gradient rules; [`plan`] turns the
+//! result, plus the clipping and optimizer updates, into a backend [`Program`].
+//!
+//! Every tensor is 2-D: `[rows, cols]`, where rows is the batch for activations.
+//!
+//! [`Program`]: crate::backend::Program
+
+pub mod autodiff;
+pub mod plan;
+
+use crate::backend::Act;
+use crate::error::{Error, Result};
+use crate::nn::init::Init;
+use crate::rng::stream;
+
+/// Index of a tensor in [`Graph::tensors`].
+pub type TensorId = usize;
+
+/// Rows of a tensor: the batch (activations) or a fixed count (parameters, state).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    Batch,
+    Fixed(usize),
+}
+
+/// Shape `[rows, cols]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub rows: Rows,
+    pub cols: usize,
+}
+
+impl Shape {
+    pub fn batch(cols: usize) -> Self {
+        Shape { rows: Rows::Batch, cols }
+    }
+    pub fn fixed(rows: usize, cols: usize) -> Self {
+        Shape { rows: Rows::Fixed(rows), cols }
+    }
+    /// Element count for a given batch size.
+    pub fn numel(&self, batch: usize) -> usize {
+        self.rows_at(batch) * self.cols
+    }
+    pub fn rows_at(&self, batch: usize) -> usize {
+        match self.rows {
+            Rows::Batch => batch,
+            Rows::Fixed(r) => r,
+        }
+    }
+    fn describe(&self) -> Vec<usize> {
+        vec![match self.rows { Rows::Batch => 0, Rows::Fixed(r) => r }, self.cols]
+    }
+}
+
+/// A named part of a parameter with its initializer.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub name: String,
+    pub len: usize,
+    pub init: Init,
+}
+
+/// A trainable parameter. `segments` name its parts (a batch-norm parameter holds
+/// gamma then beta, named like PyTorch's `N.weight` and `N.bias`).
+#[derive(Clone, Debug)]
+pub struct ParamInfo {
+    pub name: String,
+    pub shape: Shape,
+    /// Whether weight decay / norm penalties apply (weights yes; biases and batch-norm
+    /// parameters no, unless the user opts in).
+    pub decay: bool,
+    pub segments: Vec<Segment>,
+}
+
+impl ParamInfo {
+    fn single(name: String, shape: Shape, init: Init, decay: bool) -> Self {
+        let len = shape.numel(0);
+        ParamInfo { segments: vec![Segment { name: name.clone(), len, init }], name, shape, decay }
+    }
+}
+
+/// Non-trainable persistent state (batch-norm running mean then running variance).
+#[derive(Clone, Debug)]
+pub struct StateInfo {
+    pub name: String,
+    pub len: usize,
+    /// Initial value of each element.
+    pub init: Vec<f32>,
+}
+
+/// Operations. Forward ops are created by the builder; `*Bwd`, `BiasGrad` and the
+/// transposed matmuls are created by autodiff.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// The batch of inputs.
+    Input,
+    /// The batch of class labels.
+    Labels,
+    /// A trainable parameter (index into [`Graph::params`]).
+    Param(usize),
+    /// y = x·W + b, W stored [in, out]. Inputs: x, W, (b).
+    Linear,
+    /// C = op(A)·op(B).
+    MatMul { ta: bool, tb: bool },
+    /// y = f(x).
+    Act(Act),
+    /// Inverted dropout with probability p; `stream` keys its masks.
+    Dropout { p: f32, stream: u32 },
+    /// Batch norm over the batch. Inputs: x, gamma_beta. Outputs: y, saved stats.
+    BatchNorm { eps: f32, momentum: f32, state: usize },
+    /// c = a + b.
+    Add,
+    /// Softmax cross-entropy (mean over the batch). Inputs: logits, labels. Outputs:
+    /// dlogits (the seed of the backward pass) and per-row (loss, correct).
+    SoftmaxXent,
+    /// db = Σ_rows dy.
+    BiasGrad,
+    /// dx from y and dy.
+    ActBwd(Act),
+    /// Batch-norm backward. Inputs: x, dy, gamma_beta, saved. Outputs: dx, dgamma_beta.
+    BatchNormBwd,
+}
+
+/// A node: an op applied to input tensors, producing output tensors.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub op: Op,
+    pub inputs: Vec<TensorId>,
+    pub outputs: Vec<TensorId>,
+}
+
+/// A tensor: its shape and the node that produces it.
+#[derive(Clone, Debug)]
+pub struct TensorInfo {
+    pub shape: Shape,
+    pub producer: usize,
+}
+
+/// A whole model: forward nodes, then (after [`autodiff::differentiate`]) backward nodes.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub tensors: Vec<TensorInfo>,
+    pub nodes: Vec<Node>,
+    pub params: Vec<ParamInfo>,
+    pub states: Vec<StateInfo>,
+    /// Number of forward nodes; nodes after this index are the backward pass.
+    pub n_forward: usize,
+    pub input: TensorId,
+    pub labels: TensorId,
+    /// The SoftmaxXent node's row statistics.
+    pub rowstats: Option<TensorId>,
+    /// Gradient tensor of each parameter (same order as `params`).
+    pub param_grads: Vec<Option<TensorId>>,
+}
+
+impl Graph {
+    /// Input features.
+    pub fn in_features(&self) -> usize {
+        self.tensors[self.input].shape.cols
+    }
+    /// Total trainable scalars.
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(|p| p.shape.numel(0)).sum()
+    }
+    pub(crate) fn add_node(&mut self, op: Op, inputs: Vec<TensorId>, shapes: &[Shape]) -> Vec<TensorId> {
+        let nid = self.nodes.len();
+        let outputs: Vec<TensorId> = shapes
+            .iter()
+            .map(|&shape| {
+                self.tensors.push(TensorInfo { shape, producer: nid });
+                self.tensors.len() - 1
+            })
+            .collect();
+        self.nodes.push(Node { op, inputs, outputs: outputs.clone() });
+        outputs
+    }
+    pub fn shape(&self, t: TensorId) -> Shape {
+        self.tensors[t].shape
+    }
+}
+
+/// The functional builder: each method adds a node and returns its output tensor.
+pub struct GraphBuilder {
+    g: Graph,
+    next_stream: u32,
+}
+
+impl GraphBuilder {
+    /// Start a graph whose input batch has `features` columns.
+    pub fn new(features: usize) -> Self {
+        let mut g = Graph::default();
+        g.input = g.add_node(Op::Input, vec![], &[Shape::batch(features)])[0];
+        g.labels = g.add_node(Op::Labels, vec![], &[Shape::batch(1)])[0];
+        GraphBuilder { g, next_stream: stream::OP_BASE }
+    }
+
+    /// The input batch.
+    pub fn input(&self) -> TensorId {
+        self.g.input
+    }
+
+    pub fn shape(&self, t: TensorId) -> Shape {
+        self.g.shape(t)
+    }
+
+    /// A trainable parameter.
+    pub fn param(&mut self, info: ParamInfo) -> Result<TensorId> {
+        for seg in &info.segments {
+            seg.init.validate()?;
+        }
+        let shape = info.shape;
+        self.g.params.push(info);
+        let pid = self.g.params.len() - 1;
+        Ok(self.g.add_node(Op::Param(pid), vec![], &[shape])[0])
+    }
+
+    fn need_batch(&self, t: TensorId, ctx: &str) -> Result<usize> {
+        let s = self.g.shape(t);
+        match s.rows {
+            Rows::Batch => Ok(s.cols),
+            Rows::Fixed(_) => Err(Error::Shape {
+                context: ctx.into(),
+                got: s.describe(),
+                expected: "a batch of activations [batch, features]".into(),
+            }),
+        }
+    }
+
+    /// y = x·W + b with W [in, out] initialized by `init`, b zeros (when `bias`).
+    pub fn linear(&mut self, x: TensorId, out: usize, init: Init, bias: bool, name: &str) -> Result<TensorId> {
+        let inf = self.need_batch(x, &format!("linear {name} input"))?;
+        if out == 0 {
+            return Err(Error::Hyperparameter { name: "linear.out_features", value: "0".into(), expected: ">= 1" });
+        }
+        let w = self.param(ParamInfo::single(format!("{name}.weight"), Shape::fixed(inf, out), init, true))?;
+        let mut inputs = vec![x, w];
+        if bias {
+            let b = ParamInfo::single(format!("{name}.bias"), Shape::fixed(1, out), Init::Zeros, false);
+            inputs.push(self.param(b)?);
+        }
+        Ok(self.g.add_node(Op::Linear, inputs, &[Shape::batch(out)])[0])
+    }
+
+    /// C = op(A)·op(B) for any two tensors (the general building block).
+    pub fn matmul(&mut self, a: TensorId, b: TensorId, ta: bool, tb: bool) -> Result<TensorId> {
+        let (sa, sb) = (self.g.shape(a), self.g.shape(b));
+        let dims = |s: Shape, t: bool| match (s.rows, t) {
+            (r, false) => (r, Rows::Fixed(s.cols)),
+            (r, true) => (Rows::Fixed(s.cols), r),
+        };
+        let (m, ka) = dims(sa, ta);
+        let (kb, n) = dims(sb, tb);
+        let err = || Error::Shape {
+            context: "matmul".into(),
+            got: [sa.describe(), sb.describe()].concat(),
+            expected: "op(A) [M, K] and op(B) [K, N], with the batch only as M".into(),
+        };
+        let (Rows::Fixed(n), true) = (n, ka == kb) else { return Err(err()) };
+        if ka == Rows::Batch {
+            return Err(err());
+        }
+        Ok(self.g.add_node(Op::MatMul { ta, tb }, vec![a, b], &[Shape { rows: m, cols: n }])[0])
+    }
+
+    /// y = f(x).
+    pub fn act(&mut self, x: TensorId, act: Act) -> TensorId {
+        let s = self.g.shape(x);
+        self.g.add_node(Op::Act(act), vec![x], &[s])[0]
+    }
+
+    pub fn relu(&mut self, x: TensorId) -> TensorId {
+        self.act(x, Act::Relu)
+    }
+
+    /// Inverted dropout: y = x·m/(1-p) in training, y = x at inference.
+    pub fn dropout(&mut self, x: TensorId, p: f32) -> Result<TensorId> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::Hyperparameter { name: "dropout.p", value: p.to_string(), expected: "0 <= p < 1" });
+        }
+        let s = self.g.shape(x);
+        let stream = self.next_stream;
+        self.next_stream += 1;
+        Ok(self.g.add_node(Op::Dropout { p, stream }, vec![x], &[s])[0])
+    }
+
+    /// Batch norm over the batch for each column: learnable gamma (ones) and beta (zeros),
+    /// running mean (zeros) and variance (ones) with PyTorch's momentum convention.
+    pub fn batch_norm(&mut self, x: TensorId, eps: f32, momentum: f32, name: &str) -> Result<TensorId> {
+        let c = self.need_batch(x, &format!("batch norm {name} input"))?;
+        if !(eps > 0.0) {
+            return Err(Error::Hyperparameter { name: "batch_norm.eps", value: eps.to_string(), expected: "eps > 0" });
+        }
+        if !(0.0..=1.0).contains(&momentum) {
+            return Err(Error::Hyperparameter { name: "batch_norm.momentum", value: momentum.to_string(), expected: "0 <= momentum <= 1" });
+        }
+        let gb = self.param(ParamInfo {
+            name: format!("{name}.weight+bias"),
+            shape: Shape::fixed(2, c),
+            decay: false,
+            segments: vec![
+                Segment { name: format!("{name}.weight"), len: c, init: Init::Constant(1.0) },
+                Segment { name: format!("{name}.bias"), len: c, init: Init::Zeros },
+            ],
+        })?;
+        self.g.states.push(StateInfo {
+            name: format!("{name}.running_mean+running_var"),
+            len: 2 * c,
+            init: [vec![0.0; c], vec![1.0; c]].concat(),
+        });
+        let state = self.g.states.len() - 1;
+        let outs = self.g.add_node(
+            Op::BatchNorm { eps, momentum, state },
+            vec![x, gb],
+            &[Shape::batch(c), Shape::fixed(2, c)],
+        );
+        Ok(outs[0])
+    }
+
+    /// a + b (same shapes).
+    pub fn add(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
+        let (sa, sb) = (self.g.shape(a), self.g.shape(b));
+        if sa != sb {
+            return Err(Error::Shape { context: "add".into(), got: [sa.describe(), sb.describe()].concat(), expected: "two equal shapes".into() });
+        }
+        Ok(self.g.add_node(Op::Add, vec![a, b], &[sa])[0])
+    }
+
+    /// Softmax cross-entropy against the labels, averaged over the batch; ends the graph
+    /// and derives the backward pass.
+    pub fn softmax_cross_entropy(mut self, logits: TensorId) -> Result<Graph> {
+        let c = self.need_batch(logits, "softmax cross-entropy logits")?;
+        if c < 2 {
+            return Err(Error::Shape { context: "softmax cross-entropy".into(), got: vec![0, c], expected: "at least 2 classes".into() });
+        }
+        let labels = self.g.labels;
+        let outs = self.g.add_node(Op::SoftmaxXent, vec![logits, labels], &[Shape::batch(c), Shape::batch(2)]);
+        self.g.rowstats = Some(outs[1]);
+        self.g.n_forward = self.g.nodes.len();
+        autodiff::differentiate(&mut self.g)?;
+        Ok(self.g)
+    }
+}

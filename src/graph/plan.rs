@@ -1,0 +1,346 @@
+//! Lowering a differentiated [`Graph`] to a backend [`Program`] for one mode and batch
+//! size, with buffers laid out once ([`Layout`]):
+//!
+//! - parameters, their gradients, momentum and per-element weight-decay coefficients live
+//!   in four flat buffers with the same layout, so clipping and the optimizer are single
+//!   dispatches over all parameters;
+//! - intermediates (activations, their gradients, saved statistics) go to a pool of
+//!   buffers assigned by lifetime: a buffer is reused once the last reader of its previous
+//!   tensor has run, so tensors whose lifetimes do not overlap share memory.
+
+use super::{Graph, Op, TensorId};
+use crate::backend::cpu::matmul;
+use crate::backend::{fbits, BufferSpec, Instr, Kernel, Program, Slice};
+use crate::error::{Error, Result};
+use crate::optim::Sgd;
+use crate::rng::dropout_threshold;
+
+/// Fixed buffer indices.
+pub mod buf {
+    pub const PARAMS: usize = 0;
+    pub const GRADS: usize = 1;
+    pub const VELOCITY: usize = 2;
+    pub const WD: usize = 3;
+    pub const STATE: usize = 4;
+    pub const INPUT: usize = 5;
+    pub const LABELS: usize = 6;
+    pub const METRICS: usize = 7;
+    pub const PARTIALS: usize = 8;
+    pub const CLIPINFO: usize = 9;
+    pub const DUMMY: usize = 10;
+    pub const POOL_BASE: usize = 11;
+}
+
+/// Number of partial sums in the global-norm reduction.
+pub const NORM_PARTIALS: usize = 1024;
+
+/// Training (batch statistics, dropout, backward pass, update) or inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+/// Where every persistent tensor lives, and the pool of intermediate buffers.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub align: usize,
+    pub max_batch: usize,
+    /// Offset of each parameter in the flat buffers (aligned).
+    pub param_off: Vec<usize>,
+    pub params_len: usize,
+    pub state_off: Vec<usize>,
+    pub state_len: usize,
+    /// Capacity of each pool buffer, in elements.
+    pub pool: Vec<usize>,
+    /// Once the max-batch programs are compiled the pool is frozen: smaller batches reuse it.
+    pub frozen: bool,
+}
+
+impl Layout {
+    pub fn new(g: &Graph, align: usize, max_batch: usize) -> Result<Self> {
+        if max_batch == 0 {
+            return Err(Error::Hyperparameter { name: "batch_size", value: "0".into(), expected: ">= 1" });
+        }
+        let up = |x: usize| x.div_ceil(align) * align;
+        let mut off = 0;
+        let mut param_off = vec![];
+        for p in &g.params {
+            param_off.push(off);
+            off = up(off + p.shape.numel(0));
+        }
+        let params_len = off.max(1);
+        if params_len >= 1 << 24 {
+            return Err(Error::Graph(format!("{params_len} parameters; at most 2^24 are supported")));
+        }
+        let mut off = 0;
+        let mut state_off = vec![];
+        for s in &g.states {
+            state_off.push(off);
+            off = up(off + s.len);
+        }
+        Ok(Layout { align, max_batch, param_off, params_len, state_off, state_len: off.max(1), pool: vec![], frozen: false })
+    }
+
+    /// Offset of the evaluation metrics slot in the METRICS buffer (train slot at 0).
+    pub fn eval_metrics_off(&self) -> usize {
+        self.align.max(4)
+    }
+
+    /// The buffers of this layout.
+    pub fn specs(&self, g: &Graph) -> Vec<BufferSpec> {
+        let inf = g.in_features();
+        let mut v: Vec<BufferSpec> = [
+            ("params", self.params_len),
+            ("grads", self.params_len),
+            ("velocity", self.params_len),
+            ("weight_decay", self.params_len),
+            ("state", self.state_len),
+            ("input", self.max_batch * inf),
+            ("labels", self.max_batch),
+            ("metrics", self.eval_metrics_off() + 4),
+            ("norm_partials", NORM_PARTIALS),
+            ("clip", 2),
+            ("dummy", 4),
+        ]
+        .iter()
+        .map(|&(n, len)| BufferSpec { name: n.into(), len })
+        .collect();
+        for (i, &len) in self.pool.iter().enumerate() {
+            v.push(BufferSpec { name: format!("pool{i}"), len });
+        }
+        v
+    }
+
+    /// Bytes of all buffers.
+    pub fn total_bytes(&self, g: &Graph) -> usize {
+        self.specs(g).iter().map(|s| s.len * 4).sum()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Operand {
+    T(TensorId),
+    Fixed(Slice),
+}
+
+struct Pre {
+    kernel: Kernel,
+    p: [u32; 16],
+    ins: Vec<Operand>,
+    outs: Vec<Operand>,
+}
+
+fn fixed(buf: usize, off: usize, len: usize) -> Operand {
+    Operand::Fixed(Slice { buf, off, len })
+}
+
+/// Compile `g` for `mode` at batch size `batch` (≤ `layout.max_batch`).
+pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &Sgd) -> Result<Program> {
+    if batch == 0 || batch > layout.max_batch {
+        return Err(Error::Shape { context: "batch".into(), got: vec![batch], expected: format!("1..={}", layout.max_batch) });
+    }
+    let n_nodes = if mode == Mode::Train { g.nodes.len() } else { g.n_forward };
+    let numel = |t: TensorId| g.shape(t).numel(batch);
+    // Fixed homes and aliases.
+    let mut home: Vec<Option<Slice>> = vec![None; g.tensors.len()];
+    let mut alias: Vec<Option<TensorId>> = vec![None; g.tensors.len()];
+    home[g.input] = Some(Slice { buf: buf::INPUT, off: 0, len: numel(g.input) });
+    home[g.labels] = Some(Slice { buf: buf::LABELS, off: 0, len: batch });
+    for node in &g.nodes[..g.n_forward] {
+        if let Op::Param(pid) = node.op {
+            let len = g.params[pid].shape.numel(0);
+            home[node.outputs[0]] = Some(Slice { buf: buf::PARAMS, off: layout.param_off[pid], len });
+        }
+    }
+    if mode == Mode::Train {
+        for (pid, d) in g.param_grads.iter().enumerate() {
+            if let Some(d) = *d {
+                let len = g.params[pid].shape.numel(0);
+                home[d] = Some(Slice { buf: buf::GRADS, off: layout.param_off[pid], len });
+            }
+        }
+    }
+    let metrics_off = if mode == Mode::Train { 0 } else { layout.eval_metrics_off() };
+
+    let mut pre: Vec<Pre> = vec![];
+    let t = Operand::T;
+    for node in &g.nodes[..n_nodes] {
+        let (ins, outs) = (&node.inputs, &node.outputs);
+        let mut p = [0u32; 16];
+        match node.op {
+            Op::Input | Op::Labels | Op::Param(_) => {}
+            Op::Linear => {
+                let s_w = g.shape(ins[1]);
+                let kernel = Kernel::MatMul { ta: false, tb: false, bias: ins.len() > 2 };
+                let p = matmul::params(kernel, batch, s_w.cols, s_w.rows_at(batch));
+                let bias = ins.get(2).map(|&b| t(b)).unwrap_or(fixed(buf::DUMMY, 0, 4));
+                pre.push(Pre { kernel, p, ins: vec![t(ins[0]), t(ins[1]), bias], outs: vec![t(outs[0])] });
+            }
+            Op::MatMul { ta, tb } => {
+                let sa = g.shape(ins[0]);
+                let so = g.shape(outs[0]);
+                let k = if ta { sa.rows_at(batch) } else { sa.cols };
+                let kernel = Kernel::MatMul { ta, tb, bias: false };
+                let p = matmul::params(kernel, so.rows_at(batch), so.cols, k);
+                pre.push(Pre { kernel, p, ins: vec![t(ins[0]), t(ins[1]), fixed(buf::DUMMY, 0, 4)], outs: vec![t(outs[0])] });
+            }
+            Op::Act(a) => {
+                p[0] = numel(outs[0]) as u32;
+                pre.push(Pre { kernel: Kernel::ActFwd(a), p, ins: vec![t(ins[0])], outs: vec![t(outs[0])] });
+            }
+            Op::ActBwd(a) => {
+                p[0] = numel(outs[0]) as u32;
+                pre.push(Pre { kernel: Kernel::ActBwd(a), p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0])] });
+            }
+            Op::Dropout { p: prob, stream } => {
+                if mode == Mode::Eval || prob == 0.0 {
+                    alias[outs[0]] = Some(ins[0]);
+                    continue;
+                }
+                p[0] = numel(outs[0]) as u32;
+                p[1] = dropout_threshold(prob);
+                p[2] = fbits(1.0 / (1.0 - prob));
+                p[3] = stream;
+                pre.push(Pre { kernel: Kernel::Dropout, p, ins: vec![t(ins[0])], outs: vec![t(outs[0])] });
+            }
+            Op::BatchNorm { eps, momentum, state } => {
+                let c = g.shape(outs[0]).cols;
+                let st = fixed(buf::STATE, layout.state_off[state], 2 * c);
+                p[0] = batch as u32;
+                p[1] = c as u32;
+                p[2] = fbits(eps);
+                p[3] = fbits(momentum);
+                if mode == Mode::Train {
+                    pre.push(Pre { kernel: Kernel::BnFwdTrain, p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0]), t(outs[1]), st] });
+                } else {
+                    pre.push(Pre { kernel: Kernel::BnFwdEval, p, ins: vec![t(ins[0]), t(ins[1]), st], outs: vec![t(outs[0])] });
+                }
+            }
+            Op::BatchNormBwd => {
+                p[0] = batch as u32;
+                p[1] = g.shape(outs[0]).cols as u32;
+                pre.push(Pre { kernel: Kernel::BnBwd, p, ins: ins.iter().map(|&i| t(i)).collect(), outs: vec![t(outs[0]), t(outs[1])] });
+            }
+            Op::BiasGrad => {
+                p[0] = batch as u32;
+                p[1] = g.shape(outs[0]).cols as u32;
+                pre.push(Pre { kernel: Kernel::BiasGrad, p, ins: vec![t(ins[0])], outs: vec![t(outs[0])] });
+            }
+            Op::Add => {
+                p[0] = numel(outs[0]) as u32;
+                pre.push(Pre { kernel: Kernel::Add, p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0])] });
+            }
+            Op::SoftmaxXent => {
+                p[0] = batch as u32;
+                p[1] = g.shape(ins[0]).cols as u32;
+                p[2] = fbits(1.0 / batch as f32);
+                pre.push(Pre { kernel: Kernel::SoftmaxXent, p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0]), t(outs[1])] });
+                let mut q = [0u32; 16];
+                q[0] = batch as u32;
+                pre.push(Pre { kernel: Kernel::MetricsAccum, p: q, ins: vec![t(outs[1])], outs: vec![fixed(buf::METRICS, metrics_off, 4)] });
+            }
+        }
+    }
+    if mode == Mode::Train {
+        let n = layout.params_len;
+        let mut p = [0u32; 16];
+        p[0] = n as u32;
+        p[1] = NORM_PARTIALS as u32;
+        pre.push(Pre { kernel: Kernel::SumSqPartials, p, ins: vec![fixed(buf::GRADS, 0, n)], outs: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)] });
+        let mut p = [0u32; 16];
+        p[0] = NORM_PARTIALS as u32;
+        p[1] = fbits(opt.clip_norm.unwrap_or(0.0));
+        pre.push(Pre { kernel: Kernel::ClipFinalize, p, ins: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)], outs: vec![fixed(buf::CLIPINFO, 0, 2)] });
+        let mut p = [0u32; 16];
+        p[0] = n as u32;
+        p[1] = fbits(opt.momentum);
+        p[2] = opt.nesterov as u32;
+        pre.push(Pre {
+            kernel: Kernel::SgdUpdate,
+            p,
+            ins: vec![fixed(buf::GRADS, 0, n), fixed(buf::WD, 0, n), fixed(buf::CLIPINFO, 0, 2)],
+            outs: vec![fixed(buf::PARAMS, 0, n), fixed(buf::VELOCITY, 0, n)],
+        });
+    }
+
+    // Resolve aliases, then assign pool buffers by lifetime.
+    let root = |mut x: TensorId| {
+        while let Some(a) = alias[x] {
+            x = a;
+        }
+        x
+    };
+    let mut last_use = vec![0usize; g.tensors.len()];
+    for (i, pr) in pre.iter().enumerate() {
+        for op in pr.ins.iter().chain(&pr.outs) {
+            if let Operand::T(x) = *op {
+                last_use[root(x)] = i;
+            }
+        }
+    }
+    let mut assigned: Vec<Option<usize>> = vec![None; g.tensors.len()];
+    let mut busy = vec![false; layout.pool.len()];
+    let mut instrs = vec![];
+    for (i, pr) in pre.iter().enumerate() {
+        let mut resolve = |op: &Operand, is_out: bool, busy: &mut Vec<bool>, layout: &mut Layout| -> Result<Slice> {
+            match *op {
+                Operand::Fixed(s) => Ok(s),
+                Operand::T(x) => {
+                    let r = root(x);
+                    if let Some(s) = home[r] {
+                        return Ok(s);
+                    }
+                    let need = numel(r).max(1);
+                    if assigned[r].is_none() {
+                        if !is_out {
+                            return Err(Error::Graph(format!("tensor {r} is read before it is written")));
+                        }
+                        // Best fit among free buffers; else grow one; else add one.
+                        let free: Vec<usize> = (0..layout.pool.len()).filter(|&b| !busy[b]).collect();
+                        let fit = free.iter().copied().filter(|&b| layout.pool[b] >= need).min_by_key(|&b| layout.pool[b]);
+                        let b = match (fit, free.iter().copied().max_by_key(|&b| layout.pool[b])) {
+                            (Some(b), _) => b,
+                            (None, Some(b)) if !layout.frozen => {
+                                layout.pool[b] = need;
+                                b
+                            }
+                            _ if !layout.frozen => {
+                                layout.pool.push(need);
+                                busy.push(false);
+                                layout.pool.len() - 1
+                            }
+                            _ => {
+                                return Err(Error::Graph(format!(
+                                    "batch {batch} needs more intermediate memory than the plan for batch {} reserved",
+                                    layout.max_batch
+                                )))
+                            }
+                        };
+                        busy[b] = true;
+                        assigned[r] = Some(b);
+                    }
+                    Ok(Slice { buf: buf::POOL_BASE + assigned[r].unwrap(), off: 0, len: need })
+                }
+            }
+        };
+        let ins = pr.ins.iter().map(|o| resolve(o, false, &mut busy, layout)).collect::<Result<Vec<_>>>()?;
+        let outs = pr.outs.iter().map(|o| resolve(o, true, &mut busy, layout)).collect::<Result<Vec<_>>>()?;
+        if let Some(s) = ins.iter().find(|s| outs.iter().any(|o| o.buf == s.buf)) {
+            return Err(Error::Graph(format!("{:?} would read and write buffer {} in one dispatch", pr.kernel, s.buf)));
+        }
+        // Free every pool tensor whose last use was this instruction.
+        for op in pr.ins.iter().chain(&pr.outs) {
+            if let Operand::T(x) = *op {
+                let r = root(x);
+                if last_use[r] == i {
+                    if let Some(b) = assigned[r] {
+                        busy[b] = false;
+                    }
+                }
+            }
+        }
+        instrs.push(Instr { kernel: pr.kernel, p: pr.p, ins, outs });
+    }
+    Ok(Program { instrs })
+}

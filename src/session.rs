@@ -1,0 +1,239 @@
+//! A model compiled for a backend: parameters on the device, programs built once per
+//! (mode, batch size), a training step = upload one batch + replay one program (one
+//! submission on the GPU). Loss, accuracy and the gradient norm accumulate on the device
+//! and are read back only by [`Session::take_metrics`].
+
+use std::collections::HashMap;
+
+use crate::backend::{Backend, Globals, ProgramId};
+use crate::error::{Error, Result};
+use crate::graph::plan::{self, buf, Layout, Mode};
+use crate::graph::Graph;
+use crate::optim::Sgd;
+use crate::rng::Rng;
+
+/// Metrics accumulated on the device since the last read.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    /// Mean cross-entropy over the samples seen.
+    pub loss: f32,
+    /// Fraction of samples whose arg-max logit is the label.
+    pub accuracy: f32,
+    /// Samples seen.
+    pub samples: usize,
+    /// Steps (batches) seen.
+    pub steps: usize,
+    /// Global gradient norm before clipping, of the last training step.
+    pub grad_norm: f32,
+}
+
+/// A compiled model on a backend.
+pub struct Session {
+    backend: Box<dyn Backend>,
+    graph: Graph,
+    layout: Layout,
+    opt: Sgd,
+    seed: u64,
+    /// Training steps taken (keys dropout masks).
+    pub step: u64,
+    programs: HashMap<(Mode, usize), ProgramId>,
+}
+
+impl Session {
+    /// Compile `graph` for `backend` with batches of at most `max_batch` samples, and
+    /// initialize parameters from `seed` (the same values on every backend).
+    pub fn new(mut backend: Box<dyn Backend>, graph: Graph, opt: Sgd, seed: u64, max_batch: usize) -> Result<Self> {
+        opt.validate()?;
+        let mut layout = Layout::new(&graph, backend.align(), max_batch)?;
+        // Compile the largest programs first to size the pool, then freeze it.
+        let train = plan::compile(&graph, &mut layout, Mode::Train, max_batch, &opt)?;
+        let eval = plan::compile(&graph, &mut layout, Mode::Eval, max_batch, &opt)?;
+        layout.frozen = true;
+        backend.create_buffers(&layout.specs(&graph))?;
+        let mut programs = HashMap::new();
+        programs.insert((Mode::Train, max_batch), backend.load(&train)?);
+        programs.insert((Mode::Eval, max_batch), backend.load(&eval)?);
+        let mut s = Session { backend, graph, layout, opt, seed, step: 0, programs };
+        s.init_params()?;
+        Ok(s)
+    }
+
+    /// (Re)initialize parameters, momentum, running statistics and metrics from the seed.
+    pub fn init_params(&mut self) -> Result<()> {
+        let rng = Rng::new(self.seed);
+        let n = self.layout.params_len;
+        let (mut w, mut wd) = (vec![0f32; n], vec![0f32; n]);
+        for (pid, p) in self.graph.params.iter().enumerate() {
+            let (fan_in, fan_out) = (p.shape.rows_at(1), p.shape.cols);
+            let mut off = self.layout.param_off[pid];
+            for (si, seg) in p.segments.iter().enumerate() {
+                let vals = seg.init.sample(&rng, (pid * 16 + si) as u32, seg.len, fan_in, fan_out);
+                w[off..off + seg.len].copy_from_slice(&vals);
+                if p.decay {
+                    wd[off..off + seg.len].iter_mut().for_each(|x| *x = self.opt.weight_decay);
+                }
+                off += seg.len;
+            }
+        }
+        let mut st = vec![0f32; self.layout.state_len];
+        for (i, s) in self.graph.states.iter().enumerate() {
+            let o = self.layout.state_off[i];
+            st[o..o + s.len].copy_from_slice(&s.init);
+        }
+        let b = &mut self.backend;
+        b.write(buf::PARAMS, 0, &w)?;
+        b.write(buf::WD, 0, &wd)?;
+        b.write(buf::VELOCITY, 0, &vec![0.0; n])?;
+        b.write(buf::STATE, 0, &st)?;
+        b.write(buf::METRICS, 0, &vec![0.0; self.layout.eval_metrics_off() + 4])?;
+        self.step = 0;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+    pub fn optimizer(&self) -> &Sgd {
+        &self.opt
+    }
+    /// Set the learning rate used by the following steps.
+    pub fn set_lr(&mut self, lr: f32) -> Result<()> {
+        let opt = Sgd { lr, ..self.opt.clone() };
+        opt.validate()?;
+        self.opt = opt;
+        Ok(())
+    }
+
+    fn program(&mut self, mode: Mode, batch: usize) -> Result<ProgramId> {
+        if let Some(&id) = self.programs.get(&(mode, batch)) {
+            return Ok(id);
+        }
+        let prog = plan::compile(&self.graph, &mut self.layout, mode, batch, &self.opt)?;
+        let id = self.backend.load(&prog)?;
+        self.programs.insert((mode, batch), id);
+        Ok(id)
+    }
+
+    fn upload(&mut self, x: &[f32], y: &[f32]) -> Result<usize> {
+        let f = self.graph.in_features();
+        let b = y.len();
+        if b == 0 || x.len() != b * f {
+            return Err(Error::Shape {
+                context: "batch".into(),
+                got: vec![x.len(), y.len()],
+                expected: format!("x of batch·{f} values and 1..={} labels", self.layout.max_batch),
+            });
+        }
+        self.backend.write(buf::INPUT, 0, x)?;
+        self.backend.write(buf::LABELS, 0, y)?;
+        Ok(b)
+    }
+
+    fn globals(&self) -> Globals {
+        Globals { seed_lo: self.seed as u32, seed_hi: (self.seed >> 32) as u32, step: self.step as u32, lr: self.opt.lr }
+    }
+
+    /// One training step on a batch (`x` row-major [b, features], `y` class indices).
+    /// Never waits for the device.
+    pub fn train_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
+        let b = self.upload(x, y)?;
+        let id = self.program(Mode::Train, b)?;
+        let g = self.globals();
+        self.backend.run(id, &g)?;
+        self.step += 1;
+        Ok(())
+    }
+
+    /// Forward pass in inference mode (running statistics, no dropout), accumulating
+    /// evaluation metrics.
+    pub fn eval_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
+        let b = self.upload(x, y)?;
+        let id = self.program(Mode::Eval, b)?;
+        let g = self.globals();
+        self.backend.run(id, &g)
+    }
+
+    /// Read and reset the training (`Mode::Train`) or evaluation metrics.
+    pub fn take_metrics(&mut self, mode: Mode) -> Result<Metrics> {
+        let off = if mode == Mode::Train { 0 } else { self.layout.eval_metrics_off() };
+        let m = self.backend.read(buf::METRICS, off, 4)?;
+        let clip = self.backend.read(buf::CLIPINFO, 0, 2)?;
+        self.backend.write(buf::METRICS, off, &[0.0; 4])?;
+        let n = m[2].max(1.0);
+        let out = Metrics {
+            loss: m[0] / n,
+            accuracy: m[1] / n,
+            samples: m[2] as usize,
+            steps: m[3] as usize,
+            grad_norm: clip[0],
+        };
+        if mode == Mode::Train && out.samples > 0 && !(out.loss.is_finite() && out.grad_norm.is_finite()) {
+            let (what, value) = if out.loss.is_finite() { ("gradient norm", out.grad_norm) } else { ("training loss", out.loss) };
+            return Err(Error::NonFinite { what: what.into(), value, step: self.step });
+        }
+        Ok(out)
+    }
+
+    /// All parameters (flat buffer layout, padding removed), keyed by name, in order.
+    pub fn params(&mut self) -> Result<Vec<(String, Vec<f32>)>> {
+        let all = self.backend.read(buf::PARAMS, 0, self.layout.params_len)?;
+        Ok(self.slice_params(&all))
+    }
+
+    /// Momentum buffers, same keys as [`Session::params`].
+    pub fn velocity(&mut self) -> Result<Vec<(String, Vec<f32>)>> {
+        let all = self.backend.read(buf::VELOCITY, 0, self.layout.params_len)?;
+        Ok(self.slice_params(&all))
+    }
+
+    /// Running statistics of every batch-norm layer.
+    pub fn state(&mut self) -> Result<Vec<(String, Vec<f32>)>> {
+        let all = self.backend.read(buf::STATE, 0, self.layout.state_len)?;
+        Ok(self
+            .graph
+            .states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), all[self.layout.state_off[i]..self.layout.state_off[i] + s.len].to_vec()))
+            .collect())
+    }
+
+    fn slice_params(&self, all: &[f32]) -> Vec<(String, Vec<f32>)> {
+        self.graph
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let o = self.layout.param_off[i];
+                (p.name.clone(), all[o..o + p.shape.numel(0)].to_vec())
+            })
+            .collect()
+    }
+
+    /// Overwrite one parameter by name.
+    pub fn set_param(&mut self, name: &str, values: &[f32]) -> Result<()> {
+        let (i, p) = self
+            .graph
+            .params
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name == name)
+            .ok_or_else(|| Error::Graph(format!("no parameter named {name:?}")))?;
+        if values.len() != p.shape.numel(0) {
+            return Err(Error::Shape { context: format!("parameter {name}"), got: vec![values.len()], expected: format!("{} values", p.shape.numel(0)) });
+        }
+        let off = self.layout.param_off[i];
+        self.backend.write(buf::PARAMS, off, values)
+    }
+
+    /// Wait for all submitted steps.
+    pub fn sync(&mut self) -> Result<()> {
+        self.backend.sync()
+    }
+}

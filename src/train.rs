@@ -1,0 +1,113 @@
+//! Epoch-level helpers over a [`Session`]: shuffled mini-batches (the short last batch
+//! included unless `drop_last`), evaluation, and progress display.
+
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::graph::plan::Mode;
+use crate::session::{Metrics, Session};
+
+/// How one epoch is run.
+#[derive(Clone, Debug)]
+pub struct EpochConfig {
+    pub batch_size: usize,
+    pub shuffle: bool,
+    pub drop_last: bool,
+    /// Read device metrics every this many steps (the only waits in an epoch).
+    pub log_every: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+impl Default for EpochConfig {
+    fn default() -> Self {
+        EpochConfig { batch_size: 128, shuffle: true, drop_last: false, log_every: 50, progress: false }
+    }
+}
+
+/// The outcome of one training epoch.
+#[derive(Clone, Copy, Debug)]
+pub struct EpochStats {
+    pub metrics: Metrics,
+    pub seconds: f64,
+    pub samples_per_sec: f64,
+}
+
+fn bar(n: u64, show: bool, msg: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(n);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches {per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Train one epoch over `ds` in a seeded order (`seed`, `epoch`).
+pub fn train_epoch(s: &mut Session, ds: &Dataset, cfg: &EpochConfig, seed: u64, epoch: u64) -> Result<EpochStats> {
+    let bsz = cfg.batch_size;
+    if bsz == 0 {
+        return Err(Error::Hyperparameter { name: "batch_size", value: "0".into(), expected: ">= 1" });
+    }
+    if cfg.drop_last && bsz > ds.len() {
+        return Err(Error::Hyperparameter { name: "batch_size", value: bsz.to_string(), expected: "<= the dataset size with drop_last" });
+    }
+    let order = ds.epoch_order(seed, epoch, cfg.shuffle);
+    let n_batches = if cfg.drop_last { ds.len() / bsz } else { ds.len().div_ceil(bsz) };
+    let pb = bar(n_batches as u64, cfg.progress, &format!("epoch {}", epoch + 1));
+    let f = ds.features;
+    let (mut xb, mut yb) = (Vec::with_capacity(bsz * f), Vec::with_capacity(bsz));
+    let t0 = Instant::now();
+    let mut total = Metrics::default();
+    let merge = |t: &mut Metrics, m: Metrics| {
+        let n = (t.samples + m.samples).max(1) as f32;
+        t.loss = (t.loss * t.samples as f32 + m.loss * m.samples as f32) / n;
+        t.accuracy = (t.accuracy * t.samples as f32 + m.accuracy * m.samples as f32) / n;
+        t.samples += m.samples;
+        t.steps += m.steps;
+        t.grad_norm = m.grad_norm;
+    };
+    for bi in 0..n_batches {
+        let idx = &order[bi * bsz..((bi + 1) * bsz).min(ds.len())];
+        xb.clear();
+        yb.clear();
+        for &i in idx {
+            xb.extend_from_slice(&ds.x[i * f..(i + 1) * f]);
+            yb.push(ds.y[i]);
+        }
+        s.train_batch(&xb, &yb)?;
+        if (bi + 1) % cfg.log_every.max(1) == 0 {
+            let m = s.take_metrics(Mode::Train)?;
+            merge(&mut total, m);
+            pb.set_message(format!("epoch {} loss {:.4} acc {:.4}", epoch + 1, total.loss, total.accuracy));
+        }
+        pb.inc(1);
+    }
+    let m = s.take_metrics(Mode::Train)?; // waits for the last step
+    merge(&mut total, m);
+    let seconds = t0.elapsed().as_secs_f64();
+    pb.finish_and_clear();
+    Ok(EpochStats { metrics: total, seconds, samples_per_sec: total.samples as f64 / seconds })
+}
+
+/// Evaluate (inference mode) over the whole dataset in order, in batches of at most
+/// `batch_size` (and at most the session's maximum batch).
+pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metrics> {
+    if batch_size == 0 {
+        return Err(Error::Hyperparameter { name: "batch_size", value: "0".into(), expected: ">= 1" });
+    }
+    let batch_size = batch_size.min(s.layout().max_batch);
+    let f = ds.features;
+    for start in (0..ds.len()).step_by(batch_size) {
+        let end = (start + batch_size).min(ds.len());
+        s.eval_batch(&ds.x[start * f..end * f], &ds.y[start..end])?;
+    }
+    s.take_metrics(Mode::Eval)
+}
