@@ -35,7 +35,9 @@ fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
     return v;
 }
 
-// 64 invocations → a TM-row × 256-column tile of C.
+// 64 invocations → a TM-row × 256-column tile of C. Lines marked "@rows" are repeated
+// by the host for II = 0..TM (named registers instead of arrays, so nothing spills to
+// memory), then the BEGIN_J..END_J block is repeated for JJ = 0..SG.
 @compute @workgroup_size(64)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
           @builtin(subgroup_invocation_id) lane: u32) {
@@ -47,17 +49,13 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     // Lanes past N still take part in the broadcasts; they just never store.
     let cl = min(c0, N - 1u);
     let full = c0 + 3u < N;
-    var acc: array<vec4<f32>, TM>;
-    var a: array<f32, TM>;
+    var accII = vec4<f32>(0.0); // @rows
     for (var k0 = 0u; k0 < K; k0 += SG) {
-        for (var i = 0u; i < TM; i++) { a[i] = a_at(r0 + i, k0 + lane, M, K); }
+        let aII = a_at(r0 + II, k0 + lane, M, K); // @rows
         // BEGIN_J
         {
-            let k = min(k0 + JJ, K - 1u);
-            let b = b4(k, cl, N, K, full);
-            for (var i = 0u; i < TM; i++) {
-                acc[i] = fma(vec4<f32>(subgroupBroadcast(a[i], JJ)), b, acc[i]);
-            }
+            let b = b4(min(k0 + JJ, K - 1u), cl, N, K, full);
+            accII = fma(vec4<f32>(subgroupBroadcast(aII, JJ)), b, accII); // @rows
         }
         // END_J
     }
@@ -66,17 +64,17 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     if (BIAS) {
         for (var j = 0u; j < 4u; j++) { bias[j] = in2[min(c0 + j, N - 1u)]; }
     }
-    for (var i = 0u; i < TM; i++) {
-        let r = r0 + i;
-        if (r >= M) { break; }
-        let v = acc[i] + bias;
-        if (full) {
-            let o = r * N + c0;
-            out0[o] = v.x; out0[o + 1u] = v.y; out0[o + 2u] = v.z; out0[o + 3u] = v.w;
-        } else {
-            for (var j = 0u; j < 4u; j++) {
-                if (c0 + j < N) { out0[r * N + c0 + j] = v[j]; }
-            }
+    store(r0 + II, c0, accII + bias, M, N, full); // @rows
+}
+
+fn store(r: u32, c0: u32, v: vec4<f32>, M: u32, N: u32, full: bool) {
+    if (r >= M) { return; }
+    if (full) {
+        let o = r * N + c0;
+        out0[o] = v.x; out0[o + 1u] = v.y; out0[o + 2u] = v.z; out0[o + 3u] = v.w;
+    } else {
+        for (var j = 0u; j < 4u; j++) {
+            if (c0 + j < N) { out0[r * N + c0 + j] = v[j]; }
         }
     }
 }

@@ -6,22 +6,25 @@ use crate::backend::{Globals, Kernel};
 pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (m, n, k) = (p[0] as usize, p[1] as usize, p[2] as usize);
     let (ta, tb, bias) = (p[13] != 0, p[14] != 0, p[15] != 0);
-    let (a, b) = (ins[0], ins[1]);
+    let a = ins[0];
+    // B stored [N, K]: transpose once so the inner loop runs over contiguous rows of Bᵀ
+    // (the same products, summed in the same k order).
+    let bt: Vec<f32>;
+    let b = if tb {
+        bt = (0..k * n).map(|idx| ins[1][(idx % n) * k + idx / n]).collect();
+        &bt[..]
+    } else {
+        ins[1]
+    };
     let c = &mut *outs[0];
     let mut row = vec![0f32; n];
     for i in 0..m {
         row.iter_mut().for_each(|x| *x = 0.0);
         for kk in 0..k {
             let av = if ta { a[kk * m + i] } else { a[i * k + kk] };
-            if tb {
-                for (j, r) in row.iter_mut().enumerate() {
-                    *r = av.mul_add(b[j * k + kk], *r);
-                }
-            } else {
-                let br = &b[kk * n..kk * n + n];
-                for (r, &bv) in row.iter_mut().zip(br) {
-                    *r = av.mul_add(bv, *r);
-                }
+            let br = &b[kk * n..kk * n + n];
+            for (r, &bv) in row.iter_mut().zip(br) {
+                *r += av * bv;
             }
         }
         for j in 0..n {

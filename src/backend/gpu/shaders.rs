@@ -5,7 +5,7 @@ use super::AdapterReport;
 use crate::backend::{Family, Instr, Kernel, KernelDef};
 
 /// Rows per invocation of the subgroup matmul.
-pub const SG_TM: u32 = 16;
+pub const SG_TM: u32 = 32;
 
 /// A compiled module is keyed by family, plus the subgroup size for the matmul.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,11 +33,25 @@ pub fn module_source(key: ModuleKey) -> String {
     format!("{COMMON}\n{body}")
 }
 
-/// Repeat the BEGIN_J..END_J block of matmul_subgroup.wgsl for JJ = 0..sg.
+/// Expand matmul_subgroup.wgsl: lines marked `@rows` are repeated for II = 0..TM, then the
+/// BEGIN_J..END_J block is repeated for JJ = 0..sg.
 pub fn unroll_subgroup_matmul(sg: u32) -> String {
     let src = MATMUL_SUBGROUP
         .replace("const TM: u32 = 16u;", &format!("const TM: u32 = {SG_TM}u;"))
         .replace("const SG: u32 = 8u;", &format!("const SG: u32 = {sg}u;"));
+    let mut rows = String::new();
+    for line in src.lines() {
+        if line.trim_end().ends_with("// @rows") {
+            for i in 0..SG_TM {
+                rows.push_str(&line.replace("II", &i.to_string()).replace("// @rows", ""));
+                rows.push('\n');
+            }
+        } else {
+            rows.push_str(line);
+            rows.push('\n');
+        }
+    }
+    let src = rows;
     let (head, rest) = src.split_once("// BEGIN_J").expect("BEGIN_J marker");
     let (block, tail) = rest.split_once("// END_J").expect("END_J marker");
     let mut out = String::from(head);

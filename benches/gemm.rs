@@ -1,0 +1,100 @@
+//! W-GEMM: GFLOP/s of C = op(A)·op(B) for the shapes of ../shared/BENCHMARKS.md, for each
+//! matmul variant the adapter runs, and for the CPU reference. Each GPU figure is checked
+//! against the CPU twin first, then timed as the median of 3 runs of `reps` dispatches in
+//! one submission each (dispatch overhead included).
+//!
+//!   cargo bench --bench gemm [-- --quick]
+
+use std::time::Instant;
+
+use shadeprop::backend::check::compare;
+use shadeprop::backend::cpu::{matmul, Cpu};
+use shadeprop::backend::gpu::{Gpu, GpuOptions};
+use shadeprop::backend::{Backend, BufferSpec, Globals, Instr, Kernel, Program, Slice};
+
+fn data(n: usize, salt: u32) -> Vec<f32> {
+    let r = shadeprop::rng::Rng::new(salt as u64);
+    (0..n).map(|i| r.uniform(9, 0, i as u32) - 0.5).collect()
+}
+
+/// Median seconds of one matmul, and the result.
+fn time(b: &mut dyn Backend, kern: Kernel, m: usize, n: usize, k: usize, reps: usize) -> (f64, Vec<f32>) {
+    let (a, bb) = (data(m * k, 1), data(k * n, 2));
+    b.create_buffers(&[
+        BufferSpec { name: "a".into(), len: m * k },
+        BufferSpec { name: "b".into(), len: k * n },
+        BufferSpec { name: "bias".into(), len: n },
+        BufferSpec { name: "c".into(), len: m * n },
+    ])
+    .unwrap();
+    b.write(0, 0, &a).unwrap();
+    b.write(1, 0, &bb).unwrap();
+    let instr = Instr {
+        kernel: kern,
+        p: matmul::params(kern, m, n, k),
+        ins: vec![Slice { buf: 0, off: 0, len: m * k }, Slice { buf: 1, off: 0, len: k * n }, Slice { buf: 2, off: 0, len: n }],
+        outs: vec![Slice { buf: 3, off: 0, len: m * n }],
+    };
+    let one = b.load(&Program { instrs: vec![instr.clone()] }).unwrap();
+    let many = b.load(&Program { instrs: vec![instr; reps] }).unwrap();
+    let g = Globals::default();
+    b.run(one, &g).unwrap();
+    let c = b.read(3, 0, m * n).unwrap();
+    let mut ts = vec![];
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        b.run(many, &g).unwrap();
+        b.sync().unwrap();
+        ts.push(t0.elapsed().as_secs_f64() / reps as f64);
+    }
+    ts.sort_by(|x, y| x.partial_cmp(y).unwrap());
+    (ts[1], c)
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let shapes: Vec<(&str, usize, usize, usize, bool, bool)> = {
+        let mut v = vec![
+            ("W-MLP fwd 128x784 . 784x512", 128, 512, 784, false, false),
+            ("W-MLP fwd 128x512 . 512x512", 128, 512, 512, false, false),
+            ("W-MLP dX 128x512 . (784x512)^T", 128, 784, 512, false, true),
+            ("W-MLP dW (128x784)^T . 128x512", 784, 512, 128, true, false),
+            ("W-MLP dW (128x512)^T . 128x512", 512, 512, 128, true, false),
+            ("square 512", 512, 512, 512, false, false),
+            ("square 1024", 1024, 1024, 1024, false, false),
+        ];
+        if !quick {
+            v.push(("square 2048", 2048, 2048, 2048, false, false));
+        }
+        v
+    };
+    let mut gpus: Vec<Gpu> = vec![];
+    match Gpu::with_options(GpuOptions { subgroups: true }) {
+        Ok(g) => {
+            let sg = g.report().subgroup_size.is_some();
+            gpus.push(g);
+            if sg {
+                gpus.push(Gpu::with_options(GpuOptions { subgroups: false }).unwrap());
+            }
+        }
+        Err(e) => eprintln!("no GPU: {e}"),
+    }
+    println!("| shape | backend | GFLOP/s | ms |");
+    println!("|---|---|---|---|");
+    for &(name, m, n, k, ta, tb) in &shapes {
+        let kern = Kernel::MatMul { ta, tb, bias: false };
+        let flop = 2.0 * (m * n * k) as f64;
+        let mut cpu = Cpu::new();
+        let (tc, want) = time(&mut cpu, kern, m, n, k, 1);
+        println!("| {name} | CPU reference | {:.2} | {:.2} |", flop / tc / 1e9, tc * 1e3);
+        for g in gpus.iter_mut() {
+            let reps = ((0.2 / (flop / 20e9)) as usize).clamp(3, 200);
+            let (t, got) = time(g, kern, m, n, k, reps);
+            if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
+                panic!("GPU result differs from the CPU twin: {e}");
+            }
+            let variant = if g.report().subgroup_size.is_some() { "GPU subgroup" } else { "GPU portable" };
+            println!("| {name} | {variant} ({}) | {:.2} | {:.3} |", g.report().name, flop / t / 1e9, t * 1e3);
+        }
+    }
+}
