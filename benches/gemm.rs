@@ -35,8 +35,8 @@ fn time(b: &mut dyn Backend, kern: Kernel, m: usize, n: usize, k: usize, reps: u
         ins: vec![Slice { buf: 0, off: 0, len: m * k }, Slice { buf: 1, off: 0, len: k * n }, Slice { buf: 2, off: 0, len: n }],
         outs: vec![Slice { buf: 3, off: 0, len: m * n }],
     };
-    let one = b.load(&Program { instrs: vec![instr.clone()] }).unwrap();
-    let many = b.load(&Program { instrs: vec![instr; reps] }).unwrap();
+    let one = b.load(&Program { instrs: vec![instr.clone()], logits: None }).unwrap();
+    let many = b.load(&Program { instrs: vec![instr; reps], logits: None }).unwrap();
     let g = Globals::default();
     b.run(one, &g).unwrap();
     let c = b.read(3, 0, m * n).unwrap();

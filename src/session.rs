@@ -36,7 +36,7 @@ pub struct Session {
     seed: u64,
     /// Training steps taken (keys dropout masks).
     pub step: u64,
-    programs: HashMap<(Mode, usize), ProgramId>,
+    programs: HashMap<(Mode, usize), (ProgramId, Option<crate::backend::Slice>)>,
 }
 
 impl Session {
@@ -51,8 +51,8 @@ impl Session {
         layout.frozen = true;
         backend.create_buffers(&layout.specs(&graph))?;
         let mut programs = HashMap::new();
-        programs.insert((Mode::Train, max_batch), backend.load(&train)?);
-        programs.insert((Mode::Eval, max_batch), backend.load(&eval)?);
+        programs.insert((Mode::Train, max_batch), (backend.load(&train)?, train.logits));
+        programs.insert((Mode::Eval, max_batch), (backend.load(&eval)?, eval.logits));
         let mut s = Session { backend, graph, layout, opt, seed, step: 0, programs };
         s.init_params()?;
         Ok(s)
@@ -111,13 +111,17 @@ impl Session {
     }
 
     fn program(&mut self, mode: Mode, batch: usize) -> Result<ProgramId> {
-        if let Some(&id) = self.programs.get(&(mode, batch)) {
-            return Ok(id);
+        Ok(self.program_with_logits(mode, batch)?.0)
+    }
+
+    fn program_with_logits(&mut self, mode: Mode, batch: usize) -> Result<(ProgramId, Option<crate::backend::Slice>)> {
+        if let Some(&p) = self.programs.get(&(mode, batch)) {
+            return Ok(p);
         }
         let prog = plan::compile(&self.graph, &mut self.layout, mode, batch, &self.opt)?;
-        let id = self.backend.load(&prog)?;
-        self.programs.insert((mode, batch), id);
-        Ok(id)
+        let p = (self.backend.load(&prog)?, prog.logits);
+        self.programs.insert((mode, batch), p);
+        Ok(p)
     }
 
     fn upload(&mut self, x: &[f32], y: &[f32]) -> Result<usize> {
@@ -159,9 +163,39 @@ impl Session {
         self.backend.run(id, &g)
     }
 
+    /// Inference-mode logits [b, classes] for a batch (waits for the device). Labels are
+    /// not needed; the evaluation metrics are left untouched.
+    pub fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        let f = self.graph.in_features();
+        let b = x.len() / f.max(1);
+        let zeros = vec![0f32; b];
+        let saved = self.backend.read(buf::METRICS, self.layout.eval_metrics_off(), 4)?;
+        self.upload(x, &zeros)?;
+        let (id, logits) = self.program_with_logits(Mode::Eval, b)?;
+        let g = self.globals();
+        self.backend.run(id, &g)?;
+        let l = logits.ok_or_else(|| Error::Graph("the graph has no logits".into()))?;
+        let out = self.backend.read(l.buf, l.off, l.len)?;
+        self.backend.write(buf::METRICS, self.layout.eval_metrics_off(), &saved)?;
+        Ok(out)
+    }
+
+    /// Forward and backward in training mode without a parameter update (batch-norm running
+    /// statistics do move); returns the mean loss and every parameter's gradient, for
+    /// gradient checks. Does not advance the step, so dropout masks repeat.
+    pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
+        let b = self.upload(x, y)?;
+        let id = self.program(Mode::Grad, b)?;
+        let g = self.globals();
+        self.backend.run(id, &g)?;
+        let m = self.take_metrics(Mode::Grad)?;
+        let all = self.backend.read(buf::GRADS, 0, self.layout.params_len)?;
+        Ok((m.loss, self.slice_params(&all)))
+    }
+
     /// Read and reset the training (`Mode::Train`) or evaluation metrics.
     pub fn take_metrics(&mut self, mode: Mode) -> Result<Metrics> {
-        let off = if mode == Mode::Train { 0 } else { self.layout.eval_metrics_off() };
+        let off = if mode == Mode::Eval { self.layout.eval_metrics_off() } else { 0 };
         let m = self.backend.read(buf::METRICS, off, 4)?;
         let clip = self.backend.read(buf::CLIPINFO, 0, 2)?;
         self.backend.write(buf::METRICS, off, &[0.0; 4])?;

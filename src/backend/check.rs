@@ -31,7 +31,7 @@ pub fn run_kernel(
         ins: ins.iter().enumerate().map(|(i, v)| slice(i, v)).collect(),
         outs: outs_init.iter().enumerate().map(|(i, v)| slice(ins.len() + i, v)).collect(),
     };
-    let id = backend.load(&Program { instrs: vec![instr] })?;
+    let id = backend.load(&Program { instrs: vec![instr], logits: None })?;
     backend.run(id, globals)?;
     outs_init
         .iter()

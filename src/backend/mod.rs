@@ -191,6 +191,8 @@ pub struct Instr {
 #[derive(Clone, Debug, Default)]
 pub struct Program {
     pub instrs: Vec<Instr>,
+    /// Where the logits are left after a run (read by `Session::predict`).
+    pub logits: Option<Slice>,
 }
 
 /// Handle of a program loaded into a backend.

@@ -34,10 +34,12 @@ pub mod buf {
 /// Number of partial sums in the global-norm reduction.
 pub const NORM_PARTIALS: usize = 1024;
 
-/// Training (batch statistics, dropout, backward pass, update) or inference.
+/// Training (batch statistics, dropout, backward pass, update), gradients only (training
+/// forward and backward, no clipping or update: for gradient checks), or inference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     Train,
+    Grad,
     Eval,
 }
 
@@ -140,7 +142,7 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
     if batch == 0 || batch > layout.max_batch {
         return Err(Error::Shape { context: "batch".into(), got: vec![batch], expected: format!("1..={}", layout.max_batch) });
     }
-    let n_nodes = if mode == Mode::Train { g.nodes.len() } else { g.n_forward };
+    let n_nodes = if mode == Mode::Eval { g.n_forward } else { g.nodes.len() };
     let numel = |t: TensorId| g.shape(t).numel(batch);
     // Fixed homes and aliases.
     let mut home: Vec<Option<Slice>> = vec![None; g.tensors.len()];
@@ -153,7 +155,7 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
             home[node.outputs[0]] = Some(Slice { buf: buf::PARAMS, off: layout.param_off[pid], len });
         }
     }
-    if mode == Mode::Train {
+    if mode != Mode::Eval {
         for (pid, d) in g.param_grads.iter().enumerate() {
             if let Some(d) = *d {
                 let len = g.params[pid].shape.numel(0);
@@ -161,7 +163,7 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
             }
         }
     }
-    let metrics_off = if mode == Mode::Train { 0 } else { layout.eval_metrics_off() };
+    let metrics_off = if mode == Mode::Eval { layout.eval_metrics_off() } else { 0 };
 
     let mut pre: Vec<Pre> = vec![];
     let t = Operand::T;
@@ -211,7 +213,7 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
                 p[1] = c as u32;
                 p[2] = fbits(eps);
                 p[3] = fbits(momentum);
-                if mode == Mode::Train {
+                if mode != Mode::Eval {
                     pre.push(Pre { kernel: Kernel::BnFwdTrain, p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0]), t(outs[1]), st] });
                 } else {
                     pre.push(Pre { kernel: Kernel::BnFwdEval, p, ins: vec![t(ins[0]), t(ins[1]), st], outs: vec![t(outs[0])] });
@@ -279,6 +281,11 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
             }
         }
     }
+    // The logits stay readable after the program (Session::predict).
+    let logits = g.nodes[..g.n_forward].iter().find(|n| n.op == Op::SoftmaxXent).map(|n| root(n.inputs[0]));
+    if let Some(l) = logits {
+        last_use[l] = usize::MAX;
+    }
     let mut assigned: Vec<Option<usize>> = vec![None; g.tensors.len()];
     let mut busy = vec![false; layout.pool.len()];
     let mut instrs = vec![];
@@ -342,5 +349,8 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
         }
         instrs.push(Instr { kernel: pr.kernel, p: pr.p, ins, outs });
     }
-    Ok(Program { instrs })
+    let logits = logits.and_then(|l| {
+        home[l].or_else(|| assigned[l].map(|b| Slice { buf: buf::POOL_BASE + b, off: 0, len: numel(l) }))
+    });
+    Ok(Program { instrs, logits })
 }

@@ -1,0 +1,101 @@
+//! IDX parsing errors, splits, standardization.
+
+use std::io::Write;
+use std::path::Path;
+
+use shadeprop::data::idx::{parse_u8, read_u8};
+use shadeprop::data::{load_idx_pair, Dataset, Standardizer};
+use shadeprop::Error;
+
+fn header(ndim: u8, dims: &[u32]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, ndim];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v
+}
+
+fn idx_msg(bytes: &[u8]) -> String {
+    match parse_u8(bytes, Path::new("t.idx")) {
+        Err(e @ Error::Idx { .. }) => e.to_string(),
+        other => panic!("expected an IDX error, got {other:?}"),
+    }
+}
+
+#[test]
+fn malformed_idx_files_get_named_errors() {
+    assert!(idx_msg(&[]).contains("0 bytes, shorter than the 4-byte magic"));
+    assert!(idx_msg(&[1, 0, 8, 1]).contains("magic starts 01 00, expected 00 00"));
+    assert!(idx_msg(&[0, 0, 0x0d, 1, 0, 0, 0, 0]).contains("element type 0x0d"));
+    assert!(idx_msg(&[0, 0, 8, 3, 0, 0]).contains("shorter than the 16-byte header"));
+    let mut v = header(3, &[2, 2, 2]);
+    v.extend_from_slice(&[0; 7]);
+    assert!(idx_msg(&v).contains("dimensions [2, 2, 2] need 8 data bytes, file has 7"));
+    let v = header(4, &[u32::MAX, u32::MAX, u32::MAX, u32::MAX]);
+    assert!(idx_msg(&v).contains("overflow"));
+    let mut ok = header(1, &[3]);
+    ok.extend_from_slice(&[1, 2, 3]);
+    assert_eq!(parse_u8(&ok, Path::new("x")).unwrap().data, vec![1, 2, 3]);
+}
+
+#[test]
+fn gzip_and_directory_and_label_checks() {
+    let dir = std::env::temp_dir().join(format!("shadeprop-idx-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Gzip round trip.
+    let mut body = header(3, &[2, 2, 2]);
+    body.extend_from_slice(&[0, 255, 0, 255, 255, 0, 255, 0]);
+    let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    std::fs::write(dir.join("train-images-idx3-ubyte.gz"), gz.finish().unwrap()).unwrap();
+    // Labels: 2 labels, one out of range.
+    let mut lab = header(1, &[2]);
+    lab.extend_from_slice(&[3, 12]);
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), &lab).unwrap();
+    let e = load_idx_pair(&dir, "train").unwrap_err().to_string();
+    assert!(e.contains("label 12 at index 1, expected 0..=9"), "{e}");
+    // Count mismatch.
+    let mut lab = header(1, &[3]);
+    lab.extend_from_slice(&[3, 1, 2]);
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), &lab).unwrap();
+    let e = load_idx_pair(&dir, "train").unwrap_err().to_string();
+    assert!(e.contains("3 labels for 2 images"), "{e}");
+    // Valid.
+    let mut lab = header(1, &[2]);
+    lab.extend_from_slice(&[3, 1]);
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), &lab).unwrap();
+    let ds = load_idx_pair(&dir, "train").unwrap();
+    assert_eq!((ds.len(), ds.features), (2, 4));
+    assert_eq!(ds.x[1], 1.0);
+    // Corrupt gzip.
+    std::fs::write(dir.join("bad.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
+    assert!(read_u8(&dir.join("bad.gz")).unwrap_err().to_string().contains("corrupt gzip stream"));
+    // A directory.
+    assert!(read_u8(&dir).unwrap_err().to_string().contains("is a directory"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn split_is_seeded_and_standardizer_fits_train_only() {
+    let ds = Dataset { x: (0..1000).map(|i| i as f32).collect(), y: (0..1000).map(|i| (i % 10) as f32).collect(), features: 1, classes: 10 };
+    let (a, b) = ds.split(0.2, 7).unwrap();
+    let (a2, _) = ds.split(0.2, 7).unwrap();
+    let (a3, _) = ds.split(0.2, 8).unwrap();
+    assert_eq!((a.len(), b.len()), (800, 200));
+    assert_eq!(a, a2);
+    assert_ne!(a, a3);
+    let mut all: Vec<f32> = a.x.iter().chain(&b.x).copied().collect();
+    all.sort_by(|p, q| p.partial_cmp(q).unwrap());
+    assert_eq!(all, ds.x, "a split is a partition");
+    let st = Standardizer::fit(&a).unwrap();
+    let mut a_std = a.clone();
+    st.apply(&mut a_std);
+    let mean: f32 = a_std.x.iter().sum::<f32>() / a_std.len() as f32;
+    let var: f32 = a_std.x.iter().map(|v| v * v).sum::<f32>() / a_std.len() as f32;
+    assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3);
+    // The validation split is transformed with the training statistics, not its own.
+    let mut b_std = b.clone();
+    st.apply(&mut b_std);
+    assert_eq!(b_std.x[0], (b.x[0] - st.mean) / st.std);
+    assert!(ds.split(1.0, 0).is_err());
+}

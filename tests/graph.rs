@@ -1,0 +1,256 @@
+//! Whole-graph tests: training steps GPU vs CPU, determinism, dropout and batch-norm
+//! semantics, weight decay, finite-difference gradient checks, short last batches.
+
+mod common;
+use common::*;
+use shadeprop::backend::cpu::Cpu;
+use shadeprop::backend::Backend;
+use shadeprop::data::Dataset;
+use shadeprop::graph::plan::Mode;
+use shadeprop::graph::{Graph, GraphBuilder};
+use shadeprop::nn::init::Init;
+use shadeprop::nn::Sequential;
+use shadeprop::optim::Sgd;
+use shadeprop::session::Session;
+use shadeprop::train::{train_epoch, EpochConfig};
+
+fn w_mlp_opt() -> Sgd {
+    Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4, clip_norm: Some(1.0) }
+}
+
+fn batch(seed: u64, b: usize, f: usize, classes: usize) -> (Vec<f32>, Vec<f32>) {
+    let x = rand_vec(seed, b * f);
+    let r = shadeprop::rng::Rng::new(seed);
+    let y = (0..b).map(|i| r.below(3, 0, i as u32, classes as u32) as f32).collect();
+    (x, y)
+}
+
+fn session(backend: Box<dyn Backend>, g: Graph, opt: Sgd, seed: u64, max_batch: usize) -> Session {
+    Session::new(backend, g, opt, seed, max_batch).unwrap()
+}
+
+#[test]
+fn w_mlp_three_steps_gpu_matches_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let g = Sequential::w_mlp(0.5).build().unwrap();
+    let mut cpu = session(Box::new(Cpu::new()), g.clone(), w_mlp_opt(), 42, 64);
+    let mut gpu = session(Box::new(gpu), g, w_mlp_opt(), 42, 64);
+    for step in 0..3 {
+        let (x, y) = batch(100 + step, 64, 784, 10);
+        cpu.train_batch(&x, &y).unwrap();
+        gpu.train_batch(&x, &y).unwrap();
+    }
+    let (mc, mg) = (cpu.take_metrics(Mode::Train).unwrap(), gpu.take_metrics(Mode::Train).unwrap());
+    assert!((mc.loss - mg.loss).abs() < 1e-3 * mc.loss.abs().max(1.0), "loss {mc:?} vs {mg:?}");
+    assert!((mc.grad_norm - mg.grad_norm).abs() < 1e-3 * mc.grad_norm, "norm {mc:?} vs {mg:?}");
+    for (what, c, gg) in [
+        ("param", cpu.params().unwrap(), gpu.params().unwrap()),
+        ("velocity", cpu.velocity().unwrap(), gpu.velocity().unwrap()),
+        ("state", cpu.state().unwrap(), gpu.state().unwrap()),
+    ] {
+        for ((name, a), (_, b)) in c.iter().zip(&gg) {
+            assert_close(&format!("{what} {name} after 3 steps"), b, a, 2e-5, 2e-3);
+        }
+    }
+}
+
+#[test]
+fn gpu_runs_are_bit_identical_and_seeds_differ() {
+    let run = |seed: u64| -> Option<Vec<(String, Vec<f32>)>> {
+        let g = Sequential::new(32).linear(24).batch_norm().relu().dropout(0.3).linear(5).build().unwrap();
+        let mut s = session(Box::new(gpu()?), g, w_mlp_opt(), seed, 16);
+        for step in 0..20 {
+            let (x, y) = batch(step, 16, 32, 5);
+            s.train_batch(&x, &y).unwrap();
+        }
+        Some(s.params().unwrap())
+    };
+    let Some(a) = run(1) else { return };
+    let b = run(1).unwrap();
+    let c = run(2).unwrap();
+    for ((n, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()), "{n} differs between two runs with one seed");
+    }
+    assert!(a.iter().zip(&c).any(|((_, x), (_, y))| x != y), "different seeds gave identical parameters");
+}
+
+#[test]
+fn dropout_statistics_and_eval_identity() {
+    // Kept fraction ≈ 1 - p and kept values scaled by 1/(1-p), through the real kernel.
+    use shadeprop::backend::check::run_kernel;
+    use shadeprop::backend::{fbits, Globals, Kernel};
+    let n = 200_000;
+    for prob in [0.1f32, 0.5, 0.8] {
+        let mut p = [0u32; 16];
+        p[0] = n as u32;
+        p[1] = shadeprop::rng::dropout_threshold(prob);
+        p[2] = fbits(1.0 / (1.0 - prob));
+        p[3] = 4242;
+        let g = Globals { seed_lo: 9, seed_hi: 0, step: 3, lr: 0.0 };
+        let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
+        backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
+        for b in backends.iter_mut() {
+            let y = run_kernel(b.as_mut(), Kernel::Dropout, p, &[vec![1.0; n]], &[vec![0.0; n]], &g).unwrap().remove(0);
+            let kept = y.iter().filter(|&&v| v != 0.0).count() as f32 / n as f32;
+            assert!((kept - (1.0 - prob)).abs() < 0.005, "p={prob}: kept {kept} on {}", b.describe());
+            assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / (1.0 - prob)).abs() < 1e-6));
+        }
+    }
+    // At inference dropout is the identity: logits = x·W + b exactly.
+    let g = Sequential::new(6).dropout(0.5).linear(3).build().unwrap();
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
+    backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
+    for b in backends {
+        let mut s = session(b, g.clone(), w_mlp_opt(), 5, 4);
+        let (x, _) = batch(7, 4, 6, 3);
+        let logits = s.predict(&x).unwrap();
+        let ps = s.params().unwrap();
+        let (w, bias) = (&ps[0].1, &ps[1].1);
+        let mut want = vec![0f32; 12];
+        for i in 0..4 {
+            for j in 0..3 {
+                want[i * 3 + j] = bias[j] + (0..6).map(|k| x[i * 6 + k] * w[k * 3 + j]).sum::<f32>();
+            }
+        }
+        assert_close("eval logits with dropout", &logits, &want, 1e-5, 1e-5);
+    }
+}
+
+#[test]
+fn batchnorm_eval_uses_running_statistics() {
+    let g = Sequential::new(5).batch_norm().linear(3).build().unwrap();
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
+    backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
+    for b in backends {
+        let mut s = session(b, g.clone(), w_mlp_opt(), 3, 8);
+        for step in 0..4 {
+            let (x, y) = batch(step, 8, 5, 3);
+            let x: Vec<f32> = x.iter().map(|v| v * 2.0 + 0.7).collect();
+            s.train_batch(&x, &y).unwrap();
+        }
+        let st = s.state().unwrap();
+        let (rm, rv) = st[0].1.split_at(5);
+        // After 4 updates with momentum 0.1 from (0, 1) the running mean is no longer 0.
+        assert!(rm.iter().all(|&m| m.abs() > 0.05), "running mean {rm:?}");
+        let ps = s.params().unwrap();
+        let (gamma, beta) = ps[0].1.split_at(5);
+        let (w, bias) = (&ps[1].1, &ps[2].1);
+        let (x, _) = batch(99, 2, 5, 3);
+        let logits = s.predict(&x).unwrap();
+        let mut want = vec![0f32; 6];
+        for i in 0..2 {
+            let h: Vec<f32> = (0..5).map(|c| gamma[c] * (x[i * 5 + c] - rm[c]) / (rv[c] + 1e-5).sqrt() + beta[c]).collect();
+            for j in 0..3 {
+                want[i * 3 + j] = bias[j] + (0..5).map(|c| h[c] * w[c * 3 + j]).sum::<f32>();
+            }
+        }
+        assert_close("batch norm at inference", &logits, &want, 1e-5, 1e-4);
+    }
+}
+
+#[test]
+fn weight_decay_is_the_seed_formula_and_spares_biases() {
+    // x = 0 makes dJ/dW = xᵀ·dy = 0, so one plain-SGD step must give exactly
+    // w := (1 - lr·wd)·w - lr·0, with wd = lambda/m, while the bias moves by its gradient only.
+    let (lr, wd) = (0.1f32, 0.3f32);
+    let opt = Sgd { lr, momentum: 0.0, nesterov: false, weight_decay: wd, clip_norm: None };
+    let g = Sequential::new(4).linear(3).build().unwrap();
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
+    backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
+    for b in backends {
+        let mut s = session(b, g.clone(), opt.clone(), 11, 2);
+        let before = s.params().unwrap();
+        let y = vec![0.0, 2.0];
+        s.train_batch(&[0.0; 8], &y).unwrap();
+        let after = s.params().unwrap();
+        let w_want: Vec<f32> = before[0].1.iter().map(|w| (1.0 - lr * wd) * w - lr * 0.0).collect();
+        assert_close("decayed weights", &after[0].1, &w_want, 1e-7, 1e-6);
+        // Bias starts at 0, so logits are 0, softmax uniform: db_j = mean over rows of (1/3 - [y=j]).
+        let db: Vec<f32> = (0..3).map(|j| (0..2).map(|r| 1.0 / 3.0 - if y[r] as usize == j { 1.0 } else { 0.0 }).sum::<f32>() / 2.0).collect();
+        let b_want: Vec<f32> = before[1].1.iter().zip(&db).map(|(b, d)| b - lr * d).collect();
+        assert_close("bias without decay", &after[1].1, &b_want, 1e-7, 1e-5);
+    }
+}
+
+/// Central differences of the mean loss against the analytic gradients, on the CPU.
+fn finite_difference_check(g: Graph, b: usize, seed: u64) {
+    let f = g.in_features();
+    let classes = g.shape(g.nodes[g.n_forward - 1].inputs[0]).cols;
+    let mut s = session(Box::new(Cpu::new()), g, Sgd::default(), seed, b);
+    let (x, y) = batch(seed + 1, b, f, classes);
+    let (_, grads) = s.gradients(&x, &y).unwrap();
+    let params = s.params().unwrap();
+    let h = 1e-2f32;
+    for ((name, w), (_, gw)) in params.iter().zip(&grads) {
+        let r = shadeprop::rng::Rng::new(seed);
+        for t in 0..4u32 {
+            let i = r.below(55, t, 0, w.len() as u32) as usize;
+            let mut wp = w.clone();
+            wp[i] = w[i] + h;
+            s.set_param(name, &wp).unwrap();
+            let lp = s.gradients(&x, &y).unwrap().0 as f64;
+            wp[i] = w[i] - h;
+            s.set_param(name, &wp).unwrap();
+            let lm = s.gradients(&x, &y).unwrap().0 as f64;
+            s.set_param(name, w).unwrap();
+            let fd = ((lp - lm) / (2.0 * h as f64)) as f32;
+            let an = gw[i];
+            assert!((fd - an).abs() <= 2e-3 + 3e-2 * an.abs(), "{name}[{i}]: finite difference {fd} vs analytic {an}");
+        }
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    // Linear, tanh, sigmoid.
+    finite_difference_check(Sequential::new(7).linear_init(6, Init::XAVIER_UNIFORM).tanh().linear(5).sigmoid().linear(3).build().unwrap(), 5, 1);
+    // Batch norm, ReLU, dropout (same mask in every evaluation: the step does not advance).
+    finite_difference_check(Sequential::new(6).linear(8).batch_norm().relu().dropout(0.3).linear(4).build().unwrap(), 9, 2);
+    // Functional graph: transposed matmuls and a residual add.
+    let mut gb = GraphBuilder::new(5);
+    let x = gb.input();
+    let h = gb.linear(x, 5, Init::XAVIER_UNIFORM, true, "a").unwrap();
+    let h = gb.act(h, shadeprop::backend::Act::Tanh);
+    let r = gb.add(h, x).unwrap();
+    let w = gb
+        .param(shadeprop::graph::ParamInfo {
+            name: "w".into(),
+            shape: shadeprop::graph::Shape::fixed(4, 5),
+            decay: true,
+            segments: vec![shadeprop::graph::Segment { name: "w".into(), len: 20, init: Init::XAVIER_UNIFORM }],
+        })
+        .unwrap();
+    let logits = gb.matmul(r, w, false, true).unwrap(); // r · wᵀ
+    finite_difference_check(gb.softmax_cross_entropy(logits).unwrap(), 6, 3);
+}
+
+#[test]
+fn short_last_batch_is_trained_not_dropped() {
+    let g = Sequential::new(10).linear(8).batch_norm().relu().linear(3).build().unwrap();
+    let (x, y) = batch(1, 300, 10, 3);
+    let ds = Dataset { x, y, features: 10, classes: 3 };
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
+    backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
+    for b in backends {
+        let mut s = session(b, g.clone(), w_mlp_opt(), 1, 128);
+        let cfg = EpochConfig { batch_size: 128, ..Default::default() };
+        let st = train_epoch(&mut s, &ds, &cfg, 1, 0).unwrap();
+        assert_eq!((st.metrics.samples, st.metrics.steps), (300, 3));
+        let cfg = EpochConfig { batch_size: 128, drop_last: true, ..Default::default() };
+        let st = train_epoch(&mut s, &ds, &cfg, 1, 1).unwrap();
+        assert_eq!((st.metrics.samples, st.metrics.steps), (256, 2));
+    }
+}
+
+#[test]
+fn invalid_hyperparameters_are_named_errors() {
+    let e = Sequential::new(4).dropout(1.0).linear(2).build().unwrap_err();
+    assert!(e.to_string().contains("dropout.p = 1"), "{e}");
+    let g = Sequential::new(4).linear(2).build().unwrap();
+    let bad = Sgd { lr: -0.1, ..Sgd::default() };
+    let e = Session::new(Box::new(Cpu::new()), g.clone(), bad, 0, 4).err().unwrap();
+    assert!(e.to_string().contains("lr = -0.1"), "{e}");
+    let mut s = session(Box::new(Cpu::new()), g, Sgd::default(), 0, 4);
+    let e = s.train_batch(&[0.0; 12], &[0.0, 1.0]).unwrap_err();
+    assert!(e.to_string().contains("shape mismatch in batch"), "{e}");
+}
