@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use shadeprop::backend::check::compare;
-use shadeprop::backend::cpu::{matmul, Cpu};
+use shadeprop::backend::cpu::{Cpu, matmul};
 use shadeprop::backend::gpu::{Gpu, GpuOptions};
 use shadeprop::backend::{Backend, BufferSpec, Globals, Instr, Kernel, Program, Slice};
 
@@ -18,13 +18,32 @@ fn data(n: usize, salt: u32) -> Vec<f32> {
 }
 
 /// Median seconds of one matmul, and the result.
-fn time(b: &mut dyn Backend, kern: Kernel, m: usize, n: usize, k: usize, reps: usize) -> (f64, Vec<f32>) {
+fn time(
+    b: &mut dyn Backend,
+    kern: Kernel,
+    m: usize,
+    n: usize,
+    k: usize,
+    reps: usize,
+) -> (f64, Vec<f32>) {
     let (a, bb) = (data(m * k, 1), data(k * n, 2));
     b.create_buffers(&[
-        BufferSpec { name: "a".into(), len: m * k },
-        BufferSpec { name: "b".into(), len: k * n },
-        BufferSpec { name: "bias".into(), len: n },
-        BufferSpec { name: "c".into(), len: m * n },
+        BufferSpec {
+            name: "a".into(),
+            len: m * k,
+        },
+        BufferSpec {
+            name: "b".into(),
+            len: k * n,
+        },
+        BufferSpec {
+            name: "bias".into(),
+            len: n,
+        },
+        BufferSpec {
+            name: "c".into(),
+            len: m * n,
+        },
     ])
     .unwrap();
     b.write(0, 0, &a).unwrap();
@@ -32,11 +51,41 @@ fn time(b: &mut dyn Backend, kern: Kernel, m: usize, n: usize, k: usize, reps: u
     let instr = Instr {
         kernel: kern,
         p: matmul::params(kern, m, n, k),
-        ins: vec![Slice { buf: 0, off: 0, len: m * k }, Slice { buf: 1, off: 0, len: k * n }, Slice { buf: 2, off: 0, len: n }],
-        outs: vec![Slice { buf: 3, off: 0, len: m * n }],
+        ins: vec![
+            Slice {
+                buf: 0,
+                off: 0,
+                len: m * k,
+            },
+            Slice {
+                buf: 1,
+                off: 0,
+                len: k * n,
+            },
+            Slice {
+                buf: 2,
+                off: 0,
+                len: n,
+            },
+        ],
+        outs: vec![Slice {
+            buf: 3,
+            off: 0,
+            len: m * n,
+        }],
     };
-    let one = b.load(&Program { instrs: vec![instr.clone()], logits: None }).unwrap();
-    let many = b.load(&Program { instrs: vec![instr; reps], logits: None }).unwrap();
+    let one = b
+        .load(&Program {
+            instrs: vec![instr.clone()],
+            logits: None,
+        })
+        .unwrap();
+    let many = b
+        .load(&Program {
+            instrs: vec![instr; reps],
+            logits: None,
+        })
+        .unwrap();
     let g = Globals::default();
     b.run(one, &g).unwrap();
     let c = b.read(3, 0, m * n).unwrap();
@@ -82,19 +131,36 @@ fn main() {
     println!("| shape | backend | GFLOP/s | ms |");
     println!("|---|---|---|---|");
     for &(name, m, n, k, ta, tb) in &shapes {
-        let kern = Kernel::MatMul { ta, tb, bias: false };
+        let kern = Kernel::MatMul {
+            ta,
+            tb,
+            bias: false,
+        };
         let flop = 2.0 * (m * n * k) as f64;
         let mut cpu = Cpu::new();
         let (tc, want) = time(&mut cpu, kern, m, n, k, 1);
-        println!("| {name} | CPU reference | {:.2} | {:.2} |", flop / tc / 1e9, tc * 1e3);
+        println!(
+            "| {name} | CPU reference | {:.2} | {:.2} |",
+            flop / tc / 1e9,
+            tc * 1e3
+        );
         for g in gpus.iter_mut() {
             let reps = ((0.2 / (flop / 20e9)) as usize).clamp(3, 200);
             let (t, got) = time(g, kern, m, n, k, reps);
             if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
                 panic!("GPU result differs from the CPU twin: {e}");
             }
-            let variant = if g.report().subgroup_size.is_some() { "GPU subgroup" } else { "GPU portable" };
-            println!("| {name} | {variant} ({}) | {:.2} | {:.3} |", g.report().name, flop / t / 1e9, t * 1e3);
+            let variant = if g.report().subgroup_size.is_some() {
+                "GPU subgroup"
+            } else {
+                "GPU portable"
+            };
+            println!(
+                "| {name} | {variant} ({}) | {:.2} | {:.3} |",
+                g.report().name,
+                flop / t / 1e9,
+                t * 1e3
+            );
         }
     }
 }

@@ -7,15 +7,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use shadeprop::backend::Backend;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::Gpu;
-use shadeprop::backend::Backend;
-use shadeprop::data::{load_mnist, Standardizer};
+use shadeprop::data::{Standardizer, load_mnist};
 use shadeprop::graph::plan::Mode;
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
-use shadeprop::train::{evaluate, train_epoch, EpochConfig};
+use shadeprop::train::{EpochConfig, evaluate, train_epoch};
 
 struct Args {
     backend: String,
@@ -64,7 +64,9 @@ fn parse() -> Result<Args, String> {
                 [--val-fraction F] [--train-limit N] [--quiet]"
                 .into());
         }
-        let val = argv.get(i + 1).ok_or_else(|| format!("{key} needs a value"))?;
+        let val = argv
+            .get(i + 1)
+            .ok_or_else(|| format!("{key} needs a value"))?;
         let num = |what: &str| format!("{key}: {val:?} is not {what}");
         match key {
             "--backend" => a.backend = val.clone(),
@@ -105,13 +107,21 @@ fn run(a: Args) -> shadeprop::Result<()> {
         "gpu" => Box::new(Gpu::new()?),
         "cpu" => Box::new(Cpu::new()),
         other => {
-            return Err(shadeprop::Error::Hyperparameter { name: "backend", value: other.into(), expected: "gpu or cpu" })
+            return Err(shadeprop::Error::Hyperparameter {
+                name: "backend",
+                value: other.into(),
+                expected: "gpu or cpu",
+            });
         }
     };
     println!("backend: {}", backend.describe());
 
     let (full_train, mut test) = load_mnist(&a.data)?;
-    let full_train = if a.train_limit > 0 { full_train.take(a.train_limit) } else { full_train };
+    let full_train = if a.train_limit > 0 {
+        full_train.take(a.train_limit)
+    } else {
+        full_train
+    };
     let (mut train, mut val) = full_train.split(a.val_fraction, a.seed)?;
     let stdz = Standardizer::fit(&train)?;
     stdz.apply(&mut train);
@@ -119,7 +129,11 @@ fn run(a: Args) -> shadeprop::Result<()> {
     stdz.apply(&mut test);
     println!(
         "data: {} train / {} validation / {} test; standardized with the training split's mean {:.4} std {:.4}",
-        train.len(), val.len(), test.len(), stdz.mean, stdz.std
+        train.len(),
+        val.len(),
+        test.len(),
+        stdz.mean,
+        stdz.std
     );
 
     let opt = Sgd {
@@ -132,13 +146,24 @@ fn run(a: Args) -> shadeprop::Result<()> {
     let graph = Sequential::w_mlp(a.dropout).build()?;
     println!("model: W-MLP, {} parameters", graph.param_count());
     let mut s = Session::new(backend, graph, opt, a.seed, a.batch)?;
-    println!("plan: {:.1} MiB of buffers", s.layout().total_bytes(s.graph()) as f64 / (1 << 20) as f64);
+    println!(
+        "plan: {:.1} MiB of buffers",
+        s.layout().total_bytes(s.graph()) as f64 / (1 << 20) as f64
+    );
 
-    let cfg = EpochConfig { batch_size: a.batch, progress: !a.quiet, ..Default::default() };
+    let cfg = EpochConfig {
+        batch_size: a.batch,
+        progress: !a.quiet,
+        ..Default::default()
+    };
     let t0 = Instant::now();
     for epoch in 0..a.epochs {
         let st = train_epoch(&mut s, &train, &cfg, a.seed, epoch as u64)?;
-        let v = if val.is_empty() { None } else { Some(evaluate(&mut s, &val, 1000)?) };
+        let v = if val.is_empty() {
+            None
+        } else {
+            Some(evaluate(&mut s, &val, 1000)?)
+        };
         println!(
             "epoch {:>3}  train loss {:.4} acc {:.4}  val loss {} acc {}  grad-norm {:.3}  {:.0} samples/s  {:.1}s (total {:.1}s)",
             epoch + 1,
@@ -153,7 +178,10 @@ fn run(a: Args) -> shadeprop::Result<()> {
         );
     }
     let t = evaluate(&mut s, &test, 1000)?;
-    println!("test loss {:.4} accuracy {:.4} ({} samples)", t.loss, t.accuracy, t.samples);
+    println!(
+        "test loss {:.4} accuracy {:.4} ({} samples)",
+        t.loss, t.accuracy, t.samples
+    );
     let _ = Mode::Train;
     Ok(())
 }

@@ -1,21 +1,28 @@
 //! The README's snippet: build a model, compile it for a backend, train on a toy problem.
 
+use shadeprop::backend::Backend;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::Gpu;
-use shadeprop::backend::Backend;
 use shadeprop::data::Dataset;
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
-use shadeprop::train::{evaluate, train_epoch, EpochConfig};
+use shadeprop::train::{EpochConfig, evaluate, train_epoch};
 
 fn main() -> shadeprop::Result<()> {
     // Two Gaussian blobs in 8 dimensions, classes 0 and 1.
     let rng = shadeprop::rng::Rng::new(1);
     let n = 512;
     let y: Vec<f32> = (0..n).map(|i| (i % 2) as f32).collect();
-    let x: Vec<f32> = (0..n * 8).map(|i| rng.normal(9, 0, i as u32) + 1.5 * y[i / 8]).collect();
-    let data = Dataset { x, y, features: 8, classes: 2 };
+    let x: Vec<f32> = (0..n * 8)
+        .map(|i| rng.normal(9, 0, i as u32) + 1.5 * y[i / 8])
+        .collect();
+    let data = Dataset {
+        x,
+        y,
+        features: 8,
+        classes: 2,
+    };
     let (train, val) = data.split(0.25, 0)?;
 
     // The GPU if there is one, else the CPU reference backend.
@@ -25,15 +32,38 @@ fn main() -> shadeprop::Result<()> {
     };
     println!("backend: {}", backend.describe());
 
-    let model = Sequential::new(8).linear(32).batch_norm().relu().dropout(0.2).linear(2);
-    let opt = Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4, clip_norm: Some(1.0) };
-    let mut session = Session::new(backend, model.build()?, opt, /* seed */ 0, /* max batch */ 64)?;
+    let model = Sequential::new(8)
+        .linear(32)
+        .batch_norm()
+        .relu()
+        .dropout(0.2)
+        .linear(2);
+    let opt = Sgd {
+        lr: 0.05,
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 5e-4,
+        clip_norm: Some(1.0),
+    };
+    let mut session = Session::new(
+        backend,
+        model.build()?,
+        opt,
+        /* seed */ 0,
+        /* max batch */ 64,
+    )?;
 
-    let cfg = EpochConfig { batch_size: 64, ..Default::default() };
+    let cfg = EpochConfig {
+        batch_size: 64,
+        ..Default::default()
+    };
     for epoch in 0..5 {
         let st = train_epoch(&mut session, &train, &cfg, 0, epoch)?;
         let v = evaluate(&mut session, &val, 64)?;
-        println!("epoch {epoch}: train loss {:.3}, val accuracy {:.3}", st.metrics.loss, v.accuracy);
+        println!(
+            "epoch {epoch}: train loss {:.3}, val accuracy {:.3}",
+            st.metrics.loss, v.accuracy
+        );
     }
     Ok(())
 }

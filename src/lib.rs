@@ -2,14 +2,19 @@
 //! reaches (WGSL compute shaders) and on a CPU reference backend that replays the same
 //! plan.
 
+// `!(x > 0.0)` is used on purpose: it also rejects NaN hyperparameters.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+// CPU twins index like their WGSL kernels do, so the two read side by side.
+#![allow(clippy::needless_range_loop)]
+
 pub mod backend;
 pub mod error;
 pub mod rng;
 
 pub use error::{Error, Result};
+pub mod data;
 pub mod graph;
 pub mod nn;
 pub mod optim;
 pub mod session;
-pub mod data;
 pub mod train;

@@ -26,14 +26,26 @@ pub struct Sgd {
 
 impl Default for Sgd {
     fn default() -> Self {
-        Sgd { lr: 0.01, momentum: 0.0, nesterov: false, weight_decay: 0.0, clip_norm: None }
+        Sgd {
+            lr: 0.01,
+            momentum: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+            clip_norm: None,
+        }
     }
 }
 
 impl Sgd {
     /// Check every hyperparameter's range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, v: f32, expected| Err(Error::Hyperparameter { name, value: v.to_string(), expected });
+        let bad = |name, v: f32, expected| {
+            Err(Error::Hyperparameter {
+                name,
+                value: v.to_string(),
+                expected,
+            })
+        };
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr", self.lr, "a finite learning rate > 0");
         }
@@ -46,10 +58,10 @@ impl Sgd {
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return bad("weight_decay", self.weight_decay, "a finite value >= 0");
         }
-        if let Some(c) = self.clip_norm {
-            if !(c > 0.0 && c.is_finite()) {
-                return bad("clip_norm", c, "a finite value > 0");
-            }
+        if let Some(c) = self.clip_norm
+            && !(c > 0.0 && c.is_finite())
+        {
+            return bad("clip_norm", c, "a finite value > 0");
         }
         Ok(())
     }

@@ -7,10 +7,13 @@ use std::collections::HashMap;
 
 use crate::backend::{Backend, Globals, ProgramId};
 use crate::error::{Error, Result};
-use crate::graph::plan::{self, buf, Layout, Mode};
 use crate::graph::Graph;
+use crate::graph::plan::{self, Layout, Mode, buf};
 use crate::optim::Sgd;
 use crate::rng::Rng;
+
+/// Tensors keyed by name, in model order.
+pub type Named = Vec<(String, Vec<f32>)>;
 
 /// Metrics accumulated on the device since the last read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -42,7 +45,13 @@ pub struct Session {
 impl Session {
     /// Compile `graph` for `backend` with batches of at most `max_batch` samples, and
     /// initialize parameters from `seed` (the same values on every backend).
-    pub fn new(mut backend: Box<dyn Backend>, graph: Graph, opt: Sgd, seed: u64, max_batch: usize) -> Result<Self> {
+    pub fn new(
+        mut backend: Box<dyn Backend>,
+        graph: Graph,
+        opt: Sgd,
+        seed: u64,
+        max_batch: usize,
+    ) -> Result<Self> {
         opt.validate()?;
         let mut layout = Layout::new(&graph, backend.align(), max_batch)?;
         // Compile the largest programs first to size the pool, then freeze it.
@@ -51,9 +60,20 @@ impl Session {
         layout.frozen = true;
         backend.create_buffers(&layout.specs(&graph))?;
         let mut programs = HashMap::new();
-        programs.insert((Mode::Train, max_batch), (backend.load(&train)?, train.logits));
+        programs.insert(
+            (Mode::Train, max_batch),
+            (backend.load(&train)?, train.logits),
+        );
         programs.insert((Mode::Eval, max_batch), (backend.load(&eval)?, eval.logits));
-        let mut s = Session { backend, graph, layout, opt, seed, step: 0, programs };
+        let mut s = Session {
+            backend,
+            graph,
+            layout,
+            opt,
+            seed,
+            step: 0,
+            programs,
+        };
         s.init_params()?;
         Ok(s)
     }
@@ -67,10 +87,14 @@ impl Session {
             let (fan_in, fan_out) = (p.shape.rows_at(1), p.shape.cols);
             let mut off = self.layout.param_off[pid];
             for (si, seg) in p.segments.iter().enumerate() {
-                let vals = seg.init.sample(&rng, (pid * 16 + si) as u32, seg.len, fan_in, fan_out);
+                let vals = seg
+                    .init
+                    .sample(&rng, (pid * 16 + si) as u32, seg.len, fan_in, fan_out);
                 w[off..off + seg.len].copy_from_slice(&vals);
                 if p.decay {
-                    wd[off..off + seg.len].iter_mut().for_each(|x| *x = self.opt.weight_decay);
+                    wd[off..off + seg.len]
+                        .iter_mut()
+                        .for_each(|x| *x = self.opt.weight_decay);
                 }
                 off += seg.len;
             }
@@ -85,7 +109,11 @@ impl Session {
         b.write(buf::WD, 0, &wd)?;
         b.write(buf::VELOCITY, 0, &vec![0.0; n])?;
         b.write(buf::STATE, 0, &st)?;
-        b.write(buf::METRICS, 0, &vec![0.0; self.layout.eval_metrics_off() + 4])?;
+        b.write(
+            buf::METRICS,
+            0,
+            &vec![0.0; self.layout.eval_metrics_off() + 4],
+        )?;
         self.step = 0;
         Ok(())
     }
@@ -104,7 +132,10 @@ impl Session {
     }
     /// Set the learning rate used by the following steps.
     pub fn set_lr(&mut self, lr: f32) -> Result<()> {
-        let opt = Sgd { lr, ..self.opt.clone() };
+        let opt = Sgd {
+            lr,
+            ..self.opt.clone()
+        };
         opt.validate()?;
         self.opt = opt;
         Ok(())
@@ -114,7 +145,11 @@ impl Session {
         Ok(self.program_with_logits(mode, batch)?.0)
     }
 
-    fn program_with_logits(&mut self, mode: Mode, batch: usize) -> Result<(ProgramId, Option<crate::backend::Slice>)> {
+    fn program_with_logits(
+        &mut self,
+        mode: Mode,
+        batch: usize,
+    ) -> Result<(ProgramId, Option<crate::backend::Slice>)> {
         if let Some(&p) = self.programs.get(&(mode, batch)) {
             return Ok(p);
         }
@@ -131,7 +166,10 @@ impl Session {
             return Err(Error::Shape {
                 context: "batch".into(),
                 got: vec![x.len(), y.len()],
-                expected: format!("x of batch·{f} values and 1..={} labels", self.layout.max_batch),
+                expected: format!(
+                    "x of batch·{f} values and 1..={} labels",
+                    self.layout.max_batch
+                ),
             });
         }
         self.backend.write(buf::INPUT, 0, x)?;
@@ -140,7 +178,12 @@ impl Session {
     }
 
     fn globals(&self) -> Globals {
-        Globals { seed_lo: self.seed as u32, seed_hi: (self.seed >> 32) as u32, step: self.step as u32, lr: self.opt.lr }
+        Globals {
+            seed_lo: self.seed as u32,
+            seed_hi: (self.seed >> 32) as u32,
+            step: self.step as u32,
+            lr: self.opt.lr,
+        }
     }
 
     /// One training step on a batch (`x` row-major [b, features], `y` class indices).
@@ -169,21 +212,24 @@ impl Session {
         let f = self.graph.in_features();
         let b = x.len() / f.max(1);
         let zeros = vec![0f32; b];
-        let saved = self.backend.read(buf::METRICS, self.layout.eval_metrics_off(), 4)?;
+        let saved = self
+            .backend
+            .read(buf::METRICS, self.layout.eval_metrics_off(), 4)?;
         self.upload(x, &zeros)?;
         let (id, logits) = self.program_with_logits(Mode::Eval, b)?;
         let g = self.globals();
         self.backend.run(id, &g)?;
         let l = logits.ok_or_else(|| Error::Graph("the graph has no logits".into()))?;
         let out = self.backend.read(l.buf, l.off, l.len)?;
-        self.backend.write(buf::METRICS, self.layout.eval_metrics_off(), &saved)?;
+        self.backend
+            .write(buf::METRICS, self.layout.eval_metrics_off(), &saved)?;
         Ok(out)
     }
 
     /// Forward and backward in training mode without a parameter update (batch-norm running
     /// statistics do move); returns the mean loss and every parameter's gradient, for
     /// gradient checks. Does not advance the step, so dropout masks repeat.
-    pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
+    pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(f32, Named)> {
         let b = self.upload(x, y)?;
         let id = self.program(Mode::Grad, b)?;
         let g = self.globals();
@@ -195,7 +241,11 @@ impl Session {
 
     /// Read and reset the training (`Mode::Train`) or evaluation metrics.
     pub fn take_metrics(&mut self, mode: Mode) -> Result<Metrics> {
-        let off = if mode == Mode::Eval { self.layout.eval_metrics_off() } else { 0 };
+        let off = if mode == Mode::Eval {
+            self.layout.eval_metrics_off()
+        } else {
+            0
+        };
         let m = self.backend.read(buf::METRICS, off, 4)?;
         let clip = self.backend.read(buf::CLIPINFO, 0, 2)?;
         self.backend.write(buf::METRICS, off, &[0.0; 4])?;
@@ -207,34 +257,52 @@ impl Session {
             steps: m[3] as usize,
             grad_norm: clip[0],
         };
-        if mode == Mode::Train && out.samples > 0 && !(out.loss.is_finite() && out.grad_norm.is_finite()) {
-            let (what, value) = if out.loss.is_finite() { ("gradient norm", out.grad_norm) } else { ("training loss", out.loss) };
-            return Err(Error::NonFinite { what: what.into(), value, step: self.step });
+        if mode == Mode::Train
+            && out.samples > 0
+            && !(out.loss.is_finite() && out.grad_norm.is_finite())
+        {
+            let (what, value) = if out.loss.is_finite() {
+                ("gradient norm", out.grad_norm)
+            } else {
+                ("training loss", out.loss)
+            };
+            return Err(Error::NonFinite {
+                what: what.into(),
+                value,
+                step: self.step,
+            });
         }
         Ok(out)
     }
 
     /// All parameters (flat buffer layout, padding removed), keyed by name, in order.
-    pub fn params(&mut self) -> Result<Vec<(String, Vec<f32>)>> {
+    pub fn params(&mut self) -> Result<Named> {
         let all = self.backend.read(buf::PARAMS, 0, self.layout.params_len)?;
         Ok(self.slice_params(&all))
     }
 
     /// Momentum buffers, same keys as [`Session::params`].
-    pub fn velocity(&mut self) -> Result<Vec<(String, Vec<f32>)>> {
-        let all = self.backend.read(buf::VELOCITY, 0, self.layout.params_len)?;
+    pub fn velocity(&mut self) -> Result<Named> {
+        let all = self
+            .backend
+            .read(buf::VELOCITY, 0, self.layout.params_len)?;
         Ok(self.slice_params(&all))
     }
 
     /// Running statistics of every batch-norm layer.
-    pub fn state(&mut self) -> Result<Vec<(String, Vec<f32>)>> {
+    pub fn state(&mut self) -> Result<Named> {
         let all = self.backend.read(buf::STATE, 0, self.layout.state_len)?;
         Ok(self
             .graph
             .states
             .iter()
             .enumerate()
-            .map(|(i, s)| (s.name.clone(), all[self.layout.state_off[i]..self.layout.state_off[i] + s.len].to_vec()))
+            .map(|(i, s)| {
+                (
+                    s.name.clone(),
+                    all[self.layout.state_off[i]..self.layout.state_off[i] + s.len].to_vec(),
+                )
+            })
             .collect())
     }
 
@@ -260,7 +328,11 @@ impl Session {
             .find(|(_, p)| p.name == name)
             .ok_or_else(|| Error::Graph(format!("no parameter named {name:?}")))?;
         if values.len() != p.shape.numel(0) {
-            return Err(Error::Shape { context: format!("parameter {name}"), got: vec![values.len()], expected: format!("{} values", p.shape.numel(0)) });
+            return Err(Error::Shape {
+                context: format!("parameter {name}"),
+                got: vec![values.len()],
+                expected: format!("{} values", p.shape.numel(0)),
+            });
         }
         let off = self.layout.param_off[i];
         self.backend.write(buf::PARAMS, off, values)

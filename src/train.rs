@@ -24,7 +24,13 @@ pub struct EpochConfig {
 
 impl Default for EpochConfig {
     fn default() -> Self {
-        EpochConfig { batch_size: 128, shuffle: true, drop_last: false, log_every: 50, progress: false }
+        EpochConfig {
+            batch_size: 128,
+            shuffle: true,
+            drop_last: false,
+            log_every: 50,
+            progress: false,
+        }
     }
 }
 
@@ -51,17 +57,39 @@ fn bar(n: u64, show: bool, msg: &str) -> ProgressBar {
 }
 
 /// Train one epoch over `ds` in a seeded order (`seed`, `epoch`).
-pub fn train_epoch(s: &mut Session, ds: &Dataset, cfg: &EpochConfig, seed: u64, epoch: u64) -> Result<EpochStats> {
+pub fn train_epoch(
+    s: &mut Session,
+    ds: &Dataset,
+    cfg: &EpochConfig,
+    seed: u64,
+    epoch: u64,
+) -> Result<EpochStats> {
     let bsz = cfg.batch_size;
     if bsz == 0 {
-        return Err(Error::Hyperparameter { name: "batch_size", value: "0".into(), expected: ">= 1" });
+        return Err(Error::Hyperparameter {
+            name: "batch_size",
+            value: "0".into(),
+            expected: ">= 1",
+        });
     }
     if cfg.drop_last && bsz > ds.len() {
-        return Err(Error::Hyperparameter { name: "batch_size", value: bsz.to_string(), expected: "<= the dataset size with drop_last" });
+        return Err(Error::Hyperparameter {
+            name: "batch_size",
+            value: bsz.to_string(),
+            expected: "<= the dataset size with drop_last",
+        });
     }
     let order = ds.epoch_order(seed, epoch, cfg.shuffle);
-    let n_batches = if cfg.drop_last { ds.len() / bsz } else { ds.len().div_ceil(bsz) };
-    let pb = bar(n_batches as u64, cfg.progress, &format!("epoch {}", epoch + 1));
+    let n_batches = if cfg.drop_last {
+        ds.len() / bsz
+    } else {
+        ds.len().div_ceil(bsz)
+    };
+    let pb = bar(
+        n_batches as u64,
+        cfg.progress,
+        &format!("epoch {}", epoch + 1),
+    );
     let f = ds.features;
     let (mut xb, mut yb) = (Vec::with_capacity(bsz * f), Vec::with_capacity(bsz));
     let t0 = Instant::now();
@@ -86,7 +114,12 @@ pub fn train_epoch(s: &mut Session, ds: &Dataset, cfg: &EpochConfig, seed: u64, 
         if (bi + 1) % cfg.log_every.max(1) == 0 {
             let m = s.take_metrics(Mode::Train)?;
             merge(&mut total, m);
-            pb.set_message(format!("epoch {} loss {:.4} acc {:.4}", epoch + 1, total.loss, total.accuracy));
+            pb.set_message(format!(
+                "epoch {} loss {:.4} acc {:.4}",
+                epoch + 1,
+                total.loss,
+                total.accuracy
+            ));
         }
         pb.inc(1);
     }
@@ -94,14 +127,22 @@ pub fn train_epoch(s: &mut Session, ds: &Dataset, cfg: &EpochConfig, seed: u64, 
     merge(&mut total, m);
     let seconds = t0.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    Ok(EpochStats { metrics: total, seconds, samples_per_sec: total.samples as f64 / seconds })
+    Ok(EpochStats {
+        metrics: total,
+        seconds,
+        samples_per_sec: total.samples as f64 / seconds,
+    })
 }
 
 /// Evaluate (inference mode) over the whole dataset in order, in batches of at most
 /// `batch_size` (and at most the session's maximum batch).
 pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metrics> {
     if batch_size == 0 {
-        return Err(Error::Hyperparameter { name: "batch_size", value: "0".into(), expected: ">= 1" });
+        return Err(Error::Hyperparameter {
+            name: "batch_size",
+            value: "0".into(),
+            expected: ">= 1",
+        });
     }
     let batch_size = batch_size.min(s.layout().max_batch);
     let f = ds.features;

@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use shadeprop::data::idx::{parse_u8, read_u8};
-use shadeprop::data::{load_idx_pair, Dataset, Standardizer};
 use shadeprop::Error;
+use shadeprop::data::idx::{parse_u8, read_u8};
+use shadeprop::data::{Dataset, Standardizer, load_idx_pair};
 
 fn header(ndim: u8, dims: &[u32]) -> Vec<u8> {
     let mut v = vec![0, 0, 8, ndim];
@@ -69,15 +69,30 @@ fn gzip_and_directory_and_label_checks() {
     assert_eq!(ds.x[1], 1.0);
     // Corrupt gzip.
     std::fs::write(dir.join("bad.gz"), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
-    assert!(read_u8(&dir.join("bad.gz")).unwrap_err().to_string().contains("corrupt gzip stream"));
+    assert!(
+        read_u8(&dir.join("bad.gz"))
+            .unwrap_err()
+            .to_string()
+            .contains("corrupt gzip stream")
+    );
     // A directory.
-    assert!(read_u8(&dir).unwrap_err().to_string().contains("is a directory"));
+    assert!(
+        read_u8(&dir)
+            .unwrap_err()
+            .to_string()
+            .contains("is a directory")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn split_is_seeded_and_standardizer_fits_train_only() {
-    let ds = Dataset { x: (0..1000).map(|i| i as f32).collect(), y: (0..1000).map(|i| (i % 10) as f32).collect(), features: 1, classes: 10 };
+    let ds = Dataset {
+        x: (0..1000).map(|i| i as f32).collect(),
+        y: (0..1000).map(|i| (i % 10) as f32).collect(),
+        features: 1,
+        classes: 10,
+    };
     let (a, b) = ds.split(0.2, 7).unwrap();
     let (a2, _) = ds.split(0.2, 7).unwrap();
     let (a3, _) = ds.split(0.2, 8).unwrap();

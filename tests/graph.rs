@@ -3,25 +3,33 @@
 
 mod common;
 use common::*;
-use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::Backend;
+use shadeprop::backend::cpu::Cpu;
 use shadeprop::data::Dataset;
 use shadeprop::graph::plan::Mode;
 use shadeprop::graph::{Graph, GraphBuilder};
-use shadeprop::nn::init::Init;
 use shadeprop::nn::Sequential;
+use shadeprop::nn::init::Init;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
-use shadeprop::train::{train_epoch, EpochConfig};
+use shadeprop::train::{EpochConfig, train_epoch};
 
 fn w_mlp_opt() -> Sgd {
-    Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4, clip_norm: Some(1.0) }
+    Sgd {
+        lr: 0.05,
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 5e-4,
+        clip_norm: Some(1.0),
+    }
 }
 
 fn batch(seed: u64, b: usize, f: usize, classes: usize) -> (Vec<f32>, Vec<f32>) {
     let x = rand_vec(seed, b * f);
     let r = shadeprop::rng::Rng::new(seed);
-    let y = (0..b).map(|i| r.below(3, 0, i as u32, classes as u32) as f32).collect();
+    let y = (0..b)
+        .map(|i| r.below(3, 0, i as u32, classes as u32) as f32)
+        .collect();
     (x, y)
 }
 
@@ -40,9 +48,18 @@ fn w_mlp_three_steps_gpu_matches_cpu() {
         cpu.train_batch(&x, &y).unwrap();
         gpu.train_batch(&x, &y).unwrap();
     }
-    let (mc, mg) = (cpu.take_metrics(Mode::Train).unwrap(), gpu.take_metrics(Mode::Train).unwrap());
-    assert!((mc.loss - mg.loss).abs() < 1e-3 * mc.loss.abs().max(1.0), "loss {mc:?} vs {mg:?}");
-    assert!((mc.grad_norm - mg.grad_norm).abs() < 1e-3 * mc.grad_norm, "norm {mc:?} vs {mg:?}");
+    let (mc, mg) = (
+        cpu.take_metrics(Mode::Train).unwrap(),
+        gpu.take_metrics(Mode::Train).unwrap(),
+    );
+    assert!(
+        (mc.loss - mg.loss).abs() < 1e-3 * mc.loss.abs().max(1.0),
+        "loss {mc:?} vs {mg:?}"
+    );
+    assert!(
+        (mc.grad_norm - mg.grad_norm).abs() < 1e-3 * mc.grad_norm,
+        "norm {mc:?} vs {mg:?}"
+    );
     for (what, c, gg) in [
         ("param", cpu.params().unwrap(), gpu.params().unwrap()),
         ("velocity", cpu.velocity().unwrap(), gpu.velocity().unwrap()),
@@ -57,7 +74,14 @@ fn w_mlp_three_steps_gpu_matches_cpu() {
 #[test]
 fn gpu_runs_are_bit_identical_and_seeds_differ() {
     let run = |seed: u64| -> Option<Vec<(String, Vec<f32>)>> {
-        let g = Sequential::new(32).linear(24).batch_norm().relu().dropout(0.3).linear(5).build().unwrap();
+        let g = Sequential::new(32)
+            .linear(24)
+            .batch_norm()
+            .relu()
+            .dropout(0.3)
+            .linear(5)
+            .build()
+            .unwrap();
         let mut s = session(Box::new(gpu()?), g, w_mlp_opt(), seed, 16);
         for step in 0..20 {
             let (x, y) = batch(step, 16, 32, 5);
@@ -69,16 +93,22 @@ fn gpu_runs_are_bit_identical_and_seeds_differ() {
     let b = run(1).unwrap();
     let c = run(2).unwrap();
     for ((n, x), (_, y)) in a.iter().zip(&b) {
-        assert!(x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()), "{n} differs between two runs with one seed");
+        assert!(
+            x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()),
+            "{n} differs between two runs with one seed"
+        );
     }
-    assert!(a.iter().zip(&c).any(|((_, x), (_, y))| x != y), "different seeds gave identical parameters");
+    assert!(
+        a.iter().zip(&c).any(|((_, x), (_, y))| x != y),
+        "different seeds gave identical parameters"
+    );
 }
 
 #[test]
 fn dropout_statistics_and_eval_identity() {
     // Kept fraction ≈ 1 - p and kept values scaled by 1/(1-p), through the real kernel.
     use shadeprop::backend::check::run_kernel;
-    use shadeprop::backend::{fbits, Globals, Kernel};
+    use shadeprop::backend::{Globals, Kernel, fbits};
     let n = 200_000;
     for prob in [0.1f32, 0.5, 0.8] {
         let mut p = [0u32; 16];
@@ -86,14 +116,35 @@ fn dropout_statistics_and_eval_identity() {
         p[1] = shadeprop::rng::dropout_threshold(prob);
         p[2] = fbits(1.0 / (1.0 - prob));
         p[3] = 4242;
-        let g = Globals { seed_lo: 9, seed_hi: 0, step: 3, lr: 0.0 };
+        let g = Globals {
+            seed_lo: 9,
+            seed_hi: 0,
+            step: 3,
+            lr: 0.0,
+        };
         let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
         backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
         for b in backends.iter_mut() {
-            let y = run_kernel(b.as_mut(), Kernel::Dropout, p, &[vec![1.0; n]], &[vec![0.0; n]], &g).unwrap().remove(0);
+            let y = run_kernel(
+                b.as_mut(),
+                Kernel::Dropout,
+                p,
+                &[vec![1.0; n]],
+                &[vec![0.0; n]],
+                &g,
+            )
+            .unwrap()
+            .remove(0);
             let kept = y.iter().filter(|&&v| v != 0.0).count() as f32 / n as f32;
-            assert!((kept - (1.0 - prob)).abs() < 0.005, "p={prob}: kept {kept} on {}", b.describe());
-            assert!(y.iter().all(|&v| v == 0.0 || (v - 1.0 / (1.0 - prob)).abs() < 1e-6));
+            assert!(
+                (kept - (1.0 - prob)).abs() < 0.005,
+                "p={prob}: kept {kept} on {}",
+                b.describe()
+            );
+            assert!(
+                y.iter()
+                    .all(|&v| v == 0.0 || (v - 1.0 / (1.0 - prob)).abs() < 1e-6)
+            );
         }
     }
     // At inference dropout is the identity: logits = x·W + b exactly.
@@ -109,7 +160,8 @@ fn dropout_statistics_and_eval_identity() {
         let mut want = vec![0f32; 12];
         for i in 0..4 {
             for j in 0..3 {
-                want[i * 3 + j] = bias[j] + (0..6).map(|k| x[i * 6 + k] * w[k * 3 + j]).sum::<f32>();
+                want[i * 3 + j] =
+                    bias[j] + (0..6).map(|k| x[i * 6 + k] * w[k * 3 + j]).sum::<f32>();
             }
         }
         assert_close("eval logits with dropout", &logits, &want, 1e-5, 1e-5);
@@ -139,7 +191,9 @@ fn batchnorm_eval_uses_running_statistics() {
         let logits = s.predict(&x).unwrap();
         let mut want = vec![0f32; 6];
         for i in 0..2 {
-            let h: Vec<f32> = (0..5).map(|c| gamma[c] * (x[i * 5 + c] - rm[c]) / (rv[c] + 1e-5).sqrt() + beta[c]).collect();
+            let h: Vec<f32> = (0..5)
+                .map(|c| gamma[c] * (x[i * 5 + c] - rm[c]) / (rv[c] + 1e-5).sqrt() + beta[c])
+                .collect();
             for j in 0..3 {
                 want[i * 3 + j] = bias[j] + (0..5).map(|c| h[c] * w[c * 3 + j]).sum::<f32>();
             }
@@ -153,7 +207,13 @@ fn weight_decay_is_the_seed_formula_and_spares_biases() {
     // x = 0 makes dJ/dW = xᵀ·dy = 0, so one plain-SGD step must give exactly
     // w := (1 - lr·wd)·w - lr·0, with wd = lambda/m, while the bias moves by its gradient only.
     let (lr, wd) = (0.1f32, 0.3f32);
-    let opt = Sgd { lr, momentum: 0.0, nesterov: false, weight_decay: wd, clip_norm: None };
+    let opt = Sgd {
+        lr,
+        momentum: 0.0,
+        nesterov: false,
+        weight_decay: wd,
+        clip_norm: None,
+    };
     let g = Sequential::new(4).linear(3).build().unwrap();
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
     backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
@@ -163,11 +223,27 @@ fn weight_decay_is_the_seed_formula_and_spares_biases() {
         let y = vec![0.0, 2.0];
         s.train_batch(&[0.0; 8], &y).unwrap();
         let after = s.params().unwrap();
-        let w_want: Vec<f32> = before[0].1.iter().map(|w| (1.0 - lr * wd) * w - lr * 0.0).collect();
+        let w_want: Vec<f32> = before[0]
+            .1
+            .iter()
+            .map(|w| (1.0 - lr * wd) * w - lr * 0.0)
+            .collect();
         assert_close("decayed weights", &after[0].1, &w_want, 1e-7, 1e-6);
         // Bias starts at 0, so logits are 0, softmax uniform: db_j = mean over rows of (1/3 - [y=j]).
-        let db: Vec<f32> = (0..3).map(|j| (0..2).map(|r| 1.0 / 3.0 - if y[r] as usize == j { 1.0 } else { 0.0 }).sum::<f32>() / 2.0).collect();
-        let b_want: Vec<f32> = before[1].1.iter().zip(&db).map(|(b, d)| b - lr * d).collect();
+        let db: Vec<f32> = (0..3)
+            .map(|j| {
+                (0..2)
+                    .map(|r| 1.0 / 3.0 - if y[r] as usize == j { 1.0 } else { 0.0 })
+                    .sum::<f32>()
+                    / 2.0
+            })
+            .collect();
+        let b_want: Vec<f32> = before[1]
+            .1
+            .iter()
+            .zip(&db)
+            .map(|(b, d)| b - lr * d)
+            .collect();
         assert_close("bias without decay", &after[1].1, &b_want, 1e-7, 1e-5);
     }
 }
@@ -195,7 +271,10 @@ fn finite_difference_check(g: Graph, b: usize, seed: u64) {
             s.set_param(name, w).unwrap();
             let fd = ((lp - lm) / (2.0 * h as f64)) as f32;
             let an = gw[i];
-            assert!((fd - an).abs() <= 2e-3 + 3e-2 * an.abs(), "{name}[{i}]: finite difference {fd} vs analytic {an}");
+            assert!(
+                (fd - an).abs() <= 2e-3 + 3e-2 * an.abs(),
+                "{name}[{i}]: finite difference {fd} vs analytic {an}"
+            );
         }
     }
 }
@@ -203,9 +282,31 @@ fn finite_difference_check(g: Graph, b: usize, seed: u64) {
 #[test]
 fn gradients_match_finite_differences() {
     // Linear, tanh, sigmoid.
-    finite_difference_check(Sequential::new(7).linear_init(6, Init::XAVIER_UNIFORM).tanh().linear(5).sigmoid().linear(3).build().unwrap(), 5, 1);
+    finite_difference_check(
+        Sequential::new(7)
+            .linear_init(6, Init::XAVIER_UNIFORM)
+            .tanh()
+            .linear(5)
+            .sigmoid()
+            .linear(3)
+            .build()
+            .unwrap(),
+        5,
+        1,
+    );
     // Batch norm, ReLU, dropout (same mask in every evaluation: the step does not advance).
-    finite_difference_check(Sequential::new(6).linear(8).batch_norm().relu().dropout(0.3).linear(4).build().unwrap(), 9, 2);
+    finite_difference_check(
+        Sequential::new(6)
+            .linear(8)
+            .batch_norm()
+            .relu()
+            .dropout(0.3)
+            .linear(4)
+            .build()
+            .unwrap(),
+        9,
+        2,
+    );
     // Functional graph: transposed matmuls and a residual add.
     let mut gb = GraphBuilder::new(5);
     let x = gb.input();
@@ -217,7 +318,11 @@ fn gradients_match_finite_differences() {
             name: "w".into(),
             shape: shadeprop::graph::Shape::fixed(4, 5),
             decay: true,
-            segments: vec![shadeprop::graph::Segment { name: "w".into(), len: 20, init: Init::XAVIER_UNIFORM }],
+            segments: vec![shadeprop::graph::Segment {
+                name: "w".into(),
+                len: 20,
+                init: Init::XAVIER_UNIFORM,
+            }],
         })
         .unwrap();
     let logits = gb.matmul(r, w, false, true).unwrap(); // r · wᵀ
@@ -226,17 +331,35 @@ fn gradients_match_finite_differences() {
 
 #[test]
 fn short_last_batch_is_trained_not_dropped() {
-    let g = Sequential::new(10).linear(8).batch_norm().relu().linear(3).build().unwrap();
+    let g = Sequential::new(10)
+        .linear(8)
+        .batch_norm()
+        .relu()
+        .linear(3)
+        .build()
+        .unwrap();
     let (x, y) = batch(1, 300, 10, 3);
-    let ds = Dataset { x, y, features: 10, classes: 3 };
+    let ds = Dataset {
+        x,
+        y,
+        features: 10,
+        classes: 3,
+    };
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
     backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
     for b in backends {
         let mut s = session(b, g.clone(), w_mlp_opt(), 1, 128);
-        let cfg = EpochConfig { batch_size: 128, ..Default::default() };
+        let cfg = EpochConfig {
+            batch_size: 128,
+            ..Default::default()
+        };
         let st = train_epoch(&mut s, &ds, &cfg, 1, 0).unwrap();
         assert_eq!((st.metrics.samples, st.metrics.steps), (300, 3));
-        let cfg = EpochConfig { batch_size: 128, drop_last: true, ..Default::default() };
+        let cfg = EpochConfig {
+            batch_size: 128,
+            drop_last: true,
+            ..Default::default()
+        };
         let st = train_epoch(&mut s, &ds, &cfg, 1, 1).unwrap();
         assert_eq!((st.metrics.samples, st.metrics.steps), (256, 2));
     }
@@ -244,13 +367,40 @@ fn short_last_batch_is_trained_not_dropped() {
 
 #[test]
 fn invalid_hyperparameters_are_named_errors() {
-    let e = Sequential::new(4).dropout(1.0).linear(2).build().unwrap_err();
+    let e = Sequential::new(4)
+        .dropout(1.0)
+        .linear(2)
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("dropout.p = 1"), "{e}");
     let g = Sequential::new(4).linear(2).build().unwrap();
-    let bad = Sgd { lr: -0.1, ..Sgd::default() };
-    let e = Session::new(Box::new(Cpu::new()), g.clone(), bad, 0, 4).err().unwrap();
+    let bad = Sgd {
+        lr: -0.1,
+        ..Sgd::default()
+    };
+    let e = Session::new(Box::new(Cpu::new()), g.clone(), bad, 0, 4)
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("lr = -0.1"), "{e}");
     let mut s = session(Box::new(Cpu::new()), g, Sgd::default(), 0, 4);
     let e = s.train_batch(&[0.0; 12], &[0.0, 1.0]).unwrap_err();
     assert!(e.to_string().contains("shape mismatch in batch"), "{e}");
+}
+
+#[test]
+fn w_mlp_step_is_28_dispatches_and_shares_buffers() {
+    use shadeprop::graph::plan::{Layout, compile};
+    let g = Sequential::w_mlp(0.5).build().unwrap();
+    let mut layout = Layout::new(&g, 64, 128).unwrap();
+    let train = compile(&g, &mut layout, Mode::Train, 128, &w_mlp_opt()).unwrap();
+    // forward 11 (3 linear, 2 BN, 2 ReLU, 2 dropout, softmax-xent, metrics),
+    // backward 14, clipping 2, optimizer 1.
+    assert_eq!(train.instrs.len(), 28);
+    // Intermediates share buffers: fewer pool buffers than intermediate tensors.
+    let temps = g.tensors.len() - g.params.len() - 2;
+    assert!(
+        layout.pool.len() < temps / 2,
+        "{} pool buffers for {temps} tensors",
+        layout.pool.len()
+    );
 }

@@ -1,45 +1,87 @@
 //! GPU kernel vs CPU twin, forward and backward, on random shapes including odd sizes.
+#![allow(clippy::too_many_arguments)]
 
 mod common;
 use common::*;
 use shadeprop::backend::check::run_kernel;
-use shadeprop::backend::cpu::{matmul, Cpu};
+use shadeprop::backend::cpu::{Cpu, matmul};
 use shadeprop::backend::gpu::Gpu;
-use shadeprop::backend::{fbits, Act, Backend, Globals, Kernel};
+use shadeprop::backend::{Act, Backend, Globals, Kernel, fbits};
 use shadeprop::rng::Rng;
 
-fn both(gpus: &mut [Gpu], kernel: Kernel, p: [u32; 16], ins: &[Vec<f32>], outs: &[Vec<f32>], g: &Globals, atol: f32, rtol: f32) {
+fn both(
+    gpus: &mut [Gpu],
+    kernel: Kernel,
+    p: [u32; 16],
+    ins: &[Vec<f32>],
+    outs: &[Vec<f32>],
+    g: &Globals,
+    atol: f32,
+    rtol: f32,
+) {
     let want = run_kernel(&mut Cpu::new(), kernel, p, ins, outs, g).unwrap();
     assert!(!gpus.is_empty() || std::env::var("SHADEPROP_REQUIRE_GPU").is_err());
     for gpu in gpus.iter_mut() {
         let got = run_kernel(gpu, kernel, p, ins, outs, g).unwrap();
         for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert_close(&format!("{kernel:?} out{i} on {}", gpu.describe()), a, b, atol, rtol);
+            assert_close(
+                &format!("{kernel:?} out{i} on {}", gpu.describe()),
+                a,
+                b,
+                atol,
+                rtol,
+            );
         }
     }
 }
 
 fn g0() -> Globals {
-    Globals { seed_lo: 1234, seed_hi: 0, step: 5, lr: 0.1 }
+    Globals {
+        seed_lo: 1234,
+        seed_hi: 0,
+        step: 5,
+        lr: 0.1,
+    }
 }
 
 #[test]
 fn matmul_all_transposes_random_shapes() {
     let mut gs = gpus();
     let rng = Rng::new(99);
-    let mut shapes = vec![(1, 1, 1), (3, 5, 7), (17, 33, 9), (128, 10, 512), (64, 256, 64), (33, 300, 70)];
+    let mut shapes = vec![
+        (1, 1, 1),
+        (3, 5, 7),
+        (17, 33, 9),
+        (128, 10, 512),
+        (64, 256, 64),
+        (33, 300, 70),
+    ];
     for t in 0..6u32 {
         let d = |k: u32| 1 + rng.below(500, t, k, 90) as usize;
         shapes.push((d(0), d(1), d(2)));
     }
     for (si, &(m, n, k)) in shapes.iter().enumerate() {
-        for (ta, tb, bias) in [(false, false, true), (true, false, false), (false, true, false), (true, true, true)] {
+        for (ta, tb, bias) in [
+            (false, false, true),
+            (true, false, false),
+            (false, true, false),
+            (true, true, true),
+        ] {
             let kern = Kernel::MatMul { ta, tb, bias };
             let a = rand_vec(si as u64 * 3 + 1, m * k);
             let b = rand_vec(si as u64 * 3 + 2, k * n);
             let bv = rand_vec(si as u64 * 3 + 3, n);
             let p = matmul::params(kern, m, n, k);
-            both(&mut gs, kern, p, &[a, b, bv], &[vec![0.0; m * n]], &g0(), 1e-5, 1e-4);
+            both(
+                &mut gs,
+                kern,
+                p,
+                &[a, b, bv],
+                &[vec![0.0; m * n]],
+                &g0(),
+                1e-5,
+                1e-4,
+            );
         }
     }
 }
@@ -52,10 +94,36 @@ fn activations_forward_and_backward() {
             let mut p = [0u32; 16];
             p[0] = n as u32;
             let x: Vec<f32> = rand_vec(n as u64, n).iter().map(|v| v * 4.0).collect();
-            both(&mut gs, Kernel::ActFwd(act), p, &[x.clone()], &[vec![0.0; n]], &g0(), 1e-6, 1e-5);
-            let y = run_kernel(&mut Cpu::new(), Kernel::ActFwd(act), p, &[x], &[vec![0.0; n]], &g0()).unwrap();
+            both(
+                &mut gs,
+                Kernel::ActFwd(act),
+                p,
+                std::slice::from_ref(&x),
+                &[vec![0.0; n]],
+                &g0(),
+                1e-6,
+                1e-5,
+            );
+            let y = run_kernel(
+                &mut Cpu::new(),
+                Kernel::ActFwd(act),
+                p,
+                &[x],
+                &[vec![0.0; n]],
+                &g0(),
+            )
+            .unwrap();
             let dy = rand_vec(n as u64 + 9, n);
-            both(&mut gs, Kernel::ActBwd(act), p, &[y[0].clone(), dy], &[vec![0.0; n]], &g0(), 1e-6, 1e-5);
+            both(
+                &mut gs,
+                Kernel::ActBwd(act),
+                p,
+                &[y[0].clone(), dy],
+                &[vec![0.0; n]],
+                &g0(),
+                1e-6,
+                1e-5,
+            );
         }
     }
 }
@@ -66,11 +134,29 @@ fn add_and_bias_grad() {
     for (m, n) in [(1usize, 1usize), (7, 13), (128, 512), (300, 3)] {
         let mut p = [0u32; 16];
         p[0] = (m * n) as u32;
-        both(&mut gs, Kernel::Add, p, &[rand_vec(1, m * n), rand_vec(2, m * n)], &[vec![0.0; m * n]], &g0(), 0.0, 1e-6);
+        both(
+            &mut gs,
+            Kernel::Add,
+            p,
+            &[rand_vec(1, m * n), rand_vec(2, m * n)],
+            &[vec![0.0; m * n]],
+            &g0(),
+            0.0,
+            1e-6,
+        );
         let mut p = [0u32; 16];
         p[0] = m as u32;
         p[1] = n as u32;
-        both(&mut gs, Kernel::BiasGrad, p, &[rand_vec(3, m * n)], &[vec![0.0; n]], &g0(), 1e-5, 1e-5);
+        both(
+            &mut gs,
+            Kernel::BiasGrad,
+            p,
+            &[rand_vec(3, m * n)],
+            &[vec![0.0; n]],
+            &g0(),
+            1e-5,
+            1e-5,
+        );
     }
 }
 
@@ -84,7 +170,16 @@ fn dropout_masks_identical_on_cpu_and_gpu() {
         p[2] = fbits(1.0 / (1.0 - prob));
         p[3] = 2048;
         // Bit-exact: the mask is integer arithmetic and the scale one multiply.
-        both(&mut gs, Kernel::Dropout, p, &[rand_vec(5, n)], &[vec![0.0; n]], &g0(), 0.0, 0.0);
+        both(
+            &mut gs,
+            Kernel::Dropout,
+            p,
+            &[rand_vec(5, n)],
+            &[vec![0.0; n]],
+            &g0(),
+            0.0,
+            0.0,
+        );
     }
 }
 
@@ -100,12 +195,51 @@ fn batchnorm_train_eval_backward() {
         p[1] = c as u32;
         p[2] = fbits(1e-5);
         p[3] = fbits(0.1);
-        both(&mut gs, Kernel::BnFwdTrain, p, &[x.clone(), gb.clone()], &[vec![0.0; m * c], vec![0.0; 2 * c], running.clone()], &g0(), 1e-4, 1e-4);
-        let run2 = [rand_vec(14, c), rand_vec(15, c).iter().map(|v| v.abs() + 0.5).collect()].concat();
-        both(&mut gs, Kernel::BnFwdEval, p, &[x.clone(), gb.clone(), run2], &[vec![0.0; m * c]], &g0(), 1e-5, 1e-5);
-        let outs = run_kernel(&mut Cpu::new(), Kernel::BnFwdTrain, p, &[x.clone(), gb.clone()], &[vec![0.0; m * c], vec![0.0; 2 * c], running], &g0()).unwrap();
+        both(
+            &mut gs,
+            Kernel::BnFwdTrain,
+            p,
+            &[x.clone(), gb.clone()],
+            &[vec![0.0; m * c], vec![0.0; 2 * c], running.clone()],
+            &g0(),
+            1e-4,
+            1e-4,
+        );
+        let run2 = [
+            rand_vec(14, c),
+            rand_vec(15, c).iter().map(|v| v.abs() + 0.5).collect(),
+        ]
+        .concat();
+        both(
+            &mut gs,
+            Kernel::BnFwdEval,
+            p,
+            &[x.clone(), gb.clone(), run2],
+            &[vec![0.0; m * c]],
+            &g0(),
+            1e-5,
+            1e-5,
+        );
+        let outs = run_kernel(
+            &mut Cpu::new(),
+            Kernel::BnFwdTrain,
+            p,
+            &[x.clone(), gb.clone()],
+            &[vec![0.0; m * c], vec![0.0; 2 * c], running],
+            &g0(),
+        )
+        .unwrap();
         let dy = rand_vec(16, m * c);
-        both(&mut gs, Kernel::BnBwd, p, &[x, dy, gb, outs[1].clone()], &[vec![0.0; m * c], vec![0.0; 2 * c]], &g0(), 1e-4, 1e-3);
+        both(
+            &mut gs,
+            Kernel::BnBwd,
+            p,
+            &[x, dy, gb, outs[1].clone()],
+            &[vec![0.0; m * c], vec![0.0; 2 * c]],
+            &g0(),
+            1e-4,
+            1e-3,
+        );
     }
 }
 
@@ -114,15 +248,35 @@ fn softmax_xent_and_metrics() {
     let mut gs = gpus();
     for (m, c) in [(1usize, 2usize), (128, 10), (33, 17)] {
         let z: Vec<f32> = rand_vec(21, m * c).iter().map(|v| v * 5.0).collect();
-        let y: Vec<f32> = (0..m).map(|i| (Rng::new(3).below(9, 0, i as u32, c as u32)) as f32).collect();
+        let y: Vec<f32> = (0..m)
+            .map(|i| (Rng::new(3).below(9, 0, i as u32, c as u32)) as f32)
+            .collect();
         let mut p = [0u32; 16];
         p[0] = m as u32;
         p[1] = c as u32;
         p[2] = fbits(1.0 / m as f32);
-        both(&mut gs, Kernel::SoftmaxXent, p, &[z, y], &[vec![0.0; m * c], vec![0.0; 2 * m]], &g0(), 1e-6, 1e-5);
+        both(
+            &mut gs,
+            Kernel::SoftmaxXent,
+            p,
+            &[z, y],
+            &[vec![0.0; m * c], vec![0.0; 2 * m]],
+            &g0(),
+            1e-6,
+            1e-5,
+        );
         let mut p = [0u32; 16];
         p[0] = m as u32;
-        both(&mut gs, Kernel::MetricsAccum, p, &[rand_vec(22, 2 * m)], &[vec![1.0, 2.0, 3.0, 4.0]], &g0(), 1e-5, 1e-5);
+        both(
+            &mut gs,
+            Kernel::MetricsAccum,
+            p,
+            &[rand_vec(22, 2 * m)],
+            &[vec![1.0, 2.0, 3.0, 4.0]],
+            &g0(),
+            1e-5,
+            1e-5,
+        );
     }
 }
 
@@ -134,21 +288,58 @@ fn clip_and_sgd_update() {
         let mut p = [0u32; 16];
         p[0] = n as u32;
         p[1] = 1024;
-        both(&mut gs, Kernel::SumSqPartials, p, &[g.clone()], &[vec![0.0; 1024]], &g0(), 1e-5, 1e-5);
-        let parts = run_kernel(&mut Cpu::new(), Kernel::SumSqPartials, p, &[g.clone()], &[vec![0.0; 1024]], &g0()).unwrap();
+        both(
+            &mut gs,
+            Kernel::SumSqPartials,
+            p,
+            std::slice::from_ref(&g),
+            &[vec![0.0; 1024]],
+            &g0(),
+            1e-5,
+            1e-5,
+        );
+        let parts = run_kernel(
+            &mut Cpu::new(),
+            Kernel::SumSqPartials,
+            p,
+            std::slice::from_ref(&g),
+            &[vec![0.0; 1024]],
+            &g0(),
+        )
+        .unwrap();
         for max_norm in [0.0f32, 1.0, 1e9] {
             let mut p = [0u32; 16];
             p[0] = 1024;
             p[1] = fbits(max_norm);
-            both(&mut gs, Kernel::ClipFinalize, p, &[parts[0].clone()], &[vec![0.0; 2]], &g0(), 1e-6, 1e-5);
+            both(
+                &mut gs,
+                Kernel::ClipFinalize,
+                p,
+                &[parts[0].clone()],
+                &[vec![0.0; 2]],
+                &g0(),
+                1e-6,
+                1e-5,
+            );
         }
         for nesterov in [0u32, 1] {
             let mut p = [0u32; 16];
             p[0] = n as u32;
             p[1] = fbits(0.9);
             p[2] = nesterov;
-            let wd: Vec<f32> = (0..n).map(|i| if i % 3 == 0 { 0.0 } else { 5e-4 }).collect();
-            both(&mut gs, Kernel::SgdUpdate, p, &[g.clone(), wd, vec![2.5, 0.4]], &[rand_vec(32, n), rand_vec(33, n)], &g0(), 1e-6, 1e-5);
+            let wd: Vec<f32> = (0..n)
+                .map(|i| if i % 3 == 0 { 0.0 } else { 5e-4 })
+                .collect();
+            both(
+                &mut gs,
+                Kernel::SgdUpdate,
+                p,
+                &[g.clone(), wd, vec![2.5, 0.4]],
+                &[rand_vec(32, n), rand_vec(33, n)],
+                &g0(),
+                1e-6,
+                1e-5,
+            );
         }
     }
 }

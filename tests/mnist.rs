@@ -4,11 +4,11 @@
 
 mod common;
 use common::*;
-use shadeprop::data::{load_mnist, Standardizer};
+use shadeprop::data::{Standardizer, load_mnist};
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
-use shadeprop::train::{evaluate, train_epoch, EpochConfig};
+use shadeprop::train::{EpochConfig, evaluate, train_epoch};
 
 #[test]
 fn w_mlp_one_epoch_on_mnist_reaches_95_percent() {
@@ -16,7 +16,10 @@ fn w_mlp_one_epoch_on_mnist_reaches_95_percent() {
     let (mut train, mut test) = match load_mnist(&dir) {
         Ok(d) => d,
         Err(e) => {
-            assert!(std::env::var("SHADEPROP_REQUIRE_GPU").is_err(), "MNIST missing in CI: {e}");
+            assert!(
+                std::env::var("SHADEPROP_REQUIRE_GPU").is_err(),
+                "MNIST missing in CI: {e}"
+            );
             eprintln!("SKIPPED (no MNIST; run scripts/fetch-data.sh): {e}");
             return;
         }
@@ -25,11 +28,31 @@ fn w_mlp_one_epoch_on_mnist_reaches_95_percent() {
     let st = Standardizer::fit(&train).unwrap();
     st.apply(&mut train);
     st.apply(&mut test);
-    let opt = Sgd { lr: 0.05, momentum: 0.9, nesterov: false, weight_decay: 5e-4, clip_norm: Some(1.0) };
-    let mut s = Session::new(Box::new(gpu), Sequential::w_mlp(0.5).build().unwrap(), opt, 0, 128).unwrap();
+    let opt = Sgd {
+        lr: 0.05,
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 5e-4,
+        clip_norm: Some(1.0),
+    };
+    let mut s = Session::new(
+        Box::new(gpu),
+        Sequential::w_mlp(0.5).build().unwrap(),
+        opt,
+        0,
+        128,
+    )
+    .unwrap();
     let stats = train_epoch(&mut s, &train, &EpochConfig::default(), 0, 0).unwrap();
     let t = evaluate(&mut s, &test, 128).unwrap();
-    eprintln!("1 epoch: train loss {:.4}, {:.0} samples/s; test accuracy {:.4}", stats.metrics.loss, stats.samples_per_sec, t.accuracy);
+    eprintln!(
+        "1 epoch: train loss {:.4}, {:.0} samples/s; test accuracy {:.4}",
+        stats.metrics.loss, stats.samples_per_sec, t.accuracy
+    );
     assert_eq!(t.samples, 10_000);
-    assert!(t.accuracy >= 0.95, "test accuracy {} after one epoch", t.accuracy);
+    assert!(
+        t.accuracy >= 0.95,
+        "test accuracy {} after one epoch",
+        t.accuracy
+    );
 }

@@ -18,20 +18,34 @@ pub fn run_kernel(
         .iter()
         .chain(outs_init)
         .enumerate()
-        .map(|(i, v)| BufferSpec { name: format!("operand{i}"), len: v.len().max(1) })
+        .map(|(i, v)| BufferSpec {
+            name: format!("operand{i}"),
+            len: v.len().max(1),
+        })
         .collect();
     backend.create_buffers(&specs)?;
     for (i, v) in ins.iter().chain(outs_init).enumerate() {
         backend.write(i, 0, v)?;
     }
-    let slice = |i: usize, v: &Vec<f32>| Slice { buf: i, off: 0, len: v.len().max(1) };
+    let slice = |i: usize, v: &Vec<f32>| Slice {
+        buf: i,
+        off: 0,
+        len: v.len().max(1),
+    };
     let instr = Instr {
         kernel,
         p,
         ins: ins.iter().enumerate().map(|(i, v)| slice(i, v)).collect(),
-        outs: outs_init.iter().enumerate().map(|(i, v)| slice(ins.len() + i, v)).collect(),
+        outs: outs_init
+            .iter()
+            .enumerate()
+            .map(|(i, v)| slice(ins.len() + i, v))
+            .collect(),
     };
-    let id = backend.load(&Program { instrs: vec![instr], logits: None })?;
+    let id = backend.load(&Program {
+        instrs: vec![instr],
+        logits: None,
+    })?;
     backend.run(id, globals)?;
     outs_init
         .iter()
@@ -41,7 +55,13 @@ pub fn run_kernel(
 }
 
 /// Compare element-wise; on failure the message lists the first 8 mismatches.
-pub fn compare(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> std::result::Result<(), String> {
+pub fn compare(
+    what: &str,
+    got: &[f32],
+    want: &[f32],
+    atol: f32,
+    rtol: f32,
+) -> std::result::Result<(), String> {
     if got.len() != want.len() {
         return Err(format!("{what}: length {} vs {}", got.len(), want.len()));
     }
@@ -52,7 +72,10 @@ pub fn compare(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> s
         if !ok {
             count += 1;
             if bad.len() < 8 {
-                bad.push(format!("  [{i}] got {g:e} want {w:e} (diff {:e})", (g - w).abs()));
+                bad.push(format!(
+                    "  [{i}] got {g:e} want {w:e} (diff {:e})",
+                    (g - w).abs()
+                ));
             }
         }
     }

@@ -131,32 +131,92 @@ impl Kernel {
         let (family, entry, cpu, n_in, n_out): (Family, &'static str, CpuFn, usize, usize) =
             match self {
                 Kernel::MatMul { .. } => (Family::Matmul, "matmul", matmul::matmul, 3, 1),
-                Kernel::BiasGrad => (Family::Elementwise, "bias_grad", elementwise::bias_grad, 1, 1),
-                Kernel::ActFwd(Act::Relu) => (Family::Elementwise, "act_fwd", elementwise::relu_fwd, 1, 1),
-                Kernel::ActFwd(Act::Tanh) => (Family::Elementwise, "act_fwd", elementwise::tanh_fwd, 1, 1),
-                Kernel::ActFwd(Act::Sigmoid) => (Family::Elementwise, "act_fwd", elementwise::sigmoid_fwd, 1, 1),
-                Kernel::ActBwd(Act::Relu) => (Family::Elementwise, "act_bwd", elementwise::relu_bwd, 2, 1),
-                Kernel::ActBwd(Act::Tanh) => (Family::Elementwise, "act_bwd", elementwise::tanh_bwd, 2, 1),
-                Kernel::ActBwd(Act::Sigmoid) => (Family::Elementwise, "act_bwd", elementwise::sigmoid_bwd, 2, 1),
+                Kernel::BiasGrad => (
+                    Family::Elementwise,
+                    "bias_grad",
+                    elementwise::bias_grad,
+                    1,
+                    1,
+                ),
+                Kernel::ActFwd(Act::Relu) => {
+                    (Family::Elementwise, "act_fwd", elementwise::relu_fwd, 1, 1)
+                }
+                Kernel::ActFwd(Act::Tanh) => {
+                    (Family::Elementwise, "act_fwd", elementwise::tanh_fwd, 1, 1)
+                }
+                Kernel::ActFwd(Act::Sigmoid) => (
+                    Family::Elementwise,
+                    "act_fwd",
+                    elementwise::sigmoid_fwd,
+                    1,
+                    1,
+                ),
+                Kernel::ActBwd(Act::Relu) => {
+                    (Family::Elementwise, "act_bwd", elementwise::relu_bwd, 2, 1)
+                }
+                Kernel::ActBwd(Act::Tanh) => {
+                    (Family::Elementwise, "act_bwd", elementwise::tanh_bwd, 2, 1)
+                }
+                Kernel::ActBwd(Act::Sigmoid) => (
+                    Family::Elementwise,
+                    "act_bwd",
+                    elementwise::sigmoid_bwd,
+                    2,
+                    1,
+                ),
                 Kernel::Add => (Family::Elementwise, "add", elementwise::add, 2, 1),
                 Kernel::Dropout => (Family::Dropout, "dropout", dropout::dropout, 1, 1),
-                Kernel::BnFwdTrain => (Family::BatchNorm, "bn_fwd_train", batchnorm::bn_fwd_train, 2, 3),
-                Kernel::BnFwdEval => (Family::BatchNorm, "bn_fwd_eval", batchnorm::bn_fwd_eval, 3, 1),
+                Kernel::BnFwdTrain => (
+                    Family::BatchNorm,
+                    "bn_fwd_train",
+                    batchnorm::bn_fwd_train,
+                    2,
+                    3,
+                ),
+                Kernel::BnFwdEval => (
+                    Family::BatchNorm,
+                    "bn_fwd_eval",
+                    batchnorm::bn_fwd_eval,
+                    3,
+                    1,
+                ),
                 Kernel::BnBwd => (Family::BatchNorm, "bn_bwd", batchnorm::bn_bwd, 4, 2),
-                Kernel::SoftmaxXent => (Family::SoftmaxXent, "softmax_xent", softmax_xent::softmax_xent, 2, 2),
-                Kernel::MetricsAccum => (Family::SoftmaxXent, "metrics_accum", softmax_xent::metrics_accum, 1, 1),
-                Kernel::SumSqPartials => (Family::Clip, "sumsq_partials", clip::sumsq_partials, 1, 1),
+                Kernel::SoftmaxXent => (
+                    Family::SoftmaxXent,
+                    "softmax_xent",
+                    softmax_xent::softmax_xent,
+                    2,
+                    2,
+                ),
+                Kernel::MetricsAccum => (
+                    Family::SoftmaxXent,
+                    "metrics_accum",
+                    softmax_xent::metrics_accum,
+                    1,
+                    1,
+                ),
+                Kernel::SumSqPartials => {
+                    (Family::Clip, "sumsq_partials", clip::sumsq_partials, 1, 1)
+                }
                 Kernel::ClipFinalize => (Family::Clip, "clip_finalize", clip::clip_finalize, 1, 1),
                 Kernel::SgdUpdate => (Family::Optim, "sgd_update", optim::sgd_update, 3, 2),
             };
-        KernelDef { family, entry, cpu, n_in, n_out }
+        KernelDef {
+            family,
+            entry,
+            cpu,
+            n_in,
+            n_out,
+        }
     }
 
     /// Pipeline-overridable constants of this kernel variant.
     pub fn constants(&self) -> Vec<(&'static str, f64)> {
         let b = |x: bool| if x { 1.0 } else { 0.0 };
         match *self {
-            Kernel::MatMul { ta, tb, bias } => vec![("TA", b(ta)), ("TB", b(tb)), ("BIAS", b(bias))],
+            Kernel::MatMul { ta, tb, bias } => {
+                vec![("TA", b(ta)), ("TB", b(tb)), ("BIAS", b(bias))]
+            }
             Kernel::ActFwd(a) | Kernel::ActBwd(a) => vec![("ACT", a.code() as f64)],
             _ => vec![],
         }

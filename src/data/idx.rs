@@ -15,7 +15,10 @@ pub struct IdxU8 {
 }
 
 fn idx_err(path: &Path, what: impl Into<String>) -> Error {
-    Error::Idx { path: path.to_path_buf(), what: what.into() }
+    Error::Idx {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
 }
 
 /// Read a file, decompressing it when it starts with the gzip magic (1f 8b).
@@ -38,13 +41,28 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
 /// Parse IDX bytes (already decompressed). `path` is only used in error messages.
 pub fn parse_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
     if bytes.len() < 4 {
-        return Err(idx_err(path, format!("{} bytes, shorter than the 4-byte magic", bytes.len())));
+        return Err(idx_err(
+            path,
+            format!("{} bytes, shorter than the 4-byte magic", bytes.len()),
+        ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
-        return Err(idx_err(path, format!("magic starts {:02x} {:02x}, expected 00 00", bytes[0], bytes[1])));
+        return Err(idx_err(
+            path,
+            format!(
+                "magic starts {:02x} {:02x}, expected 00 00",
+                bytes[0], bytes[1]
+            ),
+        ));
     }
     if bytes[2] != 0x08 {
-        return Err(idx_err(path, format!("element type 0x{:02x}, expected 0x08 (unsigned byte)", bytes[2])));
+        return Err(idx_err(
+            path,
+            format!(
+                "element type 0x{:02x}, expected 0x08 (unsigned byte)",
+                bytes[2]
+            ),
+        ));
     }
     let ndim = bytes[3] as usize;
     if ndim == 0 {
@@ -52,7 +70,13 @@ pub fn parse_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
     }
     let header = 4 + 4 * ndim;
     if bytes.len() < header {
-        return Err(idx_err(path, format!("{} bytes, shorter than the {header}-byte header for {ndim} dimensions", bytes.len())));
+        return Err(idx_err(
+            path,
+            format!(
+                "{} bytes, shorter than the {header}-byte header for {ndim} dimensions",
+                bytes.len()
+            ),
+        ));
     }
     let dims: Vec<usize> = (0..ndim)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
@@ -63,9 +87,15 @@ pub fn parse_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
         .ok_or_else(|| idx_err(path, format!("dimensions {dims:?} overflow")))?;
     let body = bytes.len() - header;
     if body != count {
-        return Err(idx_err(path, format!("dimensions {dims:?} need {count} data bytes, file has {body}")));
+        return Err(idx_err(
+            path,
+            format!("dimensions {dims:?} need {count} data bytes, file has {body}"),
+        ));
     }
-    Ok(IdxU8 { dims, data: bytes[header..].to_vec() })
+    Ok(IdxU8 {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
 }
 
 /// Read an IDX file of unsigned bytes.

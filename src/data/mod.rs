@@ -6,7 +6,7 @@ pub mod idx;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::rng::{stream, Rng};
+use crate::rng::{Rng, stream};
 
 /// Samples as rows of `features` f32 values, labels as class indices.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,7 +32,12 @@ impl Dataset {
         for &i in idx {
             x.extend_from_slice(&self.x[i * f..(i + 1) * f]);
         }
-        Dataset { x, y: idx.iter().map(|&i| self.y[i]).collect(), features: f, classes: self.classes }
+        Dataset {
+            x,
+            y: idx.iter().map(|&i| self.y[i]).collect(),
+            features: f,
+            classes: self.classes,
+        }
     }
 
     /// The first `n` samples.
@@ -44,7 +49,11 @@ impl Dataset {
     /// validation.
     pub fn split(&self, val_fraction: f32, seed: u64) -> Result<(Dataset, Dataset)> {
         if !(0.0..1.0).contains(&val_fraction) {
-            return Err(Error::Hyperparameter { name: "val_fraction", value: val_fraction.to_string(), expected: "0 <= fraction < 1" });
+            return Err(Error::Hyperparameter {
+                name: "val_fraction",
+                value: val_fraction.to_string(),
+                expected: "0 <= fraction < 1",
+            });
         }
         let perm = Rng::new(seed).permutation(stream::SPLIT, 0, self.len());
         let n_val = (self.len() as f32 * val_fraction).round() as usize;
@@ -73,15 +82,23 @@ impl Standardizer {
     /// Fit on a dataset (the training split). Sums in f64.
     pub fn fit(ds: &Dataset) -> Result<Self> {
         if ds.x.is_empty() {
-            return Err(Error::Shape { context: "standardizer fit".into(), got: vec![0], expected: "a non-empty training split".into() });
+            return Err(Error::Shape {
+                context: "standardizer fit".into(),
+                got: vec![0],
+                expected: "a non-empty training split".into(),
+            });
         }
         let n = ds.x.len() as f64;
         let mean = ds.x.iter().map(|&v| v as f64).sum::<f64>() / n;
         let var = ds.x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-        Ok(Standardizer { mean: mean as f32, std: (var.sqrt() as f32).max(1e-12) })
+        Ok(Standardizer {
+            mean: mean as f32,
+            std: (var.sqrt() as f32).max(1e-12),
+        })
     }
     pub fn apply(&self, ds: &mut Dataset) {
-        ds.x.iter_mut().for_each(|v| *v = (*v - self.mean) / self.std);
+        ds.x.iter_mut()
+            .for_each(|v| *v = (*v - self.mean) / self.std);
     }
 }
 
@@ -96,7 +113,10 @@ pub fn load_idx_pair(dir: &Path, prefix: &str) -> Result<Dataset> {
         } else if gz.exists() {
             Ok(gz)
         } else {
-            Err(Error::Idx { path: plain, what: "not found (nor .gz); run scripts/fetch-data.sh".into() })
+            Err(Error::Idx {
+                path: plain,
+                what: "not found (nor .gz); run scripts/fetch-data.sh".into(),
+            })
         }
     };
     let ip = find(format!("{prefix}-images-idx3-ubyte"))?;
@@ -104,16 +124,28 @@ pub fn load_idx_pair(dir: &Path, prefix: &str) -> Result<Dataset> {
     let images = idx::read_u8(&ip)?;
     let labels = idx::read_u8(&lp)?;
     if images.dims.len() != 3 {
-        return Err(Error::Idx { path: ip, what: format!("dimensions {:?}, expected [N, rows, cols]", images.dims) });
+        return Err(Error::Idx {
+            path: ip,
+            what: format!("dimensions {:?}, expected [N, rows, cols]", images.dims),
+        });
     }
     if labels.dims.len() != 1 {
-        return Err(Error::Idx { path: lp, what: format!("dimensions {:?}, expected [N]", labels.dims) });
+        return Err(Error::Idx {
+            path: lp,
+            what: format!("dimensions {:?}, expected [N]", labels.dims),
+        });
     }
     if labels.dims[0] != images.dims[0] {
-        return Err(Error::Idx { path: lp, what: format!("{} labels for {} images", labels.dims[0], images.dims[0]) });
+        return Err(Error::Idx {
+            path: lp,
+            what: format!("{} labels for {} images", labels.dims[0], images.dims[0]),
+        });
     }
     if let Some((i, &l)) = labels.data.iter().enumerate().find(|(_, l)| **l > 9) {
-        return Err(Error::Idx { path: lp, what: format!("label {l} at index {i}, expected 0..=9") });
+        return Err(Error::Idx {
+            path: lp,
+            what: format!("label {l} at index {i}, expected 0..=9"),
+        });
     }
     Ok(Dataset {
         x: images.data.iter().map(|&p| p as f32 / 255.0).collect(),

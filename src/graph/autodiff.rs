@@ -24,16 +24,17 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
     }
     needs[g.labels] = false;
     let mut grad: HashMap<TensorId, TensorId> = HashMap::new();
-    let accumulate = |g: &mut Graph, grad: &mut HashMap<TensorId, TensorId>, t: TensorId, d: TensorId| {
-        let total = match grad.get(&t) {
-            Some(&prev) => {
-                let s = g.shape(t);
-                g.add_node(Op::Add, vec![prev, d], &[s])[0]
-            }
-            None => d,
+    let accumulate =
+        |g: &mut Graph, grad: &mut HashMap<TensorId, TensorId>, t: TensorId, d: TensorId| {
+            let total = match grad.get(&t) {
+                Some(&prev) => {
+                    let s = g.shape(t);
+                    g.add_node(Op::Add, vec![prev, d], &[s])[0]
+                }
+                None => d,
+            };
+            grad.insert(t, total);
         };
-        grad.insert(t, total);
-    };
 
     for nid in (0..n_fwd).rev() {
         let node = g.nodes[nid].clone();
@@ -44,14 +45,23 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
             }
             continue;
         }
-        let Some(&dy) = node.outputs.first().and_then(|o| grad.get(o)) else { continue };
+        let Some(&dy) = node.outputs.first().and_then(|o| grad.get(o)) else {
+            continue;
+        };
         let ins = &node.inputs;
         match node.op {
             Op::Input | Op::Labels | Op::Param(_) | Op::SoftmaxXent => {}
             Op::Linear => {
                 let (x, w) = (ins[0], ins[1]);
                 let (sx, sw) = (g.shape(x), g.shape(w));
-                let dw = g.add_node(Op::MatMul { ta: true, tb: false }, vec![x, dy], &[sw])[0];
+                let dw = g.add_node(
+                    Op::MatMul {
+                        ta: true,
+                        tb: false,
+                    },
+                    vec![x, dy],
+                    &[sw],
+                )[0];
                 accumulate(g, &mut grad, w, dw);
                 if let Some(&b) = ins.get(2) {
                     let sb = g.shape(b);
@@ -59,7 +69,14 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
                     accumulate(g, &mut grad, b, db);
                 }
                 if needs[x] {
-                    let dx = g.add_node(Op::MatMul { ta: false, tb: true }, vec![dy, w], &[sx])[0];
+                    let dx = g.add_node(
+                        Op::MatMul {
+                            ta: false,
+                            tb: true,
+                        },
+                        vec![dy, w],
+                        &[sx],
+                    )[0];
                     accumulate(g, &mut grad, x, dx);
                 }
             }
@@ -117,7 +134,10 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
                 }
             }
             Op::BiasGrad | Op::ActBwd(_) | Op::BatchNormBwd => {
-                return Err(Error::Graph(format!("backward op {:?} in the forward pass", node.op)));
+                return Err(Error::Graph(format!(
+                    "backward op {:?} in the forward pass",
+                    node.op
+                )));
             }
         }
     }
@@ -128,8 +148,8 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
         if let Op::Param(pid) = node.op {
             let t = node.outputs[0];
             if let Some(&d) = grad.get(&t) {
-                let aliased = g.tensors[d].producer < n_fwd
-                    || grad.iter().any(|(&k, &v)| v == d && k != t);
+                let aliased =
+                    g.tensors[d].producer < n_fwd || grad.iter().any(|(&k, &v)| v == d && k != t);
                 if aliased {
                     return Err(Error::Graph(format!(
                         "the gradient of parameter {} (node {nid}) aliases another tensor; \

@@ -33,10 +33,16 @@ pub struct Shape {
 
 impl Shape {
     pub fn batch(cols: usize) -> Self {
-        Shape { rows: Rows::Batch, cols }
+        Shape {
+            rows: Rows::Batch,
+            cols,
+        }
     }
     pub fn fixed(rows: usize, cols: usize) -> Self {
-        Shape { rows: Rows::Fixed(rows), cols }
+        Shape {
+            rows: Rows::Fixed(rows),
+            cols,
+        }
     }
     /// Element count for a given batch size.
     pub fn numel(&self, batch: usize) -> usize {
@@ -49,7 +55,13 @@ impl Shape {
         }
     }
     fn describe(&self) -> Vec<usize> {
-        vec![match self.rows { Rows::Batch => 0, Rows::Fixed(r) => r }, self.cols]
+        vec![
+            match self.rows {
+                Rows::Batch => 0,
+                Rows::Fixed(r) => r,
+            },
+            self.cols,
+        ]
     }
 }
 
@@ -76,7 +88,16 @@ pub struct ParamInfo {
 impl ParamInfo {
     fn single(name: String, shape: Shape, init: Init, decay: bool) -> Self {
         let len = shape.numel(0);
-        ParamInfo { segments: vec![Segment { name: name.clone(), len, init }], name, shape, decay }
+        ParamInfo {
+            segments: vec![Segment {
+                name: name.clone(),
+                len,
+                init,
+            }],
+            name,
+            shape,
+            decay,
+        }
     }
 }
 
@@ -108,7 +129,11 @@ pub enum Op {
     /// Inverted dropout with probability p; `stream` keys its masks.
     Dropout { p: f32, stream: u32 },
     /// Batch norm over the batch. Inputs: x, gamma_beta. Outputs: y, saved stats.
-    BatchNorm { eps: f32, momentum: f32, state: usize },
+    BatchNorm {
+        eps: f32,
+        momentum: f32,
+        state: usize,
+    },
     /// c = a + b.
     Add,
     /// Softmax cross-entropy (mean over the batch). Inputs: logits, labels. Outputs:
@@ -163,16 +188,28 @@ impl Graph {
     pub fn param_count(&self) -> usize {
         self.params.iter().map(|p| p.shape.numel(0)).sum()
     }
-    pub(crate) fn add_node(&mut self, op: Op, inputs: Vec<TensorId>, shapes: &[Shape]) -> Vec<TensorId> {
+    pub(crate) fn add_node(
+        &mut self,
+        op: Op,
+        inputs: Vec<TensorId>,
+        shapes: &[Shape],
+    ) -> Vec<TensorId> {
         let nid = self.nodes.len();
         let outputs: Vec<TensorId> = shapes
             .iter()
             .map(|&shape| {
-                self.tensors.push(TensorInfo { shape, producer: nid });
+                self.tensors.push(TensorInfo {
+                    shape,
+                    producer: nid,
+                });
                 self.tensors.len() - 1
             })
             .collect();
-        self.nodes.push(Node { op, inputs, outputs: outputs.clone() });
+        self.nodes.push(Node {
+            op,
+            inputs,
+            outputs: outputs.clone(),
+        });
         outputs
     }
     pub fn shape(&self, t: TensorId) -> Shape {
@@ -192,7 +229,10 @@ impl GraphBuilder {
         let mut g = Graph::default();
         g.input = g.add_node(Op::Input, vec![], &[Shape::batch(features)])[0];
         g.labels = g.add_node(Op::Labels, vec![], &[Shape::batch(1)])[0];
-        GraphBuilder { g, next_stream: stream::OP_BASE }
+        GraphBuilder {
+            g,
+            next_stream: stream::OP_BASE,
+        }
     }
 
     /// The input batch.
@@ -228,15 +268,36 @@ impl GraphBuilder {
     }
 
     /// y = x·W + b with W [in, out] initialized by `init`, b zeros (when `bias`).
-    pub fn linear(&mut self, x: TensorId, out: usize, init: Init, bias: bool, name: &str) -> Result<TensorId> {
+    pub fn linear(
+        &mut self,
+        x: TensorId,
+        out: usize,
+        init: Init,
+        bias: bool,
+        name: &str,
+    ) -> Result<TensorId> {
         let inf = self.need_batch(x, &format!("linear {name} input"))?;
         if out == 0 {
-            return Err(Error::Hyperparameter { name: "linear.out_features", value: "0".into(), expected: ">= 1" });
+            return Err(Error::Hyperparameter {
+                name: "linear.out_features",
+                value: "0".into(),
+                expected: ">= 1",
+            });
         }
-        let w = self.param(ParamInfo::single(format!("{name}.weight"), Shape::fixed(inf, out), init, true))?;
+        let w = self.param(ParamInfo::single(
+            format!("{name}.weight"),
+            Shape::fixed(inf, out),
+            init,
+            true,
+        ))?;
         let mut inputs = vec![x, w];
         if bias {
-            let b = ParamInfo::single(format!("{name}.bias"), Shape::fixed(1, out), Init::Zeros, false);
+            let b = ParamInfo::single(
+                format!("{name}.bias"),
+                Shape::fixed(1, out),
+                Init::Zeros,
+                false,
+            );
             inputs.push(self.param(b)?);
         }
         Ok(self.g.add_node(Op::Linear, inputs, &[Shape::batch(out)])[0])
@@ -256,11 +317,17 @@ impl GraphBuilder {
             got: [sa.describe(), sb.describe()].concat(),
             expected: "op(A) [M, K] and op(B) [K, N], with the batch only as M".into(),
         };
-        let (Rows::Fixed(n), true) = (n, ka == kb) else { return Err(err()) };
+        let (Rows::Fixed(n), true) = (n, ka == kb) else {
+            return Err(err());
+        };
         if ka == Rows::Batch {
             return Err(err());
         }
-        Ok(self.g.add_node(Op::MatMul { ta, tb }, vec![a, b], &[Shape { rows: m, cols: n }])[0])
+        Ok(self.g.add_node(
+            Op::MatMul { ta, tb },
+            vec![a, b],
+            &[Shape { rows: m, cols: n }],
+        )[0])
     }
 
     /// y = f(x).
@@ -276,7 +343,11 @@ impl GraphBuilder {
     /// Inverted dropout: y = x·m/(1-p) in training, y = x at inference.
     pub fn dropout(&mut self, x: TensorId, p: f32) -> Result<TensorId> {
         if !(0.0..1.0).contains(&p) {
-            return Err(Error::Hyperparameter { name: "dropout.p", value: p.to_string(), expected: "0 <= p < 1" });
+            return Err(Error::Hyperparameter {
+                name: "dropout.p",
+                value: p.to_string(),
+                expected: "0 <= p < 1",
+            });
         }
         let s = self.g.shape(x);
         let stream = self.next_stream;
@@ -286,21 +357,43 @@ impl GraphBuilder {
 
     /// Batch norm over the batch for each column: learnable gamma (ones) and beta (zeros),
     /// running mean (zeros) and variance (ones) with PyTorch's momentum convention.
-    pub fn batch_norm(&mut self, x: TensorId, eps: f32, momentum: f32, name: &str) -> Result<TensorId> {
+    pub fn batch_norm(
+        &mut self,
+        x: TensorId,
+        eps: f32,
+        momentum: f32,
+        name: &str,
+    ) -> Result<TensorId> {
         let c = self.need_batch(x, &format!("batch norm {name} input"))?;
         if !(eps > 0.0) {
-            return Err(Error::Hyperparameter { name: "batch_norm.eps", value: eps.to_string(), expected: "eps > 0" });
+            return Err(Error::Hyperparameter {
+                name: "batch_norm.eps",
+                value: eps.to_string(),
+                expected: "eps > 0",
+            });
         }
         if !(0.0..=1.0).contains(&momentum) {
-            return Err(Error::Hyperparameter { name: "batch_norm.momentum", value: momentum.to_string(), expected: "0 <= momentum <= 1" });
+            return Err(Error::Hyperparameter {
+                name: "batch_norm.momentum",
+                value: momentum.to_string(),
+                expected: "0 <= momentum <= 1",
+            });
         }
         let gb = self.param(ParamInfo {
             name: format!("{name}.weight+bias"),
             shape: Shape::fixed(2, c),
             decay: false,
             segments: vec![
-                Segment { name: format!("{name}.weight"), len: c, init: Init::Constant(1.0) },
-                Segment { name: format!("{name}.bias"), len: c, init: Init::Zeros },
+                Segment {
+                    name: format!("{name}.weight"),
+                    len: c,
+                    init: Init::Constant(1.0),
+                },
+                Segment {
+                    name: format!("{name}.bias"),
+                    len: c,
+                    init: Init::Zeros,
+                },
             ],
         })?;
         self.g.states.push(StateInfo {
@@ -310,7 +403,11 @@ impl GraphBuilder {
         });
         let state = self.g.states.len() - 1;
         let outs = self.g.add_node(
-            Op::BatchNorm { eps, momentum, state },
+            Op::BatchNorm {
+                eps,
+                momentum,
+                state,
+            },
             vec![x, gb],
             &[Shape::batch(c), Shape::fixed(2, c)],
         );
@@ -321,7 +418,11 @@ impl GraphBuilder {
     pub fn add(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
         let (sa, sb) = (self.g.shape(a), self.g.shape(b));
         if sa != sb {
-            return Err(Error::Shape { context: "add".into(), got: [sa.describe(), sb.describe()].concat(), expected: "two equal shapes".into() });
+            return Err(Error::Shape {
+                context: "add".into(),
+                got: [sa.describe(), sb.describe()].concat(),
+                expected: "two equal shapes".into(),
+            });
         }
         Ok(self.g.add_node(Op::Add, vec![a, b], &[sa])[0])
     }
@@ -331,10 +432,18 @@ impl GraphBuilder {
     pub fn softmax_cross_entropy(mut self, logits: TensorId) -> Result<Graph> {
         let c = self.need_batch(logits, "softmax cross-entropy logits")?;
         if c < 2 {
-            return Err(Error::Shape { context: "softmax cross-entropy".into(), got: vec![0, c], expected: "at least 2 classes".into() });
+            return Err(Error::Shape {
+                context: "softmax cross-entropy".into(),
+                got: vec![0, c],
+                expected: "at least 2 classes".into(),
+            });
         }
         let labels = self.g.labels;
-        let outs = self.g.add_node(Op::SoftmaxXent, vec![logits, labels], &[Shape::batch(c), Shape::batch(2)]);
+        let outs = self.g.add_node(
+            Op::SoftmaxXent,
+            vec![logits, labels],
+            &[Shape::batch(c), Shape::batch(2)],
+        );
         self.g.rowstats = Some(outs[1]);
         self.g.n_forward = self.g.nodes.len();
         autodiff::differentiate(&mut self.g)?;

@@ -10,7 +10,7 @@
 
 use super::{Graph, Op, TensorId};
 use crate::backend::cpu::matmul;
-use crate::backend::{fbits, BufferSpec, Instr, Kernel, Program, Slice};
+use crate::backend::{BufferSpec, Instr, Kernel, Program, Slice, fbits};
 use crate::error::{Error, Result};
 use crate::optim::Sgd;
 use crate::rng::dropout_threshold;
@@ -62,7 +62,11 @@ pub struct Layout {
 impl Layout {
     pub fn new(g: &Graph, align: usize, max_batch: usize) -> Result<Self> {
         if max_batch == 0 {
-            return Err(Error::Hyperparameter { name: "batch_size", value: "0".into(), expected: ">= 1" });
+            return Err(Error::Hyperparameter {
+                name: "batch_size",
+                value: "0".into(),
+                expected: ">= 1",
+            });
         }
         let up = |x: usize| x.div_ceil(align) * align;
         let mut off = 0;
@@ -73,7 +77,9 @@ impl Layout {
         }
         let params_len = off.max(1);
         if params_len >= 1 << 24 {
-            return Err(Error::Graph(format!("{params_len} parameters; at most 2^24 are supported")));
+            return Err(Error::Graph(format!(
+                "{params_len} parameters; at most 2^24 are supported"
+            )));
         }
         let mut off = 0;
         let mut state_off = vec![];
@@ -81,7 +87,16 @@ impl Layout {
             state_off.push(off);
             off = up(off + s.len);
         }
-        Ok(Layout { align, max_batch, param_off, params_len, state_off, state_len: off.max(1), pool: vec![], frozen: false })
+        Ok(Layout {
+            align,
+            max_batch,
+            param_off,
+            params_len,
+            state_off,
+            state_len: off.max(1),
+            pool: vec![],
+            frozen: false,
+        })
     }
 
     /// Offset of the evaluation metrics slot in the METRICS buffer (train slot at 0).
@@ -106,10 +121,16 @@ impl Layout {
             ("dummy", 4),
         ]
         .iter()
-        .map(|&(n, len)| BufferSpec { name: n.into(), len })
+        .map(|&(n, len)| BufferSpec {
+            name: n.into(),
+            len,
+        })
         .collect();
         for (i, &len) in self.pool.iter().enumerate() {
-            v.push(BufferSpec { name: format!("pool{i}"), len });
+            v.push(BufferSpec {
+                name: format!("pool{i}"),
+                len,
+            });
         }
         v
     }
@@ -138,32 +159,66 @@ fn fixed(buf: usize, off: usize, len: usize) -> Operand {
 }
 
 /// Compile `g` for `mode` at batch size `batch` (≤ `layout.max_batch`).
-pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &Sgd) -> Result<Program> {
+pub fn compile(
+    g: &Graph,
+    layout: &mut Layout,
+    mode: Mode,
+    batch: usize,
+    opt: &Sgd,
+) -> Result<Program> {
     if batch == 0 || batch > layout.max_batch {
-        return Err(Error::Shape { context: "batch".into(), got: vec![batch], expected: format!("1..={}", layout.max_batch) });
+        return Err(Error::Shape {
+            context: "batch".into(),
+            got: vec![batch],
+            expected: format!("1..={}", layout.max_batch),
+        });
     }
-    let n_nodes = if mode == Mode::Eval { g.n_forward } else { g.nodes.len() };
+    let n_nodes = if mode == Mode::Eval {
+        g.n_forward
+    } else {
+        g.nodes.len()
+    };
     let numel = |t: TensorId| g.shape(t).numel(batch);
     // Fixed homes and aliases.
     let mut home: Vec<Option<Slice>> = vec![None; g.tensors.len()];
     let mut alias: Vec<Option<TensorId>> = vec![None; g.tensors.len()];
-    home[g.input] = Some(Slice { buf: buf::INPUT, off: 0, len: numel(g.input) });
-    home[g.labels] = Some(Slice { buf: buf::LABELS, off: 0, len: batch });
+    home[g.input] = Some(Slice {
+        buf: buf::INPUT,
+        off: 0,
+        len: numel(g.input),
+    });
+    home[g.labels] = Some(Slice {
+        buf: buf::LABELS,
+        off: 0,
+        len: batch,
+    });
     for node in &g.nodes[..g.n_forward] {
         if let Op::Param(pid) = node.op {
             let len = g.params[pid].shape.numel(0);
-            home[node.outputs[0]] = Some(Slice { buf: buf::PARAMS, off: layout.param_off[pid], len });
+            home[node.outputs[0]] = Some(Slice {
+                buf: buf::PARAMS,
+                off: layout.param_off[pid],
+                len,
+            });
         }
     }
     if mode != Mode::Eval {
         for (pid, d) in g.param_grads.iter().enumerate() {
             if let Some(d) = *d {
                 let len = g.params[pid].shape.numel(0);
-                home[d] = Some(Slice { buf: buf::GRADS, off: layout.param_off[pid], len });
+                home[d] = Some(Slice {
+                    buf: buf::GRADS,
+                    off: layout.param_off[pid],
+                    len,
+                });
             }
         }
     }
-    let metrics_off = if mode == Mode::Eval { layout.eval_metrics_off() } else { 0 };
+    let metrics_off = if mode == Mode::Eval {
+        layout.eval_metrics_off()
+    } else {
+        0
+    };
 
     let mut pre: Vec<Pre> = vec![];
     let t = Operand::T;
@@ -174,26 +229,54 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
             Op::Input | Op::Labels | Op::Param(_) => {}
             Op::Linear => {
                 let s_w = g.shape(ins[1]);
-                let kernel = Kernel::MatMul { ta: false, tb: false, bias: ins.len() > 2 };
+                let kernel = Kernel::MatMul {
+                    ta: false,
+                    tb: false,
+                    bias: ins.len() > 2,
+                };
                 let p = matmul::params(kernel, batch, s_w.cols, s_w.rows_at(batch));
                 let bias = ins.get(2).map(|&b| t(b)).unwrap_or(fixed(buf::DUMMY, 0, 4));
-                pre.push(Pre { kernel, p, ins: vec![t(ins[0]), t(ins[1]), bias], outs: vec![t(outs[0])] });
+                pre.push(Pre {
+                    kernel,
+                    p,
+                    ins: vec![t(ins[0]), t(ins[1]), bias],
+                    outs: vec![t(outs[0])],
+                });
             }
             Op::MatMul { ta, tb } => {
                 let sa = g.shape(ins[0]);
                 let so = g.shape(outs[0]);
                 let k = if ta { sa.rows_at(batch) } else { sa.cols };
-                let kernel = Kernel::MatMul { ta, tb, bias: false };
+                let kernel = Kernel::MatMul {
+                    ta,
+                    tb,
+                    bias: false,
+                };
                 let p = matmul::params(kernel, so.rows_at(batch), so.cols, k);
-                pre.push(Pre { kernel, p, ins: vec![t(ins[0]), t(ins[1]), fixed(buf::DUMMY, 0, 4)], outs: vec![t(outs[0])] });
+                pre.push(Pre {
+                    kernel,
+                    p,
+                    ins: vec![t(ins[0]), t(ins[1]), fixed(buf::DUMMY, 0, 4)],
+                    outs: vec![t(outs[0])],
+                });
             }
             Op::Act(a) => {
                 p[0] = numel(outs[0]) as u32;
-                pre.push(Pre { kernel: Kernel::ActFwd(a), p, ins: vec![t(ins[0])], outs: vec![t(outs[0])] });
+                pre.push(Pre {
+                    kernel: Kernel::ActFwd(a),
+                    p,
+                    ins: vec![t(ins[0])],
+                    outs: vec![t(outs[0])],
+                });
             }
             Op::ActBwd(a) => {
                 p[0] = numel(outs[0]) as u32;
-                pre.push(Pre { kernel: Kernel::ActBwd(a), p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0])] });
+                pre.push(Pre {
+                    kernel: Kernel::ActBwd(a),
+                    p,
+                    ins: vec![t(ins[0]), t(ins[1])],
+                    outs: vec![t(outs[0])],
+                });
             }
             Op::Dropout { p: prob, stream } => {
                 if mode == Mode::Eval || prob == 0.0 {
@@ -204,9 +287,18 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
                 p[1] = dropout_threshold(prob);
                 p[2] = fbits(1.0 / (1.0 - prob));
                 p[3] = stream;
-                pre.push(Pre { kernel: Kernel::Dropout, p, ins: vec![t(ins[0])], outs: vec![t(outs[0])] });
+                pre.push(Pre {
+                    kernel: Kernel::Dropout,
+                    p,
+                    ins: vec![t(ins[0])],
+                    outs: vec![t(outs[0])],
+                });
             }
-            Op::BatchNorm { eps, momentum, state } => {
+            Op::BatchNorm {
+                eps,
+                momentum,
+                state,
+            } => {
                 let c = g.shape(outs[0]).cols;
                 let st = fixed(buf::STATE, layout.state_off[state], 2 * c);
                 p[0] = batch as u32;
@@ -214,33 +306,68 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
                 p[2] = fbits(eps);
                 p[3] = fbits(momentum);
                 if mode != Mode::Eval {
-                    pre.push(Pre { kernel: Kernel::BnFwdTrain, p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0]), t(outs[1]), st] });
+                    pre.push(Pre {
+                        kernel: Kernel::BnFwdTrain,
+                        p,
+                        ins: vec![t(ins[0]), t(ins[1])],
+                        outs: vec![t(outs[0]), t(outs[1]), st],
+                    });
                 } else {
-                    pre.push(Pre { kernel: Kernel::BnFwdEval, p, ins: vec![t(ins[0]), t(ins[1]), st], outs: vec![t(outs[0])] });
+                    pre.push(Pre {
+                        kernel: Kernel::BnFwdEval,
+                        p,
+                        ins: vec![t(ins[0]), t(ins[1]), st],
+                        outs: vec![t(outs[0])],
+                    });
                 }
             }
             Op::BatchNormBwd => {
                 p[0] = batch as u32;
                 p[1] = g.shape(outs[0]).cols as u32;
-                pre.push(Pre { kernel: Kernel::BnBwd, p, ins: ins.iter().map(|&i| t(i)).collect(), outs: vec![t(outs[0]), t(outs[1])] });
+                pre.push(Pre {
+                    kernel: Kernel::BnBwd,
+                    p,
+                    ins: ins.iter().map(|&i| t(i)).collect(),
+                    outs: vec![t(outs[0]), t(outs[1])],
+                });
             }
             Op::BiasGrad => {
                 p[0] = batch as u32;
                 p[1] = g.shape(outs[0]).cols as u32;
-                pre.push(Pre { kernel: Kernel::BiasGrad, p, ins: vec![t(ins[0])], outs: vec![t(outs[0])] });
+                pre.push(Pre {
+                    kernel: Kernel::BiasGrad,
+                    p,
+                    ins: vec![t(ins[0])],
+                    outs: vec![t(outs[0])],
+                });
             }
             Op::Add => {
                 p[0] = numel(outs[0]) as u32;
-                pre.push(Pre { kernel: Kernel::Add, p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0])] });
+                pre.push(Pre {
+                    kernel: Kernel::Add,
+                    p,
+                    ins: vec![t(ins[0]), t(ins[1])],
+                    outs: vec![t(outs[0])],
+                });
             }
             Op::SoftmaxXent => {
                 p[0] = batch as u32;
                 p[1] = g.shape(ins[0]).cols as u32;
                 p[2] = fbits(1.0 / batch as f32);
-                pre.push(Pre { kernel: Kernel::SoftmaxXent, p, ins: vec![t(ins[0]), t(ins[1])], outs: vec![t(outs[0]), t(outs[1])] });
+                pre.push(Pre {
+                    kernel: Kernel::SoftmaxXent,
+                    p,
+                    ins: vec![t(ins[0]), t(ins[1])],
+                    outs: vec![t(outs[0]), t(outs[1])],
+                });
                 let mut q = [0u32; 16];
                 q[0] = batch as u32;
-                pre.push(Pre { kernel: Kernel::MetricsAccum, p: q, ins: vec![t(outs[1])], outs: vec![fixed(buf::METRICS, metrics_off, 4)] });
+                pre.push(Pre {
+                    kernel: Kernel::MetricsAccum,
+                    p: q,
+                    ins: vec![t(outs[1])],
+                    outs: vec![fixed(buf::METRICS, metrics_off, 4)],
+                });
             }
         }
     }
@@ -249,11 +376,21 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
         let mut p = [0u32; 16];
         p[0] = n as u32;
         p[1] = NORM_PARTIALS as u32;
-        pre.push(Pre { kernel: Kernel::SumSqPartials, p, ins: vec![fixed(buf::GRADS, 0, n)], outs: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)] });
+        pre.push(Pre {
+            kernel: Kernel::SumSqPartials,
+            p,
+            ins: vec![fixed(buf::GRADS, 0, n)],
+            outs: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)],
+        });
         let mut p = [0u32; 16];
         p[0] = NORM_PARTIALS as u32;
         p[1] = fbits(opt.clip_norm.unwrap_or(0.0));
-        pre.push(Pre { kernel: Kernel::ClipFinalize, p, ins: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)], outs: vec![fixed(buf::CLIPINFO, 0, 2)] });
+        pre.push(Pre {
+            kernel: Kernel::ClipFinalize,
+            p,
+            ins: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)],
+            outs: vec![fixed(buf::CLIPINFO, 0, 2)],
+        });
         let mut p = [0u32; 16];
         p[0] = n as u32;
         p[1] = fbits(opt.momentum);
@@ -261,7 +398,11 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
         pre.push(Pre {
             kernel: Kernel::SgdUpdate,
             p,
-            ins: vec![fixed(buf::GRADS, 0, n), fixed(buf::WD, 0, n), fixed(buf::CLIPINFO, 0, 2)],
+            ins: vec![
+                fixed(buf::GRADS, 0, n),
+                fixed(buf::WD, 0, n),
+                fixed(buf::CLIPINFO, 0, 2),
+            ],
             outs: vec![fixed(buf::PARAMS, 0, n), fixed(buf::VELOCITY, 0, n)],
         });
     }
@@ -282,7 +423,10 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
         }
     }
     // The logits stay readable after the program (Session::predict).
-    let logits = g.nodes[..g.n_forward].iter().find(|n| n.op == Op::SoftmaxXent).map(|n| root(n.inputs[0]));
+    let logits = g.nodes[..g.n_forward]
+        .iter()
+        .find(|n| n.op == Op::SoftmaxXent)
+        .map(|n| root(n.inputs[0]));
     if let Some(l) = logits {
         last_use[l] = usize::MAX;
     }
@@ -290,7 +434,11 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
     let mut busy = vec![false; layout.pool.len()];
     let mut instrs = vec![];
     for (i, pr) in pre.iter().enumerate() {
-        let mut resolve = |op: &Operand, is_out: bool, busy: &mut Vec<bool>, layout: &mut Layout| -> Result<Slice> {
+        let mut resolve = |op: &Operand,
+                           is_out: bool,
+                           busy: &mut Vec<bool>,
+                           layout: &mut Layout|
+         -> Result<Slice> {
             match *op {
                 Operand::Fixed(s) => Ok(s),
                 Operand::T(x) => {
@@ -301,11 +449,18 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
                     let need = numel(r).max(1);
                     if assigned[r].is_none() {
                         if !is_out {
-                            return Err(Error::Graph(format!("tensor {r} is read before it is written")));
+                            return Err(Error::Graph(format!(
+                                "tensor {r} is read before it is written"
+                            )));
                         }
                         // Best fit among free buffers; else grow one; else add one.
-                        let free: Vec<usize> = (0..layout.pool.len()).filter(|&b| !busy[b]).collect();
-                        let fit = free.iter().copied().filter(|&b| layout.pool[b] >= need).min_by_key(|&b| layout.pool[b]);
+                        let free: Vec<usize> =
+                            (0..layout.pool.len()).filter(|&b| !busy[b]).collect();
+                        let fit = free
+                            .iter()
+                            .copied()
+                            .filter(|&b| layout.pool[b] >= need)
+                            .min_by_key(|&b| layout.pool[b]);
                         let b = match (fit, free.iter().copied().max_by_key(|&b| layout.pool[b])) {
                             (Some(b), _) => b,
                             (None, Some(b)) if !layout.frozen => {
@@ -321,36 +476,62 @@ pub fn compile(g: &Graph, layout: &mut Layout, mode: Mode, batch: usize, opt: &S
                                 return Err(Error::Graph(format!(
                                     "batch {batch} needs more intermediate memory than the plan for batch {} reserved",
                                     layout.max_batch
-                                )))
+                                )));
                             }
                         };
                         busy[b] = true;
                         assigned[r] = Some(b);
                     }
-                    Ok(Slice { buf: buf::POOL_BASE + assigned[r].unwrap(), off: 0, len: need })
+                    Ok(Slice {
+                        buf: buf::POOL_BASE + assigned[r].unwrap(),
+                        off: 0,
+                        len: need,
+                    })
                 }
             }
         };
-        let ins = pr.ins.iter().map(|o| resolve(o, false, &mut busy, layout)).collect::<Result<Vec<_>>>()?;
-        let outs = pr.outs.iter().map(|o| resolve(o, true, &mut busy, layout)).collect::<Result<Vec<_>>>()?;
+        let ins = pr
+            .ins
+            .iter()
+            .map(|o| resolve(o, false, &mut busy, layout))
+            .collect::<Result<Vec<_>>>()?;
+        let outs = pr
+            .outs
+            .iter()
+            .map(|o| resolve(o, true, &mut busy, layout))
+            .collect::<Result<Vec<_>>>()?;
         if let Some(s) = ins.iter().find(|s| outs.iter().any(|o| o.buf == s.buf)) {
-            return Err(Error::Graph(format!("{:?} would read and write buffer {} in one dispatch", pr.kernel, s.buf)));
+            return Err(Error::Graph(format!(
+                "{:?} would read and write buffer {} in one dispatch",
+                pr.kernel, s.buf
+            )));
         }
         // Free every pool tensor whose last use was this instruction.
         for op in pr.ins.iter().chain(&pr.outs) {
             if let Operand::T(x) = *op {
                 let r = root(x);
-                if last_use[r] == i {
-                    if let Some(b) = assigned[r] {
-                        busy[b] = false;
-                    }
+                if last_use[r] == i
+                    && let Some(b) = assigned[r]
+                {
+                    busy[b] = false;
                 }
             }
         }
-        instrs.push(Instr { kernel: pr.kernel, p: pr.p, ins, outs });
+        instrs.push(Instr {
+            kernel: pr.kernel,
+            p: pr.p,
+            ins,
+            outs,
+        });
     }
     let logits = logits.and_then(|l| {
-        home[l].or_else(|| assigned[l].map(|b| Slice { buf: buf::POOL_BASE + b, off: 0, len: numel(l) }))
+        home[l].or_else(|| {
+            assigned[l].map(|b| Slice {
+                buf: buf::POOL_BASE + b,
+                off: 0,
+                len: numel(l),
+            })
+        })
     });
     Ok(Program { instrs, logits })
 }

@@ -10,7 +10,7 @@
 //! parameter index, element), so they do not depend on the backend.
 
 use crate::error::{Error, Result};
-use crate::rng::{stream, Rng};
+use crate::rng::{Rng, stream};
 
 /// Which fan He/Kaiming scales by.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,25 +40,47 @@ pub enum Init {
 
 impl Init {
     /// He-normal over fan_in, gain 1 (the W-MLP default).
-    pub const HE_NORMAL: Init = Init::He { dist: Dist::Normal, fan: Fan::In, gain: 1.0 };
+    pub const HE_NORMAL: Init = Init::He {
+        dist: Dist::Normal,
+        fan: Fan::In,
+        gain: 1.0,
+    };
     /// Xavier-uniform, gain 1.
-    pub const XAVIER_UNIFORM: Init = Init::Xavier { dist: Dist::Uniform, gain: 1.0 };
+    pub const XAVIER_UNIFORM: Init = Init::Xavier {
+        dist: Dist::Uniform,
+        gain: 1.0,
+    };
 
     /// Check the scheme's hyperparameters.
     pub fn validate(&self) -> Result<()> {
         let bad = |name, value: f32, expected| {
-            Err(Error::Hyperparameter { name, value: value.to_string(), expected })
+            Err(Error::Hyperparameter {
+                name,
+                value: value.to_string(),
+                expected,
+            })
         };
         match *self {
-            Init::Uniform { low, high } if !(low < high) => bad("init.uniform.high", high, "high > low"),
+            Init::Uniform { low, high } if !(low < high) => {
+                bad("init.uniform.high", high, "high > low")
+            }
             Init::Normal { std, .. } if !(std >= 0.0) => bad("init.normal.std", std, "std >= 0"),
-            Init::Xavier { gain, .. } | Init::He { gain, .. } if !(gain > 0.0) => bad("init.gain", gain, "gain > 0"),
+            Init::Xavier { gain, .. } | Init::He { gain, .. } if !(gain > 0.0) => {
+                bad("init.gain", gain, "gain > 0")
+            }
             _ => Ok(()),
         }
     }
 
     /// Sample `fan_in·fan_out` values (or `n` for vectors: pass fan_in = fan_out = n).
-    pub fn sample(&self, rng: &Rng, param_index: u32, n: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
+    pub fn sample(
+        &self,
+        rng: &Rng,
+        param_index: u32,
+        n: usize,
+        fan_in: usize,
+        fan_out: usize,
+    ) -> Vec<f32> {
         let u = |i: usize| rng.uniform(stream::INIT, param_index, i as u32);
         let z = |i: usize| rng.normal(stream::INIT, param_index, i as u32);
         let fan_avg = (fan_in + fan_out) as f32 / 2.0;

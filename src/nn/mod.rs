@@ -30,21 +30,35 @@ pub struct Sequential {
 
 impl Sequential {
     pub fn new(in_features: usize) -> Self {
-        Sequential { in_features, layers: vec![] }
+        Sequential {
+            in_features,
+            layers: vec![],
+        }
     }
     /// Linear layer with bias and He-normal weights.
     pub fn linear(mut self, out: usize) -> Self {
-        self.layers.push(Layer::Linear { out, bias: true, init: Init::HE_NORMAL });
+        self.layers.push(Layer::Linear {
+            out,
+            bias: true,
+            init: Init::HE_NORMAL,
+        });
         self
     }
     /// Linear layer with a chosen initializer.
     pub fn linear_init(mut self, out: usize, init: Init) -> Self {
-        self.layers.push(Layer::Linear { out, bias: true, init });
+        self.layers.push(Layer::Linear {
+            out,
+            bias: true,
+            init,
+        });
         self
     }
     /// Batch norm with eps 1e-5 and momentum 0.1 (PyTorch defaults).
     pub fn batch_norm(mut self) -> Self {
-        self.layers.push(Layer::BatchNorm { eps: 1e-5, momentum: 0.1 });
+        self.layers.push(Layer::BatchNorm {
+            eps: 1e-5,
+            momentum: 0.1,
+        });
         self
     }
     pub fn relu(mut self) -> Self {
@@ -68,8 +82,14 @@ impl Sequential {
     /// Dropout(p) → 10.
     pub fn w_mlp(dropout: f32) -> Self {
         Sequential::new(784)
-            .linear(512).batch_norm().relu().dropout(dropout)
-            .linear(512).batch_norm().relu().dropout(dropout)
+            .linear(512)
+            .batch_norm()
+            .relu()
+            .dropout(dropout)
+            .linear(512)
+            .batch_norm()
+            .relu()
+            .dropout(dropout)
             .linear(10)
     }
 

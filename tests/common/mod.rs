@@ -39,7 +39,9 @@ pub fn gpus() -> Vec<Gpu> {
 /// Uniform values in [-1, 1) from the shared generator.
 pub fn rand_vec(seed: u64, n: usize) -> Vec<f32> {
     let r = Rng::new(seed);
-    (0..n).map(|i| r.uniform(77, 0, i as u32) * 2.0 - 1.0).collect()
+    (0..n)
+        .map(|i| r.uniform(77, 0, i as u32) * 2.0 - 1.0)
+        .collect()
 }
 
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {

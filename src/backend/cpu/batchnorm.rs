@@ -1,6 +1,6 @@
 //! CPU twins of `shaders/batchnorm.wgsl` (formulas there).
 
-use crate::backend::{pf, Globals};
+use crate::backend::{Globals, pf};
 
 /// ins = [x, gb], outs = [y, saved, running]; p0 = M, p1 = C, p2 = eps, p3 = momentum
 pub fn bn_fwd_train(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {

@@ -1,6 +1,6 @@
 //! CPU twins of `shaders/clip.wgsl`.
 
-use crate::backend::{pf, Globals};
+use crate::backend::{Globals, pf};
 
 /// partials[t] = Σ_{i ≡ t mod P} g_i². ins = [g], outs = [partials]; p0 = n, p1 = P
 pub fn sumsq_partials(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
@@ -24,5 +24,9 @@ pub fn clip_finalize(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&m
     let s: f32 = ins[0][..parts].iter().fold(0.0, |a, &b| a + b);
     let norm = s.sqrt();
     outs[0][0] = norm;
-    outs[0][1] = if max_norm > 0.0 { (max_norm / (norm + 1e-6)).min(1.0) } else { 1.0 };
+    outs[0][1] = if max_norm > 0.0 {
+        (max_norm / (norm + 1e-6)).min(1.0)
+    } else {
+        1.0
+    };
 }

@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/dropout.wgsl`.
 
-use crate::backend::{pf, Globals};
+use crate::backend::{Globals, pf};
 use crate::rng::dropout_keep;
 
 /// y_i = x_i · scale if keep(seed, stream, step, i) else 0, with keep decided by the shared

@@ -11,7 +11,9 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     // (the same products, summed in the same k order).
     let bt: Vec<f32>;
     let b = if tb {
-        bt = (0..k * n).map(|idx| ins[1][(idx % n) * k + idx / n]).collect();
+        bt = (0..k * n)
+            .map(|idx| ins[1][(idx % n) * k + idx / n])
+            .collect();
         &bt[..]
     } else {
         ins[1]

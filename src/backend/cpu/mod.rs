@@ -29,11 +29,17 @@ impl Cpu {
     /// one instruction).
     pub fn exec(bufs: &mut [Vec<f32>], instr: &Instr, g: &Globals) {
         let def = instr.kernel.def();
-        let mut taken: Vec<Vec<f32>> =
-            instr.outs.iter().map(|s| std::mem::take(&mut bufs[s.buf])).collect();
+        let mut taken: Vec<Vec<f32>> = instr
+            .outs
+            .iter()
+            .map(|s| std::mem::take(&mut bufs[s.buf]))
+            .collect();
         {
-            let ins: Vec<&[f32]> =
-                instr.ins.iter().map(|s| &bufs[s.buf][s.off..s.off + s.len]).collect();
+            let ins: Vec<&[f32]> = instr
+                .ins
+                .iter()
+                .map(|s| &bufs[s.buf][s.off..s.off + s.len])
+                .collect();
             let mut outs: Vec<&mut [f32]> = taken
                 .iter_mut()
                 .zip(&instr.outs)
@@ -73,7 +79,10 @@ impl Backend for Cpu {
         Ok(ProgramId(self.programs.len() - 1))
     }
     fn write(&mut self, buf: usize, off: usize, data: &[f32]) -> Result<()> {
-        let b = self.bufs.get_mut(buf).ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        let b = self
+            .bufs
+            .get_mut(buf)
+            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
         if off + data.len() > b.len() {
             return Err(Error::Shape {
                 context: format!("write into buffer {buf} at {off}"),
@@ -92,7 +101,10 @@ impl Backend for Cpu {
         Ok(())
     }
     fn read(&mut self, buf: usize, off: usize, len: usize) -> Result<Vec<f32>> {
-        let b = self.bufs.get(buf).ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        let b = self
+            .bufs
+            .get(buf)
+            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
         b.get(off..off + len)
             .map(|s| s.to_vec())
             .ok_or_else(|| Error::Graph(format!("read {off}..{} of buffer {buf}", off + len)))

@@ -1,6 +1,6 @@
 //! CPU twin of `shaders/optim.wgsl`.
 
-use crate::backend::{pf, Globals};
+use crate::backend::{Globals, pf};
 
 /// SGD with momentum and coupled weight decay (formulas in shaders/optim.wgsl):
 /// g = s·dJ/dw + wd_i·w; v = mu·v + g; w := w - lr·v (Nesterov: w := w - lr·(g + mu·v)).

@@ -1,6 +1,6 @@
 //! CPU twins of `shaders/softmax_xent.wgsl` (formulas there).
 
-use crate::backend::{pf, Globals};
+use crate::backend::{Globals, pf};
 
 /// ins = [logits, labels], outs = [dlogits, rowstats]; p0 = M, p1 = C, p2 = scale
 pub fn softmax_xent(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {

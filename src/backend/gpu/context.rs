@@ -16,7 +16,9 @@ impl GpuOptions {
     /// Defaults, with `SHADEPROP_MATMUL=portable` forcing the kernel without subgroups.
     pub fn from_env() -> Self {
         let portable = std::env::var("SHADEPROP_MATMUL").is_ok_and(|v| v == "portable");
-        GpuOptions { subgroups: !portable }
+        GpuOptions {
+            subgroups: !portable,
+        }
     }
 }
 
@@ -83,13 +85,15 @@ impl Context {
                         ))
                     })?
             }
-            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::from_env()
-                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                apply_limit_buckets: false,
-            }))
+            Err(_) => pollster::block_on(
+                instance.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::from_env()
+                        .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                }),
+            )
             .map_err(|e| Error::NoAdapter(format!("{INSTALL_HINT} ({e})")))?,
         };
         let info = adapter.get_info();
@@ -98,8 +102,11 @@ impl Context {
             && info.subgroup_min_size == info.subgroup_max_size
             && [4, 8, 16, 32, 64].contains(&info.subgroup_min_size);
         let use_sg = opts.subgroups && sg;
-        let required_features =
-            if use_sg { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
+        let required_features = if use_sg {
+            wgpu::Features::SUBGROUP
+        } else {
+            wgpu::Features::empty()
+        };
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadeprop"),
@@ -128,7 +135,13 @@ impl Context {
             driver: format!("{} {}", info.driver, info.driver_info),
             subgroup_size: use_sg.then_some(info.subgroup_min_size),
         };
-        Ok(Context { device, queue, limits, report, error })
+        Ok(Context {
+            device,
+            queue,
+            limits,
+            report,
+            error,
+        })
     }
 
     /// Run a resource-creating call inside a validation error scope.
@@ -152,7 +165,10 @@ impl Context {
     /// Block until all submitted work is done.
     pub fn wait(&self) -> Result<()> {
         self.device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
             .map(|_| ())
             .map_err(|e| Error::Gpu(format!("waiting for the device failed: {e}")))
     }

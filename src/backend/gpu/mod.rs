@@ -121,13 +121,15 @@ impl Gpu {
             })
         });
         let bgl = &*bgl;
-        self.pipeline_layouts.entry((n_in, n_out)).or_insert_with(|| {
-            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: None,
-                bind_group_layouts: &[Some(bgl)],
-                immediate_size: 0,
+        self.pipeline_layouts
+            .entry((n_in, n_out))
+            .or_insert_with(|| {
+                device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: None,
+                    bind_group_layouts: &[Some(bgl)],
+                    immediate_size: 0,
+                })
             })
-        })
     }
 
     fn pipeline(&mut self, kernel: Kernel) -> Result<usize> {
@@ -232,7 +234,7 @@ impl Backend for Gpu {
             mapped_at_creation: false,
         });
         let mut staged = vec![0u8; (n * PARAM_STRIDE) as usize];
-        let max_binding = self.ctx.limits.max_storage_buffer_binding_size as u64;
+        let max_binding = self.ctx.limits.max_storage_buffer_binding_size;
         let align = self.align();
         let mut loaded = vec![];
         for (i, instr) in program.instrs.iter().enumerate() {
@@ -249,14 +251,23 @@ impl Backend for Gpu {
                         size: std::num::NonZeroU64::new(64),
                     }),
                 },
-                wgpu::BindGroupEntry { binding: 1, resource: self.globals.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: self.globals.as_entire_binding(),
+                },
             ];
             let operands = instr
                 .ins
                 .iter()
                 .enumerate()
                 .map(|(j, s)| (IN_BASE + j as u32, s))
-                .chain(instr.outs.iter().enumerate().map(|(j, s)| (OUT_BASE + j as u32, s)));
+                .chain(
+                    instr
+                        .outs
+                        .iter()
+                        .enumerate()
+                        .map(|(j, s)| (OUT_BASE + j as u32, s)),
+                );
             for (binding, s) in operands {
                 let bytes = (s.len.max(1) * 4) as u64;
                 if bytes > max_binding {
@@ -291,15 +302,25 @@ impl Backend for Gpu {
                 })
             })?;
             let groups = shaders::workgroups(instr, &self.ctx.report);
-            loaded.push(LoadedInstr { pipeline, bind_group, groups });
+            loaded.push(LoadedInstr {
+                pipeline,
+                bind_group,
+                groups,
+            });
         }
         self.ctx.queue.write_buffer(&params, 0, &staged);
-        self.programs.push(LoadedProgram { instrs: loaded, _params: params });
+        self.programs.push(LoadedProgram {
+            instrs: loaded,
+            _params: params,
+        });
         Ok(ProgramId(self.programs.len() - 1))
     }
 
     fn write(&mut self, buf: usize, off: usize, data: &[f32]) -> Result<()> {
-        let spec = self.specs.get(buf).ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        let spec = self
+            .specs
+            .get(buf)
+            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
         if off + data.len() > spec.len {
             return Err(Error::Shape {
                 context: format!("write into buffer {}", spec.name),
@@ -308,13 +329,19 @@ impl Backend for Gpu {
             });
         }
         if !data.is_empty() {
-            self.ctx.queue.write_buffer(&self.buffers[buf], (off * 4) as u64, bytemuck::cast_slice(data));
+            self.ctx.queue.write_buffer(
+                &self.buffers[buf],
+                (off * 4) as u64,
+                bytemuck::cast_slice(data),
+            );
         }
         Ok(())
     }
 
     fn run(&mut self, id: ProgramId, globals: &Globals) -> Result<()> {
-        self.ctx.queue.write_buffer(&self.globals, 0, bytemuck::bytes_of(globals));
+        self.ctx
+            .queue
+            .write_buffer(&self.globals, 0, bytemuck::bytes_of(globals));
         let prog = &self.programs[id.0];
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         {
@@ -333,9 +360,17 @@ impl Backend for Gpu {
     }
 
     fn read(&mut self, buf: usize, off: usize, len: usize) -> Result<Vec<f32>> {
-        let spec = self.specs.get(buf).ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        let spec = self
+            .specs
+            .get(buf)
+            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
         if off + len > spec.len {
-            return Err(Error::Graph(format!("read {off}..{} of {} ({} elements)", off + len, spec.name, spec.len)));
+            return Err(Error::Graph(format!(
+                "read {off}..{} of {} ({} elements)",
+                off + len,
+                spec.name,
+                spec.len
+            )));
         }
         if len == 0 {
             return Ok(vec![]);

@@ -16,8 +16,15 @@ pub struct ModuleKey {
 
 impl ModuleKey {
     pub fn for_kernel(def: &KernelDef, report: &AdapterReport) -> Self {
-        let subgroup = if def.family == Family::Matmul { report.subgroup_size } else { None };
-        ModuleKey { family: def.family, subgroup }
+        let subgroup = if def.family == Family::Matmul {
+            report.subgroup_size
+        } else {
+            None
+        };
+        ModuleKey {
+            family: def.family,
+            subgroup,
+        }
     }
 }
 
@@ -37,7 +44,10 @@ pub fn module_source(key: ModuleKey) -> String {
 /// BEGIN_J..END_J block is repeated for JJ = 0..sg.
 pub fn unroll_subgroup_matmul(sg: u32) -> String {
     let src = MATMUL_SUBGROUP
-        .replace("const TM: u32 = 16u;", &format!("const TM: u32 = {SG_TM}u;"))
+        .replace(
+            "const TM: u32 = 16u;",
+            &format!("const TM: u32 = {SG_TM}u;"),
+        )
         .replace("const SG: u32 = 8u;", &format!("const SG: u32 = {sg}u;"));
     let mut rows = String::new();
     for line in src.lines() {
@@ -87,8 +97,10 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
         Kernel::SoftmaxXent => [div_up(p[0], 64), 1, 1],
         Kernel::SumSqPartials => [div_up(p[1], 64), 1, 1],
         Kernel::MetricsAccum | Kernel::ClipFinalize => [1, 1, 1],
-        Kernel::ActFwd(_) | Kernel::ActBwd(_) | Kernel::Add | Kernel::Dropout | Kernel::SgdUpdate => {
-            grid1d(p[0])
-        }
+        Kernel::ActFwd(_)
+        | Kernel::ActBwd(_)
+        | Kernel::Add
+        | Kernel::Dropout
+        | Kernel::SgdUpdate => grid1d(p[0]),
     }
 }
