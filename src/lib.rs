@@ -1,6 +1,9 @@
 //! shadeprop: neural-network training with the regularization toolkit, on any GPU wgpu
 //! reaches (WGSL compute shaders) and on a CPU reference backend that replays the same
 //! plan.
+//!
+//! The README follows (its snippets are compiled as doc tests).
+#![doc = include_str!("../README.md")]
 
 // `!(x > 0.0)` is used on purpose: it also rejects NaN hyperparameters.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
