@@ -4,7 +4,6 @@
 //!
 //! The README follows (its snippets are compiled as doc tests).
 #![doc = include_str!("../README.md")]
-
 // `!(x > 0.0)` is used on purpose: it also rejects NaN hyperparameters.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 // CPU twins index like their WGSL kernels do, so the two read side by side.

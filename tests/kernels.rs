@@ -343,3 +343,57 @@ fn clip_and_sgd_update() {
         }
     }
 }
+
+#[test]
+fn buffers_over_the_adapters_limits_are_named_errors() {
+    use shadeprop::backend::{BufferSpec, Instr, Program, Slice};
+    let mut gs = gpus();
+    for gpu in gs.iter_mut() {
+        // Larger than max_buffer_size: refused before allocating.
+        let huge = BufferSpec {
+            name: "huge".into(),
+            len: 1 << 40,
+        };
+        let e = gpu.create_buffers(&[huge]).unwrap_err().to_string();
+        assert!(e.contains("huge") && e.contains("max_buffer_size"), "{e}");
+        // A binding larger than max_storage_buffer_binding_size (128 MiB on lavapipe).
+        let n = (160 << 20) / 4;
+        let specs: Vec<BufferSpec> = (0..3)
+            .map(|i| BufferSpec {
+                name: format!("big{i}"),
+                len: n,
+            })
+            .collect();
+        gpu.create_buffers(&specs).unwrap();
+        let s = |buf| Slice {
+            buf,
+            off: 0,
+            len: n,
+        };
+        let mut p = [0u32; 16];
+        p[0] = n as u32;
+        let prog = Program {
+            instrs: vec![Instr {
+                kernel: Kernel::Add,
+                p,
+                ins: vec![s(0), s(1)],
+                outs: vec![s(2)],
+            }],
+            logits: None,
+        };
+        match gpu.load(&prog) {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(
+                    e.contains("big0") && e.contains("max_storage_buffer_binding_size"),
+                    "{e}"
+                );
+            }
+            Ok(_) => eprintln!(
+                "{} binds {} MiB: no limit to test",
+                gpu.describe(),
+                n * 4 >> 20
+            ),
+        }
+    }
+}

@@ -78,6 +78,11 @@ impl Gpu {
         &self.ctx.report
     }
 
+    /// The device's limits (the adapter's own, requested in full).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.ctx.limits
+    }
+
     /// Total bytes of the buffers currently allocated.
     pub fn buffer_bytes(&self) -> u64 {
         self.buffers.iter().map(|b| b.size()).sum()
