@@ -2,9 +2,9 @@
 # Make sure a wgpu adapter exists: when no Vulkan driver is installed, install Mesa's
 # software Vulkan driver (lavapipe). Needs apt-get and root (or sudo) on Debian/Ubuntu.
 set -euo pipefail
-if ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
-  exit 0
-fi
+for icd in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json; do
+  [ -e "$icd" ] && exit 0
+done
 echo "no Vulkan driver found: installing mesa-vulkan-drivers (lavapipe)" >&2
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
