@@ -109,11 +109,7 @@ impl Session {
         b.write(buf::WD, 0, &wd)?;
         b.write(buf::VELOCITY, 0, &vec![0.0; n])?;
         b.write(buf::STATE, 0, &st)?;
-        b.write(
-            buf::METRICS,
-            0,
-            &vec![0.0; self.layout.eval_metrics_off() + 4],
-        )?;
+        b.write(buf::METRICS, 0, &vec![0.0; self.layout.metrics_len()])?;
         self.step = 0;
         Ok(())
     }
@@ -246,8 +242,11 @@ impl Session {
         } else {
             0
         };
-        let m = self.backend.read(buf::METRICS, off, 4)?;
-        let clip = self.backend.read(buf::CLIPINFO, 0, 2)?;
+        // One readback holds both metric slots and the clip info.
+        let all = self
+            .backend
+            .read(buf::METRICS, 0, self.layout.metrics_len())?;
+        let (m, clip) = (&all[off..off + 4], &all[self.layout.clip_off()..]);
         self.backend.write(buf::METRICS, off, &[0.0; 4])?;
         let n = m[2].max(1.0);
         let out = Metrics {

@@ -26,9 +26,8 @@ pub mod buf {
     pub const LABELS: usize = 6;
     pub const METRICS: usize = 7;
     pub const PARTIALS: usize = 8;
-    pub const CLIPINFO: usize = 9;
-    pub const DUMMY: usize = 10;
-    pub const POOL_BASE: usize = 11;
+    pub const DUMMY: usize = 9;
+    pub const POOL_BASE: usize = 10;
 }
 
 /// Number of partial sums in the global-norm reduction.
@@ -104,6 +103,17 @@ impl Layout {
         self.align.max(4)
     }
 
+    /// Offset of (pre-clip norm, clip scale) in the METRICS buffer, so that one readback
+    /// returns every device-side metric.
+    pub fn clip_off(&self) -> usize {
+        2 * self.align.max(4)
+    }
+
+    /// Length of the METRICS buffer.
+    pub fn metrics_len(&self) -> usize {
+        self.clip_off() + 2
+    }
+
     /// The buffers of this layout.
     pub fn specs(&self, g: &Graph) -> Vec<BufferSpec> {
         let inf = g.in_features();
@@ -115,9 +125,8 @@ impl Layout {
             ("state", self.state_len),
             ("input", self.max_batch * inf),
             ("labels", self.max_batch),
-            ("metrics", self.eval_metrics_off() + 4),
+            ("metrics", self.metrics_len()),
             ("norm_partials", NORM_PARTIALS),
-            ("clip", 2),
             ("dummy", 4),
         ]
         .iter()
@@ -389,7 +398,7 @@ pub fn compile(
             kernel: Kernel::ClipFinalize,
             p,
             ins: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)],
-            outs: vec![fixed(buf::CLIPINFO, 0, 2)],
+            outs: vec![fixed(buf::METRICS, layout.clip_off(), 2)],
         });
         let mut p = [0u32; 16];
         p[0] = n as u32;
@@ -401,7 +410,7 @@ pub fn compile(
             ins: vec![
                 fixed(buf::GRADS, 0, n),
                 fixed(buf::WD, 0, n),
-                fixed(buf::CLIPINFO, 0, 2),
+                fixed(buf::METRICS, layout.clip_off(), 2),
             ],
             outs: vec![fixed(buf::PARAMS, 0, n), fixed(buf::VELOCITY, 0, n)],
         });
