@@ -11,7 +11,6 @@ use shadeprop::backend::Backend;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::Gpu;
 use shadeprop::data::{Standardizer, load_mnist};
-use shadeprop::graph::plan::Mode;
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
@@ -182,6 +181,5 @@ fn run(a: Args) -> shadeprop::Result<()> {
         "test loss {:.4} accuracy {:.4} ({} samples)",
         t.loss, t.accuracy, t.samples
     );
-    let _ = Mode::Train;
     Ok(())
 }

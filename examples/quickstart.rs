@@ -38,13 +38,7 @@ fn main() -> shadeprop::Result<()> {
         .relu()
         .dropout(0.2)
         .linear(2);
-    let opt = Sgd {
-        lr: 0.05,
-        momentum: 0.9,
-        nesterov: false,
-        weight_decay: 5e-4,
-        clip_norm: Some(1.0),
-    };
+    let opt = Sgd::w_mlp(); // lr 0.05, momentum 0.9, wd 5e-4, clip 1.0
     let mut session = Session::new(
         backend,
         model.build()?,

@@ -37,6 +37,18 @@ impl Default for Sgd {
 }
 
 impl Sgd {
+    /// The W-MLP / W-CNN optimizer of ../shared/BENCHMARKS.md: lr 0.05, momentum 0.9,
+    /// weight decay 5e-4 on weights, global-norm clipping at 1.0.
+    pub fn w_mlp() -> Self {
+        Sgd {
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 5e-4,
+            clip_norm: Some(1.0),
+        }
+    }
+
     /// Check every hyperparameter's range.
     pub fn validate(&self) -> Result<()> {
         let bad = |name, v: f32, expected| {

@@ -14,16 +14,6 @@ use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
 use shadeprop::train::{EpochConfig, train_epoch};
 
-fn w_mlp_opt() -> Sgd {
-    Sgd {
-        lr: 0.05,
-        momentum: 0.9,
-        nesterov: false,
-        weight_decay: 5e-4,
-        clip_norm: Some(1.0),
-    }
-}
-
 fn batch(seed: u64, b: usize, f: usize, classes: usize) -> (Vec<f32>, Vec<f32>) {
     let x = rand_vec(seed, b * f);
     let r = shadeprop::rng::Rng::new(seed);
@@ -41,8 +31,8 @@ fn session(backend: Box<dyn Backend>, g: Graph, opt: Sgd, seed: u64, max_batch: 
 fn w_mlp_three_steps_gpu_matches_cpu() {
     let Some(gpu) = gpu() else { return };
     let g = Sequential::w_mlp(0.5).build().unwrap();
-    let mut cpu = session(Box::new(Cpu::new()), g.clone(), w_mlp_opt(), 42, 64);
-    let mut gpu = session(Box::new(gpu), g, w_mlp_opt(), 42, 64);
+    let mut cpu = session(Box::new(Cpu::new()), g.clone(), Sgd::w_mlp(), 42, 64);
+    let mut gpu = session(Box::new(gpu), g, Sgd::w_mlp(), 42, 64);
     for step in 0..3 {
         let (x, y) = batch(100 + step, 64, 784, 10);
         cpu.train_batch(&x, &y).unwrap();
@@ -82,7 +72,7 @@ fn gpu_runs_are_bit_identical_and_seeds_differ() {
             .linear(5)
             .build()
             .unwrap();
-        let mut s = session(Box::new(gpu()?), g, w_mlp_opt(), seed, 16);
+        let mut s = session(Box::new(gpu()?), g, Sgd::w_mlp(), seed, 16);
         for step in 0..20 {
             let (x, y) = batch(step, 16, 32, 5);
             s.train_batch(&x, &y).unwrap();
@@ -152,7 +142,7 @@ fn dropout_statistics_and_eval_identity() {
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
     backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
     for b in backends {
-        let mut s = session(b, g.clone(), w_mlp_opt(), 5, 4);
+        let mut s = session(b, g.clone(), Sgd::w_mlp(), 5, 4);
         let (x, _) = batch(7, 4, 6, 3);
         let logits = s.predict(&x).unwrap();
         let ps = s.params().unwrap();
@@ -174,7 +164,7 @@ fn batchnorm_eval_uses_running_statistics() {
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
     backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
     for b in backends {
-        let mut s = session(b, g.clone(), w_mlp_opt(), 3, 8);
+        let mut s = session(b, g.clone(), Sgd::w_mlp(), 3, 8);
         for step in 0..4 {
             let (x, y) = batch(step, 8, 5, 3);
             let x: Vec<f32> = x.iter().map(|v| v * 2.0 + 0.7).collect();
@@ -348,7 +338,7 @@ fn short_last_batch_is_trained_not_dropped() {
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
     backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
     for b in backends {
-        let mut s = session(b, g.clone(), w_mlp_opt(), 1, 128);
+        let mut s = session(b, g.clone(), Sgd::w_mlp(), 1, 128);
         let cfg = EpochConfig {
             batch_size: 128,
             ..Default::default()
@@ -392,7 +382,7 @@ fn w_mlp_step_is_28_dispatches_and_shares_buffers() {
     use shadeprop::graph::plan::{Layout, compile};
     let g = Sequential::w_mlp(0.5).build().unwrap();
     let mut layout = Layout::new(&g, 64, 128).unwrap();
-    let train = compile(&g, &mut layout, Mode::Train, 128, &w_mlp_opt()).unwrap();
+    let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp()).unwrap();
     // forward 11 (3 linear, 2 BN, 2 ReLU, 2 dropout, softmax-xent, metrics),
     // backward 14, clipping 2, optimizer 1.
     assert_eq!(train.instrs.len(), 28);

@@ -28,13 +28,7 @@ fn w_mlp_one_epoch_on_mnist_reaches_95_percent() {
     let st = Standardizer::fit(&train).unwrap();
     st.apply(&mut train);
     st.apply(&mut test);
-    let opt = Sgd {
-        lr: 0.05,
-        momentum: 0.9,
-        nesterov: false,
-        weight_decay: 5e-4,
-        clip_norm: Some(1.0),
-    };
+    let opt = Sgd::w_mlp();
     let mut s = Session::new(
         Box::new(gpu),
         Sequential::w_mlp(0.5).build().unwrap(),
