@@ -141,6 +141,7 @@ fn run(a: Args) -> shadeprop::Result<()> {
         nesterov: false,
         weight_decay: a.weight_decay,
         clip_norm: (a.clip_norm > 0.0).then_some(a.clip_norm),
+        clip_value: None,
     };
     let graph = Sequential::w_mlp(a.dropout).build()?;
     println!("model: W-MLP, {} parameters", graph.param_count());

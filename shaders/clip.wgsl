@@ -1,30 +1,52 @@
-// Global-norm gradient clipping, in two deterministic passes (no float atomics):
+// Gradient preparation and global-norm clipping, in two deterministic passes (no float
+// atomics):
+//   g := clamp(dJ/dw + a·w + b·sign(w), min, max)       (norm penalty, value clipping)
+//   penalty = Σ (a/2)·w² + b·|w|
 //   ||g|| = sqrt(Σ_i g_i²) over all parameters' gradients (one flat buffer),
 //   s = min(1, max_norm / (||g|| + 1e-6)),  g := s · g  (direction preserved).
-// The scale is applied inside the optimizer kernel; the pre-clip norm is kept for metrics.
+// The scale is applied inside the optimizer kernel; the pre-clip norm and the penalty are
+// kept for metrics.
 
-// Pass 1: invocation t sums g_i² for i ≡ t (mod P), in increasing i.
-// in0 = g; out0 = partials [P].   p0 = n, p1 = P
+// Pass 1: invocation t handles the elements i ≡ t (mod P), in increasing i: adds the
+// penalty gradient, clips by value, and sums g² and the penalty.
+// in0 = w, in1 = a (L2 coefficients), in2 = b (L1 coefficients); out0 = g (in place),
+// out1 = partials [2P] = (Σ g², Σ penalty).   p0 = n, p1 = P, p2 = min, p3 = max, p4 = clip by value (0/1)
 @compute @workgroup_size(64)
-fn sumsq_partials(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;
     let n = pu(0u);
     let P = pu(1u);
     if (t >= P) { return; }
+    let lo = pf(2u);
+    let hi = pf(3u);
+    let clip = pu(4u) == 1u;
     var s = 0.0;
-    for (var i = t; i < n; i += P) { let g = in0[i]; s += g * g; }
-    out0[t] = s;
+    var pen = 0.0;
+    for (var i = t; i < n; i += P) {
+        let w = in0[i];
+        let a = in1[i];
+        let b = in2[i];
+        var g = out0[i] + a * w + b * sign(w);
+        if (clip) { g = clamp(g, lo, hi); }
+        out0[i] = g;
+        s += g * g;
+        pen += 0.5 * a * w * w + b * abs(w);
+    }
+    out1[t] = s;
+    out1[P + t] = pen;
 }
 
 // Pass 2: the P partials summed in index order, then the clip scale.
-// in0 = partials [P]; out0 = clipinfo [2] = (norm, scale).   p0 = P, p1 = max_norm (<= 0: off)
+// in0 = partials [2P]; out0 = clipinfo [3] = (norm, scale, penalty).   p0 = P, p1 = max_norm (<= 0: off)
 @compute @workgroup_size(1)
 fn clip_finalize() {
     let P = pu(0u);
     let max_norm = pf(1u);
     var s = 0.0;
-    for (var i = 0u; i < P; i++) { s += in0[i]; }
+    var pen = 0.0;
+    for (var i = 0u; i < P; i++) { s += in0[i]; pen += in0[P + i]; }
     let norm = sqrt(s);
     out0[0] = norm;
     if (max_norm > 0.0) { out0[1] = min(1.0, max_norm / (norm + 1e-6)); } else { out0[1] = 1.0; }
+    out0[2] = pen;
 }

@@ -9,7 +9,7 @@ use crate::backend::{Backend, Globals, ProgramId};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::graph::plan::{self, Layout, Mode, buf};
-use crate::optim::Sgd;
+use crate::optim::{LrSchedule, Optimizer, Regularizer};
 use crate::rng::Rng;
 
 /// Tensors keyed by name, in model order.
@@ -28,6 +28,8 @@ pub struct Metrics {
     pub steps: usize,
     /// Global gradient norm before clipping, of the last training step.
     pub grad_norm: f32,
+    /// Norm penalty of the last training step (not included in `loss`).
+    pub penalty: f32,
 }
 
 /// A compiled model on a backend.
@@ -35,7 +37,11 @@ pub struct Session {
     backend: Box<dyn Backend>,
     graph: Graph,
     layout: Layout,
-    opt: Sgd,
+    opt: Optimizer,
+    regularizer: Option<Regularizer>,
+    schedule: LrSchedule,
+    /// Current epoch (for per-epoch schedules); set by [`Session::set_epoch`].
+    pub epoch: u64,
     seed: u64,
     /// Training steps taken (keys dropout masks).
     pub step: u64,
@@ -48,12 +54,14 @@ impl Session {
     pub fn new(
         mut backend: Box<dyn Backend>,
         graph: Graph,
-        opt: Sgd,
+        opt: impl Into<Optimizer>,
         seed: u64,
         max_batch: usize,
     ) -> Result<Self> {
+        let opt = opt.into();
         opt.validate()?;
         let mut layout = Layout::new(&graph, backend.align(), max_batch)?;
+        layout.second_moment = opt.is_adam();
         // Compile the largest programs first to size the pool, then freeze it.
         let train = plan::compile(&graph, &mut layout, Mode::Train, max_batch, &opt)?;
         let eval = plan::compile(&graph, &mut layout, Mode::Eval, max_batch, &opt)?;
@@ -70,6 +78,9 @@ impl Session {
             graph,
             layout,
             opt,
+            regularizer: None,
+            schedule: LrSchedule::Constant,
+            epoch: 0,
             seed,
             step: 0,
             programs,
@@ -94,7 +105,7 @@ impl Session {
                 if p.decay {
                     wd[off..off + seg.len]
                         .iter_mut()
-                        .for_each(|x| *x = self.opt.weight_decay);
+                        .for_each(|x| *x = self.opt.weight_decay());
                 }
                 off += seg.len;
             }
@@ -108,10 +119,60 @@ impl Session {
         b.write(buf::PARAMS, 0, &w)?;
         b.write(buf::WD, 0, &wd)?;
         b.write(buf::VELOCITY, 0, &vec![0.0; n])?;
+        if self.layout.second_moment {
+            b.write(buf::M2, 0, &vec![0.0; n])?;
+        }
         b.write(buf::STATE, 0, &st)?;
         b.write(buf::METRICS, 0, &vec![0.0; self.layout.metrics_len()])?;
         self.step = 0;
+        self.write_penalty_coefficients()
+    }
+
+    /// Set the default norm penalty, applied to every parameter marked `decay` (weights)
+    /// that has no regularizer of its own. m in the course scaling is the session's batch
+    /// size.
+    pub fn set_regularizer(&mut self, r: Option<Regularizer>) -> Result<()> {
+        if let Some(r) = &r {
+            r.validate()?;
+        }
+        self.regularizer = r;
+        self.write_penalty_coefficients()
+    }
+
+    fn write_penalty_coefficients(&mut self) -> Result<()> {
+        let n = self.layout.params_len;
+        let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+        for (pid, p) in self.graph.params.iter().enumerate() {
+            let r = p
+                .regularizer
+                .or(if p.decay { self.regularizer } else { None });
+            if let Some(r) = r {
+                let (ca, cb) = r.coefficients(self.layout.max_batch);
+                let o = self.layout.param_off[pid];
+                let len = p.shape.numel(0);
+                a[o..o + len].iter_mut().for_each(|x| *x = ca);
+                b[o..o + len].iter_mut().for_each(|x| *x = cb);
+            }
+        }
+        self.backend.write(buf::L2C, 0, &a)?;
+        self.backend.write(buf::L1C, 0, &b)
+    }
+
+    /// Set the learning-rate schedule (applied from the next step).
+    pub fn set_schedule(&mut self, s: LrSchedule) -> Result<()> {
+        s.validate()?;
+        self.schedule = s;
         Ok(())
+    }
+
+    /// Tell per-epoch schedules which epoch the next steps belong to.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+    }
+
+    /// The learning rate the next step will use.
+    pub fn current_lr(&self) -> f32 {
+        self.schedule.lr(self.opt.lr(), self.epoch, self.step)
     }
 
     pub fn backend(&self) -> &dyn Backend {
@@ -123,15 +184,14 @@ impl Session {
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
-    pub fn optimizer(&self) -> &Sgd {
+    pub fn optimizer(&self) -> &Optimizer {
         &self.opt
     }
     /// Set the learning rate used by the following steps.
+    /// Set the base learning rate (schedules scale it).
     pub fn set_lr(&mut self, lr: f32) -> Result<()> {
-        let opt = Sgd {
-            lr,
-            ..self.opt.clone()
-        };
+        let mut opt = self.opt.clone();
+        opt.set_lr(lr);
         opt.validate()?;
         self.opt = opt;
         Ok(())
@@ -174,11 +234,26 @@ impl Session {
     }
 
     fn globals(&self) -> Globals {
+        // Adam's bias corrections for t = step + 1, computed once on the host so that both
+        // backends use the same values.
+        let (bc1, bc2) = match &self.opt {
+            Optimizer::Adam(a) => {
+                let t = (self.step + 1) as i32;
+                (
+                    (1.0 - (a.beta1 as f64).powi(t)) as f32,
+                    (1.0 - (a.beta2 as f64).powi(t)) as f32,
+                )
+            }
+            Optimizer::Sgd(_) => (1.0, 1.0),
+        };
         Globals {
             seed_lo: self.seed as u32,
             seed_hi: (self.seed >> 32) as u32,
             step: self.step as u32,
-            lr: self.opt.lr,
+            lr: self.current_lr(),
+            bc1,
+            bc2,
+            pad: [0; 2],
         }
     }
 
@@ -255,6 +330,7 @@ impl Session {
             samples: m[2] as usize,
             steps: m[3] as usize,
             grad_norm: clip[0],
+            penalty: clip[2],
         };
         if mode == Mode::Train
             && out.samples > 0

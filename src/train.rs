@@ -80,6 +80,7 @@ pub fn train_epoch(
         });
     }
     let order = ds.epoch_order(seed, epoch, cfg.shuffle);
+    s.set_epoch(epoch);
     let n_batches = if cfg.drop_last {
         ds.len() / bsz
     } else {
@@ -101,6 +102,7 @@ pub fn train_epoch(
         t.samples += m.samples;
         t.steps += m.steps;
         t.grad_norm = m.grad_norm;
+        t.penalty = m.penalty;
     };
     for bi in 0..n_batches {
         let idx = &order[bi * bsz..((bi + 1) * bsz).min(ds.len())];

@@ -111,6 +111,7 @@ fn dropout_statistics_and_eval_identity() {
             seed_hi: 0,
             step: 3,
             lr: 0.0,
+            ..Default::default()
         };
         let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
         backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
@@ -203,6 +204,7 @@ fn weight_decay_is_the_seed_formula_and_spares_biases() {
         nesterov: false,
         weight_decay: wd,
         clip_norm: None,
+        clip_value: None,
     };
     let g = Sequential::new(4).linear(3).build().unwrap();
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
@@ -308,6 +310,7 @@ fn gradients_match_finite_differences() {
             name: "w".into(),
             shape: shadeprop::graph::Shape::fixed(4, 5),
             decay: true,
+            regularizer: None,
             segments: vec![shadeprop::graph::Segment {
                 name: "w".into(),
                 len: 20,
@@ -382,7 +385,7 @@ fn w_mlp_step_is_28_dispatches_and_shares_buffers() {
     use shadeprop::graph::plan::{Layout, compile};
     let g = Sequential::w_mlp(0.5).build().unwrap();
     let mut layout = Layout::new(&g, 64, 128).unwrap();
-    let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp()).unwrap();
+    let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp().into()).unwrap();
     // forward 11 (3 linear, 2 BN, 2 ReLU, 2 dropout, softmax-xent, metrics),
     // backward 14, clipping 2, optimizer 1.
     assert_eq!(train.instrs.len(), 28);

@@ -41,6 +41,7 @@ fn g0() -> Globals {
         seed_hi: 0,
         step: 5,
         lr: 0.1,
+        ..Default::default()
     }
 }
 
@@ -281,32 +282,33 @@ fn softmax_xent_and_metrics() {
 }
 
 #[test]
-fn clip_and_sgd_update() {
+fn grad_prep_clip_and_optimizer_updates() {
     let mut gs = gpus();
     for n in [1usize, 1000, 669_706] {
         let g = rand_vec(31, n);
-        let mut p = [0u32; 16];
-        p[0] = n as u32;
-        p[1] = 1024;
-        both(
-            &mut gs,
-            Kernel::SumSqPartials,
-            p,
-            std::slice::from_ref(&g),
-            &[vec![0.0; 1024]],
-            &g0(),
-            1e-5,
-            1e-5,
-        );
-        let parts = run_kernel(
-            &mut Cpu::new(),
-            Kernel::SumSqPartials,
-            p,
-            std::slice::from_ref(&g),
-            &[vec![0.0; 1024]],
-            &g0(),
-        )
-        .unwrap();
+        let w = rand_vec(34, n);
+        // L2 coefficients on two thirds of the elements, L1 on every other one.
+        let a: Vec<f32> = (0..n)
+            .map(|i| if i % 3 == 0 { 0.0 } else { 0.01 })
+            .collect();
+        let b: Vec<f32> = (0..n)
+            .map(|i| if i % 2 == 0 { 0.002 } else { 0.0 })
+            .collect();
+        let mut parts = vec![];
+        for clip in [false, true] {
+            let mut p = [0u32; 16];
+            p[0] = n as u32;
+            p[1] = 1024;
+            if clip {
+                p[2] = fbits(-0.5);
+                p[3] = fbits(0.25);
+                p[4] = 1;
+            }
+            let ins = [w.clone(), a.clone(), b.clone()];
+            let outs = [g.clone(), vec![0.0; 2048]];
+            both(&mut gs, Kernel::GradPrep, p, &ins, &outs, &g0(), 1e-5, 1e-5);
+            parts = run_kernel(&mut Cpu::new(), Kernel::GradPrep, p, &ins, &outs, &g0()).unwrap();
+        }
         for max_norm in [0.0f32, 1.0, 1e9] {
             let mut p = [0u32; 16];
             p[0] = 1024;
@@ -315,30 +317,56 @@ fn clip_and_sgd_update() {
                 &mut gs,
                 Kernel::ClipFinalize,
                 p,
-                &[parts[0].clone()],
-                &[vec![0.0; 2]],
+                &[parts[1].clone()],
+                &[vec![0.0; 3]],
                 &g0(),
                 1e-6,
                 1e-5,
             );
         }
+        let wd: Vec<f32> = (0..n)
+            .map(|i| if i % 3 == 0 { 0.0 } else { 5e-4 })
+            .collect();
         for nesterov in [0u32, 1] {
             let mut p = [0u32; 16];
             p[0] = n as u32;
             p[1] = fbits(0.9);
             p[2] = nesterov;
-            let wd: Vec<f32> = (0..n)
-                .map(|i| if i % 3 == 0 { 0.0 } else { 5e-4 })
-                .collect();
+            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0]];
             both(
                 &mut gs,
                 Kernel::SgdUpdate,
                 p,
-                &[g.clone(), wd, vec![2.5, 0.4]],
+                &ins,
                 &[rand_vec(32, n), rand_vec(33, n)],
                 &g0(),
                 1e-6,
                 1e-5,
+            );
+        }
+        for decoupled in [0u32, 1] {
+            let mut p = [0u32; 16];
+            p[0] = n as u32;
+            p[1] = fbits(0.9);
+            p[2] = fbits(0.999);
+            p[3] = fbits(1e-8);
+            p[4] = decoupled;
+            let glob = Globals {
+                bc1: 1.0 - 0.9f32.powi(3),
+                bc2: 1.0 - 0.999f32.powi(3),
+                ..g0()
+            };
+            let m2: Vec<f32> = rand_vec(36, n).iter().map(|v| v * v).collect();
+            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0]];
+            both(
+                &mut gs,
+                Kernel::AdamUpdate,
+                p,
+                &ins,
+                &[rand_vec(32, n), rand_vec(35, n), m2],
+                &glob,
+                1e-5,
+                1e-4,
             );
         }
     }

@@ -57,12 +57,14 @@ pub enum Kernel {
     SoftmaxXent,
     /// Accumulate row statistics into the device metrics buffer.
     MetricsAccum,
-    /// Partial sums of squares of the flat gradient buffer.
-    SumSqPartials,
+    /// Penalty gradient, value clipping, and partial sums of g² and of the penalty.
+    GradPrep,
     /// Global norm and clip scale.
     ClipFinalize,
     /// SGD with momentum and coupled weight decay over the flat parameter buffer.
     SgdUpdate,
+    /// Adam (coupled L2) or AdamW (decoupled) over the flat parameter buffer.
+    AdamUpdate,
 }
 
 /// Which WGSL file holds a kernel's entry point.
@@ -102,6 +104,10 @@ pub struct Globals {
     pub step: u32,
     /// Learning rate of this step.
     pub lr: f32,
+    /// Adam's bias corrections 1 − beta1ᵗ and 1 − beta2ᵗ for this step (t = step + 1).
+    pub bc1: f32,
+    pub bc2: f32,
+    pub pad: [u32; 2],
 }
 
 impl Globals {
@@ -195,11 +201,10 @@ impl Kernel {
                     1,
                     1,
                 ),
-                Kernel::SumSqPartials => {
-                    (Family::Clip, "sumsq_partials", clip::sumsq_partials, 1, 1)
-                }
+                Kernel::GradPrep => (Family::Clip, "grad_prep", clip::grad_prep, 3, 2),
                 Kernel::ClipFinalize => (Family::Clip, "clip_finalize", clip::clip_finalize, 1, 1),
                 Kernel::SgdUpdate => (Family::Optim, "sgd_update", optim::sgd_update, 3, 2),
+                Kernel::AdamUpdate => (Family::Optim, "adam_update", optim::adam_update, 3, 3),
             };
         KernelDef {
             family,

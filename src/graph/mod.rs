@@ -12,6 +12,7 @@ pub mod plan;
 use crate::backend::Act;
 use crate::error::{Error, Result};
 use crate::nn::init::Init;
+use crate::optim::Regularizer;
 use crate::rng::stream;
 
 /// Index of a tensor in [`Graph::tensors`].
@@ -79,9 +80,12 @@ pub struct Segment {
 pub struct ParamInfo {
     pub name: String,
     pub shape: Shape,
-    /// Whether weight decay / norm penalties apply (weights yes; biases and batch-norm
-    /// parameters no, unless the user opts in).
+    /// Whether weight decay and the session's default penalty apply (weights yes; biases
+    /// and batch-norm parameters no).
     pub decay: bool,
+    /// A penalty for this parameter alone (Keras' kernel_regularizer / bias_regularizer);
+    /// it overrides the session's default and applies even when `decay` is false.
+    pub regularizer: Option<Regularizer>,
     pub segments: Vec<Segment>,
 }
 
@@ -97,6 +101,7 @@ impl ParamInfo {
             name,
             shape,
             decay,
+            regularizer: None,
         }
     }
 }
@@ -249,6 +254,9 @@ impl GraphBuilder {
         for seg in &info.segments {
             seg.init.validate()?;
         }
+        if let Some(r) = &info.regularizer {
+            r.validate()?;
+        }
         let shape = info.shape;
         self.g.params.push(info);
         let pid = self.g.params.len() - 1;
@@ -383,6 +391,7 @@ impl GraphBuilder {
             name: format!("{name}.weight+bias"),
             shape: Shape::fixed(2, c),
             decay: false,
+            regularizer: None,
             segments: vec![
                 Segment {
                     name: format!("{name}.weight"),

@@ -12,7 +12,7 @@ use super::{Graph, Op, TensorId};
 use crate::backend::cpu::matmul;
 use crate::backend::{BufferSpec, Instr, Kernel, Program, Slice, fbits};
 use crate::error::{Error, Result};
-use crate::optim::Sgd;
+use crate::optim::Optimizer;
 use crate::rng::dropout_threshold;
 
 /// Fixed buffer indices.
@@ -27,7 +27,13 @@ pub mod buf {
     pub const METRICS: usize = 7;
     pub const PARTIALS: usize = 8;
     pub const DUMMY: usize = 9;
-    pub const POOL_BASE: usize = 10;
+    /// Per-element L2 penalty coefficients a (penalty (a/2)·w²).
+    pub const L2C: usize = 10;
+    /// Per-element L1 penalty coefficients b (penalty b·|w|).
+    pub const L1C: usize = 11;
+    /// Adam's second moments (one element when the optimizer is SGD).
+    pub const M2: usize = 12;
+    pub const POOL_BASE: usize = 13;
 }
 
 /// Number of partial sums in the global-norm reduction.
@@ -56,6 +62,8 @@ pub struct Layout {
     pub pool: Vec<usize>,
     /// Once the max-batch programs are compiled the pool is frozen: smaller batches reuse it.
     pub frozen: bool,
+    /// Whether the optimizer keeps a second moment (Adam).
+    pub second_moment: bool,
 }
 
 impl Layout {
@@ -95,6 +103,7 @@ impl Layout {
             state_len: off.max(1),
             pool: vec![],
             frozen: false,
+            second_moment: false,
         })
     }
 
@@ -103,15 +112,15 @@ impl Layout {
         self.align.max(4)
     }
 
-    /// Offset of (pre-clip norm, clip scale) in the METRICS buffer, so that one readback
-    /// returns every device-side metric.
+    /// Offset of (pre-clip norm, clip scale, penalty) in the METRICS buffer, so that one
+    /// readback returns every device-side metric.
     pub fn clip_off(&self) -> usize {
         2 * self.align.max(4)
     }
 
     /// Length of the METRICS buffer.
     pub fn metrics_len(&self) -> usize {
-        self.clip_off() + 2
+        self.clip_off() + 3
     }
 
     /// The buffers of this layout.
@@ -126,8 +135,18 @@ impl Layout {
             ("input", self.max_batch * inf),
             ("labels", self.max_batch),
             ("metrics", self.metrics_len()),
-            ("norm_partials", NORM_PARTIALS),
+            ("norm_partials", 2 * NORM_PARTIALS),
             ("dummy", 4),
+            ("l2_coefficients", self.params_len),
+            ("l1_coefficients", self.params_len),
+            (
+                "second_moment",
+                if self.second_moment {
+                    self.params_len
+                } else {
+                    1
+                },
+            ),
         ]
         .iter()
         .map(|&(n, len)| BufferSpec {
@@ -173,7 +192,7 @@ pub fn compile(
     layout: &mut Layout,
     mode: Mode,
     batch: usize,
-    opt: &Sgd,
+    opt: &Optimizer,
 ) -> Result<Program> {
     if batch == 0 || batch > layout.max_batch {
         return Err(Error::Shape {
@@ -380,40 +399,77 @@ pub fn compile(
             }
         }
     }
-    if mode == Mode::Train {
+    if mode != Mode::Eval {
+        // Penalties and value clipping, the global norm, then (training only) the update.
         let n = layout.params_len;
+        let np = NORM_PARTIALS;
+        let clip = fixed(buf::METRICS, layout.clip_off(), 3);
         let mut p = [0u32; 16];
         p[0] = n as u32;
-        p[1] = NORM_PARTIALS as u32;
+        p[1] = np as u32;
+        if let Some((lo, hi)) = opt.clip_value() {
+            p[2] = fbits(lo);
+            p[3] = fbits(hi);
+            p[4] = 1;
+        }
         pre.push(Pre {
-            kernel: Kernel::SumSqPartials,
+            kernel: Kernel::GradPrep,
             p,
-            ins: vec![fixed(buf::GRADS, 0, n)],
-            outs: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)],
+            ins: vec![
+                fixed(buf::PARAMS, 0, n),
+                fixed(buf::L2C, 0, n),
+                fixed(buf::L1C, 0, n),
+            ],
+            outs: vec![fixed(buf::GRADS, 0, n), fixed(buf::PARTIALS, 0, 2 * np)],
         });
         let mut p = [0u32; 16];
-        p[0] = NORM_PARTIALS as u32;
-        p[1] = fbits(opt.clip_norm.unwrap_or(0.0));
+        p[0] = np as u32;
+        p[1] = fbits(opt.clip_norm().unwrap_or(0.0));
         pre.push(Pre {
             kernel: Kernel::ClipFinalize,
             p,
-            ins: vec![fixed(buf::PARTIALS, 0, NORM_PARTIALS)],
-            outs: vec![fixed(buf::METRICS, layout.clip_off(), 2)],
+            ins: vec![fixed(buf::PARTIALS, 0, 2 * np)],
+            outs: vec![clip],
         });
+        let ins = vec![fixed(buf::GRADS, 0, n), fixed(buf::WD, 0, n), clip];
         let mut p = [0u32; 16];
         p[0] = n as u32;
-        p[1] = fbits(opt.momentum);
-        p[2] = opt.nesterov as u32;
-        pre.push(Pre {
-            kernel: Kernel::SgdUpdate,
-            p,
-            ins: vec![
-                fixed(buf::GRADS, 0, n),
-                fixed(buf::WD, 0, n),
-                fixed(buf::METRICS, layout.clip_off(), 2),
-            ],
-            outs: vec![fixed(buf::PARAMS, 0, n), fixed(buf::VELOCITY, 0, n)],
-        });
+        match opt {
+            _ if mode == Mode::Grad => {}
+            Optimizer::Sgd(o) => {
+                p[1] = fbits(o.momentum);
+                p[2] = o.nesterov as u32;
+                let outs = vec![fixed(buf::PARAMS, 0, n), fixed(buf::VELOCITY, 0, n)];
+                pre.push(Pre {
+                    kernel: Kernel::SgdUpdate,
+                    p,
+                    ins,
+                    outs,
+                });
+            }
+            Optimizer::Adam(o) => {
+                if !layout.second_moment {
+                    return Err(Error::Graph(
+                        "Adam needs a layout with a second-moment buffer".into(),
+                    ));
+                }
+                p[1] = fbits(o.beta1);
+                p[2] = fbits(o.beta2);
+                p[3] = fbits(o.eps);
+                p[4] = o.decoupled as u32;
+                let outs = vec![
+                    fixed(buf::PARAMS, 0, n),
+                    fixed(buf::VELOCITY, 0, n),
+                    fixed(buf::M2, 0, n),
+                ];
+                pre.push(Pre {
+                    kernel: Kernel::AdamUpdate,
+                    p,
+                    ins,
+                    outs,
+                });
+            }
+        }
     }
 
     // Resolve aliases, then assign pool buffers by lifetime.

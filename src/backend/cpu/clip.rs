@@ -2,26 +2,52 @@
 
 use crate::backend::{Globals, pf};
 
-/// partials[t] = Σ_{i ≡ t mod P} g_i². ins = [g], outs = [partials]; p0 = n, p1 = P
-pub fn sumsq_partials(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let (n, parts) = (p[0] as usize, p[1] as usize);
-    for t in 0..parts {
-        let mut s = 0f32;
-        let mut i = t;
-        while i < n {
-            s += ins[0][i] * ins[0][i];
-            i += parts;
-        }
-        outs[0][t] = s;
+/// sign(x) with sign(0) = 0, as WGSL's `sign` (Rust's `signum` gives ±1 at zero).
+pub fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
     }
 }
 
-/// (norm, scale) with scale = min(1, max_norm / (norm + 1e-6)), or 1 when max_norm <= 0.
-/// ins = [partials], outs = [clipinfo]; p0 = P, p1 = max_norm
+/// g := clamp(g + a·w + b·sign(w), min, max); partials = (Σ g², Σ (a/2)·w² + b·|w|) per
+/// residue class t mod P. ins = [w, a, b], outs = [g, partials]; p0 = n, p1 = P,
+/// p2 = min, p3 = max, p4 = clip by value
+pub fn grad_prep(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (n, parts) = (p[0] as usize, p[1] as usize);
+    let (lo, hi, clip) = (pf(p, 2), pf(p, 3), p[4] == 1);
+    let (w, a, b) = (ins[0], ins[1], ins[2]);
+    for t in 0..parts {
+        let (mut s, mut pen) = (0f32, 0f32);
+        let mut i = t;
+        while i < n {
+            let mut g = outs[0][i] + a[i] * w[i] + b[i] * sign(w[i]);
+            if clip {
+                g = g.clamp(lo, hi);
+            }
+            outs[0][i] = g;
+            s += g * g;
+            pen += 0.5 * a[i] * w[i] * w[i] + b[i] * w[i].abs();
+            i += parts;
+        }
+        outs[1][t] = s;
+        outs[1][parts + t] = pen;
+    }
+}
+
+/// (norm, scale, penalty) with scale = min(1, max_norm / (norm + 1e-6)), or 1 when
+/// max_norm <= 0. ins = [partials], outs = [clipinfo]; p0 = P, p1 = max_norm
 pub fn clip_finalize(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let parts = p[0] as usize;
     let max_norm = pf(p, 1);
-    let s: f32 = ins[0][..parts].iter().fold(0.0, |a, &b| a + b);
+    let (mut s, mut pen) = (0f32, 0f32);
+    for i in 0..parts {
+        s += ins[0][i];
+        pen += ins[0][parts + i];
+    }
     let norm = s.sqrt();
     outs[0][0] = norm;
     outs[0][1] = if max_norm > 0.0 {
@@ -29,4 +55,5 @@ pub fn clip_finalize(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&m
     } else {
         1.0
     };
+    outs[0][2] = pen;
 }

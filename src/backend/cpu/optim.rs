@@ -19,3 +19,27 @@ pub fn sgd_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
         outs[0][i] = w - g.lr * step;
     }
 }
+
+/// Adam / AdamW (formulas in shaders/optim.wgsl). ins = [grad, wd, clipinfo],
+/// outs = [w, m1, m2]; p0 = n, p1 = b1, p2 = b2, p3 = eps, p4 = decoupled
+pub fn adam_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let n = p[0] as usize;
+    let (b1, b2, eps, decoupled) = (pf(p, 1), pf(p, 2), pf(p, 3), p[4] == 1);
+    let (grad, wd, s) = (ins[0], ins[1], ins[2][1]);
+    for i in 0..n {
+        let w = outs[0][i];
+        let mut gi = s * grad[i];
+        if !decoupled {
+            gi += wd[i] * w;
+        }
+        let m1 = b1 * outs[1][i] + (1.0 - b1) * gi;
+        let m2 = b2 * outs[2][i] + (1.0 - b2) * gi * gi;
+        outs[1][i] = m1;
+        outs[2][i] = m2;
+        let mut step = (m1 / g.bc1) / ((m2 / g.bc2).sqrt() + eps);
+        if decoupled {
+            step += wd[i] * w;
+        }
+        outs[0][i] = w - g.lr * step;
+    }
+}

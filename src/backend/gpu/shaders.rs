@@ -95,12 +95,13 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
         Kernel::BnFwdEval => grid1d(p[0] * p[1]),
         Kernel::BnFwdTrain | Kernel::BnBwd => [div_up(p[1], 64), 1, 1],
         Kernel::SoftmaxXent => [div_up(p[0], 64), 1, 1],
-        Kernel::SumSqPartials => [div_up(p[1], 64), 1, 1],
+        Kernel::GradPrep => [div_up(p[1], 64), 1, 1],
         Kernel::MetricsAccum | Kernel::ClipFinalize => [1, 1, 1],
         Kernel::ActFwd(_)
         | Kernel::ActBwd(_)
         | Kernel::Add
         | Kernel::Dropout
-        | Kernel::SgdUpdate => grid1d(p[0]),
+        | Kernel::SgdUpdate
+        | Kernel::AdamUpdate => grid1d(p[0]),
     }
 }
