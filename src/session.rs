@@ -15,6 +15,14 @@ use crate::rng::Rng;
 /// Tensors keyed by name, in model order.
 pub type Named = Vec<(String, Vec<f32>)>;
 
+/// Result of [`Session::predict_mc`]: per row and class, row-major [rows, classes].
+#[derive(Clone, Debug, PartialEq)]
+pub struct McPrediction {
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+    pub classes: usize,
+}
+
 /// Metrics accumulated on the device since the last read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Metrics {
@@ -280,39 +288,101 @@ impl Session {
     /// Inference-mode logits [b, classes] for a batch (waits for the device). Labels are
     /// not needed; the evaluation metrics are left untouched.
     pub fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        self.logits(x, Mode::Eval, self.step as u32)
+    }
+
+    /// Logits of `mode` (Eval or McEval) for any number of rows, in chunks of the maximum
+    /// batch; the evaluation metrics are left as they were.
+    fn logits(&mut self, x: &[f32], mode: Mode, step: u32) -> Result<Vec<f32>> {
         let f = self.graph.in_features();
-        let b = x.len() / f.max(1);
-        let zeros = vec![0f32; b];
+        if x.is_empty() || !x.len().is_multiple_of(f) {
+            return Err(Error::Shape {
+                context: "predict input".into(),
+                got: vec![x.len()],
+                expected: format!("a non-empty multiple of {f} values"),
+            });
+        }
         let saved = self
             .backend
             .read(buf::METRICS, self.layout.eval_metrics_off(), 4)?;
-        self.upload(x, &zeros)?;
-        let (id, logits) = self.program_with_logits(Mode::Eval, b)?;
-        let g = self.globals();
-        self.backend.run(id, &g)?;
-        let l = logits.ok_or_else(|| Error::Graph("the graph has no logits".into()))?;
-        let out = self.backend.read(l.buf, l.off, l.len)?;
+        let mut out = vec![];
+        for chunk in x.chunks(self.layout.max_batch * f) {
+            let b = chunk.len() / f;
+            self.upload(chunk, &vec![0f32; b])?;
+            let (id, logits) = self.program_with_logits(mode, b)?;
+            let g = Globals {
+                step,
+                ..self.globals()
+            };
+            self.backend.run(id, &g)?;
+            let l = logits.ok_or_else(|| Error::Graph("the graph has no logits".into()))?;
+            out.extend(self.backend.read(l.buf, l.off, l.len)?);
+        }
         self.backend
             .write(buf::METRICS, self.layout.eval_metrics_off(), &saved)?;
         Ok(out)
     }
 
+    /// Monte Carlo dropout: `passes` stochastic forward passes with dropout active (batch
+    /// norm on running statistics), each with its own masks (pass t uses step 2³¹ + t, which
+    /// training never reaches). Returns the per-class predictive mean and variance of the
+    /// softmax probabilities: mean = (1/T) Σ p_t, var = (1/T) Σ (p_t − mean)².
+    pub fn predict_mc(&mut self, x: &[f32], passes: usize) -> Result<McPrediction> {
+        if passes == 0 {
+            return Err(Error::Hyperparameter {
+                name: "mc_dropout.passes",
+                value: "0".into(),
+                expected: ">= 1",
+            });
+        }
+        let mut sum: Vec<f64> = vec![];
+        let mut sumsq: Vec<f64> = vec![];
+        let mut classes = 0;
+        for t in 0..passes {
+            let z = self.logits(x, Mode::McEval, (1u32 << 31) + t as u32)?;
+            classes = z.len() / (x.len() / self.graph.in_features());
+            if sum.is_empty() {
+                sum = vec![0.0; z.len()];
+                sumsq = vec![0.0; z.len()];
+            }
+            for (r, row) in z.chunks(classes).enumerate() {
+                let mx = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+                let e: Vec<f64> = row.iter().map(|&v| (v as f64 - mx).exp()).collect();
+                let tot: f64 = e.iter().sum();
+                for (j, ej) in e.iter().enumerate() {
+                    let p = ej / tot;
+                    sum[r * classes + j] += p;
+                    sumsq[r * classes + j] += p * p;
+                }
+            }
+        }
+        let t = passes as f64;
+        let mean: Vec<f32> = sum.iter().map(|s| (s / t) as f32).collect();
+        let var = sum
+            .iter()
+            .zip(&sumsq)
+            .map(|(s, q)| ((q / t) - (s / t).powi(2)).max(0.0) as f32)
+            .collect();
+        Ok(McPrediction { mean, var, classes })
+    }
+
     /// Forward and backward in training mode without a parameter update (batch-norm running
-    /// statistics do move); returns the mean loss and every parameter's gradient, for
+    /// statistics do move); returns the metrics (data loss, penalty, norm) and every
+    /// parameter's gradient (penalties and value clipping included, before norm scaling), for
     /// gradient checks. Does not advance the step, so dropout masks repeat.
-    pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(f32, Named)> {
+    pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(Metrics, Named)> {
         let b = self.upload(x, y)?;
         let id = self.program(Mode::Grad, b)?;
         let g = self.globals();
         self.backend.run(id, &g)?;
         let m = self.take_metrics(Mode::Grad)?;
         let all = self.backend.read(buf::GRADS, 0, self.layout.params_len)?;
-        Ok((m.loss, self.slice_params(&all)))
+        Ok((m, self.slice_params(&all)))
     }
 
     /// Read and reset the training (`Mode::Train`) or evaluation metrics.
     pub fn take_metrics(&mut self, mode: Mode) -> Result<Metrics> {
-        let off = if mode == Mode::Eval {
+        let off = if mode.inference() {
             self.layout.eval_metrics_off()
         } else {
             0

@@ -240,7 +240,13 @@ fn weight_decay_is_the_seed_formula_and_spares_biases() {
     }
 }
 
-/// Central differences of the mean loss against the analytic gradients, on the CPU.
+fn total(s: &mut Session, x: &[f32], y: &[f32]) -> f64 {
+    let m = s.gradients(x, y).unwrap().0;
+    m.loss as f64 + m.penalty as f64
+}
+
+/// Central differences of the mean loss (plus any penalty) against the analytic
+/// gradients, on the CPU.
 fn finite_difference_check(g: Graph, b: usize, seed: u64) {
     let f = g.in_features();
     let classes = g.shape(g.nodes[g.n_forward - 1].inputs[0]).cols;
@@ -256,10 +262,10 @@ fn finite_difference_check(g: Graph, b: usize, seed: u64) {
             let mut wp = w.clone();
             wp[i] = w[i] + h;
             s.set_param(name, &wp).unwrap();
-            let lp = s.gradients(&x, &y).unwrap().0 as f64;
+            let lp = total(&mut s, &x, &y);
             wp[i] = w[i] - h;
             s.set_param(name, &wp).unwrap();
-            let lm = s.gradients(&x, &y).unwrap().0 as f64;
+            let lm = total(&mut s, &x, &y);
             s.set_param(name, w).unwrap();
             let fd = ((lp - lm) / (2.0 * h as f64)) as f32;
             let an = gw[i];

@@ -108,11 +108,11 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
                     accumulate(g, &mut grad, ins[0], dx);
                 }
             }
-            Op::Dropout { p, stream } => {
+            Op::Dropout { p, stream, kind } => {
                 if needs[ins[0]] {
                     // The same mask and scale, regenerated from (seed, stream, step).
                     let s = g.shape(ins[0]);
-                    let dx = g.add_node(Op::Dropout { p, stream }, vec![dy], &[s])[0];
+                    let dx = g.add_node(Op::Dropout { p, stream, kind }, vec![dy], &[s])[0];
                     accumulate(g, &mut grad, ins[0], dx);
                 }
             }

@@ -115,6 +115,43 @@ pub struct StateInfo {
     pub init: Vec<f32>,
 }
 
+/// The two dropout conventions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropoutKind {
+    /// Training: y = x·mask/(1−p); inference: y = x (PyTorch, Keras).
+    Inverted,
+    /// Training: y = x·mask; inference: y = (1−p)·x (the original paper).
+    Classic,
+}
+
+/// Options of a linear layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearOpts {
+    pub out: usize,
+    pub bias: bool,
+    pub init: Init,
+    /// Penalty on the weight (overrides the session default).
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias (biases have none by default).
+    pub bias_regularizer: Option<Regularizer>,
+    /// DropConnect probability on the weights (0 = off).
+    pub dropconnect: f32,
+}
+
+impl LinearOpts {
+    /// `out` features, with bias, He-normal weights, no own penalty, no DropConnect.
+    pub fn new(out: usize) -> Self {
+        LinearOpts {
+            out,
+            bias: true,
+            init: Init::HE_NORMAL,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            dropconnect: 0.0,
+        }
+    }
+}
+
 /// Operations. Forward ops are created by the builder; `*Bwd`, `BiasGrad` and the
 /// transposed matmuls are created by autodiff.
 #[derive(Clone, Debug, PartialEq)]
@@ -131,8 +168,12 @@ pub enum Op {
     MatMul { ta: bool, tb: bool },
     /// y = f(x).
     Act(Act),
-    /// Inverted dropout with probability p; `stream` keys its masks.
-    Dropout { p: f32, stream: u32 },
+    /// Dropout with probability p; `stream` keys its masks.
+    Dropout {
+        p: f32,
+        stream: u32,
+        kind: DropoutKind,
+    },
     /// Batch norm over the batch. Inputs: x, gamma_beta. Outputs: y, saved stats.
     BatchNorm {
         eps: f32,
@@ -284,31 +325,52 @@ impl GraphBuilder {
         bias: bool,
         name: &str,
     ) -> Result<TensorId> {
+        self.linear_with(
+            x,
+            &LinearOpts {
+                bias,
+                init,
+                ..LinearOpts::new(out)
+            },
+            name,
+        )
+    }
+
+    /// y = x·W' + b with every option: W' = W in general; with DropConnect p > 0,
+    /// W' = W ⊙ mask/(1−p) in training (a fresh mask over the weights every step, shared by
+    /// the batch) and W' = W at inference. Penalties set here override the session's.
+    pub fn linear_with(&mut self, x: TensorId, o: &LinearOpts, name: &str) -> Result<TensorId> {
         let inf = self.need_batch(x, &format!("linear {name} input"))?;
-        if out == 0 {
+        if o.out == 0 {
             return Err(Error::Hyperparameter {
                 name: "linear.out_features",
                 value: "0".into(),
                 expected: ">= 1",
             });
         }
-        let w = self.param(ParamInfo::single(
+        let mut wi = ParamInfo::single(
             format!("{name}.weight"),
-            Shape::fixed(inf, out),
-            init,
+            Shape::fixed(inf, o.out),
+            o.init,
             true,
-        ))?;
+        );
+        wi.regularizer = o.kernel_regularizer;
+        let mut w = self.param(wi)?;
+        if o.dropconnect > 0.0 {
+            w = self.dropout(w, o.dropconnect)?;
+        }
         let mut inputs = vec![x, w];
-        if bias {
-            let b = ParamInfo::single(
+        if o.bias {
+            let mut b = ParamInfo::single(
                 format!("{name}.bias"),
-                Shape::fixed(1, out),
+                Shape::fixed(1, o.out),
                 Init::Zeros,
                 false,
             );
+            b.regularizer = o.bias_regularizer;
             inputs.push(self.param(b)?);
         }
-        Ok(self.g.add_node(Op::Linear, inputs, &[Shape::batch(out)])[0])
+        Ok(self.g.add_node(Op::Linear, inputs, &[Shape::batch(o.out)])[0])
     }
 
     /// C = op(A)·op(B) for any two tensors (the general building block).
@@ -350,6 +412,11 @@ impl GraphBuilder {
 
     /// Inverted dropout: y = x·m/(1-p) in training, y = x at inference.
     pub fn dropout(&mut self, x: TensorId, p: f32) -> Result<TensorId> {
+        self.dropout_kind(x, p, DropoutKind::Inverted)
+    }
+
+    /// Dropout of either kind (see [`DropoutKind`]).
+    pub fn dropout_kind(&mut self, x: TensorId, p: f32, kind: DropoutKind) -> Result<TensorId> {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::Hyperparameter {
                 name: "dropout.p",
@@ -360,7 +427,9 @@ impl GraphBuilder {
         let s = self.g.shape(x);
         let stream = self.next_stream;
         self.next_stream += 1;
-        Ok(self.g.add_node(Op::Dropout { p, stream }, vec![x], &[s])[0])
+        Ok(self
+            .g
+            .add_node(Op::Dropout { p, stream, kind }, vec![x], &[s])[0])
     }
 
     /// Batch norm over the batch for each column: learnable gamma (ones) and beta (zeros),

@@ -8,7 +8,7 @@
 //!   buffers assigned by lifetime: a buffer is reused once the last reader of its previous
 //!   tensor has run, so tensors whose lifetimes do not overlap share memory.
 
-use super::{Graph, Op, TensorId};
+use super::{DropoutKind, Graph, Op, TensorId};
 use crate::backend::cpu::matmul;
 use crate::backend::{BufferSpec, Instr, Kernel, Program, Slice, fbits};
 use crate::error::{Error, Result};
@@ -40,12 +40,21 @@ pub mod buf {
 pub const NORM_PARTIALS: usize = 1024;
 
 /// Training (batch statistics, dropout, backward pass, update), gradients only (training
-/// forward and backward, no clipping or update: for gradient checks), or inference.
+/// forward and backward with penalties and clipping, no update: for gradient checks),
+/// inference, or Monte Carlo dropout inference (running statistics, dropout sampling).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
     Train,
     Grad,
     Eval,
+    McEval,
+}
+
+impl Mode {
+    /// Forward pass only, batch norm with running statistics.
+    pub fn inference(self) -> bool {
+        matches!(self, Mode::Eval | Mode::McEval)
+    }
 }
 
 /// Where every persistent tensor lives, and the pool of intermediate buffers.
@@ -201,7 +210,7 @@ pub fn compile(
             expected: format!("1..={}", layout.max_batch),
         });
     }
-    let n_nodes = if mode == Mode::Eval {
+    let n_nodes = if mode.inference() {
         g.n_forward
     } else {
         g.nodes.len()
@@ -230,7 +239,7 @@ pub fn compile(
             });
         }
     }
-    if mode != Mode::Eval {
+    if !mode.inference() {
         for (pid, d) in g.param_grads.iter().enumerate() {
             if let Some(d) = *d {
                 let len = g.params[pid].shape.numel(0);
@@ -242,7 +251,7 @@ pub fn compile(
             }
         }
     }
-    let metrics_off = if mode == Mode::Eval {
+    let metrics_off = if mode.inference() {
         layout.eval_metrics_off()
     } else {
         0
@@ -306,15 +315,31 @@ pub fn compile(
                     outs: vec![t(outs[0])],
                 });
             }
-            Op::Dropout { p: prob, stream } => {
-                if mode == Mode::Eval || prob == 0.0 {
+            Op::Dropout {
+                p: prob,
+                stream,
+                kind,
+            } => {
+                let deterministic = mode == Mode::Eval;
+                if prob == 0.0 || (deterministic && kind == DropoutKind::Inverted) {
                     alias[outs[0]] = Some(ins[0]);
                     continue;
                 }
                 p[0] = numel(outs[0]) as u32;
-                p[1] = dropout_threshold(prob);
-                p[2] = fbits(1.0 / (1.0 - prob));
                 p[3] = stream;
+                if deterministic {
+                    // Classic dropout at inference: y = (1 − p)·x (threshold 0 keeps all).
+                    p[1] = 0;
+                    p[2] = fbits(1.0 - prob);
+                } else {
+                    p[1] = dropout_threshold(prob);
+                    let scale = if kind == DropoutKind::Inverted {
+                        1.0 / (1.0 - prob)
+                    } else {
+                        1.0
+                    };
+                    p[2] = fbits(scale);
+                }
                 pre.push(Pre {
                     kernel: Kernel::Dropout,
                     p,
@@ -333,7 +358,7 @@ pub fn compile(
                 p[1] = c as u32;
                 p[2] = fbits(eps);
                 p[3] = fbits(momentum);
-                if mode != Mode::Eval {
+                if !mode.inference() {
                     pre.push(Pre {
                         kernel: Kernel::BnFwdTrain,
                         p,
@@ -399,7 +424,7 @@ pub fn compile(
             }
         }
     }
-    if mode != Mode::Eval {
+    if !mode.inference() {
         // Penalties and value clipping, the global norm, then (training only) the update.
         let n = layout.params_len;
         let np = NORM_PARTIALS;

@@ -4,20 +4,21 @@ pub mod init;
 
 use crate::backend::Act;
 use crate::error::Result;
-use crate::graph::{Graph, GraphBuilder};
+use crate::graph::{DropoutKind, Graph, GraphBuilder, LinearOpts};
+use crate::optim::Regularizer;
 use init::Init;
 
 /// One layer of a [`Sequential`] model.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Layer {
-    /// y = x·W + b.
-    Linear { out: usize, bias: bool, init: Init },
+    /// y = x·W + b (options: init, bias, own penalties, DropConnect).
+    Linear(LinearOpts),
     /// Batch norm over the batch (eps, PyTorch-convention momentum).
     BatchNorm { eps: f32, momentum: f32 },
     /// Elementwise activation.
     Act(Act),
-    /// Inverted dropout with drop probability p.
-    Dropout(f32),
+    /// Dropout with drop probability p (a first-layer dropout is input dropout).
+    Dropout { p: f32, kind: DropoutKind },
 }
 
 /// Layers applied in order, ending in logits for softmax cross-entropy. Parameter names
@@ -36,21 +37,33 @@ impl Sequential {
         }
     }
     /// Linear layer with bias and He-normal weights.
-    pub fn linear(mut self, out: usize) -> Self {
-        self.layers.push(Layer::Linear {
-            out,
-            bias: true,
-            init: Init::HE_NORMAL,
-        });
-        self
+    pub fn linear(self, out: usize) -> Self {
+        self.linear_with(LinearOpts::new(out))
     }
     /// Linear layer with a chosen initializer.
-    pub fn linear_init(mut self, out: usize, init: Init) -> Self {
-        self.layers.push(Layer::Linear {
-            out,
-            bias: true,
+    pub fn linear_init(self, out: usize, init: Init) -> Self {
+        self.linear_with(LinearOpts {
             init,
-        });
+            ..LinearOpts::new(out)
+        })
+    }
+    /// Linear layer with its own weight penalty (Keras' kernel_regularizer).
+    pub fn linear_reg(self, out: usize, kernel: Regularizer) -> Self {
+        self.linear_with(LinearOpts {
+            kernel_regularizer: Some(kernel),
+            ..LinearOpts::new(out)
+        })
+    }
+    /// Linear layer with DropConnect probability p on its weights.
+    pub fn linear_dropconnect(self, out: usize, p: f32) -> Self {
+        self.linear_with(LinearOpts {
+            dropconnect: p,
+            ..LinearOpts::new(out)
+        })
+    }
+    /// Linear layer with every option.
+    pub fn linear_with(mut self, opts: LinearOpts) -> Self {
+        self.layers.push(Layer::Linear(opts));
         self
     }
     /// Batch norm with eps 1e-5 and momentum 0.1 (PyTorch defaults).
@@ -73,8 +86,20 @@ impl Sequential {
         self.layers.push(Layer::Act(Act::Sigmoid));
         self
     }
+    /// Inverted dropout: y = x·mask/(1−p) in training, y = x at inference.
     pub fn dropout(mut self, p: f32) -> Self {
-        self.layers.push(Layer::Dropout(p));
+        self.layers.push(Layer::Dropout {
+            p,
+            kind: DropoutKind::Inverted,
+        });
+        self
+    }
+    /// Classic dropout: y = x·mask in training, y = (1−p)·x at inference.
+    pub fn dropout_classic(mut self, p: f32) -> Self {
+        self.layers.push(Layer::Dropout {
+            p,
+            kind: DropoutKind::Classic,
+        });
         self
     }
 
@@ -100,10 +125,10 @@ impl Sequential {
         for (i, layer) in self.layers.iter().enumerate() {
             let name = i.to_string();
             x = match *layer {
-                Layer::Linear { out, bias, init } => b.linear(x, out, init, bias, &name)?,
+                Layer::Linear(ref o) => b.linear_with(x, o, &name)?,
                 Layer::BatchNorm { eps, momentum } => b.batch_norm(x, eps, momentum, &name)?,
                 Layer::Act(a) => b.act(x, a),
-                Layer::Dropout(p) => b.dropout(x, p)?,
+                Layer::Dropout { p, kind } => b.dropout_kind(x, p, kind)?,
             };
         }
         b.softmax_cross_entropy(x)
