@@ -4,7 +4,8 @@
 //! - Xavier/Glorot: uniform r = gain·sqrt(3 / fan_avg), normal std = gain·sqrt(1 / fan_avg),
 //!   fan_avg = (fan_in + fan_out) / 2;
 //! - He/Kaiming: normal std = gain·sqrt(2 / fan), uniform r = sqrt(3)·std, fan = fan_in
-//!   (default) or fan_out.
+//!   (default) or fan_out;
+//! - LeCun: normal std = gain·sqrt(1 / fan_in), uniform r = sqrt(3)·std.
 //!
 //! Draws come from the shared counter-based generator, keyed by (seed, INIT stream,
 //! parameter index, element), so they do not depend on the backend.
@@ -36,6 +37,7 @@ pub enum Init {
     Normal { mean: f32, std: f32 },
     Xavier { dist: Dist, gain: f32 },
     He { dist: Dist, fan: Fan, gain: f32 },
+    LeCun { dist: Dist, gain: f32 },
 }
 
 impl Init {
@@ -65,7 +67,9 @@ impl Init {
                 bad("init.uniform.high", high, "high > low")
             }
             Init::Normal { std, .. } if !(std >= 0.0) => bad("init.normal.std", std, "std >= 0"),
-            Init::Xavier { gain, .. } | Init::He { gain, .. } if !(gain > 0.0) => {
+            Init::Xavier { gain, .. } | Init::He { gain, .. } | Init::LeCun { gain, .. }
+                if !(gain > 0.0) =>
+            {
                 bad("init.gain", gain, "gain > 0")
             }
             _ => Ok(()),
@@ -99,6 +103,7 @@ impl Init {
             Init::Uniform { low, high } => (0..n).map(|i| low + (high - low) * u(i)).collect(),
             Init::Normal { mean, std } => (0..n).map(|i| mean + std * z(i)).collect(),
             Init::Xavier { dist, gain } => scaled(dist, gain * (1.0 / fan_avg).sqrt()),
+            Init::LeCun { dist, gain } => scaled(dist, gain * (1.0 / fan_in as f32).sqrt()),
             Init::He { dist, fan, gain } => {
                 let f = match fan {
                     Fan::In => fan_in as f32,
