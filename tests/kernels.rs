@@ -422,3 +422,26 @@ fn buffers_over_the_adapters_limits_are_named_errors() {
         }
     }
 }
+
+#[test]
+fn tensor_stats() {
+    let mut gs = gpus();
+    for n in [1usize, 255, 1000, 100_001] {
+        let x: Vec<f32> = rand_vec(41, n)
+            .iter()
+            .map(|&v| if v < -0.5 { 0.0 } else { v * 3.0 })
+            .collect();
+        let mut p = [0u32; 16];
+        p[0] = n as u32;
+        both(
+            &mut gs,
+            Kernel::TensorStats,
+            p,
+            &[x],
+            &[vec![0.0; 4]],
+            &g0(),
+            1e-5,
+            1e-5,
+        );
+    }
+}

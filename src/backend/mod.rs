@@ -65,6 +65,8 @@ pub enum Kernel {
     SgdUpdate,
     /// Adam (coupled L2) or AdamW (decoupled) over the flat parameter buffer.
     AdamUpdate,
+    /// (Σ x, Σ x², zeros, n) of one tensor, for diagnostics.
+    TensorStats,
 }
 
 /// Which WGSL file holds a kernel's entry point.
@@ -77,6 +79,7 @@ pub enum Family {
     SoftmaxXent,
     Clip,
     Optim,
+    Stats,
 }
 
 impl Family {
@@ -90,6 +93,7 @@ impl Family {
             Family::SoftmaxXent => include_str!("../../shaders/softmax_xent.wgsl"),
             Family::Clip => include_str!("../../shaders/clip.wgsl"),
             Family::Optim => include_str!("../../shaders/optim.wgsl"),
+            Family::Stats => include_str!("../../shaders/stats.wgsl"),
         }
     }
 }
@@ -205,6 +209,7 @@ impl Kernel {
                 Kernel::ClipFinalize => (Family::Clip, "clip_finalize", clip::clip_finalize, 1, 1),
                 Kernel::SgdUpdate => (Family::Optim, "sgd_update", optim::sgd_update, 3, 2),
                 Kernel::AdamUpdate => (Family::Optim, "adam_update", optim::adam_update, 3, 3),
+                Kernel::TensorStats => (Family::Stats, "tensor_stats", stats::tensor_stats, 1, 1),
             };
         KernelDef {
             family,

@@ -33,7 +33,9 @@ pub mod buf {
     pub const L1C: usize = 11;
     /// Adam's second moments (one element when the optimizer is SGD).
     pub const M2: usize = 12;
-    pub const POOL_BASE: usize = 13;
+    /// Probe statistics, one slot of (Σ x, Σ x², zeros, n) per [`super::Probe`].
+    pub const STATS: usize = 13;
+    pub const POOL_BASE: usize = 14;
 }
 
 /// Number of partial sums in the global-norm reduction.
@@ -48,6 +50,9 @@ pub enum Mode {
     Grad,
     Eval,
     McEval,
+    /// Like `Grad`, plus device-side statistics of every activation, gradient and weight
+    /// (see [`probe_slots`]).
+    Probe,
 }
 
 impl Mode {
@@ -73,6 +78,8 @@ pub struct Layout {
     pub frozen: bool,
     /// Whether the optimizer keeps a second moment (Adam).
     pub second_moment: bool,
+    /// Number of probe statistics slots.
+    pub stats_slots: usize,
 }
 
 impl Layout {
@@ -113,6 +120,7 @@ impl Layout {
             pool: vec![],
             frozen: false,
             second_moment: false,
+            stats_slots: probe_slots(g).len(),
         })
     }
 
@@ -125,6 +133,11 @@ impl Layout {
     /// readback returns every device-side metric.
     pub fn clip_off(&self) -> usize {
         2 * self.align.max(4)
+    }
+
+    /// Distance between probe statistics slots (a binding offset must be aligned).
+    pub fn stats_stride(&self) -> usize {
+        self.align.max(4)
     }
 
     /// Length of the METRICS buffer.
@@ -156,6 +169,7 @@ impl Layout {
                     1
                 },
             ),
+            ("probe_stats", self.stats_slots.max(1) * self.stats_stride()),
         ]
         .iter()
         .map(|&(n, len)| BufferSpec {
@@ -176,6 +190,48 @@ impl Layout {
     pub fn total_bytes(&self, g: &Graph) -> usize {
         self.specs(g).iter().map(|s| s.len * 4).sum()
     }
+}
+
+/// What a probe statistics slot describes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Probe {
+    /// The output of the k-th forward op with a batch dimension (for a `Sequential`, the
+    /// k-th layer), named `k.kind`.
+    Activation(TensorId, String),
+    /// The gradient of parameter `pid` (penalties and value clipping included, before the
+    /// global-norm scale).
+    ParamGrad(usize),
+    /// The weights of parameter `pid`.
+    ParamWeight(usize),
+}
+
+/// The probe's slots, in a fixed order: activations, then (gradient, weight) per parameter.
+pub fn probe_slots(g: &Graph) -> Vec<Probe> {
+    let mut v = vec![];
+    let mut k = 0;
+    for node in &g.nodes[..g.n_forward] {
+        let kind = match node.op {
+            Op::Linear => "linear",
+            Op::MatMul { .. } => "matmul",
+            Op::Act(crate::backend::Act::Relu) => "relu",
+            Op::Act(crate::backend::Act::Tanh) => "tanh",
+            Op::Act(crate::backend::Act::Sigmoid) => "sigmoid",
+            Op::Dropout { .. } => "dropout",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::Add => "add",
+            _ => continue,
+        };
+        let out = node.outputs[0];
+        if g.shape(out).rows == super::Rows::Batch {
+            v.push(Probe::Activation(out, format!("{k}.{kind}")));
+            k += 1;
+        }
+    }
+    for pid in 0..g.params.len() {
+        v.push(Probe::ParamGrad(pid));
+        v.push(Probe::ParamWeight(pid));
+    }
+    v
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -259,7 +315,8 @@ pub fn compile(
 
     let mut pre: Vec<Pre> = vec![];
     let t = Operand::T;
-    for node in &g.nodes[..n_nodes] {
+    let probes = probe_slots(g);
+    for (nid, node) in g.nodes[..n_nodes].iter().enumerate() {
         let (ins, outs) = (&node.inputs, &node.outputs);
         let mut p = [0u32; 16];
         match node.op {
@@ -323,29 +380,29 @@ pub fn compile(
                 let deterministic = mode == Mode::Eval;
                 if prob == 0.0 || (deterministic && kind == DropoutKind::Inverted) {
                     alias[outs[0]] = Some(ins[0]);
-                    continue;
-                }
-                p[0] = numel(outs[0]) as u32;
-                p[3] = stream;
-                if deterministic {
-                    // Classic dropout at inference: y = (1 − p)·x (threshold 0 keeps all).
-                    p[1] = 0;
-                    p[2] = fbits(1.0 - prob);
                 } else {
-                    p[1] = dropout_threshold(prob);
-                    let scale = if kind == DropoutKind::Inverted {
-                        1.0 / (1.0 - prob)
+                    p[0] = numel(outs[0]) as u32;
+                    p[3] = stream;
+                    if deterministic {
+                        // Classic dropout at inference: y = (1 − p)·x (threshold 0 keeps all).
+                        p[1] = 0;
+                        p[2] = fbits(1.0 - prob);
                     } else {
-                        1.0
-                    };
-                    p[2] = fbits(scale);
+                        p[1] = dropout_threshold(prob);
+                        let scale = if kind == DropoutKind::Inverted {
+                            1.0 / (1.0 - prob)
+                        } else {
+                            1.0
+                        };
+                        p[2] = fbits(scale);
+                    }
+                    pre.push(Pre {
+                        kernel: Kernel::Dropout,
+                        p,
+                        ins: vec![t(ins[0])],
+                        outs: vec![t(outs[0])],
+                    });
                 }
-                pre.push(Pre {
-                    kernel: Kernel::Dropout,
-                    p,
-                    ins: vec![t(ins[0])],
-                    outs: vec![t(outs[0])],
-                });
             }
             Op::BatchNorm {
                 eps,
@@ -423,6 +480,25 @@ pub fn compile(
                 });
             }
         }
+        // Probe: statistics of this node's activation right after it is produced, so the
+        // probe keeps no tensor alive longer than training does.
+        if mode == Mode::Probe {
+            for (k, probe) in probes.iter().enumerate() {
+                if let Probe::Activation(t_id, _) = *probe
+                    && g.tensors[t_id].producer == nid
+                {
+                    let mut q = [0u32; 16];
+                    q[0] = numel(t_id) as u32;
+                    let slot = fixed(buf::STATS, k * layout.stats_stride(), 4);
+                    pre.push(Pre {
+                        kernel: Kernel::TensorStats,
+                        p: q,
+                        ins: vec![t(t_id)],
+                        outs: vec![slot],
+                    });
+                }
+            }
+        }
     }
     if !mode.inference() {
         // Penalties and value clipping, the global norm, then (training only) the update.
@@ -460,7 +536,7 @@ pub fn compile(
         let mut p = [0u32; 16];
         p[0] = n as u32;
         match opt {
-            _ if mode == Mode::Grad => {}
+            _ if mode != Mode::Train => {}
             Optimizer::Sgd(o) => {
                 p[1] = fbits(o.momentum);
                 p[2] = o.nesterov as u32;
@@ -494,6 +570,26 @@ pub fn compile(
                     outs,
                 });
             }
+        }
+    }
+
+    if mode == Mode::Probe {
+        for (k, probe) in probes.iter().enumerate() {
+            let (b, pid) = match *probe {
+                Probe::ParamGrad(pid) => (buf::GRADS, pid),
+                Probe::ParamWeight(pid) => (buf::PARAMS, pid),
+                Probe::Activation(..) => continue,
+            };
+            let len = g.params[pid].shape.numel(0);
+            let mut q = [0u32; 16];
+            q[0] = len as u32;
+            let slot = fixed(buf::STATS, k * layout.stats_stride(), 4);
+            pre.push(Pre {
+                kernel: Kernel::TensorStats,
+                p: q,
+                ins: vec![fixed(b, layout.param_off[pid], len)],
+                outs: vec![slot],
+            });
         }
     }
 

@@ -8,6 +8,7 @@ pub mod elementwise;
 pub mod matmul;
 pub mod optim;
 pub mod softmax_xent;
+pub mod stats;
 
 use crate::backend::{Backend, BufferSpec, Globals, Instr, Program, ProgramId};
 use crate::error::{Error, Result};

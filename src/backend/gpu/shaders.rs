@@ -96,7 +96,7 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
         Kernel::BnFwdTrain | Kernel::BnBwd => [div_up(p[1], 64), 1, 1],
         Kernel::SoftmaxXent => [div_up(p[0], 64), 1, 1],
         Kernel::GradPrep => [div_up(p[1], 64), 1, 1],
-        Kernel::MetricsAccum | Kernel::ClipFinalize => [1, 1, 1],
+        Kernel::MetricsAccum | Kernel::ClipFinalize | Kernel::TensorStats => [1, 1, 1],
         Kernel::ActFwd(_)
         | Kernel::ActBwd(_)
         | Kernel::Add
