@@ -142,6 +142,7 @@ fn run(a: Args) -> shadeprop::Result<()> {
         weight_decay: a.weight_decay,
         clip_norm: (a.clip_norm > 0.0).then_some(a.clip_norm),
         clip_value: None,
+        clip_per_tensor: false,
     };
     let graph = Sequential::w_mlp(a.dropout).build()?;
     println!("model: W-MLP, {} parameters", graph.param_count());

@@ -50,3 +50,14 @@ fn clip_finalize() {
     if (max_norm > 0.0) { out0[1] = min(1.0, max_norm / (norm + 1e-6)); } else { out0[1] = 1.0; }
     out0[2] = pen;
 }
+
+// Per-tensor clipping (an option instead of the global norm): for one parameter's
+// gradient, g := min(1, max_norm / (||g|| + 1e-6)) · g with ||g||² = stats[1] from
+// tensor_stats.   in0 = stats [4]; out0 = g.   p0 = n, p1 = max_norm
+@compute @workgroup_size(256)
+fn clip_tensor(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    if (i >= pu(0u)) { return; }
+    let s = min(1.0, pf(1u) / (sqrt(in0[1]) + 1e-6));
+    out0[i] = s * out0[i];
+}

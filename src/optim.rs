@@ -9,7 +9,8 @@
 //! 1. penalty gradient and value clipping, per element:
 //!    g := clamp(dJ/dw + a·w + b·sign(w), min, max), penalty = Σ (a/2)·w² + b·|w|
 //!    where (a, b) come from the parameter's [`Regularizer`];
-//! 2. global-norm clipping: s = min(1, clip_norm / (‖g‖₂ + 1e-6));
+//! 2. global-norm clipping: s = min(1, clip_norm / (‖g‖₂ + 1e-6)) over all parameters
+//!    (or, with `clip_per_tensor`, each tensor scaled by its own norm);
 //! 3. the update:
 //!    - SGD (PyTorch): g' = s·g + wd·w; v = mu·v + g'; w := w − lr·v
 //!      (Nesterov: w := w − lr·(g' + mu·v)); with mu = 0 and wd = lambda/m this is
@@ -70,6 +71,8 @@ pub struct Sgd {
     pub clip_norm: Option<f32>,
     /// Element-wise gradient clipping to [min, max] (applied before the norm clipping).
     pub clip_value: Option<(f32, f32)>,
+    /// Apply `clip_norm` to each parameter tensor's own norm instead of the global norm.
+    pub clip_per_tensor: bool,
 }
 
 impl Default for Sgd {
@@ -81,6 +84,7 @@ impl Default for Sgd {
             weight_decay: 0.0,
             clip_norm: None,
             clip_value: None,
+            clip_per_tensor: false,
         }
     }
 }
@@ -96,6 +100,7 @@ impl Sgd {
             weight_decay: 5e-4,
             clip_norm: Some(1.0),
             clip_value: None,
+            clip_per_tensor: false,
         }
     }
 
@@ -125,6 +130,8 @@ pub struct Adam {
     pub decoupled: bool,
     pub clip_norm: Option<f32>,
     pub clip_value: Option<(f32, f32)>,
+    /// Apply `clip_norm` per parameter tensor instead of globally.
+    pub clip_per_tensor: bool,
 }
 
 impl Default for Adam {
@@ -138,6 +145,7 @@ impl Default for Adam {
             decoupled: false,
             clip_norm: None,
             clip_value: None,
+            clip_per_tensor: false,
         }
     }
 }
@@ -215,6 +223,12 @@ impl Optimizer {
         match self {
             Optimizer::Sgd(s) => s.clip_norm,
             Optimizer::Adam(a) => a.clip_norm,
+        }
+    }
+    pub fn clip_per_tensor(&self) -> bool {
+        match self {
+            Optimizer::Sgd(s) => s.clip_per_tensor,
+            Optimizer::Adam(a) => a.clip_per_tensor,
         }
     }
     pub fn clip_value(&self) -> Option<(f32, f32)> {

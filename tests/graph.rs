@@ -196,6 +196,7 @@ fn weight_decay_is_the_seed_formula_and_spares_biases() {
         weight_decay: wd,
         clip_norm: None,
         clip_value: None,
+        clip_per_tensor: false,
     };
     let g = Sequential::new(4).linear(3).build().unwrap();
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];

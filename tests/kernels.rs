@@ -445,3 +445,25 @@ fn tensor_stats() {
         );
     }
 }
+
+#[test]
+fn clip_tensor() {
+    let mut gs = gpus();
+    for (n, max_norm) in [(1usize, 0.1f32), (1000, 1.0), (70_001, 1e6)] {
+        let g = rand_vec(43, n);
+        let ss: f32 = g.iter().map(|v| v * v).sum();
+        let mut p = [0u32; 16];
+        p[0] = n as u32;
+        p[1] = fbits(max_norm);
+        both(
+            &mut gs,
+            Kernel::ClipTensor,
+            p,
+            &[vec![0.0, ss, 0.0, n as f32]],
+            std::slice::from_ref(&g),
+            &g0(),
+            1e-7,
+            1e-6,
+        );
+    }
+}

@@ -279,6 +279,51 @@ fn clipping_by_value_bounds_every_gradient() {
 }
 
 #[test]
+fn per_tensor_norm_clipping_scales_each_gradient_by_its_own_norm() {
+    let g = Sequential::new(10)
+        .linear(16)
+        .relu()
+        .linear(3)
+        .build()
+        .unwrap();
+    let (x, y) = batch(8, 8, 10, 3);
+    let c = 0.05f32;
+    for backend in backends() {
+        let gpu = backend.is_gpu();
+        let opt = Sgd {
+            clip_norm: Some(c),
+            clip_per_tensor: true,
+            ..Sgd::default()
+        };
+        let mut s = Session::new(backend, g.clone(), opt, 1, 8).unwrap();
+        let (m, clipped) = s.gradients(&x, &y).unwrap();
+        let b: Box<dyn shadeprop::backend::Backend> = if gpu {
+            Box::new(common::gpu().unwrap())
+        } else {
+            Box::new(Cpu::new())
+        };
+        let mut plain = Session::new(b, g.clone(), Sgd::default(), 1, 8).unwrap();
+        let (m0, raw) = plain.gradients(&x, &y).unwrap();
+        assert!(
+            (m.grad_norm - m0.grad_norm).abs() < 1e-6,
+            "the reported norm is the pre-clip global norm"
+        );
+        for ((name, gc), (_, gr)) in clipped.iter().zip(&raw) {
+            let norm = gr.iter().map(|v| v * v).sum::<f32>().sqrt();
+            let k = (c / (norm + 1e-6)).min(1.0);
+            let want: Vec<f32> = gr.iter().map(|v| v * k).collect();
+            assert_close(
+                &format!("{name} clipped to its own norm"),
+                gc,
+                &want,
+                1e-7,
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
 fn learning_rate_schedules() {
     let step = LrSchedule::Step {
         step_size: 2,
@@ -619,6 +664,7 @@ fn whole_steps_with_every_regularizer_match_gpu_vs_cpu() {
             weight_decay: 1e-3,
             clip_norm: Some(1.0),
             clip_value: None,
+            clip_per_tensor: false,
         }
         .into(),
     ];

@@ -61,6 +61,8 @@ pub enum Kernel {
     GradPrep,
     /// Global norm and clip scale.
     ClipFinalize,
+    /// Scale one parameter's gradient to a maximum norm (per-tensor clipping).
+    ClipTensor,
     /// SGD with momentum and coupled weight decay over the flat parameter buffer.
     SgdUpdate,
     /// Adam (coupled L2) or AdamW (decoupled) over the flat parameter buffer.
@@ -209,6 +211,7 @@ impl Kernel {
                 Kernel::ClipFinalize => (Family::Clip, "clip_finalize", clip::clip_finalize, 1, 1),
                 Kernel::SgdUpdate => (Family::Optim, "sgd_update", optim::sgd_update, 3, 2),
                 Kernel::AdamUpdate => (Family::Optim, "adam_update", optim::adam_update, 3, 3),
+                Kernel::ClipTensor => (Family::Clip, "clip_tensor", clip::clip_tensor, 1, 1),
                 Kernel::TensorStats => (Family::Stats, "tensor_stats", stats::tensor_stats, 1, 1),
             };
         KernelDef {

@@ -523,9 +523,41 @@ pub fn compile(
             ],
             outs: vec![fixed(buf::GRADS, 0, n), fixed(buf::PARTIALS, 0, 2 * np)],
         });
+        // Per-tensor clipping: each gradient scaled by its own norm (measured into the
+        // probe slot of that gradient); the global pass below then only measures.
+        let per_tensor = opt.clip_per_tensor() && opt.clip_norm().is_some();
+        if per_tensor {
+            for (k, probe) in probes.iter().enumerate() {
+                let Probe::ParamGrad(pid) = *probe else {
+                    continue;
+                };
+                let len = g.params[pid].shape.numel(0);
+                let grad = fixed(buf::GRADS, layout.param_off[pid], len);
+                let slot = fixed(buf::STATS, k * layout.stats_stride(), 4);
+                let mut q = [0u32; 16];
+                q[0] = len as u32;
+                pre.push(Pre {
+                    kernel: Kernel::TensorStats,
+                    p: q,
+                    ins: vec![grad],
+                    outs: vec![slot],
+                });
+                q[1] = fbits(opt.clip_norm().unwrap_or(0.0));
+                pre.push(Pre {
+                    kernel: Kernel::ClipTensor,
+                    p: q,
+                    ins: vec![slot],
+                    outs: vec![grad],
+                });
+            }
+        }
         let mut p = [0u32; 16];
         p[0] = np as u32;
-        p[1] = fbits(opt.clip_norm().unwrap_or(0.0));
+        p[1] = fbits(if per_tensor {
+            0.0
+        } else {
+            opt.clip_norm().unwrap_or(0.0)
+        });
         pre.push(Pre {
             kernel: Kernel::ClipFinalize,
             p,

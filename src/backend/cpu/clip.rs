@@ -57,3 +57,13 @@ pub fn clip_finalize(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&m
     };
     outs[0][2] = pen;
 }
+
+/// g := min(1, max_norm / (sqrt(stats[1]) + 1e-6))·g. ins = [stats], outs = [g];
+/// p0 = n, p1 = max_norm
+pub fn clip_tensor(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let n = p[0] as usize;
+    let s = (pf(p, 1) / (ins[0][1].sqrt() + 1e-6)).min(1.0);
+    for v in outs[0][..n].iter_mut() {
+        *v *= s;
+    }
+}

@@ -102,6 +102,7 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
         | Kernel::Add
         | Kernel::Dropout
         | Kernel::SgdUpdate
+        | Kernel::ClipTensor
         | Kernel::AdamUpdate => grid1d(p[0]),
     }
 }
