@@ -20,21 +20,20 @@ pub fn grad_prep(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
     let (n, parts) = (p[0] as usize, p[1] as usize);
     let (lo, hi, clip) = (pf(p, 2), pf(p, 3), p[4] == 1);
     let (w, a, b) = (ins[0], ins[1], ins[2]);
-    for t in 0..parts {
-        let (mut s, mut pen) = (0f32, 0f32);
-        let mut i = t;
-        while i < n {
-            let mut g = outs[0][i] + a[i] * w[i] + b[i] * sign(w[i]);
-            if clip {
-                g = g.clamp(lo, hi);
-            }
-            outs[0][i] = g;
-            s += g * g;
-            pen += 0.5 * a[i] * w[i] * w[i] + b[i] * w[i].abs();
-            i += parts;
+    // Walk the buffer contiguously; partial t still sums its elements i ≡ t (mod P) in
+    // increasing i, exactly as the GPU invocation t does.
+    let (s, pen) = outs.split_at_mut(1);
+    let (g, part) = (&mut *s[0], &mut *pen[0]);
+    part[..2 * parts].iter_mut().for_each(|v| *v = 0.0);
+    for i in 0..n {
+        let t = i % parts;
+        let mut gi = g[i] + a[i] * w[i] + b[i] * sign(w[i]);
+        if clip {
+            gi = gi.clamp(lo, hi);
         }
-        outs[1][t] = s;
-        outs[1][parts + t] = pen;
+        g[i] = gi;
+        part[t] += gi * gi;
+        part[parts + t] += 0.5 * a[i] * w[i] * w[i] + b[i] * w[i].abs();
     }
 }
 
