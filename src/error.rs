@@ -58,6 +58,22 @@ pub enum Error {
     /// A graph was built or used inconsistently.
     #[error("graph error: {0}")]
     Graph(String),
+
+    /// A checkpoint file is malformed or does not fit the model.
+    #[error("checkpoint {path}: {what}")]
+    Checkpoint { path: PathBuf, what: String },
+
+    /// A plot could not be drawn.
+    #[error("plot {path}: {what}")]
+    Plot { path: PathBuf, what: String },
+
+    /// A callback was configured inconsistently (e.g. it monitors a metric that is never
+    /// recorded).
+    #[error("callback {callback}: {what}")]
+    Callback {
+        callback: &'static str,
+        what: String,
+    },
 }
 
 /// `Result` with [`Error`].

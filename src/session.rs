@@ -23,6 +23,17 @@ pub struct McPrediction {
     pub classes: usize,
 }
 
+/// Device state in host memory, in the plan's flat layouts (see [`Session::snapshot`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub params: Vec<f32>,
+    pub velocity: Vec<f32>,
+    /// Adam's second moments (empty for SGD).
+    pub second_moment: Vec<f32>,
+    pub state: Vec<f32>,
+    pub step: u64,
+}
+
 /// Statistics of one tensor from [`Session::probe`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorStat {
@@ -528,6 +539,61 @@ impl Session {
                 (p.name.clone(), all[o..o + p.shape.numel(0)].to_vec())
             })
             .collect()
+    }
+
+    /// A host copy of everything training changes on the device: parameters, optimizer
+    /// moments, running statistics, and the step counter.
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        let n = self.layout.params_len;
+        Ok(Snapshot {
+            params: self.backend.read(buf::PARAMS, 0, n)?,
+            velocity: self.backend.read(buf::VELOCITY, 0, n)?,
+            second_moment: if self.layout.second_moment {
+                self.backend.read(buf::M2, 0, n)?
+            } else {
+                vec![]
+            },
+            state: self.backend.read(buf::STATE, 0, self.layout.state_len)?,
+            step: self.step,
+        })
+    }
+
+    /// Put a snapshot back (from this session or one with the same model and optimizer).
+    pub fn restore(&mut self, snap: &Snapshot) -> Result<()> {
+        let n = self.layout.params_len;
+        let want_m2 = if self.layout.second_moment { n } else { 0 };
+        if snap.params.len() != n
+            || snap.velocity.len() != n
+            || snap.second_moment.len() != want_m2
+            || snap.state.len() != self.layout.state_len
+        {
+            return Err(Error::Shape {
+                context: "snapshot".into(),
+                got: vec![
+                    snap.params.len(),
+                    snap.velocity.len(),
+                    snap.second_moment.len(),
+                    snap.state.len(),
+                ],
+                expected: format!(
+                    "[{n}, {n}, {want_m2}, {}] (params, velocity, second moment, state)",
+                    self.layout.state_len
+                ),
+            });
+        }
+        self.backend.write(buf::PARAMS, 0, &snap.params)?;
+        self.backend.write(buf::VELOCITY, 0, &snap.velocity)?;
+        if want_m2 > 0 {
+            self.backend.write(buf::M2, 0, &snap.second_moment)?;
+        }
+        self.backend.write(buf::STATE, 0, &snap.state)?;
+        self.step = snap.step;
+        Ok(())
+    }
+
+    /// The seed that keys initialization, dropout masks and shuffling.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// Overwrite one parameter by name.

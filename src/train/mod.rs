@@ -1,5 +1,11 @@
-//! Epoch-level helpers over a [`Session`]: shuffled mini-batches (the short last batch
-//! included unless `drop_last`), evaluation, and progress display.
+//! Training: epoch-level helpers over a [`Session`] (shuffled mini-batches, the short last
+//! batch included unless `drop_last`; evaluation; progress display), the [`fit::Trainer`]
+//! with callbacks, checkpoints, metric logs and learning-curve plots.
+
+pub mod callbacks;
+pub mod checkpoint;
+pub mod fit;
+pub mod plot;
 
 use std::time::Instant;
 
@@ -56,6 +62,16 @@ fn bar(n: u64, show: bool, msg: &str) -> ProgressBar {
     pb
 }
 
+/// What [`train_epoch_with`] reports while it runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Event {
+    /// A step was submitted (global step number after it).
+    Batch { step: u64 },
+    /// Device metrics were read (every `log_every` steps): those of the steps since the
+    /// previous read.
+    Interval { step: u64, metrics: Metrics },
+}
+
 /// Train one epoch over `ds` in a seeded order (`seed`, `epoch`).
 pub fn train_epoch(
     s: &mut Session,
@@ -63,6 +79,18 @@ pub fn train_epoch(
     cfg: &EpochConfig,
     seed: u64,
     epoch: u64,
+) -> Result<EpochStats> {
+    train_epoch_with(s, ds, cfg, seed, epoch, &mut |_| Ok(()))
+}
+
+/// [`train_epoch`] with a hook called after every step and every metrics read.
+pub fn train_epoch_with(
+    s: &mut Session,
+    ds: &Dataset,
+    cfg: &EpochConfig,
+    seed: u64,
+    epoch: u64,
+    hook: &mut dyn FnMut(Event) -> Result<()>,
 ) -> Result<EpochStats> {
     let bsz = cfg.batch_size;
     if bsz == 0 {
@@ -113,20 +141,32 @@ pub fn train_epoch(
             yb.push(ds.y[i]);
         }
         s.train_batch(&xb, &yb)?;
+        hook(Event::Batch { step: s.step })?;
         if (bi + 1) % cfg.log_every.max(1) == 0 {
             let m = s.take_metrics(Mode::Train)?;
             merge(&mut total, m);
+            hook(Event::Interval {
+                step: s.step,
+                metrics: m,
+            })?;
             pb.set_message(format!(
-                "epoch {} loss {:.4} acc {:.4}",
+                "epoch {} loss {:.4} acc {:.4} {:.0} samples/s",
                 epoch + 1,
                 total.loss,
-                total.accuracy
+                total.accuracy,
+                total.samples as f64 / t0.elapsed().as_secs_f64()
             ));
         }
         pb.inc(1);
     }
     let m = s.take_metrics(Mode::Train)?; // waits for the last step
     merge(&mut total, m);
+    if m.steps > 0 {
+        hook(Event::Interval {
+            step: s.step,
+            metrics: m,
+        })?;
+    }
     let seconds = t0.elapsed().as_secs_f64();
     pb.finish_and_clear();
     Ok(EpochStats {

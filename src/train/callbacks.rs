@@ -1,0 +1,385 @@
+//! Callbacks: hooks around training that can stop it, ask for checkpoints, and carry state
+//! across a resume. [`EarlyStopping`] follows Keras' semantics exactly; [`ModelCheckpoint`]
+//! asks the trainer to write a checkpoint; [`TerminateOnNan`] stops on a non-finite metric.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::fit::{EpochLog, History};
+use crate::error::{Error, Result};
+use crate::session::{Session, Snapshot};
+
+/// What a callback asks for at the end of an epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Control {
+    /// Stop training after this epoch.
+    pub stop: bool,
+    /// Write a checkpoint (with every callback's state) to each of these paths.
+    pub save: Vec<PathBuf>,
+}
+
+/// Hooks called by [`super::fit::Trainer`]. All have empty defaults.
+pub trait Callback {
+    /// A stable name (keys the callback's state in checkpoints).
+    fn name(&self) -> &'static str;
+    /// Check the configuration against the metrics the trainer will record.
+    fn on_train_begin(&mut self, _s: &mut Session, _metrics: &[String]) -> Result<()> {
+        Ok(())
+    }
+    fn on_epoch_begin(&mut self, _s: &mut Session, _epoch: u64) -> Result<()> {
+        Ok(())
+    }
+    /// After every training step (no device synchronization happens here).
+    fn on_batch_end(&mut self, _step: u64) -> Result<()> {
+        Ok(())
+    }
+    fn on_epoch_end(&mut self, _s: &mut Session, _log: &EpochLog, _h: &History) -> Result<Control> {
+        Ok(Control::default())
+    }
+    fn on_train_end(&mut self, _s: &mut Session, _h: &mut History) -> Result<()> {
+        Ok(())
+    }
+    /// State carried in checkpoints.
+    fn state(&self) -> Value {
+        Value::Null
+    }
+    fn load_state(&mut self, _v: &Value) -> Result<()> {
+        Ok(())
+    }
+    /// A device snapshot carried in checkpoints (EarlyStopping's best weights).
+    fn snapshot(&self) -> Option<&Snapshot> {
+        None
+    }
+    fn load_snapshot(&mut self, _s: Snapshot) {}
+}
+
+/// Whether a smaller or a larger monitored value is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitorMode {
+    Min,
+    Max,
+    /// Max for metrics whose name contains "acc" (accuracy), else min — as Keras.
+    Auto,
+}
+
+impl MonitorMode {
+    fn resolve(self, monitor: &str) -> MonitorMode {
+        match self {
+            MonitorMode::Auto if monitor.contains("acc") || monitor.contains("auc") => {
+                MonitorMode::Max
+            }
+            MonitorMode::Auto => MonitorMode::Min,
+            m => m,
+        }
+    }
+}
+
+/// Keras' `EarlyStopping`, parameter for parameter:
+/// - `monitor`: a recorded metric (`val_loss`, `val_accuracy`, `loss`, ...);
+/// - `min_delta`: an improvement must beat the best by more than this;
+/// - `patience`: epochs without improvement before stopping;
+/// - `mode`: min / max / auto (from the name);
+/// - `baseline`: the counter only restarts on epochs that also beat the baseline;
+/// - `restore_best_weights`: at the end of training, put back the weights of the best
+///   epoch (an in-memory snapshot of the device state);
+/// - `start_from_epoch`: epochs before this one are not monitored (warm-up).
+///
+/// The rule per monitored epoch (Keras 3): wait += 1; if current improves on best
+/// (current − min_delta·sign beats best), best := current, and wait := 0 when there is no
+/// baseline or current also beats it; otherwise, if wait ≥ patience and epoch > 0, stop.
+#[derive(Clone, Debug)]
+pub struct EarlyStopping {
+    pub monitor: String,
+    pub min_delta: f64,
+    pub patience: u64,
+    pub mode: MonitorMode,
+    pub baseline: Option<f64>,
+    pub restore_best_weights: bool,
+    pub start_from_epoch: u64,
+    /// Progress, readable after training.
+    pub wait: u64,
+    pub best: Option<f64>,
+    pub best_epoch: Option<u64>,
+    pub stopped_epoch: Option<u64>,
+    best_weights: Option<Snapshot>,
+}
+
+impl EarlyStopping {
+    /// Keras' defaults for everything but the monitored metric.
+    pub fn new(monitor: &str) -> Self {
+        EarlyStopping {
+            monitor: monitor.into(),
+            min_delta: 0.0,
+            patience: 0,
+            mode: MonitorMode::Auto,
+            baseline: None,
+            restore_best_weights: false,
+            start_from_epoch: 0,
+            wait: 0,
+            best: None,
+            best_epoch: None,
+            stopped_epoch: None,
+            best_weights: None,
+        }
+    }
+    pub fn patience(mut self, p: u64) -> Self {
+        self.patience = p;
+        self
+    }
+    pub fn min_delta(mut self, d: f64) -> Self {
+        self.min_delta = d;
+        self
+    }
+    pub fn mode(mut self, m: MonitorMode) -> Self {
+        self.mode = m;
+        self
+    }
+    pub fn baseline(mut self, b: f64) -> Self {
+        self.baseline = Some(b);
+        self
+    }
+    pub fn restore_best_weights(mut self, r: bool) -> Self {
+        self.restore_best_weights = r;
+        self
+    }
+    pub fn start_from_epoch(mut self, e: u64) -> Self {
+        self.start_from_epoch = e;
+        self
+    }
+
+    fn better(&self, current: f64, reference: f64) -> bool {
+        let d = self.min_delta.abs();
+        match self.mode.resolve(&self.monitor) {
+            MonitorMode::Max => current - d > reference,
+            _ => current + d < reference,
+        }
+    }
+
+    /// The decision for one epoch's monitored value: `(improved, stop)`. Pure: this is
+    /// what the scripted-sequence tests drive.
+    pub fn update(&mut self, epoch: u64, current: f64) -> (bool, bool) {
+        if epoch < self.start_from_epoch {
+            return (false, false);
+        }
+        self.wait += 1;
+        let best = self.best.unwrap_or(match self.mode.resolve(&self.monitor) {
+            MonitorMode::Max => f64::NEG_INFINITY,
+            _ => f64::INFINITY,
+        });
+        if self.better(current, best) {
+            self.best = Some(current);
+            self.best_epoch = Some(epoch);
+            if self.baseline.is_none_or(|b| self.better(current, b)) {
+                self.wait = 0;
+            }
+            return (true, false);
+        }
+        if self.wait >= self.patience && epoch > 0 {
+            self.stopped_epoch = Some(epoch);
+            return (false, true);
+        }
+        (false, false)
+    }
+}
+
+impl Callback for EarlyStopping {
+    fn name(&self) -> &'static str {
+        "early_stopping"
+    }
+    fn on_train_begin(&mut self, _s: &mut Session, metrics: &[String]) -> Result<()> {
+        if !metrics.contains(&self.monitor) {
+            return Err(Error::Callback {
+                callback: "EarlyStopping",
+                what: format!(
+                    "monitor {:?} is not a recorded metric; expected one of {metrics:?}",
+                    self.monitor
+                ),
+            });
+        }
+        if !(self.min_delta.is_finite()) {
+            return Err(Error::Hyperparameter {
+                name: "early_stopping.min_delta",
+                value: self.min_delta.to_string(),
+                expected: "a finite value",
+            });
+        }
+        Ok(())
+    }
+    fn on_epoch_end(&mut self, s: &mut Session, log: &EpochLog, _h: &History) -> Result<Control> {
+        let Some(current) = log.get(&self.monitor) else {
+            return Ok(Control::default());
+        };
+        if self.restore_best_weights
+            && self.best_weights.is_none()
+            && log.epoch >= self.start_from_epoch
+        {
+            // As Keras: weights after the first monitored epoch, if nothing ever improves.
+            self.best_weights = Some(s.snapshot()?);
+        }
+        let (improved, stop) = self.update(log.epoch, current);
+        if improved && self.restore_best_weights {
+            self.best_weights = Some(s.snapshot()?);
+        }
+        Ok(Control { stop, save: vec![] })
+    }
+    fn on_train_end(&mut self, s: &mut Session, h: &mut History) -> Result<()> {
+        h.stopped_epoch = self.stopped_epoch;
+        h.best_epoch = self.best_epoch;
+        if self.restore_best_weights
+            && let Some(w) = &self.best_weights
+        {
+            // Only the weights and running statistics; the step counter keeps counting.
+            let step = s.step;
+            s.restore(w)?;
+            s.step = step;
+        }
+        Ok(())
+    }
+    fn state(&self) -> Value {
+        json!({
+            "wait": self.wait,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+        })
+    }
+    fn load_state(&mut self, v: &Value) -> Result<()> {
+        let bad = || Error::Callback {
+            callback: "EarlyStopping",
+            what: format!("unreadable saved state {v}"),
+        };
+        self.wait = v["wait"].as_u64().ok_or_else(bad)?;
+        self.best = v["best"].as_f64();
+        self.best_epoch = v["best_epoch"].as_u64();
+        self.stopped_epoch = v["stopped_epoch"].as_u64();
+        Ok(())
+    }
+    fn snapshot(&self) -> Option<&Snapshot> {
+        self.best_weights.as_ref()
+    }
+    fn load_snapshot(&mut self, s: Snapshot) {
+        self.best_weights = Some(s);
+    }
+}
+
+/// Keras' `ModelCheckpoint`: with `save_best_only`, a checkpoint at every improvement of
+/// the monitored metric (to `dir/best.safetensors`); otherwise every `every` epochs (to
+/// `dir/epoch-NNNN.safetensors`, plus `dir/last.safetensors`). Writes are atomic.
+#[derive(Clone, Debug)]
+pub struct ModelCheckpoint {
+    pub dir: PathBuf,
+    pub monitor: String,
+    pub mode: MonitorMode,
+    pub save_best_only: bool,
+    pub every: u64,
+    best: Option<f64>,
+}
+
+impl ModelCheckpoint {
+    /// Save at every improvement of `monitor`.
+    pub fn best_only(dir: impl Into<PathBuf>, monitor: &str) -> Self {
+        ModelCheckpoint {
+            dir: dir.into(),
+            monitor: monitor.into(),
+            mode: MonitorMode::Auto,
+            save_best_only: true,
+            every: 1,
+            best: None,
+        }
+    }
+    /// Save every `n` epochs.
+    pub fn every(dir: impl Into<PathBuf>, n: u64) -> Self {
+        ModelCheckpoint {
+            dir: dir.into(),
+            monitor: "loss".into(),
+            mode: MonitorMode::Auto,
+            save_best_only: false,
+            every: n,
+            best: None,
+        }
+    }
+}
+
+impl Callback for ModelCheckpoint {
+    fn name(&self) -> &'static str {
+        "model_checkpoint"
+    }
+    fn on_train_begin(&mut self, _s: &mut Session, metrics: &[String]) -> Result<()> {
+        if self.every == 0 {
+            return Err(Error::Hyperparameter {
+                name: "model_checkpoint.every",
+                value: "0".into(),
+                expected: ">= 1",
+            });
+        }
+        if self.save_best_only && !metrics.contains(&self.monitor) {
+            return Err(Error::Callback {
+                callback: "ModelCheckpoint",
+                what: format!(
+                    "monitor {:?} is not a recorded metric; expected one of {metrics:?}",
+                    self.monitor
+                ),
+            });
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
+    }
+    fn on_epoch_end(&mut self, _s: &mut Session, log: &EpochLog, _h: &History) -> Result<Control> {
+        let mut save = vec![];
+        if self.save_best_only {
+            if let Some(v) = log.get(&self.monitor) {
+                let max = self.mode.resolve(&self.monitor) == MonitorMode::Max;
+                let better = match self.best {
+                    None => true,
+                    Some(b) => {
+                        if max {
+                            v > b
+                        } else {
+                            v < b
+                        }
+                    }
+                };
+                if better {
+                    self.best = Some(v);
+                    save.push(self.dir.join("best.safetensors"));
+                }
+            }
+        } else if (log.epoch + 1).is_multiple_of(self.every) {
+            save.push(
+                self.dir
+                    .join(format!("epoch-{:04}.safetensors", log.epoch + 1)),
+            );
+            save.push(self.dir.join("last.safetensors"));
+        }
+        Ok(Control { stop: false, save })
+    }
+    fn state(&self) -> Value {
+        json!({ "best": self.best })
+    }
+    fn load_state(&mut self, v: &Value) -> Result<()> {
+        self.best = v["best"].as_f64();
+        Ok(())
+    }
+}
+
+/// Stop with [`Error::NonFinite`] when any recorded metric of an epoch is NaN or infinite
+/// (the step-level guard in `Session::take_metrics` catches the training loss and gradient
+/// norm earlier). Checkpoints written before stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct TerminateOnNan;
+
+impl Callback for TerminateOnNan {
+    fn name(&self) -> &'static str {
+        "terminate_on_nan"
+    }
+    fn on_epoch_end(&mut self, s: &mut Session, log: &EpochLog, _h: &History) -> Result<Control> {
+        if let Some((k, v)) = log.values.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: format!("{k} at the end of epoch {}", log.epoch + 1),
+                value: *v as f32,
+                step: s.step,
+            });
+        }
+        Ok(Control::default())
+    }
+}

@@ -1,0 +1,512 @@
+//! Checkpoints as safetensors files.
+//!
+//! Tensors are named like PyTorch's `nn.Sequential.state_dict()`: `0.weight` (a linear
+//! weight is stored [out, in], transposed from shadeprop's [in, out]), `0.bias`,
+//! `1.weight` / `1.bias` (batch-norm gamma / beta), `1.running_mean`, `1.running_var`,
+//! `1.num_batches_tracked` (int64). Optimizer state follows under `optimizer.` (momentum as
+//! `optimizer.momentum.<name>`, Adam's moments as `optimizer.exp_avg.<name>` and
+//! `optimizer.exp_avg_sq.<name>`), and a callback's device snapshot (EarlyStopping's best
+//! weights) as `callback.<callback>.{params,velocity,second_moment,state}`. In PyTorch:
+//!
+//! ```text
+//! sd = safetensors.torch.load_file("best.safetensors")
+//! model.load_state_dict({k: v for k, v in sd.items() if not k.startswith(("optimizer.", "callback."))})
+//! ```
+//!
+//! Metadata (all strings): `format` = "shadeprop-checkpoint", `version` = "1", `model`
+//! (parameter names and shapes: a checkpoint only loads into the same model), `seed`,
+//! `step`, `epoch` (epochs completed), `optimizer`, `standardizer`, `history` and
+//! `callbacks` (JSON), and `checksum` (FNV-1a 64 of every tensor's bytes in name order, so a
+//! flipped byte is detected). Writes go to a temporary file in the same folder, are
+//! flushed, then renamed over the target: a reader never sees a half-written checkpoint.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde_json::Value;
+
+use crate::data::Standardizer;
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::graph::plan::Layout;
+use crate::session::{Session, Snapshot};
+
+pub const FORMAT: &str = "shadeprop-checkpoint";
+pub const VERSION: &str = "1";
+
+/// Everything but the device tensors.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Meta {
+    /// Epochs completed when the checkpoint was written.
+    pub epoch: u64,
+    /// The training history so far (JSON array of epoch logs).
+    pub history: Value,
+    /// Each callback's state, by callback name.
+    pub callbacks: Value,
+    pub standardizer: Option<Standardizer>,
+}
+
+fn err(path: &Path, what: impl Into<String>) -> Error {
+    Error::Checkpoint {
+        path: path.to_path_buf(),
+        what: what.into(),
+    }
+}
+
+/// A description of the model's parameters; a checkpoint only loads into a model with the
+/// same one.
+pub fn model_signature(g: &Graph) -> String {
+    g.params
+        .iter()
+        .map(|p| format!("{}:{}x{}", p.name, p.shape.rows_at(1), p.shape.cols))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// (name, shape, flat-buffer offset, rows, cols, transposed) for each parameter segment.
+struct SegmentMap {
+    name: String,
+    shape: Vec<usize>,
+    off: usize,
+    rows: usize,
+    cols: usize,
+    transpose: bool,
+}
+
+fn segments(g: &Graph, layout: &Layout) -> Vec<SegmentMap> {
+    let mut v = vec![];
+    for (pid, p) in g.params.iter().enumerate() {
+        let mut off = layout.param_off[pid];
+        let (rows, cols) = (p.shape.rows_at(1), p.shape.cols);
+        for seg in &p.segments {
+            let matrix = p.segments.len() == 1 && rows > 1 && seg.name.ends_with(".weight");
+            let shape = if matrix {
+                vec![cols, rows]
+            } else {
+                vec![seg.len]
+            };
+            v.push(SegmentMap {
+                name: seg.name.clone(),
+                shape,
+                off,
+                rows,
+                cols,
+                transpose: matrix,
+            });
+            off += seg.len;
+        }
+    }
+    v
+}
+
+fn export(m: &SegmentMap, flat: &[f32]) -> Vec<f32> {
+    let len: usize = m.shape.iter().product();
+    let src = &flat[m.off..m.off + len];
+    if !m.transpose {
+        return src.to_vec();
+    }
+    // [rows=in, cols=out] → [out, in]
+    (0..len)
+        .map(|i| src[(i % m.rows) * m.cols + i / m.rows])
+        .collect()
+}
+
+fn import(m: &SegmentMap, data: &[f32], flat: &mut [f32]) {
+    let len = data.len();
+    if !m.transpose {
+        flat[m.off..m.off + len].copy_from_slice(data);
+        return;
+    }
+    for i in 0..len {
+        flat[m.off + (i % m.rows) * m.cols + i / m.rows] = data[i];
+    }
+}
+
+/// State buffers: (layer prefix, offset, channels) of each batch-norm layer.
+fn bn_states(g: &Graph, layout: &Layout) -> Vec<(String, usize, usize)> {
+    g.states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let prefix = s
+                .name
+                .trim_end_matches(".running_mean+running_var")
+                .to_string();
+            (prefix, layout.state_off[i], s.len / 2)
+        })
+        .collect()
+}
+
+fn fnv1a(h: &mut u64, bytes: &[u8]) {
+    for &b in bytes {
+        *h ^= b as u64;
+        *h = h.wrapping_mul(0x100_0000_01b3);
+    }
+}
+
+struct Owned {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+fn f32s(shape: Vec<usize>, v: &[f32]) -> Owned {
+    Owned {
+        dtype: Dtype::F32,
+        shape,
+        bytes: bytemuck::cast_slice(v).to_vec(),
+    }
+}
+
+/// All tensors of a session snapshot, by name.
+fn tensors(
+    g: &Graph,
+    layout: &Layout,
+    snap: &Snapshot,
+    adam: bool,
+    callbacks: &[(String, Snapshot)],
+) -> Vec<(String, Owned)> {
+    let mut out = vec![];
+    let segs = segments(g, layout);
+    for m in &segs {
+        out.push((
+            m.name.clone(),
+            f32s(m.shape.clone(), &export(m, &snap.params)),
+        ));
+        let (first, second) = if adam {
+            ("exp_avg", Some("exp_avg_sq"))
+        } else {
+            ("momentum", None)
+        };
+        out.push((
+            format!("optimizer.{first}.{}", m.name),
+            f32s(m.shape.clone(), &export(m, &snap.velocity)),
+        ));
+        if let Some(second) = second {
+            out.push((
+                format!("optimizer.{second}.{}", m.name),
+                f32s(m.shape.clone(), &export(m, &snap.second_moment)),
+            ));
+        }
+    }
+    for (prefix, off, c) in bn_states(g, layout) {
+        out.push((
+            format!("{prefix}.running_mean"),
+            f32s(vec![c], &snap.state[off..off + c]),
+        ));
+        out.push((
+            format!("{prefix}.running_var"),
+            f32s(vec![c], &snap.state[off + c..off + 2 * c]),
+        ));
+        let steps = (snap.step as i64).to_le_bytes().to_vec();
+        out.push((
+            format!("{prefix}.num_batches_tracked"),
+            Owned {
+                dtype: Dtype::I64,
+                shape: vec![],
+                bytes: steps,
+            },
+        ));
+    }
+    for (name, cs) in callbacks {
+        for (part, v) in [
+            ("params", &cs.params),
+            ("velocity", &cs.velocity),
+            ("second_moment", &cs.second_moment),
+            ("state", &cs.state),
+        ] {
+            out.push((format!("callback.{name}.{part}"), f32s(vec![v.len()], v)));
+        }
+        out.push((
+            format!("callback.{name}.step"),
+            Owned {
+                dtype: Dtype::I64,
+                shape: vec![],
+                bytes: (cs.step as i64).to_le_bytes().to_vec(),
+            },
+        ));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Write a checkpoint of `s` atomically.
+pub fn save(
+    path: &Path,
+    s: &mut Session,
+    meta: &Meta,
+    callbacks: &[(String, Snapshot)],
+) -> Result<()> {
+    let snap = s.snapshot()?;
+    let adam = s.optimizer().is_adam();
+    let all = tensors(s.graph(), s.layout(), &snap, adam, callbacks);
+    let mut checksum = 0xcbf2_9ce4_8422_2325u64;
+    for (_, t) in &all {
+        fnv1a(&mut checksum, &t.bytes);
+    }
+    let mut md: HashMap<String, String> = HashMap::new();
+    md.insert("format".into(), FORMAT.into());
+    md.insert("version".into(), VERSION.into());
+    md.insert("model".into(), model_signature(s.graph()));
+    md.insert("seed".into(), s.seed().to_string());
+    md.insert("step".into(), snap.step.to_string());
+    md.insert("epoch".into(), meta.epoch.to_string());
+    md.insert("optimizer".into(), format!("{:?}", s.optimizer()));
+    md.insert(
+        "standardizer".into(),
+        meta.standardizer
+            .map(|z| format!("{},{}", z.mean, z.std))
+            .unwrap_or_default(),
+    );
+    md.insert("history".into(), meta.history.to_string());
+    md.insert("callbacks".into(), meta.callbacks.to_string());
+    md.insert("checksum".into(), format!("{checksum:016x}"));
+    let views: Vec<(String, TensorView<'_>)> = all
+        .iter()
+        .map(|(n, t)| {
+            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| err(path, format!("tensor {n}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::tensor::serialize(views, Some(md))
+        .map_err(|e| err(path, format!("serialize: {e}")))?;
+    write_atomic(path, &bytes)
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Load a checkpoint into `s` (parameters, optimizer state, running statistics, step) and
+/// return its metadata and the callbacks' snapshots. Validates format, version, model,
+/// checksum, names, shapes and dtypes, with an error naming what is wrong.
+pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot)>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
+    let md = header.metadata().clone().unwrap_or_default();
+    let get = |k: &str| {
+        md.get(k)
+            .cloned()
+            .ok_or_else(|| err(path, format!("metadata key {k:?} missing")))
+    };
+    if get("format")? != FORMAT {
+        return Err(err(
+            path,
+            format!("format {:?}, expected {FORMAT:?}", get("format")?),
+        ));
+    }
+    if get("version")? != VERSION {
+        return Err(err(
+            path,
+            format!("format version {:?}, expected {VERSION:?}", get("version")?),
+        ));
+    }
+    let want_model = model_signature(s.graph());
+    if get("model")? != want_model {
+        return Err(err(
+            path,
+            format!(
+                "written for model [{}], this model is [{want_model}]",
+                get("model")?
+            ),
+        ));
+    }
+    let mut names: Vec<&str> = st.names();
+    names.sort();
+    let mut checksum = 0xcbf2_9ce4_8422_2325u64;
+    for n in &names {
+        let t = st
+            .tensor(n)
+            .map_err(|e| err(path, format!("tensor {n}: {e}")))?;
+        fnv1a(&mut checksum, t.data());
+    }
+    if format!("{checksum:016x}") != get("checksum")? {
+        return Err(err(
+            path,
+            format!(
+                "checksum {checksum:016x} does not match the recorded {}: the file is corrupt",
+                get("checksum")?
+            ),
+        ));
+    }
+    let num = |k: &str| -> Result<u64> {
+        get(k)?
+            .parse()
+            .map_err(|_| err(path, format!("metadata {k} is not a number")))
+    };
+    let step = num("step")?;
+    let epoch = num("epoch")?;
+    if num("seed")? != s.seed() {
+        return Err(err(
+            path,
+            format!(
+                "written with seed {}, this session has seed {}",
+                num("seed")?,
+                s.seed()
+            ),
+        ));
+    }
+
+    // Rebuild the flat snapshot from the named tensors.
+    let (g, layout) = (s.graph().clone(), s.layout().clone());
+    let adam = s.optimizer().is_adam();
+    let template = Snapshot {
+        params: vec![0.0; layout.params_len],
+        velocity: vec![0.0; layout.params_len],
+        second_moment: if adam {
+            vec![0.0; layout.params_len]
+        } else {
+            vec![]
+        },
+        state: vec![0.0; layout.state_len],
+        step,
+    };
+    let mut expected: HashMap<String, Vec<usize>> = tensors(&g, &layout, &template, adam, &[])
+        .into_iter()
+        .map(|(n, t)| (n, t.shape))
+        .collect();
+    let read_f32 = |n: &str, shape: &[usize]| -> Result<Vec<f32>> {
+        let t = st
+            .tensor(n)
+            .map_err(|_| err(path, format!("tensor {n} missing")))?;
+        if t.dtype() != Dtype::F32 {
+            return Err(err(
+                path,
+                format!("tensor {n} has dtype {:?}, expected F32", t.dtype()),
+            ));
+        }
+        if t.shape() != shape {
+            return Err(err(
+                path,
+                format!("tensor {n} has shape {:?}, expected {shape:?}", t.shape()),
+            ));
+        }
+        Ok(t.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    };
+    let mut snap = template.clone();
+    for m in segments(&g, &layout) {
+        import(&m, &read_f32(&m.name, &m.shape)?, &mut snap.params);
+        let first = if adam { "exp_avg" } else { "momentum" };
+        import(
+            &m,
+            &read_f32(&format!("optimizer.{first}.{}", m.name), &m.shape)?,
+            &mut snap.velocity,
+        );
+        if adam {
+            import(
+                &m,
+                &read_f32(&format!("optimizer.exp_avg_sq.{}", m.name), &m.shape)?,
+                &mut snap.second_moment,
+            );
+        }
+    }
+    for (prefix, off, c) in bn_states(&g, &layout) {
+        let rm = read_f32(&format!("{prefix}.running_mean"), &[c])?;
+        let rv = read_f32(&format!("{prefix}.running_var"), &[c])?;
+        snap.state[off..off + c].copy_from_slice(&rm);
+        snap.state[off + c..off + 2 * c].copy_from_slice(&rv);
+        let nbt = format!("{prefix}.num_batches_tracked");
+        let t = st
+            .tensor(&nbt)
+            .map_err(|_| err(path, format!("tensor {nbt} missing")))?;
+        if t.dtype() != Dtype::I64 || !t.shape().is_empty() {
+            return Err(err(
+                path,
+                format!(
+                    "tensor {nbt} is {:?} {:?}, expected an I64 scalar",
+                    t.dtype(),
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    // Callback snapshots.
+    let mut cb = vec![];
+    let cb_names: Vec<String> = names
+        .iter()
+        .filter_map(|n| {
+            n.strip_prefix("callback.")
+                .and_then(|r| r.strip_suffix(".params"))
+                .map(String::from)
+        })
+        .collect();
+    for name in &cb_names {
+        let part = |p: &str, len: usize| read_f32(&format!("callback.{name}.{p}"), &[len]);
+        let step_t = st
+            .tensor(&format!("callback.{name}.step"))
+            .map_err(|_| err(path, format!("tensor callback.{name}.step missing")))?;
+        let step = i64::from_le_bytes(
+            step_t
+                .data()
+                .try_into()
+                .map_err(|_| err(path, format!("callback.{name}.step is not one int64")))?,
+        );
+        cb.push((
+            name.clone(),
+            Snapshot {
+                params: part("params", layout.params_len)?,
+                velocity: part("velocity", layout.params_len)?,
+                second_moment: part("second_moment", snap.second_moment.len())?,
+                state: part("state", layout.state_len)?,
+                step: step as u64,
+            },
+        ));
+        for p in ["params", "velocity", "second_moment", "state", "step"] {
+            expected.insert(format!("callback.{name}.{p}"), vec![]);
+        }
+    }
+    if let Some(extra) = names.iter().find(|n| !expected.contains_key(**n)) {
+        return Err(err(
+            path,
+            format!("unexpected tensor {extra} (not part of this model)"),
+        ));
+    }
+    s.restore(&snap)?;
+    let json = |k: &str| -> Result<Value> {
+        serde_json::from_str(&get(k)?).map_err(|e| err(path, format!("metadata {k}: {e}")))
+    };
+    let standardizer = match get("standardizer")?.split_once(',') {
+        Some((m, sd)) => Some(Standardizer {
+            mean: m
+                .parse()
+                .map_err(|_| err(path, "standardizer mean is not a number"))?,
+            std: sd
+                .parse()
+                .map_err(|_| err(path, "standardizer std is not a number"))?,
+        }),
+        None => None,
+    };
+    Ok((
+        Meta {
+            epoch,
+            history: json("history")?,
+            callbacks: json("callbacks")?,
+            standardizer,
+        },
+        cb,
+    ))
+}

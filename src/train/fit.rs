@@ -1,0 +1,380 @@
+//! `Trainer::fit`: epochs of training with validation, callbacks, checkpoints, metric logs
+//! (CSV and JSON lines, written while training runs), learning curves, and exact resume.
+//!
+//! Recorded per epoch: `loss` (mean data loss over the epoch + the last step's penalty),
+//! `data_loss`, `penalty`, `accuracy` (training mode: dropout on), `lr`, `grad_norm`
+//! (pre-clip, last step), `samples_per_sec`, `seconds`, and with validation data
+//! `val_loss` and `val_accuracy` (inference mode).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+
+use super::callbacks::{Callback, Control};
+use super::{EpochConfig, Event, checkpoint, evaluate, plot, train_epoch_with};
+use crate::data::{Dataset, Standardizer};
+use crate::error::{Error, Result};
+use crate::session::Session;
+
+/// The metrics of one epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EpochLog {
+    /// 0-based epoch.
+    pub epoch: u64,
+    pub values: BTreeMap<String, f64>,
+}
+
+impl EpochLog {
+    pub fn get(&self, k: &str) -> Option<f64> {
+        self.values.get(k).copied()
+    }
+}
+
+/// Every epoch's metrics, and where early stopping ended and found its best.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    pub epochs: Vec<EpochLog>,
+    pub stopped_epoch: Option<u64>,
+    pub best_epoch: Option<u64>,
+}
+
+impl History {
+    /// One metric over the epochs (NaN where missing).
+    pub fn metric(&self, k: &str) -> Vec<f64> {
+        self.epochs
+            .iter()
+            .map(|e| e.get(k).unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "epochs": self.epochs.iter().map(|e| {
+                let mut m: Map<String, Value> = e.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                m.insert("epoch".into(), json!(e.epoch));
+                Value::Object(m)
+            }).collect::<Vec<_>>(),
+            "stopped_epoch": self.stopped_epoch,
+            "best_epoch": self.best_epoch,
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Option<History> {
+        let epochs = v["epochs"]
+            .as_array()?
+            .iter()
+            .map(|e| {
+                let o = e.as_object()?;
+                let epoch = o.get("epoch")?.as_u64()?;
+                let values = o
+                    .iter()
+                    .filter(|(k, _)| *k != "epoch")
+                    .map(|(k, v)| Some((k.clone(), v.as_f64().unwrap_or(f64::NAN))))
+                    .collect::<Option<_>>()?;
+                Some(EpochLog { epoch, values })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(History {
+            epochs,
+            stopped_epoch: v["stopped_epoch"].as_u64(),
+            best_epoch: v["best_epoch"].as_u64(),
+        })
+    }
+}
+
+/// How to fit.
+#[derive(Clone, Debug)]
+pub struct FitConfig {
+    pub epochs: u64,
+    pub epoch: EpochConfig,
+    /// Keys the shuffling (the session's seed keys initialization and dropout).
+    pub seed: u64,
+    /// Where metrics.csv, metrics.jsonl (and with `log_steps`, steps.csv) and the
+    /// learning curves (curves.png, curves.svg) are written; None writes nothing.
+    pub log_dir: Option<PathBuf>,
+    /// Also log every metrics read within epochs (every `epoch.log_every` steps).
+    pub log_steps: bool,
+    /// Stored in checkpoints so that inference can apply it.
+    pub standardizer: Option<Standardizer>,
+    /// Print one line per epoch.
+    pub verbose: bool,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            epochs: 10,
+            epoch: EpochConfig::default(),
+            seed: 0,
+            log_dir: None,
+            log_steps: false,
+            standardizer: None,
+            verbose: false,
+        }
+    }
+}
+
+const COLUMNS: [&str; 10] = [
+    "loss",
+    "data_loss",
+    "penalty",
+    "accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "grad_norm",
+    "samples_per_sec",
+    "seconds",
+];
+
+/// Runs epochs, validation, callbacks, checkpoints and logs.
+pub struct Trainer {
+    pub cfg: FitConfig,
+}
+
+fn append(path: &Path, line: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    writeln!(f, "{line}").map_err(|e| Error::io(path, e))
+}
+
+fn csv_row(e: &EpochLog) -> String {
+    let mut row = vec![(e.epoch + 1).to_string()];
+    row.extend(
+        COLUMNS
+            .iter()
+            .map(|c| e.get(c).map(|v| format!("{v}")).unwrap_or_default()),
+    );
+    row.join(",")
+}
+
+impl Trainer {
+    pub fn new(cfg: FitConfig) -> Self {
+        Trainer { cfg }
+    }
+
+    /// Train from epoch 0.
+    pub fn fit(
+        &self,
+        s: &mut Session,
+        train: &Dataset,
+        val: Option<&Dataset>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        self.run(s, train, val, callbacks, History::default())
+    }
+
+    /// Continue a run from a checkpoint written by this trainer (parameters, optimizer
+    /// state, step counter, callback states, history): the result is bit-identical to a
+    /// run that was never interrupted.
+    pub fn resume(
+        &self,
+        path: &Path,
+        s: &mut Session,
+        train: &Dataset,
+        val: Option<&Dataset>,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History> {
+        let (meta, snaps) = checkpoint::load(path, s)?;
+        for cb in callbacks.iter_mut() {
+            if let Some(v) = meta.callbacks.get(cb.name()) {
+                cb.load_state(v)?;
+            }
+            if let Some((_, snap)) = snaps.iter().find(|(n, _)| n == cb.name()) {
+                cb.load_snapshot(snap.clone());
+            }
+        }
+        let history = History::from_json(&meta.history).ok_or_else(|| Error::Checkpoint {
+            path: path.to_path_buf(),
+            what: "unreadable history".into(),
+        })?;
+        if history.epochs.len() as u64 != meta.epoch {
+            return Err(Error::Checkpoint {
+                path: path.to_path_buf(),
+                what: format!(
+                    "history has {} epochs, metadata says {}",
+                    history.epochs.len(),
+                    meta.epoch
+                ),
+            });
+        }
+        self.run(s, train, val, callbacks, history)
+    }
+
+    fn run(
+        &self,
+        s: &mut Session,
+        train: &Dataset,
+        val: Option<&Dataset>,
+        callbacks: &mut [&mut dyn Callback],
+        mut history: History,
+    ) -> Result<History> {
+        let cfg = &self.cfg;
+        if cfg.epochs == 0 {
+            return Err(Error::Hyperparameter {
+                name: "epochs",
+                value: "0".into(),
+                expected: ">= 1",
+            });
+        }
+        let mut names: Vec<String> = COLUMNS
+            .iter()
+            .filter(|c| val.is_some() || !c.starts_with("val_"))
+            .map(|c| c.to_string())
+            .collect();
+        names.sort();
+        for cb in callbacks.iter_mut() {
+            cb.on_train_begin(s, &names)?;
+        }
+        // Logs are rewritten from the history, so a resumed run's files are whole.
+        let logs = match &cfg.log_dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+                let (csv, jsonl) = (d.join("metrics.csv"), d.join("metrics.jsonl"));
+                checkpoint::write_atomic(
+                    &csv,
+                    format!("epoch,{}\n", COLUMNS.join(",")).as_bytes(),
+                )?;
+                checkpoint::write_atomic(&jsonl, b"")?;
+                for e in &history.epochs {
+                    append(&csv, &csv_row(e))?;
+                    append(&jsonl, &epoch_json(e).to_string())?;
+                }
+                if cfg.log_steps && history.epochs.is_empty() {
+                    checkpoint::write_atomic(
+                        &d.join("steps.csv"),
+                        b"step,epoch,loss,accuracy,grad_norm\n",
+                    )?;
+                }
+                Some((csv, jsonl, d.join("steps.csv")))
+            }
+            None => None,
+        };
+        let start = history.epochs.len() as u64;
+        for epoch in start..cfg.epochs {
+            for cb in callbacks.iter_mut() {
+                cb.on_epoch_begin(s, epoch)?;
+            }
+            s.set_epoch(epoch);
+            let lr = s.current_lr();
+            let t0 = Instant::now();
+            let mut hook = |ev: Event| -> Result<()> {
+                match ev {
+                    Event::Batch { step } => {
+                        for cb in callbacks.iter_mut() {
+                            cb.on_batch_end(step)?;
+                        }
+                    }
+                    Event::Interval { step, metrics: m } => {
+                        if let (Some((_, _, steps)), true) = (&logs, cfg.log_steps) {
+                            append(
+                                steps,
+                                &format!(
+                                    "{step},{},{},{},{}",
+                                    epoch + 1,
+                                    m.loss,
+                                    m.accuracy,
+                                    m.grad_norm
+                                ),
+                            )?;
+                        }
+                    }
+                }
+                Ok(())
+            };
+            let st = train_epoch_with(s, train, &cfg.epoch, cfg.seed, epoch, &mut hook)?;
+            let m = st.metrics;
+            let mut log = EpochLog {
+                epoch,
+                values: BTreeMap::new(),
+            };
+            let mut put = |k: &str, v: f64| {
+                log.values.insert(k.into(), v);
+            };
+            put("loss", m.loss as f64 + m.penalty as f64);
+            put("data_loss", m.loss as f64);
+            put("penalty", m.penalty as f64);
+            put("accuracy", m.accuracy as f64);
+            put("lr", lr as f64);
+            put("grad_norm", m.grad_norm as f64);
+            put("samples_per_sec", st.samples_per_sec);
+            if let Some(v) = val {
+                let vm = evaluate(s, v, cfg.epoch.batch_size)?;
+                put("val_loss", vm.loss as f64);
+                put("val_accuracy", vm.accuracy as f64);
+            }
+            put("seconds", t0.elapsed().as_secs_f64());
+            history.epochs.push(log.clone());
+            if let Some((csv, jsonl, _)) = &logs {
+                append(csv, &csv_row(&log))?;
+                append(jsonl, &epoch_json(&log).to_string())?;
+            }
+            if cfg.verbose {
+                let f = |k: &str| log.get(k).map_or("-".to_string(), |v| format!("{v:.4}"));
+                println!(
+                    "epoch {:>3}  loss {} acc {}  val_loss {} val_acc {}  lr {:.4}  grad-norm {}  {:.0} samples/s  {:.1}s",
+                    epoch + 1,
+                    f("loss"),
+                    f("accuracy"),
+                    f("val_loss"),
+                    f("val_accuracy"),
+                    lr,
+                    f("grad_norm"),
+                    st.samples_per_sec,
+                    st.seconds
+                );
+            }
+            let mut control = Control::default();
+            for cb in callbacks.iter_mut() {
+                let c = cb.on_epoch_end(s, &log, &history)?;
+                control.stop |= c.stop;
+                control.save.extend(c.save);
+            }
+            if !control.save.is_empty() {
+                let states: Map<String, Value> = callbacks
+                    .iter()
+                    .map(|cb| (cb.name().to_string(), cb.state()))
+                    .collect();
+                let snaps: Vec<(String, crate::session::Snapshot)> = callbacks
+                    .iter()
+                    .filter_map(|cb| cb.snapshot().map(|sn| (cb.name().to_string(), sn.clone())))
+                    .collect();
+                let meta = checkpoint::Meta {
+                    epoch: epoch + 1,
+                    history: history.to_json(),
+                    callbacks: Value::Object(states),
+                    standardizer: cfg.standardizer,
+                };
+                for p in &control.save {
+                    checkpoint::save(p, s, &meta, &snaps)?;
+                }
+            }
+            if control.stop {
+                break;
+            }
+        }
+        for cb in callbacks.iter_mut() {
+            cb.on_train_end(s, &mut history)?;
+        }
+        if let Some(d) = &cfg.log_dir {
+            plot::learning_curves(&history, &d.join("curves.png"), &d.join("curves.svg"))?;
+        }
+        Ok(history)
+    }
+}
+
+fn epoch_json(e: &EpochLog) -> Value {
+    let mut m: Map<String, Value> = e
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    m.insert("epoch".into(), json!(e.epoch + 1));
+    Value::Object(m)
+}

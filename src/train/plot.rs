@@ -1,0 +1,154 @@
+//! Learning curves (plotters): training vs validation loss and accuracy per epoch, with
+//! the best epoch and the early-stopping epoch marked, as PNG and SVG.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::fit::History;
+use crate::error::{Error, Result};
+
+/// Fonts tried, in order, for the labels (DejaVu is Debian's `fonts-dejavu-core`).
+const FONTS: [&str; 3] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/System/Library/Fonts/Supplemental/Arial.ttf",
+];
+
+fn ensure_font() -> std::result::Result<(), String> {
+    static FONT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let path = std::env::var("SHADEPROP_FONT").ok();
+        let candidates = path.iter().map(String::as_str).chain(FONTS);
+        for p in candidates {
+            if let Ok(bytes) = std::fs::read(p) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                return plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+                    .map_err(|_| format!("{p} is not a usable font"));
+            }
+        }
+        Err(format!("no TrueType font found (tried {FONTS:?}; set SHADEPROP_FONT or install fonts-dejavu-core)"))
+    })
+    .clone()
+}
+
+/// (metric, points, colour)
+type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    h: &History,
+) -> std::result::Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    root.fill(&WHITE).map_err(e)?;
+    let panels = root.split_evenly((1, 2));
+    let n = h.epochs.len().max(1) as f64;
+    for (panel, (title, train_k, val_k)) in panels.iter().zip([
+        ("loss", "loss", "val_loss"),
+        ("accuracy", "accuracy", "val_accuracy"),
+    ]) {
+        let series: Vec<Series> = [(train_k, BLUE), (val_k, RED)]
+            .into_iter()
+            .map(|(k, c)| {
+                (
+                    k,
+                    h.epochs
+                        .iter()
+                        .filter_map(|ep| {
+                            ep.get(k)
+                                .filter(|v| v.is_finite())
+                                .map(|v| (ep.epoch as f64 + 1.0, v))
+                        })
+                        .collect(),
+                    c,
+                )
+            })
+            .collect();
+        let all: Vec<f64> = series
+            .iter()
+            .flat_map(|(_, v, _)| v.iter().map(|p| p.1))
+            .collect();
+        let (lo, hi) = all
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let (lo, hi) = if lo.is_finite() {
+            (lo, hi.max(lo + 1e-6))
+        } else {
+            (0.0, 1.0)
+        };
+        let pad = (hi - lo) * 0.05;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.5..n + 0.5, (lo - pad)..(hi + pad))
+            .map_err(e)?;
+        chart.configure_mesh().x_desc("epoch").draw().map_err(e)?;
+        for (k, pts, c) in series {
+            if pts.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                .map_err(e)?
+                .label(k)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(e)?;
+        }
+        for (ep, label, color) in [
+            (h.best_epoch, "best", GREEN),
+            (h.stopped_epoch, "stopped", BLACK),
+        ] {
+            if let Some(ep) = ep {
+                let x = ep as f64 + 1.0;
+                chart
+                    .draw_series(LineSeries::new(
+                        vec![(x, lo - pad), (x, hi + pad)],
+                        color.stroke_width(1),
+                    ))
+                    .map_err(e)?
+                    .label(format!("{label} (epoch {})", ep + 1))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(1))
+                    });
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+    }
+    root.present().map_err(e)
+}
+
+/// Write the learning curves of `h` to `png` and `svg`.
+pub fn learning_curves(h: &History, png: &Path, svg: &Path) -> Result<()> {
+    ensure_font().map_err(|what| Error::Plot {
+        path: png.to_path_buf(),
+        what,
+    })?;
+    draw(BitMapBackend::new(png, (1100, 420)).into_drawing_area(), h).map_err(|what| {
+        Error::Plot {
+            path: png.to_path_buf(),
+            what,
+        }
+    })?;
+    draw(SVGBackend::new(svg, (1100, 420)).into_drawing_area(), h).map_err(|what| Error::Plot {
+        path: svg.to_path_buf(),
+        what,
+    })
+}

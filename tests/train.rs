@@ -1,0 +1,423 @@
+//! Trainer, callbacks, checkpoints, logs and exact resume.
+
+mod common;
+use common::*;
+use shadeprop::Error;
+use shadeprop::backend::Backend;
+use shadeprop::backend::cpu::Cpu;
+use shadeprop::data::Dataset;
+use shadeprop::nn::Sequential;
+use shadeprop::optim::{Adam, Sgd};
+use shadeprop::session::Session;
+use shadeprop::train::EpochConfig;
+use shadeprop::train::callbacks::{EarlyStopping, ModelCheckpoint, MonitorMode, TerminateOnNan};
+use shadeprop::train::checkpoint;
+use shadeprop::train::fit::{FitConfig, Trainer};
+
+/// Run a scripted metric sequence through EarlyStopping; returns (epochs run, best epoch).
+fn script(mut es: EarlyStopping, values: &[f64]) -> (usize, Option<u64>) {
+    for (e, &v) in values.iter().enumerate() {
+        if es.update(e as u64, v).1 {
+            return (e + 1, es.best_epoch);
+        }
+    }
+    (values.len(), es.best_epoch)
+}
+
+#[test]
+fn early_stopping_follows_keras_on_scripted_sequences() {
+    // Keras' documentation: monitor loss, patience 3, a loss that never improves → 4 epochs.
+    assert_eq!(
+        script(EarlyStopping::new("loss").patience(3), &[1.0; 10]),
+        (4, Some(0))
+    );
+    // patience 0: stops at the first epoch without improvement.
+    assert_eq!(
+        script(EarlyStopping::new("loss"), &[1.0, 0.9, 0.95, 0.5]),
+        (3, Some(1))
+    );
+    // A baseline never beaten: improvements do not restart the counter, so it stops at the
+    // first non-improving epoch once patience has run out.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss").patience(2).baseline(0.5),
+            &[0.9, 0.8, 0.85, 0.7, 0.6]
+        ),
+        (3, Some(1))
+    );
+    // The same values without the baseline keep improving past epoch 2.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss").patience(2),
+            &[0.9, 0.8, 0.85, 0.7, 0.6]
+        ),
+        (5, Some(4))
+    );
+    // Ties within min_delta are not improvements.
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss").patience(2).min_delta(0.01),
+            &[1.0, 0.995, 0.992, 0.991]
+        ),
+        (3, Some(0))
+    );
+    // Auto mode maximizes accuracy metrics.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_accuracy").patience(1),
+            &[0.5, 0.6, 0.55, 0.9]
+        ),
+        (3, Some(1))
+    );
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss")
+                .patience(1)
+                .mode(MonitorMode::Max),
+            &[0.5, 0.6, 0.55]
+        ),
+        (3, Some(1))
+    );
+    // start_from_epoch: the first epochs are not monitored.
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss").patience(1).start_from_epoch(2),
+            &[5.0, 4.0, 10.0, 10.0, 1.0]
+        ),
+        (4, Some(2))
+    );
+}
+
+fn data(seed: u64, n: usize) -> Dataset {
+    let (x, y) = batch(seed, n, 12, 3);
+    // Make the labels learnable: shift the inputs by the class.
+    let x = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + y[i / 12] * 0.8 * ((i % 12) as f32 / 12.0))
+        .collect();
+    Dataset {
+        x,
+        y,
+        features: 12,
+        classes: 3,
+    }
+}
+
+fn model() -> Sequential {
+    Sequential::new(12)
+        .linear(24)
+        .batch_norm()
+        .relu()
+        .dropout(0.3)
+        .linear(3)
+}
+
+fn cfg(epochs: u64, dir: Option<std::path::PathBuf>) -> FitConfig {
+    FitConfig {
+        epochs,
+        epoch: EpochConfig {
+            batch_size: 32,
+            log_every: 4,
+            ..Default::default()
+        },
+        seed: 5,
+        log_dir: dir,
+        log_steps: true,
+        ..Default::default()
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("shadeprop-{name}-{}-{k}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn restore_best_weights_puts_back_the_best_epoch() {
+    let (train, val) = (data(1, 200), data(2, 100));
+    let mut es = EarlyStopping::new("val_accuracy")
+        .patience(3)
+        .restore_best_weights(true);
+    let mut s = Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Sgd::w_mlp(),
+        3,
+        32,
+    )
+    .unwrap();
+    let h = Trainer::new(cfg(40, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut es])
+        .unwrap();
+    let best = h.best_epoch.unwrap();
+    assert_eq!(h.stopped_epoch, Some(h.epochs.len() as u64 - 1));
+    assert!(h.epochs.len() < 40, "stopped by itself");
+    // Training again for best+1 epochs reaches exactly the restored weights.
+    let mut r = Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Sgd::w_mlp(),
+        3,
+        32,
+    )
+    .unwrap();
+    Trainer::new(cfg(best + 1, None))
+        .fit(&mut r, &train, Some(&val), &mut [])
+        .unwrap();
+    assert_eq!(s.params().unwrap(), r.params().unwrap());
+    assert_eq!(s.state().unwrap(), r.state().unwrap());
+}
+
+fn resume_case(make: &dyn Fn() -> Box<dyn Backend>, adam: bool) {
+    let (train, val) = (data(3, 150), data(4, 60));
+    let opt: shadeprop::optim::Optimizer = if adam {
+        Adam {
+            lr: 0.01,
+            weight_decay: 0.01,
+            decoupled: true,
+            ..Adam::default()
+        }
+        .into()
+    } else {
+        Sgd::w_mlp().into()
+    };
+    let session = || Session::new(make(), model().build().unwrap(), opt.clone(), 7, 32).unwrap();
+    let es = || {
+        EarlyStopping::new("val_loss")
+            .patience(10)
+            .restore_best_weights(true)
+    };
+    // Uninterrupted: 6 epochs.
+    let dir_a = tmp("resume-a");
+    let mut a = session();
+    let (mut es_a, mut ck_a) = (es(), ModelCheckpoint::every(&dir_a, 1));
+    let ha = Trainer::new(cfg(6, Some(dir_a.clone())))
+        .fit(&mut a, &train, Some(&val), &mut [&mut es_a, &mut ck_a])
+        .unwrap();
+    // Interrupted after 3 epochs, resumed in a fresh session from the last checkpoint.
+    let dir_b = tmp("resume-b");
+    let mut b = session();
+    let (mut es_b, mut ck_b) = (es(), ModelCheckpoint::every(&dir_b, 1));
+    Trainer::new(cfg(3, Some(dir_b.clone())))
+        .fit(&mut b, &train, Some(&val), &mut [&mut es_b, &mut ck_b])
+        .unwrap();
+    let mut c = session();
+    let (mut es_c, mut ck_c) = (es(), ModelCheckpoint::every(&dir_b, 1));
+    let hc = Trainer::new(cfg(6, Some(dir_b.clone())))
+        .resume(
+            &dir_b.join("epoch-0003.safetensors"),
+            &mut c,
+            &train,
+            Some(&val),
+            &mut [&mut es_c, &mut ck_c],
+        )
+        .unwrap();
+    let bits = |v: Vec<(String, Vec<f32>)>| {
+        v.into_iter()
+            .map(|(n, x)| (n, x.iter().map(|f| f.to_bits()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        bits(a.params().unwrap()),
+        bits(c.params().unwrap()),
+        "resumed parameters differ"
+    );
+    assert_eq!(bits(a.velocity().unwrap()), bits(c.velocity().unwrap()));
+    assert_eq!(bits(a.state().unwrap()), bits(c.state().unwrap()));
+    assert_eq!(a.step, c.step);
+    assert_eq!(ha.metric("val_loss"), hc.metric("val_loss"));
+    assert_eq!(ha.best_epoch, hc.best_epoch);
+    // The resumed run's logs are whole: 6 rows.
+    let csv = std::fs::read_to_string(dir_b.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 7, "{csv}");
+    for d in [dir_a, dir_b] {
+        assert!(
+            std::fs::read_dir(&d).unwrap().all(|e| !e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".tmp")),
+            "no temporary file left"
+        );
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn resume_is_bit_identical_on_cpu() {
+    resume_case(&|| Box::new(Cpu::new()), false);
+    resume_case(&|| Box::new(Cpu::new()), true);
+}
+
+#[test]
+fn resume_is_bit_identical_on_gpu() {
+    if gpu().is_none() {
+        return;
+    }
+    resume_case(&|| Box::new(gpu().unwrap()), false);
+    resume_case(&|| Box::new(gpu().unwrap()), true);
+}
+
+#[test]
+fn logs_curves_and_checkpoint_names() {
+    let dir = tmp("logs");
+    let (train, val) = (data(5, 120), data(6, 60));
+    let mut s = Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Sgd::w_mlp(),
+        1,
+        32,
+    )
+    .unwrap();
+    let mut es = EarlyStopping::new("val_loss").patience(2);
+    let mut ck = ModelCheckpoint::best_only(&dir, "val_loss");
+    let h = Trainer::new(cfg(5, Some(dir.clone())))
+        .fit(&mut s, &train, Some(&val), &mut [&mut es, &mut ck])
+        .unwrap();
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    assert!(csv.starts_with("epoch,loss,data_loss,penalty,accuracy,val_loss,val_accuracy,lr,grad_norm,samples_per_sec,seconds"));
+    assert_eq!(csv.lines().count(), h.epochs.len() + 1);
+    let jsonl = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(first["epoch"], 1);
+    assert!(first["val_loss"].as_f64().unwrap() > 0.0);
+    assert!(
+        std::fs::read_to_string(dir.join("steps.csv"))
+            .unwrap()
+            .lines()
+            .count()
+            > h.epochs.len()
+    );
+    assert_eq!(
+        &std::fs::read(dir.join("curves.png")).unwrap()[..8],
+        b"\x89PNG\r\n\x1a\n"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("curves.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    // PyTorch state_dict names and shapes.
+    let bytes = std::fs::read(dir.join("best.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = st.names();
+    names.sort();
+    for (n, shape) in [
+        ("0.weight", vec![24, 12]),
+        ("0.bias", vec![24]),
+        ("1.weight", vec![24]),
+        ("1.bias", vec![24]),
+        ("1.running_mean", vec![24]),
+        ("1.running_var", vec![24]),
+        ("4.weight", vec![3, 24]),
+        ("4.bias", vec![3]),
+    ] {
+        assert_eq!(st.tensor(n).unwrap().shape(), &shape[..], "{n}");
+    }
+    assert_eq!(
+        st.tensor("1.num_batches_tracked").unwrap().dtype(),
+        safetensors::Dtype::I64
+    );
+    assert!(names.iter().any(|n| n.starts_with("optimizer.momentum.")));
+    // The stored weight is the transpose of the session's [in, out] weight.
+    let w = &s.params().unwrap()[0].1;
+    let _ = w;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_checkpoints_and_configurations_are_named_errors() {
+    let dir = tmp("bad");
+    let (train, val) = (data(7, 64), data(8, 32));
+    let mut s = Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Sgd::w_mlp(),
+        1,
+        32,
+    )
+    .unwrap();
+    let mut ck = ModelCheckpoint::every(&dir, 1);
+    Trainer::new(cfg(1, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut ck])
+        .unwrap();
+    let good = dir.join("last.safetensors");
+    let bytes = std::fs::read(&good).unwrap();
+    let check = |b: &[u8], want: &str| {
+        let p = dir.join("broken.safetensors");
+        std::fs::write(&p, b).unwrap();
+        let mut t = Session::new(
+            Box::new(Cpu::new()),
+            model().build().unwrap(),
+            Sgd::w_mlp(),
+            1,
+            32,
+        )
+        .unwrap();
+        match checkpoint::load(&p, &mut t) {
+            Err(e @ Error::Checkpoint { .. }) => {
+                assert!(e.to_string().contains(want), "{e} lacks {want:?}")
+            }
+            other => panic!("expected a checkpoint error containing {want:?}, got {other:?}"),
+        }
+    };
+    check(&bytes[..bytes.len() / 2], "not a readable safetensors file");
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x10;
+    check(&flipped, "checksum");
+    check(b"", "not a readable safetensors file");
+    // Another model.
+    let mut other = Session::new(
+        Box::new(Cpu::new()),
+        Sequential::new(12).linear(5).linear(3).build().unwrap(),
+        Sgd::w_mlp(),
+        1,
+        32,
+    )
+    .unwrap();
+    let e = checkpoint::load(&good, &mut other).unwrap_err().to_string();
+    assert!(e.contains("written for model"), "{e}");
+    // A monitored metric that is never recorded.
+    let mut es = EarlyStopping::new("val_acc");
+    let e = Trainer::new(cfg(1, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut es])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("monitor \"val_acc\" is not a recorded metric"),
+        "{e}"
+    );
+    // NaN: one poisoned input makes the loss NaN; the error names it, the last checkpoint
+    // still loads.
+    let mut poisoned = train.clone();
+    poisoned.x[5] = f32::NAN;
+    let mut boom = Session::new(
+        Box::new(Cpu::new()),
+        Sequential::new(12).linear(3).build().unwrap(),
+        Sgd::default(),
+        1,
+        32,
+    )
+    .unwrap();
+    let mut nan = TerminateOnNan;
+    let e = Trainer::new(cfg(3, None))
+        .fit(&mut boom, &poisoned, Some(&val), &mut [&mut nan])
+        .unwrap_err();
+    assert!(matches!(e, Error::NonFinite { .. }), "{e}");
+    let mut t = Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Sgd::w_mlp(),
+        1,
+        32,
+    )
+    .unwrap();
+    checkpoint::load(&good, &mut t).unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+}
