@@ -14,7 +14,9 @@ use shadeprop::data::{Standardizer, load_mnist};
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
-use shadeprop::train::{EpochConfig, evaluate, train_epoch};
+use shadeprop::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
+use shadeprop::train::fit::{FitConfig, Trainer};
+use shadeprop::train::{EpochConfig, evaluate};
 
 struct Args {
     backend: String,
@@ -29,13 +31,16 @@ struct Args {
     data: PathBuf,
     val_fraction: f32,
     train_limit: usize,
+    patience: u64,
+    out: PathBuf,
+    resume: Option<PathBuf>,
     quiet: bool,
 }
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
         backend: "gpu".into(),
-        epochs: 10,
+        epochs: 40,
         batch: 128,
         lr: 0.05,
         momentum: 0.9,
@@ -46,6 +51,9 @@ fn parse() -> Result<Args, String> {
         data: PathBuf::from("data/mnist"),
         val_fraction: 0.1,
         train_limit: 0,
+        patience: 5,
+        out: PathBuf::from("runs/mnist_mlp"),
+        resume: None,
         quiet: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -60,7 +68,8 @@ fn parse() -> Result<Args, String> {
         if key == "--help" || key == "-h" {
             return Err("usage: mnist_mlp [--backend gpu|cpu] [--epochs N] [--batch N] [--lr F] [--momentum F] \
                 [--weight-decay F] [--dropout F] [--clip-norm F (0 = off)] [--seed N] [--data DIR] \
-                [--val-fraction F] [--train-limit N] [--quiet]"
+                [--val-fraction F] [--train-limit N] [--patience N (0 = no early stopping)] \
+                [--out DIR] [--resume CHECKPOINT] [--quiet]"
                 .into());
         }
         let val = argv
@@ -80,6 +89,9 @@ fn parse() -> Result<Args, String> {
             "--data" => a.data = PathBuf::from(val),
             "--val-fraction" => a.val_fraction = val.parse().map_err(|_| num("a number"))?,
             "--train-limit" => a.train_limit = val.parse().map_err(|_| num("an integer"))?,
+            "--patience" => a.patience = val.parse().map_err(|_| num("an integer"))?,
+            "--out" => a.out = PathBuf::from(val),
+            "--resume" => a.resume = Some(PathBuf::from(val)),
             _ => return Err(format!("unknown option {key} (see --help)")),
         }
         i += 2;
@@ -152,32 +164,56 @@ fn run(a: Args) -> shadeprop::Result<()> {
         s.layout().total_bytes(s.graph()) as f64 / (1 << 20) as f64
     );
 
-    let cfg = EpochConfig {
-        batch_size: a.batch,
-        progress: !a.quiet,
-        ..Default::default()
+    let cfg = FitConfig {
+        epochs: a.epochs as u64,
+        epoch: EpochConfig {
+            batch_size: a.batch,
+            progress: !a.quiet,
+            ..Default::default()
+        },
+        seed: a.seed,
+        log_dir: Some(a.out.clone()),
+        log_steps: false,
+        standardizer: Some(stdz),
+        verbose: true,
     };
-    let t0 = Instant::now();
-    for epoch in 0..a.epochs {
-        let st = train_epoch(&mut s, &train, &cfg, a.seed, epoch as u64)?;
-        let v = if val.is_empty() {
-            None
-        } else {
-            Some(evaluate(&mut s, &val, 1000)?)
-        };
-        println!(
-            "epoch {:>3}  train loss {:.4} acc {:.4}  val loss {} acc {}  grad-norm {:.3}  {:.0} samples/s  {:.1}s (total {:.1}s)",
-            epoch + 1,
-            st.metrics.loss,
-            st.metrics.accuracy,
-            v.map_or("-".into(), |v| format!("{:.4}", v.loss)),
-            v.map_or("-".into(), |v| format!("{:.4}", v.accuracy)),
-            st.metrics.grad_norm,
-            st.samples_per_sec,
-            st.seconds,
-            t0.elapsed().as_secs_f64()
-        );
+    let trainer = Trainer::new(cfg);
+    let val_ref = (!val.is_empty()).then_some(&val);
+    let monitor = if val_ref.is_some() {
+        "val_loss"
+    } else {
+        "loss"
+    };
+    let mut early = EarlyStopping::new(monitor)
+        .patience(a.patience)
+        .restore_best_weights(true);
+    let mut best = ModelCheckpoint::best_only(a.out.join("checkpoints"), monitor);
+    let mut last = ModelCheckpoint::every(a.out.join("checkpoints"), 1);
+    let mut nan = TerminateOnNan;
+    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut nan, &mut best, &mut last];
+    if a.patience > 0 {
+        callbacks.insert(0, &mut early);
     }
+    let t0 = Instant::now();
+    let h = match &a.resume {
+        Some(p) => {
+            println!("resuming from {}", p.display());
+            trainer.resume(p, &mut s, &train, val_ref, &mut callbacks)?
+        }
+        None => trainer.fit(&mut s, &train, val_ref, &mut callbacks)?,
+    };
+    println!(
+        "{} epochs in {:.1}s; best epoch {} ({monitor}), early stop at {}; weights restored from the best epoch: {}",
+        h.epochs.len(),
+        t0.elapsed().as_secs_f64(),
+        h.best_epoch.map_or("-".into(), |e| (e + 1).to_string()),
+        h.stopped_epoch.map_or("-".into(), |e| (e + 1).to_string()),
+        a.patience > 0
+    );
+    println!(
+        "wrote {0}/metrics.csv, metrics.jsonl, curves.png, curves.svg, checkpoints/",
+        a.out.display()
+    );
     let t = evaluate(&mut s, &test, 1000)?;
     println!(
         "test loss {:.4} accuracy {:.4} ({} samples)",

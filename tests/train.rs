@@ -201,12 +201,12 @@ fn resume_case(make: &dyn Fn() -> Box<dyn Backend>, adam: bool) {
     // Interrupted after 3 epochs, resumed in a fresh session from the last checkpoint.
     let dir_b = tmp("resume-b");
     let mut b = session();
-    let (mut es_b, mut ck_b) = (es(), ModelCheckpoint::every(&dir_b, 1));
+    let (mut es_b, mut ck_b) = (es(), ModelCheckpoint::every(&dir_b, 1).keep_each(true));
     Trainer::new(cfg(3, Some(dir_b.clone())))
         .fit(&mut b, &train, Some(&val), &mut [&mut es_b, &mut ck_b])
         .unwrap();
     let mut c = session();
-    let (mut es_c, mut ck_c) = (es(), ModelCheckpoint::every(&dir_b, 1));
+    let (mut es_c, mut ck_c) = (es(), ModelCheckpoint::every(&dir_b, 1).keep_each(true));
     let hc = Trainer::new(cfg(6, Some(dir_b.clone())))
         .resume(
             &dir_b.join("epoch-0003.safetensors"),

@@ -265,7 +265,8 @@ impl Callback for EarlyStopping {
 
 /// Keras' `ModelCheckpoint`: with `save_best_only`, a checkpoint at every improvement of
 /// the monitored metric (to `dir/best.safetensors`); otherwise every `every` epochs (to
-/// `dir/epoch-NNNN.safetensors`, plus `dir/last.safetensors`). Writes are atomic.
+/// `dir/last.safetensors`, and with `keep_each` also `dir/epoch-NNNN.safetensors`).
+/// Writes are atomic.
 #[derive(Clone, Debug)]
 pub struct ModelCheckpoint {
     pub dir: PathBuf,
@@ -273,6 +274,7 @@ pub struct ModelCheckpoint {
     pub mode: MonitorMode,
     pub save_best_only: bool,
     pub every: u64,
+    pub keep_each: bool,
     best: Option<f64>,
 }
 
@@ -285,8 +287,14 @@ impl ModelCheckpoint {
             mode: MonitorMode::Auto,
             save_best_only: true,
             every: 1,
+            keep_each: false,
             best: None,
         }
+    }
+    /// Also keep one file per saved epoch.
+    pub fn keep_each(mut self, k: bool) -> Self {
+        self.keep_each = k;
+        self
     }
     /// Save every `n` epochs.
     pub fn every(dir: impl Into<PathBuf>, n: u64) -> Self {
@@ -296,6 +304,7 @@ impl ModelCheckpoint {
             mode: MonitorMode::Auto,
             save_best_only: false,
             every: n,
+            keep_each: false,
             best: None,
         }
     }
