@@ -174,7 +174,7 @@ fn run(a: Args) -> shadeprop::Result<()> {
         seed: a.seed,
         log_dir: Some(a.out.clone()),
         log_steps: false,
-        standardizer: Some(stdz),
+        standardizer: Some(stdz.into()),
         verbose: true,
     };
     let trainer = Trainer::new(cfg);

@@ -114,3 +114,62 @@ fn split_is_seeded_and_standardizer_fits_train_only() {
     assert_eq!(b_std.x[0], (b.x[0] - st.mean) / st.std);
     assert!(ds.split(1.0, 0).is_err());
 }
+
+#[test]
+fn three_way_stratified_and_kfold_splits() {
+    use shadeprop::data::{DEFAULT_SPLIT, Scaler};
+    let ds = Dataset {
+        x: (0..1000).map(|i| i as f32).collect(),
+        y: (0..1000).map(|i| if i < 900 { 0.0 } else { 1.0 }).collect(),
+        features: 1,
+        classes: 2,
+    };
+    let (tr, va, te) = ds.split3(DEFAULT_SPLIT, 3).unwrap();
+    assert_eq!((tr.len(), va.len(), te.len()), (700, 200, 100));
+    let mut all: Vec<f32> = tr.x.iter().chain(&va.x).copied().collect();
+    assert_eq!(all.len() + te.len(), 1000);
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    all.dedup();
+    assert_eq!(all.len(), 900, "train and validation are disjoint");
+    assert!(ds.split3((0.5, 0.5, 0.5), 0).is_err());
+    // Stratified: 10% of each class in validation (90 of class 0, 10 of class 1).
+    let (tr, va) = ds.stratified_split(0.1, 4).unwrap();
+    let ones = |d: &Dataset| d.y.iter().filter(|&&y| y == 1.0).count();
+    assert_eq!((va.len(), ones(&va), ones(&tr)), (100, 10, 90));
+    // k-fold: disjoint validation folds covering everything.
+    let folds = ds.kfold(5, 9).unwrap();
+    let mut seen = vec![0; 1000];
+    for (t, v) in &folds {
+        assert_eq!(t.len() + v.len(), 1000);
+        v.iter().for_each(|&i| seen[i] += 1);
+    }
+    assert!(seen.iter().all(|&c| c == 1));
+    assert!(ds.kfold(1, 0).is_err());
+    // Scalers fitted on one split, applied to another.
+    let pf = Scaler::fit_per_feature(&tr).unwrap();
+    let mm = Scaler::fit_min_max(&tr).unwrap();
+    let mut v2 = va.clone();
+    mm.apply(&mut v2).unwrap();
+    assert!(v2.x.iter().all(|&x| (-0.01..=1.01).contains(&x)));
+    let mut t2 = tr.clone();
+    pf.apply(&mut t2).unwrap();
+    let mean: f32 = t2.x.iter().sum::<f32>() / t2.len() as f32;
+    assert!(mean.abs() < 1e-3);
+    for s in [pf, mm, Scaler::Global(Standardizer::fit(&tr).unwrap())] {
+        assert_eq!(Scaler::from_json(&s.to_json()), Some(s));
+    }
+    let wrong = Dataset {
+        x: vec![0.0; 4],
+        y: vec![0.0; 2],
+        features: 2,
+        classes: 2,
+    };
+    assert!(
+        Scaler::fit_per_feature(&tr)
+            .unwrap()
+            .apply(&mut wrong.clone())
+            .unwrap_err()
+            .to_string()
+            .contains("1 features, as fitted")
+    );
+}

@@ -276,7 +276,15 @@ fn logs_curves_and_checkpoint_names() {
     .unwrap();
     let mut es = EarlyStopping::new("val_loss").patience(2);
     let mut ck = ModelCheckpoint::best_only(&dir, "val_loss");
-    let h = Trainer::new(cfg(5, Some(dir.clone())))
+    let mut c = cfg(5, Some(dir.clone()));
+    c.standardizer = Some(
+        shadeprop::data::Standardizer {
+            mean: 0.5,
+            std: 2.0,
+        }
+        .into(),
+    );
+    let h = Trainer::new(c)
         .fit(&mut s, &train, Some(&val), &mut [&mut es, &mut ck])
         .unwrap();
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
@@ -324,9 +332,41 @@ fn logs_curves_and_checkpoint_names() {
         safetensors::Dtype::I64
     );
     assert!(names.iter().any(|n| n.starts_with("optimizer.momentum.")));
-    // The stored weight is the transpose of the session's [in, out] weight.
+    // The stored weight is the transpose of the session's [in, out] weight [12, 24].
     let w = &s.params().unwrap()[0].1;
+    let stored: Vec<f32> = st
+        .tensor("0.weight")
+        .unwrap()
+        .data()
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     let _ = w;
+    // (best.safetensors holds the best epoch's weights; compare against a fresh load.)
+    let mut t = Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Sgd::w_mlp(),
+        1,
+        32,
+    )
+    .unwrap();
+    let (meta, _) = checkpoint::load(&dir.join("best.safetensors"), &mut t).unwrap();
+    assert_eq!(
+        meta.standardizer,
+        Some(shadeprop::data::Scaler::Global(
+            shadeprop::data::Standardizer {
+                mean: 0.5,
+                std: 2.0
+            }
+        ))
+    );
+    let w = &t.params().unwrap()[0].1;
+    for o in 0..24 {
+        for i in 0..12 {
+            assert_eq!(stored[o * 12 + i], w[i * 24 + o]);
+        }
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -70,6 +70,278 @@ impl Dataset {
     }
 }
 
+/// Three-way split fractions: (train, validation, test), summing to 1.
+pub const DEFAULT_SPLIT: (f32, f32, f32) = (0.7, 0.2, 0.1);
+
+/// A held-out test set that can only be evaluated, and only once: it cannot be trained
+/// on, peeked at for tuning, or evaluated twice by accident.
+pub struct HeldOut(Dataset);
+
+impl HeldOut {
+    pub fn new(ds: Dataset) -> Self {
+        HeldOut(ds)
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Apply the training split's scaler (the only change allowed).
+    pub fn scale(&mut self, scaler: &Scaler) -> Result<()> {
+        scaler.apply(&mut self.0)
+    }
+    /// Evaluate once (consumes the test set).
+    pub fn evaluate(
+        self,
+        s: &mut crate::session::Session,
+        batch_size: usize,
+    ) -> Result<crate::session::Metrics> {
+        crate::train::evaluate(s, &self.0, batch_size)
+    }
+}
+
+impl Dataset {
+    /// A seeded random three-way split by fractions (train, validation, test), e.g.
+    /// [`DEFAULT_SPLIT`] = 70/20/10 when one dataset is all there is.
+    pub fn split3(
+        &self,
+        fractions: (f32, f32, f32),
+        seed: u64,
+    ) -> Result<(Dataset, Dataset, HeldOut)> {
+        let (a, b, c) = fractions;
+        if [a, b, c].iter().any(|f| !(0.0..=1.0).contains(f))
+            || ((a + b + c) - 1.0).abs() > 1e-4
+            || a <= 0.0
+        {
+            return Err(Error::Hyperparameter {
+                name: "split fractions",
+                value: format!("{fractions:?}"),
+                expected: "three fractions in [0, 1] summing to 1, train > 0",
+            });
+        }
+        let perm = Rng::new(seed).permutation(stream::SPLIT, 1, self.len());
+        let n_val = (self.len() as f32 * b).round() as usize;
+        let n_test = (self.len() as f32 * c).round() as usize;
+        let (test, rest) = perm.split_at(n_test.min(self.len()));
+        let (val, train) = rest.split_at(n_val.min(rest.len()));
+        Ok((
+            self.gather(train),
+            self.gather(val),
+            HeldOut(self.gather(test)),
+        ))
+    }
+
+    /// A seeded stratified split: each class contributes round(val_fraction · its count)
+    /// samples to validation, so both sides keep the class proportions.
+    pub fn stratified_split(&self, val_fraction: f32, seed: u64) -> Result<(Dataset, Dataset)> {
+        if !(0.0..1.0).contains(&val_fraction) {
+            return Err(Error::Hyperparameter {
+                name: "val_fraction",
+                value: val_fraction.to_string(),
+                expected: "0 <= fraction < 1",
+            });
+        }
+        let mut by_class: Vec<Vec<usize>> = vec![vec![]; self.classes.max(1)];
+        for (i, &y) in self.y.iter().enumerate() {
+            let c = y as usize;
+            if c >= by_class.len() {
+                return Err(Error::Shape {
+                    context: "stratified split labels".into(),
+                    got: vec![c],
+                    expected: format!("labels below {}", self.classes),
+                });
+            }
+            by_class[c].push(i);
+        }
+        let (mut tr, mut va) = (vec![], vec![]);
+        for (c, idx) in by_class.iter().enumerate() {
+            let perm = Rng::new(seed).permutation(stream::SPLIT, 2 + c as u32, idx.len());
+            let n_val = (idx.len() as f32 * val_fraction).round() as usize;
+            for (k, &p) in perm.iter().enumerate() {
+                if k < n_val {
+                    va.push(idx[p])
+                } else {
+                    tr.push(idx[p])
+                }
+            }
+        }
+        tr.sort_unstable();
+        va.sort_unstable();
+        Ok((self.gather(&tr), self.gather(&va)))
+    }
+
+    /// Seeded k-fold cross-validation indices: k pairs (train, validation), the validation
+    /// folds disjoint and covering every sample once.
+    pub fn kfold(&self, k: usize, seed: u64) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+        if k < 2 || k > self.len() {
+            return Err(Error::Hyperparameter {
+                name: "k",
+                value: k.to_string(),
+                expected: "2 <= k <= the number of samples",
+            });
+        }
+        let perm = Rng::new(seed).permutation(stream::SPLIT, 1000, self.len());
+        let n = self.len();
+        Ok((0..k)
+            .map(|f| {
+                let (lo, hi) = (f * n / k, (f + 1) * n / k);
+                let mut val = perm[lo..hi].to_vec();
+                let mut train: Vec<usize> = perm[..lo].iter().chain(&perm[hi..]).copied().collect();
+                val.sort_unstable();
+                train.sort_unstable();
+                (train, val)
+            })
+            .collect())
+    }
+}
+
+/// Input scaling fitted on the training split only, then applied unchanged to validation,
+/// test and inference data (and stored in checkpoints):
+/// - `Global`: x' = (x − mean) / std with one mean and std (the W-MLP convention);
+/// - `PerFeature`: the same per input feature (std floored at 1e-6: constant features
+///   map to 0);
+/// - `MinMax`: x' = (x − min) / (max − min) per feature (range floored at 1e-6).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scaler {
+    Global(Standardizer),
+    PerFeature { mean: Vec<f32>, std: Vec<f32> },
+    MinMax { min: Vec<f32>, max: Vec<f32> },
+}
+
+impl From<Standardizer> for Scaler {
+    fn from(s: Standardizer) -> Self {
+        Scaler::Global(s)
+    }
+}
+
+impl Scaler {
+    /// Per-feature mean and std fitted on `ds` (sums in f64).
+    pub fn fit_per_feature(ds: &Dataset) -> Result<Self> {
+        let (f, n) = (ds.features, ds.len());
+        if n == 0 {
+            return Err(Error::Shape {
+                context: "scaler fit".into(),
+                got: vec![0],
+                expected: "a non-empty training split".into(),
+            });
+        }
+        let mut mean = vec![0f64; f];
+        let mut sq = vec![0f64; f];
+        for row in ds.x.chunks(f) {
+            for j in 0..f {
+                mean[j] += row[j] as f64;
+                sq[j] += (row[j] as f64).powi(2);
+            }
+        }
+        let mean: Vec<f64> = mean.iter().map(|m| m / n as f64).collect();
+        let std = sq
+            .iter()
+            .zip(&mean)
+            .map(|(q, m)| ((q / n as f64 - m * m).max(0.0).sqrt() as f32).max(1e-6))
+            .collect();
+        Ok(Scaler::PerFeature {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            std,
+        })
+    }
+
+    /// Per-feature minimum and maximum fitted on `ds`.
+    pub fn fit_min_max(ds: &Dataset) -> Result<Self> {
+        let f = ds.features;
+        if ds.is_empty() {
+            return Err(Error::Shape {
+                context: "scaler fit".into(),
+                got: vec![0],
+                expected: "a non-empty training split".into(),
+            });
+        }
+        let (mut min, mut max) = (vec![f32::INFINITY; f], vec![f32::NEG_INFINITY; f]);
+        for row in ds.x.chunks(f) {
+            for j in 0..f {
+                min[j] = min[j].min(row[j]);
+                max[j] = max[j].max(row[j]);
+            }
+        }
+        Ok(Scaler::MinMax { min, max })
+    }
+
+    /// Scale a dataset in place.
+    pub fn apply(&self, ds: &mut Dataset) -> Result<()> {
+        let f = ds.features;
+        let check = |len: usize| {
+            if len == f {
+                Ok(())
+            } else {
+                Err(Error::Shape {
+                    context: "scaler".into(),
+                    got: vec![f],
+                    expected: format!("{len} features, as fitted"),
+                })
+            }
+        };
+        match self {
+            Scaler::Global(s) => s.apply(ds),
+            Scaler::PerFeature { mean, std } => {
+                check(mean.len())?;
+                for row in ds.x.chunks_mut(f) {
+                    for j in 0..f {
+                        row[j] = (row[j] - mean[j]) / std[j];
+                    }
+                }
+            }
+            Scaler::MinMax { min, max } => {
+                check(min.len())?;
+                for row in ds.x.chunks_mut(f) {
+                    for j in 0..f {
+                        row[j] = (row[j] - min[j]) / (max[j] - min[j]).max(1e-6);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// JSON form (stored in checkpoints).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Scaler::Global(s) => {
+                serde_json::json!({"kind": "global", "mean": s.mean, "std": s.std})
+            }
+            Scaler::PerFeature { mean, std } => {
+                serde_json::json!({"kind": "per_feature", "mean": mean, "std": std})
+            }
+            Scaler::MinMax { min, max } => {
+                serde_json::json!({"kind": "min_max", "min": min, "max": max})
+            }
+        }
+    }
+
+    pub fn from_json(v: &serde_json::Value) -> Option<Self> {
+        let vec = |k: &str| -> Option<Vec<f32>> {
+            v[k].as_array()?
+                .iter()
+                .map(|x| x.as_f64().map(|f| f as f32))
+                .collect()
+        };
+        match v["kind"].as_str()? {
+            "global" => Some(Scaler::Global(Standardizer {
+                mean: v["mean"].as_f64()? as f32,
+                std: v["std"].as_f64()? as f32,
+            })),
+            "per_feature" => Some(Scaler::PerFeature {
+                mean: vec("mean")?,
+                std: vec("std")?,
+            }),
+            "min_max" => Some(Scaler::MinMax {
+                min: vec("min")?,
+                max: vec("max")?,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Standardization x' = (x - mean) / std with one global mean and std, fitted on the
 /// training split only and then applied unchanged to validation and test data.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde_json::Value;
 
-use crate::data::Standardizer;
+use crate::data::Scaler;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::graph::plan::Layout;
@@ -45,7 +45,7 @@ pub struct Meta {
     pub history: Value,
     /// Each callback's state, by callback name.
     pub callbacks: Value,
-    pub standardizer: Option<Standardizer>,
+    pub standardizer: Option<Scaler>,
 }
 
 fn err(path: &Path, what: impl Into<String>) -> Error {
@@ -257,8 +257,10 @@ pub fn save(
     md.insert(
         "standardizer".into(),
         meta.standardizer
-            .map(|z| format!("{},{}", z.mean, z.std))
-            .unwrap_or_default(),
+            .as_ref()
+            .map(|z| z.to_json())
+            .unwrap_or(Value::Null)
+            .to_string(),
     );
     md.insert("history".into(), meta.history.to_string());
     md.insert("callbacks".into(), meta.callbacks.to_string());
@@ -489,16 +491,12 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
     let json = |k: &str| -> Result<Value> {
         serde_json::from_str(&get(k)?).map_err(|e| err(path, format!("metadata {k}: {e}")))
     };
-    let standardizer = match get("standardizer")?.split_once(',') {
-        Some((m, sd)) => Some(Standardizer {
-            mean: m
-                .parse()
-                .map_err(|_| err(path, "standardizer mean is not a number"))?,
-            std: sd
-                .parse()
-                .map_err(|_| err(path, "standardizer std is not a number"))?,
-        }),
-        None => None,
+    let standardizer = match json("standardizer")? {
+        Value::Null => None,
+        v => Some(
+            Scaler::from_json(&v)
+                .ok_or_else(|| err(path, format!("unreadable standardizer {v}")))?,
+        ),
     };
     Ok((
         Meta {

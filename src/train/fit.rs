@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::callbacks::{Callback, Control};
 use super::{EpochConfig, Event, checkpoint, evaluate, plot, train_epoch_with};
-use crate::data::{Dataset, Standardizer};
+use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};
 use crate::session::Session;
 
@@ -98,7 +98,7 @@ pub struct FitConfig {
     /// Also log every metrics read within epochs (every `epoch.log_every` steps).
     pub log_steps: bool,
     /// Stored in checkpoints so that inference can apply it.
-    pub standardizer: Option<Standardizer>,
+    pub standardizer: Option<Scaler>,
     /// Print one line per epoch.
     pub verbose: bool,
 }
@@ -349,7 +349,7 @@ impl Trainer {
                     epoch: epoch + 1,
                     history: history.to_json(),
                     callbacks: Value::Object(states),
-                    standardizer: cfg.standardizer,
+                    standardizer: cfg.standardizer.clone(),
                 };
                 for p in &control.save {
                     checkpoint::save(p, s, &meta, &snaps)?;
