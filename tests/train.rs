@@ -113,6 +113,18 @@ fn model() -> Sequential {
         .linear(3)
 }
 
+/// The test model on the CPU reference backend with the W-MLP optimizer.
+fn cpu_session(seed: u64) -> Session {
+    Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Sgd::w_mlp(),
+        seed,
+        32,
+    )
+    .unwrap()
+}
+
 fn cfg(epochs: u64, dir: Option<std::path::PathBuf>) -> FitConfig {
     FitConfig {
         epochs,
@@ -142,14 +154,7 @@ fn restore_best_weights_puts_back_the_best_epoch() {
     let mut es = EarlyStopping::new("val_accuracy")
         .patience(3)
         .restore_best_weights(true);
-    let mut s = Session::new(
-        Box::new(Cpu::new()),
-        model().build().unwrap(),
-        Sgd::w_mlp(),
-        3,
-        32,
-    )
-    .unwrap();
+    let mut s = cpu_session(3);
     let h = Trainer::new(cfg(40, None))
         .fit(&mut s, &train, Some(&val), &mut [&mut es])
         .unwrap();
@@ -157,14 +162,7 @@ fn restore_best_weights_puts_back_the_best_epoch() {
     assert_eq!(h.stopped_epoch, Some(h.epochs.len() as u64 - 1));
     assert!(h.epochs.len() < 40, "stopped by itself");
     // Training again for best+1 epochs reaches exactly the restored weights.
-    let mut r = Session::new(
-        Box::new(Cpu::new()),
-        model().build().unwrap(),
-        Sgd::w_mlp(),
-        3,
-        32,
-    )
-    .unwrap();
+    let mut r = cpu_session(3);
     Trainer::new(cfg(best + 1, None))
         .fit(&mut r, &train, Some(&val), &mut [])
         .unwrap();
@@ -266,14 +264,7 @@ fn resume_is_bit_identical_on_gpu() {
 fn logs_curves_and_checkpoint_names() {
     let dir = tmp("logs");
     let (train, val) = (data(5, 120), data(6, 60));
-    let mut s = Session::new(
-        Box::new(Cpu::new()),
-        model().build().unwrap(),
-        Sgd::w_mlp(),
-        1,
-        32,
-    )
-    .unwrap();
+    let mut s = cpu_session(1);
     let mut es = EarlyStopping::new("val_loss").patience(2);
     let mut ck = ModelCheckpoint::best_only(&dir, "val_loss");
     let mut c = cfg(5, Some(dir.clone()));
@@ -343,14 +334,7 @@ fn logs_curves_and_checkpoint_names() {
         .collect();
     let _ = w;
     // (best.safetensors holds the best epoch's weights; compare against a fresh load.)
-    let mut t = Session::new(
-        Box::new(Cpu::new()),
-        model().build().unwrap(),
-        Sgd::w_mlp(),
-        1,
-        32,
-    )
-    .unwrap();
+    let mut t = cpu_session(1);
     let (meta, _) = checkpoint::load(&dir.join("best.safetensors"), &mut t).unwrap();
     assert_eq!(
         meta.standardizer,
@@ -374,14 +358,7 @@ fn logs_curves_and_checkpoint_names() {
 fn bad_checkpoints_and_configurations_are_named_errors() {
     let dir = tmp("bad");
     let (train, val) = (data(7, 64), data(8, 32));
-    let mut s = Session::new(
-        Box::new(Cpu::new()),
-        model().build().unwrap(),
-        Sgd::w_mlp(),
-        1,
-        32,
-    )
-    .unwrap();
+    let mut s = cpu_session(1);
     let mut ck = ModelCheckpoint::every(&dir, 1);
     Trainer::new(cfg(1, None))
         .fit(&mut s, &train, Some(&val), &mut [&mut ck])
@@ -391,14 +368,7 @@ fn bad_checkpoints_and_configurations_are_named_errors() {
     let check = |b: &[u8], want: &str| {
         let p = dir.join("broken.safetensors");
         std::fs::write(&p, b).unwrap();
-        let mut t = Session::new(
-            Box::new(Cpu::new()),
-            model().build().unwrap(),
-            Sgd::w_mlp(),
-            1,
-            32,
-        )
-        .unwrap();
+        let mut t = cpu_session(1);
         match checkpoint::load(&p, &mut t) {
             Err(e @ Error::Checkpoint { .. }) => {
                 assert!(e.to_string().contains(want), "{e} lacks {want:?}")
@@ -450,14 +420,7 @@ fn bad_checkpoints_and_configurations_are_named_errors() {
         .fit(&mut boom, &poisoned, Some(&val), &mut [&mut nan])
         .unwrap_err();
     assert!(matches!(e, Error::NonFinite { .. }), "{e}");
-    let mut t = Session::new(
-        Box::new(Cpu::new()),
-        model().build().unwrap(),
-        Sgd::w_mlp(),
-        1,
-        32,
-    )
-    .unwrap();
+    let mut t = cpu_session(1);
     checkpoint::load(&good, &mut t).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
