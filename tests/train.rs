@@ -424,3 +424,73 @@ fn bad_checkpoints_and_configurations_are_named_errors() {
     checkpoint::load(&good, &mut t).unwrap();
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Counts every hook and stops training itself after `stop_after` epochs.
+struct Counter {
+    stop_after: u64,
+    begins: u64,
+    ends: u64,
+    epochs: u64,
+    trained: bool,
+}
+
+impl shadeprop::train::callbacks::Callback for Counter {
+    fn name(&self) -> &'static str {
+        "counter"
+    }
+    fn on_epoch_begin(&mut self, _s: &mut Session, _e: u64) -> shadeprop::Result<()> {
+        self.epochs += 1;
+        Ok(())
+    }
+    fn on_batch_begin(&mut self, step: u64) -> shadeprop::Result<()> {
+        assert_eq!(step, self.begins, "batch_begin sees the steps taken so far");
+        self.begins += 1;
+        Ok(())
+    }
+    fn on_batch_end(&mut self, step: u64) -> shadeprop::Result<()> {
+        self.ends += 1;
+        assert_eq!(step, self.ends);
+        Ok(())
+    }
+    fn on_epoch_end(
+        &mut self,
+        _s: &mut Session,
+        log: &shadeprop::train::fit::EpochLog,
+        _h: &shadeprop::train::fit::History,
+    ) -> shadeprop::Result<shadeprop::train::callbacks::Control> {
+        Ok(shadeprop::train::callbacks::Control {
+            stop: log.epoch + 1 == self.stop_after,
+            save: vec![],
+        })
+    }
+    fn on_train_end(
+        &mut self,
+        _s: &mut Session,
+        _h: &mut shadeprop::train::fit::History,
+    ) -> shadeprop::Result<()> {
+        self.trained = true;
+        Ok(())
+    }
+}
+
+#[test]
+fn every_hook_runs_and_a_callback_can_stop_training() {
+    let train = data(9, 100); // 4 batches of 32 (the last one short)
+    let mut s = cpu_session(2);
+    let mut c = Counter {
+        stop_after: 3,
+        begins: 0,
+        ends: 0,
+        epochs: 0,
+        trained: false,
+    };
+    let h = Trainer::new(cfg(10, None))
+        .fit(&mut s, &train, None, &mut [&mut c])
+        .unwrap();
+    assert_eq!(h.epochs.len(), 3);
+    assert_eq!((c.epochs, c.begins, c.ends, c.trained), (3, 12, 12, true));
+    assert!(
+        h.epochs[0].get("val_loss").is_none(),
+        "no validation data, no val_ metrics"
+    );
+}

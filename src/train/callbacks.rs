@@ -30,6 +30,10 @@ pub trait Callback {
     fn on_epoch_begin(&mut self, _s: &mut Session, _epoch: u64) -> Result<()> {
         Ok(())
     }
+    /// Before every training step (`step` = steps taken so far).
+    fn on_batch_begin(&mut self, _step: u64) -> Result<()> {
+        Ok(())
+    }
     /// After every training step (no device synchronization happens here).
     fn on_batch_end(&mut self, _step: u64) -> Result<()> {
         Ok(())

@@ -266,6 +266,11 @@ impl Trainer {
             let t0 = Instant::now();
             let mut hook = |ev: Event| -> Result<()> {
                 match ev {
+                    Event::BatchBegin { step } => {
+                        for cb in callbacks.iter_mut() {
+                            cb.on_batch_begin(step)?;
+                        }
+                    }
                     Event::Batch { step } => {
                         for cb in callbacks.iter_mut() {
                             cb.on_batch_end(step)?;

@@ -65,6 +65,8 @@ fn bar(n: u64, show: bool, msg: &str) -> ProgressBar {
 /// What [`train_epoch_with`] reports while it runs.
 #[derive(Clone, Copy, Debug)]
 pub enum Event {
+    /// A step is about to be submitted (steps taken so far).
+    BatchBegin { step: u64 },
     /// A step was submitted (global step number after it).
     Batch { step: u64 },
     /// Device metrics were read (every `log_every` steps): those of the steps since the
@@ -140,6 +142,7 @@ pub fn train_epoch_with(
             xb.extend_from_slice(&ds.x[i * f..(i + 1) * f]);
             yb.push(ds.y[i]);
         }
+        hook(Event::BatchBegin { step: s.step })?;
         s.train_batch(&xb, &yb)?;
         hook(Event::Batch { step: s.step })?;
         if (bi + 1) % cfg.log_every.max(1) == 0 {
