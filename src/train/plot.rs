@@ -91,7 +91,12 @@ where
             .y_label_area_size(56)
             .build_cartesian_2d(0.5..n + 0.5, (lo - pad)..(hi + pad))
             .map_err(e)?;
-        chart.configure_mesh().x_desc("epoch").draw().map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(e)?;
         for (k, pts, c) in series {
             if pts.is_empty() {
                 continue;
