@@ -467,3 +467,153 @@ fn clip_tensor() {
         );
     }
 }
+
+fn geom(
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    s: usize,
+    pad: usize,
+) -> ([u32; 16], usize, usize) {
+    let oh = (h + 2 * pad - k) / s + 1;
+    let ow = (w + 2 * pad - k) / s + 1;
+    let mut p = [0u32; 16];
+    for (i, v) in [b, c, h, w, k, k, s, pad, oh, ow].into_iter().enumerate() {
+        p[i] = v as u32;
+    }
+    (p, oh, ow)
+}
+
+#[test]
+fn conv_building_blocks_forward_and_backward() {
+    let mut gs = gpus();
+    // Odd sizes, stride and padding.
+    for &(b, c, h, w, k, s, pad) in &[
+        (2, 1, 28, 28, 5, 1, 0),
+        (3, 5, 7, 9, 3, 2, 1),
+        (1, 32, 12, 12, 5, 1, 0),
+        (2, 3, 5, 5, 5, 1, 2),
+    ] {
+        let (p, oh, ow) = geom(b, c, h, w, k, s, pad);
+        let kk = c * k * k;
+        let x = rand_vec(51, b * c * h * w);
+        both(
+            &mut gs,
+            Kernel::Im2Col,
+            p,
+            &[x],
+            &[vec![0.0; b * oh * ow * kk]],
+            &g0(),
+            0.0,
+            0.0,
+        );
+        let dcols = rand_vec(52, b * oh * ow * kk);
+        both(
+            &mut gs,
+            Kernel::Col2Im,
+            p,
+            &[dcols],
+            &[vec![0.0; b * c * h * w]],
+            &g0(),
+            1e-6,
+            1e-5,
+        );
+        // Layout permutes, with and without bias.
+        let (sp, ch) = (oh * ow, 7);
+        let mut q = [0u32; 16];
+        q[0] = b as u32;
+        q[1] = sp as u32;
+        q[2] = ch as u32;
+        for bias in [false, true] {
+            let mut q = q;
+            q[15] = bias as u32;
+            both(
+                &mut gs,
+                Kernel::ToNchw { bias },
+                q,
+                &[rand_vec(53, b * sp * ch), rand_vec(54, ch)],
+                &[vec![0.0; b * sp * ch]],
+                &g0(),
+                0.0,
+                0.0,
+            );
+        }
+        both(
+            &mut gs,
+            Kernel::ToNhwc,
+            q,
+            &[rand_vec(55, b * sp * ch)],
+            &[vec![0.0; b * sp * ch]],
+            &g0(),
+            0.0,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn pooling_forward_and_backward() {
+    let mut gs = gpus();
+    for &(b, c, h, w, k, s) in &[
+        (2, 3, 24, 24, 2, 2),
+        (1, 2, 7, 9, 3, 2),
+        (3, 4, 8, 8, 3, 1),
+        (2, 1, 5, 5, 2, 2),
+    ] {
+        let (p, oh, ow) = geom(b, c, h, w, k, s, 0);
+        let x = rand_vec(61, b * c * h * w);
+        let n_out = b * c * oh * ow;
+        both(
+            &mut gs,
+            Kernel::MaxPoolFwd,
+            p,
+            std::slice::from_ref(&x),
+            &[vec![0.0; n_out], vec![0.0; n_out]],
+            &g0(),
+            0.0,
+            0.0,
+        );
+        both(
+            &mut gs,
+            Kernel::AvgPoolFwd,
+            p,
+            std::slice::from_ref(&x),
+            &[vec![0.0; n_out]],
+            &g0(),
+            1e-6,
+            1e-5,
+        );
+        let fwd = run_kernel(
+            &mut Cpu::new(),
+            Kernel::MaxPoolFwd,
+            p,
+            &[x],
+            &[vec![0.0; n_out], vec![0.0; n_out]],
+            &g0(),
+        )
+        .unwrap();
+        let dy = rand_vec(62, n_out);
+        both(
+            &mut gs,
+            Kernel::MaxPoolBwd,
+            p,
+            &[dy.clone(), fwd[1].clone()],
+            &[vec![0.0; b * c * h * w]],
+            &g0(),
+            1e-6,
+            1e-5,
+        );
+        both(
+            &mut gs,
+            Kernel::AvgPoolBwd,
+            p,
+            &[dy],
+            &[vec![0.0; b * c * h * w]],
+            &g0(),
+            1e-6,
+            1e-5,
+        );
+    }
+}

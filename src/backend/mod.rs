@@ -36,7 +36,11 @@ impl Act {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// C = op(A)·op(B) (+ bias); `ta`/`tb` read A or B transposed in place.
-    MatMul { ta: bool, tb: bool, bias: bool },
+    MatMul {
+        ta: bool,
+        tb: bool,
+        bias: bool,
+    },
     /// db[n] = Σ_m dY[m, n].
     BiasGrad,
     /// y = f(x).
@@ -69,6 +73,20 @@ pub enum Kernel {
     AdamUpdate,
     /// (Σ x, Σ x², zeros, n) of one tensor, for diagnostics.
     TensorStats,
+    /// Patches of an NCHW image as matrix rows.
+    Im2Col,
+    /// The adjoint of Im2Col (a deterministic gather).
+    Col2Im,
+    /// [B, S, C] → [B, C, S], optionally adding a per-channel bias.
+    ToNchw {
+        bias: bool,
+    },
+    /// [B, C, S] → [B, S, C].
+    ToNhwc,
+    MaxPoolFwd,
+    MaxPoolBwd,
+    AvgPoolFwd,
+    AvgPoolBwd,
 }
 
 /// Which WGSL file holds a kernel's entry point.
@@ -82,6 +100,8 @@ pub enum Family {
     Clip,
     Optim,
     Stats,
+    Conv,
+    Pool,
 }
 
 impl Family {
@@ -96,6 +116,8 @@ impl Family {
             Family::Clip => include_str!("../../shaders/clip.wgsl"),
             Family::Optim => include_str!("../../shaders/optim.wgsl"),
             Family::Stats => include_str!("../../shaders/stats.wgsl"),
+            Family::Conv => include_str!("../../shaders/conv.wgsl"),
+            Family::Pool => include_str!("../../shaders/pool.wgsl"),
         }
     }
 }
@@ -212,6 +234,14 @@ impl Kernel {
                 Kernel::SgdUpdate => (Family::Optim, "sgd_update", optim::sgd_update, 3, 2),
                 Kernel::AdamUpdate => (Family::Optim, "adam_update", optim::adam_update, 3, 3),
                 Kernel::ClipTensor => (Family::Clip, "clip_tensor", clip::clip_tensor, 1, 1),
+                Kernel::Im2Col => (Family::Conv, "im2col", conv::im2col, 1, 1),
+                Kernel::Col2Im => (Family::Conv, "col2im", conv::col2im, 1, 1),
+                Kernel::ToNchw { .. } => (Family::Conv, "to_nchw", conv::to_nchw, 2, 1),
+                Kernel::ToNhwc => (Family::Conv, "to_nhwc", conv::to_nhwc, 1, 1),
+                Kernel::MaxPoolFwd => (Family::Pool, "maxpool_fwd", pool::maxpool_fwd, 1, 2),
+                Kernel::MaxPoolBwd => (Family::Pool, "maxpool_bwd", pool::maxpool_bwd, 2, 1),
+                Kernel::AvgPoolFwd => (Family::Pool, "avgpool_fwd", pool::avgpool_fwd, 1, 1),
+                Kernel::AvgPoolBwd => (Family::Pool, "avgpool_bwd", pool::avgpool_bwd, 1, 1),
                 Kernel::TensorStats => (Family::Stats, "tensor_stats", stats::tensor_stats, 1, 1),
             };
         KernelDef {
@@ -231,6 +261,7 @@ impl Kernel {
                 vec![("TA", b(ta)), ("TB", b(tb)), ("BIAS", b(bias))]
             }
             Kernel::ActFwd(a) | Kernel::ActBwd(a) => vec![("ACT", a.code() as f64)],
+            Kernel::ToNchw { bias } => vec![("BIAS", b(bias))],
             _ => vec![],
         }
     }

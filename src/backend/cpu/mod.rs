@@ -3,10 +3,12 @@
 
 pub mod batchnorm;
 pub mod clip;
+pub mod conv;
 pub mod dropout;
 pub mod elementwise;
 pub mod matmul;
 pub mod optim;
+pub mod pool;
 pub mod softmax_xent;
 pub mod stats;
 
