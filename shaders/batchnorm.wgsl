@@ -1,12 +1,18 @@
-// Batch normalization over [M, C] (features in columns). One invocation per feature;
-// the batch is summed in row order, so results are deterministic.
-//   mean = (1/M) Σ x,  var = (1/M) Σ (x - mean)²,  x̂ = (x - mean) / sqrt(var + eps),
+// Batch normalization per channel. The input is [M, C, S]: S = 1 for [batch, features]
+// (BatchNorm1d), S = H·W for NCHW images (BatchNorm2d), statistics over the M·S values of
+// each channel, summed in (m, s) order by one invocation per channel (deterministic).
+// p4 = S (0 means 1).
+//   mean = (1/N) Σ x,  var = (1/N) Σ (x - mean)²  (N = M·S values per channel),  x̂ = (x - mean) / sqrt(var + eps),
 //   y = gamma · x̂ + beta.
 // gb = [gamma(C), beta(C)]; saved = [mean(C), invstd(C)]; running = [mean(C), var(C)].
 // Running statistics follow PyTorch: r := (1 - momentum) r + momentum · batch, with the
 // unbiased variance var · M / (M - 1).
 
 // in0 = x, in1 = gb; out0 = y, out1 = saved, out2 = running.  p0 = M, p1 = C, p2 = eps, p3 = momentum
+fn spatial() -> u32 { return max(pu(4u), 1u); }
+// Element r of channel c, r = m·S + s.
+fn at(r: u32, c: u32, C: u32, S: u32) -> u32 { return ((r / S) * C + c) * S + r % S; }
+
 @compute @workgroup_size(64)
 fn bn_fwd_train(@builtin(global_invocation_id) gid: vec3<u32>) {
     let c = gid.x;
@@ -15,21 +21,24 @@ fn bn_fwd_train(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (c >= C) { return; }
     let eps = pf(2u);
     let mom = pf(3u);
+    let S = spatial();
+    let N = M * S;
     var s = 0.0;
-    for (var m = 0u; m < M; m++) { s += in0[m * C + c]; }
-    let mean = s / f32(M);
+    for (var r = 0u; r < N; r++) { s += in0[at(r, c, C, S)]; }
+    let mean = s / f32(N);
     var v = 0.0;
-    for (var m = 0u; m < M; m++) { let d = in0[m * C + c] - mean; v += d * d; }
-    let var_b = v / f32(M);
+    for (var r = 0u; r < N; r++) { let d = in0[at(r, c, C, S)] - mean; v += d * d; }
+    let var_b = v / f32(N);
     let invstd = 1.0 / sqrt(var_b + eps);
     let g = in1[c];
     let b = in1[C + c];
-    for (var m = 0u; m < M; m++) {
-        out0[m * C + c] = g * (in0[m * C + c] - mean) * invstd + b;
+    for (var r = 0u; r < N; r++) {
+        let i = at(r, c, C, S);
+        out0[i] = g * (in0[i] - mean) * invstd + b;
     }
     out1[c] = mean;
     out1[C + c] = invstd;
-    let unbiased = select(var_b, v / f32(M - 1u), M > 1u);
+    let unbiased = select(var_b, v / f32(N - 1u), N > 1u);
     out2[c] = (1.0 - mom) * out2[c] + mom * mean;
     out2[C + c] = (1.0 - mom) * out2[C + c] + mom * unbiased;
 }
@@ -41,8 +50,9 @@ fn bn_fwd_eval(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let i = flat_index(gid, nwg);
     let M = pu(0u);
     let C = pu(1u);
-    if (i >= M * C) { return; }
-    let c = i % C;
+    let S = spatial();
+    if (i >= M * C * S) { return; }
+    let c = (i / S) % C;
     let invstd = 1.0 / sqrt(in2[C + c] + pf(2u));
     out0[i] = in1[c] * (in0[i] - in2[c]) * invstd + in1[C + c];
 }
@@ -60,19 +70,23 @@ fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>) {
     let mean = in3[c];
     let invstd = in3[C + c];
     let g = in2[c];
+    let S = spatial();
+    let N = M * S;
     var sdy = 0.0;
     var sdyx = 0.0;
-    for (var m = 0u; m < M; m++) {
-        let dy = in1[m * C + c];
-        let xh = (in0[m * C + c] - mean) * invstd;
+    for (var r = 0u; r < N; r++) {
+        let i = at(r, c, C, S);
+        let dy = in1[i];
+        let xh = (in0[i] - mean) * invstd;
         sdy += dy;
         sdyx += dy * xh;
     }
-    let fm = f32(M);
-    for (var m = 0u; m < M; m++) {
-        let dy = in1[m * C + c];
-        let xh = (in0[m * C + c] - mean) * invstd;
-        out0[m * C + c] = (invstd / fm) * g * (fm * dy - sdy - xh * sdyx);
+    let fm = f32(N);
+    for (var r = 0u; r < N; r++) {
+        let i = at(r, c, C, S);
+        let dy = in1[i];
+        let xh = (in0[i] - mean) * invstd;
+        out0[i] = (invstd / fm) * g * (fm * dy - sdy - xh * sdyx);
     }
     out1[c] = sdyx;
     out1[C + c] = sdy;

@@ -617,3 +617,107 @@ fn pooling_forward_and_backward() {
         );
     }
 }
+
+#[test]
+fn batchnorm2d_and_spatial_dropout() {
+    let mut gs = gpus();
+    for (m, c, sp) in [(2usize, 3usize, 6usize), (4, 32, 64), (1, 5, 9)] {
+        let n = m * c * sp;
+        let x: Vec<f32> = rand_vec(71, n).iter().map(|v| v * 2.0 - 0.3).collect();
+        let gb = [rand_vec(72, c), rand_vec(73, c)].concat();
+        let running = [vec![0.0; c], vec![1.0; c]].concat();
+        let mut p = [0u32; 16];
+        p[0] = m as u32;
+        p[1] = c as u32;
+        p[2] = fbits(1e-5);
+        p[3] = fbits(0.1);
+        p[4] = sp as u32;
+        let outs = [vec![0.0; n], vec![0.0; 2 * c], running.clone()];
+        both(
+            &mut gs,
+            Kernel::BnFwdTrain,
+            p,
+            &[x.clone(), gb.clone()],
+            &outs,
+            &g0(),
+            1e-4,
+            1e-4,
+        );
+        let fwd = run_kernel(
+            &mut Cpu::new(),
+            Kernel::BnFwdTrain,
+            p,
+            &[x.clone(), gb.clone()],
+            &outs,
+            &g0(),
+        )
+        .unwrap();
+        // Each channel of the output has mean beta and std |gamma| over its M·S values.
+        for j in 0..c {
+            let vals: Vec<f32> = (0..m)
+                .flat_map(|b| (0..sp).map(move |s| (b * c + j) * sp + s))
+                .map(|i| fwd[0][i])
+                .collect();
+            let mean = vals.iter().sum::<f32>() / vals.len() as f32;
+            assert!(
+                (mean - gb[c + j]).abs() < 1e-4,
+                "channel {j}: mean {mean} vs beta {}",
+                gb[c + j]
+            );
+        }
+        both(
+            &mut gs,
+            Kernel::BnFwdEval,
+            p,
+            &[x.clone(), gb.clone(), fwd[2].clone()],
+            &[vec![0.0; n]],
+            &g0(),
+            1e-5,
+            1e-5,
+        );
+        both(
+            &mut gs,
+            Kernel::BnBwd,
+            p,
+            &[x, rand_vec(74, n), gb, fwd[1].clone()],
+            &[vec![0.0; n], vec![0.0; 2 * c]],
+            &g0(),
+            1e-4,
+            1e-3,
+        );
+        // Spatial dropout: whole channels (groups of S) kept or dropped together.
+        let mut q = [0u32; 16];
+        q[0] = n as u32;
+        q[1] = shadeprop::rng::dropout_threshold(0.5);
+        q[2] = fbits(2.0);
+        q[3] = 4000;
+        q[4] = sp as u32;
+        let ones = vec![1.0; n];
+        both(
+            &mut gs,
+            Kernel::Dropout,
+            q,
+            std::slice::from_ref(&ones),
+            &[vec![0.0; n]],
+            &g0(),
+            0.0,
+            0.0,
+        );
+        let y = run_kernel(
+            &mut Cpu::new(),
+            Kernel::Dropout,
+            q,
+            &[ones],
+            &[vec![0.0; n]],
+            &g0(),
+        )
+        .unwrap()
+        .remove(0);
+        for ch in y.chunks(sp) {
+            assert!(
+                ch.iter().all(|&v| v == ch[0]),
+                "a channel is dropped as a whole"
+            );
+        }
+    }
+}

@@ -9,7 +9,8 @@ pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     let n = p[0] as usize;
     let scale = pf(p, 2);
     for i in 0..n {
-        let keep = dropout_keep(g.seed(), p[3], g.step, i as u32, p[1]);
+        let group = (p[4] as usize).max(1);
+        let keep = dropout_keep(g.seed(), p[3], g.step, (i / group) as u32, p[1]);
         outs[0][i] = if keep { ins[0][i] * scale } else { 0.0 };
     }
 }

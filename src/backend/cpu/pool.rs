@@ -12,7 +12,11 @@ fn windows(
     (0..g.kh)
         .flat_map(move |ky| (0..g.kw).map(move |kx| (ky, kx)))
         .filter_map(move |(ky, kx)| {
-            if iy < ky || !(iy - ky).is_multiple_of(g.s) || ix < kx || !(ix - kx).is_multiple_of(g.s) {
+            if iy < ky
+                || !(iy - ky).is_multiple_of(g.s)
+                || ix < kx
+                || !(ix - kx).is_multiple_of(g.s)
+            {
                 return None;
             }
             let (oy, ox) = ((iy - ky) / g.s, (ix - kx) / g.s);

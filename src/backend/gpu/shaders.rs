@@ -92,7 +92,7 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
             None => [div_up(p[1], 64), div_up(p[0], 16), 1],
         },
         Kernel::BiasGrad => grid1d(p[1]),
-        Kernel::BnFwdEval => grid1d(p[0] * p[1]),
+        Kernel::BnFwdEval => grid1d(p[0] * p[1] * p[4].max(1)),
         Kernel::BnFwdTrain | Kernel::BnBwd => [div_up(p[1], 64), 1, 1],
         Kernel::SoftmaxXent => [div_up(p[0], 64), 1, 1],
         Kernel::GradPrep => [div_up(p[1], 64), 1, 1],
