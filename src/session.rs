@@ -252,7 +252,13 @@ impl Session {
         if let Some(&p) = self.programs.get(&(mode, batch)) {
             return Ok(p);
         }
+        let before = self.layout.pool.len();
         let prog = plan::compile(&self.graph, &mut self.layout, mode, batch, &self.opt)?;
+        if self.layout.pool.len() > before {
+            let specs = self.layout.specs(&self.graph);
+            self.backend
+                .add_buffers(&specs[buf::POOL_BASE + before..])?;
+        }
         let p = (self.backend.load(&prog)?, prog.logits);
         self.programs.insert((mode, batch), p);
         Ok(p)

@@ -278,6 +278,7 @@ fn gradients_match_finite_differences() {
                 name: "w".into(),
                 len: 20,
                 init: Init::XAVIER_UNIFORM,
+                torch_shape: None,
             }],
         })
         .unwrap();

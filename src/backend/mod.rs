@@ -312,6 +312,8 @@ pub trait Backend {
     fn align(&self) -> usize;
     /// Allocate the buffers (replacing any previous set). All are zero-initialized.
     fn create_buffers(&mut self, specs: &[BufferSpec]) -> Result<()>;
+    /// Append buffers after the existing ones (loaded programs stay valid).
+    fn add_buffers(&mut self, specs: &[BufferSpec]) -> Result<()>;
     /// Prepare a program for replay.
     fn load(&mut self, program: &Program) -> Result<ProgramId>;
     /// Write host data into a buffer range (ordered before the next `run`).

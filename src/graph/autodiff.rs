@@ -108,19 +108,37 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
                     accumulate(g, &mut grad, ins[0], dx);
                 }
             }
-            Op::Dropout { p, stream, kind } => {
+            Op::Dropout {
+                p,
+                stream,
+                kind,
+                group,
+            } => {
                 if needs[ins[0]] {
                     // The same mask and scale, regenerated from (seed, stream, step).
                     let s = g.shape(ins[0]);
-                    let dx = g.add_node(Op::Dropout { p, stream, kind }, vec![dy], &[s])[0];
+                    let dx = g.add_node(
+                        Op::Dropout {
+                            p,
+                            stream,
+                            kind,
+                            group,
+                        },
+                        vec![dy],
+                        &[s],
+                    )[0];
                     accumulate(g, &mut grad, ins[0], dx);
                 }
             }
-            Op::BatchNorm { .. } => {
+            Op::BatchNorm { spatial, .. } => {
                 let (x, gb) = (ins[0], ins[1]);
                 let saved = node.outputs[1];
                 let (sx, sgb): (Shape, Shape) = (g.shape(x), g.shape(gb));
-                let outs = g.add_node(Op::BatchNormBwd, vec![x, dy, gb, saved], &[sx, sgb]);
+                let outs = g.add_node(
+                    Op::BatchNormBwd { spatial },
+                    vec![x, dy, gb, saved],
+                    &[sx, sgb],
+                );
                 accumulate(g, &mut grad, gb, outs[1]);
                 if needs[x] {
                     accumulate(g, &mut grad, x, outs[0]);
@@ -133,7 +151,47 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
                     }
                 }
             }
-            Op::BiasGrad | Op::ActBwd(_) | Op::BatchNormBwd => {
+            Op::Im2Col(geom) => {
+                if needs[ins[0]] {
+                    let sx = g.shape(ins[0]);
+                    let dx = g.add_node(Op::Col2Im(geom), vec![dy], &[sx])[0];
+                    accumulate(g, &mut grad, ins[0], dx);
+                }
+            }
+            Op::ToNchw { spatial, channels } => {
+                let src = ins[0];
+                let ss = g.shape(src);
+                let dsrc = g.add_node(Op::ToNhwc { spatial, channels }, vec![dy], &[ss])[0];
+                if let Some(&b) = ins.get(1) {
+                    let sb = g.shape(b);
+                    let db = g.add_node(Op::BiasGrad, vec![dsrc], &[sb])[0];
+                    accumulate(g, &mut grad, b, db);
+                }
+                if needs[src] {
+                    accumulate(g, &mut grad, src, dsrc);
+                }
+            }
+            Op::MaxPool(geom) => {
+                if needs[ins[0]] {
+                    let sx = g.shape(ins[0]);
+                    let dx = g.add_node(Op::MaxPoolBwd(geom), vec![dy, node.outputs[1]], &[sx])[0];
+                    accumulate(g, &mut grad, ins[0], dx);
+                }
+            }
+            Op::AvgPool(geom) => {
+                if needs[ins[0]] {
+                    let sx = g.shape(ins[0]);
+                    let dx = g.add_node(Op::AvgPoolBwd(geom), vec![dy], &[sx])[0];
+                    accumulate(g, &mut grad, ins[0], dx);
+                }
+            }
+            Op::BiasGrad
+            | Op::ActBwd(_)
+            | Op::BatchNormBwd { .. }
+            | Op::Col2Im(_)
+            | Op::ToNhwc { .. }
+            | Op::MaxPoolBwd(_)
+            | Op::AvgPoolBwd(_) => {
                 return Err(Error::Graph(format!(
                     "backward op {:?} in the forward pass",
                     node.op

@@ -23,6 +23,8 @@ pub type TensorId = usize;
 pub enum Rows {
     Batch,
     Fixed(usize),
+    /// batch · k rows (im2col patches: one row per output pixel of every image).
+    BatchTimes(usize),
 }
 
 /// Shape `[rows, cols]`.
@@ -53,12 +55,13 @@ impl Shape {
         match self.rows {
             Rows::Batch => batch,
             Rows::Fixed(r) => r,
+            Rows::BatchTimes(k) => batch * k,
         }
     }
     fn describe(&self) -> Vec<usize> {
         vec![
             match self.rows {
-                Rows::Batch => 0,
+                Rows::Batch | Rows::BatchTimes(_) => 0,
                 Rows::Fixed(r) => r,
             },
             self.cols,
@@ -72,6 +75,8 @@ pub struct Segment {
     pub name: String,
     pub len: usize,
     pub init: Init,
+    /// The shape PyTorch gives this tensor when it is not [out, in] (conv weights).
+    pub torch_shape: Option<Vec<usize>>,
 }
 
 /// A trainable parameter. `segments` name its parts (a batch-norm parameter holds
@@ -97,6 +102,7 @@ impl ParamInfo {
                 name: name.clone(),
                 len,
                 init,
+                torch_shape: None,
             }],
             name,
             shape,
@@ -165,21 +171,48 @@ pub enum Op {
     /// y = x·W + b, W stored [in, out]. Inputs: x, W, (b).
     Linear,
     /// C = op(A)·op(B).
-    MatMul { ta: bool, tb: bool },
+    MatMul {
+        ta: bool,
+        tb: bool,
+    },
     /// y = f(x).
     Act(Act),
-    /// Dropout with probability p; `stream` keys its masks.
+    /// Dropout with probability p; `stream` keys its masks; `group` consecutive elements
+    /// share one mask bit (H·W for spatial dropout, 1 otherwise).
     Dropout {
         p: f32,
         stream: u32,
         kind: DropoutKind,
+        group: usize,
     },
-    /// Batch norm over the batch. Inputs: x, gamma_beta. Outputs: y, saved stats.
+    /// Batch norm per channel over the batch (and the `spatial` positions of NCHW images).
+    /// Inputs: x, gamma_beta. Outputs: y, saved stats.
     BatchNorm {
         eps: f32,
         momentum: f32,
         state: usize,
+        spatial: usize,
     },
+    /// NCHW image → patch rows [batch·OH·OW, C·KH·KW].
+    Im2Col(Geom2d),
+    /// Patch-row gradients → image gradient (the adjoint of Im2Col).
+    Col2Im(Geom2d),
+    /// [batch·S rows, C] → [batch, C·S] (NCHW), + bias[c] when a bias input is given.
+    ToNchw {
+        spatial: usize,
+        channels: usize,
+    },
+    /// [batch, C·S] → [batch·S rows, C].
+    ToNhwc {
+        spatial: usize,
+        channels: usize,
+    },
+    /// Max pooling. Output: y, window index of each maximum.
+    MaxPool(Geom2d),
+    /// Inputs: dy, indices.
+    MaxPoolBwd(Geom2d),
+    AvgPool(Geom2d),
+    AvgPoolBwd(Geom2d),
     /// c = a + b.
     Add,
     /// Softmax cross-entropy (mean over the batch). Inputs: logits, labels. Outputs:
@@ -190,7 +223,70 @@ pub enum Op {
     /// dx from y and dy.
     ActBwd(Act),
     /// Batch-norm backward. Inputs: x, dy, gamma_beta, saved. Outputs: dx, dgamma_beta.
-    BatchNormBwd,
+    BatchNormBwd {
+        spatial: usize,
+    },
+}
+
+/// Geometry of a 2-D convolution or pooling window over an NCHW image (the batch size
+/// comes from the program).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geom2d {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl Geom2d {
+    /// Output size (h + 2·pad − k) / stride + 1 per axis, or an error naming the sizes.
+    pub fn new(c: usize, h: usize, w: usize, k: usize, stride: usize, pad: usize) -> Result<Self> {
+        if k == 0 || stride == 0 || h + 2 * pad < k || w + 2 * pad < k {
+            return Err(Error::Shape {
+                context: format!("{k}x{k} window, stride {stride}, padding {pad}"),
+                got: vec![c, h, w],
+                expected: "an image [C, H, W] at least as large as the window, stride >= 1".into(),
+            });
+        }
+        Ok(Geom2d {
+            c,
+            h,
+            w,
+            kh: k,
+            kw: k,
+            stride,
+            pad,
+            oh: (h + 2 * pad - k) / stride + 1,
+            ow: (w + 2 * pad - k) / stride + 1,
+        })
+    }
+    /// The kernel parameter words for batch `b` (see shaders/conv.wgsl).
+    pub fn words(&self, b: usize) -> [u32; 16] {
+        let mut p = [0u32; 16];
+        for (i, v) in [
+            b,
+            self.c,
+            self.h,
+            self.w,
+            self.kh,
+            self.kw,
+            self.stride,
+            self.pad,
+            self.oh,
+            self.ow,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            p[i] = v as u32;
+        }
+        p
+    }
 }
 
 /// A node: an op applied to input tensors, producing output tensors.
@@ -308,7 +404,7 @@ impl GraphBuilder {
         let s = self.g.shape(t);
         match s.rows {
             Rows::Batch => Ok(s.cols),
-            Rows::Fixed(_) => Err(Error::Shape {
+            Rows::Fixed(_) | Rows::BatchTimes(_) => Err(Error::Shape {
                 context: ctx.into(),
                 got: s.describe(),
                 expected: "a batch of activations [batch, features]".into(),
@@ -417,6 +513,22 @@ impl GraphBuilder {
 
     /// Dropout of either kind (see [`DropoutKind`]).
     pub fn dropout_kind(&mut self, x: TensorId, p: f32, kind: DropoutKind) -> Result<TensorId> {
+        self.dropout_grouped(x, p, kind, 1)
+    }
+
+    /// Spatial dropout (Dropout2d): whole channels of an NCHW image (groups of H·W values)
+    /// dropped together, inverted scaling.
+    pub fn dropout2d(&mut self, x: TensorId, p: f32, hw: usize) -> Result<TensorId> {
+        self.dropout_grouped(x, p, DropoutKind::Inverted, hw.max(1))
+    }
+
+    fn dropout_grouped(
+        &mut self,
+        x: TensorId,
+        p: f32,
+        kind: DropoutKind,
+        group: usize,
+    ) -> Result<TensorId> {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::Hyperparameter {
                 name: "dropout.p",
@@ -427,9 +539,16 @@ impl GraphBuilder {
         let s = self.g.shape(x);
         let stream = self.next_stream;
         self.next_stream += 1;
-        Ok(self
-            .g
-            .add_node(Op::Dropout { p, stream, kind }, vec![x], &[s])[0])
+        Ok(self.g.add_node(
+            Op::Dropout {
+                p,
+                stream,
+                kind,
+                group,
+            },
+            vec![x],
+            &[s],
+        )[0])
     }
 
     /// Batch norm over the batch for each column: learnable gamma (ones) and beta (zeros),
@@ -442,6 +561,40 @@ impl GraphBuilder {
         name: &str,
     ) -> Result<TensorId> {
         let c = self.need_batch(x, &format!("batch norm {name} input"))?;
+        self.batch_norm_spatial(x, c, 1, eps, momentum, name)
+    }
+
+    /// BatchNorm2d: per-channel statistics over the batch and the H·W positions of an NCHW
+    /// image with `c` channels.
+    pub fn batch_norm2d(
+        &mut self,
+        x: TensorId,
+        c: usize,
+        hw: usize,
+        eps: f32,
+        momentum: f32,
+        name: &str,
+    ) -> Result<TensorId> {
+        let f = self.need_batch(x, &format!("batch norm {name} input"))?;
+        if c * hw != f || c == 0 {
+            return Err(Error::Shape {
+                context: format!("batch norm 2d {name}"),
+                got: vec![0, f],
+                expected: format!("[batch, {c}·{hw}]"),
+            });
+        }
+        self.batch_norm_spatial(x, c, hw, eps, momentum, name)
+    }
+
+    fn batch_norm_spatial(
+        &mut self,
+        x: TensorId,
+        c: usize,
+        spatial: usize,
+        eps: f32,
+        momentum: f32,
+        name: &str,
+    ) -> Result<TensorId> {
         if !(eps > 0.0) {
             return Err(Error::Hyperparameter {
                 name: "batch_norm.eps",
@@ -466,11 +619,13 @@ impl GraphBuilder {
                     name: format!("{name}.weight"),
                     len: c,
                     init: Init::Constant(1.0),
+                    torch_shape: None,
                 },
                 Segment {
                     name: format!("{name}.bias"),
                     len: c,
                     init: Init::Zeros,
+                    torch_shape: None,
                 },
             ],
         })?;
@@ -485,11 +640,101 @@ impl GraphBuilder {
                 eps,
                 momentum,
                 state,
+                spatial,
             },
             vec![x, gb],
-            &[Shape::batch(c), Shape::fixed(2, c)],
+            &[Shape::batch(c * spatial), Shape::fixed(2, c)],
         );
         Ok(outs[0])
+    }
+
+    /// Conv2d over an NCHW image: y[b, o] = Σ_{c,ky,kx} W[o, c, ky, kx]·x[b, c, ...] + bias[o],
+    /// computed as im2col → matmul → NCHW permute with the bias fused. The weight is stored
+    /// [C·KH·KW, out] (PyTorch's [out, C, KH, KW] transposed); He-normal by `init`.
+    pub fn conv2d(
+        &mut self,
+        x: TensorId,
+        geom: Geom2d,
+        out: usize,
+        init: Init,
+        name: &str,
+    ) -> Result<TensorId> {
+        let f = self.need_batch(x, &format!("conv {name} input"))?;
+        if f != geom.c * geom.h * geom.w || out == 0 {
+            return Err(Error::Shape {
+                context: format!("conv {name}"),
+                got: vec![0, f],
+                expected: format!(
+                    "[batch, {}·{}·{}] and out_channels >= 1",
+                    geom.c, geom.h, geom.w
+                ),
+            });
+        }
+        let k = geom.c * geom.kh * geom.kw;
+        let s = geom.oh * geom.ow;
+        let mut wi = ParamInfo::single(format!("{name}.weight"), Shape::fixed(k, out), init, true);
+        wi.segments[0].torch_shape = Some(vec![out, geom.c, geom.kh, geom.kw]);
+        let w = self.param(wi)?;
+        let b = self.param(ParamInfo::single(
+            format!("{name}.bias"),
+            Shape::fixed(1, out),
+            Init::Zeros,
+            false,
+        ))?;
+        let cols = self.g.add_node(
+            Op::Im2Col(geom),
+            vec![x],
+            &[Shape {
+                rows: Rows::BatchTimes(s),
+                cols: k,
+            }],
+        )[0];
+        let y = self.g.add_node(
+            Op::MatMul {
+                ta: false,
+                tb: false,
+            },
+            vec![cols, w],
+            &[Shape {
+                rows: Rows::BatchTimes(s),
+                cols: out,
+            }],
+        )[0];
+        Ok(self.g.add_node(
+            Op::ToNchw {
+                spatial: s,
+                channels: out,
+            },
+            vec![y, b],
+            &[Shape::batch(out * s)],
+        )[0])
+    }
+
+    /// Max pooling (no padding) over an NCHW image.
+    pub fn max_pool(&mut self, x: TensorId, geom: Geom2d) -> Result<TensorId> {
+        self.pool(x, geom, true)
+    }
+
+    /// Average pooling (no padding) over an NCHW image.
+    pub fn avg_pool(&mut self, x: TensorId, geom: Geom2d) -> Result<TensorId> {
+        self.pool(x, geom, false)
+    }
+
+    fn pool(&mut self, x: TensorId, geom: Geom2d, max: bool) -> Result<TensorId> {
+        let f = self.need_batch(x, "pooling input")?;
+        if f != geom.c * geom.h * geom.w || geom.pad != 0 {
+            return Err(Error::Shape {
+                context: "pooling".into(),
+                got: vec![0, f],
+                expected: format!("[batch, {}·{}·{}] without padding", geom.c, geom.h, geom.w),
+            });
+        }
+        let out = Shape::batch(geom.c * geom.oh * geom.ow);
+        Ok(if max {
+            self.g.add_node(Op::MaxPool(geom), vec![x], &[out, out])[0]
+        } else {
+            self.g.add_node(Op::AvgPool(geom), vec![x], &[out])[0]
+        })
     }
 
     /// a + b (same shapes).

@@ -74,7 +74,8 @@ pub struct Layout {
     pub state_len: usize,
     /// Capacity of each pool buffer, in elements.
     pub pool: Vec<usize>,
-    /// Once the max-batch programs are compiled the pool is frozen: smaller batches reuse it.
+    /// Once programs are loaded the pool is frozen: existing buffers keep their sizes (they
+    /// are bound), later programs reuse them and may only append new ones.
     pub frozen: bool,
     /// Whether the optimizer keeps a second moment (Adam).
     pub second_moment: bool,
@@ -219,6 +220,9 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
             Op::Dropout { .. } => "dropout",
             Op::BatchNorm { .. } => "batch_norm",
             Op::Add => "add",
+            Op::ToNchw { .. } => "conv2d",
+            Op::MaxPool(_) => "max_pool",
+            Op::AvgPool(_) => "avg_pool",
             _ => continue,
         };
         let out = node.outputs[0];
@@ -376,6 +380,7 @@ pub fn compile(
                 p: prob,
                 stream,
                 kind,
+                group,
             } => {
                 let deterministic = mode == Mode::Eval;
                 if prob == 0.0 || (deterministic && kind == DropoutKind::Inverted) {
@@ -383,6 +388,7 @@ pub fn compile(
                 } else {
                     p[0] = numel(outs[0]) as u32;
                     p[3] = stream;
+                    p[4] = group as u32;
                     if deterministic {
                         // Classic dropout at inference: y = (1 − p)·x (threshold 0 keeps all).
                         p[1] = 0;
@@ -408,13 +414,15 @@ pub fn compile(
                 eps,
                 momentum,
                 state,
+                spatial,
             } => {
-                let c = g.shape(outs[0]).cols;
+                let c = g.shape(outs[0]).cols / spatial;
                 let st = fixed(buf::STATE, layout.state_off[state], 2 * c);
                 p[0] = batch as u32;
                 p[1] = c as u32;
                 p[2] = fbits(eps);
                 p[3] = fbits(momentum);
+                p[4] = spatial as u32;
                 if !mode.inference() {
                     pre.push(Pre {
                         kernel: Kernel::BnFwdTrain,
@@ -431,9 +439,10 @@ pub fn compile(
                     });
                 }
             }
-            Op::BatchNormBwd => {
+            Op::BatchNormBwd { spatial } => {
                 p[0] = batch as u32;
-                p[1] = g.shape(outs[0]).cols as u32;
+                p[1] = (g.shape(outs[0]).cols / spatial) as u32;
+                p[4] = spatial as u32;
                 pre.push(Pre {
                     kernel: Kernel::BnBwd,
                     p,
@@ -442,11 +451,78 @@ pub fn compile(
                 });
             }
             Op::BiasGrad => {
-                p[0] = batch as u32;
+                p[0] = g.shape(ins[0]).rows_at(batch) as u32;
                 p[1] = g.shape(outs[0]).cols as u32;
                 pre.push(Pre {
                     kernel: Kernel::BiasGrad,
                     p,
+                    ins: vec![t(ins[0])],
+                    outs: vec![t(outs[0])],
+                });
+            }
+            Op::Im2Col(geom) | Op::Col2Im(geom) => {
+                let kernel = if matches!(node.op, Op::Im2Col(_)) {
+                    Kernel::Im2Col
+                } else {
+                    Kernel::Col2Im
+                };
+                pre.push(Pre {
+                    kernel,
+                    p: geom.words(batch),
+                    ins: vec![t(ins[0])],
+                    outs: vec![t(outs[0])],
+                });
+            }
+            Op::ToNchw { spatial, channels } => {
+                p[0] = batch as u32;
+                p[1] = spatial as u32;
+                p[2] = channels as u32;
+                let bias = ins.len() > 1;
+                p[15] = bias as u32;
+                let b = ins.get(1).map(|&b| t(b)).unwrap_or(fixed(buf::DUMMY, 0, 4));
+                pre.push(Pre {
+                    kernel: Kernel::ToNchw { bias },
+                    p,
+                    ins: vec![t(ins[0]), b],
+                    outs: vec![t(outs[0])],
+                });
+            }
+            Op::ToNhwc { spatial, channels } => {
+                p[0] = batch as u32;
+                p[1] = spatial as u32;
+                p[2] = channels as u32;
+                pre.push(Pre {
+                    kernel: Kernel::ToNhwc,
+                    p,
+                    ins: vec![t(ins[0])],
+                    outs: vec![t(outs[0])],
+                });
+            }
+            Op::MaxPool(geom) => {
+                pre.push(Pre {
+                    kernel: Kernel::MaxPoolFwd,
+                    p: geom.words(batch),
+                    ins: vec![t(ins[0])],
+                    outs: vec![t(outs[0]), t(outs[1])],
+                });
+            }
+            Op::MaxPoolBwd(geom) => {
+                pre.push(Pre {
+                    kernel: Kernel::MaxPoolBwd,
+                    p: geom.words(batch),
+                    ins: vec![t(ins[0]), t(ins[1])],
+                    outs: vec![t(outs[0])],
+                });
+            }
+            Op::AvgPool(geom) | Op::AvgPoolBwd(geom) => {
+                let kernel = if matches!(node.op, Op::AvgPool(_)) {
+                    Kernel::AvgPoolFwd
+                } else {
+                    Kernel::AvgPoolBwd
+                };
+                pre.push(Pre {
+                    kernel,
+                    p: geom.words(batch),
                     ins: vec![t(ins[0])],
                     outs: vec![t(outs[0])],
                 });
@@ -685,16 +761,12 @@ pub fn compile(
                                 layout.pool[b] = need;
                                 b
                             }
-                            _ if !layout.frozen => {
+                            // Frozen buffers are bound by loaded programs and never resized;
+                            // a program that needs more gets a new buffer appended.
+                            _ => {
                                 layout.pool.push(need);
                                 busy.push(false);
                                 layout.pool.len() - 1
-                            }
-                            _ => {
-                                return Err(Error::Graph(format!(
-                                    "batch {batch} needs more intermediate memory than the plan for batch {} reserved",
-                                    layout.max_batch
-                                )));
                             }
                         };
                         busy[b] = true;

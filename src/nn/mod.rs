@@ -3,8 +3,8 @@
 pub mod init;
 
 use crate::backend::Act;
-use crate::error::Result;
-use crate::graph::{DropoutKind, Graph, GraphBuilder, LinearOpts};
+use crate::error::{Error, Result};
+use crate::graph::{DropoutKind, Geom2d, Graph, GraphBuilder, LinearOpts};
 use crate::optim::Regularizer;
 use init::Init;
 
@@ -19,6 +19,24 @@ pub enum Layer {
     Act(Act),
     /// Dropout with drop probability p (a first-layer dropout is input dropout).
     Dropout { p: f32, kind: DropoutKind },
+    /// 2-D convolution (square kernel k, stride, zero padding) over NCHW images.
+    Conv2d {
+        out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        init: Init,
+    },
+    /// Max pooling (square window k, stride), no padding.
+    MaxPool2d { k: usize, stride: usize },
+    /// Average pooling (square window k, stride), no padding.
+    AvgPool2d { k: usize, stride: usize },
+    /// Per-channel batch norm over batch and positions.
+    BatchNorm2d { eps: f32, momentum: f32 },
+    /// Spatial dropout: whole channels dropped (inverted scaling).
+    Dropout2d(f32),
+    /// From [C, H, W] images to feature vectors (the data layout is already flat).
+    Flatten,
 }
 
 /// Layers applied in order, ending in logits for softmax cross-entropy. Parameter names
@@ -26,6 +44,8 @@ pub enum Layer {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sequential {
     pub in_features: usize,
+    /// (C, H, W) when the input is an image.
+    pub image: Option<(usize, usize, usize)>,
     pub layers: Vec<Layer>,
 }
 
@@ -33,8 +53,69 @@ impl Sequential {
     pub fn new(in_features: usize) -> Self {
         Sequential {
             in_features,
+            image: None,
             layers: vec![],
         }
+    }
+    /// A model over NCHW images of `c` channels, `h`×`w` pixels.
+    pub fn image(c: usize, h: usize, w: usize) -> Self {
+        Sequential {
+            in_features: c * h * w,
+            image: Some((c, h, w)),
+            layers: vec![],
+        }
+    }
+    /// Conv2d with `out` channels, a k×k kernel, stride and zero padding, He-normal weights.
+    pub fn conv2d(mut self, out: usize, k: usize, stride: usize, pad: usize) -> Self {
+        self.layers.push(Layer::Conv2d {
+            out,
+            k,
+            stride,
+            pad,
+            init: Init::HE_NORMAL,
+        });
+        self
+    }
+    pub fn max_pool(mut self, k: usize, stride: usize) -> Self {
+        self.layers.push(Layer::MaxPool2d { k, stride });
+        self
+    }
+    pub fn avg_pool(mut self, k: usize, stride: usize) -> Self {
+        self.layers.push(Layer::AvgPool2d { k, stride });
+        self
+    }
+    /// BatchNorm2d with eps 1e-5 and momentum 0.1.
+    pub fn batch_norm2d(mut self) -> Self {
+        self.layers.push(Layer::BatchNorm2d {
+            eps: 1e-5,
+            momentum: 0.1,
+        });
+        self
+    }
+    pub fn dropout2d(mut self, p: f32) -> Self {
+        self.layers.push(Layer::Dropout2d(p));
+        self
+    }
+    pub fn flatten(mut self) -> Self {
+        self.layers.push(Layer::Flatten);
+        self
+    }
+
+    /// The benchmark model W-CNN: Conv 5×5 1→32, ReLU, MaxPool 2 → Conv 5×5 32→64, ReLU,
+    /// MaxPool 2 → Flatten (1024) → Linear 512, ReLU, Dropout(p) → Linear 10.
+    pub fn w_cnn(dropout: f32) -> Self {
+        Sequential::image(1, 28, 28)
+            .conv2d(32, 5, 1, 0)
+            .relu()
+            .max_pool(2, 2)
+            .conv2d(64, 5, 1, 0)
+            .relu()
+            .max_pool(2, 2)
+            .flatten()
+            .linear(512)
+            .relu()
+            .dropout(dropout)
+            .linear(10)
     }
     /// Linear layer with bias and He-normal weights.
     pub fn linear(self, out: usize) -> Self {
@@ -122,13 +203,62 @@ impl Sequential {
     pub fn build(&self) -> Result<Graph> {
         let mut b = GraphBuilder::new(self.in_features);
         let mut x = b.input();
+        let mut img = self.image;
+        let need_img = |img: Option<(usize, usize, usize)>, i: usize| {
+            img.ok_or_else(|| {
+                Error::Graph(format!(
+                    "layer {i} needs an image input (Sequential::image, before any flatten)"
+                ))
+            })
+        };
         for (i, layer) in self.layers.iter().enumerate() {
             let name = i.to_string();
             x = match *layer {
-                Layer::Linear(ref o) => b.linear_with(x, o, &name)?,
+                Layer::Linear(ref o) => {
+                    if img.is_some() {
+                        return Err(Error::Graph(format!(
+                            "layer {i} (linear) follows an image: add flatten() first"
+                        )));
+                    }
+                    b.linear_with(x, o, &name)?
+                }
                 Layer::BatchNorm { eps, momentum } => b.batch_norm(x, eps, momentum, &name)?,
                 Layer::Act(a) => b.act(x, a),
                 Layer::Dropout { p, kind } => b.dropout_kind(x, p, kind)?,
+                Layer::Conv2d {
+                    out,
+                    k,
+                    stride,
+                    pad,
+                    init,
+                } => {
+                    let (c, h, w) = need_img(img, i)?;
+                    let geom = Geom2d::new(c, h, w, k, stride, pad)?;
+                    img = Some((out, geom.oh, geom.ow));
+                    b.conv2d(x, geom, out, init, &name)?
+                }
+                Layer::MaxPool2d { k, stride } | Layer::AvgPool2d { k, stride } => {
+                    let (c, h, w) = need_img(img, i)?;
+                    let geom = Geom2d::new(c, h, w, k, stride, 0)?;
+                    img = Some((c, geom.oh, geom.ow));
+                    if matches!(layer, Layer::MaxPool2d { .. }) {
+                        b.max_pool(x, geom)?
+                    } else {
+                        b.avg_pool(x, geom)?
+                    }
+                }
+                Layer::BatchNorm2d { eps, momentum } => {
+                    let (c, h, w) = need_img(img, i)?;
+                    b.batch_norm2d(x, c, h * w, eps, momentum, &name)?
+                }
+                Layer::Dropout2d(p) => {
+                    let (_, h, w) = need_img(img, i)?;
+                    b.dropout2d(x, p, h * w)?
+                }
+                Layer::Flatten => {
+                    img = None;
+                    x
+                }
             };
         }
         b.softmax_cross_entropy(x)

@@ -82,10 +82,10 @@ fn segments(g: &Graph, layout: &Layout) -> Vec<SegmentMap> {
         let (rows, cols) = (p.shape.rows_at(1), p.shape.cols);
         for seg in &p.segments {
             let matrix = p.segments.len() == 1 && rows > 1 && seg.name.ends_with(".weight");
-            let shape = if matrix {
-                vec![cols, rows]
-            } else {
-                vec![seg.len]
+            let shape = match (&seg.torch_shape, matrix) {
+                (Some(t), true) => t.clone(),
+                (None, true) => vec![cols, rows],
+                _ => vec![seg.len],
             };
             v.push(SegmentMap {
                 name: seg.name.clone(),

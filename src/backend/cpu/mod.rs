@@ -67,6 +67,11 @@ impl Backend for Cpu {
         self.bufs = specs.iter().map(|s| vec![0.0; s.len.max(1)]).collect();
         Ok(())
     }
+    fn add_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
+        self.bufs
+            .extend(specs.iter().map(|s| vec![0.0; s.len.max(1)]));
+        Ok(())
+    }
     fn load(&mut self, program: &Program) -> Result<ProgramId> {
         for ins in &program.instrs {
             for s in ins.ins.iter().chain(&ins.outs) {

@@ -201,6 +201,13 @@ impl Backend for Gpu {
     }
 
     fn create_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
+        self.buffers.clear();
+        self.specs.clear();
+        self.programs.clear();
+        self.add_buffers(specs)
+    }
+
+    fn add_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
         let lim = &self.ctx.limits;
         let mut bufs = vec![];
         for s in specs {
@@ -224,9 +231,8 @@ impl Backend for Gpu {
                 })
             })?);
         }
-        self.buffers = bufs;
-        self.specs = specs.to_vec();
-        self.programs.clear();
+        self.buffers.extend(bufs);
+        self.specs.extend_from_slice(specs);
         Ok(())
     }
 
