@@ -1,0 +1,232 @@
+//! The MNIST / Fashion-MNIST trainer shared by the examples `mnist_mlp` and `mnist_cnn`:
+//! flags, data (seeded validation split, standardization fitted on it), the Trainer with
+//! EarlyStopping, checkpoints, logs and curves, and the test accuracy at the end.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use shadeprop::backend::Backend;
+use shadeprop::backend::cpu::Cpu;
+use shadeprop::backend::gpu::Gpu;
+use shadeprop::data::{Standardizer, load_mnist};
+use shadeprop::nn::Sequential;
+use shadeprop::optim::Sgd;
+use shadeprop::session::Session;
+use shadeprop::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
+use shadeprop::train::fit::{FitConfig, Trainer};
+use shadeprop::train::{EpochConfig, evaluate};
+
+struct Args {
+    name: &'static str,
+    backend: String,
+    epochs: usize,
+    batch: usize,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+    dropout: f32,
+    clip_norm: f32,
+    seed: u64,
+    data: PathBuf,
+    val_fraction: f32,
+    train_limit: usize,
+    patience: u64,
+    out: PathBuf,
+    resume: Option<PathBuf>,
+    quiet: bool,
+}
+
+fn parse(name: &'static str) -> Result<Args, String> {
+    let mut a = Args {
+        name,
+        backend: "gpu".into(),
+        epochs: 40,
+        batch: 128,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        dropout: 0.5,
+        clip_norm: 1.0,
+        seed: 0,
+        data: PathBuf::from("data/mnist"),
+        val_fraction: 0.1,
+        train_limit: 0,
+        patience: 5,
+        out: PathBuf::from(format!("runs/{name}")),
+        resume: None,
+        quiet: false,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let key = argv[i].as_str();
+        if key == "--quiet" {
+            a.quiet = true;
+            i += 1;
+            continue;
+        }
+        if key == "--help" || key == "-h" {
+            return Err(format!(
+                "usage: {name} [--backend gpu|cpu] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
+                [--weight-decay F] [--dropout F] [--clip-norm F (0 = off)] [--seed N] [--data DIR] \
+                [--val-fraction F] [--train-limit N] [--patience N (0 = no early stopping)] \
+                [--out DIR] [--resume CHECKPOINT] [--quiet]"
+            ));
+        }
+        let val = argv
+            .get(i + 1)
+            .ok_or_else(|| format!("{key} needs a value"))?;
+        let num = |what: &str| format!("{key}: {val:?} is not {what}");
+        match key {
+            "--backend" => a.backend = val.clone(),
+            "--epochs" => a.epochs = val.parse().map_err(|_| num("an integer"))?,
+            "--batch" => a.batch = val.parse().map_err(|_| num("an integer"))?,
+            "--lr" => a.lr = val.parse().map_err(|_| num("a number"))?,
+            "--momentum" => a.momentum = val.parse().map_err(|_| num("a number"))?,
+            "--weight-decay" => a.weight_decay = val.parse().map_err(|_| num("a number"))?,
+            "--dropout" => a.dropout = val.parse().map_err(|_| num("a number"))?,
+            "--clip-norm" => a.clip_norm = val.parse().map_err(|_| num("a number"))?,
+            "--seed" => a.seed = val.parse().map_err(|_| num("an integer"))?,
+            "--data" => a.data = PathBuf::from(val),
+            "--dataset" => {
+                a.data = match val.as_str() {
+                    "mnist" => PathBuf::from("data/mnist"),
+                    "fashion-mnist" => PathBuf::from("data/fashion-mnist"),
+                    _ => return Err(format!("--dataset: {val:?} is not mnist or fashion-mnist")),
+                }
+            }
+            "--val-fraction" => a.val_fraction = val.parse().map_err(|_| num("a number"))?,
+            "--train-limit" => a.train_limit = val.parse().map_err(|_| num("an integer"))?,
+            "--patience" => a.patience = val.parse().map_err(|_| num("an integer"))?,
+            "--out" => a.out = PathBuf::from(val),
+            "--resume" => a.resume = Some(PathBuf::from(val)),
+            _ => return Err(format!("unknown option {key} (see --help)")),
+        }
+        i += 2;
+    }
+    Ok(a)
+}
+
+/// Parse the flags, train `model(dropout)`, report. Exits with 2 on bad flags, 1 on errors.
+pub fn main(name: &'static str, model: fn(f32) -> Sequential) {
+    let args = match parse(name) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(args, model) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(a: Args, model: fn(f32) -> Sequential) -> shadeprop::Result<()> {
+    let backend: Box<dyn Backend> = match a.backend.as_str() {
+        "gpu" => Box::new(Gpu::new()?),
+        "cpu" => Box::new(Cpu::new()),
+        other => {
+            return Err(shadeprop::Error::Hyperparameter {
+                name: "backend",
+                value: other.into(),
+                expected: "gpu or cpu",
+            });
+        }
+    };
+    println!("backend: {}", backend.describe());
+
+    let (full_train, mut test) = load_mnist(&a.data)?;
+    let full_train = if a.train_limit > 0 {
+        full_train.take(a.train_limit)
+    } else {
+        full_train
+    };
+    let (mut train, mut val) = full_train.split(a.val_fraction, a.seed)?;
+    let stdz = Standardizer::fit(&train)?;
+    stdz.apply(&mut train);
+    stdz.apply(&mut val);
+    stdz.apply(&mut test);
+    println!(
+        "data: {} train / {} validation / {} test; standardized with the training split's mean {:.4} std {:.4}",
+        train.len(),
+        val.len(),
+        test.len(),
+        stdz.mean,
+        stdz.std
+    );
+
+    let opt = Sgd {
+        lr: a.lr,
+        momentum: a.momentum,
+        nesterov: false,
+        weight_decay: a.weight_decay,
+        clip_norm: (a.clip_norm > 0.0).then_some(a.clip_norm),
+        clip_value: None,
+        clip_per_tensor: false,
+    };
+    let graph = model(a.dropout).build()?;
+    println!("model: {}, {} parameters", a.name, graph.param_count());
+    let mut s = Session::new(backend, graph, opt, a.seed, a.batch)?;
+    println!(
+        "plan: {:.1} MiB of buffers",
+        s.layout().total_bytes(s.graph()) as f64 / (1 << 20) as f64
+    );
+
+    let cfg = FitConfig {
+        epochs: a.epochs as u64,
+        epoch: EpochConfig {
+            batch_size: a.batch,
+            progress: !a.quiet,
+            ..Default::default()
+        },
+        seed: a.seed,
+        log_dir: Some(a.out.clone()),
+        log_steps: false,
+        standardizer: Some(stdz.into()),
+        verbose: true,
+    };
+    let trainer = Trainer::new(cfg);
+    let val_ref = (!val.is_empty()).then_some(&val);
+    let monitor = if val_ref.is_some() {
+        "val_loss"
+    } else {
+        "loss"
+    };
+    let mut early = EarlyStopping::new(monitor)
+        .patience(a.patience)
+        .restore_best_weights(true);
+    let mut best = ModelCheckpoint::best_only(a.out.join("checkpoints"), monitor);
+    let mut last = ModelCheckpoint::every(a.out.join("checkpoints"), 1);
+    let mut nan = TerminateOnNan;
+    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut nan, &mut best, &mut last];
+    if a.patience > 0 {
+        callbacks.insert(0, &mut early);
+    }
+    let t0 = Instant::now();
+    let h = match &a.resume {
+        Some(p) => {
+            println!("resuming from {}", p.display());
+            trainer.resume(p, &mut s, &train, val_ref, &mut callbacks)?
+        }
+        None => trainer.fit(&mut s, &train, val_ref, &mut callbacks)?,
+    };
+    println!(
+        "{} epochs in {:.1}s; best epoch {} ({monitor}), early stop at {}; weights restored from the best epoch: {}",
+        h.epochs.len(),
+        t0.elapsed().as_secs_f64(),
+        h.best_epoch.map_or("-".into(), |e| (e + 1).to_string()),
+        h.stopped_epoch.map_or("-".into(), |e| (e + 1).to_string()),
+        a.patience > 0
+    );
+    println!(
+        "wrote {0}/metrics.csv, metrics.jsonl, curves.png, curves.svg, checkpoints/",
+        a.out.display()
+    );
+    let t = evaluate(&mut s, &test, 1000)?;
+    println!(
+        "test loss {:.4} accuracy {:.4} ({} samples)",
+        t.loss, t.accuracy, t.samples
+    );
+    Ok(())
+}

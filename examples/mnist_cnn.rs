@@ -1,0 +1,12 @@
+//! Train W-CNN on MNIST (or `--dataset fashion-mnist`): Conv 5×5 1→32, ReLU, MaxPool 2 →
+//! Conv 5×5 32→64, ReLU, MaxPool 2 → Flatten → Linear 512, ReLU, Dropout → Linear 10, with
+//! the W-MLP optimizer, clipping and early stopping. `--help` lists the flags.
+//!
+//!   cargo run --release --example mnist_cnn -- --epochs 15
+
+#[path = "common/mnist.rs"]
+mod mnist;
+
+fn main() {
+    mnist::main("mnist_cnn", shadeprop::nn::Sequential::w_cnn);
+}
