@@ -87,6 +87,10 @@ pub enum Kernel {
     MaxPoolBwd,
     AvgPoolFwd,
     AvgPoolBwd,
+    /// Flips and affine warp per sample (training).
+    AugmentGeom,
+    /// Brightness, contrast, noise, cutout (training) and standardization.
+    AugmentPhoto,
 }
 
 /// Which WGSL file holds a kernel's entry point.
@@ -102,6 +106,7 @@ pub enum Family {
     Stats,
     Conv,
     Pool,
+    Augment,
 }
 
 impl Family {
@@ -118,6 +123,7 @@ impl Family {
             Family::Stats => include_str!("../../shaders/stats.wgsl"),
             Family::Conv => include_str!("../../shaders/conv.wgsl"),
             Family::Pool => include_str!("../../shaders/pool.wgsl"),
+            Family::Augment => include_str!("../../shaders/augment.wgsl"),
         }
     }
 }
@@ -242,6 +248,16 @@ impl Kernel {
                 Kernel::MaxPoolBwd => (Family::Pool, "maxpool_bwd", pool::maxpool_bwd, 2, 1),
                 Kernel::AvgPoolFwd => (Family::Pool, "avgpool_fwd", pool::avgpool_fwd, 1, 1),
                 Kernel::AvgPoolBwd => (Family::Pool, "avgpool_bwd", pool::avgpool_bwd, 1, 1),
+                Kernel::AugmentGeom => {
+                    (Family::Augment, "augment_geom", augment::augment_geom, 2, 1)
+                }
+                Kernel::AugmentPhoto => (
+                    Family::Augment,
+                    "augment_photo",
+                    augment::augment_photo,
+                    2,
+                    1,
+                ),
                 Kernel::TensorStats => (Family::Stats, "tensor_stats", stats::tensor_stats, 1, 1),
             };
         KernelDef {

@@ -1,6 +1,7 @@
 //! Datasets: MNIST-style IDX loading, seeded splits, standardization fitted on the
 //! training split only, and seeded per-epoch shuffling.
 
+pub mod augment;
 pub mod idx;
 
 use std::path::{Path, PathBuf};

@@ -151,6 +151,11 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
                     }
                 }
             }
+            Op::Augment { .. } => {
+                if needs[ins[0]] {
+                    return Err(Error::Graph("augmentation must be applied to the input batch, not to a tensor that depends on parameters".into()));
+                }
+            }
             Op::Im2Col(geom) => {
                 if needs[ins[0]] {
                     let sx = g.shape(ins[0]);

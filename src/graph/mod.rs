@@ -193,6 +193,17 @@ pub enum Op {
         state: usize,
         spatial: usize,
     },
+    /// Per-sample augmentation of an NCHW input batch (training) and standardization
+    /// (always). Outputs: y, the warped intermediate. `state` holds the spec; `stream` and
+    /// `stream + 1` key its draws; `random` is false when only standardization is on.
+    Augment {
+        c: usize,
+        h: usize,
+        w: usize,
+        state: usize,
+        stream: u32,
+        random: bool,
+    },
     /// NCHW image → patch rows [batch·OH·OW, C·KH·KW].
     Im2Col(Geom2d),
     /// Patch-row gradients → image gradient (the adjoint of Im2Col).
@@ -707,6 +718,47 @@ impl GraphBuilder {
             },
             vec![y, b],
             &[Shape::batch(out * s)],
+        )[0])
+    }
+
+    /// Augment an NCHW input batch (see [`crate::data::augment::Augment`]): random per-sample
+    /// transforms in training, only the spec's standardization at inference.
+    pub fn augment(
+        &mut self,
+        x: TensorId,
+        spec: &crate::data::augment::Augment,
+        chw: (usize, usize, usize),
+    ) -> Result<TensorId> {
+        spec.validate()?;
+        let (c, h, w) = chw;
+        let f = self.need_batch(x, "augment input")?;
+        if f != c * h * w {
+            return Err(Error::Shape {
+                context: "augment".into(),
+                got: vec![0, f],
+                expected: format!("[batch, {c}·{h}·{w}]"),
+            });
+        }
+        self.g.states.push(StateInfo {
+            name: "augment.spec".into(),
+            len: crate::data::augment::SPEC_LEN,
+            init: spec.spec(h, w),
+        });
+        let state = self.g.states.len() - 1;
+        let stream = self.next_stream;
+        self.next_stream += 2;
+        let sh = Shape::batch(f);
+        Ok(self.g.add_node(
+            Op::Augment {
+                c,
+                h,
+                w,
+                state,
+                stream,
+                random: spec.is_random(),
+            },
+            vec![x],
+            &[sh, sh],
         )[0])
     }
 

@@ -460,6 +460,45 @@ pub fn compile(
                     outs: vec![t(outs[0])],
                 });
             }
+            Op::Augment {
+                c,
+                h,
+                w,
+                state,
+                stream,
+                random,
+            } => {
+                let spec = fixed(
+                    buf::STATE,
+                    layout.state_off[state],
+                    crate::data::augment::SPEC_LEN,
+                );
+                for (k, v) in [batch, c, h, w, stream as usize].into_iter().enumerate() {
+                    p[k] = v as u32;
+                }
+                if mode.inference() || !random {
+                    pre.push(Pre {
+                        kernel: Kernel::AugmentPhoto,
+                        p,
+                        ins: vec![t(ins[0]), spec],
+                        outs: vec![t(outs[0])],
+                    });
+                } else {
+                    p[5] = 1;
+                    pre.push(Pre {
+                        kernel: Kernel::AugmentGeom,
+                        p,
+                        ins: vec![t(ins[0]), spec],
+                        outs: vec![t(outs[1])],
+                    });
+                    pre.push(Pre {
+                        kernel: Kernel::AugmentPhoto,
+                        p,
+                        ins: vec![t(outs[1]), spec],
+                        outs: vec![t(outs[0])],
+                    });
+                }
+            }
             Op::Im2Col(geom) | Op::Col2Im(geom) => {
                 let kernel = if matches!(node.op, Op::Im2Col(_)) {
                     Kernel::Im2Col

@@ -37,6 +37,8 @@ pub enum Layer {
     Dropout2d(f32),
     /// From [C, H, W] images to feature vectors (the data layout is already flat).
     Flatten,
+    /// Per-sample augmentation of the input images (training only) and standardization.
+    Augment(crate::data::augment::Augment),
 }
 
 /// Layers applied in order, ending in logits for softmax cross-entropy. Parameter names
@@ -94,6 +96,11 @@ impl Sequential {
     }
     pub fn dropout2d(mut self, p: f32) -> Self {
         self.layers.push(Layer::Dropout2d(p));
+        self
+    }
+    /// Augment the input images (must come first; see [`crate::data::augment::Augment`]).
+    pub fn augment(mut self, spec: crate::data::augment::Augment) -> Self {
+        self.layers.push(Layer::Augment(spec));
         self
     }
     pub fn flatten(mut self) -> Self {
@@ -258,6 +265,15 @@ impl Sequential {
                 Layer::Flatten => {
                     img = None;
                     x
+                }
+                Layer::Augment(ref spec) => {
+                    let chw = need_img(img, i)?;
+                    if i != 0 {
+                        return Err(Error::Graph(format!(
+                            "layer {i} (augment) must be the first layer"
+                        )));
+                    }
+                    b.augment(x, spec, chw)?
                 }
             };
         }

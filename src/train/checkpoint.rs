@@ -129,6 +129,7 @@ fn bn_states(g: &Graph, layout: &Layout) -> Vec<(String, usize, usize)> {
     g.states
         .iter()
         .enumerate()
+        .filter(|(_, s)| s.name.ends_with(".running_mean+running_var"))
         .map(|(i, s)| {
             let prefix = s
                 .name

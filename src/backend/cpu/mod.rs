@@ -1,6 +1,7 @@
 //! The reference backend: plain, obviously-correct Rust loops, one file per kernel family,
 //! each the twin of a WGSL entry point. It replays the same [`Program`]s as the GPU.
 
+pub mod augment;
 pub mod batchnorm;
 pub mod clip;
 pub mod conv;

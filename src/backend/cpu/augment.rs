@@ -1,0 +1,162 @@
+//! CPU twins of `shaders/augment.wgsl` (spec layout and formulas there).
+
+use crate::backend::Globals;
+use crate::rng::Rng;
+
+fn u01(g: &Globals, stream: u32, n: usize, slot: u32) -> f32 {
+    (Rng::new(g.seed()).u32x2(stream, g.step, n as u32 * 32 + slot)[0] >> 8) as f32
+        * (1.0 / 16_777_216.0)
+}
+
+fn range(g: &Globals, sp: &[f32], stream: u32, n: usize, slot: u32, k: usize) -> f32 {
+    sp[k] + (sp[k + 1] - sp[k]) * u01(g, stream, n, slot)
+}
+
+fn sym(g: &Globals, stream: u32, n: usize, slot: u32, a: f32) -> f32 {
+    (2.0 * u01(g, stream, n, slot) - 1.0) * a
+}
+
+fn fold(v: i32, size: i32, mode: u32) -> i32 {
+    if v >= 0 && v < size {
+        return v;
+    }
+    match mode {
+        1 => v.clamp(0, size - 1),
+        2 => {
+            if size == 1 {
+                return 0;
+            }
+            let period = 2 * (size - 1);
+            let mut m = v % period;
+            if m < 0 {
+                m += period;
+            }
+            if m >= size { period - m } else { m }
+        }
+        _ => -1,
+    }
+}
+
+/// The geometric part: flips and one affine warp per sample. ins = [x, spec], outs = [y]
+pub fn augment_geom(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (b, c, h, w, stream) = (
+        p[0] as usize,
+        p[1] as usize,
+        p[2] as usize,
+        p[3] as usize,
+        p[4],
+    );
+    let (x, sp) = (ins[0], ins[1]);
+    let px = |base: usize, xi: i32, yi: i32| -> f32 {
+        let mode = sp[14] as u32;
+        let (fx, fy) = (fold(xi, w as i32, mode), fold(yi, h as i32, mode));
+        if fx < 0 || fy < 0 {
+            sp[15]
+        } else {
+            x[base + fy as usize * w + fx as usize]
+        }
+    };
+    let deg = 0.017_453_292_f32;
+    for i in 0..b * c * h * w {
+        let (ox, oy, n) = (i % w, (i / w) % h, i / (c * h * w));
+        let base = (i / (h * w)) * h * w;
+        let th = range(g, sp, stream, n, 4, 6) * deg;
+        let sh = range(g, sp, stream, n, 7, 11) * deg;
+        let zx = range(g, sp, stream, n, 5, 8);
+        let zy = if sp[10] > 0.5 {
+            range(g, sp, stream, n, 6, 8)
+        } else {
+            zx
+        };
+        let tx = range(g, sp, stream, n, 2, 2) + sym(g, stream, n, 8, sp[21]).round_ties_even();
+        let ty = range(g, sp, stream, n, 3, 4) + sym(g, stream, n, 9, sp[21]).round_ties_even();
+        let (cs, sn, t) = (th.cos(), th.sin(), sh.tan());
+        let (a00, a01, a10, a11) = (cs * zx, (cs * t + sn) * zy, -sn * zx, (-sn * t + cs) * zy);
+        let det = a00 * a11 - a01 * a10;
+        let (cx, cy) = ((w as f32 - 1.0) * 0.5, (h as f32 - 1.0) * 0.5);
+        let (dx, dy) = (ox as f32 - cx - tx, oy as f32 - cy - ty);
+        let mut sx = (a11 * dx - a01 * dy) / det + cx;
+        let mut sy = (-a10 * dx + a00 * dy) / det + cy;
+        if u01(g, stream, n, 0) < sp[0] {
+            sx = w as f32 - 1.0 - sx;
+        }
+        if u01(g, stream, n, 1) < sp[1] {
+            sy = h as f32 - 1.0 - sy;
+        }
+        outs[0][i] = if sp[13] < 0.5 {
+            // WGSL's round() rounds half to even, as f32::round_ties_even.
+            px(
+                base,
+                sx.round_ties_even() as i32,
+                sy.round_ties_even() as i32,
+            )
+        } else {
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let (xi, yi) = (x0 as i32, y0 as i32);
+            (1.0 - fy) * ((1.0 - fx) * px(base, xi, yi) + fx * px(base, xi + 1, yi))
+                + fy * ((1.0 - fx) * px(base, xi, yi + 1) + fx * px(base, xi + 1, yi + 1))
+        };
+    }
+}
+
+/// Brightness, contrast, noise, cutout (training) and standardization. ins = [x, spec],
+/// outs = [y]; p5 = train
+pub fn augment_photo(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (b, c, h, w, stream) = (
+        p[0] as usize,
+        p[1] as usize,
+        p[2] as usize,
+        p[3] as usize,
+        p[4],
+    );
+    let train = p[5] == 1;
+    let (x, sp) = (ins[0], ins[1]);
+    let pn = c * h * w;
+    for n in 0..b {
+        let base = n * pn;
+        let br = range(g, sp, stream, n, 10, 16);
+        let k = range(g, sp, stream, n, 11, 18);
+        let photo = sp[16] != 0.0 || sp[17] != 0.0 || sp[18] != 1.0 || sp[19] != 1.0;
+        let mut mean = 0f32;
+        if train && photo {
+            for j in 0..pn {
+                mean += x[base + j];
+            }
+            mean /= pn as f32;
+        }
+        let cut = train && sp[22] > 0.0 && u01(g, stream, n, 12) < sp[23];
+        let size = sp[22] as i32;
+        let half = size / 2;
+        let ccx = (u01(g, stream, n, 13) * w as f32) as i32;
+        let ccy = (u01(g, stream, n, 14) * h as f32) as i32;
+        for j in 0..pn {
+            let mut v = x[base + j];
+            if train {
+                if photo {
+                    v = ((v + br - mean) * k + mean).clamp(0.0, 1.0);
+                }
+                if sp[20] > 0.0 {
+                    let r = Rng::new(g.seed()).u32x2(stream + 1, g.step, (base + j) as u32);
+                    let u1 = ((r[0] >> 8) as f32 + 1.0) * (1.0 / 16_777_216.0);
+                    let u2 = (r[1] >> 8) as f32 * (1.0 / 16_777_216.0);
+                    v += sp[20] * (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos();
+                }
+                if cut {
+                    let (pxx, pyy) = ((j % w) as i32, ((j / w) % h) as i32);
+                    if pxx >= ccx - half
+                        && pxx < ccx - half + size
+                        && pyy >= ccy - half
+                        && pyy < ccy - half + size
+                    {
+                        v = 0.0;
+                    }
+                }
+            }
+            if sp[25] > 0.0 {
+                v = (v - sp[24]) / sp[25];
+            }
+            outs[0][base + j] = v;
+        }
+    }
+}

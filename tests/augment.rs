@@ -1,0 +1,314 @@
+//! Augmentation: every transform GPU vs CPU, hand-computed images, inactive at inference,
+//! training steps with augmentation GPU vs CPU, and the preview grid.
+
+mod common;
+use common::*;
+use shadeprop::backend::check::run_kernel;
+use shadeprop::backend::cpu::Cpu;
+use shadeprop::backend::gpu::Gpu;
+use shadeprop::backend::{Globals, Kernel};
+use shadeprop::data::augment::{Augment, Fill, Interp, preview_png};
+use shadeprop::nn::Sequential;
+use shadeprop::optim::Sgd;
+use shadeprop::session::Session;
+
+fn g(step: u32) -> Globals {
+    Globals {
+        seed_lo: 77,
+        step,
+        ..Globals::default()
+    }
+}
+
+fn words(n: usize, c: usize, h: usize, w: usize) -> [u32; 16] {
+    let mut p = [0u32; 16];
+    for (i, v) in [n, c, h, w, 3000, 1].into_iter().enumerate() {
+        p[i] = v as u32;
+    }
+    p
+}
+
+/// Both kernels on CPU and every GPU, compared.
+fn check(gs: &mut [Gpu], name: &str, a: &Augment, n: usize, chw: (usize, usize, usize), atol: f32) {
+    let (c, h, w) = chw;
+    let x: Vec<f32> = rand_vec(90, n * c * h * w)
+        .iter()
+        .map(|v| v * 0.5 + 0.5)
+        .collect();
+    let p = words(n, c, h, w);
+    let spec = a.spec(h, w);
+    let out = vec![vec![0.0; x.len()]];
+    for kernel in [Kernel::AugmentGeom, Kernel::AugmentPhoto] {
+        let want = run_kernel(
+            &mut Cpu::new(),
+            kernel,
+            p,
+            &[x.clone(), spec.clone()],
+            &out,
+            &g(4),
+        )
+        .unwrap();
+        for gpu in gs.iter_mut() {
+            let got = run_kernel(gpu, kernel, p, &[x.clone(), spec.clone()], &out, &g(4)).unwrap();
+            assert_close(&format!("{name} {kernel:?}"), &got[0], &want[0], atol, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn every_transform_matches_its_cpu_twin() {
+    let mut gs = gpus();
+    let d = Augment::default;
+    let cases: Vec<(&str, Augment)> = vec![
+        (
+            "hflip",
+            Augment {
+                hflip: 1.0,
+                interp: Interp::Nearest,
+                ..d()
+            },
+        ),
+        (
+            "vflip",
+            Augment {
+                vflip: 0.5,
+                interp: Interp::Nearest,
+                ..d()
+            },
+        ),
+        ("translate", d().translate(0.2, 0.1)),
+        ("rotation constant fill", d().rotate(30.0)),
+        (
+            "rotation nearest fill",
+            Augment {
+                fill: Fill::Nearest,
+                ..d().rotate(30.0)
+            },
+        ),
+        (
+            "rotation reflect fill",
+            Augment {
+                fill: Fill::Reflect,
+                ..d().rotate(30.0)
+            },
+        ),
+        (
+            "zoom per axis",
+            Augment {
+                zoom: (0.8, 1.25),
+                zoom_per_axis: true,
+                ..d()
+            },
+        ),
+        (
+            "shear",
+            Augment {
+                shear: (-15.0, 15.0),
+                ..d()
+            },
+        ),
+        (
+            "brightness",
+            Augment {
+                brightness: (-0.2, 0.2),
+                ..d()
+            },
+        ),
+        (
+            "contrast",
+            Augment {
+                contrast: (0.5, 1.5),
+                ..d()
+            },
+        ),
+        (
+            "noise",
+            Augment {
+                noise_std: 0.1,
+                ..d()
+            },
+        ),
+        (
+            "random crop",
+            Augment {
+                crop_padding: 3,
+                interp: Interp::Nearest,
+                ..d()
+            },
+        ),
+        (
+            "cutout",
+            Augment {
+                cutout_size: 8,
+                cutout_p: 1.0,
+                ..d()
+            },
+        ),
+        ("standardize", d().standardize(0.13, 0.31)),
+        (
+            "everything",
+            Augment {
+                hflip: 0.5,
+                zoom: (0.9, 1.1),
+                shear: (-5.0, 5.0),
+                brightness: (-0.1, 0.1),
+                contrast: (0.8, 1.2),
+                noise_std: 0.05,
+                crop_padding: 2,
+                cutout_size: 6,
+                cutout_p: 0.5,
+                fill: Fill::Reflect,
+                ..Augment::w_cnn(0.13, 0.31)
+            },
+        ),
+    ];
+    for (name, a) in &cases {
+        check(&mut gs, name, a, 6, (1, 28, 28), 1e-4);
+        check(&mut gs, name, a, 3, (3, 9, 7), 1e-4);
+    }
+}
+
+fn one(a: &Augment, x: &[f32], chw: (usize, usize, usize), step: u32) -> Vec<f32> {
+    a.apply_cpu(x, 1, chw, 77, 3000, step).unwrap()
+}
+
+#[test]
+fn hand_computed_images() {
+    // A one-pixel image rotated 90°: the pixel right of centre goes to the top (counter-
+    // clockwise on screen, as Keras and torchvision).
+    let mut x = vec![0.0; 25];
+    x[2 * 5 + 4] = 1.0;
+    let rot = Augment {
+        rotation: (90.0, 90.0),
+        interp: Interp::Nearest,
+        ..Augment::default()
+    };
+    let y = one(&rot, &x, (1, 5, 5), 0);
+    let mut want = vec![0.0; 25];
+    want[2] = 1.0;
+    assert_eq!(y, want);
+    // A step edge translated by one pixel to the right, constant fill 0 on the left.
+    let x: Vec<f32> = (0..24)
+        .map(|i| if i % 6 >= 3 { 1.0 } else { 0.0 })
+        .collect();
+    let shift = Augment {
+        translate_x: (1.0 / 6.0, 1.0 / 6.0),
+        interp: Interp::Nearest,
+        ..Augment::default()
+    };
+    let y = one(&shift, &x, (1, 4, 6), 0);
+    let want: Vec<f32> = (0..24)
+        .map(|i| if i % 6 >= 4 { 1.0 } else { 0.0 })
+        .collect();
+    assert_eq!(y, want);
+    // A flip twice is the identity; once, it mirrors.
+    let x = rand_vec(5, 35);
+    let flip = Augment {
+        hflip: 1.0,
+        interp: Interp::Nearest,
+        ..Augment::default()
+    };
+    let once = one(&flip, &x, (1, 5, 7), 1);
+    assert_eq!(once[0], x[6]);
+    assert_eq!(one(&flip, &once, (1, 5, 7), 2), x);
+    // Fixed brightness +0.1, clipped to [0, 1]; then standardization.
+    let x = vec![0.0, 0.5, 0.95, 1.0];
+    let b = Augment {
+        brightness: (0.1, 0.1),
+        ..Augment::default()
+    }
+    .standardize(0.5, 0.5);
+    let y = one(&b, &x, (1, 2, 2), 0);
+    assert_close("brightness", &y, &[-0.8, 0.2, 1.0, 1.0], 1e-6, 1e-6);
+    // Reflect fill: shifting right by 2 mirrors the first columns in.
+    let x: Vec<f32> = (0..5).map(|v| v as f32).collect();
+    let r = Augment {
+        translate_x: (0.4, 0.4),
+        fill: Fill::Reflect,
+        interp: Interp::Nearest,
+        ..Augment::default()
+    };
+    assert_eq!(one(&r, &x, (1, 1, 5), 0), vec![2.0, 1.0, 0.0, 1.0, 2.0]);
+    assert!(
+        Augment {
+            rotation: (5.0, -5.0),
+            ..Augment::default()
+        }
+        .validate()
+        .is_err()
+    );
+}
+
+#[test]
+fn augmentation_is_inactive_at_inference_and_trains_the_same_on_both_backends() {
+    let a = Augment {
+        cutout_size: 3,
+        cutout_p: 0.5,
+        noise_std: 0.05,
+        ..Augment::w_cnn(0.2, 0.4)
+    };
+    let m = Sequential::image(1, 10, 10)
+        .augment(a)
+        .conv2d(4, 3, 1, 0)
+        .relu()
+        .max_pool(2, 2)
+        .flatten()
+        .linear(3);
+    let (x, y) = batch(12, 8, 100, 3);
+    let x: Vec<f32> = x.iter().map(|v| v * 0.5 + 0.5).collect();
+    let mut runs = vec![];
+    for backend in backends() {
+        let mut s = Session::new(backend, m.build().unwrap(), Sgd::w_mlp(), 5, 8).unwrap();
+        // Inference: only the standardization, identical for two calls.
+        let p1 = s.predict(&x).unwrap();
+        let plain = Sequential::image(1, 10, 10)
+            .conv2d(4, 3, 1, 0)
+            .relu()
+            .max_pool(2, 2)
+            .flatten()
+            .linear(3);
+        let mut q = Session::new(
+            Box::new(Cpu::new()),
+            plain.build().unwrap(),
+            Sgd::w_mlp(),
+            5,
+            8,
+        )
+        .unwrap();
+        for (name, v) in s.params().unwrap() {
+            q.set_param(&name.replace("1.", "0.").replace("5.", "4."), &v)
+                .unwrap();
+        }
+        let xs: Vec<f32> = x.iter().map(|v| (v - 0.2) / 0.4).collect();
+        assert_close(
+            "inference = standardize + model",
+            &p1,
+            &q.predict(&xs).unwrap(),
+            1e-5,
+            1e-4,
+        );
+        for _ in 0..2 {
+            s.train_batch(&x, &y).unwrap();
+        }
+        runs.push(s.params().unwrap());
+    }
+    if runs.len() == 2 {
+        for ((n, a), (_, b)) in runs[0].iter().zip(&runs[1]) {
+            assert_close(&format!("{n} after 2 augmented steps"), b, a, 1e-4, 1e-2);
+        }
+    }
+}
+
+#[test]
+fn preview_grid_is_a_png() {
+    let x: Vec<f32> = rand_vec(3, 4 * 28 * 28)
+        .iter()
+        .map(|v| v * 0.5 + 0.5)
+        .collect();
+    let a = Augment::w_cnn(0.13, 0.31);
+    let y = a.apply_cpu(&x, 4, (1, 28, 28), 1, 3000, 0).unwrap();
+    let p = std::env::temp_dir().join(format!("shadeprop-preview-{}.png", std::process::id()));
+    preview_png(&p, &x, &y, 4, (28, 28), 2, a.standardize).unwrap();
+    assert_eq!(&std::fs::read(&p).unwrap()[..4], b"\x89PNG");
+    std::fs::remove_file(p).unwrap();
+}
