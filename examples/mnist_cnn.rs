@@ -1,6 +1,8 @@
 //! Train W-CNN on MNIST (or `--dataset fashion-mnist`): Conv 5×5 1→32, ReLU, MaxPool 2 →
 //! Conv 5×5 32→64, ReLU, MaxPool 2 → Flatten → Linear 512, ReLU, Dropout → Linear 10, with
-//! the W-MLP optimizer, clipping and early stopping. `--help` lists the flags.
+//! per-sample GPU augmentation (rotation ±10°, translation ±2 px, bilinear, then
+//! standardization), the W-MLP optimizer, clipping and early stopping; writes
+//! augment_preview.png. `--help` lists the flags.
 //!
 //!   cargo run --release --example mnist_cnn -- --epochs 15
 
@@ -8,5 +10,9 @@
 mod mnist;
 
 fn main() {
-    mnist::main("mnist_cnn", shadeprop::nn::Sequential::w_cnn);
+    mnist::main(
+        "mnist_cnn",
+        shadeprop::nn::Sequential::w_cnn,
+        Some(shadeprop::data::augment::Augment::w_cnn),
+    );
 }

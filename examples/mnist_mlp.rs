@@ -9,5 +9,5 @@
 mod mnist;
 
 fn main() {
-    mnist::main("mnist_mlp", shadeprop::nn::Sequential::w_mlp);
+    mnist::main("mnist_mlp", shadeprop::nn::Sequential::w_mlp, None);
 }

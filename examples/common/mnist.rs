@@ -8,8 +8,9 @@ use std::time::Instant;
 use shadeprop::backend::Backend;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::Gpu;
+use shadeprop::data::augment::{Augment, preview_png};
 use shadeprop::data::{Standardizer, load_mnist};
-use shadeprop::nn::Sequential;
+use shadeprop::nn::{Layer, Sequential};
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
 use shadeprop::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
@@ -107,8 +108,12 @@ fn parse(name: &'static str) -> Result<Args, String> {
     Ok(a)
 }
 
-/// Parse the flags, train `model(dropout)`, report. Exits with 2 on bad flags, 1 on errors.
-pub fn main(name: &'static str, model: fn(f32) -> Sequential) {
+/// An augmentation pipeline given the training split's (mean, std).
+pub type AugmentFor = fn(f32, f32) -> Augment;
+
+/// Parse the flags, train `model(dropout)` (with `augment` as its first layer when given),
+/// report. Exits with 2 on bad flags, 1 on errors.
+pub fn main(name: &'static str, model: fn(f32) -> Sequential, augment: Option<AugmentFor>) {
     let args = match parse(name) {
         Ok(a) => a,
         Err(e) => {
@@ -116,13 +121,17 @@ pub fn main(name: &'static str, model: fn(f32) -> Sequential) {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(args, model) {
+    if let Err(e) = run(args, model, augment) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(a: Args, model: fn(f32) -> Sequential) -> shadeprop::Result<()> {
+fn run(
+    a: Args,
+    model: fn(f32) -> Sequential,
+    augment: Option<AugmentFor>,
+) -> shadeprop::Result<()> {
     let backend: Box<dyn Backend> = match a.backend.as_str() {
         "gpu" => Box::new(Gpu::new()?),
         "cpu" => Box::new(Cpu::new()),
@@ -144,9 +153,14 @@ fn run(a: Args, model: fn(f32) -> Sequential) -> shadeprop::Result<()> {
     };
     let (mut train, mut val) = full_train.split(a.val_fraction, a.seed)?;
     let stdz = Standardizer::fit(&train)?;
-    stdz.apply(&mut train);
-    stdz.apply(&mut val);
-    stdz.apply(&mut test);
+    let augment = augment.map(|f| f(stdz.mean, stdz.std));
+    if augment.is_none() {
+        stdz.apply(&mut train);
+        stdz.apply(&mut val);
+        stdz.apply(&mut test);
+    }
+    // With augmentation the data stays in [0, 1]: the model augments (training only) and
+    // standardizes with the training split's statistics as its first layer.
     println!(
         "data: {} train / {} validation / {} test; standardized with the training split's mean {:.4} std {:.4}",
         train.len(),
@@ -165,7 +179,33 @@ fn run(a: Args, model: fn(f32) -> Sequential) -> shadeprop::Result<()> {
         clip_value: None,
         clip_per_tensor: false,
     };
-    let graph = model(a.dropout).build()?;
+    let mut seq = model(a.dropout);
+    if let Some(aug) = augment {
+        seq.layers.insert(0, Layer::Augment(aug));
+        std::fs::create_dir_all(&a.out).map_err(|e| shadeprop::Error::Io {
+            path: a.out.clone(),
+            source: e,
+        })?;
+        let n = 8.min(train.len());
+        let before = &train.x[..n * 784];
+        // The draws the first training step makes for batch positions 0..n: the same
+        // (seed, stream, step) as the layer (stream 1024, the first op stream; step 0).
+        let after = aug.apply_cpu(
+            before,
+            n,
+            (1, 28, 28),
+            a.seed,
+            shadeprop::rng::stream::OP_BASE,
+            0,
+        )?;
+        let path = a.out.join("augment_preview.png");
+        preview_png(&path, before, &after, n, (28, 28), 3, aug.standardize)?;
+        println!(
+            "augmentation: {aug:?}\nwrote {} (top: originals, bottom: augmented)",
+            path.display()
+        );
+    }
+    let graph = seq.build()?;
     println!("model: {}, {} parameters", a.name, graph.param_count());
     let mut s = Session::new(backend, graph, opt, a.seed, a.batch)?;
     println!(
