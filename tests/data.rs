@@ -173,3 +173,76 @@ fn three_way_stratified_and_kfold_splits() {
             .contains("1 features, as fitted")
     );
 }
+
+#[test]
+fn image_folder_dataset() {
+    use shadeprop::data::folder::{FolderOptions, load_image_folder};
+    let root = std::env::temp_dir().join(format!("shadeprop-folder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (class, shade) in [("cats", 40u8), ("dogs", 200u8)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for k in 0..3u8 {
+            let img = image::RgbImage::from_pixel(10, 6, image::Rgb([shade, shade + k, 0]));
+            let ext = if k == 2 { "jpg" } else { "png" };
+            img.save(root.join(class).join(format!("{k}.{ext}")))
+                .unwrap();
+        }
+    }
+    std::fs::write(root.join("cats").join("notes.txt"), "ignored").unwrap();
+    let (ds, classes) = load_image_folder(
+        &root,
+        FolderOptions {
+            width: 4,
+            height: 3,
+            rgb: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(classes, ["cats", "dogs"]);
+    assert_eq!((ds.len(), ds.features, ds.classes), (6, 3 * 3 * 4, 2));
+    assert_eq!(ds.y, [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+    // Red channel first (NCHW), resized but uniform: 40/255 for the first cat.
+    assert!((ds.x[0] - 40.0 / 255.0).abs() < 1e-6);
+    assert!(
+        ds.x[24..36].iter().all(|&v| v.abs() < 0.02),
+        "the blue plane is ~0"
+    );
+    let (gray, _) = load_image_folder(
+        &root,
+        FolderOptions {
+            width: 2,
+            height: 2,
+            rgb: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(gray.features, 4);
+    // Errors name the file or folder.
+    std::fs::write(root.join("dogs").join("broken.png"), b"not a png").unwrap();
+    let e = load_image_folder(
+        &root,
+        FolderOptions {
+            width: 4,
+            height: 3,
+            rgb: true,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("broken.png") && e.contains("cannot decode"),
+        "{e}"
+    );
+    let e = load_image_folder(
+        &root.join("cats"),
+        FolderOptions {
+            width: 4,
+            height: 3,
+            rgb: true,
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("no class sub-folders"), "{e}");
+    std::fs::remove_dir_all(root).unwrap();
+}

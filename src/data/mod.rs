@@ -2,6 +2,7 @@
 //! training split only, and seeded per-epoch shuffling.
 
 pub mod augment;
+pub mod folder;
 pub mod idx;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,97 @@
+//! Image-folder datasets: one sub-folder per class (sorted names → class indices 0, 1, ...),
+//! PNG or JPEG files decoded with the image crate, resized to a fixed size (bilinear),
+//! grayscale or RGB, pixels scaled to [0, 1] in NCHW order — ready for the same models and
+//! augmentation as MNIST.
+
+use std::path::Path;
+
+use super::Dataset;
+use crate::error::{Error, Result};
+
+/// How to read an image folder.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FolderOptions {
+    pub width: u32,
+    pub height: u32,
+    /// 3 channels (RGB) or 1 (grayscale).
+    pub rgb: bool,
+}
+
+/// Load `root/<class>/<image>` files. Returns the dataset and the class names (index = label).
+pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, Vec<String>)> {
+    if opts.width == 0 || opts.height == 0 {
+        return Err(Error::Hyperparameter {
+            name: "image size",
+            value: format!("{}x{}", opts.width, opts.height),
+            expected: "width and height >= 1",
+        });
+    }
+    let read_dir = |p: &Path| std::fs::read_dir(p).map_err(|e| Error::io(p, e));
+    let mut classes: Vec<String> = read_dir(root)?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    classes.sort();
+    if classes.is_empty() {
+        return Err(Error::Idx {
+            path: root.to_path_buf(),
+            what: "no class sub-folders; expected root/<class>/<image>.png|jpg".into(),
+        });
+    }
+    let c = if opts.rgb { 3 } else { 1 };
+    let (w, h) = (opts.width as usize, opts.height as usize);
+    let (mut x, mut y) = (vec![], vec![]);
+    for (label, class) in classes.iter().enumerate() {
+        let dir = root.join(class);
+        let mut files: Vec<_> = read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                })
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            let img = image::open(&f).map_err(|e| Error::Idx {
+                path: f.clone(),
+                what: format!("cannot decode image: {e}"),
+            })?;
+            let img = img.resize_exact(
+                opts.width,
+                opts.height,
+                image::imageops::FilterType::Triangle,
+            );
+            if opts.rgb {
+                let rgb = img.to_rgb8();
+                for ch in 0..3 {
+                    for py in 0..h {
+                        for px in 0..w {
+                            x.push(rgb.get_pixel(px as u32, py as u32)[ch] as f32 / 255.0);
+                        }
+                    }
+                }
+            } else {
+                x.extend(img.to_luma8().pixels().map(|p| p[0] as f32 / 255.0));
+            }
+            y.push(label as f32);
+        }
+    }
+    if y.is_empty() {
+        return Err(Error::Idx {
+            path: root.to_path_buf(),
+            what: "class folders hold no .png/.jpg images".into(),
+        });
+    }
+    Ok((
+        Dataset {
+            x,
+            y,
+            features: c * h * w,
+            classes: classes.len(),
+        },
+        classes,
+    ))
+}
