@@ -494,3 +494,90 @@ fn every_hook_runs_and_a_callback_can_stop_training() {
         "no validation data, no val_ metrics"
     );
 }
+
+/// (name, dtype, shape, bytes) of every tensor, and the metadata, to edit.
+type Edit = dyn Fn(
+    &mut Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)>,
+    &mut std::collections::HashMap<String, String>,
+);
+
+#[test]
+fn malformed_checkpoint_contents_are_named() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let dir = tmp("contents");
+    let mut s = cpu_session(1);
+    let good = dir.join("good.safetensors");
+    checkpoint::save(&good, &mut s, &Default::default(), &[]).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let md = header.metadata().clone().unwrap();
+    // Rebuild the file with one change; the checksum is recomputed so that the check under
+    // test is the one that fires.
+    let rebuild = |edit: &Edit| -> Vec<u8> {
+        let mut ts: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| (n, t.dtype(), t.shape().to_vec(), t.data().to_vec()))
+            .collect();
+        let mut m = md.clone();
+        edit(&mut ts, &mut m);
+        ts.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for t in &ts {
+            for &b in &t.3 {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        m.insert("checksum".into(), format!("{h:016x}"));
+        let views: Vec<(String, TensorView)> = ts
+            .iter()
+            .map(|(n, d, sh, b)| (n.clone(), TensorView::new(*d, sh.clone(), b).unwrap()))
+            .collect();
+        safetensors::tensor::serialize(views, Some(m)).unwrap()
+    };
+    let expect = |bytes: Vec<u8>, want: &str| {
+        let p = dir.join("edited.safetensors");
+        std::fs::write(&p, bytes).unwrap();
+        let e = checkpoint::load(&p, &mut cpu_session(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e} lacks {want:?}");
+    };
+    expect(
+        rebuild(&|_, m| {
+            m.insert("version".into(), "99".into());
+        }),
+        "format version \"99\", expected \"1\"",
+    );
+    expect(
+        rebuild(&|t, _| t.retain(|x| x.0 != "0.bias")),
+        "tensor 0.bias missing",
+    );
+    expect(
+        rebuild(&|t, _| t.push(("9.weight".into(), Dtype::F32, vec![1], vec![0; 4]))),
+        "unexpected tensor 9.weight",
+    );
+    expect(
+        rebuild(&|t, _| {
+            let x = t.iter_mut().find(|x| x.0 == "0.bias").unwrap();
+            x.2 = vec![4, 6];
+        }),
+        "tensor 0.bias has shape [4, 6], expected [24]",
+    );
+    expect(
+        rebuild(&|t, _| {
+            let x = t.iter_mut().find(|x| x.0 == "0.bias").unwrap();
+            x.1 = Dtype::I32;
+        }),
+        "tensor 0.bias has dtype I32, expected F32",
+    );
+    expect(
+        rebuild(&|_, m| {
+            m.insert("seed".into(), "5".into());
+        }),
+        "written with seed 5",
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
