@@ -63,6 +63,10 @@ pub enum Error {
     #[error("checkpoint {path}: {what}")]
     Checkpoint { path: PathBuf, what: String },
 
+    /// Training was interrupted (Ctrl-C); the state at that step was saved.
+    #[error("interrupted by the user at step {step}; state saved to {checkpoint}")]
+    Interrupted { step: u64, checkpoint: PathBuf },
+
     /// A plot could not be drawn.
     #[error("plot {path}: {what}")]
     Plot { path: PathBuf, what: String },

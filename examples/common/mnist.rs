@@ -121,9 +121,19 @@ pub fn main(name: &'static str, model: fn(f32) -> Sequential, augment: Option<Au
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(args, model, augment) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    if let Err(e) = shadeprop::train::interrupt::install_sigint_handler() {
+        eprintln!("warning: {e}");
+    }
+    match run(args, model, augment) {
+        Ok(()) => {}
+        Err(e @ shadeprop::Error::Interrupted { .. }) => {
+            eprintln!("{e}; continue with --resume <that file>");
+            std::process::exit(130);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
     }
 }
 
@@ -224,6 +234,7 @@ fn run(
         log_dir: Some(a.out.clone()),
         log_steps: false,
         standardizer: Some(stdz.into()),
+        interrupt_checkpoint: Some(a.out.join("checkpoints").join("interrupt.safetensors")),
         verbose: true,
     };
     let trainer = Trainer::new(cfg);
@@ -268,5 +279,15 @@ fn run(
         "test loss {:.4} accuracy {:.4} ({} samples)",
         t.loss, t.accuracy, t.samples
     );
+    // A fingerprint of the final parameters (FNV-1a over their bits), to compare runs.
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for (_, v) in s.params()? {
+        for x in v {
+            for b in x.to_bits().to_le_bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+    }
+    println!("parameter fingerprint {h:016x} after step {}", s.step);
     Ok(())
 }

@@ -41,6 +41,8 @@ pub const VERSION: &str = "1";
 pub struct Meta {
     /// Epochs completed when the checkpoint was written.
     pub epoch: u64,
+    /// Batches of the next epoch already trained (non-zero after a Ctrl-C mid-epoch).
+    pub batch: usize,
     /// The training history so far (JSON array of epoch logs).
     pub history: Value,
     /// Each callback's state, by callback name.
@@ -254,6 +256,7 @@ pub fn save(
     md.insert("seed".into(), s.seed().to_string());
     md.insert("step".into(), snap.step.to_string());
     md.insert("epoch".into(), meta.epoch.to_string());
+    md.insert("batch".into(), meta.batch.to_string());
     md.insert("optimizer".into(), format!("{:?}", s.optimizer()));
     md.insert(
         "standardizer".into(),
@@ -360,6 +363,7 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
     };
     let step = num("step")?;
     let epoch = num("epoch")?;
+    let batch = num("batch")? as usize;
     if num("seed")? != s.seed() {
         return Err(err(
             path,
@@ -502,6 +506,7 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
     Ok((
         Meta {
             epoch,
+            batch,
             history: json("history")?,
             callbacks: json("callbacks")?,
             standardizer,

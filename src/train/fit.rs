@@ -101,6 +101,9 @@ pub struct FitConfig {
     pub standardizer: Option<Scaler>,
     /// Print one line per epoch.
     pub verbose: bool,
+    /// Where a Ctrl-C writes its checkpoint (see [`super::interrupt`]); None: an interrupt
+    /// stops without saving.
+    pub interrupt_checkpoint: Option<PathBuf>,
 }
 
 impl Default for FitConfig {
@@ -113,6 +116,7 @@ impl Default for FitConfig {
             log_steps: false,
             standardizer: None,
             verbose: false,
+            interrupt_checkpoint: None,
         }
     }
 }
@@ -167,7 +171,7 @@ impl Trainer {
         val: Option<&Dataset>,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
-        self.run(s, train, val, callbacks, History::default())
+        self.run(s, train, val, callbacks, History::default(), 0)
     }
 
     /// Continue a run from a checkpoint written by this trainer (parameters, optimizer
@@ -204,7 +208,7 @@ impl Trainer {
                 ),
             });
         }
-        self.run(s, train, val, callbacks, history)
+        self.run(s, train, val, callbacks, history, meta.batch)
     }
 
     fn run(
@@ -214,6 +218,7 @@ impl Trainer {
         val: Option<&Dataset>,
         callbacks: &mut [&mut dyn Callback],
         mut history: History,
+        skip_batches: usize,
     ) -> Result<History> {
         let cfg = &self.cfg;
         if cfg.epochs == 0 {
@@ -293,7 +298,14 @@ impl Trainer {
                 }
                 Ok(())
             };
-            let st = train_epoch_with(s, train, &cfg.epoch, cfg.seed, epoch, &mut hook)?;
+            let ecfg = EpochConfig {
+                skip_batches: if epoch == start { skip_batches } else { 0 },
+                ..cfg.epoch.clone()
+            };
+            let st = train_epoch_with(s, train, &ecfg, cfg.seed, epoch, &mut hook)?;
+            if st.interrupted {
+                return Err(self.interrupted(s, callbacks, &history, epoch, st.batches_done)?);
+            }
             let m = st.metrics;
             let mut log = EpochLog {
                 epoch,
@@ -352,6 +364,7 @@ impl Trainer {
                     .collect();
                 let meta = checkpoint::Meta {
                     epoch: epoch + 1,
+                    batch: 0,
                     history: history.to_json(),
                     callbacks: Value::Object(states),
                     standardizer: cfg.standardizer.clone(),
@@ -371,6 +384,46 @@ impl Trainer {
             plot::learning_curves(&history, &d.join("curves.png"), &d.join("curves.svg"))?;
         }
         Ok(history)
+    }
+}
+
+impl Trainer {
+    /// Save the state at the interrupted step (if configured) and build the error.
+    fn interrupted(
+        &self,
+        s: &mut Session,
+        callbacks: &[&mut dyn Callback],
+        history: &History,
+        epoch: u64,
+        batch: usize,
+    ) -> Result<Error> {
+        let Some(path) = &self.cfg.interrupt_checkpoint else {
+            return Ok(Error::Interrupted {
+                step: s.step,
+                checkpoint: PathBuf::from("(not saved)"),
+            });
+        };
+        let meta = checkpoint::Meta {
+            epoch,
+            batch,
+            history: history.to_json(),
+            callbacks: Value::Object(
+                callbacks
+                    .iter()
+                    .map(|cb| (cb.name().to_string(), cb.state()))
+                    .collect(),
+            ),
+            standardizer: self.cfg.standardizer.clone(),
+        };
+        let snaps: Vec<(String, crate::session::Snapshot)> = callbacks
+            .iter()
+            .filter_map(|cb| cb.snapshot().map(|sn| (cb.name().to_string(), sn.clone())))
+            .collect();
+        checkpoint::save(path, s, &meta, &snaps)?;
+        Ok(Error::Interrupted {
+            step: s.step,
+            checkpoint: path.clone(),
+        })
     }
 }
 

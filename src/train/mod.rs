@@ -5,6 +5,7 @@
 pub mod callbacks;
 pub mod checkpoint;
 pub mod fit;
+pub mod interrupt;
 pub mod plot;
 
 use std::time::Instant;
@@ -26,6 +27,8 @@ pub struct EpochConfig {
     pub log_every: usize,
     /// Show a progress bar.
     pub progress: bool,
+    /// Batches of this epoch already trained (resuming an interrupted epoch).
+    pub skip_batches: usize,
 }
 
 impl Default for EpochConfig {
@@ -36,6 +39,7 @@ impl Default for EpochConfig {
             drop_last: false,
             log_every: 50,
             progress: false,
+            skip_batches: 0,
         }
     }
 }
@@ -46,6 +50,9 @@ pub struct EpochStats {
     pub metrics: Metrics,
     pub seconds: f64,
     pub samples_per_sec: f64,
+    /// Batches of the epoch done when it ended: all of them, or fewer after a Ctrl-C.
+    pub batches_done: usize,
+    pub interrupted: bool,
 }
 
 fn bar(n: u64, show: bool, msg: &str) -> ProgressBar {
@@ -134,7 +141,14 @@ pub fn train_epoch_with(
         t.grad_norm = m.grad_norm;
         t.penalty = m.penalty;
     };
-    for bi in 0..n_batches {
+    let mut batches_done = n_batches;
+    let mut interrupted = false;
+    for bi in cfg.skip_batches.min(n_batches)..n_batches {
+        if interrupt::interrupted() {
+            batches_done = bi;
+            interrupted = true;
+            break;
+        }
         let idx = &order[bi * bsz..((bi + 1) * bsz).min(ds.len())];
         xb.clear();
         yb.clear();
@@ -176,6 +190,8 @@ pub fn train_epoch_with(
         metrics: total,
         seconds,
         samples_per_sec: total.samples as f64 / seconds,
+        batches_done,
+        interrupted,
     })
 }
 
