@@ -306,9 +306,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// checksum, names, shapes and dtypes, with an error naming what is wrong.
 pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot)>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = SafeTensors::deserialize(&bytes)
+    load_bytes(&bytes, path, s)
+}
+
+/// [`load`] from bytes already read (`path` only names the source in errors).
+pub fn load_bytes(bytes: &[u8], path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot)>)> {
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| err(path, format!("unreadable header: {e}")))?;
     let md = header.metadata().clone().unwrap_or_default();
     let get = |k: &str| {
