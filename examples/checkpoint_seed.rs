@@ -9,8 +9,15 @@ use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
 
 fn main() -> shadeprop::Result<()> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "seed.safetensors".into());
-    let g = Sequential::new(3).linear(4).batch_norm().relu().linear(2).build()?;
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "seed.safetensors".into());
+    let g = Sequential::new(3)
+        .linear(4)
+        .batch_norm()
+        .relu()
+        .linear(2)
+        .build()?;
     let mut s = Session::new(Box::new(Cpu::new()), g, Sgd::w_mlp(), 0, 2)?;
     shadeprop::train::checkpoint::save(out.as_ref(), &mut s, &Default::default(), &[])
 }

@@ -310,7 +310,11 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
 }
 
 /// [`load`] from bytes already read (`path` only names the source in errors).
-pub fn load_bytes(bytes: &[u8], path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot)>)> {
+pub fn load_bytes(
+    bytes: &[u8],
+    path: &Path,
+    s: &mut Session,
+) -> Result<(Meta, Vec<(String, Snapshot)>)> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
     let (_, header) = SafeTensors::read_metadata(bytes)
