@@ -15,8 +15,10 @@ pub fn install_sigint_handler() -> Result<()> {
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
-    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-        .map_err(|e| Error::Gpu(format!("cannot install the Ctrl-C handler: {e}")))
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)).map_err(|e| Error::Callback {
+        callback: "interrupt",
+        what: format!("cannot install the Ctrl-C handler: {e}"),
+    })
 }
 
 /// Whether an interrupt is pending.
