@@ -1,6 +1,14 @@
 // 2-D pooling over NCHW without padding. p0 = B, p1 = C, p2 = H, p3 = W, p4 = KH, p5 = KW,
 // p6 = stride, p8 = OH, p9 = OW (same layout as conv.wgsl).
 
+// The output row (or column) whose window puts offset k on input row i, or -1.
+fn window(i: u32, k: u32, s: u32, n: u32) -> i32 {
+    if (i < k || (i - k) % s != 0u) { return -1; }
+    let o = (i - k) / s;
+    if (o >= n) { return -1; }
+    return i32(o);
+}
+
 fn pool_out(i: u32) -> vec4<u32> {
     // (b·C + c, oy, ox) of output element i
     let OW = pu(9u); let OH = pu(8u);
@@ -39,14 +47,12 @@ fn maxpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let bc = i / (H * W);
     var acc = 0.0;
     for (var ky = 0u; ky < KH; ky++) {
-        if (iy < ky || (iy - ky) % s != 0u) { continue; }
-        let oy = (iy - ky) / s;
-        if (oy >= OH) { continue; }
+        let oy = window(iy, ky, s, OH);
+        if (oy < 0) { continue; }
         for (var kx = 0u; kx < KW; kx++) {
-            if (ix < kx || (ix - kx) % s != 0u) { continue; }
-            let ox = (ix - kx) / s;
-            if (ox >= OW) { continue; }
-            let o = (bc * OH + oy) * OW + ox;
+            let ox = window(ix, kx, s, OW);
+            if (ox < 0) { continue; }
+            let o = (bc * OH + u32(oy)) * OW + u32(ox);
             if (u32(in1[o]) == ky * KW + kx) { acc += in0[o]; }
         }
     }
@@ -81,14 +87,12 @@ fn avgpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let bc = i / (H * W);
     var acc = 0.0;
     for (var ky = 0u; ky < KH; ky++) {
-        if (iy < ky || (iy - ky) % s != 0u) { continue; }
-        let oy = (iy - ky) / s;
-        if (oy >= OH) { continue; }
+        let oy = window(iy, ky, s, OH);
+        if (oy < 0) { continue; }
         for (var kx = 0u; kx < KW; kx++) {
-            if (ix < kx || (ix - kx) % s != 0u) { continue; }
-            let ox = (ix - kx) / s;
-            if (ox >= OW) { continue; }
-            acc += in0[(bc * OH + oy) * OW + ox];
+            let ox = window(ix, kx, s, OW);
+            if (ox < 0) { continue; }
+            acc += in0[(bc * OH + u32(oy)) * OW + u32(ox)];
         }
     }
     out0[i] = acc / f32(KH * KW);
