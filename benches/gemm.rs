@@ -144,6 +144,18 @@ fn main() {
             flop / tc / 1e9,
             tc * 1e3
         );
+        let mut fast = Cpu::fast();
+        let reps = ((0.2 / (flop / 100e9)) as usize).clamp(3, 200);
+        let (tf, got) = time(&mut fast, kern, m, n, k, reps);
+        if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
+            panic!("fast CPU result differs from the reference: {e}");
+        }
+        println!(
+            "| {name} | CPU fast (gemm crate, {} threads) | {:.2} | {:.3} |",
+            rayon::current_num_threads(),
+            flop / tf / 1e9,
+            tf * 1e3
+        );
         for g in gpus.iter_mut() {
             let reps = ((0.2 / (flop / 20e9)) as usize).clamp(3, 200);
             let (t, got) = time(g, kern, m, n, k, reps);

@@ -11,7 +11,7 @@ use shadeprop::backend::gpu::Gpu;
 use shadeprop::data::augment::{Augment, preview_png};
 use shadeprop::data::{Standardizer, load_mnist};
 use shadeprop::nn::{Layer, Sequential};
-use shadeprop::optim::Sgd;
+use shadeprop::optim::{Every, LrSchedule, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
 use shadeprop::train::fit::{FitConfig, Trainer};
@@ -32,6 +32,7 @@ struct Args {
     val_fraction: f32,
     train_limit: usize,
     patience: u64,
+    schedule: String,
     out: PathBuf,
     resume: Option<PathBuf>,
     quiet: bool,
@@ -53,6 +54,7 @@ fn parse(name: &'static str) -> Result<Args, String> {
         val_fraction: 0.1,
         train_limit: 0,
         patience: 5,
+        schedule: "cosine".into(),
         out: PathBuf::from(format!("runs/{name}")),
         resume: None,
         quiet: false,
@@ -71,7 +73,7 @@ fn parse(name: &'static str) -> Result<Args, String> {
                 "usage: {name} [--backend gpu|cpu] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
                 [--weight-decay F] [--dropout F] [--clip-norm F (0 = off)] [--seed N] [--data DIR] \
                 [--val-fraction F] [--train-limit N] [--patience N (0 = no early stopping)] \
-                [--out DIR] [--resume CHECKPOINT] [--quiet]"
+                [--schedule cosine|constant (cosine: lr annealed to 0 per step over --epochs)] [--out DIR] [--resume CHECKPOINT] [--quiet]"
             ));
         }
         let val = argv
@@ -99,6 +101,10 @@ fn parse(name: &'static str) -> Result<Args, String> {
             "--val-fraction" => a.val_fraction = val.parse().map_err(|_| num("a number"))?,
             "--train-limit" => a.train_limit = val.parse().map_err(|_| num("an integer"))?,
             "--patience" => a.patience = val.parse().map_err(|_| num("an integer"))?,
+            "--schedule" => match val.as_str() {
+                "cosine" | "constant" => a.schedule = val.clone(),
+                _ => return Err(format!("--schedule: {val:?} is not cosine or constant")),
+            },
             "--out" => a.out = PathBuf::from(val),
             "--resume" => a.resume = Some(PathBuf::from(val)),
             _ => return Err(format!("unknown option {key} (see --help)")),
@@ -218,6 +224,17 @@ fn run(
     let graph = seq.build()?;
     println!("model: {}, {} parameters", a.name, graph.param_count());
     let mut s = Session::new(backend, graph, opt, a.seed, a.batch)?;
+    if a.schedule == "cosine" {
+        // Cosine annealing (PyTorch's CosineAnnealingLR) per step, from --lr down to 0 at
+        // the end of the epoch budget; early stopping may end the run before that.
+        let steps = train.len().div_ceil(a.batch) as u64 * a.epochs as u64;
+        s.set_schedule(LrSchedule::Cosine {
+            t_max: steps.max(1),
+            eta_min: 0.0,
+            every: Every::Step,
+        })?;
+        println!("schedule: cosine from lr {} to 0 over {steps} steps", a.lr);
+    }
     println!(
         "plan: {:.1} MiB of buffers",
         s.layout().total_bytes(s.graph()) as f64 / (1 << 20) as f64

@@ -1,5 +1,8 @@
-//! The reference backend: plain, obviously-correct Rust loops, one file per kernel family,
-//! each the twin of a WGSL entry point. It replays the same [`Program`]s as the GPU.
+//! The CPU backend. [`Cpu::new`] is the reference: plain, obviously-correct Rust loops, one
+//! file per kernel family, each the twin of a WGSL entry point, replaying the same
+//! [`Program`]s as the GPU. [`Cpu::fast`] replays them with the tuned kernels of [`fast`]
+//! where it has one (matmul through the `gemm` crate, threaded elementwise work) and the
+//! reference elsewhere; the tests compare the two.
 
 pub mod augment;
 pub mod batchnorm;
@@ -7,6 +10,7 @@ pub mod clip;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
+pub mod fast;
 pub mod matmul;
 pub mod optim;
 pub mod pool;
@@ -16,23 +20,49 @@ pub mod stats;
 use crate::backend::{Backend, BufferSpec, Globals, Instr, Program, ProgramId};
 use crate::error::{Error, Result};
 
-/// The CPU reference backend.
+/// The CPU backend: the reference kernels, or the fast ones ([`Cpu::fast`]).
 #[derive(Default)]
 pub struct Cpu {
     bufs: Vec<Vec<f32>>,
     programs: Vec<Program>,
+    fast: bool,
 }
 
 impl Cpu {
+    /// The reference backend: plain loops only.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The fast CPU backend: tuned kernels where they exist, on rayon's thread pool (all
+    /// cores, or `RAYON_NUM_THREADS`).
+    pub fn fast() -> Self {
+        Self {
+            fast: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this backend runs the fast kernels.
+    pub fn is_fast(&self) -> bool {
+        self.fast
     }
 
     /// Run one instruction on the CPU: outputs are taken out of their buffers so that the
     /// inputs can be borrowed at the same time (a plan never reads and writes one buffer in
     /// one instruction).
     pub fn exec(bufs: &mut [Vec<f32>], instr: &Instr, g: &Globals) {
-        let def = instr.kernel.def();
+        Self::exec_with(bufs, instr, g, false)
+    }
+
+    /// [`Cpu::exec`], with the fast twin of the kernel when `fast` and there is one.
+    pub fn exec_with(bufs: &mut [Vec<f32>], instr: &Instr, g: &Globals, fast: bool) {
+        let reference = instr.kernel.def().cpu;
+        let f = if fast {
+            self::fast::lookup(instr.kernel).unwrap_or(reference)
+        } else {
+            reference
+        };
         let mut taken: Vec<Vec<f32>> = instr
             .outs
             .iter()
@@ -49,7 +79,7 @@ impl Cpu {
                 .zip(&instr.outs)
                 .map(|(v, s)| &mut v[s.off..s.off + s.len])
                 .collect();
-            (def.cpu)(&instr.p, g, &ins, &mut outs);
+            f(&instr.p, g, &ins, &mut outs);
         }
         for (v, s) in taken.into_iter().zip(&instr.outs) {
             bufs[s.buf] = v;
@@ -59,7 +89,14 @@ impl Cpu {
 
 impl Backend for Cpu {
     fn describe(&self) -> String {
-        "CPU reference backend (plain Rust loops)".into()
+        if self.fast {
+            format!(
+                "CPU fast backend (gemm crate matmul, {} threads)",
+                rayon::current_num_threads()
+            )
+        } else {
+            "CPU reference backend (plain Rust loops)".into()
+        }
     }
     fn align(&self) -> usize {
         1
@@ -105,7 +142,7 @@ impl Backend for Cpu {
     fn run(&mut self, id: ProgramId, globals: &Globals) -> Result<()> {
         let prog = &self.programs[id.0];
         for instr in &prog.instrs {
-            Cpu::exec(&mut self.bufs, instr, globals);
+            Cpu::exec_with(&mut self.bufs, instr, globals, self.fast);
         }
         Ok(())
     }
