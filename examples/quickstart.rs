@@ -1,8 +1,5 @@
 //! The README's snippet: build a model, compile it for a backend, train on a toy problem.
 
-use shadeprop::backend::Backend;
-use shadeprop::backend::cpu::Cpu;
-use shadeprop::backend::gpu::Gpu;
 use shadeprop::data::Dataset;
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
@@ -25,12 +22,10 @@ fn main() -> shadeprop::Result<()> {
     };
     let (train, val) = data.split(0.25, 0)?;
 
-    // The GPU if there is one, else the CPU reference backend.
-    let backend: Box<dyn Backend> = match Gpu::new() {
-        Ok(g) => Box::new(g),
-        Err(_) => Box::new(Cpu::new()),
-    };
-    println!("backend: {}", backend.describe());
+    // A hardware GPU if there is one, else the fast CPU backend ("gpu", "cpu", "cpu-ref"
+    // force one).
+    let (backend, why) = shadeprop::backend::open("auto")?;
+    println!("{why}\nbackend: {}", backend.describe());
 
     let model = Sequential::new(8)
         .linear(32)

@@ -3,15 +3,13 @@
 //! writes (runs/tour/tour.csv, runs/tour/tour.md) train accuracy, validation accuracy,
 //! the gap, the penalty, and the fraction of near-zero weights — whatever the result.
 //!
-//!   cargo run --release --example regularization_tour -- [--backend gpu|cpu] [--train 2000] [--epochs 30]
+//!   cargo run --release --example regularization_tour -- [--backend auto|gpu|cpu|cpu-ref] [--train 2000] [--epochs 30]
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 use shadeprop::backend::Backend;
-use shadeprop::backend::cpu::Cpu;
-use shadeprop::backend::gpu::Gpu;
 use shadeprop::data::{Dataset, Standardizer, load_mnist};
 use shadeprop::graph::LinearOpts;
 use shadeprop::nn::Sequential;
@@ -104,7 +102,7 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 fn main() -> shadeprop::Result<()> {
-    let backend_name: String = arg("--backend", "gpu".to_string());
+    let backend_name: String = arg("--backend", "auto".to_string());
     let n_train: usize = arg("--train", 2000);
     let epochs: u64 = arg("--epochs", 30);
     let seed: u64 = arg("--seed", 0);
@@ -120,12 +118,11 @@ fn main() -> shadeprop::Result<()> {
     st.apply(&mut train);
     st.apply(&mut val);
     let open = || -> shadeprop::Result<Box<dyn Backend>> {
-        Ok(match backend_name.as_str() {
-            "cpu" => Box::new(Cpu::new()),
-            _ => Box::new(Gpu::new()?),
-        })
+        Ok(shadeprop::backend::open(&backend_name)?.0)
     };
-    println!("backend: {}", open()?.describe());
+    let (first, why) = shadeprop::backend::open(&backend_name)?;
+    println!("{why}\nbackend: {}", first.describe());
+    drop(first);
     println!(
         "{} training images, {} validation images, {epochs} epochs of batch 128, SGD lr 0.05 momentum 0.9, clip 1.0\n",
         train.len(),

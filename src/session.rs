@@ -89,6 +89,8 @@ pub struct Session {
     /// Training steps taken (keys dropout masks).
     pub step: u64,
     programs: HashMap<(Mode, usize), (ProgramId, Option<crate::backend::Slice>)>,
+    /// Instructions (kernel dispatches) of each loaded program.
+    dispatches: HashMap<(Mode, usize), usize>,
 }
 
 impl Session {
@@ -111,6 +113,10 @@ impl Session {
         layout.frozen = true;
         backend.create_buffers(&layout.specs(&graph))?;
         let mut programs = HashMap::new();
+        let dispatches = HashMap::from([
+            ((Mode::Train, max_batch), train.instrs.len()),
+            ((Mode::Eval, max_batch), eval.instrs.len()),
+        ]);
         programs.insert(
             (Mode::Train, max_batch),
             (backend.load(&train)?, train.logits),
@@ -127,6 +133,7 @@ impl Session {
             seed,
             step: 0,
             programs,
+            dispatches,
         };
         s.init_params()?;
         Ok(s)
@@ -240,6 +247,13 @@ impl Session {
         Ok(())
     }
 
+    /// Kernel dispatches in one training step of `batch` rows (compiling the program if it
+    /// is not yet).
+    pub fn dispatches_per_step(&mut self, batch: usize) -> Result<usize> {
+        self.program(Mode::Train, batch)?;
+        Ok(self.dispatches[&(Mode::Train, batch)])
+    }
+
     fn program(&mut self, mode: Mode, batch: usize) -> Result<ProgramId> {
         Ok(self.program_with_logits(mode, batch)?.0)
     }
@@ -261,6 +275,7 @@ impl Session {
         }
         let p = (self.backend.load(&prog)?, prog.logits);
         self.programs.insert((mode, batch), p);
+        self.dispatches.insert((mode, batch), prog.instrs.len());
         Ok(p)
     }
 

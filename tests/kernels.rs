@@ -20,6 +20,17 @@ fn both(
     rtol: f32,
 ) {
     let want = run_kernel(&mut Cpu::new(), kernel, p, ins, outs, g).unwrap();
+    // The fast CPU backend against the reference, then every GPU.
+    let fast = run_kernel(&mut Cpu::fast(), kernel, p, ins, outs, g).unwrap();
+    for (i, (a, b)) in fast.iter().zip(&want).enumerate() {
+        assert_close(
+            &format!("{kernel:?} out{i} on the fast CPU backend"),
+            a,
+            b,
+            atol,
+            rtol,
+        );
+    }
     assert!(!gpus.is_empty() || std::env::var("SHADEPROP_REQUIRE_GPU").is_err());
     for gpu in gpus.iter_mut() {
         let got = run_kernel(gpu, kernel, p, ins, outs, g).unwrap();

@@ -5,9 +5,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use shadeprop::backend::Backend;
-use shadeprop::backend::cpu::Cpu;
-use shadeprop::backend::gpu::Gpu;
 use shadeprop::data::augment::{Augment, preview_png};
 use shadeprop::data::{Standardizer, load_mnist};
 use shadeprop::nn::{Layer, Sequential};
@@ -41,7 +38,7 @@ struct Args {
 fn parse(name: &'static str) -> Result<Args, String> {
     let mut a = Args {
         name,
-        backend: "gpu".into(),
+        backend: "auto".into(),
         epochs: 40,
         batch: 128,
         lr: 0.05,
@@ -70,7 +67,7 @@ fn parse(name: &'static str) -> Result<Args, String> {
         }
         if key == "--help" || key == "-h" {
             return Err(format!(
-                "usage: {name} [--backend gpu|cpu] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
+                "usage: {name} [--backend auto|gpu|cpu|cpu-ref] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
                 [--weight-decay F] [--dropout F] [--clip-norm F (0 = off)] [--seed N] [--data DIR] \
                 [--val-fraction F] [--train-limit N] [--patience N (0 = no early stopping)] \
                 [--schedule cosine|constant (cosine: lr annealed to 0 per step over --epochs)] [--out DIR] [--resume CHECKPOINT] [--quiet]"
@@ -148,17 +145,8 @@ fn run(
     model: fn(f32) -> Sequential,
     augment: Option<AugmentFor>,
 ) -> shadeprop::Result<()> {
-    let backend: Box<dyn Backend> = match a.backend.as_str() {
-        "gpu" => Box::new(Gpu::new()?),
-        "cpu" => Box::new(Cpu::new()),
-        other => {
-            return Err(shadeprop::Error::Hyperparameter {
-                name: "backend",
-                value: other.into(),
-                expected: "gpu or cpu",
-            });
-        }
-    };
+    let (backend, why) = shadeprop::backend::open(&a.backend)?;
+    println!("{why}");
     println!("backend: {}", backend.describe());
 
     let (full_train, mut test) = load_mnist(&a.data)?;

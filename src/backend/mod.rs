@@ -342,6 +342,13 @@ pub trait Backend {
     fn sync(&mut self) -> Result<()>;
     /// Whether this backend runs on a GPU (through wgpu).
     fn is_gpu(&self) -> bool;
+    /// (kernel, calls, seconds) when the backend times its kernels (a profiled CPU
+    /// backend); empty otherwise.
+    fn kernel_times(&self) -> Vec<(String, u64, f64)> {
+        Vec::new()
+    }
+    /// Device buffer bytes allocated by this backend (host vectors for the CPU).
+    fn allocated_bytes(&self) -> u64;
 }
 
 /// Bit pattern of an f32 parameter word.
@@ -352,4 +359,76 @@ pub fn fbits(x: f32) -> u32 {
 /// Read an f32 parameter word.
 pub fn pf(p: &[u32; 16], i: usize) -> f32 {
     f32::from_bits(p[i])
+}
+
+/// Adapters wgpu can see, as (name, device type), without opening a device.
+pub fn list_adapters() -> Vec<(String, wgpu::DeviceType)> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            (i.name, i.device_type)
+        })
+        .collect()
+}
+
+/// Open a backend by name, returning it with a line saying which one and why:
+///
+/// - `auto`: a hardware adapter (discrete, integrated or virtual GPU) through wgpu when one
+///   exists; otherwise the fast CPU backend, which outruns a software adapter such as
+///   lavapipe by several times on the same cores;
+/// - `gpu`: wgpu, whatever the adapter (lavapipe included; `WGPU_ADAPTER_NAME` and
+///   `WGPU_BACKEND` choose);
+/// - `cpu`: the fast CPU backend ([`cpu::Cpu::fast`]);
+/// - `cpu-ref`: the CPU reference kernels ([`cpu::Cpu::new`]).
+pub fn open(name: &str) -> Result<(Box<dyn Backend>, String)> {
+    match name {
+        "auto" => {
+            let adapters = list_adapters();
+            let hardware = adapters.iter().find(|(_, t)| {
+                matches!(
+                    t,
+                    wgpu::DeviceType::DiscreteGpu
+                        | wgpu::DeviceType::IntegratedGpu
+                        | wgpu::DeviceType::VirtualGpu
+                )
+            });
+            match hardware {
+                Some((n, t)) => {
+                    let g = gpu::Gpu::new()?;
+                    let why = format!("auto: hardware adapter {n} ({t:?}) found");
+                    Ok((Box::new(g), why))
+                }
+                None => {
+                    let seen: Vec<String> = adapters
+                        .iter()
+                        .map(|(n, t)| format!("{n} ({t:?})"))
+                        .collect();
+                    let why = format!(
+                        "auto: no hardware adapter (found: {}); the fast CPU backend outruns a \
+                         software adapter on the same cores (--backend gpu forces wgpu)",
+                        if seen.is_empty() {
+                            "none".to_string()
+                        } else {
+                            seen.join(", ")
+                        }
+                    );
+                    Ok((Box::new(cpu::Cpu::fast()), why))
+                }
+            }
+        }
+        "gpu" => Ok((Box::new(gpu::Gpu::new()?), "gpu: forced".into())),
+        "cpu" => Ok((Box::new(cpu::Cpu::fast()), "cpu: forced (fast kernels)".into())),
+        "cpu-ref" => Ok((
+            Box::new(cpu::Cpu::new()),
+            "cpu-ref: forced (reference kernels)".into(),
+        )),
+        other => Err(crate::error::Error::Hyperparameter {
+            name: "backend",
+            value: other.into(),
+            expected: "auto, gpu, cpu or cpu-ref",
+        }),
+    }
 }

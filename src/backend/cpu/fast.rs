@@ -7,12 +7,23 @@
 
 use rayon::prelude::*;
 
-use crate::backend::{Globals, Kernel};
+use super::conv::Geom;
+use crate::backend::{Globals, Kernel, pf};
+use crate::rng::dropout_keep;
 
 /// A kernel's fast twin, if it has one (same signature as the reference, [`crate::backend::CpuFn`]).
 pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
     match kernel {
         Kernel::MatMul { .. } => Some(matmul),
+        Kernel::Dropout => Some(dropout),
+        Kernel::GradPrep => Some(grad_prep),
+        Kernel::SgdUpdate => Some(sgd_update),
+        Kernel::Im2Col => Some(im2col),
+        Kernel::Col2Im => Some(col2im),
+        Kernel::ToNchw { .. } => Some(to_nchw),
+        Kernel::ToNhwc => Some(to_nhwc),
+        Kernel::MaxPoolFwd => Some(maxpool_fwd),
+        Kernel::MaxPoolBwd => Some(maxpool_bwd),
         _ => None,
     }
 }
@@ -93,4 +104,258 @@ pub fn par_rows(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) +
             .enumerate()
             .for_each(|(i, r)| f(i, r));
     }
+}
+
+/// Elements per parallel chunk of the elementwise kernels.
+const CHUNK: usize = 1 << 14;
+
+/// [`super::dropout::dropout`], chunks in parallel (the same mask: it is a function of the
+/// element index).
+pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let n = p[0] as usize;
+    let scale = pf(p, 2);
+    let group = (p[4] as usize).max(1);
+    let (seed, stream, step, thr) = (g.seed(), p[3], g.step, p[1]);
+    let x = ins[0];
+    outs[0][..n]
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(ci, out)| {
+            let base = ci * CHUNK;
+            for (j, o) in out.iter_mut().enumerate() {
+                let i = base + j;
+                let keep = dropout_keep(seed, stream, step, (i / group) as u32, thr);
+                *o = if keep { x[i] * scale } else { 0.0 };
+            }
+        });
+}
+
+/// [`super::clip::grad_prep`] over chunks of whole residue periods in parallel; each
+/// chunk's partial sums are added in chunk order, so the result is deterministic (and
+/// within rounding of the reference, which sums each residue class in one pass).
+pub fn grad_prep(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (n, parts) = (p[0] as usize, p[1] as usize);
+    let (lo, hi, clip) = (pf(p, 2), pf(p, 3), p[4] == 1);
+    let (w, a, b) = (ins[0], ins[1], ins[2]);
+    let (s, pen) = outs.split_at_mut(1);
+    let (g, part) = (&mut *s[0], &mut *pen[0]);
+    let chunk = parts * (CHUNK * 4).div_ceil(parts);
+    let partials: Vec<Vec<f32>> = g[..n]
+        .par_chunks_mut(chunk)
+        .enumerate()
+        .map(|(ci, gc)| {
+            let mut acc = vec![0f32; 2 * parts];
+            let base = ci * chunk;
+            for (j, gv) in gc.iter_mut().enumerate() {
+                let i = base + j;
+                let t = j % parts;
+                let mut gi = *gv + a[i] * w[i] + b[i] * super::clip::sign(w[i]);
+                if clip {
+                    gi = gi.clamp(lo, hi);
+                }
+                *gv = gi;
+                acc[t] += gi * gi;
+                acc[parts + t] += 0.5 * a[i] * w[i] * w[i] + b[i] * w[i].abs();
+            }
+            acc
+        })
+        .collect();
+    part[..2 * parts].iter_mut().for_each(|v| *v = 0.0);
+    for acc in partials {
+        for (d, v) in part[..2 * parts].iter_mut().zip(acc) {
+            *d += v;
+        }
+    }
+}
+
+/// [`super::optim::sgd_update`], chunks in parallel.
+pub fn sgd_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let n = p[0] as usize;
+    let mu = pf(p, 1);
+    let nesterov = p[2] == 1;
+    let (grad, wd, s) = (ins[0], ins[1], ins[2][1]);
+    let lr = g.lr;
+    let (wo, vo) = outs.split_at_mut(1);
+    wo[0][..n]
+        .par_chunks_mut(CHUNK)
+        .zip(vo[0][..n].par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(ci, (wc, vc))| {
+            let base = ci * CHUNK;
+            for (j, (w, v)) in wc.iter_mut().zip(vc.iter_mut()).enumerate() {
+                let i = base + j;
+                let gi = s * grad[i] + wd[i] * *w;
+                *v = mu * *v + gi;
+                let step = if nesterov { gi + mu * *v } else { *v };
+                *w -= lr * step;
+            }
+        });
+}
+
+/// [`super::conv::im2col`], one image per task, each patch row copied kernel row by
+/// kernel row.
+pub fn im2col(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let g = Geom::from(p);
+    let k = g.c * g.kh * g.kw;
+    let per = g.oh * g.ow * k;
+    let x = ins[0];
+    outs[0][..g.b * per]
+        .par_chunks_mut(per.max(1))
+        .enumerate()
+        .for_each(|(b, out)| {
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let row = &mut out[(oy * g.ow + ox) * k..][..k];
+                    for c in 0..g.c {
+                        let img = &x[(b * g.c + c) * g.h * g.w..][..g.h * g.w];
+                        for ky in 0..g.kh {
+                            let dst = &mut row[(c * g.kh + ky) * g.kw..][..g.kw];
+                            let iy = (oy * g.s + ky) as isize - g.pad as isize;
+                            if iy < 0 || iy as usize >= g.h {
+                                dst.fill(0.0);
+                                continue;
+                            }
+                            let src = &img[iy as usize * g.w..][..g.w];
+                            for (kx, d) in dst.iter_mut().enumerate() {
+                                let ix = (ox * g.s + kx) as isize - g.pad as isize;
+                                *d = if ix >= 0 && (ix as usize) < g.w {
+                                    src[ix as usize]
+                                } else {
+                                    0.0
+                                };
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// [`super::conv::col2im`] as a scatter-add, one image per task (patches visited in order,
+/// so each pixel sums its patches in a fixed order).
+pub fn col2im(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let g = Geom::from(p);
+    let k = g.c * g.kh * g.kw;
+    let per = g.c * g.h * g.w;
+    let dcols = ins[0];
+    outs[0][..g.b * per]
+        .par_chunks_mut(per.max(1))
+        .enumerate()
+        .for_each(|(b, dx)| {
+            dx.fill(0.0);
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let row = &dcols[((b * g.oh + oy) * g.ow + ox) * k..][..k];
+                    for c in 0..g.c {
+                        for ky in 0..g.kh {
+                            let iy = (oy * g.s + ky) as isize - g.pad as isize;
+                            if iy < 0 || iy as usize >= g.h {
+                                continue;
+                            }
+                            let drow = &mut dx[(c * g.h + iy as usize) * g.w..][..g.w];
+                            let src = &row[(c * g.kh + ky) * g.kw..][..g.kw];
+                            for (kx, &v) in src.iter().enumerate() {
+                                let ix = (ox * g.s + kx) as isize - g.pad as isize;
+                                if ix >= 0 && (ix as usize) < g.w {
+                                    drow[ix as usize] += v;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// [`super::conv::to_nchw`], one image per task.
+pub fn to_nchw(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (b, s, c) = (p[0] as usize, p[1] as usize, p[2] as usize);
+    let bias = p[15] == 1;
+    let x = ins[0];
+    let per = s * c;
+    outs[0][..b * per]
+        .par_chunks_mut(per.max(1))
+        .enumerate()
+        .for_each(|(bi, out)| {
+            let src = &x[bi * per..][..per];
+            for ci in 0..c {
+                let add = if bias { ins[1][ci] } else { 0.0 };
+                for (si, o) in out[ci * s..][..s].iter_mut().enumerate() {
+                    *o = src[si * c + ci] + add;
+                }
+            }
+        });
+}
+
+/// [`super::conv::to_nhwc`], one image per task.
+pub fn to_nhwc(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (b, s, c) = (p[0] as usize, p[1] as usize, p[2] as usize);
+    let x = ins[0];
+    let per = s * c;
+    outs[0][..b * per]
+        .par_chunks_mut(per.max(1))
+        .enumerate()
+        .for_each(|(bi, out)| {
+            let src = &x[bi * per..][..per];
+            for si in 0..s {
+                for (ci, o) in out[si * c..][..c].iter_mut().enumerate() {
+                    *o = src[ci * s + si];
+                }
+            }
+        });
+}
+
+/// [`super::pool::maxpool_fwd`], one (image, channel) plane per task.
+pub fn maxpool_fwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let g = Geom::from(p);
+    let per = g.oh * g.ow;
+    let x = ins[0];
+    let (yo, io) = outs.split_at_mut(1);
+    yo[0][..g.b * g.c * per]
+        .par_chunks_mut(per.max(1))
+        .zip(io[0][..g.b * g.c * per].par_chunks_mut(per.max(1)))
+        .enumerate()
+        .for_each(|(bc, (y, idx))| {
+            let plane = &x[bc * g.h * g.w..][..g.h * g.w];
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let mut best = plane[oy * g.s * g.w + ox * g.s];
+                    let mut arg = 0;
+                    for ky in 0..g.kh {
+                        let r = &plane[(oy * g.s + ky) * g.w + ox * g.s..][..g.kw];
+                        for (kx, &v) in r.iter().enumerate() {
+                            if v > best {
+                                best = v;
+                                arg = ky * g.kw + kx;
+                            }
+                        }
+                    }
+                    y[oy * g.ow + ox] = best;
+                    idx[oy * g.ow + ox] = arg as f32;
+                }
+            }
+        });
+}
+
+/// [`super::pool::maxpool_bwd`] as a scatter-add of dy to each window's maximum, one
+/// (image, channel) plane per task.
+pub fn maxpool_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let g = Geom::from(p);
+    let (dy, idx) = (ins[0], ins[1]);
+    let per_in = g.h * g.w;
+    let per_out = g.oh * g.ow;
+    outs[0][..g.b * g.c * per_in]
+        .par_chunks_mut(per_in.max(1))
+        .enumerate()
+        .for_each(|(bc, dx)| {
+            dx.fill(0.0);
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    let o = bc * per_out + oy * g.ow + ox;
+                    let a = idx[o] as usize;
+                    let (ky, kx) = (a / g.kw, a % g.kw);
+                    dx[(oy * g.s + ky) * g.w + ox * g.s + kx] += dy[o];
+                }
+            }
+        });
 }

@@ -26,6 +26,8 @@ pub struct Cpu {
     bufs: Vec<Vec<f32>>,
     programs: Vec<Program>,
     fast: bool,
+    /// Seconds and calls per kernel, when profiling ([`Cpu::profiled`]).
+    times: Option<std::collections::BTreeMap<String, (u64, f64)>>,
 }
 
 impl Cpu {
@@ -41,6 +43,25 @@ impl Cpu {
             fast: true,
             ..Self::default()
         }
+    }
+
+    /// Time every kernel (for benchmarks): see [`Backend::kernel_times`].
+    pub fn profiled(mut self) -> Self {
+        self.times = Some(Default::default());
+        self
+    }
+
+    /// (kernel, calls, seconds) since the backend was made, most expensive first; empty
+    /// unless [`Cpu::profiled`]. Read through [`Backend::kernel_times`].
+    fn kernel_times_sorted(&self) -> Vec<(String, u64, f64)> {
+        let mut v: Vec<(String, u64, f64)> = self
+            .times
+            .iter()
+            .flatten()
+            .map(|(k, &(n, t))| (k.clone(), n, t))
+            .collect();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
     }
 
     /// Whether this backend runs the fast kernels.
@@ -142,7 +163,16 @@ impl Backend for Cpu {
     fn run(&mut self, id: ProgramId, globals: &Globals) -> Result<()> {
         let prog = &self.programs[id.0];
         for instr in &prog.instrs {
-            Cpu::exec_with(&mut self.bufs, instr, globals, self.fast);
+            match &mut self.times {
+                None => Cpu::exec_with(&mut self.bufs, instr, globals, self.fast),
+                Some(times) => {
+                    let t0 = std::time::Instant::now();
+                    Cpu::exec_with(&mut self.bufs, instr, globals, self.fast);
+                    let e = times.entry(format!("{:?}", instr.kernel)).or_default();
+                    e.0 += 1;
+                    e.1 += t0.elapsed().as_secs_f64();
+                }
+            }
         }
         Ok(())
     }
@@ -160,5 +190,11 @@ impl Backend for Cpu {
     }
     fn is_gpu(&self) -> bool {
         false
+    }
+    fn kernel_times(&self) -> Vec<(String, u64, f64)> {
+        self.kernel_times_sorted()
+    }
+    fn allocated_bytes(&self) -> u64 {
+        self.bufs.iter().map(|b| b.len() as u64 * 4).sum()
     }
 }

@@ -419,4 +419,7 @@ impl Backend for Gpu {
     fn is_gpu(&self) -> bool {
         true
     }
+    fn allocated_bytes(&self) -> u64 {
+        self.buffer_bytes()
+    }
 }
