@@ -12,21 +12,48 @@
 const ROT: [u32; 8] = [13, 15, 26, 6, 17, 29, 16, 24];
 
 /// The raw Threefry-2x32-20 block function.
+#[inline]
 pub fn threefry2x32(key: [u32; 2], ctr: [u32; 2]) -> [u32; 2] {
+    let (a, b) = threefry2x32_lanes::<1>(key, [ctr[0]], ctr[1]);
+    [a[0], b[0]]
+}
+
+/// Threefry-2x32-20 on `L` counters `(ctr0[l], ctr1)` at once, written lane-wise so that
+/// the compiler turns each round into vector instructions (the fast CPU dropout uses 16
+/// lanes). Bit-identical to `L` calls of [`threefry2x32`].
+#[inline(always)]
+pub fn threefry2x32_lanes<const L: usize>(
+    key: [u32; 2],
+    ctr0: [u32; L],
+    ctr1: u32,
+) -> ([u32; L], [u32; L]) {
     let ks = [key[0], key[1], 0x1BD1_1BDA ^ key[0] ^ key[1]];
-    let mut x0 = ctr[0].wrapping_add(ks[0]);
-    let mut x1 = ctr[1].wrapping_add(ks[1]);
-    for r in 0..20u32 {
-        x0 = x0.wrapping_add(x1);
-        x1 = x1.rotate_left(ROT[(r % 8) as usize]);
-        x1 ^= x0;
-        if r % 4 == 3 {
-            let s = (r + 1) / 4;
-            x0 = x0.wrapping_add(ks[(s % 3) as usize]);
-            x1 = x1.wrapping_add(ks[((s + 1) % 3) as usize]).wrapping_add(s);
+    let mut x0 = ctr0.map(|c| c.wrapping_add(ks[0]));
+    let mut x1 = [ctr1.wrapping_add(ks[1]); L];
+    for group in 0..5u32 {
+        // Rounds 4·group .. 4·group + 3, then key injection s = group + 1.
+        let rot = if group % 2 == 0 {
+            [ROT[0], ROT[1], ROT[2], ROT[3]]
+        } else {
+            [ROT[4], ROT[5], ROT[6], ROT[7]]
+        };
+        for r in rot {
+            for l in 0..L {
+                x0[l] = x0[l].wrapping_add(x1[l]);
+                x1[l] = x1[l].rotate_left(r) ^ x0[l];
+            }
+        }
+        let s = group + 1;
+        let (k0, k1) = (
+            ks[(s % 3) as usize],
+            ks[((s + 1) % 3) as usize].wrapping_add(s),
+        );
+        for l in 0..L {
+            x0[l] = x0[l].wrapping_add(k0);
+            x1[l] = x1[l].wrapping_add(k1);
         }
     }
-    [x0, x1]
+    (x0, x1)
 }
 
 /// Well-known stream ids. Ops with randomness use `STREAM_OP_BASE + node index`.
@@ -108,6 +135,16 @@ pub fn dropout_keep(seed: u64, stream: u32, step: u32, index: u32, threshold: u3
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lanes_match_the_scalar_function() {
+        let key = [0xdead_beef, 0x1234_5678];
+        let ctr0: [u32; 16] = std::array::from_fn(|l| 1000 + 7 * l as u32);
+        let (a, b) = threefry2x32_lanes(key, ctr0, 42);
+        for l in 0..16 {
+            assert_eq!([a[l], b[l]], threefry2x32(key, [ctr0[l], 42]));
+        }
+    }
 
     #[test]
     fn threefry_known_answers() {

@@ -28,7 +28,7 @@ fn words(n: usize, c: usize, h: usize, w: usize) -> [u32; 16] {
     p
 }
 
-/// Both kernels on CPU and every GPU, compared.
+/// Both kernels on the CPU reference, the fast CPU backend and every GPU, compared.
 fn check(gs: &mut [Gpu], name: &str, a: &Augment, n: usize, chw: (usize, usize, usize), atol: f32) {
     let (c, h, w) = chw;
     let x: Vec<f32> = rand_vec(90, n * c * h * w)
@@ -48,6 +48,23 @@ fn check(gs: &mut [Gpu], name: &str, a: &Augment, n: usize, chw: (usize, usize, 
             &g(4),
         )
         .unwrap();
+        // The fast CPU backend computes the same arithmetic in parallel: the same bits.
+        let fast = run_kernel(
+            &mut Cpu::fast(),
+            kernel,
+            p,
+            &[x.clone(), spec.clone()],
+            &out,
+            &g(4),
+        )
+        .unwrap();
+        assert_close(
+            &format!("{name} {kernel:?} fast CPU"),
+            &fast[0],
+            &want[0],
+            0.0,
+            0.0,
+        );
         for gpu in gs.iter_mut() {
             let got = run_kernel(gpu, kernel, p, &[x.clone(), spec.clone()], &out, &g(4)).unwrap();
             assert_close(&format!("{name} {kernel:?}"), &got[0], &want[0], atol, 1e-4);

@@ -135,8 +135,10 @@ fn fresh(name: &str) -> PathBuf {
     d
 }
 
-fn uninterrupted() -> String {
-    let d = fresh("reference");
+/// The uninterrupted run's final state; `who` keeps the folders of tests running in
+/// parallel in this process apart.
+fn uninterrupted(who: &str) -> String {
+    let d = fresh(&format!("reference-{who}"));
     assert!(child(&d, None).wait().unwrap().success());
     let r = std::fs::read_to_string(d.join("final.txt")).unwrap();
     std::fs::remove_dir_all(d).unwrap();
@@ -153,7 +155,7 @@ fn wait_for(p: &Path, limit: Duration) {
 
 #[test]
 fn ctrl_c_mid_epoch_saves_and_resumes_exactly() {
-    let reference = uninterrupted();
+    let reference = uninterrupted("sigint");
     let d = fresh("sigint");
     let c = child(&d, None);
     // After the first epoch's checkpoint, in the middle of the second epoch.
@@ -186,7 +188,7 @@ fn ctrl_c_mid_epoch_saves_and_resumes_exactly() {
 
 #[test]
 fn sigkill_at_random_moments_never_corrupts_and_resumes_exactly() {
-    let reference = uninterrupted();
+    let reference = uninterrupted("sigkill");
     let d = fresh("sigkill");
     let last = d.join("last.safetensors");
     let r = shadeprop::rng::Rng::new(5);

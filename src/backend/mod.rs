@@ -420,7 +420,10 @@ pub fn open(name: &str) -> Result<(Box<dyn Backend>, String)> {
             }
         }
         "gpu" => Ok((Box::new(gpu::Gpu::new()?), "gpu: forced".into())),
-        "cpu" => Ok((Box::new(cpu::Cpu::fast()), "cpu: forced (fast kernels)".into())),
+        "cpu" => Ok((
+            Box::new(cpu::Cpu::fast()),
+            "cpu: forced (fast kernels)".into(),
+        )),
         "cpu-ref" => Ok((
             Box::new(cpu::Cpu::new()),
             "cpu-ref: forced (reference kernels)".into(),

@@ -37,6 +37,73 @@ fn fold(v: i32, size: i32, mode: u32) -> i32 {
     }
 }
 
+/// One sample's warp: the inverse affine map from output to source pixel, and its flips.
+struct Warp {
+    a: [f32; 4],
+    det: f32,
+    t: (f32, f32),
+    flip: (bool, bool),
+}
+
+fn warp(g: &Globals, sp: &[f32], stream: u32, n: usize) -> Warp {
+    let deg = 0.017_453_292_f32;
+    let th = range(g, sp, stream, n, 4, 6) * deg;
+    let sh = range(g, sp, stream, n, 7, 11) * deg;
+    let zx = range(g, sp, stream, n, 5, 8);
+    let zy = if sp[10] > 0.5 {
+        range(g, sp, stream, n, 6, 8)
+    } else {
+        zx
+    };
+    let tx = range(g, sp, stream, n, 2, 2) + sym(g, stream, n, 8, sp[21]).round_ties_even();
+    let ty = range(g, sp, stream, n, 3, 4) + sym(g, stream, n, 9, sp[21]).round_ties_even();
+    let (cs, sn, t) = (th.cos(), th.sin(), sh.tan());
+    let (a00, a01, a10, a11) = (cs * zx, (cs * t + sn) * zy, -sn * zx, (-sn * t + cs) * zy);
+    Warp {
+        a: [a00, a01, a10, a11],
+        det: a00 * a11 - a01 * a10,
+        t: (tx, ty),
+        flip: (u01(g, stream, n, 0) < sp[0], u01(g, stream, n, 1) < sp[1]),
+    }
+}
+
+/// Warp one (sample, channel) plane `x` (h × w) into `y`.
+fn warp_plane(wp: &Warp, sp: &[f32], x: &[f32], y: &mut [f32], h: usize, w: usize) {
+    let mode = sp[14] as u32;
+    let px = |xi: i32, yi: i32| -> f32 {
+        let (fx, fy) = (fold(xi, w as i32, mode), fold(yi, h as i32, mode));
+        if fx < 0 || fy < 0 {
+            sp[15]
+        } else {
+            x[fy as usize * w + fx as usize]
+        }
+    };
+    let [a00, a01, a10, a11] = wp.a;
+    let (cx, cy) = ((w as f32 - 1.0) * 0.5, (h as f32 - 1.0) * 0.5);
+    for (j, out) in y[..h * w].iter_mut().enumerate() {
+        let (ox, oy) = (j % w, j / w);
+        let (dx, dy) = (ox as f32 - cx - wp.t.0, oy as f32 - cy - wp.t.1);
+        let mut sx = (a11 * dx - a01 * dy) / wp.det + cx;
+        let mut sy = (-a10 * dx + a00 * dy) / wp.det + cy;
+        if wp.flip.0 {
+            sx = w as f32 - 1.0 - sx;
+        }
+        if wp.flip.1 {
+            sy = h as f32 - 1.0 - sy;
+        }
+        *out = if sp[13] < 0.5 {
+            // WGSL's round() rounds half to even, as f32::round_ties_even.
+            px(sx.round_ties_even() as i32, sy.round_ties_even() as i32)
+        } else {
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let (xi, yi) = (x0 as i32, y0 as i32);
+            (1.0 - fy) * ((1.0 - fx) * px(xi, yi) + fx * px(xi + 1, yi))
+                + fy * ((1.0 - fx) * px(xi, yi + 1) + fx * px(xi + 1, yi + 1))
+        };
+    }
+}
+
 /// The geometric part: flips and one affine warp per sample. ins = [x, spec], outs = [y]
 pub fn augment_geom(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (b, c, h, w, stream) = (
@@ -47,57 +114,46 @@ pub fn augment_geom(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
         p[4],
     );
     let (x, sp) = (ins[0], ins[1]);
-    let px = |base: usize, xi: i32, yi: i32| -> f32 {
-        let mode = sp[14] as u32;
-        let (fx, fy) = (fold(xi, w as i32, mode), fold(yi, h as i32, mode));
-        if fx < 0 || fy < 0 {
-            sp[15]
-        } else {
-            x[base + fy as usize * w + fx as usize]
+    let plane = h * w;
+    for n in 0..b {
+        let wp = warp(g, sp, stream, n);
+        for ch in 0..c {
+            let o = (n * c + ch) * plane;
+            warp_plane(&wp, sp, &x[o..o + plane], &mut outs[0][o..o + plane], h, w);
         }
-    };
-    let deg = 0.017_453_292_f32;
-    for i in 0..b * c * h * w {
-        let (ox, oy, n) = (i % w, (i / w) % h, i / (c * h * w));
-        let base = (i / (h * w)) * h * w;
-        let th = range(g, sp, stream, n, 4, 6) * deg;
-        let sh = range(g, sp, stream, n, 7, 11) * deg;
-        let zx = range(g, sp, stream, n, 5, 8);
-        let zy = if sp[10] > 0.5 {
-            range(g, sp, stream, n, 6, 8)
-        } else {
-            zx
-        };
-        let tx = range(g, sp, stream, n, 2, 2) + sym(g, stream, n, 8, sp[21]).round_ties_even();
-        let ty = range(g, sp, stream, n, 3, 4) + sym(g, stream, n, 9, sp[21]).round_ties_even();
-        let (cs, sn, t) = (th.cos(), th.sin(), sh.tan());
-        let (a00, a01, a10, a11) = (cs * zx, (cs * t + sn) * zy, -sn * zx, (-sn * t + cs) * zy);
-        let det = a00 * a11 - a01 * a10;
-        let (cx, cy) = ((w as f32 - 1.0) * 0.5, (h as f32 - 1.0) * 0.5);
-        let (dx, dy) = (ox as f32 - cx - tx, oy as f32 - cy - ty);
-        let mut sx = (a11 * dx - a01 * dy) / det + cx;
-        let mut sy = (-a10 * dx + a00 * dy) / det + cy;
-        if u01(g, stream, n, 0) < sp[0] {
-            sx = w as f32 - 1.0 - sx;
-        }
-        if u01(g, stream, n, 1) < sp[1] {
-            sy = h as f32 - 1.0 - sy;
-        }
-        outs[0][i] = if sp[13] < 0.5 {
-            // WGSL's round() rounds half to even, as f32::round_ties_even.
-            px(
-                base,
-                sx.round_ties_even() as i32,
-                sy.round_ties_even() as i32,
-            )
-        } else {
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (fx, fy) = (sx - x0, sy - y0);
-            let (xi, yi) = (x0 as i32, y0 as i32);
-            (1.0 - fy) * ((1.0 - fx) * px(base, xi, yi) + fx * px(base, xi + 1, yi))
-                + fy * ((1.0 - fx) * px(base, xi, yi + 1) + fx * px(base, xi + 1, yi + 1))
-        };
     }
+}
+
+/// [`augment_geom`] with one sample per rayon task (the same arithmetic, so the same bits).
+pub fn augment_geom_par(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    use rayon::prelude::*;
+    let (b, c, h, w, stream) = (
+        p[0] as usize,
+        p[1] as usize,
+        p[2] as usize,
+        p[3] as usize,
+        p[4],
+    );
+    let (x, sp) = (ins[0], ins[1]);
+    let plane = h * w;
+    let per = (c * plane).max(1);
+    outs[0][..b * c * plane]
+        .par_chunks_mut(per)
+        .enumerate()
+        .for_each(|(n, y)| {
+            let wp = warp(g, sp, stream, n);
+            for ch in 0..c {
+                let o = (n * c + ch) * plane;
+                warp_plane(
+                    &wp,
+                    sp,
+                    &x[o..o + plane],
+                    &mut y[ch * plane..(ch + 1) * plane],
+                    h,
+                    w,
+                );
+            }
+        });
 }
 
 /// Brightness, contrast, noise, cutout (training) and standardization. ins = [x, spec],

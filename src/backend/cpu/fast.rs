@@ -16,6 +16,11 @@ pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
     match kernel {
         Kernel::MatMul { .. } => Some(matmul),
         Kernel::Dropout => Some(dropout),
+        Kernel::ActFwd(crate::backend::Act::Relu) => Some(relu_fwd),
+        Kernel::ActBwd(crate::backend::Act::Relu) => Some(relu_bwd),
+        Kernel::BiasGrad => Some(bias_grad),
+        Kernel::BnFwdTrain => Some(bn_fwd_train),
+        Kernel::BnBwd => Some(bn_bwd),
         Kernel::GradPrep => Some(grad_prep),
         Kernel::SgdUpdate => Some(sgd_update),
         Kernel::Im2Col => Some(im2col),
@@ -24,6 +29,7 @@ pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
         Kernel::ToNhwc => Some(to_nhwc),
         Kernel::MaxPoolFwd => Some(maxpool_fwd),
         Kernel::MaxPoolBwd => Some(maxpool_bwd),
+        Kernel::AugmentGeom => Some(super::augment::augment_geom_par),
         _ => None,
     }
 }
@@ -117,17 +123,96 @@ pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     let group = (p[4] as usize).max(1);
     let (seed, stream, step, thr) = (g.seed(), p[3], g.step, p[1]);
     let x = ins[0];
+    let key = crate::rng::Rng::new(seed).key(stream);
+    let d = DropoutArgs {
+        x,
+        key,
+        seed,
+        stream,
+        step,
+        thr,
+        group,
+        scale,
+    };
     outs[0][..n]
         .par_chunks_mut(CHUNK)
         .enumerate()
-        .for_each(|(ci, out)| {
-            let base = ci * CHUNK;
-            for (j, o) in out.iter_mut().enumerate() {
-                let i = base + j;
-                let keep = dropout_keep(seed, stream, step, (i / group) as u32, thr);
-                *o = if keep { x[i] * scale } else { 0.0 };
+        .for_each(|(ci, out)| d.chunk_dispatch(ci * CHUNK, out));
+}
+
+struct DropoutArgs<'a> {
+    x: &'a [f32],
+    key: [u32; 2],
+    seed: u64,
+    stream: u32,
+    step: u32,
+    thr: u32,
+    group: usize,
+    scale: f32,
+}
+
+impl DropoutArgs<'_> {
+    /// The chunk compiled for the widest vector unit the CPU has (checked at run time).
+    fn chunk_dispatch(&self, base: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the feature was just detected.
+                return unsafe { self.chunk_avx512(base, out) };
             }
-        });
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the feature was just detected.
+                return unsafe { self.chunk_avx2(base, out) };
+            }
+        }
+        self.chunk(base, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn chunk_avx512(&self, base: usize, out: &mut [f32]) {
+        self.chunk(base, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn chunk_avx2(&self, base: usize, out: &mut [f32]) {
+        self.chunk(base, out)
+    }
+
+    #[inline(always)]
+    fn chunk(&self, base: usize, out: &mut [f32]) {
+        let x = self.x;
+        let mut j0 = 0;
+        for o in out.chunks_mut(16) {
+            let i0 = base + j0;
+            if self.group == 1 && o.len() == 16 {
+                // 16 draws at once (vectorized); the same bits as dropout_keep.
+                let ctr: [u32; 16] = std::array::from_fn(|l| (i0 + l) as u32);
+                let (r, _) = crate::rng::threefry2x32_lanes(self.key, ctr, self.step);
+                for (l, v) in o.iter_mut().enumerate() {
+                    *v = if (r[l] >> 8) >= self.thr {
+                        x[i0 + l] * self.scale
+                    } else {
+                        0.0
+                    };
+                }
+            } else {
+                for (l, v) in o.iter_mut().enumerate() {
+                    let i = i0 + l;
+                    let keep = dropout_keep(
+                        self.seed,
+                        self.stream,
+                        self.step,
+                        (i / self.group) as u32,
+                        self.thr,
+                    );
+                    *v = if keep { x[i] * self.scale } else { 0.0 };
+                }
+            }
+            j0 += o.len();
+        }
+    }
 }
 
 /// [`super::clip::grad_prep`] over chunks of whole residue periods in parallel; each
@@ -355,6 +440,167 @@ pub fn maxpool_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut
                     let a = idx[o] as usize;
                     let (ky, kx) = (a / g.kw, a % g.kw);
                     dx[(oy * g.s + ky) * g.w + ox * g.s + kx] += dy[o];
+                }
+            }
+        });
+}
+
+/// `f(j)` for every channel `j` of `c`, in parallel, in channel order.
+fn per_channel<T: Send>(c: usize, f: impl Fn(usize) -> T + Sync + Send) -> Vec<T> {
+    (0..c).into_par_iter().map(f).collect()
+}
+
+/// [`super::batchnorm::bn_fwd_train`]: channel statistics in parallel (each summed in the
+/// reference's order, so the same bits), then the normalization by rows in parallel.
+pub fn bn_fwd_train(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (m, c) = (p[0] as usize, p[1] as usize);
+    let (eps, mom) = (pf(p, 2), pf(p, 3));
+    let sp = (p[4] as usize).max(1);
+    let n = m * sp;
+    let (x, gb) = (ins[0], ins[1]);
+    let at = |r: usize, j: usize| ((r / sp) * c + j) * sp + r % sp;
+    let stats = per_channel(c, |j| {
+        let mut s = 0f32;
+        for r in 0..n {
+            s += x[at(r, j)];
+        }
+        let mean = s / n as f32;
+        let mut v = 0f32;
+        for r in 0..n {
+            let d = x[at(r, j)] - mean;
+            v += d * d;
+        }
+        (mean, v)
+    });
+    let (y, rest) = outs.split_at_mut(1);
+    let (saved, rest) = rest.split_at_mut(1);
+    let running = &mut *rest[0];
+    let mut coef = vec![(0f32, 0f32); c];
+    for (j, &(mean, v)) in stats.iter().enumerate() {
+        let var_b = v / n as f32;
+        let invstd = 1.0 / (var_b + eps).sqrt();
+        coef[j] = (mean, invstd);
+        saved[0][j] = mean;
+        saved[0][c + j] = invstd;
+        let unbiased = if n > 1 { v / (n - 1) as f32 } else { var_b };
+        running[j] = (1.0 - mom) * running[j] + mom * mean;
+        running[c + j] = (1.0 - mom) * running[c + j] + mom * unbiased;
+    }
+    y[0][..m * c * sp]
+        .par_chunks_mut(c * sp)
+        .enumerate()
+        .for_each(|(mi, row)| {
+            let xr = &x[mi * c * sp..][..c * sp];
+            for (i, o) in row.iter_mut().enumerate() {
+                let j = i / sp;
+                let (mean, invstd) = coef[j];
+                *o = gb[j] * (xr[i] - mean) * invstd + gb[c + j];
+            }
+        });
+}
+
+/// [`super::batchnorm::bn_bwd`]: channel sums in parallel (reference order), then dx by
+/// rows in parallel.
+pub fn bn_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (m, c) = (p[0] as usize, p[1] as usize);
+    let (x, dy, gb, saved) = (ins[0], ins[1], ins[2], ins[3]);
+    let sp = (p[4] as usize).max(1);
+    let n = m * sp;
+    let fm = n as f32;
+    let at = |r: usize, j: usize| ((r / sp) * c + j) * sp + r % sp;
+    let sums = per_channel(c, |j| {
+        let (mean, invstd) = (saved[j], saved[c + j]);
+        let (mut sdy, mut sdyx) = (0f32, 0f32);
+        for r in 0..n {
+            let i = at(r, j);
+            let xh = (x[i] - mean) * invstd;
+            sdy += dy[i];
+            sdyx += dy[i] * xh;
+        }
+        (sdy, sdyx)
+    });
+    let (dx, dgb) = outs.split_at_mut(1);
+    for (j, &(sdy, sdyx)) in sums.iter().enumerate() {
+        dgb[0][j] = sdyx;
+        dgb[0][c + j] = sdy;
+    }
+    dx[0][..m * c * sp]
+        .par_chunks_mut(c * sp)
+        .enumerate()
+        .for_each(|(mi, row)| {
+            let base = mi * c * sp;
+            for (i, o) in row.iter_mut().enumerate() {
+                let j = i / sp;
+                let (mean, invstd, g) = (saved[j], saved[c + j], gb[j]);
+                let (sdy, sdyx) = sums[j];
+                let xh = (x[base + i] - mean) * invstd;
+                *o = (invstd / fm) * g * (fm * dy[base + i] - sdy - xh * sdyx);
+            }
+        });
+}
+
+fn par_map1(
+    p: &[u32; 16],
+    ins: &[&[f32]],
+    outs: &mut [&mut [f32]],
+    f: impl Fn(f32) -> f32 + Sync + Send,
+) {
+    let n = p[0] as usize;
+    let x = ins[0];
+    outs[0][..n]
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(ci, y)| {
+            for (o, &v) in y.iter_mut().zip(&x[ci * CHUNK..]) {
+                *o = f(v);
+            }
+        });
+}
+
+fn par_map2(
+    p: &[u32; 16],
+    ins: &[&[f32]],
+    outs: &mut [&mut [f32]],
+    f: impl Fn(f32, f32) -> f32 + Sync + Send,
+) {
+    let n = p[0] as usize;
+    let (a, b) = (ins[0], ins[1]);
+    outs[0][..n]
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(ci, y)| {
+            let base = ci * CHUNK;
+            for (j, o) in y.iter_mut().enumerate() {
+                *o = f(a[base + j], b[base + j]);
+            }
+        });
+}
+
+/// [`super::elementwise::relu_fwd`], chunks in parallel.
+pub fn relu_fwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    par_map1(p, ins, outs, |x| x.max(0.0))
+}
+
+/// [`super::elementwise::relu_bwd`], chunks in parallel.
+pub fn relu_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    par_map2(p, ins, outs, |y, dy| if y > 0.0 { dy } else { 0.0 })
+}
+
+/// [`super::elementwise::bias_grad`]: column blocks in parallel, each summing its rows in
+/// the reference's order (the same bits).
+pub fn bias_grad(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (m, n) = (p[0] as usize, p[1] as usize);
+    let dy = ins[0];
+    let block = 64;
+    outs[0][..n]
+        .par_chunks_mut(block)
+        .enumerate()
+        .for_each(|(bi, db)| {
+            db.fill(0.0);
+            let j0 = bi * block;
+            for r in 0..m {
+                for (j, d) in db.iter_mut().enumerate() {
+                    *d += dy[r * n + j0 + j];
                 }
             }
         });
