@@ -67,6 +67,10 @@ pub enum Error {
     #[error("interrupted by the user at step {step}; state saved to {checkpoint}")]
     Interrupted { step: u64, checkpoint: PathBuf },
 
+    /// A configuration file is unreadable, has an unknown key or a wrongly typed value.
+    #[error("config {path}: {msg}")]
+    Config { path: PathBuf, msg: String },
+
     /// A plot could not be drawn.
     #[error("plot {path}: {what}")]
     Plot { path: PathBuf, what: String },

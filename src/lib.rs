@@ -10,6 +10,9 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod diagnose;
 pub mod error;
 pub mod rng;
 

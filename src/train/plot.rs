@@ -17,7 +17,7 @@ const FONTS: [&str; 3] = [
     "/System/Library/Fonts/Supplemental/Arial.ttf",
 ];
 
-fn ensure_font() -> std::result::Result<(), String> {
+pub(crate) fn ensure_font() -> std::result::Result<(), String> {
     static FONT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     FONT.get_or_init(|| {
         let path = std::env::var("SHADEPROP_FONT").ok();

@@ -1,0 +1,334 @@
+//! The `shadeprop` command: train, evaluate, predict, sweep, inspect adapters and diagnose
+//! bias and variance. `shadeprop --help` and `shadeprop <command> --help` list the flags;
+//! the config schema is documented in `src/config.rs` (and the README).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use shadeprop::cli;
+use shadeprop::config::RunConfig;
+
+#[derive(Parser)]
+#[command(name = "shadeprop", version, about = "Train and regularize neural networks on the GPU (wgpu) or the CPU")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train one run from a config file into an output folder.
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Output folder (config.toml, metrics, curves, checkpoints, result.json).
+        #[arg(long, default_value = "runs/train")]
+        out: PathBuf,
+        /// Override a field, e.g. --set regularizer.lambda=0.1 (repeatable; TOML values).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Loss and accuracy of a checkpoint on a split.
+    Eval {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The run's config (default: config.toml of the checkpoint's run folder).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "test")]
+        split: String,
+    },
+    /// Class predictions for the first images of the test split.
+    Predict {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Monte Carlo dropout: average T stochastic passes and report their spread.
+        #[arg(long = "mc-dropout", value_name = "T")]
+        mc_dropout: Option<usize>,
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+    },
+    /// Grid or random search (see `sweep merge` to collect folders run elsewhere).
+    Sweep {
+        #[command(subcommand)]
+        merge: Option<SweepCmd>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only write the trial configs and print one `shadeprop train` command per trial.
+        #[arg(long)]
+        plan_only: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Adapters wgpu finds, with their limits and features.
+    Info,
+    /// Avoidable bias and variance of a run, and the recipe's next step.
+    Diagnose {
+        /// A run folder (with result.json).
+        #[arg(long)]
+        run: Option<PathBuf>,
+        /// Or the errors directly (fractions).
+        #[arg(long)]
+        train_error: Option<f64>,
+        #[arg(long)]
+        val_error: Option<f64>,
+        /// Baseline (e.g. human-level) error, a fraction.
+        #[arg(long, default_value_t = 0.0)]
+        baseline: f64,
+        /// A bias or variance above this fraction is high.
+        #[arg(long, default_value_t = 0.02)]
+        tolerance: f64,
+    },
+}
+
+#[derive(Subcommand)]
+enum SweepCmd {
+    /// Collect finished trial folders into one table and plots; evaluate the chosen trial
+    /// on the test set.
+    Merge {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0.0)]
+        baseline: f64,
+        #[arg(long, default_value_t = 0.02)]
+        tolerance: f64,
+        /// Trial folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+}
+
+fn load_with_overrides(path: &PathBuf, set: &[String]) -> shadeprop::Result<RunConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| shadeprop::Error::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| shadeprop::Error::Config {
+        path: path.clone(),
+        msg: e.to_string(),
+    })?;
+    for kv in set {
+        let (k, v) = kv.split_once('=').ok_or_else(|| shadeprop::Error::Hyperparameter {
+            name: "--set",
+            value: kv.clone(),
+            expected: "KEY=VALUE",
+        })?;
+        // A TOML value; a bare word is a string.
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {v}"))
+            .ok()
+            .and_then(|t| t.get("v").cloned())
+            .unwrap_or_else(|| toml::Value::String(v.to_string()));
+        shadeprop::config::set_path(&mut table, k.trim(), value)?;
+    }
+    let text = toml::to_string(&table).unwrap_or_default();
+    RunConfig::from_toml(&text, path)
+}
+
+fn run(cmd: Cmd) -> shadeprop::Result<()> {
+    match cmd {
+        Cmd::Train {
+            config,
+            out,
+            set,
+            quiet,
+        } => {
+            let cfg = load_with_overrides(&config, &set)?;
+            let r = cli::train(&cfg, &out, Default::default(), quiet)?;
+            println!(
+                "best epoch {:?} of {}: train loss {:.4} acc {:.4}, validation loss {:.4} acc {:.4} (inference mode); wrote {}",
+                r.best_epoch,
+                r.epochs_run,
+                r.train_loss,
+                r.train_accuracy,
+                r.val_loss,
+                r.val_accuracy,
+                out.display()
+            );
+        }
+        Cmd::Eval {
+            checkpoint,
+            config,
+            split,
+        } => {
+            let cfg = match config {
+                Some(c) => RunConfig::load(&c)?,
+                None => cli::config_beside(&checkpoint)?,
+            };
+            let m = cli::eval_checkpoint(&cfg, &checkpoint, &split)?;
+            println!(
+                "{split}: loss {:.4} accuracy {:.4} ({} samples)",
+                m.loss, m.accuracy, m.samples
+            );
+        }
+        Cmd::Predict {
+            checkpoint,
+            config,
+            mc_dropout,
+            count,
+        } => {
+            let cfg = match config {
+                Some(c) => RunConfig::load(&c)?,
+                None => cli::config_beside(&checkpoint)?,
+            };
+            let (mut s, p) = cli::restore(&cfg, &checkpoint)?;
+            let n = count.min(p.test.len()).min(cfg.train.batch);
+            let x = &p.test.x[..n * p.test.features];
+            match mc_dropout {
+                Some(t) => {
+                    let mc = s.predict_mc(x, t)?;
+                    println!("image  label  predicted  p(mean)  p(std)   ({t} MC dropout passes)");
+                    for i in 0..n {
+                        let row = &mc.mean[i * mc.classes..(i + 1) * mc.classes];
+                        let k = (0..mc.classes)
+                            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                            .unwrap_or(0);
+                        println!(
+                            "{i:5}  {:5}  {k:9}  {:.4}   {:.4}",
+                            p.test.y[i],
+                            row[k],
+                            mc.var[i * mc.classes + k].sqrt()
+                        );
+                    }
+                }
+                None => {
+                    let logits = s.predict(x)?;
+                    let c = logits.len() / n.max(1);
+                    println!("image  label  predicted  p");
+                    for i in 0..n {
+                        let row = &logits[i * c..(i + 1) * c];
+                        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                        let z: f32 = row.iter().map(|v| (v - mx).exp()).sum();
+                        let k = (0..c).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
+                        println!("{i:5}  {:5}  {k:9}  {:.4}", p.test.y[i], 1.0 / z);
+                    }
+                }
+            }
+        }
+        Cmd::Sweep {
+            merge,
+            config,
+            plan_only,
+            quiet,
+        } => match merge {
+            Some(SweepCmd::Merge {
+                out,
+                baseline,
+                tolerance,
+                dirs,
+            }) => {
+                let s = cli::merge(&dirs, &out, baseline, tolerance)?;
+                report(&s, &out);
+            }
+            None => {
+                let path = config.ok_or_else(|| shadeprop::Error::Hyperparameter {
+                    name: "--config",
+                    value: "missing".into(),
+                    expected: "a sweep file (shadeprop sweep --config sweep.toml)",
+                })?;
+                let sw = cli::SweepConfig::load(&path)?;
+                if plan_only {
+                    let trials = cli::plan(&sw)?;
+                    for c in cli::write_plan(&sw, &trials)? {
+                        println!("{c}");
+                    }
+                    let dirs: Vec<String> = trials
+                        .iter()
+                        .map(|t| sw.out.join(&t.name).display().to_string())
+                        .collect();
+                    println!(
+                        "then: shadeprop sweep merge --out {} {}",
+                        sw.out.display(),
+                        dirs.join(" ")
+                    );
+                } else {
+                    let s = cli::run_sweep(&sw, quiet)?;
+                    report(&s, &sw.out);
+                }
+            }
+        },
+        Cmd::Info => {
+            let adapters = shadeprop::backend::list_adapters();
+            if adapters.is_empty() {
+                println!("no wgpu adapter found (install e.g. mesa-vulkan-drivers for lavapipe)");
+            }
+            for (name, ty) in &adapters {
+                println!("adapter: {name} ({ty:?})");
+            }
+            match shadeprop::backend::gpu::Gpu::new() {
+                Ok(g) => {
+                    let l = g.limits();
+                    println!("default GPU backend: {}", shadeprop::backend::Backend::describe(&g));
+                    println!(
+                        "limits: max_buffer_size {} B, max_storage_buffer_binding_size {} B, max_compute_workgroup_size_x {}, max_compute_invocations_per_workgroup {}, max_compute_workgroups_per_dimension {}",
+                        l.max_buffer_size,
+                        l.max_storage_buffer_binding_size,
+                        l.max_compute_workgroup_size_x,
+                        l.max_compute_invocations_per_workgroup,
+                        l.max_compute_workgroups_per_dimension
+                    );
+                    println!("features: {:?}", g.report());
+                }
+                Err(e) => println!("GPU backend unavailable: {e}"),
+            }
+            let (_, why) = shadeprop::backend::open("auto")?;
+            println!("{why}");
+        }
+        Cmd::Diagnose {
+            run,
+            train_error,
+            val_error,
+            baseline,
+            tolerance,
+        } => {
+            let d = match (run, train_error, val_error) {
+                (Some(dir), None, None) => cli::diagnose_run(&dir, baseline, tolerance)?,
+                (None, Some(t), Some(v)) => {
+                    shadeprop::diagnose::diagnose(t, v, baseline, tolerance)?
+                }
+                _ => {
+                    return Err(shadeprop::Error::Hyperparameter {
+                        name: "diagnose",
+                        value: "neither or both of --run and --train-error/--val-error".into(),
+                        expected: "--run DIR, or --train-error F and --val-error F",
+                    });
+                }
+            };
+            println!("{d}");
+        }
+    }
+    Ok(())
+}
+
+fn report(s: &cli::Summary, out: &std::path::Path) {
+    let (b, w) = (&s.results[0], &s.results[s.results.len() - 1]);
+    println!(
+        "\n{} trials; chosen {} {:?}: validation accuracy {:.4}, test accuracy {:.4} (evaluated once)",
+        s.results.len(),
+        b.name,
+        b.params,
+        b.val_accuracy,
+        s.test_accuracy
+    );
+    println!("\nbest trial {} {:?}:\n{}", b.name, b.params, s.best);
+    println!("\nworst trial {} {:?}:\n{}", w.name, w.params, s.worst);
+    println!(
+        "\nwrote {0}/results.csv, results.md, val_accuracy_vs_*.png, best_curves.png",
+        out.display()
+    );
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.cmd) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
