@@ -94,13 +94,7 @@ pub fn session(cfg: &RunConfig, p: &Prepared, announce: bool) -> Result<Session>
         model.image = Some(p.image);
     }
     let graph = model.build()?;
-    let mut s = Session::new(
-        backend,
-        graph,
-        cfg.optimizer()?,
-        cfg.seed,
-        cfg.train.batch,
-    )?;
+    let mut s = Session::new(backend, graph, cfg.optimizer()?, cfg.seed, cfg.train.batch)?;
     s.set_regularizer(cfg.regularizer()?)?;
     if cfg.optimizer.schedule == "cosine" {
         let steps = p.train.len().div_ceil(cfg.train.batch) as u64 * cfg.train.epochs;

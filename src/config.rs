@@ -312,7 +312,11 @@ impl RunConfig {
             "mnist, fashion-mnist or folder",
         )?;
         if !(0.0..1.0).contains(&d.val_fraction) {
-            return Err(bad("data.val_fraction", d.val_fraction, "a fraction in [0, 1)"));
+            return Err(bad(
+                "data.val_fraction",
+                d.val_fraction,
+                "a fraction in [0, 1)",
+            ));
         }
         if d.image_size.contains(&0) {
             return Err(bad(
@@ -377,10 +381,23 @@ impl RunConfig {
             reg.validate()?;
         }
         if let Some(a) = &self.augment {
-            one_of("augment.preset", &a.preset, &["none", "w-cnn"], "none or w-cnn")?;
+            one_of(
+                "augment.preset",
+                &a.preset,
+                &["none", "w-cnn"],
+                "none or w-cnn",
+            )?;
             for (name, v, ok) in [
-                ("augment.rotation", a.rotation, (0.0..=180.0).contains(&a.rotation)),
-                ("augment.translate", a.translate, (0.0..1.0).contains(&a.translate)),
+                (
+                    "augment.rotation",
+                    a.rotation,
+                    (0.0..=180.0).contains(&a.rotation),
+                ),
+                (
+                    "augment.translate",
+                    a.translate,
+                    (0.0..1.0).contains(&a.translate),
+                ),
                 ("augment.zoom", a.zoom, (0.0..1.0).contains(&a.zoom)),
                 ("augment.hflip", a.hflip, (0.0..=1.0).contains(&a.hflip)),
                 ("augment.noise_std", a.noise_std, a.noise_std >= 0.0),
@@ -417,7 +434,12 @@ impl RunConfig {
                 "a validation split (data.val_fraction > 0) to monitor val_ metrics",
             ));
         }
-        one_of("train.mode", &t.mode, &["auto", "min", "max"], "auto, min or max")?;
+        one_of(
+            "train.mode",
+            &t.mode,
+            &["auto", "min", "max"],
+            "auto, min or max",
+        )?;
         if !(t.min_delta >= 0.0) {
             return Err(bad("train.min_delta", t.min_delta, ">= 0"));
         }
@@ -537,7 +559,10 @@ impl RunConfig {
             "w-mlp" | "w-cnn" => {
                 return Err(bad(
                     "model.preset",
-                    format!("{:?} for {c}×{h}×{w} inputs and {classes} classes", m.preset),
+                    format!(
+                        "{:?} for {c}×{h}×{w} inputs and {classes} classes",
+                        m.preset
+                    ),
                     "28×28 grayscale inputs and 10 classes for the presets (use \"mlp\")",
                 ));
             }
@@ -574,7 +599,11 @@ pub fn set_path(root: &mut toml::Table, key: &str, value: toml::Value) -> Result
     let mut t = root;
     for (i, part) in parts.iter().enumerate() {
         if part.is_empty() {
-            return Err(bad("sweep parameter", format!("{key:?}"), "a dotted key such as regularizer.lambda"));
+            return Err(bad(
+                "sweep parameter",
+                format!("{key:?}"),
+                "a dotted key such as regularizer.lambda",
+            ));
         }
         if i + 1 == parts.len() {
             t.insert(part.to_string(), value);

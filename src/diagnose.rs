@@ -86,7 +86,7 @@ pub fn diagnose(train: f64, val: f64, baseline: f64, tolerance: f64) -> Result<D
             });
         }
     }
-    if !(tolerance >= 0.0 && tolerance < 1.0) {
+    if !(0.0..1.0).contains(&tolerance) {
         return Err(Error::Hyperparameter {
             name: "tolerance",
             value: tolerance.to_string(),

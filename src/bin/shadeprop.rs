@@ -10,7 +10,11 @@ use shadeprop::cli;
 use shadeprop::config::RunConfig;
 
 #[derive(Parser)]
-#[command(name = "shadeprop", version, about = "Train and regularize neural networks on the GPU (wgpu) or the CPU")]
+#[command(
+    name = "shadeprop",
+    version,
+    about = "Train and regularize neural networks on the GPU (wgpu) or the CPU"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -113,11 +117,13 @@ fn load_with_overrides(path: &PathBuf, set: &[String]) -> shadeprop::Result<RunC
         msg: e.to_string(),
     })?;
     for kv in set {
-        let (k, v) = kv.split_once('=').ok_or_else(|| shadeprop::Error::Hyperparameter {
-            name: "--set",
-            value: kv.clone(),
-            expected: "KEY=VALUE",
-        })?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| shadeprop::Error::Hyperparameter {
+                name: "--set",
+                value: kv.clone(),
+                expected: "KEY=VALUE",
+            })?;
         // A TOML value; a bare word is a string.
         let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {v}"))
             .ok()
@@ -203,7 +209,9 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         let row = &logits[i * c..(i + 1) * c];
                         let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
                         let z: f32 = row.iter().map(|v| (v - mx).exp()).sum();
-                        let k = (0..c).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap_or(0);
+                        let k = (0..c)
+                            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                            .unwrap_or(0);
                         println!("{i:5}  {:5}  {k:9}  {:.4}", p.test.y[i], 1.0 / z);
                     }
                 }
@@ -262,7 +270,10 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             match shadeprop::backend::gpu::Gpu::new() {
                 Ok(g) => {
                     let l = g.limits();
-                    println!("default GPU backend: {}", shadeprop::backend::Backend::describe(&g));
+                    println!(
+                        "default GPU backend: {}",
+                        shadeprop::backend::Backend::describe(&g)
+                    );
                     println!(
                         "limits: max_buffer_size {} B, max_storage_buffer_binding_size {} B, max_compute_workgroup_size_x {}, max_compute_invocations_per_workgroup {}, max_compute_workgroups_per_dimension {}",
                         l.max_buffer_size,
