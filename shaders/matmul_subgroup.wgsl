@@ -12,6 +12,12 @@
 override TA: bool = false;
 override TB: bool = false;
 override BIAS: bool = false;
+// Lanes per row group (64, 32, 16 or 8; a multiple of SG). For narrow outputs (N <= 128)
+// the host picks CWL = N/4 rounded up, so the 64 invocations cover 64/CWL row blocks
+// instead of leaving lanes past N idle: each subgroup still shares one row block (the
+// host checks at start-up that subgroups are consecutive invocations, and falls back to
+// CWL = 64 where they are not).
+override CWL: u32 = 64u;
 const TM: u32 = 16u;
 const SG: u32 = 8u;
 
@@ -35,7 +41,8 @@ fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
     return v;
 }
 
-// 64 invocations → a TM-row × 256-column tile of C. Lines marked "@rows" are repeated
+// 64 invocations → (64/CWL) row blocks of TM rows × 4·CWL columns of C (CWL = 64: one
+// TM-row × 256-column tile). Lines marked "@rows" are repeated
 // by the host for II = 0..TM (named registers instead of arrays, so nothing spills to
 // memory), then the BEGIN_J..END_J block is repeated for JJ = 0..SG.
 @compute @workgroup_size(64)
@@ -44,8 +51,9 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let M = pu(0u);
     let N = pu(1u);
     let K = pu(2u);
-    let r0 = wid.y * TM;
-    let c0 = wid.x * 256u + lid * 4u;
+    let rg = lid / CWL;
+    let r0 = (wid.y * (64u / CWL) + rg) * TM;
+    let c0 = wid.x * (CWL * 4u) + (lid % CWL) * 4u;
     // Lanes past N still take part in the broadcasts; they just never store.
     let cl = min(c0, N - 1u);
     let full = c0 + 3u < N;

@@ -37,6 +37,9 @@ pub struct AdapterReport {
     pub driver: String,
     /// The subgroup size the matmul kernel was specialized for, or None (portable kernel).
     pub subgroup_size: Option<u32>,
+    /// Whether the subgroup matmul packs several row blocks into a workgroup for narrow
+    /// outputs (verified against the CPU at start-up; `SHADEPROP_MATMUL_NARROW=0` disables).
+    pub narrow_matmul: bool,
 }
 
 impl fmt::Display for AdapterReport {
@@ -49,6 +52,9 @@ impl fmt::Display for AdapterReport {
             self.device_type,
             self.driver,
             match self.subgroup_size {
+                Some(s) if self.narrow_matmul => {
+                    format!("subgroup-broadcast (subgroup size {s}, narrow-output tiles)")
+                }
                 Some(s) => format!("subgroup-broadcast (subgroup size {s})"),
                 None => "portable 4x4 register blocks".into(),
             }
@@ -134,6 +140,7 @@ impl Context {
             device_type: format!("{:?}", info.device_type),
             driver: format!("{} {}", info.driver, info.driver_info),
             subgroup_size: use_sg.then_some(info.subgroup_min_size),
+            narrow_matmul: false,
         };
         Ok(Context {
             device,

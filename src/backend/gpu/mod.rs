@@ -8,7 +8,7 @@ pub use context::{AdapterReport, GpuOptions};
 
 use std::collections::HashMap;
 
-use crate::backend::{Backend, BufferSpec, Globals, Kernel, Program, ProgramId};
+use crate::backend::{Backend, BufferSpec, Globals, Kernel, Program, ProgramId, check};
 use crate::error::{Error, Result};
 
 /// Number of read-only operand slots and their first binding (see shaders/common.wgsl).
@@ -38,7 +38,7 @@ pub struct Gpu {
     pipeline_layouts: HashMap<(usize, usize), wgpu::PipelineLayout>,
     modules: HashMap<shaders::ModuleKey, wgpu::ShaderModule>,
     pipelines: Vec<wgpu::ComputePipeline>,
-    pipeline_index: HashMap<Kernel, usize>,
+    pipeline_index: HashMap<(Kernel, u32), usize>,
     programs: Vec<LoadedProgram>,
     staging: Option<wgpu::Buffer>,
 }
@@ -58,7 +58,7 @@ impl Gpu {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(Gpu {
+        let mut g = Gpu {
             ctx,
             buffers: vec![],
             specs: vec![],
@@ -70,7 +70,52 @@ impl Gpu {
             pipeline_index: HashMap::new(),
             programs: vec![],
             staging: None,
-        })
+        };
+        g.check_narrow_matmul()?;
+        Ok(g)
+    }
+
+    /// Enable the narrow-output matmul tiles if they give the CPU reference's results on
+    /// this adapter (they assume that a subgroup is made of consecutive invocations).
+    fn check_narrow_matmul(&mut self) -> Result<()> {
+        let off = std::env::var("SHADEPROP_MATMUL_NARROW").is_ok_and(|v| v == "0");
+        if self.ctx.report.subgroup_size.is_none() || off {
+            return Ok(());
+        }
+        self.ctx.report.narrow_matmul = true;
+        let (m, n, k) = (70usize, 20usize, 37usize);
+        let rng = crate::rng::Rng::new(7);
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| rng.uniform(1, 0, i as u32) - 0.5)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| rng.uniform(2, 0, i as u32) - 0.5)
+            .collect();
+        let mut ok = true;
+        for (ta, tb) in [(false, false), (true, true)] {
+            let kern = Kernel::MatMul {
+                ta,
+                tb,
+                bias: false,
+            };
+            let p = crate::backend::cpu::matmul::params(kern, m, n, k);
+            let ins = [a.clone(), b.clone(), vec![0.0; n]];
+            let outs = [vec![0.0; m * n]];
+            let g = Globals::default();
+            let want = check::run_kernel(
+                &mut crate::backend::cpu::Cpu::new(),
+                kern,
+                p,
+                &ins,
+                &outs,
+                &g,
+            )?;
+            let got = check::run_kernel(self, kern, p, &ins, &outs, &g)?;
+            ok &= check::compare("narrow matmul self-check", &got[0], &want[0], 1e-4, 1e-3).is_ok();
+        }
+        self.ctx.report.narrow_matmul = ok;
+        self.create_buffers(&[])?;
+        Ok(())
     }
 
     /// What was found: adapter name, backend, device type, subgroup size, matmul variant.
@@ -137,8 +182,9 @@ impl Gpu {
             })
     }
 
-    fn pipeline(&mut self, kernel: Kernel) -> Result<usize> {
-        if let Some(&i) = self.pipeline_index.get(&kernel) {
+    /// The pipeline of `kernel`; `lanes` is the subgroup matmul's CWL (0 otherwise).
+    fn pipeline(&mut self, kernel: Kernel, lanes: u32) -> Result<usize> {
+        if let Some(&i) = self.pipeline_index.get(&(kernel, lanes)) {
             return Ok(i);
         }
         let def = kernel.def();
@@ -153,7 +199,10 @@ impl Gpu {
             })?;
             self.modules.insert(key, m);
         }
-        let consts = kernel.constants();
+        let mut consts = kernel.constants();
+        if lanes > 0 {
+            consts.push(("CWL", lanes as f64));
+        }
         let layout = self.layout(def.n_in, def.n_out).clone();
         let module = &self.modules[&key];
         let p = self.ctx.checked(|d| {
@@ -170,7 +219,8 @@ impl Gpu {
             })
         })?;
         self.pipelines.push(p);
-        self.pipeline_index.insert(kernel, self.pipelines.len() - 1);
+        self.pipeline_index
+            .insert((kernel, lanes), self.pipelines.len() - 1);
         Ok(self.pipelines.len() - 1)
     }
 
@@ -249,7 +299,13 @@ impl Backend for Gpu {
         let align = self.align();
         let mut loaded = vec![];
         for (i, instr) in program.instrs.iter().enumerate() {
-            let pipeline = self.pipeline(instr.kernel)?;
+            let lanes = match (instr.kernel, self.ctx.report.subgroup_size) {
+                (Kernel::MatMul { .. }, Some(_)) => {
+                    shaders::matmul_lanes(instr.p[1], &self.ctx.report)
+                }
+                _ => 0,
+            };
+            let pipeline = self.pipeline(instr.kernel, lanes)?;
             let def = instr.kernel.def();
             let o = i * PARAM_STRIDE as usize;
             staged[o..o + 64].copy_from_slice(bytemuck::cast_slice(&instr.p));

@@ -72,6 +72,19 @@ pub fn unroll_subgroup_matmul(sg: u32) -> String {
     out
 }
 
+/// Lanes per row group of the subgroup matmul for an output `n` columns wide: 64 (one
+/// 256-column tile) unless narrow tiles are enabled and `n` fits in fewer lanes (never fewer
+/// than one subgroup).
+pub fn matmul_lanes(n: u32, report: &AdapterReport) -> u32 {
+    match report.subgroup_size {
+        Some(sg) if report.narrow_matmul => {
+            let need = n.div_ceil(4).next_power_of_two();
+            need.clamp(sg.max(8), 64)
+        }
+        _ => 64,
+    }
+}
+
 fn div_up(a: u32, b: u32) -> u32 {
     a.div_ceil(b).max(1)
 }
@@ -88,7 +101,14 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
     let p = &instr.p;
     match instr.kernel {
         Kernel::MatMul { .. } => match report.subgroup_size {
-            Some(_) => [div_up(p[1], 256), div_up(p[0], SG_TM), 1],
+            Some(_) => {
+                let lanes = matmul_lanes(p[1], report);
+                [
+                    div_up(p[1], 4 * lanes),
+                    div_up(p[0], SG_TM * (64 / lanes)),
+                    1,
+                ]
+            }
             None => [div_up(p[1], 64), div_up(p[0], 16), 1],
         },
         Kernel::BiasGrad => grid1d(p[1]),
