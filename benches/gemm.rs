@@ -103,9 +103,7 @@ fn time(
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     // `--only TEXT`: the shapes whose name contains TEXT.
-    let only: Option<String> = std::env::args()
-        .skip_while(|a| a != "--only")
-        .nth(1);
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     let shapes: Vec<(&str, usize, usize, usize, bool, bool)> = {
         let mut v = vec![
             ("W-MLP fwd 128x784 . 784x512", 128, 512, 784, false, false),
@@ -113,11 +111,46 @@ fn main() {
             ("W-MLP dX 128x512 . (784x512)^T", 128, 784, 512, false, true),
             ("W-MLP dW (128x784)^T . 128x512", 784, 512, 128, true, false),
             ("W-MLP dW (128x512)^T . 128x512", 512, 512, 128, true, false),
-            ("W-CNN conv1 fwd 73728x25 . 25x32", 73728, 32, 25, false, false),
-            ("W-CNN conv1 dW (73728x25)^T . 73728x32", 25, 32, 73728, true, false),
-            ("W-CNN conv2 fwd 8192x800 . 800x64", 8192, 64, 800, false, false),
-            ("W-CNN conv2 dW (8192x800)^T . 8192x64", 800, 64, 8192, true, false),
-            ("W-CNN conv2 dX 8192x64 . (800x64)^T", 8192, 800, 64, false, true),
+            (
+                "W-CNN conv1 fwd 73728x25 . 25x32",
+                73728,
+                32,
+                25,
+                false,
+                false,
+            ),
+            (
+                "W-CNN conv1 dW (73728x25)^T . 73728x32",
+                25,
+                32,
+                73728,
+                true,
+                false,
+            ),
+            (
+                "W-CNN conv2 fwd 8192x800 . 800x64",
+                8192,
+                64,
+                800,
+                false,
+                false,
+            ),
+            (
+                "W-CNN conv2 dW (8192x800)^T . 8192x64",
+                800,
+                64,
+                8192,
+                true,
+                false,
+            ),
+            (
+                "W-CNN conv2 dX 8192x64 . (800x64)^T",
+                8192,
+                800,
+                64,
+                false,
+                true,
+            ),
             ("square 512", 512, 512, 512, false, false),
             ("square 1024", 1024, 1024, 1024, false, false),
         ];

@@ -91,6 +91,8 @@ pub struct Session {
     programs: HashMap<(Mode, usize), (ProgramId, Option<crate::backend::Slice>)>,
     /// Instructions (kernel dispatches) of each loaded program.
     dispatches: HashMap<(Mode, usize), usize>,
+    /// Rows of the last uploaded batch (to locate a non-finite value).
+    last_batch: usize,
 }
 
 impl Session {
@@ -134,6 +136,7 @@ impl Session {
             step: 0,
             programs,
             dispatches,
+            last_batch: 0,
         };
         s.init_params()?;
         Ok(s)
@@ -225,6 +228,10 @@ impl Session {
         self.schedule.lr(self.opt.lr(), self.epoch, self.step)
     }
 
+    /// The backend, mutably (diagnostics and fault injection: [`Backend::lose_device`]).
+    pub fn backend_mut(&mut self) -> &mut dyn Backend {
+        self.backend.as_mut()
+    }
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()
     }
@@ -294,6 +301,7 @@ impl Session {
         }
         self.backend.write(buf::INPUT, 0, x)?;
         self.backend.write(buf::LABELS, 0, y)?;
+        self.last_batch = b;
         Ok(b)
     }
 
@@ -510,13 +518,48 @@ impl Session {
             } else {
                 ("training loss", out.loss)
             };
+            let place = self.locate_non_finite().unwrap_or_default();
             return Err(Error::NonFinite {
-                what: what.into(),
+                what: format!("{what}{place}"),
                 value,
                 step: self.step,
             });
         }
         Ok(out)
+    }
+
+    /// Where a non-finite loss shows, found cheaply after the fact (one readback of the last
+    /// input batch and of the parameters): a non-finite input value (row, feature), then
+    /// the first parameter, in layer order, holding a non-finite value.
+    fn locate_non_finite(&mut self) -> Result<String> {
+        let f = self.graph.in_features();
+        let mut place = String::new();
+        if self.last_batch > 0 {
+            let x = self.backend.read(buf::INPUT, 0, self.last_batch * f)?;
+            if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+                place += &format!(
+                    "; the last input batch holds {} at row {}, feature {}",
+                    x[i],
+                    i / f,
+                    i % f
+                );
+            }
+        }
+        let params = self.params()?;
+        let bad: Vec<&str> = params
+            .iter()
+            .filter(|(_, v)| v.iter().any(|x| !x.is_finite()))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if let Some(first) = bad.first() {
+            place += &format!(
+                "; first non-finite parameter: {first} (layer {}), {} of {} parameter tensors non-finite",
+                first.split('.').next().unwrap_or(first),
+                bad.len(),
+                params.len()
+            );
+        }
+        Ok(place)
     }
 
     /// All parameters (flat buffer layout, padding removed), keyed by name, in order.

@@ -211,3 +211,58 @@ fn sigkill_at_random_moments_never_corrupts_and_resumes_exactly() {
     );
     std::fs::remove_dir_all(d).unwrap();
 }
+
+/// A device lost in the middle of training (a driver reset; injected with wgpu's
+/// `Device::destroy`) gives an error within seconds, not a hang, and the checkpoint
+/// written before it is intact.
+#[test]
+fn a_lost_device_is_an_error_not_a_hang_and_the_checkpoint_survives() {
+    use shadeprop::graph::plan::Mode;
+    use shadeprop::train::checkpoint::Meta;
+    let Some(gpu) = common::gpu() else {
+        assert!(
+            std::env::var("SHADEPROP_REQUIRE_GPU").is_err(),
+            "no GPU adapter in CI"
+        );
+        return;
+    };
+    drop(gpu);
+    let d = fresh("lost-device");
+    let ck = d.join("before.safetensors");
+    let ck2 = ck.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Everything GPU-side on its own thread, so that a hang fails the test instead of
+    // stalling it.
+    std::thread::spawn(move || {
+        let gpu = common::gpu().unwrap();
+        let g = shadeprop::nn::Sequential::w_mlp(0.5).build().unwrap();
+        let mut s = Session::new(Box::new(gpu), g, Sgd::w_mlp(), 3, 16).unwrap();
+        let (x, y) = common::batch(5, 16, 784, 10);
+        for _ in 0..3 {
+            s.train_batch(&x, &y).unwrap();
+        }
+        s.take_metrics(Mode::Train).unwrap();
+        checkpoint::save(&ck2, &mut s, &Meta::default(), &[]).unwrap();
+        let saved = s.params().unwrap();
+        s.backend_mut().lose_device();
+        let r = (|| {
+            for _ in 0..3 {
+                s.train_batch(&x, &y)?;
+            }
+            s.take_metrics(Mode::Train)
+        })();
+        let _ = tx.send((r.map(|_| ()).map_err(|e| e.to_string()), saved));
+    });
+    let (r, saved) = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("training on a lost device hung for 2 minutes");
+    let msg = r.expect_err("training went on after the device was lost");
+    eprintln!("after the device loss: {msg}");
+    assert!(msg.contains("device lost"), "{msg}");
+    // The checkpoint written before the loss loads into a fresh (CPU) session unchanged.
+    let g = shadeprop::nn::Sequential::w_mlp(0.5).build().unwrap();
+    let mut cpu = Session::new(Box::new(Cpu::new()), g, Sgd::w_mlp(), 3, 16).unwrap();
+    checkpoint::load(&ck, &mut cpu).unwrap();
+    assert_eq!(cpu.params().unwrap(), saved);
+    let _ = std::fs::remove_dir_all(d);
+}

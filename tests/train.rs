@@ -420,6 +420,34 @@ fn bad_checkpoints_and_configurations_are_named_errors() {
         .fit(&mut boom, &poisoned, Some(&val), &mut [&mut nan])
         .unwrap_err();
     assert!(matches!(e, Error::NonFinite { .. }), "{e}");
+    // It names the first layer whose parameters went non-finite.
+    assert!(
+        e.to_string()
+            .contains("first non-finite parameter: 0.weight (layer 0)"),
+        "{e}"
+    );
+    // With the poisoned sample in the last batch read, the input is named too.
+    let mut one = Session::new(
+        Box::new(Cpu::new()),
+        Sequential::new(12).linear(3).build().unwrap(),
+        Sgd::default(),
+        1,
+        4,
+    )
+    .unwrap();
+    let mut x = vec![0.5f32; 4 * 12];
+    x[2 * 12 + 7] = f32::INFINITY;
+    one.train_batch(&x, &[0.0, 1.0, 2.0, 0.0]).unwrap();
+    let e = one
+        .take_metrics(shadeprop::graph::plan::Mode::Train)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("non-finite training loss")
+            && e.contains("the last input batch holds inf at row 2, feature 7")
+            && e.contains("at step 1"),
+        "{e}"
+    );
     let mut t = cpu_session(1);
     checkpoint::load(&good, &mut t).unwrap();
     std::fs::remove_dir_all(dir).unwrap();

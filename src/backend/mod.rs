@@ -349,6 +349,10 @@ pub trait Backend {
     }
     /// Device buffer bytes allocated by this backend (host vectors for the CPU).
     fn allocated_bytes(&self) -> u64;
+    /// Fault injection: make the device unusable, as a driver reset or a GPU falling off
+    /// the bus would (wgpu's `Device::destroy`). Every later call returns an error. The
+    /// CPU backend has no device to lose.
+    fn lose_device(&mut self) {}
 }
 
 /// Bit pattern of an f32 parameter word.

@@ -452,10 +452,16 @@ impl Backend for Gpu {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.ctx.wait()?;
+        // A failure here is usually the symptom of an earlier asynchronous error (device
+        // lost, out of memory): report that one, with the symptom.
+        let cause = |what: String| match self.ctx.take_error() {
+            Err(Error::Gpu(first)) => Error::Gpu(format!("{first} (then: {what})")),
+            _ => Error::Gpu(what),
+        };
+        self.ctx.wait().map_err(|e| cause(e.to_string()))?;
         rx.recv()
-            .map_err(|_| Error::Gpu("readback callback never ran".into()))?
-            .map_err(|e| Error::Gpu(format!("mapping the readback buffer failed: {e}")))?;
+            .map_err(|_| cause("readback callback never ran".into()))?
+            .map_err(|e| cause(format!("mapping the readback buffer failed: {e}")))?;
         let out = {
             let view = slice
                 .get_mapped_range()
@@ -477,5 +483,8 @@ impl Backend for Gpu {
     }
     fn allocated_bytes(&self) -> u64 {
         self.buffer_bytes()
+    }
+    fn lose_device(&mut self) {
+        self.ctx.device.destroy();
     }
 }
