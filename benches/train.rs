@@ -110,6 +110,7 @@ struct Row {
     tensor_bytes: usize,
     backend_bytes: u64,
     peak_host_mib: Option<f64>,
+    startup_ms: f64,
 }
 
 fn open(name: &str, profile: bool) -> (Box<dyn Backend>, String) {
@@ -177,12 +178,15 @@ fn run(
         d
     };
     reset_peak_rss();
+    let t_open = std::time::Instant::now();
     let (b, adapter) = open(backend, a.profile);
     let g = model.build().expect("model");
     let tensor_bytes: usize = g.tensors.iter().map(|t| t.shape.numel(batch) * 4).sum();
     let mut s = Session::new(b, g, Sgd::w_mlp(), 0, batch).expect("session");
     let plan_bytes = s.layout().total_bytes(s.graph());
     let dispatches = s.dispatches_per_step(batch).expect("program");
+    // Adapter, device, pipelines (from the pipeline cache when warm), buffers, programs.
+    let startup_ms = t_open.elapsed().as_secs_f64() * 1e3;
     let cfg = EpochConfig {
         batch_size: batch,
         log_every: 50,
@@ -231,17 +235,18 @@ fn run(
         tensor_bytes,
         backend_bytes: s.backend().allocated_bytes(),
         peak_host_mib: peak_rss_mib(),
+        startup_ms,
     })
 }
 
 fn table(rows: &[&Row]) -> String {
     let mut s = String::from(
-        "| workload | backend | batch | steps/run | samples/s | s/epoch | µs/step | dispatches/step | plan MiB | tensors MiB | peak host MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| workload | backend | batch | steps/run | samples/s | s/epoch | µs/step | dispatches/step | plan MiB | tensors MiB | peak host MiB | start-up ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mib = |b: f64| b / (1 << 20) as f64;
     for r in rows {
         s += &format!(
-            "| {} | {} | {} | {} | {:.0} | {:.1}{} | {:.0} | {} | {:.1} | {:.1} | {} |\n",
+            "| {} | {} | {} | {} | {:.0} | {:.1}{} | {:.0} | {} | {:.1} | {:.1} | {} | {:.0} |\n",
             r.workload,
             r.backend,
             r.batch,
@@ -258,6 +263,7 @@ fn table(rows: &[&Row]) -> String {
             mib(r.plan_bytes as f64),
             mib(r.tensor_bytes as f64),
             r.peak_host_mib.map_or("-".into(), |m| format!("{m:.0}")),
+            r.startup_ms,
         );
     }
     s
@@ -336,6 +342,7 @@ fn main() {
                 "tensor_bytes": r.tensor_bytes,
                 "backend_bytes": r.backend_bytes,
                 "peak_host_mib": r.peak_host_mib,
+                "startup_ms": r.startup_ms,
             })).collect::<Vec<_>>(),
         });
         let base = a.out.join(&name);

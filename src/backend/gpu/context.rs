@@ -71,6 +71,8 @@ pub(crate) struct Context {
     pub queue: wgpu::Queue,
     pub limits: wgpu::Limits,
     pub report: AdapterReport,
+    /// File name for this adapter's pipeline cache, where the adapter supports one.
+    pub cache_key: Option<String>,
     error: Arc<Mutex<Option<String>>>,
 }
 
@@ -108,10 +110,17 @@ impl Context {
             && info.subgroup_min_size == info.subgroup_max_size
             && [4, 8, 16, 32, 64].contains(&info.subgroup_min_size);
         let use_sg = opts.subgroups && sg;
-        let required_features = if use_sg {
+        let mut required_features = if use_sg {
             wgpu::Features::SUBGROUP
         } else {
             wgpu::Features::empty()
+        };
+        // A pipeline cache (Vulkan) persists compiled pipelines between runs.
+        let cache_key = if features.contains(wgpu::Features::PIPELINE_CACHE) {
+            required_features |= wgpu::Features::PIPELINE_CACHE;
+            wgpu::util::pipeline_cache_key(&info)
+        } else {
+            None
         };
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -147,6 +156,7 @@ impl Context {
             queue,
             limits,
             report,
+            cache_key,
             error,
         })
     }

@@ -41,6 +41,25 @@ pub struct Gpu {
     pipeline_index: HashMap<(Kernel, u32), usize>,
     programs: Vec<LoadedProgram>,
     staging: Option<wgpu::Buffer>,
+    /// The persistent pipeline cache, its file, and whether new pipelines were compiled
+    /// since it was last written.
+    cache: Option<(wgpu::PipelineCache, std::path::PathBuf)>,
+    cache_dirty: bool,
+}
+
+/// Where pipeline caches live: `SHADEPROP_PIPELINE_CACHE` (a folder; `off` disables),
+/// else `$XDG_CACHE_HOME/shadeprop`, else `$HOME/.cache/shadeprop`.
+fn cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    match std::env::var("SHADEPROP_PIPELINE_CACHE") {
+        Ok(v) if v == "off" => None,
+        Ok(v) => Some(PathBuf::from(v)),
+        Err(_) => std::env::var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .ok()
+            .map(|d| d.join("shadeprop")),
+    }
 }
 
 impl Gpu {
@@ -70,9 +89,52 @@ impl Gpu {
             pipeline_index: HashMap::new(),
             programs: vec![],
             staging: None,
+            cache: None,
+            cache_dirty: false,
         };
+        g.open_pipeline_cache();
         g.check_narrow_matmul()?;
         Ok(g)
+    }
+
+    /// Open (or start) the adapter's persistent pipeline cache, where wgpu offers one.
+    /// Unreadable or stale data falls back to an empty cache (wgpu's `fallback`).
+    fn open_pipeline_cache(&mut self) {
+        let (Some(key), Some(dir)) = (self.ctx.cache_key.clone(), cache_dir()) else {
+            return;
+        };
+        let path = dir.join(key);
+        let data = std::fs::read(&path).ok();
+        // SAFETY: the data was written by `PipelineCache::get_data` for an adapter with the
+        // same cache key (wgpu's key covers the adapter, driver and wgpu version); anything
+        // else is rejected by the driver's own header check and `fallback` starts empty.
+        let cache = unsafe {
+            self.ctx
+                .device
+                .create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                    label: Some("shadeprop"),
+                    data: data.as_deref(),
+                    fallback: true,
+                })
+        };
+        self.cache = Some((cache, path));
+    }
+
+    /// Write the pipeline cache if new pipelines were compiled (atomically; a failure to
+    /// write only costs start-up time next run, so it is not an error).
+    fn save_pipeline_cache(&mut self) {
+        if !self.cache_dirty {
+            return;
+        }
+        self.cache_dirty = false;
+        if let Some((cache, path)) = &self.cache
+            && let Some(data) = cache.get_data()
+        {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = crate::train::checkpoint::write_atomic(path, &data);
+        }
     }
 
     /// Enable the narrow-output matmul tiles if they give the CPU reference's results on
@@ -215,9 +277,10 @@ impl Gpu {
                     constants: &consts,
                     zero_initialize_workgroup_memory: false,
                 },
-                cache: None,
+                cache: self.cache.as_ref().map(|c| &c.0),
             })
         })?;
+        self.cache_dirty = true;
         self.pipelines.push(p);
         self.pipeline_index
             .insert((kernel, lanes), self.pipelines.len() - 1);
@@ -376,6 +439,7 @@ impl Backend for Gpu {
             });
         }
         self.ctx.queue.write_buffer(&params, 0, &staged);
+        self.save_pipeline_cache();
         self.programs.push(LoadedProgram {
             instrs: loaded,
             _params: params,
