@@ -44,19 +44,20 @@ fn sample_px(base: u32, x: i32, y: i32, H: u32, W: u32) -> f32 {
     return in0[base + u32(fy) * W + u32(fx)];
 }
 
-// Geometric part, one invocation per output pixel: flips, then the affine map
-// d = A·(s − c) + c + t with A = R(rotation)·Sh(shear)·Z(zoom), t = translation + crop
-// shift, sampled at s = A⁻¹·(d − c − t) + c (nearest or bilinear). Positive rotation is
-// counter-clockwise on screen, as in Keras and torchvision. in0 = x; out0 = warped.
-@compute @workgroup_size(256)
-fn augment_geom(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = flat_index(gid, nwg);
+// Geometric part, one workgroup per (sample, channel) plane: every lane draws the sample's
+// parameters once (instead of once per pixel), then warps every 64th pixel: flips, then
+// the affine map d = A·(s − c) + c + t with A = R(rotation)·Sh(shear)·Z(zoom), t =
+// translation + crop shift, sampled at s = A⁻¹·(d − c − t) + c (nearest or bilinear).
+// Positive rotation is counter-clockwise on screen, as in Keras and torchvision.
+// in0 = x; out0 = warped.
+@compute @workgroup_size(64)
+fn augment_geom(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let plane = wid.x + wid.y * nwg.x;
     let B = pu(0u); let C = pu(1u); let H = pu(2u); let W = pu(3u);
-    if (i >= B * C * H * W) { return; }
-    let ox = i % W;
-    let oy = (i / W) % H;
-    let n = i / (C * H * W);
-    let base = (i / (H * W)) * H * W;
+    if (plane >= B * C) { return; }
+    let n = plane / C;
+    let base = plane * H * W;
     let deg = 0.017453292519943295;
     let th = range(n, 4u, 6u) * deg;
     let sh = range(n, 7u, 11u) * deg;
@@ -77,26 +78,32 @@ fn augment_geom(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let det = a00 * a11 - a01 * a10;
     let cx = (f32(W) - 1.0) * 0.5;
     let cy = (f32(H) - 1.0) * 0.5;
-    let dx = f32(ox) - cx - tx;
-    let dy = f32(oy) - cy - ty;
-    var sx = (a11 * dx - a01 * dy) / det + cx;
-    var sy = (-a10 * dx + a00 * dy) / det + cy;
-    if (u01(n, 0u) < in1[0]) { sx = f32(W) - 1.0 - sx; }
-    if (u01(n, 1u) < in1[1]) { sy = f32(H) - 1.0 - sy; }
-    var v: f32;
-    if (in1[13] < 0.5) {
-        v = sample_px(base, i32(round(sx)), i32(round(sy)), H, W);
-    } else {
-        let x0 = floor(sx);
-        let y0 = floor(sy);
-        let fx = sx - x0;
-        let fy = sy - y0;
-        let xi = i32(x0);
-        let yi = i32(y0);
-        v = (1.0 - fy) * ((1.0 - fx) * sample_px(base, xi, yi, H, W) + fx * sample_px(base, xi + 1, yi, H, W))
-          + fy * ((1.0 - fx) * sample_px(base, xi, yi + 1, H, W) + fx * sample_px(base, xi + 1, yi + 1, H, W));
+    let flip_x = u01(n, 0u) < in1[0];
+    let flip_y = u01(n, 1u) < in1[1];
+    for (var j = lid; j < H * W; j += 64u) {
+        let ox = j % W;
+        let oy = j / W;
+        let dx = f32(ox) - cx - tx;
+        let dy = f32(oy) - cy - ty;
+        var sx = (a11 * dx - a01 * dy) / det + cx;
+        var sy = (-a10 * dx + a00 * dy) / det + cy;
+        if (flip_x) { sx = f32(W) - 1.0 - sx; }
+        if (flip_y) { sy = f32(H) - 1.0 - sy; }
+        var v: f32;
+        if (in1[13] < 0.5) {
+            v = sample_px(base, i32(round(sx)), i32(round(sy)), H, W);
+        } else {
+            let x0 = floor(sx);
+            let y0 = floor(sy);
+            let fx = sx - x0;
+            let fy = sy - y0;
+            let xi = i32(x0);
+            let yi = i32(y0);
+            v = (1.0 - fy) * ((1.0 - fx) * sample_px(base, xi, yi, H, W) + fx * sample_px(base, xi + 1, yi, H, W))
+              + fy * ((1.0 - fx) * sample_px(base, xi, yi + 1, H, W) + fx * sample_px(base, xi + 1, yi + 1, H, W));
+        }
+        out0[base + j] = v;
     }
-    out0[i] = v;
 }
 
 // Photometric part and standardization, one invocation per image: in training, when

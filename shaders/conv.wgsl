@@ -5,29 +5,36 @@
 // p0 = B, p1 = C, p2 = H, p3 = W, p4 = KH, p5 = KW, p6 = stride, p7 = pad, p8 = OH, p9 = OW.
 
 // cols[(b·OH + oy)·OW + ox, (c·KH + ky)·KW + kx] = x[b, c, oy·s − pad + ky, ox·s − pad + kx]
-// (0 outside). in0 = x; out0 = cols.
+// (0 outside). One invocation per (patch row, c, ky) writes the KW values of one kernel
+// row, so the index arithmetic (integer divisions, slow on a CPU adapter) is done once per
+// KW outputs. in0 = x; out0 = cols.
 @compute @workgroup_size(256)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     let B = pu(0u); let C = pu(1u); let H = pu(2u); let W = pu(3u);
     let KH = pu(4u); let KW = pu(5u); let s = pu(6u); let pad = pu(7u); let OH = pu(8u); let OW = pu(9u);
     let K = C * KH * KW;
-    if (i >= B * OH * OW * K) { return; }
-    let r = i / K;
-    let k = i % K;
+    if (i >= B * OH * OW * C * KH) { return; }
+    let r = i / (C * KH);
+    let cky = i % (C * KH);
+    let c = cky / KH;
+    let ky = cky % KH;
     let b = r / (OH * OW);
     let oy = (r / OW) % OH;
     let ox = r % OW;
-    let c = k / (KH * KW);
-    let ky = (k / KW) % KH;
-    let kx = k % KW;
     let iy = i32(oy * s + ky) - i32(pad);
-    let ix = i32(ox * s + kx) - i32(pad);
-    var v = 0.0;
-    if (iy >= 0 && ix >= 0 && iy < i32(H) && ix < i32(W)) {
-        v = in0[((b * C + c) * H + u32(iy)) * W + u32(ix)];
+    let o = r * K + cky * KW;
+    let row_ok = iy >= 0 && iy < i32(H);
+    let src = ((b * C + c) * H + u32(max(iy, 0))) * W;
+    let ix0 = i32(ox * s) - i32(pad);
+    for (var kx = 0u; kx < KW; kx++) {
+        let ix = ix0 + i32(kx);
+        var v = 0.0;
+        if (row_ok && ix >= 0 && ix < i32(W)) {
+            v = in0[src + u32(ix)];
+        }
+        out0[o + kx] = v;
     }
-    out0[i] = v;
 }
 
 // The adjoint of im2col: dx[b, c, iy, ix] = Σ over the (ky, kx) whose patch covers it,
@@ -46,13 +53,22 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     var acc = 0.0;
     for (var ky = 0u; ky < KH; ky++) {
         let ty = i32(iy + pad) - i32(ky);
-        if (ty < 0 || ty % i32(s) != 0) { continue; }
-        let oy = u32(ty) / s;
+        if (ty < 0) { continue; }
+        var oy = u32(ty);
+        // Stride 1 (the usual case) needs no division.
+        if (s != 1u) {
+            if (ty % i32(s) != 0) { continue; }
+            oy = u32(ty) / s;
+        }
         if (oy >= OH) { continue; }
         for (var kx = 0u; kx < KW; kx++) {
             let tx = i32(ix + pad) - i32(kx);
-            if (tx < 0 || tx % i32(s) != 0) { continue; }
-            let ox = u32(tx) / s;
+            if (tx < 0) { continue; }
+            var ox = u32(tx);
+            if (s != 1u) {
+                if (tx % i32(s) != 0) { continue; }
+                ox = u32(tx) / s;
+            }
             if (ox >= OW) { continue; }
             acc += in0[((b * OH + oy) * OW + ox) * K + (c * KH + ky) * KW + kx];
         }

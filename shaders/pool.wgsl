@@ -46,6 +46,17 @@ fn maxpool_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let iy = (i / W) % H;
     let bc = i / (H * W);
     var acc = 0.0;
+    if (KH == s && KW == s) {
+        // Non-overlapping windows (the usual k = stride): one window holds (iy, ix).
+        let oy = iy / s;
+        let ox = ix / s;
+        if (oy < OH && ox < OW) {
+            let o = (bc * OH + oy) * OW + ox;
+            if (u32(in1[o]) == (iy - oy * s) * KW + (ix - ox * s)) { acc = in0[o]; }
+        }
+        out0[i] = acc;
+        return;
+    }
     for (var ky = 0u; ky < KH; ky++) {
         let oy = window(iy, ky, s, OH);
         if (oy < 0) { continue; }

@@ -21,6 +21,8 @@ struct LoadedInstr {
     pipeline: usize,
     bind_group: wgpu::BindGroup,
     groups: [u32; 3],
+    /// The kernel, for profiles.
+    name: String,
 }
 
 struct LoadedProgram {
@@ -45,6 +47,8 @@ pub struct Gpu {
     /// since it was last written.
     cache: Option<(wgpu::PipelineCache, std::path::PathBuf)>,
     cache_dirty: bool,
+    /// Seconds and calls per kernel when profiling ([`Gpu::profiled`]).
+    times: Option<std::collections::BTreeMap<String, (u64, f64)>>,
 }
 
 /// Where pipeline caches live: `SHADEPROP_PIPELINE_CACHE` (a folder; `off` disables),
@@ -91,6 +95,7 @@ impl Gpu {
             staging: None,
             cache: None,
             cache_dirty: false,
+            times: None,
         };
         g.open_pipeline_cache();
         g.check_narrow_matmul()?;
@@ -178,6 +183,14 @@ impl Gpu {
         self.ctx.report.narrow_matmul = ok;
         self.create_buffers(&[])?;
         Ok(())
+    }
+
+    /// Time every kernel (benchmarks only): each dispatch is then submitted on its own
+    /// and waited for, so a step is much slower and each figure includes one
+    /// submit-and-wait; see [`Backend::kernel_times`].
+    pub fn profiled(mut self) -> Self {
+        self.times = Some(Default::default());
+        self
     }
 
     /// What was found: adapter name, backend, device type, subgroup size, matmul variant.
@@ -436,6 +449,7 @@ impl Backend for Gpu {
                 pipeline,
                 bind_group,
                 groups,
+                name: format!("{:?}", instr.kernel),
             });
         }
         self.ctx.queue.write_buffer(&params, 0, &staged);
@@ -474,6 +488,24 @@ impl Backend for Gpu {
             .queue
             .write_buffer(&self.globals, 0, bytemuck::bytes_of(globals));
         let prog = &self.programs[id.0];
+        if let Some(times) = &mut self.times {
+            for li in &prog.instrs {
+                let t0 = std::time::Instant::now();
+                let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&self.pipelines[li.pipeline]);
+                    pass.set_bind_group(0, &li.bind_group, &[]);
+                    pass.dispatch_workgroups(li.groups[0], li.groups[1], li.groups[2]);
+                }
+                self.ctx.queue.submit([enc.finish()]);
+                self.ctx.wait()?;
+                let e = times.entry(li.name.clone()).or_default();
+                e.0 += 1;
+                e.1 += t0.elapsed().as_secs_f64();
+            }
+            return self.ctx.take_error();
+        }
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -547,6 +579,16 @@ impl Backend for Gpu {
     }
     fn allocated_bytes(&self) -> u64 {
         self.buffer_bytes()
+    }
+    fn kernel_times(&self) -> Vec<(String, u64, f64)> {
+        let mut v: Vec<(String, u64, f64)> = self
+            .times
+            .iter()
+            .flatten()
+            .map(|(k, &(n, t))| (k.clone(), n, t))
+            .collect();
+        v.sort_by(|a, b| b.2.total_cmp(&a.2));
+        v
     }
     fn lose_device(&mut self) {
         self.ctx.device.destroy();

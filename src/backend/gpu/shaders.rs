@@ -117,9 +117,15 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
         Kernel::SoftmaxXent => [div_up(p[0], 64), 1, 1],
         Kernel::GradPrep => [div_up(p[1], 64), 1, 1],
         Kernel::MetricsAccum | Kernel::ClipFinalize | Kernel::TensorStats => [1, 1, 1],
-        Kernel::AugmentGeom => grid1d(p[0] * p[1] * p[2] * p[3]),
+        // One workgroup per (sample, channel) plane.
+        Kernel::AugmentGeom => {
+            let planes = (p[0] * p[1]).max(1);
+            let x = planes.min(65535);
+            [x, div_up(planes, x), 1]
+        }
         Kernel::AugmentPhoto => [div_up(p[0], 64), 1, 1],
-        Kernel::Im2Col => grid1d(p[0] * p[8] * p[9] * p[1] * p[4] * p[5]),
+        // One invocation per (patch row, channel, kernel row).
+        Kernel::Im2Col => grid1d(p[0] * p[8] * p[9] * p[1] * p[4]),
         Kernel::Col2Im | Kernel::MaxPoolBwd | Kernel::AvgPoolBwd => {
             grid1d(p[0] * p[1] * p[2] * p[3])
         }
