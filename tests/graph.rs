@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use shadeprop::backend::Backend;
+use shadeprop::backend::{Backend, Kernel};
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::data::Dataset;
 use shadeprop::graph::plan::Mode;
@@ -345,14 +345,19 @@ fn invalid_hyperparameters_are_named_errors() {
 }
 
 #[test]
-fn w_mlp_step_is_28_dispatches_and_shares_buffers() {
+fn w_mlp_step_is_24_dispatches_and_shares_buffers() {
     use shadeprop::graph::plan::{Layout, compile};
     let g = Sequential::w_mlp(0.5).build().unwrap();
     let mut layout = Layout::new(&g, 64, 128).unwrap();
     let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp().into()).unwrap();
-    // forward 11 (3 linear, 2 BN, 2 ReLU, 2 dropout, softmax-xent, metrics),
-    // backward 14, clipping 2, optimizer 1.
-    assert_eq!(train.instrs.len(), 28);
+    // forward 9 (3 linear, 2 BN, 2 fused ReLU + dropout, softmax-xent, metrics),
+    // backward 12 (2 fused dropout + ReLU backward), clipping 2, optimizer 1: 28 kernels
+    // before fusion.
+    assert_eq!(train.instrs.len(), 24);
+    let fused = |k: Kernel| train.instrs.iter().filter(|i| i.kernel == k).count();
+    assert_eq!(fused(Kernel::ReluDropout), 2);
+    assert_eq!(fused(Kernel::DropoutReluBwd), 2);
+    assert_eq!(fused(Kernel::Dropout), 0);
     // Intermediates share buffers: fewer pool buffers than intermediate tensors.
     let temps = g.tensors.len() - g.params.len() - 2;
     assert!(

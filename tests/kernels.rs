@@ -195,6 +195,85 @@ fn dropout_masks_identical_on_cpu_and_gpu() {
     }
 }
 
+/// The fused ReLU + dropout kernels: bit-identical on every backend, and equal to the
+/// unfused pair (ActFwd(ReLU) then Dropout; Dropout then ActBwd(ReLU)) on the reference.
+#[test]
+fn fused_relu_dropout_equals_the_unfused_pair() {
+    let mut gs = gpus();
+    let g = g0();
+    for (n, prob, group) in [
+        (1usize, 0.5f32, 0u32),
+        (1000, 0.1, 0),
+        (4099, 0.5, 7),
+        (70_001, 0.3, 0),
+    ] {
+        let mut p = [0u32; 16];
+        p[0] = n as u32;
+        p[1] = shadeprop::rng::dropout_threshold(prob);
+        p[2] = fbits(1.0 / (1.0 - prob));
+        p[3] = 2050;
+        p[4] = group;
+        let x = rand_vec(8, n);
+        let dy = rand_vec(9, n);
+        both(
+            &mut gs,
+            Kernel::ReluDropout,
+            p,
+            &[x.clone()],
+            &[vec![0.0; n], vec![0.0; n]],
+            &g,
+            0.0,
+            0.0,
+        );
+        let mut act = [0u32; 16];
+        act[0] = n as u32;
+        let cpu = |k: Kernel, q: [u32; 16], ins: &[Vec<f32>], outs: &[Vec<f32>]| {
+            run_kernel(&mut Cpu::new(), k, q, ins, outs, &g).unwrap()
+        };
+        let fused = cpu(
+            Kernel::ReluDropout,
+            p,
+            &[x.clone()],
+            &[vec![0.0; n], vec![0.0; n]],
+        );
+        let r = cpu(
+            Kernel::ActFwd(Act::Relu),
+            act,
+            &[x.clone()],
+            &[vec![0.0; n]],
+        )
+        .remove(0);
+        let y = cpu(Kernel::Dropout, p, &[r.clone()], &[vec![0.0; n]]).remove(0);
+        assert_close("fused relu output", &fused[0], &r, 0.0, 0.0);
+        assert_close("fused dropout output", &fused[1], &y, 0.0, 0.0);
+        both(
+            &mut gs,
+            Kernel::DropoutReluBwd,
+            p,
+            &[r.clone(), dy.clone()],
+            &[vec![0.0; n]],
+            &g,
+            0.0,
+            0.0,
+        );
+        let fused_b = cpu(
+            Kernel::DropoutReluBwd,
+            p,
+            &[r.clone(), dy.clone()],
+            &[vec![0.0; n]],
+        );
+        let dr = cpu(Kernel::Dropout, p, &[dy.clone()], &[vec![0.0; n]]).remove(0);
+        let dx = cpu(
+            Kernel::ActBwd(Act::Relu),
+            act,
+            &[r.clone(), dr],
+            &[vec![0.0; n]],
+        )
+        .remove(0);
+        assert_close("fused backward", &fused_b[0], &dx, 0.0, 0.0);
+    }
+}
+
 #[test]
 fn batchnorm_train_eval_backward() {
     let mut gs = gpus();

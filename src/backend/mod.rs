@@ -51,6 +51,10 @@ pub enum Kernel {
     Add,
     /// Inverted dropout mask (same kernel forward and backward).
     Dropout,
+    /// ReLU then dropout in one pass (the plan fuses the pair): outputs both.
+    ReluDropout,
+    /// The backward of ReLU then dropout in one pass.
+    DropoutReluBwd,
     /// Batch norm with batch statistics; updates running statistics.
     BnFwdTrain,
     /// Batch norm with running statistics.
@@ -206,6 +210,16 @@ impl Kernel {
                 ),
                 Kernel::Add => (Family::Elementwise, "add", elementwise::add, 2, 1),
                 Kernel::Dropout => (Family::Dropout, "dropout", dropout::dropout, 1, 1),
+                Kernel::ReluDropout => {
+                    (Family::Dropout, "relu_dropout", dropout::relu_dropout, 1, 2)
+                }
+                Kernel::DropoutReluBwd => (
+                    Family::Dropout,
+                    "dropout_relu_bwd",
+                    dropout::dropout_relu_bwd,
+                    2,
+                    1,
+                ),
                 Kernel::BnFwdTrain => (
                     Family::BatchNorm,
                     "bn_fwd_train",

@@ -251,6 +251,59 @@ struct Pre {
     outs: Vec<Operand>,
 }
 
+/// Peephole fusion of ReLU and dropout, one dispatch instead of two each way:
+/// - ActFwd(ReLU) x → r, then Dropout r → y becomes ReluDropout x → (r, y) (r is kept for
+///   the backward pass);
+/// - Dropout dy → dr, then ActBwd(ReLU) (r, dr) → dx becomes DropoutReluBwd (r, dy) → dx,
+///   when nothing else reads dr.
+fn fuse_relu_dropout(pre: &mut Vec<Pre>, root: &dyn Fn(TensorId) -> TensorId) {
+    let same = |a: &Operand, b: &Operand| match (a, b) {
+        (Operand::T(x), Operand::T(y)) => root(*x) == root(*y),
+        _ => false,
+    };
+    let relu = crate::backend::Act::Relu;
+    let mut i = 0;
+    while i + 1 < pre.len() {
+        let (a, b) = (&pre[i], &pre[i + 1]);
+        let fwd = a.kernel == Kernel::ActFwd(relu)
+            && b.kernel == Kernel::Dropout
+            && a.p[0] == b.p[0]
+            && same(&a.outs[0], &b.ins[0]);
+        let bwd = a.kernel == Kernel::Dropout
+            && b.kernel == Kernel::ActBwd(relu)
+            && a.p[0] == b.p[0]
+            && same(&a.outs[0], &b.ins[1])
+            && !pre
+                .iter()
+                .enumerate()
+                .any(|(j, q)| j != i + 1 && q.ins.iter().any(|o| same(o, &pre[i].outs[0])));
+        if fwd {
+            let drop = pre.remove(i + 1);
+            let act = &mut pre[i];
+            act.kernel = Kernel::ReluDropout;
+            act.p = drop.p;
+            act.outs.push(drop.outs[0].clone_op());
+        } else if bwd {
+            let act = pre.remove(i + 1);
+            let drop = &mut pre[i];
+            let dy = drop.ins[0].clone_op();
+            drop.kernel = Kernel::DropoutReluBwd;
+            drop.ins = vec![act.ins[0].clone_op(), dy];
+            drop.outs = vec![act.outs[0].clone_op()];
+        }
+        i += 1;
+    }
+}
+
+impl Operand {
+    fn clone_op(&self) -> Operand {
+        match self {
+            Operand::T(x) => Operand::T(*x),
+            Operand::Fixed(s) => Operand::Fixed(*s),
+        }
+    }
+}
+
 fn fixed(buf: usize, off: usize, len: usize) -> Operand {
     Operand::Fixed(Slice { buf, off, len })
 }
@@ -747,6 +800,7 @@ pub fn compile(
         }
         x
     };
+    fuse_relu_dropout(&mut pre, &root);
     let mut last_use = vec![0usize; g.tensors.len()];
     for (i, pr) in pre.iter().enumerate() {
         for op in pr.ins.iter().chain(&pr.outs) {

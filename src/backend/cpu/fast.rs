@@ -16,6 +16,8 @@ pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
     match kernel {
         Kernel::MatMul { .. } => Some(matmul),
         Kernel::Dropout => Some(dropout),
+        Kernel::ReluDropout => Some(relu_dropout),
+        Kernel::DropoutReluBwd => Some(dropout_relu_bwd),
         Kernel::ActFwd(crate::backend::Act::Relu) => Some(relu_fwd),
         Kernel::ActBwd(crate::backend::Act::Relu) => Some(relu_bwd),
         Kernel::BiasGrad => Some(bias_grad),
@@ -138,6 +140,32 @@ pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
         .par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(ci, out)| d.chunk_dispatch(ci * CHUNK, out));
+}
+
+/// [`super::dropout::relu_dropout`] as the fast ReLU, then the fast dropout of its output
+/// (two passes in one instruction; the same values).
+pub fn relu_dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    relu_fwd(p, g, ins, &mut outs[..1]);
+    let (r, y) = outs.split_at_mut(1);
+    dropout(p, g, &[&*r[0]], y);
+}
+
+/// [`super::dropout::dropout_relu_bwd`] as the fast dropout of dy, then zero where the
+/// ReLU output was not positive.
+pub fn dropout_relu_bwd(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let n = p[0] as usize;
+    dropout(p, g, &ins[1..], outs);
+    let r = ins[0];
+    outs[0][..n]
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(ci, dx)| {
+            for (v, &rv) in dx.iter_mut().zip(&r[ci * CHUNK..]) {
+                if !(rv > 0.0) {
+                    *v = 0.0;
+                }
+            }
+        });
 }
 
 struct DropoutArgs<'a> {

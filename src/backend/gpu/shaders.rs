@@ -135,6 +135,8 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
         | Kernel::ActBwd(_)
         | Kernel::Add
         | Kernel::Dropout
+        | Kernel::ReluDropout
+        | Kernel::DropoutReluBwd
         | Kernel::SgdUpdate
         | Kernel::ClipTensor
         | Kernel::AdamUpdate => grid1d(p[0]),
