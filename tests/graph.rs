@@ -3,8 +3,8 @@
 
 mod common;
 use common::*;
-use shadeprop::backend::{Backend, Kernel};
 use shadeprop::backend::cpu::Cpu;
+use shadeprop::backend::{Backend, Kernel};
 use shadeprop::data::Dataset;
 use shadeprop::graph::plan::Mode;
 use shadeprop::graph::{Graph, GraphBuilder};

@@ -219,7 +219,7 @@ fn fused_relu_dropout_equals_the_unfused_pair() {
             &mut gs,
             Kernel::ReluDropout,
             p,
-            &[x.clone()],
+            std::slice::from_ref(&x),
             &[vec![0.0; n], vec![0.0; n]],
             &g,
             0.0,
@@ -233,17 +233,23 @@ fn fused_relu_dropout_equals_the_unfused_pair() {
         let fused = cpu(
             Kernel::ReluDropout,
             p,
-            &[x.clone()],
+            std::slice::from_ref(&x),
             &[vec![0.0; n], vec![0.0; n]],
         );
         let r = cpu(
             Kernel::ActFwd(Act::Relu),
             act,
-            &[x.clone()],
+            std::slice::from_ref(&x),
             &[vec![0.0; n]],
         )
         .remove(0);
-        let y = cpu(Kernel::Dropout, p, &[r.clone()], &[vec![0.0; n]]).remove(0);
+        let y = cpu(
+            Kernel::Dropout,
+            p,
+            std::slice::from_ref(&r),
+            &[vec![0.0; n]],
+        )
+        .remove(0);
         assert_close("fused relu output", &fused[0], &r, 0.0, 0.0);
         assert_close("fused dropout output", &fused[1], &y, 0.0, 0.0);
         both(
@@ -262,7 +268,13 @@ fn fused_relu_dropout_equals_the_unfused_pair() {
             &[r.clone(), dy.clone()],
             &[vec![0.0; n]],
         );
-        let dr = cpu(Kernel::Dropout, p, &[dy.clone()], &[vec![0.0; n]]).remove(0);
+        let dr = cpu(
+            Kernel::Dropout,
+            p,
+            std::slice::from_ref(&dy),
+            &[vec![0.0; n]],
+        )
+        .remove(0);
         let dx = cpu(
             Kernel::ActBwd(Act::Relu),
             act,
