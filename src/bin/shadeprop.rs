@@ -282,7 +282,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         l.max_compute_invocations_per_workgroup,
                         l.max_compute_workgroups_per_dimension
                     );
-                    println!("features: {:?}", g.report());
+                    println!("report: {:?}", g.report());
                 }
                 Err(e) => println!("GPU backend unavailable: {e}"),
             }

@@ -73,8 +73,8 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
         gemm::Parallelism::None
     };
     // SAFETY: the pointers cover m·k, k·n and m·n elements at the strides given (checked
-    // above), C does not alias A or B (a plan never reads and writes one buffer in one
-    // instruction), and gemm computes dst := alpha·dst + beta·lhs·rhs.
+    // above; `c` is sliced to m·n), C does not alias A or B (distinct borrows), and gemm
+    // computes dst := alpha·dst + beta·lhs·rhs.
     unsafe {
         gemm::gemm(
             m,

@@ -142,6 +142,24 @@ impl Backend for Cpu {
                 }
             }
         }
+        // The fast matmul reads through raw pointers: check its operand sizes here, once.
+        for ins in &program.instrs {
+            if let crate::backend::Kernel::MatMul { bias, .. } = ins.kernel {
+                let (m, n, k) = (ins.p[0] as usize, ins.p[1] as usize, ins.p[2] as usize);
+                let short = ins.ins.len() < 3
+                    || ins.outs.is_empty()
+                    || ins.ins[0].len < m * k
+                    || ins.ins[1].len < k * n
+                    || ins.outs[0].len < m * n
+                    || (bias && ins.ins[2].len < n);
+                if short {
+                    return Err(Error::Graph(format!(
+                        "matmul {m}×{k}·{k}×{n}: operands {:?} → {:?} are too short",
+                        ins.ins, ins.outs
+                    )));
+                }
+            }
+        }
         self.programs.push(program.clone());
         Ok(ProgramId(self.programs.len() - 1))
     }
