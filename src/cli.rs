@@ -226,6 +226,16 @@ pub fn train(
     Ok(r)
 }
 
+/// The `result.json` of a run folder.
+pub fn read_result(dir: &Path) -> Result<RunResult> {
+    let path = dir.join("result.json");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    serde_json::from_str(&text).map_err(|e| Error::Config {
+        path: path.clone(),
+        msg: format!("not a run result: {e}"),
+    })
+}
+
 /// A session with the weights of `checkpoint`, and the data of `cfg`.
 pub fn restore(cfg: &RunConfig, checkpoint: &Path) -> Result<(Session, Prepared)> {
     let p = prepare(cfg)?;
@@ -523,13 +533,7 @@ pub struct Summary {
 pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Summary> {
     let mut results: Vec<(RunResult, PathBuf)> = vec![];
     for d in dirs {
-        let path = d.join("result.json");
-        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        let r: RunResult = serde_json::from_str(&text).map_err(|e| Error::Config {
-            path: path.clone(),
-            msg: format!("not a run result: {e}"),
-        })?;
-        results.push((r, d.clone()));
+        results.push((read_result(d)?, d.clone()));
     }
     if results.is_empty() {
         return Err(Error::Hyperparameter {
@@ -763,12 +767,7 @@ fn line_chart(path: &Path, curves: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
 
 /// The diagnosis of one run folder (its `result.json`).
 pub fn diagnose_run(dir: &Path, baseline: f64, tol: f64) -> Result<Diagnosis> {
-    let path = dir.join("result.json");
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-    let r: RunResult = serde_json::from_str(&text).map_err(|e| Error::Config {
-        path: path.clone(),
-        msg: format!("not a run result: {e}"),
-    })?;
+    let r = read_result(dir)?;
     diagnose(
         (1.0 - r.train_accuracy).clamp(0.0, 1.0),
         (1.0 - r.val_accuracy).clamp(0.0, 1.0),

@@ -369,6 +369,20 @@ pub trait Backend {
     fn lose_device(&mut self) {}
 }
 
+/// Calls and seconds per kernel name, kept by a profiled backend.
+pub type KernelTimes = std::collections::BTreeMap<String, (u64, f64)>;
+
+/// [`KernelTimes`] as (kernel, calls, seconds), the most expensive first.
+pub(crate) fn sorted_times(times: Option<&KernelTimes>) -> Vec<(String, u64, f64)> {
+    let mut v: Vec<(String, u64, f64)> = times
+        .into_iter()
+        .flatten()
+        .map(|(k, &(n, t))| (k.clone(), n, t))
+        .collect();
+    v.sort_by(|a, b| b.2.total_cmp(&a.2));
+    v
+}
+
 /// Bit pattern of an f32 parameter word.
 pub fn fbits(x: f32) -> u32 {
     x.to_bits()

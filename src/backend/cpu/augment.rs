@@ -37,6 +37,17 @@ fn fold(v: i32, size: i32, mode: u32) -> i32 {
     }
 }
 
+/// (B, C, H, W, stream) from the parameter words.
+fn words(p: &[u32; 16]) -> (usize, usize, usize, usize, u32) {
+    (
+        p[0] as usize,
+        p[1] as usize,
+        p[2] as usize,
+        p[3] as usize,
+        p[4],
+    )
+}
+
 /// One sample's warp: the inverse affine map from output to source pixel, and its flips.
 struct Warp {
     a: [f32; 4],
@@ -106,13 +117,7 @@ fn warp_plane(wp: &Warp, sp: &[f32], x: &[f32], y: &mut [f32], h: usize, w: usiz
 
 /// The geometric part: flips and one affine warp per sample. ins = [x, spec], outs = [y]
 pub fn augment_geom(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let (b, c, h, w, stream) = (
-        p[0] as usize,
-        p[1] as usize,
-        p[2] as usize,
-        p[3] as usize,
-        p[4],
-    );
+    let (b, c, h, w, stream) = words(p);
     let (x, sp) = (ins[0], ins[1]);
     let plane = h * w;
     for n in 0..b {
@@ -127,13 +132,7 @@ pub fn augment_geom(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
 /// [`augment_geom`] with one sample per rayon task (the same arithmetic, so the same bits).
 pub fn augment_geom_par(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     use rayon::prelude::*;
-    let (b, c, h, w, stream) = (
-        p[0] as usize,
-        p[1] as usize,
-        p[2] as usize,
-        p[3] as usize,
-        p[4],
-    );
+    let (b, c, h, w, stream) = words(p);
     let (x, sp) = (ins[0], ins[1]);
     let plane = h * w;
     let per = (c * plane).max(1);
@@ -159,13 +158,7 @@ pub fn augment_geom_par(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [
 /// Brightness, contrast, noise, cutout (training) and standardization. ins = [x, spec],
 /// outs = [y]; p5 = train
 pub fn augment_photo(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let (b, c, h, w, stream) = (
-        p[0] as usize,
-        p[1] as usize,
-        p[2] as usize,
-        p[3] as usize,
-        p[4],
-    );
+    let (b, c, h, w, stream) = words(p);
     let train = p[5] == 1;
     let (x, sp) = (ins[0], ins[1]);
     let pn = c * h * w;

@@ -27,7 +27,7 @@ pub struct Cpu {
     programs: Vec<Program>,
     fast: bool,
     /// Seconds and calls per kernel, when profiling ([`Cpu::profiled`]).
-    times: Option<std::collections::BTreeMap<String, (u64, f64)>>,
+    times: Option<crate::backend::KernelTimes>,
 }
 
 impl Cpu {
@@ -49,19 +49,6 @@ impl Cpu {
     pub fn profiled(mut self) -> Self {
         self.times = Some(Default::default());
         self
-    }
-
-    /// (kernel, calls, seconds) since the backend was made, most expensive first; empty
-    /// unless [`Cpu::profiled`]. Read through [`Backend::kernel_times`].
-    fn kernel_times_sorted(&self) -> Vec<(String, u64, f64)> {
-        let mut v: Vec<(String, u64, f64)> = self
-            .times
-            .iter()
-            .flatten()
-            .map(|(k, &(n, t))| (k.clone(), n, t))
-            .collect();
-        v.sort_by(|a, b| b.2.total_cmp(&a.2));
-        v
     }
 
     /// Whether this backend runs the fast kernels.
@@ -210,7 +197,7 @@ impl Backend for Cpu {
         false
     }
     fn kernel_times(&self) -> Vec<(String, u64, f64)> {
-        self.kernel_times_sorted()
+        crate::backend::sorted_times(self.times.as_ref())
     }
     fn allocated_bytes(&self) -> u64 {
         self.bufs.iter().map(|b| b.len() as u64 * 4).sum()

@@ -48,7 +48,7 @@ pub struct Gpu {
     cache: Option<(wgpu::PipelineCache, std::path::PathBuf)>,
     cache_dirty: bool,
     /// Seconds and calls per kernel when profiling ([`Gpu::profiled`]).
-    times: Option<std::collections::BTreeMap<String, (u64, f64)>>,
+    times: Option<crate::backend::KernelTimes>,
 }
 
 /// Where pipeline caches live: `SHADEPROP_PIPELINE_CACHE` (a folder; `off` disables),
@@ -581,14 +581,7 @@ impl Backend for Gpu {
         self.buffer_bytes()
     }
     fn kernel_times(&self) -> Vec<(String, u64, f64)> {
-        let mut v: Vec<(String, u64, f64)> = self
-            .times
-            .iter()
-            .flatten()
-            .map(|(k, &(n, t))| (k.clone(), n, t))
-            .collect();
-        v.sort_by(|a, b| b.2.total_cmp(&a.2));
-        v
+        crate::backend::sorted_times(self.times.as_ref())
     }
     fn lose_device(&mut self) {
         self.ctx.device.destroy();
