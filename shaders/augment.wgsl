@@ -106,15 +106,18 @@ fn augment_geom(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     }
 }
 
-// Photometric part and standardization, one invocation per image: in training, when
+// Photometric part and standardization: in training, when
 // brightness or contrast is on, x := clamp((x + brightness − mean)·contrast + mean, 0, 1)
 // with mean the image's mean
 // (Keras' RandomBrightness / RandomContrast on [0, 1] images), + N(0, noise²), cutout of a
 // size×size square (set to 0) with probability p; then x := (x − m)/s when s > 0 (also at
 // inference). in0 = x (warped in training, raw at inference); out0 = y.
+// One workgroup per image: every lane computes the image's mean and draws (the same
+// arithmetic as one invocation per image), then handles every 64th pixel, so that no
+// invocation loops past llvmpipe's limit (see UNROLL in common.wgsl).
 @compute @workgroup_size(64)
-fn augment_photo(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let n = gid.x;
+fn augment_photo(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let n = wid.x;
     let B = pu(0u); let C = pu(1u); let H = pu(2u); let W = pu(3u);
     if (n >= B) { return; }
     let P = C * H * W;
@@ -125,7 +128,12 @@ fn augment_photo(@builtin(global_invocation_id) gid: vec3<u32>) {
     let photo = in1[16] != 0.0 || in1[17] != 0.0 || in1[18] != 1.0 || in1[19] != 1.0;
     var mean = 0.0;
     if (train && photo) {
-        for (var j = 0u; j < P; j++) { mean += in0[base + j]; }
+        for (var j0 = 0u; j0 < P; j0 += UNROLL) {
+            for (var u = 0u; u < UNROLL; u++) {
+                let j = j0 + u;
+                if (j < P) { mean += in0[base + j]; }
+            }
+        }
         mean = mean / f32(P);
     }
     let cut = train && in1[22] > 0.0 && u01(n, 12u) < in1[23];
@@ -133,7 +141,7 @@ fn augment_photo(@builtin(global_invocation_id) gid: vec3<u32>) {
     let half = size / 2;
     let ccx = i32(u01(n, 13u) * f32(W));
     let ccy = i32(u01(n, 14u) * f32(H));
-    for (var j = 0u; j < P; j++) {
+    for (var j = lid; j < P; j += 64u) {
         var x = in0[base + j];
         if (train) {
             if (photo) {

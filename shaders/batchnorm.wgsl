@@ -24,17 +24,32 @@ fn bn_fwd_train(@builtin(global_invocation_id) gid: vec3<u32>) {
     let S = spatial();
     let N = M * S;
     var s = 0.0;
-    for (var r = 0u; r < N; r++) { s += in0[at(r, c, C, S)]; }
+    for (var r0 = 0u; r0 < N; r0 += UNROLL) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let r = r0 + u;
+            if (r < N) { s += in0[at(r, c, C, S)]; }
+        }
+    }
     let mean = s / f32(N);
     var v = 0.0;
-    for (var r = 0u; r < N; r++) { let d = in0[at(r, c, C, S)] - mean; v += d * d; }
+    for (var r0 = 0u; r0 < N; r0 += UNROLL) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let r = r0 + u;
+            if (r < N) { let d = in0[at(r, c, C, S)] - mean; v += d * d; }
+        }
+    }
     let var_b = v / f32(N);
     let invstd = 1.0 / sqrt(var_b + eps);
     let g = in1[c];
     let b = in1[C + c];
-    for (var r = 0u; r < N; r++) {
-        let i = at(r, c, C, S);
-        out0[i] = g * (in0[i] - mean) * invstd + b;
+    for (var r0 = 0u; r0 < N; r0 += UNROLL) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let r = r0 + u;
+            if (r < N) {
+                let i = at(r, c, C, S);
+                out0[i] = g * (in0[i] - mean) * invstd + b;
+            }
+        }
     }
     out1[c] = mean;
     out1[C + c] = invstd;
@@ -74,19 +89,29 @@ fn bn_bwd(@builtin(global_invocation_id) gid: vec3<u32>) {
     let N = M * S;
     var sdy = 0.0;
     var sdyx = 0.0;
-    for (var r = 0u; r < N; r++) {
-        let i = at(r, c, C, S);
-        let dy = in1[i];
-        let xh = (in0[i] - mean) * invstd;
-        sdy += dy;
-        sdyx += dy * xh;
+    for (var r0 = 0u; r0 < N; r0 += UNROLL) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let r = r0 + u;
+            if (r < N) {
+                let i = at(r, c, C, S);
+                let dy = in1[i];
+                let xh = (in0[i] - mean) * invstd;
+                sdy += dy;
+                sdyx += dy * xh;
+            }
+        }
     }
     let fm = f32(N);
-    for (var r = 0u; r < N; r++) {
-        let i = at(r, c, C, S);
-        let dy = in1[i];
-        let xh = (in0[i] - mean) * invstd;
-        out0[i] = (invstd / fm) * g * (fm * dy - sdy - xh * sdyx);
+    for (var r0 = 0u; r0 < N; r0 += UNROLL) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let r = r0 + u;
+            if (r < N) {
+                let i = at(r, c, C, S);
+                let dy = in1[i];
+                let xh = (in0[i] - mean) * invstd;
+                out0[i] = (invstd / fm) * g * (fm * dy - sdy - xh * sdyx);
+            }
+        }
     }
     out1[c] = sdyx;
     out1[C + c] = sdy;

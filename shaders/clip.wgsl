@@ -22,15 +22,20 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let clip = pu(4u) == 1u;
     var s = 0.0;
     var pen = 0.0;
-    for (var i = t; i < n; i += P) {
-        let w = in0[i];
-        let a = in1[i];
-        let b = in2[i];
-        var g = out0[i] + a * w + b * sign(w);
-        if (clip) { g = clamp(g, lo, hi); }
-        out0[i] = g;
-        s += g * g;
-        pen += 0.5 * a * w * w + b * abs(w);
+    for (var i0 = t; i0 < n; i0 += UNROLL * P) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let i = i0 + u * P;
+            if (i < n) {
+                let w = in0[i];
+                let a = in1[i];
+                let b = in2[i];
+                var g = out0[i] + a * w + b * sign(w);
+                if (clip) { g = clamp(g, lo, hi); }
+                out0[i] = g;
+                s += g * g;
+                pen += 0.5 * a * w * w + b * abs(w);
+            }
+        }
     }
     out1[t] = s;
     out1[P + t] = pen;

@@ -26,24 +26,38 @@ fn pf(i: u32) -> f32 { return bitcast<f32>(pu(i)); }
 // 1-D kernels use workgroups of 256 and a 2-D grid when n > 65535·256.
 fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nwg.x * 256u; }
 
+// llvmpipe (Mesa's lavapipe) stops looping, silently, once an invocation has run 65535
+// iterations of its (not unrolled) loops in total: its guard against infinite loops. Every
+// loop whose trip count depends on the data therefore handles UNROLL elements per iteration
+// through an inner loop of constant trip count, which the compiler unrolls: the same
+// elements in the same order, 16 times fewer counted iterations. The host refuses, with
+// the limit named, an instruction that would still exceed it (src/backend/gpu/shaders.rs).
+const UNROLL: u32 = 16u;
+
 fn rotl(x: u32, r: u32) -> u32 { return (x << r) | (x >> (32u - r)); }
 
+// Threefry-2x32-20, the 20 rounds written out (no loop: llvmpipe would count its
+// iterations, see UNROLL above): round r adds, rotates by ROT[r mod 8] and xors; after
+// every 4th round, key injection s adds ks[s mod 3] and ks[(s + 1) mod 3] + s.
+fn tf_round(x: ptr<function, vec2<u32>>, r: u32) {
+    (*x).x = (*x).x + (*x).y;
+    (*x).y = rotl((*x).y, r) ^ (*x).x;
+}
+
 fn threefry2x32(key: vec2<u32>, ctr: vec2<u32>) -> vec2<u32> {
-    let rot = array<u32, 8>(13u, 15u, 26u, 6u, 17u, 29u, 16u, 24u);
-    let ks = array<u32, 3>(key.x, key.y, 0x1BD11BDAu ^ key.x ^ key.y);
-    var x0 = ctr.x + ks[0];
-    var x1 = ctr.y + ks[1];
-    for (var r = 0u; r < 20u; r++) {
-        x0 = x0 + x1;
-        x1 = rotl(x1, rot[r % 8u]);
-        x1 = x1 ^ x0;
-        if (r % 4u == 3u) {
-            let s = (r + 1u) / 4u;
-            x0 = x0 + ks[s % 3u];
-            x1 = x1 + ks[(s + 1u) % 3u] + s;
-        }
-    }
-    return vec2<u32>(x0, x1);
+    let k2 = 0x1BD11BDAu ^ key.x ^ key.y;
+    var x = vec2<u32>(ctr.x + key.x, ctr.y + key.y);
+    tf_round(&x, 13u); tf_round(&x, 15u); tf_round(&x, 26u); tf_round(&x, 6u);
+    x = x + vec2<u32>(key.y, k2 + 1u);
+    tf_round(&x, 17u); tf_round(&x, 29u); tf_round(&x, 16u); tf_round(&x, 24u);
+    x = x + vec2<u32>(k2, key.x + 2u);
+    tf_round(&x, 13u); tf_round(&x, 15u); tf_round(&x, 26u); tf_round(&x, 6u);
+    x = x + vec2<u32>(key.x, key.y + 3u);
+    tf_round(&x, 17u); tf_round(&x, 29u); tf_round(&x, 16u); tf_round(&x, 24u);
+    x = x + vec2<u32>(key.y, k2 + 4u);
+    tf_round(&x, 13u); tf_round(&x, 15u); tf_round(&x, 26u); tf_round(&x, 6u);
+    x = x + vec2<u32>(k2, key.x + 5u);
+    return x;
 }
 
 fn rng_key(stream: u32) -> vec2<u32> {

@@ -48,6 +48,11 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let N = pu(1u);
     if (n >= N) { return; }
     var s = 0.0;
-    for (var m = 0u; m < M; m++) { s += in0[m * N + n]; }
+    for (var m0 = 0u; m0 < M; m0 += UNROLL) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let m = m0 + u;
+            if (m < M) { s += in0[m * N + n]; }
+        }
+    }
     out0[n] = s;
 }

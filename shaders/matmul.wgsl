@@ -21,6 +21,17 @@ fn b_at(k: u32, c: u32, N: u32, K: u32) -> f32 {
     return in1[k * N + c];
 }
 
+// acc[i] += A[rr[i], k] · B[k, cc] for the 4 rows (nothing past K).
+fn mac(k: u32, rr: array<u32, 4>, cc: array<u32, 4>, M: u32, N: u32, K: u32,
+       acc: ptr<function, array<vec4<f32>, 4>>) {
+    if (k >= K) { return; }
+    let b = vec4<f32>(b_at(k, cc[0], N, K), b_at(k, cc[1], N, K), b_at(k, cc[2], N, K), b_at(k, cc[3], N, K));
+    (*acc)[0] = fma(vec4<f32>(a_at(rr[0], k, M, K)), b, (*acc)[0]);
+    (*acc)[1] = fma(vec4<f32>(a_at(rr[1], k, M, K)), b, (*acc)[1]);
+    (*acc)[2] = fma(vec4<f32>(a_at(rr[2], k, M, K)), b, (*acc)[2]);
+    (*acc)[3] = fma(vec4<f32>(a_at(rr[3], k, M, K)), b, (*acc)[3]);
+}
+
 // workgroup 16×4 invocations → a 16-row × 64-column tile of C.
 @compute @workgroup_size(16, 4)
 fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -35,11 +46,13 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     var cc: array<u32, 4>;
     for (var i = 0u; i < 4u; i++) { rr[i] = min(r0 + i, M - 1u); cc[i] = min(c0 + i, N - 1u); }
     var acc: array<vec4<f32>, 4>;
-    for (var k = 0u; k < K; k++) {
-        let b = vec4<f32>(b_at(k, cc[0], N, K), b_at(k, cc[1], N, K), b_at(k, cc[2], N, K), b_at(k, cc[3], N, K));
-        for (var i = 0u; i < 4u; i++) {
-            acc[i] = fma(vec4<f32>(a_at(rr[i], k, M, K)), b, acc[i]);
-        }
+    // Four k per iteration, written out (see UNROLL in common.wgsl: llvmpipe counts loop
+    // iterations, and this body is too large for the compiler to unroll an inner loop).
+    for (var k0 = 0u; k0 < K; k0 += 4u) {
+        mac(k0, rr, cc, M, N, K, &acc);
+        mac(k0 + 1u, rr, cc, M, N, K, &acc);
+        mac(k0 + 2u, rr, cc, M, N, K, &acc);
+        mac(k0 + 3u, rr, cc, M, N, K, &acc);
     }
     var bias = vec4<f32>(0.0);
     if (BIAS) { bias = vec4<f32>(in2[cc[0]], in2[cc[1]], in2[cc[2]], in2[cc[3]]); }

@@ -38,7 +38,12 @@ fn metrics_accum() {
     let M = pu(0u);
     var l = 0.0;
     var c = 0.0;
-    for (var r = 0u; r < M; r++) { l += in0[2u * r]; c += in0[2u * r + 1u]; }
+    for (var r0 = 0u; r0 < M; r0 += UNROLL) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let r = r0 + u;
+            if (r < M) { l += in0[2u * r]; c += in0[2u * r + 1u]; }
+        }
+    }
     out0[0] += l;
     out0[1] += c;
     out0[2] += f32(M);

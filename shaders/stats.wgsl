@@ -14,11 +14,16 @@ fn tensor_stats(@builtin(local_invocation_index) t: u32) {
     var a = 0.0;
     var b = 0.0;
     var z = 0.0;
-    for (var i = t; i < n; i += 256u) {
-        let x = in0[i];
-        a += x;
-        b += x * x;
-        z += select(0.0, 1.0, x == 0.0);
+    for (var i0 = t; i0 < n; i0 += UNROLL * 256u) {
+        for (var u = 0u; u < UNROLL; u++) {
+            let i = i0 + u * 256u;
+            if (i < n) {
+                let x = in0[i];
+                a += x;
+                b += x * x;
+                z += select(0.0, 1.0, x == 0.0);
+            }
+        }
     }
     s1[t] = a;
     s2[t] = b;

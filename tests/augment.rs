@@ -183,6 +183,24 @@ fn every_transform_matches_its_cpu_twin() {
         check(&mut gs, name, a, 6, (1, 28, 28), 1e-4);
         check(&mut gs, name, a, 3, (3, 9, 7), 1e-4);
     }
+    // Images larger than llvmpipe's loop budget per invocation (65535 iterations, with 20
+    // Threefry rounds per noisy pixel): the kernels split them over a workgroup.
+    let big = Augment {
+        noise_std: 0.1,
+        brightness: (-0.1, 0.1),
+        contrast: (0.8, 1.2),
+        cutout_size: 9,
+        cutout_p: 1.0,
+        ..Augment::default().rotate(20.0)
+    };
+    check(
+        &mut gs,
+        "photometric and geometric on 3x100x100",
+        &big,
+        2,
+        (3, 100, 100),
+        1e-4,
+    );
 }
 
 fn one(a: &Augment, x: &[f32], chw: (usize, usize, usize), step: u32) -> Vec<f32> {

@@ -286,6 +286,117 @@ fn fused_relu_dropout_equals_the_unfused_pair() {
     }
 }
 
+/// Reductions longer than 65535 steps: llvmpipe (lavapipe) silently stops an invocation's
+/// loops after 65535 iterations in all, so the kernels unroll their data-dependent loops by
+/// 16. Bias gradient over 70,000 rows (conv1 of W-CNN has 73,728), batch norm over
+/// 70,000 positions per channel, matmul with K = 70,000 (both variants).
+#[test]
+fn reductions_past_65535_steps_are_complete() {
+    let mut gs = gpus();
+    let g = g0();
+    let (m, n) = (70_000usize, 3usize);
+    let mut p = [0u32; 16];
+    p[0] = m as u32;
+    p[1] = n as u32;
+    both(
+        &mut gs,
+        Kernel::BiasGrad,
+        p,
+        &[rand_vec(31, m * n)],
+        &[vec![0.0; n]],
+        &g,
+        1e-3,
+        1e-4,
+    );
+    let (mb, c, sp) = (70usize, 2usize, 1000usize);
+    let x = rand_vec(32, mb * c * sp);
+    let gb = [rand_vec(33, c), rand_vec(34, c)].concat();
+    let mut p = [0u32; 16];
+    p[0] = mb as u32;
+    p[1] = c as u32;
+    p[2] = fbits(1e-5);
+    p[3] = fbits(0.1);
+    p[4] = sp as u32;
+    let running = [vec![0.0; c], vec![1.0; c]].concat();
+    let fwd_outs = [vec![0.0; mb * c * sp], vec![0.0; 2 * c], running];
+    both(
+        &mut gs,
+        Kernel::BnFwdTrain,
+        p,
+        &[x.clone(), gb.clone()],
+        &fwd_outs,
+        &g,
+        1e-4,
+        1e-3,
+    );
+    let saved = run_kernel(
+        &mut Cpu::new(),
+        Kernel::BnFwdTrain,
+        p,
+        &[x.clone(), gb.clone()],
+        &fwd_outs,
+        &g,
+    )
+    .unwrap()
+    .remove(1);
+    let dy = rand_vec(35, mb * c * sp);
+    both(
+        &mut gs,
+        Kernel::BnBwd,
+        p,
+        &[x, dy, gb, saved],
+        &[vec![0.0; mb * c * sp], vec![0.0; 2 * c]],
+        &g,
+        1e-3,
+        1e-3,
+    );
+    let (mm, nn, kk) = (5usize, 6usize, 70_000usize);
+    let kern = Kernel::MatMul {
+        ta: true,
+        tb: false,
+        bias: false,
+    };
+    both(
+        &mut gs,
+        kern,
+        matmul::params(kern, mm, nn, kk),
+        &[rand_vec(36, kk * mm), rand_vec(37, kk * nn), vec![0.0; nn]],
+        &[vec![0.0; mm * nn]],
+        &g,
+        1e-2,
+        1e-3,
+    );
+}
+
+/// What the unrolling cannot cover is refused on llvmpipe, with the limit named, instead of
+/// returning a truncated sum.
+#[test]
+fn loops_past_the_llvmpipe_limit_are_refused_there() {
+    for gpu in gpus().iter_mut() {
+        if !gpu.report().name.contains("llvmpipe") {
+            continue;
+        }
+        let (m, n) = (16 * 65_536 + 16, 1usize);
+        let mut p = [0u32; 16];
+        p[0] = m as u32;
+        p[1] = n as u32;
+        let e = run_kernel(
+            gpu,
+            Kernel::BiasGrad,
+            p,
+            &[vec![0.0; m * n]],
+            &[vec![0.0; n]],
+            &g0(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("llvmpipe") && e.contains("65535") && e.contains("BiasGrad"),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn batchnorm_train_eval_backward() {
     let mut gs = gpus();

@@ -445,6 +445,17 @@ impl Backend for Gpu {
                 })
             })?;
             let groups = shaders::workgroups(instr, &self.ctx.report);
+            let trips = shaders::loop_trips(instr, &self.ctx.report);
+            if self.ctx.report.name.contains("llvmpipe") && trips > shaders::LLVMPIPE_LOOP_LIMIT {
+                return Err(Error::Gpu(format!(
+                    "{:?} with parameters {:?} would run {trips} loop iterations per invocation; \
+                     llvmpipe (lavapipe) stops at {} and would return a wrong result: use a \
+                     smaller batch or the CPU backend",
+                    instr.kernel,
+                    &instr.p[..6],
+                    shaders::LLVMPIPE_LOOP_LIMIT
+                )));
+            }
             loaded.push(LoadedInstr {
                 pipeline,
                 bind_group,

@@ -85,6 +85,37 @@ pub fn matmul_lanes(n: u32, report: &AdapterReport) -> u32 {
     }
 }
 
+/// What llvmpipe (lavapipe) allows: it stops an invocation's loops, silently, after 65535
+/// iterations in all (see UNROLL in shaders/common.wgsl).
+pub const LLVMPIPE_LOOP_LIMIT: u64 = 65_535;
+
+/// An upper bound on the loop iterations one invocation of `instr` runs (loops of
+/// constant trip count are unrolled by the compiler and do not count).
+pub fn loop_trips(instr: &Instr, report: &AdapterReport) -> u64 {
+    let p = instr.p.map(|v| v as u64);
+    let unroll = 16;
+    match instr.kernel {
+        Kernel::MatMul { .. } => match report.subgroup_size {
+            Some(sg) => p[2].div_ceil(sg as u64),
+            None => p[2].div_ceil(4),
+        },
+        Kernel::BiasGrad => p[0].div_ceil(unroll),
+        Kernel::BnFwdTrain => 3 * (p[0] * p[4].max(1)).div_ceil(unroll),
+        Kernel::BnBwd => 2 * (p[0] * p[4].max(1)).div_ceil(unroll),
+        Kernel::MetricsAccum => p[0].div_ceil(unroll),
+        Kernel::AugmentPhoto => {
+            let px = p[1] * p[2] * p[3];
+            px.div_ceil(unroll) + px.div_ceil(64)
+        }
+        Kernel::AugmentGeom => (p[2] * p[3]).div_ceil(64),
+        Kernel::GradPrep => p[0].div_ceil(unroll * p[1].max(1)),
+        Kernel::TensorStats => p[0].div_ceil(unroll * 256) + 8,
+        Kernel::ClipFinalize => p[0],
+        Kernel::SoftmaxXent => 3 * p[1],
+        _ => 0,
+    }
+}
+
 fn div_up(a: u32, b: u32) -> u32 {
     a.div_ceil(b).max(1)
 }
@@ -123,7 +154,8 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
             let x = planes.min(65535);
             [x, div_up(planes, x), 1]
         }
-        Kernel::AugmentPhoto => [div_up(p[0], 64), 1, 1],
+        // One workgroup per image.
+        Kernel::AugmentPhoto => [p[0].max(1), 1, 1],
         // One invocation per (patch row, channel, kernel row).
         Kernel::Im2Col => grid1d(p[0] * p[8] * p[9] * p[1] * p[4]),
         Kernel::Col2Im | Kernel::MaxPoolBwd | Kernel::AvgPoolBwd => {
