@@ -20,7 +20,7 @@ use crate::data::{Dataset, Standardizer, load_mnist};
 use crate::diagnose::{Diagnosis, diagnose};
 use crate::error::{Error, Result};
 use crate::nn::Layer;
-use crate::optim::{Every, LrSchedule};
+use crate::optim::LrSchedule;
 use crate::rng::Rng;
 use crate::session::{Metrics, Session};
 use crate::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
@@ -97,12 +97,11 @@ pub fn session(cfg: &RunConfig, p: &Prepared, announce: bool) -> Result<Session>
     let mut s = Session::new(backend, graph, cfg.optimizer()?, cfg.seed, cfg.train.batch)?;
     s.set_regularizer(cfg.regularizer()?)?;
     if cfg.optimizer.schedule == "cosine" {
-        let steps = p.train.len().div_ceil(cfg.train.batch) as u64 * cfg.train.epochs;
-        s.set_schedule(LrSchedule::Cosine {
-            t_max: steps.max(1),
-            eta_min: 0.0,
-            every: Every::Step,
-        })?;
+        s.set_schedule(LrSchedule::cosine_over_epochs(
+            p.train.len(),
+            cfg.train.batch,
+            cfg.train.epochs,
+        ))?;
     }
     Ok(s)
 }
@@ -129,13 +128,6 @@ pub struct RunResult {
     pub test_accuracy: Option<f64>,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |e| Error::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
-}
-
 fn write(path: &Path, text: &str) -> Result<()> {
     crate::train::checkpoint::write_atomic(path, text.as_bytes())
 }
@@ -148,7 +140,7 @@ pub fn train(
     quiet: bool,
 ) -> Result<RunResult> {
     cfg.validate()?;
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     write(&out.join("config.toml"), &cfg.to_toml())?;
     let p = prepare(cfg)?;
     let mut s = session(cfg, &p, !quiet)?;
@@ -229,7 +221,7 @@ pub fn train(
 /// The `result.json` of a run folder.
 pub fn read_result(dir: &Path) -> Result<RunResult> {
     let path = dir.join("result.json");
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::Config {
         path: path.clone(),
         msg: format!("not a run result: {e}"),
@@ -343,7 +335,7 @@ fn tolerance() -> f64 {
 
 impl SweepConfig {
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io(path))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             msg: e.to_string(),
@@ -474,7 +466,7 @@ pub fn write_plan(sw: &SweepConfig, trials: &[Trial]) -> Result<Vec<String>> {
     let mut cmds = vec![];
     for t in trials {
         let dir = sw.out.join(&t.name);
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut text = String::new();
         for (k, v) in &t.params {
             text += &format!("# sweep: {k} = {v}\n");
@@ -543,7 +535,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
         });
     }
     results.sort_by(|a, b| b.0.val_accuracy.total_cmp(&a.0.val_accuracy));
-    std::fs::create_dir_all(out).map_err(io(out))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     // The chosen trial, on the test set: the only test evaluation of the sweep.
     let (best_r, best_dir) = results[0].clone();
     let cfg = RunConfig::load(&best_dir.join("config.toml"))?;

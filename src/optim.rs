@@ -353,6 +353,17 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
+    /// Cosine annealing per step (PyTorch's CosineAnnealingLR) from the base rate down to 0
+    /// over `epochs` epochs of `samples` samples in batches of `batch`.
+    pub fn cosine_over_epochs(samples: usize, batch: usize, epochs: u64) -> Self {
+        let steps = samples.div_ceil(batch.max(1)) as u64 * epochs;
+        LrSchedule::Cosine {
+            t_max: steps.max(1),
+            eta_min: 0.0,
+            every: Every::Step,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         match *self {
             LrSchedule::Step { step_size: 0, .. } => bad("schedule.step_size", 0.0, ">= 1"),

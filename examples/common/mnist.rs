@@ -8,7 +8,7 @@ use std::time::Instant;
 use shadeprop::data::augment::{Augment, preview_png};
 use shadeprop::data::{Standardizer, load_mnist};
 use shadeprop::nn::{Layer, Sequential};
-use shadeprop::optim::{Every, LrSchedule, Sgd};
+use shadeprop::optim::{LrSchedule, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
 use shadeprop::train::fit::{FitConfig, Trainer};
@@ -215,13 +215,15 @@ fn run(
     if a.schedule == "cosine" {
         // Cosine annealing (PyTorch's CosineAnnealingLR) per step, from --lr down to 0 at
         // the end of the epoch budget; early stopping may end the run before that.
-        let steps = train.len().div_ceil(a.batch) as u64 * a.epochs as u64;
-        s.set_schedule(LrSchedule::Cosine {
-            t_max: steps.max(1),
-            eta_min: 0.0,
-            every: Every::Step,
-        })?;
-        println!("schedule: cosine from lr {} to 0 over {steps} steps", a.lr);
+        s.set_schedule(LrSchedule::cosine_over_epochs(
+            train.len(),
+            a.batch,
+            a.epochs as u64,
+        ))?;
+        println!(
+            "schedule: cosine from lr {} to 0 over {} epochs",
+            a.lr, a.epochs
+        );
     }
     println!(
         "plan: {:.1} MiB of buffers",
