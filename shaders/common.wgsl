@@ -8,7 +8,8 @@
 
 struct Params { w: array<vec4<u32>, 4> }
 // bc1, bc2: Adam's bias corrections 1 - beta1^t, 1 - beta2^t (computed on the host).
-struct Globals { seed_lo: u32, seed_hi: u32, step: u32, lr: f32, bc1: f32, bc2: f32, pad0: u32, pad1: u32 }
+// flags: bit 0 = some parameter has an L1/L2 penalty (Globals::PENALTY).
+struct Globals { seed_lo: u32, seed_hi: u32, step: u32, lr: f32, bc1: f32, bc2: f32, flags: u32, pad: u32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<uniform> G: Globals;

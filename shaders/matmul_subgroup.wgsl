@@ -21,8 +21,8 @@ override CWL: u32 = 64u;
 const TM: u32 = 16u;
 const SG: u32 = 8u;
 
+// A[r, k] for r < M, k < K (the caller clamps and masks).
 fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
-    if (r >= M || k >= K) { return 0.0; }
     if (TA) { return in0[k * M + r]; }
     return in0[r * K + k];
 }
@@ -58,8 +58,12 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let cl = min(c0, N - 1u);
     let full = c0 + 3u < N;
     var accII = vec4<f32>(0.0); // @rows
+    // Rows past M are clamped: computed, never stored.
+    let rowII = min(r0 + II, M - 1u); // @rows
     for (var k0 = 0u; k0 < K; k0 += SG) {
-        let aII = a_at(r0 + II, k0 + lane, M, K); // @rows
+        let kin = k0 + lane < K;
+        let kc = min(k0 + lane, K - 1u);
+        let aII = select(0.0, a_at(rowII, kc, M, K), kin); // @rows
         // BEGIN_J
         {
             let b = b4(min(k0 + JJ, K - 1u), cl, N, K, full);

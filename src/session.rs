@@ -93,6 +93,8 @@ pub struct Session {
     dispatches: HashMap<(Mode, usize), usize>,
     /// Rows of the last uploaded batch (to locate a non-finite value).
     last_batch: usize,
+    /// Some parameter has a nonzero penalty coefficient ([`Globals::PENALTY`]).
+    penalty: bool,
 }
 
 impl Session {
@@ -137,6 +139,7 @@ impl Session {
             programs,
             dispatches,
             last_batch: 0,
+            penalty: false,
         };
         s.init_params()?;
         Ok(s)
@@ -195,18 +198,21 @@ impl Session {
     fn write_penalty_coefficients(&mut self) -> Result<()> {
         let n = self.layout.params_len;
         let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+        let mut any = false;
         for (pid, p) in self.graph.params.iter().enumerate() {
             let r = p
                 .regularizer
                 .or(if p.decay { self.regularizer } else { None });
             if let Some(r) = r {
                 let (ca, cb) = r.coefficients(self.layout.max_batch);
+                any |= ca != 0.0 || cb != 0.0;
                 let o = self.layout.param_off[pid];
                 let len = p.shape.numel(0);
                 a[o..o + len].iter_mut().for_each(|x| *x = ca);
                 b[o..o + len].iter_mut().for_each(|x| *x = cb);
             }
         }
+        self.penalty = any;
         self.backend.write(buf::L2C, 0, &a)?;
         self.backend.write(buf::L1C, 0, &b)
     }
@@ -325,7 +331,8 @@ impl Session {
             lr: self.current_lr(),
             bc1,
             bc2,
-            pad: [0; 2],
+            flags: if self.penalty { Globals::PENALTY } else { 0 },
+            pad: 0,
         }
     }
 

@@ -510,7 +510,7 @@ fn grad_prep_clip_and_optimizer_updates() {
             .map(|i| if i % 2 == 0 { 0.002 } else { 0.0 })
             .collect();
         let mut parts = vec![];
-        for clip in [false, true] {
+        for (penalty, clip) in [(false, false), (false, true), (true, false), (true, true)] {
             let mut p = [0u32; 16];
             p[0] = n as u32;
             p[1] = 1024;
@@ -519,10 +519,29 @@ fn grad_prep_clip_and_optimizer_updates() {
                 p[3] = fbits(0.25);
                 p[4] = 1;
             }
+            let gl = Globals {
+                flags: if penalty { Globals::PENALTY } else { 0 },
+                ..g0()
+            };
             let ins = [w.clone(), a.clone(), b.clone()];
             let outs = [g.clone(), vec![0.0; 2048]];
-            both(&mut gs, Kernel::GradPrep, p, &ins, &outs, &g0(), 1e-5, 1e-5);
-            parts = run_kernel(&mut Cpu::new(), Kernel::GradPrep, p, &ins, &outs, &g0()).unwrap();
+            both(&mut gs, Kernel::GradPrep, p, &ins, &outs, &gl, 1e-5, 1e-5);
+            parts = run_kernel(&mut Cpu::new(), Kernel::GradPrep, p, &ins, &outs, &gl).unwrap();
+            // Without the flag the coefficients are ignored: g only clipped, no penalty.
+            let want: Vec<f32> = g
+                .iter()
+                .map(|&x| if clip { x.clamp(-0.5, 0.25) } else { x })
+                .collect();
+            let pen: f32 = parts[1][1024..].iter().sum();
+            if penalty {
+                assert!(
+                    parts[0] != want && pen > 0.0,
+                    "penalty flag set but not applied"
+                );
+            } else {
+                assert_eq!(parts[0], want, "no penalty: g must only be clipped");
+                assert_eq!(pen, 0.0);
+            }
         }
         for max_norm in [0.0f32, 1.0, 1e9] {
             let mut p = [0u32; 16];

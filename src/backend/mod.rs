@@ -145,10 +145,16 @@ pub struct Globals {
     /// Adam's bias corrections 1 − beta1ᵗ and 1 − beta2ᵗ for this step (t = step + 1).
     pub bc1: f32,
     pub bc2: f32,
-    pub pad: [u32; 2],
+    /// Bit set of per-run switches: [`Globals::PENALTY`].
+    pub flags: u32,
+    pub pad: u32,
 }
 
 impl Globals {
+    /// Some parameter has a nonzero L1 or L2 penalty coefficient: `GradPrep` reads the
+    /// coefficient arrays only then (otherwise it only measures the gradient's norm).
+    pub const PENALTY: u32 = 1;
+
     pub fn seed(&self) -> u64 {
         (self.seed_hi as u64) << 32 | self.seed_lo as u64
     }

@@ -15,10 +15,12 @@ pub fn sign(x: f32) -> f32 {
 
 /// g := clamp(g + a·w + b·sign(w), min, max); partials = (Σ g², Σ (a/2)·w² + b·|w|) per
 /// residue class t mod P. ins = [w, a, b], outs = [g, partials]; p0 = n, p1 = P,
-/// p2 = min, p3 = max, p4 = clip by value
-pub fn grad_prep(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+/// p2 = min, p3 = max, p4 = clip by value. Without [`Globals::PENALTY`] in the globals'
+/// flags, w, a and b are not read (g := clamp(g, min, max), penalty 0).
+pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (n, parts) = (p[0] as usize, p[1] as usize);
     let (lo, hi, clip) = (pf(p, 2), pf(p, 3), p[4] == 1);
+    let penalty = gl.flags & Globals::PENALTY != 0;
     let (w, a, b) = (ins[0], ins[1], ins[2]);
     // Walk the buffer contiguously; partial t still sums its elements i ≡ t (mod P) in
     // increasing i, exactly as the GPU invocation t does.
@@ -27,13 +29,16 @@ pub fn grad_prep(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
     part[..2 * parts].iter_mut().for_each(|v| *v = 0.0);
     for i in 0..n {
         let t = i % parts;
-        let mut gi = g[i] + a[i] * w[i] + b[i] * sign(w[i]);
+        let mut gi = g[i];
+        if penalty {
+            gi += a[i] * w[i] + b[i] * sign(w[i]);
+            part[parts + t] += 0.5 * a[i] * w[i] * w[i] + b[i] * w[i].abs();
+        }
         if clip {
             gi = gi.clamp(lo, hi);
         }
         g[i] = gi;
         part[t] += gi * gi;
-        part[parts + t] += 0.5 * a[i] * w[i] * w[i] + b[i] * w[i].abs();
     }
 }
 

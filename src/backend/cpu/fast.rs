@@ -246,29 +246,46 @@ impl DropoutArgs<'_> {
 /// [`super::clip::grad_prep`] over chunks of whole residue periods in parallel; each
 /// chunk's partial sums are added in chunk order, so the result is deterministic (and
 /// within rounding of the reference, which sums each residue class in one pass).
-pub fn grad_prep(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (n, parts) = (p[0] as usize, p[1] as usize);
     let (lo, hi, clip) = (pf(p, 2), pf(p, 3), p[4] == 1);
+    let penalty = gl.flags & Globals::PENALTY != 0;
     let (w, a, b) = (ins[0], ins[1], ins[2]);
     let (s, pen) = outs.split_at_mut(1);
     let (g, part) = (&mut *s[0], &mut *pen[0]);
+    // Chunks are whole rows of `parts` elements, so element j of a row belongs to partial j
+    // (no division per element) and each row is one vectorizable pass.
     let chunk = parts * (CHUNK * 4).div_ceil(parts);
     let partials: Vec<Vec<f32>> = g[..n]
         .par_chunks_mut(chunk)
         .enumerate()
         .map(|(ci, gc)| {
             let mut acc = vec![0f32; 2 * parts];
-            let base = ci * chunk;
-            for (j, gv) in gc.iter_mut().enumerate() {
-                let i = base + j;
-                let t = j % parts;
-                let mut gi = *gv + a[i] * w[i] + b[i] * super::clip::sign(w[i]);
-                if clip {
-                    gi = gi.clamp(lo, hi);
+            let (sq, pacc) = acc.split_at_mut(parts);
+            for (ri, row) in gc.chunks_mut(parts).enumerate() {
+                let base = ci * chunk + ri * parts;
+                let sq = &mut sq[..row.len()];
+                if penalty {
+                    let (w, a, b) = (&w[base..], &a[base..], &b[base..]);
+                    for (t, gv) in row.iter_mut().enumerate() {
+                        let mut gi = *gv + a[t] * w[t] + b[t] * super::clip::sign(w[t]);
+                        if clip {
+                            gi = gi.clamp(lo, hi);
+                        }
+                        *gv = gi;
+                        sq[t] += gi * gi;
+                        pacc[t] += 0.5 * a[t] * w[t] * w[t] + b[t] * w[t].abs();
+                    }
+                } else if clip {
+                    for (s, gv) in sq.iter_mut().zip(row.iter_mut()) {
+                        *gv = gv.clamp(lo, hi);
+                        *s += *gv * *gv;
+                    }
+                } else {
+                    for (s, gv) in sq.iter_mut().zip(row.iter()) {
+                        *s += gv * gv;
+                    }
                 }
-                *gv = gi;
-                acc[t] += gi * gi;
-                acc[parts + t] += 0.5 * a[i] * w[i] * w[i] + b[i] * w[i].abs();
             }
             acc
         })
