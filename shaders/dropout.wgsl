@@ -12,27 +12,26 @@ fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     out0[i] = select(0.0, in0[i] * pf(2u), keep);
 }
 
-// Fused forward ReLU then dropout (the W-MLP / W-CNN pattern): out0 = r = max(x, 0) (kept:
-// the ReLU backward needs it), out1 = dropout(r) with the mask of `dropout` above.
-// in0 = x; out0 = r, out1 = y. Parameters as `dropout`.
+// Fused forward ReLU then dropout (the W-MLP / W-CNN pattern): y = dropout(max(x, 0)) with
+// the mask of `dropout` above. The ReLU output itself is not kept: the backward pass
+// below needs only y. in0 = x; out0 = y. Parameters as `dropout`.
 @compute @workgroup_size(256)
 fn relu_dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= pu(0u)) { return; }
     let r = max(in0[i], 0.0);
-    out0[i] = r;
     let d = threefry2x32(rng_key(pu(3u)), vec2<u32>(i / max(pu(4u), 1u), G.step));
     let keep = (d.x >> 8u) >= pu(1u);
-    out1[i] = select(0.0, r * pf(2u), keep);
+    out0[i] = select(0.0, r * pf(2u), keep);
 }
 
-// Fused backward of ReLU then dropout: dx = [r > 0] · dropout(dy), the same mask.
-// in0 = r (the ReLU output), in1 = dy; out0 = dx. Parameters as `dropout`.
+// Fused backward of ReLU then dropout, from the forward output y = m · s · max(x, 0):
+// dx = m · s · [x > 0] · dy = s · [y > 0] · dy, because y > 0 exactly when the mask kept
+// the element and x > 0 (s = scale >= 1; with s = 0 both sides are 0). No mask to
+// regenerate. in0 = y, in1 = dy; out0 = dx. Parameters as `dropout` (only p0, p2 used).
 @compute @workgroup_size(256)
 fn dropout_relu_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= pu(0u)) { return; }
-    let d = threefry2x32(rng_key(pu(3u)), vec2<u32>(i / max(pu(4u), 1u), G.step));
-    let keep = (d.x >> 8u) >= pu(1u);
-    out0[i] = select(0.0, in1[i] * pf(2u), keep && in0[i] > 0.0);
+    out0[i] = select(0.0, in1[i] * pf(2u), in0[i] > 0.0);
 }

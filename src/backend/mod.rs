@@ -217,7 +217,7 @@ impl Kernel {
                 Kernel::Add => (Family::Elementwise, "add", elementwise::add, 2, 1),
                 Kernel::Dropout => (Family::Dropout, "dropout", dropout::dropout, 1, 1),
                 Kernel::ReluDropout => {
-                    (Family::Dropout, "relu_dropout", dropout::relu_dropout, 1, 2)
+                    (Family::Dropout, "relu_dropout", dropout::relu_dropout, 1, 1)
                 }
                 Kernel::DropoutReluBwd => (
                     Family::Dropout,

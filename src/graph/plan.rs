@@ -252,45 +252,70 @@ struct Pre {
 }
 
 /// Peephole fusion of ReLU and dropout, one dispatch instead of two each way:
-/// - ActFwd(ReLU) x → r, then Dropout r → y becomes ReluDropout x → (r, y) (r is kept for
-///   the backward pass);
-/// - Dropout dy → dr, then ActBwd(ReLU) (r, dr) → dx becomes DropoutReluBwd (r, dy) → dx,
-///   when nothing else reads dr.
+/// - ActFwd(ReLU) x → r, then Dropout r → y becomes ReluDropout x → y;
+/// - in training, Dropout dy → dr, then ActBwd(ReLU) (r, dr) → dx becomes
+///   DropoutReluBwd (y, dy) → dx, which needs neither r nor the mask (dx = s·[y > 0]·dy).
+///
+/// Applied only when r has no other reader than those two (and dr none but the ReLU
+/// backward), so r is never stored at all.
 fn fuse_relu_dropout(pre: &mut Vec<Pre>, root: &dyn Fn(TensorId) -> TensorId) {
     let same = |a: &Operand, b: &Operand| match (a, b) {
         (Operand::T(x), Operand::T(y)) => root(*x) == root(*y),
         _ => false,
     };
     let relu = crate::backend::Act::Relu;
+    let readers = |pre: &[Pre], x: &Operand| -> Vec<usize> {
+        (0..pre.len())
+            .filter(|&j| pre[j].ins.iter().any(|o| same(o, x)))
+            .collect()
+    };
     let mut i = 0;
     while i + 1 < pre.len() {
         let (a, b) = (&pre[i], &pre[i + 1]);
-        let fwd = a.kernel == Kernel::ActFwd(relu)
+        let pair = a.kernel == Kernel::ActFwd(relu)
             && b.kernel == Kernel::Dropout
             && a.p[0] == b.p[0]
             && same(&a.outs[0], &b.ins[0]);
-        let bwd = a.kernel == Kernel::Dropout
-            && b.kernel == Kernel::ActBwd(relu)
-            && a.p[0] == b.p[0]
-            && same(&a.outs[0], &b.ins[1])
-            && !pre
-                .iter()
-                .enumerate()
-                .any(|(j, q)| j != i + 1 && q.ins.iter().any(|o| same(o, &pre[i].outs[0])));
-        if fwd {
-            let drop = pre.remove(i + 1);
-            let act = &mut pre[i];
-            act.kernel = Kernel::ReluDropout;
-            act.p = drop.p;
-            act.outs.push(drop.outs[0].clone_op());
-        } else if bwd {
-            let act = pre.remove(i + 1);
-            let drop = &mut pre[i];
+        if !pair {
+            i += 1;
+            continue;
+        }
+        // Every reader of r but the dropout must be a ReLU backward fed by the backward
+        // dropout (same mask parameters) right before it, whose output nothing else reads.
+        let r = &pre[i].outs[0];
+        let mut bwd = vec![];
+        let mut ok = true;
+        for j in readers(pre, r).into_iter().filter(|&j| j != i + 1) {
+            let fits = j > i + 1
+                && pre[j].kernel == Kernel::ActBwd(relu)
+                && same(&pre[j].ins[0], r)
+                && !same(&pre[j].ins[1], r)
+                && pre[j - 1].kernel == Kernel::Dropout
+                && pre[j - 1].p == pre[i + 1].p
+                && same(&pre[j - 1].outs[0], &pre[j].ins[1])
+                && readers(pre, &pre[j - 1].outs[0]) == [j];
+            ok &= fits;
+            bwd.push(j);
+        }
+        if !ok {
+            i += 1;
+            continue;
+        }
+        let y = pre[i + 1].outs[0].clone_op();
+        // Backward pairs first (they come later, so the indices above stay valid).
+        for &j in bwd.iter().rev() {
+            let act = pre.remove(j);
+            let drop = &mut pre[j - 1];
             let dy = drop.ins[0].clone_op();
             drop.kernel = Kernel::DropoutReluBwd;
-            drop.ins = vec![act.ins[0].clone_op(), dy];
+            drop.ins = vec![y.clone_op(), dy];
             drop.outs = vec![act.outs[0].clone_op()];
         }
+        let drop = pre.remove(i + 1);
+        let act = &mut pre[i];
+        act.kernel = Kernel::ReluDropout;
+        act.p = drop.p;
+        act.outs = drop.outs;
         i += 1;
     }
 }

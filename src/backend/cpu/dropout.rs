@@ -15,30 +15,28 @@ pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     }
 }
 
-/// Fused ReLU then dropout: outs[0] = r = max(x, 0), outs[1] = dropout(r) (the mask of
-/// [`dropout`]). ins = [x]; parameters as [`dropout`].
+/// Fused ReLU then dropout: y = dropout(max(x, 0)) (the mask of [`dropout`]); the ReLU
+/// output is not kept. ins = [x], outs = [y]; parameters as [`dropout`].
 pub fn relu_dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let n = p[0] as usize;
     let scale = pf(p, 2);
     let group = (p[4] as usize).max(1);
-    let (r_out, y_out) = outs.split_at_mut(1);
     for i in 0..n {
         let r = ins[0][i].max(0.0);
-        r_out[0][i] = r;
         let keep = dropout_keep(g.seed(), p[3], g.step, (i / group) as u32, p[1]);
-        y_out[0][i] = if keep { r * scale } else { 0.0 };
+        outs[0][i] = if keep { r * scale } else { 0.0 };
     }
 }
 
-/// Fused backward of ReLU then dropout: dx = [r > 0] · dropout(dy). ins = [r, dy],
-/// outs = [dx]; parameters as [`dropout`].
-pub fn dropout_relu_bwd(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+/// Fused backward of ReLU then dropout from the forward output y = m·s·max(x, 0):
+/// dx = m·s·[x > 0]·dy = s·[y > 0]·dy (y > 0 exactly when the mask kept the element and
+/// x > 0, as s ≥ 1; with s = 0 both are 0), so no mask is regenerated. ins = [y, dy],
+/// outs = [dx]; parameters as [`dropout`] (p0 and the scale p2 used).
+pub fn dropout_relu_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let n = p[0] as usize;
     let scale = pf(p, 2);
-    let group = (p[4] as usize).max(1);
     for i in 0..n {
-        let keep = dropout_keep(g.seed(), p[3], g.step, (i / group) as u32, p[1]);
-        outs[0][i] = if keep && ins[0][i] > 0.0 {
+        outs[0][i] = if ins[0][i] > 0.0 {
             ins[1][i] * scale
         } else {
             0.0

@@ -120,6 +120,17 @@ const CHUNK: usize = 1 << 14;
 /// [`super::dropout::dropout`], chunks in parallel (the same mask: it is a function of the
 /// element index).
 pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    dropout_maybe_relu(p, g, ins, outs, false)
+}
+
+/// The fast dropout of x, or of max(x, 0) when `relu`, in one pass.
+fn dropout_maybe_relu(
+    p: &[u32; 16],
+    g: &Globals,
+    ins: &[&[f32]],
+    outs: &mut [&mut [f32]],
+    relu: bool,
+) {
     let n = p[0] as usize;
     let scale = pf(p, 2);
     let group = (p[4] as usize).max(1);
@@ -135,6 +146,7 @@ pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
         thr,
         group,
         scale,
+        relu,
     };
     outs[0][..n]
         .par_chunks_mut(CHUNK)
@@ -142,30 +154,16 @@ pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
         .for_each(|(ci, out)| d.chunk_dispatch(ci * CHUNK, out));
 }
 
-/// [`super::dropout::relu_dropout`] as the fast ReLU, then the fast dropout of its output
-/// (two passes in one instruction; the same values).
+/// [`super::dropout::relu_dropout`]: the fast dropout with the ReLU applied to each kept
+/// element (one pass; the same values).
 pub fn relu_dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    relu_fwd(p, g, ins, &mut outs[..1]);
-    let (r, y) = outs.split_at_mut(1);
-    dropout(p, g, &[&*r[0]], y);
+    dropout_maybe_relu(p, g, ins, outs, true)
 }
 
-/// [`super::dropout::dropout_relu_bwd`] as the fast dropout of dy, then zero where the
-/// ReLU output was not positive.
-pub fn dropout_relu_bwd(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let n = p[0] as usize;
-    dropout(p, g, &ins[1..], outs);
-    let r = ins[0];
-    outs[0][..n]
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(ci, dx)| {
-            for (v, &rv) in dx.iter_mut().zip(&r[ci * CHUNK..]) {
-                if !(rv > 0.0) {
-                    *v = 0.0;
-                }
-            }
-        });
+/// [`super::dropout::dropout_relu_bwd`], chunks in parallel.
+pub fn dropout_relu_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let scale = pf(p, 2);
+    par_map2(p, ins, outs, |y, dy| if y > 0.0 { dy * scale } else { 0.0 })
 }
 
 struct DropoutArgs<'a> {
@@ -177,6 +175,8 @@ struct DropoutArgs<'a> {
     thr: u32,
     group: usize,
     scale: f32,
+    /// Apply the ReLU to x first (the fused ReluDropout).
+    relu: bool,
 }
 
 impl DropoutArgs<'_> {
@@ -209,6 +209,11 @@ impl DropoutArgs<'_> {
     }
 
     #[inline(always)]
+    fn x(&self, v: f32) -> f32 {
+        if self.relu { v.max(0.0) } else { v }
+    }
+
+    #[inline(always)]
     fn chunk(&self, base: usize, out: &mut [f32]) {
         let x = self.x;
         let mut j0 = 0;
@@ -220,7 +225,7 @@ impl DropoutArgs<'_> {
                 let (r, _) = crate::rng::threefry2x32_lanes(self.key, ctr, self.step);
                 for (l, v) in o.iter_mut().enumerate() {
                     *v = if (r[l] >> 8) >= self.thr {
-                        x[i0 + l] * self.scale
+                        self.x(x[i0 + l]) * self.scale
                     } else {
                         0.0
                     };
@@ -235,7 +240,7 @@ impl DropoutArgs<'_> {
                         (i / self.group) as u32,
                         self.thr,
                     );
-                    *v = if keep { x[i] * self.scale } else { 0.0 };
+                    *v = if keep { self.x(x[i]) * self.scale } else { 0.0 };
                 }
             }
             j0 += o.len();
