@@ -220,15 +220,15 @@ impl DropoutArgs<'_> {
         for o in out.chunks_mut(16) {
             let i0 = base + j0;
             if self.group == 1 && o.len() == 16 {
-                // 16 draws at once (vectorized); the same bits as dropout_keep.
+                // 16 draws at once (vectorized); the same bits as dropout_keep. Fixed-size
+                // arrays and a select computed on every lane keep the masking vectorized too.
                 let ctr: [u32; 16] = std::array::from_fn(|l| (i0 + l) as u32);
                 let (r, _) = crate::rng::threefry2x32_lanes(self.key, ctr, self.step);
-                for (l, v) in o.iter_mut().enumerate() {
-                    *v = if (r[l] >> 8) >= self.thr {
-                        self.x(x[i0 + l]) * self.scale
-                    } else {
-                        0.0
-                    };
+                let xs: &[f32; 16] = x[i0..i0 + 16].try_into().expect("16 elements");
+                let o: &mut [f32; 16] = o.try_into().expect("16 elements");
+                for l in 0..16 {
+                    let v = self.x(xs[l]) * self.scale;
+                    o[l] = if (r[l] >> 8) >= self.thr { v } else { 0.0 };
                 }
             } else {
                 for (l, v) in o.iter_mut().enumerate() {
