@@ -38,6 +38,9 @@ pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
 
 /// Below this many multiply-adds a matmul runs on one thread (thread hand-off costs more).
 const THREADING_MIN_MACS: usize = 1 << 18;
+/// Products with at most this many outputs and at least this depth split K across threads.
+const SPLIT_K_MAX_OUTPUT: usize = 64 * 64;
+const SPLIT_K_MIN_DEPTH: usize = 4096;
 
 /// ins = [A, B, bias], outs = [C]; p0 = M, p1 = N, p2 = K; flags in p[13..16] = (ta, tb,
 /// bias), as [`super::matmul::matmul`]. Transposes are strides, never copies.
@@ -67,6 +70,55 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     // Element (i, kk) of op(A) and (kk, j) of op(B), as (row stride, column stride).
     let (a_rs, a_cs) = if ta { (1, m as isize) } else { (k as isize, 1) };
     let (b_rs, b_cs) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    let threads = rayon::current_num_threads();
+    if m * n <= SPLIT_K_MAX_OUTPUT && k >= SPLIT_K_MIN_DEPTH && threads > 1 {
+        // Deep and narrow (conv1's weight gradient: 25 × 32 outputs, K = 73,728): gemm
+        // parallelizes over the output only, so split K into one slice per thread and add
+        // the partial products in slice order (deterministic).
+        let parts = threads.min(k / (SPLIT_K_MIN_DEPTH / 2));
+        let step = k.div_ceil(parts);
+        let partial: Vec<Vec<f32>> = (0..parts)
+            .into_par_iter()
+            .map(|t| {
+                let (k0, k1) = (t * step, ((t + 1) * step).min(k));
+                let mut cp = vec![0f32; m * n];
+                // SAFETY: as below, for the K slice k0..k1 of A's columns and B's rows.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k1 - k0,
+                        cp.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr().offset(k0 as isize * a_cs),
+                        a_cs,
+                        a_rs,
+                        b.as_ptr().offset(k0 as isize * b_rs),
+                        b_cs,
+                        b_rs,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                cp
+            })
+            .collect();
+        if !bias {
+            c.fill(0.0);
+        }
+        for cp in &partial {
+            for (d, v) in c.iter_mut().zip(cp) {
+                *d += v;
+            }
+        }
+        return;
+    }
     let par = if m * n * k >= THREADING_MIN_MACS {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -351,6 +403,12 @@ pub fn im2col(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
                                 continue;
                             }
                             let src = &img[iy as usize * g.w..][..g.w];
+                            let ix0 = (ox * g.s) as isize - g.pad as isize;
+                            if ix0 >= 0 && ix0 as usize + g.kw <= g.w {
+                                // Interior: one contiguous row of the patch.
+                                dst.copy_from_slice(&src[ix0 as usize..][..g.kw]);
+                                continue;
+                            }
                             for (kx, d) in dst.iter_mut().enumerate() {
                                 let ix = (ox * g.s + kx) as isize - g.pad as isize;
                                 *d = if ix >= 0 && (ix as usize) < g.w {
@@ -389,6 +447,15 @@ pub fn col2im(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
                             }
                             let drow = &mut dx[(c * g.h + iy as usize) * g.w..][..g.w];
                             let src = &row[(c * g.kh + ky) * g.kw..][..g.kw];
+                            let ix0 = (ox * g.s) as isize - g.pad as isize;
+                            if ix0 >= 0 && ix0 as usize + g.kw <= g.w {
+                                // Interior: one contiguous row, added in kx order as below.
+                                let d = &mut drow[ix0 as usize..][..g.kw];
+                                for (d, &v) in d.iter_mut().zip(src) {
+                                    *d += v;
+                                }
+                                continue;
+                            }
                             for (kx, &v) in src.iter().enumerate() {
                                 let ix = (ox * g.s + kx) as isize - g.pad as isize;
                                 if ix >= 0 && (ix as usize) < g.w {
