@@ -76,9 +76,11 @@ fn col2im(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     out0[i] = acc;
 }
 
-// [B, S, C] (rows b·S + s) → [B, C, S], adding bias[c] when BIAS. in0 = src, in1 = bias;
+// [B, S, C] (rows b·S + s) → [B, C, S], adding bias[c] when BIAS, then max(·, 0) when RELU
+// (the convolution's epilogue fused with a following ReLU). in0 = src, in1 = bias;
 // out0 = dst.   p0 = B, p1 = S, p2 = C
 override BIAS: bool = false;
+override RELU: bool = false;
 @compute @workgroup_size(256)
 fn to_nchw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
@@ -89,6 +91,7 @@ fn to_nchw(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let b = i / (S * C);
     var v = in0[(b * S + s) * C + c];
     if (BIAS) { v += in1[c]; }
+    if (RELU) { v = max(v, 0.0); }
     out0[i] = v;
 }
 

@@ -48,6 +48,40 @@ fn conv_and_pool_compute_what_pytorch_computes() {
             1e-6,
         );
     }
+    // The same with a ReLU after the convolution (fused into its epilogue) and a bias that
+    // makes the first column negative: y = max(conv − 54, 0).
+    let m = Sequential::image(1, 3, 4)
+        .conv2d(1, 2, 1, 0)
+        .relu()
+        .avg_pool(2, 1)
+        .flatten()
+        .linear(2);
+    for backend in backends() {
+        let mut s = Session::new(backend, m.build().unwrap(), Sgd::default(), 0, 1).unwrap();
+        s.set_param("0.weight", &[1.0, 2.0, 3.0, 4.0]).unwrap();
+        s.set_param("0.bias", &[-54.0]).unwrap();
+        s.set_param("4.weight", &[1.0, 0.0, 0.0, 1.0]).unwrap();
+        s.set_param("4.bias", &[0.0, 0.0]).unwrap();
+        let conv = |i: usize, j: usize| {
+            (x[i * 4 + j]
+                + 2.0 * x[i * 4 + j + 1]
+                + 3.0 * x[(i + 1) * 4 + j]
+                + 4.0 * x[(i + 1) * 4 + j + 1]
+                - 54.0)
+                .max(0.0)
+        };
+        assert!(conv(0, 0) == 0.0 && conv(1, 0) > 0.0);
+        let want: Vec<f32> = (0..2)
+            .map(|j| (conv(0, j) + conv(0, j + 1) + conv(1, j) + conv(1, j + 1)) / 4.0)
+            .collect();
+        assert_close(
+            "conv → ReLU → avg pool",
+            &s.predict(&x).unwrap(),
+            &want,
+            1e-5,
+            1e-6,
+        );
+    }
     // Max pooling with stride 2, padding in the convolution.
     let m = Sequential::image(1, 4, 4)
         .max_pool(2, 2)

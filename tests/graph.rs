@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use shadeprop::backend::cpu::Cpu;
-use shadeprop::backend::{Backend, Kernel};
+use shadeprop::backend::{Act, Backend, Kernel};
 use shadeprop::data::Dataset;
 use shadeprop::graph::plan::Mode;
 use shadeprop::graph::{Graph, GraphBuilder};
@@ -342,6 +342,26 @@ fn invalid_hyperparameters_are_named_errors() {
     let mut s = session(Box::new(Cpu::new()), g, Sgd::default(), 0, 4);
     let e = s.train_batch(&[0.0; 12], &[0.0, 1.0]).unwrap_err();
     assert!(e.to_string().contains("shape mismatch in batch"), "{e}");
+}
+
+#[test]
+fn w_cnn_step_fuses_the_conv_epilogue_with_the_relu() {
+    use shadeprop::graph::plan::{Layout, compile};
+    let g = Sequential::w_cnn(0.5).build().unwrap();
+    let mut layout = Layout::new(&g, 64, 128).unwrap();
+    let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp().into()).unwrap();
+    let count = |k: Kernel| train.instrs.iter().filter(|i| i.kernel == k).count();
+    // Both convolutions end in ToNchw{bias, relu}; no separate forward ReLU is left but
+    // the one inside the fused ReLU + dropout of the hidden linear layer.
+    let conv_relu = Kernel::ToNchw {
+        bias: true,
+        relu: true,
+    };
+    assert_eq!(count(conv_relu), 2);
+    assert_eq!(count(Kernel::ActFwd(Act::Relu)), 0);
+    assert_eq!(count(Kernel::ReluDropout), 1);
+    // 37 kernels with the two ReLUs separate (augmentation runs before, in its own pass).
+    assert_eq!(train.instrs.len(), 35);
 }
 
 #[test]

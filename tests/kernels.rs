@@ -761,12 +761,13 @@ fn conv_building_blocks_forward_and_backward() {
         q[0] = b as u32;
         q[1] = sp as u32;
         q[2] = ch as u32;
-        for bias in [false, true] {
+        for (bias, relu) in [(false, false), (true, false), (false, true), (true, true)] {
             let mut q = q;
             q[15] = bias as u32;
+            q[14] = relu as u32;
             both(
                 &mut gs,
-                Kernel::ToNchw { bias },
+                Kernel::ToNchw { bias, relu },
                 q,
                 &[rand_vec(53, b * sp * ch), rand_vec(54, ch)],
                 &[vec![0.0; b * sp * ch]],
@@ -775,6 +776,39 @@ fn conv_building_blocks_forward_and_backward() {
                 0.0,
             );
         }
+        // The fused epilogue is the ReLU of the plain permute.
+        let ins = [rand_vec(53, b * sp * ch), rand_vec(54, ch)];
+        let out = [vec![0.0; b * sp * ch]];
+        let mut cpu = Cpu::new();
+        let mut qb = q;
+        qb[15] = 1;
+        let plain = run_kernel(
+            &mut cpu,
+            Kernel::ToNchw {
+                bias: true,
+                relu: false,
+            },
+            qb,
+            &ins,
+            &out,
+            &g0(),
+        )
+        .unwrap();
+        qb[14] = 1;
+        let fused = run_kernel(
+            &mut cpu,
+            Kernel::ToNchw {
+                bias: true,
+                relu: true,
+            },
+            qb,
+            &ins,
+            &out,
+            &g0(),
+        )
+        .unwrap();
+        let want: Vec<f32> = plain[0].iter().map(|v| v.max(0.0)).collect();
+        assert_close("ToNchw with the ReLU", &fused[0], &want, 0.0, 0.0);
         both(
             &mut gs,
             Kernel::ToNhwc,

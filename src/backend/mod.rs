@@ -81,9 +81,11 @@ pub enum Kernel {
     Im2Col,
     /// The adjoint of Im2Col (a deterministic gather).
     Col2Im,
-    /// [B, S, C] → [B, C, S], optionally adding a per-channel bias.
+    /// [B, S, C] → [B, C, S], optionally adding a per-channel bias, optionally followed
+    /// by the ReLU (the fused convolution epilogue).
     ToNchw {
         bias: bool,
+        relu: bool,
     },
     /// [B, C, S] → [B, S, C].
     ToNhwc,
@@ -297,7 +299,7 @@ impl Kernel {
                 vec![("TA", b(ta)), ("TB", b(tb)), ("BIAS", b(bias))]
             }
             Kernel::ActFwd(a) | Kernel::ActBwd(a) => vec![("ACT", a.code() as f64)],
-            Kernel::ToNchw { bias } => vec![("BIAS", b(bias))],
+            Kernel::ToNchw { bias, relu } => vec![("BIAS", b(bias)), ("RELU", b(relu))],
             _ => vec![],
         }
     }

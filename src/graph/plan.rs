@@ -320,6 +320,35 @@ fn fuse_relu_dropout(pre: &mut Vec<Pre>, root: &dyn Fn(TensorId) -> TensorId) {
     }
 }
 
+/// The convolution epilogue takes the ReLU after it: ToNchw z → ActFwd(ReLU) z → r becomes
+/// ToNchw{relu} → r when nothing else reads z (the ReLU backward reads r, not z).
+fn fuse_conv_relu(pre: &mut Vec<Pre>, root: &dyn Fn(TensorId) -> TensorId) {
+    let same = |a: &Operand, b: &Operand| match (a, b) {
+        (Operand::T(x), Operand::T(y)) => root(*x) == root(*y),
+        _ => false,
+    };
+    let relu = crate::backend::Act::Relu;
+    let mut i = 0;
+    while i + 1 < pre.len() {
+        let fits = matches!(pre[i].kernel, Kernel::ToNchw { relu: false, .. })
+            && pre[i + 1].kernel == Kernel::ActFwd(relu)
+            && same(&pre[i].outs[0], &pre[i + 1].ins[0])
+            && (0..pre.len())
+                .filter(|&j| pre[j].ins.iter().any(|o| same(o, &pre[i].outs[0])))
+                .eq([i + 1]);
+        if fits {
+            let act = pre.remove(i + 1);
+            let conv = &mut pre[i];
+            if let Kernel::ToNchw { bias, .. } = conv.kernel {
+                conv.kernel = Kernel::ToNchw { bias, relu: true };
+            }
+            conv.p[14] = 1;
+            conv.outs = act.outs;
+        }
+        i += 1;
+    }
+}
+
 impl Operand {
     fn clone_op(&self) -> Operand {
         match self {
@@ -598,7 +627,7 @@ pub fn compile(
                 p[15] = bias as u32;
                 let b = ins.get(1).map(|&b| t(b)).unwrap_or(fixed(buf::DUMMY, 0, 4));
                 pre.push(Pre {
-                    kernel: Kernel::ToNchw { bias },
+                    kernel: Kernel::ToNchw { bias, relu: false },
                     p,
                     ins: vec![t(ins[0]), b],
                     outs: vec![t(outs[0])],
@@ -826,6 +855,7 @@ pub fn compile(
         x
     };
     fuse_relu_dropout(&mut pre, &root);
+    fuse_conv_relu(&mut pre, &root);
     let mut last_use = vec![0usize; g.tensors.len()];
     for (i, pr) in pre.iter().enumerate() {
         for op in pr.ins.iter().chain(&pr.outs) {

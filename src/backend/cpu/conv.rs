@@ -94,14 +94,16 @@ pub fn col2im(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     }
 }
 
-/// [B, S, C] → [B, C, S] (+ bias[c] when p15 = 1). p0 = B, p1 = S, p2 = C
+/// [B, S, C] → [B, C, S] (+ bias[c] when p15 = 1, then max(·, 0) when p14 = 1).
+/// p0 = B, p1 = S, p2 = C
 pub fn to_nchw(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (b, s, c) = (p[0] as usize, p[1] as usize, p[2] as usize);
-    let bias = p[15] == 1;
+    let (bias, relu) = (p[15] == 1, p[14] == 1);
     for i in 0..b * s * c {
         let (si, ci, bi) = (i % s, (i / s) % c, i / (s * c));
         let v = ins[0][(bi * s + si) * c + ci];
-        outs[0][i] = if bias { v + ins[1][ci] } else { v };
+        let v = if bias { v + ins[1][ci] } else { v };
+        outs[0][i] = if relu { v.max(0.0) } else { v };
     }
 }
 

@@ -472,7 +472,7 @@ pub fn col2im(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
 /// [`super::conv::to_nchw`], one image per task.
 pub fn to_nchw(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (b, s, c) = (p[0] as usize, p[1] as usize, p[2] as usize);
-    let bias = p[15] == 1;
+    let (bias, relu) = (p[15] == 1, p[14] == 1);
     let x = ins[0];
     let per = s * c;
     outs[0][..b * per]
@@ -483,7 +483,12 @@ pub fn to_nchw(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f3
             for ci in 0..c {
                 let add = if bias { ins[1][ci] } else { 0.0 };
                 for (si, o) in out[ci * s..][..s].iter_mut().enumerate() {
-                    *o = src[si * c + ci] + add;
+                    let v = if bias {
+                        src[si * c + ci] + add
+                    } else {
+                        src[si * c + ci]
+                    };
+                    *o = if relu { v.max(0.0) } else { v };
                 }
             }
         });
