@@ -436,6 +436,28 @@ pub fn col2im(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
         .enumerate()
         .for_each(|(b, dx)| {
             dx.fill(0.0);
+            if g.s == 1 && g.pad == 0 && g.oh + g.kh - 1 <= g.h && g.ow + g.kw - 1 <= g.w {
+                // Stride 1, no padding: for each (c, ky, kx) and output row oy, the ow
+                // patches add one contiguous run dx[c, oy + ky, kx .. kx + ow], reading
+                // column (c, ky, kx) of this image's dcols rows (a strided read that
+                // stays in L1), instead of kw-long runs per patch.
+                let blk = &dcols[b * g.oh * g.ow * k..][..g.oh * g.ow * k];
+                for c in 0..g.c {
+                    for ky in 0..g.kh {
+                        for kx in 0..g.kw {
+                            let q = (c * g.kh + ky) * g.kw + kx;
+                            for oy in 0..g.oh {
+                                let dst = &mut dx[(c * g.h + oy + ky) * g.w + kx..][..g.ow];
+                                let src = &blk[oy * g.ow * k + q..];
+                                for (ox, d) in dst.iter_mut().enumerate() {
+                                    *d += src[ox * k];
+                                }
+                            }
+                        }
+                    }
+                }
+                return;
+            }
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let row = &dcols[((b * g.oh + oy) * g.ow + ox) * k..][..k];
