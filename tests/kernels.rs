@@ -351,22 +351,30 @@ fn reductions_past_65535_steps_are_complete() {
         1e-3,
         1e-3,
     );
+    // Also the fast CPU's split-K path (K sliced across threads, the first slice over the
+    // bias rows).
     let (mm, nn, kk) = (5usize, 6usize, 70_000usize);
-    let kern = Kernel::MatMul {
-        ta: true,
-        tb: false,
-        bias: false,
-    };
-    both(
-        &mut gs,
-        kern,
-        matmul::params(kern, mm, nn, kk),
-        &[rand_vec(36, kk * mm), rand_vec(37, kk * nn), vec![0.0; nn]],
-        &[vec![0.0; mm * nn]],
-        &g,
-        1e-2,
-        1e-3,
-    );
+    for (ta, bias) in [(true, false), (false, true)] {
+        let kern = Kernel::MatMul {
+            ta,
+            tb: false,
+            bias,
+        };
+        both(
+            &mut gs,
+            kern,
+            matmul::params(kern, mm, nn, kk),
+            &[
+                rand_vec(36, kk * mm),
+                rand_vec(37, kk * nn),
+                rand_vec(38, nn),
+            ],
+            &[vec![0.0; mm * nn]],
+            &g,
+            1e-2,
+            1e-3,
+        );
+    }
 }
 
 /// What the unrolling cannot cover is refused on llvmpipe, with the limit named, instead of

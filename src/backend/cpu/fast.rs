@@ -38,9 +38,10 @@ pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
 
 /// Below this many multiply-adds a matmul runs on one thread (thread hand-off costs more).
 const THREADING_MIN_MACS: usize = 1 << 18;
-/// Products with at most this many outputs and at least this depth split K across threads.
-const SPLIT_K_MAX_OUTPUT: usize = 64 * 64;
+/// Products at least this deep (and 4× deeper than wide) split K across threads.
 const SPLIT_K_MIN_DEPTH: usize = 4096;
+/// Partial products of the split-K path, reused from call to call.
+static SPLIT_K_SCRATCH: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
 
 /// ins = [A, B, bias], outs = [C]; p0 = M, p1 = N, p2 = K; flags in p[13..16] = (ta, tb,
 /// bias), as [`super::matmul::matmul`]. Transposes are strides, never copies.
@@ -71,51 +72,58 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     let (a_rs, a_cs) = if ta { (1, m as isize) } else { (k as isize, 1) };
     let (b_rs, b_cs) = if tb { (1, k as isize) } else { (n as isize, 1) };
     let threads = rayon::current_num_threads();
-    if m * n <= SPLIT_K_MAX_OUTPUT && k >= SPLIT_K_MIN_DEPTH && threads > 1 {
-        // Deep and narrow (conv1's weight gradient: 25 × 32 outputs, K = 73,728): gemm
-        // parallelizes over the output only, so split K into one slice per thread and add
-        // the partial products in slice order (deterministic).
+    if k >= SPLIT_K_MIN_DEPTH && k >= 4 * m.max(n) && threads > 1 {
+        // Deep products (the convolutions' weight gradients: conv1 25 × 32 outputs over
+        // K = 73,728, conv2 800 × 64 over 8,192): gemm parallelizes over the output only,
+        // which leaves threads idle or splits badly, so split K into one slice per thread.
+        // Slice 0 accumulates into C (over the bias rows when there is a bias), the others
+        // into reused scratch, added in slice order (deterministic).
         let parts = threads.min(k / (SPLIT_K_MIN_DEPTH / 2));
         let step = k.div_ceil(parts);
-        let partial: Vec<Vec<f32>> = (0..parts)
-            .into_par_iter()
-            .map(|t| {
-                let (k0, k1) = (t * step, ((t + 1) * step).min(k));
-                let mut cp = vec![0f32; m * n];
-                // SAFETY: as below, for the K slice k0..k1 of A's columns and B's rows.
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        n,
-                        k1 - k0,
-                        cp.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        a.as_ptr().offset(k0 as isize * a_cs),
-                        a_cs,
-                        a_rs,
-                        b.as_ptr().offset(k0 as isize * b_rs),
-                        b_cs,
-                        b_rs,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                cp
-            })
-            .collect();
-        if !bias {
-            c.fill(0.0);
+        // Another thread in the middle of a split-K product: use fresh buffers (never wait
+        // on the lock from inside rayon's pool).
+        let mut own = Vec::new();
+        let mut guard = SPLIT_K_SCRATCH.try_lock().ok();
+        let scratch = guard.as_deref_mut().unwrap_or(&mut own);
+        scratch.resize_with(parts - 1, Vec::new);
+        for v in scratch.iter_mut() {
+            v.clear();
+            v.resize(m * n, 0.0);
         }
-        for cp in &partial {
-            for (d, v) in c.iter_mut().zip(cp) {
-                *d += v;
+        let mut targets: Vec<&mut [f32]> = vec![&mut *c];
+        targets.extend(scratch.iter_mut().map(|v| v.as_mut_slice()));
+        targets.into_par_iter().enumerate().for_each(|(t, dst)| {
+            let (k0, k1) = (t * step, ((t + 1) * step).min(k));
+            // SAFETY: as below, for the K slice k0..k1 of op(A)'s columns and op(B)'s
+            // rows; `dst` holds m·n elements and aliases neither operand.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k1 - k0,
+                    dst.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    t == 0 && bias,
+                    a.as_ptr().offset(k0 as isize * a_cs),
+                    a_cs,
+                    a_rs,
+                    b.as_ptr().offset(k0 as isize * b_rs),
+                    b_cs,
+                    b_rs,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
             }
+        });
+        for part in scratch.iter() {
+            c.par_chunks_mut(CHUNK)
+                .zip(part.par_chunks(CHUNK))
+                .for_each(|(d, v)| d.iter_mut().zip(v).for_each(|(d, v)| *d += v));
         }
         return;
     }
