@@ -13,11 +13,14 @@ override TA: bool = false;
 override TB: bool = false;
 override BIAS: bool = false;
 // Lanes per row group (64, 32, 16 or 8; a multiple of SG). For narrow outputs (N <= 128)
-// the host picks CWL = N/4 rounded up, so the 64 invocations cover 64/CWL row blocks
+// the host picks CWL = N/4 rounded up, so the WG invocations cover WG/CWL row blocks
 // instead of leaving lanes past N idle: each subgroup still shares one row block (the
 // host checks at start-up that subgroups are consecutive invocations, and falls back to
 // CWL = 64 where they are not).
 override CWL: u32 = 64u;
+// Invocations per workgroup (a multiple of CWL): WG / CWL row groups. The host lowers it
+// for short outputs so that no row group computes rows past M.
+override WG: u32 = 64u;
 const TM: u32 = 16u;
 const SG: u32 = 8u;
 
@@ -41,18 +44,18 @@ fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
     return v;
 }
 
-// 64 invocations → (64/CWL) row blocks of TM rows × 4·CWL columns of C (CWL = 64: one
+// WG invocations → (WG/CWL) row blocks of TM rows × 4·CWL columns of C (CWL = 64: one
 // TM-row × 256-column tile). Lines marked "@rows" are repeated
 // by the host for II = 0..TM (named registers instead of arrays, so nothing spills to
 // memory), then the BEGIN_J..END_J block is repeated for JJ = 0..SG.
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
           @builtin(subgroup_invocation_id) lane: u32) {
     let M = pu(0u);
     let N = pu(1u);
     let K = pu(2u);
     let rg = lid / CWL;
-    let r0 = (wid.y * (64u / CWL) + rg) * TM;
+    let r0 = (wid.y * (WG / CWL) + rg) * TM;
     let c0 = wid.x * (CWL * 4u) + (lid % CWL) * 4u;
     // Lanes past N still take part in the broadcasts; they just never store.
     let cl = min(c0, N - 1u);

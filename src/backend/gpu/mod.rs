@@ -40,7 +40,7 @@ pub struct Gpu {
     pipeline_layouts: HashMap<(usize, usize), wgpu::PipelineLayout>,
     modules: HashMap<shaders::ModuleKey, wgpu::ShaderModule>,
     pipelines: Vec<wgpu::ComputePipeline>,
-    pipeline_index: HashMap<(Kernel, u32), usize>,
+    pipeline_index: HashMap<(Kernel, shaders::MatmulShape), usize>,
     programs: Vec<LoadedProgram>,
     staging: Option<wgpu::Buffer>,
     /// The persistent pipeline cache, its file, and whether new pipelines were compiled
@@ -263,9 +263,10 @@ impl Gpu {
             })
     }
 
-    /// The pipeline of `kernel`; `lanes` is the subgroup matmul's CWL (0 otherwise).
-    fn pipeline(&mut self, kernel: Kernel, lanes: u32) -> Result<usize> {
-        if let Some(&i) = self.pipeline_index.get(&(kernel, lanes)) {
+    /// The pipeline of `kernel`; `shape` is the subgroup matmul's lanes per row group and
+    /// workgroup size (zeros otherwise).
+    fn pipeline(&mut self, kernel: Kernel, shape: shaders::MatmulShape) -> Result<usize> {
+        if let Some(&i) = self.pipeline_index.get(&(kernel, shape)) {
             return Ok(i);
         }
         let def = kernel.def();
@@ -281,8 +282,9 @@ impl Gpu {
             self.modules.insert(key, m);
         }
         let mut consts = kernel.constants();
-        if lanes > 0 {
-            consts.push(("CWL", lanes as f64));
+        if shape.lanes > 0 {
+            consts.push(("CWL", shape.lanes as f64));
+            consts.push(("WG", shape.workgroup as f64));
         }
         let layout = self.layout(def.n_in, def.n_out).clone();
         let module = &self.modules[&key];
@@ -302,7 +304,7 @@ impl Gpu {
         self.cache_dirty = true;
         self.pipelines.push(p);
         self.pipeline_index
-            .insert((kernel, lanes), self.pipelines.len() - 1);
+            .insert((kernel, shape), self.pipelines.len() - 1);
         Ok(self.pipelines.len() - 1)
     }
 
@@ -381,13 +383,13 @@ impl Backend for Gpu {
         let align = self.align();
         let mut loaded = vec![];
         for (i, instr) in program.instrs.iter().enumerate() {
-            let lanes = match (instr.kernel, self.ctx.report.subgroup_size) {
+            let shape = match (instr.kernel, self.ctx.report.subgroup_size) {
                 (Kernel::MatMul { .. }, Some(_)) => {
-                    shaders::matmul_lanes(instr.p[1], &self.ctx.report)
+                    shaders::matmul_shape(instr.p[0], instr.p[1], &self.ctx.report)
                 }
-                _ => 0,
+                _ => shaders::MatmulShape::default(),
             };
-            let pipeline = self.pipeline(instr.kernel, lanes)?;
+            let pipeline = self.pipeline(instr.kernel, shape)?;
             let def = instr.kernel.def();
             let o = i * PARAM_STRIDE as usize;
             staged[o..o + 64].copy_from_slice(bytemuck::cast_slice(&instr.p));

@@ -72,16 +72,33 @@ pub fn unroll_subgroup_matmul(sg: u32) -> String {
     out
 }
 
-/// Lanes per row group of the subgroup matmul for an output `n` columns wide: 64 (one
-/// 256-column tile) unless narrow tiles are enabled and `n` fits in fewer lanes (never fewer
-/// than one subgroup).
-pub fn matmul_lanes(n: u32, report: &AdapterReport) -> u32 {
+/// How the subgroup matmul covers an M × N output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MatmulShape {
+    /// Lanes per row group (CWL): each covers 4 columns.
+    pub lanes: u32,
+    /// Invocations per workgroup (WG): WG / CWL row groups of SG_TM rows each.
+    pub workgroup: u32,
+}
+
+/// The subgroup matmul's shape for an `m` × `n` output: one 256-column row group of 64
+/// lanes, unless narrow tiles are enabled; then `n` decides the lanes (never fewer than one
+/// subgroup) and `m` the row groups, so that a short output (conv1's weight gradient is
+/// 25 × 32) does not compute row blocks that are never stored.
+pub fn matmul_shape(m: u32, n: u32, report: &AdapterReport) -> MatmulShape {
     match report.subgroup_size {
         Some(sg) if report.narrow_matmul => {
-            let need = n.div_ceil(4).next_power_of_two();
-            need.clamp(sg.max(8), 64)
+            let lanes = n.div_ceil(4).next_power_of_two().clamp(sg.max(8), 64);
+            let groups = (64 / lanes).min(m.div_ceil(SG_TM)).max(1);
+            MatmulShape {
+                lanes,
+                workgroup: lanes * groups,
+            }
         }
-        _ => 64,
+        _ => MatmulShape {
+            lanes: 64,
+            workgroup: 64,
+        },
     }
 }
 
@@ -133,10 +150,10 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
     match instr.kernel {
         Kernel::MatMul { .. } => match report.subgroup_size {
             Some(_) => {
-                let lanes = matmul_lanes(p[1], report);
+                let s = matmul_shape(p[0], p[1], report);
                 [
-                    div_up(p[1], 4 * lanes),
-                    div_up(p[0], SG_TM * (64 / lanes)),
+                    div_up(p[1], 4 * s.lanes),
+                    div_up(p[0], SG_TM * (s.workgroup / s.lanes)),
                     1,
                 ]
             }
