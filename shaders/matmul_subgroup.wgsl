@@ -21,6 +21,9 @@ override CWL: u32 = 64u;
 // Invocations per workgroup (a multiple of CWL): WG / CWL row groups. The host lowers it
 // for short outputs so that no row group computes rows past M.
 override WG: u32 = 64u;
+// Set by the host when the grid tiles C exactly (M a multiple of the workgroup's rows, N of
+// its columns) and SG divides K: no clamping or masking at all.
+override FULL: bool = false;
 const TM: u32 = 16u;
 const SG: u32 = 8u;
 
@@ -58,18 +61,19 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let r0 = (wid.y * (WG / CWL) + rg) * TM;
     let c0 = wid.x * (CWL * 4u) + (lid % CWL) * 4u;
     // Lanes past N still take part in the broadcasts; they just never store.
-    let cl = min(c0, N - 1u);
-    let full = c0 + 3u < N;
+    // With FULL every clamp below is the identity and the compiler drops it.
+    let cl = select(min(c0, N - 1u), c0, FULL);
+    let full = FULL || c0 + 3u < N;
     var accII = vec4<f32>(0.0); // @rows
     // Rows past M are clamped: computed, never stored.
-    let rowII = min(r0 + II, M - 1u); // @rows
+    let rowII = select(min(r0 + II, M - 1u), r0 + II, FULL); // @rows
     for (var k0 = 0u; k0 < K; k0 += SG) {
-        let kin = k0 + lane < K;
-        let kc = min(k0 + lane, K - 1u);
+        let kin = FULL || k0 + lane < K;
+        let kc = select(min(k0 + lane, K - 1u), k0 + lane, FULL);
         let aII = select(0.0, a_at(rowII, kc, M, K), kin); // @rows
         // BEGIN_J
         {
-            let b = b4(min(k0 + JJ, K - 1u), cl, N, K, full);
+            let b = b4(select(min(k0 + JJ, K - 1u), k0 + JJ, FULL), cl, N, K, full);
             accII = fma(vec4<f32>(subgroupBroadcast(aII, JJ)), b, accII); // @rows
         }
         // END_J

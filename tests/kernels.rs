@@ -65,7 +65,9 @@ fn matmul_all_transposes_random_shapes() {
         (3, 5, 7),
         (17, 33, 9),
         (128, 10, 512),
+        // Exact tilings (the subgroup kernel's FULL variant, also with narrow tiles).
         (64, 256, 64),
+        (96, 32, 16),
         (33, 300, 70),
     ];
     for t in 0..6u32 {

@@ -285,6 +285,7 @@ impl Gpu {
         if shape.lanes > 0 {
             consts.push(("CWL", shape.lanes as f64));
             consts.push(("WG", shape.workgroup as f64));
+            consts.push(("FULL", if shape.full { 1.0 } else { 0.0 }));
         }
         let layout = self.layout(def.n_in, def.n_out).clone();
         let module = &self.modules[&key];
@@ -385,7 +386,7 @@ impl Backend for Gpu {
         for (i, instr) in program.instrs.iter().enumerate() {
             let shape = match (instr.kernel, self.ctx.report.subgroup_size) {
                 (Kernel::MatMul { .. }, Some(_)) => {
-                    shaders::matmul_shape(instr.p[0], instr.p[1], &self.ctx.report)
+                    shaders::matmul_shape(instr.p[0], instr.p[1], instr.p[2], &self.ctx.report)
                 }
                 _ => shaders::MatmulShape::default(),
             };

@@ -79,26 +79,31 @@ pub struct MatmulShape {
     pub lanes: u32,
     /// Invocations per workgroup (WG): WG / CWL row groups of SG_TM rows each.
     pub workgroup: u32,
+    /// The grid tiles the output exactly and the subgroup size divides K (FULL).
+    pub full: bool,
 }
 
 /// The subgroup matmul's shape for an `m` × `n` output: one 256-column row group of 64
 /// lanes, unless narrow tiles are enabled; then `n` decides the lanes (never fewer than one
 /// subgroup) and `m` the row groups, so that a short output (conv1's weight gradient is
 /// 25 × 32) does not compute row blocks that are never stored.
-pub fn matmul_shape(m: u32, n: u32, report: &AdapterReport) -> MatmulShape {
-    match report.subgroup_size {
+pub fn matmul_shape(m: u32, n: u32, k: u32, report: &AdapterReport) -> MatmulShape {
+    let sg = report.subgroup_size.unwrap_or(8);
+    let (lanes, workgroup) = match report.subgroup_size {
         Some(sg) if report.narrow_matmul => {
             let lanes = n.div_ceil(4).next_power_of_two().clamp(sg.max(8), 64);
             let groups = (64 / lanes).min(m.div_ceil(SG_TM)).max(1);
-            MatmulShape {
-                lanes,
-                workgroup: lanes * groups,
-            }
+            (lanes, lanes * groups)
         }
-        _ => MatmulShape {
-            lanes: 64,
-            workgroup: 64,
-        },
+        _ => (64, 64),
+    };
+    let full = m.is_multiple_of(SG_TM * (workgroup / lanes))
+        && n.is_multiple_of(4 * lanes)
+        && k.is_multiple_of(sg);
+    MatmulShape {
+        lanes,
+        workgroup,
+        full,
     }
 }
 
@@ -150,7 +155,7 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
     match instr.kernel {
         Kernel::MatMul { .. } => match report.subgroup_size {
             Some(_) => {
-                let s = matmul_shape(p[0], p[1], report);
+                let s = matmul_shape(p[0], p[1], p[2], report);
                 [
                     div_up(p[1], 4 * s.lanes),
                     div_up(p[0], SG_TM * (s.workgroup / s.lanes)),
