@@ -7,13 +7,15 @@
 //!
 //!   cargo bench --bench train -- [--backends cpu,gpu,cpu-ref] [--workloads w-mlp,w-cnn,w-step]
 //!       [--runs 3] [--steps N (0 = the full epoch)] [--cnn-steps N] [--profile]
-//!       [--out benches/results]
+//!       [--batch 128] [--out benches/results]
 //!
 //! An epoch is the 54,000-image training split of the examples (batch 128: 422 steps);
 //! `--steps` shortens every epoch to N batches and `--cnn-steps` only W-CNN's (seconds per
 //! epoch are then extrapolated, and the table says so); `--profile` prints the time per
 //! kernel (on the GPU each dispatch is then submitted and waited for on its own, so a
-//! profiled run's throughput is not representative).
+//! profiled run's throughput is not representative). `--batch` changes W-MLP's and W-CNN's
+//! batch (the learning rate scaled linearly, 0.05 · batch / 128) and adds `-batchN` to the
+//! results' file names.
 
 use std::path::PathBuf;
 
@@ -32,6 +34,7 @@ struct Args {
     runs: usize,
     steps: usize,
     cnn_steps: Option<usize>,
+    batch: usize,
     profile: bool,
     out: PathBuf,
     data: PathBuf,
@@ -44,6 +47,7 @@ fn args() -> Args {
         runs: 3,
         steps: 0,
         cnn_steps: None,
+        batch: 128,
         profile: false,
         out: PathBuf::from("benches/results"),
         data: PathBuf::from("data/mnist"),
@@ -59,6 +63,7 @@ fn args() -> Args {
             "--runs" => a.runs = val.parse().expect("--runs: an integer"),
             "--steps" => a.steps = val.parse().expect("--steps: an integer"),
             "--cnn-steps" => a.cnn_steps = Some(val.parse().expect("--cnn-steps: an integer")),
+            "--batch" => a.batch = val.parse().expect("--batch: an integer >= 1"),
             "--out" => a.out = PathBuf::from(val),
             "--data" => a.data = PathBuf::from(val),
             "--profile" => {
@@ -142,13 +147,14 @@ fn run(
     train: &Dataset,
     stdz: &Standardizer,
 ) -> Option<Row> {
+    let bs = a.batch.max(1);
     let (model, batch, full_steps) = match workload {
-        "w-mlp" => (Sequential::w_mlp(0.5), 128, train.len().div_ceil(128)),
+        "w-mlp" => (Sequential::w_mlp(0.5), bs, train.len().div_ceil(bs)),
         "w-cnn" => {
             let mut m = Sequential::w_cnn(0.5);
             m.layers
                 .insert(0, Layer::Augment(Augment::w_cnn(stdz.mean, stdz.std)));
-            (m, 128, train.len().div_ceil(128))
+            (m, bs, train.len().div_ceil(bs))
         }
         // W-MLP with batch 1 and hidden width 16: host overhead.
         "w-step" => (
@@ -188,7 +194,12 @@ fn run(
     let (b, adapter) = open(backend, a.profile);
     let g = model.build().expect("model");
     let tensor_bytes: usize = g.tensors.iter().map(|t| t.shape.numel(batch) * 4).sum();
-    let mut s = Session::new(b, g, Sgd::w_mlp(), 0, batch).expect("session");
+    // Linear learning-rate scaling for larger batches (Goyal et al. 2017).
+    let opt = Sgd {
+        lr: Sgd::w_mlp().lr * batch as f32 / 128.0,
+        ..Sgd::w_mlp()
+    };
+    let mut s = Session::new(b, g, opt, 0, batch).expect("session");
     let plan_bytes = s.layout().total_bytes(s.graph());
     let dispatches = s.dispatches_per_step(batch).expect("program");
     // Adapter, device, pipelines (from the pipeline cache when warm), buffers, programs.
@@ -321,7 +332,10 @@ fn main() {
     for backend in &a.backends {
         let mine: Vec<&Row> = rows.iter().filter(|r| &r.backend == backend).collect();
         let Some(first) = mine.first() else { continue };
-        let name = slug(&format!("{}-{}", backend, first.adapter));
+        let mut name = slug(&format!("{}-{}", backend, first.adapter));
+        if a.batch != 128 {
+            name.push_str(&format!("-batch{}", a.batch));
+        }
         let md = format!(
             "# Training benchmarks: {}\n\nbackend `{}`, commit {commit}, release build, {} threads; \
              medians of {} runs; written by `cargo bench --bench train`.\n\n{}",
