@@ -542,7 +542,8 @@ pub fn to_nhwc(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f3
         });
 }
 
-/// [`super::pool::maxpool_fwd`], one (image, channel) plane per task.
+/// [`super::pool::maxpool_fwd`], (image, channel) planes in parallel; the 2×2 stride-2
+/// window (W-CNN's) written out, comparing in the same order (the same values and indices).
 pub fn maxpool_fwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let g = Geom::from(p);
     let per = g.oh * g.ow;
@@ -552,8 +553,32 @@ pub fn maxpool_fwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut
         .par_chunks_mut(per.max(1))
         .zip(io[0][..g.b * g.c * per].par_chunks_mut(per.max(1)))
         .enumerate()
+        .with_min_len(8)
         .for_each(|(bc, (y, idx))| {
             let plane = &x[bc * g.h * g.w..][..g.h * g.w];
+            if (g.kh, g.kw, g.s, g.pad) == (2, 2, 2, 0) && 2 * g.ow <= g.w && 2 * g.oh <= g.h {
+                for oy in 0..g.oh {
+                    let r0 = &plane[2 * oy * g.w..][..2 * g.ow];
+                    let r1 = &plane[(2 * oy + 1) * g.w..][..2 * g.ow];
+                    let yr = &mut y[oy * g.ow..][..g.ow];
+                    let ir = &mut idx[oy * g.ow..][..g.ow];
+                    for ox in 0..g.ow {
+                        let (mut best, mut arg) = (r0[2 * ox], 0.0);
+                        for (v, a) in [
+                            (r0[2 * ox + 1], 1.0),
+                            (r1[2 * ox], 2.0),
+                            (r1[2 * ox + 1], 3.0),
+                        ] {
+                            if v > best {
+                                (best, arg) = (v, a);
+                            }
+                        }
+                        yr[ox] = best;
+                        ir[ox] = arg;
+                    }
+                }
+                return;
+            }
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let mut best = plane[oy * g.s * g.w + ox * g.s];
@@ -584,8 +609,20 @@ pub fn maxpool_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut
     outs[0][..g.b * g.c * per_in]
         .par_chunks_mut(per_in.max(1))
         .enumerate()
+        .with_min_len(8)
         .for_each(|(bc, dx)| {
             dx.fill(0.0);
+            if (g.kw, g.s) == (2, 2) {
+                // W-CNN's 2×2 / 2 window: the index split without a division.
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let o = bc * per_out + oy * g.ow + ox;
+                        let a = idx[o] as usize;
+                        dx[(2 * oy + (a >> 1)) * g.w + 2 * ox + (a & 1)] += dy[o];
+                    }
+                }
+                return;
+            }
             for oy in 0..g.oh {
                 for ox in 0..g.ow {
                     let o = bc * per_out + oy * g.ow + ox;
@@ -743,6 +780,33 @@ pub fn relu_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f
 pub fn bias_grad(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (m, n) = (p[0] as usize, p[1] as usize);
     let dy = ins[0];
+    if n <= 64 && m >= 4096 {
+        // Few, long columns (a convolution's bias over every position of the batch): one
+        // column block would leave a thread idle, so sum fixed row slices in parallel and
+        // add the slices' sums in order (deterministic whatever the thread count).
+        let slices = 16;
+        let rows = m.div_ceil(slices);
+        let parts: Vec<Vec<f32>> = (0..slices)
+            .into_par_iter()
+            .map(|t| {
+                let mut acc = vec![0f32; n];
+                for r in (t * rows)..((t + 1) * rows).min(m) {
+                    for (a, v) in acc.iter_mut().zip(&dy[r * n..(r + 1) * n]) {
+                        *a += v;
+                    }
+                }
+                acc
+            })
+            .collect();
+        let db = &mut outs[0][..n];
+        db.fill(0.0);
+        for part in parts {
+            for (d, v) in db.iter_mut().zip(part) {
+                *d += v;
+            }
+        }
+        return;
+    }
     let block = 64;
     outs[0][..n]
         .par_chunks_mut(block)
