@@ -789,34 +789,14 @@ fn conv_building_blocks_forward_and_backward() {
         // The fused epilogue is the ReLU of the plain permute.
         let ins = [rand_vec(53, b * sp * ch), rand_vec(54, ch)];
         let out = [vec![0.0; b * sp * ch]];
-        let mut cpu = Cpu::new();
-        let mut qb = q;
-        qb[15] = 1;
-        let plain = run_kernel(
-            &mut cpu,
-            Kernel::ToNchw {
-                bias: true,
-                relu: false,
-            },
-            qb,
-            &ins,
-            &out,
-            &g0(),
-        )
-        .unwrap();
-        qb[14] = 1;
-        let fused = run_kernel(
-            &mut cpu,
-            Kernel::ToNchw {
-                bias: true,
-                relu: true,
-            },
-            qb,
-            &ins,
-            &out,
-            &g0(),
-        )
-        .unwrap();
+        let permute = |relu: bool| {
+            let mut qb = q;
+            qb[15] = 1;
+            qb[14] = relu as u32;
+            let k = Kernel::ToNchw { bias: true, relu };
+            run_kernel(&mut Cpu::new(), k, qb, &ins, &out, &g0()).unwrap()
+        };
+        let (plain, fused) = (permute(false), permute(true));
         let want: Vec<f32> = plain[0].iter().map(|v| v.max(0.0)).collect();
         assert_close("ToNchw with the ReLU", &fused[0], &want, 0.0, 0.0);
         both(

@@ -71,6 +71,37 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     // Element (i, kk) of op(A) and (kk, j) of op(B), as (row stride, column stride).
     let (a_rs, a_cs) = if ta { (1, m as isize) } else { (k as isize, 1) };
     let (b_rs, b_cs) = if tb { (1, k as isize) } else { (n as isize, 1) };
+    // C[.., ..] (+)= op(A)[.., k0..k1] · op(B)[k0..k1, ..] into `dst` (m·n elements).
+    let product = |dst: &mut [f32], read_dst: bool, k0: usize, k1: usize, par| {
+        debug_assert!(dst.len() >= m * n && k0 <= k1 && k1 <= k);
+        // SAFETY: the pointers cover m·k, k·n and m·n elements at the strides given (checked
+        // above; `dst` holds m·n), offset to the K slice k0..k1 of op(A)'s columns and
+        // op(B)'s rows; `dst` aliases neither operand (distinct borrows), and gemm computes
+        // dst := alpha·dst + beta·lhs·rhs.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k1 - k0,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                read_dst,
+                a.as_ptr().offset(k0 as isize * a_cs),
+                a_cs,
+                a_rs,
+                b.as_ptr().offset(k0 as isize * b_rs),
+                b_cs,
+                b_rs,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    };
     let threads = rayon::current_num_threads();
     if k >= SPLIT_K_MIN_DEPTH && k >= 4 * m.max(n) && threads > 1 {
         // Deep products (the convolutions' weight gradients: conv1 25 × 32 outputs over
@@ -94,31 +125,7 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
         targets.extend(scratch.iter_mut().map(|v| v.as_mut_slice()));
         targets.into_par_iter().enumerate().for_each(|(t, dst)| {
             let (k0, k1) = (t * step, ((t + 1) * step).min(k));
-            // SAFETY: as below, for the K slice k0..k1 of op(A)'s columns and op(B)'s
-            // rows; `dst` holds m·n elements and aliases neither operand.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k1 - k0,
-                    dst.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    t == 0 && bias,
-                    a.as_ptr().offset(k0 as isize * a_cs),
-                    a_cs,
-                    a_rs,
-                    b.as_ptr().offset(k0 as isize * b_rs),
-                    b_cs,
-                    b_rs,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
+            product(dst, t == 0 && bias, k0, k1, gemm::Parallelism::None);
         });
         for part in scratch.iter() {
             c.par_chunks_mut(CHUNK)
@@ -132,32 +139,7 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the pointers cover m·k, k·n and m·n elements at the strides given (checked
-    // above; `c` is sliced to m·n), C does not alias A or B (distinct borrows), and gemm
-    // computes dst := alpha·dst + beta·lhs·rhs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            bias,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    product(c, bias, 0, k, par);
 }
 
 /// Run `f(row_index, row)` over the rows of `out` on rayon's pool when there is enough
