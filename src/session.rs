@@ -95,6 +95,8 @@ pub struct Session {
     last_batch: usize,
     /// Some parameter has a nonzero penalty coefficient ([`Globals::PENALTY`]).
     penalty: bool,
+    /// The metrics read started by [`Session::start_metrics`]: its mode and step count.
+    pending_metrics: Option<(Mode, u64)>,
 }
 
 impl Session {
@@ -140,6 +142,7 @@ impl Session {
             dispatches,
             last_batch: 0,
             penalty: false,
+            pending_metrics: None,
         };
         s.init_params()?;
         Ok(s)
@@ -494,19 +497,57 @@ impl Session {
         Ok(report)
     }
 
-    /// Read and reset the training (`Mode::Train`) or evaluation metrics.
+    /// Read and reset the training (`Mode::Train`) or evaluation metrics (waits for the
+    /// device). Drops a read started by [`Session::start_metrics`] and not finished.
     pub fn take_metrics(&mut self, mode: Mode) -> Result<Metrics> {
-        let off = if mode.inference() {
-            self.layout.eval_metrics_off()
-        } else {
-            0
-        };
+        self.pending_metrics = None;
+        let _ = self.backend.read_finish()?;
         // One readback holds both metric slots and the clip info.
         let all = self
             .backend
             .read(buf::METRICS, 0, self.layout.metrics_len())?;
+        self.backend
+            .write(buf::METRICS, self.metrics_off(mode), &[0.0; 4])?;
+        self.metrics_from(&all, mode, self.step)
+    }
+
+    /// Start reading the metrics of `mode` without waiting for the device, and reset them
+    /// there (in queue order, so no step is counted twice or lost): the device keeps
+    /// working while the copy is in flight. [`Session::finish_metrics`] returns them.
+    pub fn start_metrics(&mut self, mode: Mode) -> Result<()> {
+        self.backend
+            .read_start(buf::METRICS, 0, self.layout.metrics_len())?;
+        self.backend
+            .write(buf::METRICS, self.metrics_off(mode), &[0.0; 4])?;
+        self.pending_metrics = Some((mode, self.step));
+        Ok(())
+    }
+
+    /// The metrics of the last [`Session::start_metrics`] with the step count at that
+    /// point (waiting only if the device has not got there yet), or None when none was
+    /// started. A non-finite training loss is reported here, naming the step it was read at.
+    pub fn finish_metrics(&mut self) -> Result<Option<(u64, Metrics)>> {
+        let Some((mode, step)) = self.pending_metrics.take() else {
+            return Ok(None);
+        };
+        let Some(all) = self.backend.read_finish()? else {
+            return Ok(None);
+        };
+        Ok(Some((step, self.metrics_from(&all, mode, step)?)))
+    }
+
+    fn metrics_off(&self, mode: Mode) -> usize {
+        if mode.inference() {
+            self.layout.eval_metrics_off()
+        } else {
+            0
+        }
+    }
+
+    /// Metrics of `mode` from a readback of the whole metrics buffer.
+    fn metrics_from(&mut self, all: &[f32], mode: Mode, step: u64) -> Result<Metrics> {
+        let off = self.metrics_off(mode);
         let (m, clip) = (&all[off..off + 4], &all[self.layout.clip_off()..]);
-        self.backend.write(buf::METRICS, off, &[0.0; 4])?;
         let n = m[2].max(1.0);
         let out = Metrics {
             loss: m[0] / n,
@@ -529,7 +570,7 @@ impl Session {
             return Err(Error::NonFinite {
                 what: format!("{what}{place}"),
                 value,
-                step: self.step,
+                step,
             });
         }
         Ok(out)

@@ -360,6 +360,13 @@ pub trait Backend {
     fn run(&mut self, id: ProgramId, globals: &Globals) -> Result<()>;
     /// Read a buffer range back (waits for all submitted work).
     fn read(&mut self, buf: usize, off: usize, len: usize) -> Result<Vec<f32>>;
+    /// Start reading a buffer range without waiting: the copy is ordered after all work
+    /// submitted so far (and before later writes), and [`Backend::read_finish`] hands it
+    /// over. One read is pending at a time: starting another drops the first.
+    fn read_start(&mut self, buf: usize, off: usize, len: usize) -> Result<()>;
+    /// The pending read's values, waiting only if the device has not reached it yet; None
+    /// when no read is pending.
+    fn read_finish(&mut self) -> Result<Option<Vec<f32>>>;
     /// Wait for all submitted work to finish.
     fn sync(&mut self) -> Result<()>;
     /// Whether this backend runs on a GPU (through wgpu).

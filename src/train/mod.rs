@@ -76,8 +76,9 @@ pub enum Event {
     BatchBegin { step: u64 },
     /// A step was submitted (global step number after it).
     Batch { step: u64 },
-    /// Device metrics were read (every `log_every` steps): those of the steps since the
-    /// previous read.
+    /// Device metrics were read: those of the steps since the previous read. Reads start
+    /// every `log_every` steps and are collected, without waiting, `log_every` steps later;
+    /// `step` is the step count at the start.
     Interval { step: u64, metrics: Metrics },
 }
 
@@ -160,21 +161,26 @@ pub fn train_epoch_with(
         s.train_batch(&xb, &yb)?;
         hook(Event::Batch { step: s.step })?;
         if (bi + 1) % cfg.log_every.max(1) == 0 {
-            let m = s.take_metrics(Mode::Train)?;
-            merge(&mut total, m);
-            hook(Event::Interval {
-                step: s.step,
-                metrics: m,
-            })?;
-            pb.set_message(format!(
-                "epoch {} loss {:.4} acc {:.4} {:.0} samples/s",
-                epoch + 1,
-                total.loss,
-                total.accuracy,
-                total.samples as f64 / t0.elapsed().as_secs_f64()
-            ));
+            // Asynchronous: collect the read started one interval ago (long done), then
+            // start the next one; the device never waits for the host here.
+            if let Some((step, m)) = s.finish_metrics()? {
+                merge(&mut total, m);
+                hook(Event::Interval { step, metrics: m })?;
+                pb.set_message(format!(
+                    "epoch {} loss {:.4} acc {:.4} {:.0} samples/s",
+                    epoch + 1,
+                    total.loss,
+                    total.accuracy,
+                    total.samples as f64 / t0.elapsed().as_secs_f64()
+                ));
+            }
+            s.start_metrics(Mode::Train)?;
         }
         pb.inc(1);
+    }
+    if let Some((step, m)) = s.finish_metrics()? {
+        merge(&mut total, m);
+        hook(Event::Interval { step, metrics: m })?;
     }
     let m = s.take_metrics(Mode::Train)?; // waits for the last step
     merge(&mut total, m);

@@ -28,6 +28,8 @@ pub struct Cpu {
     fast: bool,
     /// Seconds and calls per kernel, when profiling ([`Cpu::profiled`]).
     times: Option<crate::backend::KernelTimes>,
+    /// The values of [`Backend::read_start`] (the CPU has them at once).
+    pending: Option<Vec<f32>>,
 }
 
 impl Cpu {
@@ -189,6 +191,13 @@ impl Backend for Cpu {
         b.get(off..off + len)
             .map(|s| s.to_vec())
             .ok_or_else(|| Error::Graph(format!("read {off}..{} of buffer {buf}", off + len)))
+    }
+    fn read_start(&mut self, buf: usize, off: usize, len: usize) -> Result<()> {
+        self.pending = Some(self.read(buf, off, len)?);
+        Ok(())
+    }
+    fn read_finish(&mut self) -> Result<Option<Vec<f32>>> {
+        Ok(self.pending.take())
     }
     fn sync(&mut self) -> Result<()> {
         Ok(())

@@ -43,12 +43,22 @@ pub struct Gpu {
     pipeline_index: HashMap<(Kernel, shaders::MatmulShape), usize>,
     programs: Vec<LoadedProgram>,
     staging: Option<wgpu::Buffer>,
+    /// The staging buffer of asynchronous reads (kept between reads), and the read in
+    /// flight: its byte count and the channel its map callback answers on.
+    async_staging: Option<wgpu::Buffer>,
+    pending: Option<PendingRead>,
     /// The persistent pipeline cache, its file, and whether new pipelines were compiled
     /// since it was last written.
     cache: Option<(wgpu::PipelineCache, std::path::PathBuf)>,
     cache_dirty: bool,
     /// Seconds and calls per kernel when profiling ([`Gpu::profiled`]).
     times: Option<crate::backend::KernelTimes>,
+}
+
+/// An asynchronous read in flight ([`Backend::read_start`]).
+struct PendingRead {
+    bytes: u64,
+    done: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
 }
 
 /// Where pipeline caches live: `SHADEPROP_PIPELINE_CACHE` (a folder; `off` disables),
@@ -93,6 +103,8 @@ impl Gpu {
             pipeline_index: HashMap::new(),
             programs: vec![],
             staging: None,
+            async_staging: None,
+            pending: None,
             cache: None,
             cache_dirty: false,
             times: None,
@@ -587,6 +599,89 @@ impl Backend for Gpu {
         staging.unmap();
         self.ctx.take_error()?;
         Ok(out)
+    }
+
+    fn read_start(&mut self, buf: usize, off: usize, len: usize) -> Result<()> {
+        // Drop a read nobody finished (its buffer must be unmapped before reuse).
+        if self.pending.is_some() {
+            self.read_finish()?;
+        }
+        let spec = self
+            .specs
+            .get(buf)
+            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        if off + len > spec.len {
+            return Err(Error::Graph(format!(
+                "read {off}..{} of {} ({} elements)",
+                off + len,
+                spec.name,
+                spec.len
+            )));
+        }
+        let bytes = (len.max(1) * 4) as u64;
+        let staging = match &self.async_staging {
+            Some(b) if b.size() >= bytes => b.clone(),
+            _ => {
+                let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("async readback"),
+                    size: bytes.max(256),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                self.async_staging = Some(b.clone());
+                b
+            }
+        };
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        if len > 0 {
+            enc.copy_buffer_to_buffer(&self.buffers[buf], (off * 4) as u64, &staging, 0, bytes);
+        }
+        self.ctx.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging
+            .slice(..bytes)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            });
+        self.pending = Some(PendingRead {
+            bytes: if len == 0 { 0 } else { bytes },
+            done: rx,
+        });
+        self.ctx.take_error()
+    }
+
+    fn read_finish(&mut self) -> Result<Option<Vec<f32>>> {
+        let Some(p) = self.pending.take() else {
+            return Ok(None);
+        };
+        let staging = self
+            .async_staging
+            .clone()
+            .ok_or_else(|| Error::Gpu("asynchronous read without its buffer".into()))?;
+        // Map callbacks run inside poll: look without blocking first, then wait.
+        let _ = self.ctx.device.poll(wgpu::PollType::Poll);
+        let r = match p.done.try_recv() {
+            Ok(r) => r,
+            Err(_) => {
+                self.ctx.wait()?;
+                p.done
+                    .recv()
+                    .map_err(|_| Error::Gpu("readback callback never ran".into()))?
+            }
+        };
+        r.map_err(|e| Error::Gpu(format!("mapping the readback buffer failed: {e}")))?;
+        let out = if p.bytes == 0 {
+            vec![]
+        } else {
+            let view = staging
+                .slice(..p.bytes)
+                .get_mapped_range()
+                .map_err(|e| Error::Gpu(format!("readback view: {e}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        self.ctx.take_error()?;
+        Ok(Some(out))
     }
 
     fn sync(&mut self) -> Result<()> {
