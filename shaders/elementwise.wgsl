@@ -56,3 +56,18 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
     out0[n] = s;
 }
+
+// slice_sum: C[i] = Σ_z P[z·n + i] over z = 0..S in order (+ bias[i mod N] when BIAS): the
+// second half of a split-K matmul. in0 = P [S·n], in1 = bias; out0 = C.
+// p0 = n = M·N, p1 = N, p2 = S
+override BIAS: bool = false;
+@compute @workgroup_size(256)
+fn slice_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    let n = pu(0u);
+    if (i >= n) { return; }
+    var acc = 0.0;
+    for (var z = 0u; z < pu(2u); z++) { acc += in0[z * n + i]; }
+    if (BIAS) { acc += in1[i % pu(1u)]; }
+    out0[i] = acc;
+}

@@ -21,10 +21,10 @@ fn b_at(k: u32, c: u32, N: u32, K: u32) -> f32 {
     return in1[k * N + c];
 }
 
-// acc[i] += A[rr[i], k] · B[k, cc] for the 4 rows (nothing past K).
-fn mac(k: u32, rr: array<u32, 4>, cc: array<u32, 4>, M: u32, N: u32, K: u32,
+// acc[i] += A[rr[i], k] · B[k, cc] for the 4 rows (nothing from kend on).
+fn mac(k: u32, kend: u32, rr: array<u32, 4>, cc: array<u32, 4>, M: u32, N: u32, K: u32,
        acc: ptr<function, array<vec4<f32>, 4>>) {
-    if (k >= K) { return; }
+    if (k >= kend) { return; }
     let b = vec4<f32>(b_at(k, cc[0], N, K), b_at(k, cc[1], N, K), b_at(k, cc[2], N, K), b_at(k, cc[3], N, K));
     (*acc)[0] = fma(vec4<f32>(a_at(rr[0], k, M, K)), b, (*acc)[0]);
     (*acc)[1] = fma(vec4<f32>(a_at(rr[1], k, M, K)), b, (*acc)[1]);
@@ -32,12 +32,17 @@ fn mac(k: u32, rr: array<u32, 4>, cc: array<u32, 4>, M: u32, N: u32, K: u32,
     (*acc)[3] = fma(vec4<f32>(a_at(rr[3], k, M, K)), b, (*acc)[3]);
 }
 
-// workgroup 16×4 invocations → a 16-row × 64-column tile of C.
+// workgroup 16×4 invocations → a 16-row × 64-column tile of C. Split K (p3 = slice
+// length Ks > 0): grid layer z sums k in [z·Ks, (z+1)·Ks) into out0[z·M·N ..], no bias.
 @compute @workgroup_size(16, 4)
 fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let M = pu(0u);
     let N = pu(1u);
     let K = pu(2u);
+    let Ks = pu(3u);
+    let kbeg = gid.z * Ks;
+    let kend = select(K, min(kbeg + Ks, K), Ks > 0u);
+    let base = gid.z * M * N;
     let c0 = gid.x * 4u;
     let r0 = gid.y * 4u;
     if (c0 >= N || r0 >= M) { return; }
@@ -48,20 +53,20 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc: array<vec4<f32>, 4>;
     // Four k per iteration, written out (see UNROLL in common.wgsl: llvmpipe counts loop
     // iterations, and this body is too large for the compiler to unroll an inner loop).
-    for (var k0 = 0u; k0 < K; k0 += 4u) {
-        mac(k0, rr, cc, M, N, K, &acc);
-        mac(k0 + 1u, rr, cc, M, N, K, &acc);
-        mac(k0 + 2u, rr, cc, M, N, K, &acc);
-        mac(k0 + 3u, rr, cc, M, N, K, &acc);
+    for (var k0 = kbeg; k0 < kend; k0 += 4u) {
+        mac(k0, kend, rr, cc, M, N, K, &acc);
+        mac(k0 + 1u, kend, rr, cc, M, N, K, &acc);
+        mac(k0 + 2u, kend, rr, cc, M, N, K, &acc);
+        mac(k0 + 3u, kend, rr, cc, M, N, K, &acc);
     }
     var bias = vec4<f32>(0.0);
-    if (BIAS) { bias = vec4<f32>(in2[cc[0]], in2[cc[1]], in2[cc[2]], in2[cc[3]]); }
+    if (BIAS && Ks == 0u) { bias = vec4<f32>(in2[cc[0]], in2[cc[1]], in2[cc[2]], in2[cc[3]]); }
     for (var i = 0u; i < 4u; i++) {
         let r = r0 + i;
         if (r >= M) { break; }
         let v = acc[i] + bias;
         for (var j = 0u; j < 4u; j++) {
-            if (c0 + j < N) { out0[r * N + c0 + j] = v[j]; }
+            if (c0 + j < N) { out0[base + r * N + c0 + j] = v[j]; }
         }
     }
 }

@@ -22,7 +22,7 @@ override CWL: u32 = 64u;
 // for short outputs so that no row group computes rows past M.
 override WG: u32 = 64u;
 // Set by the host when the grid tiles C exactly (M a multiple of the workgroup's rows, N of
-// its columns) and SG divides K: no clamping or masking at all.
+// its columns) and SG divides K (and the split-K slice length): no clamping or masking.
 override FULL: bool = false;
 const TM: u32 = 16u;
 const SG: u32 = 8u;
@@ -57,6 +57,11 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let M = pu(0u);
     let N = pu(1u);
     let K = pu(2u);
+    // Split K (p3 = slice length Ks > 0): workgroup z sums k in [z·Ks, (z+1)·Ks) and writes
+    // its partial product, without bias, to out0[z·M·N ..]; slice_sum adds the slices.
+    let Ks = pu(3u);
+    let kbeg = wid.z * Ks;
+    let kend = select(K, min(kbeg + Ks, K), Ks > 0u);
     let rg = lid / CWL;
     let r0 = (wid.y * (WG / CWL) + rg) * TM;
     let c0 = wid.x * (CWL * 4u) + (lid % CWL) * 4u;
@@ -67,33 +72,34 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var accII = vec4<f32>(0.0); // @rows
     // Rows past M are clamped: computed, never stored.
     let rowII = select(min(r0 + II, M - 1u), r0 + II, FULL); // @rows
-    for (var k0 = 0u; k0 < K; k0 += SG) {
-        let kin = FULL || k0 + lane < K;
-        let kc = select(min(k0 + lane, K - 1u), k0 + lane, FULL);
+    for (var k0 = kbeg; k0 < kend; k0 += SG) {
+        let kin = FULL || k0 + lane < kend;
+        let kc = select(min(k0 + lane, kend - 1u), k0 + lane, FULL);
         let aII = select(0.0, a_at(rowII, kc, M, K), kin); // @rows
         // BEGIN_J
         {
-            let b = b4(select(min(k0 + JJ, K - 1u), k0 + JJ, FULL), cl, N, K, full);
+            let b = b4(select(min(k0 + JJ, kend - 1u), k0 + JJ, FULL), cl, N, K, full);
             accII = fma(vec4<f32>(subgroupBroadcast(aII, JJ)), b, accII); // @rows
         }
         // END_J
     }
     if (c0 >= N) { return; }
     var bias = vec4<f32>(0.0);
-    if (BIAS) {
+    if (BIAS && Ks == 0u) {
         for (var j = 0u; j < 4u; j++) { bias[j] = in2[min(c0 + j, N - 1u)]; }
     }
-    store(r0 + II, c0, accII + bias, M, N, full); // @rows
+    let base = wid.z * M * N;
+    store(base, r0 + II, c0, accII + bias, M, N, full); // @rows
 }
 
-fn store(r: u32, c0: u32, v: vec4<f32>, M: u32, N: u32, full: bool) {
+fn store(base: u32, r: u32, c0: u32, v: vec4<f32>, M: u32, N: u32, full: bool) {
     if (r >= M) { return; }
     if (full) {
-        let o = r * N + c0;
+        let o = base + r * N + c0;
         out0[o] = v.x; out0[o + 1u] = v.y; out0[o + 2u] = v.z; out0[o + 3u] = v.w;
     } else {
         for (var j = 0u; j < 4u; j++) {
-            if (c0 + j < N) { out0[r * N + c0 + j] = v[j]; }
+            if (c0 + j < N) { out0[base + r * N + c0 + j] = v[j]; }
         }
     }
 }

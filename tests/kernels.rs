@@ -980,3 +980,76 @@ fn batchnorm2d_and_spatial_dropout() {
         }
     }
 }
+
+/// The two halves of the GPU backend's split-K matmul as kernels of their own (the
+/// backend issues them for deep products with few workgroups): slices of the product over
+/// K ranges, then their sum in order plus the bias; together equal to the plain matmul.
+#[test]
+fn split_k_slices_and_their_sum() {
+    let mut gs = gpus();
+    let (m, n, k, ks) = (7usize, 12usize, 1000usize, 208usize);
+    let s = k.div_ceil(ks);
+    for (ta, tb) in [(false, false), (true, false), (false, true)] {
+        let plain = Kernel::MatMul { ta, tb, bias: true };
+        let sliced = Kernel::MatMul {
+            ta,
+            tb,
+            bias: false,
+        };
+        let ins = [rand_vec(61, m * k), rand_vec(62, k * n), rand_vec(63, n)];
+        let mut p = matmul::params(sliced, m, n, k);
+        p[3] = ks as u32;
+        both(
+            &mut gs,
+            sliced,
+            p,
+            &ins,
+            &[vec![0.0; s * m * n]],
+            &g0(),
+            1e-5,
+            1e-4,
+        );
+        let parts = run_kernel(
+            &mut Cpu::new(),
+            sliced,
+            p,
+            &ins,
+            &[vec![0.0; s * m * n]],
+            &g0(),
+        )
+        .unwrap()
+        .remove(0);
+        let mut q = [0u32; 16];
+        q[0] = (m * n) as u32;
+        q[1] = n as u32;
+        q[2] = s as u32;
+        q[15] = 1;
+        let sum_ins = [parts, ins[2].clone()];
+        let sum = Kernel::SliceSum { bias: true };
+        both(
+            &mut gs,
+            sum,
+            q,
+            &sum_ins,
+            &[vec![0.0; m * n]],
+            &g0(),
+            0.0,
+            0.0,
+        );
+        let got = run_kernel(
+            &mut Cpu::new(),
+            sum,
+            q,
+            &sum_ins,
+            &[vec![0.0; m * n]],
+            &g0(),
+        )
+        .unwrap()
+        .remove(0);
+        let pp = matmul::params(plain, m, n, k);
+        let want = run_kernel(&mut Cpu::new(), plain, pp, &ins, &[vec![0.0; m * n]], &g0())
+            .unwrap()
+            .remove(0);
+        assert_close("split-K sum vs plain matmul", &got, &want, 1e-5, 1e-4);
+    }
+}

@@ -43,6 +43,10 @@ pub enum Kernel {
     },
     /// db[n] = Σ_m dY[m, n].
     BiasGrad,
+    /// The sum of a split-K matmul's slices (+ bias): issued by the GPU backend only.
+    SliceSum {
+        bias: bool,
+    },
     /// y = f(x).
     ActFwd(Act),
     /// dx = dy · f'(x), from y.
@@ -217,6 +221,13 @@ impl Kernel {
                     1,
                 ),
                 Kernel::Add => (Family::Elementwise, "add", elementwise::add, 2, 1),
+                Kernel::SliceSum { .. } => (
+                    Family::Elementwise,
+                    "slice_sum",
+                    elementwise::slice_sum,
+                    2,
+                    1,
+                ),
                 Kernel::Dropout => (Family::Dropout, "dropout", dropout::dropout, 1, 1),
                 Kernel::ReluDropout => {
                     (Family::Dropout, "relu_dropout", dropout::relu_dropout, 1, 1)
@@ -300,6 +311,7 @@ impl Kernel {
             }
             Kernel::ActFwd(a) | Kernel::ActBwd(a) => vec![("ACT", a.code() as f64)],
             Kernel::ToNchw { bias, relu } => vec![("BIAS", b(bias)), ("RELU", b(relu))],
+            Kernel::SliceSum { bias } => vec![("BIAS", b(bias))],
             _ => vec![],
         }
     }

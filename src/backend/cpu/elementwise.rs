@@ -56,3 +56,20 @@ pub fn bias_grad(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
         }
     }
 }
+
+/// C[i] = Σ_z P[z·n + i] over the S slices in order (+ bias[i mod N] when p15 = 1): the
+/// second half of a split-K matmul. ins = [P, bias], outs = [C]; p0 = n = M·N, p1 = N,
+/// p2 = S
+pub fn slice_sum(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let (n, cols, s) = (p[0] as usize, p[1] as usize, p[2] as usize);
+    for i in 0..n {
+        let mut acc = 0f32;
+        for z in 0..s {
+            acc += ins[0][z * n + i];
+        }
+        if p[15] == 1 {
+            acc += ins[1][i % cols];
+        }
+        outs[0][i] = acc;
+    }
+}

@@ -45,7 +45,11 @@ static SPLIT_K_SCRATCH: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(
 
 /// ins = [A, B, bias], outs = [C]; p0 = M, p1 = N, p2 = K; flags in p[13..16] = (ta, tb,
 /// bias), as [`super::matmul::matmul`]. Transposes are strides, never copies.
-pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+pub fn matmul(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    if p[3] != 0 {
+        // The GPU backend's split-K form (never in a plan): the reference computes it.
+        return super::matmul::matmul(p, g, ins, outs);
+    }
     let (m, n, k) = (p[0] as usize, p[1] as usize, p[2] as usize);
     let (ta, tb, bias) = (p[13] != 0, p[14] != 0, p[15] != 0);
     let (a, b) = (ins[0], ins[1]);

@@ -3,9 +3,20 @@
 use crate::backend::{Globals, Kernel};
 
 /// ins = [A, B, bias], outs = [C]; p0 = M, p1 = N, p2 = K; flags in p[13..16] = (ta, tb, bias).
+/// Split K (p3 = slice length Ks > 0, set by the GPU backend for deep products): slice z
+/// of C, at out[z·M·N ..], is the product over k in [z·Ks, (z+1)·Ks), without bias;
+/// [`super::elementwise::slice_sum`] adds the slices.
 pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (m, n, k) = (p[0] as usize, p[1] as usize, p[2] as usize);
     let (ta, tb, bias) = (p[13] != 0, p[14] != 0, p[15] != 0);
+    let ks = p[3] as usize;
+    let slices: Vec<(usize, usize)> = if ks > 0 {
+        (0..k.div_ceil(ks))
+            .map(|z| (z * ks, ((z + 1) * ks).min(k)))
+            .collect()
+    } else {
+        vec![(0, k)]
+    };
     let a = ins[0];
     // B stored [N, K]: transpose once so the inner loop runs over contiguous rows of Bᵀ
     // (the same products, summed in the same k order).
@@ -18,19 +29,21 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     } else {
         ins[1]
     };
-    let c = &mut *outs[0];
     let mut row = vec![0f32; n];
-    for i in 0..m {
-        row.iter_mut().for_each(|x| *x = 0.0);
-        for kk in 0..k {
-            let av = if ta { a[kk * m + i] } else { a[i * k + kk] };
-            let br = &b[kk * n..kk * n + n];
-            for (r, &bv) in row.iter_mut().zip(br) {
-                *r += av * bv;
+    for (z, &(k0, k1)) in slices.iter().enumerate() {
+        let c = &mut outs[0][z * m * n..];
+        for i in 0..m {
+            row.iter_mut().for_each(|x| *x = 0.0);
+            for kk in k0..k1 {
+                let av = if ta { a[kk * m + i] } else { a[i * k + kk] };
+                let br = &b[kk * n..kk * n + n];
+                for (r, &bv) in row.iter_mut().zip(br) {
+                    *r += av * bv;
+                }
             }
-        }
-        for j in 0..n {
-            c[i * n + j] = row[j] + if bias { ins[2][j] } else { 0.0 };
+            for j in 0..n {
+                c[i * n + j] = row[j] + if bias && ks == 0 { ins[2][j] } else { 0.0 };
+            }
         }
     }
 }

@@ -8,7 +8,9 @@ pub use context::{AdapterReport, GpuOptions};
 
 use std::collections::HashMap;
 
-use crate::backend::{Backend, BufferSpec, Globals, Kernel, Program, ProgramId, check};
+use crate::backend::{
+    Backend, BufferSpec, Globals, Instr, Kernel, Program, ProgramId, Slice, check,
+};
 use crate::error::{Error, Result};
 
 /// Number of read-only operand slots and their first binding (see shaders/common.wgsl).
@@ -54,6 +56,12 @@ pub struct Gpu {
     /// Seconds and calls per kernel when profiling ([`Gpu::profiled`]).
     times: Option<crate::backend::KernelTimes>,
 }
+
+/// Split K when a matmul is at least this deep and its grid has fewer workgroups than
+/// this; slices of about SPLIT_K_SLICE.
+const SPLIT_K_MIN_DEPTH: u32 = 4096;
+const SPLIT_K_FEW_GROUPS: u32 = 32;
+const SPLIT_K_SLICE: u32 = 2048;
 
 /// An asynchronous read in flight ([`Backend::read_start`]).
 struct PendingRead {
@@ -201,6 +209,81 @@ impl Gpu {
         let _ = self.ctx.take_error();
         self.create_buffers(&[])?;
         Ok(())
+    }
+
+    /// Deep products that would leave the device nearly idle (few workgroups: the
+    /// convolutions' weight gradients, e.g. 25 × 32 outputs over K = 73,728) become two
+    /// dispatches: the subgroup matmul over K slices into a scratch buffer of partial
+    /// products, then `slice_sum` adding them in slice order (+ bias). `SHADEPROP_SPLIT_K=0`
+    /// turns this off.
+    fn split_k(&mut self, instrs: &[Instr]) -> Result<Vec<Instr>> {
+        let Some(sg) = self.ctx.report.subgroup_size else {
+            return Ok(instrs.to_vec());
+        };
+        if std::env::var("SHADEPROP_SPLIT_K").is_ok_and(|v| v == "0") {
+            return Ok(instrs.to_vec());
+        }
+        let report = self.ctx.report.clone();
+        let plan = |i: &Instr| -> Option<(usize, usize)> {
+            let Kernel::MatMul { .. } = i.kernel else {
+                return None;
+            };
+            let (m, n, k) = (i.p[0], i.p[1], i.p[2]);
+            let g = shaders::workgroups(i, &report);
+            if k < SPLIT_K_MIN_DEPTH || g[0] * g[1] >= SPLIT_K_FEW_GROUPS {
+                return None;
+            }
+            let s = k.div_ceil(SPLIT_K_SLICE).clamp(2, 64);
+            let ks = k.div_ceil(s).next_multiple_of(sg);
+            let s = k.div_ceil(ks);
+            Some((ks as usize, s as usize * (m * n) as usize))
+        };
+        let scratch_len = instrs.iter().filter_map(plan).map(|(_, l)| l).max();
+        let Some(scratch_len) = scratch_len else {
+            return Ok(instrs.to_vec());
+        };
+        let scratch = self.buffers.len();
+        self.add_buffers(&[BufferSpec {
+            name: "split-K partial products".into(),
+            len: scratch_len,
+        }])?;
+        let mut out = Vec::with_capacity(instrs.len() + 2);
+        for i in instrs {
+            let (Some((ks, len)), Kernel::MatMul { ta, tb, bias }) = (plan(i), i.kernel) else {
+                out.push(i.clone());
+                continue;
+            };
+            let part = Slice {
+                buf: scratch,
+                off: 0,
+                len,
+            };
+            let mut p = i.p;
+            p[3] = ks as u32;
+            p[15] = 0;
+            out.push(Instr {
+                kernel: Kernel::MatMul {
+                    ta,
+                    tb,
+                    bias: false,
+                },
+                p,
+                ins: i.ins.clone(),
+                outs: vec![part],
+            });
+            let mut q = [0u32; 16];
+            q[0] = i.p[0] * i.p[1];
+            q[1] = i.p[1];
+            q[2] = i.p[2].div_ceil(ks as u32);
+            q[15] = bias as u32;
+            out.push(Instr {
+                kernel: Kernel::SliceSum { bias },
+                p: q,
+                ins: vec![part, i.ins[2]],
+                outs: i.outs.clone(),
+            });
+        }
+        Ok(out)
     }
 
     /// Time every kernel (benchmarks only): each dispatch is then submitted on its own
@@ -384,7 +467,8 @@ impl Backend for Gpu {
     }
 
     fn load(&mut self, program: &Program) -> Result<ProgramId> {
-        let n = program.instrs.len().max(1) as u64;
+        let instrs = self.split_k(&program.instrs)?;
+        let n = instrs.len().max(1) as u64;
         let params = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("program params"),
             size: n * PARAM_STRIDE,
@@ -395,7 +479,7 @@ impl Backend for Gpu {
         let max_binding = self.ctx.limits.max_storage_buffer_binding_size;
         let align = self.align();
         let mut loaded = vec![];
-        for (i, instr) in program.instrs.iter().enumerate() {
+        for (i, instr) in instrs.iter().enumerate() {
             let shape = match (instr.kernel, self.ctx.report.subgroup_size) {
                 (Kernel::MatMul { .. }, Some(_)) => {
                     shaders::matmul_shape(instr.p[0], instr.p[1], instr.p[2], &self.ctx.report)

@@ -118,10 +118,13 @@ pub fn loop_trips(instr: &Instr, report: &AdapterReport) -> u64 {
     let unroll = 16;
     match instr.kernel {
         Kernel::MatMul { .. } => match report.subgroup_size {
+            Some(sg) if p[3] > 0 => p[3].div_ceil(sg as u64),
             Some(sg) => p[2].div_ceil(sg as u64),
+            None if p[3] > 0 => p[3].div_ceil(4),
             None => p[2].div_ceil(4),
         },
         Kernel::BiasGrad => p[0].div_ceil(unroll),
+        Kernel::SliceSum { .. } => p[2],
         Kernel::BnFwdTrain => 3 * (p[0] * p[4].max(1)).div_ceil(unroll),
         Kernel::BnBwd => 2 * (p[0] * p[4].max(1)).div_ceil(unroll),
         Kernel::MetricsAccum => p[0].div_ceil(unroll),
@@ -159,12 +162,18 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
                 [
                     div_up(p[1], 4 * s.lanes),
                     div_up(p[0], SG_TM * (s.workgroup / s.lanes)),
-                    1,
+                    // Split-K slices (p3 = slice length).
+                    if p[3] > 0 { div_up(p[2], p[3]) } else { 1 },
                 ]
             }
-            None => [div_up(p[1], 64), div_up(p[0], 16), 1],
+            None => [
+                div_up(p[1], 64),
+                div_up(p[0], 16),
+                if p[3] > 0 { div_up(p[2], p[3]) } else { 1 },
+            ],
         },
         Kernel::BiasGrad => grid1d(p[1]),
+        Kernel::SliceSum { .. } => grid1d(p[0]),
         Kernel::BnFwdEval => grid1d(p[0] * p[1] * p[4].max(1)),
         Kernel::BnFwdTrain | Kernel::BnBwd => [div_up(p[1], 64), 1, 1],
         Kernel::SoftmaxXent => [div_up(p[0], 64), 1, 1],
