@@ -204,3 +204,29 @@ fn w_cnn_has_the_pytorch_parameter_count_and_checkpoint_shapes() {
         .unwrap_err();
     assert!(e.to_string().contains("5x5 window"), "{e}");
 }
+
+/// W-CNN with batches of 8 makes conv1's weight gradient deep enough (K = 8 · 576) for the
+/// GPU backend's split-K; a later program for another batch size adds pool buffers after
+/// that backend's scratch buffer, and the two must not be confused. GPU equals CPU.
+#[test]
+fn split_k_survives_programs_added_later() {
+    let Some(_) = gpu() else { return };
+    let g = Sequential::w_cnn(0.5).build().unwrap();
+    let mut runs = vec![];
+    for backend in backends() {
+        let mut s = Session::new(backend, g.clone(), Sgd::w_mlp(), 4, 8).unwrap();
+        for (step, b) in [8usize, 7, 8].into_iter().enumerate() {
+            let (x, y) = batch(90 + step as u64, b, 784, 10);
+            s.train_batch(&x, &y).unwrap();
+        }
+        let (x, _) = batch(99, 5, 784, 10);
+        let logits = s.predict(&x).unwrap();
+        runs.push((s.params().unwrap(), logits));
+    }
+    for (p, l) in &runs[1..] {
+        assert_close("logits after the steps", l, &runs[0].1, 1e-3, 1e-2);
+        for ((n, a), (_, b)) in runs[0].0.iter().zip(p) {
+            assert_close(&format!("{n} after 3 steps"), b, a, 2e-5, 2e-3);
+        }
+    }
+}

@@ -38,8 +38,10 @@ pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
 
 /// Below this many multiply-adds a matmul runs on one thread (thread hand-off costs more).
 const THREADING_MIN_MACS: usize = 1 << 18;
-/// Products at least this deep (and 4× deeper than wide) split K across threads.
+/// Products at least this deep (and 4× deeper than wide) split K across threads, into at
+/// most this many slices.
 const SPLIT_K_MIN_DEPTH: usize = 4096;
+const SPLIT_K_MAX_PARTS: usize = 8;
 /// Partial products of the split-K path, reused from call to call.
 static SPLIT_K_SCRATCH: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
 
@@ -106,14 +108,14 @@ pub fn matmul(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]
             );
         }
     };
-    let threads = rayon::current_num_threads();
-    if k >= SPLIT_K_MIN_DEPTH && k >= 4 * m.max(n) && threads > 1 {
+    if k >= SPLIT_K_MIN_DEPTH && k >= 4 * m.max(n) {
         // Deep products (the convolutions' weight gradients: conv1 25 × 32 outputs over
         // K = 73,728, conv2 800 × 64 over 8,192): gemm parallelizes over the output only,
-        // which leaves threads idle or splits badly, so split K into one slice per thread.
-        // Slice 0 accumulates into C (over the bias rows when there is a bias), the others
-        // into reused scratch, added in slice order (deterministic).
-        let parts = threads.min(k / (SPLIT_K_MIN_DEPTH / 2));
+        // which leaves threads idle or splits badly, so split K into slices run in
+        // parallel. Slice 0 accumulates into C (over the bias rows when there is a bias),
+        // the others into reused scratch, added in slice order. The slices depend on K
+        // only, not on the thread count: the same bits on any machine.
+        let parts = (k / (SPLIT_K_MIN_DEPTH / 2)).min(SPLIT_K_MAX_PARTS);
         let step = k.div_ceil(parts);
         // Another thread in the middle of a split-K product: use fresh buffers (never wait
         // on the lock from inside rayon's pool).

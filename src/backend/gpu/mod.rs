@@ -49,6 +49,9 @@ pub struct Gpu {
     /// flight: its byte count and the channel its map callback answers on.
     async_staging: Option<wgpu::Buffer>,
     pending: Option<PendingRead>,
+    /// Buffers of this backend's own (split-K partial products), addressed from
+    /// SCRATCH_BASE on.
+    scratch: Vec<(wgpu::Buffer, BufferSpec)>,
     /// The persistent pipeline cache, its file, and whether new pipelines were compiled
     /// since it was last written.
     cache: Option<(wgpu::PipelineCache, std::path::PathBuf)>,
@@ -62,6 +65,8 @@ pub struct Gpu {
 const SPLIT_K_MIN_DEPTH: u32 = 4096;
 const SPLIT_K_FEW_GROUPS: u32 = 32;
 const SPLIT_K_SLICE: u32 = 2048;
+/// Operand indices from here on name the backend's scratch buffers.
+const SCRATCH_BASE: usize = 1 << 24;
 
 /// An asynchronous read in flight ([`Backend::read_start`]).
 struct PendingRead {
@@ -113,6 +118,7 @@ impl Gpu {
             staging: None,
             async_staging: None,
             pending: None,
+            scratch: vec![],
             cache: None,
             cache_dirty: false,
             times: None,
@@ -211,6 +217,42 @@ impl Gpu {
         Ok(())
     }
 
+    /// A storage buffer for `s`, refused (naming it) beyond the adapter's buffer size.
+    fn make_buffer(&self, s: &BufferSpec) -> Result<wgpu::Buffer> {
+        let bytes = (s.len.max(1) * 4) as u64;
+        let limit = self.ctx.limits.max_buffer_size;
+        if bytes > limit {
+            return Err(Error::BufferTooLarge {
+                name: s.name.clone(),
+                bytes,
+                limit_name: "max_buffer_size",
+                limit,
+            });
+        }
+        self.ctx.checked(|d| {
+            d.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&s.name),
+                size: bytes.next_multiple_of(4),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        })
+    }
+
+    /// The buffer behind an operand index: the caller's buffers, or from SCRATCH_BASE on
+    /// this backend's own scratch (kept apart, so that buffers the caller adds later keep
+    /// the indices it expects).
+    fn operand_buffer(&self, buf: usize) -> Result<(&wgpu::Buffer, &BufferSpec)> {
+        let found = if buf >= SCRATCH_BASE {
+            self.scratch.get(buf - SCRATCH_BASE).map(|(b, s)| (b, s))
+        } else {
+            self.buffers.get(buf).zip(self.specs.get(buf))
+        };
+        found.ok_or_else(|| Error::Graph(format!("no buffer {buf}")))
+    }
+
     /// Deep products that would leave the device nearly idle (few workgroups: the
     /// convolutions' weight gradients, e.g. 25 × 32 outputs over K = 73,728) become two
     /// dispatches: the subgroup matmul over K slices into a scratch buffer of partial
@@ -242,11 +284,12 @@ impl Gpu {
         let Some(scratch_len) = scratch_len else {
             return Ok(instrs.to_vec());
         };
-        let scratch = self.buffers.len();
-        self.add_buffers(&[BufferSpec {
+        let spec = BufferSpec {
             name: "split-K partial products".into(),
             len: scratch_len,
-        }])?;
+        };
+        let scratch = SCRATCH_BASE + self.scratch.len();
+        self.scratch.push((self.make_buffer(&spec)?, spec));
         let mut out = Vec::with_capacity(instrs.len() + 2);
         for i in instrs {
             let (Some((ks, len)), Kernel::MatMul { ta, tb, bias }) = (plan(i), i.kernel) else {
@@ -306,7 +349,8 @@ impl Gpu {
 
     /// Total bytes of the buffers currently allocated.
     pub fn buffer_bytes(&self) -> u64 {
-        self.buffers.iter().map(|b| b.size()).sum()
+        let own = self.scratch.iter().map(|(b, _)| b.size());
+        self.buffers.iter().map(|b| b.size()).chain(own).sum()
     }
 
     fn layout(&mut self, n_in: usize, n_out: usize) -> &wgpu::PipelineLayout {
@@ -433,34 +477,16 @@ impl Backend for Gpu {
     fn create_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
         self.buffers.clear();
         self.specs.clear();
+        self.scratch.clear();
         self.programs.clear();
         self.add_buffers(specs)
     }
 
     fn add_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
-        let lim = &self.ctx.limits;
-        let mut bufs = vec![];
-        for s in specs {
-            let bytes = (s.len.max(1) * 4) as u64;
-            if bytes > lim.max_buffer_size {
-                return Err(Error::BufferTooLarge {
-                    name: s.name.clone(),
-                    bytes,
-                    limit_name: "max_buffer_size",
-                    limit: lim.max_buffer_size,
-                });
-            }
-            bufs.push(self.ctx.checked(|d| {
-                d.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(&s.name),
-                    size: bytes.next_multiple_of(4),
-                    usage: wgpu::BufferUsages::STORAGE
-                        | wgpu::BufferUsages::COPY_DST
-                        | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: false,
-                })
-            })?);
-        }
+        let bufs = specs
+            .iter()
+            .map(|s| self.make_buffer(s))
+            .collect::<Result<Vec<_>>>()?;
         self.buffers.extend(bufs);
         self.specs.extend_from_slice(specs);
         Ok(())
@@ -517,25 +543,26 @@ impl Backend for Gpu {
                         .map(|(j, s)| (OUT_BASE + j as u32, s)),
                 );
             for (binding, s) in operands {
+                let (buffer, spec) = self.operand_buffer(s.buf)?;
                 let bytes = (s.len.max(1) * 4) as u64;
                 if bytes > max_binding {
                     return Err(Error::BufferTooLarge {
-                        name: format!("{} operand of {:?}", self.specs[s.buf].name, instr.kernel),
+                        name: format!("{} operand of {:?}", spec.name, instr.kernel),
                         bytes,
                         limit_name: "max_storage_buffer_binding_size",
                         limit: max_binding,
                     });
                 }
-                if s.off % align != 0 || s.off + s.len.max(1) > self.specs[s.buf].len.max(1) {
+                if s.off % align != 0 || s.off + s.len.max(1) > spec.len.max(1) {
                     return Err(Error::Graph(format!(
                         "{:?}: operand {s:?} misaligned or outside buffer {}",
-                        instr.kernel, self.specs[s.buf].name
+                        instr.kernel, spec.name
                     )));
                 }
                 entries.push(wgpu::BindGroupEntry {
                     binding,
                     resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &self.buffers[s.buf],
+                        buffer,
                         offset: (s.off * 4) as u64,
                         size: std::num::NonZeroU64::new(bytes),
                     }),
