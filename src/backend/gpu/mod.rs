@@ -68,6 +68,27 @@ const SPLIT_K_SLICE: u32 = 2048;
 /// Operand indices from here on name the backend's scratch buffers.
 const SCRATCH_BASE: usize = 1 << 24;
 
+/// The mappable buffer in `slot`, replaced by a larger one when it holds fewer than `bytes`.
+fn readback_buffer(
+    device: &wgpu::Device,
+    slot: &mut Option<wgpu::Buffer>,
+    bytes: u64,
+) -> wgpu::Buffer {
+    match slot {
+        Some(b) if b.size() >= bytes => b.clone(),
+        _ => {
+            let b = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: bytes.max(256),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            *slot = Some(b.clone());
+            b
+        }
+    }
+}
+
 /// An asynchronous read in flight ([`Backend::read_start`]).
 struct PendingRead {
     bytes: u64,
@@ -449,19 +470,24 @@ impl Gpu {
     }
 
     fn staging(&mut self, bytes: u64) -> wgpu::Buffer {
-        match &self.staging {
-            Some(b) if b.size() >= bytes => b.clone(),
-            _ => {
-                let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("readback"),
-                    size: bytes.max(256),
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                self.staging = Some(b.clone());
-                b
-            }
+        readback_buffer(&self.ctx.device, &mut self.staging, bytes)
+    }
+
+    /// Whether `len` elements from `off` of buffer `buf` can be read.
+    fn check_read(&self, buf: usize, off: usize, len: usize) -> Result<()> {
+        let spec = self
+            .specs
+            .get(buf)
+            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        if off + len > spec.len {
+            return Err(Error::Graph(format!(
+                "read {off}..{} of {} ({} elements)",
+                off + len,
+                spec.name,
+                spec.len
+            )));
         }
+        Ok(())
     }
 }
 
@@ -666,18 +692,7 @@ impl Backend for Gpu {
     }
 
     fn read(&mut self, buf: usize, off: usize, len: usize) -> Result<Vec<f32>> {
-        let spec = self
-            .specs
-            .get(buf)
-            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
-        if off + len > spec.len {
-            return Err(Error::Graph(format!(
-                "read {off}..{} of {} ({} elements)",
-                off + len,
-                spec.name,
-                spec.len
-            )));
-        }
+        self.check_read(buf, off, len)?;
         if len == 0 {
             return Ok(vec![]);
         }
@@ -717,32 +732,9 @@ impl Backend for Gpu {
         if self.pending.is_some() {
             self.read_finish()?;
         }
-        let spec = self
-            .specs
-            .get(buf)
-            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
-        if off + len > spec.len {
-            return Err(Error::Graph(format!(
-                "read {off}..{} of {} ({} elements)",
-                off + len,
-                spec.name,
-                spec.len
-            )));
-        }
+        self.check_read(buf, off, len)?;
         let bytes = (len.max(1) * 4) as u64;
-        let staging = match &self.async_staging {
-            Some(b) if b.size() >= bytes => b.clone(),
-            _ => {
-                let b = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("async readback"),
-                    size: bytes.max(256),
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                self.async_staging = Some(b.clone());
-                b
-            }
-        };
+        let staging = readback_buffer(&self.ctx.device, &mut self.async_staging, bytes);
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         if len > 0 {
             enc.copy_buffer_to_buffer(&self.buffers[buf], (off * 4) as u64, &staging, 0, bytes);
