@@ -55,9 +55,10 @@ pub enum Kernel {
     Add,
     /// Inverted dropout mask (same kernel forward and backward).
     Dropout,
-    /// ReLU then dropout in one pass (the plan fuses the pair): outputs both.
+    /// ReLU then dropout in one pass (the plan fuses the pair): outputs the dropout's
+    /// output only.
     ReluDropout,
-    /// The backward of ReLU then dropout in one pass.
+    /// The backward of ReLU then dropout, from the fused forward's output (no mask).
     DropoutReluBwd,
     /// Batch norm with batch statistics; updates running statistics.
     BnFwdTrain,

@@ -287,43 +287,54 @@ impl Gpu {
             return Ok(instrs.to_vec());
         }
         let report = self.ctx.report.clone();
-        let plan = |i: &Instr| -> Option<(usize, usize)> {
+        // (slice length, slices) of each product to split.
+        let plan = |i: &Instr| -> Option<(u32, u32)> {
             let Kernel::MatMul { .. } = i.kernel else {
                 return None;
             };
-            let (m, n, k) = (i.p[0], i.p[1], i.p[2]);
+            let k = i.p[2];
             let g = shaders::workgroups(i, &report);
             if k < SPLIT_K_MIN_DEPTH || g[0] * g[1] >= SPLIT_K_FEW_GROUPS {
                 return None;
             }
             let s = k.div_ceil(SPLIT_K_SLICE).clamp(2, 64);
             let ks = k.div_ceil(s).next_multiple_of(sg);
-            let s = k.div_ceil(ks);
-            Some((ks as usize, s as usize * (m * n) as usize))
+            Some((ks, k.div_ceil(ks)))
         };
-        let scratch_len = instrs.iter().filter_map(plan).map(|(_, l)| l).max();
-        let Some(scratch_len) = scratch_len else {
+        let parts_len = |i: &Instr, s: u32| s as usize * (i.p[0] * i.p[1]) as usize;
+        let need = instrs
+            .iter()
+            .filter_map(|i| plan(i).map(|(_, s)| parts_len(i, s)))
+            .max();
+        let Some(need) = need else {
             return Ok(instrs.to_vec());
         };
-        let spec = BufferSpec {
-            name: "split-K partial products".into(),
-            len: scratch_len,
+        // Programs run one after another on the queue, so they can share one scratch
+        // buffer: reuse one that is large enough, else add one.
+        let scratch = match self.scratch.iter().position(|(_, s)| s.len >= need) {
+            Some(j) => SCRATCH_BASE + j,
+            None => {
+                let spec = BufferSpec {
+                    name: "split-K partial products".into(),
+                    len: need,
+                };
+                self.scratch.push((self.make_buffer(&spec)?, spec));
+                SCRATCH_BASE + self.scratch.len() - 1
+            }
         };
-        let scratch = SCRATCH_BASE + self.scratch.len();
-        self.scratch.push((self.make_buffer(&spec)?, spec));
         let mut out = Vec::with_capacity(instrs.len() + 2);
         for i in instrs {
-            let (Some((ks, len)), Kernel::MatMul { ta, tb, bias }) = (plan(i), i.kernel) else {
+            let (Some((ks, s)), Kernel::MatMul { ta, tb, bias }) = (plan(i), i.kernel) else {
                 out.push(i.clone());
                 continue;
             };
             let part = Slice {
                 buf: scratch,
                 off: 0,
-                len,
+                len: parts_len(i, s),
             };
             let mut p = i.p;
-            p[3] = ks as u32;
+            p[3] = ks;
             p[15] = 0;
             out.push(Instr {
                 kernel: Kernel::MatMul {
@@ -338,7 +349,7 @@ impl Gpu {
             let mut q = [0u32; 16];
             q[0] = i.p[0] * i.p[1];
             q[1] = i.p[1];
-            q[2] = i.p[2].div_ceil(ks as u32);
+            q[2] = s;
             q[15] = bias as u32;
             out.push(Instr {
                 kernel: Kernel::SliceSum { bias },
