@@ -178,6 +178,7 @@ fn main() {
             ta,
             tb,
             bias: false,
+            half: false,
         };
         let flop = 2.0 * (m * n * k) as f64;
         let mut cpu = Cpu::new();

@@ -2,6 +2,9 @@
 // TA: A is stored [K, M] (A^T is used); TB: B is stored [N, K]. Transposes are read in
 // place, never materialized. BIAS adds bias[n] to every row (fused linear forward).
 // in0 = A, in1 = B, in2 = bias; out0 = C.   p0 = M, p1 = N, p2 = K
+// A and B are read through lda/ldb/ldb4, which the host defines: plain f32 loads, or (the
+// half variant, p12 = 1) f16 values packed two per 32-bit word, element i in the low (i
+// even) or high half of word i/2, unpacked to f32; products and sums are f32 either way.
 //
 // Portable variant (no subgroups, no workgroup memory): each invocation owns a 4×4
 // register block; on lavapipe workgroup memory and barriers cost more than they save
@@ -12,13 +15,13 @@ override TB: bool = false;
 override BIAS: bool = false;
 
 fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
-    if (TA) { return in0[k * M + r]; }
-    return in0[r * K + k];
+    if (TA) { return lda(k * M + r); }
+    return lda(r * K + k);
 }
 
 fn b_at(k: u32, c: u32, N: u32, K: u32) -> f32 {
-    if (TB) { return in1[c * K + k]; }
-    return in1[k * N + c];
+    if (TB) { return ldb(c * K + k); }
+    return ldb(k * N + c);
 }
 
 // acc[i] += A[rr[i], k] · B[k, cc] for the 4 rows (nothing from kend on).

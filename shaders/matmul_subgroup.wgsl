@@ -29,20 +29,19 @@ const SG: u32 = 8u;
 
 // A[r, k] for r < M, k < K (the caller clamps and masks).
 fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
-    if (TA) { return in0[k * M + r]; }
-    return in0[r * K + k];
+    if (TA) { return lda(k * M + r); }
+    return lda(r * K + k);
 }
 
 fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
     if (full) {
-        if (TB) { return vec4<f32>(in1[c * K + k], in1[(c + 1u) * K + k], in1[(c + 2u) * K + k], in1[(c + 3u) * K + k]); }
-        let o = k * N + c;
-        return vec4<f32>(in1[o], in1[o + 1u], in1[o + 2u], in1[o + 3u]);
+        if (TB) { return vec4<f32>(ldb(c * K + k), ldb((c + 1u) * K + k), ldb((c + 2u) * K + k), ldb((c + 3u) * K + k)); }
+        return ldb4(k * N + c);
     }
     var v = vec4<f32>(0.0);
     for (var j = 0u; j < 4u; j++) {
         let cj = min(c + j, N - 1u);
-        if (TB) { v[j] = in1[cj * K + k]; } else { v[j] = in1[k * N + cj]; }
+        if (TB) { v[j] = ldb(cj * K + k); } else { v[j] = ldb(k * N + cj); }
     }
     return v;
 }

@@ -81,7 +81,12 @@ fn matmul_all_transposes_random_shapes() {
             (false, true, false),
             (true, true, true),
         ] {
-            let kern = Kernel::MatMul { ta, tb, bias };
+            let kern = Kernel::MatMul {
+                ta,
+                tb,
+                bias,
+                half: false,
+            };
             let a = rand_vec(si as u64 * 3 + 1, m * k);
             let b = rand_vec(si as u64 * 3 + 2, k * n);
             let bv = rand_vec(si as u64 * 3 + 3, n);
@@ -361,6 +366,7 @@ fn reductions_past_65535_steps_are_complete() {
             ta,
             tb: false,
             bias,
+            half: false,
         };
         both(
             &mut gs,
@@ -989,14 +995,29 @@ fn split_k_slices_and_their_sum() {
     let mut gs = gpus();
     let (m, n, k, ks) = (7usize, 12usize, 1000usize, 208usize);
     let s = k.div_ceil(ks);
-    for (ta, tb) in [(false, false), (true, false), (false, true)] {
-        let plain = Kernel::MatMul { ta, tb, bias: true };
+    for (ta, tb, half) in [
+        (false, false, false),
+        (true, false, false),
+        (false, true, false),
+        (true, false, true),
+    ] {
+        let plain = Kernel::MatMul {
+            ta,
+            tb,
+            bias: true,
+            half,
+        };
         let sliced = Kernel::MatMul {
             ta,
             tb,
             bias: false,
+            half,
         };
-        let ins = [rand_vec(61, m * k), rand_vec(62, k * n), rand_vec(63, n)];
+        let mut ins = [rand_vec(61, m * k), rand_vec(62, k * n), rand_vec(63, n)];
+        if half {
+            ins[0] = packed(&ins[0]);
+            ins[1] = packed(&ins[1]);
+        }
         let mut p = matmul::params(sliced, m, n, k);
         p[3] = ks as u32;
         both(
@@ -1051,5 +1072,164 @@ fn split_k_slices_and_their_sum() {
             .unwrap()
             .remove(0);
         assert_close("split-K sum vs plain matmul", &got, &want, 1e-5, 1e-4);
+    }
+}
+
+/// Operands packed two f16 values per word, as the plan's CastHalf stores them.
+fn packed(x: &[f32]) -> Vec<f32> {
+    let mut w = vec![0.0; x.len().div_ceil(2)];
+    shadeprop::backend::cpu::half::pack_into(x, &mut w);
+    w
+}
+
+/// f32 → packed f16: the GPU writes the same bits as the CPU twin, for values in every
+/// range (normal, subnormal, rounding to zero, ties, overflow to inf, inf, NaN) and an odd
+/// count (the last word's high half is 0).
+#[test]
+fn cast_half_same_bits_as_the_cpu_twin() {
+    let mut gs = gpus();
+    let mut x: Vec<f32> = vec![
+        0.0,
+        -0.0,
+        1.0,
+        -1.5,
+        65504.0,
+        65519.0,
+        65520.0,
+        -1e6,
+        6.1035156e-5,
+        6.0e-5,
+        3.0e-8,
+        2.9802322e-8,
+        1.0e-9,
+        1.0 + 1.0 / 2048.0,
+        1.0 + 3.0 / 2048.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ];
+    let rng = Rng::new(5);
+    for i in 0..70_001u32 {
+        let e = rng.uniform(1, 0, i) * 50.0 - 30.0;
+        x.push((rng.uniform(0, 0, i) - 0.5) * 2f32.powf(e));
+    }
+    let n = x.len();
+    assert!(n % 2 == 1);
+    let mut p = [0u32; 16];
+    p[0] = n as u32;
+    let outs = [vec![0.0; n.div_ceil(2)]];
+    let bits = |v: &[f32]| v.iter().map(|w| w.to_bits()).collect::<Vec<u32>>();
+    let want = run_kernel(
+        &mut Cpu::new(),
+        Kernel::CastHalf,
+        p,
+        &[x.clone()],
+        &outs,
+        &g0(),
+    )
+    .unwrap()
+    .remove(0);
+    assert_eq!(bits(&want), bits(&packed(&x)));
+    assert!(!gs.is_empty() || std::env::var("SHADEPROP_REQUIRE_GPU").is_err());
+    for gpu in gs.iter_mut() {
+        let got = run_kernel(gpu, Kernel::CastHalf, p, &[x.clone()], &outs, &g0())
+            .unwrap()
+            .remove(0);
+        let bad: Vec<String> = bits(&got)
+            .iter()
+            .zip(bits(&want))
+            .enumerate()
+            .filter(|(_, (g, w))| *g != w)
+            .take(8)
+            .map(|(i, (g, w))| {
+                format!(
+                    "word {i} ({:e}, {:e}): got {g:#010x} want {w:#010x}",
+                    x[2 * i],
+                    x.get(2 * i + 1).copied().unwrap_or(0.0)
+                )
+            })
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "cast_half on {}:\n{}",
+            gpu.describe(),
+            bad.join("\n")
+        );
+    }
+}
+
+/// The half matmul (packed f16 operands, f32 products and sums), every transpose, odd
+/// element counts (a half-used last word) and exact tilings, against the CPU twin that
+/// unpacks first; the f16 operands make it differ from the f32 matmul by f16 rounding only.
+#[test]
+fn half_matmul_all_transposes() {
+    let mut gs = gpus();
+    for (si, &(m, n, k)) in [
+        (1, 1, 1),
+        (3, 5, 7),
+        (17, 33, 9),
+        (128, 10, 512),
+        (64, 256, 64),
+        (33, 300, 71),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for (ta, tb, bias) in [
+            (false, false, true),
+            (true, false, false),
+            (false, true, false),
+            (true, true, true),
+        ] {
+            let kern = Kernel::MatMul {
+                ta,
+                tb,
+                bias,
+                half: true,
+            };
+            let a = rand_vec(si as u64 * 3 + 101, m * k);
+            let b = rand_vec(si as u64 * 3 + 102, k * n);
+            let bv = rand_vec(si as u64 * 3 + 103, n);
+            let p = matmul::params(kern, m, n, k);
+            let ins = [packed(&a), packed(&b), bv.clone()];
+            both(
+                &mut gs,
+                kern,
+                p,
+                &ins,
+                &[vec![0.0; m * n]],
+                &g0(),
+                1e-5,
+                1e-4,
+            );
+            // Against the f32 product of the unrounded operands: f16 rounding (relative
+            // 2^-11 per operand) summed over k terms of size ≤ 1.
+            let f = Kernel::MatMul {
+                ta,
+                tb,
+                bias,
+                half: false,
+            };
+            let full = run_kernel(
+                &mut Cpu::new(),
+                f,
+                matmul::params(f, m, n, k),
+                &[a, b, bv],
+                &[vec![0.0; m * n]],
+                &g0(),
+            )
+            .unwrap()
+            .remove(0);
+            let got = run_kernel(&mut Cpu::new(), kern, p, &ins, &[vec![0.0; m * n]], &g0())
+                .unwrap()
+                .remove(0);
+            assert_close(
+                "half vs f32 matmul",
+                &got,
+                &full,
+                2e-3 * (k as f32).sqrt(),
+                2e-3,
+            );
+        }
     }
 }

@@ -35,12 +35,16 @@ impl Act {
 /// the WGSL entry point and the CPU twin named by [`Kernel::def`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
-    /// C = op(A)·op(B) (+ bias); `ta`/`tb` read A or B transposed in place.
+    /// C = op(A)·op(B) (+ bias); `ta`/`tb` read A or B transposed in place; `half`: A and
+    /// B are packed f16 ([`Kernel::CastHalf`]), products and sums f32 (mixed precision).
     MatMul {
         ta: bool,
         tb: bool,
         bias: bool,
+        half: bool,
     },
+    /// f32 → f16 storage, two values per 32-bit word (mixed precision).
+    CastHalf,
     /// db[n] = Σ_m dY[m, n].
     BiasGrad,
     /// The sum of a split-K matmul's slices (+ bias): issued by the GPU backend only.
@@ -108,6 +112,9 @@ pub enum Kernel {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Family {
     Matmul,
+    /// The matmul reading packed f16 operands (same source, other loaders).
+    MatmulHalf,
+    Half,
     Elementwise,
     Dropout,
     BatchNorm,
@@ -124,7 +131,8 @@ impl Family {
     /// WGSL source of the family (without the common prelude).
     pub fn source(self) -> &'static str {
         match self {
-            Family::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Family::Matmul | Family::MatmulHalf => include_str!("../../shaders/matmul.wgsl"),
+            Family::Half => include_str!("../../shaders/half.wgsl"),
             Family::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
@@ -187,7 +195,13 @@ impl Kernel {
         use cpu::*;
         let (family, entry, cpu, n_in, n_out): (Family, &'static str, CpuFn, usize, usize) =
             match self {
-                Kernel::MatMul { .. } => (Family::Matmul, "matmul", matmul::matmul, 3, 1),
+                Kernel::MatMul { half: false, .. } => {
+                    (Family::Matmul, "matmul", matmul::matmul, 3, 1)
+                }
+                Kernel::MatMul { half: true, .. } => {
+                    (Family::MatmulHalf, "matmul", matmul::matmul, 3, 1)
+                }
+                Kernel::CastHalf => (Family::Half, "cast_half", half::cast_half, 1, 1),
                 Kernel::BiasGrad => (
                     Family::Elementwise,
                     "bias_grad",
@@ -307,7 +321,7 @@ impl Kernel {
     pub fn constants(&self) -> Vec<(&'static str, f64)> {
         let b = |x: bool| if x { 1.0 } else { 0.0 };
         match *self {
-            Kernel::MatMul { ta, tb, bias } => {
+            Kernel::MatMul { ta, tb, bias, .. } => {
                 vec![("TA", b(ta)), ("TB", b(tb)), ("BIAS", b(bias))]
             }
             Kernel::ActFwd(a) | Kernel::ActBwd(a) => vec![("ACT", a.code() as f64)],

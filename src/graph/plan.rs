@@ -438,6 +438,7 @@ pub fn compile(
                     ta: false,
                     tb: false,
                     bias: ins.len() > 2,
+                    half: false,
                 };
                 let p = matmul::params(kernel, batch, s_w.cols, s_w.rows_at(batch));
                 let bias = ins.get(2).map(|&b| t(b)).unwrap_or(fixed(buf::DUMMY, 0, 4));
@@ -456,6 +457,7 @@ pub fn compile(
                     ta,
                     tb,
                     bias: false,
+                    half: false,
                 };
                 let p = matmul::params(kernel, so.rows_at(batch), so.cols, k);
                 pre.push(Pre {

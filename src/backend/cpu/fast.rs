@@ -45,9 +45,47 @@ const SPLIT_K_MAX_PARTS: usize = 8;
 /// Partial products of the split-K path, reused from call to call.
 static SPLIT_K_SCRATCH: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
 
+/// Unpacked f16 operands of the half matmul, reused from call to call.
+static HALF_SCRATCH: std::sync::Mutex<[Vec<f32>; 2]> =
+    std::sync::Mutex::new([Vec::new(), Vec::new()]);
+
+/// The first `n` f16 values of a packed buffer as f32, converted in parallel chunks (F16C
+/// instructions through the `half` crate where the CPU has them).
+fn unpack_par(words: &[f32], n: usize, out: &mut Vec<f32>) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    out.resize(n, 0.0);
+    let bits: &[u16] = bytemuck::cast_slice(&words[..n.div_ceil(2)]);
+    if cfg!(target_endian = "big") {
+        return super::half::unpack_into(words, n, out);
+    }
+    let halves = bits[..n].reinterpret_cast::<half::f16>();
+    out.par_chunks_mut(1 << 14)
+        .zip(halves.par_chunks(1 << 14))
+        .for_each(|(o, h)| h.convert_to_f32_slice(o));
+}
+
 /// ins = [A, B, bias], outs = [C]; p0 = M, p1 = N, p2 = K; flags in p[13..16] = (ta, tb,
-/// bias), as [`super::matmul::matmul`]. Transposes are strides, never copies.
+/// bias), as [`super::matmul::matmul`]. Transposes are strides, never copies. Packed f16
+/// operands (p12 = 1) are unpacked into reused buffers first, then multiplied in f32.
 pub fn matmul(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    if p[12] != 0 && p[3] == 0 {
+        let (m, n, k) = (p[0] as usize, p[1] as usize, p[2] as usize);
+        let mut q = *p;
+        q[12] = 0;
+        let mut owned;
+        let mut guard = HALF_SCRATCH.try_lock().ok();
+        let bufs = match guard.as_deref_mut() {
+            Some(b) => b,
+            None => {
+                owned = [Vec::new(), Vec::new()];
+                &mut owned
+            }
+        };
+        let [a, b] = bufs;
+        unpack_par(ins[0], m * k, a);
+        unpack_par(ins[1], k * n, b);
+        return matmul(&q, g, &[&a[..], &b[..], ins[2]], outs);
+    }
     if p[3] != 0 {
         // The GPU backend's split-K form (never in a plan): the reference computes it.
         return super::matmul::matmul(p, g, ins, outs);

@@ -3,6 +3,8 @@
 use crate::backend::{Globals, Kernel};
 
 /// ins = [A, B, bias], outs = [C]; p0 = M, p1 = N, p2 = K; flags in p[13..16] = (ta, tb, bias).
+/// p12 = 1: A and B are packed f16 ([`super::half`]), unpacked to f32 first (exact), so
+/// the products and sums are those of the f32 kernel on the f16 values.
 /// Split K (p3 = slice length Ks > 0, set by the GPU backend for deep products): slice z
 /// of C, at out[z·M·N ..], is the product over k in [z·Ks, (z+1)·Ks), without bias;
 /// [`super::elementwise::slice_sum`] adds the slices.
@@ -10,6 +12,17 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
     let (m, n, k) = (p[0] as usize, p[1] as usize, p[2] as usize);
     let (ta, tb, bias) = (p[13] != 0, p[14] != 0, p[15] != 0);
     let ks = p[3] as usize;
+    let unpacked: [Vec<f32>; 2];
+    let ins: &[&[f32]] = &if p[12] != 0 {
+        unpacked = [(ins[0], m * k), (ins[1], k * n)].map(|(w, len)| {
+            let mut v = vec![0.0; len];
+            super::half::unpack_into(w, len, &mut v);
+            v
+        });
+        [&unpacked[0][..], &unpacked[1][..], ins[2]]
+    } else {
+        [ins[0], ins[1], ins[2]]
+    };
     let slices: Vec<(usize, usize)> = if ks > 0 {
         (0..k.div_ceil(ks))
             .map(|z| (z * ks, ((z + 1) * ks).min(k)))
@@ -55,7 +68,8 @@ pub fn params(kernel: Kernel, m: usize, n: usize, k: usize) -> [u32; 16] {
     p[0] = m as u32;
     p[1] = n as u32;
     p[2] = k as u32;
-    if let Kernel::MatMul { ta, tb, bias } = kernel {
+    if let Kernel::MatMul { ta, tb, bias, half } = kernel {
+        p[12] = half as u32;
         p[13] = ta as u32;
         p[14] = tb as u32;
         p[15] = bias as u32;

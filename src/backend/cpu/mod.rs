@@ -11,6 +11,7 @@ pub mod conv;
 pub mod dropout;
 pub mod elementwise;
 pub mod fast;
+pub mod half;
 pub mod matmul;
 pub mod optim;
 pub mod pool;
@@ -133,12 +134,14 @@ impl Backend for Cpu {
         }
         // The fast matmul reads through raw pointers: check its operand sizes here, once.
         for ins in &program.instrs {
-            if let crate::backend::Kernel::MatMul { bias, .. } = ins.kernel {
+            if let crate::backend::Kernel::MatMul { bias, half, .. } = ins.kernel {
                 let (m, n, k) = (ins.p[0] as usize, ins.p[1] as usize, ins.p[2] as usize);
+                // Packed f16 operands hold two elements per word.
+                let words = |e: usize| if half { e.div_ceil(2) } else { e };
                 let short = ins.ins.len() < 3
                     || ins.outs.is_empty()
-                    || ins.ins[0].len < m * k
-                    || ins.ins[1].len < k * n
+                    || ins.ins[0].len < words(m * k)
+                    || ins.ins[1].len < words(k * n)
                     || ins.outs[0].len < m * n
                     || (bias && ins.ins[2].len < n);
                 if short {

@@ -211,6 +211,7 @@ impl Gpu {
                 ta,
                 tb,
                 bias: false,
+                half: false,
             };
             let p = crate::backend::cpu::matmul::params(kern, m, n, k);
             let ins = [a.clone(), b.clone(), vec![0.0; n]];
@@ -324,7 +325,7 @@ impl Gpu {
         };
         let mut out = Vec::with_capacity(instrs.len() + 2);
         for i in instrs {
-            let (Some((ks, s)), Kernel::MatMul { ta, tb, bias }) = (plan(i), i.kernel) else {
+            let (Some((ks, s)), Kernel::MatMul { ta, tb, bias, half }) = (plan(i), i.kernel) else {
                 out.push(i.clone());
                 continue;
             };
@@ -341,6 +342,7 @@ impl Gpu {
                     ta,
                     tb,
                     bias: false,
+                    half,
                 },
                 p,
                 ins: i.ins.clone(),

@@ -16,7 +16,7 @@ pub struct ModuleKey {
 
 impl ModuleKey {
     pub fn for_kernel(def: &KernelDef, report: &AdapterReport) -> Self {
-        let subgroup = if def.family == Family::Matmul {
+        let subgroup = if matches!(def.family, Family::Matmul | Family::MatmulHalf) {
             report.subgroup_size
         } else {
             None
@@ -30,14 +30,35 @@ impl ModuleKey {
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const MATMUL_SUBGROUP: &str = include_str!("../../../shaders/matmul_subgroup.wgsl");
+const LOAD_F32: &str = include_str!("../../../shaders/load_f32.wgsl");
+const LOAD_F16: &str = include_str!("../../../shaders/load_f16.wgsl");
 
-/// The WGSL text of a module.
+/// The WGSL text of a module. The matmul families get their operand loaders (f32, or
+/// packed f16 with in0/in1 declared as words); the f16 cast writes words to out0.
 pub fn module_source(key: ModuleKey) -> String {
     let body = match (key.family, key.subgroup) {
-        (Family::Matmul, Some(sg)) => unroll_subgroup_matmul(sg),
+        (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg),
         (f, _) => f.source().to_string(),
     };
-    format!("{COMMON}\n{body}")
+    let words = |s: &str, v: &str| {
+        s.replace(
+            &format!("var<storage, read> {v}: array<f32>"),
+            &format!("var<storage, read> {v}: array<u32>"),
+        )
+        .replace(
+            &format!("var<storage, read_write> {v}: array<f32>"),
+            &format!("var<storage, read_write> {v}: array<u32>"),
+        )
+    };
+    match key.family {
+        Family::Matmul => format!("{COMMON}\n{LOAD_F32}\n{body}"),
+        Family::MatmulHalf => {
+            let common = words(&words(COMMON, "in0"), "in1");
+            format!("{common}\n{LOAD_F16}\n{body}")
+        }
+        Family::Half => format!("{}\n{body}", words(COMMON, "out0")),
+        _ => format!("{COMMON}\n{body}"),
+    }
 }
 
 /// Expand matmul_subgroup.wgsl: lines marked `@rows` are repeated for II = 0..TM, then the
@@ -173,6 +194,7 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
             ],
         },
         Kernel::BiasGrad => grid1d(p[1]),
+        Kernel::CastHalf => grid1d(p[0].div_ceil(2)),
         Kernel::SliceSum { .. } => grid1d(p[0]),
         Kernel::BnFwdEval => grid1d(p[0] * p[1] * p[4].max(1)),
         Kernel::BnFwdTrain | Kernel::BnBwd => [div_up(p[1], 64), 1, 1],

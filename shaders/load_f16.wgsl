@@ -1,0 +1,18 @@
+// Operand loaders of the half matmul (mixed precision, see matmul.wgsl): the host declares
+// in0 and in1 as array<u32> for this module, each word holding two f16 values, element i
+// in the low half of word i/2 when i is even, in the high half when odd (pack2x16float's
+// order). Values are unpacked to f32 (exact); products and sums stay f32.
+fn h2(w: u32, i: u32) -> f32 {
+    let v = unpack2x16float(w);
+    return select(v.x, v.y, (i & 1u) == 1u);
+}
+fn lda(i: u32) -> f32 { return h2(in0[i >> 1u], i); }
+fn ldb(i: u32) -> f32 { return h2(in1[i >> 1u], i); }
+// B[o .. o + 4]: two words when o is even (every FULL tile), four otherwise.
+fn ldb4(o: u32) -> vec4<f32> {
+    if ((o & 1u) == 0u) {
+        let w = o >> 1u;
+        return vec4<f32>(unpack2x16float(in1[w]), unpack2x16float(in1[w + 1u]));
+    }
+    return vec4<f32>(ldb(o), ldb(o + 1u), ldb(o + 2u), ldb(o + 3u));
+}
