@@ -3,7 +3,10 @@
 //! against the CPU twin first, then timed as the median of 3 runs of `reps` dispatches in
 //! one submission each (dispatch overhead included).
 //!
-//!   cargo bench --bench gemm [-- --quick] [--only TEXT]
+//! Rows marked "f16 operands" run the mixed-precision matmul (A and B stored as packed f16,
+//! f32 products and sums), checked against its own CPU twin.
+//!
+//!   cargo bench --bench gemm [-- --quick] [--only TEXT] [--no-half]
 
 use std::time::Instant;
 
@@ -26,15 +29,22 @@ fn time(
     k: usize,
     reps: usize,
 ) -> (f64, Vec<f32>) {
-    let (a, bb) = (data(m * k, 1), data(k * n, 2));
+    let (mut a, mut bb) = (data(m * k, 1), data(k * n, 2));
+    if let Kernel::MatMul { half: true, .. } = kern {
+        for v in [&mut a, &mut bb] {
+            let mut w = vec![0.0; v.len().div_ceil(2)];
+            shadeprop::backend::cpu::half::pack_into(v, &mut w);
+            *v = w;
+        }
+    }
     b.create_buffers(&[
         BufferSpec {
             name: "a".into(),
-            len: m * k,
+            len: a.len(),
         },
         BufferSpec {
             name: "b".into(),
-            len: k * n,
+            len: bb.len(),
         },
         BufferSpec {
             name: "bias".into(),
@@ -55,12 +65,12 @@ fn time(
             Slice {
                 buf: 0,
                 off: 0,
-                len: m * k,
+                len: a.len(),
             },
             Slice {
                 buf: 1,
                 off: 0,
-                len: k * n,
+                len: bb.len(),
             },
             Slice {
                 buf: 2,
@@ -173,12 +183,25 @@ fn main() {
     }
     println!("| shape | backend | GFLOP/s | ms |");
     println!("|---|---|---|---|");
-    for &(name, m, n, k, ta, tb) in &shapes {
+    let halves: &[bool] = if std::env::args().any(|a| a == "--no-half") {
+        &[false]
+    } else {
+        &[false, true]
+    };
+    for (&(name, m, n, k, ta, tb), &half) in shapes
+        .iter()
+        .flat_map(|s| halves.iter().map(move |h| (s, h)))
+    {
         let kern = Kernel::MatMul {
             ta,
             tb,
             bias: false,
-            half: false,
+            half,
+        };
+        let name = &if half {
+            format!("{name} f16 operands")
+        } else {
+            name.to_string()
         };
         let flop = 2.0 * (m * n * k) as f64;
         let mut cpu = Cpu::new();

@@ -7,12 +7,22 @@
 // The scale is applied inside the optimizer kernel; the pre-clip norm and the penalty are
 // kept for metrics.
 
+// Mixed precision (G.flags bit 1, MIXED): the gradients arrive multiplied by the loss
+// scale S; pass 1 first unscales them, g := dJ/dw · (1/S) with 1/S = amp[1] (S is kept a
+// power of two, so this is exact), and pass 2 then updates S from whether the gradient
+// was finite (dynamic loss scaling, PyTorch's GradScaler):
+//   non-finite: skip the update (clipinfo[3] = 1), S := S · backoff, good := 0
+//   finite:     good := good + 1; when good reaches the growth interval, S := S · growth,
+//               good := 0.
+// amp = (S, 1/S, good steps in a row, skipped steps in total).
+
 // Pass 1: invocation t handles the elements i ≡ t (mod P), in increasing i: adds the
 // penalty gradient, clips by value, and sums g² and the penalty. Without a penalty
 // (G.flags bit 0 clear) w, a and b are not read, and without value clipping g is only
 // read: the common case costs one load per element instead of five memory operations.
-// in0 = w, in1 = a (L2 coefficients), in2 = b (L1 coefficients); out0 = g (in place),
-// out1 = partials [2P] = (Σ g², Σ penalty).   p0 = n, p1 = P, p2 = min, p3 = max, p4 = clip by value (0/1)
+// in0 = w, in1 = a (L2 coefficients), in2 = b (L1 coefficients), in3 = amp; out0 = g (in
+// place), out1 = partials [2P] = (Σ g², Σ penalty).
+// p0 = n, p1 = P, p2 = min, p3 = max, p4 = clip by value (0/1)
 @compute @workgroup_size(64)
 fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;
@@ -22,6 +32,8 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let lo = pf(2u);
     let hi = pf(3u);
     let clip = pu(4u) == 1u;
+    let mixed = (G.flags & 2u) != 0u;
+    let inv = select(1.0, in3[1], mixed);
     var s = 0.0;
     var pen = 0.0;
     if ((G.flags & 1u) != 0u) {
@@ -32,7 +44,7 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
                     let w = in0[i];
                     let a = in1[i];
                     let b = in2[i];
-                    var g = out0[i] + a * w + b * sign(w);
+                    var g = out0[i] * inv + a * w + b * sign(w);
                     if (clip) { g = clamp(g, lo, hi); }
                     out0[i] = g;
                     s += g * g;
@@ -45,7 +57,7 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var u = 0u; u < UNROLL; u++) {
                 let i = i0 + u * P;
                 if (i < n) {
-                    let g = clamp(out0[i], lo, hi);
+                    let g = clamp(out0[i] * inv, lo, hi);
                     out0[i] = g;
                     s += g * g;
                 }
@@ -56,7 +68,8 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var u = 0u; u < UNROLL; u++) {
                 let i = i0 + u * P;
                 if (i < n) {
-                    let g = out0[i];
+                    let g = out0[i] * inv;
+                    if (mixed) { out0[i] = g; }
                     s += g * g;
                 }
             }
@@ -66,8 +79,12 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
     out1[P + t] = pen;
 }
 
-// Pass 2: the P partials summed in index order, then the clip scale.
-// in0 = partials [2P]; out0 = clipinfo [3] = (norm, scale, penalty).   p0 = P, p1 = max_norm (<= 0: off)
+// Pass 2: the P partials summed in index order, then the clip scale; with MIXED, the loss
+// scale update above (a skipped step keeps the norm and penalty of the last finite one).
+// in0 = partials [2P]; out0 = clipinfo (norm, scale, penalty, skip) at 0, and with MIXED
+// amp [4] at p7 (one binding: the two live in the same buffer).
+// p0 = P, p1 = max_norm (<= 0: off), p2 = growth interval, p3 = growth, p4 = 1/growth,
+// p5 = backoff, p6 = 1/backoff, p7 = offset of amp in out0
 @compute @workgroup_size(1)
 fn clip_finalize() {
     let P = pu(0u);
@@ -75,10 +92,34 @@ fn clip_finalize() {
     var s = 0.0;
     var pen = 0.0;
     for (var i = 0u; i < P; i++) { s += in0[i]; pen += in0[P + i]; }
+    // A bit test: WGSL lets compilers assume floats are finite, so no comparison is used.
+    let finite = (bitcast<u32>(s) & 0x7F800000u) != 0x7F800000u;
+    if ((G.flags & 2u) != 0u) {
+        let a = pu(7u);
+        if (!finite) {
+            out0[1] = 0.0;
+            out0[3] = 1.0;
+            out0[a] = out0[a] * pf(5u);
+            out0[a + 1u] = out0[a + 1u] * pf(6u);
+            out0[a + 2u] = 0.0;
+            out0[a + 3u] = out0[a + 3u] + 1.0;
+            return;
+        }
+        out0[a + 2u] = out0[a + 2u] + 1.0;
+        if (out0[a + 2u] >= f32(pu(2u))) {
+            out0[a + 2u] = 0.0;
+            // Capped where growing would leave f32's range.
+            if (out0[a] < 1e30) {
+                out0[a] = out0[a] * pf(3u);
+                out0[a + 1u] = out0[a + 1u] * pf(4u);
+            }
+        }
+    }
     let norm = sqrt(s);
     out0[0] = norm;
     if (max_norm > 0.0) { out0[1] = min(1.0, max_norm / (norm + 1e-6)); } else { out0[1] = 1.0; }
     out0[2] = pen;
+    out0[3] = 0.0;
 }
 
 // Per-tensor clipping (an option instead of the global norm): for one parameter's

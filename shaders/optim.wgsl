@@ -5,12 +5,13 @@
 //   v = mu · v + g
 //   w := w - lr · v                   (Nesterov: w := w - lr · (g + mu · v))
 // With mu = 0 this is exactly  w := (1 - lr·lambda/m) · w - lr · dJ/dw.
-// in0 = grad, in1 = wd (per element), in2 = clipinfo; out0 = w, out1 = v.
+// in0 = grad, in1 = wd (per element), in2 = clipinfo (norm, s, penalty, skip); out0 = w,
+// out1 = v. skip = 1 (mixed precision: a non-finite gradient) leaves w and v unchanged.
 // p0 = n, p1 = mu, p2 = nesterov (0/1); lr comes from the per-step globals.
 @compute @workgroup_size(256)
 fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= pu(0u)) { return; }
+    if (i >= pu(0u) || in2[3] != 0.0) { return; }
     let mu = pf(1u);
     let w = out0[i];
     let g = in2[1] * in0[i] + in1[i] * w;
@@ -26,12 +27,12 @@ fn sgd_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 //   m1 = b1 · m1 + (1 - b1) · g,   m2 = b2 · m2 + (1 - b2) · g²
 //   w := w - lr · (m1 / bc1) / (sqrt(m2 / bc2) + eps)   (AdamW also: - lr · wd_i · w)
 // with bc_k = 1 - b_k^t from the globals.
-// in0 = grad, in1 = wd, in2 = clipinfo; out0 = w, out1 = m1, out2 = m2.
+// in0 = grad, in1 = wd, in2 = clipinfo (skip as for SGD); out0 = w, out1 = m1, out2 = m2.
 // p0 = n, p1 = b1, p2 = b2, p3 = eps, p4 = decoupled (0/1)
 @compute @workgroup_size(256)
 fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
-    if (i >= pu(0u)) { return; }
+    if (i >= pu(0u) || in2[3] != 0.0) { return; }
     let b1 = pf(1u);
     let b2 = pf(2u);
     let eps = pf(3u);

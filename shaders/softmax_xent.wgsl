@@ -1,7 +1,8 @@
 // Fused softmax cross-entropy, its gradient, and per-row metrics. One invocation per row.
 //   p = softmax(z),  loss_i = logsumexp(z_i) - z_i[y_i],
-//   dz = scale · (p - onehot(y)),  scale = 1/m for a mean over the batch.
-// in0 = logits [M, C], in1 = labels [M] (class index as f32);
+//   dz = scale · (p - onehot(y)),  scale = S/m for a mean over the batch, S the loss
+//   scale of mixed precision (amp[0], read when G.flags has MIXED = 2; else S = 1).
+// in0 = logits [M, C], in1 = labels [M] (class index as f32), in2 = amp state;
 // out0 = dlogits [M, C], out1 = rowstats [M, 2] = (loss_i, correct_i).
 // correct_i = 1 when the first maximal logit is at y_i.   p0 = M, p1 = C, p2 = scale
 @compute @workgroup_size(64)
@@ -10,7 +11,7 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     let M = pu(0u);
     let C = pu(1u);
     if (r >= M) { return; }
-    let scale = pf(2u);
+    let scale = pf(2u) * select(1.0, in2[0], (G.flags & 2u) != 0u);
     let y = u32(in1[r]);
     let base = r * C;
     var mx = in0[base];

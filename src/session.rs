@@ -9,7 +9,7 @@ use crate::backend::{Backend, Globals, ProgramId};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::graph::plan::{self, Layout, Mode, Probe, buf};
-use crate::optim::{LrSchedule, Optimizer, Regularizer};
+use crate::optim::{LrSchedule, Optimizer, Precision, Regularizer};
 use crate::rng::Rng;
 
 /// Tensors keyed by name, in model order.
@@ -32,6 +32,9 @@ pub struct Snapshot {
     pub second_moment: Vec<f32>,
     pub state: Vec<f32>,
     pub step: u64,
+    /// Mixed precision's loss-scaling state (S, 1/S, finite steps in a row, skipped steps);
+    /// empty in f32.
+    pub loss_scale: Vec<f32>,
 }
 
 /// Statistics of one tensor from [`Session::probe`].
@@ -73,6 +76,10 @@ pub struct Metrics {
     pub grad_norm: f32,
     /// Norm penalty of the last training step (not included in `loss`).
     pub penalty: f32,
+    /// Mixed precision: the loss scale after the last step (0 in f32).
+    pub loss_scale: f32,
+    /// Mixed precision: steps skipped for a non-finite gradient since the session began.
+    pub skipped_steps: usize,
 }
 
 /// A compiled model on a backend.
@@ -103,15 +110,27 @@ impl Session {
     /// Compile `graph` for `backend` with batches of at most `max_batch` samples, and
     /// initialize parameters from `seed` (the same values on every backend).
     pub fn new(
-        mut backend: Box<dyn Backend>,
+        backend: Box<dyn Backend>,
         graph: Graph,
         opt: impl Into<Optimizer>,
         seed: u64,
         max_batch: usize,
     ) -> Result<Self> {
+        Self::with_precision(backend, graph, opt, seed, max_batch, Precision::F32)
+    }
+
+    /// [`Session::new`] with f32 or mixed-precision arithmetic ([`Precision`]).
+    pub fn with_precision(
+        mut backend: Box<dyn Backend>,
+        graph: Graph,
+        opt: impl Into<Optimizer>,
+        seed: u64,
+        max_batch: usize,
+        precision: Precision,
+    ) -> Result<Self> {
         let opt = opt.into();
         opt.validate()?;
-        let mut layout = Layout::new(&graph, backend.align(), max_batch)?;
+        let mut layout = Layout::with_precision(&graph, backend.align(), max_batch, precision)?;
         layout.second_moment = opt.is_adam();
         // Compile the largest programs first to size the pool, then freeze it.
         let train = plan::compile(&graph, &mut layout, Mode::Train, max_batch, &opt)?;
@@ -183,6 +202,13 @@ impl Session {
         }
         b.write(buf::STATE, 0, &st)?;
         b.write(buf::METRICS, 0, &vec![0.0; self.layout.metrics_len()])?;
+        if let Some(l) = self.layout.mixed {
+            b.write(
+                buf::METRICS,
+                self.layout.amp_off(),
+                &[l.init, 1.0 / l.init, 0.0, 0.0],
+            )?;
+        }
         self.step = 0;
         self.write_penalty_coefficients()
     }
@@ -334,7 +360,12 @@ impl Session {
             lr: self.current_lr(),
             bc1,
             bc2,
-            flags: if self.penalty { Globals::PENALTY } else { 0 },
+            flags: if self.penalty { Globals::PENALTY } else { 0 }
+                | if self.layout.mixed.is_some() {
+                    Globals::MIXED
+                } else {
+                    0
+                },
             pad: 0,
         }
     }
@@ -556,6 +587,16 @@ impl Session {
             steps: m[3] as usize,
             grad_norm: clip[0],
             penalty: clip[2],
+            loss_scale: if self.layout.mixed.is_some() {
+                all[self.layout.amp_off()]
+            } else {
+                0.0
+            },
+            skipped_steps: if self.layout.mixed.is_some() {
+                all[self.layout.amp_off() + 3] as usize
+            } else {
+                0
+            },
         };
         if mode == Mode::Train
             && out.samples > 0
@@ -667,6 +708,11 @@ impl Session {
             },
             state: self.backend.read(buf::STATE, 0, self.layout.state_len)?,
             step: self.step,
+            loss_scale: if self.layout.mixed.is_some() {
+                self.backend.read(buf::METRICS, self.layout.amp_off(), 4)?
+            } else {
+                vec![]
+            },
         })
     }
 
@@ -699,6 +745,12 @@ impl Session {
             self.backend.write(buf::M2, 0, &snap.second_moment)?;
         }
         self.backend.write(buf::STATE, 0, &snap.state)?;
+        // A snapshot without loss-scaling state (f32, or an older checkpoint) keeps the
+        // current one.
+        if self.layout.mixed.is_some() && snap.loss_scale.len() == 4 {
+            self.backend
+                .write(buf::METRICS, self.layout.amp_off(), &snap.loss_scale)?;
+        }
         self.step = snap.step;
         Ok(())
     }

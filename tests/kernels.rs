@@ -488,16 +488,31 @@ fn softmax_xent_and_metrics() {
         p[0] = m as u32;
         p[1] = c as u32;
         p[2] = fbits(1.0 / m as f32);
-        both(
-            &mut gs,
-            Kernel::SoftmaxXent,
-            p,
-            &[z, y],
-            &[vec![0.0; m * c], vec![0.0; 2 * m]],
-            &g0(),
-            1e-6,
-            1e-5,
-        );
+        // f32, then mixed precision (the gradient times the loss scale amp[0]).
+        let amp = vec![1024.0, 1.0 / 1024.0, 0.0, 0.0];
+        for flags in [0, Globals::MIXED] {
+            let gl = Globals { flags, ..g0() };
+            let ins = [z.clone(), y.clone(), amp.clone()];
+            let outs = [vec![0.0; m * c], vec![0.0; 2 * m]];
+            both(
+                &mut gs,
+                Kernel::SoftmaxXent,
+                p,
+                &ins,
+                &outs,
+                &gl,
+                1e-6,
+                1e-5,
+            );
+            if flags != 0 {
+                let plain = run_kernel(&mut Cpu::new(), Kernel::SoftmaxXent, p, &ins, &outs, &g0());
+                let scaled = run_kernel(&mut Cpu::new(), Kernel::SoftmaxXent, p, &ins, &outs, &gl);
+                let (plain, scaled) = (plain.unwrap(), scaled.unwrap());
+                let times: Vec<f32> = plain[0].iter().map(|v| v * 1024.0).collect();
+                assert_close("scaled loss gradient", &scaled[0], &times, 1e-6, 1e-6);
+                assert_eq!(plain[1], scaled[1], "the loss itself is not scaled");
+            }
+        }
         let mut p = [0u32; 16];
         p[0] = m as u32;
         both(
@@ -527,7 +542,17 @@ fn grad_prep_clip_and_optimizer_updates() {
             .map(|i| if i % 2 == 0 { 0.002 } else { 0.0 })
             .collect();
         let mut parts = vec![];
-        for (penalty, clip) in [(false, false), (false, true), (true, false), (true, true)] {
+        // Mixed precision: g arrives times S = 4 and is unscaled by 1/S = amp[1] first.
+        let amp = vec![4.0, 0.25, 0.0, 0.0];
+        for (penalty, clip, mixed) in [
+            (false, false, true),
+            (true, true, true),
+            (false, true, true),
+            (false, false, false),
+            (false, true, false),
+            (true, false, false),
+            (true, true, false),
+        ] {
             let mut p = [0u32; 16];
             p[0] = n as u32;
             p[1] = 1024;
@@ -537,14 +562,17 @@ fn grad_prep_clip_and_optimizer_updates() {
                 p[4] = 1;
             }
             let gl = Globals {
-                flags: if penalty { Globals::PENALTY } else { 0 },
+                flags: if penalty { Globals::PENALTY } else { 0 }
+                    | if mixed { Globals::MIXED } else { 0 },
                 ..g0()
             };
-            let ins = [w.clone(), a.clone(), b.clone()];
-            let outs = [g.clone(), vec![0.0; 2048]];
+            let ins = [w.clone(), a.clone(), b.clone(), amp.clone()];
+            let g_in: Vec<f32> = g.iter().map(|v| if mixed { v * 4.0 } else { *v }).collect();
+            let outs = [g_in, vec![0.0; 2048]];
             both(&mut gs, Kernel::GradPrep, p, &ins, &outs, &gl, 1e-5, 1e-5);
             parts = run_kernel(&mut Cpu::new(), Kernel::GradPrep, p, &ins, &outs, &gl).unwrap();
             // Without the flag the coefficients are ignored: g only clipped, no penalty.
+            // Mixed: exactly the f32 result, S being a power of two.
             let want: Vec<f32> = g
                 .iter()
                 .map(|&x| if clip { x.clamp(-0.5, 0.25) } else { x })
@@ -564,12 +592,14 @@ fn grad_prep_clip_and_optimizer_updates() {
             let mut p = [0u32; 16];
             p[0] = 1024;
             p[1] = fbits(max_norm);
+            p[7] = 4;
+            let out: Vec<f32> = [vec![0.0; 4], amp.clone()].concat();
             both(
                 &mut gs,
                 Kernel::ClipFinalize,
                 p,
                 &[parts[1].clone()],
-                &[vec![0.0; 3]],
+                &[out],
                 &g0(),
                 1e-6,
                 1e-5,
@@ -583,7 +613,7 @@ fn grad_prep_clip_and_optimizer_updates() {
             p[0] = n as u32;
             p[1] = fbits(0.9);
             p[2] = nesterov;
-            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0]];
+            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0, 0.0]];
             both(
                 &mut gs,
                 Kernel::SgdUpdate,
@@ -608,7 +638,7 @@ fn grad_prep_clip_and_optimizer_updates() {
                 ..g0()
             };
             let m2: Vec<f32> = rand_vec(36, n).iter().map(|v| v * v).collect();
-            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0]];
+            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0, 0.0]];
             both(
                 &mut gs,
                 Kernel::AdamUpdate,
@@ -1231,5 +1261,127 @@ fn half_matmul_all_transposes() {
                 2e-3,
             );
         }
+    }
+}
+
+/// Dynamic loss scaling in ClipFinalize: a non-finite gradient sets the skip flag, halves
+/// S (and doubles 1/S), resets the run of finite steps and counts the skip; finite steps
+/// count up and double S at the growth interval. The updates then leave everything as it
+/// was on a skipped step.
+#[test]
+fn loss_scale_update_and_skipped_steps() {
+    let mut gs = gpus();
+    let mut p = [0u32; 16];
+    p[0] = 4;
+    p[1] = fbits(1.0);
+    p[2] = 3; // growth interval
+    p[3] = fbits(2.0);
+    p[4] = fbits(0.5);
+    p[5] = fbits(0.5);
+    p[6] = fbits(2.0);
+    p[7] = 6;
+    let gl = Globals {
+        flags: Globals::MIXED,
+        ..g0()
+    };
+    let finite = vec![1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0];
+    let mut bad = finite.clone();
+    bad[2] = f32::INFINITY;
+    let info0 = vec![7.0, 7.0, 7.0, 7.0];
+    // (partials, amp before) → (clipinfo, amp after)
+    let cases = [
+        (
+            &finite,
+            [1024.0, 1.0 / 1024.0, 0.0, 5.0],
+            [
+                10f32.sqrt(),
+                (1.0 / (10f32.sqrt() + 1e-6)).min(1.0),
+                0.0,
+                0.0,
+            ],
+            [1024.0, 1.0 / 1024.0, 1.0, 5.0],
+        ),
+        (
+            &finite,
+            [1024.0, 1.0 / 1024.0, 2.0, 5.0],
+            [
+                10f32.sqrt(),
+                (1.0 / (10f32.sqrt() + 1e-6)).min(1.0),
+                0.0,
+                0.0,
+            ],
+            [2048.0, 1.0 / 2048.0, 0.0, 5.0],
+        ),
+        (
+            &bad,
+            [1024.0, 1.0 / 1024.0, 2.0, 5.0],
+            [7.0, 0.0, 7.0, 1.0],
+            [512.0, 1.0 / 512.0, 0.0, 6.0],
+        ),
+    ];
+    for (parts, amp, info, amp_after) in cases {
+        // Two unused words between the clip info and the loss-scale state.
+        let outs = [[&info0[..], &[9.0, 9.0], &amp[..]].concat()];
+        both(
+            &mut gs,
+            Kernel::ClipFinalize,
+            p,
+            &[parts.clone()],
+            &outs,
+            &gl,
+            1e-6,
+            1e-6,
+        );
+        let got = run_kernel(
+            &mut Cpu::new(),
+            Kernel::ClipFinalize,
+            p,
+            &[parts.clone()],
+            &outs,
+            &gl,
+        )
+        .unwrap()
+        .remove(0);
+        assert_close("clipinfo", &got[..4], &info, 1e-6, 1e-6);
+        assert_eq!(got[4..6], [9.0, 9.0], "words between are untouched");
+        assert_eq!(got[6..], amp_after, "loss-scale state");
+    }
+    // A skipped step changes neither the weights nor the optimizer's moments.
+    let n = 1000;
+    let grad: Vec<f32> = (0..n)
+        .map(|i| if i == 7 { f32::NAN } else { 0.1 })
+        .collect();
+    let skip = vec![f32::NAN, 0.0, 0.0, 1.0];
+    let mut p = [0u32; 16];
+    p[0] = n as u32;
+    p[1] = fbits(0.9);
+    let init = [
+        rand_vec(40, n),
+        rand_vec(41, n),
+        rand_vec(42, n).iter().map(|v| v * v).collect(),
+    ];
+    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new()), Box::new(Cpu::fast())];
+    for g in gs.drain(..) {
+        backends.push(Box::new(g));
+    }
+    for b in backends.iter_mut() {
+        let ins = [grad.clone(), vec![5e-4; n], skip.clone()];
+        let got = run_kernel(b.as_mut(), Kernel::SgdUpdate, p, &ins, &init[..2], &g0()).unwrap();
+        assert_eq!(
+            got,
+            init[..2].to_vec(),
+            "SGD on a skipped step ({})",
+            b.describe()
+        );
+        let mut q = p;
+        q[2] = fbits(0.999);
+        q[3] = fbits(1e-8);
+        let got = run_kernel(b.as_mut(), Kernel::AdamUpdate, q, &ins, &init, &g0()).unwrap();
+        assert_eq!(
+            got,
+            init.to_vec(),
+            "Adam on a skipped step ({})",
+            b.describe()
+        );
     }
 }

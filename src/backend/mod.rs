@@ -160,7 +160,7 @@ pub struct Globals {
     /// Adam's bias corrections 1 − beta1ᵗ and 1 − beta2ᵗ for this step (t = step + 1).
     pub bc1: f32,
     pub bc2: f32,
-    /// Bit set of per-run switches: [`Globals::PENALTY`].
+    /// Bit set of per-run switches: [`Globals::PENALTY`], [`Globals::MIXED`].
     pub flags: u32,
     pub pad: u32,
 }
@@ -169,6 +169,9 @@ impl Globals {
     /// Some parameter has a nonzero L1 or L2 penalty coefficient: `GradPrep` reads the
     /// coefficient arrays only then (otherwise it only measures the gradient's norm).
     pub const PENALTY: u32 = 1;
+    /// Mixed precision: the loss gradient is scaled by the device-side loss scale, which
+    /// `GradPrep` divides out and `ClipFinalize` updates (shaders/clip.wgsl).
+    pub const MIXED: u32 = 2;
 
     pub fn seed(&self) -> u64 {
         (self.seed_hi as u64) << 32 | self.seed_lo as u64
@@ -273,7 +276,7 @@ impl Kernel {
                     Family::SoftmaxXent,
                     "softmax_xent",
                     softmax_xent::softmax_xent,
-                    2,
+                    3,
                     2,
                 ),
                 Kernel::MetricsAccum => (
@@ -283,7 +286,7 @@ impl Kernel {
                     1,
                     1,
                 ),
-                Kernel::GradPrep => (Family::Clip, "grad_prep", clip::grad_prep, 3, 2),
+                Kernel::GradPrep => (Family::Clip, "grad_prep", clip::grad_prep, 4, 2),
                 Kernel::ClipFinalize => (Family::Clip, "clip_finalize", clip::clip_finalize, 1, 1),
                 Kernel::SgdUpdate => (Family::Optim, "sgd_update", optim::sgd_update, 3, 2),
                 Kernel::AdamUpdate => (Family::Optim, "adam_update", optim::adam_update, 3, 3),

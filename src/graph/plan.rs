@@ -12,7 +12,7 @@ use super::{DropoutKind, Graph, Op, TensorId};
 use crate::backend::cpu::matmul;
 use crate::backend::{BufferSpec, Instr, Kernel, Program, Slice, fbits};
 use crate::error::{Error, Result};
-use crate::optim::Optimizer;
+use crate::optim::{LossScale, Optimizer, Precision};
 use crate::rng::dropout_threshold;
 
 /// Fixed buffer indices.
@@ -35,7 +35,9 @@ pub mod buf {
     pub const M2: usize = 12;
     /// Probe statistics, one slot of (Σ x, Σ x², zeros, n) per [`super::Probe`].
     pub const STATS: usize = 13;
-    pub const POOL_BASE: usize = 14;
+    /// The parameters as packed f16 (mixed precision; one element otherwise).
+    pub const PARAMS_F16: usize = 14;
+    pub const POOL_BASE: usize = 15;
 }
 
 /// Number of partial sums in the global-norm reduction.
@@ -81,10 +83,28 @@ pub struct Layout {
     pub second_moment: bool,
     /// Number of probe statistics slots.
     pub stats_slots: usize,
+    /// Mixed precision (f16 matmul operands, dynamic loss scaling), or None for f32.
+    pub mixed: Option<LossScale>,
 }
 
 impl Layout {
     pub fn new(g: &Graph, align: usize, max_batch: usize) -> Result<Self> {
+        Self::with_precision(g, align, max_batch, Precision::F32)
+    }
+
+    /// A layout for `precision`. Mixed precision doubles the alignment, so that every
+    /// parameter's packed f16 copy (at half its offset) is still a bindable range.
+    pub fn with_precision(
+        g: &Graph,
+        align: usize,
+        max_batch: usize,
+        precision: Precision,
+    ) -> Result<Self> {
+        precision.validate()?;
+        let (align, mixed) = match precision {
+            Precision::F32 => (align, None),
+            Precision::Mixed(l) => (2 * align, Some(l)),
+        };
         if max_batch == 0 {
             return Err(Error::Hyperparameter {
                 name: "batch_size",
@@ -122,6 +142,7 @@ impl Layout {
             frozen: false,
             second_moment: false,
             stats_slots: probe_slots(g).len(),
+            mixed,
         })
     }
 
@@ -141,9 +162,16 @@ impl Layout {
         self.align.max(4)
     }
 
+    /// Offset of the loss-scaling state (S, 1/S, finite steps in a row, skipped steps in
+    /// total) in the METRICS buffer (read back with the metrics; unused in f32), aligned
+    /// like the other slots because kernels bind it on its own.
+    pub fn amp_off(&self) -> usize {
+        3 * self.align.max(4)
+    }
+
     /// Length of the METRICS buffer.
     pub fn metrics_len(&self) -> usize {
-        self.clip_off() + 3
+        self.amp_off() + 4
     }
 
     /// The buffers of this layout.
@@ -171,6 +199,14 @@ impl Layout {
                 },
             ),
             ("probe_stats", self.stats_slots.max(1) * self.stats_stride()),
+            (
+                "params_f16",
+                if self.mixed.is_some() {
+                    self.params_len / 2
+                } else {
+                    1
+                },
+            ),
         ]
         .iter()
         .map(|&(n, len)| BufferSpec {
@@ -241,6 +277,8 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
 #[derive(Clone, Copy, Debug)]
 enum Operand {
     T(TensorId),
+    /// The packed f16 copy of a tensor (mixed precision).
+    H(TensorId),
     Fixed(Slice),
 }
 
@@ -351,11 +389,73 @@ fn fuse_conv_relu(pre: &mut Vec<Pre>, root: &dyn Fn(TensorId) -> TensorId) {
 
 impl Operand {
     fn clone_op(&self) -> Operand {
-        match self {
-            Operand::T(x) => Operand::T(*x),
-            Operand::Fixed(s) => Operand::Fixed(*s),
-        }
+        *self
     }
+}
+
+/// Mixed precision: every matmul reads packed f16 operands ([`Kernel::CastHalf`]). The
+/// parameters are cast once, at the start of the program, into PARAMS_F16; any other
+/// operand is cast right before the first matmul that reads it, and that f16 copy serves
+/// every later matmul (the forward activation kept for the weight gradient, a gradient
+/// feeding both dW and dX), so the f32 original can be freed early.
+fn to_half(
+    pre: &mut Vec<Pre>,
+    home: &[Option<Slice>],
+    root: &dyn Fn(TensorId) -> TensorId,
+    numel: &dyn Fn(TensorId) -> usize,
+    n_params: usize,
+) -> Result<()> {
+    let mut out = Vec::with_capacity(pre.len() + 8);
+    let mut p = [0u32; 16];
+    p[0] = n_params as u32;
+    out.push(Pre {
+        kernel: Kernel::CastHalf,
+        p,
+        ins: vec![fixed(buf::PARAMS, 0, n_params)],
+        outs: vec![fixed(buf::PARAMS_F16, 0, n_params / 2)],
+    });
+    let mut cast = std::collections::HashSet::new();
+    for mut pr in pre.drain(..) {
+        if let Kernel::MatMul { ta, tb, bias, .. } = pr.kernel {
+            for j in 0..2 {
+                let Operand::T(x) = pr.ins[j] else {
+                    return Err(Error::Graph(format!(
+                        "mixed precision: matmul operand {:?} has no f16 copy",
+                        pr.ins[j]
+                    )));
+                };
+                let r = root(x);
+                match home[r] {
+                    Some(s) if s.buf == buf::PARAMS => {
+                        pr.ins[j] = fixed(buf::PARAMS_F16, s.off / 2, s.len.div_ceil(2));
+                    }
+                    _ => {
+                        if cast.insert(r) {
+                            let mut q = [0u32; 16];
+                            q[0] = numel(r) as u32;
+                            out.push(Pre {
+                                kernel: Kernel::CastHalf,
+                                p: q,
+                                ins: vec![Operand::T(r)],
+                                outs: vec![Operand::H(r)],
+                            });
+                        }
+                        pr.ins[j] = Operand::H(r);
+                    }
+                }
+            }
+            pr.kernel = Kernel::MatMul {
+                ta,
+                tb,
+                bias,
+                half: true,
+            };
+            pr.p[12] = 1;
+        }
+        out.push(pr);
+    }
+    *pre = out;
+    Ok(())
 }
 
 fn fixed(buf: usize, off: usize, len: usize) -> Operand {
@@ -426,6 +526,7 @@ pub fn compile(
 
     let mut pre: Vec<Pre> = vec![];
     let t = Operand::T;
+    let amp = fixed(buf::METRICS, layout.amp_off(), 4);
     let probes = probe_slots(g);
     for (nid, node) in g.nodes[..n_nodes].iter().enumerate() {
         let (ins, outs) = (&node.inputs, &node.outputs);
@@ -691,7 +792,7 @@ pub fn compile(
                 pre.push(Pre {
                     kernel: Kernel::SoftmaxXent,
                     p,
-                    ins: vec![t(ins[0]), t(ins[1])],
+                    ins: vec![t(ins[0]), t(ins[1]), amp],
                     outs: vec![t(outs[0]), t(outs[1])],
                 });
                 let mut q = [0u32; 16];
@@ -728,7 +829,7 @@ pub fn compile(
         // Penalties and value clipping, the global norm, then (training only) the update.
         let n = layout.params_len;
         let np = NORM_PARTIALS;
-        let clip = fixed(buf::METRICS, layout.clip_off(), 3);
+        let clip = fixed(buf::METRICS, layout.clip_off(), 4);
         let mut p = [0u32; 16];
         p[0] = n as u32;
         p[1] = np as u32;
@@ -744,6 +845,7 @@ pub fn compile(
                 fixed(buf::PARAMS, 0, n),
                 fixed(buf::L2C, 0, n),
                 fixed(buf::L1C, 0, n),
+                amp,
             ],
             outs: vec![fixed(buf::GRADS, 0, n), fixed(buf::PARTIALS, 0, 2 * np)],
         });
@@ -782,11 +884,20 @@ pub fn compile(
         } else {
             opt.clip_norm().unwrap_or(0.0)
         });
+        if let Some(l) = layout.mixed {
+            p[2] = l.growth_interval;
+            p[3] = fbits(l.growth);
+            p[4] = fbits(1.0 / l.growth);
+            p[5] = fbits(l.backoff);
+            p[6] = fbits(1.0 / l.backoff);
+        }
+        // The clip info and, at p7, the loss-scaling state: one operand (same buffer).
+        p[7] = (layout.amp_off() - layout.clip_off()) as u32;
         pre.push(Pre {
             kernel: Kernel::ClipFinalize,
             p,
             ins: vec![fixed(buf::PARTIALS, 0, 2 * np)],
-            outs: vec![clip],
+            outs: vec![fixed(buf::METRICS, layout.clip_off(), p[7] as usize + 4)],
         });
         let ins = vec![fixed(buf::GRADS, 0, n), fixed(buf::WD, 0, n), clip];
         let mut p = [0u32; 16];
@@ -858,11 +969,28 @@ pub fn compile(
     };
     fuse_relu_dropout(&mut pre, &root);
     fuse_conv_relu(&mut pre, &root);
-    let mut last_use = vec![0usize; g.tensors.len()];
+    if layout.mixed.is_some() {
+        to_half(&mut pre, &home, &root, &numel, layout.params_len)?;
+    }
+    // Pool tensors are keyed by root id, f16 copies by tensor count + root id.
+    let nt = g.tensors.len();
+    let key = |op: &Operand| match *op {
+        Operand::T(x) => Some(root(x)),
+        Operand::H(x) => Some(nt + root(x)),
+        Operand::Fixed(_) => None,
+    };
+    let need_of = |k: usize| {
+        if k >= nt {
+            numel(k - nt).div_ceil(2).max(1)
+        } else {
+            numel(k).max(1)
+        }
+    };
+    let mut last_use = vec![0usize; 2 * nt];
     for (i, pr) in pre.iter().enumerate() {
         for op in pr.ins.iter().chain(&pr.outs) {
-            if let Operand::T(x) = *op {
-                last_use[root(x)] = i;
+            if let Some(k) = key(op) {
+                last_use[k] = i;
             }
         }
     }
@@ -874,7 +1002,7 @@ pub fn compile(
     if let Some(l) = logits {
         last_use[l] = usize::MAX;
     }
-    let mut assigned: Vec<Option<usize>> = vec![None; g.tensors.len()];
+    let mut assigned: Vec<Option<usize>> = vec![None; 2 * nt];
     let mut busy = vec![false; layout.pool.len()];
     let mut instrs = vec![];
     for (i, pr) in pre.iter().enumerate() {
@@ -885,12 +1013,14 @@ pub fn compile(
          -> Result<Slice> {
             match *op {
                 Operand::Fixed(s) => Ok(s),
-                Operand::T(x) => {
-                    let r = root(x);
-                    if let Some(s) = home[r] {
+                Operand::T(_) | Operand::H(_) => {
+                    let r = key(op).unwrap_or_default();
+                    if r < nt
+                        && let Some(s) = home[r]
+                    {
                         return Ok(s);
                     }
-                    let need = numel(r).max(1);
+                    let need = need_of(r);
                     if assigned[r].is_none() {
                         if !is_out {
                             return Err(Error::Graph(format!(
@@ -948,8 +1078,7 @@ pub fn compile(
         }
         // Free every pool tensor whose last use was this instruction.
         for op in pr.ins.iter().chain(&pr.outs) {
-            if let Operand::T(x) = *op {
-                let r = root(x);
+            if let Some(r) = key(op) {
                 if last_use[r] == i
                     && let Some(b) = assigned[r]
                 {

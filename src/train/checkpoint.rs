@@ -213,6 +213,14 @@ fn tensors(
             },
         ));
     }
+    if !snap.loss_scale.is_empty() {
+        // Mixed precision: (S, 1/S, finite steps in a row, skipped steps), so that a
+        // resumed run scales exactly as the uninterrupted one would.
+        out.push((
+            "amp.loss_scale".into(),
+            f32s(vec![snap.loss_scale.len()], &snap.loss_scale),
+        ));
+    }
     for (name, cs) in callbacks {
         for (part, v) in [
             ("params", &cs.params),
@@ -401,6 +409,11 @@ pub fn load_bytes(
         },
         state: vec![0.0; layout.state_len],
         step,
+        loss_scale: if layout.mixed.is_some() {
+            vec![0.0; 4]
+        } else {
+            vec![]
+        },
     };
     let mut expected: HashMap<String, Vec<usize>> = tensors(&g, &layout, &template, adam, &[])
         .into_iter()
@@ -428,6 +441,12 @@ pub fn load_bytes(
             .collect())
     };
     let mut snap = template.clone();
+    // Optional: a mixed-precision session may start from an f32 checkpoint (keeping its
+    // initial loss scale).
+    snap.loss_scale = match st.tensor("amp.loss_scale") {
+        Ok(_) if layout.mixed.is_some() => read_f32("amp.loss_scale", &[4])?,
+        _ => vec![],
+    };
     for m in segments(&g, &layout) {
         import(&m, &read_f32(&m.name, &m.shape)?, &mut snap.params);
         let first = if adam { "exp_avg" } else { "momentum" };
@@ -493,6 +512,7 @@ pub fn load_bytes(
                 second_moment: part("second_moment", snap.second_moment.len())?,
                 state: part("state", layout.state_len)?,
                 step: step as u64,
+                loss_scale: vec![],
             },
         ));
         for p in ["params", "velocity", "second_moment", "state", "step"] {

@@ -341,9 +341,20 @@ pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [
     let (n, parts) = (p[0] as usize, p[1] as usize);
     let (lo, hi, clip) = (pf(p, 2), pf(p, 3), p[4] == 1);
     let penalty = gl.flags & Globals::PENALTY != 0;
+    let inv = if gl.flags & Globals::MIXED != 0 {
+        ins[3][1]
+    } else {
+        1.0
+    };
     let (w, a, b) = (ins[0], ins[1], ins[2]);
     let (s, pen) = outs.split_at_mut(1);
     let (g, part) = (&mut *s[0], &mut *pen[0]);
+    if inv != 1.0 {
+        // Unscale the loss-scaled gradient first (exact: 1/S is a power of two).
+        g[..n]
+            .par_chunks_mut(CHUNK)
+            .for_each(|c| c.iter_mut().for_each(|v| *v *= inv));
+    }
     // Chunks are whole rows of `parts` elements, so element j of a row belongs to partial j
     // (no division per element) and each row is one vectorizable pass.
     let chunk = parts * (CHUNK * 4).div_ceil(parts);
@@ -391,6 +402,9 @@ pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [
 
 /// [`super::optim::sgd_update`], chunks in parallel.
 pub fn sgd_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    if ins[2][3] != 0.0 {
+        return;
+    }
     let n = p[0] as usize;
     let mu = pf(p, 1);
     let nesterov = p[2] == 1;

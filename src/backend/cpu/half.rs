@@ -37,7 +37,11 @@ pub fn f16_bits(x: f32) -> u16 {
 /// Element `i` of a packed buffer, as f32 (exact).
 pub fn unpack(words: &[f32], i: usize) -> f32 {
     let w = words[i / 2].to_bits();
-    let h = if i.is_multiple_of(2) { w & 0xFFFF } else { w >> 16 };
+    let h = if i.is_multiple_of(2) {
+        w & 0xFFFF
+    } else {
+        w >> 16
+    };
     half::f16::from_bits(h as u16).to_f32()
 }
 

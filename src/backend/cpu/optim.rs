@@ -4,8 +4,12 @@ use crate::backend::{Globals, pf};
 
 /// SGD with momentum and coupled weight decay (formulas in shaders/optim.wgsl):
 /// g = s·dJ/dw + wd_i·w; v = mu·v + g; w := w - lr·v (Nesterov: w := w - lr·(g + mu·v)).
-/// ins = [grad, wd, clipinfo], outs = [w, v]; p0 = n, p1 = mu, p2 = nesterov
+/// ins = [grad, wd, clipinfo], outs = [w, v]; p0 = n, p1 = mu, p2 = nesterov. Nothing
+/// changes when clipinfo\[3\] (skip) is set.
 pub fn sgd_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    if ins[2][3] != 0.0 {
+        return;
+    }
     let n = p[0] as usize;
     let mu = pf(p, 1);
     let nesterov = p[2] == 1;
@@ -23,6 +27,9 @@ pub fn sgd_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
 /// Adam / AdamW (formulas in shaders/optim.wgsl). ins = [grad, wd, clipinfo],
 /// outs = [w, m1, m2]; p0 = n, p1 = b1, p2 = b2, p3 = eps, p4 = decoupled
 pub fn adam_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    if ins[2][3] != 0.0 {
+        return;
+    }
     let n = p[0] as usize;
     let (b1, b2, eps, decoupled) = (pf(p, 1), pf(p, 2), pf(p, 3), p[4] == 1);
     let (grad, wd, s) = (ins[0], ins[1], ins[2][1]);

@@ -2,10 +2,16 @@
 
 use crate::backend::{Globals, pf};
 
-/// ins = [logits, labels], outs = [dlogits, rowstats]; p0 = M, p1 = C, p2 = scale
-pub fn softmax_xent(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+/// ins = [logits, labels, amp], outs = [dlogits, rowstats]; p0 = M, p1 = C, p2 = scale
+/// (times the loss scale amp\[0\] with [`Globals::MIXED`]).
+pub fn softmax_xent(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let (m, c) = (p[0] as usize, p[1] as usize);
-    let scale = pf(p, 2);
+    let scale = pf(p, 2)
+        * if g.flags & Globals::MIXED != 0 {
+            ins[2][0]
+        } else {
+            1.0
+        };
     for r in 0..m {
         let z = &ins[0][r * c..r * c + c];
         let y = ins[1][r] as usize;
