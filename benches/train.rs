@@ -7,7 +7,7 @@
 //!
 //!   cargo bench --bench train -- [--backends cpu,gpu,cpu-ref] [--workloads w-mlp,w-cnn,w-step]
 //!       [--runs 3] [--steps N (0 = the full epoch)] [--cnn-steps N] [--profile]
-//!       [--batch 128] [--out benches/results]
+//!       [--batch 128] [--precision f32|mixed] [--out benches/results]
 //!
 //! An epoch is the 54,000-image training split of the examples (batch 128: 422 steps);
 //! `--steps` shortens every epoch to N batches and `--cnn-steps` only W-CNN's (seconds per
@@ -15,7 +15,8 @@
 //! kernel (on the GPU each dispatch is then submitted and waited for on its own, so a
 //! profiled run's throughput is not representative). `--batch` changes W-MLP's and W-CNN's
 //! batch (the learning rate scaled linearly, 0.05 · batch / 128) and adds `-batchN` to the
-//! results' file names.
+//! results' file names; `--precision mixed` trains with f16 matmul operands and dynamic loss
+//! scaling (`Precision::mixed()`) and adds `-mixed`.
 
 use std::path::PathBuf;
 
@@ -24,7 +25,7 @@ use shadeprop::backend::cpu::Cpu;
 use shadeprop::data::augment::Augment;
 use shadeprop::data::{Dataset, Standardizer, load_mnist};
 use shadeprop::nn::{Layer, Sequential};
-use shadeprop::optim::Sgd;
+use shadeprop::optim::{Precision, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::{EpochConfig, train_epoch};
 
@@ -36,6 +37,7 @@ struct Args {
     cnn_steps: Option<usize>,
     batch: usize,
     profile: bool,
+    precision: Precision,
     out: PathBuf,
     data: PathBuf,
 }
@@ -49,6 +51,7 @@ fn args() -> Args {
         cnn_steps: None,
         batch: 128,
         profile: false,
+        precision: Precision::F32,
         out: PathBuf::from("benches/results"),
         data: PathBuf::from("data/mnist"),
     };
@@ -65,6 +68,13 @@ fn args() -> Args {
             "--cnn-steps" => a.cnn_steps = Some(val.parse().expect("--cnn-steps: an integer")),
             "--batch" => a.batch = val.parse().expect("--batch: an integer >= 1"),
             "--out" => a.out = PathBuf::from(val),
+            "--precision" => {
+                a.precision = match val.as_str() {
+                    "f32" => Precision::F32,
+                    "mixed" => Precision::mixed(),
+                    other => panic!("--precision: {other:?} is not f32 or mixed"),
+                }
+            }
             "--data" => a.data = PathBuf::from(val),
             "--profile" => {
                 a.profile = true;
@@ -103,6 +113,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 struct Row {
     workload: String,
+    precision: &'static str,
     backend: String,
     adapter: String,
     batch: usize,
@@ -199,7 +210,7 @@ fn run(
         lr: Sgd::w_mlp().lr * batch as f32 / 128.0,
         ..Sgd::w_mlp()
     };
-    let mut s = Session::new(b, g, opt, 0, batch).expect("session");
+    let mut s = Session::with_precision(b, g, opt, 0, batch, a.precision).expect("session");
     let plan_bytes = s.layout().total_bytes(s.graph());
     let dispatches = s.dispatches_per_step(batch).expect("program");
     // Adapter, device, pipelines (from the pipeline cache when warm), buffers, programs.
@@ -235,6 +246,7 @@ fn run(
     }
     Some(Row {
         workload: workload.into(),
+        precision: a.precision.name(),
         backend: backend.into(),
         adapter,
         batch,
@@ -258,14 +270,15 @@ fn run(
 
 fn table(rows: &[&Row]) -> String {
     let mut s = String::from(
-        "| workload | backend | batch | steps/run | samples/s | s/epoch | µs/step | dispatches/step | plan MiB | tensors MiB | peak host MiB | start-up ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| workload | backend | precision | batch | steps/run | samples/s | s/epoch | µs/step | dispatches/step | plan MiB | tensors MiB | peak host MiB | start-up ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mib = |b: f64| b / (1 << 20) as f64;
     for r in rows {
         s += &format!(
-            "| {} | {} | {} | {} | {:.0} | {:.1}{} | {:.0} | {} | {:.1} | {:.1} | {} | {:.0} |\n",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.1}{} | {:.0} | {} | {:.1} | {:.1} | {} | {:.0} |\n",
             r.workload,
             r.backend,
+            r.precision,
             r.batch,
             r.steps_per_run,
             r.samples_per_s,
@@ -336,6 +349,9 @@ fn main() {
         if a.batch != 128 {
             name.push_str(&format!("-batch{}", a.batch));
         }
+        if let Precision::Mixed(_) = a.precision {
+            name.push_str("-mixed");
+        }
         let md = format!(
             "# Training benchmarks: {}\n\nbackend `{}`, commit {commit}, release build, {} threads; \
              medians of {} runs; written by `cargo bench --bench train`.\n\n{}",
@@ -351,6 +367,7 @@ fn main() {
             "commit": commit,
             "rows": mine.iter().map(|r| serde_json::json!({
                 "workload": r.workload,
+                "precision": r.precision,
                 "batch": r.batch,
                 "steps_per_run": r.steps_per_run,
                 "runs": r.runs,

@@ -94,7 +94,14 @@ pub fn session(cfg: &RunConfig, p: &Prepared, announce: bool) -> Result<Session>
         model.image = Some(p.image);
     }
     let graph = model.build()?;
-    let mut s = Session::new(backend, graph, cfg.optimizer()?, cfg.seed, cfg.train.batch)?;
+    let mut s = Session::with_precision(
+        backend,
+        graph,
+        cfg.optimizer()?,
+        cfg.seed,
+        cfg.train.batch,
+        cfg.precision(),
+    )?;
     s.set_regularizer(cfg.regularizer()?)?;
     if cfg.optimizer.schedule == "cosine" {
         s.set_schedule(LrSchedule::cosine_over_epochs(

@@ -61,6 +61,7 @@
 //! start_from_epoch = 0
 //! restore_best_weights = true
 //! log_every = 50               # steps between device metric reads
+//! precision = "f32"            # f32 | mixed (f16 matmul operands, dynamic loss scaling)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -235,6 +236,7 @@ pub struct TrainConfig {
     pub start_from_epoch: u64,
     pub restore_best_weights: bool,
     pub log_every: usize,
+    pub precision: String,
 }
 
 impl Default for TrainConfig {
@@ -250,6 +252,7 @@ impl Default for TrainConfig {
             start_from_epoch: 0,
             restore_best_weights: true,
             log_every: 50,
+            precision: "f32".into(),
         }
     }
 }
@@ -446,7 +449,21 @@ impl RunConfig {
         if t.log_every == 0 {
             return Err(bad("train.log_every", 0, ">= 1"));
         }
+        one_of(
+            "train.precision",
+            &t.precision,
+            &["f32", "mixed"],
+            "f32 or mixed",
+        )?;
         Ok(())
+    }
+
+    /// The arithmetic of this config (mixed: PyTorch GradScaler's loss-scale defaults).
+    pub fn precision(&self) -> crate::optim::Precision {
+        match self.train.precision.as_str() {
+            "mixed" => crate::optim::Precision::mixed(),
+            _ => crate::optim::Precision::F32,
+        }
     }
 
     /// The optimizer of this config.

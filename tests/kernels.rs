@@ -1160,6 +1160,30 @@ fn cast_half_same_bits_as_the_cpu_twin() {
     .unwrap()
     .remove(0);
     assert_eq!(bits(&want), bits(&packed(&x)));
+    // The fast CPU backend (F16C through the `half` crate): the same bits but NaN payloads.
+    let fast = run_kernel(
+        &mut Cpu::fast(),
+        Kernel::CastHalf,
+        p,
+        &[x.clone()],
+        &outs,
+        &g0(),
+    )
+    .unwrap()
+    .remove(0);
+    for (i, (f, w)) in bits(&fast).iter().zip(bits(&want)).enumerate() {
+        for (h, v) in [
+            (0, x[2 * i]),
+            (16, x.get(2 * i + 1).copied().unwrap_or(0.0)),
+        ] {
+            let (fh, wh) = ((f >> h) & 0xFFFF, (w >> h) & 0xFFFF);
+            let nan = |b: u32| b & 0x7C00 == 0x7C00 && b & 0x3FF != 0;
+            assert!(
+                fh == wh || (nan(fh) && nan(wh)),
+                "fast cast of {v:e}: {fh:#06x} vs {wh:#06x}"
+            );
+        }
+    }
     assert!(!gs.is_empty() || std::env::var("SHADEPROP_REQUIRE_GPU").is_err());
     for gpu in gs.iter_mut() {
         let got = run_kernel(gpu, Kernel::CastHalf, p, &[x.clone()], &outs, &g0())
@@ -1287,7 +1311,7 @@ fn loss_scale_update_and_skipped_steps() {
     let finite = vec![1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0];
     let mut bad = finite.clone();
     bad[2] = f32::INFINITY;
-    let info0 = vec![7.0, 7.0, 7.0, 7.0];
+    let info0 = [7.0, 7.0, 7.0, 7.0];
     // (partials, amp before) → (clipinfo, amp after)
     let cases = [
         (
@@ -1326,7 +1350,7 @@ fn loss_scale_update_and_skipped_steps() {
             &mut gs,
             Kernel::ClipFinalize,
             p,
-            &[parts.clone()],
+            std::slice::from_ref(parts),
             &outs,
             &gl,
             1e-6,
@@ -1336,7 +1360,7 @@ fn loss_scale_update_and_skipped_steps() {
             &mut Cpu::new(),
             Kernel::ClipFinalize,
             p,
-            &[parts.clone()],
+            std::slice::from_ref(parts),
             &outs,
             &gl,
         )

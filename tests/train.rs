@@ -279,7 +279,7 @@ fn logs_curves_and_checkpoint_names() {
         .fit(&mut s, &train, Some(&val), &mut [&mut es, &mut ck])
         .unwrap();
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    assert!(csv.starts_with("epoch,loss,data_loss,penalty,accuracy,val_loss,val_accuracy,lr,grad_norm,samples_per_sec,seconds"));
+    assert!(csv.starts_with("epoch,loss,data_loss,penalty,accuracy,val_loss,val_accuracy,lr,grad_norm,samples_per_sec,seconds,loss_scale,skipped_steps"));
     assert_eq!(csv.lines().count(), h.epochs.len() + 1);
     let jsonl = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();

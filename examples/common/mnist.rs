@@ -8,7 +8,7 @@ use std::time::Instant;
 use shadeprop::data::augment::{Augment, preview_png};
 use shadeprop::data::{Standardizer, load_mnist};
 use shadeprop::nn::{Layer, Sequential};
-use shadeprop::optim::{LrSchedule, Sgd};
+use shadeprop::optim::{LrSchedule, Precision, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
 use shadeprop::train::fit::{FitConfig, Trainer};
@@ -32,6 +32,7 @@ struct Args {
     schedule: String,
     out: PathBuf,
     resume: Option<PathBuf>,
+    precision: Precision,
     quiet: bool,
 }
 
@@ -54,6 +55,7 @@ fn parse(name: &'static str) -> Result<Args, String> {
         schedule: "cosine".into(),
         out: PathBuf::from(format!("runs/{name}")),
         resume: None,
+        precision: Precision::F32,
         quiet: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -70,7 +72,8 @@ fn parse(name: &'static str) -> Result<Args, String> {
                 "usage: {name} [--backend auto|gpu|cpu|cpu-ref] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
                 [--weight-decay F] [--dropout F] [--clip-norm F (0 = off)] [--seed N] [--data DIR] \
                 [--val-fraction F] [--train-limit N] [--patience N (0 = no early stopping)] \
-                [--schedule cosine|constant (cosine: lr annealed to 0 per step over --epochs)] [--out DIR] [--resume CHECKPOINT] [--quiet]"
+                [--schedule cosine|constant (cosine: lr annealed to 0 per step over --epochs)] [--out DIR] [--resume CHECKPOINT] \
+                [--precision f32|mixed (mixed: f16 matmul operands, f32 master weights, dynamic loss scaling)] [--quiet]"
             ));
         }
         let val = argv
@@ -104,6 +107,13 @@ fn parse(name: &'static str) -> Result<Args, String> {
             },
             "--out" => a.out = PathBuf::from(val),
             "--resume" => a.resume = Some(PathBuf::from(val)),
+            "--precision" => {
+                a.precision = match val.as_str() {
+                    "f32" => Precision::F32,
+                    "mixed" => Precision::mixed(),
+                    _ => return Err(format!("--precision: {val:?} is not f32 or mixed")),
+                }
+            }
             _ => return Err(format!("unknown option {key} (see --help)")),
         }
         i += 2;
@@ -211,7 +221,8 @@ fn run(
     }
     let graph = seq.build()?;
     println!("model: {}, {} parameters", a.name, graph.param_count());
-    let mut s = Session::new(backend, graph, opt, a.seed, a.batch)?;
+    let mut s = Session::with_precision(backend, graph, opt, a.seed, a.batch, a.precision)?;
+    println!("precision: {}", a.precision.name());
     if a.schedule == "cosine" {
         // Cosine annealing (PyTorch's CosineAnnealingLR) per step, from --lr down to 0 at
         // the end of the epoch budget; early stopping may end the run before that.

@@ -1078,12 +1078,11 @@ pub fn compile(
         }
         // Free every pool tensor whose last use was this instruction.
         for op in pr.ins.iter().chain(&pr.outs) {
-            if let Some(r) = key(op) {
-                if last_use[r] == i
-                    && let Some(b) = assigned[r]
-                {
-                    busy[b] = false;
-                }
+            if let Some(r) = key(op)
+                && last_use[r] == i
+                && let Some(b) = assigned[r]
+            {
+                busy[b] = false;
             }
         }
         instrs.push(Instr {

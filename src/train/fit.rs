@@ -3,8 +3,9 @@
 //!
 //! Recorded per epoch: `loss` (mean data loss over the epoch + the last step's penalty),
 //! `data_loss`, `penalty`, `accuracy` (training mode: dropout on), `lr`, `grad_norm`
-//! (pre-clip, last step), `samples_per_sec`, `seconds`, and with validation data
-//! `val_loss` and `val_accuracy` (inference mode).
+//! (pre-clip, last step), `samples_per_sec`, `seconds`, with validation data `val_loss` and
+//! `val_accuracy` (inference mode), and with mixed precision `loss_scale` (after the
+//! epoch) and `skipped_steps` (in total).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -121,7 +122,7 @@ impl Default for FitConfig {
     }
 }
 
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 12] = [
     "loss",
     "data_loss",
     "penalty",
@@ -132,6 +133,8 @@ const COLUMNS: [&str; 10] = [
     "grad_norm",
     "samples_per_sec",
     "seconds",
+    "loss_scale",
+    "skipped_steps",
 ];
 
 /// Runs epochs, validation, callbacks, checkpoints and logs.
@@ -321,6 +324,10 @@ impl Trainer {
             put("lr", lr as f64);
             put("grad_norm", m.grad_norm as f64);
             put("samples_per_sec", st.samples_per_sec);
+            if s.layout().mixed.is_some() {
+                put("loss_scale", m.loss_scale as f64);
+                put("skipped_steps", m.skipped_steps as f64);
+            }
             if let Some(v) = val {
                 let vm = evaluate(s, v, cfg.epoch.batch_size)?;
                 put("val_loss", vm.loss as f64);
@@ -346,6 +353,12 @@ impl Trainer {
                     st.samples_per_sec,
                     st.seconds
                 );
+                if s.layout().mixed.is_some() {
+                    println!(
+                        "           loss scale {}, {} steps skipped so far (non-finite f16 gradients)",
+                        m.loss_scale, m.skipped_steps
+                    );
+                }
             }
             let mut control = Control::default();
             for cb in callbacks.iter_mut() {

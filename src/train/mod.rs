@@ -141,6 +141,8 @@ pub fn train_epoch_with(
         t.steps += m.steps;
         t.grad_norm = m.grad_norm;
         t.penalty = m.penalty;
+        t.loss_scale = m.loss_scale;
+        t.skipped_steps = m.skipped_steps;
     };
     let mut batches_done = n_batches;
     let mut interrupted = false;

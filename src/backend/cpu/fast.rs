@@ -15,6 +15,7 @@ use crate::rng::dropout_keep;
 pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
     match kernel {
         Kernel::MatMul { .. } => Some(matmul),
+        Kernel::CastHalf => Some(cast_half),
         Kernel::Dropout => Some(dropout),
         Kernel::ReluDropout => Some(relu_dropout),
         Kernel::DropoutReluBwd => Some(dropout_relu_bwd),
@@ -44,6 +45,29 @@ const SPLIT_K_MIN_DEPTH: usize = 4096;
 const SPLIT_K_MAX_PARTS: usize = 8;
 /// Partial products of the split-K path, reused from call to call.
 static SPLIT_K_SCRATCH: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+
+/// [`super::half::cast_half`] in parallel chunks with the `half` crate's slice conversion
+/// (F16C's round-to-nearest-even where the CPU has it): the same bits as the reference for
+/// every value but NaN (any NaN stays a NaN; only its payload may differ).
+pub fn cast_half(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    let n = p[0] as usize;
+    if cfg!(target_endian = "big") {
+        return super::half::cast_half(p, g, ins, outs);
+    }
+    let words = &mut outs[0][..n.div_ceil(2)];
+    let bits: &mut [u16] = bytemuck::cast_slice_mut(words);
+    if n % 2 == 1 {
+        bits[n] = 0;
+    }
+    bits[..n]
+        .par_chunks_mut(1 << 14)
+        .zip(ins[0][..n].par_chunks(1 << 14))
+        .for_each(|(o, x)| {
+            o.reinterpret_cast_mut::<half::f16>()
+                .convert_from_f32_slice(x)
+        });
+}
 
 /// Unpacked f16 operands of the half matmul, reused from call to call.
 static HALF_SCRATCH: std::sync::Mutex<[Vec<f32>; 2]> =
