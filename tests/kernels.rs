@@ -1213,8 +1213,9 @@ fn cast_half_same_bits_as_the_cpu_twin() {
 }
 
 /// The half matmul (packed f16 operands, f32 products and sums), every transpose, odd
-/// element counts (a half-used last word) and exact tilings, against the CPU twin that
-/// unpacks first; the f16 operands make it differ from the f32 matmul by f16 rounding only.
+/// element counts (a half-used last word), exact tilings and split-K slices, against the
+/// CPU twin that unpacks first; the f16 operands make it differ from the f32 matmul by f16
+/// rounding only.
 #[test]
 fn half_matmul_all_transposes() {
     let mut gs = gpus();
@@ -1225,6 +1226,8 @@ fn half_matmul_all_transposes() {
         (128, 10, 512),
         (64, 256, 64),
         (33, 300, 71),
+        (96, 32, 48),
+        (64, 64, 1024),
     ]
     .iter()
     .enumerate()
@@ -1246,6 +1249,8 @@ fn half_matmul_all_transposes() {
             let bv = rand_vec(si as u64 * 3 + 103, n);
             let p = matmul::params(kern, m, n, k);
             let ins = [packed(&a), packed(&b), bv.clone()];
+            // Sums of k terms in another order: the absolute slack grows like sqrt(k).
+            let atol = 1e-5 * (k as f32 / 256.0).sqrt().max(1.0);
             both(
                 &mut gs,
                 kern,
@@ -1253,9 +1258,24 @@ fn half_matmul_all_transposes() {
                 &ins,
                 &[vec![0.0; m * n]],
                 &g0(),
-                1e-5,
+                atol,
                 1e-4,
             );
+            if k >= 1024 {
+                // Split-K slices of 256 (the GPU backend's form for deep products).
+                let mut q = p;
+                q[3] = 256;
+                q[15] = 0;
+                let s = k / 256;
+                let sliced = Kernel::MatMul {
+                    ta,
+                    tb,
+                    bias: false,
+                    half: true,
+                };
+                let outs = [vec![0.0; s * m * n]];
+                both(&mut gs, sliced, q, &ins, &outs, &g0(), atol, 1e-4);
+            }
             // Against the f32 product of the unrounded operands: f16 rounding (relative
             // 2^-11 per operand) summed over k terms of size ≤ 1.
             let f = Kernel::MatMul {
