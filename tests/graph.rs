@@ -386,3 +386,59 @@ fn w_mlp_step_is_24_dispatches_and_shares_buffers() {
         layout.pool.len()
     );
 }
+
+/// Mixed precision adds one f16 cast of all parameters and one per distinct f32 operand
+/// of a matmul (W-MLP: the input and the two hidden activations forward, the three
+/// gradients arriving at the linear layers backward): 24 + 7 dispatches. Every matmul reads
+/// packed f16 operands, and each cast's output is half the size of its input.
+#[test]
+fn w_mlp_mixed_precision_plan() {
+    use shadeprop::graph::plan::{Layout, buf, compile};
+    use shadeprop::optim::Precision;
+    let g = Sequential::w_mlp(0.5).build().unwrap();
+    let mut layout = Layout::with_precision(&g, 64, 128, Precision::mixed()).unwrap();
+    let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp().into()).unwrap();
+    assert_eq!(train.instrs.len(), 31);
+    let casts: Vec<_> = train
+        .instrs
+        .iter()
+        .filter(|i| i.kernel == Kernel::CastHalf)
+        .collect();
+    assert_eq!(casts.len(), 7);
+    assert_eq!(
+        casts[0].ins[0].buf,
+        buf::PARAMS,
+        "the parameters are cast first"
+    );
+    assert_eq!(casts[0].outs[0].buf, buf::PARAMS_F16);
+    assert_eq!(casts[0].outs[0].len, layout.params_len / 2);
+    for c in &casts {
+        assert_eq!(c.outs[0].len, c.ins[0].len.div_ceil(2));
+    }
+    let matmuls: Vec<_> = train
+        .instrs
+        .iter()
+        .filter(|i| matches!(i.kernel, Kernel::MatMul { .. }))
+        .collect();
+    assert_eq!(matmuls.len(), 8);
+    for m in &matmuls {
+        assert!(
+            matches!(m.kernel, Kernel::MatMul { half: true, .. }) && m.p[12] == 1,
+            "{:?}",
+            m.kernel
+        );
+        // Weights are read from the packed parameter copy at half their f32 offset.
+        for op in &m.ins[..2] {
+            assert_ne!(op.buf, buf::PARAMS, "{:?} reads f32 parameters", m.kernel);
+            if op.buf == buf::PARAMS_F16 {
+                assert_eq!(op.off % (layout.align / 2), 0, "bindable offset");
+            }
+        }
+    }
+    let eval = compile(&g, &mut layout, Mode::Eval, 128, &Sgd::w_mlp().into()).unwrap();
+    assert!(
+        eval.instrs
+            .iter()
+            .all(|i| !matches!(i.kernel, Kernel::MatMul { half: false, .. }))
+    );
+}
