@@ -75,6 +75,11 @@ fn config_errors_name_the_key_and_value() {
     );
     fails_with(
         &train,
+        Some((&cfg, "[train]\nprecision = \"f16\"\n")),
+        &["train.precision", "f16", "f32 or mixed"],
+    );
+    fails_with(
+        &train,
         Some((&cfg, "[regularizer]\nkind = \"l2\"\nlambda = -3.0\n")),
         &["lambda", "-3"],
     );

@@ -74,35 +74,43 @@ fn matmul_all_transposes_random_shapes() {
         let d = |k: u32| 1 + rng.below(500, t, k, 90) as usize;
         shapes.push((d(0), d(1), d(2)));
     }
-    for (si, &(m, n, k)) in shapes.iter().enumerate() {
-        for (ta, tb, bias) in [
-            (false, false, true),
-            (true, false, false),
-            (false, true, false),
-            (true, true, true),
-        ] {
-            let kern = Kernel::MatMul {
-                ta,
-                tb,
-                bias,
-                half: false,
-            };
-            let a = rand_vec(si as u64 * 3 + 1, m * k);
-            let b = rand_vec(si as u64 * 3 + 2, k * n);
-            let bv = rand_vec(si as u64 * 3 + 3, n);
-            let p = matmul::params(kern, m, n, k);
-            both(
-                &mut gs,
-                kern,
-                p,
-                &[a, b, bv],
-                &[vec![0.0; m * n]],
-                &g0(),
-                1e-5,
-                1e-4,
-            );
+    for (si, &shape) in shapes.iter().enumerate() {
+        for t in TRANSPOSES {
+            let (kern, p, ins) = matmul_case(si as u64 * 3 + 1, shape, t, false);
+            let out = vec![0.0; shape.0 * shape.1];
+            both(&mut gs, kern, p, &ins, &[out], &g0(), 1e-5, 1e-4);
         }
     }
+}
+
+/// (ta, tb, bias) of the matmul tests: every transpose, with and without the bias.
+const TRANSPOSES: [(bool, bool, bool); 4] = [
+    (false, false, true),
+    (true, false, false),
+    (false, true, false),
+    (true, true, true),
+];
+
+/// A matmul of shape (m, n, k) with random operands from `seed` (the same values either
+/// way; packed two per word for `half`): the kernel, its parameters, [A, B, bias].
+fn matmul_case(
+    seed: u64,
+    (m, n, k): (usize, usize, usize),
+    (ta, tb, bias): (bool, bool, bool),
+    half: bool,
+) -> (Kernel, [u32; 16], [Vec<f32>; 3]) {
+    let kern = Kernel::MatMul { ta, tb, bias, half };
+    let (a, b) = (rand_vec(seed, m * k), rand_vec(seed + 1, k * n));
+    let (a, b) = if half {
+        (packed(&a), packed(&b))
+    } else {
+        (a, b)
+    };
+    (
+        kern,
+        matmul::params(kern, m, n, k),
+        [a, b, rand_vec(seed + 2, n)],
+    )
 }
 
 #[test]
@@ -1149,28 +1157,22 @@ fn cast_half_same_bits_as_the_cpu_twin() {
     p[0] = n as u32;
     let outs = [vec![0.0; n.div_ceil(2)]];
     let bits = |v: &[f32]| v.iter().map(|w| w.to_bits()).collect::<Vec<u32>>();
-    let want = run_kernel(
-        &mut Cpu::new(),
-        Kernel::CastHalf,
-        p,
-        &[x.clone()],
-        &outs,
-        &g0(),
-    )
-    .unwrap()
-    .remove(0);
+    let cast = |b: &mut dyn Backend| {
+        run_kernel(
+            b,
+            Kernel::CastHalf,
+            p,
+            std::slice::from_ref(&x),
+            &outs,
+            &g0(),
+        )
+        .unwrap()
+        .remove(0)
+    };
+    let want = cast(&mut Cpu::new());
     assert_eq!(bits(&want), bits(&packed(&x)));
     // The fast CPU backend (F16C through the `half` crate): the same bits but NaN payloads.
-    let fast = run_kernel(
-        &mut Cpu::fast(),
-        Kernel::CastHalf,
-        p,
-        &[x.clone()],
-        &outs,
-        &g0(),
-    )
-    .unwrap()
-    .remove(0);
+    let fast = cast(&mut Cpu::fast());
     for (i, (f, w)) in bits(&fast).iter().zip(bits(&want)).enumerate() {
         for (h, v) in [
             (0, x[2 * i]),
@@ -1186,9 +1188,7 @@ fn cast_half_same_bits_as_the_cpu_twin() {
     }
     assert!(!gs.is_empty() || std::env::var("SHADEPROP_REQUIRE_GPU").is_err());
     for gpu in gs.iter_mut() {
-        let got = run_kernel(gpu, Kernel::CastHalf, p, &[x.clone()], &outs, &g0())
-            .unwrap()
-            .remove(0);
+        let got = cast(gpu);
         let bad: Vec<String> = bits(&got)
             .iter()
             .zip(bits(&want))
@@ -1232,69 +1232,35 @@ fn half_matmul_all_transposes() {
     .iter()
     .enumerate()
     {
-        for (ta, tb, bias) in [
-            (false, false, true),
-            (true, false, false),
-            (false, true, false),
-            (true, true, true),
-        ] {
-            let kern = Kernel::MatMul {
-                ta,
-                tb,
-                bias,
-                half: true,
-            };
-            let a = rand_vec(si as u64 * 3 + 101, m * k);
-            let b = rand_vec(si as u64 * 3 + 102, k * n);
-            let bv = rand_vec(si as u64 * 3 + 103, n);
-            let p = matmul::params(kern, m, n, k);
-            let ins = [packed(&a), packed(&b), bv.clone()];
+        for t in TRANSPOSES {
+            let seed = si as u64 * 3 + 101;
+            let (kern, p, ins) = matmul_case(seed, (m, n, k), t, true);
             // Sums of k terms in another order: the absolute slack grows like sqrt(k).
             let atol = 1e-5 * (k as f32 / 256.0).sqrt().max(1.0);
-            both(
-                &mut gs,
-                kern,
-                p,
-                &ins,
-                &[vec![0.0; m * n]],
-                &g0(),
-                atol,
-                1e-4,
-            );
+            let out = vec![0.0; m * n];
+            both(&mut gs, kern, p, &ins, &[out.clone()], &g0(), atol, 1e-4);
             if k >= 1024 {
                 // Split-K slices of 256 (the GPU backend's form for deep products).
                 let mut q = p;
                 q[3] = 256;
                 q[15] = 0;
-                let s = k / 256;
+                let outs = [vec![0.0; k / 256 * m * n]];
+                let (ta, tb, _) = t;
                 let sliced = Kernel::MatMul {
                     ta,
                     tb,
                     bias: false,
                     half: true,
                 };
-                let outs = [vec![0.0; s * m * n]];
                 both(&mut gs, sliced, q, &ins, &outs, &g0(), atol, 1e-4);
             }
             // Against the f32 product of the unrounded operands: f16 rounding (relative
             // 2^-11 per operand) summed over k terms of size ≤ 1.
-            let f = Kernel::MatMul {
-                ta,
-                tb,
-                bias,
-                half: false,
-            };
-            let full = run_kernel(
-                &mut Cpu::new(),
-                f,
-                matmul::params(f, m, n, k),
-                &[a, b, bv],
-                &[vec![0.0; m * n]],
-                &g0(),
-            )
-            .unwrap()
-            .remove(0);
-            let got = run_kernel(&mut Cpu::new(), kern, p, &ins, &[vec![0.0; m * n]], &g0())
+            let (f, fp, f_ins) = matmul_case(seed, (m, n, k), t, false);
+            let full = run_kernel(&mut Cpu::new(), f, fp, &f_ins, &[out.clone()], &g0())
+                .unwrap()
+                .remove(0);
+            let got = run_kernel(&mut Cpu::new(), kern, p, &ins, &[out], &g0())
                 .unwrap()
                 .remove(0);
             assert_close(
@@ -1332,28 +1298,25 @@ fn loss_scale_update_and_skipped_steps() {
     let mut bad = finite.clone();
     bad[2] = f32::INFINITY;
     let info0 = [7.0, 7.0, 7.0, 7.0];
+    // Σ partials = 10: the norm and clip scale (max_norm 1) of a finite step.
+    let ok_info = [
+        10f32.sqrt(),
+        (1.0 / (10f32.sqrt() + 1e-6)).min(1.0),
+        0.0,
+        0.0,
+    ];
     // (partials, amp before) → (clipinfo, amp after)
     let cases = [
         (
             &finite,
             [1024.0, 1.0 / 1024.0, 0.0, 5.0],
-            [
-                10f32.sqrt(),
-                (1.0 / (10f32.sqrt() + 1e-6)).min(1.0),
-                0.0,
-                0.0,
-            ],
+            ok_info,
             [1024.0, 1.0 / 1024.0, 1.0, 5.0],
         ),
         (
             &finite,
             [1024.0, 1.0 / 1024.0, 2.0, 5.0],
-            [
-                10f32.sqrt(),
-                (1.0 / (10f32.sqrt() + 1e-6)).min(1.0),
-                0.0,
-                0.0,
-            ],
+            ok_info,
             [2048.0, 1.0 / 2048.0, 0.0, 5.0],
         ),
         (
