@@ -84,7 +84,8 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
 // in0 = partials [2P]; out0 = clipinfo (norm, scale, penalty, skip) at 0, and with MIXED
 // amp [4] at p7 (one binding: the two live in the same buffer).
 // p0 = P, p1 = max_norm (<= 0: off), p2 = growth interval, p3 = growth, p4 = 1/growth,
-// p5 = backoff, p6 = 1/backoff, p7 = offset of amp in out0
+// p5 = backoff, p6 = 1/backoff, p7 = offset of amp in out0, p8 = update amp (training
+// steps only: a gradient computed for inspection leaves the loss scale alone)
 @compute @workgroup_size(1)
 fn clip_finalize() {
     let P = pu(0u);
@@ -99,14 +100,15 @@ fn clip_finalize() {
         if (!finite) {
             out0[1] = 0.0;
             out0[3] = 1.0;
+            if (pu(8u) == 0u) { return; }
             out0[a] = out0[a] * pf(5u);
             out0[a + 1u] = out0[a + 1u] * pf(6u);
             out0[a + 2u] = 0.0;
             out0[a + 3u] = out0[a + 3u] + 1.0;
             return;
         }
-        out0[a + 2u] = out0[a + 2u] + 1.0;
-        if (out0[a + 2u] >= f32(pu(2u))) {
+        if (pu(8u) == 1u) { out0[a + 2u] = out0[a + 2u] + 1.0; }
+        if (pu(8u) == 1u && out0[a + 2u] >= f32(pu(2u))) {
             out0[a + 2u] = 0.0;
             // Capped where growing would leave f32's range.
             if (out0[a] < 1e30) {

@@ -1238,7 +1238,16 @@ fn half_matmul_all_transposes() {
             // Sums of k terms in another order: the absolute slack grows like sqrt(k).
             let atol = 1e-5 * (k as f32 / 256.0).sqrt().max(1.0);
             let out = vec![0.0; m * n];
-            both(&mut gs, kern, p, &ins, &[out.clone()], &g0(), atol, 1e-4);
+            both(
+                &mut gs,
+                kern,
+                p,
+                &ins,
+                std::slice::from_ref(&out),
+                &g0(),
+                atol,
+                1e-4,
+            );
             if k >= 1024 {
                 // Split-K slices of 256 (the GPU backend's form for deep products).
                 let mut q = p;
@@ -1257,9 +1266,16 @@ fn half_matmul_all_transposes() {
             // Against the f32 product of the unrounded operands: f16 rounding (relative
             // 2^-11 per operand) summed over k terms of size ≤ 1.
             let (f, fp, f_ins) = matmul_case(seed, (m, n, k), t, false);
-            let full = run_kernel(&mut Cpu::new(), f, fp, &f_ins, &[out.clone()], &g0())
-                .unwrap()
-                .remove(0);
+            let full = run_kernel(
+                &mut Cpu::new(),
+                f,
+                fp,
+                &f_ins,
+                std::slice::from_ref(&out),
+                &g0(),
+            )
+            .unwrap()
+            .remove(0);
             let got = run_kernel(&mut Cpu::new(), kern, p, &ins, &[out], &g0())
                 .unwrap()
                 .remove(0);
@@ -1290,6 +1306,7 @@ fn loss_scale_update_and_skipped_steps() {
     p[5] = fbits(0.5);
     p[6] = fbits(2.0);
     p[7] = 6;
+    p[8] = 1;
     let gl = Globals {
         flags: Globals::MIXED,
         ..g0()
@@ -1333,6 +1350,31 @@ fn loss_scale_update_and_skipped_steps() {
             &mut gs,
             Kernel::ClipFinalize,
             p,
+            std::slice::from_ref(parts),
+            &outs,
+            &gl,
+            1e-6,
+            1e-6,
+        );
+        // Outside training steps (p8 = 0) the clip info is the same, the scale untouched.
+        let mut q = p;
+        q[8] = 0;
+        let got = run_kernel(
+            &mut Cpu::new(),
+            Kernel::ClipFinalize,
+            q,
+            std::slice::from_ref(parts),
+            &outs,
+            &gl,
+        )
+        .unwrap()
+        .remove(0);
+        assert_close("clipinfo (no update)", &got[..4], &info, 1e-6, 1e-6);
+        assert_eq!(got[6..], amp, "loss-scale state without update");
+        both(
+            &mut gs,
+            Kernel::ClipFinalize,
+            q,
             std::slice::from_ref(parts),
             &outs,
             &gl,

@@ -145,6 +145,10 @@ fn loss_scale_backs_off_skips_and_grows() {
             "the loss itself is not scaled: {}",
             m.loss
         );
+        // Gradients computed for inspection neither skip nor change the scale.
+        let (x, y) = batch(7, 8, 20, 5);
+        s.gradients(&x, &y).unwrap();
+        assert_eq!(s.snapshot().unwrap().loss_scale, after.loss_scale, "{what}");
         // Back off until a step goes through.
         let mut seq = vec![];
         for _ in 0..120 {
@@ -204,20 +208,27 @@ fn mixed_precision_checkpoint_resumes_exactly() {
         callbacks: serde_json::json!({}),
         standardizer: None,
     };
-    checkpoint::save(&path, &mut a, &meta, &[]).unwrap();
     let saved = a.snapshot().unwrap();
     assert_eq!(saved.loss_scale, vec![2048.0, 1.0 / 2048.0, 1.0, 0.0]);
+    // A callback's snapshot (EarlyStopping's best weights) keeps its loss scale too.
+    let callbacks = [("early_stopping".to_string(), saved.clone())];
+    checkpoint::save(&path, &mut a, &meta, &callbacks).unwrap();
     let mut b = session(Box::new(Cpu::new()), &g, p);
-    checkpoint::load(&path, &mut b).unwrap();
+    let (_, cbs) = checkpoint::load(&path, &mut b).unwrap();
     assert_eq!(b.snapshot().unwrap(), saved);
+    assert_eq!(cbs, callbacks);
     let (ma, pa) = train(&mut a, 3);
     let (mb, pb) = train(&mut b, 3);
     assert_eq!(pa, pb);
     assert_eq!((ma.loss, ma.loss_scale), (mb.loss, mb.loss_scale));
-    // An f32 session refuses the mixed checkpoint's extra tensor, naming it.
+    // An f32 session refuses the mixed checkpoint (its flat optimizer and callback state
+    // follows the mixed layout), naming both precisions.
     let mut c = session(Box::new(Cpu::new()), &g, Precision::F32);
     let e = checkpoint::load(&path, &mut c).unwrap_err().to_string();
-    assert!(e.contains("amp.loss_scale"), "{e}");
+    assert!(
+        e.contains("precision mixed") && e.contains("precision f32"),
+        "{e}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

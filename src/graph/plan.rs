@@ -890,6 +890,7 @@ pub fn compile(
             p[4] = fbits(1.0 / l.growth);
             p[5] = fbits(l.backoff);
             p[6] = fbits(1.0 / l.backoff);
+            p[8] = (mode == Mode::Train) as u32;
         }
         // The clip info and, at p7, the loss-scaling state: one operand (same buffer).
         p[7] = (layout.amp_off() - layout.clip_off()) as u32;

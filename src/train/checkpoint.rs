@@ -230,6 +230,12 @@ fn tensors(
         ] {
             out.push((format!("callback.{name}.{part}"), f32s(vec![v.len()], v)));
         }
+        if !cs.loss_scale.is_empty() {
+            out.push((
+                format!("callback.{name}.loss_scale"),
+                f32s(vec![cs.loss_scale.len()], &cs.loss_scale),
+            ));
+        }
         out.push((
             format!("callback.{name}.step"),
             Owned {
@@ -241,6 +247,15 @@ fn tensors(
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
+}
+
+/// `"f32"` or `"mixed"`, as recorded in a checkpoint's metadata.
+fn precision_name(layout: &Layout) -> &'static str {
+    if layout.mixed.is_some() {
+        "mixed"
+    } else {
+        "f32"
+    }
 }
 
 /// Write a checkpoint of `s` atomically.
@@ -262,6 +277,7 @@ pub fn save(
     md.insert("version".into(), VERSION.into());
     md.insert("model".into(), model_signature(s.graph()));
     md.insert("seed".into(), s.seed().to_string());
+    md.insert("precision".into(), precision_name(s.layout()).into());
     md.insert("step".into(), snap.step.to_string());
     md.insert("epoch".into(), meta.epoch.to_string());
     md.insert("batch".into(), meta.batch.to_string());
@@ -395,6 +411,18 @@ pub fn load_bytes(
             ),
         ));
     }
+    // The flat snapshots (optimizer state, callbacks) follow the layout, which depends on
+    // the precision (checkpoints from before mixed precision existed are f32).
+    let written = md.get("precision").map_or("f32", |p| p.as_str());
+    if written != precision_name(s.layout()) {
+        return Err(err(
+            path,
+            format!(
+                "written with precision {written}, this session has precision {}",
+                precision_name(s.layout())
+            ),
+        ));
+    }
 
     // Rebuild the flat snapshot from the named tensors.
     let (g, layout) = (s.graph().clone(), s.layout().clone());
@@ -441,12 +469,9 @@ pub fn load_bytes(
             .collect())
     };
     let mut snap = template.clone();
-    // Optional: a mixed-precision session may start from an f32 checkpoint (keeping its
-    // initial loss scale).
-    snap.loss_scale = match st.tensor("amp.loss_scale") {
-        Ok(_) if layout.mixed.is_some() => read_f32("amp.loss_scale", &[4])?,
-        _ => vec![],
-    };
+    if layout.mixed.is_some() {
+        snap.loss_scale = read_f32("amp.loss_scale", &[4])?;
+    }
     for m in segments(&g, &layout) {
         import(&m, &read_f32(&m.name, &m.shape)?, &mut snap.params);
         let first = if adam { "exp_avg" } else { "momentum" };
@@ -512,11 +537,17 @@ pub fn load_bytes(
                 second_moment: part("second_moment", snap.second_moment.len())?,
                 state: part("state", layout.state_len)?,
                 step: step as u64,
-                loss_scale: vec![],
+                loss_scale: match st.tensor(&format!("callback.{name}.loss_scale")) {
+                    Ok(_) if layout.mixed.is_some() => part("loss_scale", 4)?,
+                    _ => vec![],
+                },
             },
         ));
         for p in ["params", "velocity", "second_moment", "state", "step"] {
             expected.insert(format!("callback.{name}.{p}"), vec![]);
+        }
+        if layout.mixed.is_some() {
+            expected.insert(format!("callback.{name}.loss_scale"), vec![]);
         }
     }
     if let Some(extra) = names.iter().find(|n| !expected.contains_key(**n)) {

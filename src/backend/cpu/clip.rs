@@ -52,7 +52,7 @@ pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [
 /// max_norm <= 0; with [`Globals::MIXED`], the dynamic loss scale update of
 /// shaders/clip.wgsl. ins = [partials], outs = [clipinfo, with amp at p7]; p0 = P,
 /// p1 = max_norm, p2 = growth interval, p3 = growth, p4 = 1/growth, p5 = backoff,
-/// p6 = 1/backoff, p7 = offset of amp
+/// p6 = 1/backoff, p7 = offset of amp, p8 = update amp (training steps only)
 pub fn clip_finalize(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let parts = p[0] as usize;
     let max_norm = pf(p, 1);
@@ -63,17 +63,23 @@ pub fn clip_finalize(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mu
     }
     if g.flags & Globals::MIXED != 0 {
         let (info, amp) = outs[0].split_at_mut(p[7] as usize);
+        let update = p[8] == 1;
         if !s.is_finite() {
             info[1] = 0.0;
             info[3] = 1.0;
+            if !update {
+                return;
+            }
             amp[0] *= pf(p, 5);
             amp[1] *= pf(p, 6);
             amp[2] = 0.0;
             amp[3] += 1.0;
             return;
         }
-        amp[2] += 1.0;
-        if amp[2] >= p[2] as f32 {
+        if update {
+            amp[2] += 1.0;
+        }
+        if update && amp[2] >= p[2] as f32 {
             amp[2] = 0.0;
             if amp[0] < 1e30 {
                 amp[0] *= pf(p, 3);
