@@ -278,3 +278,53 @@ fn invalid_loss_scales_are_named_errors() {
         assert!(e.contains(name), "{e}");
     }
 }
+
+/// Mixed precision with AdamW, an L1 penalty (the gradient preparation's penalty branch,
+/// after unscaling) and per-tensor clipping: the same parameters on every backend, and
+/// close to the f32 run. No batch norm here: the bias before a batch norm has a zero
+/// gradient up to rounding, which Adam's normalized step would amplify into ±lr on any
+/// backend (f32 included), whatever the precision.
+#[test]
+fn mixed_precision_with_adamw_penalty_and_per_tensor_clipping() {
+    use shadeprop::optim::{Adam, Regularizer};
+    let g = Sequential::new(20)
+        .linear(32)
+        .relu()
+        .dropout(0.2)
+        .linear(24)
+        .relu()
+        .linear(5)
+        .build()
+        .unwrap();
+    let opt = Adam {
+        lr: 1e-3,
+        clip_norm: Some(0.5),
+        clip_per_tensor: true,
+        ..Adam::adamw()
+    };
+    let run = |b: Box<dyn shadeprop::backend::Backend>, p: Precision| {
+        let mut s = Session::with_precision(b, g.clone(), opt.clone(), 3, 8, p).unwrap();
+        s.set_regularizer(Some(Regularizer::l1(0.01))).unwrap();
+        train(&mut s, 6)
+    };
+    let mut runs = vec![];
+    for b in backends() {
+        let what = b.describe();
+        runs.push((what, run(b, Precision::mixed())));
+    }
+    let (_, (m0, p0)) = &runs[0];
+    assert!(m0.penalty > 0.0 && m0.skipped_steps == 0, "{m0:?}");
+    for (what, (m, p)) in &runs[1..] {
+        assert_close(&format!("{what}: parameters"), p, p0, 1e-4, 1e-3);
+        assert!(
+            (m.penalty - m0.penalty).abs() <= 1e-4 * m0.penalty,
+            "{what}"
+        );
+    }
+    let (m32, p32) = run(Box::new(Cpu::new()), Precision::F32);
+    assert_close("mixed vs f32 parameters", p0, &p32, 1e-3, 1e-2);
+    assert!(
+        (m0.loss - m32.loss).abs() <= 0.01 * m32.loss,
+        "{m0:?} vs {m32:?}"
+    );
+}
