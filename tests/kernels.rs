@@ -1346,54 +1346,32 @@ fn loss_scale_update_and_skipped_steps() {
     for (parts, amp, info, amp_after) in cases {
         // Two unused words between the clip info and the loss-scale state.
         let outs = [[&info0[..], &[9.0, 9.0], &amp[..]].concat()];
-        both(
-            &mut gs,
-            Kernel::ClipFinalize,
-            p,
-            std::slice::from_ref(parts),
-            &outs,
-            &gl,
-            1e-6,
-            1e-6,
-        );
-        // Outside training steps (p8 = 0) the clip info is the same, the scale untouched.
-        let mut q = p;
-        q[8] = 0;
-        let got = run_kernel(
-            &mut Cpu::new(),
-            Kernel::ClipFinalize,
-            q,
-            std::slice::from_ref(parts),
-            &outs,
-            &gl,
-        )
-        .unwrap()
-        .remove(0);
-        assert_close("clipinfo (no update)", &got[..4], &info, 1e-6, 1e-6);
-        assert_eq!(got[6..], amp, "loss-scale state without update");
-        both(
-            &mut gs,
-            Kernel::ClipFinalize,
-            q,
-            std::slice::from_ref(parts),
-            &outs,
-            &gl,
-            1e-6,
-            1e-6,
-        );
-        let got = run_kernel(
-            &mut Cpu::new(),
-            Kernel::ClipFinalize,
-            p,
-            std::slice::from_ref(parts),
-            &outs,
-            &gl,
-        )
-        .unwrap()
-        .remove(0);
+        let ins = std::slice::from_ref(parts);
+        // Every backend against the reference; the reference's result.
+        let mut finalize = |q: [u32; 16]| {
+            both(
+                &mut gs,
+                Kernel::ClipFinalize,
+                q,
+                ins,
+                &outs,
+                &gl,
+                1e-6,
+                1e-6,
+            );
+            let cpu = run_kernel(&mut Cpu::new(), Kernel::ClipFinalize, q, ins, &outs, &gl);
+            cpu.unwrap().remove(0)
+        };
+        let got = finalize(p);
         assert_close("clipinfo", &got[..4], &info, 1e-6, 1e-6);
         assert_eq!(got[4..6], [9.0, 9.0], "words between are untouched");
         assert_eq!(got[6..], amp_after, "loss-scale state");
+        // Outside training steps (p8 = 0) the clip info is the same, the scale untouched.
+        let mut q = p;
+        q[8] = 0;
+        let got = finalize(q);
+        assert_close("clipinfo (no update)", &got[..4], &info, 1e-6, 1e-6);
+        assert_eq!(got[6..], amp, "loss-scale state without update");
     }
     // A skipped step changes neither the weights nor the optimizer's moments.
     let n = 1000;

@@ -12,17 +12,23 @@ use shadeprop::optim::{LossScale, Precision, Sgd};
 use shadeprop::session::{Metrics, Session};
 use shadeprop::train::checkpoint;
 
-fn mlp() -> Graph {
-    Sequential::new(20)
-        .linear(32)
-        .batch_norm()
-        .relu()
+/// 20 → 32 (batch norm optional) → ReLU → dropout → 24 → ReLU → 5.
+fn mlp_with(batch_norm: bool) -> Graph {
+    let mut m = Sequential::new(20).linear(32);
+    if batch_norm {
+        m = m.batch_norm();
+    }
+    m.relu()
         .dropout(0.2)
         .linear(24)
         .relu()
         .linear(5)
         .build()
         .unwrap()
+}
+
+fn mlp() -> Graph {
+    mlp_with(true)
 }
 
 fn cnn() -> Graph {
@@ -234,32 +240,15 @@ fn mixed_precision_checkpoint_resumes_exactly() {
 
 #[test]
 fn invalid_loss_scales_are_named_errors() {
+    let d = LossScale::default();
     for (ls, name) in [
-        (
-            LossScale {
-                init: 1000.0,
-                ..LossScale::default()
-            },
-            "loss_scale.init",
-        ),
-        (
-            LossScale {
-                growth: 1.0,
-                ..LossScale::default()
-            },
-            "loss_scale.growth",
-        ),
-        (
-            LossScale {
-                backoff: 0.3,
-                ..LossScale::default()
-            },
-            "loss_scale.backoff",
-        ),
+        (LossScale { init: 1000.0, ..d }, "loss_scale.init"),
+        (LossScale { growth: 1.0, ..d }, "loss_scale.growth"),
+        (LossScale { backoff: 0.3, ..d }, "loss_scale.backoff"),
         (
             LossScale {
                 growth_interval: 0,
-                ..LossScale::default()
+                ..d
             },
             "loss_scale.growth_interval",
         ),
@@ -287,15 +276,7 @@ fn invalid_loss_scales_are_named_errors() {
 #[test]
 fn mixed_precision_with_adamw_penalty_and_per_tensor_clipping() {
     use shadeprop::optim::{Adam, Regularizer};
-    let g = Sequential::new(20)
-        .linear(32)
-        .relu()
-        .dropout(0.2)
-        .linear(24)
-        .relu()
-        .linear(5)
-        .build()
-        .unwrap();
+    let g = mlp_with(false);
     let opt = Adam {
         lr: 1e-3,
         clip_norm: Some(0.5),
