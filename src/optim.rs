@@ -8,7 +8,9 @@
 //!
 //! 1. penalty gradient and value clipping, per element:
 //!    g := clamp(dJ/dw + a·w + b·sign(w), min, max), penalty = Σ (a/2)·w² + b·|w|
-//!    where (a, b) come from the parameter's [`Regularizer`];
+//!    where (a, b) come from the parameter's [`Regularizer`] (with mixed precision the
+//!    gradient arrives multiplied by the loss scale S and dJ/dw = (1/S)·that, exactly;
+//!    see [`Precision`]);
 //! 2. global-norm clipping: s = min(1, clip_norm / (‖g‖₂ + 1e-6)) over all parameters
 //!    (or, with `clip_per_tensor`, each tensor scaled by its own norm);
 //! 3. the update:

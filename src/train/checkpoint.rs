@@ -6,7 +6,9 @@
 //! `1.num_batches_tracked` (int64). Optimizer state follows under `optimizer.` (momentum as
 //! `optimizer.momentum.<name>`, Adam's moments as `optimizer.exp_avg.<name>` and
 //! `optimizer.exp_avg_sq.<name>`), and a callback's device snapshot (EarlyStopping's best
-//! weights) as `callback.<callback>.{params,velocity,second_moment,state}`. In PyTorch:
+//! weights) as `callback.<callback>.{params,velocity,second_moment,state}`; mixed precision
+//! adds the loss-scaling state as `optimizer.loss_scale` (and `callback.<callback>.loss_scale`).
+//! In PyTorch:
 //!
 //! ```text
 //! sd = safetensors.torch.load_file("best.safetensors")
@@ -217,7 +219,7 @@ fn tensors(
         // Mixed precision: (S, 1/S, finite steps in a row, skipped steps), so that a
         // resumed run scales exactly as the uninterrupted one would.
         out.push((
-            "amp.loss_scale".into(),
+            "optimizer.loss_scale".into(),
             f32s(vec![snap.loss_scale.len()], &snap.loss_scale),
         ));
     }
@@ -470,7 +472,7 @@ pub fn load_bytes(
     };
     let mut snap = template.clone();
     if layout.mixed.is_some() {
-        snap.loss_scale = read_f32("amp.loss_scale", &[4])?;
+        snap.loss_scale = read_f32("optimizer.loss_scale", &[4])?;
     }
     for m in segments(&g, &layout) {
         import(&m, &read_f32(&m.name, &m.shape)?, &mut snap.params);
