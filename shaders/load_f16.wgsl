@@ -8,8 +8,15 @@ fn h2(w: u32, i: u32) -> f32 {
 }
 fn lda(i: u32) -> f32 { return h2(in0[i >> 1u], i); }
 fn ldb(i: u32) -> f32 { return h2(in1[i >> 1u], i); }
-// B[o .. o + 4]: two words when o is even (every FULL tile), four otherwise.
+// B[o .. o + 4]: with B4 (B not transposed, N a multiple of 4) one 8-byte load from in3,
+// the same range as in1 bound as array<vec2<u32>>; else two words when o is even, four
+// otherwise.
+override B4: bool = false;
 fn ldb4(o: u32) -> vec4<f32> {
+    if (B4) {
+        let w = in3[o >> 2u];
+        return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+    }
     if ((o & 1u) == 0u) {
         let w = o >> 1u;
         return vec4<f32>(unpack2x16float(in1[w]), unpack2x16float(in1[w + 1u]));

@@ -1,5 +1,12 @@
 // Operand loaders of the f32 matmul (see matmul.wgsl): A = in0, B = in1, plain loads.
 fn lda(i: u32) -> f32 { return in0[i]; }
 fn ldb(i: u32) -> f32 { return in1[i]; }
-// B[o .. o + 4].
-fn ldb4(o: u32) -> vec4<f32> { return vec4<f32>(in1[o], in1[o + 1u], in1[o + 2u], in1[o + 3u]); }
+// B[o .. o + 4]. With B4 (set by the host when B is not transposed and N is a multiple
+// of 4, so that o always is) one vec4 load from in3, which the GPU backend binds to the
+// same range as in1, typed array<vec4<f32>> for this module: llvmpipe turns each load
+// into a loop over the lanes, so one 16-byte load instead of four 4-byte ones counts.
+override B4: bool = false;
+fn ldb4(o: u32) -> vec4<f32> {
+    if (B4) { return in3[o >> 2u]; }
+    return vec4<f32>(in1[o], in1[o + 1u], in1[o + 2u], in1[o + 3u]);
+}

@@ -254,7 +254,9 @@ impl Gpu {
         self.ctx.checked(|d| {
             d.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&s.name),
-                size: bytes.next_multiple_of(4),
+                // 16-byte multiples: a vec4 view of a range ending at the buffer's end
+                // (the f32 matmul's B) stays inside.
+                size: bytes.next_multiple_of(16),
                 usage: wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_DST
                     | wgpu::BufferUsages::COPY_SRC,
@@ -459,8 +461,10 @@ impl Gpu {
             consts.push(("CWL", shape.lanes as f64));
             consts.push(("WG", shape.workgroup as f64));
             consts.push(("FULL", if shape.full { 1.0 } else { 0.0 }));
+            consts.push(("B4", if shape.b4 { 1.0 } else { 0.0 }));
         }
-        let layout = self.layout(def.n_in, def.n_out).clone();
+        let (n_in, n_out) = shaders::arity(kernel);
+        let layout = self.layout(n_in, n_out).clone();
         let module = &self.modules[&key];
         let p = self.ctx.checked(|d| {
             d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -547,7 +551,10 @@ impl Backend for Gpu {
         for (i, instr) in instrs.iter().enumerate() {
             let shape = match (instr.kernel, self.ctx.report.subgroup_size) {
                 (Kernel::MatMul { .. }, Some(_)) => {
-                    shaders::matmul_shape(instr.p[0], instr.p[1], instr.p[2], &self.ctx.report)
+                    let mut s =
+                        shaders::matmul_shape(instr.p[0], instr.p[1], instr.p[2], &self.ctx.report);
+                    s.b4 = shaders::vec4_b(instr.kernel, instr.p[1]);
+                    s
                 }
                 _ => shaders::MatmulShape::default(),
             };
@@ -569,21 +576,36 @@ impl Backend for Gpu {
                     resource: self.globals.as_entire_binding(),
                 },
             ];
-            let operands = instr
+            // (binding, range, as a vec4 array: the size rounded up to 16 bytes).
+            let mut operands: Vec<(u32, &Slice, bool)> = instr
                 .ins
                 .iter()
                 .enumerate()
-                .map(|(j, s)| (IN_BASE + j as u32, s))
+                .map(|(j, s)| (IN_BASE + j as u32, s, false))
                 .chain(
                     instr
                         .outs
                         .iter()
                         .enumerate()
-                        .map(|(j, s)| (OUT_BASE + j as u32, s)),
-                );
-            for (binding, s) in operands {
+                        .map(|(j, s)| (OUT_BASE + j as u32, s, false)),
+                )
+                .collect();
+            if shaders::arity(instr.kernel).0 > def.n_in {
+                // The matmul's B again, as in3: vectors of 4 values (see shaders::vec4_b).
+                operands.push((IN_BASE + 3, &instr.ins[1], true));
+            }
+            for (binding, s, vec4) in operands {
                 let (buffer, spec) = self.operand_buffer(s.buf)?;
                 let bytes = (s.len.max(1) * 4) as u64;
+                // (Buffers are 16-byte multiples, so with offsets aligned to 16 bytes the
+                // rounded range stays inside; the clamp covers smaller offset alignments.)
+                let bytes = if vec4 {
+                    bytes
+                        .next_multiple_of(16)
+                        .min(buffer.size() - (s.off * 4) as u64)
+                } else {
+                    bytes
+                };
                 if bytes > max_binding {
                     return Err(Error::BufferTooLarge {
                         name: format!("{} operand of {:?}", spec.name, instr.kernel),
@@ -607,7 +629,7 @@ impl Backend for Gpu {
                     }),
                 });
             }
-            let layout = &self.layouts[&(def.n_in, def.n_out)];
+            let layout = &self.layouts[&shaders::arity(instr.kernel)];
             let bind_group = self.ctx.checked(|d| {
                 d.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some(def.entry),

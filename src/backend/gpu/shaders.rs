@@ -40,6 +40,12 @@ pub fn module_source(key: ModuleKey) -> String {
         (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg),
         (f, _) => f.source().to_string(),
     };
+    let retype = |s: &str, v: &str, ty: &str| {
+        s.replace(
+            &format!("var<storage, read> {v}: array<f32>"),
+            &format!("var<storage, read> {v}: {ty}"),
+        )
+    };
     let words = |s: &str, v: &str| {
         s.replace(
             &format!("var<storage, read> {v}: array<f32>"),
@@ -51,9 +57,13 @@ pub fn module_source(key: ModuleKey) -> String {
         )
     };
     match key.family {
-        Family::Matmul => format!("{COMMON}\n{LOAD_F32}\n{body}"),
+        Family::Matmul => {
+            let common = retype(COMMON, "in3", "array<vec4<f32>>");
+            format!("{common}\n{LOAD_F32}\n{body}")
+        }
         Family::MatmulHalf => {
             let common = words(&words(COMMON, "in0"), "in1");
+            let common = retype(&common, "in3", "array<vec2<u32>>");
             format!("{common}\n{LOAD_F16}\n{body}")
         }
         Family::Half => format!("{}\n{body}", words(COMMON, "out0")),
@@ -102,6 +112,8 @@ pub struct MatmulShape {
     pub workgroup: u32,
     /// The grid tiles the output exactly and the subgroup size divides K (FULL).
     pub full: bool,
+    /// f32 B read four values per load (override B4, see [`vec4_b`]).
+    pub b4: bool,
 }
 
 /// The subgroup matmul's shape for an `m` × `n` output: one 256-column row group of 64
@@ -125,6 +137,25 @@ pub fn matmul_shape(m: u32, n: u32, k: u32, report: &AdapterReport) -> MatmulSha
         lanes,
         workgroup,
         full,
+        b4: false,
+    }
+}
+
+/// Whether the matmul reads four values of B per load (override B4): B not transposed and
+/// N a multiple of 4, so every 4-column group starts on a 16-byte (f32) or 8-byte (packed
+/// f16) boundary (operand offsets are aligned). The GPU backend binds B a second time as
+/// in3, typed array<vec4<f32>> (f32) or array<vec2<u32>> (f16).
+pub fn vec4_b(kernel: Kernel, n: u32) -> bool {
+    matches!(kernel, Kernel::MatMul { tb: false, .. }) && n.is_multiple_of(4)
+}
+
+/// The bindings a kernel's pipeline layout has (inputs, outputs): the matmul has a fourth
+/// input, B again as vectors ([`vec4_b`]).
+pub fn arity(kernel: Kernel) -> (usize, usize) {
+    let def = kernel.def();
+    match kernel {
+        Kernel::MatMul { .. } => (4, def.n_out),
+        _ => (def.n_in, def.n_out),
     }
 }
 
