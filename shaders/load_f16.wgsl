@@ -12,11 +12,13 @@ fn ldb(i: u32) -> f32 { return h2(in1[i >> 1u], i); }
 // the same range as in1 bound as array<vec2<u32>>; else two words when o is even, four
 // otherwise.
 override B4: bool = false;
+// Values 4e .. 4e + 4 of B from the vec2<u32> view.
+fn ldb4v(e: u32) -> vec4<f32> {
+    let w = in3[e];
+    return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
 fn ldb4(o: u32) -> vec4<f32> {
-    if (B4) {
-        let w = in3[o >> 2u];
-        return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
-    }
+    if (B4) { return ldb4v(o >> 2u); }
     if ((o & 1u) == 0u) {
         let w = o >> 1u;
         return vec4<f32>(unpack2x16float(in1[w]), unpack2x16float(in1[w + 1u]));

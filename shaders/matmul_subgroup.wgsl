@@ -24,6 +24,11 @@ override WG: u32 = 64u;
 // Set by the host when the grid tiles C exactly (M a multiple of the workgroup's rows, N of
 // its columns) and SG divides K (and the split-K slice length): no clamping or masking.
 override FULL: bool = false;
+// Set by the host for a transposed B (stored [N, K]) when SG is a multiple of 4 and K a
+// multiple of SG (so every k step is whole): each lane loads B[c + j, k0 .. k0 + SG] for
+// its 4 columns as SG/4 four-value loads per column once per k step (ldb4v), instead of
+// 4·SG single values.
+override TB4: bool = false;
 const TM: u32 = 16u;
 const SG: u32 = 8u;
 
@@ -75,9 +80,18 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
         let kin = FULL || k0 + lane < kend;
         let kc = select(min(k0 + lane, kend - 1u), k0 + lane, FULL);
         let aII = select(0.0, a_at(rowII, kc, M, K), kin); // @rows
+        var t0QQ = vec4<f32>(0.0); var t1QQ = vec4<f32>(0.0); var t2QQ = vec4<f32>(0.0); var t3QQ = vec4<f32>(0.0); // @tbq
+        if (TB4) {
+            t0QQ = ldb4v((cl * K + k0) / 4u + QQ); t1QQ = ldb4v((min(cl + 1u, N - 1u) * K + k0) / 4u + QQ); t2QQ = ldb4v((min(cl + 2u, N - 1u) * K + k0) / 4u + QQ); t3QQ = ldb4v((min(cl + 3u, N - 1u) * K + k0) / 4u + QQ); // @tbq
+        }
         // BEGIN_J
         {
-            let b = b4(select(min(k0 + JJ, kend - 1u), k0 + JJ, FULL), cl, N, K, full);
+            var b: vec4<f32>;
+            if (TB4) {
+                b = vec4<f32>(t0JQ.JR, t1JQ.JR, t2JQ.JR, t3JQ.JR);
+            } else {
+                b = b4(select(min(k0 + JJ, kend - 1u), k0 + JJ, FULL), cl, N, K, full);
+            }
             accII = fma(vec4<f32>(subgroupBroadcast(aII, JJ)), b, accII); // @rows
         }
         // END_J

@@ -462,6 +462,7 @@ impl Gpu {
             consts.push(("WG", shape.workgroup as f64));
             consts.push(("FULL", if shape.full { 1.0 } else { 0.0 }));
             consts.push(("B4", if shape.b4 { 1.0 } else { 0.0 }));
+            consts.push(("TB4", if shape.tb4 { 1.0 } else { 0.0 }));
         }
         let (n_in, n_out) = shaders::arity(kernel);
         let layout = self.layout(n_in, n_out).clone();
@@ -550,10 +551,11 @@ impl Backend for Gpu {
         let mut loaded = vec![];
         for (i, instr) in instrs.iter().enumerate() {
             let shape = match (instr.kernel, self.ctx.report.subgroup_size) {
-                (Kernel::MatMul { .. }, Some(_)) => {
+                (Kernel::MatMul { .. }, Some(sg)) => {
                     let mut s =
                         shaders::matmul_shape(instr.p[0], instr.p[1], instr.p[2], &self.ctx.report);
                     s.b4 = shaders::vec4_b(instr.kernel, instr.p[1]);
+                    s.tb4 = shaders::vec4_tb(instr.kernel, instr.p[2], sg);
                     s
                 }
                 _ => shaders::MatmulShape::default(),

@@ -82,13 +82,18 @@ pub fn unroll_subgroup_matmul(sg: u32) -> String {
         .replace("const SG: u32 = 8u;", &format!("const SG: u32 = {sg}u;"));
     let mut rows = String::new();
     for line in src.lines() {
-        if line.trim_end().ends_with("// @rows") {
-            for i in 0..SG_TM {
-                rows.push_str(&line.replace("II", &i.to_string()).replace("// @rows", ""));
-                rows.push('\n');
-            }
+        let (marker, count, token) = if line.trim_end().ends_with("// @rows") {
+            ("// @rows", SG_TM, "II")
+        } else if line.trim_end().ends_with("// @tbq") {
+            // The transposed-B loads (TB4): one per 4 values of the SG-long k step.
+            ("// @tbq", (sg / 4).max(1), "QQ")
         } else {
             rows.push_str(line);
+            rows.push('\n');
+            continue;
+        };
+        for i in 0..count {
+            rows.push_str(&line.replace(token, &i.to_string()).replace(marker, ""));
             rows.push('\n');
         }
     }
@@ -97,7 +102,14 @@ pub fn unroll_subgroup_matmul(sg: u32) -> String {
     let (block, tail) = rest.split_once("// END_J").expect("END_J marker");
     let mut out = String::from(head);
     for j in 0..sg {
-        out.push_str(&block.replace("JJ", &format!("{j}u")));
+        // JQ, JR: which of the TB4 loads holds k0 + j, and which component.
+        let comp = ["x", "y", "z", "w"][(j % 4) as usize];
+        out.push_str(
+            &block
+                .replace("JQ", &(j / 4).to_string())
+                .replace("JR", comp)
+                .replace("JJ", &format!("{j}u")),
+        );
     }
     out.push_str(tail);
     out
@@ -112,8 +124,10 @@ pub struct MatmulShape {
     pub workgroup: u32,
     /// The grid tiles the output exactly and the subgroup size divides K (FULL).
     pub full: bool,
-    /// f32 B read four values per load (override B4, see [`vec4_b`]).
+    /// B read four values per load (override B4, see [`vec4_b`]).
     pub b4: bool,
+    /// A transposed B read four values of k per load (override TB4, see [`vec4_tb`]).
+    pub tb4: bool,
 }
 
 /// The subgroup matmul's shape for an `m` × `n` output: one 256-column row group of 64
@@ -138,7 +152,17 @@ pub fn matmul_shape(m: u32, n: u32, k: u32, report: &AdapterReport) -> MatmulSha
         workgroup,
         full,
         b4: false,
+        tb4: false,
     }
+}
+
+/// Whether the subgroup matmul reads a transposed B four values of k per load (override
+/// TB4): B transposed, the subgroup size a multiple of 4 and K a multiple of it (every k
+/// step whole; split-K slices are multiples of the subgroup size).
+pub fn vec4_tb(kernel: Kernel, k: u32, sg: u32) -> bool {
+    matches!(kernel, Kernel::MatMul { tb: true, .. })
+        && sg.is_multiple_of(4)
+        && k.is_multiple_of(sg)
 }
 
 /// Whether the matmul reads four values of B per load (override B4): B not transposed and
