@@ -255,7 +255,7 @@ impl Gpu {
             d.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&s.name),
                 // 16-byte multiples: a vec4 view of a range ending at the buffer's end
-                // (the f32 matmul's B) stays inside.
+                // (the matmul's B) stays inside.
                 size: bytes.next_multiple_of(16),
                 usage: wgpu::BufferUsages::STORAGE
                     | wgpu::BufferUsages::COPY_DST
