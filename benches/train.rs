@@ -68,13 +68,7 @@ fn args() -> Args {
             "--cnn-steps" => a.cnn_steps = Some(val.parse().expect("--cnn-steps: an integer")),
             "--batch" => a.batch = val.parse().expect("--batch: an integer >= 1"),
             "--out" => a.out = PathBuf::from(val),
-            "--precision" => {
-                a.precision = match val.as_str() {
-                    "f32" => Precision::F32,
-                    "mixed" => Precision::mixed(),
-                    other => panic!("--precision: {other:?} is not f32 or mixed"),
-                }
-            }
+            "--precision" => a.precision = val.parse().unwrap_or_else(|e| panic!("{e}")),
             "--data" => a.data = PathBuf::from(val),
             "--profile" => {
                 a.profile = true;

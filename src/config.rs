@@ -458,12 +458,10 @@ impl RunConfig {
         Ok(())
     }
 
-    /// The arithmetic of this config (mixed: PyTorch GradScaler's loss-scale defaults).
+    /// The arithmetic of this config (mixed: PyTorch GradScaler's loss-scale defaults);
+    /// [`RunConfig::validate`] has checked the name.
     pub fn precision(&self) -> crate::optim::Precision {
-        match self.train.precision.as_str() {
-            "mixed" => crate::optim::Precision::mixed(),
-            _ => crate::optim::Precision::F32,
-        }
+        self.train.precision.parse().unwrap_or_default()
     }
 
     /// The optimizer of this config.

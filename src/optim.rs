@@ -448,6 +448,23 @@ impl Precision {
     }
 }
 
+/// `"f32"`, or `"mixed"` with the default [`LossScale`] ([`Precision::mixed`]).
+impl std::str::FromStr for Precision {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "mixed" => Ok(Precision::mixed()),
+            _ => Err(Error::Hyperparameter {
+                name: "precision",
+                value: format!("{s:?}"),
+                expected: "f32 or mixed",
+            }),
+        }
+    }
+}
+
 /// Dynamic loss scaling (PyTorch's `GradScaler` semantics and defaults): a step whose
 /// gradient holds a non-finite value is skipped and S := S·backoff; after
 /// `growth_interval` finite steps in a row, S := S·growth. S and the factors are powers of

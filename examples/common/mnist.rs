@@ -107,13 +107,7 @@ fn parse(name: &'static str) -> Result<Args, String> {
             },
             "--out" => a.out = PathBuf::from(val),
             "--resume" => a.resume = Some(PathBuf::from(val)),
-            "--precision" => {
-                a.precision = match val.as_str() {
-                    "f32" => Precision::F32,
-                    "mixed" => Precision::mixed(),
-                    _ => return Err(format!("--precision: {val:?} is not f32 or mixed")),
-                }
-            }
+            "--precision" => a.precision = val.parse().map_err(|e| format!("--precision: {e}"))?,
             _ => return Err(format!("unknown option {key} (see --help)")),
         }
         i += 2;

@@ -146,6 +146,11 @@ impl Layout {
         })
     }
 
+    /// The precision this layout was made for.
+    pub fn precision(&self) -> Precision {
+        self.mixed.map_or(Precision::F32, Precision::Mixed)
+    }
+
     /// Offset of the evaluation metrics slot in the METRICS buffer (train slot at 0).
     pub fn eval_metrics_off(&self) -> usize {
         self.align.max(4)

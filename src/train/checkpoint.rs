@@ -251,15 +251,6 @@ fn tensors(
     out
 }
 
-/// `"f32"` or `"mixed"`, as recorded in a checkpoint's metadata.
-fn precision_name(layout: &Layout) -> &'static str {
-    if layout.mixed.is_some() {
-        "mixed"
-    } else {
-        "f32"
-    }
-}
-
 /// Write a checkpoint of `s` atomically.
 pub fn save(
     path: &Path,
@@ -279,7 +270,7 @@ pub fn save(
     md.insert("version".into(), VERSION.into());
     md.insert("model".into(), model_signature(s.graph()));
     md.insert("seed".into(), s.seed().to_string());
-    md.insert("precision".into(), precision_name(s.layout()).into());
+    md.insert("precision".into(), s.layout().precision().name().into());
     md.insert("step".into(), snap.step.to_string());
     md.insert("epoch".into(), meta.epoch.to_string());
     md.insert("batch".into(), meta.batch.to_string());
@@ -416,13 +407,11 @@ pub fn load_bytes(
     // The flat snapshots (optimizer state, callbacks) follow the layout, which depends on
     // the precision (checkpoints from before mixed precision existed are f32).
     let written = md.get("precision").map_or("f32", |p| p.as_str());
-    if written != precision_name(s.layout()) {
+    let mine = s.layout().precision().name();
+    if written != mine {
         return Err(err(
             path,
-            format!(
-                "written with precision {written}, this session has precision {}",
-                precision_name(s.layout())
-            ),
+            format!("written with precision {written}, this session has precision {mine}"),
         ));
     }
 

@@ -373,12 +373,7 @@ pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [
     let (w, a, b) = (ins[0], ins[1], ins[2]);
     let (s, pen) = outs.split_at_mut(1);
     let (g, part) = (&mut *s[0], &mut *pen[0]);
-    if inv != 1.0 {
-        // Unscale the loss-scaled gradient first (exact: 1/S is a power of two).
-        g[..n]
-            .par_chunks_mut(CHUNK)
-            .for_each(|c| c.iter_mut().for_each(|v| *v *= inv));
-    }
+    // g·inv unscales a loss-scaled gradient (exact: 1/S is a power of two; inv = 1 in f32).
     // Chunks are whole rows of `parts` elements, so element j of a row belongs to partial j
     // (no division per element) and each row is one vectorizable pass.
     let chunk = parts * (CHUNK * 4).div_ceil(parts);
@@ -394,7 +389,7 @@ pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [
                 if penalty {
                     let (w, a, b) = (&w[base..], &a[base..], &b[base..]);
                     for (t, gv) in row.iter_mut().enumerate() {
-                        let mut gi = *gv + a[t] * w[t] + b[t] * super::clip::sign(w[t]);
+                        let mut gi = *gv * inv + a[t] * w[t] + b[t] * super::clip::sign(w[t]);
                         if clip {
                             gi = gi.clamp(lo, hi);
                         }
@@ -404,7 +399,12 @@ pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [
                     }
                 } else if clip {
                     for (s, gv) in sq.iter_mut().zip(row.iter_mut()) {
-                        *gv = gv.clamp(lo, hi);
+                        *gv = (*gv * inv).clamp(lo, hi);
+                        *s += *gv * *gv;
+                    }
+                } else if inv != 1.0 {
+                    for (s, gv) in sq.iter_mut().zip(row.iter_mut()) {
+                        *gv *= inv;
                         *s += *gv * *gv;
                     }
                 } else {
@@ -847,25 +847,22 @@ pub fn bias_grad(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
     if n <= 64 && m >= 4096 {
         // Few, long columns (a convolution's bias over every position of the batch): one
         // column block would leave a thread idle, so sum fixed row slices in parallel and
-        // add the slices' sums in order (deterministic whatever the thread count).
-        let slices = 16;
-        let rows = m.div_ceil(slices);
-        let parts: Vec<Vec<f32>> = (0..slices)
-            .into_par_iter()
-            .map(|t| {
-                let mut acc = vec![0f32; n];
-                for r in (t * rows)..((t + 1) * rows).min(m) {
-                    for (a, v) in acc.iter_mut().zip(&dy[r * n..(r + 1) * n]) {
-                        *a += v;
-                    }
+        // add the slices' sums in order (deterministic whatever the thread count). The
+        // partial sums live on the stack: nothing is allocated per call.
+        const SLICES: usize = 16;
+        let rows = m.div_ceil(SLICES);
+        let mut parts = [[0f32; 64]; SLICES];
+        parts.par_iter_mut().enumerate().for_each(|(t, acc)| {
+            for r in (t * rows)..((t + 1) * rows).min(m) {
+                for (a, v) in acc[..n].iter_mut().zip(&dy[r * n..(r + 1) * n]) {
+                    *a += v;
                 }
-                acc
-            })
-            .collect();
+            }
+        });
         let db = &mut outs[0][..n];
         db.fill(0.0);
-        for part in parts {
-            for (d, v) in db.iter_mut().zip(part) {
+        for part in &parts {
+            for (d, v) in db.iter_mut().zip(&part[..n]) {
                 *d += v;
             }
         }

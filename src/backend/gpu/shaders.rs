@@ -40,22 +40,18 @@ pub fn module_source(key: ModuleKey) -> String {
         (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg),
         (f, _) => f.source().to_string(),
     };
+    // The prelude declares every operand array<f32>; a module may give one another type.
     let retype = |s: &str, v: &str, ty: &str| {
-        s.replace(
-            &format!("var<storage, read> {v}: array<f32>"),
-            &format!("var<storage, read> {v}: {ty}"),
-        )
+        ["read", "read_write"]
+            .iter()
+            .fold(s.to_string(), |s, access| {
+                s.replace(
+                    &format!("var<storage, {access}> {v}: array<f32>"),
+                    &format!("var<storage, {access}> {v}: {ty}"),
+                )
+            })
     };
-    let words = |s: &str, v: &str| {
-        s.replace(
-            &format!("var<storage, read> {v}: array<f32>"),
-            &format!("var<storage, read> {v}: array<u32>"),
-        )
-        .replace(
-            &format!("var<storage, read_write> {v}: array<f32>"),
-            &format!("var<storage, read_write> {v}: array<u32>"),
-        )
-    };
+    let words = |s: &str, v: &str| retype(s, v, "array<u32>");
     match key.family {
         Family::Matmul => {
             let common = retype(COMMON, "in3", "array<vec4<f32>>");
