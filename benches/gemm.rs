@@ -170,13 +170,23 @@ fn main() {
         v.retain(|s| only.as_ref().is_none_or(|o| s.0.contains(o.as_str())));
         v
     };
+    // Every matmul variant the adapter runs: the subgroup kernel with B read from textures
+    // (where the adapter turns that on) and from buffers, and the portable kernel.
     let mut gpus: Vec<Gpu> = vec![];
-    match Gpu::with_options(GpuOptions { subgroups: true }) {
+    match Gpu::with_options(GpuOptions::default()) {
         Ok(g) => {
-            let sg = g.report().subgroup_size.is_some();
+            let (sg, tex) = (g.report().subgroup_size.is_some(), g.report().texture_b);
             gpus.push(g);
-            if sg {
-                gpus.push(Gpu::with_options(GpuOptions { subgroups: false }).unwrap());
+            for (subgroups, textures) in [(tex, Some(false)), (sg, None)] {
+                if subgroups {
+                    gpus.push(
+                        Gpu::with_options(GpuOptions {
+                            subgroups: textures.is_some(),
+                            textures,
+                        })
+                        .unwrap(),
+                    );
+                }
             }
         }
         Err(e) => eprintln!("no GPU: {e}"),
@@ -229,10 +239,10 @@ fn main() {
             if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
                 panic!("GPU result differs from the CPU twin: {e}");
             }
-            let variant = if g.report().subgroup_size.is_some() {
-                "GPU subgroup"
-            } else {
-                "GPU portable"
+            let variant = match (g.report().subgroup_size, g.report().texture_b) {
+                (Some(_), true) => "GPU subgroup, B from textures",
+                (Some(_), false) => "GPU subgroup",
+                (None, _) => "GPU portable",
             };
             println!(
                 "| {name} | {variant} ({}) | {:.2} | {:.3} |",

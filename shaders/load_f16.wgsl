@@ -12,9 +12,11 @@ fn ldb(i: u32) -> f32 { return h2(in1[i >> 1u], i); }
 // the same range as in1 bound as array<vec2<u32>>; else two words when o is even, four
 // otherwise.
 override B4: bool = false;
-// Values 4e .. 4e + 4 of B from the vec2<u32> view.
+// Values 4e .. 4e + 4 of B from the vec2<u32> view; with a textured B (lines marked @tex,
+// see shaders/texture.wgsl) in3 is an rg32uint texture holding the same pairs of words.
 fn ldb4v(e: u32) -> vec4<f32> {
-    let w = in3[e];
+    let w = in3[e]; // @buf
+    let w = textureLoad(in3, texel(e), 0).xy; // @tex
     return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
 }
 fn ldb4(o: u32) -> vec4<f32> {

@@ -52,9 +52,14 @@ fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
 }
 
 // WG invocations → (WG/CWL) row blocks of TM rows × 4·CWL columns of C (CWL = 64: one
-// TM-row × 256-column tile). Lines marked "@rows" are repeated
-// by the host for II = 0..TM (named registers instead of arrays, so nothing spills to
-// memory), then the BEGIN_J..END_J block is repeated for JJ = 0..SG.
+// TM-row × 256-column tile). Lines marked "@rows" are repeated by the host for II = 0..TM
+// (named registers instead of arrays). The k step is then written out in groups of JG
+// consecutive k (src/backend/gpu/shaders.rs): the BEGIN_J..END_J block once for each k of
+// the group (JJ), loading B's row k, then the "@fma" line for each row and each k of the
+// group. Every accumulator still adds its products in k order; what changes is the
+// schedule: with all TM rows of one k together, llvmpipe's LLVM kept every product of a
+// k step live and spilled it, while a row's JG products in a row keep the accumulator in
+// a register for JG multiply-adds (measured 1.3-1.6x faster there, JG = 4).
 @compute @workgroup_size(WG)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
           @builtin(subgroup_invocation_id) lane: u32) {
@@ -85,16 +90,14 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
             t0QQ = ldb4v((cl * K + k0) / 4u + QQ); t1QQ = ldb4v((min(cl + 1u, N - 1u) * K + k0) / 4u + QQ); t2QQ = ldb4v((min(cl + 2u, N - 1u) * K + k0) / 4u + QQ); t3QQ = ldb4v((min(cl + 3u, N - 1u) * K + k0) / 4u + QQ); // @tbq
         }
         // BEGIN_J
-        {
-            var b: vec4<f32>;
-            if (TB4) {
-                b = vec4<f32>(t0JQ.JR, t1JQ.JR, t2JQ.JR, t3JQ.JR);
-            } else {
-                b = b4(select(min(k0 + JJ, kend - 1u), k0 + JJ, FULL), cl, N, K, full);
-            }
-            accII = fma(vec4<f32>(subgroupBroadcast(aII, JJ)), b, accII); // @rows
+        var bJJ: vec4<f32>;
+        if (TB4) {
+            bJJ = vec4<f32>(t0JQ.JR, t1JQ.JR, t2JQ.JR, t3JQ.JR);
+        } else {
+            bJJ = b4(select(min(k0 + JJ, kend - 1u), k0 + JJ, FULL), cl, N, K, full);
         }
         // END_J
+        accII = fma(vec4<f32>(subgroupBroadcast(aII, JJ)), bJJ, accII); // @fma
     }
     if (c0 >= N) { return; }
     var bias = vec4<f32>(0.0);

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use shadeprop::backend::check::run_kernel;
 use shadeprop::backend::cpu::{Cpu, matmul};
-use shadeprop::backend::gpu::Gpu;
+use shadeprop::backend::gpu::{Gpu, GpuOptions};
 use shadeprop::backend::{Act, Backend, Globals, Kernel, fbits};
 use shadeprop::rng::Rng;
 
@@ -58,7 +58,7 @@ fn g0() -> Globals {
 
 #[test]
 fn matmul_all_transposes_random_shapes() {
-    let mut gs = gpus();
+    let mut gs = matmul_gpus();
     let rng = Rng::new(99);
     let mut shapes = vec![
         (1, 1, 1),
@@ -69,6 +69,8 @@ fn matmul_all_transposes_random_shapes() {
         (64, 256, 64),
         (96, 32, 16),
         (33, 300, 70),
+        // B over several texture rows, the last one partial (GPU backend, B from textures).
+        (72, 512, 104),
     ];
     for t in 0..6u32 {
         let d = |k: u32| 1 + rng.below(500, t, k, 90) as usize;
@@ -80,6 +82,46 @@ fn matmul_all_transposes_random_shapes() {
             let out = vec![0.0; shape.0 * shape.1];
             both(&mut gs, kern, p, &ins, &[out], &g0(), 1e-5, 1e-4);
         }
+    }
+}
+
+/// The subgroup matmul reading B from a texture (shaders/texture.wgsl; the default on
+/// llvmpipe). Forced on, it is taken where the shape allows (the texture exists after the
+/// run) and gives the CPU twin's result, as do the shapes that keep B in buffers: f32 and
+/// packed f16, every transpose, B over one exact texture row, and over several with a
+/// partial last one.
+#[test]
+fn matmul_b_from_textures() {
+    let forced = GpuOptions {
+        subgroups: true,
+        textures: Some(true),
+    };
+    let Some(g) = gpu_with(forced) else {
+        return;
+    };
+    let report = g.report().clone();
+    assert_eq!(report.texture_b, report.subgroup_size.is_some(), "{report}");
+    if report.name.contains("llvmpipe") {
+        assert!(
+            gpus()[0].report().texture_b,
+            "llvmpipe's default reads B from textures"
+        );
+    }
+    let mut gs = vec![g];
+    for half in [false, true] {
+        for (si, shape) in [(64, 256, 64), (72, 512, 104), (9, 100, 48)]
+            .into_iter()
+            .enumerate()
+        {
+            for t in TRANSPOSES {
+                let (kern, p, ins) = matmul_case(si as u64 + 500, shape, t, half);
+                let out = vec![0.0; shape.0 * shape.1];
+                both(&mut gs, kern, p, &ins, &[out], &g0(), 1e-5, 1e-4);
+            }
+        }
+    }
+    if report.texture_b {
+        assert!(gs[0].texture_bytes() > 0, "no matmul read B from a texture");
     }
 }
 
@@ -1030,7 +1072,7 @@ fn batchnorm2d_and_spatial_dropout() {
 /// K ranges, then their sum in order plus the bias; together equal to the plain matmul.
 #[test]
 fn split_k_slices_and_their_sum() {
-    let mut gs = gpus();
+    let mut gs = matmul_gpus();
     let (m, n, k, ks) = (7usize, 12usize, 1000usize, 208usize);
     let s = k.div_ceil(ks);
     for (ta, tb, half) in [
@@ -1218,7 +1260,7 @@ fn cast_half_same_bits_as_the_cpu_twin() {
 /// rounding only.
 #[test]
 fn half_matmul_all_transposes() {
-    let mut gs = gpus();
+    let mut gs = matmul_gpus();
     for (si, &(m, n, k)) in [
         (1, 1, 1),
         (3, 5, 7),
@@ -1228,6 +1270,7 @@ fn half_matmul_all_transposes() {
         (33, 300, 71),
         (96, 32, 48),
         (64, 64, 1024),
+        (72, 512, 104),
     ]
     .iter()
     .enumerate()

@@ -28,15 +28,31 @@ pub fn gpu() -> Option<Gpu> {
     gpu_with(GpuOptions::from_env())
 }
 
-/// Both matmul variants the adapter can run: subgroup (when available) and portable.
+/// The adapter's default configuration and, where it has subgroups, the portable matmul.
 pub fn gpus() -> Vec<Gpu> {
     let mut v = vec![];
-    if let Some(g) = gpu_with(GpuOptions { subgroups: true }) {
-        let has_sg = g.report().subgroup_size.is_some();
+    if let Some(g) = gpu_with(GpuOptions::default()) {
+        let sg = g.report().subgroup_size.is_some();
         v.push(g);
-        if has_sg {
-            v.extend(gpu_with(GpuOptions { subgroups: false }));
+        if sg {
+            v.extend(gpu_with(GpuOptions {
+                subgroups: false,
+                textures: None,
+            }));
         }
+    }
+    v
+}
+
+/// Every matmul variant the adapter can run: [`gpus`], plus the subgroup matmul reading B
+/// from buffers where the default reads it from textures.
+pub fn matmul_gpus() -> Vec<Gpu> {
+    let mut v = gpus();
+    if v.first().is_some_and(|g| g.report().texture_b) {
+        v.extend(gpu_with(GpuOptions {
+            subgroups: true,
+            textures: Some(false),
+        }));
     }
     v
 }

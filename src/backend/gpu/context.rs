@@ -10,21 +10,34 @@ use crate::error::{Error, Result};
 pub struct GpuOptions {
     /// Use the subgroup matmul when the adapter has fixed-size subgroups.
     pub subgroups: bool,
+    /// Let the subgroup matmul read B from a texture (shaders/texture.wgsl): `None` decides
+    /// by adapter (on for llvmpipe, where it measured faster; off elsewhere, unmeasured).
+    pub textures: Option<bool>,
 }
 
 impl GpuOptions {
-    /// Defaults, with `SHADEPROP_MATMUL=portable` forcing the kernel without subgroups.
+    /// Defaults, with `SHADEPROP_MATMUL=portable` forcing the kernel without subgroups and
+    /// `SHADEPROP_MATMUL_TEXTURE=0` or `1` turning textured B off or on.
     pub fn from_env() -> Self {
         let portable = std::env::var("SHADEPROP_MATMUL").is_ok_and(|v| v == "portable");
+        let textures = match std::env::var("SHADEPROP_MATMUL_TEXTURE").as_deref() {
+            Ok("0") => Some(false),
+            Ok("1") => Some(true),
+            _ => None,
+        };
         GpuOptions {
             subgroups: !portable,
+            textures,
         }
     }
 }
 
 impl Default for GpuOptions {
     fn default() -> Self {
-        GpuOptions { subgroups: true }
+        GpuOptions {
+            subgroups: true,
+            textures: None,
+        }
     }
 }
 
@@ -40,6 +53,8 @@ pub struct AdapterReport {
     /// Whether the subgroup matmul packs several row blocks into a workgroup for narrow
     /// outputs (verified against the CPU at start-up; `SHADEPROP_MATMUL_NARROW=0` disables).
     pub narrow_matmul: bool,
+    /// Whether the subgroup matmul reads B from a texture where the shape allows.
+    pub texture_b: bool,
 }
 
 impl fmt::Display for AdapterReport {
@@ -52,10 +67,19 @@ impl fmt::Display for AdapterReport {
             self.device_type,
             self.driver,
             match self.subgroup_size {
-                Some(s) if self.narrow_matmul => {
-                    format!("subgroup-broadcast (subgroup size {s}, narrow-output tiles)")
-                }
-                Some(s) => format!("subgroup-broadcast (subgroup size {s})"),
+                Some(s) => format!(
+                    "subgroup-broadcast (subgroup size {s}{}{})",
+                    if self.narrow_matmul {
+                        ", narrow-output tiles"
+                    } else {
+                        ""
+                    },
+                    if self.texture_b {
+                        ", B from textures"
+                    } else {
+                        ""
+                    }
+                ),
                 None => "portable 4x4 register blocks".into(),
             }
         )
@@ -150,6 +174,7 @@ impl Context {
             driver: format!("{} {}", info.driver, info.driver_info),
             subgroup_size: use_sg.then_some(info.subgroup_min_size),
             narrow_matmul: false,
+            texture_b: use_sg && opts.textures.unwrap_or(info.name.contains("llvmpipe")),
         };
         Ok(Context {
             device,

@@ -25,6 +25,26 @@ struct LoadedInstr {
     groups: [u32; 3],
     /// The kernel, for profiles.
     name: String,
+    /// A matmul's B copied into a texture before the dispatch (shaders/texture.wgsl).
+    copy: Option<TextureCopy>,
+}
+
+/// Copy `bytes` of operand buffer `buf` from byte `offset` into texture `tex`, row after
+/// row of TEX_WIDTH texels.
+struct TextureCopy {
+    buf: usize,
+    offset: u64,
+    bytes: u64,
+    tex: usize,
+}
+
+/// A texture that holds a matmul's B: `rows` rows of TEX_WIDTH texels.
+struct BTexture {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    format: wgpu::TextureFormat,
+    texel: u64,
+    rows: u32,
 }
 
 struct LoadedProgram {
@@ -38,8 +58,12 @@ pub struct Gpu {
     buffers: Vec<wgpu::Buffer>,
     specs: Vec<BufferSpec>,
     globals: wgpu::Buffer,
-    layouts: HashMap<(usize, usize), wgpu::BindGroupLayout>,
-    pipeline_layouts: HashMap<(usize, usize), wgpu::PipelineLayout>,
+    /// Bind group layouts by (inputs, outputs, in3 a texture of this sample type).
+    layouts: HashMap<LayoutKey, wgpu::BindGroupLayout>,
+    pipeline_layouts: HashMap<LayoutKey, wgpu::PipelineLayout>,
+    /// Textures for matmul operands, shared by every program: each is filled by a copy
+    /// just before the dispatch that reads it, in queue order.
+    textures: Vec<BTexture>,
     modules: HashMap<shaders::ModuleKey, wgpu::ShaderModule>,
     pipelines: Vec<wgpu::ComputePipeline>,
     pipeline_index: HashMap<(Kernel, shaders::MatmulShape), usize>,
@@ -59,6 +83,8 @@ pub struct Gpu {
     /// Seconds and calls per kernel when profiling ([`Gpu::profiled`]).
     times: Option<crate::backend::KernelTimes>,
 }
+
+type LayoutKey = (usize, usize, Option<wgpu::TextureSampleType>);
 
 /// Split K when a matmul is at least this deep and its grid has fewer workgroups than
 /// this; slices of about SPLIT_K_SLICE.
@@ -132,6 +158,7 @@ impl Gpu {
             globals,
             layouts: HashMap::new(),
             pipeline_layouts: HashMap::new(),
+            textures: vec![],
             modules: HashMap::new(),
             pipelines: vec![],
             pipeline_index: HashMap::new(),
@@ -384,14 +411,104 @@ impl Gpu {
     }
 
     /// Total bytes of the buffers currently allocated.
+    /// Bytes of every buffer and operand texture this backend holds.
     pub fn buffer_bytes(&self) -> u64 {
         let own = self.scratch.iter().map(|(b, _)| b.size());
-        self.buffers.iter().map(|b| b.size()).chain(own).sum()
+        let bufs: u64 = self.buffers.iter().map(|b| b.size()).chain(own).sum();
+        bufs + self.texture_bytes()
     }
 
-    fn layout(&mut self, n_in: usize, n_out: usize) -> &wgpu::PipelineLayout {
+    /// Bytes of the textures that hold matmul operands (none until a loaded program reads
+    /// B from one).
+    pub fn texture_bytes(&self) -> u64 {
+        (self.textures.iter())
+            .map(|t| t.rows as u64 * shaders::TEX_WIDTH as u64 * t.texel)
+            .sum()
+    }
+
+    /// A texture of `rows` rows for a B of `format`: the smallest one held that is large
+    /// enough, or a new one.
+    fn texture(&mut self, format: wgpu::TextureFormat, texel: u64, rows: u32) -> Result<usize> {
+        let best = (self.textures.iter().enumerate())
+            .filter(|(_, t)| t.format == format && t.rows >= rows)
+            .min_by_key(|(_, t)| t.rows)
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            return Ok(i);
+        }
+        let texture = self.ctx.checked(|d| {
+            d.create_texture(&wgpu::TextureDescriptor {
+                label: Some("matmul B"),
+                size: wgpu::Extent3d {
+                    width: shaders::TEX_WIDTH,
+                    height: rows,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            })
+        })?;
+        let view = texture.create_view(&Default::default());
+        self.textures.push(BTexture {
+            texture,
+            view,
+            format,
+            texel,
+            rows,
+        });
+        Ok(self.textures.len() - 1)
+    }
+
+    /// Record `c`: whole rows of TEX_WIDTH texels, then the last, partial one.
+    fn record_copy(&self, enc: &mut wgpu::CommandEncoder, c: &TextureCopy) -> Result<()> {
+        let t = &self.textures[c.tex];
+        let (buffer, _) = self.operand_buffer(c.buf)?;
+        let row_bytes = shaders::TEX_WIDTH as u64 * t.texel;
+        let (full, rest) = (c.bytes / row_bytes, c.bytes % row_bytes);
+        for (y, rows, width) in [
+            (0, full, shaders::TEX_WIDTH as u64),
+            (full, rest.min(1), rest / t.texel),
+        ] {
+            if rows == 0 || width == 0 {
+                continue;
+            }
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset: c.offset + y * row_bytes,
+                        bytes_per_row: Some(row_bytes as u32),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture: &t.texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: 0,
+                        y: y as u32,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width: width as u32,
+                    height: rows as u32,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn layout(&mut self, key: LayoutKey) -> &wgpu::PipelineLayout {
         let device = &self.ctx.device;
-        let bgl = self.layouts.entry((n_in, n_out)).or_insert_with(|| {
+        let (n_in, n_out, tex) = key;
+        let bgl = self.layouts.entry(key).or_insert_with(|| {
             let mut entries = vec![];
             let uniform = |binding| wgpu::BindGroupLayoutEntry {
                 binding,
@@ -416,7 +533,21 @@ impl Gpu {
             entries.push(uniform(0));
             entries.push(uniform(1));
             for i in 0..n_in {
-                entries.push(storage(IN_BASE + i as u32, true));
+                let binding = IN_BASE + i as u32;
+                entries.push(match tex {
+                    // The matmul's B as a texture (in3).
+                    Some(sample_type) if i == 3 => wgpu::BindGroupLayoutEntry {
+                        binding,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Texture {
+                            sample_type,
+                            view_dimension: wgpu::TextureViewDimension::D2,
+                            multisampled: false,
+                        },
+                        count: None,
+                    },
+                    _ => storage(binding, true),
+                });
             }
             for i in 0..n_out {
                 entries.push(storage(OUT_BASE + i as u32, false));
@@ -427,15 +558,13 @@ impl Gpu {
             })
         });
         let bgl = &*bgl;
-        self.pipeline_layouts
-            .entry((n_in, n_out))
-            .or_insert_with(|| {
-                device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: None,
-                    bind_group_layouts: &[Some(bgl)],
-                    immediate_size: 0,
-                })
+        self.pipeline_layouts.entry(key).or_insert_with(|| {
+            device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: None,
+                bind_group_layouts: &[Some(bgl)],
+                immediate_size: 0,
             })
+        })
     }
 
     /// The pipeline of `kernel`; `shape` is the subgroup matmul's lanes per row group and
@@ -445,7 +574,7 @@ impl Gpu {
             return Ok(i);
         }
         let def = kernel.def();
-        let key = shaders::ModuleKey::for_kernel(&def, &self.ctx.report);
+        let key = shaders::ModuleKey::for_kernel(&def, &self.ctx.report, shape);
         if !self.modules.contains_key(&key) {
             let src = shaders::module_source(key);
             let m = self.ctx.checked(|d| {
@@ -465,7 +594,8 @@ impl Gpu {
             consts.push(("TB4", if shape.tb4 { 1.0 } else { 0.0 }));
         }
         let (n_in, n_out) = shaders::arity(kernel);
-        let layout = self.layout(n_in, n_out).clone();
+        let tex = key.btex.then(|| shaders::texture_format(kernel).2);
+        let layout = self.layout((n_in, n_out, tex)).clone();
         let module = &self.modules[&key];
         let p = self.ctx.checked(|d| {
             d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -550,7 +680,7 @@ impl Backend for Gpu {
         let align = self.align();
         let mut loaded = vec![];
         for (i, instr) in instrs.iter().enumerate() {
-            let shape = match (instr.kernel, self.ctx.report.subgroup_size) {
+            let mut shape = match (instr.kernel, self.ctx.report.subgroup_size) {
                 (Kernel::MatMul { .. }, Some(sg)) => {
                     let mut s =
                         shaders::matmul_shape(instr.p[0], instr.p[1], instr.p[2], &self.ctx.report);
@@ -560,6 +690,28 @@ impl Backend for Gpu {
                 }
                 _ => shaders::MatmulShape::default(),
             };
+            // B from a texture: copied there (whole texels, from a texel-aligned offset)
+            // just before the dispatch.
+            let mut copy = None;
+            if self.ctx.report.texture_b && matches!(instr.kernel, Kernel::MatMul { .. }) {
+                let b = &instr.ins[1];
+                let (format, texel, _) = shaders::texture_format(instr.kernel);
+                let (bytes, offset) = ((b.len * 4) as u64, (b.off * 4) as u64);
+                let max_dim = self.ctx.limits.max_texture_dimension_2d;
+                if let Some(rows) =
+                    shaders::texture_b(instr.kernel, &shape, instr.p[0], bytes, max_dim)
+                    && offset.is_multiple_of(texel)
+                {
+                    shape.btex = true;
+                    let tex = self.texture(format, texel, rows)?;
+                    copy = Some(TextureCopy {
+                        buf: b.buf,
+                        offset,
+                        bytes,
+                        tex,
+                    });
+                }
+            }
             let pipeline = self.pipeline(instr.kernel, shape)?;
             let def = instr.kernel.def();
             let o = i * PARAM_STRIDE as usize;
@@ -593,8 +745,15 @@ impl Backend for Gpu {
                 )
                 .collect();
             if shaders::arity(instr.kernel).0 > def.n_in {
-                // The matmul's B again, as in3: vectors of 4 values (see shaders::vec4_b).
-                operands.push((IN_BASE + 3, &instr.ins[1], true));
+                if let Some(c) = &copy {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: IN_BASE + 3,
+                        resource: wgpu::BindingResource::TextureView(&self.textures[c.tex].view),
+                    });
+                } else {
+                    // The matmul's B again, as in3: vectors of 4 values (see shaders::vec4_b).
+                    operands.push((IN_BASE + 3, &instr.ins[1], true));
+                }
             }
             for (binding, s, vec4) in operands {
                 let (buffer, spec) = self.operand_buffer(s.buf)?;
@@ -631,7 +790,11 @@ impl Backend for Gpu {
                     }),
                 });
             }
-            let layout = &self.layouts[&shaders::arity(instr.kernel)];
+            let (n_in, n_out) = shaders::arity(instr.kernel);
+            let tex = copy
+                .as_ref()
+                .map(|_| shaders::texture_format(instr.kernel).2);
+            let layout = &self.layouts[&(n_in, n_out, tex)];
             let bind_group = self.ctx.checked(|d| {
                 d.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some(def.entry),
@@ -656,6 +819,7 @@ impl Backend for Gpu {
                 bind_group,
                 groups,
                 name: format!("{:?}", instr.kernel),
+                copy,
             });
         }
         self.ctx.queue.write_buffer(&params, 0, &staged);
@@ -694,10 +858,13 @@ impl Backend for Gpu {
             .queue
             .write_buffer(&self.globals, 0, bytemuck::bytes_of(globals));
         let prog = &self.programs[id.0];
-        if let Some(times) = &mut self.times {
+        if self.times.is_some() {
             for li in &prog.instrs {
                 let t0 = std::time::Instant::now();
                 let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+                if let Some(c) = &li.copy {
+                    self.record_copy(&mut enc, c)?;
+                }
                 {
                     let mut pass = enc.begin_compute_pass(&Default::default());
                     pass.set_pipeline(&self.pipelines[li.pipeline]);
@@ -706,23 +873,33 @@ impl Backend for Gpu {
                 }
                 self.ctx.queue.submit([enc.finish()]);
                 self.ctx.wait()?;
-                let e = times.entry(li.name.clone()).or_default();
-                e.0 += 1;
-                e.1 += t0.elapsed().as_secs_f64();
+                if let Some(times) = &mut self.times {
+                    let e = times.entry(li.name.clone()).or_default();
+                    e.0 += 1;
+                    e.1 += t0.elapsed().as_secs_f64();
+                }
             }
             return self.ctx.take_error();
         }
+        // One submission: compute passes, split where a matmul's B is copied into a texture.
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-        {
+        let mut rest = &prog.instrs[..];
+        while let Some(first) = rest.first() {
+            if let Some(c) = &first.copy {
+                self.record_copy(&mut enc, c)?;
+            }
+            let n = 1 + rest[1..].iter().take_while(|li| li.copy.is_none()).count();
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("step"),
                 timestamp_writes: None,
             });
-            for li in &prog.instrs {
+            for li in &rest[..n] {
                 pass.set_pipeline(&self.pipelines[li.pipeline]);
                 pass.set_bind_group(0, &li.bind_group, &[]);
                 pass.dispatch_workgroups(li.groups[0], li.groups[1], li.groups[2]);
             }
+            drop(pass);
+            rest = &rest[n..];
         }
         self.ctx.queue.submit([enc.finish()]);
         self.ctx.take_error()

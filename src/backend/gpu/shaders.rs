@@ -7,15 +7,20 @@ use crate::backend::{Family, Instr, Kernel, KernelDef};
 /// Rows per invocation of the subgroup matmul.
 pub const SG_TM: u32 = 32;
 
-/// A compiled module is keyed by family, plus the subgroup size for the matmul.
+/// Width in texels of the textures that hold a matmul's B (TEXW in shaders/texture.wgsl).
+pub const TEX_WIDTH: u32 = 4096;
+
+/// A compiled module is keyed by family, plus the subgroup size for the matmul and whether
+/// its B comes from a texture.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ModuleKey {
     pub family: Family,
     pub subgroup: Option<u32>,
+    pub btex: bool,
 }
 
 impl ModuleKey {
-    pub fn for_kernel(def: &KernelDef, report: &AdapterReport) -> Self {
+    pub fn for_kernel(def: &KernelDef, report: &AdapterReport, shape: MatmulShape) -> Self {
         let subgroup = if matches!(def.family, Family::Matmul | Family::MatmulHalf) {
             report.subgroup_size
         } else {
@@ -24,6 +29,7 @@ impl ModuleKey {
         ModuleKey {
             family: def.family,
             subgroup,
+            btex: subgroup.is_some() && shape.btex,
         }
     }
 }
@@ -32,6 +38,32 @@ const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const MATMUL_SUBGROUP: &str = include_str!("../../../shaders/matmul_subgroup.wgsl");
 const LOAD_F32: &str = include_str!("../../../shaders/load_f32.wgsl");
 const LOAD_F16: &str = include_str!("../../../shaders/load_f16.wgsl");
+const TEXTURE: &str = include_str!("../../../shaders/texture.wgsl");
+
+/// Keep the loader lines marked `// @tex` (B from a texture) or `// @buf` (from in3).
+fn pick_loader(src: &str, btex: bool) -> String {
+    let (keep, drop) = if btex {
+        ("// @tex", "// @buf")
+    } else {
+        ("// @buf", "// @tex")
+    };
+    let mut out = String::new();
+    for line in src.lines() {
+        let t = line.trim_end();
+        if t.ends_with(drop) {
+            continue;
+        }
+        out.push_str(t.strip_suffix(keep).unwrap_or(line));
+        out.push('\n');
+    }
+    if btex {
+        out.push_str(&TEXTURE.replace(
+            "const TEXW: u32 = 4096u;",
+            &format!("const TEXW: u32 = {TEX_WIDTH}u;"),
+        ));
+    }
+    out
+}
 
 /// The WGSL text of a module. The matmul families get their operand loaders (f32, or
 /// packed f16 with in0/in1 declared as words); the f16 cast writes words to out0.
@@ -52,23 +84,42 @@ pub fn module_source(key: ModuleKey) -> String {
             })
     };
     let words = |s: &str, v: &str| retype(s, v, "array<u32>");
+    // A textured B: in3 is a texture instead of a storage array.
+    let in3 = |s: &str, array: &str, texture: &str| {
+        if key.btex {
+            s.replace(
+                "var<storage, read> in3: array<f32>",
+                &format!("var in3: {texture}"),
+            )
+        } else {
+            retype(s, "in3", array)
+        }
+    };
     match key.family {
         Family::Matmul => {
-            let common = retype(COMMON, "in3", "array<vec4<f32>>");
-            format!("{common}\n{LOAD_F32}\n{body}")
+            let common = in3(COMMON, "array<vec4<f32>>", "texture_2d<f32>");
+            let load = pick_loader(LOAD_F32, key.btex);
+            format!("{common}\n{load}\n{body}")
         }
         Family::MatmulHalf => {
             let common = words(&words(COMMON, "in0"), "in1");
-            let common = retype(&common, "in3", "array<vec2<u32>>");
-            format!("{common}\n{LOAD_F16}\n{body}")
+            let common = in3(&common, "array<vec2<u32>>", "texture_2d<u32>");
+            let load = pick_loader(LOAD_F16, key.btex);
+            format!("{common}\n{load}\n{body}")
         }
         Family::Half => format!("{}\n{body}", words(COMMON, "out0")),
         _ => format!("{COMMON}\n{body}"),
     }
 }
 
-/// Expand matmul_subgroup.wgsl: lines marked `@rows` are repeated for II = 0..TM, then the
-/// BEGIN_J..END_J block is repeated for JJ = 0..sg.
+/// Consecutive k written out together in the subgroup matmul's k step (see the comment
+/// above its entry point in shaders/matmul_subgroup.wgsl).
+pub const SG_JG: u32 = 4;
+
+/// Expand matmul_subgroup.wgsl: lines marked `@rows` are repeated for II = 0..TM, `@tbq`
+/// lines for QQ = 0..sg/4; then the k step is written out in groups of SG_JG consecutive
+/// k: the BEGIN_J..END_J block for each k of the group (JJ), then the `@fma` line for each
+/// row (II) and each k of the group.
 pub fn unroll_subgroup_matmul(sg: u32) -> String {
     let src = MATMUL_SUBGROUP
         .replace(
@@ -96,17 +147,36 @@ pub fn unroll_subgroup_matmul(sg: u32) -> String {
     let src = rows;
     let (head, rest) = src.split_once("// BEGIN_J").expect("BEGIN_J marker");
     let (block, tail) = rest.split_once("// END_J").expect("END_J marker");
+    let (fma, tail) = tail
+        .trim_start_matches([' ', '\n'])
+        .split_once('\n')
+        .expect("the @fma line after END_J");
+    assert!(
+        fma.ends_with("// @fma"),
+        "the line after END_J is the @fma line"
+    );
+    let fma = fma.trim_end_matches("// @fma");
+    // JQ, JR: which of the TB4 loads holds k0 + j, and which component.
+    let at = |s: &str, j: u32| {
+        s.replace("JQ", &(j / 4).to_string())
+            .replace("JR", ["x", "y", "z", "w"][(j % 4) as usize])
+            .replace("JJ", &format!("{j}u"))
+    };
     let mut out = String::from(head);
-    for j in 0..sg {
-        // JQ, JR: which of the TB4 loads holds k0 + j, and which component.
-        let comp = ["x", "y", "z", "w"][(j % 4) as usize];
-        out.push_str(
-            &block
-                .replace("JQ", &(j / 4).to_string())
-                .replace("JR", comp)
-                .replace("JJ", &format!("{j}u")),
-        );
+    let group = SG_JG.min(sg);
+    for g in (0..sg).step_by(group as usize) {
+        let ks = g..(g + group).min(sg);
+        for j in ks.clone() {
+            out.push_str(&at(block, j));
+        }
+        for i in 0..SG_TM {
+            for j in ks.clone() {
+                out.push_str(&at(fma, j).replace("II", &i.to_string()));
+                out.push('\n');
+            }
+        }
     }
+    out.push('\n');
     out.push_str(tail);
     out
 }
@@ -124,6 +194,8 @@ pub struct MatmulShape {
     pub b4: bool,
     /// A transposed B read four values of k per load (override TB4, see [`vec4_tb`]).
     pub tb4: bool,
+    /// Those four-value loads come from a texture (see [`texture_b`]).
+    pub btex: bool,
 }
 
 /// The subgroup matmul's shape for an `m` × `n` output: one 256-column row group of 64
@@ -149,6 +221,7 @@ pub fn matmul_shape(m: u32, n: u32, k: u32, report: &AdapterReport) -> MatmulSha
         full,
         b4: false,
         tb4: false,
+        btex: false,
     }
 }
 
@@ -167,6 +240,47 @@ pub fn vec4_tb(kernel: Kernel, k: u32, sg: u32) -> bool {
 /// in3, typed array<vec4<f32>> (f32) or array<vec2<u32>> (f16).
 pub fn vec4_b(kernel: Kernel, n: u32) -> bool {
     matches!(kernel, Kernel::MatMul { tb: false, .. }) && n.is_multiple_of(4)
+}
+
+/// The texture format of a textured B, its texel size in bytes and how shaders read it:
+/// four f32 (rgba32float), or four packed f16 (rg32uint, two words).
+pub fn texture_format(kernel: Kernel) -> (wgpu::TextureFormat, u64, wgpu::TextureSampleType) {
+    match kernel {
+        Kernel::MatMul { half: true, .. } => (
+            wgpu::TextureFormat::Rg32Uint,
+            8,
+            wgpu::TextureSampleType::Uint,
+        ),
+        _ => (
+            wgpu::TextureFormat::Rgba32Float,
+            16,
+            wgpu::TextureSampleType::Float { filterable: false },
+        ),
+    }
+}
+
+/// Fewest output rows for which the matmul reads B from a texture: the copy into it is
+/// then spread over at least this many uses of each value. Below it (conv1's weight
+/// gradient, 25 rows over a 9.4 MB B) the copy measured slower than it saves on llvmpipe.
+pub const TEX_MIN_ROWS: u32 = 64;
+
+/// The rows of the texture that holds a B range of `bytes` for an output of `m` rows, if
+/// the subgroup matmul reads it from one: B not transposed with its four-value loads on
+/// ([`vec4_b`]; for a transposed B, textures measured no faster on llvmpipe), `m` at least
+/// [`TEX_MIN_ROWS`], the range whole texels, and the texture within the adapter's limit
+/// (`max_dim` texels a side).
+pub fn texture_b(
+    kernel: Kernel,
+    shape: &MatmulShape,
+    m: u32,
+    bytes: u64,
+    max_dim: u32,
+) -> Option<u32> {
+    let (_, texel, _) = texture_format(kernel);
+    let rows = bytes.div_ceil(texel).div_ceil(TEX_WIDTH as u64);
+    let fits = TEX_WIDTH <= max_dim && rows >= 1 && rows <= max_dim as u64;
+    let useful = shape.b4 && m >= TEX_MIN_ROWS;
+    (useful && bytes.is_multiple_of(texel) && fits).then_some(rows as u32)
 }
 
 /// The bindings a kernel's pipeline layout has (inputs, outputs): the matmul has a fourth
