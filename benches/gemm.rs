@@ -170,12 +170,15 @@ fn main() {
         v.retain(|s| only.as_ref().is_none_or(|o| s.0.contains(o.as_str())));
         v
     };
-    // Every matmul variant the adapter runs: the subgroup kernel with B read from textures
-    // (where the adapter turns that on) and from buffers, and the portable kernel.
+    // Every matmul variant the adapter runs: the subgroup kernel with operands read from
+    // textures (where the adapter turns that on) and from buffers, and the portable kernel.
     let mut gpus: Vec<Gpu> = vec![];
     match Gpu::with_options(GpuOptions::default()) {
         Ok(g) => {
-            let (sg, tex) = (g.report().subgroup_size.is_some(), g.report().texture_b);
+            let (sg, tex) = (
+                g.report().subgroup_size.is_some(),
+                g.report().texture_operands,
+            );
             gpus.push(g);
             for (subgroups, textures) in [(tex, Some(false)), (sg, None)] {
                 if subgroups {
@@ -239,8 +242,8 @@ fn main() {
             if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
                 panic!("GPU result differs from the CPU twin: {e}");
             }
-            let variant = match (g.report().subgroup_size, g.report().texture_b) {
-                (Some(_), true) => "GPU subgroup, B from textures",
+            let variant = match (g.report().subgroup_size, g.report().texture_operands) {
+                (Some(_), true) => "GPU subgroup, operands from textures",
                 (Some(_), false) => "GPU subgroup",
                 (None, _) => "GPU portable",
             };

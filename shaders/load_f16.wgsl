@@ -12,11 +12,11 @@ fn ldb(i: u32) -> f32 { return h2(in1[i >> 1u], i); }
 // the same range as in1 bound as array<vec2<u32>>; else two words when o is even, four
 // otherwise.
 override B4: bool = false;
-// Values 4e .. 4e + 4 of B from the vec2<u32> view; with a textured B (lines marked @tex,
+// Values 4e .. 4e + 4 of B from the vec2<u32> view; with a textured B (lines marked @btex,
 // see shaders/texture.wgsl) in3 is an rg32uint texture holding the same pairs of words.
 fn ldb4v(e: u32) -> vec4<f32> {
-    let w = in3[e]; // @buf
-    let w = textureLoad(in3, texel(e), 0).xy; // @tex
+    let w = in3[e]; // @bbuf
+    let w = textureLoad(in3, texel(e), 0).xy; // @btex
     return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
 }
 fn ldb4(o: u32) -> vec4<f32> {
@@ -27,3 +27,6 @@ fn ldb4(o: u32) -> vec4<f32> {
     }
     return vec4<f32>(ldb(o), ldb(o + 1u), ldb(o + 2u), ldb(o + 3u));
 }
+// Four f16 values of A (vector e: two words) from an rg32uint texture, when A is read
+// from one (@atex lines, binding 9, see shaders/texture.wgsl).
+fn lda4v(e: u32) -> vec4<f32> { let w = textureLoad(atex, texel(e), 0).xy; return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); } // @atex

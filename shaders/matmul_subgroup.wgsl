@@ -6,8 +6,8 @@
 // TM rows and the subgroup broadcasts each value to every lane. No workgroup memory and
 // no barriers: on lavapipe these cost more than they save (../shared/ADAPTERS.md), and
 // this shape measured ~40 GFLOP/s there against < 1 for shared-memory tiling.
-// The SG-step inner loop is unrolled textually by the host (subgroupBroadcast needs a
-// constant lane): the block between BEGIN_J and END_J is repeated with JJ = 0u, 1u, ...
+// The k step is unrolled textually by the host (subgroupBroadcast needs a constant lane),
+// as described above the entry point.
 
 override TA: bool = false;
 override TB: bool = false;
@@ -31,6 +31,8 @@ override FULL: bool = false;
 override TB4: bool = false;
 const TM: u32 = 16u;
 const SG: u32 = 8u;
+// k per step of the main loop: SG, or 4·SG when A comes from a texture (set by the host).
+const KS: u32 = 8u;
 
 // A[r, k] for r < M, k < K (the caller clamps and masks).
 fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
@@ -81,14 +83,20 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     var accII = vec4<f32>(0.0); // @rows
     // Rows past M are clamped: computed, never stored.
     let rowII = select(min(r0 + II, M - 1u), r0 + II, FULL); // @rows
-    for (var k0 = kbeg; k0 < kend; k0 += SG) {
+    for (var k0 = kbeg; k0 < kend; k0 += KS) {
         let kin = FULL || k0 + lane < kend;
         let kc = select(min(k0 + lane, kend - 1u), k0 + lane, FULL);
-        let aII = select(0.0, a_at(rowII, kc, M, K), kin); // @rows
+        // Lane l holds A[row, k0 + l]; or, with A from a texture (the host keeps the @atex
+        // line and sets KS = 4·SG, with K and the slice length multiples of KS),
+        // A[row, k0 + 4l .. k0 + 4l + 4].
+        let aII = select(0.0, a_at(rowII, kc, M, K), kin); // @rows @abuf
+        let aII = lda4v((rowII * K + k0) / 4u + lane); // @rows @atex
         var t0QQ = vec4<f32>(0.0); var t1QQ = vec4<f32>(0.0); var t2QQ = vec4<f32>(0.0); var t3QQ = vec4<f32>(0.0); // @tbq
         if (TB4) {
             t0QQ = ldb4v((cl * K + k0) / 4u + QQ); t1QQ = ldb4v((min(cl + 1u, N - 1u) * K + k0) / 4u + QQ); t2QQ = ldb4v((min(cl + 2u, N - 1u) * K + k0) / 4u + QQ); t3QQ = ldb4v((min(cl + 3u, N - 1u) * K + k0) / 4u + QQ); // @tbq
         }
+        // B's row k0 + j (JJ), then for each row A[row, k0 + j] from the lane that holds it
+        // (ABCAST, a subgroupBroadcast) times it.
         // BEGIN_J
         var bJJ: vec4<f32>;
         if (TB4) {
@@ -97,7 +105,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
             bJJ = b4(select(min(k0 + JJ, kend - 1u), k0 + JJ, FULL), cl, N, K, full);
         }
         // END_J
-        accII = fma(vec4<f32>(subgroupBroadcast(aII, JJ)), bJJ, accII); // @fma
+        accII = fma(vec4<f32>(ABCAST), bJJ, accII); // @fma
     }
     if (c0 >= N) { return; }
     var bias = vec4<f32>(0.0);

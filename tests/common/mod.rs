@@ -48,7 +48,7 @@ pub fn gpus() -> Vec<Gpu> {
 /// from buffers where the default reads it from textures.
 pub fn matmul_gpus() -> Vec<Gpu> {
     let mut v = gpus();
-    if v.first().is_some_and(|g| g.report().texture_b) {
+    if v.first().is_some_and(|g| g.report().texture_operands) {
         v.extend(gpu_with(GpuOptions {
             subgroups: true,
             textures: Some(false),

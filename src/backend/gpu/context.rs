@@ -10,14 +10,15 @@ use crate::error::{Error, Result};
 pub struct GpuOptions {
     /// Use the subgroup matmul when the adapter has fixed-size subgroups.
     pub subgroups: bool,
-    /// Let the subgroup matmul read B from a texture (shaders/texture.wgsl): `None` decides
-    /// by adapter (on for llvmpipe, where it measured faster; off elsewhere, unmeasured).
+    /// Let the subgroup matmul read A and B from textures (shaders/texture.wgsl): `None`
+    /// decides by adapter (on for llvmpipe, where it measured faster; off elsewhere,
+    /// unmeasured).
     pub textures: Option<bool>,
 }
 
 impl GpuOptions {
     /// Defaults, with `SHADEPROP_MATMUL=portable` forcing the kernel without subgroups and
-    /// `SHADEPROP_MATMUL_TEXTURE=0` or `1` turning textured B off or on.
+    /// `SHADEPROP_MATMUL_TEXTURE=0` or `1` turning texture operands off or on.
     pub fn from_env() -> Self {
         let portable = std::env::var("SHADEPROP_MATMUL").is_ok_and(|v| v == "portable");
         let textures = match std::env::var("SHADEPROP_MATMUL_TEXTURE").as_deref() {
@@ -53,8 +54,9 @@ pub struct AdapterReport {
     /// Whether the subgroup matmul packs several row blocks into a workgroup for narrow
     /// outputs (verified against the CPU at start-up; `SHADEPROP_MATMUL_NARROW=0` disables).
     pub narrow_matmul: bool,
-    /// Whether the subgroup matmul reads B from a texture where the shape allows.
-    pub texture_b: bool,
+    /// Whether the subgroup matmul reads A and B from textures where the shape allows
+    /// (shaders/texture.wgsl).
+    pub texture_operands: bool,
 }
 
 impl fmt::Display for AdapterReport {
@@ -74,8 +76,8 @@ impl fmt::Display for AdapterReport {
                     } else {
                         ""
                     },
-                    if self.texture_b {
-                        ", B from textures"
+                    if self.texture_operands {
+                        ", operands from textures"
                     } else {
                         ""
                     }
@@ -174,7 +176,7 @@ impl Context {
             driver: format!("{} {}", info.driver, info.driver_info),
             subgroup_size: use_sg.then_some(info.subgroup_min_size),
             narrow_matmul: false,
-            texture_b: use_sg && opts.textures.unwrap_or(info.name.contains("llvmpipe")),
+            texture_operands: use_sg && opts.textures.unwrap_or(info.name.contains("llvmpipe")),
         };
         Ok(Context {
             device,

@@ -25,8 +25,8 @@ struct LoadedInstr {
     groups: [u32; 3],
     /// The kernel, for profiles.
     name: String,
-    /// A matmul's B copied into a texture before the dispatch (shaders/texture.wgsl).
-    copy: Option<TextureCopy>,
+    /// A matmul's operands copied into textures before the dispatch (shaders/texture.wgsl).
+    copies: Vec<TextureCopy>,
 }
 
 /// Copy `bytes` of operand buffer `buf` from byte `offset` into texture `tex`, row after
@@ -84,7 +84,14 @@ pub struct Gpu {
     times: Option<crate::backend::KernelTimes>,
 }
 
-type LayoutKey = (usize, usize, Option<wgpu::TextureSampleType>);
+/// A bind group layout: inputs, outputs, and the sample types of B's texture (in3) and of
+/// A's (shaders::ATEX_BINDING) where the matmul reads them from textures.
+type LayoutKey = (
+    usize,
+    usize,
+    Option<wgpu::TextureSampleType>,
+    Option<wgpu::TextureSampleType>,
+);
 
 /// Split K when a matmul is at least this deep and its grid has fewer workgroups than
 /// this; slices of about SPLIT_K_SLICE.
@@ -426,11 +433,17 @@ impl Gpu {
             .sum()
     }
 
-    /// A texture of `rows` rows for a B of `format`: the smallest one held that is large
-    /// enough, or a new one.
-    fn texture(&mut self, format: wgpu::TextureFormat, texel: u64, rows: u32) -> Result<usize> {
+    /// A texture of `rows` rows for an operand of `format`: the smallest one held that is
+    /// large enough (other than `other`, the same dispatch's other operand), or a new one.
+    fn texture(
+        &mut self,
+        format: wgpu::TextureFormat,
+        texel: u64,
+        rows: u32,
+        other: Option<usize>,
+    ) -> Result<usize> {
         let best = (self.textures.iter().enumerate())
-            .filter(|(_, t)| t.format == format && t.rows >= rows)
+            .filter(|&(i, t)| t.format == format && t.rows >= rows && Some(i) != other)
             .min_by_key(|(_, t)| t.rows)
             .map(|(i, _)| i);
         if let Some(i) = best {
@@ -507,7 +520,7 @@ impl Gpu {
 
     fn layout(&mut self, key: LayoutKey) -> &wgpu::PipelineLayout {
         let device = &self.ctx.device;
-        let (n_in, n_out, tex) = key;
+        let (n_in, n_out, tex, atex) = key;
         let bgl = self.layouts.entry(key).or_insert_with(|| {
             let mut entries = vec![];
             let uniform = |binding| wgpu::BindGroupLayoutEntry {
@@ -552,6 +565,18 @@ impl Gpu {
             for i in 0..n_out {
                 entries.push(storage(OUT_BASE + i as u32, false));
             }
+            if let Some(sample_type) = atex {
+                entries.push(wgpu::BindGroupLayoutEntry {
+                    binding: shaders::ATEX_BINDING,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type,
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                });
+            }
             device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("kernel"),
                 entries: &entries,
@@ -594,8 +619,12 @@ impl Gpu {
             consts.push(("TB4", if shape.tb4 { 1.0 } else { 0.0 }));
         }
         let (n_in, n_out) = shaders::arity(kernel);
-        let tex = key.btex.then(|| shaders::texture_format(kernel).2);
-        let layout = self.layout((n_in, n_out, tex)).clone();
+        let sample_type = shaders::texture_format(kernel).2;
+        let (atex, btex) = (
+            key.atex.then_some(sample_type),
+            key.btex.then_some(sample_type),
+        );
+        let layout = self.layout((n_in, n_out, btex, atex)).clone();
         let module = &self.modules[&key];
         let p = self.ctx.checked(|d| {
             d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -690,22 +719,39 @@ impl Backend for Gpu {
                 }
                 _ => shaders::MatmulShape::default(),
             };
-            // B from a texture: copied there (whole texels, from a texel-aligned offset)
-            // just before the dispatch.
-            let mut copy = None;
-            if self.ctx.report.texture_b && matches!(instr.kernel, Kernel::MatMul { .. }) {
-                let b = &instr.ins[1];
+            // B and A from textures: copied there (whole texels, from texel-aligned
+            // offsets) just before the dispatch.
+            let (mut bcopy, mut acopy) = (None, None);
+            if self.ctx.report.texture_operands
+                && let (Kernel::MatMul { .. }, Some(sg)) =
+                    (instr.kernel, self.ctx.report.subgroup_size)
+            {
                 let (format, texel, _) = shaders::texture_format(instr.kernel);
-                let (bytes, offset) = ((b.len * 4) as u64, (b.off * 4) as u64);
                 let max_dim = self.ctx.limits.max_texture_dimension_2d;
+                let range = |s: &Slice| ((s.len * 4) as u64, (s.off * 4) as u64);
+                let (bytes, offset) = range(&instr.ins[1]);
                 if let Some(rows) =
                     shaders::texture_b(instr.kernel, &shape, instr.p[0], bytes, max_dim)
                     && offset.is_multiple_of(texel)
                 {
                     shape.btex = true;
-                    let tex = self.texture(format, texel, rows)?;
-                    copy = Some(TextureCopy {
-                        buf: b.buf,
+                    let tex = self.texture(format, texel, rows, None)?;
+                    bcopy = Some(TextureCopy {
+                        buf: instr.ins[1].buf,
+                        offset,
+                        bytes,
+                        tex,
+                    });
+                }
+                let (bytes, offset) = range(&instr.ins[0]);
+                if let Some(rows) = shaders::texture_a(instr.kernel, &instr.p, sg, bytes, max_dim)
+                    && offset.is_multiple_of(texel)
+                {
+                    shape.atex = true;
+                    let other = bcopy.as_ref().map(|c| c.tex);
+                    let tex = self.texture(format, texel, rows, other)?;
+                    acopy = Some(TextureCopy {
+                        buf: instr.ins[0].buf,
                         offset,
                         bytes,
                         tex,
@@ -744,8 +790,14 @@ impl Backend for Gpu {
                         .map(|(j, s)| (OUT_BASE + j as u32, s, false)),
                 )
                 .collect();
+            if let Some(c) = &acopy {
+                entries.push(wgpu::BindGroupEntry {
+                    binding: shaders::ATEX_BINDING,
+                    resource: wgpu::BindingResource::TextureView(&self.textures[c.tex].view),
+                });
+            }
             if shaders::arity(instr.kernel).0 > def.n_in {
-                if let Some(c) = &copy {
+                if let Some(c) = &bcopy {
                     entries.push(wgpu::BindGroupEntry {
                         binding: IN_BASE + 3,
                         resource: wgpu::BindingResource::TextureView(&self.textures[c.tex].view),
@@ -791,10 +843,14 @@ impl Backend for Gpu {
                 });
             }
             let (n_in, n_out) = shaders::arity(instr.kernel);
-            let tex = copy
-                .as_ref()
-                .map(|_| shaders::texture_format(instr.kernel).2);
-            let layout = &self.layouts[&(n_in, n_out, tex)];
+            let sample_type = shaders::texture_format(instr.kernel).2;
+            let layout_key = (
+                n_in,
+                n_out,
+                bcopy.as_ref().map(|_| sample_type),
+                acopy.as_ref().map(|_| sample_type),
+            );
+            let layout = &self.layouts[&layout_key];
             let bind_group = self.ctx.checked(|d| {
                 d.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: Some(def.entry),
@@ -819,7 +875,7 @@ impl Backend for Gpu {
                 bind_group,
                 groups,
                 name: format!("{:?}", instr.kernel),
-                copy,
+                copies: acopy.into_iter().chain(bcopy).collect(),
             });
         }
         self.ctx.queue.write_buffer(&params, 0, &staged);
@@ -862,7 +918,7 @@ impl Backend for Gpu {
             for li in &prog.instrs {
                 let t0 = std::time::Instant::now();
                 let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-                if let Some(c) = &li.copy {
+                for c in &li.copies {
                     self.record_copy(&mut enc, c)?;
                 }
                 {
@@ -885,10 +941,13 @@ impl Backend for Gpu {
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         let mut rest = &prog.instrs[..];
         while let Some(first) = rest.first() {
-            if let Some(c) = &first.copy {
+            for c in &first.copies {
                 self.record_copy(&mut enc, c)?;
             }
-            let n = 1 + rest[1..].iter().take_while(|li| li.copy.is_none()).count();
+            let n = 1 + rest[1..]
+                .iter()
+                .take_while(|li| li.copies.is_empty())
+                .count();
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("step"),
                 timestamp_writes: None,

@@ -7,15 +7,16 @@ use crate::backend::{Family, Instr, Kernel, KernelDef};
 /// Rows per invocation of the subgroup matmul.
 pub const SG_TM: u32 = 32;
 
-/// Width in texels of the textures that hold a matmul's B (TEXW in shaders/texture.wgsl).
+/// Width in texels of the textures that hold matmul operands (TEXW, shaders/texture.wgsl).
 pub const TEX_WIDTH: u32 = 4096;
 
 /// A compiled module is keyed by family, plus the subgroup size for the matmul and whether
-/// its B comes from a texture.
+/// its A and B come from textures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ModuleKey {
     pub family: Family,
     pub subgroup: Option<u32>,
+    pub atex: bool,
     pub btex: bool,
 }
 
@@ -29,6 +30,7 @@ impl ModuleKey {
         ModuleKey {
             family: def.family,
             subgroup,
+            atex: subgroup.is_some() && shape.atex,
             btex: subgroup.is_some() && shape.btex,
         }
     }
@@ -40,23 +42,47 @@ const LOAD_F32: &str = include_str!("../../../shaders/load_f32.wgsl");
 const LOAD_F16: &str = include_str!("../../../shaders/load_f16.wgsl");
 const TEXTURE: &str = include_str!("../../../shaders/texture.wgsl");
 
-/// Keep the loader lines marked `// @tex` (B from a texture) or `// @buf` (from in3).
-fn pick_loader(src: &str, btex: bool) -> String {
-    let (keep, drop) = if btex {
-        ("// @tex", "// @buf")
-    } else {
-        ("// @buf", "// @tex")
-    };
+/// The binding of A's texture (A from a texture, shaders/texture.wgsl).
+pub const ATEX_BINDING: u32 = 9;
+
+/// Variant lines: a line ending in ` @X` for a marker X of `markers` is kept, without the
+/// marker (and a `//` left bare), when `(X, true)`, and dropped when `(X, false)`.
+fn pick_lines(src: &str, markers: &[(&str, bool)]) -> String {
     let mut out = String::new();
-    for line in src.lines() {
-        let t = line.trim_end();
-        if t.ends_with(drop) {
-            continue;
+    'lines: for line in src.lines() {
+        let mut line = line.trim_end();
+        for &(m, keep) in markers {
+            if let Some(rest) = line.strip_suffix(m).and_then(|r| r.strip_suffix(' ')) {
+                if !keep {
+                    continue 'lines;
+                }
+                line = rest.trim_end();
+                line = line.strip_suffix("//").unwrap_or(line).trim_end();
+            }
         }
-        out.push_str(t.strip_suffix(keep).unwrap_or(line));
+        out.push_str(line);
         out.push('\n');
     }
-    if btex {
+    out
+}
+
+/// A matmul family's operand loaders, with the lines for A and B from textures or buffers,
+/// and the texture helpers (and A's texture binding, of `texel_type`) where one is used.
+fn loaders(src: &str, key: ModuleKey, texel_type: &str) -> String {
+    let mut out = pick_lines(
+        src,
+        &[
+            ("@btex", key.btex),
+            ("@bbuf", !key.btex),
+            ("@atex", key.atex),
+        ],
+    );
+    if key.atex {
+        out.push_str(&format!(
+            "@group(0) @binding({ATEX_BINDING}) var atex: texture_2d<{texel_type}>;\n"
+        ));
+    }
+    if key.atex || key.btex {
         out.push_str(&TEXTURE.replace(
             "const TEXW: u32 = 4096u;",
             &format!("const TEXW: u32 = {TEX_WIDTH}u;"),
@@ -69,7 +95,7 @@ fn pick_loader(src: &str, btex: bool) -> String {
 /// packed f16 with in0/in1 declared as words); the f16 cast writes words to out0.
 pub fn module_source(key: ModuleKey) -> String {
     let body = match (key.family, key.subgroup) {
-        (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg),
+        (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg, key.atex),
         (f, _) => f.source().to_string(),
     };
     // The prelude declares every operand array<f32>; a module may give one another type.
@@ -98,13 +124,13 @@ pub fn module_source(key: ModuleKey) -> String {
     match key.family {
         Family::Matmul => {
             let common = in3(COMMON, "array<vec4<f32>>", "texture_2d<f32>");
-            let load = pick_loader(LOAD_F32, key.btex);
+            let load = loaders(LOAD_F32, key, "f32");
             format!("{common}\n{load}\n{body}")
         }
         Family::MatmulHalf => {
             let common = words(&words(COMMON, "in0"), "in1");
             let common = in3(&common, "array<vec2<u32>>", "texture_2d<u32>");
-            let load = pick_loader(LOAD_F16, key.btex);
+            let load = loaders(LOAD_F16, key, "u32");
             format!("{common}\n{load}\n{body}")
         }
         Family::Half => format!("{}\n{body}", words(COMMON, "out0")),
@@ -116,24 +142,28 @@ pub fn module_source(key: ModuleKey) -> String {
 /// above its entry point in shaders/matmul_subgroup.wgsl).
 pub const SG_JG: u32 = 4;
 
-/// Expand matmul_subgroup.wgsl: lines marked `@rows` are repeated for II = 0..TM, `@tbq`
-/// lines for QQ = 0..sg/4; then the k step is written out in groups of SG_JG consecutive
-/// k: the BEGIN_J..END_J block for each k of the group (JJ), then the `@fma` line for each
-/// row (II) and each k of the group.
-pub fn unroll_subgroup_matmul(sg: u32) -> String {
+/// Expand matmul_subgroup.wgsl for subgroups of `sg` lanes, A from a texture or not:
+/// lines marked `@rows` are repeated for II = 0..TM, `@tbq` lines for QQ = 0..KS/4 (KS = k
+/// per step: sg, or 4·sg for A from a texture); then the k step is written out in groups of
+/// SG_JG consecutive k: the BEGIN_J..END_J block for each k of the group (JJ), then the
+/// `@fma` line for each row (II) and each k of the group.
+pub fn unroll_subgroup_matmul(sg: u32, atex: bool) -> String {
+    let ks = if atex { 4 * sg } else { sg };
     let src = MATMUL_SUBGROUP
         .replace(
             "const TM: u32 = 16u;",
             &format!("const TM: u32 = {SG_TM}u;"),
         )
-        .replace("const SG: u32 = 8u;", &format!("const SG: u32 = {sg}u;"));
+        .replace("const SG: u32 = 8u;", &format!("const SG: u32 = {sg}u;"))
+        .replace("const KS: u32 = 8u;", &format!("const KS: u32 = {ks}u;"));
+    let src = pick_lines(&src, &[("@atex", atex), ("@abuf", !atex)]);
     let mut rows = String::new();
     for line in src.lines() {
         let (marker, count, token) = if line.trim_end().ends_with("// @rows") {
             ("// @rows", SG_TM, "II")
         } else if line.trim_end().ends_with("// @tbq") {
-            // The transposed-B loads (TB4): one per 4 values of the SG-long k step.
-            ("// @tbq", (sg / 4).max(1), "QQ")
+            // The transposed-B loads (TB4): one per 4 values of the k step.
+            ("// @tbq", (ks / 4).max(1), "QQ")
         } else {
             rows.push_str(line);
             rows.push('\n');
@@ -156,21 +186,29 @@ pub fn unroll_subgroup_matmul(sg: u32) -> String {
         "the line after END_J is the @fma line"
     );
     let fma = fma.trim_end_matches("// @fma");
-    // JQ, JR: which of the TB4 loads holds k0 + j, and which component.
+    // JQ, JR: which of the TB4 loads (and of A's lanes, for A from a texture) holds
+    // k0 + j, and which component; ABCAST: A[row, k0 + j] broadcast from its lane.
+    let comp = |j: u32| ["x", "y", "z", "w"][(j % 4) as usize];
     let at = |s: &str, j: u32| {
-        s.replace("JQ", &(j / 4).to_string())
-            .replace("JR", ["x", "y", "z", "w"][(j % 4) as usize])
+        let abcast = if atex {
+            format!("subgroupBroadcast(aII, {}u).{}", j / 4, comp(j))
+        } else {
+            format!("subgroupBroadcast(aII, {j}u)")
+        };
+        s.replace("ABCAST", &abcast)
+            .replace("JQ", &(j / 4).to_string())
+            .replace("JR", comp(j))
             .replace("JJ", &format!("{j}u"))
     };
     let mut out = String::from(head);
-    let group = SG_JG.min(sg);
-    for g in (0..sg).step_by(group as usize) {
-        let ks = g..(g + group).min(sg);
-        for j in ks.clone() {
+    let group = SG_JG.min(ks);
+    for g in (0..ks).step_by(group as usize) {
+        let js = g..(g + group).min(ks);
+        for j in js.clone() {
             out.push_str(&at(block, j));
         }
         for i in 0..SG_TM {
-            for j in ks.clone() {
+            for j in js.clone() {
                 out.push_str(&at(fma, j).replace("II", &i.to_string()));
                 out.push('\n');
             }
@@ -196,6 +234,8 @@ pub struct MatmulShape {
     pub tb4: bool,
     /// Those four-value loads come from a texture (see [`texture_b`]).
     pub btex: bool,
+    /// A comes from a texture, four values of k per lane and load (see [`texture_a`]).
+    pub atex: bool,
 }
 
 /// The subgroup matmul's shape for an `m` × `n` output: one 256-column row group of 64
@@ -222,6 +262,7 @@ pub fn matmul_shape(m: u32, n: u32, k: u32, report: &AdapterReport) -> MatmulSha
         b4: false,
         tb4: false,
         btex: false,
+        atex: false,
     }
 }
 
@@ -242,7 +283,7 @@ pub fn vec4_b(kernel: Kernel, n: u32) -> bool {
     matches!(kernel, Kernel::MatMul { tb: false, .. }) && n.is_multiple_of(4)
 }
 
-/// The texture format of a textured B, its texel size in bytes and how shaders read it:
+/// The texture format of a matmul operand, its texel size in bytes and how shaders read it:
 /// four f32 (rgba32float), or four packed f16 (rg32uint, two words).
 pub fn texture_format(kernel: Kernel) -> (wgpu::TextureFormat, u64, wgpu::TextureSampleType) {
     match kernel {
@@ -259,9 +300,10 @@ pub fn texture_format(kernel: Kernel) -> (wgpu::TextureFormat, u64, wgpu::Textur
     }
 }
 
-/// Fewest output rows for which the matmul reads B from a texture: the copy into it is
-/// then spread over at least this many uses of each value. Below it (conv1's weight
-/// gradient, 25 rows over a 9.4 MB B) the copy measured slower than it saves on llvmpipe.
+/// Fewest output rows (columns) for which the matmul reads B (A) from a texture: the copy
+/// into it is then spread over at least this many uses of each value. Below it (conv1's
+/// weight gradient, 25 rows over a 9.4 MB B) the copy measured slower than it saves on
+/// llvmpipe.
 pub const TEX_MIN_ROWS: u32 = 64;
 
 /// The rows of the texture that holds a B range of `bytes` for an output of `m` rows, if
@@ -280,6 +322,23 @@ pub fn texture_b(
     let rows = bytes.div_ceil(texel).div_ceil(TEX_WIDTH as u64);
     let fits = TEX_WIDTH <= max_dim && rows >= 1 && rows <= max_dim as u64;
     let useful = shape.b4 && m >= TEX_MIN_ROWS;
+    (useful && bytes.is_multiple_of(texel) && fits).then_some(rows as u32)
+}
+
+/// The rows of the texture that holds an A range of `bytes` for the product `p` (the
+/// matmul's parameters) on subgroups of `sg` lanes, if the subgroup matmul reads A from
+/// one: A not transposed, K and any split-K slice multiples of 4·sg (each lane then loads
+/// four whole values of k per step), N at least [`TEX_MIN_ROWS`] (the copy is spread over
+/// that many uses of each value), and the texture within `max_dim`.
+pub fn texture_a(kernel: Kernel, p: &[u32; 16], sg: u32, bytes: u64, max_dim: u32) -> Option<u32> {
+    let (_, texel, _) = texture_format(kernel);
+    let rows = bytes.div_ceil(texel).div_ceil(TEX_WIDTH as u64);
+    let fits = TEX_WIDTH <= max_dim && rows >= 1 && rows <= max_dim as u64;
+    let ks = 4 * sg;
+    let useful = matches!(kernel, Kernel::MatMul { ta: false, .. })
+        && p[2].is_multiple_of(ks)
+        && p[3].is_multiple_of(ks)
+        && p[1] >= TEX_MIN_ROWS;
     (useful && bytes.is_multiple_of(texel) && fits).then_some(rows as u32)
 }
 
