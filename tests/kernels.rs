@@ -69,8 +69,9 @@ fn matmul_all_transposes_random_shapes() {
         (64, 256, 64),
         (96, 32, 16),
         (33, 300, 70),
-        // B over several texture rows, the last one partial (GPU backend, texture operands).
-        (72, 512, 104),
+        // Operands over several texture rows, the last one partial (GPU backend, texture
+        // operands), rows and columns past the tiles.
+        (260, 300, 96),
     ];
     for t in 0..6u32 {
         let d = |k: u32| 1 + rng.below(500, t, k, 90) as usize;
@@ -113,9 +114,15 @@ fn matmul_operands_from_textures() {
     }
     let mut gs = vec![g];
     for half in [false, true] {
-        for (si, shape) in [(64, 256, 64), (72, 512, 104), (9, 100, 48), (100, 72, 800)]
-            .into_iter()
-            .enumerate()
+        for (si, shape) in [
+            (256, 256, 64),
+            (260, 300, 96),
+            (300, 256, 800),
+            (9, 100, 48),
+            (64, 256, 64),
+        ]
+        .into_iter()
+        .enumerate()
         {
             for t in TRANSPOSES {
                 let (kern, p, ins) = matmul_case(si as u64 + 500, shape, t, half);
@@ -1279,7 +1286,7 @@ fn half_matmul_all_transposes() {
         (33, 300, 71),
         (96, 32, 48),
         (64, 64, 1024),
-        (72, 512, 104),
+        (260, 300, 96),
     ]
     .iter()
     .enumerate()

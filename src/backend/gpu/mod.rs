@@ -719,43 +719,35 @@ impl Backend for Gpu {
                 }
                 _ => shaders::MatmulShape::default(),
             };
-            // B and A from textures: copied there (whole texels, from texel-aligned
+            // A and B from textures: copied there (whole texels, from texel-aligned
             // offsets) just before the dispatch.
-            let (mut bcopy, mut acopy) = (None, None);
+            let (mut acopy, mut bcopy) = (None, None);
             if self.ctx.report.texture_operands
                 && let (Kernel::MatMul { .. }, Some(sg)) =
                     (instr.kernel, self.ctx.report.subgroup_size)
             {
                 let (format, texel, _) = shaders::texture_format(instr.kernel);
                 let max_dim = self.ctx.limits.max_texture_dimension_2d;
-                let range = |s: &Slice| ((s.len * 4) as u64, (s.off * 4) as u64);
-                let (bytes, offset) = range(&instr.ins[1]);
-                if let Some(rows) =
-                    shaders::texture_b(instr.kernel, &shape, instr.p[0], bytes, max_dim)
-                    && offset.is_multiple_of(texel)
+                let (a, b) = (&instr.ins[0], &instr.ins[1]);
+                let bytes = ((a.len * 4) as u64, (b.len * 4) as u64);
+                let aligned = [a, b]
+                    .iter()
+                    .all(|s| ((s.off * 4) as u64).is_multiple_of(texel));
+                if let Some((a_rows, b_rows)) =
+                    shaders::texture_operands(instr.kernel, &shape, &instr.p, sg, bytes, max_dim)
+                    && aligned
                 {
-                    shape.btex = true;
-                    let tex = self.texture(format, texel, rows, None)?;
-                    bcopy = Some(TextureCopy {
-                        buf: instr.ins[1].buf,
-                        offset,
+                    (shape.atex, shape.btex) = (true, true);
+                    let a_tex = self.texture(format, texel, a_rows, None)?;
+                    let b_tex = self.texture(format, texel, b_rows, Some(a_tex))?;
+                    let copy = |s: &Slice, bytes, tex| TextureCopy {
+                        buf: s.buf,
+                        offset: (s.off * 4) as u64,
                         bytes,
                         tex,
-                    });
-                }
-                let (bytes, offset) = range(&instr.ins[0]);
-                if let Some(rows) = shaders::texture_a(instr.kernel, &instr.p, sg, bytes, max_dim)
-                    && offset.is_multiple_of(texel)
-                {
-                    shape.atex = true;
-                    let other = bcopy.as_ref().map(|c| c.tex);
-                    let tex = self.texture(format, texel, rows, other)?;
-                    acopy = Some(TextureCopy {
-                        buf: instr.ins[0].buf,
-                        offset,
-                        bytes,
-                        tex,
-                    });
+                    };
+                    acopy = Some(copy(a, bytes.0, a_tex));
+                    bcopy = Some(copy(b, bytes.1, b_tex));
                 }
             }
             let pipeline = self.pipeline(instr.kernel, shape)?;

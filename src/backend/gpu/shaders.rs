@@ -232,9 +232,10 @@ pub struct MatmulShape {
     pub b4: bool,
     /// A transposed B read four values of k per load (override TB4, see [`vec4_tb`]).
     pub tb4: bool,
-    /// Those four-value loads come from a texture (see [`texture_b`]).
+    /// Those four-value loads come from a texture (see [`texture_operands`]).
     pub btex: bool,
-    /// A comes from a texture, four values of k per lane and load (see [`texture_a`]).
+    /// A comes from a texture, four values of k per lane and load (see
+    /// [`texture_operands`]).
     pub atex: bool,
 }
 
@@ -300,46 +301,53 @@ pub fn texture_format(kernel: Kernel) -> (wgpu::TextureFormat, u64, wgpu::Textur
     }
 }
 
-/// Fewest output rows (columns) for which the matmul reads B (A) from a texture: the copy
-/// into it is then spread over at least this many uses of each value. Below it (conv1's
-/// weight gradient, 25 rows over a 9.4 MB B) the copy measured slower than it saves on
-/// llvmpipe.
-pub const TEX_MIN_ROWS: u32 = 64;
+/// Fewest output rows and columns for which the matmul reads its operands from textures:
+/// copying B costs about as much as 16/M of the product's time on llvmpipe (and A 16/N),
+/// so from 256 on the copies stay under about 6%.
+pub const TEX_MIN_SIDE: u32 = 256;
 
-/// The rows of the texture that holds a B range of `bytes` for an output of `m` rows, if
-/// the subgroup matmul reads it from one: B not transposed with its four-value loads on
-/// ([`vec4_b`]; for a transposed B, textures measured no faster on llvmpipe), `m` at least
-/// [`TEX_MIN_ROWS`], the range whole texels, and the texture within the adapter's limit
-/// (`max_dim` texels a side).
-pub fn texture_b(
+/// The rows of the textures that hold A and B (ranges of `a_bytes` and `b_bytes`) for the
+/// product `p` (the matmul's parameters) with `shape` on subgroups of `sg` lanes, if the
+/// subgroup matmul reads both from textures: neither transposed, B's four-value loads on
+/// ([`vec4_b`]), K and any split-K slice multiples of 4·sg (each lane then loads four
+/// whole values of k of A per step), M and N at least [`TEX_MIN_SIDE`], the ranges whole
+/// texels and the textures within the adapter's limit (`max_dim` texels a side).
+///
+/// Both or neither: on llvmpipe either operand alone measured no faster than buffers, and
+/// so did the transposed forms and products with fewer rows or columns (the W-MLP and
+/// W-CNN shapes of benches/gemm.rs), while both together made 512² and 1024² products
+/// 1.25-1.3x faster.
+pub fn texture_operands(
     kernel: Kernel,
     shape: &MatmulShape,
-    m: u32,
-    bytes: u64,
+    p: &[u32; 16],
+    sg: u32,
+    (a_bytes, b_bytes): (u64, u64),
     max_dim: u32,
-) -> Option<u32> {
+) -> Option<(u32, u32)> {
     let (_, texel, _) = texture_format(kernel);
-    let rows = bytes.div_ceil(texel).div_ceil(TEX_WIDTH as u64);
-    let fits = TEX_WIDTH <= max_dim && rows >= 1 && rows <= max_dim as u64;
-    let useful = shape.b4 && m >= TEX_MIN_ROWS;
-    (useful && bytes.is_multiple_of(texel) && fits).then_some(rows as u32)
-}
-
-/// The rows of the texture that holds an A range of `bytes` for the product `p` (the
-/// matmul's parameters) on subgroups of `sg` lanes, if the subgroup matmul reads A from
-/// one: A not transposed, K and any split-K slice multiples of 4·sg (each lane then loads
-/// four whole values of k per step), N at least [`TEX_MIN_ROWS`] (the copy is spread over
-/// that many uses of each value), and the texture within `max_dim`.
-pub fn texture_a(kernel: Kernel, p: &[u32; 16], sg: u32, bytes: u64, max_dim: u32) -> Option<u32> {
-    let (_, texel, _) = texture_format(kernel);
-    let rows = bytes.div_ceil(texel).div_ceil(TEX_WIDTH as u64);
-    let fits = TEX_WIDTH <= max_dim && rows >= 1 && rows <= max_dim as u64;
+    let rows = |bytes: u64| {
+        let rows = bytes.div_ceil(texel).div_ceil(TEX_WIDTH as u64);
+        let fits = TEX_WIDTH <= max_dim && rows >= 1 && rows <= max_dim as u64;
+        (fits && bytes.is_multiple_of(texel)).then_some(rows as u32)
+    };
     let ks = 4 * sg;
-    let useful = matches!(kernel, Kernel::MatMul { ta: false, .. })
+    let useful = matches!(
+        kernel,
+        Kernel::MatMul {
+            ta: false,
+            tb: false,
+            ..
+        }
+    ) && shape.b4
         && p[2].is_multiple_of(ks)
         && p[3].is_multiple_of(ks)
-        && p[1] >= TEX_MIN_ROWS;
-    (useful && bytes.is_multiple_of(texel) && fits).then_some(rows as u32)
+        && p[0] >= TEX_MIN_SIDE
+        && p[1] >= TEX_MIN_SIDE;
+    if !useful {
+        return None;
+    }
+    Some((rows(a_bytes)?, rows(b_bytes)?))
 }
 
 /// The bindings a kernel's pipeline layout has (inputs, outputs): the matmul has a fourth
