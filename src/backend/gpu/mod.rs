@@ -412,6 +412,41 @@ impl Gpu {
         &self.ctx.report
     }
 
+    /// The subgroup matmul's shape for `kernel` with parameters `p` (the default shape for
+    /// other kernels or without subgroups).
+    fn matmul_shape(&self, kernel: Kernel, p: &[u32; 16]) -> shaders::MatmulShape {
+        match (kernel, self.ctx.report.subgroup_size) {
+            (Kernel::MatMul { .. }, Some(sg)) => {
+                let mut s = shaders::matmul_shape(p[0], p[1], p[2], &self.ctx.report);
+                s.b4 = shaders::vec4_b(kernel, p[1]);
+                s.tb4 = shaders::vec4_tb(kernel, p[2], sg);
+                s
+            }
+            _ => shaders::MatmulShape::default(),
+        }
+    }
+
+    /// Whether the matmul `kernel` with parameters `p` (see `cpu::matmul::params`), its
+    /// operands whole buffers, reads them from textures (shaders/texture.wgsl).
+    pub fn texture_operands_for(&self, kernel: Kernel, p: &[u32; 16]) -> bool {
+        let Some(sg) = self.ctx.report.subgroup_size else {
+            return false;
+        };
+        let words = |n: u32| {
+            let n = n as u64;
+            4 * if matches!(kernel, Kernel::MatMul { half: true, .. }) {
+                n.div_ceil(2)
+            } else {
+                n
+            }
+        };
+        let bytes = (words(p[0] * p[2]), words(p[2] * p[1]));
+        let shape = self.matmul_shape(kernel, p);
+        let max_dim = self.ctx.limits.max_texture_dimension_2d;
+        self.ctx.report.texture_operands
+            && shaders::texture_operands(kernel, &shape, p, sg, bytes, max_dim).is_some()
+    }
+
     /// The device's limits (the adapter's own, requested in full).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.ctx.limits
@@ -709,16 +744,7 @@ impl Backend for Gpu {
         let align = self.align();
         let mut loaded = vec![];
         for (i, instr) in instrs.iter().enumerate() {
-            let mut shape = match (instr.kernel, self.ctx.report.subgroup_size) {
-                (Kernel::MatMul { .. }, Some(sg)) => {
-                    let mut s =
-                        shaders::matmul_shape(instr.p[0], instr.p[1], instr.p[2], &self.ctx.report);
-                    s.b4 = shaders::vec4_b(instr.kernel, instr.p[1]);
-                    s.tb4 = shaders::vec4_tb(instr.kernel, instr.p[2], sg);
-                    s
-                }
-                _ => shaders::MatmulShape::default(),
-            };
+            let mut shape = self.matmul_shape(instr.kernel, &instr.p);
             // A and B from textures: copied there (whole texels, from texel-aligned
             // offsets) just before the dispatch.
             let (mut acopy, mut bcopy) = (None, None);
