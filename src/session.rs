@@ -137,6 +137,8 @@ impl Session {
         let eval = plan::compile(&graph, &mut layout, Mode::Eval, max_batch, &opt)?;
         layout.frozen = true;
         backend.create_buffers(&layout.specs(&graph))?;
+        // The next batch's upload goes to the copy no submitted step reads.
+        backend.double_buffer(&[buf::INPUT, buf::LABELS])?;
         let mut programs = HashMap::new();
         let dispatches = HashMap::from([
             ((Mode::Train, max_batch), train.instrs.len()),

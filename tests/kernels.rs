@@ -6,7 +6,7 @@ use common::*;
 use shadeprop::backend::check::run_kernel;
 use shadeprop::backend::cpu::{Cpu, matmul};
 use shadeprop::backend::gpu::{Gpu, GpuOptions};
-use shadeprop::backend::{Act, Backend, Globals, Kernel, fbits};
+use shadeprop::backend::{Act, Backend, BufferSpec, Globals, Instr, Kernel, Program, Slice, fbits};
 use shadeprop::rng::Rng;
 
 fn both(
@@ -1469,5 +1469,145 @@ fn loss_scale_update_and_skipped_steps() {
             "Adam on a skipped step ({})",
             b.describe()
         );
+    }
+}
+
+/// Double-buffered inputs (`Backend::double_buffer`, what the session does for each
+/// batch): every run reads what was written since the previous one, a buffer not written
+/// keeps its contents, reads see the latest copy, the matmul's texture operands are copied
+/// from the copy the run reads, and asking after a program is loaded is an error.
+#[test]
+fn double_buffered_inputs() {
+    let (m, n, k) = (256usize, 256usize, 64usize);
+    let mm = Kernel::MatMul {
+        ta: false,
+        tb: false,
+        bias: false,
+        half: false,
+    };
+    for mut b in backends() {
+        let specs: Vec<BufferSpec> = [("a", m * k), ("b", m * k), ("sum", m * k)]
+            .into_iter()
+            .chain([("w", k * n), ("bias", n), ("c", m * n)])
+            .map(|(name, len)| BufferSpec {
+                name: name.into(),
+                len,
+            })
+            .collect();
+        b.create_buffers(&specs).unwrap();
+        let before = b.allocated_bytes();
+        b.double_buffer(&[0, 1]).unwrap();
+        if b.is_gpu() {
+            assert_eq!(b.allocated_bytes(), before + 2 * (m * k * 4) as u64);
+        }
+        let sl = |buf: usize, len: usize| Slice { buf, off: 0, len };
+        let mut p = [0u32; 16];
+        p[0] = (m * k) as u32;
+        let add = Instr {
+            kernel: Kernel::Add,
+            p,
+            ins: vec![sl(0, m * k), sl(1, m * k)],
+            outs: vec![sl(2, m * k)],
+        };
+        let prod = Instr {
+            kernel: mm,
+            p: matmul::params(mm, m, n, k),
+            ins: vec![sl(0, m * k), sl(3, k * n), sl(4, n)],
+            outs: vec![sl(5, m * n)],
+        };
+        let add = b
+            .load(&Program {
+                instrs: vec![add],
+                logits: None,
+            })
+            .unwrap();
+        let prod = b
+            .load(&Program {
+                instrs: vec![prod],
+                logits: None,
+            })
+            .unwrap();
+        assert!(b.double_buffer(&[3]).is_err() || !b.is_gpu());
+        let w = rand_vec(900, k * n);
+        b.write(3, 0, &w).unwrap();
+        let sum =
+            |x: &[f32], y: &[f32]| -> Vec<f32> { x.iter().zip(y).map(|(u, v)| u + v).collect() };
+        let product = |x: &[f32]| {
+            run_kernel(
+                &mut Cpu::new(),
+                mm,
+                matmul::params(mm, m, n, k),
+                &[x.to_vec(), w.clone(), vec![0.0; n]],
+                &[vec![0.0; m * n]],
+                &g0(),
+            )
+            .unwrap()
+            .remove(0)
+        };
+        let what = b.describe();
+        let (a1, b1, a2, b2, a3) = (
+            rand_vec(901, m * k),
+            rand_vec(902, m * k),
+            rand_vec(903, m * k),
+            rand_vec(904, m * k),
+            rand_vec(905, m * k),
+        );
+        b.write(0, 0, &a1).unwrap();
+        b.write(1, 0, &b1).unwrap();
+        b.run(add, &g0()).unwrap();
+        assert_close(
+            &format!("a1 + b1 on {what}"),
+            &b.read(2, 0, m * k).unwrap(),
+            &sum(&a1, &b1),
+            0.0,
+            0.0,
+        );
+        b.write(0, 0, &a2).unwrap();
+        b.write(1, 0, &b2).unwrap();
+        b.run(add, &g0()).unwrap();
+        assert_close(
+            &format!("a2 + b2 on {what}"),
+            &b.read(2, 0, m * k).unwrap(),
+            &sum(&a2, &b2),
+            0.0,
+            0.0,
+        );
+        assert_close(
+            &format!("a2 read back on {what}"),
+            &b.read(0, 0, m * k).unwrap(),
+            &a2,
+            0.0,
+            0.0,
+        );
+        // Only a written: b keeps b2.
+        b.write(0, 0, &a3).unwrap();
+        b.run(add, &g0()).unwrap();
+        assert_close(
+            &format!("a3 + b2 on {what}"),
+            &b.read(2, 0, m * k).unwrap(),
+            &sum(&a3, &b2),
+            0.0,
+            0.0,
+        );
+        // No write: the same inputs again.
+        b.run(add, &g0()).unwrap();
+        assert_close(
+            &format!("a3 + b2 again on {what}"),
+            &b.read(2, 0, m * k).unwrap(),
+            &sum(&a3, &b2),
+            0.0,
+            0.0,
+        );
+        for a in [&a1, &a2] {
+            b.write(0, 0, a).unwrap();
+            b.run(prod, &g0()).unwrap();
+            assert_close(
+                &format!("A·W on {what}"),
+                &b.read(5, 0, m * n).unwrap(),
+                &product(a),
+                1e-4,
+                1e-4,
+            );
+        }
     }
 }

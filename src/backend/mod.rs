@@ -382,6 +382,17 @@ pub trait Backend {
     fn create_buffers(&mut self, specs: &[BufferSpec]) -> Result<()>;
     /// Append buffers after the existing ones (loaded programs stay valid).
     fn add_buffers(&mut self, specs: &[BufferSpec]) -> Result<()>;
+    /// Double-buffer `bufs` (inputs written before every run), before any program is
+    /// loaded: from then on, the first write after a run goes to a second copy that no
+    /// submitted step reads, and the next run reads it — so the upload of batch n + 1
+    /// never waits on step n, which may still be reading batch n. Each run then reads
+    /// what was written since the previous run; parts of a written buffer left unwritten
+    /// since then are unspecified, and a buffer not written at all keeps its contents.
+    /// Backends that run each step to completion (the CPU) need nothing and ignore it.
+    fn double_buffer(&mut self, bufs: &[usize]) -> Result<()> {
+        let _ = bufs;
+        Ok(())
+    }
     /// Prepare a program for replay.
     fn load(&mut self, program: &Program) -> Result<ProgramId>;
     /// Write host data into a buffer range (ordered before the next `run`).

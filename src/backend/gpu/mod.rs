@@ -21,12 +21,19 @@ const PARAM_STRIDE: u64 = 256;
 
 struct LoadedInstr {
     pipeline: usize,
-    bind_group: wgpu::BindGroup,
+    /// The bind group for each copy of the double-buffered inputs (one when it reads none).
+    bind_groups: Vec<wgpu::BindGroup>,
     groups: [u32; 3],
     /// The kernel, for profiles.
     name: String,
     /// A matmul's operands copied into textures before the dispatch (shaders/texture.wgsl).
     copies: Vec<TextureCopy>,
+}
+
+impl LoadedInstr {
+    fn bind_group(&self, parity: usize) -> &wgpu::BindGroup {
+        &self.bind_groups[parity.min(self.bind_groups.len() - 1)]
+    }
 }
 
 /// Copy `bytes` of operand buffer `buf` from byte `offset` into texture `tex`, row after
@@ -64,6 +71,13 @@ pub struct Gpu {
     /// Textures for matmul operands, shared by every program: each is filled by a copy
     /// just before the dispatch that reads it, in queue order.
     textures: Vec<BTexture>,
+    /// Double-buffered inputs (`Backend::double_buffer`): the second copy of each, which
+    /// copy the next run reads (`parity`: 0 = `buffers[i]`, 1 = the twin), whether a write
+    /// has moved to the other copy since the last run, and which buffers it has written.
+    twins: HashMap<usize, wgpu::Buffer>,
+    parity: usize,
+    flipped: bool,
+    written: Vec<usize>,
     modules: HashMap<shaders::ModuleKey, wgpu::ShaderModule>,
     pipelines: Vec<wgpu::ComputePipeline>,
     pipeline_index: HashMap<(Kernel, shaders::MatmulShape), usize>,
@@ -166,6 +180,10 @@ impl Gpu {
             layouts: HashMap::new(),
             pipeline_layouts: HashMap::new(),
             textures: vec![],
+            twins: HashMap::new(),
+            parity: 0,
+            flipped: false,
+            written: vec![],
             modules: HashMap::new(),
             pipelines: vec![],
             pipeline_index: HashMap::new(),
@@ -303,6 +321,17 @@ impl Gpu {
     /// this backend's own scratch (kept apart, so that buffers the caller adds later keep
     /// the indices it expects).
     fn operand_buffer(&self, buf: usize) -> Result<(&wgpu::Buffer, &BufferSpec)> {
+        self.operand_buffer_at(buf, self.parity)
+    }
+
+    /// [`Gpu::operand_buffer`] in copy `parity` of a double-buffered input (the buffer
+    /// itself for the others).
+    fn operand_buffer_at(&self, buf: usize, parity: usize) -> Result<(&wgpu::Buffer, &BufferSpec)> {
+        if parity == 1
+            && let (Some(twin), Some(spec)) = (self.twins.get(&buf), self.specs.get(buf))
+        {
+            return Ok((twin, spec));
+        }
         let found = if buf >= SCRATCH_BASE {
             self.scratch.get(buf - SCRATCH_BASE).map(|(b, s)| (b, s))
         } else {
@@ -453,10 +482,15 @@ impl Gpu {
     }
 
     /// Total bytes of the buffers currently allocated.
-    /// Bytes of every buffer and operand texture this backend holds.
+    /// Bytes of every buffer (double-buffered inputs twice) and operand texture this
+    /// backend holds.
     pub fn buffer_bytes(&self) -> u64 {
         let own = self.scratch.iter().map(|(b, _)| b.size());
-        let bufs: u64 = self.buffers.iter().map(|b| b.size()).chain(own).sum();
+        let twins = self.twins.values().map(|b| b.size());
+        let bufs: u64 = (self.buffers.iter().map(|b| b.size()))
+            .chain(own)
+            .chain(twins)
+            .sum();
         bufs + self.texture_bytes()
     }
 
@@ -509,6 +543,24 @@ impl Gpu {
             rows,
         });
         Ok(self.textures.len() - 1)
+    }
+
+    /// Before a run: copy every double-buffered input that was not written since the last
+    /// run from the other copy into the one this run reads (the run then ends the write
+    /// cycle).
+    fn sync_twins(&self, enc: &mut wgpu::CommandEncoder) {
+        if self.flipped {
+            for (&b, twin) in &self.twins {
+                if !self.written.contains(&b) {
+                    let (from, to) = if self.parity == 1 {
+                        (&self.buffers[b], twin)
+                    } else {
+                        (twin, &self.buffers[b])
+                    };
+                    enc.copy_buffer_to_buffer(from, 0, to, 0, to.size());
+                }
+            }
+        }
     }
 
     /// Record `c`: whole rows of TEX_WIDTH texels, then the last, partial one.
@@ -717,7 +769,27 @@ impl Backend for Gpu {
         self.specs.clear();
         self.scratch.clear();
         self.programs.clear();
+        self.twins.clear();
+        (self.parity, self.flipped) = (0, false);
         self.add_buffers(specs)
+    }
+
+    /// A second copy of each of `bufs`: a write after a run goes to the copy that no
+    /// submitted step reads, so the next batch's upload never waits on (nor is ordered
+    /// behind barriers of) the step still reading the previous one.
+    fn double_buffer(&mut self, bufs: &[usize]) -> Result<()> {
+        if !self.programs.is_empty() {
+            return Err(Error::Graph(
+                "double_buffer must come before the first program is loaded".into(),
+            ));
+        }
+        for &b in bufs {
+            let spec = (self.specs.get(b).cloned())
+                .ok_or_else(|| Error::Graph(format!("double_buffer: no buffer {b}")))?;
+            let twin = self.make_buffer(&spec)?;
+            self.twins.insert(b, twin);
+        }
+        Ok(())
     }
 
     fn add_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
@@ -780,102 +852,115 @@ impl Backend for Gpu {
             let def = instr.kernel.def();
             let o = i * PARAM_STRIDE as usize;
             staged[o..o + 64].copy_from_slice(bytemuck::cast_slice(&instr.p));
-            let mut entries = vec![
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &params,
-                        offset: o as u64,
-                        size: std::num::NonZeroU64::new(64),
-                    }),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: self.globals.as_entire_binding(),
-                },
-            ];
-            // (binding, range, as a vec4 array: the size rounded up to 16 bytes).
-            let mut operands: Vec<(u32, &Slice, bool)> = instr
-                .ins
-                .iter()
-                .enumerate()
-                .map(|(j, s)| (IN_BASE + j as u32, s, false))
-                .chain(
-                    instr
-                        .outs
-                        .iter()
-                        .enumerate()
-                        .map(|(j, s)| (OUT_BASE + j as u32, s, false)),
-                )
-                .collect();
-            if let Some(c) = &acopy {
-                entries.push(wgpu::BindGroupEntry {
-                    binding: shaders::ATEX_BINDING,
-                    resource: wgpu::BindingResource::TextureView(&self.textures[c.tex].view),
-                });
-            }
-            if shaders::arity(instr.kernel).0 > def.n_in {
-                if let Some(c) = &bcopy {
+            // One bind group per copy of the double-buffered inputs it reads (see
+            // `Backend::double_buffer`), else one for both.
+            let parities =
+                if (instr.ins.iter().chain(&instr.outs)).any(|s| self.twins.contains_key(&s.buf)) {
+                    2
+                } else {
+                    1
+                };
+            let mut bind_groups = Vec::with_capacity(2);
+            for parity in 0..parities {
+                let mut entries = vec![
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &params,
+                            offset: o as u64,
+                            size: std::num::NonZeroU64::new(64),
+                        }),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: self.globals.as_entire_binding(),
+                    },
+                ];
+                // (binding, range, as a vec4 array: the size rounded up to 16 bytes).
+                let mut operands: Vec<(u32, &Slice, bool)> = instr
+                    .ins
+                    .iter()
+                    .enumerate()
+                    .map(|(j, s)| (IN_BASE + j as u32, s, false))
+                    .chain(
+                        instr
+                            .outs
+                            .iter()
+                            .enumerate()
+                            .map(|(j, s)| (OUT_BASE + j as u32, s, false)),
+                    )
+                    .collect();
+                if let Some(c) = &acopy {
                     entries.push(wgpu::BindGroupEntry {
-                        binding: IN_BASE + 3,
+                        binding: shaders::ATEX_BINDING,
                         resource: wgpu::BindingResource::TextureView(&self.textures[c.tex].view),
                     });
-                } else {
-                    // The matmul's B again, as in3: vectors of 4 values (see shaders::vec4_b).
-                    operands.push((IN_BASE + 3, &instr.ins[1], true));
                 }
-            }
-            for (binding, s, vec4) in operands {
-                let (buffer, spec) = self.operand_buffer(s.buf)?;
-                let bytes = (s.len.max(1) * 4) as u64;
-                // (Buffers are 16-byte multiples, so with offsets aligned to 16 bytes the
-                // rounded range stays inside; the clamp covers smaller offset alignments.)
-                let bytes = if vec4 {
-                    bytes
-                        .next_multiple_of(16)
-                        .min(buffer.size() - (s.off * 4) as u64)
-                } else {
-                    bytes
-                };
-                if bytes > max_binding {
-                    return Err(Error::BufferTooLarge {
-                        name: format!("{} operand of {:?}", spec.name, instr.kernel),
-                        bytes,
-                        limit_name: "max_storage_buffer_binding_size",
-                        limit: max_binding,
+                if shaders::arity(instr.kernel).0 > def.n_in {
+                    if let Some(c) = &bcopy {
+                        entries.push(wgpu::BindGroupEntry {
+                            binding: IN_BASE + 3,
+                            resource: wgpu::BindingResource::TextureView(
+                                &self.textures[c.tex].view,
+                            ),
+                        });
+                    } else {
+                        // The matmul's B again, as in3: vectors of 4 values (see shaders::vec4_b).
+                        operands.push((IN_BASE + 3, &instr.ins[1], true));
+                    }
+                }
+                for (binding, s, vec4) in operands {
+                    let (buffer, spec) = self.operand_buffer_at(s.buf, parity)?;
+                    let bytes = (s.len.max(1) * 4) as u64;
+                    // (Buffers are 16-byte multiples, so with offsets aligned to 16 bytes the
+                    // rounded range stays inside; the clamp covers smaller offset alignments.)
+                    let bytes = if vec4 {
+                        bytes
+                            .next_multiple_of(16)
+                            .min(buffer.size() - (s.off * 4) as u64)
+                    } else {
+                        bytes
+                    };
+                    if bytes > max_binding {
+                        return Err(Error::BufferTooLarge {
+                            name: format!("{} operand of {:?}", spec.name, instr.kernel),
+                            bytes,
+                            limit_name: "max_storage_buffer_binding_size",
+                            limit: max_binding,
+                        });
+                    }
+                    if s.off % align != 0 || s.off + s.len.max(1) > spec.len.max(1) {
+                        return Err(Error::Graph(format!(
+                            "{:?}: operand {s:?} misaligned or outside buffer {}",
+                            instr.kernel, spec.name
+                        )));
+                    }
+                    entries.push(wgpu::BindGroupEntry {
+                        binding,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer,
+                            offset: (s.off * 4) as u64,
+                            size: std::num::NonZeroU64::new(bytes),
+                        }),
                     });
                 }
-                if s.off % align != 0 || s.off + s.len.max(1) > spec.len.max(1) {
-                    return Err(Error::Graph(format!(
-                        "{:?}: operand {s:?} misaligned or outside buffer {}",
-                        instr.kernel, spec.name
-                    )));
-                }
-                entries.push(wgpu::BindGroupEntry {
-                    binding,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer,
-                        offset: (s.off * 4) as u64,
-                        size: std::num::NonZeroU64::new(bytes),
-                    }),
-                });
+                let (n_in, n_out) = shaders::arity(instr.kernel);
+                let sample_type = shaders::texture_format(instr.kernel).2;
+                let layout_key = (
+                    n_in,
+                    n_out,
+                    bcopy.as_ref().map(|_| sample_type),
+                    acopy.as_ref().map(|_| sample_type),
+                );
+                let layout = &self.layouts[&layout_key];
+                bind_groups.push(self.ctx.checked(|d| {
+                    d.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some(def.entry),
+                        layout,
+                        entries: &entries,
+                    })
+                })?);
             }
-            let (n_in, n_out) = shaders::arity(instr.kernel);
-            let sample_type = shaders::texture_format(instr.kernel).2;
-            let layout_key = (
-                n_in,
-                n_out,
-                bcopy.as_ref().map(|_| sample_type),
-                acopy.as_ref().map(|_| sample_type),
-            );
-            let layout = &self.layouts[&layout_key];
-            let bind_group = self.ctx.checked(|d| {
-                d.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(def.entry),
-                    layout,
-                    entries: &entries,
-                })
-            })?;
             let groups = shaders::workgroups(instr, &self.ctx.report);
             let trips = shaders::loop_trips(instr, &self.ctx.report);
             if self.ctx.report.name.contains("llvmpipe") && trips > shaders::LLVMPIPE_LOOP_LIMIT {
@@ -890,7 +975,7 @@ impl Backend for Gpu {
             }
             loaded.push(LoadedInstr {
                 pipeline,
-                bind_group,
+                bind_groups,
                 groups,
                 name: format!("{:?}", instr.kernel),
                 copies: acopy.into_iter().chain(bcopy).collect(),
@@ -917,12 +1002,21 @@ impl Backend for Gpu {
                 expected: format!("at most {} elements", spec.len),
             });
         }
+        if self.twins.contains_key(&buf) {
+            // The first write after a run goes to the other copy, which no submitted step
+            // reads: the next run reads that copy.
+            if !self.flipped {
+                self.parity ^= 1;
+                self.flipped = true;
+                self.written.clear();
+            }
+            self.written.push(buf);
+        }
         if !data.is_empty() {
-            self.ctx.queue.write_buffer(
-                &self.buffers[buf],
-                (off * 4) as u64,
-                bytemuck::cast_slice(data),
-            );
+            let (buffer, _) = self.operand_buffer(buf)?;
+            self.ctx
+                .queue
+                .write_buffer(buffer, (off * 4) as u64, bytemuck::cast_slice(data));
         }
         Ok(())
     }
@@ -933,6 +1027,9 @@ impl Backend for Gpu {
             .write_buffer(&self.globals, 0, bytemuck::bytes_of(globals));
         let prog = &self.programs[id.0];
         if self.times.is_some() {
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            self.sync_twins(&mut enc);
+            self.ctx.queue.submit([enc.finish()]);
             for li in &prog.instrs {
                 let t0 = std::time::Instant::now();
                 let mut enc = self.ctx.device.create_command_encoder(&Default::default());
@@ -942,7 +1039,7 @@ impl Backend for Gpu {
                 {
                     let mut pass = enc.begin_compute_pass(&Default::default());
                     pass.set_pipeline(&self.pipelines[li.pipeline]);
-                    pass.set_bind_group(0, &li.bind_group, &[]);
+                    pass.set_bind_group(0, li.bind_group(self.parity), &[]);
                     pass.dispatch_workgroups(li.groups[0], li.groups[1], li.groups[2]);
                 }
                 self.ctx.queue.submit([enc.finish()]);
@@ -953,10 +1050,14 @@ impl Backend for Gpu {
                     e.1 += t0.elapsed().as_secs_f64();
                 }
             }
+            self.flipped = false;
             return self.ctx.take_error();
         }
-        // One submission: compute passes, split where a matmul's B is copied into a texture.
+        // One submission: compute passes, split where a matmul's operands are copied into
+        // textures. A double-buffered input not written since the last run is brought into
+        // the copy this run reads first.
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        self.sync_twins(&mut enc);
         let mut rest = &prog.instrs[..];
         while let Some(first) = rest.first() {
             for c in &first.copies {
@@ -972,13 +1073,14 @@ impl Backend for Gpu {
             });
             for li in &rest[..n] {
                 pass.set_pipeline(&self.pipelines[li.pipeline]);
-                pass.set_bind_group(0, &li.bind_group, &[]);
+                pass.set_bind_group(0, li.bind_group(self.parity), &[]);
                 pass.dispatch_workgroups(li.groups[0], li.groups[1], li.groups[2]);
             }
             drop(pass);
             rest = &rest[n..];
         }
         self.ctx.queue.submit([enc.finish()]);
+        self.flipped = false;
         self.ctx.take_error()
     }
 
@@ -990,7 +1092,8 @@ impl Backend for Gpu {
         let bytes = (len * 4) as u64;
         let staging = self.staging(bytes);
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&self.buffers[buf], (off * 4) as u64, &staging, 0, bytes);
+        let (buffer, _) = self.operand_buffer(buf)?;
+        enc.copy_buffer_to_buffer(buffer, (off * 4) as u64, &staging, 0, bytes);
         self.ctx.queue.submit([enc.finish()]);
         let slice = staging.slice(..bytes);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -1028,7 +1131,8 @@ impl Backend for Gpu {
         let staging = readback_buffer(&self.ctx.device, &mut self.async_staging, bytes);
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         if len > 0 {
-            enc.copy_buffer_to_buffer(&self.buffers[buf], (off * 4) as u64, &staging, 0, bytes);
+            let (buffer, _) = self.operand_buffer(buf)?;
+            enc.copy_buffer_to_buffer(buffer, (off * 4) as u64, &staging, 0, bytes);
         }
         self.ctx.queue.submit([enc.finish()]);
         let (tx, rx) = std::sync::mpsc::channel();
