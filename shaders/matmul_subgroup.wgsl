@@ -61,7 +61,7 @@ fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
 // group. Every accumulator still adds its products in k order; what changes is the
 // schedule: with all TM rows of one k together, llvmpipe's LLVM kept every product of a
 // k step live and spilled it, while a row's JG products in a row keep the accumulator in
-// a register for JG multiply-adds (measured 1.3-1.6x faster there, JG = 4).
+// a register for JG multiply-adds (measured 1.1-1.3x faster there, JG = 4).
 @compute @workgroup_size(WG)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
           @builtin(subgroup_invocation_id) lane: u32) {

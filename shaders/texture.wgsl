@@ -10,10 +10,12 @@
 // and a shift, and each row is TEXW · 16 bytes, a multiple of the 256 bytes a
 // buffer-to-texture copy needs, whatever the operand's shape.
 //
-// B (in3 becomes the texture) is read where the kernel already loads four values of B at
-// once (B4, TB4). A (binding 9, atex) is read four values of k per lane: lane l holds
-// A[row, k0 + 4l .. k0 + 4l + 4], so a k step covers 4·SG values of k and each texel
-// fetch serves 4·SG·4 multiply-adds of the lane's row instead of SG·4 for a storage load
-// of one value. On llvmpipe the 1024³ product went from 35 to 46 GFLOP/s (benches/gemm.rs).
+// Both operands or neither (the host decides: texture_operands in
+// src/backend/gpu/shaders.rs). B (in3 becomes the texture) is read where the kernel loads
+// four values of B at once (B4); A (binding 9, atex) four values of k per lane: lane l
+// holds A[row, k0 + 4l .. k0 + 4l + 4], so a k step covers 4·SG values of k and each
+// texel fetch serves 4·SG·4 multiply-adds of the lane's row instead of SG·4 for a
+// storage load of one value. On llvmpipe the 1024³ product went from about 34 to 47
+// GFLOP/s (benches/results/gemm-llvmpipe-and-cpu.md).
 const TEXW: u32 = 4096u;
 fn texel(e: u32) -> vec2<u32> { return vec2<u32>(e % TEXW, e / TEXW); }

@@ -113,6 +113,7 @@ fn matmul_operands_from_textures() {
         );
     }
     let mut gs = vec![g];
+    let mut textured = 0;
     for half in [false, true] {
         for (si, shape) in [
             (256, 256, 64),
@@ -130,15 +131,23 @@ fn matmul_operands_from_textures() {
                 // Sums of k terms in another order: the absolute slack grows like sqrt(k).
                 let atol = 2e-6 * (shape.2 as f32).sqrt();
                 both(&mut gs, kern, p, &ins, &[out], &g0(), atol, 1e-4);
+                // The run just made holds textures exactly when the shape takes them: the
+                // untransposed products with M, N >= 256 and K a multiple of 32.
+                let expect = report.texture_operands && !t.0 && !t.1 && shape.0 >= 256;
+                assert_eq!(
+                    gs[0].texture_operands_for(kern, &p),
+                    expect,
+                    "{kern:?} {shape:?}"
+                );
+                assert_eq!(gs[0].texture_bytes() > 0, expect, "{kern:?} {shape:?}");
+                textured += expect as usize;
             }
         }
     }
-    if report.texture_operands {
-        assert!(
-            gs[0].texture_bytes() > 0,
-            "no matmul read an operand from a texture"
-        );
-    }
+    assert!(
+        textured == 6 || !report.texture_operands,
+        "{textured} products read operands from textures"
+    );
 }
 
 /// (ta, tb, bias) of the matmul tests: every transpose, with and without the bias.

@@ -45,8 +45,8 @@ struct TextureCopy {
     tex: usize,
 }
 
-/// A texture that holds a matmul's B: `rows` rows of TEX_WIDTH texels.
-struct BTexture {
+/// A texture that holds matmul operands: `rows` rows of TEX_WIDTH texels.
+struct OperandTexture {
     texture: wgpu::Texture,
     view: wgpu::TextureView,
     format: wgpu::TextureFormat,
@@ -65,12 +65,12 @@ pub struct Gpu {
     buffers: Vec<wgpu::Buffer>,
     specs: Vec<BufferSpec>,
     globals: wgpu::Buffer,
-    /// Bind group layouts by (inputs, outputs, in3 a texture of this sample type).
+    /// Bind group layouts by [`LayoutKey`].
     layouts: HashMap<LayoutKey, wgpu::BindGroupLayout>,
     pipeline_layouts: HashMap<LayoutKey, wgpu::PipelineLayout>,
     /// Textures for matmul operands, shared by every program: each is filled by a copy
     /// just before the dispatch that reads it, in queue order.
-    textures: Vec<BTexture>,
+    textures: Vec<OperandTexture>,
     /// Double-buffered inputs (`Backend::double_buffer`): the second copy of each, which
     /// copy the next run reads (`parity`: 0 = `buffers[i]`, 1 = the twin), whether a write
     /// has moved to the other copy since the last run, and which buffers it has written.
@@ -461,15 +461,17 @@ impl Gpu {
         let Some(sg) = self.ctx.report.subgroup_size else {
             return false;
         };
-        let words = |n: u32| {
-            let n = n as u64;
+        let words = |n: u64| {
             4 * if matches!(kernel, Kernel::MatMul { half: true, .. }) {
                 n.div_ceil(2)
             } else {
                 n
             }
         };
-        let bytes = (words(p[0] * p[2]), words(p[2] * p[1]));
+        let bytes = (
+            words(p[0] as u64 * p[2] as u64),
+            words(p[2] as u64 * p[1] as u64),
+        );
         let shape = self.matmul_shape(kernel, p);
         let max_dim = self.ctx.limits.max_texture_dimension_2d;
         self.ctx.report.texture_operands
@@ -481,7 +483,6 @@ impl Gpu {
         &self.ctx.limits
     }
 
-    /// Total bytes of the buffers currently allocated.
     /// Bytes of every buffer (double-buffered inputs twice) and operand texture this
     /// backend holds.
     pub fn buffer_bytes(&self) -> u64 {
@@ -495,7 +496,7 @@ impl Gpu {
     }
 
     /// Bytes of the textures that hold matmul operands (none until a loaded program reads
-    /// B from one).
+    /// an operand from one).
     pub fn texture_bytes(&self) -> u64 {
         (self.textures.iter())
             .map(|t| t.rows as u64 * shaders::TEX_WIDTH as u64 * t.texel)
@@ -520,7 +521,7 @@ impl Gpu {
         }
         let texture = self.ctx.checked(|d| {
             d.create_texture(&wgpu::TextureDescriptor {
-                label: Some("matmul B"),
+                label: Some("matmul operand"),
                 size: wgpu::Extent3d {
                     width: shaders::TEX_WIDTH,
                     height: rows,
@@ -535,7 +536,7 @@ impl Gpu {
             })
         })?;
         let view = texture.create_view(&Default::default());
-        self.textures.push(BTexture {
+        self.textures.push(OperandTexture {
             texture,
             view,
             format,
@@ -688,7 +689,7 @@ impl Gpu {
         let def = kernel.def();
         let key = shaders::ModuleKey::for_kernel(&def, &self.ctx.report, shape);
         if !self.modules.contains_key(&key) {
-            let src = shaders::module_source(key);
+            let src = shaders::module_source(key)?;
             let m = self.ctx.checked(|d| {
                 d.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(def.entry),
@@ -771,6 +772,8 @@ impl Backend for Gpu {
         self.programs.clear();
         self.twins.clear();
         (self.parity, self.flipped) = (0, false);
+        // The programs that read them are gone.
+        self.textures.clear();
         self.add_buffers(specs)
     }
 
@@ -1010,7 +1013,9 @@ impl Backend for Gpu {
                 self.flipped = true;
                 self.written.clear();
             }
-            self.written.push(buf);
+            if !self.written.contains(&buf) {
+                self.written.push(buf);
+            }
         }
         if !data.is_empty() {
             let (buffer, _) = self.operand_buffer(buf)?;

@@ -3,6 +3,7 @@
 
 use super::AdapterReport;
 use crate::backend::{Family, Instr, Kernel, KernelDef};
+use crate::error::{Error, Result};
 
 /// Rows per invocation of the subgroup matmul.
 pub const SG_TM: u32 = 32;
@@ -93,9 +94,9 @@ fn loaders(src: &str, key: ModuleKey, texel_type: &str) -> String {
 
 /// The WGSL text of a module. The matmul families get their operand loaders (f32, or
 /// packed f16 with in0/in1 declared as words); the f16 cast writes words to out0.
-pub fn module_source(key: ModuleKey) -> String {
+pub fn module_source(key: ModuleKey) -> Result<String> {
     let body = match (key.family, key.subgroup) {
-        (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg, key.atex),
+        (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg, key.atex)?,
         (f, _) => f.source().to_string(),
     };
     // The prelude declares every operand array<f32>; a module may give one another type.
@@ -121,7 +122,7 @@ pub fn module_source(key: ModuleKey) -> String {
             retype(s, "in3", array)
         }
     };
-    match key.family {
+    Ok(match key.family {
         Family::Matmul => {
             let common = in3(COMMON, "array<vec4<f32>>", "texture_2d<f32>");
             let load = loaders(LOAD_F32, key, "f32");
@@ -135,7 +136,7 @@ pub fn module_source(key: ModuleKey) -> String {
         }
         Family::Half => format!("{}\n{body}", words(COMMON, "out0")),
         _ => format!("{COMMON}\n{body}"),
-    }
+    })
 }
 
 /// Consecutive k written out together in the subgroup matmul's k step (see the comment
@@ -147,7 +148,7 @@ pub const SG_JG: u32 = 4;
 /// per step: sg, or 4·sg for A from a texture); then the k step is written out in groups of
 /// SG_JG consecutive k: the BEGIN_J..END_J block for each k of the group (JJ), then the
 /// `@fma` line for each row (II) and each k of the group.
-pub fn unroll_subgroup_matmul(sg: u32, atex: bool) -> String {
+pub fn unroll_subgroup_matmul(sg: u32, atex: bool) -> Result<String> {
     let ks = if atex { 4 * sg } else { sg };
     let src = MATMUL_SUBGROUP
         .replace(
@@ -175,17 +176,18 @@ pub fn unroll_subgroup_matmul(sg: u32, atex: bool) -> String {
         }
     }
     let src = rows;
-    let (head, rest) = src.split_once("// BEGIN_J").expect("BEGIN_J marker");
-    let (block, tail) = rest.split_once("// END_J").expect("END_J marker");
-    let (fma, tail) = tail
+    let template = |what: &str| {
+        Error::Gpu(format!(
+            "shaders/matmul_subgroup.wgsl: {what} (the host's unrolling expects it)"
+        ))
+    };
+    let (head, rest) = (src.split_once("// BEGIN_J")).ok_or_else(|| template("no BEGIN_J"))?;
+    let (block, tail) = (rest.split_once("// END_J")).ok_or_else(|| template("no END_J"))?;
+    let fma = tail
         .trim_start_matches([' ', '\n'])
         .split_once('\n')
-        .expect("the @fma line after END_J");
-    assert!(
-        fma.ends_with("// @fma"),
-        "the line after END_J is the @fma line"
-    );
-    let fma = fma.trim_end_matches("// @fma");
+        .and_then(|(line, tail)| Some((line.strip_suffix("// @fma")?, tail)));
+    let (fma, tail) = fma.ok_or_else(|| template("no @fma line right after END_J"))?;
     // JQ, JR: which of the TB4 loads (and of A's lanes, for A from a texture) holds
     // k0 + j, and which component; ABCAST: A[row, k0 + j] broadcast from its lane.
     let comp = |j: u32| ["x", "y", "z", "w"][(j % 4) as usize];
@@ -216,7 +218,7 @@ pub fn unroll_subgroup_matmul(sg: u32, atex: bool) -> String {
     }
     out.push('\n');
     out.push_str(tail);
-    out
+    Ok(out)
 }
 
 /// How the subgroup matmul covers an M × N output.
