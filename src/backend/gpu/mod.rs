@@ -631,22 +631,23 @@ impl Gpu {
                 },
                 count: None,
             };
+            let texture = |binding, sample_type| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Texture {
+                    sample_type,
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            };
             entries.push(uniform(0));
             entries.push(uniform(1));
             for i in 0..n_in {
                 let binding = IN_BASE + i as u32;
                 entries.push(match tex {
                     // The matmul's B as a texture (in3).
-                    Some(sample_type) if i == 3 => wgpu::BindGroupLayoutEntry {
-                        binding,
-                        visibility: wgpu::ShaderStages::COMPUTE,
-                        ty: wgpu::BindingType::Texture {
-                            sample_type,
-                            view_dimension: wgpu::TextureViewDimension::D2,
-                            multisampled: false,
-                        },
-                        count: None,
-                    },
+                    Some(sample_type) if i == 3 => texture(binding, sample_type),
                     _ => storage(binding, true),
                 });
             }
@@ -654,16 +655,7 @@ impl Gpu {
                 entries.push(storage(OUT_BASE + i as u32, false));
             }
             if let Some(sample_type) = atex {
-                entries.push(wgpu::BindGroupLayoutEntry {
-                    binding: shaders::ATEX_BINDING,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type,
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                });
+                entries.push(texture(shaders::ATEX_BINDING, sample_type));
             }
             device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("kernel"),
