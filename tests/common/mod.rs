@@ -44,8 +44,8 @@ pub fn gpus() -> Vec<Gpu> {
     v
 }
 
-/// Every matmul variant the adapter can run: [`gpus`], plus the subgroup matmul reading B
-/// from buffers where the default reads it from textures.
+/// Every matmul variant the adapter can run: [`gpus`], plus the subgroup matmul reading its
+/// operands from buffers where the default reads them from textures.
 pub fn matmul_gpus() -> Vec<Gpu> {
     let mut v = gpus();
     if v.first().is_some_and(|g| g.report().texture_operands) {
