@@ -72,11 +72,10 @@ pub struct Gpu {
     /// just before the dispatch that reads it, in queue order.
     textures: Vec<OperandTexture>,
     /// Double-buffered inputs (`Backend::double_buffer`): the second copy of each, which
-    /// copy the next run reads (`parity`: 0 = `buffers[i]`, 1 = the twin), whether a write
-    /// has moved to the other copy since the last run, and which buffers it has written.
+    /// copy the next run reads (`parity`: 0 = `buffers[i]`, 1 = the twin), and the inputs
+    /// written since the last run (the first of them moved the writes to the other copy).
     twins: HashMap<usize, wgpu::Buffer>,
     parity: usize,
-    flipped: bool,
     written: Vec<usize>,
     modules: HashMap<shaders::ModuleKey, wgpu::ShaderModule>,
     pipelines: Vec<wgpu::ComputePipeline>,
@@ -98,14 +97,7 @@ pub struct Gpu {
     times: Option<crate::backend::KernelTimes>,
 }
 
-/// A bind group layout: inputs, outputs, and the sample types of B's texture (in3) and of
-/// A's (shaders::ATEX_BINDING) where the matmul reads them from textures.
-type LayoutKey = (
-    usize,
-    usize,
-    Option<wgpu::TextureSampleType>,
-    Option<wgpu::TextureSampleType>,
-);
+use shaders::LayoutKey;
 
 /// Split K when a matmul is at least this deep and its grid has fewer workgroups than
 /// this; slices of about SPLIT_K_SLICE.
@@ -182,7 +174,6 @@ impl Gpu {
             textures: vec![],
             twins: HashMap::new(),
             parity: 0,
-            flipped: false,
             written: vec![],
             modules: HashMap::new(),
             pipelines: vec![],
@@ -455,27 +446,29 @@ impl Gpu {
         }
     }
 
+    /// The rows of the textures for A and B (ranges of `bytes`) if the matmul `kernel` with
+    /// parameters `p` and `shape` reads its operands from textures on this adapter.
+    fn texture_rows(
+        &self,
+        kernel: Kernel,
+        p: &[u32; 16],
+        shape: &shaders::MatmulShape,
+        bytes: (u64, u64),
+    ) -> Option<(u32, u32)> {
+        let sg = self.ctx.report.subgroup_size?;
+        let max_dim = self.ctx.limits.max_texture_dimension_2d;
+        (self.ctx.report.texture_operands)
+            .then(|| shaders::texture_operands(kernel, shape, p, sg, bytes, max_dim))?
+    }
+
     /// Whether the matmul `kernel` with parameters `p` (see `cpu::matmul::params`), its
     /// operands whole buffers, reads them from textures (shaders/texture.wgsl).
     pub fn texture_operands_for(&self, kernel: Kernel, p: &[u32; 16]) -> bool {
-        let Some(sg) = self.ctx.report.subgroup_size else {
-            return false;
-        };
-        let words = |n: u64| {
-            4 * if matches!(kernel, Kernel::MatMul { half: true, .. }) {
-                n.div_ceil(2)
-            } else {
-                n
-            }
-        };
-        let bytes = (
-            words(p[0] as u64 * p[2] as u64),
-            words(p[2] as u64 * p[1] as u64),
-        );
+        let half = matches!(kernel, Kernel::MatMul { half: true, .. });
+        let bytes = |n: u64| 4 * if half { n.div_ceil(2) } else { n };
+        let (m, n, k) = (p[0] as u64, p[1] as u64, p[2] as u64);
         let shape = self.matmul_shape(kernel, p);
-        let max_dim = self.ctx.limits.max_texture_dimension_2d;
-        self.ctx.report.texture_operands
-            && shaders::texture_operands(kernel, &shape, p, sg, bytes, max_dim).is_some()
+        (self.texture_rows(kernel, p, &shape, (bytes(m * k), bytes(k * n)))).is_some()
     }
 
     /// The device's limits (the adapter's own, requested in full).
@@ -550,7 +543,7 @@ impl Gpu {
     /// run from the other copy into the one this run reads (the run then ends the write
     /// cycle).
     fn sync_twins(&self, enc: &mut wgpu::CommandEncoder) {
-        if self.flipped {
+        if !self.written.is_empty() {
             for (&b, twin) in &self.twins {
                 if !self.written.contains(&b) {
                     let (from, to) = if self.parity == 1 {
@@ -608,7 +601,7 @@ impl Gpu {
 
     fn layout(&mut self, key: LayoutKey) -> &wgpu::PipelineLayout {
         let device = &self.ctx.device;
-        let (n_in, n_out, tex, atex) = key;
+        let (n_in, n_out, tex) = key;
         let bgl = self.layouts.entry(key).or_insert_with(|| {
             let mut entries = vec![];
             let uniform = |binding| wgpu::BindGroupLayoutEntry {
@@ -654,7 +647,7 @@ impl Gpu {
             for i in 0..n_out {
                 entries.push(storage(OUT_BASE + i as u32, false));
             }
-            if let Some(sample_type) = atex {
+            if let Some(sample_type) = tex {
                 entries.push(texture(shaders::ATEX_BINDING, sample_type));
             }
             device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -698,13 +691,7 @@ impl Gpu {
             consts.push(("B4", if shape.b4 { 1.0 } else { 0.0 }));
             consts.push(("TB4", if shape.tb4 { 1.0 } else { 0.0 }));
         }
-        let (n_in, n_out) = shaders::arity(kernel);
-        let sample_type = shaders::texture_format(kernel).2;
-        let (atex, btex) = (
-            key.atex.then_some(sample_type),
-            key.btex.then_some(sample_type),
-        );
-        let layout = self.layout((n_in, n_out, btex, atex)).clone();
+        let layout = self.layout(shaders::layout_key(kernel, &shape)).clone();
         let module = &self.modules[&key];
         let p = self.ctx.checked(|d| {
             d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -763,7 +750,8 @@ impl Backend for Gpu {
         self.scratch.clear();
         self.programs.clear();
         self.twins.clear();
-        (self.parity, self.flipped) = (0, false);
+        self.parity = 0;
+        self.written.clear();
         // The programs that read them are gone.
         self.textures.clear();
         self.add_buffers(specs)
@@ -814,33 +802,26 @@ impl Backend for Gpu {
             let mut shape = self.matmul_shape(instr.kernel, &instr.p);
             // A and B from textures: copied there (whole texels, from texel-aligned
             // offsets) just before the dispatch.
-            let (mut acopy, mut bcopy) = (None, None);
-            if self.ctx.report.texture_operands
-                && let (Kernel::MatMul { .. }, Some(sg)) =
-                    (instr.kernel, self.ctx.report.subgroup_size)
-            {
-                let (format, texel, _) = shaders::texture_format(instr.kernel);
-                let max_dim = self.ctx.limits.max_texture_dimension_2d;
-                let (a, b) = (&instr.ins[0], &instr.ins[1]);
-                let bytes = ((a.len * 4) as u64, (b.len * 4) as u64);
-                let aligned = [a, b]
+            let (format, texel, _) = shaders::texture_format(instr.kernel);
+            let mut copies = vec![];
+            if let (Kernel::MatMul { .. }, [a, b, ..]) = (instr.kernel, &instr.ins[..])
+                && let bytes = ((a.len * 4) as u64, (b.len * 4) as u64)
+                && let Some((a_rows, b_rows)) =
+                    self.texture_rows(instr.kernel, &instr.p, &shape, bytes)
+                && [a, b]
                     .iter()
-                    .all(|s| ((s.off * 4) as u64).is_multiple_of(texel));
-                if let Some((a_rows, b_rows)) =
-                    shaders::texture_operands(instr.kernel, &shape, &instr.p, sg, bytes, max_dim)
-                    && aligned
-                {
-                    (shape.atex, shape.btex) = (true, true);
-                    let a_tex = self.texture(format, texel, a_rows, None)?;
-                    let b_tex = self.texture(format, texel, b_rows, Some(a_tex))?;
-                    let copy = |s: &Slice, bytes, tex| TextureCopy {
+                    .all(|s| ((s.off * 4) as u64).is_multiple_of(texel))
+            {
+                shape.tex = true;
+                let a_tex = self.texture(format, texel, a_rows, None)?;
+                let b_tex = self.texture(format, texel, b_rows, Some(a_tex))?;
+                for (s, bytes, tex) in [(a, bytes.0, a_tex), (b, bytes.1, b_tex)] {
+                    copies.push(TextureCopy {
                         buf: s.buf,
                         offset: (s.off * 4) as u64,
                         bytes,
                         tex,
-                    };
-                    acopy = Some(copy(a, bytes.0, a_tex));
-                    bcopy = Some(copy(b, bytes.1, b_tex));
+                    });
                 }
             }
             let pipeline = self.pipeline(instr.kernel, shape)?;
@@ -885,24 +866,22 @@ impl Backend for Gpu {
                             .map(|(j, s)| (OUT_BASE + j as u32, s, false)),
                     )
                     .collect();
-                if let Some(c) = &acopy {
+                if let [a, b] = &copies[..] {
+                    // A's texture, and B's in place of its vector view.
+                    let view = |c: &TextureCopy| {
+                        wgpu::BindingResource::TextureView(&self.textures[c.tex].view)
+                    };
                     entries.push(wgpu::BindGroupEntry {
                         binding: shaders::ATEX_BINDING,
-                        resource: wgpu::BindingResource::TextureView(&self.textures[c.tex].view),
+                        resource: view(a),
                     });
-                }
-                if shaders::arity(instr.kernel).0 > def.n_in {
-                    if let Some(c) = &bcopy {
-                        entries.push(wgpu::BindGroupEntry {
-                            binding: IN_BASE + 3,
-                            resource: wgpu::BindingResource::TextureView(
-                                &self.textures[c.tex].view,
-                            ),
-                        });
-                    } else {
-                        // The matmul's B again, as in3: vectors of 4 values (see shaders::vec4_b).
-                        operands.push((IN_BASE + 3, &instr.ins[1], true));
-                    }
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: IN_BASE + 3,
+                        resource: view(b),
+                    });
+                } else if shaders::arity(instr.kernel).0 > def.n_in {
+                    // The matmul's B again, as in3: vectors of 4 values (see shaders::vec4_b).
+                    operands.push((IN_BASE + 3, &instr.ins[1], true));
                 }
                 for (binding, s, vec4) in operands {
                     let (buffer, spec) = self.operand_buffer_at(s.buf, parity)?;
@@ -939,15 +918,7 @@ impl Backend for Gpu {
                         }),
                     });
                 }
-                let (n_in, n_out) = shaders::arity(instr.kernel);
-                let sample_type = shaders::texture_format(instr.kernel).2;
-                let layout_key = (
-                    n_in,
-                    n_out,
-                    bcopy.as_ref().map(|_| sample_type),
-                    acopy.as_ref().map(|_| sample_type),
-                );
-                let layout = &self.layouts[&layout_key];
+                let layout = &self.layouts[&shaders::layout_key(instr.kernel, &shape)];
                 bind_groups.push(self.ctx.checked(|d| {
                     d.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: Some(def.entry),
@@ -973,7 +944,7 @@ impl Backend for Gpu {
                 bind_groups,
                 groups,
                 name: format!("{:?}", instr.kernel),
-                copies: acopy.into_iter().chain(bcopy).collect(),
+                copies,
             });
         }
         self.ctx.queue.write_buffer(&params, 0, &staged);
@@ -1000,10 +971,8 @@ impl Backend for Gpu {
         if self.twins.contains_key(&buf) {
             // The first write after a run goes to the other copy, which no submitted step
             // reads: the next run reads that copy.
-            if !self.flipped {
+            if self.written.is_empty() {
                 self.parity ^= 1;
-                self.flipped = true;
-                self.written.clear();
             }
             if !self.written.contains(&buf) {
                 self.written.push(buf);
@@ -1047,7 +1016,7 @@ impl Backend for Gpu {
                     e.1 += t0.elapsed().as_secs_f64();
                 }
             }
-            self.flipped = false;
+            self.written.clear();
             return self.ctx.take_error();
         }
         // One submission: compute passes, split where a matmul's operands are copied into
@@ -1077,7 +1046,7 @@ impl Backend for Gpu {
             rest = &rest[n..];
         }
         self.ctx.queue.submit([enc.finish()]);
-        self.flipped = false;
+        self.written.clear();
         self.ctx.take_error()
     }
 

@@ -12,13 +12,12 @@ pub const SG_TM: u32 = 32;
 pub const TEX_WIDTH: u32 = 4096;
 
 /// A compiled module is keyed by family, plus the subgroup size for the matmul and whether
-/// its A and B come from textures.
+/// its operands come from textures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ModuleKey {
     pub family: Family,
     pub subgroup: Option<u32>,
-    pub atex: bool,
-    pub btex: bool,
+    pub tex: bool,
 }
 
 impl ModuleKey {
@@ -31,8 +30,7 @@ impl ModuleKey {
         ModuleKey {
             family: def.family,
             subgroup,
-            atex: subgroup.is_some() && shape.atex,
-            btex: subgroup.is_some() && shape.btex,
+            tex: subgroup.is_some() && shape.tex,
         }
     }
 }
@@ -72,18 +70,14 @@ fn pick_lines(src: &str, markers: &[(&str, bool)]) -> String {
 fn loaders(src: &str, key: ModuleKey, texel_type: &str) -> String {
     let mut out = pick_lines(
         src,
-        &[
-            ("@btex", key.btex),
-            ("@bbuf", !key.btex),
-            ("@atex", key.atex),
-        ],
+        &[("@btex", key.tex), ("@bbuf", !key.tex), ("@atex", key.tex)],
     );
-    if key.atex {
+    if key.tex {
         out.push_str(&format!(
             "@group(0) @binding({ATEX_BINDING}) var atex: texture_2d<{texel_type}>;\n"
         ));
     }
-    if key.atex || key.btex {
+    if key.tex {
         out.push_str(&TEXTURE.replace(
             "const TEXW: u32 = 4096u;",
             &format!("const TEXW: u32 = {TEX_WIDTH}u;"),
@@ -96,7 +90,7 @@ fn loaders(src: &str, key: ModuleKey, texel_type: &str) -> String {
 /// packed f16 with in0/in1 declared as words); the f16 cast writes words to out0.
 pub fn module_source(key: ModuleKey) -> Result<String> {
     let body = match (key.family, key.subgroup) {
-        (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg, key.atex)?,
+        (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg, key.tex)?,
         (f, _) => f.source().to_string(),
     };
     // The prelude declares every operand array<f32>; a module may give one another type.
@@ -113,7 +107,7 @@ pub fn module_source(key: ModuleKey) -> Result<String> {
     let words = |s: &str, v: &str| retype(s, v, "array<u32>");
     // A textured B: in3 is a texture instead of a storage array.
     let in3 = |s: &str, array: &str, texture: &str| {
-        if key.btex {
+        if key.tex {
             s.replace(
                 "var<storage, read> in3: array<f32>",
                 &format!("var in3: {texture}"),
@@ -234,11 +228,9 @@ pub struct MatmulShape {
     pub b4: bool,
     /// A transposed B read four values of k per load (override TB4, see [`vec4_tb`]).
     pub tb4: bool,
-    /// Those four-value loads come from a texture (see [`texture_operands`]).
-    pub btex: bool,
-    /// A comes from a texture, four values of k per lane and load (see
-    /// [`texture_operands`]).
-    pub atex: bool,
+    /// A and B come from textures: B's four-value loads, and A four values of k per lane
+    /// and load (see [`texture_operands`]).
+    pub tex: bool,
 }
 
 /// The subgroup matmul's shape for an `m` × `n` output: one 256-column row group of 64
@@ -264,8 +256,7 @@ pub fn matmul_shape(m: u32, n: u32, k: u32, report: &AdapterReport) -> MatmulSha
         full,
         b4: false,
         tb4: false,
-        btex: false,
-        atex: false,
+        tex: false,
     }
 }
 
@@ -350,6 +341,17 @@ pub fn texture_operands(
         return None;
     }
     Some((rows(a_bytes)?, rows(b_bytes)?))
+}
+
+/// A bind group layout: inputs, outputs, and the sample type of the textures that replace
+/// B's vector view (in3) and add A ([`ATEX_BINDING`]) when the matmul reads its operands
+/// from textures.
+pub type LayoutKey = (usize, usize, Option<wgpu::TextureSampleType>);
+
+/// The layout of `kernel`'s pipeline with `shape`.
+pub fn layout_key(kernel: Kernel, shape: &MatmulShape) -> LayoutKey {
+    let (n_in, n_out) = arity(kernel);
+    (n_in, n_out, shape.tex.then(|| texture_format(kernel).2))
 }
 
 /// The bindings a kernel's pipeline layout has (inputs, outputs): the matmul has a fourth
