@@ -6,7 +6,9 @@
 //   y = gamma · x̂ + beta.
 // gb = [gamma(C), beta(C)]; saved = [mean(C), invstd(C)]; running = [mean(C), var(C)].
 // Running statistics follow PyTorch: r := (1 - momentum) r + momentum · batch, with the
-// unbiased variance var · M / (M - 1).
+// unbiased variance var · M / (M - 1). A channel whose batch statistics are not finite (a
+// NaN or infinite input: that step's update is skipped, shaders/clip.wgsl) keeps its
+// running statistics, so evaluation after such a step still works.
 
 // in0 = x, in1 = gb; out0 = y, out1 = saved, out2 = running.  p0 = M, p1 = C, p2 = eps, p3 = momentum
 fn spatial() -> u32 { return max(pu(4u), 1u); }
@@ -54,8 +56,12 @@ fn bn_fwd_train(@builtin(global_invocation_id) gid: vec3<u32>) {
     out1[c] = mean;
     out1[C + c] = invstd;
     let unbiased = select(var_b, v / f32(N - 1u), N > 1u);
-    out2[c] = (1.0 - mom) * out2[c] + mom * mean;
-    out2[C + c] = (1.0 - mom) * out2[C + c] + mom * unbiased;
+    // A bit test: WGSL lets compilers assume floats are finite.
+    let inf = 0x7F800000u;
+    if ((bitcast<u32>(mean) & inf) != inf && (bitcast<u32>(v) & inf) != inf) {
+        out2[c] = (1.0 - mom) * out2[c] + mom * mean;
+        out2[C + c] = (1.0 - mom) * out2[C + c] + mom * unbiased;
+    }
 }
 
 // Inference: y = gamma · (x - running_mean) / sqrt(running_var + eps) + beta.

@@ -79,36 +79,68 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
     out1[P + t] = pen;
 }
 
-// Pass 2: the P partials summed in index order, then the clip scale; with MIXED, the loss
-// scale update above (a skipped step keeps the norm and penalty of the last finite one).
-// in0 = partials [2P]; out0 = clipinfo (norm, scale, penalty, skip) at 0, and with MIXED
-// amp [4] at p7 (one binding: the two live in the same buffer).
+// Pass 2: the P partials summed in index order, then the clip scale, and what the update
+// of this step needs. A step whose gradient is not finite (a NaN or infinity anywhere:
+// Σ g² is then not finite) is skipped in both precisions: clipinfo[3] = 1 makes the
+// optimizer leave the weights and moments as they are, and on a training step the count
+// of skipped steps grows. Updates applied so far: t0 = G.step - skipped (G.step counts
+// every training step of the session), so a skipped step advances neither Adam's t nor a
+// per-step learning-rate schedule (PyTorch: GradScaler skips optimizer.step()).
+//   lr    = schedule(G.lr, t0)      sched_kind 1: lr·gamma^floor(t0/n), 2: lr·gamma^t0,
+//                                   3: eta_min + (lr - eta_min)(1 + cos(pi·min(t0,n)/n))/2
+//   bc_k  = 1 - beta_k^(t0 + 1)     (Adam's bias corrections)
+// Powers are taken by binary exponentiation in f32 multiplies, exactly as the CPU twin.
+// With MIXED, the loss scale update above (a skipped step keeps the norm and penalty of the
+// last finite one). Without MIXED, a skipped step records its non-finite norm.
+// in0 = partials [2P]; out0 = clipinfo (norm, scale, penalty, skip, lr, bc1, bc2, skipped
+// steps in total) at 0, and with MIXED amp [4] at p7 (one binding: the two live in the
+// same buffer).
 // p0 = P, p1 = max_norm (<= 0: off), p2 = growth interval, p3 = growth, p4 = 1/growth,
-// p5 = backoff, p6 = 1/backoff, p7 = offset of amp in out0, p8 = update amp (training
-// steps only: a gradient computed for inspection leaves the loss scale alone)
+// p5 = backoff, p6 = 1/backoff, p7 = offset of amp in out0, p8 = training step (1: counts
+// and updates the loss scale; a gradient computed for inspection leaves both alone),
+// p9 = beta1, p10 = beta2
+fn powi(x: f32, n: u32) -> f32 {
+    var r = 1.0;
+    var b = x;
+    var e = n;
+    for (var k = 0u; k < 32u; k++) {
+        if ((e & 1u) != 0u) { r = r * b; }
+        e = e >> 1u;
+        if (e == 0u) { break; }
+        b = b * b;
+    }
+    return r;
+}
+
 @compute @workgroup_size(1)
 fn clip_finalize() {
     let P = pu(0u);
     let max_norm = pf(1u);
+    let update = pu(8u) == 1u;
     var s = 0.0;
     var pen = 0.0;
     for (var i = 0u; i < P; i++) { s += in0[i]; pen += in0[P + i]; }
     // A bit test: WGSL lets compilers assume floats are finite, so no comparison is used.
     let finite = (bitcast<u32>(s) & 0x7F800000u) != 0x7F800000u;
-    if ((G.flags & 2u) != 0u) {
-        let a = pu(7u);
-        if (!finite) {
-            out0[1] = 0.0;
-            out0[3] = 1.0;
-            if (pu(8u) == 0u) { return; }
+    let mixed = (G.flags & 2u) != 0u;
+    let a = pu(7u);
+    if (!finite) {
+        if (!mixed) { out0[0] = sqrt(s); out0[2] = pen; }
+        out0[1] = 0.0;
+        out0[3] = 1.0;
+        if (!update) { return; }
+        out0[7] = out0[7] + 1.0;
+        if (mixed) {
             out0[a] = out0[a] * pf(5u);
             out0[a + 1u] = out0[a + 1u] * pf(6u);
             out0[a + 2u] = 0.0;
             out0[a + 3u] = out0[a + 3u] + 1.0;
-            return;
         }
-        if (pu(8u) == 1u) { out0[a + 2u] = out0[a + 2u] + 1.0; }
-        if (pu(8u) == 1u && out0[a + 2u] >= f32(pu(2u))) {
+        return;
+    }
+    if (mixed && update) {
+        out0[a + 2u] = out0[a + 2u] + 1.0;
+        if (out0[a + 2u] >= f32(pu(2u))) {
             out0[a + 2u] = 0.0;
             // Capped where growing would leave f32's range.
             if (out0[a] < 1e30) {
@@ -122,6 +154,21 @@ fn clip_finalize() {
     if (max_norm > 0.0) { out0[1] = min(1.0, max_norm / (norm + 1e-6)); } else { out0[1] = 1.0; }
     out0[2] = pen;
     out0[3] = 0.0;
+    let skipped = u32(out0[7]);
+    let t0 = select(0u, G.step - skipped, G.step > skipped);
+    var lr = G.lr;
+    if (G.sched_kind == 1u) {
+        lr = G.lr * powi(G.sched_x, t0 / max(G.sched_n, 1u));
+    } else if (G.sched_kind == 2u) {
+        lr = G.lr * powi(G.sched_x, t0);
+    } else if (G.sched_kind == 3u) {
+        let n = max(G.sched_n, 1u);
+        let x = f32(min(t0, n)) / f32(n);
+        lr = G.sched_x + (G.lr - G.sched_x) * (1.0 + cos(3.14159265358979 * x)) * 0.5;
+    }
+    out0[4] = lr;
+    out0[5] = 1.0 - powi(pf(9u), t0 + 1u);
+    out0[6] = 1.0 - powi(pf(10u), t0 + 1u);
 }
 
 // Per-tensor clipping (an option instead of the global norm): for one parameter's

@@ -7,9 +7,10 @@
 // of a buffer, so kernels index from 0.
 
 struct Params { w: array<vec4<u32>, 4> }
-// bc1, bc2: Adam's bias corrections 1 - beta1^t, 1 - beta2^t (computed on the host).
-// flags: bit 0 = some parameter has an L1/L2 penalty (Globals::PENALTY).
-struct Globals { seed_lo: u32, seed_hi: u32, step: u32, lr: f32, bc1: f32, bc2: f32, flags: u32, pad: u32 }
+// lr: the base rate; with sched_kind != 0 a per-step schedule (parameters sched_x,
+// sched_n) that ClipFinalize evaluates at the count of applied updates (shaders/clip.wgsl).
+// flags: bit 0 = some parameter has an L1/L2 penalty (Globals::PENALTY), bit 1 = MIXED.
+struct Globals { seed_lo: u32, seed_hi: u32, step: u32, lr: f32, sched_x: f32, sched_n: u32, flags: u32, sched_kind: u32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<uniform> G: Globals;

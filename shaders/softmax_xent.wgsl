@@ -1,10 +1,14 @@
 // Fused softmax cross-entropy, its gradient, and per-row metrics. One invocation per row.
-//   p = softmax(z),  loss_i = logsumexp(z_i) - z_i[y_i],
+//   p = softmax(z),  loss_i = logsumexp(z_i) - z_i[y_i]
+//          computed as ln Σ_c exp(z_ic - mx) - (z_i[y_i] - mx), mx = max_c z_ic: the max is
+//          never added back, so [1e8, 1e8] gives ln 2 rather than 1e8 - 1e8 = 0,
 //   dz = scale · (p - onehot(y)),  scale = S/m for a mean over the batch, S the loss
 //   scale of mixed precision (amp[0], read when G.flags has MIXED = 2; else S = 1).
 // in0 = logits [M, C], in1 = labels [M] (class index as f32), in2 = amp state;
 // out0 = dlogits [M, C], out1 = rowstats [M, 2] = (loss_i, correct_i).
-// correct_i = 1 when the first maximal logit is at y_i.   p0 = M, p1 = C, p2 = scale
+// correct_i = 1 when the first maximal logit is at y_i. A label that is not in [0, C) (the
+// session refuses these before upload) gives loss_i = NaN and a zero gradient row; nothing
+// is read or written outside row i.   p0 = M, p1 = C, p2 = scale
 @compute @workgroup_size(64)
 fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r = gid.x;
@@ -12,7 +16,7 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     let C = pu(1u);
     if (r >= M) { return; }
     let scale = pf(2u) * select(1.0, in2[0], (G.flags & 2u) != 0u);
-    let y = u32(in1[r]);
+    let yf = in1[r];
     let base = r * C;
     var mx = in0[base];
     var arg = 0u;
@@ -22,12 +26,21 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var s = 0.0;
     for (var c = 0u; c < C; c++) { s += exp(in0[base + c] - mx); }
-    let lse = mx + log(s);
+    // In range; NaN and infinities by a bit test (WGSL lets compilers assume floats are
+    // finite, so a comparison alone may not catch NaN).
+    let finite = (bitcast<u32>(yf) & 0x7F800000u) != 0x7F800000u;
+    if (!finite || !(yf >= 0.0 && yf < f32(C))) {
+        for (var c = 0u; c < C; c++) { out0[base + c] = 0.0; }
+        out1[2u * r] = bitcast<f32>(0x7FC00000u);
+        out1[2u * r + 1u] = 0.0;
+        return;
+    }
+    let y = u32(yf);
     for (var c = 0u; c < C; c++) {
         let p = exp(in0[base + c] - mx) / s;
         out0[base + c] = scale * (p - select(0.0, 1.0, c == y));
     }
-    out1[2u * r] = lse - in0[base + y];
+    out1[2u * r] = log(s) - (in0[base + y] - mx);
     out1[2u * r + 1u] = select(0.0, 1.0, arg == y);
 }
 

@@ -75,6 +75,48 @@ pub enum Error {
     #[error("plot {path}: {what}")]
     Plot { path: PathBuf, what: String },
 
+    /// A label is not a class index: not an integer in [0, classes) (NaN, negative,
+    /// fractional, or too large).
+    #[error("{context}: label {value} at row {row} is not a class index: expected an integer in [0, {classes}) ({classes} classes)")]
+    Label {
+        context: String,
+        row: usize,
+        value: f32,
+        classes: usize,
+    },
+
+    /// A batch holds more samples than the session was created for.
+    #[error("a batch of {batch} samples is larger than the session's maximum batch {max} (the max_batch it was created with)")]
+    BatchTooLarge { batch: usize, max: usize },
+
+    /// A training-mode pass would give a batch-norm layer one value per channel (a batch
+    /// of one sample with one spatial position): its batch variance would be 0.
+    #[error("batch norm layer {layer}: expected more than 1 value per channel when training, got a batch of {batch} with {spatial} spatial position(s) per channel; train with batches of at least 2 samples (evaluation with one sample is fine)")]
+    OneValuePerChannel {
+        layer: String,
+        batch: usize,
+        spatial: usize,
+    },
+
+    /// An input value is NaN or infinite where a finite one is needed (evaluation,
+    /// prediction).
+    #[error("{context}: input holds {value} at row {row}, feature {feature}; inputs must be finite")]
+    NonFiniteInput {
+        context: String,
+        row: usize,
+        feature: usize,
+        value: f32,
+    },
+
+    /// A parameter or optimizer tensor being loaded holds NaN or infinity.
+    #[error("{what} of {tensor} holds {value} at index {index}; refusing to load non-finite values")]
+    NonFiniteParameter {
+        tensor: String,
+        what: &'static str,
+        index: usize,
+        value: f32,
+    },
+
     /// A callback was configured inconsistently (e.g. it monitors a metric that is never
     /// recorded).
     #[error("callback {callback}: {what}")]

@@ -9,7 +9,7 @@ use crate::backend::{Backend, Globals, ProgramId};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::graph::plan::{self, Layout, Mode, Probe, buf};
-use crate::optim::{LrSchedule, Optimizer, Precision, Regularizer};
+use crate::optim::{Every, LrSchedule, Optimizer, Precision, Regularizer};
 use crate::rng::Rng;
 
 /// Tensors keyed by name, in model order.
@@ -32,6 +32,9 @@ pub struct Snapshot {
     pub second_moment: Vec<f32>,
     pub state: Vec<f32>,
     pub step: u64,
+    /// Optimizer updates applied (steps not skipped for a non-finite gradient): Adam's t
+    /// and the position of a per-step learning-rate schedule.
+    pub applied_steps: u64,
     /// Mixed precision's loss-scaling state (S, 1/S, finite steps in a row, skipped steps);
     /// empty in f32.
     pub loss_scale: Vec<f32>,
@@ -104,6 +107,10 @@ pub struct Session {
     penalty: bool,
     /// The metrics read started by [`Session::start_metrics`]: its mode and step count.
     pending_metrics: Option<(Mode, u64)>,
+    /// Skipped training steps (non-finite gradient) as of the last metrics read: a read
+    /// that finds more names the non-finite step (f32), and the host's view of the
+    /// schedule position ([`Session::current_lr`]) counts applied updates only.
+    skipped_known: u64,
 }
 
 impl Session {
@@ -164,6 +171,7 @@ impl Session {
             last_batch: 0,
             penalty: false,
             pending_metrics: None,
+            skipped_known: 0,
         };
         s.init_params()?;
         Ok(s)
@@ -212,6 +220,7 @@ impl Session {
             )?;
         }
         self.step = 0;
+        self.skipped_known = 0;
         self.write_penalty_coefficients()
     }
 
@@ -260,9 +269,12 @@ impl Session {
         self.epoch = epoch;
     }
 
-    /// The learning rate the next step will use.
+    /// The learning rate the next step will use, if no step was skipped since the last
+    /// metrics read (a per-step schedule advances with applied updates only; the device
+    /// evaluates it, see [`Globals::lr`]).
     pub fn current_lr(&self) -> f32 {
-        self.schedule.lr(self.opt.lr(), self.epoch, self.step)
+        self.schedule
+            .lr(self.opt.lr(), self.epoch, self.step - self.skipped_known)
     }
 
     /// The backend, mutably (diagnostics and fault injection: [`Backend::lose_device`]).
@@ -291,6 +303,12 @@ impl Session {
         Ok(())
     }
 
+    /// Whether a training step on a batch of `batch` samples is possible: an error when a
+    /// batch-norm layer would see one value per channel ([`Error::OneValuePerChannel`]).
+    pub fn trainable_batch(&self, batch: usize) -> Result<()> {
+        self.check_batch_norm(Mode::Train, batch)
+    }
+
     /// Kernel dispatches in one training step of `batch` rows (compiling the program if it
     /// is not yet).
     pub fn dispatches_per_step(&mut self, batch: usize) -> Result<usize> {
@@ -310,6 +328,7 @@ impl Session {
         if let Some(&p) = self.programs.get(&(mode, batch)) {
             return Ok(p);
         }
+        self.check_batch_norm(mode, batch)?;
         let before = self.layout.pool.len();
         let prog = plan::compile(&self.graph, &mut self.layout, mode, batch, &self.opt)?;
         if self.layout.pool.len() > before {
@@ -323,12 +342,22 @@ impl Session {
         Ok(p)
     }
 
-    fn upload(&mut self, x: &[f32], y: &[f32]) -> Result<usize> {
+    /// The batch size of `x` and `y`, checked before anything reaches the device: a
+    /// non-empty batch of at most the maximum batch, whole rows, labels that are class
+    /// indices, and (`inputs`) finite inputs. On the host, O(batch) per call; the device
+    /// never sees a label it cannot index.
+    fn check_batch(&self, x: &[f32], y: &[f32], context: &str, inputs: bool) -> Result<usize> {
         let f = self.graph.in_features();
         let b = y.len();
+        if b > self.layout.max_batch {
+            return Err(Error::BatchTooLarge {
+                batch: b,
+                max: self.layout.max_batch,
+            });
+        }
         if b == 0 || x.len() != b * f {
             return Err(Error::Shape {
-                context: "batch".into(),
+                context: context.into(),
                 got: vec![x.len(), y.len()],
                 expected: format!(
                     "x of batch·{f} values and 1..={} labels",
@@ -336,47 +365,95 @@ impl Session {
                 ),
             });
         }
-        self.backend.write(buf::INPUT, 0, x)?;
-        self.backend.write(buf::LABELS, 0, y)?;
-        self.last_batch = b;
+        check_labels(y, self.graph.classes(), context)?;
+        if inputs {
+            check_finite_inputs(x, f, context)?;
+        }
         Ok(b)
     }
 
-    fn globals(&self) -> Globals {
-        // Adam's bias corrections for t = step + 1, computed once on the host so that both
-        // backends use the same values.
-        let (bc1, bc2) = match &self.opt {
-            Optimizer::Adam(a) => {
-                let t = (self.step + 1) as i32;
-                (
-                    (1.0 - (a.beta1 as f64).powi(t)) as f32,
-                    (1.0 - (a.beta2 as f64).powi(t)) as f32,
-                )
+    /// Refuse a training-mode pass in which a batch-norm layer would see one value per
+    /// channel (PyTorch: "Expected more than 1 value per channel when training"): its
+    /// batch variance is 0 and its running variance would be pulled towards 0. Checked
+    /// when the program for (mode, batch) is first compiled, so it costs nothing per step.
+    fn check_batch_norm(&self, mode: Mode, batch: usize) -> Result<()> {
+        if mode.inference() {
+            return Ok(());
+        }
+        for n in &self.graph.nodes[..self.graph.n_forward] {
+            if let crate::graph::Op::BatchNorm { state, spatial, .. } = n.op
+                && batch.saturating_mul(spatial) <= 1
+            {
+                let name = &self.graph.states[state].name;
+                let layer = name.split('.').next().unwrap_or(name).to_string();
+                return Err(Error::OneValuePerChannel {
+                    layer,
+                    batch,
+                    spatial,
+                });
             }
-            Optimizer::Sgd(_) => (1.0, 1.0),
+        }
+        Ok(())
+    }
+
+    /// Write a checked batch to the input and label buffers.
+    fn upload(&mut self, x: &[f32], y: &[f32]) -> Result<usize> {
+        self.backend.write(buf::INPUT, 0, x)?;
+        self.backend.write(buf::LABELS, 0, y)?;
+        self.last_batch = y.len();
+        Ok(y.len())
+    }
+
+    fn globals(&self) -> Globals {
+        // A per-step schedule is evaluated on the device at the count of applied updates
+        // (ClipFinalize), so that a skipped step does not advance it; per-epoch schedules
+        // are evaluated here. Adam's bias corrections are computed there too.
+        let lr0 = self.opt.lr();
+        let (lr, sched_kind, sched_n, sched_x) = match self.schedule {
+            LrSchedule::Step {
+                step_size,
+                gamma,
+                every: Every::Step,
+            } => (lr0, 1, step_size.min(u32::MAX as u64) as u32, gamma),
+            LrSchedule::Exponential {
+                gamma,
+                every: Every::Step,
+            } => (lr0, 2, 0, gamma),
+            LrSchedule::Cosine {
+                t_max,
+                eta_min,
+                every: Every::Step,
+            } => (lr0, 3, t_max.min(u32::MAX as u64) as u32, eta_min),
+            s => (s.lr(lr0, self.epoch, 0), 0, 0, 0.0),
         };
         Globals {
             seed_lo: self.seed as u32,
             seed_hi: (self.seed >> 32) as u32,
             step: self.step as u32,
-            lr: self.current_lr(),
-            bc1,
-            bc2,
+            lr,
+            sched_x,
+            sched_n,
+            sched_kind,
             flags: if self.penalty { Globals::PENALTY } else { 0 }
                 | if self.layout.mixed.is_some() {
                     Globals::MIXED
                 } else {
                     0
                 },
-            pad: 0,
         }
     }
 
     /// One training step on a batch (`x` row-major [b, features], `y` class indices).
     /// Never waits for the device.
+    ///
+    /// Errors: a batch over the session's maximum, labels that are not class indices,
+    /// one value per channel into a batch-norm layer. A non-finite input is not checked
+    /// here: the device skips the update of a step whose gradient is not finite and the
+    /// next metrics read names it ([`Session::take_metrics`]).
     pub fn train_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
-        let b = self.upload(x, y)?;
+        let b = self.check_batch(x, y, "training batch", false)?;
         let id = self.program(Mode::Train, b)?;
+        self.upload(x, y)?;
         let g = self.globals();
         self.backend.run(id, &g)?;
         self.step += 1;
@@ -384,10 +461,12 @@ impl Session {
     }
 
     /// Forward pass in inference mode (running statistics, no dropout), accumulating
-    /// evaluation metrics.
+    /// evaluation metrics. Errors as [`Session::train_batch`], and a non-finite input
+    /// (named by row and feature).
     pub fn eval_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
-        let b = self.upload(x, y)?;
+        let b = self.check_batch(x, y, "evaluation batch", true)?;
         let id = self.program(Mode::Eval, b)?;
+        self.upload(x, y)?;
         let g = self.globals();
         self.backend.run(id, &g)
     }
@@ -409,6 +488,7 @@ impl Session {
                 expected: format!("a non-empty multiple of {f} values"),
             });
         }
+        check_finite_inputs(x, f, "predict input")?;
         let saved = self
             .backend
             .read(buf::METRICS, self.layout.eval_metrics_off(), 4)?;
@@ -478,8 +558,9 @@ impl Session {
     /// parameter's gradient (penalties and value clipping included, before norm scaling), for
     /// gradient checks. Does not advance the step, so dropout masks repeat.
     pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(Metrics, Named)> {
-        let b = self.upload(x, y)?;
+        let b = self.check_batch(x, y, "gradient batch", false)?;
         let id = self.program(Mode::Grad, b)?;
+        self.upload(x, y)?;
         let g = self.globals();
         self.backend.run(id, &g)?;
         let m = self.take_metrics(Mode::Grad)?;
@@ -491,8 +572,9 @@ impl Session {
     /// forward and backward pass (no update; the step does not advance) with statistics of
     /// every activation, gradient and weight computed on the device and read back at once.
     pub fn probe(&mut self, x: &[f32], y: &[f32]) -> Result<ProbeReport> {
-        let b = self.upload(x, y)?;
+        let b = self.check_batch(x, y, "probe batch", false)?;
         let id = self.program(Mode::Probe, b)?;
+        self.upload(x, y)?;
         let g = self.globals();
         self.backend.run(id, &g)?;
         let metrics = self.take_metrics(Mode::Grad)?;
@@ -594,20 +676,29 @@ impl Session {
             } else {
                 0.0
             },
-            skipped_steps: if self.layout.mixed.is_some() {
-                all[self.layout.amp_off() + 3] as usize
-            } else {
-                0
-            },
+            skipped_steps: clip[plan::CLIP_SKIPPED] as usize,
         };
+        let skipped = clip[plan::CLIP_SKIPPED] as u64;
+        let new_skips = skipped.saturating_sub(self.skipped_known);
+        self.skipped_known = skipped;
+        // In f32 a skipped step is an error (named here, at the read after it); in mixed
+        // precision skipping overflowing steps is how the loss scale works.
+        let skipped_f32 = self.layout.mixed.is_none() && new_skips > 0;
         if mode == Mode::Train
             && out.samples > 0
-            && !(out.loss.is_finite() && out.grad_norm.is_finite())
+            && (skipped_f32 || !(out.loss.is_finite() && out.grad_norm.is_finite()))
         {
             let (what, value) = if out.loss.is_finite() {
                 ("gradient norm", out.grad_norm)
             } else {
                 ("training loss", out.loss)
+            };
+            let what = if skipped_f32 {
+                format!(
+                    "{what} (the update of {new_skips} step(s) since the last read was skipped; the parameters are those of the last finite step)"
+                )
+            } else {
+                what.to_string()
             };
             let place = self.locate_non_finite().unwrap_or_default();
             return Err(Error::NonFinite {
@@ -710,6 +801,11 @@ impl Session {
             },
             state: self.backend.read(buf::STATE, 0, self.layout.state_len)?,
             step: self.step,
+            applied_steps: self.step.saturating_sub(
+                self.backend
+                    .read(buf::METRICS, self.layout.clip_off() + plan::CLIP_SKIPPED, 1)?[0]
+                    as u64,
+            ),
             loss_scale: if self.layout.mixed.is_some() {
                 self.backend.read(buf::METRICS, self.layout.amp_off(), 4)?
             } else {
@@ -741,6 +837,29 @@ impl Session {
                 ),
             });
         }
+        if snap.applied_steps > snap.step {
+            return Err(Error::Shape {
+                context: "snapshot step counts".into(),
+                got: vec![snap.step as usize, snap.applied_steps as usize],
+                expected: "applied_steps <= step".into(),
+            });
+        }
+        for (what, flat) in [
+            ("values", &snap.params),
+            ("momentum (first moment)", &snap.velocity),
+            ("second moment", &snap.second_moment),
+        ] {
+            if flat.is_empty() {
+                continue;
+            }
+            for (name, v) in self.slice_params(flat) {
+                check_finite_tensor(&name, what, &v)?;
+            }
+        }
+        for (i, st) in self.graph.states.iter().enumerate() {
+            let o = self.layout.state_off[i];
+            check_finite_tensor(&st.name, "values", &snap.state[o..o + st.len])?;
+        }
         self.backend.write(buf::PARAMS, 0, &snap.params)?;
         self.backend.write(buf::VELOCITY, 0, &snap.velocity)?;
         if want_m2 > 0 {
@@ -754,6 +873,13 @@ impl Session {
                 .write(buf::METRICS, self.layout.amp_off(), &snap.loss_scale)?;
         }
         self.step = snap.step;
+        let skipped = snap.step - snap.applied_steps;
+        self.backend.write(
+            buf::METRICS,
+            self.layout.clip_off() + plan::CLIP_SKIPPED,
+            &[skipped as f32],
+        )?;
+        self.skipped_known = skipped;
         Ok(())
     }
 
@@ -778,6 +904,7 @@ impl Session {
                 expected: format!("{} values", p.shape.numel(0)),
             });
         }
+        check_finite_tensor(name, "values", values)?;
         let off = self.layout.param_off[i];
         self.backend.write(buf::PARAMS, off, values)
     }
@@ -785,5 +912,48 @@ impl Session {
     /// Wait for all submitted steps.
     pub fn sync(&mut self) -> Result<()> {
         self.backend.sync()
+    }
+}
+
+/// Every label an integer class index in [0, classes), else a named error with the row
+/// and the value.
+pub(crate) fn check_labels(y: &[f32], classes: usize, context: &str) -> Result<()> {
+    match y
+        .iter()
+        .position(|&v| !(v >= 0.0 && v < classes as f32 && v.fract() == 0.0))
+    {
+        Some(row) => Err(Error::Label {
+            context: context.into(),
+            row,
+            value: y[row],
+            classes,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Every input value finite, else a named error with the row and feature.
+pub(crate) fn check_finite_inputs(x: &[f32], features: usize, context: &str) -> Result<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::NonFiniteInput {
+            context: context.into(),
+            row: i / features,
+            feature: i % features,
+            value: x[i],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Every value finite, else a named error with the tensor, which values and the index.
+pub(crate) fn check_finite_tensor(tensor: &str, what: &'static str, v: &[f32]) -> Result<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        Some(index) => Err(Error::NonFiniteParameter {
+            tensor: tensor.into(),
+            what,
+            index,
+            value: v[index],
+        }),
+        None => Ok(()),
     }
 }

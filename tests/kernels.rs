@@ -667,8 +667,11 @@ fn grad_prep_clip_and_optimizer_updates() {
             let mut p = [0u32; 16];
             p[0] = 1024;
             p[1] = fbits(max_norm);
-            p[7] = 4;
-            let out: Vec<f32> = [vec![0.0; 4], amp.clone()].concat();
+            p[7] = 8;
+            p[8] = 1;
+            p[9] = fbits(0.9);
+            p[10] = fbits(0.999);
+            let out: Vec<f32> = [vec![0.0; 8], amp.clone()].concat();
             both(
                 &mut gs,
                 Kernel::ClipFinalize,
@@ -688,7 +691,7 @@ fn grad_prep_clip_and_optimizer_updates() {
             p[0] = n as u32;
             p[1] = fbits(0.9);
             p[2] = nesterov;
-            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0, 0.0]];
+            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0, 0.0, 0.1, 1.0, 1.0, 0.0]];
             both(
                 &mut gs,
                 Kernel::SgdUpdate,
@@ -707,13 +710,10 @@ fn grad_prep_clip_and_optimizer_updates() {
             p[2] = fbits(0.999);
             p[3] = fbits(1e-8);
             p[4] = decoupled;
-            let glob = Globals {
-                bc1: 1.0 - 0.9f32.powi(3),
-                bc2: 1.0 - 0.999f32.powi(3),
-                ..g0()
-            };
+            let glob = g0();
+            let (bc1, bc2) = (1.0 - 0.9f32.powi(3), 1.0 - 0.999f32.powi(3));
             let m2: Vec<f32> = rand_vec(36, n).iter().map(|v| v * v).collect();
-            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0, 0.0]];
+            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0, 0.0, 0.1, bc1, bc2, 0.0]];
             both(
                 &mut gs,
                 Kernel::AdamUpdate,
@@ -1373,8 +1373,10 @@ fn loss_scale_update_and_skipped_steps() {
     p[4] = fbits(0.5);
     p[5] = fbits(0.5);
     p[6] = fbits(2.0);
-    p[7] = 6;
+    p[7] = 10;
     p[8] = 1;
+    p[9] = fbits(0.9);
+    p[10] = fbits(0.999);
     let gl = Globals {
         flags: Globals::MIXED,
         ..g0()
@@ -1382,13 +1384,20 @@ fn loss_scale_update_and_skipped_steps() {
     let finite = vec![1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0];
     let mut bad = finite.clone();
     bad[2] = f32::INFINITY;
-    let info0 = [7.0, 7.0, 7.0, 7.0];
-    // Σ partials = 10: the norm and clip scale (max_norm 1) of a finite step.
+    // Clip info before: (norm, scale, penalty, skip, lr, bc1, bc2, skipped steps = 2).
+    let info0 = [7.0, 7.0, 7.0, 7.0, 7.0, 7.0, 7.0, 2.0];
+    // Σ partials = 10: the norm and clip scale (max_norm 1) of a finite step; g0's step 5
+    // with 2 skipped before gives t0 = 3 applied updates: lr = G.lr (no schedule) and
+    // Adam's bias corrections 1 − β^(t0+1) = 1 − β⁴ (by hand, not by the kernel's powi).
     let ok_info = [
         10f32.sqrt(),
         (1.0 / (10f32.sqrt() + 1e-6)).min(1.0),
         0.0,
         0.0,
+        0.1,
+        (1.0 - 0.9f64.powi(4)) as f32,
+        (1.0 - 0.999f64.powi(4)) as f32,
+        2.0,
     ];
     // (partials, amp before) → (clipinfo, amp after)
     let cases = [
@@ -1407,7 +1416,7 @@ fn loss_scale_update_and_skipped_steps() {
         (
             &bad,
             [1024.0, 1.0 / 1024.0, 2.0, 5.0],
-            [7.0, 0.0, 7.0, 1.0],
+            [7.0, 0.0, 7.0, 1.0, 7.0, 7.0, 7.0, 3.0],
             [512.0, 1.0 / 512.0, 0.0, 6.0],
         ),
     ];
@@ -1431,22 +1440,25 @@ fn loss_scale_update_and_skipped_steps() {
             cpu.unwrap().remove(0)
         };
         let got = finalize(p);
-        assert_close("clipinfo", &got[..4], &info, 1e-6, 1e-6);
-        assert_eq!(got[4..6], [9.0, 9.0], "words between are untouched");
-        assert_eq!(got[6..], amp_after, "loss-scale state");
-        // Outside training steps (p8 = 0) the clip info is the same, the scale untouched.
+        assert_close("clipinfo", &got[..8], &info, 1e-6, 1e-6);
+        assert_eq!(got[8..10], [9.0, 9.0], "words between are untouched");
+        assert_eq!(got[10..], amp_after, "loss-scale state");
+        // Outside training steps (p8 = 0) the clip info is the same but for the count of
+        // skipped steps, the scale untouched.
         let mut q = p;
         q[8] = 0;
         let got = finalize(q);
-        assert_close("clipinfo (no update)", &got[..4], &info, 1e-6, 1e-6);
-        assert_eq!(got[6..], amp, "loss-scale state without update");
+        let mut info_no_update = info;
+        info_no_update[7] = 2.0;
+        assert_close("clipinfo (no update)", &got[..8], &info_no_update, 1e-6, 1e-6);
+        assert_eq!(got[10..], amp, "loss-scale state without update");
     }
     // A skipped step changes neither the weights nor the optimizer's moments.
     let n = 1000;
     let grad: Vec<f32> = (0..n)
         .map(|i| if i == 7 { f32::NAN } else { 0.1 })
         .collect();
-    let skip = vec![f32::NAN, 0.0, 0.0, 1.0];
+    let skip = vec![f32::NAN, 0.0, 0.0, 1.0, 0.1, 0.1, 0.001, 1.0];
     let mut p = [0u32; 16];
     p[0] = n as u32;
     p[1] = fbits(0.9);

@@ -155,14 +155,19 @@ pub struct Globals {
     pub seed_hi: u32,
     /// Training step counter (dropout masks are keyed by it).
     pub step: u32,
-    /// Learning rate of this step.
+    /// Base learning rate of this step: the whole rate when the schedule is evaluated on
+    /// the host (constant, per-epoch), lr₀ for a per-step schedule (`sched_kind` ≠ 0),
+    /// which `ClipFinalize` evaluates at the count of applied updates (shaders/clip.wgsl).
     pub lr: f32,
-    /// Adam's bias corrections 1 − beta1ᵗ and 1 − beta2ᵗ for this step (t = step + 1).
-    pub bc1: f32,
-    pub bc2: f32,
+    /// Per-step schedule parameter: gamma (step, exponential) or eta_min (cosine).
+    pub sched_x: f32,
+    /// Per-step schedule parameter: step_size (step) or t_max (cosine).
+    pub sched_n: u32,
     /// Bit set of per-run switches: [`Globals::PENALTY`], [`Globals::MIXED`].
     pub flags: u32,
-    pub pad: u32,
+    /// Per-step schedule evaluated on the device: 0 none (`lr` as is), 1 step,
+    /// 2 exponential, 3 cosine ([`crate::optim::LrSchedule`]'s formulas).
+    pub sched_kind: u32,
 }
 
 impl Globals {

@@ -337,6 +337,13 @@ impl Graph {
     pub fn in_features(&self) -> usize {
         self.tensors[self.input].shape.cols
     }
+    /// Classes of the softmax cross-entropy head (the logits' columns); 0 without one.
+    pub fn classes(&self) -> usize {
+        self.nodes[..self.n_forward]
+            .iter()
+            .find(|n| matches!(n.op, Op::SoftmaxXent))
+            .map_or(0, |n| self.tensors[n.inputs[0]].shape.cols)
+    }
     /// Total trainable scalars.
     pub fn param_count(&self) -> usize {
         self.params.iter().map(|p| p.shape.numel(0)).sum()

@@ -87,6 +87,11 @@ pub struct Layout {
     pub mixed: Option<LossScale>,
 }
 
+/// Words of the clip info (see [`Layout::clip_off`]); index 7 counts skipped steps.
+pub const CLIP_INFO: usize = 8;
+/// Index of the count of skipped steps (non-finite gradient) in the clip info.
+pub const CLIP_SKIPPED: usize = 7;
+
 impl Layout {
     pub fn new(g: &Graph, align: usize, max_batch: usize) -> Result<Self> {
         Self::with_precision(g, align, max_batch, Precision::F32)
@@ -156,8 +161,9 @@ impl Layout {
         self.align.max(4)
     }
 
-    /// Offset of (pre-clip norm, clip scale, penalty) in the METRICS buffer, so that one
-    /// readback returns every device-side metric.
+    /// Offset of the clip info in the METRICS buffer, so that one readback returns every
+    /// device-side metric: [`CLIP_INFO`] words (pre-clip norm, clip scale, penalty, skip,
+    /// lr, Adam's bias corrections bc1 and bc2, skipped steps in total; shaders/clip.wgsl).
     pub fn clip_off(&self) -> usize {
         2 * self.align.max(4)
     }
@@ -171,7 +177,7 @@ impl Layout {
     /// total) in the METRICS buffer (read back with the metrics; unused in f32), aligned
     /// like the other slots because kernels bind it on its own.
     pub fn amp_off(&self) -> usize {
-        3 * self.align.max(4)
+        self.clip_off() + CLIP_INFO.next_multiple_of(self.align.max(4))
     }
 
     /// Length of the METRICS buffer.
@@ -834,7 +840,7 @@ pub fn compile(
         // Penalties and value clipping, the global norm, then (training only) the update.
         let n = layout.params_len;
         let np = NORM_PARTIALS;
-        let clip = fixed(buf::METRICS, layout.clip_off(), 4);
+        let clip = fixed(buf::METRICS, layout.clip_off(), CLIP_INFO);
         let mut p = [0u32; 16];
         p[0] = n as u32;
         p[1] = np as u32;
@@ -895,7 +901,11 @@ pub fn compile(
             p[4] = fbits(1.0 / l.growth);
             p[5] = fbits(l.backoff);
             p[6] = fbits(1.0 / l.backoff);
-            p[8] = (mode == Mode::Train) as u32;
+        }
+        p[8] = (mode == Mode::Train) as u32;
+        if let Optimizer::Adam(o) = opt {
+            p[9] = fbits(o.beta1);
+            p[10] = fbits(o.beta2);
         }
         // The clip info and, at p7, the loss-scaling state: one operand (same buffer).
         p[7] = (layout.amp_off() - layout.clip_off()) as u32;

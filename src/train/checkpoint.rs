@@ -17,7 +17,7 @@
 //!
 //! Metadata (all strings): `format` = "shadeprop-checkpoint", `version` = "1", `model`
 //! (parameter names and shapes: a checkpoint only loads into the same model), `seed`,
-//! `step`, `epoch` (epochs completed), `optimizer`, `standardizer`, `history` and
+//! `step`, `applied_steps` (updates not skipped for a non-finite gradient), `epoch` (epochs completed), `optimizer`, `standardizer`, `history` and
 //! `callbacks` (JSON), and `checksum` (FNV-1a 64 of every tensor's bytes in name order, so a
 //! flipped byte is detected). Writes go to a temporary file in the same folder, are
 //! flushed, then renamed over the target: a reader never sees a half-written checkpoint.
@@ -272,6 +272,7 @@ pub fn save(
     md.insert("seed".into(), s.seed().to_string());
     md.insert("precision".into(), s.layout().precision().name().into());
     md.insert("step".into(), snap.step.to_string());
+    md.insert("applied_steps".into(), snap.applied_steps.to_string());
     md.insert("epoch".into(), meta.epoch.to_string());
     md.insert("batch".into(), meta.batch.to_string());
     md.insert("optimizer".into(), format!("{:?}", s.optimizer()));
@@ -428,6 +429,11 @@ pub fn load_bytes(
         },
         state: vec![0.0; layout.state_len],
         step,
+        // Checkpoints from before steps could be skipped in f32 applied every step.
+        applied_steps: match md.get("applied_steps") {
+            Some(_) => num("applied_steps")?,
+            None => step,
+        },
         loss_scale: if layout.mixed.is_some() {
             vec![0.0; 4]
         } else {
@@ -528,6 +534,7 @@ pub fn load_bytes(
                 second_moment: part("second_moment", snap.second_moment.len())?,
                 state: part("state", layout.state_len)?,
                 step: step as u64,
+                applied_steps: step as u64,
                 loss_scale: match st.tensor(&format!("callback.{name}.loss_scale")) {
                     Ok(_) if layout.mixed.is_some() => part("loss_scale", 4)?,
                     _ => vec![],
@@ -547,7 +554,10 @@ pub fn load_bytes(
             format!("unexpected tensor {extra} (not part of this model)"),
         ));
     }
-    s.restore(&snap)?;
+    s.restore(&snap).map_err(|e| match e {
+        Error::NonFiniteParameter { .. } | Error::Shape { .. } => err(path, e.to_string()),
+        e => e,
+    })?;
     let json = |k: &str| -> Result<Value> {
         serde_json::from_str(&get(k)?).map_err(|e| err(path, format!("metadata {k}: {e}")))
     };

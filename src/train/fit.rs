@@ -309,6 +309,12 @@ impl Trainer {
             if st.interrupted {
                 return Err(self.interrupted(s, callbacks, &history, epoch, st.batches_done)?);
             }
+            if st.dropped_samples > 0 && epoch == start && cfg.verbose {
+                println!(
+                    "note: the last batch of each epoch ({} sample) is left out: batch norm needs more than 1 value per channel when training",
+                    st.dropped_samples
+                );
+            }
             let m = st.metrics;
             let mut log = EpochLog {
                 epoch,

@@ -53,6 +53,11 @@ pub struct EpochStats {
     /// Batches of the epoch done when it ended: all of them, or fewer after a Ctrl-C.
     pub batches_done: usize,
     pub interrupted: bool,
+    /// Samples of a short last batch left out of this epoch because a batch-norm layer
+    /// would have seen one value per channel in it (a last batch of one sample; see
+    /// [`Session::trainable_batch`]). The order is reshuffled every epoch, so a
+    /// different sample is left out each time.
+    pub dropped_samples: usize,
 }
 
 fn bar(n: u64, show: bool, msg: &str) -> ProgressBar {
@@ -119,11 +124,19 @@ pub fn train_epoch_with(
     }
     let order = ds.epoch_order(seed, epoch, cfg.shuffle);
     s.set_epoch(epoch);
-    let n_batches = if cfg.drop_last {
+    let mut n_batches = if cfg.drop_last {
         ds.len() / bsz
     } else {
         ds.len().div_ceil(bsz)
     };
+    // A last batch a batch-norm layer cannot train on (one value per channel) is left
+    // out, as drop_last would (PyTorch refuses it with an error).
+    let mut dropped_samples = 0;
+    let rest = ds.len() % bsz;
+    if !cfg.drop_last && rest > 0 && s.trainable_batch(rest).is_err() {
+        n_batches -= 1;
+        dropped_samples = rest;
+    }
     let pb = bar(
         n_batches as u64,
         cfg.progress,
@@ -200,6 +213,7 @@ pub fn train_epoch_with(
         samples_per_sec: total.samples as f64 / seconds,
         batches_done,
         interrupted,
+        dropped_samples,
     })
 }
 

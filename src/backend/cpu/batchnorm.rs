@@ -33,8 +33,10 @@ pub fn bn_fwd_train(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mu
         outs[1][j] = mean;
         outs[1][c + j] = invstd;
         let unbiased = if n > 1 { v / (n - 1) as f32 } else { var_b };
-        outs[2][j] = (1.0 - mom) * outs[2][j] + mom * mean;
-        outs[2][c + j] = (1.0 - mom) * outs[2][c + j] + mom * unbiased;
+        if mean.is_finite() && v.is_finite() {
+            outs[2][j] = (1.0 - mom) * outs[2][j] + mom * mean;
+            outs[2][c + j] = (1.0 - mom) * outs[2][c + j] + mom * unbiased;
+        }
     }
 }
 

@@ -425,7 +425,7 @@ pub fn grad_prep(p: &[u32; 16], gl: &Globals, ins: &[&[f32]], outs: &mut [&mut [
 }
 
 /// [`super::optim::sgd_update`], chunks in parallel.
-pub fn sgd_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+pub fn sgd_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     if ins[2][3] != 0.0 {
         return;
     }
@@ -433,7 +433,7 @@ pub fn sgd_update(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
     let mu = pf(p, 1);
     let nesterov = p[2] == 1;
     let (grad, wd, s) = (ins[0], ins[1], ins[2][1]);
-    let lr = g.lr;
+    let lr = ins[2][4];
     let (wo, vo) = outs.split_at_mut(1);
     wo[0][..n]
         .par_chunks_mut(CHUNK)
@@ -736,8 +736,10 @@ pub fn bn_fwd_train(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mu
         saved[0][j] = mean;
         saved[0][c + j] = invstd;
         let unbiased = if n > 1 { v / (n - 1) as f32 } else { var_b };
-        running[j] = (1.0 - mom) * running[j] + mom * mean;
-        running[c + j] = (1.0 - mom) * running[c + j] + mom * unbiased;
+        if mean.is_finite() && v.is_finite() {
+            running[j] = (1.0 - mom) * running[j] + mom * mean;
+            running[c + j] = (1.0 - mom) * running[c + j] + mom * unbiased;
+        }
     }
     y[0][..m * c * sp]
         .par_chunks_mut(c * sp)

@@ -14,7 +14,6 @@ pub fn softmax_xent(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
         };
     for r in 0..m {
         let z = &ins[0][r * c..r * c + c];
-        let y = ins[1][r] as usize;
         let (mut mx, mut arg) = (z[0], 0);
         for (j, &v) in z.iter().enumerate().skip(1) {
             if v > mx {
@@ -23,12 +22,22 @@ pub fn softmax_xent(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
             }
         }
         let s: f32 = z.iter().map(|&v| (v - mx).exp()).sum();
-        let lse = mx + s.ln();
+        // A label that is not a class index (the session refuses these before) gives a
+        // NaN loss and a zero gradient row, never an access outside the row.
+        let y = ins[1][r];
+        if !(y >= 0.0 && y < c as f32) {
+            outs[0][r * c..r * c + c].fill(0.0);
+            outs[1][2 * r] = f32::NAN;
+            outs[1][2 * r + 1] = 0.0;
+            continue;
+        }
+        let y = y as usize;
         for j in 0..c {
             let pj = (z[j] - mx).exp() / s;
             outs[0][r * c + j] = scale * (pj - if j == y { 1.0 } else { 0.0 });
         }
-        outs[1][2 * r] = lse - z[y];
+        // Cancellation-free: ln Σ exp(z − max) − (z_y − max); the max is never added back.
+        outs[1][2 * r] = s.ln() - (z[y] - mx);
         outs[1][2 * r + 1] = if arg == y { 1.0 } else { 0.0 };
     }
 }

@@ -1,0 +1,405 @@
+//! Results at the edges of the input space, on every backend (CPU reference, fast CPU,
+//! GPU): loss numerics at extreme logits, batch norm with one value per channel, labels
+//! out of range, non-finite steps never applied, and skipped steps that do not count.
+//! Expected values are computed here in f64 from the formulas, never taken from a backend.
+
+mod common;
+use common::*;
+use shadeprop::backend::check::run_kernel;
+use shadeprop::backend::{Globals, Kernel, fbits};
+use shadeprop::error::Error;
+use shadeprop::graph::plan::Mode;
+use shadeprop::nn::Sequential;
+use shadeprop::optim::{Adam, Every, LossScale, LrSchedule, Precision, Sgd};
+use shadeprop::session::Session;
+
+/// ln Σ exp(z) − z[y] and softmax(z) − onehot(y), in f64 from the f32 inputs.
+fn xent_f64(z: &[f32], y: usize) -> (f64, Vec<f64>) {
+    let mx = z.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b as f64));
+    let s: f64 = z.iter().map(|&v| (v as f64 - mx).exp()).sum();
+    let loss = s.ln() - (z[y] as f64 - mx);
+    let grad = z
+        .iter()
+        .enumerate()
+        .map(|(j, &v)| (v as f64 - mx).exp() / s - if j == y { 1.0 } else { 0.0 })
+        .collect();
+    (loss, grad)
+}
+
+/// Softmax cross-entropy at extreme logits, equal and unequal, with the label on the
+/// maximum and off it: loss and gradient on every backend against f64.
+#[test]
+fn softmax_xent_at_extreme_logits() {
+    let mut rows: Vec<(Vec<f32>, usize)> = vec![];
+    for mag in [1e4f32, 1e5, 1e6, 1e7, 1e8] {
+        for sign in [1.0f32, -1.0] {
+            let a = sign * mag;
+            rows.push((vec![a, a], 1)); // equal: ln 2
+            rows.push((vec![a, a, a], 0)); // equal: ln 3
+            // Unequal by a few units at that magnitude (exact in f32: steps of 8 at 1e8).
+            let b = a - 64.0 * sign;
+            rows.push((vec![a, a - 3.0 * ulp(a)], 0)); // label on the max
+            rows.push((vec![a, a - 3.0 * ulp(a)], 1)); // label off the max
+            rows.push((vec![a, b, a + ulp(a)], 1));
+            rows.push((vec![a, -a], 1)); // far apart: loss 2|a| or 0
+            rows.push((vec![a, -a], 0));
+        }
+    }
+    // One row per kernel call (rows have 2 or 3 classes).
+    for (z, y) in rows {
+        let c = z.len();
+        let (want_loss, want_grad) = xent_f64(&z, y);
+        let mut p = [0u32; 16];
+        p[0] = 1;
+        p[1] = c as u32;
+        p[2] = fbits(1.0);
+        let ins = [z.clone(), vec![y as f32], vec![1.0, 1.0, 0.0, 0.0]];
+        let outs = [vec![0.0; c], vec![0.0; 2]];
+        for mut b in backends() {
+            let got = run_kernel(b.as_mut(), Kernel::SoftmaxXent, p, &ins, &outs, &Globals::default())
+                .unwrap();
+            let what = format!("logits {z:?} label {y} on {}", b.describe());
+            let loss = got[1][0] as f64;
+            assert!(
+                (loss - want_loss).abs() <= 1e-6 + 1e-6 * want_loss.abs(),
+                "{what}: loss {loss}, expected {want_loss}"
+            );
+            for (j, (&g, &w)) in got[0].iter().zip(&want_grad).enumerate() {
+                assert!(
+                    (g as f64 - w).abs() <= 1e-6,
+                    "{what}: gradient[{j}] {g}, expected {w}"
+                );
+            }
+        }
+    }
+}
+
+fn ulp(x: f32) -> f32 {
+    let b = x.abs().to_bits();
+    f32::from_bits(b + 1) - f32::from_bits(b)
+}
+
+/// The issue's case end to end: a model whose logits are [1e8, 1e8] for a sample of label
+/// 1 reports loss ln 2 on evaluation and in training.
+#[test]
+fn model_with_huge_equal_logits_reports_ln2() {
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(1).linear(2).build().unwrap();
+        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+        s.set_param("0.weight", &[0.0, 0.0]).unwrap();
+        s.set_param("0.bias", &[1e8, 1e8]).unwrap();
+        s.eval_batch(&[0.5], &[1.0]).unwrap();
+        let m = s.take_metrics(Mode::Eval).unwrap();
+        assert!((m.loss - std::f32::consts::LN_2).abs() < 1e-6, "{name}: eval loss {}", m.loss);
+        let (m, grads) = s.gradients(&[0.5], &[1.0]).unwrap();
+        assert!((m.loss - std::f32::consts::LN_2).abs() < 1e-6, "{name}: loss {}", m.loss);
+        // d loss / d bias = softmax − onehot = (0.5, −0.5).
+        assert_eq!(grads[1].1, vec![0.5, -0.5], "{name}");
+    }
+}
+
+/// A label the kernel cannot index (≥ classes) gives a NaN loss, not an out-of-bounds
+/// access or a panic, on every backend (the session refuses such labels before).
+#[test]
+fn softmax_xent_label_out_of_range_is_nan_not_out_of_bounds() {
+    for y in [2.0f32, 10.0, 255.0, 1e9] {
+        let mut p = [0u32; 16];
+        p[0] = 2;
+        p[1] = 2;
+        p[2] = fbits(0.5);
+        // Row 1 is valid and must come out right; row 0 holds the bad label.
+        let ins = [vec![1.0, 2.0, 3.0, 1.0], vec![y, 0.0], vec![1.0, 1.0, 0.0, 0.0]];
+        let outs = [vec![7.0; 4], vec![7.0; 4]];
+        let (want1, _) = xent_f64(&[3.0, 1.0], 0);
+        for mut b in backends() {
+            let got = run_kernel(b.as_mut(), Kernel::SoftmaxXent, p, &ins, &outs, &Globals::default())
+                .unwrap();
+            let what = format!("label {y} on {}", b.describe());
+            assert!(got[1][0].is_nan(), "{what}: loss {}", got[1][0]);
+            assert_eq!(got[1][1], 0.0, "{what}: counted correct");
+            assert!((got[1][2] as f64 - want1).abs() < 1e-6, "{what}: the valid row");
+        }
+    }
+}
+
+fn bn_model() -> Sequential {
+    Sequential::new(2).batch_norm().linear(2)
+}
+
+/// One value per channel in training is refused, naming the layer, and the running
+/// statistics stay as they were (PyTorch: "Expected more than 1 value per channel when
+/// training"); one sample in evaluation is fine.
+#[test]
+fn batch_norm_with_one_value_per_channel_is_refused_in_training() {
+    for b in backends() {
+        let name = b.describe();
+        let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 8).unwrap();
+        let before = s.state().unwrap();
+        for res in [
+            s.train_batch(&[1.0, 2.0], &[0.0]).map(|_| ()),
+            s.gradients(&[1.0, 2.0], &[0.0]).map(|_| ()),
+            s.probe(&[1.0, 2.0], &[0.0]).map(|_| ()),
+        ] {
+            let e = res.expect_err("a one-row batch-norm step must be refused");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("layer 0") && msg.contains("more than 1 value per channel"),
+                "{name}: {msg}"
+            );
+        }
+        assert_eq!(s.state().unwrap(), before, "{name}: running statistics moved");
+        assert_eq!(s.step, 0, "{name}");
+        s.eval_batch(&[1.0, 2.0], &[0.0]).unwrap();
+        let m = s.take_metrics(Mode::Eval).unwrap();
+        assert_eq!(m.samples, 1);
+        // Two rows train.
+        s.train_batch(&[1.0, 2.0, 3.0, 5.0], &[0.0, 1.0]).unwrap();
+        s.take_metrics(Mode::Train).unwrap();
+    }
+    // 2-d batch norm over a 1×1 image: one sample is one value per channel.
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::image(1, 1, 1)
+            .conv2d(2, 1, 1, 0)
+            .batch_norm2d()
+            .flatten()
+            .linear(2)
+            .build()
+            .unwrap();
+        let mut s = Session::new(b, g, Sgd::default(), 0, 8).unwrap();
+        let e = s.train_batch(&[1.0], &[0.0]).unwrap_err().to_string();
+        assert!(e.contains("layer 1") && e.contains("more than 1 value per channel"), "{name}: {e}");
+        s.train_batch(&[1.0, 2.0], &[0.0, 1.0]).unwrap();
+    }
+}
+
+/// The trainer never feeds a one-value batch to batch norm: 5 samples at batch 4 train
+/// one batch of 4 and drop the last sample; running_var is what one batch of 4 gives.
+#[test]
+fn trainer_drops_a_last_batch_of_one_before_batch_norm() {
+    use shadeprop::data::Dataset;
+    use shadeprop::train::{EpochConfig, train_epoch};
+    let x = vec![1.0, 2.0, 3.0, 5.0, 4.0, -1.0, 0.0, 0.5, 9.0, 9.0];
+    let y = vec![0.0, 1.0, 0.0, 1.0, 0.0];
+    let ds = Dataset { x: x.clone(), y, features: 2, classes: 2 };
+    for b in backends() {
+        let name = b.describe();
+        let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 4).unwrap();
+        let cfg = EpochConfig { batch_size: 4, shuffle: false, ..Default::default() };
+        let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap();
+        assert_eq!(e.metrics.samples, 4, "{name}: the last one-sample batch is dropped");
+        assert_eq!(s.step, 1, "{name}");
+        // running_var = 0.9·1 + 0.1·unbiased var of the first 4 rows, per feature.
+        let st = &s.state().unwrap()[0].1;
+        for f in 0..2 {
+            let v: Vec<f64> = (0..4).map(|r| x[r * 2 + f] as f64).collect();
+            let mean = v.iter().sum::<f64>() / 4.0;
+            let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 3.0;
+            let want = 0.9 + 0.1 * var;
+            assert!((st[2 + f] as f64 - want).abs() < 1e-5, "{name}: running_var[{f}] {} vs {want}", st[2 + f]);
+        }
+    }
+}
+
+/// Labels that are not an integer in [0, classes) are named errors on every session
+/// entry point, with the row and the value; nothing runs.
+#[test]
+fn bad_labels_are_refused_at_the_session() {
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(2).linear(3).build().unwrap();
+        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+        let before = s.params().unwrap();
+        let x = [0.1, 0.2, 0.3, 0.4];
+        for bad in [3.0f32, 10.0, 255.0, -1.0, 2.5, f32::NAN, f32::INFINITY] {
+            let y = [1.0, bad];
+            let errs = [
+                s.train_batch(&x, &y).err(),
+                s.eval_batch(&x, &y).err(),
+                s.gradients(&x, &y).err(),
+                s.probe(&x, &y).err(),
+            ];
+            for e in errs {
+                let e = e.unwrap_or_else(|| panic!("{name}: label {bad} accepted"));
+                let msg = e.to_string();
+                assert!(matches!(e, Error::Label { .. }), "{name}: {msg}");
+                assert!(msg.contains("row 1") && msg.contains(&format!("{bad}")), "{name}: {msg}");
+                assert!(msg.contains("3 classes"), "{name}: {msg}");
+            }
+        }
+        assert_eq!(s.params().unwrap(), before, "{name}");
+        assert_eq!(s.step, 0);
+    }
+}
+
+/// Training on a batch with a NaN input: the update is not applied (parameters, momentum,
+/// running statistics, count of applied updates as before), the next metrics read names the non-finite loss and the row and
+/// feature, and the session then trains on from the last good parameters.
+#[test]
+fn non_finite_step_is_skipped_and_reported() {
+    for adam in [false, true] {
+        for b in backends() {
+            let name = format!("{} adam={adam}", b.describe());
+            let g = Sequential::new(3).linear(4).batch_norm().relu().linear(2).build().unwrap();
+            let mut s = if adam {
+                Session::new(b, g, Adam { lr: 0.01, clip_norm: Some(1.0), ..Adam::default() }, 0, 4)
+            } else {
+                Session::new(b, g, Sgd { lr: 0.1, momentum: 0.9, clip_norm: Some(1.0), ..Sgd::default() }, 0, 4)
+            }
+            .unwrap();
+            let (x, y) = batch(3, 2, 3, 2);
+            s.train_batch(&x, &y).unwrap();
+            s.take_metrics(Mode::Train).unwrap();
+            let snap = s.snapshot().unwrap();
+            let mut bad = x.clone();
+            bad[4] = f32::NAN; // row 1, feature 1
+            s.train_batch(&bad, &y).unwrap();
+            let e = s.take_metrics(Mode::Train).unwrap_err().to_string();
+            assert!(e.contains("non-finite") && e.contains("row 1, feature 1"), "{name}: {e}");
+            let after = s.snapshot().unwrap();
+            assert_eq!(after.params, snap.params, "{name}: parameters changed");
+            assert_eq!(after.velocity, snap.velocity, "{name}: momentum changed");
+            assert_eq!(after.second_moment, snap.second_moment, "{name}: Adam's m2 changed");
+            assert_eq!(after.state, snap.state, "{name}: running statistics changed");
+            assert_eq!(after.applied_steps, 1, "{name}: applied steps");
+            // Trains on.
+            s.train_batch(&x, &y).unwrap();
+            let m = s.take_metrics(Mode::Train).unwrap();
+            assert!(m.loss.is_finite(), "{name}");
+            assert_eq!(s.snapshot().unwrap().applied_steps, 2, "{name}");
+            assert!(s.params().unwrap().iter().all(|(_, v)| v.iter().all(|x| x.is_finite())));
+        }
+    }
+}
+
+/// Non-finite inputs at evaluation and prediction are named errors with row and feature.
+#[test]
+fn non_finite_inputs_at_evaluation_and_prediction_are_named() {
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(3).linear(4).relu().linear(2).build().unwrap();
+        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+        let mut x = vec![0.5f32; 6];
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            x[5] = bad;
+            for e in [
+                s.eval_batch(&x, &[0.0, 1.0]).err(),
+                s.predict(&x).err(),
+                s.predict_mc(&x, 2).err(),
+            ] {
+                let msg = e.unwrap_or_else(|| panic!("{name}: {bad} accepted")).to_string();
+                assert!(msg.contains("row 1, feature 2") && msg.contains(&format!("{bad}")), "{name}: {msg}");
+            }
+        }
+        let m = s.take_metrics(Mode::Eval).unwrap();
+        assert_eq!(m.samples, 0, "{name}: nothing evaluated");
+    }
+}
+
+/// Loading non-finite parameters (set_param, restore) names the tensor.
+#[test]
+fn non_finite_parameters_are_refused_on_load() {
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(3).linear(2).build().unwrap();
+        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+        let e = s.set_param("0.bias", &[0.0, f32::NAN]).unwrap_err().to_string();
+        assert!(e.contains("0.bias") && e.contains("NaN"), "{name}: {e}");
+        let mut snap = s.snapshot().unwrap();
+        snap.params.iter_mut().for_each(|v| *v = f32::NAN);
+        let e = s.restore(&snap).unwrap_err().to_string();
+        assert!(e.contains("0.weight"), "{name}: {e}");
+        let mut snap = s.snapshot().unwrap();
+        snap.velocity[0] = f32::INFINITY;
+        let e = s.restore(&snap).unwrap_err().to_string();
+        assert!(e.contains("0.weight") && e.contains("momentum"), "{name}: {e}");
+    }
+}
+
+/// Mixed precision with the loss scale started at 2^100: every step overflows until the
+/// scale has backed off, and those skipped steps do not count. The first applied Adam
+/// step then moves each weight by lr·g/(|g| + eps/…) ≈ lr (t = 1: m̂ = g, v̂ = g²), not by
+/// lr·(1 − 0.9^t)… as when Adam's t counts skipped steps.
+#[test]
+fn skipped_steps_do_not_advance_adam_or_the_schedule() {
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(4).linear(3).build().unwrap();
+        let prec = Precision::Mixed(LossScale { init: 2f32.powi(100), ..LossScale::default() });
+        let lr = 1e-3f32;
+        let opt = Adam { lr, eps: 1e-12, weight_decay: 0.0, ..Adam::default() };
+        let mut s = Session::with_precision(b, g, opt, 0, 8, prec).unwrap();
+        let (x, y) = batch(5, 8, 4, 3);
+        let mut skipped = 0;
+        let mut before = s.params().unwrap();
+        for _ in 0..200 {
+            before = s.params().unwrap();
+            s.train_batch(&x, &y).unwrap();
+            let m = s.take_metrics(Mode::Train).unwrap();
+            if m.skipped_steps == skipped {
+                break;
+            }
+            skipped = m.skipped_steps;
+        }
+        assert!(skipped > 50, "{name}: {skipped} skipped steps");
+        assert_eq!(s.snapshot().unwrap().applied_steps, 1, "{name}");
+        let after = s.params().unwrap();
+        for ((n, w0), (_, w1)) in before.iter().zip(&after) {
+            for (a, c) in w0.iter().zip(w1) {
+                let moved = (a - c).abs();
+                assert!((moved - lr).abs() <= 1e-3 * lr, "{name}: {n} moved {moved}, expected lr {lr}");
+            }
+        }
+    }
+    // f32, a per-step schedule: a skipped non-finite step leaves the schedule where it was.
+    // StepLR(step_size 1, gamma 0.5): the first applied step uses lr0 whatever was skipped.
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(2).linear(2).build().unwrap();
+        let lr0 = 0.5f32;
+        let mut s = Session::new(b, g, Sgd { lr: lr0, ..Sgd::default() }, 0, 4).unwrap();
+        s.set_schedule(LrSchedule::Step { step_size: 1, gamma: 0.5, every: Every::Step }).unwrap();
+        let x = [0.3, -0.7, 1.1, 0.2];
+        let y = [0.0, 1.0];
+        for _ in 0..3 {
+            s.train_batch(&[f32::NAN, 0.0, 0.0, 0.0], &y).unwrap();
+            assert!(s.take_metrics(Mode::Train).is_err());
+        }
+        let w0 = s.params().unwrap();
+        let (_, grads) = s.gradients(&x, &y).unwrap();
+        s.train_batch(&x, &y).unwrap();
+        s.take_metrics(Mode::Train).unwrap();
+        let w1 = s.params().unwrap();
+        for (((n, a), (_, c)), (_, gr)) in w0.iter().zip(&w1).zip(&grads) {
+            for i in 0..a.len() {
+                let want = a[i] - lr0 * gr[i];
+                assert!((c[i] - want).abs() <= 1e-6, "{name}: {n}[{i}] {} vs {want} (lr0 {lr0})", c[i]);
+            }
+        }
+        // The second applied step uses lr0·0.5.
+        let (_, grads) = s.gradients(&x, &y).unwrap();
+        s.train_batch(&x, &y).unwrap();
+        s.take_metrics(Mode::Train).unwrap();
+        let w2 = s.params().unwrap();
+        for (((n, a), (_, c)), (_, gr)) in w1.iter().zip(&w2).zip(&grads) {
+            for i in 0..a.len() {
+                let want = a[i] - 0.5 * lr0 * gr[i];
+                assert!((c[i] - want).abs() <= 1e-6, "{name}: {n}[{i}] {} vs {want}", c[i]);
+            }
+        }
+    }
+}
+
+/// A batch larger than the session's maximum names both sizes.
+#[test]
+fn batch_over_the_maximum_names_both_sizes() {
+    for b in backends() {
+        let g = Sequential::new(2).linear(2).build().unwrap();
+        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+        let e = s.train_batch(&[0.0; 10], &[0.0; 5]).unwrap_err().to_string();
+        assert!(e.contains("batch of 5") && e.contains("maximum batch 4"), "{e}");
+        let e = s.eval_batch(&[0.0; 10], &[0.0; 5]).unwrap_err().to_string();
+        assert!(e.contains("batch of 5") && e.contains("maximum batch 4"), "{e}");
+    }
+}
