@@ -303,6 +303,18 @@ impl Session {
         Ok(())
     }
 
+    /// Every parameter and running statistic finite (one readback), else
+    /// [`Error::NonFiniteParameter`] naming the first tensor in model order.
+    pub fn check_finite_parameters(&mut self) -> Result<()> {
+        for (name, v) in self.params()? {
+            check_finite_tensor(&name, "values", &v)?;
+        }
+        for (name, v) in self.state()? {
+            check_finite_tensor(&name, "values", &v)?;
+        }
+        Ok(())
+    }
+
     /// Whether a training step on a batch of `batch` samples is possible: an error when a
     /// batch-norm layer would see one value per channel ([`Error::OneValuePerChannel`]).
     pub fn trainable_batch(&self, batch: usize) -> Result<()> {

@@ -403,3 +403,31 @@ fn batch_over_the_maximum_names_both_sizes() {
         assert!(e.contains("batch of 5") && e.contains("maximum batch 4"), "{e}");
     }
 }
+
+/// A checkpoint whose weights are all NaN but whose checksum is valid is refused on load,
+/// naming the tensor; evaluating a session whose parameters went non-finite names it too.
+#[test]
+fn non_finite_checkpoint_and_evaluation_name_the_tensor() {
+    use shadeprop::data::Dataset;
+    use shadeprop::graph::plan::buf;
+    use shadeprop::train::{checkpoint, evaluate};
+    let dir = std::env::temp_dir().join(format!("shadeprop-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nan.safetensors");
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(3).linear(4).relu().linear(2).build().unwrap();
+        let mut s = Session::new(b, g.clone(), Sgd::default(), 0, 4).unwrap();
+        let n = s.layout().params_len;
+        // Behind the session's back, as a corrupt writer would.
+        s.backend_mut().write(buf::PARAMS, 0, &vec![f32::NAN; n]).unwrap();
+        let ds = Dataset { x: vec![0.5; 6], y: vec![0.0, 1.0], features: 3, classes: 2 };
+        let e = evaluate(&mut s, &ds, 4).unwrap_err().to_string();
+        assert!(e.contains("0.weight") && e.contains("NaN"), "{name}: {e}");
+        checkpoint::save(&path, &mut s, &Default::default(), &[]).unwrap();
+        let mut t = Session::new(Box::new(shadeprop::backend::cpu::Cpu::new()), g, Sgd::default(), 0, 4).unwrap();
+        let e = checkpoint::load(&path, &mut t).unwrap_err().to_string();
+        assert!(e.contains("0.weight") && e.contains("NaN") && e.contains("nan.safetensors"), "{name}: {e}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

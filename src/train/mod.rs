@@ -228,6 +228,9 @@ pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metr
         });
     }
     let batch_size = batch_size.min(s.layout().max_batch);
+    // Non-finite parameters or running statistics would give a wrong answer silently (a
+    // ReLU maps NaN to 0): named here, once per evaluation (one readback).
+    s.check_finite_parameters()?;
     let f = ds.features;
     for start in (0..ds.len()).step_by(batch_size) {
         let end = (start + batch_size).min(ds.len());
