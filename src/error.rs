@@ -77,7 +77,9 @@ pub enum Error {
 
     /// A label is not a class index: not an integer in [0, classes) (NaN, negative,
     /// fractional, or too large).
-    #[error("{context}: label {value} at row {row} is not a class index: expected an integer in [0, {classes}) ({classes} classes)")]
+    #[error(
+        "{context}: label {value} at row {row} is not a class index: expected an integer in [0, {classes}) ({classes} classes)"
+    )]
     Label {
         context: String,
         row: usize,
@@ -86,12 +88,16 @@ pub enum Error {
     },
 
     /// A batch holds more samples than the session was created for.
-    #[error("a batch of {batch} samples is larger than the session's maximum batch {max} (the max_batch it was created with)")]
+    #[error(
+        "a batch of {batch} samples is larger than the session's maximum batch {max} (the max_batch it was created with)"
+    )]
     BatchTooLarge { batch: usize, max: usize },
 
     /// A training-mode pass would give a batch-norm layer one value per channel (a batch
     /// of one sample with one spatial position): its batch variance would be 0.
-    #[error("batch norm layer {layer}: expected more than 1 value per channel when training, got a batch of {batch} with {spatial} spatial position(s) per channel; train with batches of at least 2 samples (evaluation with one sample is fine)")]
+    #[error(
+        "batch norm layer {layer}: expected more than 1 value per channel when training, got a batch of {batch} with {spatial} spatial position(s) per channel; train with batches of at least 2 samples (evaluation with one sample is fine)"
+    )]
     OneValuePerChannel {
         layer: String,
         batch: usize,
@@ -100,7 +106,9 @@ pub enum Error {
 
     /// An input value is NaN or infinite where a finite one is needed (evaluation,
     /// prediction).
-    #[error("{context}: input holds {value} at row {row}, feature {feature}; inputs must be finite")]
+    #[error(
+        "{context}: input holds {value} at row {row}, feature {feature}; inputs must be finite"
+    )]
     NonFiniteInput {
         context: String,
         row: usize,
@@ -109,7 +117,9 @@ pub enum Error {
     },
 
     /// A parameter or optimizer tensor being loaded holds NaN or infinity.
-    #[error("{what} of {tensor} holds {value} at index {index}; refusing to load non-finite values")]
+    #[error(
+        "{what} of {tensor} holds {value} at index {index}; refusing to load non-finite values"
+    )]
     NonFiniteParameter {
         tensor: String,
         what: &'static str,

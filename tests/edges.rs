@@ -56,8 +56,15 @@ fn softmax_xent_at_extreme_logits() {
         let ins = [z.clone(), vec![y as f32], vec![1.0, 1.0, 0.0, 0.0]];
         let outs = [vec![0.0; c], vec![0.0; 2]];
         for mut b in backends() {
-            let got = run_kernel(b.as_mut(), Kernel::SoftmaxXent, p, &ins, &outs, &Globals::default())
-                .unwrap();
+            let got = run_kernel(
+                b.as_mut(),
+                Kernel::SoftmaxXent,
+                p,
+                &ins,
+                &outs,
+                &Globals::default(),
+            )
+            .unwrap();
             let what = format!("logits {z:?} label {y} on {}", b.describe());
             let loss = got[1][0] as f64;
             assert!(
@@ -91,9 +98,17 @@ fn model_with_huge_equal_logits_reports_ln2() {
         s.set_param("0.bias", &[1e8, 1e8]).unwrap();
         s.eval_batch(&[0.5], &[1.0]).unwrap();
         let m = s.take_metrics(Mode::Eval).unwrap();
-        assert!((m.loss - std::f32::consts::LN_2).abs() < 1e-6, "{name}: eval loss {}", m.loss);
+        assert!(
+            (m.loss - std::f32::consts::LN_2).abs() < 1e-6,
+            "{name}: eval loss {}",
+            m.loss
+        );
         let (m, grads) = s.gradients(&[0.5], &[1.0]).unwrap();
-        assert!((m.loss - std::f32::consts::LN_2).abs() < 1e-6, "{name}: loss {}", m.loss);
+        assert!(
+            (m.loss - std::f32::consts::LN_2).abs() < 1e-6,
+            "{name}: loss {}",
+            m.loss
+        );
         // d loss / d bias = softmax − onehot = (0.5, −0.5).
         assert_eq!(grads[1].1, vec![0.5, -0.5], "{name}");
     }
@@ -109,16 +124,30 @@ fn softmax_xent_label_out_of_range_is_nan_not_out_of_bounds() {
         p[1] = 2;
         p[2] = fbits(0.5);
         // Row 1 is valid and must come out right; row 0 holds the bad label.
-        let ins = [vec![1.0, 2.0, 3.0, 1.0], vec![y, 0.0], vec![1.0, 1.0, 0.0, 0.0]];
+        let ins = [
+            vec![1.0, 2.0, 3.0, 1.0],
+            vec![y, 0.0],
+            vec![1.0, 1.0, 0.0, 0.0],
+        ];
         let outs = [vec![7.0; 4], vec![7.0; 4]];
         let (want1, _) = xent_f64(&[3.0, 1.0], 0);
         for mut b in backends() {
-            let got = run_kernel(b.as_mut(), Kernel::SoftmaxXent, p, &ins, &outs, &Globals::default())
-                .unwrap();
+            let got = run_kernel(
+                b.as_mut(),
+                Kernel::SoftmaxXent,
+                p,
+                &ins,
+                &outs,
+                &Globals::default(),
+            )
+            .unwrap();
             let what = format!("label {y} on {}", b.describe());
             assert!(got[1][0].is_nan(), "{what}: loss {}", got[1][0]);
             assert_eq!(got[1][1], 0.0, "{what}: counted correct");
-            assert!((got[1][2] as f64 - want1).abs() < 1e-6, "{what}: the valid row");
+            assert!(
+                (got[1][2] as f64 - want1).abs() < 1e-6,
+                "{what}: the valid row"
+            );
         }
     }
 }
@@ -148,7 +177,11 @@ fn batch_norm_with_one_value_per_channel_is_refused_in_training() {
                 "{name}: {msg}"
             );
         }
-        assert_eq!(s.state().unwrap(), before, "{name}: running statistics moved");
+        assert_eq!(
+            s.state().unwrap(),
+            before,
+            "{name}: running statistics moved"
+        );
         assert_eq!(s.step, 0, "{name}");
         s.eval_batch(&[1.0, 2.0], &[0.0]).unwrap();
         let m = s.take_metrics(Mode::Eval).unwrap();
@@ -169,7 +202,10 @@ fn batch_norm_with_one_value_per_channel_is_refused_in_training() {
             .unwrap();
         let mut s = Session::new(b, g, Sgd::default(), 0, 8).unwrap();
         let e = s.train_batch(&[1.0], &[0.0]).unwrap_err().to_string();
-        assert!(e.contains("layer 1") && e.contains("more than 1 value per channel"), "{name}: {e}");
+        assert!(
+            e.contains("layer 1") && e.contains("more than 1 value per channel"),
+            "{name}: {e}"
+        );
         s.train_batch(&[1.0, 2.0], &[0.0, 1.0]).unwrap();
     }
 }
@@ -182,13 +218,25 @@ fn trainer_drops_a_last_batch_of_one_before_batch_norm() {
     use shadeprop::train::{EpochConfig, train_epoch};
     let x = vec![1.0, 2.0, 3.0, 5.0, 4.0, -1.0, 0.0, 0.5, 9.0, 9.0];
     let y = vec![0.0, 1.0, 0.0, 1.0, 0.0];
-    let ds = Dataset { x: x.clone(), y, features: 2, classes: 2 };
+    let ds = Dataset {
+        x: x.clone(),
+        y,
+        features: 2,
+        classes: 2,
+    };
     for b in backends() {
         let name = b.describe();
         let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 4).unwrap();
-        let cfg = EpochConfig { batch_size: 4, shuffle: false, ..Default::default() };
+        let cfg = EpochConfig {
+            batch_size: 4,
+            shuffle: false,
+            ..Default::default()
+        };
         let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap();
-        assert_eq!(e.metrics.samples, 4, "{name}: the last one-sample batch is dropped");
+        assert_eq!(
+            e.metrics.samples, 4,
+            "{name}: the last one-sample batch is dropped"
+        );
         assert_eq!(s.step, 1, "{name}");
         // running_var = 0.9·1 + 0.1·unbiased var of the first 4 rows, per feature.
         let st = &s.state().unwrap()[0].1;
@@ -197,7 +245,11 @@ fn trainer_drops_a_last_batch_of_one_before_batch_norm() {
             let mean = v.iter().sum::<f64>() / 4.0;
             let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 3.0;
             let want = 0.9 + 0.1 * var;
-            assert!((st[2 + f] as f64 - want).abs() < 1e-5, "{name}: running_var[{f}] {} vs {want}", st[2 + f]);
+            assert!(
+                (st[2 + f] as f64 - want).abs() < 1e-5,
+                "{name}: running_var[{f}] {} vs {want}",
+                st[2 + f]
+            );
         }
     }
 }
@@ -224,7 +276,10 @@ fn bad_labels_are_refused_at_the_session() {
                 let e = e.unwrap_or_else(|| panic!("{name}: label {bad} accepted"));
                 let msg = e.to_string();
                 assert!(matches!(e, Error::Label { .. }), "{name}: {msg}");
-                assert!(msg.contains("row 1") && msg.contains(&format!("{bad}")), "{name}: {msg}");
+                assert!(
+                    msg.contains("row 1") && msg.contains(&format!("{bad}")),
+                    "{name}: {msg}"
+                );
                 assert!(msg.contains("3 classes"), "{name}: {msg}");
             }
         }
@@ -241,11 +296,38 @@ fn non_finite_step_is_skipped_and_reported() {
     for adam in [false, true] {
         for b in backends() {
             let name = format!("{} adam={adam}", b.describe());
-            let g = Sequential::new(3).linear(4).batch_norm().relu().linear(2).build().unwrap();
+            let g = Sequential::new(3)
+                .linear(4)
+                .batch_norm()
+                .relu()
+                .linear(2)
+                .build()
+                .unwrap();
             let mut s = if adam {
-                Session::new(b, g, Adam { lr: 0.01, clip_norm: Some(1.0), ..Adam::default() }, 0, 4)
+                Session::new(
+                    b,
+                    g,
+                    Adam {
+                        lr: 0.01,
+                        clip_norm: Some(1.0),
+                        ..Adam::default()
+                    },
+                    0,
+                    4,
+                )
             } else {
-                Session::new(b, g, Sgd { lr: 0.1, momentum: 0.9, clip_norm: Some(1.0), ..Sgd::default() }, 0, 4)
+                Session::new(
+                    b,
+                    g,
+                    Sgd {
+                        lr: 0.1,
+                        momentum: 0.9,
+                        clip_norm: Some(1.0),
+                        ..Sgd::default()
+                    },
+                    0,
+                    4,
+                )
             }
             .unwrap();
             let (x, y) = batch(3, 2, 3, 2);
@@ -256,19 +338,33 @@ fn non_finite_step_is_skipped_and_reported() {
             bad[4] = f32::NAN; // row 1, feature 1
             s.train_batch(&bad, &y).unwrap();
             let e = s.take_metrics(Mode::Train).unwrap_err().to_string();
-            assert!(e.contains("non-finite") && e.contains("row 1, feature 1"), "{name}: {e}");
+            assert!(
+                e.contains("non-finite") && e.contains("row 1, feature 1"),
+                "{name}: {e}"
+            );
             let after = s.snapshot().unwrap();
             assert_eq!(after.params, snap.params, "{name}: parameters changed");
             assert_eq!(after.velocity, snap.velocity, "{name}: momentum changed");
-            assert_eq!(after.second_moment, snap.second_moment, "{name}: Adam's m2 changed");
-            assert_eq!(after.state, snap.state, "{name}: running statistics changed");
+            assert_eq!(
+                after.second_moment, snap.second_moment,
+                "{name}: Adam's m2 changed"
+            );
+            assert_eq!(
+                after.state, snap.state,
+                "{name}: running statistics changed"
+            );
             assert_eq!(after.applied_steps, 1, "{name}: applied steps");
             // Trains on.
             s.train_batch(&x, &y).unwrap();
             let m = s.take_metrics(Mode::Train).unwrap();
             assert!(m.loss.is_finite(), "{name}");
             assert_eq!(s.snapshot().unwrap().applied_steps, 2, "{name}");
-            assert!(s.params().unwrap().iter().all(|(_, v)| v.iter().all(|x| x.is_finite())));
+            assert!(
+                s.params()
+                    .unwrap()
+                    .iter()
+                    .all(|(_, v)| v.iter().all(|x| x.is_finite()))
+            );
         }
     }
 }
@@ -278,7 +374,12 @@ fn non_finite_step_is_skipped_and_reported() {
 fn non_finite_inputs_at_evaluation_and_prediction_are_named() {
     for b in backends() {
         let name = b.describe();
-        let g = Sequential::new(3).linear(4).relu().linear(2).build().unwrap();
+        let g = Sequential::new(3)
+            .linear(4)
+            .relu()
+            .linear(2)
+            .build()
+            .unwrap();
         let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
         let mut x = vec![0.5f32; 6];
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
@@ -288,8 +389,13 @@ fn non_finite_inputs_at_evaluation_and_prediction_are_named() {
                 s.predict(&x).err(),
                 s.predict_mc(&x, 2).err(),
             ] {
-                let msg = e.unwrap_or_else(|| panic!("{name}: {bad} accepted")).to_string();
-                assert!(msg.contains("row 1, feature 2") && msg.contains(&format!("{bad}")), "{name}: {msg}");
+                let msg = e
+                    .unwrap_or_else(|| panic!("{name}: {bad} accepted"))
+                    .to_string();
+                assert!(
+                    msg.contains("row 1, feature 2") && msg.contains(&format!("{bad}")),
+                    "{name}: {msg}"
+                );
             }
         }
         let m = s.take_metrics(Mode::Eval).unwrap();
@@ -304,7 +410,10 @@ fn non_finite_parameters_are_refused_on_load() {
         let name = b.describe();
         let g = Sequential::new(3).linear(2).build().unwrap();
         let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
-        let e = s.set_param("0.bias", &[0.0, f32::NAN]).unwrap_err().to_string();
+        let e = s
+            .set_param("0.bias", &[0.0, f32::NAN])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("0.bias") && e.contains("NaN"), "{name}: {e}");
         let mut snap = s.snapshot().unwrap();
         snap.params.iter_mut().for_each(|v| *v = f32::NAN);
@@ -313,7 +422,10 @@ fn non_finite_parameters_are_refused_on_load() {
         let mut snap = s.snapshot().unwrap();
         snap.velocity[0] = f32::INFINITY;
         let e = s.restore(&snap).unwrap_err().to_string();
-        assert!(e.contains("0.weight") && e.contains("momentum"), "{name}: {e}");
+        assert!(
+            e.contains("0.weight") && e.contains("momentum"),
+            "{name}: {e}"
+        );
     }
 }
 
@@ -326,9 +438,17 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
     for b in backends() {
         let name = b.describe();
         let g = Sequential::new(4).linear(3).build().unwrap();
-        let prec = Precision::Mixed(LossScale { init: 2f32.powi(100), ..LossScale::default() });
+        let prec = Precision::Mixed(LossScale {
+            init: 2f32.powi(100),
+            ..LossScale::default()
+        });
         let lr = 1e-3f32;
-        let opt = Adam { lr, eps: 1e-12, weight_decay: 0.0, ..Adam::default() };
+        let opt = Adam {
+            lr,
+            eps: 1e-12,
+            weight_decay: 0.0,
+            ..Adam::default()
+        };
         let mut s = Session::with_precision(b, g, opt, 0, 8, prec).unwrap();
         let (x, y) = batch(5, 8, 4, 3);
         let mut skipped = 0;
@@ -348,7 +468,10 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
         for ((n, w0), (_, w1)) in before.iter().zip(&after) {
             for (a, c) in w0.iter().zip(w1) {
                 let moved = (a - c).abs();
-                assert!((moved - lr).abs() <= 1e-3 * lr, "{name}: {n} moved {moved}, expected lr {lr}");
+                assert!(
+                    (moved - lr).abs() <= 1e-3 * lr,
+                    "{name}: {n} moved {moved}, expected lr {lr}"
+                );
             }
         }
     }
@@ -358,8 +481,23 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
         let name = b.describe();
         let g = Sequential::new(2).linear(2).build().unwrap();
         let lr0 = 0.5f32;
-        let mut s = Session::new(b, g, Sgd { lr: lr0, ..Sgd::default() }, 0, 4).unwrap();
-        s.set_schedule(LrSchedule::Step { step_size: 1, gamma: 0.5, every: Every::Step }).unwrap();
+        let mut s = Session::new(
+            b,
+            g,
+            Sgd {
+                lr: lr0,
+                ..Sgd::default()
+            },
+            0,
+            4,
+        )
+        .unwrap();
+        s.set_schedule(LrSchedule::Step {
+            step_size: 1,
+            gamma: 0.5,
+            every: Every::Step,
+        })
+        .unwrap();
         let x = [0.3, -0.7, 1.1, 0.2];
         let y = [0.0, 1.0];
         for _ in 0..3 {
@@ -374,7 +512,11 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
         for (((n, a), (_, c)), (_, gr)) in w0.iter().zip(&w1).zip(&grads) {
             for i in 0..a.len() {
                 let want = a[i] - lr0 * gr[i];
-                assert!((c[i] - want).abs() <= 1e-6, "{name}: {n}[{i}] {} vs {want} (lr0 {lr0})", c[i]);
+                assert!(
+                    (c[i] - want).abs() <= 1e-6,
+                    "{name}: {n}[{i}] {} vs {want} (lr0 {lr0})",
+                    c[i]
+                );
             }
         }
         // The second applied step uses lr0·0.5.
@@ -385,7 +527,11 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
         for (((n, a), (_, c)), (_, gr)) in w1.iter().zip(&w2).zip(&grads) {
             for i in 0..a.len() {
                 let want = a[i] - 0.5 * lr0 * gr[i];
-                assert!((c[i] - want).abs() <= 1e-6, "{name}: {n}[{i}] {} vs {want}", c[i]);
+                assert!(
+                    (c[i] - want).abs() <= 1e-6,
+                    "{name}: {n}[{i}] {} vs {want}",
+                    c[i]
+                );
             }
         }
     }
@@ -397,10 +543,19 @@ fn batch_over_the_maximum_names_both_sizes() {
     for b in backends() {
         let g = Sequential::new(2).linear(2).build().unwrap();
         let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
-        let e = s.train_batch(&[0.0; 10], &[0.0; 5]).unwrap_err().to_string();
-        assert!(e.contains("batch of 5") && e.contains("maximum batch 4"), "{e}");
+        let e = s
+            .train_batch(&[0.0; 10], &[0.0; 5])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("batch of 5") && e.contains("maximum batch 4"),
+            "{e}"
+        );
         let e = s.eval_batch(&[0.0; 10], &[0.0; 5]).unwrap_err().to_string();
-        assert!(e.contains("batch of 5") && e.contains("maximum batch 4"), "{e}");
+        assert!(
+            e.contains("batch of 5") && e.contains("maximum batch 4"),
+            "{e}"
+        );
     }
 }
 
@@ -416,18 +571,40 @@ fn non_finite_checkpoint_and_evaluation_name_the_tensor() {
     let path = dir.join("nan.safetensors");
     for b in backends() {
         let name = b.describe();
-        let g = Sequential::new(3).linear(4).relu().linear(2).build().unwrap();
+        let g = Sequential::new(3)
+            .linear(4)
+            .relu()
+            .linear(2)
+            .build()
+            .unwrap();
         let mut s = Session::new(b, g.clone(), Sgd::default(), 0, 4).unwrap();
         let n = s.layout().params_len;
         // Behind the session's back, as a corrupt writer would.
-        s.backend_mut().write(buf::PARAMS, 0, &vec![f32::NAN; n]).unwrap();
-        let ds = Dataset { x: vec![0.5; 6], y: vec![0.0, 1.0], features: 3, classes: 2 };
+        s.backend_mut()
+            .write(buf::PARAMS, 0, &vec![f32::NAN; n])
+            .unwrap();
+        let ds = Dataset {
+            x: vec![0.5; 6],
+            y: vec![0.0, 1.0],
+            features: 3,
+            classes: 2,
+        };
         let e = evaluate(&mut s, &ds, 4).unwrap_err().to_string();
         assert!(e.contains("0.weight") && e.contains("NaN"), "{name}: {e}");
         checkpoint::save(&path, &mut s, &Default::default(), &[]).unwrap();
-        let mut t = Session::new(Box::new(shadeprop::backend::cpu::Cpu::new()), g, Sgd::default(), 0, 4).unwrap();
+        let mut t = Session::new(
+            Box::new(shadeprop::backend::cpu::Cpu::new()),
+            g,
+            Sgd::default(),
+            0,
+            4,
+        )
+        .unwrap();
         let e = checkpoint::load(&path, &mut t).unwrap_err().to_string();
-        assert!(e.contains("0.weight") && e.contains("NaN") && e.contains("nan.safetensors"), "{name}: {e}");
+        assert!(
+            e.contains("0.weight") && e.contains("NaN") && e.contains("nan.safetensors"),
+            "{name}: {e}"
+        );
     }
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -341,7 +341,10 @@ fn invalid_hyperparameters_are_named_errors() {
     assert!(e.to_string().contains("lr = -0.1"), "{e}");
     let mut s = session(Box::new(Cpu::new()), g, Sgd::default(), 0, 4);
     let e = s.train_batch(&[0.0; 12], &[0.0, 1.0]).unwrap_err();
-    assert!(e.to_string().contains("shape mismatch in training batch"), "{e}");
+    assert!(
+        e.to_string().contains("shape mismatch in training batch"),
+        "{e}"
+    );
 }
 
 #[test]

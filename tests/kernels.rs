@@ -691,7 +691,11 @@ fn grad_prep_clip_and_optimizer_updates() {
             p[0] = n as u32;
             p[1] = fbits(0.9);
             p[2] = nesterov;
-            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0, 0.0, 0.1, 1.0, 1.0, 0.0]];
+            let ins = [
+                g.clone(),
+                wd.clone(),
+                vec![2.5, 0.4, 0.0, 0.0, 0.1, 1.0, 1.0, 0.0],
+            ];
             both(
                 &mut gs,
                 Kernel::SgdUpdate,
@@ -713,7 +717,11 @@ fn grad_prep_clip_and_optimizer_updates() {
             let glob = g0();
             let (bc1, bc2) = (1.0 - 0.9f32.powi(3), 1.0 - 0.999f32.powi(3));
             let m2: Vec<f32> = rand_vec(36, n).iter().map(|v| v * v).collect();
-            let ins = [g.clone(), wd.clone(), vec![2.5, 0.4, 0.0, 0.0, 0.1, bc1, bc2, 0.0]];
+            let ins = [
+                g.clone(),
+                wd.clone(),
+                vec![2.5, 0.4, 0.0, 0.0, 0.1, bc1, bc2, 0.0],
+            ];
             both(
                 &mut gs,
                 Kernel::AdamUpdate,
@@ -1450,7 +1458,13 @@ fn loss_scale_update_and_skipped_steps() {
         let got = finalize(q);
         let mut info_no_update = info;
         info_no_update[7] = 2.0;
-        assert_close("clipinfo (no update)", &got[..8], &info_no_update, 1e-6, 1e-6);
+        assert_close(
+            "clipinfo (no update)",
+            &got[..8],
+            &info_no_update,
+            1e-6,
+            1e-6,
+        );
         assert_eq!(got[10..], amp, "loss-scale state without update");
     }
     // A skipped step changes neither the weights nor the optimizer's moments.
