@@ -168,4 +168,46 @@ mod tests {
         assert_eq!(s, (0..1000).collect::<Vec<_>>());
         assert_ne!(p, (0..1000).collect::<Vec<_>>());
     }
+
+    /// Pearson's chi-square statistic of `counts` against the expected fractions `p`.
+    fn chi_square(counts: &[u64], p: &[f64]) -> f64 {
+        let n: u64 = counts.iter().sum();
+        counts
+            .iter()
+            .zip(p)
+            .map(|(&c, &q)| (c as f64 - n as f64 * q).powi(2) / (n as f64 * q))
+            .sum()
+    }
+
+    #[test]
+    fn below_has_no_modulo_bias() {
+        // n = 3·2³⁰: 2³² / n = 4/3, so a plain multiply-shift ⌊r·n / 2³²⌋ maps two words to
+        // every value divisible by 3 and one to the others: P(v mod 3 = 0) = 1/2 instead
+        // of 1/3. Exact draws give 1/3.
+        let n = 3u32 << 30;
+        let rng = Rng::new(11);
+        let mut c = [0u64; 2];
+        for i in 0..30_000 {
+            let v = rng.below(5, 0, i, n);
+            assert!(v < n);
+            c[(v % 3 != 0) as usize] += 1;
+        }
+        // 1 degree of freedom: P(> 10.83) = 0.001.
+        let chi = chi_square(&c, &[1.0 / 3.0, 2.0 / 3.0]);
+        assert!(chi < 10.83, "counts {c:?}, chi-square {chi:.1}");
+    }
+
+    #[test]
+    fn permutations_of_three_are_uniform() {
+        let rng = Rng::new(3);
+        let mut c = [0u64; 6];
+        let all = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        for step in 0..6000 {
+            let p = rng.permutation(stream::SHUFFLE, step, 3);
+            c[all.iter().position(|a| a[..] == p[..]).unwrap()] += 1;
+        }
+        // 5 degrees of freedom: P(> 20.52) = 0.001.
+        let chi = chi_square(&c, &[1.0 / 6.0; 6]);
+        assert!(chi < 20.52, "counts {c:?}, chi-square {chi:.1}");
+    }
 }

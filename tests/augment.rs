@@ -347,3 +347,100 @@ fn preview_grid_is_a_png() {
     assert_eq!(&std::fs::read(&p).unwrap()[..4], b"\x89PNG");
     std::fs::remove_file(p).unwrap();
 }
+
+/// Pearson's chi-square statistic of `counts` against equal expected counts.
+fn chi_square(counts: &[usize]) -> f64 {
+    let n: usize = counts.iter().sum();
+    let e = n as f64 / counts.len() as f64;
+    counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum()
+}
+
+/// Run one augmentation kernel on every backend (CPU reference first); the outputs must be
+/// bit-identical (integer draws, nearest sampling), and each is returned.
+fn on_every_backend(kernel: Kernel, a: &Augment, x: &[f32], n: usize, hw: (usize, usize)) -> Vec<Vec<f32>> {
+    let (h, w) = hw;
+    let p = words(n, 1, h, w);
+    let spec = a.spec(h, w);
+    let out = vec![vec![0.0; x.len()]];
+    let mut res: Vec<Vec<f32>> = vec![];
+    for mut b in backends() {
+        let got = run_kernel(b.as_mut(), kernel, p, &[x.to_vec(), spec.clone()], &out, &g(5))
+            .unwrap()
+            .remove(0);
+        if let Some(first) = res.first() {
+            let what = format!("{kernel:?} {}", b.describe());
+            assert_close(&what, &got, first, 0.0, 0.0);
+        }
+        res.push(got);
+    }
+    res
+}
+
+#[test]
+fn crop_offsets_are_uniform_on_every_backend() {
+    // One lit pixel in the middle of 9x9; with padding 2 it moves by (dx, dy), each of
+    // −2..=2 with probability 1/5 (torchvision's RandomCrop(padding=2)).
+    let (n, h, w) = (2000, 9, 9);
+    let mut x = vec![0.0; n * h * w];
+    for k in 0..n {
+        x[k * h * w + 4 * w + 4] = 1.0;
+    }
+    let a = Augment {
+        crop_padding: 2,
+        interp: Interp::Nearest,
+        ..Augment::default()
+    };
+    for out in on_every_backend(Kernel::AugmentGeom, &a, &x, n, (h, w)) {
+        let (mut cx, mut cy) = (vec![0; 5], vec![0; 5]);
+        for k in 0..n {
+            let j = out[k * h * w..(k + 1) * h * w]
+                .iter()
+                .position(|&v| v == 1.0)
+                .expect("the lit pixel stays inside");
+            cx[j % w + 2 - 4] += 1;
+            cy[j / w + 2 - 4] += 1;
+        }
+        // Chi-square with 4 degrees of freedom: P(> 18.47) = 0.001 for uniform offsets.
+        for (axis, c) in [("x", &cx), ("y", &cy)] {
+            let chi = chi_square(c);
+            assert!(chi < 18.47, "offsets along {axis}: counts {c:?}, chi-square {chi:.1}");
+        }
+    }
+}
+
+#[test]
+fn cutout_positions_and_flips_are_uniform_on_every_backend() {
+    // A 7x5 image of ones; a 1x1 cutout with p = 1 zeroes exactly the drawn centre, which
+    // must be uniform over the 35 pixels.
+    let (n, h, w) = (3500, 7, 5);
+    let x = vec![1.0; n * h * w];
+    let a = Augment {
+        cutout_size: 1,
+        cutout_p: 1.0,
+        ..Augment::default()
+    };
+    for out in on_every_backend(Kernel::AugmentPhoto, &a, &x, n, (h, w)) {
+        let mut c = vec![0; h * w];
+        for k in 0..n {
+            let img = &out[k * h * w..(k + 1) * h * w];
+            assert_eq!(img.iter().filter(|&&v| v == 0.0).count(), 1);
+            c[img.iter().position(|&v| v == 0.0).unwrap()] += 1;
+        }
+        // 34 degrees of freedom: P(> 65.25) = 0.001.
+        let chi = chi_square(&c);
+        assert!(chi < 65.25, "cutout centres: {c:?}, chi-square {chi:.1}");
+    }
+    // Horizontal flips with p = 0.3 on a 1x2 image (1, 0): a flip gives (0, 1).
+    let n = 4000;
+    let x: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0]).collect();
+    let a = Augment {
+        hflip: 0.3,
+        interp: Interp::Nearest,
+        ..Augment::default()
+    };
+    for out in on_every_backend(Kernel::AugmentGeom, &a, &x, n, (1, 2)) {
+        let flips = out.chunks(2).filter(|p| p[0] == 0.0).count();
+        // Binomial(4000, 0.3): sd 29; 4 sd.
+        assert!((flips as f64 - 1200.0).abs() < 116.0, "{flips} flips of 4000");
+    }
+}
