@@ -53,7 +53,10 @@ fn gzip_and_directory_and_label_checks() {
     lab.extend_from_slice(&[3, 12]);
     std::fs::write(dir.join("train-labels-idx1-ubyte"), &lab).unwrap();
     let e = load_idx_pair(&dir, "train").unwrap_err().to_string();
-    assert!(e.contains("label 12 at index 1, expected 0..=9"), "{e}");
+    assert!(
+        e.contains("label 12 at row 1") && e.contains("[0, 10)"),
+        "{e}"
+    );
     // Count mismatch.
     let mut lab = header(1, &[3]);
     lab.extend_from_slice(&[3, 1, 2]);
@@ -441,4 +444,60 @@ fn a_validation_split_that_rounds_to_no_samples_is_refused() {
     }
     // A fraction of exactly 0 still means no validation split.
     assert_eq!(ds.split(0.0, 0).unwrap().1.len(), 0);
+}
+
+#[test]
+fn dataset_new_checks_every_label_and_the_shape() {
+    for bad in [10.0, 255.0, -1.0, 2.5, f32::NAN] {
+        let mut y: Vec<f32> = (0..6).map(|i| i as f32).collect();
+        y[4] = bad;
+        match Dataset::new(vec![0.0; 12], y, 2, 10) {
+            Err(Error::Label {
+                value, row, classes, ..
+            }) => {
+                assert_eq!((row, classes), (4, 10));
+                assert!(value.to_bits() == bad.to_bits(), "{value} vs {bad}");
+            }
+            other => panic!("label {bad}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Dataset::new(vec![0.0; 5], vec![0.0, 1.0], 2, 2),
+        Err(Error::Shape { .. })
+    ));
+    let ok = Dataset::new(vec![0.0; 4], vec![0.0, 1.0], 2, 2).unwrap();
+    assert_eq!(ok.len(), 2);
+}
+
+#[test]
+fn stratified_kfold_spreads_each_class_evenly_and_refuses_small_classes() {
+    // Classes of 7, 5 and 3 samples over 3 folds: a class of count m puts ⌊m/3⌋ or
+    // ⌈m/3⌉ in every fold (scikit-learn's StratifiedKFold), the folds hold 5 each.
+    let y: Vec<f32> = [0.0; 7].iter().chain(&[1.0; 5]).chain(&[2.0; 3]).copied().collect();
+    let ds = labelled(&y, 3);
+    let folds = ds.stratified_kfold(3, 8).unwrap();
+    assert_eq!(folds.len(), 3);
+    let mut seen = vec![0; y.len()];
+    for (train, val) in &folds {
+        assert_eq!(train.len() + val.len(), y.len());
+        assert_eq!(val.len(), 5);
+        assert!(train.iter().all(|i| !val.contains(i)));
+        val.iter().for_each(|&i| seen[i] += 1);
+        for (c, m) in [(0.0, 7), (1.0, 5), (2.0, 3)] {
+            let k = val.iter().filter(|&&i| y[i] == c).count();
+            assert!(k == m / 3 || k == m.div_ceil(3), "class {c}: {k} of {m} in a fold");
+        }
+    }
+    assert!(seen.iter().all(|&s| s == 1), "each sample validated once");
+    assert_eq!(ds.stratified_kfold(3, 8).unwrap(), folds, "seeded");
+    // Fewer members than folds: refused, naming the class and its count.
+    let e = ds.stratified_kfold(4, 0).unwrap_err().to_string();
+    assert!(e.contains("class 2 has 3 samples") && e.contains("4 folds"), "{e}");
+    assert!(ds.stratified_kfold(1, 0).is_err());
+    let mut bad = ds.clone();
+    bad.y[3] = 7.0;
+    assert!(matches!(
+        bad.stratified_kfold(2, 0),
+        Err(Error::Label { row: 3, .. })
+    ));
 }
