@@ -7,7 +7,7 @@ use shadeprop::backend::check::run_kernel;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::Gpu;
 use shadeprop::backend::{Globals, Kernel};
-use shadeprop::data::augment::{Augment, Fill, Interp, preview_png};
+use shadeprop::data::augment::{Augment, Fill, Interp, Transform, preview_png};
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
@@ -443,4 +443,193 @@ fn cutout_positions_and_flips_are_uniform_on_every_backend() {
         // Binomial(4000, 0.3): sd 29; 4 sd.
         assert!((flips as f64 - 1200.0).abs() < 116.0, "{flips} flips of 4000");
     }
+}
+
+#[test]
+fn shear_y_zoom_per_axis_and_fixed_transforms_match_their_cpu_twin() {
+    let mut gs = gpus();
+    let d = Augment::default;
+    let cases: Vec<(&str, Augment)> = vec![
+        (
+            "shear y",
+            Augment {
+                shear_y: (-20.0, 20.0),
+                ..d()
+            },
+        ),
+        (
+            "shear x and y with rotation",
+            Augment {
+                shear: (-10.0, 15.0),
+                shear_y: (-15.0, 10.0),
+                fill: Fill::Reflect,
+                ..d().rotate(20.0)
+            },
+        ),
+        (
+            "zoom x and y ranges",
+            Augment {
+                zoom: (0.8, 1.2),
+                zoom_y: Some((1.1, 1.4)),
+                ..d()
+            },
+        ),
+        (
+            "zoom x and y fixed",
+            Augment {
+                zoom: (0.7, 0.7),
+                zoom_y: Some((1.3, 1.3)),
+                fill: Fill::Nearest,
+                ..d()
+            },
+        ),
+    ];
+    for (name, a) in &cases {
+        check(&mut gs, name, a, 6, (1, 28, 28), 1e-4);
+        check(&mut gs, name, a, 3, (3, 9, 7), 1e-4);
+    }
+    // A fixed transform with everything on, on every backend against the CPU reference.
+    let t = Transform {
+        hflip: true,
+        translate: (1.5, -2.0),
+        rotation: 12.0,
+        zoom: (1.1, 0.9),
+        shear: (8.0, -6.0),
+        brightness: 0.05,
+        contrast: 1.3,
+        cutout: Some((3, 4, 3)),
+        standardize: Some((0.1, 0.3)),
+        ..Transform::default()
+    };
+    let x: Vec<f32> = rand_vec(91, 2 * 3 * 9 * 7)
+        .iter()
+        .map(|v| v * 0.5 + 0.5)
+        .collect();
+    let want = t.apply(&mut Cpu::new(), &x, 2, (3, 9, 7)).unwrap();
+    let fast = t.apply(&mut Cpu::fast(), &x, 2, (3, 9, 7)).unwrap();
+    assert_close("fixed transform fast CPU", &fast, &want, 0.0, 0.0);
+    for gpu in gs.iter_mut() {
+        let got = t.apply(gpu, &x, 2, (3, 9, 7)).unwrap();
+        assert_close("fixed transform GPU", &got, &want, 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn fixed_transforms_give_hand_computed_images_on_every_backend() {
+    let nearest = Transform {
+        interp: Interp::Nearest,
+        ..Transform::default()
+    };
+    // Shear y of 45° (tan = 1) on 5x5, x' = x, y' = y + (x − 2) about the centre (2, 2):
+    // the column right of the centre moves down by one, the last by two. Source 1..25.
+    let src: Vec<f32> = (1..=25).map(|v| v as f32).collect();
+    #[rustfmt::skip]
+    let sheared = [
+        11.0, 7.0, 3.0, 0.0, 0.0,
+        16.0, 12.0, 8.0, 4.0, 0.0,
+        21.0, 17.0, 13.0, 9.0, 5.0,
+        0.0, 22.0, 18.0, 14.0, 10.0,
+        0.0, 0.0, 23.0, 19.0, 15.0,
+    ];
+    // Zoom x 2, y 1, bilinear, on rows 0 1 2 3 4: sampled at x = 2 + (x' − 2)/2.
+    let ramp: Vec<f32> = (0..15).map(|i| (i % 5) as f32).collect();
+    let zoomed: Vec<f32> = (0..15).map(|i| [1.0, 1.5, 2.0, 2.5, 3.0][i % 5]).collect();
+    // Zoom y 0.5 (x 1) on rows of 1, 2, 3, 4, 5: sampled at y = 2 + 2(y' − 2).
+    let rows: Vec<f32> = (0..25).map(|i| (i / 5 + 1) as f32).collect();
+    let squeezed: Vec<f32> = (0..25).map(|i| [0.0, 1.0, 3.0, 5.0, 0.0][i / 5]).collect();
+    // A 2x2 cutout centred on (1, 3) of a 4-row, 5-column image of ones: columns 0-1,
+    // rows 2-3.
+    let ones = vec![1.0; 20];
+    let cut: Vec<f32> = (0..20)
+        .map(|i| if i % 5 < 2 && i / 5 >= 2 { 0.0 } else { 1.0 })
+        .collect();
+    // Brightness 0.1 and contrast 2 around the mean 0.4: (x + 0.1 − 0.4)·2 + 0.4.
+    let photo_in = vec![0.2, 0.4, 0.6];
+    let cases: Vec<(&str, Transform, &[f32], (usize, usize, usize), Vec<f32>)> = vec![
+        (
+            "shear y 45°",
+            Transform {
+                shear: (0.0, 45.0),
+                ..nearest
+            },
+            &src,
+            (1, 5, 5),
+            sheared.to_vec(),
+        ),
+        (
+            "zoom x 2",
+            Transform {
+                zoom: (2.0, 1.0),
+                ..Transform::default()
+            },
+            &ramp,
+            (1, 3, 5),
+            zoomed,
+        ),
+        (
+            "zoom y 0.5",
+            Transform {
+                zoom: (1.0, 0.5),
+                ..Transform::default()
+            },
+            &rows,
+            (1, 5, 5),
+            squeezed,
+        ),
+        (
+            "cutout",
+            Transform {
+                cutout: Some((1, 3, 2)),
+                ..nearest
+            },
+            &ones,
+            (1, 4, 5),
+            cut,
+        ),
+        (
+            "hflip",
+            Transform {
+                hflip: true,
+                ..nearest
+            },
+            &[1.0, 2.0, 3.0],
+            (1, 1, 3),
+            vec![3.0, 2.0, 1.0],
+        ),
+        (
+            "translate 1 px",
+            Transform {
+                translate: (1.0, 0.0),
+                ..nearest
+            },
+            &[1.0, 2.0, 3.0],
+            (1, 1, 3),
+            vec![0.0, 1.0, 2.0],
+        ),
+        (
+            "brightness and contrast",
+            Transform {
+                brightness: 0.1,
+                contrast: 2.0,
+                ..nearest
+            },
+            &photo_in,
+            (1, 1, 3),
+            vec![0.2, 0.6, 1.0],
+        ),
+    ];
+    for mut b in backends() {
+        for (name, t, x, chw, want) in &cases {
+            let got = t.apply(b.as_mut(), x, 1, *chw).unwrap();
+            assert_close(&format!("{name} on {}", b.describe()), &got, want, 1e-5, 1e-5);
+        }
+    }
+    assert!(
+        Transform {
+            shear: (0.0, 89.5),
+            ..Transform::default()
+        }
+        .apply(&mut Cpu::new(), &[0.0], 1, (1, 1, 1))
+        .is_err()
+    );
 }
