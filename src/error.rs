@@ -77,7 +77,9 @@ pub enum Error {
 
     /// A label is not an integer class index in [0, classes): e.g. 10 with 10 classes,
     /// 255, −1, 2.5 or NaN. `origin` is the file it was read from, or the dataset.
-    #[error("label {value} at row {row} of {origin}: expected an integer class index in [0, {classes})")]
+    #[error(
+        "label {value} at row {row} of {origin}: expected an integer class index in [0, {classes})"
+    )]
     Label {
         value: f32,
         row: usize,

@@ -263,7 +263,14 @@ mod tests {
     fn permutations_of_three_are_uniform() {
         let rng = Rng::new(3);
         let mut c = [0u64; 6];
-        let all = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+        let all = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
         for step in 0..6000 {
             let p = rng.permutation(stream::SHUFFLE, step, 3);
             c[all.iter().position(|a| a[..] == p[..]).unwrap()] += 1;

@@ -357,16 +357,29 @@ fn chi_square(counts: &[usize]) -> f64 {
 
 /// Run one augmentation kernel on every backend (CPU reference first); the outputs must be
 /// bit-identical (integer draws, nearest sampling), and each is returned.
-fn on_every_backend(kernel: Kernel, a: &Augment, x: &[f32], n: usize, hw: (usize, usize)) -> Vec<Vec<f32>> {
+fn on_every_backend(
+    kernel: Kernel,
+    a: &Augment,
+    x: &[f32],
+    n: usize,
+    hw: (usize, usize),
+) -> Vec<Vec<f32>> {
     let (h, w) = hw;
     let p = words(n, 1, h, w);
     let spec = a.spec(h, w);
     let out = vec![vec![0.0; x.len()]];
     let mut res: Vec<Vec<f32>> = vec![];
     for mut b in backends() {
-        let got = run_kernel(b.as_mut(), kernel, p, &[x.to_vec(), spec.clone()], &out, &g(5))
-            .unwrap()
-            .remove(0);
+        let got = run_kernel(
+            b.as_mut(),
+            kernel,
+            p,
+            &[x.to_vec(), spec.clone()],
+            &out,
+            &g(5),
+        )
+        .unwrap()
+        .remove(0);
         if let Some(first) = res.first() {
             let what = format!("{kernel:?} {}", b.describe());
             assert_close(&what, &got, first, 0.0, 0.0);
@@ -403,7 +416,10 @@ fn crop_offsets_are_uniform_on_every_backend() {
         // Chi-square with 4 degrees of freedom: P(> 18.47) = 0.001 for uniform offsets.
         for (axis, c) in [("x", &cx), ("y", &cy)] {
             let chi = chi_square(c);
-            assert!(chi < 18.47, "offsets along {axis}: counts {c:?}, chi-square {chi:.1}");
+            assert!(
+                chi < 18.47,
+                "offsets along {axis}: counts {c:?}, chi-square {chi:.1}"
+            );
         }
     }
 }
@@ -441,7 +457,10 @@ fn cutout_positions_and_flips_are_uniform_on_every_backend() {
     for out in on_every_backend(Kernel::AugmentGeom, &a, &x, n, (1, 2)) {
         let flips = out.chunks(2).filter(|p| p[0] == 0.0).count();
         // Binomial(4000, 0.3): sd 29; 4 sd.
-        assert!((flips as f64 - 1200.0).abs() < 116.0, "{flips} flips of 4000");
+        assert!(
+            (flips as f64 - 1200.0).abs() < 116.0,
+            "{flips} flips of 4000"
+        );
     }
 }
 
@@ -621,7 +640,13 @@ fn fixed_transforms_give_hand_computed_images_on_every_backend() {
     for mut b in backends() {
         for (name, t, x, chw, want) in &cases {
             let got = t.apply(b.as_mut(), x, 1, *chw).unwrap();
-            assert_close(&format!("{name} on {}", b.describe()), &got, want, 1e-5, 1e-5);
+            assert_close(
+                &format!("{name} on {}", b.describe()),
+                &got,
+                want,
+                1e-5,
+                1e-5,
+            );
         }
     }
     assert!(
@@ -632,4 +657,39 @@ fn fixed_transforms_give_hand_computed_images_on_every_backend() {
         .apply(&mut Cpu::new(), &[0.0], 1, (1, 1, 1))
         .is_err()
     );
+}
+
+#[test]
+fn config_keys_reach_the_new_spec_fields() {
+    use shadeprop::config::RunConfig;
+    let text = "[model]\npreset = \"w-cnn\"\n[augment]\npreset = \"none\"\nzoom = 0.1\nzoom_y = 0.2\nshear = 5.0\nshear_y = 7.0\n";
+    let c = RunConfig::from_toml(text, std::path::Path::new("t.toml")).unwrap();
+    let a = c.augment(0.0, 1.0).unwrap();
+    assert_eq!(a.zoom, (0.9, 1.1));
+    assert_eq!(a.zoom_y, Some((0.8, 1.2)));
+    assert_eq!((a.shear, a.shear_y), ((-5.0, 5.0), (-7.0, 7.0)));
+    let bad = text.replace("shear_y = 7.0", "shear_y = 95.0");
+    let e = RunConfig::from_toml(&bad, std::path::Path::new("t.toml")).unwrap_err();
+    assert!(e.to_string().contains("augment.shear_y"), "{e}");
+}
+
+#[test]
+fn integer_draws_above_16_bits_match_between_cpu_and_gpu() {
+    // A 1x70001 image: the cutout's column is drawn in [0, 70001), a bound above 16 bits,
+    // so the WGSL 32x32 → 64-bit product uses all four 16-bit partial products. Every
+    // backend must pick the same columns (on_every_backend compares bit for bit).
+    let (n, w) = (64, 70_001);
+    let a = Augment {
+        cutout_size: 1,
+        cutout_p: 1.0,
+        ..Augment::default()
+    };
+    for out in on_every_backend(Kernel::AugmentPhoto, &a, &vec![1.0; n * w], n, (1, w)) {
+        let cols: Vec<usize> = out
+            .chunks(w)
+            .map(|img| img.iter().position(|&v| v == 0.0).expect("one zero"))
+            .collect();
+        // 64 draws in [0, 70001): P(none at or above 65,536) = (65536/70001)^64 < 0.02.
+        assert!(cols.iter().any(|&c| c >= 65_536), "{cols:?}");
+    }
 }

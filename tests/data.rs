@@ -382,7 +382,9 @@ fn bad_labels_in_memory_are_refused_by_every_split() {
                 Ok(()) => panic!("{what} accepted label {bad}"),
             };
             assert!(
-                e.contains(&format!("label {bad}")) && e.contains("row 13") && e.contains("[0, 10)"),
+                e.contains(&format!("label {bad}"))
+                    && e.contains("row 13")
+                    && e.contains("[0, 10)"),
                 "{what}: {e}"
             );
         }
@@ -417,7 +419,12 @@ fn image_folder_labels_are_class_indices_whatever_the_folder_names() {
 fn stratified_split_refuses_a_class_too_small_for_both_sides() {
     // Classes of sizes 5, 4, 1 (scikit-learn: "The least populated class in y has only 1
     // member, which is too few").
-    let y: Vec<f32> = [0.0; 5].iter().chain(&[1.0; 4]).chain(&[2.0]).copied().collect();
+    let y: Vec<f32> = [0.0; 5]
+        .iter()
+        .chain(&[1.0; 4])
+        .chain(&[2.0])
+        .copied()
+        .collect();
     let ds = labelled(&y, 3);
     let e = ds.stratified_split(0.5, 0).unwrap_err().to_string();
     assert!(e.contains("class 2") && e.contains("1 sample"), "{e}");
@@ -453,7 +460,10 @@ fn dataset_new_checks_every_label_and_the_shape() {
         y[4] = bad;
         match Dataset::new(vec![0.0; 12], y, 2, 10) {
             Err(Error::Label {
-                value, row, classes, ..
+                value,
+                row,
+                classes,
+                ..
             }) => {
                 assert_eq!((row, classes), (4, 10));
                 assert!(value.to_bits() == bad.to_bits(), "{value} vs {bad}");
@@ -473,7 +483,12 @@ fn dataset_new_checks_every_label_and_the_shape() {
 fn stratified_kfold_spreads_each_class_evenly_and_refuses_small_classes() {
     // Classes of 7, 5 and 3 samples over 3 folds: a class of count m puts ⌊m/3⌋ or
     // ⌈m/3⌉ in every fold (scikit-learn's StratifiedKFold), the folds hold 5 each.
-    let y: Vec<f32> = [0.0; 7].iter().chain(&[1.0; 5]).chain(&[2.0; 3]).copied().collect();
+    let y: Vec<f32> = [0.0; 7]
+        .iter()
+        .chain(&[1.0; 5])
+        .chain(&[2.0; 3])
+        .copied()
+        .collect();
     let ds = labelled(&y, 3);
     let folds = ds.stratified_kfold(3, 8).unwrap();
     assert_eq!(folds.len(), 3);
@@ -485,14 +500,20 @@ fn stratified_kfold_spreads_each_class_evenly_and_refuses_small_classes() {
         val.iter().for_each(|&i| seen[i] += 1);
         for (c, m) in [(0.0, 7), (1.0, 5), (2.0, 3)] {
             let k = val.iter().filter(|&&i| y[i] == c).count();
-            assert!(k == m / 3 || k == m.div_ceil(3), "class {c}: {k} of {m} in a fold");
+            assert!(
+                k == m / 3 || k == m.div_ceil(3),
+                "class {c}: {k} of {m} in a fold"
+            );
         }
     }
     assert!(seen.iter().all(|&s| s == 1), "each sample validated once");
     assert_eq!(ds.stratified_kfold(3, 8).unwrap(), folds, "seeded");
     // Fewer members than folds: refused, naming the class and its count.
     let e = ds.stratified_kfold(4, 0).unwrap_err().to_string();
-    assert!(e.contains("class 2 has 3 samples") && e.contains("4 folds"), "{e}");
+    assert!(
+        e.contains("class 2 has 3 samples") && e.contains("4 folds"),
+        "{e}"
+    );
     assert!(ds.stratified_kfold(1, 0).is_err());
     let mut bad = ds.clone();
     bad.y[3] = 7.0;

@@ -183,7 +183,11 @@ impl Augment {
             ("augment.shear_y", self.shear_y),
         ] {
             if lo.abs() >= 89.0 || hi.abs() >= 89.0 {
-                return bad(name, if lo.abs() >= 89.0 { lo } else { hi }, "|shear| < 89 degrees");
+                return bad(
+                    name,
+                    if lo.abs() >= 89.0 { lo } else { hi },
+                    "|shear| < 89 degrees",
+                );
             }
         }
         if !(self.noise_std >= 0.0) {
@@ -274,7 +278,16 @@ impl Augment {
         step: u32,
     ) -> Result<Vec<f32>> {
         self.validate()?;
-        run_pipeline(backend, self.spec(chw.1, chw.2), images, n, chw, seed, stream, step)
+        run_pipeline(
+            backend,
+            self.spec(chw.1, chw.2),
+            images,
+            n,
+            chw,
+            seed,
+            stream,
+            step,
+        )
     }
 }
 
@@ -397,10 +410,13 @@ impl Transform {
             ..Augment::default()
         };
         a.validate()?;
-        for (name, v) in [("translate.x", self.translate.0), ("translate.y", self.translate.1)] {
+        for (name, v) in [
+            ("transform.translate.x", self.translate.0),
+            ("transform.translate.y", self.translate.1),
+        ] {
             if !v.is_finite() {
                 return Err(Error::Hyperparameter {
-                    name: if name == "translate.x" { "transform.translate.x" } else { "transform.translate.y" },
+                    name,
                     value: v.to_string(),
                     expected: "a finite number of pixels",
                 });

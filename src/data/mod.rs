@@ -399,7 +399,10 @@ impl Scaler {
                 sq[j] += (row[j] as f64 - mean[j]).powi(2);
             }
         }
-        let std = sq.iter().map(|&q| nonzero_scale((q / n as f64).sqrt() as f32)).collect();
+        let std = sq
+            .iter()
+            .map(|&q| nonzero_scale((q / n as f64).sqrt() as f32))
+            .collect();
         Ok(Scaler::PerFeature {
             mean: mean.iter().map(|&m| m as f32).collect(),
             std,
