@@ -564,7 +564,9 @@ fn fixed_transforms_give_hand_computed_images_on_every_backend() {
         .collect();
     // Brightness 0.1 and contrast 2 around the mean 0.4: (x + 0.1 − 0.4)·2 + 0.4.
     let photo_in = vec![0.2, 0.4, 0.6];
-    let cases: Vec<(&str, Transform, &[f32], (usize, usize, usize), Vec<f32>)> = vec![
+    /// (name, transform, input, (c, h, w), expected output)
+    type Case<'a> = (&'a str, Transform, &'a [f32], (usize, usize, usize), Vec<f32>);
+    let cases: Vec<Case> = vec![
         (
             "shear y 45°",
             Transform {
