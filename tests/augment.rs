@@ -413,6 +413,7 @@ fn crop_offsets_are_uniform_on_every_backend() {
             cx[j % w + 2 - 4] += 1;
             cy[j / w + 2 - 4] += 1;
         }
+        eprintln!("crop offsets −2..=2 of {n}: x {cx:?}, y {cy:?}");
         // Chi-square with 4 degrees of freedom: P(> 18.47) = 0.001 for uniform offsets.
         for (axis, c) in [("x", &cx), ("y", &cy)] {
             let chi = chi_square(c);
@@ -565,7 +566,13 @@ fn fixed_transforms_give_hand_computed_images_on_every_backend() {
     // Brightness 0.1 and contrast 2 around the mean 0.4: (x + 0.1 − 0.4)·2 + 0.4.
     let photo_in = vec![0.2, 0.4, 0.6];
     /// (name, transform, input, (c, h, w), expected output)
-    type Case<'a> = (&'a str, Transform, &'a [f32], (usize, usize, usize), Vec<f32>);
+    type Case<'a> = (
+        &'a str,
+        Transform,
+        &'a [f32],
+        (usize, usize, usize),
+        Vec<f32>,
+    );
     let cases: Vec<Case> = vec![
         (
             "shear y 45°",

@@ -143,7 +143,7 @@ fn side_len(side: &str, fraction: f32, n: usize) -> Result<usize> {
     if fraction > 0.0 && k == 0 {
         return Err(Error::Split(format!(
             "a {side} fraction of {fraction} of {n} samples rounds to 0 samples; \
-             use a fraction of at least {:.3}, or 0 for no {side} split",
+             use a fraction of at least 0.5/{n} = {}, or 0 for no {side} split",
             0.5 / n.max(1) as f64
         )));
     }
