@@ -436,6 +436,12 @@ fn stratified_split_refuses_a_class_too_small_for_both_sides() {
         let count = |d: &Dataset| d.y.iter().filter(|&&v| v == c as f32).count();
         assert!(count(&tr) >= 1 && count(&va) >= 1, "class {c}");
     }
+    // Classes of 30 and 3 at 0.1: round(0.3) = 0 would leave class 1 out of validation;
+    // it gets 1 (and class 0 its 3).
+    let y: Vec<f32> = (0..33).map(|i| if i < 30 { 0.0 } else { 1.0 }).collect();
+    let (tr, va) = labelled(&y, 2).stratified_split(0.1, 1).unwrap();
+    let ones = |d: &Dataset| d.y.iter().filter(|&&v| v == 1.0).count();
+    assert_eq!((va.len(), ones(&va), tr.len(), ones(&tr)), (4, 1, 29, 2));
 }
 
 #[test]
