@@ -8,7 +8,8 @@
 //  8-9 zoom   10 zoom per axis (0/1)   11-12 shear (deg)   13 interpolation (0 nearest, 1 bilinear)
 // 14 fill (0 constant, 1 nearest, 2 reflect)   15 fill value   16-17 brightness delta
 // 18-19 contrast factor   20 noise std   21 crop padding (px)   22 cutout size (px)
-// 23 cutout p   24 standardize mean   25 standardize std (0: none)
+// 23 cutout p   24 standardize mean   25 standardize std (0: none)   26-27 shear y (deg)
+// 28-29 zoom y (drawn on its own when 10 is 1)   30-31 cutout centre x, y (px; < 0: drawn)
 // p0 = B, p1 = C, p2 = H, p3 = W, p4 = stream, p5 = train (1) / inference (0)
 
 fn u01(n: u32, slot: u32) -> f32 {
@@ -19,7 +20,10 @@ fn u01(n: u32, slot: u32) -> f32 {
 // Uniform in [spec[k], spec[k + 1]].
 fn range(n: u32, slot: u32, k: u32) -> f32 { return in1[k] + (in1[k + 1u] - in1[k]) * u01(n, slot); }
 
-fn sym(n: u32, slot: u32, a: f32) -> f32 { return (2.0 * u01(n, slot) - 1.0) * a; }
+// A uniform integer in [0, m), exactly (below_u in common.wgsl), on the same counter.
+fn below(n: u32, slot: u32, m: u32) -> u32 {
+    return below_u(rng_key(pu(4u)), vec2<u32>(n * 32u + slot, G.step), m);
+}
 
 // Map a coordinate outside [0, size) back inside (nearest / reflect), or flag it (constant).
 fn fold(v: i32, size: i32, mode: u32) -> i32 {
@@ -46,9 +50,11 @@ fn sample_px(base: u32, x: i32, y: i32, H: u32, W: u32) -> f32 {
 
 // Geometric part, one workgroup per (sample, channel) plane: every lane draws the sample's
 // parameters once (instead of once per pixel), then warps every 64th pixel: flips, then
-// the affine map d = A·(s − c) + c + t with A = R(rotation)·Sh(shear)·Z(zoom), t =
-// translation + crop shift, sampled at s = A⁻¹·(d − c − t) + c (nearest or bilinear).
-// Positive rotation is counter-clockwise on screen, as in Keras and torchvision.
+// the affine map d = A·(s − c) + c + t with A = R(rotation)·Shy(shear y)·Shx(shear x)·Z(zoom)
+// (torchvision's order), t = translation + crop shift, sampled at s = A⁻¹·(d − c − t) + c
+// (nearest or bilinear). Positive rotation is counter-clockwise on screen, as in Keras and
+// torchvision. The crop shift is a uniform integer in [−pad, pad] (torchvision's
+// RandomCrop: each offset with probability 1/(2·pad + 1)).
 // in0 = x; out0 = warped.
 @compute @workgroup_size(64)
 fn augment_geom(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -60,21 +66,24 @@ fn augment_geom(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let base = plane * H * W;
     let deg = 0.017453292519943295;
     let th = range(n, 4u, 6u) * deg;
-    let sh = range(n, 7u, 11u) * deg;
+    let shx = range(n, 7u, 11u) * deg;
+    let shy = range(n, 15u, 26u) * deg;
     let zx = range(n, 5u, 8u);
     var zy = zx;
-    if (in1[10] > 0.5) { zy = range(n, 6u, 8u); }
-    let pad = in1[21];
-    let tx = range(n, 2u, 2u) + round(sym(n, 8u, pad));
-    let ty = range(n, 3u, 4u) + round(sym(n, 9u, pad));
-    // A = R·Sh·Z with R = [[cos, sin], [−sin, cos]] (y points down), Sh = [[1, tan], [0, 1]].
+    if (in1[10] > 0.5) { zy = range(n, 6u, 28u); }
+    let pad = u32(in1[21]);
+    let tx = range(n, 2u, 2u) + f32(i32(below(n, 8u, 2u * pad + 1u)) - i32(pad));
+    let ty = range(n, 3u, 4u) + f32(i32(below(n, 9u, 2u * pad + 1u)) - i32(pad));
+    // A = R·Shy·Shx·Z with R = [[cos, sin], [−sin, cos]] (y points down),
+    // Shy = [[1, 0], [tan(shy), 1]], Shx = [[1, tan(shx)], [0, 1]], Z = diag(zx, zy).
     let c = cos(th);
     let s = sin(th);
-    let t = tan(sh);
-    let a00 = c * zx;
-    let a01 = (c * t + s) * zy;
-    let a10 = -s * zx;
-    let a11 = (-s * t + c) * zy;
+    let tsx = tan(shx);
+    let tsy = tan(shy);
+    let a00 = (c + s * tsy) * zx;
+    let a01 = (c * tsx + s * (1.0 + tsy * tsx)) * zy;
+    let a10 = (c * tsy - s) * zx;
+    let a11 = (c * (1.0 + tsy * tsx) - s * tsx) * zy;
     let det = a00 * a11 - a01 * a10;
     let cx = (f32(W) - 1.0) * 0.5;
     let cy = (f32(H) - 1.0) * 0.5;
@@ -110,7 +119,8 @@ fn augment_geom(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // brightness or contrast is on, x := clamp((x + brightness − mean)·contrast + mean, 0, 1)
 // with mean the image's mean
 // (Keras' RandomBrightness / RandomContrast on [0, 1] images), + N(0, noise²), cutout of a
-// size×size square (set to 0) with probability p; then x := (x − m)/s when s > 0 (also at
+// size×size square (set to 0) with probability p, centred on a uniform integer pixel (or the
+// fixed centre of spec 30-31); then x := (x − m)/s when s > 0 (also at
 // inference). in0 = x (warped in training, raw at inference); out0 = y.
 // One workgroup per image: every lane computes the image's mean and draws (the same
 // arithmetic as one invocation per image), then handles every 64th pixel, so that no
@@ -139,8 +149,10 @@ fn augment_photo(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let cut = train && in1[22] > 0.0 && u01(n, 12u) < in1[23];
     let size = i32(in1[22]);
     let half = size / 2;
-    let ccx = i32(u01(n, 13u) * f32(W));
-    let ccy = i32(u01(n, 14u) * f32(H));
+    var ccx = i32(in1[30]);
+    var ccy = i32(in1[31]);
+    if (in1[30] < 0.0) { ccx = i32(below(n, 13u, W)); }
+    if (in1[31] < 0.0) { ccy = i32(below(n, 14u, H)); }
     for (var j = lid; j < P; j += 64u) {
         var x = in0[base + j];
         if (train) {

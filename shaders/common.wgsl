@@ -65,3 +65,34 @@ fn threefry2x32(key: vec2<u32>, ctr: vec2<u32>) -> vec2<u32> {
 fn rng_key(stream: u32) -> vec2<u32> {
     return vec2<u32>(G.seed_lo, G.seed_hi ^ (stream * 0x9E3779B9u));
 }
+
+// The 64-bit product a·b as (high word, low word), from 16-bit halves (WGSL has no u64).
+fn mul_wide(a: u32, b: u32) -> vec2<u32> {
+    let a0 = a & 0xFFFFu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xFFFFu;
+    let b1 = b >> 16u;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let mid = ((a0 * b0) >> 16u) + (p01 & 0xFFFFu) + (p10 & 0xFFFFu);
+    return vec2<u32>(a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u), a * b);
+}
+
+// A uniform integer in [0, n), exactly: Lemire's multiply-shift with rejection, the twin
+// of rng::below_at with 2 blocks. Word w gives ⌊w·n / 2³²⌋ when the low word of w·n is at
+// least 2³² mod n; the words tried are those of threefry(key, ctr), then of the retry key
+// (key.x ^ 0x85EBCA6B, key.y); all four rejected (probability < (n / 2³²)⁴): the last
+// word's ⌊w·n / 2³²⌋. Written out, without a loop (see UNROLL).
+fn below_u(key: vec2<u32>, ctr: vec2<u32>, n: u32) -> u32 {
+    if (n <= 1u) { return 0u; }
+    let t = (0u - n) % n;
+    let r0 = threefry2x32(key, ctr);
+    var m = mul_wide(r0.x, n);
+    if (m.y >= t) { return m.x; }
+    m = mul_wide(r0.y, n);
+    if (m.y >= t) { return m.x; }
+    let r1 = threefry2x32(vec2<u32>(key.x ^ 0x85EBCA6Bu, key.y), ctr);
+    m = mul_wide(r1.x, n);
+    if (m.y >= t) { return m.x; }
+    return mul_wide(r1.y, n).x;
+}

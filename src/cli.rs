@@ -414,7 +414,9 @@ pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
                     let u = rng.uniform(7, pi as u32, t as u32) as f64;
                     let v = match spec {
                         ParamSpec::Values(vals) if !vals.is_empty() => {
-                            vals[((u * vals.len() as f64) as usize).min(vals.len() - 1)].clone()
+                            // An exact integer draw (no bias towards some values).
+                            let i = rng.below(7, pi as u32, t as u32, vals.len() as u32);
+                            vals[i as usize].clone()
                         }
                         ParamSpec::Values(_) => {
                             return Err(bad(format!("{k} = []"), "at least one value"));

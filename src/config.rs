@@ -46,6 +46,9 @@
 //! rotation = 0.0               # degrees, uniform in ±rotation
 //! translate = 0.0              # fraction of width/height, uniform in ±translate
 //! zoom = 0.0                   # scale uniform in [1 − zoom, 1 + zoom]
+//! zoom_y = 0.0                 # > 0: height scale drawn on its own in [1 − zoom_y, 1 + zoom_y]
+//! shear = 0.0                  # degrees along x, uniform in ±shear
+//! shear_y = 0.0                # degrees along y, uniform in ±shear_y
 //! hflip = 0.0                  # probability
 //! noise_std = 0.0
 //! cutout = 0                   # square size in pixels (0 = off), applied with probability 0.5
@@ -218,6 +221,9 @@ pub struct AugmentConfig {
     pub rotation: f32,
     pub translate: f32,
     pub zoom: f32,
+    pub zoom_y: f32,
+    pub shear: f32,
+    pub shear_y: f32,
     pub hflip: f32,
     pub noise_std: f32,
     pub cutout: usize,
@@ -402,6 +408,13 @@ impl RunConfig {
                     (0.0..1.0).contains(&a.translate),
                 ),
                 ("augment.zoom", a.zoom, (0.0..1.0).contains(&a.zoom)),
+                ("augment.zoom_y", a.zoom_y, (0.0..1.0).contains(&a.zoom_y)),
+                ("augment.shear", a.shear, (0.0..89.0).contains(&a.shear)),
+                (
+                    "augment.shear_y",
+                    a.shear_y,
+                    (0.0..89.0).contains(&a.shear_y),
+                ),
                 ("augment.hflip", a.hflip, (0.0..=1.0).contains(&a.hflip)),
                 ("augment.noise_std", a.noise_std, a.noise_std >= 0.0),
             ] {
@@ -549,6 +562,15 @@ impl RunConfig {
         }
         if a.zoom > 0.0 {
             aug.zoom = (1.0 - a.zoom, 1.0 + a.zoom);
+        }
+        if a.zoom_y > 0.0 {
+            aug.zoom_y = Some((1.0 - a.zoom_y, 1.0 + a.zoom_y));
+        }
+        if a.shear > 0.0 {
+            aug.shear = (-a.shear, a.shear);
+        }
+        if a.shear_y > 0.0 {
+            aug.shear_y = (-a.shear_y, a.shear_y);
         }
         if a.hflip > 0.0 {
             aug.hflip = a.hflip;

@@ -75,17 +75,22 @@ pub enum Error {
     #[error("plot {path}: {what}")]
     Plot { path: PathBuf, what: String },
 
-    /// A label is not a class index: not an integer in [0, classes) (NaN, negative,
-    /// fractional, or too large).
+    /// A label is not an integer class index in [0, classes): e.g. 10 with 10 classes,
+    /// 255, −1, 2.5 or NaN. `origin` is the file it was read from, or the dataset.
     #[error(
-        "{context}: label {value} at row {row} is not a class index: expected an integer in [0, {classes}) ({classes} classes)"
+        "label {value} at row {row} of {origin}: expected an integer class index in [0, {classes})"
     )]
     Label {
-        context: String,
-        row: usize,
         value: f32,
+        row: usize,
         classes: usize,
+        origin: String,
     },
+
+    /// A split cannot be made as asked: a class too small for both sides or for the
+    /// folds, or a side that would hold no samples.
+    #[error("split: {0}")]
+    Split(String),
 
     /// A batch holds more samples than the session was created for.
     #[error(

@@ -105,9 +105,11 @@ impl Rng {
         ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
     }
 
-    /// An integer uniform in [0, n) (Lemire's multiply-shift; bias < n/2³²).
+    /// An integer uniform in [0, n), exactly: [`below_at`] on counter `(index, step)` of
+    /// `stream`, with up to 32 blocks (64 words) before its fallback, so for any n < 2³² the
+    /// fallback is reached with probability below 2⁻⁶⁴. `n` = 0 gives 0.
     pub fn below(&self, stream: u32, step: u32, index: u32, n: u32) -> u32 {
-        ((self.u32x2(stream, step, index)[0] as u64 * n as u64) >> 32) as u32
+        below_at(self.key(stream), [index, step], n, 32)
     }
 
     /// A permutation of `0..n` (Fisher–Yates driven by `(stream, step)`).
@@ -119,6 +121,48 @@ impl Rng {
         }
         p
     }
+}
+
+/// Lemire's multiply-shift with rejection ("Fast random integer generation in an
+/// interval", 2019), the rule of Rust's `rand` and NumPy's bounded integers: with
+/// m = r·n as 64 bits, accept ⌊m / 2³²⌋ when the low word of m is at least 2³² mod n and
+/// reject (None) otherwise. Every value in [0, n) is then hit by exactly ⌊2³² / n⌋ of the
+/// accepted words: no modulo bias (a plain ⌊r·n / 2³²⌋ favours 2³² mod n of the values,
+/// and rounding a uniform float favours the middle values twice as much as the ends).
+/// None for n = 0.
+pub fn lemire(r: u32, n: u32) -> Option<u32> {
+    if n == 0 {
+        return None;
+    }
+    let m = r as u64 * n as u64;
+    ((m as u32) >= n.wrapping_neg() % n).then_some((m >> 32) as u32)
+}
+
+/// The key of retry block `r` of an integer draw: block 0 is the draw's own key, block
+/// r > 0 flips bits of the low key word by r·0x85EBCA6B (the same in WGSL).
+pub fn retry_key(key: [u32; 2], r: u32) -> [u32; 2] {
+    [key[0] ^ r.wrapping_mul(0x85EB_CA6B), key[1]]
+}
+
+/// A uniform integer in [0, n) for counter `ctr` under `key`, exactly: the two words of
+/// block r = Threefry([`retry_key`](key, r), ctr) are tried with [`lemire`] in order, for
+/// r = 0, 1, … < `blocks`; if all 2·`blocks` words are rejected (probability below
+/// (n / 2³²)^(2·blocks)) the last word's ⌊r·n / 2³²⌋ is taken. n ≤ 1 gives 0.
+/// `below_u` in `shaders/common.wgsl` is the twin with 2 blocks.
+pub fn below_at(key: [u32; 2], ctr: [u32; 2], n: u32, blocks: u32) -> u32 {
+    if n <= 1 {
+        return 0;
+    }
+    let mut last = 0;
+    for r in 0..blocks.max(1) {
+        for w in threefry2x32(retry_key(key, r), ctr) {
+            match lemire(w, n) {
+                Some(v) => return v,
+                None => last = ((w as u64 * n as u64) >> 32) as u32,
+            }
+        }
+    }
+    last
 }
 
 /// Dropout keeps element `index` when its 24-bit draw is at or above `threshold`, where
@@ -167,5 +211,72 @@ mod tests {
         s.sort();
         assert_eq!(s, (0..1000).collect::<Vec<_>>());
         assert_ne!(p, (0..1000).collect::<Vec<_>>());
+    }
+
+    /// Pearson's chi-square statistic of `counts` against the expected fractions `p`.
+    fn chi_square(counts: &[u64], p: &[f64]) -> f64 {
+        let n: u64 = counts.iter().sum();
+        counts
+            .iter()
+            .zip(p)
+            .map(|(&c, &q)| (c as f64 - n as f64 * q).powi(2) / (n as f64 * q))
+            .sum()
+    }
+
+    #[test]
+    fn below_has_no_modulo_bias() {
+        // n = 3·2³⁰: 2³² / n = 4/3, so a plain multiply-shift ⌊r·n / 2³²⌋ maps two words to
+        // every value divisible by 3 and one to the others: P(v mod 3 = 0) = 1/2 instead
+        // of 1/3. Exact draws give 1/3.
+        let n = 3u32 << 30;
+        let rng = Rng::new(11);
+        let mut c = [0u64; 2];
+        for i in 0..30_000 {
+            let v = rng.below(5, 0, i, n);
+            assert!(v < n);
+            c[!v.is_multiple_of(3) as usize] += 1;
+        }
+        // 1 degree of freedom: P(> 10.83) = 0.001.
+        let chi = chi_square(&c, &[1.0 / 3.0, 2.0 / 3.0]);
+        assert!(chi < 10.83, "counts {c:?}, chi-square {chi:.1}");
+    }
+
+    #[test]
+    fn below_rejects_exactly_the_words_of_the_short_tail() {
+        // 2³² = 3·1,431,655,765 + 1: one word of the 2³² must be rejected for n = 3, the
+        // one whose r·3 has low word 0 below 2³² mod 3 = 1, i.e. r = 0.
+        assert_eq!(lemire(0, 3), None);
+        assert_eq!(lemire(1, 3), Some(0));
+        assert_eq!(lemire(u32::MAX, 3), Some(2));
+        // n = 2³¹ + 1: 2³² mod n = 2³¹ − 1, and r·n mod 2³² is r for even r, 2³¹ + r for
+        // odd r: every even r below 2³¹ − 1 is rejected (about half of all words).
+        let n = (1u32 << 31) + 1;
+        assert_eq!(lemire(4, n), None);
+        assert_eq!(lemire(5, n), Some(2)); // ⌊5·(2³¹ + 1) / 2³²⌋
+        assert_eq!(lemire(1 << 31, n), Some(1 << 30)); // low word 2³¹ ≥ 2³¹ − 1
+        // Powers of two never reject.
+        assert_eq!(lemire(0, 8), Some(0));
+        assert_eq!(lemire(u32::MAX, 8), Some(7));
+    }
+
+    #[test]
+    fn permutations_of_three_are_uniform() {
+        let rng = Rng::new(3);
+        let mut c = [0u64; 6];
+        let all = [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ];
+        for step in 0..6000 {
+            let p = rng.permutation(stream::SHUFFLE, step, 3);
+            c[all.iter().position(|a| a[..] == p[..]).unwrap()] += 1;
+        }
+        // 5 degrees of freedom: P(> 20.52) = 0.001.
+        let chi = chi_square(&c, &[1.0 / 6.0; 6]);
+        assert!(chi < 20.52, "counts {c:?}, chi-square {chi:.1}");
     }
 }

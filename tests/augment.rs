@@ -7,7 +7,7 @@ use shadeprop::backend::check::run_kernel;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::Gpu;
 use shadeprop::backend::{Globals, Kernel};
-use shadeprop::data::augment::{Augment, Fill, Interp, preview_png};
+use shadeprop::data::augment::{Augment, Fill, Interp, Transform, preview_png};
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
@@ -346,4 +346,359 @@ fn preview_grid_is_a_png() {
     preview_png(&p, &x, &y, 4, (28, 28), 2, a.standardize).unwrap();
     assert_eq!(&std::fs::read(&p).unwrap()[..4], b"\x89PNG");
     std::fs::remove_file(p).unwrap();
+}
+
+/// Pearson's chi-square statistic of `counts` against equal expected counts.
+fn chi_square(counts: &[usize]) -> f64 {
+    let n: usize = counts.iter().sum();
+    let e = n as f64 / counts.len() as f64;
+    counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum()
+}
+
+/// Run one augmentation kernel on every backend (CPU reference first); the outputs must be
+/// bit-identical (integer draws, nearest sampling), and each is returned.
+fn on_every_backend(
+    kernel: Kernel,
+    a: &Augment,
+    x: &[f32],
+    n: usize,
+    hw: (usize, usize),
+) -> Vec<Vec<f32>> {
+    let (h, w) = hw;
+    let p = words(n, 1, h, w);
+    let spec = a.spec(h, w);
+    let out = vec![vec![0.0; x.len()]];
+    let mut res: Vec<Vec<f32>> = vec![];
+    for mut b in backends() {
+        let got = run_kernel(
+            b.as_mut(),
+            kernel,
+            p,
+            &[x.to_vec(), spec.clone()],
+            &out,
+            &g(5),
+        )
+        .unwrap()
+        .remove(0);
+        if let Some(first) = res.first() {
+            let what = format!("{kernel:?} {}", b.describe());
+            assert_close(&what, &got, first, 0.0, 0.0);
+        }
+        res.push(got);
+    }
+    res
+}
+
+#[test]
+fn crop_offsets_are_uniform_on_every_backend() {
+    // One lit pixel in the middle of 9x9; with padding 2 it moves by (dx, dy), each of
+    // −2..=2 with probability 1/5 (torchvision's RandomCrop(padding=2)).
+    let (n, h, w) = (2000, 9, 9);
+    let mut x = vec![0.0; n * h * w];
+    for k in 0..n {
+        x[k * h * w + 4 * w + 4] = 1.0;
+    }
+    let a = Augment {
+        crop_padding: 2,
+        interp: Interp::Nearest,
+        ..Augment::default()
+    };
+    for out in on_every_backend(Kernel::AugmentGeom, &a, &x, n, (h, w)) {
+        let (mut cx, mut cy) = (vec![0; 5], vec![0; 5]);
+        for k in 0..n {
+            let j = out[k * h * w..(k + 1) * h * w]
+                .iter()
+                .position(|&v| v == 1.0)
+                .expect("the lit pixel stays inside");
+            cx[j % w + 2 - 4] += 1;
+            cy[j / w + 2 - 4] += 1;
+        }
+        eprintln!("crop offsets −2..=2 of {n}: x {cx:?}, y {cy:?}");
+        // Chi-square with 4 degrees of freedom: P(> 18.47) = 0.001 for uniform offsets.
+        for (axis, c) in [("x", &cx), ("y", &cy)] {
+            let chi = chi_square(c);
+            assert!(
+                chi < 18.47,
+                "offsets along {axis}: counts {c:?}, chi-square {chi:.1}"
+            );
+        }
+    }
+}
+
+#[test]
+fn cutout_positions_and_flips_are_uniform_on_every_backend() {
+    // A 7x5 image of ones; a 1x1 cutout with p = 1 zeroes exactly the drawn centre, which
+    // must be uniform over the 35 pixels.
+    let (n, h, w) = (3500, 7, 5);
+    let x = vec![1.0; n * h * w];
+    let a = Augment {
+        cutout_size: 1,
+        cutout_p: 1.0,
+        ..Augment::default()
+    };
+    for out in on_every_backend(Kernel::AugmentPhoto, &a, &x, n, (h, w)) {
+        let mut c = vec![0; h * w];
+        for k in 0..n {
+            let img = &out[k * h * w..(k + 1) * h * w];
+            assert_eq!(img.iter().filter(|&&v| v == 0.0).count(), 1);
+            c[img.iter().position(|&v| v == 0.0).unwrap()] += 1;
+        }
+        // 34 degrees of freedom: P(> 65.25) = 0.001.
+        let chi = chi_square(&c);
+        assert!(chi < 65.25, "cutout centres: {c:?}, chi-square {chi:.1}");
+    }
+    // Horizontal flips with p = 0.3 on a 1x2 image (1, 0): a flip gives (0, 1).
+    let n = 4000;
+    let x: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0]).collect();
+    let a = Augment {
+        hflip: 0.3,
+        interp: Interp::Nearest,
+        ..Augment::default()
+    };
+    for out in on_every_backend(Kernel::AugmentGeom, &a, &x, n, (1, 2)) {
+        let flips = out.chunks(2).filter(|p| p[0] == 0.0).count();
+        // Binomial(4000, 0.3): sd 29; 4 sd.
+        assert!(
+            (flips as f64 - 1200.0).abs() < 116.0,
+            "{flips} flips of 4000"
+        );
+    }
+}
+
+#[test]
+fn shear_y_zoom_per_axis_and_fixed_transforms_match_their_cpu_twin() {
+    let mut gs = gpus();
+    let d = Augment::default;
+    let cases: Vec<(&str, Augment)> = vec![
+        (
+            "shear y",
+            Augment {
+                shear_y: (-20.0, 20.0),
+                ..d()
+            },
+        ),
+        (
+            "shear x and y with rotation",
+            Augment {
+                shear: (-10.0, 15.0),
+                shear_y: (-15.0, 10.0),
+                fill: Fill::Reflect,
+                ..d().rotate(20.0)
+            },
+        ),
+        (
+            "zoom x and y ranges",
+            Augment {
+                zoom: (0.8, 1.2),
+                zoom_y: Some((1.1, 1.4)),
+                ..d()
+            },
+        ),
+        (
+            "zoom x and y fixed",
+            Augment {
+                zoom: (0.7, 0.7),
+                zoom_y: Some((1.3, 1.3)),
+                fill: Fill::Nearest,
+                ..d()
+            },
+        ),
+    ];
+    for (name, a) in &cases {
+        check(&mut gs, name, a, 6, (1, 28, 28), 1e-4);
+        check(&mut gs, name, a, 3, (3, 9, 7), 1e-4);
+    }
+    // A fixed transform with everything on, on every backend against the CPU reference.
+    let t = Transform {
+        hflip: true,
+        translate: (1.5, -2.0),
+        rotation: 12.0,
+        zoom: (1.1, 0.9),
+        shear: (8.0, -6.0),
+        brightness: 0.05,
+        contrast: 1.3,
+        cutout: Some((3, 4, 3)),
+        standardize: Some((0.1, 0.3)),
+        ..Transform::default()
+    };
+    let x: Vec<f32> = rand_vec(91, 2 * 3 * 9 * 7)
+        .iter()
+        .map(|v| v * 0.5 + 0.5)
+        .collect();
+    let want = t.apply(&mut Cpu::new(), &x, 2, (3, 9, 7)).unwrap();
+    let fast = t.apply(&mut Cpu::fast(), &x, 2, (3, 9, 7)).unwrap();
+    assert_close("fixed transform fast CPU", &fast, &want, 0.0, 0.0);
+    for gpu in gs.iter_mut() {
+        let got = t.apply(gpu, &x, 2, (3, 9, 7)).unwrap();
+        assert_close("fixed transform GPU", &got, &want, 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn fixed_transforms_give_hand_computed_images_on_every_backend() {
+    let nearest = Transform {
+        interp: Interp::Nearest,
+        ..Transform::default()
+    };
+    // Shear y of 45° (tan = 1) on 5x5, x' = x, y' = y + (x − 2) about the centre (2, 2):
+    // the column right of the centre moves down by one, the last by two. Source 1..25.
+    let src: Vec<f32> = (1..=25).map(|v| v as f32).collect();
+    #[rustfmt::skip]
+    let sheared = [
+        11.0, 7.0, 3.0, 0.0, 0.0,
+        16.0, 12.0, 8.0, 4.0, 0.0,
+        21.0, 17.0, 13.0, 9.0, 5.0,
+        0.0, 22.0, 18.0, 14.0, 10.0,
+        0.0, 0.0, 23.0, 19.0, 15.0,
+    ];
+    // Zoom x 2, y 1, bilinear, on rows 0 1 2 3 4: sampled at x = 2 + (x' − 2)/2.
+    let ramp: Vec<f32> = (0..15).map(|i| (i % 5) as f32).collect();
+    let zoomed: Vec<f32> = (0..15).map(|i| [1.0, 1.5, 2.0, 2.5, 3.0][i % 5]).collect();
+    // Zoom y 0.5 (x 1) on rows of 1, 2, 3, 4, 5: sampled at y = 2 + 2(y' − 2).
+    let rows: Vec<f32> = (0..25).map(|i| (i / 5 + 1) as f32).collect();
+    let squeezed: Vec<f32> = (0..25).map(|i| [0.0, 1.0, 3.0, 5.0, 0.0][i / 5]).collect();
+    // A 2x2 cutout centred on (1, 3) of a 4-row, 5-column image of ones: columns 0-1,
+    // rows 2-3.
+    let ones = vec![1.0; 20];
+    let cut: Vec<f32> = (0..20)
+        .map(|i| if i % 5 < 2 && i / 5 >= 2 { 0.0 } else { 1.0 })
+        .collect();
+    // Brightness 0.1 and contrast 2 around the mean 0.4: (x + 0.1 − 0.4)·2 + 0.4.
+    let photo_in = vec![0.2, 0.4, 0.6];
+    /// (name, transform, input, (c, h, w), expected output)
+    type Case<'a> = (
+        &'a str,
+        Transform,
+        &'a [f32],
+        (usize, usize, usize),
+        Vec<f32>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "shear y 45°",
+            Transform {
+                shear: (0.0, 45.0),
+                ..nearest
+            },
+            &src,
+            (1, 5, 5),
+            sheared.to_vec(),
+        ),
+        (
+            "zoom x 2",
+            Transform {
+                zoom: (2.0, 1.0),
+                ..Transform::default()
+            },
+            &ramp,
+            (1, 3, 5),
+            zoomed,
+        ),
+        (
+            "zoom y 0.5",
+            Transform {
+                zoom: (1.0, 0.5),
+                ..Transform::default()
+            },
+            &rows,
+            (1, 5, 5),
+            squeezed,
+        ),
+        (
+            "cutout",
+            Transform {
+                cutout: Some((1, 3, 2)),
+                ..nearest
+            },
+            &ones,
+            (1, 4, 5),
+            cut,
+        ),
+        (
+            "hflip",
+            Transform {
+                hflip: true,
+                ..nearest
+            },
+            &[1.0, 2.0, 3.0],
+            (1, 1, 3),
+            vec![3.0, 2.0, 1.0],
+        ),
+        (
+            "translate 1 px",
+            Transform {
+                translate: (1.0, 0.0),
+                ..nearest
+            },
+            &[1.0, 2.0, 3.0],
+            (1, 1, 3),
+            vec![0.0, 1.0, 2.0],
+        ),
+        (
+            "brightness and contrast",
+            Transform {
+                brightness: 0.1,
+                contrast: 2.0,
+                ..nearest
+            },
+            &photo_in,
+            (1, 1, 3),
+            vec![0.2, 0.6, 1.0],
+        ),
+    ];
+    for mut b in backends() {
+        for (name, t, x, chw, want) in &cases {
+            let got = t.apply(b.as_mut(), x, 1, *chw).unwrap();
+            assert_close(
+                &format!("{name} on {}", b.describe()),
+                &got,
+                want,
+                1e-5,
+                1e-5,
+            );
+        }
+    }
+    assert!(
+        Transform {
+            shear: (0.0, 89.5),
+            ..Transform::default()
+        }
+        .apply(&mut Cpu::new(), &[0.0], 1, (1, 1, 1))
+        .is_err()
+    );
+}
+
+#[test]
+fn config_keys_reach_the_new_spec_fields() {
+    use shadeprop::config::RunConfig;
+    let text = "[model]\npreset = \"w-cnn\"\n[augment]\npreset = \"none\"\nzoom = 0.1\nzoom_y = 0.2\nshear = 5.0\nshear_y = 7.0\n";
+    let c = RunConfig::from_toml(text, std::path::Path::new("t.toml")).unwrap();
+    let a = c.augment(0.0, 1.0).unwrap();
+    assert_eq!(a.zoom, (0.9, 1.1));
+    assert_eq!(a.zoom_y, Some((0.8, 1.2)));
+    assert_eq!((a.shear, a.shear_y), ((-5.0, 5.0), (-7.0, 7.0)));
+    let bad = text.replace("shear_y = 7.0", "shear_y = 95.0");
+    let e = RunConfig::from_toml(&bad, std::path::Path::new("t.toml")).unwrap_err();
+    assert!(e.to_string().contains("augment.shear_y"), "{e}");
+}
+
+#[test]
+fn integer_draws_above_16_bits_match_between_cpu_and_gpu() {
+    // A 1x70001 image: the cutout's column is drawn in [0, 70001), a bound above 16 bits,
+    // so the WGSL 32x32 → 64-bit product uses all four 16-bit partial products. Every
+    // backend must pick the same columns (on_every_backend compares bit for bit).
+    let (n, w) = (64, 70_001);
+    let a = Augment {
+        cutout_size: 1,
+        cutout_p: 1.0,
+        ..Augment::default()
+    };
+    for out in on_every_backend(Kernel::AugmentPhoto, &a, &vec![1.0; n * w], n, (1, w)) {
+        let cols: Vec<usize> = out
+            .chunks(w)
+            .map(|img| img.iter().position(|&v| v == 0.0).expect("one zero"))
+            .collect();
+        // 64 draws in [0, 70001): P(none at or above 65,536) = (65536/70001)^64 < 0.02.
+        assert!(cols.iter().any(|&c| c >= 65_536), "{cols:?}");
+    }
 }

@@ -53,7 +53,10 @@ fn gzip_and_directory_and_label_checks() {
     lab.extend_from_slice(&[3, 12]);
     std::fs::write(dir.join("train-labels-idx1-ubyte"), &lab).unwrap();
     let e = load_idx_pair(&dir, "train").unwrap_err().to_string();
-    assert!(e.contains("label 12 at index 1, expected 0..=9"), "{e}");
+    assert!(
+        e.contains("label 12 at row 1") && e.contains("[0, 10)"),
+        "{e}"
+    );
     // Count mismatch.
     let mut lab = header(1, &[3]);
     lab.extend_from_slice(&[3, 1, 2]);
@@ -245,4 +248,283 @@ fn image_folder_dataset() {
     .to_string();
     assert!(e.contains("no class sub-folders"), "{e}");
     std::fs::remove_dir_all(root).unwrap();
+}
+
+/// A dataset with one feature per row and the given labels.
+fn labelled(y: &[f32], classes: usize) -> Dataset {
+    Dataset {
+        x: (0..y.len()).map(|i| i as f32).collect(),
+        y: y.to_vec(),
+        features: 1,
+        classes,
+    }
+}
+
+#[test]
+fn constant_features_are_scaled_by_one_as_in_scikit_learn() {
+    use shadeprop::data::Scaler;
+    // Column 0 is constant (0.1, not exact in binary), column 1 is 1, 2, 3, 4.
+    let train = Dataset {
+        x: vec![0.1, 1.0, 0.1, 2.0, 0.1, 3.0, 0.1, 4.0],
+        y: vec![0.0; 4],
+        features: 2,
+        classes: 1,
+    };
+    let new = |a: f32, b: f32| Dataset {
+        x: vec![a, b],
+        y: vec![0.0],
+        features: 2,
+        classes: 1,
+    };
+    // StandardScaler: mean (0.1, 2.5), scale (1 for the constant column, sqrt(1.25)).
+    let mut d = new(0.6, 2.5 + 1.25f32.sqrt());
+    Scaler::fit_per_feature(&train)
+        .unwrap()
+        .apply(&mut d)
+        .unwrap();
+    assert!((d.x[0] - 0.5).abs() < 1e-6, "constant column: {}", d.x[0]);
+    assert!((d.x[1] - 1.0).abs() < 1e-6, "{}", d.x[1]);
+    // MinMaxScaler: min (0.1, 1), range (1 for the constant column, 3).
+    let mut d = new(0.6, 2.5);
+    Scaler::fit_min_max(&train).unwrap().apply(&mut d).unwrap();
+    assert!((d.x[0] - 0.5).abs() < 1e-6, "constant column: {}", d.x[0]);
+    assert!((d.x[1] - 0.5).abs() < 1e-6, "{}", d.x[1]);
+    // One global mean and std over a constant training set: scale 1.
+    let flat = Dataset {
+        x: vec![2.0; 6],
+        y: vec![0.0; 3],
+        features: 2,
+        classes: 1,
+    };
+    let st = Standardizer::fit(&flat).unwrap();
+    let mut d = new(2.5, 1.5);
+    st.apply(&mut d);
+    assert_eq!(d.x, [0.5, -0.5]);
+    let mut d = new(2.5, 1.5);
+    Scaler::Global(st).apply(&mut d).unwrap();
+    assert_eq!(d.x, [0.5, -0.5]);
+}
+
+#[test]
+fn mnist_pixels_never_inked_in_training_are_scaled_by_one() {
+    use shadeprop::data::{Scaler, load_mnist};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let (train, test) = match load_mnist(&dir) {
+        Ok(d) => d,
+        Err(e) => {
+            assert!(
+                std::env::var("SHADEPROP_REQUIRE_GPU").is_err(),
+                "MNIST missing in CI: {e}"
+            );
+            eprintln!("SKIPPED (no MNIST; run scripts/fetch-data.sh): {e}");
+            return;
+        }
+    };
+    // Pixels 141 and 645 are 0 in all 60,000 training images; test image 7024 has ink
+    // (byte 24) on both. NumPy in float64 with scikit-learn's rule (scale 1 where the
+    // variance is 0): (24/255 − 0) / 1 = 0.0941176488995552.
+    let want = 0.094_117_65_f32;
+    for (name, scaler) in [
+        ("per feature", Scaler::fit_per_feature(&train).unwrap()),
+        ("min-max", Scaler::fit_min_max(&train).unwrap()),
+    ] {
+        let mut t = test.take(7025);
+        scaler.apply(&mut t).unwrap();
+        for pixel in [141, 645] {
+            let got = t.x[7024 * 784 + pixel];
+            assert!(
+                (got - want).abs() < 1e-6,
+                "{name}: pixel {pixel} of test image 7024 scaled to {got}, expected {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_labels_in_idx_files_name_the_row_and_value() {
+    let dir = std::env::temp_dir().join(format!("shadeprop-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut img = header(3, &[3, 1, 1]);
+    img.extend_from_slice(&[0, 1, 2]);
+    std::fs::write(dir.join("bad-images-idx3-ubyte"), &img).unwrap();
+    for bad in [10u8, 255] {
+        let mut lab = header(1, &[3]);
+        lab.extend_from_slice(&[0, 9, bad]);
+        std::fs::write(dir.join("bad-labels-idx1-ubyte"), &lab).unwrap();
+        let e = load_idx_pair(&dir, "bad").unwrap_err().to_string();
+        for part in [
+            format!("label {bad}"),
+            "row 2".into(),
+            "bad-labels-idx1-ubyte".into(),
+            "[0, 10)".into(),
+        ] {
+            assert!(e.contains(&part), "{e:?} lacks {part:?}");
+        }
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_labels_in_memory_are_refused_by_every_split() {
+    for bad in [10.0, 255.0, -1.0, 2.5, f32::NAN] {
+        let mut y: Vec<f32> = (0..20).map(|i| (i % 10) as f32).collect();
+        y[13] = bad;
+        let ds = labelled(&y, 10);
+        let results = [
+            ("split", ds.split(0.5, 0).map(|_| ())),
+            ("split3", ds.split3((0.5, 0.25, 0.25), 0).map(|_| ())),
+            ("stratified_split", ds.stratified_split(0.5, 0).map(|_| ())),
+            ("kfold", ds.kfold(2, 0).map(|_| ())),
+        ];
+        for (what, r) in results {
+            let e = match r {
+                Err(e) => e.to_string(),
+                Ok(()) => panic!("{what} accepted label {bad}"),
+            };
+            assert!(
+                e.contains(&format!("label {bad}"))
+                    && e.contains("row 13")
+                    && e.contains("[0, 10)"),
+                "{what}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn image_folder_labels_are_class_indices_whatever_the_folder_names() {
+    use shadeprop::data::folder::{FolderOptions, load_image_folder};
+    let root = std::env::temp_dir().join(format!("shadeprop-names-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for class in ["10", "-1", "2.5", "NaN", "255"] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        image::GrayImage::from_pixel(2, 2, image::Luma([7]))
+            .save(root.join(class).join("a.png"))
+            .unwrap();
+    }
+    let opts = FolderOptions {
+        width: 2,
+        height: 2,
+        rgb: false,
+    };
+    let (ds, classes) = load_image_folder(&root, opts).unwrap();
+    // Sorted names, by byte: "-1" < "10" < "2.5" < "255" < "NaN".
+    assert_eq!(classes, ["-1", "10", "2.5", "255", "NaN"]);
+    assert_eq!(ds.y, [0.0, 1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(ds.classes, 5);
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn stratified_split_refuses_a_class_too_small_for_both_sides() {
+    // Classes of sizes 5, 4, 1 (scikit-learn: "The least populated class in y has only 1
+    // member, which is too few").
+    let y: Vec<f32> = [0.0; 5]
+        .iter()
+        .chain(&[1.0; 4])
+        .chain(&[2.0])
+        .copied()
+        .collect();
+    let ds = labelled(&y, 3);
+    let e = ds.stratified_split(0.5, 0).unwrap_err().to_string();
+    assert!(e.contains("class 2") && e.contains("1 sample"), "{e}");
+    // Two members put one on each side.
+    let mut y2 = y.clone();
+    y2.push(2.0);
+    let (tr, va) = labelled(&y2, 3).stratified_split(0.5, 0).unwrap();
+    for c in 0..3 {
+        let count = |d: &Dataset| d.y.iter().filter(|&&v| v == c as f32).count();
+        assert!(count(&tr) >= 1 && count(&va) >= 1, "class {c}");
+    }
+    // Classes of 30 and 3 at 0.1: round(0.3) = 0 would leave class 1 out of validation;
+    // it gets 1 (and class 0 its 3).
+    let y: Vec<f32> = (0..33).map(|i| if i < 30 { 0.0 } else { 1.0 }).collect();
+    let (tr, va) = labelled(&y, 2).stratified_split(0.1, 1).unwrap();
+    let ones = |d: &Dataset| d.y.iter().filter(|&&v| v == 1.0).count();
+    assert_eq!((va.len(), ones(&va), tr.len(), ones(&tr)), (4, 1, 29, 2));
+}
+
+#[test]
+fn a_validation_split_that_rounds_to_no_samples_is_refused() {
+    let ds = labelled(&[0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0], 2);
+    // 10 · 0.04 = 0.4 rounds to 0.
+    for (what, r) in [
+        ("split", ds.split(0.04, 0).map(|_| ())),
+        ("split3", ds.split3((0.92, 0.04, 0.04), 0).map(|_| ())),
+    ] {
+        let e = r.expect_err(what).to_string();
+        assert!(e.contains("0 samples") && e.contains("10"), "{what}: {e}");
+    }
+    // A fraction of exactly 0 still means no validation split.
+    assert_eq!(ds.split(0.0, 0).unwrap().1.len(), 0);
+}
+
+#[test]
+fn dataset_new_checks_every_label_and_the_shape() {
+    for bad in [10.0, 255.0, -1.0, 2.5, f32::NAN] {
+        let mut y: Vec<f32> = (0..6).map(|i| i as f32).collect();
+        y[4] = bad;
+        match Dataset::new(vec![0.0; 12], y, 2, 10) {
+            Err(Error::Label {
+                value,
+                row,
+                classes,
+                ..
+            }) => {
+                assert_eq!((row, classes), (4, 10));
+                assert!(value.to_bits() == bad.to_bits(), "{value} vs {bad}");
+            }
+            other => panic!("label {bad}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        Dataset::new(vec![0.0; 5], vec![0.0, 1.0], 2, 2),
+        Err(Error::Shape { .. })
+    ));
+    let ok = Dataset::new(vec![0.0; 4], vec![0.0, 1.0], 2, 2).unwrap();
+    assert_eq!(ok.len(), 2);
+}
+
+#[test]
+fn stratified_kfold_spreads_each_class_evenly_and_refuses_small_classes() {
+    // Classes of 7, 5 and 3 samples over 3 folds: a class of count m puts ⌊m/3⌋ or
+    // ⌈m/3⌉ in every fold (scikit-learn's StratifiedKFold), the folds hold 5 each.
+    let y: Vec<f32> = [0.0; 7]
+        .iter()
+        .chain(&[1.0; 5])
+        .chain(&[2.0; 3])
+        .copied()
+        .collect();
+    let ds = labelled(&y, 3);
+    let folds = ds.stratified_kfold(3, 8).unwrap();
+    assert_eq!(folds.len(), 3);
+    let mut seen = vec![0; y.len()];
+    for (train, val) in &folds {
+        assert_eq!(train.len() + val.len(), y.len());
+        assert_eq!(val.len(), 5);
+        assert!(train.iter().all(|i| !val.contains(i)));
+        val.iter().for_each(|&i| seen[i] += 1);
+        for (c, m) in [(0.0, 7), (1.0, 5), (2.0, 3)] {
+            let k = val.iter().filter(|&&i| y[i] == c).count();
+            assert!(
+                k == m / 3 || k == m.div_ceil(3),
+                "class {c}: {k} of {m} in a fold"
+            );
+        }
+    }
+    assert!(seen.iter().all(|&s| s == 1), "each sample validated once");
+    assert_eq!(ds.stratified_kfold(3, 8).unwrap(), folds, "seeded");
+    // Fewer members than folds: refused, naming the class and its count.
+    let e = ds.stratified_kfold(4, 0).unwrap_err().to_string();
+    assert!(
+        e.contains("class 2 has 3 samples") && e.contains("4 folds"),
+        "{e}"
+    );
+    assert!(ds.stratified_kfold(1, 0).is_err());
+    let mut bad = ds.clone();
+    bad.y[3] = 7.0;
+    assert!(matches!(
+        bad.stratified_kfold(2, 0),
+        Err(Error::Label { row: 3, .. })
+    ));
 }

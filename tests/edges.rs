@@ -280,7 +280,7 @@ fn bad_labels_are_refused_at_the_session() {
                     msg.contains("row 1") && msg.contains(&format!("{bad}")),
                     "{name}: {msg}"
                 );
-                assert!(msg.contains("3 classes"), "{name}: {msg}");
+                assert!(msg.contains("[0, 3)"), "{name}: {msg}");
             }
         }
         assert_eq!(s.params().unwrap(), before, "{name}");

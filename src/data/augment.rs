@@ -5,7 +5,10 @@
 //! Differences to know: rotation and shear are in degrees (Keras' RandomRotation takes a
 //! fraction of a full turn); positive rotation is counter-clockwise on screen, as in both;
 //! zoom is torchvision's scale (> 1 enlarges; Keras' RandomZoom height_factor is the
-//! opposite sign); translation is a fraction of the image size, as in both; brightness is
+//! opposite sign, and `zoom_y` gives Keras' independent height and width factors);
+//! shear along x and y composes as torchvision's RandomAffine(shear=(sx, sy)),
+//! A = R·Shy·Shx·Z (the matrices are in [`Augment::shear`]); the crop shift is a uniform
+//! integer (torchvision's RandomCrop); translation is a fraction of the image size, as in both; brightness is
 //! an additive delta and contrast a factor range around each image's mean on [0, 1]
 //! images (Keras' RandomBrightness / RandomContrast), clipped to [0, 1]; cutout sets a
 //! square to 0 (torchvision's RandomErasing with value 0, square).
@@ -14,7 +17,7 @@ use std::path::Path;
 
 use crate::backend::check::run_kernel;
 use crate::backend::cpu::Cpu;
-use crate::backend::{Globals, Kernel};
+use crate::backend::{Backend, Globals, Kernel};
 use crate::error::{Error, Result};
 
 /// Interpolation of the geometric warp.
@@ -44,11 +47,23 @@ pub struct Augment {
     pub translate_y: (f32, f32),
     /// Rotation range in degrees (positive: counter-clockwise on screen).
     pub rotation: (f32, f32),
-    /// Scale range ((1, 1) = off); `zoom_per_axis` draws x and y scales independently.
+    /// Scale range ((1, 1) = off): the width's, and the height's too unless `zoom_y` is
+    /// set; `zoom_per_axis` draws the height's scale from this range independently.
     pub zoom: (f32, f32),
     pub zoom_per_axis: bool,
-    /// Shear angle range in degrees (along x).
+    /// Height scale range drawn independently of the width's (`zoom`), as Keras'
+    /// RandomZoom(height_factor, width_factor) in scale terms; `Some((s, s))` fixes it.
+    /// None: the height follows `zoom` (see `zoom_per_axis`).
+    pub zoom_y: Option<(f32, f32)>,
+    /// Shear angle range in degrees along x: Shx = [[1, tan(shear)], [0, 1]] acting on
+    /// (x, y) with y pointing down, so a positive shear moves rows below the centre right.
     pub shear: (f32, f32),
+    /// Shear angle range in degrees along y: Shy = [[1, 0], [tan(shear_y), 1]] (a positive
+    /// shear moves columns right of the centre down). The warp is A = R·Shy·Shx·Z,
+    /// torchvision's RandomAffine(degrees, scale, shear=(sx, sy)) order; torchvision's
+    /// F.affine angle and shears are these with the opposite sign (its angle turns
+    /// clockwise on screen).
+    pub shear_y: (f32, f32),
     pub interp: Interp,
     pub fill: Fill,
     /// Additive brightness delta range ((0, 0) = off).
@@ -76,7 +91,9 @@ impl Default for Augment {
             rotation: (0.0, 0.0),
             zoom: (1.0, 1.0),
             zoom_per_axis: false,
+            zoom_y: None,
             shear: (0.0, 0.0),
+            shear_y: (0.0, 0.0),
             interp: Interp::Bilinear,
             fill: Fill::Constant(0.0),
             brightness: (0.0, 0.0),
@@ -141,6 +158,8 @@ impl Augment {
             ("augment.rotation", self.rotation),
             ("augment.zoom", self.zoom),
             ("augment.shear", self.shear),
+            ("augment.shear_y", self.shear_y),
+            ("augment.zoom_y", self.zoom_y.unwrap_or((1.0, 1.0))),
             ("augment.brightness", self.brightness),
             ("augment.contrast", self.contrast),
         ] {
@@ -151,11 +170,25 @@ impl Augment {
         if !(self.zoom.0 > 0.0) {
             return bad("augment.zoom", self.zoom.0, "scales > 0");
         }
+        if let Some((lo, _)) = self.zoom_y
+            && !(lo > 0.0)
+        {
+            return bad("augment.zoom_y", lo, "scales > 0");
+        }
         if !(self.contrast.0 >= 0.0) {
             return bad("augment.contrast", self.contrast.0, "factors >= 0");
         }
-        if self.shear.0.abs() >= 89.0 || self.shear.1.abs() >= 89.0 {
-            return bad("augment.shear", self.shear.1, "|shear| < 89 degrees");
+        for (name, (lo, hi)) in [
+            ("augment.shear", self.shear),
+            ("augment.shear_y", self.shear_y),
+        ] {
+            if lo.abs() >= 89.0 || hi.abs() >= 89.0 {
+                return bad(
+                    name,
+                    if lo.abs() >= 89.0 { lo } else { hi },
+                    "|shear| < 89 degrees",
+                );
+            }
         }
         if !(self.noise_std >= 0.0) {
             return bad("augment.noise_std", self.noise_std, ">= 0");
@@ -188,7 +221,11 @@ impl Augment {
         (s[4], s[5]) = (self.translate_y.0 * h as f32, self.translate_y.1 * h as f32);
         (s[6], s[7]) = self.rotation;
         (s[8], s[9]) = self.zoom;
-        s[10] = self.zoom_per_axis as u8 as f32;
+        s[10] = (self.zoom_per_axis || self.zoom_y.is_some()) as u8 as f32;
+        (s[28], s[29]) = self.zoom_y.unwrap_or(self.zoom);
+        (s[26], s[27]) = self.shear_y;
+        // Cutout centre: drawn (a fixed one is a Transform's).
+        (s[30], s[31]) = (-1.0, -1.0);
         (s[11], s[12]) = self.shear;
         s[13] = match self.interp {
             Interp::Nearest => 0.0,
@@ -224,45 +261,189 @@ impl Augment {
         stream: u32,
         step: u32,
     ) -> Result<Vec<f32>> {
+        self.apply(&mut Cpu::new(), images, n, chw, seed, stream, step)
+    }
+
+    /// [`Augment::apply_cpu`] on any backend (the CPU reference, the fast CPU backend, a
+    /// GPU): the same draws, so the same images up to float rounding.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &self,
+        backend: &mut dyn Backend,
+        images: &[f32],
+        n: usize,
+        chw: (usize, usize, usize),
+        seed: u64,
+        stream: u32,
+        step: u32,
+    ) -> Result<Vec<f32>> {
         self.validate()?;
-        let (c, h, w) = chw;
-        if images.len() != n * c * h * w {
-            return Err(Error::Shape {
-                context: "augment images".into(),
-                got: vec![images.len()],
-                expected: format!("{n}·{c}·{h}·{w} values"),
-            });
-        }
-        let mut p = [0u32; 16];
-        for (i, v) in [n, c, h, w, stream as usize, 1].into_iter().enumerate() {
-            p[i] = v as u32;
-        }
-        let g = Globals {
-            seed_lo: seed as u32,
-            seed_hi: (seed >> 32) as u32,
+        run_pipeline(
+            backend,
+            self.spec(chw.1, chw.2),
+            images,
+            n,
+            chw,
+            seed,
+            stream,
             step,
-            ..Globals::default()
+        )
+    }
+}
+
+/// The geometric then the photometric kernel (training mode) on one batch.
+#[allow(clippy::too_many_arguments)]
+fn run_pipeline(
+    backend: &mut dyn Backend,
+    spec: Vec<f32>,
+    images: &[f32],
+    n: usize,
+    chw: (usize, usize, usize),
+    seed: u64,
+    stream: u32,
+    step: u32,
+) -> Result<Vec<f32>> {
+    let (c, h, w) = chw;
+    if images.len() != n * c * h * w {
+        return Err(Error::Shape {
+            context: "augment images".into(),
+            got: vec![images.len()],
+            expected: format!("{n}·{c}·{h}·{w} values"),
+        });
+    }
+    let mut p = [0u32; 16];
+    for (i, v) in [n, c, h, w, stream as usize, 1].into_iter().enumerate() {
+        p[i] = v as u32;
+    }
+    let g = Globals {
+        seed_lo: seed as u32,
+        seed_hi: (seed >> 32) as u32,
+        step,
+        ..Globals::default()
+    };
+    let out = [vec![0.0; images.len()]];
+    let warped = run_kernel(
+        backend,
+        Kernel::AugmentGeom,
+        p,
+        &[images.to_vec(), spec.clone()],
+        &out,
+        &g,
+    )?
+    .remove(0);
+    Ok(run_kernel(backend, Kernel::AugmentPhoto, p, &[warped, spec], &out, &g)?.remove(0))
+}
+
+/// One augmentation with explicit, fixed parameters — no draws — applied by the same
+/// kernels as training ([`Transform::apply`]), on any backend: for previews of exactly one
+/// transform and for tests. Geometry: flips, then d = A·(s − c) + c + t with
+/// A = R(rotation)·Shy(shear.1)·Shx(shear.0)·diag(zoom.0, zoom.1) (see [`Augment::shear`]),
+/// c the image centre ((w − 1)/2, (h − 1)/2) and t = `translate` in pixels; then
+/// x := clamp((x + brightness − mean)·contrast + mean, 0, 1) with mean the image's mean
+/// (skipped at brightness 0, contrast 1), cutout, and standardization.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transform {
+    pub hflip: bool,
+    pub vflip: bool,
+    /// Translation (x right, y down) in pixels.
+    pub translate: (f32, f32),
+    /// Degrees, positive counter-clockwise on screen.
+    pub rotation: f32,
+    /// Scales (x, y); > 1 enlarges.
+    pub zoom: (f32, f32),
+    /// Shear angles (x, y) in degrees, each |shear| < 89.
+    pub shear: (f32, f32),
+    pub interp: Interp,
+    pub fill: Fill,
+    /// Additive brightness delta.
+    pub brightness: f32,
+    /// Contrast factor around the image's mean.
+    pub contrast: f32,
+    /// A `size`×`size` square set to 0, its centre pixel (x, y); it covers columns
+    /// x − ⌊size/2⌋ .. x − ⌊size/2⌋ + size − 1 (rows likewise), clipped to the image.
+    pub cutout: Option<(usize, usize, usize)>,
+    /// (mean, std): x := (x − mean) / std last.
+    pub standardize: Option<(f32, f32)>,
+}
+
+impl Default for Transform {
+    /// The identity (bilinear, constant fill 0).
+    fn default() -> Self {
+        Transform {
+            hflip: false,
+            vflip: false,
+            translate: (0.0, 0.0),
+            rotation: 0.0,
+            zoom: (1.0, 1.0),
+            shear: (0.0, 0.0),
+            interp: Interp::Bilinear,
+            fill: Fill::Constant(0.0),
+            brightness: 0.0,
+            contrast: 1.0,
+            cutout: None,
+            standardize: None,
+        }
+    }
+}
+
+impl Transform {
+    /// The spec floats (shaders/augment.wgsl) for `h`×`w` images: every range collapsed to
+    /// its value, flips with probability 0 or 1, the cutout's centre fixed. Errors: a
+    /// parameter out of range ([`Error::Hyperparameter`], as [`Augment::validate`]).
+    pub fn spec(&self, h: usize, w: usize) -> Result<Vec<f32>> {
+        let one = |v: f32| (v, v);
+        let a = Augment {
+            hflip: self.hflip as u8 as f32,
+            vflip: self.vflip as u8 as f32,
+            rotation: one(self.rotation),
+            zoom: one(self.zoom.0),
+            zoom_y: Some(one(self.zoom.1)),
+            shear: one(self.shear.0),
+            shear_y: one(self.shear.1),
+            interp: self.interp,
+            fill: self.fill,
+            brightness: one(self.brightness),
+            contrast: one(self.contrast),
+            cutout_size: self.cutout.map_or(0, |c| c.2),
+            cutout_p: self.cutout.map_or(0.0, |_| 1.0),
+            standardize: self.standardize,
+            ..Augment::default()
         };
-        let spec = self.spec(h, w);
-        let mut cpu = Cpu::new();
-        let warped = run_kernel(
-            &mut cpu,
-            Kernel::AugmentGeom,
-            p,
-            &[images.to_vec(), spec.clone()],
-            &[vec![0.0; images.len()]],
-            &g,
-        )?
-        .remove(0);
-        Ok(run_kernel(
-            &mut cpu,
-            Kernel::AugmentPhoto,
-            p,
-            &[warped, spec],
-            &[vec![0.0; images.len()]],
-            &g,
-        )?
-        .remove(0))
+        a.validate()?;
+        for (name, v) in [
+            ("transform.translate.x", self.translate.0),
+            ("transform.translate.y", self.translate.1),
+        ] {
+            if !v.is_finite() {
+                return Err(Error::Hyperparameter {
+                    name,
+                    value: v.to_string(),
+                    expected: "a finite number of pixels",
+                });
+            }
+        }
+        let mut s = a.spec(h, w);
+        // Pixels exactly (a fraction of the size would round).
+        (s[2], s[3]) = one(self.translate.0);
+        (s[4], s[5]) = one(self.translate.1);
+        if let Some((cx, cy, _)) = self.cutout {
+            (s[30], s[31]) = (cx as f32, cy as f32);
+        }
+        Ok(s)
+    }
+
+    /// Apply to `n` images of `chw` = (c, h, w), [n, c·h·w] row-major, on `backend`;
+    /// every image gets the same transform. Errors: a bad parameter or shape, or the
+    /// backend's.
+    pub fn apply(
+        &self,
+        backend: &mut dyn Backend,
+        images: &[f32],
+        n: usize,
+        chw: (usize, usize, usize),
+    ) -> Result<Vec<f32>> {
+        let spec = self.spec(chw.1, chw.2)?;
+        run_pipeline(backend, spec, images, n, chw, 0, 0, 0)
     }
 }
 

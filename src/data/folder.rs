@@ -85,13 +85,7 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
             what: "class folders hold no .png/.jpg images".into(),
         });
     }
-    Ok((
-        Dataset {
-            x,
-            y,
-            features: c * h * w,
-            classes: classes.len(),
-        },
-        classes,
-    ))
+    // Labels are the indices of the sorted folder names, so always in [0, classes);
+    // Dataset::new checks them (and the shape) all the same.
+    Ok((Dataset::new(x, y, c * h * w, classes.len())?, classes))
 }

@@ -11,15 +11,68 @@ use crate::error::{Error, Result};
 use crate::rng::{Rng, stream};
 
 /// Samples as rows of `features` f32 values, labels as class indices.
+///
+/// Build one with [`Dataset::new`], which checks the shapes and every label; a dataset
+/// built field by field is checked by [`Dataset::validate`], which every split calls.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
+    /// [n, features] row-major.
     pub x: Vec<f32>,
+    /// [n] class indices: integers in [0, classes), stored as f32.
     pub y: Vec<f32>,
     pub features: usize,
     pub classes: usize,
 }
 
+/// The first label of `y` that is not an integer in [0, classes) (10 of 10 classes, 255,
+/// −1, 2.5, NaN), as [`Error::Label`] naming its row, its value and `origin` (a file, or
+/// "the dataset").
+pub fn check_labels(y: &[f32], classes: usize, origin: &str) -> Result<()> {
+    match y
+        .iter()
+        .position(|&v| !(v >= 0.0 && v < classes as f32 && v.fract() == 0.0))
+    {
+        None => Ok(()),
+        Some(row) => Err(Error::Label {
+            value: y[row],
+            row,
+            classes,
+            origin: origin.into(),
+        }),
+    }
+}
+
 impl Dataset {
+    /// A dataset of `y.len()` rows, checked: `x.len()` = rows · `features` ([`Error::Shape`])
+    /// and every label an integer in [0, `classes`) ([`Error::Label`] with the row).
+    pub fn new(x: Vec<f32>, y: Vec<f32>, features: usize, classes: usize) -> Result<Self> {
+        let ds = Dataset {
+            x,
+            y,
+            features,
+            classes,
+        };
+        ds.validate()?;
+        Ok(ds)
+    }
+
+    /// Check the shapes and labels of a dataset built field by field (see [`Dataset::new`]).
+    pub fn validate(&self) -> Result<()> {
+        if self.x.len() != self.y.len() * self.features {
+            return Err(Error::Shape {
+                context: "dataset".into(),
+                got: vec![self.x.len()],
+                expected: format!(
+                    "{} rows · {} features = {} values",
+                    self.y.len(),
+                    self.features,
+                    self.y.len() * self.features
+                ),
+            });
+        }
+        check_labels(&self.y, self.classes, "the dataset")
+    }
+
     pub fn len(&self) -> usize {
         self.y.len()
     }
@@ -47,8 +100,12 @@ impl Dataset {
         self.gather(&(0..n.min(self.len())).collect::<Vec<_>>())
     }
 
-    /// A seeded random split: (train, validation) with `val_fraction` of the samples in
-    /// validation.
+    /// A seeded random split: (train, validation) with round(n · `val_fraction`) samples in
+    /// validation; a fraction of 0 gives no validation samples.
+    ///
+    /// Errors: [`Error::Hyperparameter`] outside 0 <= fraction < 1; [`Error::Split`] when a
+    /// fraction above 0 rounds to 0 validation samples, or leaves no training sample;
+    /// [`Error::Label`] / [`Error::Shape`] for a malformed dataset.
     pub fn split(&self, val_fraction: f32, seed: u64) -> Result<(Dataset, Dataset)> {
         if !(0.0..1.0).contains(&val_fraction) {
             return Err(Error::Hyperparameter {
@@ -57,8 +114,12 @@ impl Dataset {
                 expected: "0 <= fraction < 1",
             });
         }
+        self.validate()?;
+        let n_val = side_len("validation", val_fraction, self.len())?;
+        if n_val == self.len() && n_val > 0 {
+            return Err(no_train(val_fraction, self.len()));
+        }
         let perm = Rng::new(seed).permutation(stream::SPLIT, 0, self.len());
-        let n_val = (self.len() as f32 * val_fraction).round() as usize;
         Ok((self.gather(&perm[n_val..]), self.gather(&perm[..n_val])))
     }
 
@@ -74,6 +135,26 @@ impl Dataset {
 
 /// Three-way split fractions: (train, validation, test), summing to 1.
 pub const DEFAULT_SPLIT: (f32, f32, f32) = (0.7, 0.2, 0.1);
+
+/// round(n · fraction) samples for one side of a split; a fraction above 0 that rounds
+/// to 0 samples is an error saying so.
+fn side_len(side: &str, fraction: f32, n: usize) -> Result<usize> {
+    let k = (n as f64 * fraction as f64).round() as usize;
+    if fraction > 0.0 && k == 0 {
+        return Err(Error::Split(format!(
+            "a {side} fraction of {fraction} of {n} samples rounds to 0 samples; \
+             use a fraction of at least 0.5/{n} = {}, or 0 for no {side} split",
+            0.5 / n.max(1) as f64
+        )));
+    }
+    Ok(k.min(n))
+}
+
+fn no_train(held_out: f32, n: usize) -> Error {
+    Error::Split(format!(
+        "holding out a fraction of {held_out} of {n} samples leaves 0 samples for training"
+    ))
+}
 
 /// A held-out test set that can only be evaluated, and only once: it cannot be trained
 /// on, peeked at for tuning, or evaluated twice by accident.
@@ -105,7 +186,9 @@ impl HeldOut {
 
 impl Dataset {
     /// A seeded random three-way split by fractions (train, validation, test), e.g.
-    /// [`DEFAULT_SPLIT`] = 70/20/10 when one dataset is all there is.
+    /// [`DEFAULT_SPLIT`] = 70/20/10 when one dataset is all there is. Validation and test
+    /// get round(n · fraction) samples each; [`Error::Split`] when a fraction above 0
+    /// rounds to 0 samples or no training sample is left.
     pub fn split3(
         &self,
         fractions: (f32, f32, f32),
@@ -122,11 +205,15 @@ impl Dataset {
                 expected: "three fractions in [0, 1] summing to 1, train > 0",
             });
         }
+        self.validate()?;
+        let n_val = side_len("validation", b, self.len())?;
+        let n_test = side_len("test", c, self.len())?;
+        if n_val + n_test >= self.len() {
+            return Err(no_train(b + c, self.len()));
+        }
         let perm = Rng::new(seed).permutation(stream::SPLIT, 1, self.len());
-        let n_val = (self.len() as f32 * b).round() as usize;
-        let n_test = (self.len() as f32 * c).round() as usize;
-        let (test, rest) = perm.split_at(n_test.min(self.len()));
-        let (val, train) = rest.split_at(n_val.min(rest.len()));
+        let (test, rest) = perm.split_at(n_test);
+        let (val, train) = rest.split_at(n_val);
         Ok((
             self.gather(train),
             self.gather(val),
@@ -135,7 +222,13 @@ impl Dataset {
     }
 
     /// A seeded stratified split: each class contributes round(val_fraction · its count)
-    /// samples to validation, so both sides keep the class proportions.
+    /// samples to validation, clamped to [1, count − 1], so both sides keep the class
+    /// proportions and see every class (a fraction of 0 gives no validation samples).
+    ///
+    /// Errors: [`Error::Split`] naming a class with a single sample when the fraction is
+    /// above 0 (it cannot be on both sides: scikit-learn's `train_test_split(stratify=y)`
+    /// refuses it too, "the least populated class in y has only 1 member");
+    /// [`Error::Label`] / [`Error::Shape`] for a malformed dataset.
     pub fn stratified_split(&self, val_fraction: f32, seed: u64) -> Result<(Dataset, Dataset)> {
         if !(0.0..1.0).contains(&val_fraction) {
             return Err(Error::Hyperparameter {
@@ -144,22 +237,23 @@ impl Dataset {
                 expected: "0 <= fraction < 1",
             });
         }
-        let mut by_class: Vec<Vec<usize>> = vec![vec![]; self.classes.max(1)];
-        for (i, &y) in self.y.iter().enumerate() {
-            let c = y as usize;
-            if c >= by_class.len() {
-                return Err(Error::Shape {
-                    context: "stratified split labels".into(),
-                    got: vec![c],
-                    expected: format!("labels below {}", self.classes),
-                });
-            }
-            by_class[c].push(i);
+        let by_class = self.by_class()?;
+        if val_fraction > 0.0
+            && let Some((c, idx)) = by_class.iter().enumerate().find(|(_, i)| i.len() == 1)
+        {
+            return Err(Error::Split(format!(
+                "class {c} has {} sample, too few to appear in both training and validation \
+                 (a stratified split needs at least 2 per class)",
+                idx.len()
+            )));
         }
         let (mut tr, mut va) = (vec![], vec![]);
         for (c, idx) in by_class.iter().enumerate() {
             let perm = Rng::new(seed).permutation(stream::SPLIT, 2 + c as u32, idx.len());
-            let n_val = (idx.len() as f32 * val_fraction).round() as usize;
+            let mut n_val = (idx.len() as f32 * val_fraction).round() as usize;
+            if val_fraction > 0.0 && !idx.is_empty() {
+                n_val = n_val.clamp(1, idx.len() - 1);
+            }
             for (k, &p) in perm.iter().enumerate() {
                 if k < n_val {
                     va.push(idx[p])
@@ -173,9 +267,67 @@ impl Dataset {
         Ok((self.gather(&tr), self.gather(&va)))
     }
 
+    /// Row indices per class (after [`Dataset::validate`]).
+    fn by_class(&self) -> Result<Vec<Vec<usize>>> {
+        self.validate()?;
+        let mut by_class: Vec<Vec<usize>> = vec![vec![]; self.classes];
+        for (i, &y) in self.y.iter().enumerate() {
+            by_class[y as usize].push(i);
+        }
+        Ok(by_class)
+    }
+
+    /// Seeded stratified k-fold cross-validation indices, as scikit-learn's
+    /// `StratifiedKFold(k, shuffle=True)`: k pairs (train, validation), the validation folds
+    /// disjoint and covering every sample once, each class spread over the folds as evenly
+    /// as its count allows (its counts per fold differ by at most 1; so do the fold sizes).
+    /// Each class's members are shuffled, the classes laid end to end, and the j-th sample
+    /// of that order goes to fold j mod k.
+    ///
+    /// Errors: [`Error::Hyperparameter`] for k < 2; [`Error::Split`] naming a class with
+    /// fewer members than folds (it would be missing from some validation fold);
+    /// [`Error::Label`] / [`Error::Shape`] for a malformed dataset.
+    pub fn stratified_kfold(&self, k: usize, seed: u64) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+        if k < 2 {
+            return Err(Error::Hyperparameter {
+                name: "k",
+                value: k.to_string(),
+                expected: "k >= 2 folds",
+            });
+        }
+        let by_class = self.by_class()?;
+        if let Some((c, idx)) = by_class
+            .iter()
+            .enumerate()
+            .find(|(_, i)| !i.is_empty() && i.len() < k)
+        {
+            return Err(Error::Split(format!(
+                "class {c} has {} samples, fewer than the {k} folds of a stratified k-fold",
+                idx.len()
+            )));
+        }
+        let mut fold_of = vec![0usize; self.len()];
+        let mut j = 0;
+        for (c, idx) in by_class.iter().enumerate() {
+            let perm = Rng::new(seed).permutation(stream::SPLIT, 2000 + c as u32, idx.len());
+            for &p in &perm {
+                fold_of[idx[p]] = j % k;
+                j += 1;
+            }
+        }
+        Ok((0..k)
+            .map(|f| {
+                let (val, train): (Vec<usize>, Vec<usize>) =
+                    (0..self.len()).partition(|&i| fold_of[i] == f);
+                (train, val)
+            })
+            .collect())
+    }
+
     /// Seeded k-fold cross-validation indices: k pairs (train, validation), the validation
     /// folds disjoint and covering every sample once.
     pub fn kfold(&self, k: usize, seed: u64) -> Result<Vec<(Vec<usize>, Vec<usize>)>> {
+        self.validate()?;
         if k < 2 || k > self.len() {
             return Err(Error::Hyperparameter {
                 name: "k",
@@ -201,9 +353,12 @@ impl Dataset {
 /// Input scaling fitted on the training split only, then applied unchanged to validation,
 /// test and inference data (and stored in checkpoints):
 /// - `Global`: x' = (x − mean) / std with one mean and std (the W-MLP convention);
-/// - `PerFeature`: the same per input feature (std floored at 1e-6: constant features
-///   map to 0);
-/// - `MinMax`: x' = (x − min) / (max − min) per feature (range floored at 1e-6).
+/// - `PerFeature`: the same per input feature;
+/// - `MinMax`: x' = (x − min) / (max − min) per feature.
+///
+/// A feature that is constant in the fitted data gets a scale of 1 (std 1, range 1), as
+/// scikit-learn's `StandardScaler` and `MinMaxScaler` do: a new value v on it maps to
+/// v − mean (v − min), never to (v − mean) / ε.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Scaler {
     Global(Standardizer),
@@ -218,7 +373,8 @@ impl From<Standardizer> for Scaler {
 }
 
 impl Scaler {
-    /// Per-feature mean and std fitted on `ds` (sums in f64).
+    /// Per-feature mean and population std fitted on `ds` (two passes in f64; std 1 where
+    /// the variance is exactly 0).
     pub fn fit_per_feature(ds: &Dataset) -> Result<Self> {
         let (f, n) = (ds.features, ds.len());
         if n == 0 {
@@ -228,19 +384,24 @@ impl Scaler {
                 expected: "a non-empty training split".into(),
             });
         }
+        // Two passes: the deviations of a constant feature are exactly 0 (a one-pass
+        // E[x²] − mean² leaves rounding noise that would become a tiny std).
         let mut mean = vec![0f64; f];
-        let mut sq = vec![0f64; f];
         for row in ds.x.chunks(f) {
             for j in 0..f {
                 mean[j] += row[j] as f64;
-                sq[j] += (row[j] as f64).powi(2);
             }
         }
-        let mean: Vec<f64> = mean.iter().map(|m| m / n as f64).collect();
+        mean.iter_mut().for_each(|m| *m /= n as f64);
+        let mut sq = vec![0f64; f];
+        for row in ds.x.chunks(f) {
+            for j in 0..f {
+                sq[j] += (row[j] as f64 - mean[j]).powi(2);
+            }
+        }
         let std = sq
             .iter()
-            .zip(&mean)
-            .map(|(q, m)| ((q / n as f64 - m * m).max(0.0).sqrt() as f32).max(1e-6))
+            .map(|&q| nonzero_scale((q / n as f64).sqrt() as f32))
             .collect();
         Ok(Scaler::PerFeature {
             mean: mean.iter().map(|&m| m as f32).collect(),
@@ -248,7 +409,8 @@ impl Scaler {
         })
     }
 
-    /// Per-feature minimum and maximum fitted on `ds`.
+    /// Per-feature minimum and maximum fitted on `ds` (a constant feature is scaled by a
+    /// range of 1 when applied).
     pub fn fit_min_max(ds: &Dataset) -> Result<Self> {
         let f = ds.features;
         if ds.is_empty() {
@@ -288,7 +450,7 @@ impl Scaler {
                 check(mean.len())?;
                 for row in ds.x.chunks_mut(f) {
                     for j in 0..f {
-                        row[j] = (row[j] - mean[j]) / std[j];
+                        row[j] = (row[j] - mean[j]) / nonzero_scale(std[j]);
                     }
                 }
             }
@@ -296,7 +458,7 @@ impl Scaler {
                 check(min.len())?;
                 for row in ds.x.chunks_mut(f) {
                     for j in 0..f {
-                        row[j] = (row[j] - min[j]) / (max[j] - min[j]).max(1e-6);
+                        row[j] = (row[j] - min[j]) / nonzero_scale(max[j] - min[j]);
                     }
                 }
             }
@@ -344,8 +506,15 @@ impl Scaler {
     }
 }
 
+/// A scale of 0 (a feature constant where fitted) replaced by 1, as scikit-learn's
+/// `_handle_zeros_in_scale`.
+fn nonzero_scale(s: f32) -> f32 {
+    if s == 0.0 { 1.0 } else { s }
+}
+
 /// Standardization x' = (x - mean) / std with one global mean and std, fitted on the
-/// training split only and then applied unchanged to validation and test data.
+/// training split only and then applied unchanged to validation and test data (std 1
+/// when the fitted data is constant, as scikit-learn).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Standardizer {
     pub mean: f32,
@@ -353,7 +522,7 @@ pub struct Standardizer {
 }
 
 impl Standardizer {
-    /// Fit on a dataset (the training split). Sums in f64.
+    /// Fit on a dataset (the training split). Sums in f64, two passes.
     pub fn fit(ds: &Dataset) -> Result<Self> {
         if ds.x.is_empty() {
             return Err(Error::Shape {
@@ -367,17 +536,19 @@ impl Standardizer {
         let var = ds.x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
         Ok(Standardizer {
             mean: mean as f32,
-            std: (var.sqrt() as f32).max(1e-12),
+            std: nonzero_scale(var.sqrt() as f32),
         })
     }
+    /// x' = (x − mean) / std in place (std 0 taken as 1).
     pub fn apply(&self, ds: &mut Dataset) {
-        ds.x.iter_mut()
-            .for_each(|v| *v = (*v - self.mean) / self.std);
+        let std = nonzero_scale(self.std);
+        ds.x.iter_mut().for_each(|v| *v = (*v - self.mean) / std);
     }
 }
 
 /// Load an MNIST-format pair (`{prefix}-images-idx3-ubyte[.gz]`,
-/// `{prefix}-labels-idx1-ubyte[.gz]`) with pixels scaled to [0, 1].
+/// `{prefix}-labels-idx1-ubyte[.gz]`) with pixels scaled to [0, 1] and 10 classes; a
+/// label outside 0..=9 is an [`Error::Label`] naming the label file, the row and the value.
 pub fn load_idx_pair(dir: &Path, prefix: &str) -> Result<Dataset> {
     let find = |stem: String| -> Result<PathBuf> {
         let plain = dir.join(&stem);
@@ -415,18 +586,14 @@ pub fn load_idx_pair(dir: &Path, prefix: &str) -> Result<Dataset> {
             what: format!("{} labels for {} images", labels.dims[0], images.dims[0]),
         });
     }
-    if let Some((i, &l)) = labels.data.iter().enumerate().find(|(_, l)| **l > 9) {
-        return Err(Error::Idx {
-            path: lp,
-            what: format!("label {l} at index {i}, expected 0..=9"),
-        });
-    }
-    Ok(Dataset {
-        x: images.data.iter().map(|&p| p as f32 / 255.0).collect(),
-        y: labels.data.iter().map(|&l| l as f32).collect(),
-        features: images.dims[1] * images.dims[2],
-        classes: 10,
-    })
+    let y: Vec<f32> = labels.data.iter().map(|&l| l as f32).collect();
+    check_labels(&y, 10, &lp.display().to_string())?;
+    Dataset::new(
+        images.data.iter().map(|&p| p as f32 / 255.0).collect(),
+        y,
+        images.dims[1] * images.dims[2],
+        10,
+    )
 }
 
 /// MNIST or Fashion-MNIST from `dir`: (train 60,000, test 10,000).

@@ -1,7 +1,7 @@
 //! CPU twins of `shaders/augment.wgsl` (spec layout and formulas there).
 
 use crate::backend::Globals;
-use crate::rng::Rng;
+use crate::rng::{Rng, below_at};
 
 fn u01(g: &Globals, stream: u32, n: usize, slot: u32) -> f32 {
     (Rng::new(g.seed()).u32x2(stream, g.step, n as u32 * 32 + slot)[0] >> 8) as f32
@@ -12,8 +12,14 @@ fn range(g: &Globals, sp: &[f32], stream: u32, n: usize, slot: u32, k: usize) ->
     sp[k] + (sp[k + 1] - sp[k]) * u01(g, stream, n, slot)
 }
 
-fn sym(g: &Globals, stream: u32, n: usize, slot: u32, a: f32) -> f32 {
-    (2.0 * u01(g, stream, n, slot) - 1.0) * a
+/// A uniform integer in [0, m), exactly (the twin of `below` in WGSL: 2 blocks).
+fn below(g: &Globals, stream: u32, n: usize, slot: u32, m: u32) -> u32 {
+    below_at(
+        Rng::new(g.seed()).key(stream),
+        [n as u32 * 32 + slot, g.step],
+        m,
+        2,
+    )
 }
 
 fn fold(v: i32, size: i32, mode: u32) -> i32 {
@@ -59,17 +65,24 @@ struct Warp {
 fn warp(g: &Globals, sp: &[f32], stream: u32, n: usize) -> Warp {
     let deg = 0.017_453_292_f32;
     let th = range(g, sp, stream, n, 4, 6) * deg;
-    let sh = range(g, sp, stream, n, 7, 11) * deg;
+    let shx = range(g, sp, stream, n, 7, 11) * deg;
+    let shy = range(g, sp, stream, n, 15, 26) * deg;
     let zx = range(g, sp, stream, n, 5, 8);
     let zy = if sp[10] > 0.5 {
-        range(g, sp, stream, n, 6, 8)
+        range(g, sp, stream, n, 6, 28)
     } else {
         zx
     };
-    let tx = range(g, sp, stream, n, 2, 2) + sym(g, stream, n, 8, sp[21]).round_ties_even();
-    let ty = range(g, sp, stream, n, 3, 4) + sym(g, stream, n, 9, sp[21]).round_ties_even();
-    let (cs, sn, t) = (th.cos(), th.sin(), sh.tan());
-    let (a00, a01, a10, a11) = (cs * zx, (cs * t + sn) * zy, -sn * zx, (-sn * t + cs) * zy);
+    let pad = sp[21] as u32;
+    let crop = |slot| (below(g, stream, n, slot, 2 * pad + 1) as i32 - pad as i32) as f32;
+    let tx = range(g, sp, stream, n, 2, 2) + crop(8);
+    let ty = range(g, sp, stream, n, 3, 4) + crop(9);
+    // A = R·Shy·Shx·Z, in the WGSL's order of operations.
+    let (cs, sn, tsx, tsy) = (th.cos(), th.sin(), shx.tan(), shy.tan());
+    let a00 = (cs + sn * tsy) * zx;
+    let a01 = (cs * tsx + sn * (1.0 + tsy * tsx)) * zy;
+    let a10 = (cs * tsy - sn) * zx;
+    let a11 = (cs * (1.0 + tsy * tsx) - sn * tsx) * zy;
     Warp {
         a: [a00, a01, a10, a11],
         det: a00 * a11 - a01 * a10,
@@ -177,8 +190,16 @@ pub fn augment_photo(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mu
         let cut = train && sp[22] > 0.0 && u01(g, stream, n, 12) < sp[23];
         let size = sp[22] as i32;
         let half = size / 2;
-        let ccx = (u01(g, stream, n, 13) * w as f32) as i32;
-        let ccy = (u01(g, stream, n, 14) * h as f32) as i32;
+        let ccx = if sp[30] < 0.0 {
+            below(g, stream, n, 13, w as u32) as i32
+        } else {
+            sp[30] as i32
+        };
+        let ccy = if sp[31] < 0.0 {
+            below(g, stream, n, 14, h as u32) as i32
+        } else {
+            sp[31] as i32
+        };
         for j in 0..pn {
             let mut v = x[base + j];
             if train {
