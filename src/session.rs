@@ -81,7 +81,9 @@ pub struct Metrics {
     pub penalty: f32,
     /// Mixed precision: the loss scale after the last step (0 in f32).
     pub loss_scale: f32,
-    /// Mixed precision: steps skipped for a non-finite gradient since the session began.
+    /// Training steps whose update was skipped for a non-finite gradient since the session
+    /// began (mixed precision: f16 overflow while the loss scale adapts; f32: a NaN or
+    /// infinity, also reported as [`Error::NonFinite`] at the read after it).
     pub skipped_steps: usize,
 }
 
