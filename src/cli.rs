@@ -189,7 +189,7 @@ pub fn train(
     best.mode = cfg.monitor_mode();
     let mut nan = TerminateOnNan;
     let mut callbacks: Vec<&mut dyn Callback> = vec![&mut nan, &mut best];
-    if t.patience > 0 {
+    if t.early_stopping {
         callbacks.insert(0, &mut early);
     }
     let t0 = Instant::now();
