@@ -213,6 +213,12 @@ pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metr
             expected: ">= 1",
         });
     }
+    if ds.is_empty() {
+        return Err(Error::Empty {
+            what: "the dataset to evaluate".into(),
+            expected: "at least one sample (an accuracy over 0 samples means nothing)".into(),
+        });
+    }
     let batch_size = batch_size.min(s.layout().max_batch);
     let f = ds.features;
     for start in (0..ds.len()).step_by(batch_size) {
