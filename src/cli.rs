@@ -118,7 +118,9 @@ fn check_image_size(cfg: &RunConfig) -> Result<()> {
     let d = &cfg.data;
     let f = product(&[d.channels, d.image_size[0], d.image_size[1]]);
     let bytes = f.and_then(f32_bytes);
-    if f.is_none_or(|f| f > MAX_ELEMENTS || f >= MAX_PARAMS) || bytes.is_none_or(|b| b > host_memory_bytes()) {
+    if f.is_none_or(|f| f > MAX_ELEMENTS || f >= MAX_PARAMS)
+        || bytes.is_none_or(|b| b > host_memory_bytes())
+    {
         return Err(Error::too_large(
             "data.image_size",
             format!("{:?} × {} channel(s)", d.image_size, d.channels),
@@ -144,9 +146,7 @@ fn check_hidden(cfg: &RunConfig, features: usize, classes: usize) -> Result<()> 
     for &w in m.hidden.iter().chain([&classes]) {
         // Weights and bias, and with batch norm gamma and beta.
         let bn = if m.batch_norm && w != classes { 2 } else { 0 };
-        total = total.and_then(|t| {
-            t.checked_add(prev.checked_add(1 + bn)?.checked_mul(w)?)
-        });
+        total = total.and_then(|t| t.checked_add(prev.checked_add(1 + bn)?.checked_mul(w)?));
         prev = w;
     }
     if total.is_none_or(|t| t > crate::limits::MAX_PARAMS) {
@@ -154,7 +154,10 @@ fn check_hidden(cfg: &RunConfig, features: usize, classes: usize) -> Result<()> 
             "model.hidden",
             format!("{:?} on {features} inputs", m.hidden),
             total.and_then(crate::limits::f32_bytes),
-            format!("at most {} (2^24) parameters in the model", crate::limits::MAX_PARAMS),
+            format!(
+                "at most {} (2^24) parameters in the model",
+                crate::limits::MAX_PARAMS
+            ),
         ));
     }
     Ok(())

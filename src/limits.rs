@@ -59,7 +59,9 @@ pub(crate) fn check_max_batch(
                     }),
                     format!(
                         "at most {MAX_ELEMENTS} elements per tensor; a tensor of this model has {} values per sample",
-                        t.shape.checked_numel(1).map_or("too many".into(), |n| n.to_string())
+                        t.shape
+                            .checked_numel(1)
+                            .map_or("too many".into(), |n| n.to_string())
                     ),
                 ));
             }

@@ -330,8 +330,16 @@ fn fake_idx(dir: &Path, n_train: u32, n_test: u32, side: u32, test_side: u32) {
     for (prefix, n, s) in [("train", n_train, side), ("t10k", n_test, test_side)] {
         let px: Vec<u8> = (0..n * s * s).map(|i| (i * 37 % 251) as u8).collect();
         let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        write_idx(&dir.join(format!("{prefix}-images-idx3-ubyte")), &[n, s, s], &px);
-        write_idx(&dir.join(format!("{prefix}-labels-idx1-ubyte")), &[n], &labels);
+        write_idx(
+            &dir.join(format!("{prefix}-images-idx3-ubyte")),
+            &[n, s, s],
+            &px,
+        );
+        write_idx(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            &[n],
+            &labels,
+        );
     }
 }
 
@@ -361,16 +369,35 @@ fn sizes_that_cannot_be_allocated_are_named_errors() {
     fake_idx(&data, 40, 10, 28, 28);
     let cfg = d.join("run.toml");
     let (c, o) = (cfg.to_str().unwrap(), d.join("out"));
-    let train = ["train", "--config", c, "--out", o.to_str().unwrap(), "--quiet"];
+    let train = [
+        "train",
+        "--config",
+        c,
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+    ];
     // A hidden width of 10^12: 784·10^12 weights.
     let text = small_config(&data, "").replace("hidden = [8]", "hidden = [1000000000000]");
-    refused(&train, (&cfg, &text), &["model.hidden", "1000000000000", "bytes"]);
+    refused(
+        &train,
+        (&cfg, &text),
+        &["model.hidden", "1000000000000", "bytes"],
+    );
     // 2^62: the weight count 784·2^62 wraps to 0 in 64-bit arithmetic.
     let text = small_config(&data, "").replace("hidden = [8]", "hidden = [4611686018427387904]");
-    refused(&train, (&cfg, &text), &["model.hidden", "4611686018427387904"]);
+    refused(
+        &train,
+        (&cfg, &text),
+        &["model.hidden", "4611686018427387904"],
+    );
     // A batch of 10^12.
     let text = small_config(&data, "").replace("batch = 8", "batch = 1000000000000");
-    refused(&train, (&cfg, &text), &["train.batch", "1000000000000", "bytes"]);
+    refused(
+        &train,
+        (&cfg, &text),
+        &["train.batch", "1000000000000", "bytes"],
+    );
     // An image folder resized to 100000×100000.
     let folder = d.join("folder");
     std::fs::create_dir_all(folder.join("a")).unwrap();
@@ -384,7 +411,11 @@ fn sizes_that_cannot_be_allocated_are_named_errors() {
         "backend = \"cpu\"\n[data]\ndataset = \"folder\"\ndir = \"{}\"\nimage_size = [100000, 100000]\n[model]\npreset = \"mlp\"\nhidden = [8]\n",
         folder.display()
     );
-    refused(&train, (&cfg, &text), &["data.image_size", "100000", "bytes"]);
+    refused(
+        &train,
+        (&cfg, &text),
+        &["data.image_size", "100000", "bytes"],
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -393,7 +424,14 @@ fn idx_images_of_another_size_name_the_file_and_both_sizes() {
     let d = tmp("idx-size");
     let cfg = d.join("run.toml");
     let (c, o) = (cfg.to_str().unwrap(), d.join("out"));
-    let train = ["train", "--config", c, "--out", o.to_str().unwrap(), "--quiet"];
+    let train = [
+        "train",
+        "--config",
+        c,
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+    ];
     // 32×32 images into the 28×28 W-MLP.
     let big = d.join("big");
     fake_idx(&big, 40, 10, 32, 32);
@@ -448,7 +486,11 @@ fn predict_count_0_and_eval_on_0_images_are_named_errors() {
         None,
         &["test", "0 "],
     );
-    fails_with(&["predict", "--checkpoint", ck, "--count", "0"], None, &["--count", "0"]);
+    fails_with(
+        &["predict", "--checkpoint", ck, "--count", "0"],
+        None,
+        &["--count", "0"],
+    );
     fails_with(&["predict", "--checkpoint", ck], None, &["test", "0 "]);
     std::fs::remove_dir_all(d).unwrap();
 }

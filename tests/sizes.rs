@@ -24,7 +24,11 @@ fn huge_layer_widths_are_refused_when_the_graph_is_built() {
     // 784·10^12 parameters (3.136e15 bytes as f32); with batch norm the running statistics
     // alone would need 8e12 bytes.
     names(
-        Sequential::new(784).linear(1_000_000_000_000).relu().linear(10).build(),
+        Sequential::new(784)
+            .linear(1_000_000_000_000)
+            .relu()
+            .linear(10)
+            .build(),
         &["1000000000000", "bytes"],
     );
     names(
@@ -59,14 +63,33 @@ fn huge_layer_widths_are_refused_when_the_graph_is_built() {
 
 #[test]
 fn a_huge_max_batch_is_refused_before_allocating() {
-    let g = || Sequential::new(784).linear(16).relu().linear(10).build().unwrap();
+    let g = || {
+        Sequential::new(784)
+            .linear(16)
+            .relu()
+            .linear(10)
+            .build()
+            .unwrap()
+    };
     // 10^12 samples of 784 features: 3.136e15 bytes for the input buffer alone.
     names(
-        Session::new(Box::new(Cpu::new()), g(), Sgd::w_mlp(), 0, 1_000_000_000_000),
+        Session::new(
+            Box::new(Cpu::new()),
+            g(),
+            Sgd::w_mlp(),
+            0,
+            1_000_000_000_000,
+        ),
         &["max_batch", "1000000000000", "bytes"],
     );
     names(
-        Session::new(Box::new(Cpu::fast()), g(), Sgd::w_mlp(), 0, 1_000_000_000_000),
+        Session::new(
+            Box::new(Cpu::fast()),
+            g(),
+            Sgd::w_mlp(),
+            0,
+            1_000_000_000_000,
+        ),
         &["max_batch", "1000000000000", "bytes"],
     );
     // A batch whose element count overflows usize: still named with the bytes it needs.

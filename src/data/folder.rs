@@ -69,7 +69,10 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
     {
         return Err(Error::too_large(
             "image size",
-            format!("{}x{} ({c} channel(s), {n_files} images)", opts.width, opts.height),
+            format!(
+                "{}x{} ({c} channel(s), {n_files} images)",
+                opts.width, opts.height
+            ),
             all,
             format!(
                 "at most {} values per image and the host's memory ({mem} bytes) for all",

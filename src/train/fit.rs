@@ -153,7 +153,10 @@ pub const METRICS: [(&str, Option<Direction>); 12] = [
 /// prefix; None for unknown names and metrics without a direction.
 pub fn metric_direction(name: &str) -> Option<Direction> {
     let base = name.strip_prefix("val_").unwrap_or(name);
-    METRICS.iter().find(|(n, _)| *n == base).and_then(|(_, d)| *d)
+    METRICS
+        .iter()
+        .find(|(n, _)| *n == base)
+        .and_then(|(_, d)| *d)
 }
 
 const COLUMNS: [&str; 12] = {
@@ -255,12 +258,9 @@ impl Trainer {
         for (cb, key) in callbacks.iter_mut().zip(&keys) {
             // Checkpoints written before callbacks had their own keys stored one state per
             // kind, under its name: read that when this is the only callback of its kind.
-            let alone = keys
-                .iter()
-                .filter(|k| k.starts_with(cb.name()))
-                .count()
-                == 1;
-            let found = |k: &str| meta.callbacks.get(k).is_some() || snaps.iter().any(|(n, _)| n == k);
+            let alone = keys.iter().filter(|k| k.starts_with(cb.name())).count() == 1;
+            let found =
+                |k: &str| meta.callbacks.get(k).is_some() || snaps.iter().any(|(n, _)| n == k);
             let key = if !found(key) && alone && found(cb.name()) {
                 cb.name()
             } else {
