@@ -542,3 +542,31 @@ fn patience_0_stops_at_the_first_epoch_without_improvement() {
     assert_eq!(run(off).0, Some(4));
     std::fs::remove_dir_all(d).unwrap();
 }
+
+#[test]
+fn the_idx_image_size_is_read_from_plain_and_gzip_headers() {
+    use std::io::Write;
+    let d = tmp("idx-dims");
+    fake_idx(&d, 3, 2, 5, 5);
+    let (p, h, w) = shadeprop::data::idx_image_size(&d, "train").unwrap();
+    assert_eq!(
+        (p.file_name().unwrap().to_str().unwrap(), h, w),
+        ("train-images-idx3-ubyte", 5, 5)
+    );
+    // Gzip-compressed, 7×9 images.
+    let mut body = vec![0, 0, 0x08, 3];
+    for v in [1u32, 7, 9] {
+        body.extend_from_slice(&v.to_be_bytes());
+    }
+    body.extend_from_slice(&[0; 63]);
+    let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    std::fs::remove_file(d.join("t10k-images-idx3-ubyte")).unwrap();
+    std::fs::write(d.join("t10k-images-idx3-ubyte.gz"), gz.finish().unwrap()).unwrap();
+    let (p, h, w) = shadeprop::data::idx_image_size(&d, "t10k").unwrap();
+    assert_eq!(
+        (p.extension().unwrap().to_str().unwrap(), h, w),
+        ("gz", 7, 9)
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}

@@ -976,3 +976,39 @@ fn two_checkpoints_keep_their_own_state_across_a_resume() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_checkpoint_with_one_state_per_kind_still_resumes() {
+    // Checkpoints written before callbacks had their own keys hold one state per kind,
+    // under the kind's name. A lone callback of that kind reads it: a best_only on the
+    // learning rate (max mode) whose saved best (1e9) is above any rate writes no
+    // best.safetensors after the resume.
+    let (train, val) = (data(5, 64), data(6, 32));
+    let dir = tmp("legacy-key");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut s = cpu_session(2);
+    Trainer::new(cfg(1, None))
+        .fit(&mut s, &train, Some(&val), &mut [])
+        .unwrap();
+    let mut probe = cpu_session(2);
+    let h = Trainer::new(cfg(1, None))
+        .fit(&mut probe, &train, Some(&val), &mut [])
+        .unwrap();
+    let meta = checkpoint::Meta {
+        epoch: 1,
+        batch: 0,
+        history: h.to_json(),
+        callbacks: serde_json::json!({ "model_checkpoint": { "best": 1e9 } }),
+        standardizer: None,
+    };
+    let legacy = dir.join("legacy.safetensors");
+    checkpoint::save(&legacy, &mut s, &meta, &[]).unwrap();
+    let mut best = ModelCheckpoint::best_only(&dir, "lr");
+    best.mode = MonitorMode::Max;
+    let mut c = cpu_session(2);
+    Trainer::new(cfg(3, None))
+        .resume(&legacy, &mut c, &train, Some(&val), &mut [&mut best])
+        .unwrap();
+    assert!(!dir.join("best.safetensors").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -257,15 +257,13 @@ impl Callback for EarlyStopping {
         let Some(current) = log.get(&self.monitor) else {
             return Ok(Control::default());
         };
-        if self.restore_best_weights
-            && self.best_weights.is_none()
-            && log.epoch >= self.start_from_epoch
-        {
-            // As Keras: weights after the first monitored epoch, if nothing ever improves.
-            self.best_weights = Some(s.snapshot()?);
-        }
         let (improved, stop) = self.update(log.epoch, current)?;
-        if improved && self.restore_best_weights {
+        // As Keras: the weights of every improvement, and those of the first monitored epoch
+        // when none were kept yet (one snapshot of the same weights either way).
+        if self.restore_best_weights
+            && log.epoch >= self.start_from_epoch
+            && (improved || self.best_weights.is_none())
+        {
             self.best_weights = Some(s.snapshot()?);
         }
         Ok(Control { stop, save: vec![] })
