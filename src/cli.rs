@@ -143,9 +143,13 @@ fn check_hidden(cfg: &RunConfig, features: usize, classes: usize) -> Result<()> 
     }
     let mut total = Some(0usize);
     let mut prev = features;
-    for &w in m.hidden.iter().chain([&classes]) {
-        // Weights and bias, and with batch norm gamma and beta.
-        let bn = if m.batch_norm && w != classes { 2 } else { 0 };
+    for (i, &w) in m.hidden.iter().chain([&classes]).enumerate() {
+        // Weights and bias, and on hidden layers with batch norm gamma and beta.
+        let bn = if m.batch_norm && i < m.hidden.len() {
+            2
+        } else {
+            0
+        };
         total = total.and_then(|t| t.checked_add(prev.checked_add(1 + bn)?.checked_mul(w)?));
         prev = w;
     }
