@@ -44,6 +44,7 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
     let d = &cfg.data;
     let (full, test, image) = match d.dataset.as_str() {
         "folder" => {
+            check_image_size(cfg)?;
             let opts = FolderOptions {
                 height: d.image_size[0] as u32,
                 width: d.image_size[1] as u32,
@@ -55,8 +56,9 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
             (rest, test, (d.channels, d.image_size[0], d.image_size[1]))
         }
         _ => {
+            let image = idx_image(cfg)?;
             let (a, t) = load_mnist(&d.dir)?;
-            (a, t, (1, 28, 28))
+            (a, t, image)
         }
     };
     let full = if d.train_limit > 0 {
@@ -81,6 +83,90 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
     })
 }
 
+/// The image size of the IDX files of `cfg` (1, rows, cols), read from their headers: the
+/// training and test images must have one size, and the presets take 28×28; an error names
+/// the file and both sizes.
+fn idx_image(cfg: &RunConfig) -> Result<(usize, usize, usize)> {
+    let (train, h, w) = crate::data::idx_image_size(&cfg.data.dir, "train")?;
+    let (test, th, tw) = crate::data::idx_image_size(&cfg.data.dir, "t10k")?;
+    if (th, tw) != (h, w) {
+        return Err(Error::Idx {
+            path: test,
+            what: format!(
+                "images are {th}×{tw}, but the training images ({}) are {h}×{w}",
+                train.display()
+            ),
+        });
+    }
+    let preset = &cfg.model.preset;
+    if preset != "mlp" && (h, w) != (28, 28) {
+        return Err(Error::Idx {
+            path: train,
+            what: format!(
+                "images are {h}×{w}, but model.preset {preset:?} takes 28×28 images (model.preset = \"mlp\" takes any size)"
+            ),
+        });
+    }
+    Ok((1, h, w))
+}
+
+/// `data.image_size` × `data.channels` of an image folder: one image's values must fit the
+/// kernels' element counts and its bytes the host's memory, and a first layer on it must
+/// be possible (at most 2^24 parameters), checked before any image is decoded.
+fn check_image_size(cfg: &RunConfig) -> Result<()> {
+    use crate::limits::{MAX_ELEMENTS, MAX_PARAMS, f32_bytes, host_memory_bytes, product};
+    let d = &cfg.data;
+    let f = product(&[d.channels, d.image_size[0], d.image_size[1]]);
+    let bytes = f.and_then(f32_bytes);
+    if f.is_none_or(|f| f > MAX_ELEMENTS || f >= MAX_PARAMS)
+        || bytes.is_none_or(|b| b > host_memory_bytes())
+    {
+        return Err(Error::too_large(
+            "data.image_size",
+            format!("{:?} × {} channel(s)", d.image_size, d.channels),
+            bytes,
+            format!(
+                "images whose values fit a first layer of at most 2^24 parameters (fewer than {MAX_PARAMS} values), and one image in the host's memory"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The parameter count of a `model.preset = "mlp"` config on `features` inputs and
+/// `classes` outputs, checked: an error names `model.hidden` with the bytes when it would
+/// exceed 2^24 parameters or overflow.
+fn check_hidden(cfg: &RunConfig, features: usize, classes: usize) -> Result<()> {
+    let m = &cfg.model;
+    if m.preset != "mlp" {
+        return Ok(());
+    }
+    let mut total = Some(0usize);
+    let mut prev = features;
+    for (i, &w) in m.hidden.iter().chain([&classes]).enumerate() {
+        // Weights and bias, and on hidden layers with batch norm gamma and beta.
+        let bn = if m.batch_norm && i < m.hidden.len() {
+            2
+        } else {
+            0
+        };
+        total = total.and_then(|t| t.checked_add(prev.checked_add(1 + bn)?.checked_mul(w)?));
+        prev = w;
+    }
+    if total.is_none_or(|t| t > crate::limits::MAX_PARAMS) {
+        return Err(Error::too_large(
+            "model.hidden",
+            format!("{:?} on {features} inputs", m.hidden),
+            total.and_then(crate::limits::f32_bytes),
+            format!(
+                "at most {} (2^24) parameters in the model",
+                crate::limits::MAX_PARAMS
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A session for `cfg` on its backend: the model (with the augmentation layer first when
 /// configured), optimizer, regularizer and learning-rate schedule.
 pub fn session(cfg: &RunConfig, p: &Prepared, announce: bool) -> Result<Session> {
@@ -88,6 +174,8 @@ pub fn session(cfg: &RunConfig, p: &Prepared, announce: bool) -> Result<Session>
     if announce {
         println!("{why}\nbackend: {}", backend.describe());
     }
+    let (c, h, w) = p.image;
+    check_hidden(cfg, c * h * w, p.train.classes.max(2))?;
     let mut model = cfg.model(p.image, p.train.classes.max(2))?;
     if let Some(aug) = cfg.augment(p.stdz.mean, p.stdz.std) {
         model.layers.insert(0, Layer::Augment(aug));
@@ -101,7 +189,22 @@ pub fn session(cfg: &RunConfig, p: &Prepared, announce: bool) -> Result<Session>
         cfg.seed,
         cfg.train.batch,
         cfg.precision(),
-    )?;
+    )
+    .map_err(|e| match e {
+        // The session's maximum batch is this config's train.batch.
+        Error::TooLarge {
+            name,
+            value,
+            needs,
+            expected,
+        } if name == "max_batch" => Error::TooLarge {
+            name: "train.batch".into(),
+            value,
+            needs,
+            expected,
+        },
+        e => e,
+    })?;
     s.set_regularizer(cfg.regularizer()?)?;
     if cfg.optimizer.schedule == "cosine" {
         s.set_schedule(LrSchedule::cosine_over_epochs(
@@ -189,7 +292,7 @@ pub fn train(
     best.mode = cfg.monitor_mode();
     let mut nan = TerminateOnNan;
     let mut callbacks: Vec<&mut dyn Callback> = vec![&mut nan, &mut best];
-    if t.patience > 0 {
+    if t.early_stopping {
         callbacks.insert(0, &mut early);
     }
     let t0 = Instant::now();
@@ -258,6 +361,16 @@ pub fn eval_checkpoint(cfg: &RunConfig, checkpoint: &Path, split: &str) -> Resul
             });
         }
     };
+    if ds.is_empty() {
+        return Err(Error::Empty {
+            what: format!("the {split} split of {}", cfg.data.dir.display()),
+            expected: match split {
+                "val" => "a validation split (data.val_fraction > 0) with at least one image",
+                _ => "at least one image to evaluate",
+            }
+            .into(),
+        });
+    }
     evaluate(&mut s, ds, 1000)
 }
 

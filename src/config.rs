@@ -42,7 +42,7 @@
 //! beta = 0.5                   # elastic_net: lambda·Σ (beta·|w| + (1 − beta)/2 · w²)
 //!
 //! [augment]                    # absent = no augmentation
-//! preset = "none"              # none | w-cnn (rotation ±10°, translation ±2 px)
+//! preset = "none"              # none | w-cnn (rotation ±10°, translation ±2 px); default none
 //! rotation = 0.0               # degrees, uniform in ±rotation
 //! translate = 0.0              # fraction of width/height, uniform in ±translate
 //! zoom = 0.0                   # scale uniform in [1 − zoom, 1 + zoom]
@@ -58,7 +58,8 @@
 //! batch = 128
 //! monitor = "val_loss"         # early stopping and best checkpoint
 //! mode = "auto"                # auto | min | max
-//! patience = 5                 # 0 = no early stopping
+//! early_stopping = true        # false = no early stopping (patience is then unused)
+//! patience = 5                 # Keras: 0 stops at the first epoch without improvement
 //! min_delta = 0.0
 //! baseline = nan               # optional (nan = none)
 //! start_from_epoch = 0
@@ -214,7 +215,7 @@ impl Default for RegConfig {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AugmentConfig {
     pub preset: String,
@@ -229,6 +230,21 @@ pub struct AugmentConfig {
     pub cutout: usize,
 }
 
+impl Default for AugmentConfig {
+    /// The documented defaults: preset "none", every transform off.
+    fn default() -> Self {
+        AugmentConfig {
+            preset: "none".into(),
+            rotation: 0.0,
+            translate: 0.0,
+            zoom: 0.0,
+            hflip: 0.0,
+            noise_std: 0.0,
+            cutout: 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -236,6 +252,8 @@ pub struct TrainConfig {
     pub batch: usize,
     pub monitor: String,
     pub mode: String,
+    /// Whether early stopping runs at all (`patience` keeps Keras' meaning).
+    pub early_stopping: bool,
     pub patience: u64,
     pub min_delta: f64,
     pub baseline: f64,
@@ -252,6 +270,7 @@ impl Default for TrainConfig {
             batch: 128,
             monitor: "val_loss".into(),
             mode: "auto".into(),
+            early_stopping: true,
             patience: 5,
             min_delta: 0.0,
             baseline: f64::NAN,

@@ -139,12 +139,46 @@ pub enum Error {
         callback: &'static str,
         what: String,
     },
+
+    /// A size, count or byte total is too large to represent or to allocate (a layer width,
+    /// a parameter count, a batch, an image size); refused before anything is allocated.
+    /// `name` is the argument or config key, `needs` the bytes it would take.
+    #[error("{name} = {value} is too large: {needs}; expected {expected}")]
+    TooLarge {
+        name: String,
+        value: String,
+        needs: String,
+        expected: String,
+    },
+
+    /// A dataset or split that must hold samples holds none.
+    #[error("{what} has 0 samples; expected {expected}")]
+    Empty { what: String, expected: String },
 }
 
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// [`Error::TooLarge`] for `name` = `value`, which needs `bytes` bytes (None: the count
+    /// overflows 64-bit arithmetic).
+    pub(crate) fn too_large(
+        name: impl Into<String>,
+        value: impl ToString,
+        bytes: Option<u128>,
+        expected: impl Into<String>,
+    ) -> Self {
+        Error::TooLarge {
+            name: name.into(),
+            value: value.to_string(),
+            needs: match bytes {
+                Some(b) => format!("it needs {b} bytes"),
+                None => "it needs more bytes than 64-bit arithmetic can count (overflow)".into(),
+            },
+            expected: expected.into(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -312,3 +312,261 @@ fn a_small_sweep_runs_end_to_end() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("val: loss"));
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// Write an IDX file of unsigned bytes.
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut b = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    b.extend_from_slice(data);
+    std::fs::write(path, b).unwrap();
+}
+
+/// A small MNIST-format folder: `n_train` and `n_test` images of `side`×`side` (test images
+/// `test_side`), deterministic pixels, labels 0..9.
+fn fake_idx(dir: &Path, n_train: u32, n_test: u32, side: u32, test_side: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (prefix, n, s) in [("train", n_train, side), ("t10k", n_test, test_side)] {
+        let px: Vec<u8> = (0..n * s * s).map(|i| (i * 37 % 251) as u8).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        write_idx(
+            &dir.join(format!("{prefix}-images-idx3-ubyte")),
+            &[n, s, s],
+            &px,
+        );
+        write_idx(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte")),
+            &[n],
+            &labels,
+        );
+    }
+}
+
+/// A run config on `data` with a small MLP on the reference CPU backend, plus `extra` TOML.
+fn small_config(data: &Path, extra: &str) -> String {
+    format!(
+        "backend = \"cpu\"\n[data]\ndir = \"{}\"\nval_fraction = 0.25\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = 1\nbatch = 8\n{extra}",
+        data.display()
+    )
+}
+
+/// Fails with exit status 1 (a named error), not an abort (134) or a panic (101).
+fn refused(args: &[&str], config: (&Path, &str), needles: &[&str]) {
+    std::fs::write(config.0, config.1).unwrap();
+    let out = bin().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr:\n{err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {n:?} not in stderr:\n{err}");
+    }
+}
+
+#[test]
+fn sizes_that_cannot_be_allocated_are_named_errors() {
+    let d = tmp("sizes");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    let (c, o) = (cfg.to_str().unwrap(), d.join("out"));
+    let train = [
+        "train",
+        "--config",
+        c,
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+    ];
+    // A hidden width of 10^12: 784·10^12 weights.
+    let text = small_config(&data, "").replace("hidden = [8]", "hidden = [1000000000000]");
+    refused(
+        &train,
+        (&cfg, &text),
+        &["model.hidden", "1000000000000", "bytes"],
+    );
+    // 2^62: the weight count 784·2^62 wraps to 0 in 64-bit arithmetic.
+    let text = small_config(&data, "").replace("hidden = [8]", "hidden = [4611686018427387904]");
+    refused(
+        &train,
+        (&cfg, &text),
+        &["model.hidden", "4611686018427387904"],
+    );
+    // A batch of 10^12.
+    let text = small_config(&data, "").replace("batch = 8", "batch = 1000000000000");
+    refused(
+        &train,
+        (&cfg, &text),
+        &["train.batch", "1000000000000", "bytes"],
+    );
+    // An image folder resized to 100000×100000.
+    let folder = d.join("folder");
+    std::fs::create_dir_all(folder.join("a")).unwrap();
+    std::fs::create_dir_all(folder.join("b")).unwrap();
+    for k in ["a", "b"] {
+        image::GrayImage::from_pixel(4, 4, image::Luma([9u8]))
+            .save(folder.join(k).join("0.png"))
+            .unwrap();
+    }
+    let text = format!(
+        "backend = \"cpu\"\n[data]\ndataset = \"folder\"\ndir = \"{}\"\nimage_size = [100000, 100000]\n[model]\npreset = \"mlp\"\nhidden = [8]\n",
+        folder.display()
+    );
+    refused(
+        &train,
+        (&cfg, &text),
+        &["data.image_size", "100000", "bytes"],
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn idx_images_of_another_size_name_the_file_and_both_sizes() {
+    let d = tmp("idx-size");
+    let cfg = d.join("run.toml");
+    let (c, o) = (cfg.to_str().unwrap(), d.join("out"));
+    let train = [
+        "train",
+        "--config",
+        c,
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+    ];
+    // 32×32 images into the 28×28 W-MLP.
+    let big = d.join("big");
+    fake_idx(&big, 40, 10, 32, 32);
+    let text = small_config(&big, "").replace("preset = \"mlp\"", "preset = \"w-mlp\"");
+    refused(
+        &train,
+        (&cfg, &text),
+        &["train-images-idx3-ubyte", "32×32", "28×28"],
+    );
+    // Test images of another size than the training images.
+    let mixed = d.join("mixed");
+    fake_idx(&mixed, 40, 10, 28, 32);
+    refused(
+        &train,
+        (&cfg, &small_config(&mixed, "")),
+        &["t10k-images-idx3-ubyte", "32×32", "28×28"],
+    );
+    // An MLP takes its input size from the file: 32×32 images train.
+    std::fs::write(&cfg, small_config(&big, "")).unwrap();
+    let out = bin().args(train).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn predict_count_0_and_eval_on_0_images_are_named_errors() {
+    let d = tmp("empty-test");
+    let data = d.join("data");
+    fake_idx(&data, 40, 0, 28, 28);
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, small_config(&data, "")).unwrap();
+    let out_dir = d.join("out");
+    let out = bin()
+        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
+        .arg(&out_dir)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ck = out_dir.join("checkpoints").join("best.safetensors");
+    let ck = ck.to_str().unwrap();
+    fails_with(
+        &["eval", "--checkpoint", ck, "--split", "test"],
+        None,
+        &["test", "0 "],
+    );
+    fails_with(
+        &["predict", "--checkpoint", ck, "--count", "0"],
+        None,
+        &["--count", "0"],
+    );
+    fails_with(&["predict", "--checkpoint", ck], None, &["test", "0 "]);
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn an_augment_table_without_preset_means_none() {
+    use shadeprop::config::RunConfig;
+    let c = RunConfig::from_toml(
+        "[model]\npreset = \"w-cnn\"\n[augment]\nrotation = 5.0\n",
+        Path::new("run.toml"),
+    )
+    .unwrap();
+    assert_eq!(c.augment.unwrap().preset, "none");
+}
+
+#[test]
+fn patience_0_stops_at_the_first_epoch_without_improvement() {
+    // With lr 1e-30 (no momentum, decay or dropout) no weight changes in f32 (w − 1e-30·g
+    // rounds to w; the biases move by ~1e-31, far below the logits' rounding), so val_loss
+    // is the same every epoch. Keras, patience 0: epoch 1 sets the best, epoch 2 does not
+    // improve and wait 1 >= 0: stop after 2 epochs.
+    let d = tmp("patience0");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    let extra = "patience = 0\n[optimizer]\nlr = 1e-30\nmomentum = 0.0\nweight_decay = 0.0\nclip_norm = 0.0\nschedule = \"constant\"\n";
+    let run = |text: String| {
+        std::fs::write(&cfg, text.replace("epochs = 1", "epochs = 4")).unwrap();
+        let out_dir = d.join("out");
+        let out = bin()
+            .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
+            .arg(&out_dir)
+            .arg("--quiet")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap())
+                .unwrap();
+        (r["epochs_run"].as_u64(), r["best_epoch"].as_u64())
+    };
+    assert_eq!(run(small_config(&data, extra)), (Some(2), Some(1)));
+    // Early stopping off is its own key: all 4 epochs run.
+    let off = small_config(&data, &format!("early_stopping = false\n{extra}"));
+    assert_eq!(run(off).0, Some(4));
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn the_idx_image_size_is_read_from_plain_and_gzip_headers() {
+    use std::io::Write;
+    let d = tmp("idx-dims");
+    fake_idx(&d, 3, 2, 5, 5);
+    let (p, h, w) = shadeprop::data::idx_image_size(&d, "train").unwrap();
+    assert_eq!(
+        (p.file_name().unwrap().to_str().unwrap(), h, w),
+        ("train-images-idx3-ubyte", 5, 5)
+    );
+    // Gzip-compressed, 7×9 images.
+    let mut body = vec![0, 0, 0x08, 3];
+    for v in [1u32, 7, 9] {
+        body.extend_from_slice(&v.to_be_bytes());
+    }
+    body.extend_from_slice(&[0; 63]);
+    let mut gz = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+    gz.write_all(&body).unwrap();
+    std::fs::remove_file(d.join("t10k-images-idx3-ubyte")).unwrap();
+    std::fs::write(d.join("t10k-images-idx3-ubyte.gz"), gz.finish().unwrap()).unwrap();
+    let (p, h, w) = shadeprop::data::idx_image_size(&d, "t10k").unwrap();
+    assert_eq!(
+        (p.extension().unwrap().to_str().unwrap(), h, w),
+        ("gz", 7, 9)
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}

@@ -17,7 +17,7 @@ use shadeprop::train::fit::{FitConfig, Trainer};
 /// Run a scripted metric sequence through EarlyStopping; returns (epochs run, best epoch).
 fn script(mut es: EarlyStopping, values: &[f64]) -> (usize, Option<u64>) {
     for (e, &v) in values.iter().enumerate() {
-        if es.update(e as u64, v).1 {
+        if es.update(e as u64, v).unwrap().1 {
             return (e + 1, es.best_epoch);
         }
     }
@@ -664,4 +664,354 @@ fn asynchronous_metric_reads_equal_synchronous_ones() {
             (s2.loss, s2.accuracy, s2.samples)
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// EarlyStopping case by case against Keras 3 (keras/src/callbacks/early_stopping.py and
+// monitor_callback.py). Keras' rule per epoch, after `epoch < start_from_epoch` returns:
+//   wait += 1
+//   if best is None or op(current - min_delta, best):    # op: less (min) / greater (max)
+//       best = current; best_epoch = epoch               # min mode: min_delta *= -1 first
+//       if baseline is None or op(current - min_delta, baseline): wait = 0
+//       return
+//   if wait >= patience and epoch > 0: stop
+// A comparison with NaN is false, so a NaN is never an improvement over a number, and no
+// number is an improvement over a NaN best. `best` starts as None ("no value yet"), so the
+// first monitored value is always taken, whatever it is.
+
+#[test]
+fn early_stopping_takes_a_first_nan_or_inf_as_keras() {
+    // First value NaN, min, patience 2. e0: best None -> best = NaN (epoch 0), wait 0.
+    // e1: wait 1, less(1.0, NaN) false, 1 < 2. e2: wait 2, less(0.9, NaN) false, stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss").patience(2),
+            &[f64::NAN, 1.0, 0.9, 0.8, 0.7]
+        ),
+        (3, Some(0))
+    );
+    // First value +inf, min, patience 1. e0: best None -> best = inf (epoch 0), wait 0.
+    // e1: wait 1, less(inf, inf) false, 1 >= 1 and epoch > 0: stop; the best epoch is 0.
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss").patience(1),
+            &[f64::INFINITY, f64::INFINITY, f64::INFINITY]
+        ),
+        (2, Some(0))
+    );
+    // First +inf then finite values, min, patience 1: e1 less(5, inf) -> best 5 (epoch 1);
+    // e2: wait 1, less(5, 5) false: stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss").patience(1),
+            &[f64::INFINITY, 5.0, 5.0, 5.0]
+        ),
+        (3, Some(1))
+    );
+    // Max mode, first value -inf: e0 best = -inf (epoch 0); e1 greater(-inf, -inf) false,
+    // wait 1 >= 1: stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_accuracy").patience(1),
+            &[f64::NEG_INFINITY, f64::NEG_INFINITY, 0.5]
+        ),
+        (2, Some(0))
+    );
+    // A first NaN with a baseline 0.5, patience 1: e0 best = NaN, less(NaN, 0.5) false so
+    // wait stays 1; e1: wait 2, less(0.4, NaN) false, 2 >= 1: stop at epoch 1, best epoch 0.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss").patience(1).baseline(0.5),
+            &[f64::NAN, 0.4, 0.3]
+        ),
+        (2, Some(0))
+    );
+    // The first monitored epoch (start_from_epoch 1) is +inf: e1 best = inf (epoch 1);
+    // e2: wait 1, less(inf, inf) false: stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss").patience(1).start_from_epoch(1),
+            &[1.0, f64::INFINITY, f64::INFINITY, 0.5]
+        ),
+        (3, Some(1))
+    );
+}
+
+#[test]
+fn early_stopping_middle_nan_baseline_min_delta_and_max_mode_as_keras() {
+    // NaN in the middle, min, patience 1: e1 less(NaN, 1.0) false, wait 1 >= 1: stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss").patience(1),
+            &[1.0, f64::NAN, 0.5]
+        ),
+        (2, Some(0))
+    );
+    // patience 2: e1 wait 1; e2 wait 2 but 0.5 < 1.0 improves (wait 0, best epoch 2);
+    // e3 wait 1 (0.6 > 0.5); e4 wait 2: stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss").patience(2),
+            &[1.0, f64::NAN, 0.5, 0.6, 0.7, 0.1]
+        ),
+        (5, Some(2))
+    );
+    // A baseline never beaten with steadily improving values: every epoch improves on the
+    // best, so Keras returns before the patience check every time and never stops, although
+    // wait grows to 5 (the best epoch follows the improvements).
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss").patience(3).baseline(0.5),
+            &[0.9, 0.8, 0.7, 0.6, 0.55]
+        ),
+        (5, Some(4))
+    );
+    // A baseline never beaten with flat values: e0 best 0.9 (wait stays 1, baseline not
+    // beaten), e1 wait 2, e2 wait 3 >= 3: stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss").patience(3).baseline(0.5),
+            &[0.9, 0.9, 0.9, 0.9]
+        ),
+        (3, Some(0))
+    );
+    // min_delta 0.1, min, patience 1: e1 less(0.95 + 0.1, 1.0) false: stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss").patience(1).min_delta(0.1),
+            &[1.0, 0.95, 0.85]
+        ),
+        (2, Some(0))
+    );
+    // patience 2: e2 less(0.85 + 0.1, 1.0) true: best epoch 2. A negative min_delta is
+    // taken as its absolute value (Keras: abs(min_delta)).
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss").patience(2).min_delta(-0.1),
+            &[1.0, 0.95, 0.85]
+        ),
+        (3, Some(2))
+    );
+    // Max mode with min_delta 0.05: e1 greater(0.54 - 0.05, 0.5) false, stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("val_loss")
+                .mode(MonitorMode::Max)
+                .patience(1)
+                .min_delta(0.05),
+            &[0.5, 0.54, 0.6]
+        ),
+        (2, Some(0))
+    );
+    // start_from_epoch 2, patience 0: e0, e1 not monitored (NaN ignored); e2 best 3.0;
+    // e3: wait 1 >= 0 and no improvement: stop.
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss").start_from_epoch(2),
+            &[f64::NAN, f64::NAN, 3.0, 3.0, 1.0]
+        ),
+        (4, Some(2))
+    );
+}
+
+#[test]
+fn auto_mode_refuses_a_metric_without_a_direction() {
+    // Keras 3: "not able to automatically determine whether that metric should be maximized
+    // or minimized". Throughput, the learning rate, the gradient norm and the time have no
+    // direction of improvement.
+    let (train, val) = (data(1, 64), data(2, 32));
+    for m in ["samples_per_sec", "lr", "grad_norm", "seconds"] {
+        let mut s = cpu_session(3);
+        let mut es = EarlyStopping::new(m);
+        let e = Trainer::new(cfg(2, None))
+            .fit(&mut s, &train, Some(&val), &mut [&mut es])
+            .expect_err(m)
+            .to_string();
+        assert!(e.contains(m) && e.contains("mode"), "{e}");
+        let dir = tmp("auto-ck");
+        let mut ck = ModelCheckpoint::best_only(&dir, m);
+        let e = Trainer::new(cfg(2, None))
+            .fit(&mut s, &train, Some(&val), &mut [&mut ck])
+            .expect_err(m)
+            .to_string();
+        assert!(e.contains(m) && e.contains("mode"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    // With an explicit mode they are accepted.
+    let mut s = cpu_session(3);
+    let mut es = EarlyStopping::new("samples_per_sec").mode(MonitorMode::Max);
+    Trainer::new(cfg(1, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut es])
+        .unwrap();
+    // Losses are minimized and accuracies maximized, with or without the val_ prefix.
+    for (m, vals, want) in [
+        ("data_loss", [1.0, 2.0], (2, Some(0))),
+        ("penalty", [1.0, 2.0], (2, Some(0))),
+        ("accuracy", [2.0, 1.0], (2, Some(0))),
+        ("val_accuracy", [1.0, 2.0], (2, Some(1))),
+    ] {
+        assert_eq!(script(EarlyStopping::new(m), &vals), want, "{m}");
+    }
+}
+
+#[test]
+fn restore_best_weights_when_the_epoch_budget_ends_first() {
+    // Keras 3 restores the best epoch's weights at the end of training whether or not it
+    // stopped early. With a constant learning rate monitored in min mode, the first epoch is
+    // the best (later equal values are not improvements) and patience 100 never runs out.
+    let (train, val) = (data(1, 96), data(2, 32));
+    let mut es = EarlyStopping::new("lr")
+        .mode(MonitorMode::Min)
+        .patience(100)
+        .restore_best_weights(true);
+    let mut s = cpu_session(3);
+    let h = Trainer::new(cfg(4, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut es])
+        .unwrap();
+    assert_eq!(h.epochs.len(), 4);
+    assert_eq!(h.stopped_epoch, None);
+    assert_eq!(h.best_epoch, Some(0));
+    let mut r = cpu_session(3);
+    Trainer::new(cfg(1, None))
+        .fit(&mut r, &train, Some(&val), &mut [])
+        .unwrap();
+    assert_eq!(s.params().unwrap(), r.params().unwrap());
+    assert_eq!(s.state().unwrap(), r.state().unwrap());
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn keep_each_keeps_exactly_the_saved_epochs() {
+    let (train, val) = (data(3, 64), data(4, 32));
+    // Without keep_each: only last.safetensors, however many epochs.
+    let dir = tmp("keep-none");
+    let mut s = cpu_session(1);
+    let mut ck = ModelCheckpoint::every(&dir, 1);
+    Trainer::new(cfg(5, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut ck])
+        .unwrap();
+    assert_eq!(files_in(&dir), ["last.safetensors"]);
+    // keep_each every 2 epochs over 5: epochs 2 and 4, and last.
+    let dir2 = tmp("keep-each");
+    let mut s = cpu_session(1);
+    let mut ck = ModelCheckpoint::every(&dir2, 2).keep_each(true);
+    Trainer::new(cfg(5, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut ck])
+        .unwrap();
+    assert_eq!(
+        files_in(&dir2),
+        [
+            "epoch-0002.safetensors",
+            "epoch-0004.safetensors",
+            "last.safetensors"
+        ]
+    );
+    for d in [dir, dir2] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn two_checkpoints_keep_their_own_state_across_a_resume() {
+    // best_only on the learning rate in max mode, with an exponentially decaying rate
+    // (gamma 0.5 per epoch): by hand, epoch 1 (1-based) has the highest rate and is the only
+    // improvement, so best.safetensors must stay the one written after epoch 1, also after a
+    // resume from last.safetensors (written every epoch by a second ModelCheckpoint).
+    use shadeprop::optim::{Every, LrSchedule};
+    let (train, val) = (data(5, 64), data(6, 32));
+    let dir = tmp("two-ck");
+    let session = || {
+        let mut s = cpu_session(2);
+        s.set_schedule(LrSchedule::Exponential {
+            gamma: 0.5,
+            every: Every::Epoch,
+        })
+        .unwrap();
+        s
+    };
+    let checkpoints = || {
+        let mut best = ModelCheckpoint::best_only(&dir, "lr");
+        best.mode = MonitorMode::Max;
+        (best, ModelCheckpoint::every(&dir, 1))
+    };
+    let mut s = session();
+    let (mut best, mut last) = checkpoints();
+    let h = Trainer::new(cfg(2, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut best, &mut last])
+        .unwrap();
+    let lr = h.metric("lr");
+    assert!(lr[1] < lr[0], "{lr:?}");
+    let epoch_of = |p: &std::path::Path| {
+        let mut t = session();
+        checkpoint::load(p, &mut t).unwrap().0.epoch
+    };
+    assert_eq!(epoch_of(&dir.join("best.safetensors")), 1);
+    // Two states in the checkpoint, one per callback.
+    let mut t = session();
+    let (meta, _) = checkpoint::load(&dir.join("last.safetensors"), &mut t).unwrap();
+    let states = meta.callbacks.as_object().unwrap();
+    assert_eq!(states.len(), 2, "{states:?}");
+    // Resume for epochs 3 and 4.
+    let mut c = session();
+    let (mut best, mut last) = checkpoints();
+    Trainer::new(cfg(4, None))
+        .resume(
+            &dir.join("last.safetensors"),
+            &mut c,
+            &train,
+            Some(&val),
+            &mut [&mut best, &mut last],
+        )
+        .unwrap();
+    assert_eq!(epoch_of(&dir.join("last.safetensors")), 4);
+    assert_eq!(
+        epoch_of(&dir.join("best.safetensors")),
+        1,
+        "best.safetensors overwritten at a worse epoch after the resume"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_checkpoint_with_one_state_per_kind_still_resumes() {
+    // Checkpoints written before callbacks had their own keys hold one state per kind,
+    // under the kind's name. A lone callback of that kind reads it: a best_only on the
+    // learning rate (max mode) whose saved best (1e9) is above any rate writes no
+    // best.safetensors after the resume.
+    let (train, val) = (data(5, 64), data(6, 32));
+    let dir = tmp("legacy-key");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut s = cpu_session(2);
+    Trainer::new(cfg(1, None))
+        .fit(&mut s, &train, Some(&val), &mut [])
+        .unwrap();
+    let mut probe = cpu_session(2);
+    let h = Trainer::new(cfg(1, None))
+        .fit(&mut probe, &train, Some(&val), &mut [])
+        .unwrap();
+    let meta = checkpoint::Meta {
+        epoch: 1,
+        batch: 0,
+        history: h.to_json(),
+        callbacks: serde_json::json!({ "model_checkpoint": { "best": 1e9 } }),
+        standardizer: None,
+    };
+    let legacy = dir.join("legacy.safetensors");
+    checkpoint::save(&legacy, &mut s, &meta, &[]).unwrap();
+    let mut best = ModelCheckpoint::best_only(&dir, "lr");
+    best.mode = MonitorMode::Max;
+    let mut c = cpu_session(2);
+    Trainer::new(cfg(3, None))
+        .resume(&legacy, &mut c, &train, Some(&val), &mut [&mut best])
+        .unwrap();
+    assert!(!dir.join("best.safetensors").exists());
+    std::fs::remove_dir_all(dir).unwrap();
 }

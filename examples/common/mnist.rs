@@ -29,6 +29,7 @@ struct Args {
     val_fraction: f32,
     train_limit: usize,
     patience: u64,
+    early_stopping: bool,
     schedule: String,
     out: PathBuf,
     resume: Option<PathBuf>,
@@ -52,6 +53,7 @@ fn parse(name: &'static str) -> Result<Args, String> {
         val_fraction: 0.1,
         train_limit: 0,
         patience: 5,
+        early_stopping: true,
         schedule: "cosine".into(),
         out: PathBuf::from(format!("runs/{name}")),
         resume: None,
@@ -62,6 +64,11 @@ fn parse(name: &'static str) -> Result<Args, String> {
     let mut i = 0;
     while i < argv.len() {
         let key = argv[i].as_str();
+        if key == "--no-early-stopping" {
+            a.early_stopping = false;
+            i += 1;
+            continue;
+        }
         if key == "--quiet" {
             a.quiet = true;
             i += 1;
@@ -71,7 +78,7 @@ fn parse(name: &'static str) -> Result<Args, String> {
             return Err(format!(
                 "usage: {name} [--backend auto|gpu|cpu|cpu-ref] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
                 [--weight-decay F] [--dropout F] [--clip-norm F (0 = off)] [--seed N] [--data DIR] \
-                [--val-fraction F] [--train-limit N] [--patience N (0 = no early stopping)] \
+                [--val-fraction F] [--train-limit N] [--patience N (Keras: 0 stops at the first epoch without improvement)] [--no-early-stopping] \
                 [--schedule cosine|constant (cosine: lr annealed to 0 per step over --epochs)] [--out DIR] [--resume CHECKPOINT] \
                 [--precision f32|mixed (mixed: f16 matmul operands, f32 master weights, dynamic loss scaling)] [--quiet]"
             ));
@@ -263,7 +270,7 @@ fn run(
     let mut last = ModelCheckpoint::every(a.out.join("checkpoints"), 1);
     let mut nan = TerminateOnNan;
     let mut callbacks: Vec<&mut dyn Callback> = vec![&mut nan, &mut best, &mut last];
-    if a.patience > 0 {
+    if a.early_stopping {
         callbacks.insert(0, &mut early);
     }
     let t0 = Instant::now();
@@ -280,7 +287,7 @@ fn run(
         t0.elapsed().as_secs_f64(),
         h.best_epoch.map_or("-".into(), |e| (e + 1).to_string()),
         h.stopped_epoch.map_or("-".into(), |e| (e + 1).to_string()),
-        a.patience > 0
+        a.early_stopping
     );
     println!(
         "wrote {0}/metrics.csv, metrics.jsonl, curves.png, curves.svg, checkpoints/",

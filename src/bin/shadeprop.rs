@@ -181,7 +181,20 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 Some(c) => RunConfig::load(&c)?,
                 None => cli::config_beside(&checkpoint)?,
             };
+            if count == 0 {
+                return Err(shadeprop::Error::Hyperparameter {
+                    name: "--count",
+                    value: "0".into(),
+                    expected: ">= 1 images to predict",
+                });
+            }
             let (mut s, p) = cli::restore(&cfg, &checkpoint)?;
+            if p.test.is_empty() {
+                return Err(shadeprop::Error::Empty {
+                    what: format!("the test split of {}", cfg.data.dir.display()),
+                    expected: "at least one image to predict".into(),
+                });
+            }
             let n = count.min(p.test.len()).min(cfg.train.batch);
             let x = &p.test.x[..n * p.test.features];
             match mc_dropout {

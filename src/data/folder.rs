@@ -41,8 +41,8 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
     }
     let c = if opts.rgb { 3 } else { 1 };
     let (w, h) = (opts.width as usize, opts.height as usize);
-    let (mut x, mut y) = (vec![], vec![]);
-    for (label, class) in classes.iter().enumerate() {
+    let mut per_class = vec![];
+    for class in &classes {
         let dir = root.join(class);
         let mut files: Vec<_> = read_dir(&dir)?
             .filter_map(|e| e.ok())
@@ -54,6 +54,34 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
             })
             .collect();
         files.sort();
+        per_class.push(files);
+    }
+    // Checked before decoding: one image as f32 (and the decoder's resized copy, at most 8
+    // bytes a pixel), then every image.
+    let n_files: usize = per_class.iter().map(Vec::len).sum();
+    let features = crate::limits::product(&[c, h, w]);
+    let one = features.and_then(crate::limits::f32_bytes);
+    let all = one.and_then(|b| b.checked_mul(n_files as u128));
+    let mem = crate::limits::host_memory_bytes();
+    if features.is_none_or(|f| f > crate::limits::MAX_ELEMENTS)
+        || all.is_none_or(|b| b > mem)
+        || (w as u128 * h as u128 * 8) > mem
+    {
+        return Err(Error::too_large(
+            "image size",
+            format!(
+                "{}x{} ({c} channel(s), {n_files} images)",
+                opts.width, opts.height
+            ),
+            all,
+            format!(
+                "at most {} values per image and the host's memory ({mem} bytes) for all",
+                crate::limits::MAX_ELEMENTS
+            ),
+        ));
+    }
+    let (mut x, mut y) = (vec![], vec![]);
+    for (label, files) in per_class.into_iter().enumerate() {
         for f in files {
             let img = image::open(&f).map_err(|e| Error::Idx {
                 path: f.clone(),

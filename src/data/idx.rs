@@ -102,3 +102,34 @@ pub fn parse_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
 pub fn read_u8(path: &Path) -> Result<IdxU8> {
     parse_u8(&read_maybe_gz(path)?, path)
 }
+
+/// The dimensions in an IDX file's header, reading only the header (decompressing only its
+/// start when gzip-compressed).
+pub fn read_dims(path: &Path) -> Result<Vec<usize>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut raw = std::io::BufReader::new(f);
+    let mut magic = [0u8; 2];
+    let mut head = vec![];
+    (&mut raw)
+        .take(2)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    magic[..head.len()].copy_from_slice(&head);
+    let chained = std::io::Cursor::new(head).chain(raw);
+    let mut r: Box<dyn Read> = if magic == [0x1f, 0x8b] {
+        Box::new(flate2::read::GzDecoder::new(chained))
+    } else {
+        Box::new(chained)
+    };
+    let mut bytes = vec![0u8; 4];
+    r.read_exact(&mut bytes)
+        .map_err(|e| idx_err(path, format!("unreadable header: {e}")))?;
+    let ndim = bytes[3] as usize;
+    let mut dims = vec![0u8; 4 * ndim];
+    r.read_exact(&mut dims)
+        .map_err(|e| idx_err(path, format!("unreadable header: {e}")))?;
+    Ok(dims
+        .chunks(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect())
+}

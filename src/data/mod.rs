@@ -600,3 +600,22 @@ pub fn load_idx_pair(dir: &Path, prefix: &str) -> Result<Dataset> {
 pub fn load_mnist(dir: &Path) -> Result<(Dataset, Dataset)> {
     Ok((load_idx_pair(dir, "train")?, load_idx_pair(dir, "t10k")?))
 }
+
+/// The images file of an MNIST-format pair in `dir` (`{prefix}-images-idx3-ubyte[.gz]`)
+/// and its image size (rows, cols), read from the file's header.
+pub fn idx_image_size(dir: &Path, prefix: &str) -> Result<(PathBuf, usize, usize)> {
+    let stem = format!("{prefix}-images-idx3-ubyte");
+    let gz = dir.join(format!("{stem}.gz"));
+    let path = if !dir.join(&stem).exists() && gz.exists() {
+        gz
+    } else {
+        dir.join(&stem)
+    };
+    match idx::read_dims(&path)?[..] {
+        [_, rows, cols] => Ok((path, rows, cols)),
+        ref d => Err(Error::Idx {
+            what: format!("dimensions {d:?}, expected [N, rows, cols]"),
+            path,
+        }),
+    }
+}

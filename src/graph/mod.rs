@@ -51,6 +51,15 @@ impl Shape {
     pub fn numel(&self, batch: usize) -> usize {
         self.rows_at(batch) * self.cols
     }
+    /// [`Shape::numel`] without wrapping: None when the count overflows usize.
+    pub fn checked_numel(&self, batch: usize) -> Option<usize> {
+        let rows = match self.rows {
+            Rows::Batch => batch,
+            Rows::Fixed(r) => r,
+            Rows::BatchTimes(k) => batch.checked_mul(k)?,
+        };
+        rows.checked_mul(self.cols)
+    }
     pub fn rows_at(&self, batch: usize) -> usize {
         match self.rows {
             Rows::Batch => batch,
@@ -257,12 +266,36 @@ pub struct Geom2d {
 impl Geom2d {
     /// Output size (h + 2·pad − k) / stride + 1 per axis, or an error naming the sizes.
     pub fn new(c: usize, h: usize, w: usize, k: usize, stride: usize, pad: usize) -> Result<Self> {
-        if k == 0 || stride == 0 || h + 2 * pad < k || w + 2 * pad < k {
+        use crate::limits::product;
+        let padded = |x: usize| pad.checked_mul(2).and_then(|p| x.checked_add(p));
+        let (Some(ph), Some(pw), Some(_), Some(_)) = (
+            padded(h),
+            padded(w),
+            product(&[c, h, w]),
+            product(&[c, k, k]),
+        ) else {
+            return Err(Error::too_large(
+                "image and window",
+                format!("[C, H, W] = [{c}, {h}, {w}], {k}x{k} window, padding {pad}"),
+                None,
+                "sizes whose products and padded extents fit in usize",
+            ));
+        };
+        if k == 0 || stride == 0 || ph < k || pw < k {
             return Err(Error::Shape {
                 context: format!("{k}x{k} window, stride {stride}, padding {pad}"),
                 got: vec![c, h, w],
                 expected: "an image [C, H, W] at least as large as the window, stride >= 1".into(),
             });
+        }
+        let (oh, ow) = ((ph - k) / stride + 1, (pw - k) / stride + 1);
+        if product(&[c, oh, ow]).is_none() {
+            return Err(Error::too_large(
+                "image and window",
+                format!("[C, H, W] = [{c}, {h}, {w}], {k}x{k} window, padding {pad}"),
+                None,
+                "an output whose size fits in usize",
+            ));
         }
         Ok(Geom2d {
             c,
@@ -272,8 +305,8 @@ impl Geom2d {
             kw: k,
             stride,
             pad,
-            oh: (h + 2 * pad - k) / stride + 1,
-            ow: (w + 2 * pad - k) / stride + 1,
+            oh,
+            ow,
         })
     }
     /// The kernel parameter words for batch `b` (see shaders/conv.wgsl).
@@ -412,7 +445,24 @@ impl GraphBuilder {
         if let Some(r) = &info.regularizer {
             r.validate()?;
         }
+        // Checked before any caller allocates per-element data (batch-norm statistics).
         let shape = info.shape;
+        let total = shape
+            .checked_numel(0)
+            .and_then(|n| n.checked_add(self.g.param_count()));
+        if total.is_none_or(|t| t > crate::limits::MAX_PARAMS) {
+            let n = shape.checked_numel(0);
+            return Err(Error::too_large(
+                format!("parameter {}", info.name),
+                format!("{:?}", shape.describe()),
+                n.and_then(crate::limits::f32_bytes),
+                format!(
+                    "at most {} (2^24) parameters in the model, {} so far",
+                    crate::limits::MAX_PARAMS,
+                    self.g.param_count()
+                ),
+            ));
+        }
         self.g.params.push(info);
         let pid = self.g.params.len() - 1;
         Ok(self.g.add_node(Op::Param(pid), vec![], &[shape])[0])
@@ -690,6 +740,14 @@ impl GraphBuilder {
         }
         let k = geom.c * geom.kh * geom.kw;
         let s = geom.oh * geom.ow;
+        if out.checked_mul(s).is_none() {
+            return Err(Error::too_large(
+                format!("conv {name} output channels"),
+                out,
+                None,
+                format!("out·{s} output pixels to fit in usize"),
+            ));
+        }
         let mut wi = ParamInfo::single(format!("{name}.weight"), Shape::fixed(k, out), init, true);
         wi.segments[0].torch_shape = Some(vec![out, geom.c, geom.kh, geom.kw]);
         let w = self.param(wi)?;

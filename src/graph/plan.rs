@@ -130,6 +130,7 @@ impl Layout {
                 "{params_len} parameters; at most 2^24 are supported"
             )));
         }
+        crate::limits::check_max_batch(g, max_batch, params_len)?;
         let mut off = 0;
         let mut state_off = vec![];
         for s in &g.states {

@@ -62,7 +62,9 @@ impl Sequential {
     /// A model over NCHW images of `c` channels, `h`×`w` pixels.
     pub fn image(c: usize, h: usize, w: usize) -> Self {
         Sequential {
-            in_features: c * h * w,
+            // Saturating: an overflowing size is refused by `build` (Geom2d::new) rather
+            // than wrapped here.
+            in_features: c.saturating_mul(h).saturating_mul(w),
             image: Some((c, h, w)),
             layers: vec![],
         }

@@ -21,8 +21,15 @@ pub struct Control {
 
 /// Hooks called by [`super::fit::Trainer`]. All have empty defaults.
 pub trait Callback {
-    /// A stable name (keys the callback's state in checkpoints).
+    /// A stable name of the kind of callback.
     fn name(&self) -> &'static str;
+    /// The key of this callback's state and snapshot in checkpoints: stable across runs,
+    /// derived from the configuration so that two callbacks of one kind keep their own
+    /// state (the trainer also numbers keys that still coincide, by position). Defaults to
+    /// [`Callback::name`].
+    fn key(&self) -> String {
+        self.name().to_string()
+    }
     /// Check the configuration against the metrics the trainer will record.
     fn on_train_begin(&mut self, _s: &mut Session, _metrics: &[String]) -> Result<()> {
         Ok(())
@@ -61,22 +68,61 @@ pub trait Callback {
 /// Whether a smaller or a larger monitored value is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MonitorMode {
+    /// Smaller is better.
     Min,
+    /// Larger is better.
     Max,
-    /// Max for metrics whose name contains "acc" (accuracy), else min — as Keras.
+    /// The metric's declared direction ([`super::fit::metric_direction`], after removing a
+    /// `val_` prefix), as Keras 3: losses are minimized, accuracies maximized, and a metric
+    /// without a direction (throughput, learning rate, ...) is refused.
     Auto,
 }
 
 impl MonitorMode {
-    fn resolve(self, monitor: &str) -> MonitorMode {
+    /// Min or Max for `monitor`; Auto without a declared direction is an error naming the
+    /// callback and the metric.
+    pub fn resolve(self, monitor: &str, callback: &'static str) -> Result<MonitorMode> {
+        use super::fit::{Direction, metric_direction};
         match self {
-            MonitorMode::Auto if monitor.contains("acc") || monitor.contains("auc") => {
-                MonitorMode::Max
-            }
-            MonitorMode::Auto => MonitorMode::Min,
-            m => m,
+            MonitorMode::Auto => match metric_direction(monitor) {
+                Some(Direction::Down) => Ok(MonitorMode::Min),
+                Some(Direction::Up) => Ok(MonitorMode::Max),
+                None => Err(Error::Callback {
+                    callback,
+                    what: format!(
+                        "monitor {monitor:?} with mode Auto: not able to automatically determine whether that metric should be maximized or minimized; pass mode Max (train.mode = \"max\") to keep the highest value or mode Min (\"min\") to keep the lowest"
+                    ),
+                }),
+            },
+            m => Ok(m),
         }
     }
+}
+
+/// Whether `current` improves on `reference` by more than `min_delta` (Keras 3's
+/// `_is_improvement`): `reference` None ("no value yet") is always improved on, whatever
+/// `current` is (NaN and ±inf included); a comparison with NaN is false.
+fn improves(mode: MonitorMode, min_delta: f64, current: f64, reference: Option<f64>) -> bool {
+    let d = min_delta.abs();
+    match reference {
+        None => true,
+        Some(r) if mode == MonitorMode::Max => current - d > r,
+        Some(r) => current + d < r,
+    }
+}
+
+/// A monitored value in JSON: null for none, a number, or "NaN" / "inf" / "-inf" (JSON
+/// numbers cannot be non-finite, and a NaN best must survive a resume as a NaN).
+fn value_json(v: Option<f64>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(x) if x.is_finite() => json!(x),
+        Some(x) => json!(x.to_string()),
+    }
+}
+
+fn value_from_json(v: &Value) -> Option<f64> {
+    v.as_f64().or_else(|| v.as_str()?.parse().ok())
 }
 
 /// Keras' `EarlyStopping`, parameter for parameter:
@@ -89,9 +135,12 @@ impl MonitorMode {
 ///   epoch (an in-memory snapshot of the device state);
 /// - `start_from_epoch`: epochs before this one are not monitored (warm-up).
 ///
-/// The rule per monitored epoch (Keras 3): wait += 1; if current improves on best
-/// (current − min_delta·sign beats best), best := current, and wait := 0 when there is no
-/// baseline or current also beats it; otherwise, if wait ≥ patience and epoch > 0, stop.
+/// The rule per monitored epoch (Keras 3): wait += 1; if there is no best yet or current
+/// improves on it (current − min_delta·sign beats best), best := current, and wait := 0
+/// when there is no baseline or current also beats it; otherwise, if wait ≥ patience and
+/// epoch > 0, stop. `best` starts as None, so the first monitored value is taken whatever
+/// it is — a first NaN stays the best, as in Keras, since nothing compares better than NaN.
+/// `patience` 0 stops at the first epoch without improvement.
 #[derive(Clone, Debug)]
 pub struct EarlyStopping {
     pub monitor: String,
@@ -152,38 +201,31 @@ impl EarlyStopping {
         self
     }
 
-    fn better(&self, current: f64, reference: f64) -> bool {
-        let d = self.min_delta.abs();
-        match self.mode.resolve(&self.monitor) {
-            MonitorMode::Max => current - d > reference,
-            _ => current + d < reference,
-        }
-    }
-
     /// The decision for one epoch's monitored value: `(improved, stop)`. Pure: this is
-    /// what the scripted-sequence tests drive.
-    pub fn update(&mut self, epoch: u64, current: f64) -> (bool, bool) {
+    /// what the scripted-sequence tests drive. Errors when mode Auto cannot resolve the
+    /// monitored metric's direction.
+    pub fn update(&mut self, epoch: u64, current: f64) -> Result<(bool, bool)> {
         if epoch < self.start_from_epoch {
-            return (false, false);
+            return Ok((false, false));
         }
+        let mode = self.mode.resolve(&self.monitor, "EarlyStopping")?;
         self.wait += 1;
-        let best = self.best.unwrap_or(match self.mode.resolve(&self.monitor) {
-            MonitorMode::Max => f64::NEG_INFINITY,
-            _ => f64::INFINITY,
-        });
-        if self.better(current, best) {
+        if improves(mode, self.min_delta, current, self.best) {
             self.best = Some(current);
             self.best_epoch = Some(epoch);
-            if self.baseline.is_none_or(|b| self.better(current, b)) {
+            if self
+                .baseline
+                .is_none_or(|b| improves(mode, self.min_delta, current, Some(b)))
+            {
                 self.wait = 0;
             }
-            return (true, false);
+            return Ok((true, false));
         }
         if self.wait >= self.patience && epoch > 0 {
             self.stopped_epoch = Some(epoch);
-            return (false, true);
+            return Ok((false, true));
         }
-        (false, false)
+        Ok((false, false))
     }
 }
 
@@ -208,21 +250,20 @@ impl Callback for EarlyStopping {
                 expected: "a finite value",
             });
         }
+        self.mode.resolve(&self.monitor, "EarlyStopping")?;
         Ok(())
     }
     fn on_epoch_end(&mut self, s: &mut Session, log: &EpochLog, _h: &History) -> Result<Control> {
         let Some(current) = log.get(&self.monitor) else {
             return Ok(Control::default());
         };
+        let (improved, stop) = self.update(log.epoch, current)?;
+        // As Keras: the weights of every improvement, and those of the first monitored epoch
+        // when none were kept yet (one snapshot of the same weights either way).
         if self.restore_best_weights
-            && self.best_weights.is_none()
             && log.epoch >= self.start_from_epoch
+            && (improved || self.best_weights.is_none())
         {
-            // As Keras: weights after the first monitored epoch, if nothing ever improves.
-            self.best_weights = Some(s.snapshot()?);
-        }
-        let (improved, stop) = self.update(log.epoch, current);
-        if improved && self.restore_best_weights {
             self.best_weights = Some(s.snapshot()?);
         }
         Ok(Control { stop, save: vec![] })
@@ -243,7 +284,7 @@ impl Callback for EarlyStopping {
     fn state(&self) -> Value {
         json!({
             "wait": self.wait,
-            "best": self.best,
+            "best": value_json(self.best),
             "best_epoch": self.best_epoch,
             "stopped_epoch": self.stopped_epoch,
         })
@@ -254,7 +295,7 @@ impl Callback for EarlyStopping {
             what: format!("unreadable saved state {v}"),
         };
         self.wait = v["wait"].as_u64().ok_or_else(bad)?;
-        self.best = v["best"].as_f64();
+        self.best = value_from_json(&v["best"]);
         self.best_epoch = v["best_epoch"].as_u64();
         self.stopped_epoch = v["stopped_epoch"].as_u64();
         Ok(())
@@ -268,9 +309,11 @@ impl Callback for EarlyStopping {
 }
 
 /// Keras' `ModelCheckpoint`: with `save_best_only`, a checkpoint at every improvement of
-/// the monitored metric (to `dir/best.safetensors`); otherwise every `every` epochs (to
-/// `dir/last.safetensors`, and with `keep_each` also `dir/epoch-NNNN.safetensors`).
-/// Writes are atomic.
+/// the monitored metric (to `dir/best.safetensors`; the first monitored value is always an
+/// improvement, as in Keras 3); otherwise every `every` epochs (to `dir/last.safetensors`,
+/// and with `keep_each` also `dir/epoch-NNNN.safetensors`, one file per saved epoch).
+/// Writes are atomic. Its state (the best value) is keyed by its configuration
+/// ([`Callback::key`]), so a `best_only` and an `every` checkpoint in one run keep their own.
 #[derive(Clone, Debug)]
 pub struct ModelCheckpoint {
     pub dir: PathBuf,
@@ -295,7 +338,8 @@ impl ModelCheckpoint {
             best: None,
         }
     }
-    /// Also keep one file per saved epoch.
+    /// Also keep one file per saved epoch (`every` checkpoints; otherwise only
+    /// `last.safetensors` is kept).
     pub fn keep_each(mut self, k: bool) -> Self {
         self.keep_each = k;
         self
@@ -318,6 +362,13 @@ impl Callback for ModelCheckpoint {
     fn name(&self) -> &'static str {
         "model_checkpoint"
     }
+    fn key(&self) -> String {
+        if self.save_best_only {
+            format!("model_checkpoint:best:{}", self.monitor)
+        } else {
+            format!("model_checkpoint:every:{}", self.every)
+        }
+    }
     fn on_train_begin(&mut self, _s: &mut Session, metrics: &[String]) -> Result<()> {
         if self.every == 0 {
             return Err(Error::Hyperparameter {
@@ -326,14 +377,17 @@ impl Callback for ModelCheckpoint {
                 expected: ">= 1",
             });
         }
-        if self.save_best_only && !metrics.contains(&self.monitor) {
-            return Err(Error::Callback {
-                callback: "ModelCheckpoint",
-                what: format!(
-                    "monitor {:?} is not a recorded metric; expected one of {metrics:?}",
-                    self.monitor
-                ),
-            });
+        if self.save_best_only {
+            if !metrics.contains(&self.monitor) {
+                return Err(Error::Callback {
+                    callback: "ModelCheckpoint",
+                    what: format!(
+                        "monitor {:?} is not a recorded metric; expected one of {metrics:?}",
+                        self.monitor
+                    ),
+                });
+            }
+            self.mode.resolve(&self.monitor, "ModelCheckpoint")?;
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
     }
@@ -341,36 +395,28 @@ impl Callback for ModelCheckpoint {
         let mut save = vec![];
         if self.save_best_only {
             if let Some(v) = log.get(&self.monitor) {
-                let max = self.mode.resolve(&self.monitor) == MonitorMode::Max;
-                let better = match self.best {
-                    None => true,
-                    Some(b) => {
-                        if max {
-                            v > b
-                        } else {
-                            v < b
-                        }
-                    }
-                };
-                if better {
+                let mode = self.mode.resolve(&self.monitor, "ModelCheckpoint")?;
+                if improves(mode, 0.0, v, self.best) {
                     self.best = Some(v);
                     save.push(self.dir.join("best.safetensors"));
                 }
             }
         } else if (log.epoch + 1).is_multiple_of(self.every) {
-            save.push(
-                self.dir
-                    .join(format!("epoch-{:04}.safetensors", log.epoch + 1)),
-            );
+            if self.keep_each {
+                save.push(
+                    self.dir
+                        .join(format!("epoch-{:04}.safetensors", log.epoch + 1)),
+                );
+            }
             save.push(self.dir.join("last.safetensors"));
         }
         Ok(Control { stop: false, save })
     }
     fn state(&self) -> Value {
-        json!({ "best": self.best })
+        json!({ "best": value_json(self.best) })
     }
     fn load_state(&mut self, v: &Value) -> Result<()> {
-        self.best = v["best"].as_f64();
+        self.best = value_from_json(&v["best"]);
         Ok(())
     }
 }

@@ -122,20 +122,85 @@ impl Default for FitConfig {
     }
 }
 
-const COLUMNS: [&str; 12] = [
-    "loss",
-    "data_loss",
-    "penalty",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "lr",
-    "grad_norm",
-    "samples_per_sec",
-    "seconds",
-    "loss_scale",
-    "skipped_steps",
+/// The direction in which a metric improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Larger is better (accuracy).
+    Up,
+    /// Smaller is better (losses).
+    Down,
+}
+
+/// Every recorded metric with its declared direction of improvement (Keras' metric
+/// `_direction`); None for quantities that are not objectives (throughput, learning rate,
+/// gradient norm, time, loss scaling), which mode Auto refuses to monitor.
+pub const METRICS: [(&str, Option<Direction>); 12] = [
+    ("loss", Some(Direction::Down)),
+    ("data_loss", Some(Direction::Down)),
+    ("penalty", Some(Direction::Down)),
+    ("accuracy", Some(Direction::Up)),
+    ("val_loss", Some(Direction::Down)),
+    ("val_accuracy", Some(Direction::Up)),
+    ("lr", None),
+    ("grad_norm", None),
+    ("samples_per_sec", None),
+    ("seconds", None),
+    ("loss_scale", None),
+    ("skipped_steps", None),
 ];
+
+/// The declared direction of a metric, looked up (as Keras 3 does) without a `val_`
+/// prefix; None for unknown names and metrics without a direction.
+pub fn metric_direction(name: &str) -> Option<Direction> {
+    let base = name.strip_prefix("val_").unwrap_or(name);
+    METRICS
+        .iter()
+        .find(|(n, _)| *n == base)
+        .and_then(|(_, d)| *d)
+}
+
+const COLUMNS: [&str; 12] = {
+    let mut c = [""; 12];
+    let mut i = 0;
+    while i < 12 {
+        c[i] = METRICS[i].0;
+        i += 1;
+    }
+    c
+};
+
+/// The checkpoint key of each callback: [`Callback::key`], numbered `#2`, `#3`, ... where
+/// keys coincide (by position, so a resume with the same callbacks finds them).
+fn callback_keys(callbacks: &[&mut dyn Callback]) -> Vec<String> {
+    let mut keys: Vec<String> = vec![];
+    for cb in callbacks {
+        let k = cb.key();
+        let n = keys
+            .iter()
+            .filter(|x| x.split('#').next() == Some(k.as_str()))
+            .count();
+        keys.push(if n == 0 { k } else { format!("{k}#{}", n + 1) });
+    }
+    keys
+}
+
+/// Every callback's state and device snapshot, by key.
+fn callback_states(
+    callbacks: &[&mut dyn Callback],
+) -> (Value, Vec<(String, crate::session::Snapshot)>) {
+    let keys = callback_keys(callbacks);
+    let states: Map<String, Value> = callbacks
+        .iter()
+        .zip(&keys)
+        .map(|(cb, k)| (k.clone(), cb.state()))
+        .collect();
+    let snaps = callbacks
+        .iter()
+        .zip(&keys)
+        .filter_map(|(cb, k)| cb.snapshot().map(|sn| (k.clone(), sn.clone())))
+        .collect();
+    (Value::Object(states), snaps)
+}
 
 /// Runs epochs, validation, callbacks, checkpoints and logs.
 pub struct Trainer {
@@ -189,11 +254,22 @@ impl Trainer {
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
         let (meta, snaps) = checkpoint::load(path, s)?;
-        for cb in callbacks.iter_mut() {
-            if let Some(v) = meta.callbacks.get(cb.name()) {
+        let keys = callback_keys(callbacks);
+        for (cb, key) in callbacks.iter_mut().zip(&keys) {
+            // Checkpoints written before callbacks had their own keys stored one state per
+            // kind, under its name: read that when this is the only callback of its kind.
+            let alone = keys.iter().filter(|k| k.starts_with(cb.name())).count() == 1;
+            let found =
+                |k: &str| meta.callbacks.get(k).is_some() || snaps.iter().any(|(n, _)| n == k);
+            let key = if !found(key) && alone && found(cb.name()) {
+                cb.name()
+            } else {
+                key.as_str()
+            };
+            if let Some(v) = meta.callbacks.get(key) {
                 cb.load_state(v)?;
             }
-            if let Some((_, snap)) = snaps.iter().find(|(n, _)| n == cb.name()) {
+            if let Some((_, snap)) = snaps.iter().find(|(n, _)| n == key) {
                 cb.load_snapshot(snap.clone());
             }
         }
@@ -373,19 +449,12 @@ impl Trainer {
                 control.save.extend(c.save);
             }
             if !control.save.is_empty() {
-                let states: Map<String, Value> = callbacks
-                    .iter()
-                    .map(|cb| (cb.name().to_string(), cb.state()))
-                    .collect();
-                let snaps: Vec<(String, crate::session::Snapshot)> = callbacks
-                    .iter()
-                    .filter_map(|cb| cb.snapshot().map(|sn| (cb.name().to_string(), sn.clone())))
-                    .collect();
+                let (states, snaps) = callback_states(callbacks);
                 let meta = checkpoint::Meta {
                     epoch: epoch + 1,
                     batch: 0,
                     history: history.to_json(),
-                    callbacks: Value::Object(states),
+                    callbacks: states,
                     standardizer: cfg.standardizer.clone(),
                 };
                 for p in &control.save {
@@ -422,22 +491,14 @@ impl Trainer {
                 checkpoint: PathBuf::from("(not saved)"),
             });
         };
+        let (states, snaps) = callback_states(callbacks);
         let meta = checkpoint::Meta {
             epoch,
             batch,
             history: history.to_json(),
-            callbacks: Value::Object(
-                callbacks
-                    .iter()
-                    .map(|cb| (cb.name().to_string(), cb.state()))
-                    .collect(),
-            ),
+            callbacks: states,
             standardizer: self.cfg.standardizer.clone(),
         };
-        let snaps: Vec<(String, crate::session::Snapshot)> = callbacks
-            .iter()
-            .filter_map(|cb| cb.snapshot().map(|sn| (cb.name().to_string(), sn.clone())))
-            .collect();
         checkpoint::save(path, s, &meta, &snaps)?;
         Ok(Error::Interrupted {
             step: s.step,

@@ -227,6 +227,12 @@ pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metr
             expected: ">= 1",
         });
     }
+    if ds.is_empty() {
+        return Err(Error::Empty {
+            what: "the dataset to evaluate".into(),
+            expected: "at least one sample (an accuracy over 0 samples means nothing)".into(),
+        });
+    }
     let batch_size = batch_size.min(s.layout().max_batch);
     // Non-finite parameters or running statistics would give a wrong answer silently (a
     // ReLU maps NaN to 0): named here, once per evaluation (one readback).

@@ -113,12 +113,14 @@ impl Backend for Cpu {
         1
     }
     fn create_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
-        self.bufs = specs.iter().map(|s| vec![0.0; s.len.max(1)]).collect();
+        self.bufs = specs.iter().map(zeroed).collect::<Result<_>>()?;
         Ok(())
     }
     fn add_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
-        self.bufs
-            .extend(specs.iter().map(|s| vec![0.0; s.len.max(1)]));
+        for s in specs {
+            let b = zeroed(s)?;
+            self.bufs.push(b);
+        }
         Ok(())
     }
     fn load(&mut self, program: &Program) -> Result<ProgramId> {
@@ -214,4 +216,21 @@ impl Backend for Cpu {
     fn allocated_bytes(&self) -> u64 {
         self.bufs.iter().map(|b| b.len() as u64 * 4).sum()
     }
+}
+
+/// A zeroed buffer for `spec`, or a named error when the allocation fails (instead of the
+/// process aborting).
+fn zeroed(spec: &BufferSpec) -> Result<Vec<f32>> {
+    let n = spec.len.max(1);
+    let mut v: Vec<f32> = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        Error::too_large(
+            format!("buffer {}", spec.name),
+            format!("{n} elements"),
+            crate::limits::f32_bytes(n),
+            "an allocation the host can make",
+        )
+    })?;
+    v.resize(n, 0.0);
+    Ok(v)
 }
