@@ -56,15 +56,7 @@ fn softmax_xent_at_extreme_logits() {
         let ins = [z.clone(), vec![y as f32], vec![1.0, 1.0, 0.0, 0.0]];
         let outs = [vec![0.0; c], vec![0.0; 2]];
         for mut b in backends() {
-            let got = run_kernel(
-                b.as_mut(),
-                Kernel::SoftmaxXent,
-                p,
-                &ins,
-                &outs,
-                &Globals::default(),
-            )
-            .unwrap();
+            let got = xent_kernel(b.as_mut(), p, &ins, &outs);
             let what = format!("logits {z:?} label {y} on {}", b.describe());
             let loss = got[1][0] as f64;
             assert!(
@@ -79,6 +71,16 @@ fn softmax_xent_at_extreme_logits() {
             }
         }
     }
+}
+
+/// The SoftmaxXent kernel on one backend with default globals.
+fn xent_kernel(
+    b: &mut dyn shadeprop::backend::Backend,
+    p: [u32; 16],
+    ins: &[Vec<f32>],
+    outs: &[Vec<f32>],
+) -> Vec<Vec<f32>> {
+    run_kernel(b, Kernel::SoftmaxXent, p, ins, outs, &Globals::default()).unwrap()
 }
 
 fn ulp(x: f32) -> f32 {
@@ -132,15 +134,7 @@ fn softmax_xent_label_out_of_range_is_nan_not_out_of_bounds() {
         let outs = [vec![7.0; 4], vec![7.0; 4]];
         let (want1, _) = xent_f64(&[3.0, 1.0], 0);
         for mut b in backends() {
-            let got = run_kernel(
-                b.as_mut(),
-                Kernel::SoftmaxXent,
-                p,
-                &ins,
-                &outs,
-                &Globals::default(),
-            )
-            .unwrap();
+            let got = xent_kernel(b.as_mut(), p, &ins, &outs);
             let what = format!("label {y} on {}", b.describe());
             assert!(got[1][0].is_nan(), "{what}: loss {}", got[1][0]);
             assert_eq!(got[1][1], 0.0, "{what}: counted correct");
@@ -509,30 +503,32 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
         s.train_batch(&x, &y).unwrap();
         s.take_metrics(Mode::Train).unwrap();
         let w1 = s.params().unwrap();
-        for (((n, a), (_, c)), (_, gr)) in w0.iter().zip(&w1).zip(&grads) {
-            for i in 0..a.len() {
-                let want = a[i] - lr0 * gr[i];
-                assert!(
-                    (c[i] - want).abs() <= 1e-6,
-                    "{name}: {n}[{i}] {} vs {want} (lr0 {lr0})",
-                    c[i]
-                );
-            }
-        }
+        assert_sgd_step(&name, &w0, &w1, &grads, lr0);
         // The second applied step uses lr0·0.5.
         let (_, grads) = s.gradients(&x, &y).unwrap();
         s.train_batch(&x, &y).unwrap();
         s.take_metrics(Mode::Train).unwrap();
         let w2 = s.params().unwrap();
-        for (((n, a), (_, c)), (_, gr)) in w1.iter().zip(&w2).zip(&grads) {
-            for i in 0..a.len() {
-                let want = a[i] - 0.5 * lr0 * gr[i];
-                assert!(
-                    (c[i] - want).abs() <= 1e-6,
-                    "{name}: {n}[{i}] {} vs {want}",
-                    c[i]
-                );
-            }
+        assert_sgd_step(&name, &w1, &w2, &grads, 0.5 * lr0);
+    }
+}
+
+/// `after` = `before` − lr·`grads`, element by element (a plain SGD step at rate lr).
+fn assert_sgd_step(
+    name: &str,
+    before: &[(String, Vec<f32>)],
+    after: &[(String, Vec<f32>)],
+    grads: &[(String, Vec<f32>)],
+    lr: f32,
+) {
+    for (((n, a), (_, c)), (_, gr)) in before.iter().zip(after).zip(grads) {
+        for i in 0..a.len() {
+            let want = a[i] - lr * gr[i];
+            assert!(
+                (c[i] - want).abs() <= 1e-6,
+                "{name}: {n}[{i}] {} vs {want} (lr {lr})",
+                c[i]
+            );
         }
     }
 }
