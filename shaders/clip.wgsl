@@ -11,7 +11,8 @@
 // scale S; pass 1 first unscales them, g := dJ/dw · (1/S) with 1/S = amp[1] (S is kept a
 // power of two, so this is exact), and pass 2 then updates S from whether the gradient
 // was finite (dynamic loss scaling, PyTorch's GradScaler):
-//   non-finite: skip the update (clipinfo[3] = 1), S := S · backoff, good := 0
+//   non-finite: skip the update (clipinfo[3] = 1), S := max(S · backoff, 1), good := 0;
+//               counted as an overflow (amp[3]) only when S was above 1
 //   finite:     good := good + 1; when good reaches the growth interval, S := S · growth,
 //               good := 0.
 // amp = (S, 1/S, good steps in a row, skipped steps in total).
@@ -131,10 +132,15 @@ fn clip_finalize() {
         if (!update) { return; }
         out0[7] = out0[7] + 1.0;
         if (mixed) {
-            out0[a] = out0[a] * pf(5u);
-            out0[a + 1u] = out0[a + 1u] * pf(6u);
             out0[a + 2u] = 0.0;
-            out0[a + 3u] = out0[a + 3u] + 1.0;
+            // The scale never backs off below 1: a gradient that is not finite even
+            // unscaled is no f16 overflow the scale can absorb (a NaN, or values past
+            // f16's range), and is counted as the f32 skips are (out0[7] only).
+            if (out0[a] > 1.0) {
+                out0[a] = max(out0[a] * pf(5u), 1.0);
+                out0[a + 1u] = min(out0[a + 1u] * pf(6u), 1.0);
+                out0[a + 3u] = out0[a + 3u] + 1.0;
+            }
         }
         return;
     }

@@ -6,7 +6,8 @@
 //   scale of mixed precision (amp[0], read when G.flags has MIXED = 2; else S = 1).
 // in0 = logits [M, C], in1 = labels [M] (class index as f32), in2 = amp state;
 // out0 = dlogits [M, C], out1 = rowstats [M, 2] = (loss_i, correct_i).
-// correct_i = 1 when the first maximal logit is at y_i. A label that is not in [0, C) (the
+// correct_i = 1 when the first maximal logit is at y_i and loss_i is finite. A label that
+// is not an integer in [0, C) (the
 // session refuses these before upload) gives loss_i = NaN and a zero gradient row; nothing
 // is read or written outside row i.   p0 = M, p1 = C, p2 = scale
 @compute @workgroup_size(64)
@@ -29,7 +30,7 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
     // In range; NaN and infinities by a bit test (WGSL lets compilers assume floats are
     // finite, so a comparison alone may not catch NaN).
     let finite = (bitcast<u32>(yf) & 0x7F800000u) != 0x7F800000u;
-    if (!finite || !(yf >= 0.0 && yf < f32(C))) {
+    if (!finite || !(yf >= 0.0 && yf < f32(C)) || yf != floor(yf)) {
         for (var c = 0u; c < C; c++) { out0[base + c] = 0.0; }
         out1[2u * r] = bitcast<f32>(0x7FC00000u);
         out1[2u * r + 1u] = 0.0;
@@ -40,8 +41,11 @@ fn softmax_xent(@builtin(global_invocation_id) gid: vec3<u32>) {
         let p = exp(in0[base + c] - mx) / s;
         out0[base + c] = scale * (p - select(0.0, 1.0, c == y));
     }
-    out1[2u * r] = log(s) - (in0[base + y] - mx);
-    out1[2u * r + 1u] = select(0.0, 1.0, arg == y);
+    let loss = log(s) - (in0[base + y] - mx);
+    out1[2u * r] = loss;
+    // A row whose loss is not finite (a NaN or infinite logit) is never counted correct.
+    let ok = (bitcast<u32>(loss) & 0x7F800000u) != 0x7F800000u;
+    out1[2u * r + 1u] = select(0.0, 1.0, arg == y && ok);
 }
 
 // Adds a batch's row statistics to the device-side accumulator, rows in order:

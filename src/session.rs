@@ -113,6 +113,9 @@ pub struct Session {
     /// that finds more names the non-finite step (f32), and the host's view of the
     /// schedule position ([`Session::current_lr`]) counts applied updates only.
     skipped_known: u64,
+    /// Of those, the skips that were not f16 overflows absorbed by the loss scale, as of
+    /// the last read: more at a read is a [`Error::NonFinite`].
+    nonfinite_known: u64,
 }
 
 impl Session {
@@ -174,6 +177,7 @@ impl Session {
             penalty: false,
             pending_metrics: None,
             skipped_known: 0,
+            nonfinite_known: 0,
         };
         s.init_params()?;
         Ok(s)
@@ -223,6 +227,7 @@ impl Session {
         }
         self.step = 0;
         self.skipped_known = 0;
+        self.nonfinite_known = 0;
         self.write_penalty_coefficients()
     }
 
@@ -358,9 +363,9 @@ impl Session {
 
     /// The batch size of `x` and `y`, checked before anything reaches the device: a
     /// non-empty batch of at most the maximum batch, whole rows, labels that are class
-    /// indices, and (`inputs`) finite inputs. On the host, O(batch) per call; the device
-    /// never sees a label it cannot index.
-    fn check_batch(&self, x: &[f32], y: &[f32], context: &str, inputs: bool) -> Result<usize> {
+    /// indices, and finite inputs. On the host, one pass over the batch (as the upload
+    /// itself); the device never sees a label it cannot index or a NaN a ReLU would hide.
+    fn check_batch(&self, x: &[f32], y: &[f32], context: &str) -> Result<usize> {
         let f = self.graph.in_features();
         let b = y.len();
         if b > self.layout.max_batch {
@@ -380,9 +385,7 @@ impl Session {
             });
         }
         crate::data::check_labels(y, self.graph.classes(), context)?;
-        if inputs {
-            check_finite_inputs(x, f, context)?;
-        }
+        check_finite_inputs(x, f, context)?;
         Ok(b)
     }
 
@@ -460,12 +463,13 @@ impl Session {
     /// One training step on a batch (`x` row-major [b, features], `y` class indices).
     /// Never waits for the device.
     ///
-    /// Errors: a batch over the session's maximum, labels that are not class indices,
-    /// one value per channel into a batch-norm layer. A non-finite input is not checked
-    /// here: the device skips the update of a step whose gradient is not finite and the
-    /// next metrics read names it ([`Session::take_metrics`]).
+    /// Errors: a batch over the session's maximum, labels that are not class indices, a
+    /// non-finite input (row and feature), one value per channel into a batch-norm layer.
+    /// A gradient that is not finite for another reason (an overflow) is found on the
+    /// device: the update is skipped and the next metrics read names it
+    /// ([`Session::take_metrics`]).
     pub fn train_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
-        let b = self.check_batch(x, y, "training batch", false)?;
+        let b = self.check_batch(x, y, "training batch")?;
         let id = self.program(Mode::Train, b)?;
         self.upload(x, y)?;
         let g = self.globals();
@@ -475,10 +479,10 @@ impl Session {
     }
 
     /// Forward pass in inference mode (running statistics, no dropout), accumulating
-    /// evaluation metrics. Errors as [`Session::train_batch`], and a non-finite input
-    /// (named by row and feature).
+    /// evaluation metrics. Errors as [`Session::train_batch`]; a loss that is not finite
+    /// (logits overflowing f32) is named at the next read.
     pub fn eval_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
-        let b = self.check_batch(x, y, "evaluation batch", true)?;
+        let b = self.check_batch(x, y, "evaluation batch")?;
         let id = self.program(Mode::Eval, b)?;
         self.upload(x, y)?;
         let g = self.globals();
@@ -517,7 +521,23 @@ impl Session {
             };
             self.backend.run(id, &g)?;
             let l = logits.ok_or_else(|| Error::Graph("the graph has no logits".into()))?;
-            out.extend(self.backend.read(l.buf, l.off, l.len)?);
+            let z = self.backend.read(l.buf, l.off, l.len)?;
+            if let Some(i) = z.iter().position(|v| !v.is_finite()) {
+                let c = l.len / b;
+                let place = self.locate_non_finite().unwrap_or_default();
+                self.backend
+                    .write(buf::METRICS, self.layout.eval_metrics_off(), &saved)?;
+                return Err(Error::NonFinite {
+                    what: format!(
+                        "logit {} of input row {} (the output overflows f32, or the parameters are not finite){place}",
+                        i % c,
+                        out.len() / c + i / c
+                    ),
+                    value: z[i],
+                    step: self.step,
+                });
+            }
+            out.extend(z);
         }
         self.backend
             .write(buf::METRICS, self.layout.eval_metrics_off(), &saved)?;
@@ -572,7 +592,7 @@ impl Session {
     /// parameter's gradient (penalties and value clipping included, before norm scaling), for
     /// gradient checks. Does not advance the step, so dropout masks repeat.
     pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(Metrics, Named)> {
-        let b = self.check_batch(x, y, "gradient batch", false)?;
+        let b = self.check_batch(x, y, "gradient batch")?;
         let id = self.program(Mode::Grad, b)?;
         self.upload(x, y)?;
         let g = self.globals();
@@ -586,7 +606,7 @@ impl Session {
     /// forward and backward pass (no update; the step does not advance) with statistics of
     /// every activation, gradient and weight computed on the device and read back at once.
     pub fn probe(&mut self, x: &[f32], y: &[f32]) -> Result<ProbeReport> {
-        let b = self.check_batch(x, y, "probe batch", false)?;
+        let b = self.check_batch(x, y, "probe batch")?;
         let id = self.program(Mode::Probe, b)?;
         self.upload(x, y)?;
         let g = self.globals();
@@ -692,24 +712,44 @@ impl Session {
             },
             skipped_steps: clip[plan::CLIP_SKIPPED] as usize,
         };
+        // Skipped steps in total, and those that were not f16 overflows the loss scale
+        // absorbs (mixed precision counts those at amp[3]): every f32 skip, and a mixed
+        // skip at the loss scale's floor of 1.
         let skipped = clip[plan::CLIP_SKIPPED] as u64;
-        let new_skips = skipped.saturating_sub(self.skipped_known);
+        let overflows = if self.layout.mixed.is_some() {
+            all[self.layout.amp_off() + 3] as u64
+        } else {
+            0
+        };
+        let bad = skipped.saturating_sub(overflows);
+        let new_bad = bad.saturating_sub(self.nonfinite_known);
         self.skipped_known = skipped;
-        // In f32 a skipped step is an error (named here, at the read after it); in mixed
-        // precision skipping overflowing steps is how the loss scale works.
-        let skipped_f32 = self.layout.mixed.is_none() && new_skips > 0;
-        if mode == Mode::Train
-            && out.samples > 0
-            && (skipped_f32 || !(out.loss.is_finite() && out.grad_norm.is_finite()))
-        {
+        self.nonfinite_known = bad;
+        let non_finite_loss = !(out.loss.is_finite() && out.grad_norm.is_finite());
+        if mode.inference() && out.samples > 0 && !out.loss.is_finite() {
+            let place = self.locate_non_finite().unwrap_or_default();
+            return Err(Error::NonFinite {
+                what: format!(
+                    "evaluation loss (logits overflowing f32, or non-finite parameters){place}"
+                ),
+                value: out.loss,
+                step,
+            });
+        }
+        if mode == Mode::Train && out.samples > 0 && (new_bad > 0 || non_finite_loss) {
             let (what, value) = if out.loss.is_finite() {
                 ("gradient norm", out.grad_norm)
             } else {
                 ("training loss", out.loss)
             };
-            let what = if skipped_f32 {
+            let what = if new_bad > 0 {
+                let scale = if self.layout.mixed.is_some() {
+                    " at the loss scale's floor of 1"
+                } else {
+                    ""
+                };
                 format!(
-                    "{what} (the update of {new_skips} step(s) since the last read was skipped; the parameters are those of the last finite step)"
+                    "{what} (the update of {new_bad} step(s) since the last read was skipped{scale}; the parameters are those of the last finite step)"
                 )
             } else {
                 what.to_string()
@@ -858,6 +898,38 @@ impl Session {
                 expected: "applied_steps <= step".into(),
             });
         }
+        // The device keys dropout by a u32 step and counts skipped steps in f32 (exact to
+        // 2^24).
+        if snap.step > u32::MAX as u64 || snap.step - snap.applied_steps > 1 << 24 {
+            return Err(Error::Shape {
+                context: "snapshot step counts (step, skipped steps)".into(),
+                got: vec![
+                    snap.step as usize,
+                    (snap.step - snap.applied_steps) as usize,
+                ],
+                expected: format!("step <= {} and at most 2^24 skipped steps", u32::MAX),
+            });
+        }
+        if self.layout.mixed.is_some() && snap.loss_scale.len() == 4 {
+            let a = &snap.loss_scale;
+            let pow2 = |x: f32| x.is_finite() && x > 0.0 && x.to_bits() & 0x7F_FFFF == 0;
+            let ok = pow2(a[0])
+                && a[0] >= 1.0
+                && a[1] == 1.0 / a[0]
+                && a[2] >= 0.0
+                && a[2].fract() == 0.0
+                && a[3] >= 0.0
+                && a[3].fract() == 0.0
+                && a[3] as u64 <= snap.step - snap.applied_steps;
+            if !ok {
+                return Err(Error::NonFiniteParameter {
+                    tensor: "optimizer.loss_scale".into(),
+                    what: "loss-scaling state (S a power of two >= 1, 1/S, counts)",
+                    index: 0,
+                    value: a[0],
+                });
+            }
+        }
         for (what, flat) in [
             ("values", &snap.params),
             ("momentum (first moment)", &snap.velocity),
@@ -894,6 +966,13 @@ impl Session {
             &[skipped as f32],
         )?;
         self.skipped_known = skipped;
+        let overflows = if self.layout.mixed.is_some() {
+            self.backend
+                .read(buf::METRICS, self.layout.amp_off() + 3, 1)?[0] as u64
+        } else {
+            0
+        };
+        self.nonfinite_known = skipped.saturating_sub(overflows);
         Ok(())
     }
 

@@ -116,11 +116,12 @@ fn model_with_huge_equal_logits_reports_ln2() {
     }
 }
 
-/// A label the kernel cannot index (≥ classes) gives a NaN loss, not an out-of-bounds
-/// access or a panic, on every backend (the session refuses such labels before).
+/// A label that is not a class index (≥ classes, fractional) gives a NaN loss, not an
+/// out-of-bounds access, a truncated class or a panic, on every backend (the session
+/// refuses such labels before).
 #[test]
 fn softmax_xent_label_out_of_range_is_nan_not_out_of_bounds() {
-    for y in [2.0f32, 10.0, 255.0, 1e9] {
+    for y in [2.0f32, 10.0, 255.0, 1e9, 0.5, 1.5] {
         let mut p = [0u32; 16];
         p[0] = 2;
         p[1] = 2;
@@ -142,6 +143,23 @@ fn softmax_xent_label_out_of_range_is_nan_not_out_of_bounds() {
                 (got[1][2] as f64 - want1).abs() < 1e-6,
                 "{what}: the valid row"
             );
+        }
+    }
+}
+
+/// A NaN or infinite logit is never counted as a correct prediction.
+#[test]
+fn non_finite_logits_are_never_correct() {
+    for z in [[f32::NAN, 1.0], [1.0, f32::NAN], [f32::INFINITY, 0.0]] {
+        let mut p = [0u32; 16];
+        p[0] = 1;
+        p[1] = 2;
+        p[2] = fbits(1.0);
+        let ins = [z.to_vec(), vec![0.0], vec![1.0, 1.0, 0.0, 0.0]];
+        let outs = [vec![0.0; 2], vec![0.0; 2]];
+        for mut b in backends() {
+            let got = xent_kernel(b.as_mut(), p, &ins, &outs);
+            assert_eq!(got[1][1], 0.0, "{z:?} on {}: counted correct", b.describe());
         }
     }
 }
@@ -282,58 +300,67 @@ fn bad_labels_are_refused_at_the_session() {
     }
 }
 
-/// Training on a batch with a NaN input: the update is not applied (parameters, momentum,
-/// running statistics, count of applied updates as before), the next metrics read names the non-finite loss and the row and
-/// feature, and the session then trains on from the last good parameters.
+/// A NaN or infinite input to a training step is refused before upload, naming the row
+/// and feature, with nothing changed; a step whose gradient overflows to infinity on the
+/// device is not applied (parameters, moments, count of applied updates as before, in f32
+/// and in mixed precision at the loss scale's floor of 1), the next metrics read names
+/// it, and the session then trains on from the last good parameters.
 #[test]
 fn non_finite_step_is_skipped_and_reported() {
-    for adam in [false, true] {
+    let one = Precision::Mixed(LossScale {
+        init: 1.0,
+        ..LossScale::default()
+    });
+    for (adam, prec) in [
+        (false, Precision::F32),
+        (true, Precision::F32),
+        (false, one),
+        (true, one),
+    ] {
         for b in backends() {
-            let name = format!("{} adam={adam}", b.describe());
-            let g = Sequential::new(3)
-                .linear(4)
-                .batch_norm()
-                .relu()
-                .linear(2)
-                .build()
-                .unwrap();
+            let name = format!("{} adam={adam} {}", b.describe(), prec.name());
+            // One linear layer: dW = xᵀ·dz, so an input of 1e30 gives Σ g² ≈ 1e60 = inf.
+            let g = Sequential::new(3).linear(2).build().unwrap();
             let mut s = if adam {
-                Session::new(
-                    b,
-                    g,
-                    Adam {
-                        lr: 0.01,
-                        clip_norm: Some(1.0),
-                        ..Adam::default()
-                    },
-                    0,
-                    4,
-                )
+                let o = Adam {
+                    lr: 0.01,
+                    clip_norm: Some(1.0),
+                    ..Adam::default()
+                };
+                Session::with_precision(b, g, o, 0, 4, prec)
             } else {
-                Session::new(
-                    b,
-                    g,
-                    Sgd {
-                        lr: 0.1,
-                        momentum: 0.9,
-                        clip_norm: Some(1.0),
-                        ..Sgd::default()
-                    },
-                    0,
-                    4,
-                )
+                let o = Sgd {
+                    lr: 0.1,
+                    momentum: 0.9,
+                    clip_norm: Some(1.0),
+                    ..Sgd::default()
+                };
+                Session::with_precision(b, g, o, 0, 4, prec)
             }
             .unwrap();
             let (x, y) = batch(3, 2, 3, 2);
             s.train_batch(&x, &y).unwrap();
             s.take_metrics(Mode::Train).unwrap();
             let snap = s.snapshot().unwrap();
-            let mut bad = x.clone();
-            bad[4] = f32::NAN; // row 1, feature 1
-            s.train_batch(&bad, &y).unwrap();
+            for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut bad = x.clone();
+                bad[4] = v; // row 1, feature 1
+                let e = s.train_batch(&bad, &y).unwrap_err();
+                assert!(matches!(e, Error::NonFiniteInput { .. }), "{name}: {e}");
+                assert!(e.to_string().contains("row 1, feature 1"), "{name}: {e}");
+            }
+            assert_eq!(
+                s.snapshot().unwrap(),
+                snap,
+                "{name}: a refused batch changed state"
+            );
+            // Finite inputs whose gradient overflows f32 (Σ g² ≈ 1e60).
+            let mut big = x.clone();
+            big[4] = 1e30;
+            s.train_batch(&big, &y).unwrap();
             let e = s.take_metrics(Mode::Train).unwrap_err().to_string();
             assert!(
-                e.contains("non-finite") && e.contains("row 1, feature 1"),
+                e.contains("non-finite") && e.contains("was skipped"),
                 "{name}: {e}"
             );
             let after = s.snapshot().unwrap();
@@ -343,11 +370,13 @@ fn non_finite_step_is_skipped_and_reported() {
                 after.second_moment, snap.second_moment,
                 "{name}: Adam's m2 changed"
             );
-            assert_eq!(
-                after.state, snap.state,
-                "{name}: running statistics changed"
-            );
             assert_eq!(after.applied_steps, 1, "{name}: applied steps");
+            // Mixed: S stays at its floor of 1 and the skip is no overflow (amp[3]); only the
+            // run of finite steps (amp[2]) restarts.
+            if !snap.loss_scale.is_empty() {
+                let (a, b) = (&after.loss_scale, &snap.loss_scale);
+                assert_eq!([a[0], a[1], a[3]], [b[0], b[1], b[3]], "{name}: {a:?}");
+            }
             // Trains on.
             s.train_batch(&x, &y).unwrap();
             let m = s.take_metrics(Mode::Train).unwrap();
@@ -359,6 +388,49 @@ fn non_finite_step_is_skipped_and_reported() {
                     .iter()
                     .all(|(_, v)| v.iter().all(|x| x.is_finite()))
             );
+        }
+    }
+}
+
+/// A batch whose statistics overflow (a value of 1e30 in one feature) leaves that
+/// batch-norm channel's running statistics as they were; the other channels update.
+#[test]
+fn batch_norm_keeps_running_statistics_when_batch_statistics_overflow() {
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(3).batch_norm().linear(2).build().unwrap();
+        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+        let before = s.state().unwrap()[0].1.clone();
+        let x = [0.5, 1.0, -1.0, 1.5, 1e30, 2.0];
+        s.train_batch(&x, &[0.0, 1.0]).unwrap();
+        let _ = s.take_metrics(Mode::Train);
+        let after = s.state().unwrap()[0].1.clone();
+        // [mean0, mean1, mean2, var0, var1, var2]: channel 1 untouched; channel 0 by
+        // PyTorch's rule: 0.9·0 + 0.1·1.0 and 0.9·1 + 0.1·(unbiased var 0.5).
+        assert_eq!((after[1], after[4]), (before[1], before[4]), "{name}");
+        assert!((after[0] - 0.1).abs() < 1e-6, "{name}: {after:?}");
+        assert!((after[3] - 0.95).abs() < 1e-6, "{name}: {after:?}");
+    }
+}
+
+/// Finite parameters and inputs whose logits overflow f32 (3e38·10): evaluation and
+/// prediction name the non-finite value instead of reporting NaN.
+#[test]
+fn overflowing_logits_at_evaluation_and_prediction_are_named() {
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(1).linear(2).build().unwrap();
+        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+        s.set_param("0.weight", &[3e38, -3e38]).unwrap();
+        s.eval_batch(&[10.0], &[1.0]).unwrap();
+        let e = s.take_metrics(Mode::Eval).unwrap_err().to_string();
+        assert!(e.contains("evaluation loss"), "{name}: {e}");
+        for e in [
+            s.predict(&[10.0]).map(|_| ()),
+            s.predict_mc(&[10.0], 2).map(|_| ()),
+        ] {
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains("logit 0 of input row 0"), "{name}: {e}");
         }
     }
 }
@@ -421,6 +493,25 @@ fn non_finite_parameters_are_refused_on_load() {
             "{name}: {e}"
         );
     }
+    // A loss-scaling state that is not a power of two >= 1 with its inverse.
+    for b in backends() {
+        let name = b.describe();
+        let g = Sequential::new(3).linear(2).build().unwrap();
+        let mut s =
+            Session::with_precision(b, g, Sgd::default(), 0, 4, Precision::mixed()).unwrap();
+        for bad in [
+            [f32::NAN, f32::NAN],
+            [0.0, f32::INFINITY],
+            [3.0, 1.0 / 3.0],
+            [0.5, 2.0],
+        ] {
+            let mut snap = s.snapshot().unwrap();
+            snap.loss_scale[0] = bad[0];
+            snap.loss_scale[1] = bad[1];
+            let e = s.restore(&snap).unwrap_err().to_string();
+            assert!(e.contains("optimizer.loss_scale"), "{name} {bad:?}: {e}");
+        }
+    }
 }
 
 /// Mixed precision with the loss scale started at 2^100: every step overflows until the
@@ -469,7 +560,8 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
             }
         }
     }
-    // f32, a per-step schedule: a skipped non-finite step leaves the schedule where it was.
+    // f32, a per-step schedule: a skipped step (gradient overflow) leaves the schedule where
+    // it was.
     // StepLR(step_size 1, gamma 0.5): the first applied step uses lr0 whatever was skipped.
     for b in backends() {
         let name = b.describe();
@@ -495,7 +587,8 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
         let x = [0.3, -0.7, 1.1, 0.2];
         let y = [0.0, 1.0];
         for _ in 0..3 {
-            s.train_batch(&[f32::NAN, 0.0, 0.0, 0.0], &y).unwrap();
+            // Finite inputs whose gradient overflows: Σ g² ≈ 1e60.
+            s.train_batch(&[1e30, 0.0, 0.0, 0.0], &y).unwrap();
             assert!(s.take_metrics(Mode::Train).is_err());
         }
         let w0 = s.params().unwrap();

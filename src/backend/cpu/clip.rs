@@ -79,10 +79,13 @@ pub fn clip_finalize(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mu
         }
         info[7] += 1.0;
         if mixed {
-            amp[0] *= pf(p, 5);
-            amp[1] *= pf(p, 6);
             amp[2] = 0.0;
-            amp[3] += 1.0;
+            // Never below 1 (shaders/clip.wgsl): a skip at S = 1 is no overflow.
+            if amp[0] > 1.0 {
+                amp[0] = (amp[0] * pf(p, 5)).max(1.0);
+                amp[1] = (amp[1] * pf(p, 6)).min(1.0);
+                amp[3] += 1.0;
+            }
         }
         return;
     }

@@ -25,7 +25,7 @@ pub fn softmax_xent(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
         // A label that is not a class index (the session refuses these before) gives a
         // NaN loss and a zero gradient row, never an access outside the row.
         let y = ins[1][r];
-        if !(y >= 0.0 && y < c as f32) {
+        if !(y >= 0.0 && y < c as f32 && y.fract() == 0.0) {
             outs[0][r * c..r * c + c].fill(0.0);
             outs[1][2 * r] = f32::NAN;
             outs[1][2 * r + 1] = 0.0;
@@ -37,8 +37,14 @@ pub fn softmax_xent(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
             outs[0][r * c + j] = scale * (pj - if j == y { 1.0 } else { 0.0 });
         }
         // Cancellation-free: ln Σ exp(z − max) − (z_y − max); the max is never added back.
-        outs[1][2 * r] = s.ln() - (z[y] - mx);
-        outs[1][2 * r + 1] = if arg == y { 1.0 } else { 0.0 };
+        let loss = s.ln() - (z[y] - mx);
+        outs[1][2 * r] = loss;
+        // A row whose loss is not finite (a NaN or infinite logit) is never counted correct.
+        outs[1][2 * r + 1] = if arg == y && loss.is_finite() {
+            1.0
+        } else {
+            0.0
+        };
     }
 }
 
