@@ -697,3 +697,74 @@ fn non_finite_checkpoint_and_evaluation_name_the_tensor() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A checkpoint of an augmented model loads with the augmentation layer's settings (its
+/// standardization and ranges come from the model, not from zeros): evaluation after the
+/// load equals evaluation before it, and training on from the loaded checkpoint gives the
+/// same parameters as training on without it, bit for bit.
+#[test]
+fn checkpoints_of_augmented_models_keep_the_augmentation_settings() {
+    use shadeprop::data::augment::Augment;
+    use shadeprop::train::checkpoint;
+    let dir = std::env::temp_dir().join(format!("shadeprop-aug-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("aug.safetensors");
+    let spec = Augment {
+        rotation: (-10.0, 10.0),
+        translate_x: (-1.0, 1.0),
+        standardize: Some((0.5, 0.25)),
+        ..Augment::default()
+    };
+    let model = || {
+        Sequential::image(1, 6, 6)
+            .augment(spec.clone())
+            .conv2d(2, 3, 1, 1)
+            .relu()
+            .flatten()
+            .linear(3)
+            .build()
+            .unwrap()
+    };
+    let (x, y) = batch(9, 4, 36, 3);
+    let x: Vec<f32> = x.iter().map(|v| v.abs()).collect();
+    for b in backends() {
+        let name = b.describe();
+        let mut s = Session::new(b, model(), Sgd::default(), 0, 4).unwrap();
+        s.train_batch(&x, &y).unwrap();
+        s.take_metrics(Mode::Train).unwrap();
+        s.eval_batch(&x, &y).unwrap();
+        let before = s.take_metrics(Mode::Eval).unwrap();
+        checkpoint::save(&path, &mut s, &Default::default(), &[]).unwrap();
+        let mut t = Session::new(
+            Box::new(shadeprop::backend::cpu::Cpu::new()),
+            model(),
+            Sgd::default(),
+            0,
+            4,
+        )
+        .unwrap();
+        checkpoint::load(&path, &mut t).unwrap();
+        t.eval_batch(&x, &y).unwrap();
+        let after = t.take_metrics(Mode::Eval).unwrap();
+        assert!(
+            (after.loss - before.loss).abs() <= 1e-5 * before.loss.abs(),
+            "{name}: eval loss {} after the load, {} before",
+            after.loss,
+            before.loss
+        );
+        assert_eq!(
+            t.state().unwrap(),
+            s.state().unwrap(),
+            "{name}: model state"
+        );
+        // Loading into the same backend and training on is bit-identical.
+        checkpoint::load(&path, &mut s).unwrap();
+        let snap = s.snapshot().unwrap();
+        s.train_batch(&x, &y).unwrap();
+        let p1 = s.params().unwrap();
+        s.restore(&snap).unwrap();
+        s.train_batch(&x, &y).unwrap();
+        assert_eq!(s.params().unwrap(), p1, "{name}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

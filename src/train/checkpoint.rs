@@ -427,7 +427,15 @@ pub fn load_bytes(
         } else {
             vec![]
         },
-        state: vec![0.0; layout.state_len],
+        // States that are not batch-norm statistics (an augmentation layer's spec) are
+        // part of the model's definition, not of the file: they come from the graph.
+        state: {
+            let mut st = vec![0.0; layout.state_len];
+            for (i, info) in g.states.iter().enumerate() {
+                st[layout.state_off[i]..layout.state_off[i] + info.len].copy_from_slice(&info.init);
+            }
+            st
+        },
         step,
         // Checkpoints from before steps could be skipped in f32 applied every step.
         applied_steps: match md.get("applied_steps") {
