@@ -737,10 +737,14 @@ impl Session {
             });
         }
         if mode == Mode::Train && out.samples > 0 && (new_bad > 0 || non_finite_loss) {
-            let (what, value) = if out.loss.is_finite() {
+            let (what, value) = if !out.loss.is_finite() {
+                ("training loss", out.loss)
+            } else if !out.grad_norm.is_finite() {
                 ("gradient norm", out.grad_norm)
             } else {
-                ("training loss", out.loss)
+                // The skipped step's norm was overwritten by a later finite step's: the
+                // skip itself is what is known.
+                ("gradient (NaN or infinity)", f32::NAN)
             };
             let what = if new_bad > 0 {
                 let scale = if self.layout.mixed.is_some() {

@@ -768,3 +768,62 @@ fn checkpoints_of_augmented_models_keep_the_augmentation_settings() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// The trainer names a bad label or input by its row in the dataset (not in the shuffled
+/// batch), and refuses an epoch with no batch to train on instead of logging loss 0.
+#[test]
+fn trainer_names_dataset_rows_and_refuses_empty_epochs() {
+    use shadeprop::data::Dataset;
+    use shadeprop::train::{EpochConfig, train_epoch};
+    let cfg = EpochConfig {
+        batch_size: 4,
+        shuffle: true,
+        ..Default::default()
+    };
+    for b in backends() {
+        let name = b.describe();
+        let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 4).unwrap();
+        let x: Vec<f32> = (0..24).map(|i| i as f32 * 0.1).collect();
+        let mut y: Vec<f32> = (0..12).map(|i| (i % 2) as f32).collect();
+        y[7] = 10.0;
+        let ds = Dataset {
+            x: x.clone(),
+            y,
+            features: 2,
+            classes: 2,
+        };
+        let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
+        assert!(matches!(e, Error::Label { row: 7, .. }), "{name}: {e}");
+        let mut x2 = x.clone();
+        x2[2 * 9 + 1] = f32::NAN;
+        let y2: Vec<f32> = (0..12).map(|i| (i % 2) as f32).collect();
+        let ds = Dataset {
+            x: x2,
+            y: y2,
+            features: 2,
+            classes: 2,
+        };
+        let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NonFiniteInput {
+                    row: 9,
+                    feature: 1,
+                    ..
+                }
+            ),
+            "{name}: {e}"
+        );
+        for n in [0usize, 1] {
+            let ds = Dataset {
+                x: vec![0.5; 2 * n],
+                y: vec![0.0; n],
+                features: 2,
+                classes: 2,
+            };
+            let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
+            assert!(matches!(e, Error::Empty { .. }), "{name}: {n} samples: {e}");
+        }
+    }
+}

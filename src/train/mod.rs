@@ -137,6 +137,20 @@ pub fn train_epoch_with(
         n_batches -= 1;
         dropped_samples = rest;
     }
+    if n_batches == 0 {
+        return Err(Error::Empty {
+            what: format!(
+                "an epoch over the training set ({} samples at batch {bsz}{})",
+                ds.len(),
+                if dropped_samples > 0 {
+                    ", the only batch left out: batch norm needs more than 1 value per channel"
+                } else {
+                    ""
+                }
+            ),
+            expected: "at least one batch to train on".into(),
+        });
+    }
     let pb = bar(
         n_batches as u64,
         cfg.progress,
@@ -173,7 +187,32 @@ pub fn train_epoch_with(
             yb.push(ds.y[i]);
         }
         hook(Event::BatchBegin { step: s.step })?;
-        s.train_batch(&xb, &yb)?;
+        // A bad label or input is named by its row in the dataset, not in the batch.
+        s.train_batch(&xb, &yb).map_err(|e| match e {
+            Error::Label {
+                value,
+                row,
+                classes,
+                ..
+            } => Error::Label {
+                value,
+                row: idx[row],
+                classes,
+                origin: "the training set".into(),
+            },
+            Error::NonFiniteInput {
+                row,
+                feature,
+                value,
+                ..
+            } => Error::NonFiniteInput {
+                context: "the training set".into(),
+                row: idx[row],
+                feature,
+                value,
+            },
+            e => e,
+        })?;
         hook(Event::Batch { step: s.step })?;
         if (bi + 1) % cfg.log_every.max(1) == 0 {
             // Asynchronous: collect the read started one interval ago (long done), then
