@@ -612,12 +612,12 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
         let r = train(&t.config, &dir, t.params.clone(), true)?;
         if !quiet {
             println!(
-                "[{}/{}] {} {:?}: best epoch {:?}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
+                "[{}/{}] {} {:?}: best epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
                 i + 1,
                 trials.len(),
                 t.name,
                 t.params,
-                r.best_epoch,
+                r.best_epoch.map_or("-".into(), |e| e.to_string()),
                 r.train_accuracy,
                 r.val_accuracy,
                 r.gap,

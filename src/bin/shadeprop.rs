@@ -146,8 +146,8 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             let cfg = load_with_overrides(&config, &set)?;
             let r = cli::train(&cfg, &out, Default::default(), quiet)?;
             println!(
-                "best epoch {:?} of {}: train loss {:.4} acc {:.4}, validation loss {:.4} acc {:.4} (inference mode); wrote {}",
-                r.best_epoch,
+                "best epoch {} of {}: train loss {:.4} acc {:.4}, validation loss {:.4} acc {:.4} (inference mode); wrote {}",
+                r.best_epoch.map_or("-".into(), |e| e.to_string()),
                 r.epochs_run,
                 r.train_loss,
                 r.train_accuracy,
