@@ -188,10 +188,10 @@ fn run(
         full_steps
     };
     let data = if workload == "w-cnn" {
-        train.take(steps * batch)
+        train.take(steps * batch).expect("subset")
     } else {
-        let mut d = train.take(steps * batch);
-        stdz.apply(&mut d);
+        let mut d = train.take(steps * batch).expect("subset");
+        stdz.apply(&mut d).expect("standardize");
         d
     };
     reset_peak_rss();
@@ -215,7 +215,9 @@ fn run(
         ..Default::default()
     };
     // Warm-up: a few steps build every pipeline and fault in every page.
-    let warm = data.take((8 * batch).min(data.len()));
+    let warm = data
+        .take((8 * batch).min(data.len()))
+        .expect("warm-up subset");
     train_epoch(&mut s, &warm, &cfg, 0, 0).expect("warm-up");
     let mut rates = vec![];
     let mut secs = vec![];

@@ -113,10 +113,10 @@ fn main() -> shadeprop::Result<()> {
     // A small training subset and a 10,000-image validation set, both from the training file.
     let (rest, train) = full.split(n_train as f32 / full.len() as f32, seed)?;
     let mut train: Dataset = train;
-    let mut val = rest.take(10_000);
+    let mut val = rest.take(10_000)?;
     let st = Standardizer::fit(&train)?;
-    st.apply(&mut train);
-    st.apply(&mut val);
+    st.apply(&mut train)?;
+    st.apply(&mut val)?;
     let open = || -> shadeprop::Result<Box<dyn Backend>> {
         Ok(shadeprop::backend::open(&backend_name)?.0)
     };

@@ -62,7 +62,7 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
         }
     };
     let full = if d.train_limit > 0 {
-        full.take(d.train_limit)
+        full.take(d.train_limit)?
     } else {
         full
     };
@@ -70,9 +70,9 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
     let mut test = test;
     let stdz = Standardizer::fit(&train)?;
     if cfg.augment.is_none() {
-        stdz.apply(&mut train);
-        stdz.apply(&mut val);
-        stdz.apply(&mut test);
+        stdz.apply(&mut train)?;
+        stdz.apply(&mut val)?;
+        stdz.apply(&mut test)?;
     }
     Ok(Prepared {
         train,

@@ -702,3 +702,176 @@ fn integer_draws_above_16_bits_match_between_cpu_and_gpu() {
         assert!(cols.iter().any(|&c| c >= 65_536), "{cols:?}");
     }
 }
+
+/// Each of these passed validation and turned every pixel of every image into NaN, ±inf
+/// or 0; each is now an error naming its field.
+#[test]
+fn parameters_that_would_corrupt_every_image_are_refused() {
+    let d = Augment::default;
+    let cases = [
+        ("augment.standardize.mean", d().standardize(f32::NAN, 1.0)),
+        (
+            "augment.standardize.mean",
+            d().standardize(f32::INFINITY, 1.0),
+        ),
+        (
+            "augment.standardize.std",
+            d().standardize(0.0, f32::INFINITY),
+        ),
+        ("augment.standardize.std", d().standardize(0.0, 1e-30)),
+        (
+            "augment.fill",
+            Augment {
+                fill: Fill::Constant(f32::NAN),
+                ..d()
+            },
+        ),
+        (
+            "augment.fill",
+            Augment {
+                fill: Fill::Constant(f32::INFINITY),
+                ..d()
+            },
+        ),
+        (
+            "augment.noise_std",
+            Augment {
+                noise_std: f32::INFINITY,
+                ..d()
+            },
+        ),
+        (
+            "augment.noise_std",
+            Augment {
+                noise_std: 1e38,
+                ..d()
+            },
+        ),
+        (
+            "augment.zoom",
+            Augment {
+                zoom: (1e-25, 1e-25),
+                zoom_per_axis: true,
+                ..d()
+            },
+        ),
+        (
+            "augment.zoom",
+            Augment {
+                zoom: (1.0, 1e30),
+                ..d()
+            },
+        ),
+        (
+            "augment.zoom_y",
+            Augment {
+                zoom_y: Some((1e-25, 1.0)),
+                ..d()
+            },
+        ),
+        ("augment.translate_x", d().translate(3e38, 0.0)),
+        (
+            "augment.rotation",
+            Augment {
+                rotation: (-1e30, 1e30),
+                ..d()
+            },
+        ),
+        (
+            "augment.brightness",
+            Augment {
+                brightness: (-3e38, 3e38),
+                ..d()
+            },
+        ),
+    ];
+    let x = vec![0.5f32; 2 * 8 * 8];
+    for (field, a) in cases {
+        let e = a.validate().expect_err(field).to_string();
+        assert!(e.contains(field), "{field}: {e}");
+        assert!(
+            a.apply_cpu(&x, 2, (1, 8, 8), 0, 0, 0).is_err(),
+            "{field} applied"
+        );
+    }
+    let t = Transform::default;
+    for (field, tr) in [
+        (
+            "augment.standardize.mean",
+            Transform {
+                standardize: Some((f32::NAN, 1.0)),
+                ..t()
+            },
+        ),
+        (
+            "augment.fill",
+            Transform {
+                fill: Fill::Constant(f32::NAN),
+                ..t()
+            },
+        ),
+        (
+            "augment.zoom",
+            Transform {
+                zoom: (1e-25, 1e-25),
+                ..t()
+            },
+        ),
+        (
+            "transform.translate.x",
+            Transform {
+                translate: (3e38, 0.0),
+                ..t()
+            },
+        ),
+        (
+            "transform.rotation",
+            Transform {
+                rotation: f32::NAN,
+                ..t()
+            },
+        ),
+    ] {
+        let e = tr.spec(8, 8).expect_err(field).to_string();
+        assert!(e.contains(field), "{field}: {e}");
+    }
+    // The documented bounds themselves are accepted.
+    Augment {
+        zoom: (0.001, 1000.0),
+        ..d()
+    }
+    .validate()
+    .unwrap();
+}
+
+/// sin and cos of 1e30 rad·π/180 differ between the CPU and the GPU; the host reduces the
+/// angle modulo 360° in f64 first. f32(1e30) = 1000000015047466219876688855040, which is
+/// 120 modulo 360 (NumPy: np.fmod(float(np.float32(1e30)), 360.0) = 120.0).
+#[test]
+fn huge_rotation_angles_are_reduced_on_the_host_so_backends_agree() {
+    let x: Vec<f32> = rand_vec(5, 2 * 7 * 9)
+        .iter()
+        .map(|v| v * 0.5 + 0.5)
+        .collect();
+    let huge = Transform {
+        rotation: 1e30,
+        ..Transform::default()
+    };
+    let r120 = Transform {
+        rotation: 120.0,
+        ..Transform::default()
+    };
+    assert_eq!(huge.spec(7, 9).unwrap(), r120.spec(7, 9).unwrap());
+    let want = r120.apply(&mut Cpu::new(), &x, 2, (1, 7, 9)).unwrap();
+    assert_eq!(huge.apply(&mut Cpu::new(), &x, 2, (1, 7, 9)).unwrap(), want);
+    for mut g in gpus() {
+        let got = huge.apply(&mut g, &x, 2, (1, 7, 9)).unwrap();
+        assert_close("rotation 1e30 on the GPU", &got, &want, 1e-4, 1e-4);
+    }
+    // −190° is 170° counter-clockwise.
+    let m190 = Transform {
+        rotation: -190.0,
+        ..Transform::default()
+    };
+    assert_eq!(m190.spec(7, 9).unwrap()[6], 170.0);
+}

@@ -107,14 +107,16 @@ fn split_is_seeded_and_standardizer_fits_train_only() {
     assert_eq!(all, ds.x, "a split is a partition");
     let st = Standardizer::fit(&a).unwrap();
     let mut a_std = a.clone();
-    st.apply(&mut a_std);
+    st.apply(&mut a_std).unwrap();
     let mean: f32 = a_std.x.iter().sum::<f32>() / a_std.len() as f32;
     let var: f32 = a_std.x.iter().map(|v| v * v).sum::<f32>() / a_std.len() as f32;
     assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3);
     // The validation split is transformed with the training statistics, not its own.
     let mut b_std = b.clone();
-    st.apply(&mut b_std);
-    assert_eq!(b_std.x[0], (b.x[0] - st.mean) / st.std);
+    st.apply(&mut b_std).unwrap();
+    // Computed in f64 and rounded once to f32.
+    let want = ((b.x[0] as f64 - st.mean as f64) / st.std as f64) as f32;
+    assert_eq!(b_std.x[0], want);
     assert!(ds.split(1.0, 0).is_err());
 }
 
@@ -298,7 +300,7 @@ fn constant_features_are_scaled_by_one_as_in_scikit_learn() {
     };
     let st = Standardizer::fit(&flat).unwrap();
     let mut d = new(2.5, 1.5);
-    st.apply(&mut d);
+    st.apply(&mut d).unwrap();
     assert_eq!(d.x, [0.5, -0.5]);
     let mut d = new(2.5, 1.5);
     Scaler::Global(st).apply(&mut d).unwrap();
@@ -328,7 +330,7 @@ fn mnist_pixels_never_inked_in_training_are_scaled_by_one() {
         ("per feature", Scaler::fit_per_feature(&train).unwrap()),
         ("min-max", Scaler::fit_min_max(&train).unwrap()),
     ] {
-        let mut t = test.take(7025);
+        let mut t = test.take(7025).unwrap();
         scaler.apply(&mut t).unwrap();
         for pixel in [141, 645] {
             let got = t.x[7024 * 784 + pixel];
@@ -527,4 +529,348 @@ fn stratified_kfold_spreads_each_class_evenly_and_refuses_small_classes() {
         bad.stratified_kfold(2, 0),
         Err(Error::Label { row: 3, .. })
     ));
+}
+
+/// Runs `f`, turning a panic into a failure that names `what`.
+fn no_panic<T>(what: &str, f: impl FnOnce() -> shadeprop::Result<T>) -> shadeprop::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| panic!("{what} panicked instead of returning an error"))
+}
+
+#[test]
+fn dataset_new_refuses_no_features_no_classes_and_non_finite_values() {
+    let e = Dataset::new(vec![], vec![0.0, 1.0], 0, 2)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("feature"), "{e}");
+    let e = Dataset::new(vec![], vec![], 3, 0).unwrap_err().to_string();
+    assert!(e.contains("class"), "{e}");
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        // Row 1, feature 2 of 3.
+        let mut x = vec![0.5f32; 9];
+        x[5] = bad;
+        let e = Dataset::new(x, vec![0.0, 1.0, 0.0], 3, 2).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NonFiniteInput {
+                    row: 1,
+                    feature: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&bad.to_string()), "{e}");
+    }
+}
+
+/// A dataset built field by field whose x is one value short of 2 rows · 2 features, one
+/// with no features and one with no classes: every data function refuses them.
+#[test]
+fn malformed_datasets_are_errors_in_every_data_function_never_panics() {
+    use shadeprop::data::Scaler;
+    let malformed = [
+        Dataset {
+            x: vec![0.0; 3],
+            y: vec![0.0, 1.0],
+            features: 2,
+            classes: 2,
+        },
+        Dataset {
+            x: vec![],
+            y: vec![0.0, 1.0, 0.0, 1.0],
+            features: 0,
+            classes: 2,
+        },
+        Dataset {
+            x: vec![0.0; 4],
+            y: vec![],
+            features: 2,
+            classes: 0,
+        },
+    ];
+    let fitted = Scaler::PerFeature {
+        mean: vec![0.0, 0.0],
+        std: vec![1.0, 1.0],
+    };
+    let minmax = Scaler::MinMax {
+        min: vec![0.0, 0.0],
+        max: vec![1.0, 1.0],
+    };
+    let global = Scaler::Global(Standardizer {
+        mean: 0.0,
+        std: 1.0,
+    });
+    for ds in malformed {
+        let tag = format!(
+            "{} values, {} rows, {} features, {} classes",
+            ds.x.len(),
+            ds.len(),
+            ds.features,
+            ds.classes
+        );
+        let r: Vec<(&str, shadeprop::Result<()>)> = vec![
+            ("validate", ds.validate()),
+            (
+                "fit_per_feature",
+                no_panic("fit_per_feature", || {
+                    Scaler::fit_per_feature(&ds).map(|_| ())
+                }),
+            ),
+            (
+                "fit_min_max",
+                no_panic("fit_min_max", || Scaler::fit_min_max(&ds).map(|_| ())),
+            ),
+            (
+                "Standardizer::fit",
+                no_panic("Standardizer::fit", || Standardizer::fit(&ds).map(|_| ())),
+            ),
+            (
+                "apply per feature",
+                no_panic("apply", || fitted.apply(&mut ds.clone())),
+            ),
+            (
+                "apply min max",
+                no_panic("apply", || minmax.apply(&mut ds.clone())),
+            ),
+            (
+                "apply global",
+                no_panic("apply", || global.apply(&mut ds.clone())),
+            ),
+            ("split", no_panic("split", || ds.split(0.5, 0).map(|_| ()))),
+            (
+                "split3",
+                no_panic("split3", || ds.split3((0.5, 0.25, 0.25), 0).map(|_| ())),
+            ),
+            (
+                "stratified_split",
+                no_panic("stratified_split", || {
+                    ds.stratified_split(0.5, 0).map(|_| ())
+                }),
+            ),
+            ("kfold", no_panic("kfold", || ds.kfold(2, 0).map(|_| ()))),
+            (
+                "stratified_kfold",
+                no_panic("stratified_kfold", || ds.stratified_kfold(2, 0).map(|_| ())),
+            ),
+        ];
+        for (what, r) in r {
+            let e = match r {
+                Err(e) => e.to_string(),
+                Ok(()) => panic!("{what} accepted a malformed dataset ({tag})"),
+            };
+            assert!(e.contains("dataset"), "{what} ({tag}): {e}");
+        }
+    }
+}
+
+#[test]
+fn every_scaler_fit_refuses_non_finite_values_naming_row_and_column() {
+    use shadeprop::data::Scaler;
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        // Built field by field (Dataset::new refuses it): row 1, feature 1.
+        let ds = Dataset {
+            x: vec![1.0, 2.0, 3.0, bad, 5.0, 6.0],
+            y: vec![0.0, 1.0, 0.0],
+            features: 2,
+            classes: 2,
+        };
+        for (what, r) in [
+            ("fit_per_feature", Scaler::fit_per_feature(&ds).map(|_| ())),
+            ("fit_min_max", Scaler::fit_min_max(&ds).map(|_| ())),
+            ("Standardizer::fit", Standardizer::fit(&ds).map(|_| ())),
+        ] {
+            let e = r.expect_err(what);
+            assert!(
+                matches!(
+                    e,
+                    Error::NonFiniteInput {
+                        row: 1,
+                        feature: 1,
+                        ..
+                    }
+                ),
+                "{what}: {e}"
+            );
+        }
+    }
+}
+
+/// Columns of ±3e38 (finite f32): max − min and x − mean overflow f32 but not f64.
+/// Expected values from NumPy in float64: the column [3e38, −3e38, 3e38, 3e38] (as f32)
+/// has mean 1.5000000027488779e38, population std 2.598076216114512e38 and standardizes
+/// to [0.57735027, −1.73205081, 0.57735027, 0.57735027]; min-max gives [1, 0, 1, 1].
+#[test]
+fn extreme_finite_values_are_scaled_as_in_f64() {
+    use shadeprop::data::Scaler;
+    let col = vec![3e38f32, -3e38, 3e38, 3e38];
+    let ds = Dataset::new(col.clone(), vec![0.0; 4], 1, 1).unwrap();
+    let z = [0.57735027f32, -1.7320508, 0.57735027, 0.57735027];
+    for (what, sc, want) in [
+        (
+            "min max",
+            Scaler::fit_min_max(&ds).unwrap(),
+            vec![1.0f32, 0.0, 1.0, 1.0],
+        ),
+        (
+            "per feature",
+            Scaler::fit_per_feature(&ds).unwrap(),
+            z.to_vec(),
+        ),
+        (
+            "global",
+            Scaler::Global(Standardizer::fit(&ds).unwrap()),
+            z.to_vec(),
+        ),
+    ] {
+        let mut d = ds.clone();
+        sc.apply(&mut d).unwrap();
+        for (g, w) in d.x.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-6,
+                "{what}: got {:?}, expected {want:?}",
+                d.x
+            );
+        }
+    }
+    // Two columns of opposite sign, as the adversarial probe: [1, 0, 0, 1].
+    let ds = Dataset::new(vec![3e38, -3e38, -3e38, 3e38], vec![0.0, 1.0], 2, 2).unwrap();
+    let mut d = ds.clone();
+    Scaler::fit_min_max(&ds).unwrap().apply(&mut d).unwrap();
+    assert_eq!(d.x, [1.0, 0.0, 0.0, 1.0]);
+}
+
+#[test]
+fn stored_scalers_with_invalid_scales_or_ranges_are_refused() {
+    use serde_json::json;
+    use shadeprop::data::Scaler;
+    for v in [
+        json!({"kind": "per_feature", "mean": [0.0], "std": [-0.0]}),
+        json!({"kind": "per_feature", "mean": [0.0], "std": [0.0]}),
+        json!({"kind": "per_feature", "mean": [0.0], "std": [-2.0]}),
+        json!({"kind": "per_feature", "mean": [0.0], "std": [1e39]}),
+        json!({"kind": "per_feature", "mean": [1e39], "std": [1.0]}),
+        json!({"kind": "per_feature", "mean": [0.0, 0.0], "std": [1.0]}),
+        json!({"kind": "global", "mean": 0.0, "std": -0.0}),
+        json!({"kind": "global", "mean": 0.0, "std": -1.0}),
+        json!({"kind": "min_max", "min": [2.0], "max": [1.0]}),
+        json!({"kind": "min_max", "min": [-1e39], "max": [1.0]}),
+    ] {
+        assert_eq!(Scaler::from_json(&v), None, "accepted {v}");
+    }
+    // Built by hand: apply refuses it rather than dividing by it.
+    let mut ds = Dataset::new(vec![1.0, 2.0], vec![0.0, 1.0], 1, 2).unwrap();
+    for sc in [
+        Scaler::PerFeature {
+            mean: vec![0.0],
+            std: vec![f32::NAN],
+        },
+        Scaler::PerFeature {
+            mean: vec![f32::INFINITY],
+            std: vec![1.0],
+        },
+        Scaler::MinMax {
+            min: vec![0.0],
+            max: vec![f32::NAN],
+        },
+        Scaler::Global(Standardizer {
+            mean: 0.0,
+            std: -0.0,
+        }),
+    ] {
+        assert!(sc.apply(&mut ds).is_err(), "{sc:?} applied");
+    }
+    assert_eq!(ds.x, [1.0, 2.0], "untouched");
+}
+
+#[test]
+fn empty_datasets_and_k_beyond_the_samples_are_refused_by_every_split() {
+    let empty = Dataset {
+        x: vec![],
+        y: vec![],
+        features: 2,
+        classes: 2,
+    };
+    let r = [
+        (
+            "split",
+            no_panic("split", || empty.split(0.5, 0).map(|_| ())),
+        ),
+        (
+            "split3",
+            no_panic("split3", || empty.split3((0.7, 0.2, 0.1), 0).map(|_| ())),
+        ),
+        (
+            "stratified_split",
+            no_panic("stratified_split", || {
+                empty.stratified_split(0.5, 0).map(|_| ())
+            }),
+        ),
+        ("kfold", no_panic("kfold", || empty.kfold(2, 0).map(|_| ()))),
+        (
+            "stratified_kfold",
+            no_panic("stratified_kfold", || {
+                empty.stratified_kfold(5, 0).map(|_| ())
+            }),
+        ),
+        (
+            "stratified_kfold k = MAX",
+            no_panic("stratified_kfold", || {
+                empty.stratified_kfold(usize::MAX, 0).map(|_| ())
+            }),
+        ),
+    ];
+    for (what, r) in r {
+        let e = r.expect_err(what);
+        assert!(matches!(e, Error::Empty { .. }), "{what}: {e}");
+    }
+    let ten = labelled(&[0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0], 2);
+    for k in [11, usize::MAX] {
+        for (what, r) in [
+            ("kfold", no_panic("kfold", || ten.kfold(k, 0).map(|_| ()))),
+            (
+                "stratified_kfold",
+                no_panic("stratified_kfold", || {
+                    ten.stratified_kfold(k, 0).map(|_| ())
+                }),
+            ),
+        ] {
+            let e = r.expect_err(what).to_string();
+            assert!(
+                e.contains(&k.to_string()) && e.contains("10 samples"),
+                "{what}: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gather_take_check_shape_and_stored_scaler_errors_name_what_is_wrong() {
+    use shadeprop::data::Scaler;
+    let short = Dataset {
+        x: vec![0.0; 3],
+        y: vec![0.0, 1.0],
+        features: 2,
+        classes: 2,
+    };
+    let e = short.check_shape().unwrap_err().to_string();
+    assert!(
+        e.contains("2 rows · 2 features = 4 values") && e.contains("[3]"),
+        "{e}"
+    );
+    assert!(no_panic("gather", || short.gather(&[1])).is_err());
+    assert!(no_panic("take", || short.take(2)).is_err());
+    let ds = labelled(&[0.0, 1.0, 0.0], 2);
+    ds.check_shape().unwrap();
+    let e = ds.gather(&[0, 3]).unwrap_err().to_string();
+    assert!(e.contains("[3]") && e.contains("< 3"), "{e}");
+    assert_eq!(ds.gather(&[2, 0]).unwrap().x, [2.0, 0.0]);
+    assert_eq!(ds.take(10).unwrap(), ds);
+    let v = serde_json::json!({"kind": "per_feature", "mean": [0.0, 1.0], "std": [1.0, -0.0]});
+    let e = Scaler::try_from_json(&v).unwrap_err().to_string();
+    assert!(
+        e.contains("scaler.std") && e.contains("-0 (feature 1)"),
+        "{e}"
+    );
 }

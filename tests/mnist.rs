@@ -26,8 +26,8 @@ fn w_mlp_one_epoch_on_mnist_reaches_95_percent() {
     };
     let Some(gpu) = gpu() else { return };
     let st = Standardizer::fit(&train).unwrap();
-    st.apply(&mut train);
-    st.apply(&mut test);
+    st.apply(&mut train).unwrap();
+    st.apply(&mut test).unwrap();
     let opt = Sgd::w_mlp();
     let mut s = Session::new(
         Box::new(gpu),

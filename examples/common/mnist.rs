@@ -162,7 +162,7 @@ fn run(
 
     let (full_train, mut test) = load_mnist(&a.data)?;
     let full_train = if a.train_limit > 0 {
-        full_train.take(a.train_limit)
+        full_train.take(a.train_limit)?
     } else {
         full_train
     };
@@ -170,9 +170,9 @@ fn run(
     let stdz = Standardizer::fit(&train)?;
     let augment = augment.map(|f| f(stdz.mean, stdz.std));
     if augment.is_none() {
-        stdz.apply(&mut train);
-        stdz.apply(&mut val);
-        stdz.apply(&mut test);
+        stdz.apply(&mut train)?;
+        stdz.apply(&mut val)?;
+        stdz.apply(&mut test)?;
     }
     // With augmentation the data stays in [0, 1]: the model augments (training only) and
     // standardizes with the training split's statistics as its first layer.

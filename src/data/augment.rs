@@ -110,6 +110,17 @@ impl Default for Augment {
 /// Floats of the spec (layout documented in shaders/augment.wgsl).
 pub const SPEC_LEN: usize = 32;
 
+/// Zoom scales lie in [`ZOOM_MIN`, `ZOOM_MAX`] (torchvision's `scale`, Keras' RandomZoom
+/// as 1 + factor): the warp's determinant zx·zy stays >= 1e-6, so its inverse is well
+/// conditioned in f32 (a scale of 1e-25 made zx·zy underflow to 0 and every pixel NaN).
+pub const ZOOM_MIN: f32 = 1e-3;
+/// See [`ZOOM_MIN`].
+pub const ZOOM_MAX: f32 = 1e3;
+/// Pixel-valued parameters (the fill constant, brightness deltas, the noise std and the
+/// standardization mean) lie within ±`PIXEL_MAX`, and the standardization std in
+/// [1/`PIXEL_MAX`, `PIXEL_MAX`], so no stage of the pipeline leaves f32 on [0, 1] images.
+pub const PIXEL_MAX: f32 = 1e6;
+
 impl Augment {
     /// W-CNN's augmentation: rotation uniform in ±10°, translation uniform in ±2 pixels of
     /// 28, bilinear, then standardization.
@@ -135,6 +146,11 @@ impl Augment {
         self
     }
 
+    /// Check every parameter (each [`Error::Hyperparameter`] names the field, the value
+    /// and the range): probabilities in [0, 1]; ranges finite with min <= max;
+    /// translations within ±1 of the size (Keras' RandomTranslation); rotations within
+    /// ±360°; zoom scales in [[`ZOOM_MIN`], [`ZOOM_MAX`]]; |shear| < 89°; contrast factors
+    /// >= 0; the fill, brightness, noise std and standardization within [`PIXEL_MAX`].
     pub fn validate(&self) -> Result<()> {
         let bad = |name, v: f32, expected| {
             Err(Error::Hyperparameter {
@@ -167,14 +183,57 @@ impl Augment {
                 return bad(name, hi, "a finite range with min <= max");
             }
         }
-        if !(self.zoom.0 > 0.0) {
-            return bad("augment.zoom", self.zoom.0, "scales > 0");
-        }
-        if let Some((lo, _)) = self.zoom_y
-            && !(lo > 0.0)
+        let within = |name, (lo, hi): (f32, f32), a: f32, b: f32, expected| match [lo, hi]
+            .into_iter()
+            .find(|v| !(a..=b).contains(v))
         {
-            return bad("augment.zoom_y", lo, "scales > 0");
+            Some(v) => bad(name, v, expected),
+            None => Ok(()),
+        };
+        within(
+            "augment.translate_x",
+            self.translate_x,
+            -1.0,
+            1.0,
+            "fractions of the width in [-1, 1]",
+        )?;
+        within(
+            "augment.translate_y",
+            self.translate_y,
+            -1.0,
+            1.0,
+            "fractions of the height in [-1, 1]",
+        )?;
+        within(
+            "augment.rotation",
+            self.rotation,
+            -360.0,
+            360.0,
+            "degrees in [-360, 360]",
+        )?;
+        within(
+            "augment.zoom",
+            self.zoom,
+            ZOOM_MIN,
+            ZOOM_MAX,
+            "scales in [0.001, 1000]",
+        )?;
+        if let Some(z) = self.zoom_y {
+            within(
+                "augment.zoom_y",
+                z,
+                ZOOM_MIN,
+                ZOOM_MAX,
+                "scales in [0.001, 1000]",
+            )?;
         }
+        within(
+            "augment.brightness",
+            self.brightness,
+            -PIXEL_MAX,
+            PIXEL_MAX,
+            "deltas within ±1e6",
+        )?;
         if !(self.contrast.0 >= 0.0) {
             return bad("augment.contrast", self.contrast.0, "factors >= 0");
         }
@@ -190,13 +249,21 @@ impl Augment {
                 );
             }
         }
-        if !(self.noise_std >= 0.0) {
-            return bad("augment.noise_std", self.noise_std, ">= 0");
+        if !(0.0..=PIXEL_MAX).contains(&self.noise_std) {
+            return bad("augment.noise_std", self.noise_std, "a std in [0, 1e6]");
         }
-        if let Some((_, s)) = self.standardize
-            && !(s > 0.0)
+        if let Fill::Constant(v) = self.fill
+            && !(-PIXEL_MAX..=PIXEL_MAX).contains(&v)
         {
-            return bad("augment.standardize.std", s, "std > 0");
+            return bad("augment.fill", v, "a constant within ±1e6");
+        }
+        if let Some((m, s)) = self.standardize {
+            if !(-PIXEL_MAX..=PIXEL_MAX).contains(&m) {
+                return bad("augment.standardize.mean", m, "a mean within ±1e6");
+            }
+            if !(1.0 / PIXEL_MAX..=PIXEL_MAX).contains(&s) {
+                return bad("augment.standardize.std", s, "a std in [1e-6, 1e6]");
+            }
         }
         Ok(())
     }
@@ -345,11 +412,13 @@ fn run_pipeline(
 pub struct Transform {
     pub hflip: bool,
     pub vflip: bool,
-    /// Translation (x right, y down) in pixels.
+    /// Translation (x right, y down) in pixels, within ±the width (height).
     pub translate: (f32, f32),
-    /// Degrees, positive counter-clockwise on screen.
+    /// Degrees, positive counter-clockwise on screen; any finite angle, reduced modulo
+    /// 360° to (−180, 180] on the host in f64 so every backend takes sin and cos of the
+    /// same small angle.
     pub rotation: f32,
-    /// Scales (x, y); > 1 enlarges.
+    /// Scales (x, y); > 1 enlarges; each in [[`ZOOM_MIN`], [`ZOOM_MAX`]].
     pub zoom: (f32, f32),
     /// Shear angles (x, y) in degrees, each |shear| < 89.
     pub shear: (f32, f32),
@@ -392,10 +461,22 @@ impl Transform {
     /// parameter out of range ([`Error::Hyperparameter`], as [`Augment::validate`]).
     pub fn spec(&self, h: usize, w: usize) -> Result<Vec<f32>> {
         let one = |v: f32| (v, v);
+        if !self.rotation.is_finite() {
+            return Err(Error::Hyperparameter {
+                name: "transform.rotation",
+                value: self.rotation.to_string(),
+                expected: "a finite angle in degrees",
+            });
+        }
+        // Reduced in f64 (exact: fmod of a float is exact) to (−180, 180].
+        let mut deg = (self.rotation as f64).rem_euclid(360.0);
+        if deg > 180.0 {
+            deg -= 360.0;
+        }
         let a = Augment {
             hflip: self.hflip as u8 as f32,
             vflip: self.vflip as u8 as f32,
-            rotation: one(self.rotation),
+            rotation: one(deg as f32),
             zoom: one(self.zoom.0),
             zoom_y: Some(one(self.zoom.1)),
             shear: one(self.shear.0),
@@ -410,15 +491,15 @@ impl Transform {
             ..Augment::default()
         };
         a.validate()?;
-        for (name, v) in [
-            ("transform.translate.x", self.translate.0),
-            ("transform.translate.y", self.translate.1),
+        for (name, v, size) in [
+            ("transform.translate.x", self.translate.0, w),
+            ("transform.translate.y", self.translate.1, h),
         ] {
-            if !v.is_finite() {
+            if !(v.is_finite() && v.abs() <= size as f32) {
                 return Err(Error::Hyperparameter {
                     name,
-                    value: v.to_string(),
-                    expected: "a finite number of pixels",
+                    value: format!("{v} (image {w}x{h})"),
+                    expected: "a finite number of pixels within ±the image's size",
                 });
             }
         }
