@@ -571,10 +571,7 @@ pub fn load_bytes(
     };
     let standardizer = match json("standardizer")? {
         Value::Null => None,
-        v => Some(
-            Scaler::from_json(&v)
-                .ok_or_else(|| err(path, format!("unreadable standardizer {v}")))?,
-        ),
+        v => Some(Scaler::try_from_json(&v).map_err(|e| err(path, format!("standardizer: {e}")))?),
     };
     Ok((
         Meta {

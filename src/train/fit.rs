@@ -307,6 +307,44 @@ impl Trainer {
                 expected: ">= 1",
             });
         }
+        // Bad data is named by its dataset row before the first step (one pass over each
+        // set), not by its row in some shuffled batch epochs later.
+        for (what, ds) in [("training set", Some(train)), ("validation set", val)] {
+            let Some(ds) = ds else { continue };
+            ds.validate().map_err(|e| match e {
+                Error::Label {
+                    value,
+                    row,
+                    classes,
+                    ..
+                } => Error::Label {
+                    value,
+                    row,
+                    classes,
+                    origin: format!("the {what}"),
+                },
+                Error::NonFiniteInput {
+                    row,
+                    feature,
+                    value,
+                    ..
+                } => Error::NonFiniteInput {
+                    context: format!("the {what}"),
+                    row,
+                    feature,
+                    value,
+                },
+                e => e,
+            })?;
+            let f = s.graph().in_features();
+            if ds.features != f {
+                return Err(Error::Shape {
+                    context: format!("the {what}'s samples"),
+                    got: vec![ds.features],
+                    expected: format!("{f} features, the model's input"),
+                });
+            }
+        }
         let mut names: Vec<String> = COLUMNS
             .iter()
             .filter(|c| val.is_some() || !c.starts_with("val_"))

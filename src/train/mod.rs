@@ -122,6 +122,7 @@ pub fn train_epoch_with(
             expected: "<= the dataset size with drop_last",
         });
     }
+    ds.check_shape()?;
     let order = ds.epoch_order(seed, epoch, cfg.shuffle);
     s.set_epoch(epoch);
     let mut n_batches = if cfg.drop_last {
@@ -266,6 +267,7 @@ pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metr
             expected: ">= 1",
         });
     }
+    ds.check_shape()?;
     if ds.is_empty() {
         return Err(Error::Empty {
             what: "the dataset to evaluate".into(),
