@@ -717,7 +717,7 @@ fn checkpoints_of_augmented_models_keep_the_augmentation_settings() {
     };
     let model = || {
         Sequential::image(1, 6, 6)
-            .augment(spec.clone())
+            .augment(spec)
             .conv2d(2, 3, 1, 1)
             .relu()
             .flatten()
