@@ -148,8 +148,10 @@ fn clip_finalize() {
         out0[a + 2u] = out0[a + 2u] + 1.0;
         if (out0[a + 2u] >= f32(pu(2u))) {
             out0[a + 2u] = 0.0;
-            // Capped where growing would leave f32's range.
-            if (out0[a] < 1e30) {
+            // Capped where growing would pass 1e30 (S · growth <= 1e30, tested as
+            // S <= 1e30 · (1/growth), a product by a power of two, so that no
+            // intermediate can overflow whatever growth is).
+            if (out0[a] <= 1e30 * pf(4u)) {
                 out0[a] = out0[a] * pf(3u);
                 out0[a + 1u] = out0[a + 1u] * pf(4u);
             }

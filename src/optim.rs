@@ -357,8 +357,10 @@ pub enum LrSchedule {
 impl LrSchedule {
     /// Cosine annealing per step (PyTorch's CosineAnnealingLR) from the base rate down to 0
     /// over `epochs` epochs of `samples` samples in batches of `batch`.
+    /// The step count saturates instead of wrapping; [`LrSchedule::validate`] then refuses
+    /// more than 2³² − 1 steps.
     pub fn cosine_over_epochs(samples: usize, batch: usize, epochs: u64) -> Self {
-        let steps = samples.div_ceil(batch.max(1)) as u64 * epochs;
+        let steps = (samples.div_ceil(batch.max(1)) as u64).saturating_mul(epochs);
         LrSchedule::Cosine {
             t_max: steps.max(1),
             eta_min: 0.0,
@@ -378,6 +380,25 @@ impl LrSchedule {
             LrSchedule::Cosine { eta_min, .. } if !(eta_min >= 0.0) => {
                 bad("schedule.eta_min", eta_min, ">= 0")
             }
+            // Per-step schedules are evaluated on the device over u32 step counts.
+            LrSchedule::Cosine {
+                t_max,
+                every: Every::Step,
+                ..
+            } if t_max > u32::MAX as u64 => Err(Error::Hyperparameter {
+                name: "schedule.t_max",
+                value: t_max.to_string(),
+                expected: "at most 2^32 - 1 steps for a per-step schedule (epochs × steps per epoch for the cosine over the run)",
+            }),
+            LrSchedule::Step {
+                step_size,
+                every: Every::Step,
+                ..
+            } if step_size > u32::MAX as u64 => Err(Error::Hyperparameter {
+                name: "schedule.step_size",
+                value: step_size.to_string(),
+                expected: "at most 2^32 - 1 steps for a per-step schedule",
+            }),
             _ => Ok(()),
         }
     }

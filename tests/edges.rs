@@ -827,3 +827,65 @@ fn trainer_names_dataset_rows_and_refuses_empty_epochs() {
         }
     }
 }
+
+/// The loss scale grows only while S·growth stays at most 1e30, whatever the growth
+/// factor: with growth 2^127 it stays finite (S·growth would be inf), and with growth 2
+/// it stops at 2^99 (2^100 > 1e30 > 2^99).
+#[test]
+fn the_loss_scale_never_grows_past_1e30() {
+    for (s0, growth, want) in [
+        (2f32.powi(29), 2f32.powi(127), 2f32.powi(29)),
+        (2f32.powi(98), 2.0, 2f32.powi(99)),
+        (2f32.powi(99), 2.0, 2f32.powi(99)),
+    ] {
+        let mut p = [0u32; 16];
+        p[0] = 1;
+        p[2] = 1; // growth interval
+        p[3] = fbits(growth);
+        p[4] = fbits(1.0 / growth);
+        p[5] = fbits(0.5);
+        p[6] = fbits(2.0);
+        p[7] = 8;
+        p[8] = 1;
+        let g = Globals {
+            flags: Globals::MIXED,
+            ..Globals::default()
+        };
+        let ins = [vec![1.0, 0.0]];
+        let outs = [[vec![0.0; 8], vec![s0, 1.0 / s0, 0.0, 0.0]].concat()];
+        for mut b in backends() {
+            let got = run_kernel(b.as_mut(), Kernel::ClipFinalize, p, &ins, &outs, &g).unwrap();
+            assert_eq!(
+                (got[0][8], got[0][9]),
+                (want, 1.0 / want),
+                "S {s0} growth {growth} on {}",
+                b.describe()
+            );
+        }
+    }
+}
+
+/// A cosine schedule over more steps than the device's u32 step count holds (epochs
+/// large enough that epochs × steps per epoch wraps u64) is refused, not wrapped to a
+/// schedule that reaches 0 after one step.
+#[test]
+fn a_cosine_schedule_over_too_many_steps_is_refused() {
+    let g = Sequential::new(2).linear(2).build().unwrap();
+    let mut s = Session::new(
+        Box::new(shadeprop::backend::cpu::Cpu::new()),
+        g,
+        Sgd::default(),
+        0,
+        4,
+    )
+    .unwrap();
+    for epochs in [1u64 << 62, 1 << 31] {
+        let e = s
+            .set_schedule(LrSchedule::cosine_over_epochs(10, 3, epochs))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("schedule.t_max"), "{epochs}: {e}");
+    }
+    s.set_schedule(LrSchedule::cosine_over_epochs(10, 3, 1 << 29))
+        .unwrap();
+}

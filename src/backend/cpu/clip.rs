@@ -93,7 +93,8 @@ pub fn clip_finalize(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mu
         amp[2] += 1.0;
         if amp[2] >= p[2] as f32 {
             amp[2] = 0.0;
-            if amp[0] < 1e30 {
+            // S · growth <= 1e30, as in shaders/clip.wgsl (no intermediate overflows).
+            if amp[0] <= 1e30 * pf(p, 4) {
                 amp[0] *= pf(p, 3);
                 amp[1] *= pf(p, 4);
             }
