@@ -160,6 +160,37 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// A [`Error::Label`] or [`Error::NonFiniteInput`] re-addressed to the data it came
+    /// from: `origin` names it and `row` maps the row (e.g. a batch row to its dataset
+    /// row); any other error as it is.
+    pub(crate) fn in_data(self, origin: &str, row: impl Fn(usize) -> usize) -> Self {
+        match self {
+            Error::Label {
+                value,
+                row: r,
+                classes,
+                ..
+            } => Error::Label {
+                value,
+                row: row(r),
+                classes,
+                origin: origin.into(),
+            },
+            Error::NonFiniteInput {
+                row: r,
+                feature,
+                value,
+                ..
+            } => Error::NonFiniteInput {
+                context: origin.into(),
+                row: row(r),
+                feature,
+                value,
+            },
+            e => e,
+        }
+    }
+
     /// [`Error::TooLarge`] for `name` = `value`, which needs `bytes` bytes (None: the count
     /// overflows 64-bit arithmetic).
     pub(crate) fn too_large(

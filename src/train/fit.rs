@@ -311,31 +311,8 @@ impl Trainer {
         // set), not by its row in some shuffled batch epochs later.
         for (what, ds) in [("training set", Some(train)), ("validation set", val)] {
             let Some(ds) = ds else { continue };
-            ds.validate().map_err(|e| match e {
-                Error::Label {
-                    value,
-                    row,
-                    classes,
-                    ..
-                } => Error::Label {
-                    value,
-                    row,
-                    classes,
-                    origin: format!("the {what}"),
-                },
-                Error::NonFiniteInput {
-                    row,
-                    feature,
-                    value,
-                    ..
-                } => Error::NonFiniteInput {
-                    context: format!("the {what}"),
-                    row,
-                    feature,
-                    value,
-                },
-                e => e,
-            })?;
+            ds.validate()
+                .map_err(|e| e.in_data(&format!("the {what}"), |r| r))?;
             let f = s.graph().in_features();
             if ds.features != f {
                 return Err(Error::Shape {

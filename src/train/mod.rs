@@ -189,31 +189,8 @@ pub fn train_epoch_with(
         }
         hook(Event::BatchBegin { step: s.step })?;
         // A bad label or input is named by its row in the dataset, not in the batch.
-        s.train_batch(&xb, &yb).map_err(|e| match e {
-            Error::Label {
-                value,
-                row,
-                classes,
-                ..
-            } => Error::Label {
-                value,
-                row: idx[row],
-                classes,
-                origin: "the training set".into(),
-            },
-            Error::NonFiniteInput {
-                row,
-                feature,
-                value,
-                ..
-            } => Error::NonFiniteInput {
-                context: "the training set".into(),
-                row: idx[row],
-                feature,
-                value,
-            },
-            e => e,
-        })?;
+        s.train_batch(&xb, &yb)
+            .map_err(|e| e.in_data("the training set", |r| idx[r]))?;
         hook(Event::Batch { step: s.step })?;
         if (bi + 1) % cfg.log_every.max(1) == 0 {
             // Asynchronous: collect the read started one interval ago (long done), then
