@@ -874,3 +874,36 @@ fn gather_take_check_shape_and_stored_scaler_errors_name_what_is_wrong() {
         "{e}"
     );
 }
+
+/// scikit-learn refuses a stratified split whose validation (or training) side cannot hold
+/// one sample of every class (`test_size` below the number of classes); taking one per
+/// class anyway would silently exceed the fraction asked for (10 classes × 3 samples at
+/// 0.1 would give 10 validation samples, a third of the data).
+#[test]
+fn stratified_split_refuses_sides_smaller_than_the_number_of_classes() {
+    for (per_class, frac, ok) in [
+        (3usize, 0.1f32, false),
+        (5, 0.1, false),
+        (5, 0.2, true),
+        (10, 0.95, false),
+    ] {
+        let n = 10 * per_class;
+        let y: Vec<f32> = (0..n).map(|i| (i % 10) as f32).collect();
+        let ds = Dataset::new(vec![0.5; n], y, 1, 10).unwrap();
+        let r = ds.stratified_split(frac, 0);
+        match (ok, r) {
+            (true, Ok((tr, va))) => {
+                // ⌈0.2·50⌉ = 10 validation samples, one per class.
+                assert_eq!((tr.len(), va.len()), (40, 10));
+            }
+            (false, Err(e)) => {
+                let m = e.to_string();
+                assert!(m.contains("10 classes"), "{m}");
+            }
+            (ok, r) => panic!(
+                "{per_class} per class at {frac}: expected ok={ok}, got {:?}",
+                r.map(|(a, b)| (a.len(), b.len()))
+            ),
+        }
+    }
+}

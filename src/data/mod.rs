@@ -314,6 +314,18 @@ impl Dataset {
                 idx.len()
             )));
         }
+        // scikit-learn's rule: each side must be able to hold one sample of every class
+        // (n_val = ⌈fraction·n⌉ and n − n_val both at least the number of classes), or the
+        // one-per-class minimum below would silently exceed the fraction asked for.
+        let (n, k) = (self.len(), by_class.len());
+        let n_val = (val_fraction as f64 * n as f64).ceil() as usize;
+        if val_fraction > 0.0 && (n_val < k || n - n_val < k) {
+            let side = if n_val < k { "validation" } else { "training" };
+            return Err(Error::Split(format!(
+                "a stratified split of {n} samples at {val_fraction} gives {n_val} validation                  and {} training samples, but each side needs one of each of the {k} classes                  present; the {side} side is too small (scikit-learn refuses this too)",
+                n - n_val
+            )));
+        }
         let (mut tr, mut va) = (vec![], vec![]);
         for (&c, idx) in &by_class {
             let perm = Rng::new(seed).permutation(stream::SPLIT, 2 + c as u32, idx.len());
