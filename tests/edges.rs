@@ -889,3 +889,51 @@ fn a_cosine_schedule_over_too_many_steps_is_refused() {
     s.set_schedule(LrSchedule::cosine_over_epochs(10, 3, 1 << 29))
         .unwrap();
 }
+
+/// A checkpoint carries the count of applied updates, for the session and for every
+/// callback snapshot, so a resumed schedule and Adam's t continue where they were.
+#[test]
+fn checkpoints_carry_applied_steps() {
+    use shadeprop::train::checkpoint;
+    let dir = std::env::temp_dir().join(format!("shadeprop-applied-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("a.safetensors");
+    let g = Sequential::new(2).linear(2).build().unwrap();
+    let mut s = Session::new(
+        Box::new(shadeprop::backend::cpu::Cpu::new()),
+        g.clone(),
+        Sgd::default(),
+        0,
+        4,
+    )
+    .unwrap();
+    let y = [0.0, 1.0];
+    s.train_batch(&[0.1, 0.2, 0.3, 0.4], &y).unwrap();
+    s.train_batch(&[1e30, 0.0, 0.0, 0.0], &y).unwrap(); // skipped: Σ g² overflows
+    assert!(s.take_metrics(Mode::Train).is_err());
+    let cb = s.snapshot().unwrap();
+    s.train_batch(&[0.1, 0.2, 0.3, 0.4], &y).unwrap();
+    s.take_metrics(Mode::Train).unwrap();
+    let snap = s.snapshot().unwrap();
+    assert_eq!((snap.step, snap.applied_steps), (3, 2));
+    checkpoint::save(
+        &path,
+        &mut s,
+        &Default::default(),
+        &[("early_stopping".into(), cb)],
+    )
+    .unwrap();
+    let mut t = Session::new(
+        Box::new(shadeprop::backend::cpu::Cpu::new()),
+        g,
+        Sgd::default(),
+        0,
+        4,
+    )
+    .unwrap();
+    let (_, cbs) = checkpoint::load(&path, &mut t).unwrap();
+    let back = t.snapshot().unwrap();
+    assert_eq!((back.step, back.applied_steps), (3, 2));
+    assert_eq!((cbs[0].1.step, cbs[0].1.applied_steps), (2, 1));
+    std::fs::remove_dir_all(dir).unwrap();
+}

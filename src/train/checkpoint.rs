@@ -17,7 +17,8 @@
 //!
 //! Metadata (all strings): `format` = "shadeprop-checkpoint", `version` = "1", `model`
 //! (parameter names and shapes: a checkpoint only loads into the same model), `seed`,
-//! `step`, `applied_steps` (updates not skipped for a non-finite gradient), `epoch` (epochs completed), `optimizer`, `standardizer`, `history` and
+//! `step`, `applied_steps` (updates not skipped for a non-finite gradient; also
+//! `callback.<callback>.applied_steps`), `epoch` (epochs completed), `optimizer`, `standardizer`, `history` and
 //! `callbacks` (JSON), and `checksum` (FNV-1a 64 of every tensor's bytes in name order, so a
 //! flipped byte is detected). Writes go to a temporary file in the same folder, are
 //! flushed, then renamed over the target: a reader never sees a half-written checkpoint.
@@ -273,6 +274,12 @@ pub fn save(
     md.insert("precision".into(), s.layout().precision().name().into());
     md.insert("step".into(), snap.step.to_string());
     md.insert("applied_steps".into(), snap.applied_steps.to_string());
+    for (name, cs) in callbacks {
+        md.insert(
+            format!("callback.{name}.applied_steps"),
+            cs.applied_steps.to_string(),
+        );
+    }
     md.insert("epoch".into(), meta.epoch.to_string());
     md.insert("batch".into(), meta.batch.to_string());
     md.insert("optimizer".into(), format!("{:?}", s.optimizer()));
@@ -542,7 +549,15 @@ pub fn load_bytes(
                 second_moment: part("second_moment", snap.second_moment.len())?,
                 state: part("state", layout.state_len)?,
                 step: step as u64,
-                applied_steps: step as u64,
+                applied_steps: match md.get(&format!("callback.{name}.applied_steps")) {
+                    Some(v) => v.parse().map_err(|_| {
+                        err(
+                            path,
+                            format!("metadata callback.{name}.applied_steps is not a number"),
+                        )
+                    })?,
+                    None => step as u64,
+                },
                 loss_scale: match st.tensor(&format!("callback.{name}.loss_scale")) {
                     Ok(_) if layout.mixed.is_some() => part("loss_scale", 4)?,
                     _ => vec![],
