@@ -487,9 +487,11 @@ impl std::str::FromStr for Precision {
 }
 
 /// Dynamic loss scaling (PyTorch's `GradScaler` semantics and defaults): a step whose
-/// gradient holds a non-finite value is skipped and S := S·backoff; after
-/// `growth_interval` finite steps in a row, S := S·growth. S and the factors are powers of
-/// two, so scaling and unscaling are exact.
+/// gradient holds a non-finite value is skipped and S := max(S·backoff, 1); after
+/// `growth_interval` finite steps in a row, S := S·growth while S·growth ≤ 1e30. S and the
+/// factors are powers of two, so scaling and unscaling are exact. Unlike `GradScaler`, S
+/// has a floor of 1: a step skipped at S = 1 is not an overflow the scale can absorb, and
+/// is reported as [`crate::Error::NonFinite`] at the next metrics read, as in f32.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LossScale {
     pub init: f32,
