@@ -746,6 +746,13 @@ impl Session {
                 // skip itself is what is known.
                 ("gradient (NaN or infinity)", f32::NAN)
             };
+            // Mixed precision: activations past f16's range (65504) make the forward pass
+            // non-finite whatever the loss scale.
+            let hint = if self.layout.mixed.is_some() && !out.loss.is_finite() {
+                " (mixed precision: an activation beyond f16's range of 65504 overflows; standardize the inputs, lower the learning rate, or train in f32)"
+            } else {
+                ""
+            };
             let what = if new_bad > 0 {
                 let scale = if self.layout.mixed.is_some() {
                     " at the loss scale's floor of 1"
@@ -760,7 +767,7 @@ impl Session {
             };
             let place = self.locate_non_finite().unwrap_or_default();
             return Err(Error::NonFinite {
-                what: format!("{what}{place}"),
+                what: format!("{what}{hint}{place}"),
                 value,
                 step,
             });

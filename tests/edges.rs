@@ -794,6 +794,9 @@ fn trainer_names_dataset_rows_and_refuses_empty_epochs() {
         };
         let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
         assert!(matches!(e, Error::Label { row: 7, .. }), "{name}: {e}");
+        // Evaluation in batches of 4 names the dataset row too (row 7, batch row 3).
+        let e = shadeprop::train::evaluate(&mut s, &ds, 4).unwrap_err();
+        assert!(matches!(e, Error::Label { row: 7, .. }), "{name}: {e}");
         let mut x2 = x.clone();
         x2[2 * 9 + 1] = f32::NAN;
         let y2: Vec<f32> = (0..12).map(|i| (i % 2) as f32).collect();

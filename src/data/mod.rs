@@ -322,7 +322,7 @@ impl Dataset {
         if val_fraction > 0.0 && (n_val < k || n - n_val < k) {
             let side = if n_val < k { "validation" } else { "training" };
             return Err(Error::Split(format!(
-                "a stratified split of {n} samples at {val_fraction} gives {n_val} validation                  and {} training samples, but each side needs one of each of the {k} classes                  present; the {side} side is too small (scikit-learn refuses this too)",
+                "a stratified split of {n} samples at {val_fraction} gives {n_val} validation and {} training samples, but each side needs one of each of the {k} classes present; the {side} side is too small (scikit-learn refuses this too)",
                 n - n_val
             )));
         }

@@ -141,7 +141,7 @@ pub fn train_epoch_with(
     if n_batches == 0 {
         return Err(Error::Empty {
             what: format!(
-                "an epoch over the training set ({} samples at batch {bsz}{})",
+                "an epoch over the training set ({} sample(s) at batch {bsz}{})",
                 ds.len(),
                 if dropped_samples > 0 {
                     ", the only batch left out: batch norm needs more than 1 value per channel"
@@ -258,7 +258,8 @@ pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metr
     let f = ds.features;
     for start in (0..ds.len()).step_by(batch_size) {
         let end = (start + batch_size).min(ds.len());
-        s.eval_batch(&ds.x[start * f..end * f], &ds.y[start..end])?;
+        s.eval_batch(&ds.x[start * f..end * f], &ds.y[start..end])
+            .map_err(|e| e.in_data("the evaluated set", |r| start + r))?;
     }
     s.take_metrics(Mode::Eval)
 }
