@@ -19,8 +19,9 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-/// Run with a config text; expect failure with every `needles` in stderr.
-fn fails_with(args: &[&str], config: Option<(&Path, &str)>, needles: &[&str]) {
+/// Run with a config text; expect failure with every `needles` in stderr. Returns the
+/// exit status.
+fn fails_with(args: &[&str], config: Option<(&Path, &str)>, needles: &[&str]) -> Option<i32> {
     if let Some((p, text)) = config {
         std::fs::write(p, text).unwrap();
     }
@@ -30,6 +31,7 @@ fn fails_with(args: &[&str], config: Option<(&Path, &str)>, needles: &[&str]) {
     for n in needles {
         assert!(err.contains(n), "{args:?}: {n:?} not in stderr:\n{err}");
     }
+    out.status.code()
 }
 
 #[test]
@@ -344,6 +346,21 @@ fn fake_idx(dir: &Path, n_train: u32, n_test: u32, side: u32, test_side: u32) {
 }
 
 /// A run config on `data` with a small MLP on the reference CPU backend, plus `extra` TOML.
+/// `shadeprop train --config cfg --out out_dir --quiet`, which must succeed.
+fn train_ok(cfg: &Path, out_dir: &Path) {
+    let out = bin()
+        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
+        .arg(out_dir)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn small_config(data: &Path, extra: &str) -> String {
     format!(
         "backend = \"cpu\"\n[data]\ndir = \"{}\"\nval_fraction = 0.25\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = 1\nbatch = 8\n{extra}",
@@ -353,13 +370,8 @@ fn small_config(data: &Path, extra: &str) -> String {
 
 /// Fails with exit status 1 (a named error), not an abort (134) or a panic (101).
 fn refused(args: &[&str], config: (&Path, &str), needles: &[&str]) {
-    std::fs::write(config.0, config.1).unwrap();
-    let out = bin().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr:\n{err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: {n:?} not in stderr:\n{err}");
-    }
+    let code = fails_with(args, Some(config), needles);
+    assert_eq!(code, Some(1), "{args:?}: exit status");
 }
 
 #[test]
@@ -468,17 +480,7 @@ fn predict_count_0_and_eval_on_0_images_are_named_errors() {
     let cfg = d.join("run.toml");
     std::fs::write(&cfg, small_config(&data, "")).unwrap();
     let out_dir = d.join("out");
-    let out = bin()
-        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
-        .arg(&out_dir)
-        .arg("--quiet")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    train_ok(&cfg, &out_dir);
     let ck = out_dir.join("checkpoints").join("best.safetensors");
     let ck = ck.to_str().unwrap();
     fails_with(
@@ -520,17 +522,7 @@ fn patience_0_stops_at_the_first_epoch_without_improvement() {
     let run = |text: String| {
         std::fs::write(&cfg, text.replace("epochs = 1", "epochs = 4")).unwrap();
         let out_dir = d.join("out");
-        let out = bin()
-            .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
-            .arg(&out_dir)
-            .arg("--quiet")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        train_ok(&cfg, &out_dir);
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap())
                 .unwrap();

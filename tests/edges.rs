@@ -164,6 +164,16 @@ fn non_finite_logits_are_never_correct() {
     }
 }
 
+/// A small 3 → 4 → 2 ReLU network.
+fn mlp3() -> shadeprop::graph::Graph {
+    Sequential::new(3)
+        .linear(4)
+        .relu()
+        .linear(2)
+        .build()
+        .unwrap()
+}
+
 fn bn_model() -> Sequential {
     Sequential::new(2).batch_norm().linear(2)
 }
@@ -440,12 +450,7 @@ fn overflowing_logits_at_evaluation_and_prediction_are_named() {
 fn non_finite_inputs_at_evaluation_and_prediction_are_named() {
     for b in backends() {
         let name = b.describe();
-        let g = Sequential::new(3)
-            .linear(4)
-            .relu()
-            .linear(2)
-            .build()
-            .unwrap();
+        let g = mlp3();
         let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
         let mut x = vec![0.5f32; 6];
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
@@ -660,12 +665,7 @@ fn non_finite_checkpoint_and_evaluation_name_the_tensor() {
     let path = dir.join("nan.safetensors");
     for b in backends() {
         let name = b.describe();
-        let g = Sequential::new(3)
-            .linear(4)
-            .relu()
-            .linear(2)
-            .build()
-            .unwrap();
+        let g = mlp3();
         let mut s = Session::new(b, g.clone(), Sgd::default(), 0, 4).unwrap();
         let n = s.layout().params_len;
         // Behind the session's back, as a corrupt writer would.
