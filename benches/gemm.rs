@@ -1,4 +1,4 @@
-//! W-GEMM: GFLOP/s of C = op(A)·op(B) for the shapes of ../shared/BENCHMARKS.md, for each
+//! W-GEMM: GFLOP/s of C = op(A)·op(B) for the shapes of docs/benchmarks.md, for each
 //! matmul variant the adapter runs, and for the CPU reference. Each GPU figure is checked
 //! against the CPU twin first, then timed as the median of 3 runs of `reps` dispatches in
 //! one submission each (dispatch overhead included).

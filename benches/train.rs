@@ -1,4 +1,4 @@
-//! W-MLP, W-CNN and W-STEP (../shared/BENCHMARKS.md) on each backend asked for: training
+//! W-MLP, W-CNN and W-STEP (docs/benchmarks.md) on each backend asked for: training
 //! samples/s (median of `--runs` epochs, each timed from its first upload to a sync after
 //! its last step), seconds per epoch, peak host memory, the plan's buffer bytes against the
 //! sum of all its tensors, dispatches per step, and for W-STEP the microseconds per step.

@@ -92,7 +92,7 @@ impl Default for Sgd {
 }
 
 impl Sgd {
-    /// The W-MLP / W-CNN optimizer of ../shared/BENCHMARKS.md: lr 0.05, momentum 0.9,
+    /// The W-MLP / W-CNN optimizer of docs/benchmarks.md: lr 0.05, momentum 0.9,
     /// weight decay 5e-4 on weights, global-norm clipping at 1.0.
     pub fn w_mlp() -> Self {
         Sgd {

@@ -385,7 +385,7 @@ impl Session {
             });
         }
         crate::data::check_labels(y, self.graph.classes(), context)?;
-        check_finite_inputs(x, f, context)?;
+        crate::data::check_finite(x, f, context)?;
         Ok(b)
     }
 
@@ -414,11 +414,11 @@ impl Session {
     }
 
     /// Write a checked batch to the input and label buffers.
-    fn upload(&mut self, x: &[f32], y: &[f32]) -> Result<usize> {
+    fn upload(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
         self.backend.write(buf::INPUT, 0, x)?;
         self.backend.write(buf::LABELS, 0, y)?;
         self.last_batch = y.len();
-        Ok(y.len())
+        Ok(())
     }
 
     fn globals(&self) -> Globals {
@@ -506,7 +506,7 @@ impl Session {
                 expected: format!("a non-empty multiple of {f} values"),
             });
         }
-        check_finite_inputs(x, f, "predict input")?;
+        crate::data::check_finite(x, f, "predict input")?;
         let saved = self
             .backend
             .read(buf::METRICS, self.layout.eval_metrics_off(), 4)?;
@@ -879,7 +879,8 @@ impl Session {
         })
     }
 
-    /// Put a snapshot back (from this session or one with the same model and optimizer).
+    /// Put a snapshot back (taken from this `Session` or one with the same model and
+    /// optimizer).
     pub fn restore(&mut self, snap: &Snapshot) -> Result<()> {
         let n = self.layout.params_len;
         let want_m2 = if self.layout.second_moment { n } else { 0 };
@@ -977,13 +978,15 @@ impl Session {
             &[skipped as f32],
         )?;
         self.skipped_known = skipped;
-        let overflows = if self.layout.mixed.is_some() {
-            self.backend
-                .read(buf::METRICS, self.layout.amp_off() + 3, 1)?[0] as u64
-        } else {
-            0
+        // Overflow skips (amp[3]): the snapshot's, or the state kept when it has none.
+        let overflows = match (&self.layout.mixed, snap.loss_scale.get(3)) {
+            (None, _) => 0.0,
+            (Some(_), Some(&n)) => n,
+            (Some(_), None) => self
+                .backend
+                .read(buf::METRICS, self.layout.amp_off() + 3, 1)?[0],
         };
-        self.nonfinite_known = skipped.saturating_sub(overflows);
+        self.nonfinite_known = skipped.saturating_sub(overflows as u64);
         Ok(())
     }
 
@@ -1016,19 +1019,6 @@ impl Session {
     /// Wait for all submitted steps.
     pub fn sync(&mut self) -> Result<()> {
         self.backend.sync()
-    }
-}
-
-/// Every input value finite, else a named error with the row and feature.
-pub(crate) fn check_finite_inputs(x: &[f32], features: usize, context: &str) -> Result<()> {
-    match x.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(Error::NonFiniteInput {
-            context: context.into(),
-            row: i / features,
-            feature: i % features,
-            value: x[i],
-        }),
-        None => Ok(()),
     }
 }
 

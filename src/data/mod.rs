@@ -46,6 +46,20 @@ pub fn check_labels(y: &[f32], classes: usize, origin: &str) -> Result<()> {
     }
 }
 
+/// The first NaN or infinite value of row-major `x` (rows of `features` values) as
+/// [`Error::NonFiniteInput`] naming its row and feature.
+pub fn check_finite(x: &[f32], features: usize, context: &str) -> Result<()> {
+    match x.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::NonFiniteInput {
+            context: context.into(),
+            row: i / features,
+            feature: i % features,
+            value: x[i],
+        }),
+    }
+}
+
 impl Dataset {
     /// A dataset of `y.len()` rows, checked by [`Dataset::validate`]: features > 0,
     /// classes > 0, `x.len()` = rows · `features` ([`Error::Shape`]), every label an
@@ -102,15 +116,7 @@ impl Dataset {
     /// The first NaN or infinite feature value as [`Error::NonFiniteInput`] naming its row
     /// and feature (after [`Dataset::check_shape`]).
     fn check_finite(&self, context: &str) -> Result<()> {
-        match self.x.iter().position(|v| !v.is_finite()) {
-            None => Ok(()),
-            Some(i) => Err(Error::NonFiniteInput {
-                context: context.into(),
-                row: i / self.features,
-                feature: i % self.features,
-                value: self.x[i],
-            }),
-        }
+        check_finite(&self.x, self.features, context)
     }
 
     /// [`Error::Empty`] for a dataset with no rows, naming what needed them.

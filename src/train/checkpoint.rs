@@ -406,7 +406,7 @@ pub fn load_bytes(
         return Err(err(
             path,
             format!(
-                "written with seed {}, this session has seed {}",
+                "written with seed {}, the session loading it has seed {}",
                 num("seed")?,
                 s.seed()
             ),
@@ -419,7 +419,9 @@ pub fn load_bytes(
     if written != mine {
         return Err(err(
             path,
-            format!("written with precision {written}, this session has precision {mine}"),
+            format!(
+                "written with precision {written}, the session loading it has precision {mine}"
+            ),
         ));
     }
 
