@@ -20,6 +20,7 @@ pub mod rng;
 pub use error::{Error, Result};
 pub mod data;
 pub mod graph;
+pub mod kernels;
 pub mod nn;
 pub mod optim;
 pub mod session;

@@ -729,7 +729,10 @@ pub fn compile(
                 };
                 pre.push(Pre {
                     kernel,
-                    p: geom.words(batch),
+                    p: crate::kernels::KernelParams::to_words(&crate::kernels::conv::Window {
+                        batch,
+                        g: geom,
+                    }),
                     ins: vec![t(ins[0])],
                     outs: vec![t(outs[0])],
                 });
@@ -762,7 +765,10 @@ pub fn compile(
             Op::MaxPool(geom) => {
                 pre.push(Pre {
                     kernel: Kernel::MaxPoolFwd,
-                    p: geom.words(batch),
+                    p: crate::kernels::KernelParams::to_words(&crate::kernels::conv::Window {
+                        batch,
+                        g: geom,
+                    }),
                     ins: vec![t(ins[0])],
                     outs: vec![t(outs[0]), t(outs[1])],
                 });
@@ -770,7 +776,10 @@ pub fn compile(
             Op::MaxPoolBwd(geom) => {
                 pre.push(Pre {
                     kernel: Kernel::MaxPoolBwd,
-                    p: geom.words(batch),
+                    p: crate::kernels::KernelParams::to_words(&crate::kernels::conv::Window {
+                        batch,
+                        g: geom,
+                    }),
                     ins: vec![t(ins[0]), t(ins[1])],
                     outs: vec![t(outs[0])],
                 });
@@ -783,7 +792,10 @@ pub fn compile(
                 };
                 pre.push(Pre {
                     kernel,
-                    p: geom.words(batch),
+                    p: crate::kernels::KernelParams::to_words(&crate::kernels::conv::Window {
+                        batch,
+                        g: geom,
+                    }),
                     ins: vec![t(ins[0])],
                     outs: vec![t(outs[0])],
                 });

@@ -8,34 +8,8 @@
 use rayon::prelude::*;
 
 use super::conv::Geom;
-use crate::backend::{Globals, Kernel, pf};
+use crate::backend::{Globals, pf};
 use crate::rng::dropout_keep;
-
-/// A kernel's fast twin, if it has one (same signature as the reference, [`crate::backend::CpuFn`]).
-pub fn lookup(kernel: Kernel) -> Option<crate::backend::CpuFn> {
-    match kernel {
-        Kernel::MatMul { .. } => Some(matmul),
-        Kernel::CastHalf => Some(cast_half),
-        Kernel::Dropout => Some(dropout),
-        Kernel::ReluDropout => Some(relu_dropout),
-        Kernel::DropoutReluBwd => Some(dropout_relu_bwd),
-        Kernel::ActFwd(crate::backend::Act::Relu) => Some(relu_fwd),
-        Kernel::ActBwd(crate::backend::Act::Relu) => Some(relu_bwd),
-        Kernel::BiasGrad => Some(bias_grad),
-        Kernel::BnFwdTrain => Some(bn_fwd_train),
-        Kernel::BnBwd => Some(bn_bwd),
-        Kernel::GradPrep => Some(grad_prep),
-        Kernel::SgdUpdate => Some(sgd_update),
-        Kernel::Im2Col => Some(im2col),
-        Kernel::Col2Im => Some(col2im),
-        Kernel::ToNchw { .. } => Some(to_nchw),
-        Kernel::ToNhwc => Some(to_nhwc),
-        Kernel::MaxPoolFwd => Some(maxpool_fwd),
-        Kernel::MaxPoolBwd => Some(maxpool_bwd),
-        Kernel::AugmentGeom => Some(super::augment::augment_geom_par),
-        _ => None,
-    }
-}
 
 /// Below this many multiply-adds a matmul runs on one thread (thread hand-off costs more).
 const THREADING_MIN_MACS: usize = 1 << 18;

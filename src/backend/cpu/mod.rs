@@ -18,7 +18,62 @@ pub mod pool;
 pub mod softmax_xent;
 pub mod stats;
 
-use crate::backend::{Backend, BufferSpec, Globals, Instr, Program, ProgramId};
+use crate::backend::{Backend, BufferSpec, Instr, Program, ProgramId};
+use crate::kernels::{Act, Globals, Kernel};
+
+/// Signature of every CPU twin: parameter words, globals, read-only inputs, outputs (the
+/// operands in the order the kernel's parameter struct documents).
+pub type CpuFn = fn(&[u32; 16], &Globals, &[&[f32]], &mut [&mut [f32]]);
+
+/// A kernel's CPU twins: the reference (plain loops, the definition every other
+/// implementation is checked against) and, where the time goes, a fast one that gives
+/// the same results within the equivalence tolerances.
+pub struct Twins {
+    pub reference: CpuFn,
+    pub fast: Option<CpuFn>,
+}
+
+/// The CPU twins of every kernel: the one table the CPU backend dispatches on.
+pub fn twins(kernel: Kernel) -> Twins {
+    let (reference, fast): (CpuFn, Option<CpuFn>) = match kernel {
+        Kernel::MatMul { .. } => (matmul::matmul, Some(fast::matmul)),
+        Kernel::CastHalf => (half::cast_half, Some(fast::cast_half)),
+        Kernel::BiasGrad => (elementwise::bias_grad, Some(fast::bias_grad)),
+        Kernel::ActFwd(Act::Relu) => (elementwise::relu_fwd, Some(fast::relu_fwd)),
+        Kernel::ActFwd(Act::Tanh) => (elementwise::tanh_fwd, None),
+        Kernel::ActFwd(Act::Sigmoid) => (elementwise::sigmoid_fwd, None),
+        Kernel::ActBwd(Act::Relu) => (elementwise::relu_bwd, Some(fast::relu_bwd)),
+        Kernel::ActBwd(Act::Tanh) => (elementwise::tanh_bwd, None),
+        Kernel::ActBwd(Act::Sigmoid) => (elementwise::sigmoid_bwd, None),
+        Kernel::Add => (elementwise::add, None),
+        Kernel::SliceSum { .. } => (elementwise::slice_sum, None),
+        Kernel::Dropout => (dropout::dropout, Some(fast::dropout)),
+        Kernel::ReluDropout => (dropout::relu_dropout, Some(fast::relu_dropout)),
+        Kernel::DropoutReluBwd => (dropout::dropout_relu_bwd, Some(fast::dropout_relu_bwd)),
+        Kernel::BnFwdTrain => (batchnorm::bn_fwd_train, Some(fast::bn_fwd_train)),
+        Kernel::BnFwdEval => (batchnorm::bn_fwd_eval, None),
+        Kernel::BnBwd => (batchnorm::bn_bwd, Some(fast::bn_bwd)),
+        Kernel::SoftmaxXent => (softmax_xent::softmax_xent, None),
+        Kernel::MetricsAccum => (softmax_xent::metrics_accum, None),
+        Kernel::GradPrep => (clip::grad_prep, Some(fast::grad_prep)),
+        Kernel::ClipFinalize => (clip::clip_finalize, None),
+        Kernel::ClipTensor => (clip::clip_tensor, None),
+        Kernel::SgdUpdate => (optim::sgd_update, Some(fast::sgd_update)),
+        Kernel::AdamUpdate => (optim::adam_update, None),
+        Kernel::TensorStats => (stats::tensor_stats, None),
+        Kernel::Im2Col => (conv::im2col, Some(fast::im2col)),
+        Kernel::Col2Im => (conv::col2im, Some(fast::col2im)),
+        Kernel::ToNchw { .. } => (conv::to_nchw, Some(fast::to_nchw)),
+        Kernel::ToNhwc => (conv::to_nhwc, Some(fast::to_nhwc)),
+        Kernel::MaxPoolFwd => (pool::maxpool_fwd, Some(fast::maxpool_fwd)),
+        Kernel::MaxPoolBwd => (pool::maxpool_bwd, Some(fast::maxpool_bwd)),
+        Kernel::AvgPoolFwd => (pool::avgpool_fwd, None),
+        Kernel::AvgPoolBwd => (pool::avgpool_bwd, None),
+        Kernel::AugmentGeom => (augment::augment_geom, Some(augment::augment_geom_par)),
+        Kernel::AugmentPhoto => (augment::augment_photo, None),
+    };
+    Twins { reference, fast }
+}
 use crate::error::{Error, Result};
 
 /// The CPU backend: the reference kernels, or the fast ones ([`Cpu::fast`]).
@@ -68,11 +123,10 @@ impl Cpu {
 
     /// [`Cpu::exec`], with the fast twin of the kernel when `fast` and there is one.
     pub fn exec_with(bufs: &mut [Vec<f32>], instr: &Instr, g: &Globals, fast: bool) {
-        let reference = instr.kernel.def().cpu;
-        let f = if fast {
-            self::fast::lookup(instr.kernel).unwrap_or(reference)
-        } else {
-            reference
+        let twins = twins(instr.kernel);
+        let f = match twins.fast {
+            Some(f) if fast => f,
+            _ => twins.reference,
         };
         let mut taken: Vec<Vec<f32>> = instr
             .outs
