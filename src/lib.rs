@@ -23,5 +23,6 @@ pub mod graph;
 pub mod kernels;
 pub mod nn;
 pub mod optim;
+pub mod plan;
 pub mod session;
 pub mod train;

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use crate::backend::{Backend, Globals, ProgramId};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::graph::plan::{self, Layout, Mode, Probe, buf};
 use crate::optim::{Every, LrSchedule, Optimizer, Precision, Regularizer};
+use crate::plan::{self, Layout, Mode, Probe, buf};
 use crate::rng::Rng;
 
 /// Tensors keyed by name, in model order.

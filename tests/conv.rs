@@ -4,9 +4,9 @@
 mod common;
 use common::*;
 use shadeprop::backend::cpu::Cpu;
-use shadeprop::graph::plan::Mode;
 use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
+use shadeprop::plan::Mode;
 use shadeprop::session::Session;
 
 #[test]

@@ -8,9 +8,9 @@ use common::*;
 use shadeprop::backend::check::run_kernel;
 use shadeprop::backend::{Globals, Kernel, fbits};
 use shadeprop::error::Error;
-use shadeprop::graph::plan::Mode;
 use shadeprop::nn::Sequential;
 use shadeprop::optim::{Adam, Every, LossScale, LrSchedule, Precision, Sgd};
+use shadeprop::plan::Mode;
 use shadeprop::session::Session;
 
 /// ln Σ exp(z) − z[y] and softmax(z) − onehot(y), in f64 from the f32 inputs.
@@ -658,7 +658,7 @@ fn batch_over_the_maximum_names_both_sizes() {
 #[test]
 fn non_finite_checkpoint_and_evaluation_name_the_tensor() {
     use shadeprop::data::Dataset;
-    use shadeprop::graph::plan::buf;
+    use shadeprop::plan::buf;
     use shadeprop::train::{checkpoint, evaluate};
     let dir = std::env::temp_dir().join(format!("shadeprop-edges-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -217,7 +217,7 @@ fn sigkill_at_random_moments_never_corrupts_and_resumes_exactly() {
 /// written before it is intact.
 #[test]
 fn a_lost_device_is_an_error_not_a_hang_and_the_checkpoint_survives() {
-    use shadeprop::graph::plan::Mode;
+    use shadeprop::plan::Mode;
     use shadeprop::train::checkpoint::Meta;
     let Some(gpu) = common::gpu() else {
         assert!(

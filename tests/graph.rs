@@ -6,11 +6,11 @@ use common::*;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::{Act, Backend, Kernel};
 use shadeprop::data::Dataset;
-use shadeprop::graph::plan::Mode;
 use shadeprop::graph::{Graph, GraphBuilder};
 use shadeprop::nn::Sequential;
 use shadeprop::nn::init::Init;
 use shadeprop::optim::Sgd;
+use shadeprop::plan::Mode;
 use shadeprop::session::Session;
 use shadeprop::train::{EpochConfig, train_epoch};
 
@@ -283,7 +283,9 @@ fn gradients_match_finite_differences() {
         })
         .unwrap();
     let logits = gb.matmul(r, w, false, true).unwrap(); // r · wᵀ
-    finite_difference_check(None, gb.softmax_cross_entropy(logits).unwrap(), 6, 3);
+    let mut graph = gb.softmax_cross_entropy(logits).unwrap();
+    shadeprop::graph::autodiff::differentiate(&mut graph).unwrap();
+    finite_difference_check(None, graph, 6, 3);
 }
 
 #[test]
@@ -349,7 +351,7 @@ fn invalid_hyperparameters_are_named_errors() {
 
 #[test]
 fn w_cnn_step_fuses_the_conv_epilogue_with_the_relu() {
-    use shadeprop::graph::plan::{Layout, compile};
+    use shadeprop::plan::{Layout, compile};
     let g = Sequential::w_cnn(0.5).build().unwrap();
     let mut layout = Layout::new(&g, 64, 128).unwrap();
     let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp().into()).unwrap();
@@ -369,7 +371,7 @@ fn w_cnn_step_fuses_the_conv_epilogue_with_the_relu() {
 
 #[test]
 fn w_mlp_step_is_24_dispatches_and_shares_buffers() {
-    use shadeprop::graph::plan::{Layout, compile};
+    use shadeprop::plan::{Layout, compile};
     let g = Sequential::w_mlp(0.5).build().unwrap();
     let mut layout = Layout::new(&g, 64, 128).unwrap();
     let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp().into()).unwrap();
@@ -396,8 +398,8 @@ fn w_mlp_step_is_24_dispatches_and_shares_buffers() {
 /// packed f16 operands, and each cast's output is half the size of its input.
 #[test]
 fn w_mlp_mixed_precision_plan() {
-    use shadeprop::graph::plan::{Layout, buf, compile};
     use shadeprop::optim::Precision;
+    use shadeprop::plan::{Layout, buf, compile};
     let g = Sequential::w_mlp(0.5).build().unwrap();
     let mut layout = Layout::with_precision(&g, 64, 128, Precision::mixed()).unwrap();
     let train = compile(&g, &mut layout, Mode::Train, 128, &Sgd::w_mlp().into()).unwrap();

@@ -6,9 +6,9 @@ mod common;
 use common::*;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::graph::Graph;
-use shadeprop::graph::plan::Mode;
 use shadeprop::nn::Sequential;
 use shadeprop::optim::{LossScale, Precision, Sgd};
+use shadeprop::plan::Mode;
 use shadeprop::session::{Metrics, Session};
 use shadeprop::train::checkpoint;
 

@@ -7,10 +7,10 @@ mod common;
 use common::*;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::graph::LinearOpts;
-use shadeprop::graph::plan::Mode;
 use shadeprop::nn::Sequential;
 use shadeprop::nn::init::Init;
 use shadeprop::optim::{Adam, Every, LrSchedule, Regularizer, Scale, Sgd};
+use shadeprop::plan::Mode;
 use shadeprop::session::Session;
 
 const W: [f32; 4] = [1.0, -2.0, 0.0, 3.0];

@@ -615,7 +615,7 @@ fn malformed_checkpoint_contents_are_named() {
 /// steps after the start are counted in the next read, none twice. On every backend.
 #[test]
 fn asynchronous_metric_reads_equal_synchronous_ones() {
-    use shadeprop::graph::plan::Mode;
+    use shadeprop::plan::Mode;
     let g = Sequential::new(20)
         .linear(16)
         .relu()

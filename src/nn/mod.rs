@@ -1,12 +1,12 @@
 //! Layers composed sequentially, lowered to the graph through [`GraphBuilder`].
 
-pub mod init;
+pub use crate::graph::init;
 
 use crate::backend::Act;
 use crate::error::{Error, Result};
+use crate::graph::init::Init;
 use crate::graph::{DropoutKind, Geom2d, Graph, GraphBuilder, LinearOpts};
 use crate::optim::Regularizer;
-use init::Init;
 
 /// One layer of a [`Sequential`] model.
 #[derive(Clone, Debug, PartialEq)]
@@ -279,6 +279,8 @@ impl Sequential {
                 }
             };
         }
-        b.softmax_cross_entropy(x)
+        let mut graph = b.softmax_cross_entropy(x)?;
+        crate::graph::autodiff::differentiate(&mut graph)?;
+        Ok(graph)
     }
 }

@@ -33,7 +33,7 @@ use serde_json::Value;
 use crate::data::Scaler;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::graph::plan::Layout;
+use crate::plan::Layout;
 use crate::session::{Session, Snapshot};
 
 pub const FORMAT: &str = "shadeprop-checkpoint";

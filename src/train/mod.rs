@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::graph::plan::Mode;
+use crate::plan::Mode;
 use crate::session::{Metrics, Session};
 
 /// How one epoch is run.

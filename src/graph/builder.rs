@@ -1,0 +1,518 @@
+//! The functional graph builder: each method adds forward nodes and returns the output
+//! tensor, checking shapes and hyperparameters as it goes.
+
+use super::init::Init;
+use super::{DropoutKind, Geom2d, Graph, Op, ParamInfo, Rows, Segment, Shape, StateInfo, TensorId};
+use crate::error::{Error, Result};
+use crate::kernels::Act;
+use crate::optim::Regularizer;
+use crate::rng::stream;
+
+/// Options of a linear layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearOpts {
+    pub out: usize,
+    pub bias: bool,
+    pub init: Init,
+    /// Penalty on the weight (overrides the session default).
+    pub kernel_regularizer: Option<Regularizer>,
+    /// Penalty on the bias (biases have none by default).
+    pub bias_regularizer: Option<Regularizer>,
+    /// DropConnect probability on the weights (0 = off).
+    pub dropconnect: f32,
+}
+
+impl LinearOpts {
+    /// `out` features, with bias, He-normal weights, no own penalty, no DropConnect.
+    pub fn new(out: usize) -> Self {
+        LinearOpts {
+            out,
+            bias: true,
+            init: Init::HE_NORMAL,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            dropconnect: 0.0,
+        }
+    }
+}
+
+/// The functional builder: each method adds a node and returns its output tensor.
+pub struct GraphBuilder {
+    g: Graph,
+    next_stream: u32,
+}
+
+impl GraphBuilder {
+    /// Start a graph whose input batch has `features` columns.
+    pub fn new(features: usize) -> Self {
+        let mut g = Graph::default();
+        g.input = g.add_node(Op::Input, vec![], &[Shape::batch(features)])[0];
+        g.labels = g.add_node(Op::Labels, vec![], &[Shape::batch(1)])[0];
+        GraphBuilder {
+            g,
+            next_stream: stream::OP_BASE,
+        }
+    }
+
+    /// The input batch.
+    pub fn input(&self) -> TensorId {
+        self.g.input
+    }
+
+    pub fn shape(&self, t: TensorId) -> Shape {
+        self.g.shape(t)
+    }
+
+    /// A trainable parameter.
+    pub fn param(&mut self, info: ParamInfo) -> Result<TensorId> {
+        for seg in &info.segments {
+            seg.init.validate()?;
+        }
+        if let Some(r) = &info.regularizer {
+            r.validate()?;
+        }
+        // Checked before any caller allocates per-element data (batch-norm statistics).
+        let shape = info.shape;
+        let total = shape
+            .checked_numel(0)
+            .and_then(|n| n.checked_add(self.g.param_count()));
+        if total.is_none_or(|t| t > crate::limits::MAX_PARAMS) {
+            let n = shape.checked_numel(0);
+            return Err(Error::too_large(
+                format!("parameter {}", info.name),
+                format!("{:?}", shape.describe()),
+                n.and_then(crate::limits::f32_bytes),
+                format!(
+                    "at most {} (2^24) parameters in the model, {} so far",
+                    crate::limits::MAX_PARAMS,
+                    self.g.param_count()
+                ),
+            ));
+        }
+        self.g.params.push(info);
+        let pid = self.g.params.len() - 1;
+        Ok(self.g.add_node(Op::Param(pid), vec![], &[shape])[0])
+    }
+
+    fn need_batch(&self, t: TensorId, ctx: &str) -> Result<usize> {
+        let s = self.g.shape(t);
+        match s.rows {
+            Rows::Batch => Ok(s.cols),
+            Rows::Fixed(_) | Rows::BatchTimes(_) => Err(Error::Shape {
+                context: ctx.into(),
+                got: s.describe(),
+                expected: "a batch of activations [batch, features]".into(),
+            }),
+        }
+    }
+
+    /// y = x·W + b with W [in, out] initialized by `init`, b zeros (when `bias`).
+    pub fn linear(
+        &mut self,
+        x: TensorId,
+        out: usize,
+        init: Init,
+        bias: bool,
+        name: &str,
+    ) -> Result<TensorId> {
+        self.linear_with(
+            x,
+            &LinearOpts {
+                bias,
+                init,
+                ..LinearOpts::new(out)
+            },
+            name,
+        )
+    }
+
+    /// y = x·W' + b with every option: W' = W in general; with DropConnect p > 0,
+    /// W' = W ⊙ mask/(1−p) in training (a fresh mask over the weights every step, shared by
+    /// the batch) and W' = W at inference. Penalties set here override the session's.
+    pub fn linear_with(&mut self, x: TensorId, o: &LinearOpts, name: &str) -> Result<TensorId> {
+        let inf = self.need_batch(x, &format!("linear {name} input"))?;
+        if o.out == 0 {
+            return Err(Error::Hyperparameter {
+                name: "linear.out_features",
+                value: "0".into(),
+                expected: ">= 1",
+            });
+        }
+        let mut wi = ParamInfo::single(
+            format!("{name}.weight"),
+            Shape::fixed(inf, o.out),
+            o.init,
+            true,
+        );
+        wi.regularizer = o.kernel_regularizer;
+        let mut w = self.param(wi)?;
+        if o.dropconnect > 0.0 {
+            w = self.dropout(w, o.dropconnect)?;
+        }
+        let mut inputs = vec![x, w];
+        if o.bias {
+            let mut b = ParamInfo::single(
+                format!("{name}.bias"),
+                Shape::fixed(1, o.out),
+                Init::Zeros,
+                false,
+            );
+            b.regularizer = o.bias_regularizer;
+            inputs.push(self.param(b)?);
+        }
+        Ok(self.g.add_node(Op::Linear, inputs, &[Shape::batch(o.out)])[0])
+    }
+
+    /// C = op(A)·op(B) for any two tensors (the general building block).
+    pub fn matmul(&mut self, a: TensorId, b: TensorId, ta: bool, tb: bool) -> Result<TensorId> {
+        let (sa, sb) = (self.g.shape(a), self.g.shape(b));
+        let dims = |s: Shape, t: bool| match (s.rows, t) {
+            (r, false) => (r, Rows::Fixed(s.cols)),
+            (r, true) => (Rows::Fixed(s.cols), r),
+        };
+        let (m, ka) = dims(sa, ta);
+        let (kb, n) = dims(sb, tb);
+        let err = || Error::Shape {
+            context: "matmul".into(),
+            got: [sa.describe(), sb.describe()].concat(),
+            expected: "op(A) [M, K] and op(B) [K, N], with the batch only as M".into(),
+        };
+        let (Rows::Fixed(n), true) = (n, ka == kb) else {
+            return Err(err());
+        };
+        if ka == Rows::Batch {
+            return Err(err());
+        }
+        Ok(self.g.add_node(
+            Op::MatMul { ta, tb },
+            vec![a, b],
+            &[Shape { rows: m, cols: n }],
+        )[0])
+    }
+
+    /// y = f(x).
+    pub fn act(&mut self, x: TensorId, act: Act) -> TensorId {
+        let s = self.g.shape(x);
+        self.g.add_node(Op::Act(act), vec![x], &[s])[0]
+    }
+
+    pub fn relu(&mut self, x: TensorId) -> TensorId {
+        self.act(x, Act::Relu)
+    }
+
+    /// Inverted dropout: y = x·m/(1-p) in training, y = x at inference.
+    pub fn dropout(&mut self, x: TensorId, p: f32) -> Result<TensorId> {
+        self.dropout_kind(x, p, DropoutKind::Inverted)
+    }
+
+    /// Dropout of either kind (see [`DropoutKind`]).
+    pub fn dropout_kind(&mut self, x: TensorId, p: f32, kind: DropoutKind) -> Result<TensorId> {
+        self.dropout_grouped(x, p, kind, 1)
+    }
+
+    /// Spatial dropout (Dropout2d): whole channels of an NCHW image (groups of H·W values)
+    /// dropped together, inverted scaling.
+    pub fn dropout2d(&mut self, x: TensorId, p: f32, hw: usize) -> Result<TensorId> {
+        self.dropout_grouped(x, p, DropoutKind::Inverted, hw.max(1))
+    }
+
+    fn dropout_grouped(
+        &mut self,
+        x: TensorId,
+        p: f32,
+        kind: DropoutKind,
+        group: usize,
+    ) -> Result<TensorId> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::Hyperparameter {
+                name: "dropout.p",
+                value: p.to_string(),
+                expected: "0 <= p < 1",
+            });
+        }
+        let s = self.g.shape(x);
+        let stream = self.next_stream;
+        self.next_stream += 1;
+        Ok(self.g.add_node(
+            Op::Dropout {
+                p,
+                stream,
+                kind,
+                group,
+            },
+            vec![x],
+            &[s],
+        )[0])
+    }
+
+    /// Batch norm over the batch for each column: learnable gamma (ones) and beta (zeros),
+    /// running mean (zeros) and variance (ones) with PyTorch's momentum convention.
+    pub fn batch_norm(
+        &mut self,
+        x: TensorId,
+        eps: f32,
+        momentum: f32,
+        name: &str,
+    ) -> Result<TensorId> {
+        let c = self.need_batch(x, &format!("batch norm {name} input"))?;
+        self.batch_norm_spatial(x, c, 1, eps, momentum, name)
+    }
+
+    /// BatchNorm2d: per-channel statistics over the batch and the H·W positions of an NCHW
+    /// image with `c` channels.
+    pub fn batch_norm2d(
+        &mut self,
+        x: TensorId,
+        c: usize,
+        hw: usize,
+        eps: f32,
+        momentum: f32,
+        name: &str,
+    ) -> Result<TensorId> {
+        let f = self.need_batch(x, &format!("batch norm {name} input"))?;
+        if c * hw != f || c == 0 {
+            return Err(Error::Shape {
+                context: format!("batch norm 2d {name}"),
+                got: vec![0, f],
+                expected: format!("[batch, {c}·{hw}]"),
+            });
+        }
+        self.batch_norm_spatial(x, c, hw, eps, momentum, name)
+    }
+
+    fn batch_norm_spatial(
+        &mut self,
+        x: TensorId,
+        c: usize,
+        spatial: usize,
+        eps: f32,
+        momentum: f32,
+        name: &str,
+    ) -> Result<TensorId> {
+        if !(eps > 0.0) {
+            return Err(Error::Hyperparameter {
+                name: "batch_norm.eps",
+                value: eps.to_string(),
+                expected: "eps > 0",
+            });
+        }
+        if !(0.0..=1.0).contains(&momentum) {
+            return Err(Error::Hyperparameter {
+                name: "batch_norm.momentum",
+                value: momentum.to_string(),
+                expected: "0 <= momentum <= 1",
+            });
+        }
+        let gb = self.param(ParamInfo {
+            name: format!("{name}.weight+bias"),
+            shape: Shape::fixed(2, c),
+            decay: false,
+            regularizer: None,
+            segments: vec![
+                Segment {
+                    name: format!("{name}.weight"),
+                    len: c,
+                    init: Init::Constant(1.0),
+                    torch_shape: None,
+                },
+                Segment {
+                    name: format!("{name}.bias"),
+                    len: c,
+                    init: Init::Zeros,
+                    torch_shape: None,
+                },
+            ],
+        })?;
+        self.g.states.push(StateInfo {
+            name: format!("{name}.running_mean+running_var"),
+            len: 2 * c,
+            init: [vec![0.0; c], vec![1.0; c]].concat(),
+        });
+        let state = self.g.states.len() - 1;
+        let outs = self.g.add_node(
+            Op::BatchNorm {
+                eps,
+                momentum,
+                state,
+                spatial,
+            },
+            vec![x, gb],
+            &[Shape::batch(c * spatial), Shape::fixed(2, c)],
+        );
+        Ok(outs[0])
+    }
+
+    /// Conv2d over an NCHW image: y[b, o] = Σ_{c,ky,kx} W[o, c, ky, kx]·x[b, c, ...] + bias[o],
+    /// computed as im2col → matmul → NCHW permute with the bias fused. The weight is stored
+    /// [C·KH·KW, out] (PyTorch's [out, C, KH, KW] transposed); He-normal by `init`.
+    pub fn conv2d(
+        &mut self,
+        x: TensorId,
+        geom: Geom2d,
+        out: usize,
+        init: Init,
+        name: &str,
+    ) -> Result<TensorId> {
+        let f = self.need_batch(x, &format!("conv {name} input"))?;
+        if f != geom.c * geom.h * geom.w || out == 0 {
+            return Err(Error::Shape {
+                context: format!("conv {name}"),
+                got: vec![0, f],
+                expected: format!(
+                    "[batch, {}·{}·{}] and out_channels >= 1",
+                    geom.c, geom.h, geom.w
+                ),
+            });
+        }
+        let k = geom.c * geom.kh * geom.kw;
+        let s = geom.oh * geom.ow;
+        if out.checked_mul(s).is_none() {
+            return Err(Error::too_large(
+                format!("conv {name} output channels"),
+                out,
+                None,
+                format!("out·{s} output pixels to fit in usize"),
+            ));
+        }
+        let mut wi = ParamInfo::single(format!("{name}.weight"), Shape::fixed(k, out), init, true);
+        wi.segments[0].torch_shape = Some(vec![out, geom.c, geom.kh, geom.kw]);
+        let w = self.param(wi)?;
+        let b = self.param(ParamInfo::single(
+            format!("{name}.bias"),
+            Shape::fixed(1, out),
+            Init::Zeros,
+            false,
+        ))?;
+        let cols = self.g.add_node(
+            Op::Im2Col(geom),
+            vec![x],
+            &[Shape {
+                rows: Rows::BatchTimes(s),
+                cols: k,
+            }],
+        )[0];
+        let y = self.g.add_node(
+            Op::MatMul {
+                ta: false,
+                tb: false,
+            },
+            vec![cols, w],
+            &[Shape {
+                rows: Rows::BatchTimes(s),
+                cols: out,
+            }],
+        )[0];
+        Ok(self.g.add_node(
+            Op::ToNchw {
+                spatial: s,
+                channels: out,
+            },
+            vec![y, b],
+            &[Shape::batch(out * s)],
+        )[0])
+    }
+
+    /// Augment an NCHW input batch (see [`crate::data::augment::Augment`]): random per-sample
+    /// transforms in training, only the spec's standardization at inference.
+    pub fn augment(
+        &mut self,
+        x: TensorId,
+        spec: &crate::data::augment::Augment,
+        chw: (usize, usize, usize),
+    ) -> Result<TensorId> {
+        spec.validate()?;
+        let (c, h, w) = chw;
+        let f = self.need_batch(x, "augment input")?;
+        if f != c * h * w {
+            return Err(Error::Shape {
+                context: "augment".into(),
+                got: vec![0, f],
+                expected: format!("[batch, {c}·{h}·{w}]"),
+            });
+        }
+        self.g.states.push(StateInfo {
+            name: "augment.spec".into(),
+            len: crate::data::augment::SPEC_LEN,
+            init: spec.spec(h, w),
+        });
+        let state = self.g.states.len() - 1;
+        let stream = self.next_stream;
+        self.next_stream += 2;
+        let sh = Shape::batch(f);
+        Ok(self.g.add_node(
+            Op::Augment {
+                c,
+                h,
+                w,
+                state,
+                stream,
+                random: spec.is_random(),
+            },
+            vec![x],
+            &[sh, sh],
+        )[0])
+    }
+
+    /// Max pooling (no padding) over an NCHW image.
+    pub fn max_pool(&mut self, x: TensorId, geom: Geom2d) -> Result<TensorId> {
+        self.pool(x, geom, true)
+    }
+
+    /// Average pooling (no padding) over an NCHW image.
+    pub fn avg_pool(&mut self, x: TensorId, geom: Geom2d) -> Result<TensorId> {
+        self.pool(x, geom, false)
+    }
+
+    fn pool(&mut self, x: TensorId, geom: Geom2d, max: bool) -> Result<TensorId> {
+        let f = self.need_batch(x, "pooling input")?;
+        if f != geom.c * geom.h * geom.w || geom.pad != 0 {
+            return Err(Error::Shape {
+                context: "pooling".into(),
+                got: vec![0, f],
+                expected: format!("[batch, {}·{}·{}] without padding", geom.c, geom.h, geom.w),
+            });
+        }
+        let out = Shape::batch(geom.c * geom.oh * geom.ow);
+        Ok(if max {
+            self.g.add_node(Op::MaxPool(geom), vec![x], &[out, out])[0]
+        } else {
+            self.g.add_node(Op::AvgPool(geom), vec![x], &[out])[0]
+        })
+    }
+
+    /// a + b (same shapes).
+    pub fn add(&mut self, a: TensorId, b: TensorId) -> Result<TensorId> {
+        let (sa, sb) = (self.g.shape(a), self.g.shape(b));
+        if sa != sb {
+            return Err(Error::Shape {
+                context: "add".into(),
+                got: [sa.describe(), sb.describe()].concat(),
+                expected: "two equal shapes".into(),
+            });
+        }
+        Ok(self.g.add_node(Op::Add, vec![a, b], &[sa])[0])
+    }
+
+    /// Softmax cross-entropy against the labels, averaged over the batch; ends the forward
+    /// graph. Its backward pass is appended by [`autodiff::differentiate`] (which
+    /// `Sequential::build` and `Session::new` call).
+    pub fn softmax_cross_entropy(mut self, logits: TensorId) -> Result<Graph> {
+        let c = self.need_batch(logits, "softmax cross-entropy logits")?;
+        if c < 2 {
+            return Err(Error::Shape {
+                context: "softmax cross-entropy".into(),
+                got: vec![0, c],
+                expected: "at least 2 classes".into(),
+            });
+        }
+        let labels = self.g.labels;
+        let outs = self.g.add_node(
+            Op::SoftmaxXent,
+            vec![logits, labels],
+            &[Shape::batch(c), Shape::batch(2)],
+        );
+        self.g.rowstats = Some(outs[1]);
+        self.g.n_forward = self.g.nodes.len();
+        Ok(self.g)
+    }
+}

@@ -1,0 +1,234 @@
+//! Where every buffer of a plan lives: the fixed buffers, the flat parameter layout, the
+//! slots of the METRICS buffer, and the pool of intermediate buffers.
+
+use super::probe::probe_slots;
+use crate::backend::BufferSpec;
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::optim::{LossScale, Precision};
+
+/// Fixed buffer indices.
+pub mod buf {
+    pub const PARAMS: usize = 0;
+    pub const GRADS: usize = 1;
+    pub const VELOCITY: usize = 2;
+    pub const WD: usize = 3;
+    pub const STATE: usize = 4;
+    pub const INPUT: usize = 5;
+    pub const LABELS: usize = 6;
+    pub const METRICS: usize = 7;
+    pub const PARTIALS: usize = 8;
+    pub const DUMMY: usize = 9;
+    /// Per-element L2 penalty coefficients a (penalty (a/2)·w²).
+    pub const L2C: usize = 10;
+    /// Per-element L1 penalty coefficients b (penalty b·|w|).
+    pub const L1C: usize = 11;
+    /// Adam's second moments (one element when the optimizer is SGD).
+    pub const M2: usize = 12;
+    /// Probe statistics, one slot of (Σ x, Σ x², zeros, n) per [`super::Probe`].
+    pub const STATS: usize = 13;
+    /// The parameters as packed f16 (mixed precision; one element otherwise).
+    pub const PARAMS_F16: usize = 14;
+    pub const POOL_BASE: usize = 15;
+}
+
+/// Number of partial sums in the global-norm reduction.
+pub const NORM_PARTIALS: usize = 1024;
+
+/// Training (batch statistics, dropout, backward pass, update), gradients only (training
+/// forward and backward with penalties and clipping, no update: for gradient checks),
+/// inference, or Monte Carlo dropout inference (running statistics, dropout sampling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Train,
+    Grad,
+    Eval,
+    McEval,
+    /// Like `Grad`, plus device-side statistics of every activation, gradient and weight
+    /// (see [`probe_slots`]).
+    Probe,
+}
+
+impl Mode {
+    /// Forward pass only, batch norm with running statistics.
+    pub fn inference(self) -> bool {
+        matches!(self, Mode::Eval | Mode::McEval)
+    }
+}
+
+/// Where every persistent tensor lives, and the pool of intermediate buffers.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub align: usize,
+    pub max_batch: usize,
+    /// Offset of each parameter in the flat buffers (aligned).
+    pub param_off: Vec<usize>,
+    pub params_len: usize,
+    pub state_off: Vec<usize>,
+    pub state_len: usize,
+    /// Capacity of each pool buffer, in elements.
+    pub pool: Vec<usize>,
+    /// Once programs are loaded the pool is frozen: existing buffers keep their sizes (they
+    /// are bound), later programs reuse them and may only append new ones.
+    pub frozen: bool,
+    /// Whether the optimizer keeps a second moment (Adam).
+    pub second_moment: bool,
+    /// Number of probe statistics slots.
+    pub stats_slots: usize,
+    /// Mixed precision (f16 matmul operands, dynamic loss scaling), or None for f32.
+    pub mixed: Option<LossScale>,
+}
+
+/// Words of the clip info (see [`Layout::clip_off`]); index 7 counts skipped steps.
+pub const CLIP_INFO: usize = 8;
+/// Index of the count of skipped steps (non-finite gradient) in the clip info.
+pub const CLIP_SKIPPED: usize = 7;
+
+impl Layout {
+    pub fn new(g: &Graph, align: usize, max_batch: usize) -> Result<Self> {
+        Self::with_precision(g, align, max_batch, Precision::F32)
+    }
+
+    /// A layout for `precision`. Mixed precision doubles the alignment, so that every
+    /// parameter's packed f16 copy (at half its offset) is still a bindable range.
+    pub fn with_precision(
+        g: &Graph,
+        align: usize,
+        max_batch: usize,
+        precision: Precision,
+    ) -> Result<Self> {
+        precision.validate()?;
+        let (align, mixed) = match precision {
+            Precision::F32 => (align, None),
+            Precision::Mixed(l) => (2 * align, Some(l)),
+        };
+        if max_batch == 0 {
+            return Err(Error::Hyperparameter {
+                name: "batch_size",
+                value: "0".into(),
+                expected: ">= 1",
+            });
+        }
+        let up = |x: usize| x.div_ceil(align) * align;
+        let mut off = 0;
+        let mut param_off = vec![];
+        for p in &g.params {
+            param_off.push(off);
+            off = up(off + p.shape.numel(0));
+        }
+        let params_len = off.max(1);
+        if params_len >= 1 << 24 {
+            return Err(Error::Graph(format!(
+                "{params_len} parameters; at most 2^24 are supported"
+            )));
+        }
+        crate::limits::check_max_batch(g, max_batch, params_len)?;
+        let mut off = 0;
+        let mut state_off = vec![];
+        for s in &g.states {
+            state_off.push(off);
+            off = up(off + s.len);
+        }
+        Ok(Layout {
+            align,
+            max_batch,
+            param_off,
+            params_len,
+            state_off,
+            state_len: off.max(1),
+            pool: vec![],
+            frozen: false,
+            second_moment: false,
+            stats_slots: probe_slots(g).len(),
+            mixed,
+        })
+    }
+
+    /// The precision this layout was made for.
+    pub fn precision(&self) -> Precision {
+        self.mixed.map_or(Precision::F32, Precision::Mixed)
+    }
+
+    /// Offset of the evaluation metrics slot in the METRICS buffer (train slot at 0).
+    pub fn eval_metrics_off(&self) -> usize {
+        self.align.max(4)
+    }
+
+    /// Offset of the clip info in the METRICS buffer, so that one readback returns every
+    /// device-side metric: [`CLIP_INFO`] words (pre-clip norm, clip scale, penalty, skip,
+    /// lr, Adam's bias corrections bc1 and bc2, skipped steps in total; shaders/clip.wgsl).
+    pub fn clip_off(&self) -> usize {
+        2 * self.align.max(4)
+    }
+
+    /// Distance between probe statistics slots (a binding offset must be aligned).
+    pub fn stats_stride(&self) -> usize {
+        self.align.max(4)
+    }
+
+    /// Offset of the loss-scaling state (S, 1/S, finite steps in a row, skipped steps in
+    /// total) in the METRICS buffer (read back with the metrics; unused in f32), aligned
+    /// like the other slots because kernels bind it on its own.
+    pub fn amp_off(&self) -> usize {
+        self.clip_off() + CLIP_INFO.next_multiple_of(self.align.max(4))
+    }
+
+    /// Length of the METRICS buffer.
+    pub fn metrics_len(&self) -> usize {
+        self.amp_off() + 4
+    }
+
+    /// The buffers of this layout.
+    pub fn specs(&self, g: &Graph) -> Vec<BufferSpec> {
+        let inf = g.in_features();
+        let mut v: Vec<BufferSpec> = [
+            ("params", self.params_len),
+            ("grads", self.params_len),
+            ("velocity", self.params_len),
+            ("weight_decay", self.params_len),
+            ("state", self.state_len),
+            ("input", self.max_batch * inf),
+            ("labels", self.max_batch),
+            ("metrics", self.metrics_len()),
+            ("norm_partials", 2 * NORM_PARTIALS),
+            ("dummy", 4),
+            ("l2_coefficients", self.params_len),
+            ("l1_coefficients", self.params_len),
+            (
+                "second_moment",
+                if self.second_moment {
+                    self.params_len
+                } else {
+                    1
+                },
+            ),
+            ("probe_stats", self.stats_slots.max(1) * self.stats_stride()),
+            (
+                "params_f16",
+                if self.mixed.is_some() {
+                    self.params_len / 2
+                } else {
+                    1
+                },
+            ),
+        ]
+        .iter()
+        .map(|&(n, len)| BufferSpec {
+            name: n.into(),
+            len,
+        })
+        .collect();
+        for (i, &len) in self.pool.iter().enumerate() {
+            v.push(BufferSpec {
+                name: format!("pool{i}"),
+                len,
+            });
+        }
+        v
+    }
+
+    /// Bytes of all buffers.
+    pub fn total_bytes(&self, g: &Graph) -> usize {
+        self.specs(g).iter().map(|s| s.len * 4).sum()
+    }
+}

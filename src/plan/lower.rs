@@ -1,0 +1,408 @@
+//! Lowering: each node of the graph becomes kernel invocations over tensor operands, one
+//! small function per op family. Operands are still tensors here; [`super::alloc`] gives
+//! them buffers.
+
+use super::layout::{Layout, Mode, buf};
+use crate::backend::Slice;
+use crate::error::Result;
+use crate::graph::{DropoutKind, Geom2d, Graph, Node, Op, TensorId};
+use crate::kernels::augment::{AugmentParams, SPEC_LEN};
+use crate::kernels::batchnorm::BatchNormParams;
+use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
+use crate::kernels::dropout::DropoutParams;
+use crate::kernels::elementwise::{BiasGradParams, Len};
+use crate::kernels::matmul::MatMulParams;
+use crate::kernels::softmax_xent::SoftmaxXentParams;
+use crate::kernels::{Kernel, KernelParams, Words};
+use crate::rng::dropout_threshold;
+
+/// An operand before buffer assignment.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Operand {
+    /// A tensor of the graph.
+    T(TensorId),
+    /// The packed f16 copy of a tensor (mixed precision).
+    H(TensorId),
+    /// A fixed range of a fixed buffer.
+    Fixed(Slice),
+}
+
+/// A planned kernel invocation: its parameter words come from a typed parameter struct.
+pub(super) struct Pre {
+    pub kernel: Kernel,
+    pub p: Words,
+    pub ins: Vec<Operand>,
+    pub outs: Vec<Operand>,
+}
+
+impl Pre {
+    pub fn new(
+        kernel: Kernel,
+        params: &impl KernelParams,
+        ins: Vec<Operand>,
+        outs: Vec<Operand>,
+    ) -> Self {
+        Pre {
+            kernel,
+            p: params.to_words(),
+            ins,
+            outs,
+        }
+    }
+
+    /// Retarget to another variant with new parameters (fusion, mixed precision).
+    pub fn set(&mut self, kernel: Kernel, params: &impl KernelParams) {
+        self.kernel = kernel;
+        self.p = params.to_words();
+    }
+}
+
+/// A fixed range as an operand.
+pub(super) fn fixed(buf: usize, off: usize, len: usize) -> Operand {
+    Operand::Fixed(Slice { buf, off, len })
+}
+
+/// What lowering one node needs to know of the program being built.
+pub(super) struct Lowering<'a> {
+    pub g: &'a Graph,
+    pub layout: &'a Layout,
+    pub mode: Mode,
+    pub batch: usize,
+    /// Offset of this mode's metrics slot in the METRICS buffer.
+    pub metrics_off: usize,
+    /// Tensors that are another tensor (a dropout that passes its input through).
+    pub alias: Vec<Option<TensorId>>,
+    pub pre: Vec<Pre>,
+}
+
+fn t(x: TensorId) -> Operand {
+    Operand::T(x)
+}
+
+/// The one-element stand-in bound where a kernel's optional operand is absent.
+fn dummy() -> Operand {
+    fixed(buf::DUMMY, 0, 4)
+}
+
+impl Lowering<'_> {
+    fn numel(&self, x: TensorId) -> usize {
+        self.g.shape(x).numel(self.batch)
+    }
+
+    fn push(
+        &mut self,
+        kernel: Kernel,
+        params: &impl KernelParams,
+        ins: Vec<Operand>,
+        outs: Vec<Operand>,
+    ) {
+        self.pre.push(Pre::new(kernel, params, ins, outs));
+    }
+
+    /// The loss-scaling state (S, 1/S, finite steps, overflow skips).
+    pub fn amp(&self) -> Operand {
+        fixed(buf::METRICS, self.layout.amp_off(), 4)
+    }
+
+    /// Lower one node.
+    pub fn node(&mut self, node: &Node) -> Result<()> {
+        let (ins, outs) = (&node.inputs[..], &node.outputs[..]);
+        match node.op {
+            Op::Input | Op::Labels | Op::Param(_) => {}
+            Op::Linear => self.linear(ins, outs),
+            Op::MatMul { ta, tb } => self.matmul(ta, tb, ins, outs),
+            Op::Act(a) => self.push(
+                Kernel::ActFwd(a),
+                &Len {
+                    n: self.numel(outs[0]),
+                },
+                vec![t(ins[0])],
+                vec![t(outs[0])],
+            ),
+            Op::ActBwd(a) => self.push(
+                Kernel::ActBwd(a),
+                &Len {
+                    n: self.numel(outs[0]),
+                },
+                vec![t(ins[0]), t(ins[1])],
+                vec![t(outs[0])],
+            ),
+            Op::Add => self.push(
+                Kernel::Add,
+                &Len {
+                    n: self.numel(outs[0]),
+                },
+                vec![t(ins[0]), t(ins[1])],
+                vec![t(outs[0])],
+            ),
+            Op::Dropout {
+                p,
+                stream,
+                kind,
+                group,
+            } => self.dropout(p, stream, kind, group, ins, outs),
+            Op::BatchNorm {
+                eps,
+                momentum,
+                state,
+                spatial,
+            } => self.batch_norm(eps, momentum, state, spatial, ins, outs),
+            Op::BatchNormBwd { spatial } => {
+                let params = BatchNormParams {
+                    rows: self.batch,
+                    channels: self.g.shape(outs[0]).cols / spatial,
+                    spatial,
+                    ..Default::default()
+                };
+                self.push(
+                    Kernel::BnBwd,
+                    &params,
+                    ins.iter().map(|&i| t(i)).collect(),
+                    vec![t(outs[0]), t(outs[1])],
+                );
+            }
+            Op::BiasGrad => {
+                let params = BiasGradParams {
+                    rows: self.g.shape(ins[0]).rows_at(self.batch),
+                    cols: self.g.shape(outs[0]).cols,
+                };
+                self.push(Kernel::BiasGrad, &params, vec![t(ins[0])], vec![t(outs[0])]);
+            }
+            Op::Augment {
+                c,
+                h,
+                w,
+                state,
+                stream,
+                random,
+            } => self.augment(c, h, w, state, stream, random, ins, outs),
+            Op::Im2Col(geom) => self.window(Kernel::Im2Col, geom, ins, outs),
+            Op::Col2Im(geom) => self.window(Kernel::Col2Im, geom, ins, outs),
+            Op::MaxPool(geom) => self.window(Kernel::MaxPoolFwd, geom, ins, outs),
+            Op::MaxPoolBwd(geom) => self.window(Kernel::MaxPoolBwd, geom, ins, outs),
+            Op::AvgPool(geom) => self.window(Kernel::AvgPoolFwd, geom, ins, outs),
+            Op::AvgPoolBwd(geom) => self.window(Kernel::AvgPoolBwd, geom, ins, outs),
+            Op::ToNchw { spatial, channels } => {
+                let params = ToNchwParams {
+                    batch: self.batch,
+                    spatial,
+                    channels,
+                    bias: ins.len() > 1,
+                    relu: false,
+                };
+                let bias = ins.get(1).map(|&b| t(b)).unwrap_or(dummy());
+                self.push(
+                    params.kernel(),
+                    &params,
+                    vec![t(ins[0]), bias],
+                    vec![t(outs[0])],
+                );
+            }
+            Op::ToNhwc { spatial, channels } => {
+                let params = ToNhwcParams {
+                    batch: self.batch,
+                    spatial,
+                    channels,
+                };
+                self.push(Kernel::ToNhwc, &params, vec![t(ins[0])], vec![t(outs[0])]);
+            }
+            Op::SoftmaxXent => self.softmax_xent(ins, outs),
+        }
+        Ok(())
+    }
+
+    /// `y = x·W (+ b)`.
+    fn linear(&mut self, ins: &[TensorId], outs: &[TensorId]) {
+        let s_w = self.g.shape(ins[1]);
+        let mm = MatMulParams {
+            m: self.batch,
+            n: s_w.cols,
+            k: s_w.rows_at(self.batch),
+            bias: ins.len() > 2,
+            ..Default::default()
+        };
+        let bias = ins.get(2).map(|&b| t(b)).unwrap_or(dummy());
+        self.push(
+            mm.kernel(),
+            &mm,
+            vec![t(ins[0]), t(ins[1]), bias],
+            vec![t(outs[0])],
+        );
+    }
+
+    /// `C = op(A)·op(B)` (the weight and input gradients of a linear layer).
+    fn matmul(&mut self, ta: bool, tb: bool, ins: &[TensorId], outs: &[TensorId]) {
+        let sa = self.g.shape(ins[0]);
+        let so = self.g.shape(outs[0]);
+        let mm = MatMulParams {
+            m: so.rows_at(self.batch),
+            n: so.cols,
+            k: if ta { sa.rows_at(self.batch) } else { sa.cols },
+            ta,
+            tb,
+            ..Default::default()
+        };
+        self.push(
+            mm.kernel(),
+            &mm,
+            vec![t(ins[0]), t(ins[1]), dummy()],
+            vec![t(outs[0])],
+        );
+    }
+
+    /// Dropout: a mask in training (and Monte Carlo inference); at inference, nothing for
+    /// inverted dropout and the scale 1 − p for classic dropout.
+    fn dropout(
+        &mut self,
+        p: f32,
+        stream: u32,
+        kind: DropoutKind,
+        group: usize,
+        ins: &[TensorId],
+        outs: &[TensorId],
+    ) {
+        let deterministic = self.mode == Mode::Eval;
+        if p == 0.0 || (deterministic && kind == DropoutKind::Inverted) {
+            self.alias[outs[0]] = Some(ins[0]);
+            return;
+        }
+        let (threshold, scale) = if deterministic {
+            // Classic dropout at inference: y = (1 − p)·x (threshold 0 keeps all).
+            (0, 1.0 - p)
+        } else if kind == DropoutKind::Inverted {
+            (dropout_threshold(p), 1.0 / (1.0 - p))
+        } else {
+            (dropout_threshold(p), 1.0)
+        };
+        let params = DropoutParams {
+            n: self.numel(outs[0]),
+            threshold,
+            scale,
+            stream,
+            group,
+        };
+        self.push(Kernel::Dropout, &params, vec![t(ins[0])], vec![t(outs[0])]);
+    }
+
+    /// Batch norm: batch statistics (updating the running ones) when training, the
+    /// running statistics at inference.
+    fn batch_norm(
+        &mut self,
+        eps: f32,
+        momentum: f32,
+        state: usize,
+        spatial: usize,
+        ins: &[TensorId],
+        outs: &[TensorId],
+    ) {
+        let c = self.g.shape(outs[0]).cols / spatial;
+        let running = fixed(buf::STATE, self.layout.state_off[state], 2 * c);
+        let params = BatchNormParams {
+            rows: self.batch,
+            channels: c,
+            eps,
+            momentum,
+            spatial,
+        };
+        if !self.mode.inference() {
+            self.push(
+                Kernel::BnFwdTrain,
+                &params,
+                vec![t(ins[0]), t(ins[1])],
+                vec![t(outs[0]), t(outs[1]), running],
+            );
+        } else {
+            self.push(
+                Kernel::BnFwdEval,
+                &params,
+                vec![t(ins[0]), t(ins[1]), running],
+                vec![t(outs[0])],
+            );
+        }
+    }
+
+    /// Augmentation: the geometric warp then the photometric stage in training, only the
+    /// photometric (standardization) at inference or when nothing is random.
+    #[allow(clippy::too_many_arguments)]
+    fn augment(
+        &mut self,
+        c: usize,
+        h: usize,
+        w: usize,
+        state: usize,
+        stream: u32,
+        random: bool,
+        ins: &[TensorId],
+        outs: &[TensorId],
+    ) {
+        let spec = fixed(buf::STATE, self.layout.state_off[state], SPEC_LEN);
+        let mut params = AugmentParams {
+            batch: self.batch,
+            channels: c,
+            height: h,
+            width: w,
+            stream,
+            train: false,
+        };
+        if self.mode.inference() || !random {
+            self.push(
+                Kernel::AugmentPhoto,
+                &params,
+                vec![t(ins[0]), spec],
+                vec![t(outs[0])],
+            );
+        } else {
+            params.train = true;
+            self.push(
+                Kernel::AugmentGeom,
+                &params,
+                vec![t(ins[0]), spec],
+                vec![t(outs[1])],
+            );
+            self.push(
+                Kernel::AugmentPhoto,
+                &params,
+                vec![t(outs[1]), spec],
+                vec![t(outs[0])],
+            );
+        }
+    }
+
+    /// A kernel over a window geometry (im2col, col2im, pooling).
+    fn window(&mut self, kernel: Kernel, g: Geom2d, ins: &[TensorId], outs: &[TensorId]) {
+        let params = Window {
+            batch: self.batch,
+            g,
+        };
+        let def = kernel.def();
+        self.push(
+            kernel,
+            &params,
+            ins[..def.n_in].iter().map(|&i| t(i)).collect(),
+            outs[..def.n_out].iter().map(|&o| t(o)).collect(),
+        );
+    }
+
+    /// The loss and its gradient, then the metrics accumulation of this mode's slot.
+    fn softmax_xent(&mut self, ins: &[TensorId], outs: &[TensorId]) {
+        let params = SoftmaxXentParams {
+            rows: self.batch,
+            classes: self.g.shape(ins[0]).cols,
+            scale: 1.0 / self.batch as f32,
+        };
+        let amp = self.amp();
+        self.push(
+            Kernel::SoftmaxXent,
+            &params,
+            vec![t(ins[0]), t(ins[1]), amp],
+            vec![t(outs[0]), t(outs[1])],
+        );
+        let slot = fixed(buf::METRICS, self.metrics_off, 4);
+        self.push(
+            Kernel::MetricsAccum,
+            &Len { n: self.batch },
+            vec![t(outs[1])],
+            vec![slot],
+        );
+    }
+}
