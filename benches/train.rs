@@ -22,8 +22,8 @@ use std::path::PathBuf;
 
 use shadeprop::backend::Backend;
 use shadeprop::backend::cpu::Cpu;
-use shadeprop::data::augment::Augment;
 use shadeprop::data::{Dataset, Standardizer, load_mnist};
+use shadeprop::nn::augment::Augment;
 use shadeprop::nn::{Layer, Sequential};
 use shadeprop::optim::{Precision, Sgd};
 use shadeprop::session::Session;

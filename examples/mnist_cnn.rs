@@ -13,6 +13,6 @@ fn main() {
     mnist::main(
         "mnist_cnn",
         shadeprop::nn::Sequential::w_cnn,
-        Some(shadeprop::data::augment::Augment::w_cnn),
+        Some(shadeprop::nn::augment::Augment::w_cnn),
     );
 }

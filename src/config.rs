@@ -72,9 +72,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::augment::Augment;
 use crate::error::{Error, Result};
 use crate::nn::Sequential;
+use crate::nn::augment::Augment;
 use crate::optim::{Adam, Optimizer, Regularizer, Sgd};
 use crate::train::callbacks::MonitorMode;
 

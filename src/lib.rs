@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod diagnose;
 pub mod error;
+pub mod fs;
 pub mod limits;
 pub mod rng;
 

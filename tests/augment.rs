@@ -7,10 +7,11 @@ use shadeprop::backend::check::run_kernel;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::Gpu;
 use shadeprop::backend::{Globals, Kernel};
-use shadeprop::data::augment::{Augment, Fill, Interp, Transform, preview_png};
 use shadeprop::nn::Sequential;
+use shadeprop::nn::augment::{Augment, Fill, Interp, Transform};
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
+use shadeprop::train::plot::preview_png;
 
 fn g(step: u32) -> Globals {
     Globals {
@@ -43,7 +44,7 @@ fn check(gs: &mut [Gpu], name: &str, a: &Augment, n: usize, chw: (usize, usize, 
             &mut Cpu::new(),
             kernel,
             p,
-            &[x.clone(), spec.clone()],
+            &[x.clone(), spec.to_vec()],
             &out,
             &g(4),
         )
@@ -53,7 +54,7 @@ fn check(gs: &mut [Gpu], name: &str, a: &Augment, n: usize, chw: (usize, usize, 
             &mut Cpu::fast(),
             kernel,
             p,
-            &[x.clone(), spec.clone()],
+            &[x.clone(), spec.to_vec()],
             &out,
             &g(4),
         )
@@ -66,7 +67,7 @@ fn check(gs: &mut [Gpu], name: &str, a: &Augment, n: usize, chw: (usize, usize, 
             0.0,
         );
         for gpu in gs.iter_mut() {
-            let got = run_kernel(gpu, kernel, p, &[x.clone(), spec.clone()], &out, &g(4)).unwrap();
+            let got = run_kernel(gpu, kernel, p, &[x.clone(), spec.to_vec()], &out, &g(4)).unwrap();
             assert_close(&format!("{name} {kernel:?}"), &got[0], &want[0], atol, 1e-4);
         }
     }
@@ -374,7 +375,7 @@ fn on_every_backend(
             b.as_mut(),
             kernel,
             p,
-            &[x.to_vec(), spec.clone()],
+            &[x.to_vec(), spec.to_vec()],
             &out,
             &g(5),
         )

@@ -704,7 +704,7 @@ fn non_finite_checkpoint_and_evaluation_name_the_tensor() {
 /// same parameters as training on without it, bit for bit.
 #[test]
 fn checkpoints_of_augmented_models_keep_the_augmentation_settings() {
-    use shadeprop::data::augment::Augment;
+    use shadeprop::nn::augment::Augment;
     use shadeprop::train::checkpoint;
     let dir = std::env::temp_dir().join(format!("shadeprop-aug-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

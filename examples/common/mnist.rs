@@ -5,13 +5,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use shadeprop::data::augment::{Augment, preview_png};
 use shadeprop::data::{Standardizer, load_mnist};
+use shadeprop::nn::augment::Augment;
 use shadeprop::nn::{Layer, Sequential};
 use shadeprop::optim::{LrSchedule, Precision, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
 use shadeprop::train::fit::{FitConfig, Trainer};
+use shadeprop::train::plot::preview_png;
 use shadeprop::train::{EpochConfig, evaluate};
 
 struct Args {

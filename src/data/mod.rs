@@ -1,7 +1,6 @@
 //! Datasets: MNIST-style IDX loading, seeded splits, standardization fitted on the
 //! training split only, and seeded per-epoch shuffling.
 
-pub mod augment;
 pub mod folder;
 pub mod idx;
 

@@ -5,6 +5,7 @@ use super::init::Init;
 use super::{DropoutKind, Geom2d, Graph, Op, ParamInfo, Rows, Segment, Shape, StateInfo, TensorId};
 use crate::error::{Error, Result};
 use crate::kernels::Act;
+use crate::kernels::augment::SPEC_LEN;
 use crate::optim::Regularizer;
 use crate::rng::stream;
 
@@ -412,15 +413,20 @@ impl GraphBuilder {
         )[0])
     }
 
-    /// Augment an NCHW input batch (see [`crate::data::augment::Augment`]): random per-sample
-    /// transforms in training, only the spec's standardization at inference.
+    /// Augment an NCHW input batch `x [batch, c·h·w]` (`chw` = (c, h, w)) by the encoded
+    /// `spec` ([`crate::kernels::augment::slot`] gives its layout; `nn::augment::Augment`
+    /// validates and encodes one): random per-sample transforms in training when `random`,
+    /// only the spec's standardization at inference.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when `x` is not `[batch, c·h·w]`.
     pub fn augment(
         &mut self,
         x: TensorId,
-        spec: &crate::data::augment::Augment,
+        spec: [f32; SPEC_LEN],
+        random: bool,
         chw: (usize, usize, usize),
     ) -> Result<TensorId> {
-        spec.validate()?;
         let (c, h, w) = chw;
         let f = self.need_batch(x, "augment input")?;
         if f != c * h * w {
@@ -432,8 +438,8 @@ impl GraphBuilder {
         }
         self.g.states.push(StateInfo {
             name: "augment.spec".into(),
-            len: crate::data::augment::SPEC_LEN,
-            init: spec.spec(h, w),
+            len: SPEC_LEN,
+            init: spec.to_vec(),
         });
         let state = self.g.states.len() - 1;
         let stream = self.next_stream;
@@ -446,7 +452,7 @@ impl GraphBuilder {
                 w,
                 state,
                 stream,
-                random: spec.is_random(),
+                random,
             },
             vec![x],
             &[sh, sh],

@@ -1,5 +1,6 @@
 //! Layers composed sequentially, lowered to the graph through [`GraphBuilder`].
 
+pub mod augment;
 pub use crate::graph::init;
 
 use crate::backend::Act;
@@ -38,7 +39,7 @@ pub enum Layer {
     /// From [C, H, W] images to feature vectors (the data layout is already flat).
     Flatten,
     /// Per-sample augmentation of the input images (training only) and standardization.
-    Augment(crate::data::augment::Augment),
+    Augment(augment::Augment),
 }
 
 /// Layers applied in order, ending in logits for softmax cross-entropy. Parameter names
@@ -100,8 +101,8 @@ impl Sequential {
         self.layers.push(Layer::Dropout2d(p));
         self
     }
-    /// Augment the input images (must come first; see [`crate::data::augment::Augment`]).
-    pub fn augment(mut self, spec: crate::data::augment::Augment) -> Self {
+    /// Augment the input images (must come first; see [`augment::Augment`]).
+    pub fn augment(mut self, spec: augment::Augment) -> Self {
         self.layers.push(Layer::Augment(spec));
         self
     }
@@ -275,7 +276,8 @@ impl Sequential {
                             "layer {i} (augment) must be the first layer"
                         )));
                     }
-                    b.augment(x, spec, chw)?
+                    spec.validate()?;
+                    b.augment(x, spec.spec(chw.1, chw.2), spec.is_random(), chw)?
                 }
             };
         }

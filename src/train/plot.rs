@@ -1,5 +1,6 @@
 //! Learning curves (plotters): training vs validation loss and accuracy per epoch, with
-//! the best epoch and the early-stopping epoch marked, as PNG and SVG.
+//! the best epoch and the early-stopping epoch marked, as PNG and SVG; and the preview
+//! grid of augmented images.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -155,5 +156,45 @@ pub fn learning_curves(h: &History, png: &Path, svg: &Path) -> Result<()> {
     draw(SVGBackend::new(svg, (1100, 420)).into_drawing_area(), h).map_err(|what| Error::Plot {
         path: svg.to_path_buf(),
         what,
+    })
+}
+
+/// Write a PNG grid: the first row `before`, the second `after` (each `n` single-channel
+/// `hw` = (h, w) images in [0, 1] after undoing `standardize`), 2-pixel gaps, scaled ×`zoom`.
+pub fn preview_png(
+    path: &Path,
+    before: &[f32],
+    after: &[f32],
+    n: usize,
+    hw: (usize, usize),
+    zoom: u32,
+    standardize: Option<(f32, f32)>,
+) -> Result<()> {
+    let (h, w) = hw;
+    let (gw, gh) = ((n * (w + 2)) as u32 * zoom, (2 * (h + 2)) as u32 * zoom);
+    let mut img = image::GrayImage::from_pixel(gw, gh, image::Luma([64]));
+    for (row, data, std) in [(0, before, None), (1, after, standardize)] {
+        for k in 0..n {
+            for y in 0..h {
+                for x in 0..w {
+                    let mut v = data[k * h * w + y * w + x];
+                    if let Some((m, s)) = std {
+                        v = v * s + m;
+                    }
+                    let px = image::Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]);
+                    for dy in 0..zoom {
+                        for dx in 0..zoom {
+                            let gx = (k * (w + 2) + 1 + x) as u32 * zoom + dx;
+                            let gy = (row * (h + 2) + 1 + y) as u32 * zoom + dy;
+                            img.put_pixel(gx, gy, px);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    img.save(path).map_err(|e| Error::Plot {
+        path: path.to_path_buf(),
+        what: e.to_string(),
     })
 }

@@ -1,6 +1,6 @@
 //! Image augmentation on the device, per sample, in training only: the [`Augment`] spec
 //! (names and ranges after Keras' preprocessing layers and torchvision's transforms), and a
-//! preview grid of what the model sees.
+//! way to apply it to a batch outside training (previews, tests).
 //!
 //! Differences to know: rotation and shear are in degrees (Keras' RandomRotation takes a
 //! fraction of a full turn); positive rotation is counter-clockwise on screen, as in both;
@@ -13,12 +13,12 @@
 //! images (Keras' RandomBrightness / RandomContrast), clipped to [0, 1]; cutout sets a
 //! square to 0 (torchvision's RandomErasing with value 0, square).
 
-use std::path::Path;
-
+use crate::backend::Backend;
 use crate::backend::check::run_kernel;
 use crate::backend::cpu::Cpu;
-use crate::backend::{Backend, Globals, Kernel};
 use crate::error::{Error, Result};
+use crate::kernels::augment::{AugmentParams, slot};
+use crate::kernels::{Globals, Kernel, KernelParams};
 
 /// Interpolation of the geometric warp.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -107,8 +107,8 @@ impl Default for Augment {
     }
 }
 
-/// Floats of the spec (layout documented in shaders/augment.wgsl).
-pub const SPEC_LEN: usize = 32;
+/// Floats of the spec ([`crate::kernels::augment::slot`] names each one).
+pub use crate::kernels::augment::SPEC_LEN;
 
 /// Zoom scales lie in [`ZOOM_MIN`, `ZOOM_MAX`] (torchvision's `scale`, Keras' RandomZoom
 /// as 1 + factor): the warp's determinant zx·zy stays >= 1e-6, so its inverse is well
@@ -280,38 +280,40 @@ impl Augment {
     }
 
     /// The spec floats for images of `h`×`w` pixels.
-    pub fn spec(&self, h: usize, w: usize) -> Vec<f32> {
-        let mut s = vec![0f32; SPEC_LEN];
-        s[0] = self.hflip;
-        s[1] = self.vflip;
-        (s[2], s[3]) = (self.translate_x.0 * w as f32, self.translate_x.1 * w as f32);
-        (s[4], s[5]) = (self.translate_y.0 * h as f32, self.translate_y.1 * h as f32);
-        (s[6], s[7]) = self.rotation;
-        (s[8], s[9]) = self.zoom;
-        s[10] = (self.zoom_per_axis || self.zoom_y.is_some()) as u8 as f32;
-        (s[28], s[29]) = self.zoom_y.unwrap_or(self.zoom);
-        (s[26], s[27]) = self.shear_y;
+    pub fn spec(&self, h: usize, w: usize) -> [f32; SPEC_LEN] {
+        let mut s = [0f32; SPEC_LEN];
+        s[slot::HFLIP] = self.hflip;
+        s[slot::VFLIP] = self.vflip;
+        (s[slot::TRANSLATE_X], s[slot::TRANSLATE_X + 1]) =
+            (self.translate_x.0 * w as f32, self.translate_x.1 * w as f32);
+        (s[slot::TRANSLATE_Y], s[slot::TRANSLATE_Y + 1]) =
+            (self.translate_y.0 * h as f32, self.translate_y.1 * h as f32);
+        (s[slot::ROTATION], s[slot::ROTATION + 1]) = self.rotation;
+        (s[slot::ZOOM], s[slot::ZOOM + 1]) = self.zoom;
+        s[slot::ZOOM_PER_AXIS] = (self.zoom_per_axis || self.zoom_y.is_some()) as u8 as f32;
+        (s[slot::ZOOM_Y], s[slot::ZOOM_Y + 1]) = self.zoom_y.unwrap_or(self.zoom);
+        (s[slot::SHEAR_Y], s[slot::SHEAR_Y + 1]) = self.shear_y;
         // Cutout centre: drawn (a fixed one is a Transform's).
-        (s[30], s[31]) = (-1.0, -1.0);
-        (s[11], s[12]) = self.shear;
-        s[13] = match self.interp {
+        (s[slot::CUTOUT_X], s[slot::CUTOUT_Y]) = (-1.0, -1.0);
+        (s[slot::SHEAR], s[slot::SHEAR + 1]) = self.shear;
+        s[slot::INTERP] = match self.interp {
             Interp::Nearest => 0.0,
             Interp::Bilinear => 1.0,
         };
-        (s[14], s[15]) = match self.fill {
+        (s[slot::FILL_MODE], s[slot::FILL_VALUE]) = match self.fill {
             Fill::Constant(v) => (0.0, v),
             Fill::Nearest => (1.0, 0.0),
             Fill::Reflect => (2.0, 0.0),
         };
-        (s[16], s[17]) = self.brightness;
-        (s[18], s[19]) = self.contrast;
-        s[20] = self.noise_std;
-        s[21] = self.crop_padding as f32;
-        s[22] = self.cutout_size as f32;
-        s[23] = self.cutout_p;
+        (s[slot::BRIGHTNESS], s[slot::BRIGHTNESS + 1]) = self.brightness;
+        (s[slot::CONTRAST], s[slot::CONTRAST + 1]) = self.contrast;
+        s[slot::NOISE_STD] = self.noise_std;
+        s[slot::CROP_PADDING] = self.crop_padding as f32;
+        s[slot::CUTOUT_SIZE] = self.cutout_size as f32;
+        s[slot::CUTOUT_P] = self.cutout_p;
         if let Some((m, sd)) = self.standardize {
-            s[24] = m;
-            s[25] = sd;
+            s[slot::MEAN] = m;
+            s[slot::STD] = sd;
         }
         s
     }
@@ -362,7 +364,7 @@ impl Augment {
 #[allow(clippy::too_many_arguments)]
 fn run_pipeline(
     backend: &mut dyn Backend,
-    spec: Vec<f32>,
+    spec: [f32; SPEC_LEN],
     images: &[f32],
     n: usize,
     chw: (usize, usize, usize),
@@ -378,10 +380,15 @@ fn run_pipeline(
             expected: format!("{n}·{c}·{h}·{w} values"),
         });
     }
-    let mut p = [0u32; 16];
-    for (i, v) in [n, c, h, w, stream as usize, 1].into_iter().enumerate() {
-        p[i] = v as u32;
+    let p = AugmentParams {
+        batch: n,
+        channels: c,
+        height: h,
+        width: w,
+        stream,
+        train: true,
     }
+    .to_words();
     let g = Globals {
         seed_lo: seed as u32,
         seed_hi: (seed >> 32) as u32,
@@ -393,12 +400,20 @@ fn run_pipeline(
         backend,
         Kernel::AugmentGeom,
         p,
-        &[images.to_vec(), spec.clone()],
+        &[images.to_vec(), spec.to_vec()],
         &out,
         &g,
     )?
     .remove(0);
-    Ok(run_kernel(backend, Kernel::AugmentPhoto, p, &[warped, spec], &out, &g)?.remove(0))
+    Ok(run_kernel(
+        backend,
+        Kernel::AugmentPhoto,
+        p,
+        &[warped, spec.to_vec()],
+        &out,
+        &g,
+    )?
+    .remove(0))
 }
 
 /// One augmentation with explicit, fixed parameters — no draws — applied by the same
@@ -459,7 +474,7 @@ impl Transform {
     /// The spec floats (shaders/augment.wgsl) for `h`×`w` images: every range collapsed to
     /// its value, flips with probability 0 or 1, the cutout's centre fixed. Errors: a
     /// parameter out of range ([`Error::Hyperparameter`], as [`Augment::validate`]).
-    pub fn spec(&self, h: usize, w: usize) -> Result<Vec<f32>> {
+    pub fn spec(&self, h: usize, w: usize) -> Result<[f32; SPEC_LEN]> {
         let one = |v: f32| (v, v);
         if !self.rotation.is_finite() {
             return Err(Error::Hyperparameter {
@@ -505,10 +520,10 @@ impl Transform {
         }
         let mut s = a.spec(h, w);
         // Pixels exactly (a fraction of the size would round).
-        (s[2], s[3]) = one(self.translate.0);
-        (s[4], s[5]) = one(self.translate.1);
+        (s[slot::TRANSLATE_X], s[slot::TRANSLATE_X + 1]) = one(self.translate.0);
+        (s[slot::TRANSLATE_Y], s[slot::TRANSLATE_Y + 1]) = one(self.translate.1);
         if let Some((cx, cy, _)) = self.cutout {
-            (s[30], s[31]) = (cx as f32, cy as f32);
+            (s[slot::CUTOUT_X], s[slot::CUTOUT_Y]) = (cx as f32, cy as f32);
         }
         Ok(s)
     }
@@ -526,44 +541,4 @@ impl Transform {
         let spec = self.spec(chw.1, chw.2)?;
         run_pipeline(backend, spec, images, n, chw, 0, 0, 0)
     }
-}
-
-/// Write a PNG grid: the first row `before`, the second `after` (each `n` single-channel
-/// `hw` = (h, w) images in [0, 1] after undoing `standardize`), 2-pixel gaps, scaled ×`zoom`.
-pub fn preview_png(
-    path: &Path,
-    before: &[f32],
-    after: &[f32],
-    n: usize,
-    hw: (usize, usize),
-    zoom: u32,
-    standardize: Option<(f32, f32)>,
-) -> Result<()> {
-    let (h, w) = hw;
-    let (gw, gh) = ((n * (w + 2)) as u32 * zoom, (2 * (h + 2)) as u32 * zoom);
-    let mut img = image::GrayImage::from_pixel(gw, gh, image::Luma([64]));
-    for (row, data, std) in [(0, before, None), (1, after, standardize)] {
-        for k in 0..n {
-            for y in 0..h {
-                for x in 0..w {
-                    let mut v = data[k * h * w + y * w + x];
-                    if let Some((m, s)) = std {
-                        v = v * s + m;
-                    }
-                    let px = image::Luma([(v.clamp(0.0, 1.0) * 255.0).round() as u8]);
-                    for dy in 0..zoom {
-                        for dx in 0..zoom {
-                            let gx = (k * (w + 2) + 1 + x) as u32 * zoom + dx;
-                            let gy = (row * (h + 2) + 1 + y) as u32 * zoom + dy;
-                            img.put_pixel(gx, gy, px);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    img.save(path).map_err(|e| Error::Plot {
-        path: path.to_path_buf(),
-        what: e.to_string(),
-    })
 }
