@@ -5,6 +5,7 @@
 pub mod callbacks;
 pub mod checkpoint;
 pub mod fit;
+pub mod history;
 pub mod interrupt;
 pub mod plot;
 
