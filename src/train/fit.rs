@@ -15,9 +15,10 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use super::callbacks::{Callback, Control};
+use super::epoch::{EpochConfig, Event, evaluate, train_epoch_with};
 use super::history::{COLUMNS, csv_row, epoch_json};
 pub use super::history::{Direction, EpochLog, History, METRICS, metric_direction};
-use super::{EpochConfig, Event, checkpoint, evaluate, plot, train_epoch_with};
+use super::{checkpoint, plot};
 use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};
 use crate::session::Session;
