@@ -21,7 +21,7 @@ pub use super::history::{Direction, EpochLog, History, METRICS, metric_direction
 use super::{checkpoint, plot};
 use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};
-use crate::session::Session;
+use crate::session::{Session, Snapshot};
 
 /// How to fit.
 #[derive(Clone, Debug)]
@@ -75,9 +75,7 @@ fn callback_keys(callbacks: &[&mut dyn Callback]) -> Vec<String> {
 }
 
 /// Every callback's state and device snapshot, by key.
-fn callback_states(
-    callbacks: &[&mut dyn Callback],
-) -> (Value, Vec<(String, crate::session::Snapshot)>) {
+fn callback_states(callbacks: &[&mut dyn Callback]) -> (Value, Vec<(String, Snapshot)>) {
     let keys = callback_keys(callbacks);
     let states: Map<String, Value> = callbacks
         .iter()
@@ -344,14 +342,7 @@ impl Trainer {
                 control.save.extend(c.save);
             }
             if !control.save.is_empty() {
-                let (states, snaps) = callback_states(callbacks);
-                let meta = checkpoint::Meta {
-                    epoch: epoch + 1,
-                    batch: 0,
-                    history: history.to_json(),
-                    callbacks: states,
-                    standardizer: cfg.standardizer.clone(),
-                };
+                let (meta, snaps) = self.checkpoint_meta(callbacks, &history, epoch + 1, 0);
                 for p in &control.save {
                     checkpoint::save(p, s, &meta, &snaps)?;
                 }
@@ -386,6 +377,24 @@ impl Trainer {
                 checkpoint: PathBuf::from("(not saved)"),
             });
         };
+        let (meta, snaps) = self.checkpoint_meta(callbacks, history, epoch, batch);
+        checkpoint::save(path, s, &meta, &snaps)?;
+        Ok(Error::Interrupted {
+            step: s.step,
+            checkpoint: path.clone(),
+        })
+    }
+
+    /// The checkpoint metadata after `epoch` epochs and `batch` batches of the next (the
+    /// history, every callback's state, the standardizer) and every callback's device
+    /// snapshot: what both an epoch-end save and an interrupt save write.
+    fn checkpoint_meta(
+        &self,
+        callbacks: &[&mut dyn Callback],
+        history: &History,
+        epoch: u64,
+        batch: usize,
+    ) -> (checkpoint::Meta, Vec<(String, Snapshot)>) {
         let (states, snaps) = callback_states(callbacks);
         let meta = checkpoint::Meta {
             epoch,
@@ -394,10 +403,6 @@ impl Trainer {
             callbacks: states,
             standardizer: self.cfg.standardizer.clone(),
         };
-        checkpoint::save(path, s, &meta, &snaps)?;
-        Ok(Error::Interrupted {
-            step: s.step,
-            checkpoint: path.clone(),
-        })
+        (meta, snaps)
     }
 }
