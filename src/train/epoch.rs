@@ -7,7 +7,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::interrupt;
-use crate::data::Dataset;
+use crate::data::{Dataset, HeldOut};
 use crate::error::{Error, Result};
 use crate::graph::plan::Mode;
 use crate::session::{Metrics, Session};
@@ -257,4 +257,10 @@ pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metr
             .map_err(|e| e.in_data("the evaluated set", |r| start + r))?;
     }
     s.take_metrics(Mode::Eval)
+}
+
+/// Evaluate a held-out test set once, as [`evaluate`] (consumes the test set, so it cannot
+/// be evaluated twice by accident).
+pub fn evaluate_held_out(s: &mut Session, held_out: HeldOut, batch_size: usize) -> Result<Metrics> {
+    evaluate(s, &held_out.into_dataset(), batch_size)
 }

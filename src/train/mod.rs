@@ -10,5 +10,7 @@ pub mod history;
 pub mod interrupt;
 pub mod plot;
 
-pub use epoch::{EpochConfig, EpochStats, Event, evaluate, train_epoch, train_epoch_with};
+pub use epoch::{
+    EpochConfig, EpochStats, Event, evaluate, evaluate_held_out, train_epoch, train_epoch_with,
+};
 pub use history::{EpochLog, History};
