@@ -96,10 +96,10 @@ pub struct Session {
     regularizer: Option<Regularizer>,
     schedule: LrSchedule,
     /// Current epoch (for per-epoch schedules); set by [`Session::set_epoch`].
-    pub epoch: u64,
+    epoch: u64,
     seed: u64,
     /// Training steps taken (keys dropout masks).
-    pub step: u64,
+    step: u64,
     programs: HashMap<(Mode, usize), (ProgramId, Option<crate::backend::Slice>)>,
     /// Instructions (kernel dispatches) of each loaded program.
     dispatches: HashMap<(Mode, usize), usize>,
@@ -990,9 +990,29 @@ impl Session {
         Ok(())
     }
 
+    /// [`Session::restore`], keeping the step counter: the snapshot's parameters, optimizer
+    /// moments, running statistics and skipped-step counts come back, and steps go on
+    /// counting from the current one (restoring the best weights at the end of training).
+    pub fn restore_keeping_step(&mut self, snap: &Snapshot) -> Result<()> {
+        let step = self.step;
+        self.restore(snap)?;
+        self.step = step;
+        Ok(())
+    }
+
     /// The seed that keys initialization, dropout masks and shuffling.
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// Training steps taken (keys dropout masks and per-step schedules).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The epoch per-epoch schedules use for the next steps ([`Session::set_epoch`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Overwrite one parameter by name.

@@ -275,9 +275,7 @@ impl Callback for EarlyStopping {
             && let Some(w) = &self.best_weights
         {
             // Only the weights and running statistics; the step counter keeps counting.
-            let step = s.step;
-            s.restore(w)?;
-            s.step = step;
+            s.restore_keeping_step(w)?;
         }
         Ok(())
     }
@@ -436,7 +434,7 @@ impl Callback for TerminateOnNan {
             return Err(Error::NonFinite {
                 what: format!("{k} at the end of epoch {}", log.epoch + 1),
                 value: *v as f32,
-                step: s.step,
+                step: s.step(),
             });
         }
         Ok(Control::default())

@@ -182,11 +182,11 @@ pub fn train_epoch_with(
             xb.extend_from_slice(&ds.x[i * f..(i + 1) * f]);
             yb.push(ds.y[i]);
         }
-        hook(Event::BatchBegin { step: s.step })?;
+        hook(Event::BatchBegin { step: s.step() })?;
         // A bad label or input is named by its row in the dataset, not in the batch.
         s.train_batch(&xb, &yb)
             .map_err(|e| e.in_data("the training set", |r| idx[r]))?;
-        hook(Event::Batch { step: s.step })?;
+        hook(Event::Batch { step: s.step() })?;
         if (bi + 1) % cfg.log_every.max(1) == 0 {
             // Asynchronous: collect the read started one interval ago (long done), then
             // start the next one; the device never waits for the host here.
@@ -213,7 +213,7 @@ pub fn train_epoch_with(
     merge(&mut total, m);
     if m.steps > 0 {
         hook(Event::Interval {
-            step: s.step,
+            step: s.step(),
             metrics: m,
         })?;
     }

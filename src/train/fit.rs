@@ -373,14 +373,14 @@ impl Trainer {
     ) -> Result<Error> {
         let Some(path) = &self.cfg.interrupt_checkpoint else {
             return Ok(Error::Interrupted {
-                step: s.step,
+                step: s.step(),
                 checkpoint: PathBuf::from("(not saved)"),
             });
         };
         let (meta, snaps) = self.checkpoint_meta(callbacks, history, epoch, batch);
         checkpoint::save(path, s, &meta, &snaps)?;
         Ok(Error::Interrupted {
-            step: s.step,
+            step: s.step(),
             checkpoint: path.clone(),
         })
     }
