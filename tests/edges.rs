@@ -204,7 +204,7 @@ fn batch_norm_with_one_value_per_channel_is_refused_in_training() {
             before,
             "{name}: running statistics moved"
         );
-        assert_eq!(s.step, 0, "{name}");
+        assert_eq!(s.step(), 0, "{name}");
         s.eval_batch(&[1.0, 2.0], &[0.0]).unwrap();
         let m = s.take_metrics(Mode::Eval).unwrap();
         assert_eq!(m.samples, 1);
@@ -259,7 +259,7 @@ fn trainer_drops_a_last_batch_of_one_before_batch_norm() {
             e.metrics.samples, 4,
             "{name}: the last one-sample batch is dropped"
         );
-        assert_eq!(s.step, 1, "{name}");
+        assert_eq!(s.step(), 1, "{name}");
         // running_var = 0.9·1 + 0.1·unbiased var of the first 4 rows, per feature.
         let st = &s.state().unwrap()[0].1;
         for f in 0..2 {
@@ -306,7 +306,7 @@ fn bad_labels_are_refused_at_the_session() {
             }
         }
         assert_eq!(s.params().unwrap(), before, "{name}");
-        assert_eq!(s.step, 0);
+        assert_eq!(s.step(), 0);
     }
 }
 

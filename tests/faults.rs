@@ -95,7 +95,7 @@ fn fault_child() {
                 .iter()
                 .flat_map(|(_, v)| v.iter().map(|f| f.to_bits()))
                 .collect();
-            std::fs::write(dir.join("final.txt"), format!("{bits:?} step {}", s.step)).unwrap();
+            std::fs::write(dir.join("final.txt"), format!("{bits:?} step {}", s.step())).unwrap();
         }
         Err(shadeprop::Error::Interrupted { .. }) => std::process::exit(130),
         Err(e) => panic!("{e}"),

@@ -226,7 +226,7 @@ fn resume_case(make: &dyn Fn() -> Box<dyn Backend>, adam: bool) {
     );
     assert_eq!(bits(a.velocity().unwrap()), bits(c.velocity().unwrap()));
     assert_eq!(bits(a.state().unwrap()), bits(c.state().unwrap()));
-    assert_eq!(a.step, c.step);
+    assert_eq!(a.step(), c.step());
     assert_eq!(ha.metric("val_loss"), hc.metric("val_loss"));
     assert_eq!(ha.best_epoch, hc.best_epoch);
     // The resumed run's logs are whole: 6 rows.
@@ -430,7 +430,7 @@ fn bad_checkpoints_and_configurations_are_named_errors() {
         ) && e.to_string().contains("the training set"),
         "{e}"
     );
-    assert_eq!(boom.step, 0);
+    assert_eq!(boom.step(), 0);
     // The same at the session's own entry point.
     let mut one = Session::new(
         Box::new(Cpu::new()),

@@ -308,6 +308,6 @@ fn run(
             }
         }
     }
-    println!("parameter fingerprint {h:016x} after step {}", s.step);
+    println!("parameter fingerprint {h:016x} after step {}", s.step());
     Ok(())
 }

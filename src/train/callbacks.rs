@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use super::fit::{EpochLog, History};
+use super::history::{EpochLog, History};
 use crate::error::{Error, Result};
 use crate::session::{Session, Snapshot};
 
@@ -72,7 +72,7 @@ pub enum MonitorMode {
     Min,
     /// Larger is better.
     Max,
-    /// The metric's declared direction ([`super::fit::metric_direction`], after removing a
+    /// The metric's declared direction ([`super::history::metric_direction`], after removing a
     /// `val_` prefix), as Keras 3: losses are minimized, accuracies maximized, and a metric
     /// without a direction (throughput, learning rate, ...) is refused.
     Auto,
@@ -82,7 +82,7 @@ impl MonitorMode {
     /// Min or Max for `monitor`; Auto without a declared direction is an error naming the
     /// callback and the metric.
     pub fn resolve(self, monitor: &str, callback: &'static str) -> Result<MonitorMode> {
-        use super::fit::{Direction, metric_direction};
+        use super::history::{Direction, metric_direction};
         match self {
             MonitorMode::Auto => match metric_direction(monitor) {
                 Some(Direction::Down) => Ok(MonitorMode::Min),
@@ -275,9 +275,7 @@ impl Callback for EarlyStopping {
             && let Some(w) = &self.best_weights
         {
             // Only the weights and running statistics; the step counter keeps counting.
-            let step = s.step;
-            s.restore(w)?;
-            s.step = step;
+            s.restore_keeping_step(w)?;
         }
         Ok(())
     }
@@ -436,7 +434,7 @@ impl Callback for TerminateOnNan {
             return Err(Error::NonFinite {
                 what: format!("{k} at the end of epoch {}", log.epoch + 1),
                 value: *v as f32,
-                step: s.step,
+                step: s.step(),
             });
         }
         Ok(Control::default())

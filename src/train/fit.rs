@@ -12,79 +12,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::callbacks::{Callback, Control};
-use super::{EpochConfig, Event, checkpoint, evaluate, plot, train_epoch_with};
+use super::epoch::{EpochConfig, Event, evaluate, train_epoch_with};
+use super::history::{COLUMNS, csv_row, epoch_json};
+pub use super::history::{Direction, EpochLog, History, METRICS, metric_direction};
+use super::{checkpoint, plot};
 use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};
-use crate::session::Session;
-
-/// The metrics of one epoch.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct EpochLog {
-    /// 0-based epoch.
-    pub epoch: u64,
-    pub values: BTreeMap<String, f64>,
-}
-
-impl EpochLog {
-    pub fn get(&self, k: &str) -> Option<f64> {
-        self.values.get(k).copied()
-    }
-}
-
-/// Every epoch's metrics, and where early stopping ended and found its best.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct History {
-    pub epochs: Vec<EpochLog>,
-    pub stopped_epoch: Option<u64>,
-    pub best_epoch: Option<u64>,
-}
-
-impl History {
-    /// One metric over the epochs (NaN where missing).
-    pub fn metric(&self, k: &str) -> Vec<f64> {
-        self.epochs
-            .iter()
-            .map(|e| e.get(k).unwrap_or(f64::NAN))
-            .collect()
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "epochs": self.epochs.iter().map(|e| {
-                let mut m: Map<String, Value> = e.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-                m.insert("epoch".into(), json!(e.epoch));
-                Value::Object(m)
-            }).collect::<Vec<_>>(),
-            "stopped_epoch": self.stopped_epoch,
-            "best_epoch": self.best_epoch,
-        })
-    }
-
-    pub fn from_json(v: &Value) -> Option<History> {
-        let epochs = v["epochs"]
-            .as_array()?
-            .iter()
-            .map(|e| {
-                let o = e.as_object()?;
-                let epoch = o.get("epoch")?.as_u64()?;
-                let values = o
-                    .iter()
-                    .filter(|(k, _)| *k != "epoch")
-                    .map(|(k, v)| Some((k.clone(), v.as_f64().unwrap_or(f64::NAN))))
-                    .collect::<Option<_>>()?;
-                Some(EpochLog { epoch, values })
-            })
-            .collect::<Option<Vec<_>>>()?;
-        Some(History {
-            epochs,
-            stopped_epoch: v["stopped_epoch"].as_u64(),
-            best_epoch: v["best_epoch"].as_u64(),
-        })
-    }
-}
+use crate::session::{Session, Snapshot};
 
 /// How to fit.
 #[derive(Clone, Debug)]
@@ -122,53 +59,6 @@ impl Default for FitConfig {
     }
 }
 
-/// The direction in which a metric improves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Larger is better (accuracy).
-    Up,
-    /// Smaller is better (losses).
-    Down,
-}
-
-/// Every recorded metric with its declared direction of improvement (Keras' metric
-/// `_direction`); None for quantities that are not objectives (throughput, learning rate,
-/// gradient norm, time, loss scaling), which mode Auto refuses to monitor.
-pub const METRICS: [(&str, Option<Direction>); 12] = [
-    ("loss", Some(Direction::Down)),
-    ("data_loss", Some(Direction::Down)),
-    ("penalty", Some(Direction::Down)),
-    ("accuracy", Some(Direction::Up)),
-    ("val_loss", Some(Direction::Down)),
-    ("val_accuracy", Some(Direction::Up)),
-    ("lr", None),
-    ("grad_norm", None),
-    ("samples_per_sec", None),
-    ("seconds", None),
-    ("loss_scale", None),
-    ("skipped_steps", None),
-];
-
-/// The declared direction of a metric, looked up (as Keras 3 does) without a `val_`
-/// prefix; None for unknown names and metrics without a direction.
-pub fn metric_direction(name: &str) -> Option<Direction> {
-    let base = name.strip_prefix("val_").unwrap_or(name);
-    METRICS
-        .iter()
-        .find(|(n, _)| *n == base)
-        .and_then(|(_, d)| *d)
-}
-
-const COLUMNS: [&str; 12] = {
-    let mut c = [""; 12];
-    let mut i = 0;
-    while i < 12 {
-        c[i] = METRICS[i].0;
-        i += 1;
-    }
-    c
-};
-
 /// The checkpoint key of each callback: [`Callback::key`], numbered `#2`, `#3`, ... where
 /// keys coincide (by position, so a resume with the same callbacks finds them).
 fn callback_keys(callbacks: &[&mut dyn Callback]) -> Vec<String> {
@@ -185,9 +75,7 @@ fn callback_keys(callbacks: &[&mut dyn Callback]) -> Vec<String> {
 }
 
 /// Every callback's state and device snapshot, by key.
-fn callback_states(
-    callbacks: &[&mut dyn Callback],
-) -> (Value, Vec<(String, crate::session::Snapshot)>) {
+fn callback_states(callbacks: &[&mut dyn Callback]) -> (Value, Vec<(String, Snapshot)>) {
     let keys = callback_keys(callbacks);
     let states: Map<String, Value> = callbacks
         .iter()
@@ -214,16 +102,6 @@ fn append(path: &Path, line: &str) -> Result<()> {
         .open(path)
         .map_err(|e| Error::io(path, e))?;
     writeln!(f, "{line}").map_err(|e| Error::io(path, e))
-}
-
-fn csv_row(e: &EpochLog) -> String {
-    let mut row = vec![(e.epoch + 1).to_string()];
-    row.extend(
-        COLUMNS
-            .iter()
-            .map(|c| e.get(c).map(|v| format!("{v}")).unwrap_or_default()),
-    );
-    row.join(",")
 }
 
 impl Trainer {
@@ -464,14 +342,7 @@ impl Trainer {
                 control.save.extend(c.save);
             }
             if !control.save.is_empty() {
-                let (states, snaps) = callback_states(callbacks);
-                let meta = checkpoint::Meta {
-                    epoch: epoch + 1,
-                    batch: 0,
-                    history: history.to_json(),
-                    callbacks: states,
-                    standardizer: cfg.standardizer.clone(),
-                };
+                let (meta, snaps) = self.checkpoint_meta(callbacks, &history, epoch + 1, 0);
                 for p in &control.save {
                     checkpoint::save(p, s, &meta, &snaps)?;
                 }
@@ -502,10 +373,28 @@ impl Trainer {
     ) -> Result<Error> {
         let Some(path) = &self.cfg.interrupt_checkpoint else {
             return Ok(Error::Interrupted {
-                step: s.step,
+                step: s.step(),
                 checkpoint: PathBuf::from("(not saved)"),
             });
         };
+        let (meta, snaps) = self.checkpoint_meta(callbacks, history, epoch, batch);
+        checkpoint::save(path, s, &meta, &snaps)?;
+        Ok(Error::Interrupted {
+            step: s.step(),
+            checkpoint: path.clone(),
+        })
+    }
+
+    /// The checkpoint metadata after `epoch` epochs and `batch` batches of the next (the
+    /// history, every callback's state, the standardizer) and every callback's device
+    /// snapshot: what both an epoch-end save and an interrupt save write.
+    fn checkpoint_meta(
+        &self,
+        callbacks: &[&mut dyn Callback],
+        history: &History,
+        epoch: u64,
+        batch: usize,
+    ) -> (checkpoint::Meta, Vec<(String, Snapshot)>) {
         let (states, snaps) = callback_states(callbacks);
         let meta = checkpoint::Meta {
             epoch,
@@ -514,20 +403,6 @@ impl Trainer {
             callbacks: states,
             standardizer: self.cfg.standardizer.clone(),
         };
-        checkpoint::save(path, s, &meta, &snaps)?;
-        Ok(Error::Interrupted {
-            step: s.step,
-            checkpoint: path.clone(),
-        })
+        (meta, snaps)
     }
-}
-
-fn epoch_json(e: &EpochLog) -> Value {
-    let mut m: Map<String, Value> = e
-        .values
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    m.insert("epoch".into(), json!(e.epoch + 1));
-    Value::Object(m)
 }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::fit::History;
+use super::history::History;
 use crate::error::{Error, Result};
 
 /// Fonts tried, in order, for the labels (DejaVu is Debian's `fonts-dejavu-core`).

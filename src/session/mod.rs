@@ -1,0 +1,390 @@
+//! A model compiled for a backend: parameters on the device, programs built once per
+//! (mode, batch size), a training step = upload one batch + replay one program (one
+//! submission on the GPU). Loss, accuracy and the gradient norm accumulate on the device
+//! and are read back only by [`Session::take_metrics`].
+//!
+//! This file holds compilation and the steps (train, evaluate, gradients); the device
+//! state and snapshots are in `state.rs`, the metrics in `metrics.rs`, inference in
+//! `predict.rs` and activation/gradient statistics in `probe.rs`.
+
+use std::collections::HashMap;
+
+use crate::backend::{Backend, Globals, ProgramId};
+use crate::error::{Error, Result};
+use crate::graph::Graph;
+use crate::plan::{self, Layout, Mode, buf};
+use crate::optim::{Every, LrSchedule, Optimizer, Precision, Regularizer};
+
+mod metrics;
+mod predict;
+mod probe;
+mod state;
+
+pub use metrics::Metrics;
+pub use predict::McPrediction;
+pub use probe::{ProbeReport, TensorStat};
+pub use state::Snapshot;
+
+/// Tensors keyed by name, in model order.
+pub type Named = Vec<(String, Vec<f32>)>;
+
+/// A compiled model on a backend.
+pub struct Session {
+    backend: Box<dyn Backend>,
+    graph: Graph,
+    layout: Layout,
+    opt: Optimizer,
+    regularizer: Option<Regularizer>,
+    schedule: LrSchedule,
+    /// Current epoch (for per-epoch schedules); set by [`Session::set_epoch`].
+    epoch: u64,
+    seed: u64,
+    /// Training steps taken (keys dropout masks).
+    step: u64,
+    programs: HashMap<(Mode, usize), (ProgramId, Option<crate::backend::Slice>)>,
+    /// Instructions (kernel dispatches) of each loaded program.
+    dispatches: HashMap<(Mode, usize), usize>,
+    /// Rows of the last uploaded batch (to locate a non-finite value).
+    last_batch: usize,
+    /// Some parameter has a nonzero penalty coefficient ([`Globals::PENALTY`]).
+    penalty: bool,
+    /// The metrics read started by [`Session::start_metrics`]: its mode and step count.
+    pending_metrics: Option<(Mode, u64)>,
+    /// Skipped training steps (non-finite gradient) as of the last metrics read: a read
+    /// that finds more names the non-finite step (f32), and the host's view of the
+    /// schedule position ([`Session::current_lr`]) counts applied updates only.
+    skipped_known: u64,
+    /// Of those, the skips that were not f16 overflows absorbed by the loss scale, as of
+    /// the last read: more at a read is a [`Error::NonFinite`].
+    nonfinite_known: u64,
+}
+
+impl Session {
+    /// Compile `graph` for `backend` with batches of at most `max_batch` samples, and
+    /// initialize parameters from `seed` (the same values on every backend).
+    pub fn new(
+        backend: Box<dyn Backend>,
+        graph: Graph,
+        opt: impl Into<Optimizer>,
+        seed: u64,
+        max_batch: usize,
+    ) -> Result<Self> {
+        Self::with_precision(backend, graph, opt, seed, max_batch, Precision::F32)
+    }
+
+    /// [`Session::new`] with f32 or mixed-precision arithmetic ([`Precision`]).
+    pub fn with_precision(
+        mut backend: Box<dyn Backend>,
+        graph: Graph,
+        opt: impl Into<Optimizer>,
+        seed: u64,
+        max_batch: usize,
+        precision: Precision,
+    ) -> Result<Self> {
+        let opt = opt.into();
+        opt.validate()?;
+        let mut layout = Layout::with_precision(&graph, backend.align(), max_batch, precision)?;
+        layout.second_moment = opt.is_adam();
+        // Compile the largest programs first to size the pool, then freeze it.
+        let train = plan::compile(&graph, &mut layout, Mode::Train, max_batch, &opt)?;
+        let eval = plan::compile(&graph, &mut layout, Mode::Eval, max_batch, &opt)?;
+        layout.frozen = true;
+        backend.create_buffers(&layout.specs(&graph))?;
+        // The next batch's upload goes to the copy no submitted step reads.
+        backend.double_buffer(&[buf::INPUT, buf::LABELS])?;
+        let mut programs = HashMap::new();
+        let dispatches = HashMap::from([
+            ((Mode::Train, max_batch), train.instrs.len()),
+            ((Mode::Eval, max_batch), eval.instrs.len()),
+        ]);
+        programs.insert(
+            (Mode::Train, max_batch),
+            (backend.load(&train)?, train.logits),
+        );
+        programs.insert((Mode::Eval, max_batch), (backend.load(&eval)?, eval.logits));
+        let mut s = Session {
+            backend,
+            graph,
+            layout,
+            opt,
+            regularizer: None,
+            schedule: LrSchedule::Constant,
+            epoch: 0,
+            seed,
+            step: 0,
+            programs,
+            dispatches,
+            last_batch: 0,
+            penalty: false,
+            pending_metrics: None,
+            skipped_known: 0,
+            nonfinite_known: 0,
+        };
+        s.init_params()?;
+        Ok(s)
+    }
+
+    /// Set the default norm penalty, applied to every parameter marked `decay` (weights)
+    /// that has no regularizer of its own. m in the course scaling is the session's batch
+    /// size.
+    pub fn set_regularizer(&mut self, r: Option<Regularizer>) -> Result<()> {
+        if let Some(r) = &r {
+            r.validate()?;
+        }
+        self.regularizer = r;
+        self.write_penalty_coefficients()
+    }
+
+    /// Set the learning-rate schedule (applied from the next step).
+    pub fn set_schedule(&mut self, s: LrSchedule) -> Result<()> {
+        s.validate()?;
+        self.schedule = s;
+        Ok(())
+    }
+
+    /// Tell per-epoch schedules which epoch the next steps belong to.
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+    }
+
+    /// The learning rate the next step will use, if no step was skipped since the last
+    /// metrics read (a per-step schedule advances with applied updates only; the device
+    /// evaluates it, see [`Globals::lr`]).
+    pub fn current_lr(&self) -> f32 {
+        self.schedule
+            .lr(self.opt.lr(), self.epoch, self.step - self.skipped_known)
+    }
+
+    /// The backend, mutably (diagnostics and fault injection: [`Backend::lose_device`]).
+    pub fn backend_mut(&mut self) -> &mut dyn Backend {
+        self.backend.as_mut()
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.opt
+    }
+
+    /// Set the learning rate used by the following steps.
+    /// Set the base learning rate (schedules scale it).
+    pub fn set_lr(&mut self, lr: f32) -> Result<()> {
+        let mut opt = self.opt.clone();
+        opt.set_lr(lr);
+        opt.validate()?;
+        self.opt = opt;
+        Ok(())
+    }
+
+    /// Whether a training step on a batch of `batch` samples is possible: an error when a
+    /// batch-norm layer would see one value per channel ([`Error::OneValuePerChannel`]).
+    pub fn trainable_batch(&self, batch: usize) -> Result<()> {
+        self.check_batch_norm(Mode::Train, batch)
+    }
+
+    /// Kernel dispatches in one training step of `batch` rows (compiling the program if it
+    /// is not yet).
+    pub fn dispatches_per_step(&mut self, batch: usize) -> Result<usize> {
+        self.program(Mode::Train, batch)?;
+        Ok(self.dispatches[&(Mode::Train, batch)])
+    }
+
+    fn program(&mut self, mode: Mode, batch: usize) -> Result<ProgramId> {
+        Ok(self.program_with_logits(mode, batch)?.0)
+    }
+
+    fn program_with_logits(
+        &mut self,
+        mode: Mode,
+        batch: usize,
+    ) -> Result<(ProgramId, Option<crate::backend::Slice>)> {
+        if let Some(&p) = self.programs.get(&(mode, batch)) {
+            return Ok(p);
+        }
+        self.check_batch_norm(mode, batch)?;
+        let before = self.layout.pool.len();
+        let prog = plan::compile(&self.graph, &mut self.layout, mode, batch, &self.opt)?;
+        if self.layout.pool.len() > before {
+            let specs = self.layout.specs(&self.graph);
+            self.backend
+                .add_buffers(&specs[buf::POOL_BASE + before..])?;
+        }
+        let p = (self.backend.load(&prog)?, prog.logits);
+        self.programs.insert((mode, batch), p);
+        self.dispatches.insert((mode, batch), prog.instrs.len());
+        Ok(p)
+    }
+
+    /// The batch size of `x` and `y`, checked before anything reaches the device: a
+    /// non-empty batch of at most the maximum batch, whole rows, labels that are class
+    /// indices, and finite inputs. On the host, one pass over the batch (as the upload
+    /// itself); the device never sees a label it cannot index or a NaN a ReLU would hide.
+    fn check_batch(&self, x: &[f32], y: &[f32], context: &str) -> Result<usize> {
+        let f = self.graph.in_features();
+        let b = y.len();
+        if b > self.layout.max_batch {
+            return Err(Error::BatchTooLarge {
+                batch: b,
+                max: self.layout.max_batch,
+            });
+        }
+        if b == 0 || x.len() != b * f {
+            return Err(Error::Shape {
+                context: context.into(),
+                got: vec![x.len(), y.len()],
+                expected: format!(
+                    "x of batch·{f} values and 1..={} labels",
+                    self.layout.max_batch
+                ),
+            });
+        }
+        crate::data::check_labels(y, self.graph.classes(), context)?;
+        crate::data::check_finite(x, f, context)?;
+        Ok(b)
+    }
+
+    /// Refuse a training-mode pass in which a batch-norm layer would see one value per
+    /// channel (PyTorch: "Expected more than 1 value per channel when training"): its
+    /// batch variance is 0 and its running variance would be pulled towards 0. Checked
+    /// when the program for (mode, batch) is first compiled, so it costs nothing per step.
+    fn check_batch_norm(&self, mode: Mode, batch: usize) -> Result<()> {
+        if mode.inference() {
+            return Ok(());
+        }
+        for n in &self.graph.nodes[..self.graph.n_forward] {
+            if let crate::graph::Op::BatchNorm { state, spatial, .. } = n.op
+                && batch.saturating_mul(spatial) <= 1
+            {
+                let name = &self.graph.states[state].name;
+                let layer = name.split('.').next().unwrap_or(name).to_string();
+                return Err(Error::OneValuePerChannel {
+                    layer,
+                    batch,
+                    spatial,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Write a checked batch to the input and label buffers.
+    fn upload(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
+        self.backend.write(buf::INPUT, 0, x)?;
+        self.backend.write(buf::LABELS, 0, y)?;
+        self.last_batch = y.len();
+        Ok(())
+    }
+
+    fn globals(&self) -> Globals {
+        // A per-step schedule is evaluated on the device at the count of applied updates
+        // (ClipFinalize), so that a skipped step does not advance it; per-epoch schedules
+        // are evaluated here. Adam's bias corrections are computed there too.
+        let lr0 = self.opt.lr();
+        let (lr, sched_kind, sched_n, sched_x) = match self.schedule {
+            LrSchedule::Step {
+                step_size,
+                gamma,
+                every: Every::Step,
+            } => (lr0, 1, step_size.min(u32::MAX as u64) as u32, gamma),
+            LrSchedule::Exponential {
+                gamma,
+                every: Every::Step,
+            } => (lr0, 2, 0, gamma),
+            LrSchedule::Cosine {
+                t_max,
+                eta_min,
+                every: Every::Step,
+            } => (lr0, 3, t_max.min(u32::MAX as u64) as u32, eta_min),
+            s => (s.lr(lr0, self.epoch, 0), 0, 0, 0.0),
+        };
+        Globals {
+            seed_lo: self.seed as u32,
+            seed_hi: (self.seed >> 32) as u32,
+            step: self.step as u32,
+            lr,
+            sched_x,
+            sched_n,
+            sched_kind,
+            flags: if self.penalty { Globals::PENALTY } else { 0 }
+                | if self.layout.mixed.is_some() {
+                    Globals::MIXED
+                } else {
+                    0
+                },
+        }
+    }
+
+    /// One training step on a batch (`x` row-major [b, features], `y` class indices).
+    /// Never waits for the device.
+    ///
+    /// Errors: a batch over the session's maximum, labels that are not class indices, a
+    /// non-finite input (row and feature), one value per channel into a batch-norm layer.
+    /// A gradient that is not finite for another reason (an overflow) is found on the
+    /// device: the update is skipped and the next metrics read names it
+    /// ([`Session::take_metrics`]).
+    pub fn train_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
+        let b = self.check_batch(x, y, "training batch")?;
+        let id = self.program(Mode::Train, b)?;
+        self.upload(x, y)?;
+        let g = self.globals();
+        self.backend.run(id, &g)?;
+        self.step += 1;
+        Ok(())
+    }
+
+    /// Forward pass in inference mode (running statistics, no dropout), accumulating
+    /// evaluation metrics. Errors as [`Session::train_batch`]; a loss that is not finite
+    /// (logits overflowing f32) is named at the next read.
+    pub fn eval_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
+        let b = self.check_batch(x, y, "evaluation batch")?;
+        let id = self.program(Mode::Eval, b)?;
+        self.upload(x, y)?;
+        let g = self.globals();
+        self.backend.run(id, &g)
+    }
+
+    /// Forward and backward in training mode without a parameter update (batch-norm running
+    /// statistics do move); returns the metrics (data loss, penalty, norm) and every
+    /// parameter's gradient (penalties and value clipping included, before norm scaling), for
+    /// gradient checks. Does not advance the step, so dropout masks repeat.
+    pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(Metrics, Named)> {
+        let b = self.check_batch(x, y, "gradient batch")?;
+        let id = self.program(Mode::Grad, b)?;
+        self.upload(x, y)?;
+        let g = self.globals();
+        self.backend.run(id, &g)?;
+        let m = self.take_metrics(Mode::Grad)?;
+        let all = self.backend.read(buf::GRADS, 0, self.layout.params_len)?;
+        Ok((m, self.slice_params(&all)))
+    }
+
+    /// The seed that keys initialization, dropout masks and shuffling.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Training steps taken (keys dropout masks and per-step schedules).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// The epoch per-epoch schedules use for the next steps ([`Session::set_epoch`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Wait for all submitted steps.
+    pub fn sync(&mut self) -> Result<()> {
+        self.backend.sync()
+    }
+}

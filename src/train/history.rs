@@ -1,0 +1,140 @@
+//! The record of a run: each epoch's metrics ([`EpochLog`]), the [`History`] of every
+//! epoch, the recorded metrics with their direction of improvement, and their JSON and
+//! CSV rows.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+/// The metrics of one epoch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EpochLog {
+    /// 0-based epoch.
+    pub epoch: u64,
+    pub values: BTreeMap<String, f64>,
+}
+
+impl EpochLog {
+    pub fn get(&self, k: &str) -> Option<f64> {
+        self.values.get(k).copied()
+    }
+}
+
+/// Every epoch's metrics, and where early stopping ended and found its best.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    pub epochs: Vec<EpochLog>,
+    pub stopped_epoch: Option<u64>,
+    pub best_epoch: Option<u64>,
+}
+
+impl History {
+    /// One metric over the epochs (NaN where missing).
+    pub fn metric(&self, k: &str) -> Vec<f64> {
+        self.epochs
+            .iter()
+            .map(|e| e.get(k).unwrap_or(f64::NAN))
+            .collect()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "epochs": self.epochs.iter().map(|e| {
+                let mut m: Map<String, Value> = e.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                m.insert("epoch".into(), json!(e.epoch));
+                Value::Object(m)
+            }).collect::<Vec<_>>(),
+            "stopped_epoch": self.stopped_epoch,
+            "best_epoch": self.best_epoch,
+        })
+    }
+
+    pub fn from_json(v: &Value) -> Option<History> {
+        let epochs = v["epochs"]
+            .as_array()?
+            .iter()
+            .map(|e| {
+                let o = e.as_object()?;
+                let epoch = o.get("epoch")?.as_u64()?;
+                let values = o
+                    .iter()
+                    .filter(|(k, _)| *k != "epoch")
+                    .map(|(k, v)| Some((k.clone(), v.as_f64().unwrap_or(f64::NAN))))
+                    .collect::<Option<_>>()?;
+                Some(EpochLog { epoch, values })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(History {
+            epochs,
+            stopped_epoch: v["stopped_epoch"].as_u64(),
+            best_epoch: v["best_epoch"].as_u64(),
+        })
+    }
+}
+
+/// The direction in which a metric improves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Larger is better (accuracy).
+    Up,
+    /// Smaller is better (losses).
+    Down,
+}
+
+/// Every recorded metric with its declared direction of improvement (Keras' metric
+/// `_direction`); None for quantities that are not objectives (throughput, learning rate,
+/// gradient norm, time, loss scaling), which mode Auto refuses to monitor.
+pub const METRICS: [(&str, Option<Direction>); 12] = [
+    ("loss", Some(Direction::Down)),
+    ("data_loss", Some(Direction::Down)),
+    ("penalty", Some(Direction::Down)),
+    ("accuracy", Some(Direction::Up)),
+    ("val_loss", Some(Direction::Down)),
+    ("val_accuracy", Some(Direction::Up)),
+    ("lr", None),
+    ("grad_norm", None),
+    ("samples_per_sec", None),
+    ("seconds", None),
+    ("loss_scale", None),
+    ("skipped_steps", None),
+];
+
+/// The declared direction of a metric, looked up (as Keras 3 does) without a `val_`
+/// prefix; None for unknown names and metrics without a direction.
+pub fn metric_direction(name: &str) -> Option<Direction> {
+    let base = name.strip_prefix("val_").unwrap_or(name);
+    METRICS
+        .iter()
+        .find(|(n, _)| *n == base)
+        .and_then(|(_, d)| *d)
+}
+
+pub(super) const COLUMNS: [&str; 12] = {
+    let mut c = [""; 12];
+    let mut i = 0;
+    while i < 12 {
+        c[i] = METRICS[i].0;
+        i += 1;
+    }
+    c
+};
+
+pub(super) fn csv_row(e: &EpochLog) -> String {
+    let mut row = vec![(e.epoch + 1).to_string()];
+    row.extend(
+        COLUMNS
+            .iter()
+            .map(|c| e.get(c).map(|v| format!("{v}")).unwrap_or_default()),
+    );
+    row.join(",")
+}
+
+pub(super) fn epoch_json(e: &EpochLog) -> Value {
+    let mut m: Map<String, Value> = e
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    m.insert("epoch".into(), json!(e.epoch + 1));
+    Value::Object(m)
+}
