@@ -9,6 +9,8 @@ use crate::error::{Error, Result};
 pub(super) const SCRATCH_BASE: usize = 1 << 24;
 
 impl Gpu {
+    /// [`Backend::create_buffers`](crate::backend::Backend::create_buffers): drop every
+    /// buffer, program and operand texture, then create `specs`.
     pub(super) fn reset_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
         self.buffers.clear();
         self.specs.clear();
@@ -40,6 +42,8 @@ impl Gpu {
         Ok(())
     }
 
+    /// [`Backend::add_buffers`](crate::backend::Backend::add_buffers): buffers for `specs`
+    /// after those held.
     pub(super) fn push_buffers(&mut self, specs: &[BufferSpec]) -> Result<()> {
         let bufs = specs
             .iter()
@@ -50,6 +54,8 @@ impl Gpu {
         Ok(())
     }
 
+    /// [`Backend::write`](crate::backend::Backend::write): `data` into buffer `buf` from
+    /// element `off`, in the copy the next run reads.
     pub(super) fn write_buffer(&mut self, buf: usize, off: usize, data: &[f32]) -> Result<()> {
         let spec = self
             .specs

@@ -4,9 +4,10 @@ use super::AdapterReport;
 use super::matmul::{MatmulShape, SG_TM, matmul_shape, texture_format};
 use crate::backend::{Instr, Kernel};
 
-/// First binding of the read-only operands in0..in3, and of the read-write ones
-/// out0..out2 (see shaders/common.wgsl).
+/// Binding of in0, the first of the four read-only operands in0..in3 (see
+/// shaders/common.wgsl).
 pub const IN_BASE: u32 = 2;
+/// Binding of out0, the first of the three read-write operands out0..out2.
 pub const OUT_BASE: u32 = 6;
 
 /// The binding of A's texture (A from a texture, shaders/texture.wgsl).
@@ -24,7 +25,7 @@ pub fn layout_key(kernel: Kernel, shape: &MatmulShape) -> LayoutKey {
 }
 
 /// The bindings a kernel's pipeline layout has (inputs, outputs): the matmul has a fourth
-/// input, B again as vectors ([`vec4_b`]).
+/// input, B again as vectors ([`vec4_b`](super::matmul::vec4_b)).
 pub fn arity(kernel: Kernel) -> (usize, usize) {
     let def = kernel.def();
     match kernel {

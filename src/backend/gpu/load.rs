@@ -4,7 +4,7 @@
 use super::Gpu;
 use super::buffers::SCRATCH_BASE;
 use super::dispatch::{self, IN_BASE, OUT_BASE};
-use super::matmul;
+use super::matmul::MatmulShape;
 use super::textures::TextureCopy;
 use crate::backend::{Backend, BufferSpec, Instr, Kernel, Program, ProgramId, Slice};
 use crate::error::{Error, Result};
@@ -129,6 +129,8 @@ impl Gpu {
         Ok(out)
     }
 
+    /// [`Backend::load`]: split-K, then for each instruction its operand textures,
+    /// pipeline, parameters and bind groups; the parameters in one uniform buffer.
     pub(super) fn load_program(&mut self, program: &Program) -> Result<ProgramId> {
         let instrs = self.split_k(&program.instrs)?;
         let n = instrs.len().max(1) as u64;
@@ -139,150 +141,16 @@ impl Gpu {
             mapped_at_creation: false,
         });
         let mut staged = vec![0u8; (n * PARAM_STRIDE) as usize];
-        let max_binding = self.ctx.limits.max_storage_buffer_binding_size;
-        let align = self.align();
         let mut loaded = vec![];
         for (i, instr) in instrs.iter().enumerate() {
             let mut shape = self.matmul_shape(instr.kernel, &instr.p);
-            // A and B from textures: copied there (whole texels, from texel-aligned
-            // offsets) just before the dispatch.
-            let (format, texel, _) = matmul::texture_format(instr.kernel);
-            let mut copies = vec![];
-            if let (Kernel::MatMul { .. }, [a, b, ..]) = (instr.kernel, &instr.ins[..])
-                && let bytes = ((a.len * 4) as u64, (b.len * 4) as u64)
-                && let Some((a_rows, b_rows)) =
-                    self.texture_rows(instr.kernel, &instr.p, &shape, bytes)
-                && [a, b]
-                    .iter()
-                    .all(|s| ((s.off * 4) as u64).is_multiple_of(texel))
-            {
-                shape.tex = true;
-                let a_tex = self.texture(format, texel, a_rows, None)?;
-                let b_tex = self.texture(format, texel, b_rows, Some(a_tex))?;
-                for (s, bytes, tex) in [(a, bytes.0, a_tex), (b, bytes.1, b_tex)] {
-                    copies.push(TextureCopy {
-                        buf: s.buf,
-                        offset: (s.off * 4) as u64,
-                        bytes,
-                        tex,
-                    });
-                }
-            }
+            let copies = self.texture_copies(instr, &mut shape)?;
             let pipeline = self.pipeline(instr.kernel, shape)?;
-            let def = instr.kernel.def();
             let o = i * PARAM_STRIDE as usize;
             staged[o..o + 64].copy_from_slice(bytemuck::cast_slice(&instr.p));
-            // One bind group per copy of the double-buffered inputs it reads (see
-            // `Backend::double_buffer`), else one for both.
-            let parities =
-                if (instr.ins.iter().chain(&instr.outs)).any(|s| self.twins.contains_key(&s.buf)) {
-                    2
-                } else {
-                    1
-                };
-            let mut bind_groups = Vec::with_capacity(2);
-            for parity in 0..parities {
-                let mut entries = vec![
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &params,
-                            offset: o as u64,
-                            size: std::num::NonZeroU64::new(64),
-                        }),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: self.globals.as_entire_binding(),
-                    },
-                ];
-                // (binding, range, as a vec4 array: the size rounded up to 16 bytes).
-                let mut operands: Vec<(u32, &Slice, bool)> = instr
-                    .ins
-                    .iter()
-                    .enumerate()
-                    .map(|(j, s)| (IN_BASE + j as u32, s, false))
-                    .chain(
-                        instr
-                            .outs
-                            .iter()
-                            .enumerate()
-                            .map(|(j, s)| (OUT_BASE + j as u32, s, false)),
-                    )
-                    .collect();
-                if let [a, b] = &copies[..] {
-                    // A's texture, and B's in place of its vector view.
-                    let view = |c: &TextureCopy| {
-                        wgpu::BindingResource::TextureView(&self.textures[c.tex].view)
-                    };
-                    entries.push(wgpu::BindGroupEntry {
-                        binding: dispatch::ATEX_BINDING,
-                        resource: view(a),
-                    });
-                    entries.push(wgpu::BindGroupEntry {
-                        binding: IN_BASE + 3,
-                        resource: view(b),
-                    });
-                } else if dispatch::arity(instr.kernel).0 > def.n_in {
-                    // The matmul's B again, as in3: vectors of 4 values (see matmul::vec4_b).
-                    operands.push((IN_BASE + 3, &instr.ins[1], true));
-                }
-                for (binding, s, vec4) in operands {
-                    let (buffer, spec) = self.operand_buffer_at(s.buf, parity)?;
-                    let bytes = (s.len.max(1) * 4) as u64;
-                    // (Buffers are 16-byte multiples, so with offsets aligned to 16 bytes the
-                    // rounded range stays inside; the clamp covers smaller offset alignments.)
-                    let bytes = if vec4 {
-                        bytes
-                            .next_multiple_of(16)
-                            .min(buffer.size() - (s.off * 4) as u64)
-                    } else {
-                        bytes
-                    };
-                    if bytes > max_binding {
-                        return Err(Error::BufferTooLarge {
-                            name: format!("{} operand of {:?}", spec.name, instr.kernel),
-                            bytes,
-                            limit_name: "max_storage_buffer_binding_size",
-                            limit: max_binding,
-                        });
-                    }
-                    if s.off % align != 0 || s.off + s.len.max(1) > spec.len.max(1) {
-                        return Err(Error::Graph(format!(
-                            "{:?}: operand {s:?} misaligned or outside buffer {}",
-                            instr.kernel, spec.name
-                        )));
-                    }
-                    entries.push(wgpu::BindGroupEntry {
-                        binding,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer,
-                            offset: (s.off * 4) as u64,
-                            size: std::num::NonZeroU64::new(bytes),
-                        }),
-                    });
-                }
-                let layout = &self.layouts[&dispatch::layout_key(instr.kernel, &shape)];
-                bind_groups.push(self.ctx.checked(|d| {
-                    d.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some(def.entry),
-                        layout,
-                        entries: &entries,
-                    })
-                })?);
-            }
+            let bind_groups = self.bind_groups(instr, &shape, &copies, &params, o as u64)?;
             let groups = dispatch::workgroups(instr, &self.ctx.report);
-            let trips = dispatch::loop_trips(instr, &self.ctx.report);
-            if self.ctx.report.name.contains("llvmpipe") && trips > dispatch::LLVMPIPE_LOOP_LIMIT {
-                return Err(Error::Gpu(format!(
-                    "{:?} with parameters {:?} would run {trips} loop iterations per invocation; \
-                     llvmpipe (lavapipe) stops at {} and would return a wrong result: use a \
-                     smaller batch or the CPU backend",
-                    instr.kernel,
-                    &instr.p[..6],
-                    dispatch::LLVMPIPE_LOOP_LIMIT
-                )));
-            }
+            self.check_loop_trips(instr)?;
             loaded.push(LoadedInstr {
                 pipeline,
                 bind_groups,
@@ -298,5 +166,137 @@ impl Gpu {
             _params: params,
         });
         Ok(ProgramId(self.programs.len() - 1))
+    }
+
+    /// The bind groups of `instr` with `shape`, its operands in `copies`' textures or in
+    /// buffers, its parameters at byte `offset` of `params`.
+    fn bind_groups(
+        &self,
+        instr: &Instr,
+        shape: &MatmulShape,
+        copies: &[TextureCopy],
+        params: &wgpu::Buffer,
+        offset: u64,
+    ) -> Result<Vec<wgpu::BindGroup>> {
+        let def = instr.kernel.def();
+        let max_binding = self.ctx.limits.max_storage_buffer_binding_size;
+        let align = self.align();
+        // One bind group per copy of the double-buffered inputs it reads (see
+        // `Backend::double_buffer`), else one for both.
+        let parities =
+            if (instr.ins.iter().chain(&instr.outs)).any(|s| self.twins.contains_key(&s.buf)) {
+                2
+            } else {
+                1
+            };
+        let mut bind_groups = Vec::with_capacity(2);
+        for parity in 0..parities {
+            let mut entries = vec![
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: params,
+                        offset,
+                        size: std::num::NonZeroU64::new(64),
+                    }),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: self.globals.as_entire_binding(),
+                },
+            ];
+            // (binding, range, as a vec4 array: the size rounded up to 16 bytes).
+            let mut operands: Vec<(u32, &Slice, bool)> = instr
+                .ins
+                .iter()
+                .enumerate()
+                .map(|(j, s)| (IN_BASE + j as u32, s, false))
+                .chain(
+                    instr
+                        .outs
+                        .iter()
+                        .enumerate()
+                        .map(|(j, s)| (OUT_BASE + j as u32, s, false)),
+                )
+                .collect();
+            if let [a, b] = copies {
+                // A's texture, and B's in place of its vector view.
+                let view = |c: &TextureCopy| {
+                    wgpu::BindingResource::TextureView(&self.textures[c.tex].view)
+                };
+                entries.push(wgpu::BindGroupEntry {
+                    binding: dispatch::ATEX_BINDING,
+                    resource: view(a),
+                });
+                entries.push(wgpu::BindGroupEntry {
+                    binding: IN_BASE + 3,
+                    resource: view(b),
+                });
+            } else if dispatch::arity(instr.kernel).0 > def.n_in {
+                // The matmul's B again, as in3: vectors of 4 values (see matmul::vec4_b).
+                operands.push((IN_BASE + 3, &instr.ins[1], true));
+            }
+            for (binding, s, vec4) in operands {
+                let (buffer, spec) = self.operand_buffer_at(s.buf, parity)?;
+                let bytes = (s.len.max(1) * 4) as u64;
+                // (Buffers are 16-byte multiples, so with offsets aligned to 16 bytes the
+                // rounded range stays inside; the clamp covers smaller offset alignments.)
+                let bytes = if vec4 {
+                    bytes
+                        .next_multiple_of(16)
+                        .min(buffer.size() - (s.off * 4) as u64)
+                } else {
+                    bytes
+                };
+                if bytes > max_binding {
+                    return Err(Error::BufferTooLarge {
+                        name: format!("{} operand of {:?}", spec.name, instr.kernel),
+                        bytes,
+                        limit_name: "max_storage_buffer_binding_size",
+                        limit: max_binding,
+                    });
+                }
+                if s.off % align != 0 || s.off + s.len.max(1) > spec.len.max(1) {
+                    return Err(Error::Graph(format!(
+                        "{:?}: operand {s:?} misaligned or outside buffer {}",
+                        instr.kernel, spec.name
+                    )));
+                }
+                entries.push(wgpu::BindGroupEntry {
+                    binding,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer,
+                        offset: (s.off * 4) as u64,
+                        size: std::num::NonZeroU64::new(bytes),
+                    }),
+                });
+            }
+            let layout = &self.layouts[&dispatch::layout_key(instr.kernel, shape)];
+            bind_groups.push(self.ctx.checked(|d| {
+                d.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(def.entry),
+                    layout,
+                    entries: &entries,
+                })
+            })?);
+        }
+        Ok(bind_groups)
+    }
+
+    /// Refuse `instr` on llvmpipe (lavapipe) if one invocation would run more loop
+    /// iterations than it allows.
+    fn check_loop_trips(&self, instr: &Instr) -> Result<()> {
+        let trips = dispatch::loop_trips(instr, &self.ctx.report);
+        if self.ctx.report.name.contains("llvmpipe") && trips > dispatch::LLVMPIPE_LOOP_LIMIT {
+            return Err(Error::Gpu(format!(
+                "{:?} with parameters {:?} would run {trips} loop iterations per invocation; \
+                 llvmpipe (lavapipe) stops at {} and would return a wrong result: use a \
+                 smaller batch or the CPU backend",
+                instr.kernel,
+                &instr.p[..6],
+                dispatch::LLVMPIPE_LOOP_LIMIT
+            )));
+        }
+        Ok(())
     }
 }

@@ -1,5 +1,13 @@
 //! The wgpu backend: device, pipelines, buffers and bind groups are built once; a program
 //! is replayed as one compute pass in one queue submission, without waiting.
+//!
+//! This file holds the [`Gpu`] struct and its [`Backend`] impl; the rest lives in
+//! `buffers` (storage buffers, double-buffered inputs, scratch), `load` (a program's
+//! pipelines and bind groups), `textures` (matmul operands in textures), `readback`,
+//! `pipelines` (layouts, pipelines, the pipeline cache), `selfcheck` (the narrow matmul
+//! tiles' start-up check) and `context` (adapter, device, errors); the shader side in
+//! `wgsl` (module text), `matmul` (the subgroup matmul's variants) and `dispatch`
+//! (bindings, workgroups, loop trips).
 
 mod buffers;
 mod context;

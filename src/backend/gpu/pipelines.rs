@@ -64,6 +64,7 @@ impl Gpu {
         }
     }
 
+    /// The pipeline layout for `key` and its bind group layout, each made once.
     fn layout(&mut self, key: LayoutKey) -> &wgpu::PipelineLayout {
         let device = &self.ctx.device;
         let (n_in, n_out, tex) = key;

@@ -25,13 +25,14 @@ fn readback_buffer(
     }
 }
 
-/// An asynchronous read in flight ([`Backend::read_start`]).
+/// An asynchronous read in flight ([`Backend::read_start`](crate::backend::Backend::read_start)).
 pub(super) struct PendingRead {
     bytes: u64,
     done: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
 }
 
 impl Gpu {
+    /// The staging buffer of blocking reads, large enough for `bytes`.
     fn staging(&mut self, bytes: u64) -> wgpu::Buffer {
         readback_buffer(&self.ctx.device, &mut self.staging, bytes)
     }
@@ -53,6 +54,8 @@ impl Gpu {
         Ok(())
     }
 
+    /// [`Backend::read`](crate::backend::Backend::read): copy the range into the staging
+    /// buffer and wait for it.
     pub(super) fn read_blocking(&mut self, buf: usize, off: usize, len: usize) -> Result<Vec<f32>> {
         self.check_read(buf, off, len)?;
         if len == 0 {
@@ -90,6 +93,8 @@ impl Gpu {
         Ok(out)
     }
 
+    /// [`Backend::read_start`](crate::backend::Backend::read_start): copy the range and map
+    /// it without waiting.
     pub(super) fn start_read(&mut self, buf: usize, off: usize, len: usize) -> Result<()> {
         // Drop a read nobody finished (its buffer must be unmapped before reuse).
         if self.pending.is_some() {
@@ -117,6 +122,8 @@ impl Gpu {
         self.ctx.take_error()
     }
 
+    /// [`Backend::read_finish`](crate::backend::Backend::read_finish): the values of the
+    /// read in flight, waiting for them if needed (`None` when none is).
     pub(super) fn finish_read(&mut self) -> Result<Option<Vec<f32>>> {
         let Some(p) = self.pending.take() else {
             return Ok(None);

@@ -1,32 +1,64 @@
 //! Textures that hold matmul operands, and the copies that fill them before a dispatch.
 
 use super::Gpu;
-use super::matmul::{MatmulShape, TEX_WIDTH, texture_operands};
-use crate::backend::Kernel;
+use super::matmul::{MatmulShape, TEX_WIDTH, texture_format, texture_operands};
+use crate::backend::{Instr, Kernel};
 use crate::error::Result;
 
 /// Copy `bytes` of operand buffer `buf` from byte `offset` into texture `tex`, row after
 /// row of TEX_WIDTH texels.
 pub(super) struct TextureCopy {
-    pub(super) buf: usize,
-    pub(super) offset: u64,
-    pub(super) bytes: u64,
+    buf: usize,
+    offset: u64,
+    bytes: u64,
     pub(super) tex: usize,
 }
 
 /// A texture that holds matmul operands: `rows` rows of TEX_WIDTH texels.
 pub(super) struct OperandTexture {
-    pub(super) texture: wgpu::Texture,
+    texture: wgpu::Texture,
     pub(super) view: wgpu::TextureView,
-    pub(super) format: wgpu::TextureFormat,
-    pub(super) texel: u64,
-    pub(super) rows: u32,
+    format: wgpu::TextureFormat,
+    texel: u64,
+    rows: u32,
 }
 
 impl Gpu {
+    /// The copies that bring a matmul's A and B into textures (whole texels, from
+    /// texel-aligned offsets) just before its dispatch, if it reads them from textures
+    /// (`shape.tex` is then set); none otherwise.
+    pub(super) fn texture_copies(
+        &mut self,
+        instr: &Instr,
+        shape: &mut MatmulShape,
+    ) -> Result<Vec<TextureCopy>> {
+        let (format, texel, _) = texture_format(instr.kernel);
+        let mut copies = vec![];
+        if let (Kernel::MatMul { .. }, [a, b, ..]) = (instr.kernel, &instr.ins[..])
+            && let bytes = ((a.len * 4) as u64, (b.len * 4) as u64)
+            && let Some((a_rows, b_rows)) = self.texture_rows(instr.kernel, &instr.p, shape, bytes)
+            && [a, b]
+                .iter()
+                .all(|s| ((s.off * 4) as u64).is_multiple_of(texel))
+        {
+            shape.tex = true;
+            let a_tex = self.texture(format, texel, a_rows, None)?;
+            let b_tex = self.texture(format, texel, b_rows, Some(a_tex))?;
+            for (s, bytes, tex) in [(a, bytes.0, a_tex), (b, bytes.1, b_tex)] {
+                copies.push(TextureCopy {
+                    buf: s.buf,
+                    offset: (s.off * 4) as u64,
+                    bytes,
+                    tex,
+                });
+            }
+        }
+        Ok(copies)
+    }
+
     /// The rows of the textures for A and B (ranges of `bytes`) if the matmul `kernel` with
     /// parameters `p` and `shape` reads its operands from textures on this adapter.
-    pub(super) fn texture_rows(
+    fn texture_rows(
         &self,
         kernel: Kernel,
         p: &[u32; 16],
@@ -59,7 +91,7 @@ impl Gpu {
 
     /// A texture of `rows` rows for an operand of `format`: the smallest one held that is
     /// large enough (other than `other`, the same dispatch's other operand), or a new one.
-    pub(super) fn texture(
+    fn texture(
         &mut self,
         format: wgpu::TextureFormat,
         texel: u64,
