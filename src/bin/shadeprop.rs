@@ -1,13 +1,12 @@
 //! The `shadeprop` command: train, evaluate, predict, sweep, inspect adapters and diagnose
 //! bias and variance. `shadeprop --help` and `shadeprop <command> --help` list the flags;
-//! the config schema is documented in `src/config.rs` (and the README).
+//! the config schema is documented in `src/app/config.rs` (and the README).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shadeprop::cli;
-use shadeprop::config::RunConfig;
+use shadeprop::app::{self, RunConfig};
 
 #[derive(Parser)]
 #[command(
@@ -129,7 +128,7 @@ fn load_with_overrides(path: &PathBuf, set: &[String]) -> shadeprop::Result<RunC
             .ok()
             .and_then(|t| t.get("v").cloned())
             .unwrap_or_else(|| toml::Value::String(v.to_string()));
-        shadeprop::config::set_path(&mut table, k.trim(), value)?;
+        app::set_path(&mut table, k.trim(), value)?;
     }
     let text = toml::to_string(&table).unwrap_or_default();
     RunConfig::from_toml(&text, path)
@@ -144,7 +143,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             quiet,
         } => {
             let cfg = load_with_overrides(&config, &set)?;
-            let r = cli::train(&cfg, &out, Default::default(), quiet)?;
+            let r = app::train(&cfg, &out, Default::default(), quiet)?;
             println!(
                 "best epoch {} of {}: train loss {:.4} acc {:.4}, validation loss {:.4} acc {:.4} (inference mode); wrote {}",
                 r.best_epoch.map_or("-".into(), |e| e.to_string()),
@@ -163,9 +162,9 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
         } => {
             let cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
-                None => cli::config_beside(&checkpoint)?,
+                None => app::config_beside(&checkpoint)?,
             };
-            let m = cli::eval_checkpoint(&cfg, &checkpoint, &split)?;
+            let m = app::eval_checkpoint(&cfg, &checkpoint, &split)?;
             println!(
                 "{split}: loss {:.4} accuracy {:.4} ({} samples)",
                 m.loss, m.accuracy, m.samples
@@ -179,7 +178,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
         } => {
             let cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
-                None => cli::config_beside(&checkpoint)?,
+                None => app::config_beside(&checkpoint)?,
             };
             if count == 0 {
                 return Err(shadeprop::Error::Hyperparameter {
@@ -188,7 +187,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     expected: ">= 1 images to predict",
                 });
             }
-            let (mut s, p) = cli::restore(&cfg, &checkpoint)?;
+            let (mut s, p) = app::restore(&cfg, &checkpoint)?;
             if p.test.is_empty() {
                 return Err(shadeprop::Error::Empty {
                     what: format!("the test split of {}", cfg.data.dir.display()),
@@ -242,7 +241,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 tolerance,
                 dirs,
             }) => {
-                let s = cli::merge(&dirs, &out, baseline, tolerance)?;
+                let s = app::merge(&dirs, &out, baseline, tolerance)?;
                 report(&s, &out);
             }
             None => {
@@ -251,10 +250,10 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     value: "missing".into(),
                     expected: "a sweep file (shadeprop sweep --config sweep.toml)",
                 })?;
-                let sw = cli::SweepConfig::load(&path)?;
+                let sw = app::SweepConfig::load(&path)?;
                 if plan_only {
-                    let trials = cli::plan(&sw)?;
-                    for c in cli::write_plan(&sw, &trials)? {
+                    let trials = app::plan(&sw)?;
+                    for c in app::write_plan(&sw, &trials)? {
                         println!("{c}");
                     }
                     let dirs: Vec<String> = trials
@@ -267,7 +266,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         dirs.join(" ")
                     );
                 } else {
-                    let s = cli::run_sweep(&sw, quiet)?;
+                    let s = app::run_sweep(&sw, quiet)?;
                     report(&s, &sw.out);
                 }
             }
@@ -310,10 +309,8 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             tolerance,
         } => {
             let d = match (run, train_error, val_error) {
-                (Some(dir), None, None) => cli::diagnose_run(&dir, baseline, tolerance)?,
-                (None, Some(t), Some(v)) => {
-                    shadeprop::diagnose::diagnose(t, v, baseline, tolerance)?
-                }
+                (Some(dir), None, None) => app::diagnose_run(&dir, baseline, tolerance)?,
+                (None, Some(t), Some(v)) => app::diagnose(t, v, baseline, tolerance)?,
                 _ => {
                     return Err(shadeprop::Error::Hyperparameter {
                         name: "diagnose",
@@ -328,7 +325,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
     Ok(())
 }
 
-fn report(s: &cli::Summary, out: &std::path::Path) {
+fn report(s: &app::Summary, out: &std::path::Path) {
     let (b, w) = (&s.results[0], &s.results[s.results.len() - 1]);
     println!(
         "\n{} trials; chosen {} {:?}: validation accuracy {:.4}, test accuracy {:.4} (evaluated once)",
