@@ -38,8 +38,8 @@ pub use config::{
 pub use diagnose::{Diagnosis, Verdict, diagnose, diagnose_run};
 pub use eval::{eval_checkpoint, restore};
 pub use folder::{RunResult, config_beside, read_result};
-pub use overrides::set_path;
+pub use overrides::{load_with_overrides, set_path};
 pub use prepare::{Prepared, prepare, session};
-pub use report::{Summary, merge};
+pub use report::{Summary, merge, print_summary};
 pub use run::train;
 pub use sweep::{ParamSpec, RangeSpec, SweepConfig, Trial, plan, run_sweep, write_plan};

@@ -106,34 +106,6 @@ enum SweepCmd {
     },
 }
 
-fn load_with_overrides(path: &PathBuf, set: &[String]) -> shadeprop::Result<RunConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| shadeprop::Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| shadeprop::Error::Config {
-        path: path.clone(),
-        msg: e.to_string(),
-    })?;
-    for kv in set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| shadeprop::Error::Hyperparameter {
-                name: "--set",
-                value: kv.clone(),
-                expected: "KEY=VALUE",
-            })?;
-        // A TOML value; a bare word is a string.
-        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {v}"))
-            .ok()
-            .and_then(|t| t.get("v").cloned())
-            .unwrap_or_else(|| toml::Value::String(v.to_string()));
-        app::set_path(&mut table, k.trim(), value)?;
-    }
-    let text = toml::to_string(&table).unwrap_or_default();
-    RunConfig::from_toml(&text, path)
-}
-
 fn run(cmd: Cmd) -> shadeprop::Result<()> {
     match cmd {
         Cmd::Train {
@@ -142,7 +114,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             set,
             quiet,
         } => {
-            let cfg = load_with_overrides(&config, &set)?;
+            let cfg = app::load_with_overrides(&config, &set)?;
             let r = app::train(&cfg, &out, Default::default(), quiet)?;
             println!(
                 "best epoch {} of {}: train loss {:.4} acc {:.4}, validation loss {:.4} acc {:.4} (inference mode); wrote {}",
@@ -242,7 +214,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 dirs,
             }) => {
                 let s = app::merge(&dirs, &out, baseline, tolerance)?;
-                report(&s, &out);
+                app::print_summary(&s, &out);
             }
             None => {
                 let path = config.ok_or_else(|| shadeprop::Error::Hyperparameter {
@@ -267,7 +239,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     );
                 } else {
                     let s = app::run_sweep(&sw, quiet)?;
-                    report(&s, &sw.out);
+                    app::print_summary(&s, &sw.out);
                 }
             }
         },
@@ -323,24 +295,6 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
         }
     }
     Ok(())
-}
-
-fn report(s: &app::Summary, out: &std::path::Path) {
-    let (b, w) = (&s.results[0], &s.results[s.results.len() - 1]);
-    println!(
-        "\n{} trials; chosen {} {:?}: validation accuracy {:.4}, test accuracy {:.4} (evaluated once)",
-        s.results.len(),
-        b.name,
-        b.params,
-        b.val_accuracy,
-        s.test_accuracy
-    );
-    println!("\nbest trial {} {:?}:\n{}", b.name, b.params, s.best);
-    println!("\nworst trial {} {:?}:\n{}", w.name, w.params, s.worst);
-    println!(
-        "\nwrote {0}/results.csv, results.md, val_accuracy_vs_*.png, best_curves.png",
-        out.display()
-    );
 }
 
 fn main() -> ExitCode {
