@@ -9,10 +9,8 @@
 // CPU twins index like their WGSL kernels do, so the two read side by side.
 #![allow(clippy::needless_range_loop)]
 
+pub mod app;
 pub mod backend;
-pub mod cli;
-pub mod config;
-pub mod diagnose;
 pub mod error;
 pub mod fs;
 pub mod limits;

@@ -671,7 +671,7 @@ fn fixed_transforms_give_hand_computed_images_on_every_backend() {
 
 #[test]
 fn config_keys_reach_the_new_spec_fields() {
-    use shadeprop::config::RunConfig;
+    use shadeprop::app::RunConfig;
     let text = "[model]\npreset = \"w-cnn\"\n[augment]\npreset = \"none\"\nzoom = 0.1\nzoom_y = 0.2\nshear = 5.0\nshear_y = 7.0\n";
     let c = RunConfig::from_toml(text, std::path::Path::new("t.toml")).unwrap();
     let a = c.augment(0.0, 1.0).unwrap();

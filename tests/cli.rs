@@ -184,7 +184,7 @@ fn random_search_plans_log_uniform_values_and_prints_one_command_per_trial() {
     assert!(text.contains("shadeprop sweep merge"), "{text}");
     let mut lrs = vec![];
     for t in 0..5 {
-        let c = shadeprop::config::RunConfig::load(
+        let c = shadeprop::app::RunConfig::load(
             &d.join("sw")
                 .join(format!("trial-{t:03}"))
                 .join("config.toml"),
@@ -499,7 +499,7 @@ fn predict_count_0_and_eval_on_0_images_are_named_errors() {
 
 #[test]
 fn an_augment_table_without_preset_means_none() {
-    use shadeprop::config::RunConfig;
+    use shadeprop::app::RunConfig;
     let c = RunConfig::from_toml(
         "[model]\npreset = \"w-cnn\"\n[augment]\nrotation = 5.0\n",
         Path::new("run.toml"),

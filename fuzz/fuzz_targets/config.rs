@@ -9,19 +9,19 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = shadeprop::config::RunConfig::from_toml(text, Path::new("fuzz.toml"));
-    if let Ok(sw) = toml::from_str::<shadeprop::cli::SweepConfig>(text) {
+    let _ = shadeprop::app::RunConfig::from_toml(text, Path::new("fuzz.toml"));
+    if let Ok(sw) = toml::from_str::<shadeprop::app::SweepConfig>(text) {
         // Keep the plan small: a grid of a few thousand trials is fine, more is just slow.
         let size: usize = sw
             .params
             .values()
             .map(|p| match p {
-                shadeprop::cli::ParamSpec::Values(v) => v.len().max(1),
+                shadeprop::app::ParamSpec::Values(v) => v.len().max(1),
                 _ => 1,
             })
             .product();
         if size <= 4096 && sw.trials <= 4096 {
-            let _ = shadeprop::cli::plan(&sw);
+            let _ = shadeprop::app::plan(&sw);
         }
     }
 });

@@ -1,13 +1,12 @@
 //! The `shadeprop` command: train, evaluate, predict, sweep, inspect adapters and diagnose
 //! bias and variance. `shadeprop --help` and `shadeprop <command> --help` list the flags;
-//! the config schema is documented in `src/config.rs` (and the README).
+//! the config schema is documented in `src/app/config.rs` (and the README).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use shadeprop::cli;
-use shadeprop::config::RunConfig;
+use shadeprop::app::{self, RunConfig};
 
 #[derive(Parser)]
 #[command(
@@ -107,34 +106,6 @@ enum SweepCmd {
     },
 }
 
-fn load_with_overrides(path: &PathBuf, set: &[String]) -> shadeprop::Result<RunConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| shadeprop::Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| shadeprop::Error::Config {
-        path: path.clone(),
-        msg: e.to_string(),
-    })?;
-    for kv in set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| shadeprop::Error::Hyperparameter {
-                name: "--set",
-                value: kv.clone(),
-                expected: "KEY=VALUE",
-            })?;
-        // A TOML value; a bare word is a string.
-        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {v}"))
-            .ok()
-            .and_then(|t| t.get("v").cloned())
-            .unwrap_or_else(|| toml::Value::String(v.to_string()));
-        shadeprop::config::set_path(&mut table, k.trim(), value)?;
-    }
-    let text = toml::to_string(&table).unwrap_or_default();
-    RunConfig::from_toml(&text, path)
-}
-
 fn run(cmd: Cmd) -> shadeprop::Result<()> {
     match cmd {
         Cmd::Train {
@@ -143,8 +114,8 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             set,
             quiet,
         } => {
-            let cfg = load_with_overrides(&config, &set)?;
-            let r = cli::train(&cfg, &out, Default::default(), quiet)?;
+            let cfg = app::load_with_overrides(&config, &set)?;
+            let r = app::train(&cfg, &out, Default::default(), quiet)?;
             println!(
                 "best epoch {} of {}: train loss {:.4} acc {:.4}, validation loss {:.4} acc {:.4} (inference mode); wrote {}",
                 r.best_epoch.map_or("-".into(), |e| e.to_string()),
@@ -163,9 +134,9 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
         } => {
             let cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
-                None => cli::config_beside(&checkpoint)?,
+                None => app::config_beside(&checkpoint)?,
             };
-            let m = cli::eval_checkpoint(&cfg, &checkpoint, &split)?;
+            let m = app::eval_checkpoint(&cfg, &checkpoint, &split)?;
             println!(
                 "{split}: loss {:.4} accuracy {:.4} ({} samples)",
                 m.loss, m.accuracy, m.samples
@@ -179,7 +150,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
         } => {
             let cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
-                None => cli::config_beside(&checkpoint)?,
+                None => app::config_beside(&checkpoint)?,
             };
             if count == 0 {
                 return Err(shadeprop::Error::Hyperparameter {
@@ -188,7 +159,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     expected: ">= 1 images to predict",
                 });
             }
-            let (mut s, p) = cli::restore(&cfg, &checkpoint)?;
+            let (mut s, p) = app::restore(&cfg, &checkpoint)?;
             if p.test.is_empty() {
                 return Err(shadeprop::Error::Empty {
                     what: format!("the test split of {}", cfg.data.dir.display()),
@@ -242,8 +213,8 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 tolerance,
                 dirs,
             }) => {
-                let s = cli::merge(&dirs, &out, baseline, tolerance)?;
-                report(&s, &out);
+                let s = app::merge(&dirs, &out, baseline, tolerance)?;
+                app::print_summary(&s, &out);
             }
             None => {
                 let path = config.ok_or_else(|| shadeprop::Error::Hyperparameter {
@@ -251,10 +222,10 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     value: "missing".into(),
                     expected: "a sweep file (shadeprop sweep --config sweep.toml)",
                 })?;
-                let sw = cli::SweepConfig::load(&path)?;
+                let sw = app::SweepConfig::load(&path)?;
                 if plan_only {
-                    let trials = cli::plan(&sw)?;
-                    for c in cli::write_plan(&sw, &trials)? {
+                    let trials = app::plan(&sw)?;
+                    for c in app::write_plan(&sw, &trials)? {
                         println!("{c}");
                     }
                     let dirs: Vec<String> = trials
@@ -267,8 +238,8 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         dirs.join(" ")
                     );
                 } else {
-                    let s = cli::run_sweep(&sw, quiet)?;
-                    report(&s, &sw.out);
+                    let s = app::run_sweep(&sw, quiet)?;
+                    app::print_summary(&s, &sw.out);
                 }
             }
         },
@@ -310,10 +281,8 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             tolerance,
         } => {
             let d = match (run, train_error, val_error) {
-                (Some(dir), None, None) => cli::diagnose_run(&dir, baseline, tolerance)?,
-                (None, Some(t), Some(v)) => {
-                    shadeprop::diagnose::diagnose(t, v, baseline, tolerance)?
-                }
+                (Some(dir), None, None) => app::diagnose_run(&dir, baseline, tolerance)?,
+                (None, Some(t), Some(v)) => app::diagnose(t, v, baseline, tolerance)?,
                 _ => {
                     return Err(shadeprop::Error::Hyperparameter {
                         name: "diagnose",
@@ -326,24 +295,6 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
         }
     }
     Ok(())
-}
-
-fn report(s: &cli::Summary, out: &std::path::Path) {
-    let (b, w) = (&s.results[0], &s.results[s.results.len() - 1]);
-    println!(
-        "\n{} trials; chosen {} {:?}: validation accuracy {:.4}, test accuracy {:.4} (evaluated once)",
-        s.results.len(),
-        b.name,
-        b.params,
-        b.val_accuracy,
-        s.test_accuracy
-    );
-    println!("\nbest trial {} {:?}:\n{}", b.name, b.params, s.best);
-    println!("\nworst trial {} {:?}:\n{}", w.name, w.params, s.worst);
-    println!(
-        "\nwrote {0}/results.csv, results.md, val_accuracy_vs_*.png, best_curves.png",
-        out.display()
-    );
 }
 
 fn main() -> ExitCode {

@@ -14,7 +14,9 @@
 //! variance; 14% / 15% high bias; 14% / 21% both; 0.5% / 1% neither.
 
 use std::fmt;
+use std::path::Path;
 
+use super::folder::read_result;
 use crate::error::{Error, Result};
 
 /// The verdict of [`diagnose`].
@@ -145,6 +147,17 @@ impl fmt::Display for Diagnosis {
         writeln!(f, "verdict: {}", self.verdict)?;
         write!(f, "next: {}", self.next_steps.join("; "))
     }
+}
+
+/// The diagnosis of one run folder (its `result.json`).
+pub fn diagnose_run(dir: &Path, baseline: f64, tol: f64) -> Result<Diagnosis> {
+    let r = read_result(dir)?;
+    diagnose(
+        (1.0 - r.train_accuracy).clamp(0.0, 1.0),
+        (1.0 - r.val_accuracy).clamp(0.0, 1.0),
+        baseline,
+        tol,
+    )
 }
 
 #[cfg(test)]

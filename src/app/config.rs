@@ -1,0 +1,309 @@
+//! Run configuration files (TOML) for the `shadeprop` command line: everything a training
+//! run needs — data, model, optimizer, regularizer, augmentation, training loop and early
+//! stopping — with a default for every field, an error naming each unknown key, and a check
+//! of every value before anything runs.
+//!
+//! ```toml
+//! seed = 0
+//! backend = "auto"             # auto | gpu | cpu | cpu-ref
+//!
+//! [data]
+//! dataset = "mnist"            # mnist | fashion-mnist | folder
+//! dir = "data/mnist"           # IDX files, or one sub-folder per class for "folder"
+//! train_limit = 0              # use only the first N training images (0 = all)
+//! val_fraction = 0.1           # seeded validation split of the training file
+//! image_size = [28, 28]        # folder only: resized to (height, width)
+//! channels = 1                 # folder only: 1 (grayscale) or 3 (RGB)
+//!
+//! [model]
+//! preset = "w-mlp"             # w-mlp | w-cnn | mlp
+//! hidden = [512, 512]          # mlp only: hidden widths
+//! batch_norm = true            # mlp only
+//! activation = "relu"          # mlp only: relu | tanh | sigmoid
+//! dropout = 0.5                # rate of every dropout layer
+//! input_dropout = 0.0          # mlp only: dropout on the inputs
+//!
+//! [optimizer]
+//! kind = "sgd"                 # sgd | adam | adamw
+//! lr = 0.05
+//! momentum = 0.9               # sgd
+//! nesterov = false             # sgd
+//! beta1 = 0.9                  # adam, adamw
+//! beta2 = 0.999
+//! eps = 1e-8
+//! weight_decay = 5e-4          # coupled L2 (sgd, adam) or decoupled (adamw), weights only
+//! clip_norm = 1.0              # global-norm clipping (0 = off)
+//! clip_value = 0.0             # clip every gradient to [-v, v] (0 = off)
+//! schedule = "cosine"          # constant | cosine (per step, to 0 over the epochs)
+//!
+//! [regularizer]
+//! kind = "none"                # none | l2 | l1 | elastic_net
+//! lambda = 0.0                 # penalty (lambda / 2m)·‖W‖² (l2), (lambda / 2m)·‖W‖₁ (l1)
+//! beta = 0.5                   # elastic_net: lambda·Σ (beta·|w| + (1 − beta)/2 · w²)
+//!
+//! [augment]                    # absent = no augmentation
+//! preset = "none"              # none | w-cnn (rotation ±10°, translation ±2 px); default none
+//! rotation = 0.0               # degrees, uniform in ±rotation
+//! translate = 0.0              # fraction of width/height, uniform in ±translate
+//! zoom = 0.0                   # scale uniform in [1 − zoom, 1 + zoom]
+//! zoom_y = 0.0                 # > 0: height scale drawn on its own in [1 − zoom_y, 1 + zoom_y]
+//! shear = 0.0                  # degrees along x, uniform in ±shear
+//! shear_y = 0.0                # degrees along y, uniform in ±shear_y
+//! hflip = 0.0                  # probability
+//! noise_std = 0.0
+//! cutout = 0                   # square size in pixels (0 = off), applied with probability 0.5
+//!
+//! [train]
+//! epochs = 20
+//! batch = 128
+//! monitor = "val_loss"         # early stopping and best checkpoint
+//! mode = "auto"                # auto | min | max
+//! early_stopping = true        # false = no early stopping (patience is then unused)
+//! patience = 5                 # Keras: 0 stops at the first epoch without improvement
+//! min_delta = 0.0
+//! baseline = nan               # optional (nan = none)
+//! start_from_epoch = 0
+//! restore_best_weights = true
+//! log_every = 50               # steps between device metric reads
+//! precision = "f32"            # f32 | mixed (f16 matmul operands, dynamic loss scaling)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub(super) fn bad(name: &'static str, value: impl ToString, expected: &'static str) -> Error {
+    Error::Hyperparameter {
+        name,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+/// A whole run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    pub seed: u64,
+    pub backend: String,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub optimizer: OptimConfig,
+    pub regularizer: RegConfig,
+    pub augment: Option<AugmentConfig>,
+    pub train: TrainConfig,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            seed: 0,
+            backend: "auto".into(),
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            optimizer: OptimConfig::default(),
+            regularizer: RegConfig::default(),
+            augment: None,
+            train: TrainConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dataset: String,
+    pub dir: PathBuf,
+    pub train_limit: usize,
+    pub val_fraction: f32,
+    pub image_size: [usize; 2],
+    pub channels: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataset: "mnist".into(),
+            dir: PathBuf::from("data/mnist"),
+            train_limit: 0,
+            val_fraction: 0.1,
+            image_size: [28, 28],
+            channels: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub preset: String,
+    pub hidden: Vec<usize>,
+    pub batch_norm: bool,
+    pub activation: String,
+    pub dropout: f32,
+    pub input_dropout: f32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            preset: "w-mlp".into(),
+            hidden: vec![512, 512],
+            batch_norm: true,
+            activation: "relu".into(),
+            dropout: 0.5,
+            input_dropout: 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    pub kind: String,
+    pub lr: f32,
+    pub momentum: f32,
+    pub nesterov: bool,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub clip_norm: f32,
+    pub clip_value: f32,
+    pub schedule: String,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            kind: "sgd".into(),
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: false,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 5e-4,
+            clip_norm: 1.0,
+            clip_value: 0.0,
+            schedule: "cosine".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegConfig {
+    pub kind: String,
+    pub lambda: f32,
+    pub beta: f32,
+}
+
+impl Default for RegConfig {
+    fn default() -> Self {
+        RegConfig {
+            kind: "none".into(),
+            lambda: 0.0,
+            beta: 0.5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    pub preset: String,
+    pub rotation: f32,
+    pub translate: f32,
+    pub zoom: f32,
+    pub zoom_y: f32,
+    pub shear: f32,
+    pub shear_y: f32,
+    pub hflip: f32,
+    pub noise_std: f32,
+    pub cutout: usize,
+}
+
+impl Default for AugmentConfig {
+    /// The documented defaults: preset "none", every transform off.
+    fn default() -> Self {
+        AugmentConfig {
+            preset: "none".into(),
+            rotation: 0.0,
+            translate: 0.0,
+            zoom: 0.0,
+            zoom_y: 0.0,
+            shear: 0.0,
+            shear_y: 0.0,
+            hflip: 0.0,
+            noise_std: 0.0,
+            cutout: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: u64,
+    pub batch: usize,
+    pub monitor: String,
+    pub mode: String,
+    /// Whether early stopping runs at all (`patience` keeps Keras' meaning).
+    pub early_stopping: bool,
+    pub patience: u64,
+    pub min_delta: f64,
+    pub baseline: f64,
+    pub start_from_epoch: u64,
+    pub restore_best_weights: bool,
+    pub log_every: usize,
+    pub precision: String,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 20,
+            batch: 128,
+            monitor: "val_loss".into(),
+            mode: "auto".into(),
+            early_stopping: true,
+            patience: 5,
+            min_delta: 0.0,
+            baseline: f64::NAN,
+            start_from_epoch: 0,
+            restore_best_weights: true,
+            log_every: 50,
+            precision: "f32".into(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Parse TOML text: unknown keys and wrongly typed values are errors naming the key
+    /// (and line); then every value is checked ([`RunConfig::validate`]).
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        let c: RunConfig = toml::from_str(text).map_err(|e| Error::Config {
+            path: origin.to_path_buf(),
+            msg: e.to_string(),
+        })?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Read and parse a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// The config as TOML (every field, defaults included).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}

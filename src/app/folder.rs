@@ -1,0 +1,55 @@
+//! A run folder: it holds `config.toml` (every field), `metrics.csv` / `metrics.jsonl`,
+//! `curves.png` / `.svg`, `checkpoints/best.safetensors` and `result.json` ([`RunResult`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::RunConfig;
+use crate::error::{Error, Result};
+
+/// What a run leaves in `result.json`: errors are those of the best epoch's weights
+/// (restored), the training error measured in inference mode (no dropout), as the
+/// bias/variance analysis wants.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    pub name: String,
+    /// The swept fields and their values (empty for a single run).
+    pub params: BTreeMap<String, String>,
+    pub best_epoch: Option<u64>,
+    pub epochs_run: u64,
+    pub stopped_epoch: Option<u64>,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    /// Validation error − training error.
+    pub gap: f64,
+    pub seconds: f64,
+    /// Only for the one trial evaluated on the test set.
+    pub test_accuracy: Option<f64>,
+}
+
+pub(super) fn write(path: &Path, text: &str) -> Result<()> {
+    crate::train::checkpoint::write_atomic(path, text.as_bytes())
+}
+
+/// The `result.json` of a run folder.
+pub fn read_result(dir: &Path) -> Result<RunResult> {
+    let path = dir.join("result.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Config {
+        path: path.clone(),
+        msg: format!("not a run result: {e}"),
+    })
+}
+
+/// The config saved beside a checkpoint (`<run>/config.toml` for `<run>/checkpoints/x`).
+pub fn config_beside(checkpoint: &Path) -> Result<RunConfig> {
+    let run = checkpoint
+        .parent()
+        .and_then(|d| d.parent())
+        .unwrap_or(Path::new("."));
+    RunConfig::load(&run.join("config.toml"))
+}

@@ -1,0 +1,67 @@
+//! Fields of a run config overridden by dotted key (`regularizer.lambda`): `--set` on the
+//! command line, and every trial of a sweep.
+
+use std::path::PathBuf;
+
+use super::config::{RunConfig, bad};
+use crate::error::{Error, Result};
+
+/// Set `key` (dotted path, e.g. `regularizer.lambda`) in a TOML table to `value`, creating
+/// tables on the way; the result is then parsed as a [`RunConfig`], so that a sweep can
+/// vary any field and a wrong key is reported by the same checks as a config file.
+pub fn set_path(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut t = root;
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            return Err(bad(
+                "sweep parameter",
+                format!("{key:?}"),
+                "a dotted key such as regularizer.lambda",
+            ));
+        }
+        if i + 1 == parts.len() {
+            t.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = t
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry.as_table_mut().ok_or_else(|| {
+            bad(
+                "sweep parameter",
+                format!("{key:?}"),
+                "a path through tables (a prefix is not a table)",
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Read the config file at `path` with each `KEY=VALUE` of `set` applied (the value in
+/// TOML; a bare word is a string), then parse and check it as a [`RunConfig`].
+pub fn load_with_overrides(path: &PathBuf, set: &[String]) -> Result<RunConfig> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| Error::Config {
+        path: path.clone(),
+        msg: e.to_string(),
+    })?;
+    for kv in set {
+        let (k, v) = kv.split_once('=').ok_or_else(|| Error::Hyperparameter {
+            name: "--set",
+            value: kv.clone(),
+            expected: "KEY=VALUE",
+        })?;
+        // A TOML value; a bare word is a string.
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {v}"))
+            .ok()
+            .and_then(|t| t.get("v").cloned())
+            .unwrap_or_else(|| toml::Value::String(v.to_string()));
+        set_path(&mut table, k.trim(), value)?;
+    }
+    let text = toml::to_string(&table).unwrap_or_default();
+    RunConfig::from_toml(&text, path)
+}

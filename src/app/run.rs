@@ -1,0 +1,101 @@
+//! One training run from a [`RunConfig`] into an output folder: early stopping, the best
+//! checkpoint, logs and curves, and the errors of the final weights in `result.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use super::config::RunConfig;
+use super::folder::{RunResult, write};
+use super::prepare::{prepare, session};
+use crate::error::{Error, Result};
+use crate::session::Metrics;
+use crate::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
+use crate::train::fit::{FitConfig, Trainer};
+use crate::train::{EpochConfig, evaluate};
+
+/// Train `cfg` into `out` (created). `params` names the swept values (for sweeps).
+pub fn train(
+    cfg: &RunConfig,
+    out: &Path,
+    params: BTreeMap<String, String>,
+    quiet: bool,
+) -> Result<RunResult> {
+    cfg.validate()?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    write(&out.join("config.toml"), &cfg.to_toml())?;
+    let p = prepare(cfg)?;
+    let mut s = session(cfg, &p, !quiet)?;
+    if !quiet {
+        println!(
+            "data: {} train / {} validation / {} test",
+            p.train.len(),
+            p.val.len(),
+            p.test.len()
+        );
+    }
+    let fit = FitConfig {
+        epochs: cfg.train.epochs,
+        epoch: EpochConfig {
+            batch_size: cfg.train.batch,
+            log_every: cfg.train.log_every,
+            progress: !quiet,
+            ..Default::default()
+        },
+        seed: cfg.seed,
+        log_dir: Some(out.to_path_buf()),
+        log_steps: false,
+        standardizer: Some(p.stdz.into()),
+        interrupt_checkpoint: Some(out.join("checkpoints").join("interrupt.safetensors")),
+        verbose: !quiet,
+    };
+    let val = (!p.val.is_empty()).then_some(&p.val);
+    let t = &cfg.train;
+    let mut early = EarlyStopping::new(&t.monitor)
+        .patience(t.patience)
+        .min_delta(t.min_delta)
+        .mode(cfg.monitor_mode())
+        .restore_best_weights(t.restore_best_weights)
+        .start_from_epoch(t.start_from_epoch);
+    if t.baseline.is_finite() {
+        early = early.baseline(t.baseline);
+    }
+    let mut best = ModelCheckpoint::best_only(out.join("checkpoints"), &t.monitor);
+    best.mode = cfg.monitor_mode();
+    let mut nan = TerminateOnNan;
+    let mut callbacks: Vec<&mut dyn Callback> = vec![&mut nan, &mut best];
+    if t.early_stopping {
+        callbacks.insert(0, &mut early);
+    }
+    let t0 = Instant::now();
+    let h = Trainer::new(fit).fit(&mut s, &p.train, val, &mut callbacks)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    // Errors of the final weights (the best epoch's when restored), in inference mode.
+    let tr = evaluate(&mut s, &p.train, 1000)?;
+    let va = if p.val.is_empty() {
+        Metrics::default()
+    } else {
+        evaluate(&mut s, &p.val, 1000)?
+    };
+    let r = RunResult {
+        name: out
+            .file_name()
+            .map_or("run".into(), |n| n.to_string_lossy().into_owned()),
+        params,
+        best_epoch: h.best_epoch.map(|e| e + 1),
+        epochs_run: h.epochs.len() as u64,
+        stopped_epoch: h.stopped_epoch.map(|e| e + 1),
+        train_loss: tr.loss as f64,
+        train_accuracy: tr.accuracy as f64,
+        val_loss: va.loss as f64,
+        val_accuracy: va.accuracy as f64,
+        gap: (1.0 - va.accuracy as f64) - (1.0 - tr.accuracy as f64),
+        seconds,
+        test_accuracy: None,
+    };
+    write(
+        &out.join("result.json"),
+        &serde_json::to_string_pretty(&r).unwrap_or_default(),
+    )?;
+    Ok(r)
+}

@@ -1,0 +1,258 @@
+//! Sweeps: grid and random search over any config field, planned into trial configs that
+//! run here one after another or anywhere as separate `shadeprop train` commands.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::RunConfig;
+use super::folder::write;
+use super::overrides::set_path;
+use super::report::{Summary, merge};
+use super::run::train;
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// How a swept field takes its values.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ParamSpec {
+    /// Explicit values (grid search; random search picks among them).
+    Values(Vec<toml::Value>),
+    /// A range for random search.
+    Range(RangeSpec),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RangeSpec {
+    /// Log-uniform in [lo, hi] (learning rates, lambdas).
+    pub log_uniform: Option<[f64; 2]>,
+    /// Uniform in [lo, hi].
+    pub uniform: Option<[f64; 2]>,
+}
+
+/// A sweep file: a base run config, the method, and the fields to vary.
+///
+/// ```toml
+/// method = "grid"            # grid | random
+/// trials = 9                 # random: how many
+/// seed = 0                   # random: which draws
+/// out = "runs/sweep"
+/// baseline_error = 0.0       # for the diagnosis (e.g. human-level error)
+/// tolerance = 0.02           # a bias or variance above this is "high"
+///
+/// [base]                     # a run config (same schema as `shadeprop train`)
+/// data.train_limit = 5000
+///
+/// [params]
+/// "regularizer.lambda" = [0.0, 1.0, 10.0]
+/// "model.dropout" = [0.0, 0.25, 0.5]
+/// "optimizer.lr" = { log_uniform = [0.001, 0.1] }   # random search only
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    #[serde(default = "grid")]
+    pub method: String,
+    #[serde(default)]
+    pub trials: usize,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "sweep_out")]
+    pub out: PathBuf,
+    #[serde(default)]
+    pub baseline_error: f64,
+    #[serde(default = "tolerance")]
+    pub tolerance: f64,
+    #[serde(default)]
+    pub base: toml::Table,
+    pub params: BTreeMap<String, ParamSpec>,
+}
+
+fn grid() -> String {
+    "grid".into()
+}
+fn sweep_out() -> PathBuf {
+    PathBuf::from("runs/sweep")
+}
+fn tolerance() -> f64 {
+    0.02
+}
+
+impl SweepConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        })
+    }
+}
+
+/// One planned trial.
+#[derive(Clone, Debug)]
+pub struct Trial {
+    pub name: String,
+    pub params: BTreeMap<String, String>,
+    pub config: RunConfig,
+}
+
+fn show(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The trials of a sweep, each config checked (an unknown swept key is an error here,
+/// before anything runs).
+pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
+    let bad = |value: String, expected: &'static str| Error::Hyperparameter {
+        name: "sweep",
+        value,
+        expected,
+    };
+    if sw.params.is_empty() {
+        return Err(bad("no [params]".into(), "at least one swept field"));
+    }
+    let mut assignments: Vec<Vec<(String, toml::Value)>> = vec![];
+    match sw.method.as_str() {
+        "grid" => {
+            let mut acc: Vec<Vec<(String, toml::Value)>> = vec![vec![]];
+            for (k, spec) in &sw.params {
+                let ParamSpec::Values(vals) = spec else {
+                    return Err(bad(
+                        format!("{k} is a range"),
+                        "explicit value lists for grid search (ranges need method = \"random\")",
+                    ));
+                };
+                if vals.is_empty() {
+                    return Err(bad(format!("{k} = []"), "at least one value"));
+                }
+                acc = acc
+                    .into_iter()
+                    .flat_map(|a| {
+                        vals.iter().map(move |v| {
+                            let mut a = a.clone();
+                            a.push((k.clone(), v.clone()));
+                            a
+                        })
+                    })
+                    .collect();
+            }
+            assignments = acc;
+        }
+        "random" => {
+            if sw.trials == 0 {
+                return Err(bad("trials = 0".into(), "trials >= 1 for random search"));
+            }
+            let rng = Rng::new(sw.seed);
+            for t in 0..sw.trials {
+                let mut a = vec![];
+                for (pi, (k, spec)) in sw.params.iter().enumerate() {
+                    let u = rng.uniform(7, pi as u32, t as u32) as f64;
+                    let v = match spec {
+                        ParamSpec::Values(vals) if !vals.is_empty() => {
+                            // An exact integer draw (no bias towards some values).
+                            let i = rng.below(7, pi as u32, t as u32, vals.len() as u32);
+                            vals[i as usize].clone()
+                        }
+                        ParamSpec::Values(_) => {
+                            return Err(bad(format!("{k} = []"), "at least one value"));
+                        }
+                        ParamSpec::Range(RangeSpec {
+                            log_uniform: Some([lo, hi]),
+                            uniform: None,
+                        }) if *lo > 0.0 && hi >= lo => {
+                            toml::Value::Float((lo.ln() + u * (hi.ln() - lo.ln())).exp())
+                        }
+                        ParamSpec::Range(RangeSpec {
+                            uniform: Some([lo, hi]),
+                            log_uniform: None,
+                        }) if hi >= lo => toml::Value::Float(lo + u * (hi - lo)),
+                        _ => {
+                            return Err(bad(
+                                format!("{k}: {spec:?}"),
+                                "a list of values, { log_uniform = [lo > 0, hi >= lo] } or { uniform = [lo, hi >= lo] }",
+                            ));
+                        }
+                    };
+                    a.push((k.clone(), v));
+                }
+                assignments.push(a);
+            }
+        }
+        other => return Err(bad(format!("method = {other:?}"), "grid or random")),
+    }
+    let mut trials = vec![];
+    for (i, a) in assignments.into_iter().enumerate() {
+        let mut table = sw.base.clone();
+        let mut params = BTreeMap::new();
+        for (k, v) in a {
+            params.insert(k.clone(), show(&v));
+            set_path(&mut table, &k, v)?;
+        }
+        let name = format!("trial-{i:03}");
+        let text = toml::to_string(&table).map_err(|e| Error::Config {
+            path: PathBuf::from(&name),
+            msg: e.to_string(),
+        })?;
+        let config = RunConfig::from_toml(&text, &sw.out.join(&name).join("config.toml"))?;
+        trials.push(Trial {
+            name,
+            params,
+            config,
+        });
+    }
+    Ok(trials)
+}
+
+/// Write every trial's config into `<out>/<trial>/config.toml` and return the commands
+/// that run them one by one (any scheduler can spread these over machines; then
+/// `shadeprop sweep merge` collects the folders).
+pub fn write_plan(sw: &SweepConfig, trials: &[Trial]) -> Result<Vec<String>> {
+    let mut cmds = vec![];
+    for t in trials {
+        let dir = sw.out.join(&t.name);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut text = String::new();
+        for (k, v) in &t.params {
+            text += &format!("# sweep: {k} = {v}\n");
+        }
+        text += &t.config.to_toml();
+        write(&dir.join("config.toml"), &text)?;
+        cmds.push(format!(
+            "shadeprop train --config {0}/config.toml --out {0}",
+            dir.display()
+        ));
+    }
+    Ok(cmds)
+}
+
+/// Run every trial one after another, then merge.
+pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
+    let trials = plan(sw)?;
+    write_plan(sw, &trials)?;
+    for (i, t) in trials.iter().enumerate() {
+        let dir = sw.out.join(&t.name);
+        let r = train(&t.config, &dir, t.params.clone(), true)?;
+        if !quiet {
+            println!(
+                "[{}/{}] {} {:?}: best epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
+                i + 1,
+                trials.len(),
+                t.name,
+                t.params,
+                r.best_epoch.map_or("-".into(), |e| e.to_string()),
+                r.train_accuracy,
+                r.val_accuracy,
+                r.gap,
+                r.seconds
+            );
+        }
+    }
+    let dirs: Vec<PathBuf> = trials.iter().map(|t| sw.out.join(&t.name)).collect();
+    merge(&dirs, &sw.out, sw.baseline_error, sw.tolerance)
+}

@@ -1,0 +1,189 @@
+//! The check of every value of a [`RunConfig`]: the error names the field, the value and
+//! what was expected.
+
+use super::config::{RunConfig, bad};
+use crate::error::Result;
+
+fn one_of(name: &'static str, v: &str, allowed: &[&str], expected: &'static str) -> Result<()> {
+    if allowed.contains(&v) {
+        Ok(())
+    } else {
+        Err(bad(name, format!("{v:?}"), expected))
+    }
+}
+
+fn rate(name: &'static str, p: f32) -> Result<()> {
+    if (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(bad(name, p, "a rate in [0, 1)"))
+    }
+}
+
+impl RunConfig {
+    /// Check every value; the error names the field, the value and what was expected.
+    pub fn validate(&self) -> Result<()> {
+        one_of(
+            "backend",
+            &self.backend,
+            &["auto", "gpu", "cpu", "cpu-ref"],
+            "auto, gpu, cpu or cpu-ref",
+        )?;
+        let d = &self.data;
+        one_of(
+            "data.dataset",
+            &d.dataset,
+            &["mnist", "fashion-mnist", "folder"],
+            "mnist, fashion-mnist or folder",
+        )?;
+        if !(0.0..1.0).contains(&d.val_fraction) {
+            return Err(bad(
+                "data.val_fraction",
+                d.val_fraction,
+                "a fraction in [0, 1)",
+            ));
+        }
+        if d.image_size.contains(&0) {
+            return Err(bad(
+                "data.image_size",
+                format!("{:?}", d.image_size),
+                "[height, width], both >= 1",
+            ));
+        }
+        if d.channels != 1 && d.channels != 3 {
+            return Err(bad("data.channels", d.channels, "1 or 3"));
+        }
+        let m = &self.model;
+        one_of(
+            "model.preset",
+            &m.preset,
+            &["w-mlp", "w-cnn", "mlp"],
+            "w-mlp, w-cnn or mlp",
+        )?;
+        one_of(
+            "model.activation",
+            &m.activation,
+            &["relu", "tanh", "sigmoid"],
+            "relu, tanh or sigmoid",
+        )?;
+        rate("model.dropout", m.dropout)?;
+        rate("model.input_dropout", m.input_dropout)?;
+        if m.hidden.contains(&0) {
+            return Err(bad(
+                "model.hidden",
+                format!("{:?}", m.hidden),
+                "widths >= 1",
+            ));
+        }
+        let o = &self.optimizer;
+        one_of(
+            "optimizer.kind",
+            &o.kind,
+            &["sgd", "adam", "adamw"],
+            "sgd, adam or adamw",
+        )?;
+        one_of(
+            "optimizer.schedule",
+            &o.schedule,
+            &["constant", "cosine"],
+            "constant or cosine",
+        )?;
+        if !(o.clip_norm >= 0.0) {
+            return Err(bad("optimizer.clip_norm", o.clip_norm, ">= 0 (0 = off)"));
+        }
+        if !(o.clip_value >= 0.0) {
+            return Err(bad("optimizer.clip_value", o.clip_value, ">= 0 (0 = off)"));
+        }
+        self.optimizer()?.validate()?;
+        let r = &self.regularizer;
+        one_of(
+            "regularizer.kind",
+            &r.kind,
+            &["none", "l2", "l1", "elastic_net"],
+            "none, l2, l1 or elastic_net",
+        )?;
+        if let Some(reg) = self.regularizer()? {
+            reg.validate()?;
+        }
+        if let Some(a) = &self.augment {
+            one_of(
+                "augment.preset",
+                &a.preset,
+                &["none", "w-cnn"],
+                "none or w-cnn",
+            )?;
+            for (name, v, ok) in [
+                (
+                    "augment.rotation",
+                    a.rotation,
+                    (0.0..=180.0).contains(&a.rotation),
+                ),
+                (
+                    "augment.translate",
+                    a.translate,
+                    (0.0..1.0).contains(&a.translate),
+                ),
+                ("augment.zoom", a.zoom, (0.0..1.0).contains(&a.zoom)),
+                ("augment.zoom_y", a.zoom_y, (0.0..1.0).contains(&a.zoom_y)),
+                ("augment.shear", a.shear, (0.0..89.0).contains(&a.shear)),
+                (
+                    "augment.shear_y",
+                    a.shear_y,
+                    (0.0..89.0).contains(&a.shear_y),
+                ),
+                ("augment.hflip", a.hflip, (0.0..=1.0).contains(&a.hflip)),
+                ("augment.noise_std", a.noise_std, a.noise_std >= 0.0),
+            ] {
+                if !ok {
+                    return Err(bad(name, v, "within its documented range"));
+                }
+            }
+            if m.preset != "w-cnn" {
+                return Err(bad(
+                    "augment",
+                    format!("with model.preset {:?}", m.preset),
+                    "augmentation only with an image model (model.preset = \"w-cnn\")",
+                ));
+            }
+        }
+        let t = &self.train;
+        if t.epochs == 0 {
+            return Err(bad("train.epochs", 0, ">= 1"));
+        }
+        if t.batch == 0 {
+            return Err(bad("train.batch", 0, ">= 1"));
+        }
+        one_of(
+            "train.monitor",
+            &t.monitor,
+            &["val_loss", "val_accuracy", "loss", "accuracy"],
+            "val_loss, val_accuracy, loss or accuracy",
+        )?;
+        if t.monitor.starts_with("val_") && d.val_fraction == 0.0 {
+            return Err(bad(
+                "train.monitor",
+                format!("{:?} with data.val_fraction 0", t.monitor),
+                "a validation split (data.val_fraction > 0) to monitor val_ metrics",
+            ));
+        }
+        one_of(
+            "train.mode",
+            &t.mode,
+            &["auto", "min", "max"],
+            "auto, min or max",
+        )?;
+        if !(t.min_delta >= 0.0) {
+            return Err(bad("train.min_delta", t.min_delta, ">= 0"));
+        }
+        if t.log_every == 0 {
+            return Err(bad("train.log_every", 0, ">= 1"));
+        }
+        one_of(
+            "train.precision",
+            &t.precision,
+            &["f32", "mixed"],
+            "f32 or mixed",
+        )?;
+        Ok(())
+    }
+}
