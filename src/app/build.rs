@@ -2,9 +2,9 @@
 //! arithmetic, the monitor mode, the augmentation pipeline and the model.
 
 use super::config::{RunConfig, bad};
-use crate::nn::augment::Augment;
 use crate::error::Result;
 use crate::nn::Sequential;
+use crate::nn::augment::Augment;
 use crate::optim::{Adam, Optimizer, Regularizer, Sgd};
 use crate::train::callbacks::MonitorMode;
 

@@ -32,7 +32,7 @@ pub struct RunResult {
 }
 
 pub(super) fn write(path: &Path, text: &str) -> Result<()> {
-    crate::train::checkpoint::write_atomic(path, text.as_bytes())
+    crate::fs::write_atomic(path, text.as_bytes())
 }
 
 /// The `result.json` of a run folder.

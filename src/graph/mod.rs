@@ -14,7 +14,7 @@ mod param;
 pub use builder::{GraphBuilder, LinearOpts};
 pub use param::{ParamInfo, Segment, StateInfo};
 
-use crate::backend::Act;
+use crate::kernels::Act;
 
 /// Index of a tensor in [`Graph::tensors`].
 pub type TensorId = usize;

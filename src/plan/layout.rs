@@ -1,10 +1,11 @@
 //! Where every buffer of a plan lives: the fixed buffers, the flat parameter layout, the
 //! slots of the METRICS buffer, and the pool of intermediate buffers.
 
-use super::probe::probe_slots;
 use crate::backend::BufferSpec;
 use crate::error::{Error, Result};
-use crate::graph::Graph;
+use crate::graph::{Graph, Op, Rows, TensorId};
+use crate::kernels::Act;
+use crate::limits::{MAX_ELEMENTS, f32_bytes, host_memory_bytes};
 use crate::optim::{LossScale, Precision};
 
 /// Fixed buffer indices.
@@ -122,7 +123,7 @@ impl Layout {
                 "{params_len} parameters; at most 2^24 are supported"
             )));
         }
-        crate::limits::check_max_batch(g, max_batch, params_len)?;
+        check_max_batch(g, max_batch, params_len)?;
         let mut off = 0;
         let mut state_off = vec![];
         for s in &g.states {
@@ -231,4 +232,92 @@ impl Layout {
     pub fn total_bytes(&self, g: &Graph) -> usize {
         self.specs(g).iter().map(|s| s.len * 4).sum()
     }
+}
+
+/// What a probe statistics slot describes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Probe {
+    /// The output of the k-th forward op with a batch dimension (for a `Sequential`, the
+    /// k-th layer), named `k.kind`.
+    Activation(TensorId, String),
+    /// The gradient of parameter `pid` (penalties and value clipping included, before the
+    /// global-norm scale).
+    ParamGrad(usize),
+    /// The weights of parameter `pid`.
+    ParamWeight(usize),
+}
+
+/// The probe's slots, in a fixed order: activations, then (gradient, weight) per parameter.
+pub fn probe_slots(g: &Graph) -> Vec<Probe> {
+    let mut v = vec![];
+    let mut k = 0;
+    for node in &g.nodes[..g.n_forward] {
+        let kind = match node.op {
+            Op::Linear => "linear",
+            Op::MatMul { .. } => "matmul",
+            Op::Act(Act::Relu) => "relu",
+            Op::Act(Act::Tanh) => "tanh",
+            Op::Act(Act::Sigmoid) => "sigmoid",
+            Op::Dropout { .. } => "dropout",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::Add => "add",
+            Op::ToNchw { .. } => "conv2d",
+            Op::MaxPool(_) => "max_pool",
+            Op::AvgPool(_) => "avg_pool",
+            _ => continue,
+        };
+        let out = node.outputs[0];
+        if g.shape(out).rows == Rows::Batch {
+            v.push(Probe::Activation(out, format!("{k}.{kind}")));
+            k += 1;
+        }
+    }
+    for pid in 0..g.params.len() {
+        v.push(Probe::ParamGrad(pid));
+        v.push(Probe::ParamWeight(pid));
+    }
+    v
+}
+
+/// Refuse a maximum batch for which some tensor of `g` would have more elements than
+/// usize or the kernels' u32 counts hold, or whose largest tensor alone (plus four copies of
+/// the `params_len` parameters: values, gradients, momentum, decay) exceeds the host's
+/// memory — before any buffer is allocated. The error names `max_batch`, its value and the
+/// bytes.
+fn check_max_batch(g: &Graph, max_batch: usize, params_len: usize) -> Result<()> {
+    let mut largest = 0usize;
+    for t in &g.tensors {
+        let n = t.shape.checked_numel(max_batch);
+        match n {
+            Some(n) if n <= MAX_ELEMENTS => largest = largest.max(n),
+            _ => {
+                return Err(Error::too_large(
+                    "max_batch",
+                    max_batch,
+                    n.and_then(f32_bytes).or_else(|| {
+                        (t.shape.checked_numel(1)? as u128)
+                            .checked_mul(max_batch as u128)?
+                            .checked_mul(4)
+                    }),
+                    format!(
+                        "at most {MAX_ELEMENTS} elements per tensor; a tensor of this model has {} values per sample",
+                        t.shape
+                            .checked_numel(1)
+                            .map_or("too many".into(), |n| n.to_string())
+                    ),
+                ));
+            }
+        }
+    }
+    let need = (largest as u128 + 4 * params_len as u128) * 4;
+    let mem = host_memory_bytes();
+    if need > mem {
+        return Err(Error::too_large(
+            "max_batch",
+            max_batch,
+            Some(need),
+            format!("at most the host's memory, {mem} bytes"),
+        ));
+    }
+    Ok(())
 }

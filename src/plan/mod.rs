@@ -21,8 +21,7 @@ mod lower;
 mod probe;
 mod update;
 
-pub use layout::{CLIP_INFO, CLIP_SKIPPED, Layout, Mode, NORM_PARTIALS, buf};
-pub use probe::{Probe, probe_slots};
+pub use layout::{CLIP_INFO, CLIP_SKIPPED, Layout, Mode, NORM_PARTIALS, Probe, buf, probe_slots};
 
 use crate::backend::{Program, Slice};
 use crate::error::{Error, Result};

@@ -1,55 +1,10 @@
 //! The probe: device-side statistics `(Σ x, Σ x², zeros, n)` of every activation,
 //! parameter gradient and weight, in fixed slots of the STATS buffer.
 
-use super::layout::{Layout, buf};
+use super::layout::{Layout, Probe, buf};
 use super::lower::{Operand, Pre, fixed};
-use crate::graph::{Graph, Op, Rows, TensorId};
-use crate::kernels::{Act, Kernel, elementwise::Len};
-
-/// What a probe statistics slot describes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Probe {
-    /// The output of the k-th forward op with a batch dimension (for a `Sequential`, the
-    /// k-th layer), named `k.kind`.
-    Activation(TensorId, String),
-    /// The gradient of parameter `pid` (penalties and value clipping included, before the
-    /// global-norm scale).
-    ParamGrad(usize),
-    /// The weights of parameter `pid`.
-    ParamWeight(usize),
-}
-
-/// The probe's slots, in a fixed order: activations, then (gradient, weight) per parameter.
-pub fn probe_slots(g: &Graph) -> Vec<Probe> {
-    let mut v = vec![];
-    let mut k = 0;
-    for node in &g.nodes[..g.n_forward] {
-        let kind = match node.op {
-            Op::Linear => "linear",
-            Op::MatMul { .. } => "matmul",
-            Op::Act(Act::Relu) => "relu",
-            Op::Act(Act::Tanh) => "tanh",
-            Op::Act(Act::Sigmoid) => "sigmoid",
-            Op::Dropout { .. } => "dropout",
-            Op::BatchNorm { .. } => "batch_norm",
-            Op::Add => "add",
-            Op::ToNchw { .. } => "conv2d",
-            Op::MaxPool(_) => "max_pool",
-            Op::AvgPool(_) => "avg_pool",
-            _ => continue,
-        };
-        let out = node.outputs[0];
-        if g.shape(out).rows == Rows::Batch {
-            v.push(Probe::Activation(out, format!("{k}.{kind}")));
-            k += 1;
-        }
-    }
-    for pid in 0..g.params.len() {
-        v.push(Probe::ParamGrad(pid));
-        v.push(Probe::ParamWeight(pid));
-    }
-    v
-}
+use crate::graph::{Graph, TensorId};
+use crate::kernels::{Kernel, elementwise::Len};
 
 /// Statistics of node `nid`'s activation right after it is produced (so the probe keeps no
 /// tensor alive longer than training does).

@@ -3,9 +3,9 @@
 //! global norm, learning rate and loss scale (`ClipFinalize`), then the SGD or Adam step.
 //! Every step is one dispatch over the flat parameter buffers.
 
+use super::layout::Probe;
 use super::layout::{CLIP_INFO, Layout, Mode, NORM_PARTIALS, buf};
 use super::lower::{Pre, fixed};
-use super::probe::Probe;
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::kernels::Kernel;

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use crate::backend::{Backend, Globals, ProgramId};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
-use crate::plan::{self, Layout, Mode, buf};
 use crate::optim::{Every, LrSchedule, Optimizer, Precision, Regularizer};
+use crate::plan::{self, Layout, Mode, buf};
 
 mod metrics;
 mod predict;

@@ -303,10 +303,8 @@ pub fn save(
         .collect::<Result<_>>()?;
     let bytes = safetensors::tensor::serialize(views, Some(md))
         .map_err(|e| err(path, format!("serialize: {e}")))?;
-    write_atomic(path, &bytes)
+    crate::fs::write_atomic(path, &bytes)
 }
-
-pub use crate::fs::write_atomic;
 
 /// Load a checkpoint into `s` (parameters, optimizer state, running statistics, step) and
 /// return its metadata and the callbacks' snapshots. Validates format, version, model,

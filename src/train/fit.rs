@@ -214,17 +214,14 @@ impl Trainer {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
                 let (csv, jsonl) = (d.join("metrics.csv"), d.join("metrics.jsonl"));
-                checkpoint::write_atomic(
-                    &csv,
-                    format!("epoch,{}\n", COLUMNS.join(",")).as_bytes(),
-                )?;
-                checkpoint::write_atomic(&jsonl, b"")?;
+                crate::fs::write_atomic(&csv, format!("epoch,{}\n", COLUMNS.join(",")).as_bytes())?;
+                crate::fs::write_atomic(&jsonl, b"")?;
                 for e in &history.epochs {
                     append(&csv, &csv_row(e))?;
                     append(&jsonl, &epoch_json(e).to_string())?;
                 }
                 if cfg.log_steps && history.epochs.is_empty() {
-                    checkpoint::write_atomic(
+                    crate::fs::write_atomic(
                         &d.join("steps.csv"),
                         b"step,epoch,loss,accuracy,grad_norm\n",
                     )?;

@@ -60,7 +60,7 @@ impl Gpu {
             if let Some(dir) = path.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            let _ = crate::train::checkpoint::write_atomic(path, &data);
+            let _ = crate::fs::write_atomic(path, &data);
         }
     }
 

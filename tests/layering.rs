@@ -1,0 +1,237 @@
+//! The crate's layering, enforced: each top-level module of `src/` may use only the
+//! modules listed for it in `ALLOWED` (the layers below it), and no two files import each
+//! other through a cycle. Reads the sources; a violation names the file, the line and
+//! the path used.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Each top-level module and the modules it may use (`crate::<module>`). The layers,
+/// bottom up: error, rng, fs, limits → kernels (the kernel ABI) → backend; data and optim
+/// beside it → graph → plan, nn → session → train → app (the command line).
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("error", &[]),
+    ("rng", &["error"]),
+    ("fs", &["error"]),
+    ("limits", &["error"]),
+    ("kernels", &["error", "rng", "limits"]),
+    ("backend", &["error", "rng", "fs", "limits", "kernels"]),
+    ("data", &["error", "rng", "fs", "limits"]),
+    ("optim", &["error", "limits"]),
+    ("graph", &["error", "rng", "limits", "kernels", "optim"]),
+    (
+        "plan",
+        &[
+            "error", "rng", "limits", "kernels", "backend", "optim", "graph",
+        ],
+    ),
+    (
+        "nn",
+        &[
+            "error", "rng", "limits", "kernels", "backend", "optim", "graph",
+        ],
+    ),
+    (
+        "session",
+        &[
+            "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
+            "data",
+        ],
+    ),
+    (
+        "train",
+        &[
+            "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
+            "data", "session",
+        ],
+    ),
+    (
+        "app",
+        &[
+            "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
+            "data", "session", "train",
+        ],
+    ),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The module path of a source file: `src/plan/lower.rs` → ["plan", "lower"].
+fn module_of(src: &Path, file: &Path) -> Vec<String> {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+/// Every `crate::a::b…` path on a line (code only: comments are skipped).
+fn crate_paths(line: &str) -> Vec<Vec<String>> {
+    let code = line.split("//").next().unwrap_or("");
+    let mut v = vec![];
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        let after = &rest[i + "crate::".len()..];
+        let path: Vec<String> = after
+            .split("::")
+            .map(|seg| {
+                seg.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .take_while(|s| !s.is_empty())
+            .collect();
+        v.push(path);
+        rest = after;
+    }
+    v
+}
+
+/// The file a module path names: the longest prefix that is a module file.
+fn file_of(files: &BTreeMap<Vec<String>, PathBuf>, path: &[String]) -> Option<Vec<String>> {
+    (1..=path.len())
+        .rev()
+        .map(|n| path[..n].to_vec())
+        .find(|p| files.contains_key(p))
+}
+
+#[test]
+fn modules_use_only_the_layers_below_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let allowed: BTreeMap<&str, &[&str]> = ALLOWED.iter().copied().collect();
+    let mut files = vec![];
+    rust_files(&src, &mut files);
+    let mut bad = vec![];
+    for f in &files {
+        let m = module_of(&src, f);
+        let Some(top) = m.first() else { continue };
+        if top == "bin" {
+            continue;
+        }
+        let Some(ok) = allowed.get(top.as_str()) else {
+            bad.push(format!(
+                "{}: module `{top}` is not in the layer list",
+                f.display()
+            ));
+            continue;
+        };
+        for (n, line) in std::fs::read_to_string(f).unwrap().lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for p in crate_paths(line) {
+                let Some(used) = p.first() else { continue };
+                // The crate root re-exports `Error` and `Result` from `error`.
+                let used = match used.as_str() {
+                    "Error" | "Result" => "error",
+                    other => other,
+                };
+                if used != top && !ok.contains(&used) {
+                    bad.push(format!(
+                        "{}:{}: `{top}` uses `crate::{}`, a layer above it or beside it",
+                        f.display(),
+                        n + 1,
+                        p.join("::")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "upward imports:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn no_import_cycle_between_files() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut list = vec![];
+    rust_files(&src, &mut list);
+    let files: BTreeMap<Vec<String>, PathBuf> = list
+        .iter()
+        .map(|f| (module_of(&src, f), f.clone()))
+        .collect();
+    // Edges from each file to the files it names by `crate::` or `super::` paths; a
+    // child's uses of its own parent module are left out (the parent declares the child).
+    let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for (m, f) in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        // `super` of src/a/b.rs and of src/a/b/mod.rs is module a.
+        let parent: Vec<String> = m[..m.len().saturating_sub(1)].to_vec();
+        for line in text.lines() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            let mut targets = crate_paths(line);
+            let code = line.split("//").next().unwrap_or("");
+            let mut rest = code;
+            while let Some(i) = rest.find("super::") {
+                let after = &rest[i + "super::".len()..];
+                let mut p = parent.clone();
+                p.extend(
+                    after
+                        .split("::")
+                        .map(|seg| {
+                            seg.chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                                .collect::<String>()
+                        })
+                        .take_while(|s| !s.is_empty() && s != "super"),
+                );
+                targets.push(p);
+                rest = after;
+            }
+            for t in targets {
+                if let Some(to) = file_of(&files, &t)
+                    && &to != m
+                    && !m.starts_with(&to)
+                {
+                    edges.entry(m.clone()).or_default().insert(to);
+                }
+            }
+        }
+    }
+    // A cycle is an edge a → b with a path b → … → a.
+    let reaches = |from: &Vec<String>, to: &Vec<String>| {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from.clone()];
+        while let Some(x) = stack.pop() {
+            if &x == to {
+                return true;
+            }
+            if seen.insert(x.clone()) {
+                stack.extend(edges.get(&x).into_iter().flatten().cloned());
+            }
+        }
+        false
+    };
+    let mut cycles = vec![];
+    for (a, bs) in &edges {
+        for b in bs {
+            if reaches(b, a) {
+                cycles.push(format!(
+                    "{} -> {} -> … -> {}",
+                    a.join("::"),
+                    b.join("::"),
+                    a.join("::")
+                ));
+            }
+        }
+    }
+    assert!(
+        cycles.is_empty(),
+        "import cycles between files:\n{}",
+        cycles.join("\n")
+    );
+}
