@@ -26,6 +26,12 @@ fn map2(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]], f: impl Fn(f32, 
     }
 }
 
+/// One element of [`relu_bwd`].
+#[inline]
+fn relu_grad(y: f32, dy: f32) -> f32 {
+    if y > 0.0 { dy } else { 0.0 }
+}
+
 /// y = max(x, 0)
 pub fn relu_fwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     map1(p, ins, outs, |x| x.max(0.0))
@@ -38,15 +44,9 @@ pub fn tanh_fwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f
 pub fn sigmoid_fwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     map1(p, ins, outs, |x| 1.0 / (1.0 + (-x).exp()))
 }
-/// dx = dy · [y > 0] (`ins = [y, dy]`)
+/// `dx = dy · [y > 0]` (`ins = [y, dy]`)
 pub fn relu_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     map2(p, ins, outs, relu_grad)
-}
-
-/// One element of [`relu_bwd`].
-#[inline]
-fn relu_grad(y: f32, dy: f32) -> f32 {
-    if y > 0.0 { dy } else { 0.0 }
 }
 /// dx = dy · (1 - y²) (`ins = [y, dy]`)
 pub fn tanh_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {

@@ -1,5 +1,5 @@
-//! CPU twin of `shaders/half.wgsl` (f32 → packed f16 storage) and the unpacking that the
-//! half matmul does on load (`shaders/load_f16.wgsl`).
+//! CPU twins of `shaders/half.wgsl` (f32 → packed f16 storage; reference and fast) and
+//! the unpacking that the half matmul does on load (`shaders/load_f16.wgsl`).
 //!
 //! A packed buffer holds two f16 values per 32-bit word, stored in the backends' f32
 //! buffers as raw bits: element `i` is the low half of word `i / 2` when `i` is even, the

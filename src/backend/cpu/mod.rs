@@ -20,6 +20,7 @@ pub mod softmax_xent;
 pub mod stats;
 
 use crate::backend::{Backend, BufferSpec, Instr, Program, ProgramId};
+use crate::error::{Error, Result};
 use crate::kernels::matmul::MatMulParams;
 use crate::kernels::{Act, Globals, Kernel, KernelParams};
 
@@ -79,7 +80,6 @@ pub fn twins(kernel: Kernel) -> Twins {
     };
     Twins { reference, fast }
 }
-use crate::error::{Error, Result};
 
 /// The CPU backend: the reference kernels, or the fast ones ([`Cpu::fast`]).
 #[derive(Default)]
