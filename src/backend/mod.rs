@@ -194,9 +194,3 @@ pub fn open(name: &str) -> Result<(Box<dyn Backend>, String)> {
 pub fn fbits(x: f32) -> u32 {
     x.to_bits()
 }
-
-/// Read an f32 parameter word (to be replaced by the typed parameter structs of
-/// [`crate::kernels`]).
-pub fn pf(p: &[u32; 16], i: usize) -> f32 {
-    f32::from_bits(p[i])
-}

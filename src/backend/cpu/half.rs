@@ -1,11 +1,16 @@
-//! CPU twin of `shaders/half.wgsl` (f32 → packed f16 storage) and the unpacking that the
-//! half matmul does on load (`shaders/load_f16.wgsl`).
+//! CPU twins of `shaders/half.wgsl` (f32 → packed f16 storage; reference and fast) and
+//! the unpacking that the half matmul does on load (`shaders/load_f16.wgsl`).
 //!
 //! A packed buffer holds two f16 values per 32-bit word, stored in the backends' f32
 //! buffers as raw bits: element `i` is the low half of word `i / 2` when `i` is even, the
 //! high half when odd.
 
+use rayon::prelude::*;
+
+use super::par::CHUNK;
 use crate::backend::Globals;
+use crate::kernels::KernelParams;
+use crate::kernels::elementwise::Len;
 
 /// The f16 bits of `x`: round to nearest, ties to even; subnormals kept; |x| ≥ 65520 →
 /// ±inf; NaN → 0x7E00 with the sign. The same integer steps as `f16_bits` in half.wgsl
@@ -61,10 +66,49 @@ pub fn pack_into(x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// ins = [x], outs = [packed]; p0 = n elements, out ceil(n/2) words.
+/// [`Kernel::CastHalf`](crate::kernels::Kernel::CastHalf), [`Len`]: `ins = [x [n]]`,
+/// `outs = [packed [⌈n/2⌉]]` (words).
 pub fn cast_half(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let n = p[0] as usize;
+    let Len { n } = Len::from_words(p);
     pack_into(&ins[0][..n], outs[0]);
+}
+
+/// The fast twin of [`cast_half`]: parallel chunks with the `half` crate's slice
+/// conversion (F16C's round-to-nearest-even where the CPU has it): the same bits as the
+/// reference for every value but NaN (any NaN stays a NaN; only its payload may differ).
+pub fn cast_half_fast(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    let Len { n } = Len::from_words(p);
+    if cfg!(target_endian = "big") {
+        return cast_half(p, g, ins, outs);
+    }
+    let words = &mut outs[0][..n.div_ceil(2)];
+    let bits: &mut [u16] = bytemuck::cast_slice_mut(words);
+    if n % 2 == 1 {
+        bits[n] = 0;
+    }
+    bits[..n]
+        .par_chunks_mut(CHUNK)
+        .zip(ins[0][..n].par_chunks(CHUNK))
+        .for_each(|(o, x)| {
+            o.reinterpret_cast_mut::<half::f16>()
+                .convert_from_f32_slice(x)
+        });
+}
+
+/// [`unpack_into`] resizing `out` to `n`, converted in parallel chunks (F16C instructions
+/// through the `half` crate where the CPU has them): the half matmul's fast unpacking.
+pub fn unpack_par(words: &[f32], n: usize, out: &mut Vec<f32>) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    out.resize(n, 0.0);
+    let bits: &[u16] = bytemuck::cast_slice(&words[..n.div_ceil(2)]);
+    if cfg!(target_endian = "big") {
+        return unpack_into(words, n, out);
+    }
+    let halves = bits[..n].reinterpret_cast::<half::f16>();
+    out.par_chunks_mut(CHUNK)
+        .zip(halves.par_chunks(CHUNK))
+        .for_each(|(o, h)| h.convert_to_f32_slice(o));
 }
 
 #[cfg(test)]

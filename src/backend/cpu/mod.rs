@@ -1,8 +1,9 @@
 //! The CPU backend. [`Cpu::new`] is the reference: plain, obviously-correct Rust loops, one
 //! file per kernel family, each the twin of a WGSL entry point, replaying the same
-//! [`Program`]s as the GPU. [`Cpu::fast`] replays them with the tuned kernels of [`fast`]
-//! where it has one (matmul through the `gemm` crate, threaded elementwise work) and the
-//! reference elsewhere; the tests compare the two.
+//! [`Program`]s as the GPU. [`Cpu::fast`] replays them with the tuned twin of a kernel
+//! where it has one (matmul through the `gemm` crate, threaded elementwise work; named
+//! `<kernel>_fast`, in the file of its reference) and the reference elsewhere; the tests
+//! compare the two. [`twins`] is the table of both.
 
 pub mod augment;
 pub mod batchnorm;
@@ -10,16 +11,18 @@ pub mod clip;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
-pub mod fast;
 pub mod half;
 pub mod matmul;
 pub mod optim;
+pub mod par;
 pub mod pool;
 pub mod softmax_xent;
 pub mod stats;
 
 use crate::backend::{Backend, BufferSpec, Instr, Program, ProgramId};
-use crate::kernels::{Act, Globals, Kernel};
+use crate::error::{Error, Result};
+use crate::kernels::matmul::MatMulParams;
+use crate::kernels::{Act, Globals, Kernel, KernelParams};
 
 /// Signature of every CPU twin: parameter words, globals, read-only inputs, outputs (the
 /// operands in the order the kernel's parameter struct documents).
@@ -36,45 +39,47 @@ pub struct Twins {
 /// The CPU twins of every kernel: the one table the CPU backend dispatches on.
 pub fn twins(kernel: Kernel) -> Twins {
     let (reference, fast): (CpuFn, Option<CpuFn>) = match kernel {
-        Kernel::MatMul { .. } => (matmul::matmul, Some(fast::matmul)),
-        Kernel::CastHalf => (half::cast_half, Some(fast::cast_half)),
-        Kernel::BiasGrad => (elementwise::bias_grad, Some(fast::bias_grad)),
-        Kernel::ActFwd(Act::Relu) => (elementwise::relu_fwd, Some(fast::relu_fwd)),
+        Kernel::MatMul { .. } => (matmul::matmul, Some(matmul::matmul_fast)),
+        Kernel::CastHalf => (half::cast_half, Some(half::cast_half_fast)),
+        Kernel::BiasGrad => (elementwise::bias_grad, Some(elementwise::bias_grad_fast)),
+        Kernel::ActFwd(Act::Relu) => (elementwise::relu_fwd, Some(elementwise::relu_fwd_fast)),
         Kernel::ActFwd(Act::Tanh) => (elementwise::tanh_fwd, None),
         Kernel::ActFwd(Act::Sigmoid) => (elementwise::sigmoid_fwd, None),
-        Kernel::ActBwd(Act::Relu) => (elementwise::relu_bwd, Some(fast::relu_bwd)),
+        Kernel::ActBwd(Act::Relu) => (elementwise::relu_bwd, Some(elementwise::relu_bwd_fast)),
         Kernel::ActBwd(Act::Tanh) => (elementwise::tanh_bwd, None),
         Kernel::ActBwd(Act::Sigmoid) => (elementwise::sigmoid_bwd, None),
         Kernel::Add => (elementwise::add, None),
         Kernel::SliceSum { .. } => (elementwise::slice_sum, None),
-        Kernel::Dropout => (dropout::dropout, Some(fast::dropout)),
-        Kernel::ReluDropout => (dropout::relu_dropout, Some(fast::relu_dropout)),
-        Kernel::DropoutReluBwd => (dropout::dropout_relu_bwd, Some(fast::dropout_relu_bwd)),
-        Kernel::BnFwdTrain => (batchnorm::bn_fwd_train, Some(fast::bn_fwd_train)),
+        Kernel::Dropout => (dropout::dropout, Some(dropout::dropout_fast)),
+        Kernel::ReluDropout => (dropout::relu_dropout, Some(dropout::relu_dropout_fast)),
+        Kernel::DropoutReluBwd => (
+            dropout::dropout_relu_bwd,
+            Some(dropout::dropout_relu_bwd_fast),
+        ),
+        Kernel::BnFwdTrain => (batchnorm::bn_fwd_train, Some(batchnorm::bn_fwd_train_fast)),
         Kernel::BnFwdEval => (batchnorm::bn_fwd_eval, None),
-        Kernel::BnBwd => (batchnorm::bn_bwd, Some(fast::bn_bwd)),
+        Kernel::BnBwd => (batchnorm::bn_bwd, Some(batchnorm::bn_bwd_fast)),
         Kernel::SoftmaxXent => (softmax_xent::softmax_xent, None),
         Kernel::MetricsAccum => (softmax_xent::metrics_accum, None),
-        Kernel::GradPrep => (clip::grad_prep, Some(fast::grad_prep)),
+        Kernel::GradPrep => (clip::grad_prep, Some(clip::grad_prep_fast)),
         Kernel::ClipFinalize => (clip::clip_finalize, None),
         Kernel::ClipTensor => (clip::clip_tensor, None),
-        Kernel::SgdUpdate => (optim::sgd_update, Some(fast::sgd_update)),
+        Kernel::SgdUpdate => (optim::sgd_update, Some(optim::sgd_update_fast)),
         Kernel::AdamUpdate => (optim::adam_update, None),
         Kernel::TensorStats => (stats::tensor_stats, None),
-        Kernel::Im2Col => (conv::im2col, Some(fast::im2col)),
-        Kernel::Col2Im => (conv::col2im, Some(fast::col2im)),
-        Kernel::ToNchw { .. } => (conv::to_nchw, Some(fast::to_nchw)),
-        Kernel::ToNhwc => (conv::to_nhwc, Some(fast::to_nhwc)),
-        Kernel::MaxPoolFwd => (pool::maxpool_fwd, Some(fast::maxpool_fwd)),
-        Kernel::MaxPoolBwd => (pool::maxpool_bwd, Some(fast::maxpool_bwd)),
+        Kernel::Im2Col => (conv::im2col, Some(conv::im2col_fast)),
+        Kernel::Col2Im => (conv::col2im, Some(conv::col2im_fast)),
+        Kernel::ToNchw { .. } => (conv::to_nchw, Some(conv::to_nchw_fast)),
+        Kernel::ToNhwc => (conv::to_nhwc, Some(conv::to_nhwc_fast)),
+        Kernel::MaxPoolFwd => (pool::maxpool_fwd, Some(pool::maxpool_fwd_fast)),
+        Kernel::MaxPoolBwd => (pool::maxpool_bwd, Some(pool::maxpool_bwd_fast)),
         Kernel::AvgPoolFwd => (pool::avgpool_fwd, None),
         Kernel::AvgPoolBwd => (pool::avgpool_bwd, None),
-        Kernel::AugmentGeom => (augment::augment_geom, Some(augment::augment_geom_par)),
+        Kernel::AugmentGeom => (augment::augment_geom, Some(augment::augment_geom_fast)),
         Kernel::AugmentPhoto => (augment::augment_photo, None),
     };
     Twins { reference, fast }
 }
-use crate::error::{Error, Result};
 
 /// The CPU backend: the reference kernels, or the fast ones ([`Cpu::fast`]).
 #[derive(Default)]
@@ -190,8 +195,8 @@ impl Backend for Cpu {
         }
         // The fast matmul reads through raw pointers: check its operand sizes here, once.
         for ins in &program.instrs {
-            if let crate::backend::Kernel::MatMul { bias, half, .. } = ins.kernel {
-                let (m, n, k) = (ins.p[0] as usize, ins.p[1] as usize, ins.p[2] as usize);
+            if let Kernel::MatMul { bias, half, .. } = ins.kernel {
+                let MatMulParams { m, n, k, .. } = MatMulParams::from_words(&ins.p);
                 // Packed f16 operands hold two elements per word.
                 let words = |e: usize| if half { e.div_ceil(2) } else { e };
                 let short = ins.ins.len() < 3

@@ -1,40 +1,99 @@
-//! CPU twin of `shaders/optim.wgsl`.
+//! CPU twins of `shaders/optim.wgsl`: SGD (reference and fast) and Adam / AdamW.
 
-use crate::backend::{Globals, pf};
+use rayon::prelude::*;
 
-/// SGD with momentum and coupled weight decay (formulas in shaders/optim.wgsl):
-/// g = s·dJ/dw + wd_i·w; v = mu·v + g; w := w - lr·v (Nesterov: w := w - lr·(g + mu·v)).
-/// ins = [grad, wd, clipinfo], outs = [w, v]; p0 = n, p1 = mu, p2 = nesterov. Nothing
-/// changes when clipinfo\[3\] (skip) is set; lr = clipinfo\[4\].
+use super::par::CHUNK;
+use crate::backend::Globals;
+use crate::kernels::KernelParams;
+use crate::kernels::optim::{AdamParams, SgdParams};
+
+/// One SGD element: from the weight `w`, velocity `v`, gradient and weight decay,
+/// `g = s·grad + wd·w; v := mu·v + g; w := w − lr·v` (Nesterov: `w := w − lr·(g + mu·v)`).
+/// Returns the new (w, v).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn sgd_step(
+    w: f32,
+    v: f32,
+    grad: f32,
+    wd: f32,
+    s: f32,
+    mu: f32,
+    lr: f32,
+    nesterov: bool,
+) -> (f32, f32) {
+    let gi = s * grad + wd * w;
+    let v = mu * v + gi;
+    let step = if nesterov { gi + mu * v } else { v };
+    (w - lr * step, v)
+}
+
+/// [`Kernel::SgdUpdate`](crate::kernels::Kernel::SgdUpdate), [`SgdParams`]: SGD with
+/// momentum and coupled weight decay (formulas in shaders/optim.wgsl), with the clip scale
+/// s = clipinfo\[1\] and lr = clipinfo\[4\]; nothing changes when clipinfo\[3\] (skip) is
+/// set. `ins = [grad [n], wd [n], clipinfo [8]]`, `outs = [w [n], v [n]]`.
 pub fn sgd_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    if ins[2][3] != 0.0 {
+    let info = ins[2];
+    if info[3] != 0.0 {
         return;
     }
-    let n = p[0] as usize;
-    let mu = pf(p, 1);
-    let nesterov = p[2] == 1;
-    let (grad, wd, s) = (ins[0], ins[1], ins[2][1]);
+    let SgdParams {
+        n,
+        momentum: mu,
+        nesterov,
+    } = SgdParams::from_words(p);
+    let (grad, wd, s, lr) = (ins[0], ins[1], info[1], info[4]);
     for i in 0..n {
-        let w = outs[0][i];
-        let gi = s * grad[i] + wd[i] * w;
-        let v = mu * outs[1][i] + gi;
+        let (w, v) = sgd_step(outs[0][i], outs[1][i], grad[i], wd[i], s, mu, lr, nesterov);
+        outs[0][i] = w;
         outs[1][i] = v;
-        let step = if nesterov { gi + mu * v } else { v };
-        outs[0][i] = w - ins[2][4] * step;
     }
 }
 
-/// Adam / AdamW (formulas in shaders/optim.wgsl). ins = [grad, wd, clipinfo],
-/// outs = [w, m1, m2]; p0 = n, p1 = b1, p2 = b2, p3 = eps, p4 = decoupled; lr, bc1, bc2 =
-/// clipinfo\[4..7\].
-pub fn adam_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    if ins[2][3] != 0.0 {
+/// The fast twin of [`sgd_update`] (same operands), chunks in parallel.
+pub fn sgd_update_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let info = ins[2];
+    if info[3] != 0.0 {
         return;
     }
-    let n = p[0] as usize;
-    let (b1, b2, eps, decoupled) = (pf(p, 1), pf(p, 2), pf(p, 3), p[4] == 1);
-    let (grad, wd, s) = (ins[0], ins[1], ins[2][1]);
-    let (lr, bc1, bc2) = (ins[2][4], ins[2][5], ins[2][6]);
+    let SgdParams {
+        n,
+        momentum: mu,
+        nesterov,
+    } = SgdParams::from_words(p);
+    let (grad, wd, s, lr) = (ins[0], ins[1], info[1], info[4]);
+    let (wo, vo) = outs.split_at_mut(1);
+    wo[0][..n]
+        .par_chunks_mut(CHUNK)
+        .zip(vo[0][..n].par_chunks_mut(CHUNK))
+        .enumerate()
+        .for_each(|(ci, (wc, vc))| {
+            let base = ci * CHUNK;
+            for (j, (w, v)) in wc.iter_mut().zip(vc.iter_mut()).enumerate() {
+                let i = base + j;
+                (*w, *v) = sgd_step(*w, *v, grad[i], wd[i], s, mu, lr, nesterov);
+            }
+        });
+}
+
+/// [`Kernel::AdamUpdate`](crate::kernels::Kernel::AdamUpdate), [`AdamParams`]: Adam /
+/// AdamW (formulas in shaders/optim.wgsl), with the clip scale s = clipinfo\[1\] and
+/// lr, bc1, bc2 = clipinfo\[4..7\]; nothing changes when clipinfo\[3\] (skip) is set.
+/// `ins = [grad [n], wd [n], clipinfo [8]]`, `outs = [w [n], m1 [n], m2 [n]]`.
+pub fn adam_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let info = ins[2];
+    if info[3] != 0.0 {
+        return;
+    }
+    let AdamParams {
+        n,
+        beta1: b1,
+        beta2: b2,
+        eps,
+        decoupled,
+    } = AdamParams::from_words(p);
+    let (grad, wd, s) = (ins[0], ins[1], info[1]);
+    let (lr, bc1, bc2) = (info[4], info[5], info[6]);
     for i in 0..n {
         let w = outs[0][i];
         let mut gi = s * grad[i];

@@ -1,12 +1,22 @@
-//! CPU twins of `shaders/softmax_xent.wgsl` (formulas there).
+//! CPU twins of `shaders/softmax_xent.wgsl` (formulas there): the loss and its gradient,
+//! and the accumulation of the per-row statistics.
 
-use crate::backend::{Globals, pf};
+use crate::backend::Globals;
+use crate::kernels::KernelParams;
+use crate::kernels::elementwise::Len;
+use crate::kernels::softmax_xent::SoftmaxXentParams;
 
-/// ins = [logits, labels, amp], outs = [dlogits, rowstats]; p0 = M, p1 = C, p2 = scale
-/// (times the loss scale amp\[0\] with [`Globals::MIXED`]).
+/// [`Kernel::SoftmaxXent`](crate::kernels::Kernel::SoftmaxXent), [`SoftmaxXentParams`]:
+/// the gradient is scaled by `scale` (times the loss scale, element 0 of amp, with
+/// [`Globals::MIXED`]). `ins = [logits [M, C], labels [M], amp [4]]`,
+/// `outs = [dlogits [M, C], rowstats [M, 2] (loss, correct)]`.
 pub fn softmax_xent(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let (m, c) = (p[0] as usize, p[1] as usize);
-    let scale = pf(p, 2)
+    let SoftmaxXentParams {
+        rows: m,
+        classes: c,
+        scale,
+    } = SoftmaxXentParams::from_words(p);
+    let scale = scale
         * if g.flags & Globals::MIXED != 0 {
             ins[2][0]
         } else {
@@ -48,9 +58,11 @@ pub fn softmax_xent(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
     }
 }
 
-/// acc += (Σ loss, Σ correct, M, 1). ins = [rowstats], outs = [acc]; p0 = M
+/// [`Kernel::MetricsAccum`](crate::kernels::Kernel::MetricsAccum), [`Len`] (`n` = M
+/// rows): `acc += (Σ loss, Σ correct, M, 1)`. `ins = [rowstats [M, 2]]`,
+/// `outs = [acc [4]]`.
 pub fn metrics_accum(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let m = p[0] as usize;
+    let Len { n: m } = Len::from_words(p);
     let (mut l, mut c) = (0f32, 0f32);
     for r in 0..m {
         l += ins[0][2 * r];

@@ -1,10 +1,13 @@
 //! CPU twin of `shaders/stats.wgsl`: the same strided partial sums and the same tree.
 
 use crate::backend::Globals;
+use crate::kernels::KernelParams;
+use crate::kernels::elementwise::Len;
 
-/// out = (Σ x, Σ x², zeros, n). ins = [x], outs = [stats]; p0 = n
+/// [`Kernel::TensorStats`](crate::kernels::Kernel::TensorStats), [`Len`]:
+/// `stats = (Σ x, Σ x², zeros, n)`. `ins = [x [n]]`, `outs = [stats [4]]`.
 pub fn tensor_stats(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let n = p[0] as usize;
+    let Len { n } = Len::from_words(p);
     let (mut s1, mut s2, mut s0) = ([0f32; 256], [0f32; 256], [0f32; 256]);
     for t in 0..256 {
         let mut i = t;
