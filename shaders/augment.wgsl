@@ -2,7 +2,7 @@
 // parameter is drawn from the shared generator keyed by (seed, stream, step) with counter
 // sample·32 + slot, so the CPU twin (src/backend/cpu/augment.rs) draws the same values.
 //
-// The spec (in1, 32 floats; src/data/augment.rs builds it). Ranges are [min, max], drawn
+// The spec (in1, 32 floats; slots named in src/kernels/augment.rs, encoded by src/nn/augment.rs). Ranges are [min, max], drawn
 // uniformly per sample (min = max fixes a value):
 //  0 hflip p   1 vflip p   2-3 translate x (px)   4-5 translate y (px)   6-7 rotation (deg)
 //  8-9 zoom   10 zoom per axis (0/1)   11-12 shear (deg)   13 interpolation (0 nearest, 1 bilinear)

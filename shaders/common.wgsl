@@ -2,7 +2,7 @@
 // globals, the operand bindings, and the shared counter-based generator (Threefry-2x32-20,
 // the twin of src/rng.rs).
 //
-// Binding convention (src/backend/mod.rs): 0 = params, 1 = globals, 2..5 = read-only
+// Binding convention (src/backend/gpu/dispatch.rs): 0 = params, 1 = globals, 2..5 = read-only
 // inputs in0..in3, 6..8 = read-write outputs out0..out2. Every operand is an exact range
 // of a buffer, so kernels index from 0.
 
@@ -33,7 +33,7 @@ fn flat_index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 { return gid.x + gid.y * nw
 // loop whose trip count depends on the data therefore handles UNROLL elements per iteration
 // through an inner loop of constant trip count, which the compiler unrolls: the same
 // elements in the same order, 16 times fewer counted iterations. The host refuses, with
-// the limit named, an instruction that would still exceed it (src/backend/gpu/shaders.rs).
+// the limit named, an instruction that would still exceed it (src/backend/gpu/dispatch.rs).
 const UNROLL: u32 = 16u;
 
 fn rotl(x: u32, r: u32) -> u32 { return (x << r) | (x >> (32u - r)); }

@@ -56,7 +56,7 @@ fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
 // WG invocations → (WG/CWL) row blocks of TM rows × 4·CWL columns of C (CWL = 64: one
 // TM-row × 256-column tile). Lines marked "@rows" are repeated by the host for II = 0..TM
 // (named registers instead of arrays). The k step is then written out in groups of JG
-// consecutive k (src/backend/gpu/shaders.rs): the BEGIN_J..END_J block once for each k of
+// consecutive k (src/backend/gpu/wgsl.rs): the BEGIN_J..END_J block once for each k of
 // the group (JJ), loading B's row k, then the "@fma" line for each row and each k of the
 // group. Every accumulator still adds its products in k order; what changes is the
 // schedule: with all TM rows of one k together, llvmpipe's LLVM kept every product of a

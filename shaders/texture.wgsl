@@ -11,7 +11,7 @@
 // buffer-to-texture copy needs, whatever the operand's shape.
 //
 // Both operands or neither (the host decides: texture_operands in
-// src/backend/gpu/shaders.rs). B (in3 becomes the texture) is read where the kernel loads
+// src/backend/gpu/matmul.rs). B (in3 becomes the texture) is read where the kernel loads
 // four values of B at once (B4); A (binding 9, atex) four values of k per lane: lane l
 // holds A[row, k0 + 4l .. k0 + 4l + 4], so a k step covers 4·SG values of k and each
 // texel fetch serves 4·SG·4 multiply-adds of the lane's row instead of SG·4 for a

@@ -3,6 +3,16 @@
 use super::AdapterReport;
 use super::matmul::{MatmulShape, SG_TM, matmul_shape, texture_format};
 use crate::backend::{Instr, Kernel};
+use crate::kernels::KernelParams;
+use crate::kernels::augment::AugmentParams;
+use crate::kernels::batchnorm::BatchNormParams;
+use crate::kernels::clip::{ClipFinalizeParams, ClipTensorParams, GradPrepParams};
+use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
+use crate::kernels::dropout::DropoutParams;
+use crate::kernels::elementwise::{BiasGradParams, Len, SliceSumParams};
+use crate::kernels::matmul::MatMulParams;
+use crate::kernels::optim::{AdamParams, SgdParams};
+use crate::kernels::softmax_xent::SoftmaxXentParams;
 
 /// Binding of in0, the first of the four read-only operands in0..in3 (see
 /// shaders/common.wgsl).
@@ -41,29 +51,44 @@ pub const LLVMPIPE_LOOP_LIMIT: u64 = 65_535;
 /// An upper bound on the loop iterations one invocation of `instr` runs (loops of
 /// constant trip count are unrolled by the compiler and do not count).
 pub fn loop_trips(instr: &Instr, report: &AdapterReport) -> u64 {
-    let p = instr.p.map(|v| v as u64);
+    let p = &instr.p;
+    let w = |x: usize| x as u64;
     let unroll = 16;
     match instr.kernel {
-        Kernel::MatMul { .. } => match report.subgroup_size {
-            Some(sg) if p[3] > 0 => p[3].div_ceil(sg as u64),
-            Some(sg) => p[2].div_ceil(sg as u64),
-            None if p[3] > 0 => p[3].div_ceil(4),
-            None => p[2].div_ceil(4),
-        },
-        Kernel::BiasGrad => p[0].div_ceil(unroll),
-        Kernel::SliceSum { .. } => p[2],
-        Kernel::BnFwdTrain => 3 * (p[0] * p[4].max(1)).div_ceil(unroll),
-        Kernel::BnBwd => 2 * (p[0] * p[4].max(1)).div_ceil(unroll),
-        Kernel::MetricsAccum => p[0].div_ceil(unroll),
+        Kernel::MatMul { .. } => {
+            let mm = MatMulParams::from_words(p);
+            // Each invocation runs over its split-K slice, or all of K.
+            let depth = w(if mm.split_k > 0 { mm.split_k } else { mm.k });
+            depth.div_ceil(report.subgroup_size.map_or(4, |sg| sg as u64))
+        }
+        Kernel::BiasGrad => w(BiasGradParams::from_words(p).rows).div_ceil(unroll),
+        Kernel::SliceSum { .. } => w(SliceSumParams::from_words(p).slices),
+        Kernel::BnFwdTrain | Kernel::BnBwd => {
+            let bn = BatchNormParams::from_words(p);
+            let passes = if instr.kernel == Kernel::BnFwdTrain {
+                3
+            } else {
+                2
+            };
+            passes * (w(bn.rows) * w(bn.spatial.max(1))).div_ceil(unroll)
+        }
+        Kernel::MetricsAccum => w(Len::from_words(p).n).div_ceil(unroll),
         Kernel::AugmentPhoto => {
-            let px = p[1] * p[2] * p[3];
+            let a = AugmentParams::from_words(p);
+            let px = w(a.channels) * w(a.height) * w(a.width);
             px.div_ceil(unroll) + px.div_ceil(64)
         }
-        Kernel::AugmentGeom => (p[2] * p[3]).div_ceil(64),
-        Kernel::GradPrep => p[0].div_ceil(unroll * p[1].max(1)),
-        Kernel::TensorStats => p[0].div_ceil(unroll * 256) + 8,
-        Kernel::ClipFinalize => p[0],
-        Kernel::SoftmaxXent => 3 * p[1],
+        Kernel::AugmentGeom => {
+            let a = AugmentParams::from_words(p);
+            (w(a.height) * w(a.width)).div_ceil(64)
+        }
+        Kernel::GradPrep => {
+            let gp = GradPrepParams::from_words(p);
+            w(gp.n).div_ceil(unroll * w(gp.parts.max(1)))
+        }
+        Kernel::TensorStats => w(Len::from_words(p).n).div_ceil(unroll * 256) + 8,
+        Kernel::ClipFinalize => w(ClipFinalizeParams::from_words(p).parts),
+        Kernel::SoftmaxXent => 3 * w(SoftmaxXentParams::from_words(p).classes),
         _ => 0,
     }
 }
@@ -82,54 +107,76 @@ fn grid1d(n: u32) -> [u32; 3] {
 /// Workgroup counts of an instruction.
 pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
     let p = &instr.p;
+    let w = |x: usize| x as u32;
+    let len = || w(Len::from_words(p).n);
+    let window = || Window::from_words(p);
     match instr.kernel {
-        Kernel::MatMul { .. } => match report.subgroup_size {
-            Some(_) => {
-                let s = matmul_shape(p[0], p[1], p[2], report);
-                [
-                    div_up(p[1], 4 * s.lanes),
-                    div_up(p[0], SG_TM * (s.workgroup / s.lanes)),
-                    // Split-K slices (p3 = slice length).
-                    if p[3] > 0 { div_up(p[2], p[3]) } else { 1 },
-                ]
+        Kernel::MatMul { .. } => {
+            let mm = MatMulParams::from_words(p);
+            let (m, n, k, split_k) = (w(mm.m), w(mm.n), w(mm.k), w(mm.split_k));
+            // Split-K slices along z.
+            let slices = if split_k > 0 { div_up(k, split_k) } else { 1 };
+            match report.subgroup_size {
+                Some(_) => {
+                    let s = matmul_shape(m, n, k, report);
+                    [
+                        div_up(n, 4 * s.lanes),
+                        div_up(m, SG_TM * (s.workgroup / s.lanes)),
+                        slices,
+                    ]
+                }
+                None => [div_up(n, 64), div_up(m, 16), slices],
             }
-            None => [
-                div_up(p[1], 64),
-                div_up(p[0], 16),
-                if p[3] > 0 { div_up(p[2], p[3]) } else { 1 },
-            ],
-        },
-        Kernel::BiasGrad => grid1d(p[1]),
-        Kernel::CastHalf => grid1d(p[0].div_ceil(2)),
-        Kernel::SliceSum { .. } => grid1d(p[0]),
-        Kernel::BnFwdEval => grid1d(p[0] * p[1] * p[4].max(1)),
-        Kernel::BnFwdTrain | Kernel::BnBwd => [div_up(p[1], 64), 1, 1],
-        Kernel::SoftmaxXent => [div_up(p[0], 64), 1, 1],
-        Kernel::GradPrep => [div_up(p[1], 64), 1, 1],
+        }
+        Kernel::BiasGrad => grid1d(w(BiasGradParams::from_words(p).cols)),
+        Kernel::CastHalf => grid1d(len().div_ceil(2)),
+        Kernel::SliceSum { .. } => grid1d(w(SliceSumParams::from_words(p).n)),
+        Kernel::BnFwdEval => {
+            let bn = BatchNormParams::from_words(p);
+            grid1d(w(bn.rows) * w(bn.channels) * w(bn.spatial).max(1))
+        }
+        Kernel::BnFwdTrain | Kernel::BnBwd => {
+            [div_up(w(BatchNormParams::from_words(p).channels), 64), 1, 1]
+        }
+        Kernel::SoftmaxXent => [div_up(w(SoftmaxXentParams::from_words(p).rows), 64), 1, 1],
+        Kernel::GradPrep => [div_up(w(GradPrepParams::from_words(p).parts), 64), 1, 1],
         Kernel::MetricsAccum | Kernel::ClipFinalize | Kernel::TensorStats => [1, 1, 1],
         // One workgroup per (sample, channel) plane.
         Kernel::AugmentGeom => {
-            let planes = (p[0] * p[1]).max(1);
+            let a = AugmentParams::from_words(p);
+            let planes = (w(a.batch) * w(a.channels)).max(1);
             let x = planes.min(65535);
             [x, div_up(planes, x), 1]
         }
         // One workgroup per image.
-        Kernel::AugmentPhoto => [p[0].max(1), 1, 1],
+        Kernel::AugmentPhoto => [w(AugmentParams::from_words(p).batch).max(1), 1, 1],
         // One invocation per (patch row, channel, kernel row).
-        Kernel::Im2Col => grid1d(p[0] * p[8] * p[9] * p[1] * p[4]),
-        Kernel::Col2Im | Kernel::MaxPoolBwd | Kernel::AvgPoolBwd => {
-            grid1d(p[0] * p[1] * p[2] * p[3])
+        Kernel::Im2Col => {
+            let Window { batch, g } = window();
+            grid1d(w(batch) * w(g.oh) * w(g.ow) * w(g.c) * w(g.kh))
         }
-        Kernel::ToNchw { .. } | Kernel::ToNhwc => grid1d(p[0] * p[1] * p[2]),
-        Kernel::MaxPoolFwd | Kernel::AvgPoolFwd => grid1d(p[0] * p[1] * p[8] * p[9]),
-        Kernel::ActFwd(_)
-        | Kernel::ActBwd(_)
-        | Kernel::Add
-        | Kernel::Dropout
-        | Kernel::ReluDropout
-        | Kernel::DropoutReluBwd
-        | Kernel::SgdUpdate
-        | Kernel::ClipTensor
-        | Kernel::AdamUpdate => grid1d(p[0]),
+        Kernel::Col2Im | Kernel::MaxPoolBwd | Kernel::AvgPoolBwd => {
+            let Window { batch, g } = window();
+            grid1d(w(batch) * w(g.c) * w(g.h) * w(g.w))
+        }
+        Kernel::ToNchw { .. } => {
+            let t = ToNchwParams::from_words(p);
+            grid1d(w(t.batch) * w(t.spatial) * w(t.channels))
+        }
+        Kernel::ToNhwc => {
+            let t = ToNhwcParams::from_words(p);
+            grid1d(w(t.batch) * w(t.spatial) * w(t.channels))
+        }
+        Kernel::MaxPoolFwd | Kernel::AvgPoolFwd => {
+            let Window { batch, g } = window();
+            grid1d(w(batch) * w(g.c) * w(g.oh) * w(g.ow))
+        }
+        Kernel::Dropout | Kernel::ReluDropout | Kernel::DropoutReluBwd => {
+            grid1d(w(DropoutParams::from_words(p).n))
+        }
+        Kernel::SgdUpdate => grid1d(w(SgdParams::from_words(p).n)),
+        Kernel::AdamUpdate => grid1d(w(AdamParams::from_words(p).n)),
+        Kernel::ClipTensor => grid1d(w(ClipTensorParams::from_words(p).n)),
+        Kernel::ActFwd(_) | Kernel::ActBwd(_) | Kernel::Add => grid1d(len()),
     }
 }

@@ -8,6 +8,9 @@ use super::matmul::MatmulShape;
 use super::textures::TextureCopy;
 use crate::backend::{Backend, BufferSpec, Instr, Kernel, Program, ProgramId, Slice};
 use crate::error::{Error, Result};
+use crate::kernels::KernelParams;
+use crate::kernels::elementwise::SliceSumParams;
+use crate::kernels::matmul::MatMulParams;
 
 /// Stride of one instruction's parameters in a program's uniform buffer.
 const PARAM_STRIDE: u64 = 256;
@@ -59,7 +62,7 @@ impl Gpu {
             let Kernel::MatMul { .. } = i.kernel else {
                 return None;
             };
-            let k = i.p[2];
+            let k = MatMulParams::from_words(&i.p).k as u32;
             let g = dispatch::workgroups(i, &report);
             if k < SPLIT_K_MIN_DEPTH || g[0] * g[1] >= SPLIT_K_FEW_GROUPS {
                 return None;
@@ -68,7 +71,10 @@ impl Gpu {
             let ks = k.div_ceil(s).next_multiple_of(sg);
             Some((ks, k.div_ceil(ks)))
         };
-        let parts_len = |i: &Instr, s: u32| s as usize * (i.p[0] * i.p[1]) as usize;
+        let parts_len = |i: &Instr, s: u32| {
+            let mm = MatMulParams::from_words(&i.p);
+            s as usize * (mm.m as u32 * mm.n as u32) as usize
+        };
         let need = instrs
             .iter()
             .filter_map(|i| plan(i).map(|(_, s)| parts_len(i, s)))
@@ -91,37 +97,37 @@ impl Gpu {
         };
         let mut out = Vec::with_capacity(instrs.len() + 2);
         for i in instrs {
-            let (Some((ks, s)), Kernel::MatMul { ta, tb, bias, half }) = (plan(i), i.kernel) else {
+            let (Some((ks, s)), Kernel::MatMul { .. }) = (plan(i), i.kernel) else {
                 out.push(i.clone());
                 continue;
             };
+            let mm = MatMulParams::from_words(&i.p);
             let part = Slice {
                 buf: scratch,
                 off: 0,
                 len: parts_len(i, s),
             };
-            let mut p = i.p;
-            p[3] = ks;
-            p[15] = 0;
+            // The slices of the product, without the bias, then their sum (+ bias).
+            let slices = MatMulParams {
+                split_k: ks as usize,
+                bias: false,
+                ..mm
+            };
             out.push(Instr {
-                kernel: Kernel::MatMul {
-                    ta,
-                    tb,
-                    bias: false,
-                    half,
-                },
-                p,
+                kernel: slices.kernel(),
+                p: slices.to_words(),
                 ins: i.ins.clone(),
                 outs: vec![part],
             });
-            let mut q = [0u32; 16];
-            q[0] = i.p[0] * i.p[1];
-            q[1] = i.p[1];
-            q[2] = s;
-            q[15] = bias as u32;
+            let sum = SliceSumParams {
+                n: (mm.m as u32 * mm.n as u32) as usize,
+                cols: mm.n,
+                slices: s as usize,
+                bias: mm.bias,
+            };
             out.push(Instr {
-                kernel: Kernel::SliceSum { bias },
-                p: q,
+                kernel: sum.kernel(),
+                p: sum.to_words(),
                 ins: vec![part, i.ins[2]],
                 outs: i.outs.clone(),
             });
@@ -289,7 +295,7 @@ impl Gpu {
         let trips = dispatch::loop_trips(instr, &self.ctx.report);
         if self.ctx.report.name.contains("llvmpipe") && trips > dispatch::LLVMPIPE_LOOP_LIMIT {
             return Err(Error::Gpu(format!(
-                "{:?} with parameters {:?} would run {trips} loop iterations per invocation; \
+                "{:?} with parameter words {:?} would run {trips} loop iterations per invocation; \
                  llvmpipe (lavapipe) stops at {} and would return a wrong result: use a \
                  smaller batch or the CPU backend",
                 instr.kernel,

@@ -3,6 +3,8 @@
 
 use super::{AdapterReport, Gpu};
 use crate::backend::Kernel;
+use crate::kernels::KernelParams;
+use crate::kernels::matmul::MatMulParams;
 
 /// Rows per invocation of the subgroup matmul.
 pub const SG_TM: u32 = 32;
@@ -120,6 +122,7 @@ pub fn texture_operands(
         (fits && bytes.is_multiple_of(texel)).then_some(rows as u32)
     };
     let ks = 4 * sg;
+    let mm = MatMulParams::from_words(p);
     let useful = matches!(
         kernel,
         Kernel::MatMul {
@@ -128,10 +131,10 @@ pub fn texture_operands(
             ..
         }
     ) && shape.b4
-        && p[2].is_multiple_of(ks)
-        && p[3].is_multiple_of(ks)
-        && p[0] >= TEX_MIN_SIDE
-        && p[1] >= TEX_MIN_SIDE;
+        && (mm.k as u32).is_multiple_of(ks)
+        && (mm.split_k as u32).is_multiple_of(ks)
+        && mm.m as u32 >= TEX_MIN_SIDE
+        && mm.n as u32 >= TEX_MIN_SIDE;
     if !useful {
         return None;
     }
@@ -144,9 +147,11 @@ impl Gpu {
     pub(super) fn matmul_shape(&self, kernel: Kernel, p: &[u32; 16]) -> MatmulShape {
         match (kernel, self.ctx.report.subgroup_size) {
             (Kernel::MatMul { .. }, Some(sg)) => {
-                let mut s = matmul_shape(p[0], p[1], p[2], &self.ctx.report);
-                s.b4 = vec4_b(kernel, p[1]);
-                s.tb4 = vec4_tb(kernel, p[2], sg);
+                let mm = MatMulParams::from_words(p);
+                let (m, n, k) = (mm.m as u32, mm.n as u32, mm.k as u32);
+                let mut s = matmul_shape(m, n, k, &self.ctx.report);
+                s.b4 = vec4_b(kernel, n);
+                s.tb4 = vec4_tb(kernel, k, sg);
                 s
             }
             _ => MatmulShape::default(),

@@ -3,6 +3,8 @@
 use super::Gpu;
 use crate::backend::{Backend, Globals, Kernel, check};
 use crate::error::Result;
+use crate::kernels::KernelParams;
+use crate::kernels::matmul::MatMulParams;
 
 impl Gpu {
     /// Enable the narrow-output matmul tiles if they give the CPU reference's results on
@@ -23,13 +25,15 @@ impl Gpu {
             .collect();
         let mut ok = true;
         for (ta, tb) in [(false, false), (true, true)] {
-            let kern = Kernel::MatMul {
+            let mm = MatMulParams {
+                m,
+                n,
+                k,
                 ta,
                 tb,
-                bias: false,
-                half: false,
+                ..MatMulParams::default()
             };
-            let p = crate::backend::cpu::matmul::params(kern, m, n, k);
+            let (kern, p) = (mm.kernel(), mm.to_words());
             let ins = [a.clone(), b.clone(), vec![0.0; n]];
             let outs = [vec![0.0; m * n]];
             let g = Globals::default();

@@ -4,6 +4,8 @@ use super::Gpu;
 use super::matmul::{MatmulShape, TEX_WIDTH, texture_format, texture_operands};
 use crate::backend::{Instr, Kernel};
 use crate::error::Result;
+use crate::kernels::KernelParams;
+use crate::kernels::matmul::MatMulParams;
 
 /// Copy `bytes` of operand buffer `buf` from byte `offset` into texture `tex`, row after
 /// row of TEX_WIDTH texels.
@@ -71,12 +73,13 @@ impl Gpu {
             .then(|| texture_operands(kernel, shape, p, sg, bytes, max_dim))?
     }
 
-    /// Whether the matmul `kernel` with parameters `p` (see `cpu::matmul::params`), its
+    /// Whether the matmul `kernel` with parameter words `p` ([`MatMulParams`]), its
     /// operands whole buffers, reads them from textures (shaders/texture.wgsl).
     pub fn texture_operands_for(&self, kernel: Kernel, p: &[u32; 16]) -> bool {
         let half = matches!(kernel, Kernel::MatMul { half: true, .. });
         let bytes = |n: u64| 4 * if half { n.div_ceil(2) } else { n };
-        let (m, n, k) = (p[0] as u64, p[1] as u64, p[2] as u64);
+        let mm = MatMulParams::from_words(p);
+        let (m, n, k) = (mm.m as u64, mm.n as u64, mm.k as u64);
         let shape = self.matmul_shape(kernel, p);
         (self.texture_rows(kernel, p, &shape, (bytes(m * k), bytes(k * n)))).is_some()
     }
