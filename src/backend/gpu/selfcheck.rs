@@ -1,7 +1,7 @@
 //! The start-up self-check of the narrow-output matmul tiles against the CPU reference.
 
 use super::Gpu;
-use crate::backend::{Backend, Globals, Kernel, check};
+use crate::backend::{Backend, Globals, check};
 use crate::error::Result;
 use crate::kernels::KernelParams;
 use crate::kernels::matmul::MatMulParams;
