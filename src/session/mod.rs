@@ -61,7 +61,14 @@ pub struct Session {
 
 impl Session {
     /// Compile `graph` for `backend` with batches of at most `max_batch` samples, and
-    /// initialize parameters from `seed` (the same values on every backend).
+    /// initialize parameters from `seed` (the same values on every backend). A forward
+    /// graph (from [`crate::graph::GraphBuilder`]) is differentiated first
+    /// ([`crate::graph::autodiff::differentiate`]).
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] for an invalid optimizer or batch size; [`Error::Graph`]
+    /// or [`Error::TooLarge`] for a graph the planner cannot lay out; the backend's error
+    /// when its buffers or programs cannot be created.
     pub fn new(
         backend: Box<dyn Backend>,
         graph: Graph,
@@ -75,7 +82,7 @@ impl Session {
     /// [`Session::new`] with f32 or mixed-precision arithmetic ([`Precision`]).
     pub fn with_precision(
         mut backend: Box<dyn Backend>,
-        graph: Graph,
+        mut graph: Graph,
         opt: impl Into<Optimizer>,
         seed: u64,
         max_batch: usize,
@@ -83,6 +90,11 @@ impl Session {
     ) -> Result<Self> {
         let opt = opt.into();
         opt.validate()?;
+        // A forward graph from the builder gets its backward pass here (a model's
+        // `Sequential::build` has appended it already).
+        if !graph.is_differentiated() {
+            crate::graph::autodiff::differentiate(&mut graph)?;
+        }
         let mut layout = Layout::with_precision(&graph, backend.align(), max_batch, precision)?;
         layout.second_moment = opt.is_adam();
         // Compile the largest programs first to size the pool, then freeze it.
