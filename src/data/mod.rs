@@ -25,7 +25,7 @@ use crate::rng::{Rng, stream};
 pub struct Dataset {
     /// [n, features] row-major.
     pub x: Vec<f32>,
-    /// [n] class indices: integers in [0, classes), stored as f32.
+    /// `[n]` class indices: integers in `[0, classes)`, stored as f32.
     pub y: Vec<f32>,
     /// Values per row (> 0).
     pub features: usize,

@@ -343,7 +343,7 @@ impl GraphBuilder {
         Ok(outs[0])
     }
 
-    /// Conv2d over an NCHW image: y[b, o] = Σ_{c,ky,kx} W[o, c, ky, kx]·x[b, c, ...] + bias[o],
+    /// Conv2d over an NCHW image: `y[b, o] = Σ_{c,ky,kx} W[o, c, ky, kx]·x[b, c, ...] + bias[o]`,
     /// computed as im2col → matmul → NCHW permute with the bias fused. The weight is stored
     /// [C·KH·KW, out] (PyTorch's [out, C, KH, KW] transposed); He-normal by `init`.
     pub fn conv2d(
@@ -500,7 +500,7 @@ impl GraphBuilder {
     }
 
     /// Softmax cross-entropy against the labels, averaged over the batch; ends the forward
-    /// graph. Its backward pass is appended by [`autodiff::differentiate`] (which
+    /// graph. Its backward pass is appended by [`super::autodiff::differentiate`] (which
     /// `Sequential::build` and `Session::new` call).
     pub fn softmax_cross_entropy(mut self, logits: TensorId) -> Result<Graph> {
         let c = self.need_batch(logits, "softmax cross-entropy logits")?;

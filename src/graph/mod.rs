@@ -1,5 +1,5 @@
 //! The graph of ops. A model lowers to a forward graph through [`GraphBuilder`];
-//! [`autodiff`] appends the backward nodes from per-op gradient rules; [`plan`] turns the
+//! [`autodiff`] appends the backward nodes from per-op gradient rules; [`plan`](crate::plan) turns the
 //! result, plus the clipping and optimizer updates, into a backend [`Program`].
 //!
 //! Every tensor is 2-D: `[rows, cols]`, where rows is the batch for activations.
@@ -138,7 +138,7 @@ pub enum Op {
     Im2Col(Geom2d),
     /// Patch-row gradients → image gradient (the adjoint of Im2Col).
     Col2Im(Geom2d),
-    /// [batch·S rows, C] → [batch, C·S] (NCHW), + bias[c] when a bias input is given.
+    /// `[batch·S rows, C] → [batch, C·S]` (NCHW), `+ bias[c]` when a bias input is given.
     ToNchw {
         spatial: usize,
         channels: usize,

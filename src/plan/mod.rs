@@ -8,9 +8,9 @@
 //!   buffers assigned by lifetime: a buffer is reused once the last reader of its previous
 //!   tensor has run, so tensors whose lifetimes do not overlap share memory.
 //!
-//! [`compile`] is a sequence of passes, one file each: [`lower`] (each node to kernel
-//! invocations), [`update`] (the optimizer tail), [`probe`] (diagnostic statistics),
-//! [`fuse`] (peephole fusion), [`half`] (mixed-precision casts) and [`alloc`] (buffers
+//! [`compile`] is a sequence of passes, one file each: `lower` (each node to kernel
+//! invocations), `update` (the optimizer tail), `probe` (diagnostic statistics),
+//! `fuse` (peephole fusion), `half` (mixed-precision casts) and `alloc` (buffers
 //! by lifetime).
 
 mod alloc;
