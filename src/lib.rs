@@ -2,6 +2,13 @@
 //! reaches (WGSL compute shaders) and on a CPU reference backend that replays the same
 //! plan.
 //!
+//! What users build on: [`nn`] (layers, `Sequential`), [`graph`] (the functional
+//! builder), [`session`], [`optim`], [`data`], [`train`] (the loop, callbacks,
+//! checkpoints) and [`backend::open`]. The internals that tests and new backends drive —
+//! [`kernels`] (the kernel ABI), [`plan`] (lowering a graph to a program) and
+//! [`backend::check`] (the equivalence harness) — are documented but not a stable API;
+//! the CPU kernel functions are private to the CPU backend.
+//!
 //! The README follows (its snippets are compiled as doc tests).
 #![doc = include_str!("../README.md")]
 // `!(x > 0.0)` is used on purpose: it also rejects NaN hyperparameters.

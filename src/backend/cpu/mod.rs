@@ -5,19 +5,19 @@
 //! `<kernel>_fast`, in the file of its reference) and the reference elsewhere; the tests
 //! compare the two. [`twins`] is the table of both.
 
-pub mod augment;
-pub mod batchnorm;
-pub mod clip;
-pub mod conv;
-pub mod dropout;
-pub mod elementwise;
+pub(crate) mod augment;
+pub(crate) mod batchnorm;
+pub(crate) mod clip;
+pub(crate) mod conv;
+pub(crate) mod dropout;
+pub(crate) mod elementwise;
 pub mod half;
 pub mod matmul;
-pub mod optim;
-pub mod par;
-pub mod pool;
-pub mod softmax_xent;
-pub mod stats;
+pub(crate) mod optim;
+pub(crate) mod par;
+pub(crate) mod pool;
+pub(crate) mod softmax_xent;
+pub(crate) mod stats;
 
 use crate::backend::{Backend, BufferSpec, Instr, Program, ProgramId};
 use crate::error::{Error, Result};
@@ -112,11 +112,6 @@ impl Cpu {
     pub fn profiled(mut self) -> Self {
         self.times = Some(Default::default());
         self
-    }
-
-    /// Whether this backend runs the fast kernels.
-    pub fn is_fast(&self) -> bool {
-        self.fast
     }
 
     /// Run one instruction on the CPU: outputs are taken out of their buffers so that the
