@@ -14,7 +14,7 @@ use crate::kernels::matmul::MatMulParams;
 /// [`super::half`]) are unpacked to f32 first (exact), so the products and sums are those
 /// of the f32 kernel on the f16 values. With `split_k` > 0 (set by the GPU backend for
 /// deep products), slice z of C, at `out[z·M·N ..]`, is the product over k in
-/// `[z·split_k, (z+1)·split_k)`, without bias; [`super::elementwise::slice_sum`] adds
+/// `[z·split_k, (z+1)·split_k)`, without bias; [`Kernel::SliceSum`] adds
 /// the slices.
 pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let MatMulParams {
