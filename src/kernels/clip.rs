@@ -61,3 +61,74 @@ params! {
         beta2: f32 = 10,
     }
 }
+
+/// The clip info [`super::Kernel::ClipFinalize`] writes (and the optimizer kernels read),
+/// in the order of its [`ClipInfo::LEN`] words.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClipInfo {
+    /// Global gradient norm before clipping (penalties included).
+    pub norm: f32,
+    /// The clip scale applied to the gradient.
+    pub scale: f32,
+    /// The penalty term of the loss.
+    pub penalty: f32,
+    /// 1 when this step's gradient was not finite (the update is skipped).
+    pub skip: f32,
+    /// The learning rate of this step.
+    pub lr: f32,
+    /// Adam's bias corrections `1 − β₁^(t+1)` and `1 − β₂^(t+1)`.
+    pub bc1: f32,
+    pub bc2: f32,
+    /// Training steps skipped so far (non-finite gradients), in total.
+    pub skipped: f32,
+}
+
+impl ClipInfo {
+    /// Words of the clip info.
+    pub const LEN: usize = 8;
+    /// Index of [`ClipInfo::skipped`].
+    pub const SKIPPED: usize = 7;
+
+    /// The clip info from its words (at least [`ClipInfo::LEN`]).
+    pub fn read(w: &[f32]) -> Self {
+        ClipInfo {
+            norm: w[0],
+            scale: w[1],
+            penalty: w[2],
+            skip: w[3],
+            lr: w[4],
+            bc1: w[5],
+            bc2: w[6],
+            skipped: w[Self::SKIPPED],
+        }
+    }
+}
+
+/// The dynamic loss-scaling state (mixed precision), 4 words updated by
+/// [`super::Kernel::ClipFinalize`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LossScaleState {
+    /// The loss scale S.
+    pub scale: f32,
+    /// 1/S.
+    pub inv_scale: f32,
+    /// Finite steps in a row since the last change of S.
+    pub clean_steps: f32,
+    /// Steps skipped because the f16 gradient overflowed (S backed off), in total.
+    pub overflows: f32,
+}
+
+impl LossScaleState {
+    /// Words of the state.
+    pub const LEN: usize = 4;
+
+    /// The state from its words (at least [`LossScaleState::LEN`]).
+    pub fn read(w: &[f32]) -> Self {
+        LossScaleState {
+            scale: w[0],
+            inv_scale: w[1],
+            clean_steps: w[2],
+            overflows: w[3],
+        }
+    }
+}

@@ -17,3 +17,32 @@ params! {
         scale: f32 = 2,
     }
 }
+
+/// The sums [`super::Kernel::MetricsAccum`] accumulates in a metrics slot, in the order of
+/// its 4 words.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MetricSums {
+    /// Σ loss over the rows.
+    pub loss: f32,
+    /// Σ correct (1 when the argmax is the label).
+    pub correct: f32,
+    /// Rows accumulated.
+    pub samples: f32,
+    /// Batches accumulated.
+    pub steps: f32,
+}
+
+impl MetricSums {
+    /// Words of a metrics slot.
+    pub const LEN: usize = 4;
+
+    /// The sums from their words (at least [`MetricSums::LEN`]).
+    pub fn read(w: &[f32]) -> Self {
+        MetricSums {
+            loss: w[0],
+            correct: w[1],
+            samples: w[2],
+            steps: w[3],
+        }
+    }
+}

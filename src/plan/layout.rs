@@ -81,9 +81,9 @@ pub struct Layout {
 }
 
 /// Words of the clip info (see [`Layout::clip_off`]); index 7 counts skipped steps.
-pub const CLIP_INFO: usize = 8;
+pub const CLIP_INFO: usize = crate::kernels::clip::ClipInfo::LEN;
 /// Index of the count of skipped steps (non-finite gradient) in the clip info.
-pub const CLIP_SKIPPED: usize = 7;
+pub const CLIP_SKIPPED: usize = crate::kernels::clip::ClipInfo::SKIPPED;
 
 impl Layout {
     pub fn new(g: &Graph, align: usize, max_batch: usize) -> Result<Self> {

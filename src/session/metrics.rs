@@ -4,7 +4,9 @@
 
 use super::Session;
 use crate::error::{Error, Result};
-use crate::plan::{self, Mode, buf};
+use crate::kernels::clip::{ClipInfo, LossScaleState};
+use crate::kernels::softmax_xent::MetricSums;
+use crate::plan::{Mode, buf};
 
 /// Metrics accumulated on the device since the last read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -80,31 +82,28 @@ impl Session {
     /// Metrics of `mode` from a readback of the whole metrics buffer.
     fn metrics_from(&mut self, all: &[f32], mode: Mode, step: u64) -> Result<Metrics> {
         let off = self.metrics_off(mode);
-        let (m, clip) = (&all[off..off + 4], &all[self.layout.clip_off()..]);
-        let n = m[2].max(1.0);
+        let m = MetricSums::read(&all[off..off + MetricSums::LEN]);
+        let clip = ClipInfo::read(&all[self.layout.clip_off()..]);
+        let scaling = self
+            .layout
+            .mixed
+            .map(|_| LossScaleState::read(&all[self.layout.amp_off()..]));
+        let n = m.samples.max(1.0);
         let out = Metrics {
-            loss: m[0] / n,
-            accuracy: m[1] / n,
-            samples: m[2] as usize,
-            steps: m[3] as usize,
-            grad_norm: clip[0],
-            penalty: clip[2],
-            loss_scale: if self.layout.mixed.is_some() {
-                all[self.layout.amp_off()]
-            } else {
-                0.0
-            },
-            skipped_steps: clip[plan::CLIP_SKIPPED] as usize,
+            loss: m.loss / n,
+            accuracy: m.correct / n,
+            samples: m.samples as usize,
+            steps: m.steps as usize,
+            grad_norm: clip.norm,
+            penalty: clip.penalty,
+            loss_scale: scaling.map_or(0.0, |a| a.scale),
+            skipped_steps: clip.skipped as usize,
         };
         // Skipped steps in total, and those that were not f16 overflows the loss scale
-        // absorbs (mixed precision counts those at amp[3]): every f32 skip, and a mixed
-        // skip at the loss scale's floor of 1.
-        let skipped = clip[plan::CLIP_SKIPPED] as u64;
-        let overflows = if self.layout.mixed.is_some() {
-            all[self.layout.amp_off() + 3] as u64
-        } else {
-            0
-        };
+        // absorbs (mixed precision counts those): every f32 skip, and a mixed skip at the
+        // loss scale's floor of 1.
+        let skipped = clip.skipped as u64;
+        let overflows = scaling.map_or(0, |a| a.overflows as u64);
         let bad = skipped.saturating_sub(overflows);
         let new_bad = bad.saturating_sub(self.nonfinite_known);
         self.skipped_known = skipped;

@@ -4,6 +4,7 @@
 
 use super::{Named, Session};
 use crate::error::{Error, Result};
+use crate::kernels::clip::ClipInfo;
 use crate::plan::{self, buf};
 use crate::rng::Rng;
 
@@ -166,7 +167,7 @@ impl Session {
             step: self.step,
             applied_steps: self.step.saturating_sub(
                 self.backend
-                    .read(buf::METRICS, self.layout.clip_off() + plan::CLIP_SKIPPED, 1)?[0]
+                    .read(buf::METRICS, self.layout.clip_off() + ClipInfo::SKIPPED, 1)?[0]
                     as u64,
             ),
             loss_scale: if self.layout.mixed.is_some() {
