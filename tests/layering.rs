@@ -78,24 +78,82 @@ fn module_of(src: &Path, file: &Path) -> Vec<String> {
     parts
 }
 
-/// Every `crate::a::b…` path on a line (code only: comments are skipped).
-fn crate_paths(line: &str) -> Vec<Vec<String>> {
-    let code = line.split("//").next().unwrap_or("");
+/// The source with `//` comments blanked (line breaks kept, so offsets map to lines).
+fn code_only(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The identifier segments of a path starting at `s` (`a::b::c` → [a, b, c]), with a
+/// brace group expanded (`a::{b::c, d}` → [a, b, c] and [a, d]).
+fn expand(s: &str) -> Vec<Vec<String>> {
+    let s = s.trim_start();
+    if let Some(body) = s.strip_prefix('{') {
+        // Split the group at top-level commas, up to its closing brace.
+        let (mut depth, mut start, mut out) = (0usize, 0usize, vec![]);
+        for (i, c) in body.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    out.extend(expand(&body[start..i]));
+                    return out;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    out.extend(expand(&body[start..i]));
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        return out;
+    }
+    let ident: String = s
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if ident.is_empty() {
+        return vec![];
+    }
+    let rest = &s[ident.len()..];
+    match rest.trim_start().strip_prefix("::") {
+        Some(more) => {
+            let tails = expand(more);
+            if tails.is_empty() {
+                vec![vec![ident]]
+            } else {
+                tails
+                    .into_iter()
+                    .map(|t| std::iter::once(ident.clone()).chain(t).collect())
+                    .collect()
+            }
+        }
+        None => vec![vec![ident]],
+    }
+}
+
+/// Every path after `prefix` (`crate::`, `super::`) in `code`, with its line number.
+fn paths_after(code: &str, prefix: &str) -> Vec<(usize, Vec<String>)> {
     let mut v = vec![];
-    let mut rest = code;
-    while let Some(i) = rest.find("crate::") {
-        let after = &rest[i + "crate::".len()..];
-        let path: Vec<String> = after
-            .split("::")
-            .map(|seg| {
-                seg.chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect::<String>()
-            })
-            .take_while(|s| !s.is_empty())
-            .collect();
-        v.push(path);
-        rest = after;
+    let mut from = 0;
+    while let Some(i) = code[from..].find(prefix) {
+        let at = from + i;
+        let word_start = at == 0 || {
+            let c = code[..at].chars().next_back().unwrap();
+            !(c.is_alphanumeric() || c == '_' || c == ':')
+        };
+        if word_start {
+            let line = code[..at].matches('\n').count() + 1;
+            for p in expand(&code[at + prefix.len()..]) {
+                v.push((line, p));
+            }
+        }
+        from = at + prefix.len();
     }
     v
 }
@@ -128,11 +186,9 @@ fn modules_use_only_the_layers_below_them() {
             ));
             continue;
         };
-        for (n, line) in std::fs::read_to_string(f).unwrap().lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            for p in crate_paths(line) {
+        let code = code_only(&std::fs::read_to_string(f).unwrap());
+        for (n, p) in paths_after(&code, "crate::") {
+            {
                 let Some(used) = p.first() else { continue };
                 // The crate root re-exports `Error` and `Result` from `error`.
                 let used = match used.as_str() {
@@ -143,7 +199,7 @@ fn modules_use_only_the_layers_below_them() {
                     bad.push(format!(
                         "{}:{}: `{top}` uses `crate::{}`, a layer above it or beside it",
                         f.display(),
-                        n + 1,
+                        n,
                         p.join("::")
                     ));
                 }
@@ -166,32 +222,25 @@ fn no_import_cycle_between_files() {
     // child's uses of its own parent module are left out (the parent declares the child).
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (m, f) in &files {
-        let text = std::fs::read_to_string(f).unwrap();
+        let code = code_only(&std::fs::read_to_string(f).unwrap());
         // `super` of src/a/b.rs and of src/a/b/mod.rs is module a.
         let parent: Vec<String> = m[..m.len().saturating_sub(1)].to_vec();
-        for line in text.lines() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            let mut targets = crate_paths(line);
-            let code = line.split("//").next().unwrap_or("");
-            let mut rest = code;
-            while let Some(i) = rest.find("super::") {
-                let after = &rest[i + "super::".len()..];
-                let mut p = parent.clone();
-                p.extend(
-                    after
-                        .split("::")
-                        .map(|seg| {
-                            seg.chars()
-                                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                                .collect::<String>()
-                        })
-                        .take_while(|s| !s.is_empty() && s != "super"),
-                );
-                targets.push(p);
-                rest = after;
-            }
+        let mut targets: Vec<Vec<String>> = paths_after(&code, "crate::")
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        for (_, p) in paths_after(&code, "super::") {
+            // `super::super::x` climbs one more level per `super`.
+            let ups = p.iter().take_while(|s| *s == "super").count();
+            let base = &parent[..parent.len().saturating_sub(ups)];
+            targets.push(
+                base.iter()
+                    .cloned()
+                    .chain(p.into_iter().skip(ups))
+                    .collect(),
+            );
+        }
+        {
             for t in targets {
                 if let Some(to) = file_of(&files, &t)
                     && &to != m
