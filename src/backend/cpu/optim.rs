@@ -1,5 +1,6 @@
 //! CPU twins of `shaders/optim.wgsl`: SGD (reference and fast) and Adam / AdamW.
 
+use crate::kernels::clip::ClipInfo;
 use rayon::prelude::*;
 
 use super::par::CHUNK;
@@ -33,8 +34,8 @@ fn sgd_step(
 /// s = clipinfo\[1\] and lr = clipinfo\[4\]; nothing changes when clipinfo\[3\] (skip) is
 /// set. `ins = [grad [n], wd [n], clipinfo [8]]`, `outs = [w [n], v [n]]`.
 pub fn sgd_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let info = ins[2];
-    if info[3] != 0.0 {
+    let info = ClipInfo::read(ins[2]);
+    if info.skip != 0.0 {
         return;
     }
     let SgdParams {
@@ -42,7 +43,7 @@ pub fn sgd_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut 
         momentum: mu,
         nesterov,
     } = SgdParams::from_words(p);
-    let (grad, wd, s, lr) = (ins[0], ins[1], info[1], info[4]);
+    let (grad, wd, s, lr) = (ins[0], ins[1], info.scale, info.lr);
     for i in 0..n {
         let (w, v) = sgd_step(outs[0][i], outs[1][i], grad[i], wd[i], s, mu, lr, nesterov);
         outs[0][i] = w;
@@ -52,8 +53,8 @@ pub fn sgd_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut 
 
 /// The fast twin of [`sgd_update`] (same operands), chunks in parallel.
 pub fn sgd_update_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let info = ins[2];
-    if info[3] != 0.0 {
+    let info = ClipInfo::read(ins[2]);
+    if info.skip != 0.0 {
         return;
     }
     let SgdParams {
@@ -61,7 +62,7 @@ pub fn sgd_update_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [
         momentum: mu,
         nesterov,
     } = SgdParams::from_words(p);
-    let (grad, wd, s, lr) = (ins[0], ins[1], info[1], info[4]);
+    let (grad, wd, s, lr) = (ins[0], ins[1], info.scale, info.lr);
     let (wo, vo) = outs.split_at_mut(1);
     wo[0][..n]
         .par_chunks_mut(CHUNK)
@@ -81,8 +82,8 @@ pub fn sgd_update_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [
 /// lr, bc1, bc2 = clipinfo\[4..7\]; nothing changes when clipinfo\[3\] (skip) is set.
 /// `ins = [grad [n], wd [n], clipinfo [8]]`, `outs = [w [n], m1 [n], m2 [n]]`.
 pub fn adam_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let info = ins[2];
-    if info[3] != 0.0 {
+    let info = ClipInfo::read(ins[2]);
+    if info.skip != 0.0 {
         return;
     }
     let AdamParams {
@@ -92,8 +93,8 @@ pub fn adam_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut
         eps,
         decoupled,
     } = AdamParams::from_words(p);
-    let (grad, wd, s) = (ins[0], ins[1], info[1]);
-    let (lr, bc1, bc2) = (info[4], info[5], info[6]);
+    let (grad, wd, s) = (ins[0], ins[1], info.scale);
+    let (lr, bc1, bc2) = (info.lr, info.bc1, info.bc2);
     for i in 0..n {
         let w = outs[0][i];
         let mut gi = s * grad[i];
