@@ -173,7 +173,9 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     }
 }
 
-/// The CPU reference, the fast CPU backend and, when there is one (always in CI), the GPU.
+/// The CPU reference, the fast CPU backend and, when there is one (always in CI), the GPU:
+/// for the tests that compare backends with each other (a test of each backend on its own
+/// is a [`backend_test!`]).
 pub fn backends() -> Vec<Box<dyn Backend>> {
     let mut v: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new()), Box::new(Cpu::fast())];
     v.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
