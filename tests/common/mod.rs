@@ -103,7 +103,10 @@ pub fn gpu_available() -> bool {
 /// functions, `name::cpu_ref`, `name::cpu_fast` and `name::gpu`, each calling it with a
 /// fresh backend of its kind (`Which::open`). With `|w: Which|` the body gets the kind
 /// instead, to open as many backends of it as it needs. The GPU variant runs where
-/// [`gpu_available`]. Attributes and doc comments before the name go on the function.
+/// [`gpu_available`]. (Test paths, not `name_gpu` identifiers: macro_rules cannot join
+/// identifiers, and the filter matches `name::gpu` the same way.) Attributes before the
+/// name go on the function; a description is better a plain comment above the call, since
+/// rustfmt leaves a macro call holding doc comments unformatted.
 #[allow(unused_macros)]
 macro_rules! backend_test {
     ($(#[$attr:meta])* $name:ident, |$(mut)? $b:ident: Which| $body:block) => {
