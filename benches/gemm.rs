@@ -13,9 +13,11 @@
 use std::time::Instant;
 
 use shadeprop::backend::check::compare;
-use shadeprop::backend::cpu::{Cpu, matmul};
+use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::{Gpu, GpuOptions};
-use shadeprop::backend::{Backend, BufferSpec, Globals, Instr, Kernel, Program, Slice};
+use shadeprop::backend::{Backend, BufferSpec, Globals, Instr, Program, Slice};
+use shadeprop::kernels::KernelParams;
+use shadeprop::kernels::matmul::MatMulParams;
 
 fn data(n: usize, salt: u32) -> Vec<f32> {
     let r = shadeprop::rng::Rng::new(salt as u64);
@@ -23,16 +25,10 @@ fn data(n: usize, salt: u32) -> Vec<f32> {
 }
 
 /// Median seconds of one matmul, and the result.
-fn time(
-    b: &mut dyn Backend,
-    kern: Kernel,
-    m: usize,
-    n: usize,
-    k: usize,
-    reps: usize,
-) -> (f64, Vec<f32>) {
+fn time(b: &mut dyn Backend, prm: &MatMulParams, reps: usize) -> (f64, Vec<f32>) {
+    let MatMulParams { m, n, k, .. } = *prm;
     let (mut a, mut bb) = (data(m * k, 1), data(k * n, 2));
-    if let Kernel::MatMul { half: true, .. } = kern {
+    if prm.half {
         for v in [&mut a, &mut bb] {
             let mut w = vec![0.0; v.len().div_ceil(2)];
             shadeprop::backend::cpu::half::pack_into(v, &mut w);
@@ -61,8 +57,8 @@ fn time(
     b.write(0, 0, &a).unwrap();
     b.write(1, 0, &bb).unwrap();
     let instr = Instr {
-        kernel: kern,
-        p: matmul::params(kern, m, n, k),
+        kernel: prm.kernel(),
+        p: prm.to_words(),
         ins: vec![
             Slice {
                 buf: 0,
@@ -207,11 +203,14 @@ fn main() {
         .iter()
         .flat_map(|s| halves.iter().map(move |h| (s, h)))
     {
-        let kern = Kernel::MatMul {
+        let prm = MatMulParams {
+            m,
+            n,
+            k,
             ta,
             tb,
-            bias: false,
             half,
+            ..Default::default()
         };
         let name = &if half {
             format!("{name} f16 operands")
@@ -220,7 +219,7 @@ fn main() {
         };
         let flop = 2.0 * (m * n * k) as f64;
         let mut cpu = Cpu::new();
-        let (tc, want) = time(&mut cpu, kern, m, n, k, 1);
+        let (tc, want) = time(&mut cpu, &prm, 1);
         println!(
             "| {name} | CPU reference | {:.2} | {:.2} |",
             flop / tc / 1e9,
@@ -228,7 +227,7 @@ fn main() {
         );
         let mut fast = Cpu::fast();
         let reps = ((0.2 / (flop / 100e9)) as usize).clamp(3, 200);
-        let (tf, got) = time(&mut fast, kern, m, n, k, reps);
+        let (tf, got) = time(&mut fast, &prm, reps);
         if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
             panic!("fast CPU result differs from the reference: {e}");
         }
@@ -240,17 +239,16 @@ fn main() {
         );
         // Whether the default GPU reads this product's operands from textures; where it
         // does not, the buffers-only variant would run the same kernel and is left out.
-        let p = matmul::params(kern, m, n, k);
         let tex = gpus
             .first()
-            .is_some_and(|g| g.texture_operands_for(kern, &p));
+            .is_some_and(|g| g.texture_operands_for(prm.kernel(), &prm.to_words()));
         for g in gpus.iter_mut() {
             let r = g.report();
             if !tex && r.subgroup_size.is_some() && !r.texture_operands {
                 continue;
             }
             let reps = ((0.2 / (flop / 20e9)) as usize).clamp(3, 200);
-            let (t, got) = time(g, kern, m, n, k, reps);
+            let (t, got) = time(g, &prm, reps);
             if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
                 panic!("GPU result differs from the CPU twin: {e}");
             }

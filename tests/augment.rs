@@ -7,6 +7,8 @@ use shadeprop::backend::check::run_kernel;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::backend::gpu::Gpu;
 use shadeprop::backend::{Globals, Kernel};
+use shadeprop::kernels::KernelParams;
+use shadeprop::kernels::augment::AugmentParams;
 use shadeprop::nn::Sequential;
 use shadeprop::nn::augment::{Augment, Fill, Interp, Transform};
 use shadeprop::optim::Sgd;
@@ -21,12 +23,17 @@ fn g(step: u32) -> Globals {
     }
 }
 
+/// Training-time augmentation of `n` images `[c, h, w]` with the draws of stream 3000.
 fn words(n: usize, c: usize, h: usize, w: usize) -> [u32; 16] {
-    let mut p = [0u32; 16];
-    for (i, v) in [n, c, h, w, 3000, 1].into_iter().enumerate() {
-        p[i] = v as u32;
+    AugmentParams {
+        batch: n,
+        channels: c,
+        height: h,
+        width: w,
+        stream: 3000,
+        train: true,
     }
-    p
+    .to_words()
 }
 
 /// Both kernels on the CPU reference, the fast CPU backend and every GPU, compared.
@@ -275,8 +282,8 @@ fn hand_computed_images() {
     );
 }
 
-#[test]
-fn augmentation_is_inactive_at_inference_and_trains_the_same_on_both_backends() {
+/// A small CNN behind an augmentation layer with every random stage, and a batch for it.
+fn augmented() -> (Sequential, Vec<f32>, Vec<f32>) {
     let a = Augment {
         cutout_size: 3,
         cutout_p: 0.5,
@@ -292,45 +299,66 @@ fn augmentation_is_inactive_at_inference_and_trains_the_same_on_both_backends() 
         .linear(3);
     let (x, y) = batch(12, 8, 100, 3);
     let x: Vec<f32> = x.iter().map(|v| v * 0.5 + 0.5).collect();
+    (m, x, y)
+}
+
+backend_test!(augmentation_is_inactive_at_inference, |backend| {
+    let (m, x, _) = augmented();
+    let mut s = Session::new(backend, m.build().unwrap(), Sgd::w_mlp(), 5, 8).unwrap();
+    // Inference: only the standardization, identical for two calls.
+    let p1 = s.predict(&x).unwrap();
+    let plain = Sequential::image(1, 10, 10)
+        .conv2d(4, 3, 1, 0)
+        .relu()
+        .max_pool(2, 2)
+        .flatten()
+        .linear(3);
+    let mut q = Session::new(
+        Box::new(Cpu::new()),
+        plain.build().unwrap(),
+        Sgd::w_mlp(),
+        5,
+        8,
+    )
+    .unwrap();
+    for (name, v) in s.params().unwrap() {
+        q.set_param(&name.replace("1.", "0.").replace("5.", "4."), &v)
+            .unwrap();
+    }
+    let xs: Vec<f32> = x.iter().map(|v| (v - 0.2) / 0.4).collect();
+    assert_close(
+        "inference = standardize + model",
+        &p1,
+        &q.predict(&xs).unwrap(),
+        1e-5,
+        1e-4,
+    );
+});
+
+/// Two training steps with augmentation give the CPU reference's parameters on every
+/// backend.
+#[test]
+fn augmented_training_is_the_same_on_every_backend() {
+    let (m, x, y) = augmented();
     let mut runs = vec![];
     for backend in backends() {
+        let what = backend.describe();
         let mut s = Session::new(backend, m.build().unwrap(), Sgd::w_mlp(), 5, 8).unwrap();
-        // Inference: only the standardization, identical for two calls.
-        let p1 = s.predict(&x).unwrap();
-        let plain = Sequential::image(1, 10, 10)
-            .conv2d(4, 3, 1, 0)
-            .relu()
-            .max_pool(2, 2)
-            .flatten()
-            .linear(3);
-        let mut q = Session::new(
-            Box::new(Cpu::new()),
-            plain.build().unwrap(),
-            Sgd::w_mlp(),
-            5,
-            8,
-        )
-        .unwrap();
-        for (name, v) in s.params().unwrap() {
-            q.set_param(&name.replace("1.", "0.").replace("5.", "4."), &v)
-                .unwrap();
-        }
-        let xs: Vec<f32> = x.iter().map(|v| (v - 0.2) / 0.4).collect();
-        assert_close(
-            "inference = standardize + model",
-            &p1,
-            &q.predict(&xs).unwrap(),
-            1e-5,
-            1e-4,
-        );
         for _ in 0..2 {
             s.train_batch(&x, &y).unwrap();
         }
-        runs.push(s.params().unwrap());
+        runs.push((what, s.params().unwrap()));
     }
-    if runs.len() == 2 {
-        for ((n, a), (_, b)) in runs[0].iter().zip(&runs[1]) {
-            assert_close(&format!("{n} after 2 augmented steps"), b, a, 1e-4, 1e-2);
+    let (_, want) = &runs[0];
+    for (what, got) in &runs[1..] {
+        for ((n, a), (_, b)) in want.iter().zip(got) {
+            assert_close(
+                &format!("{n} after 2 augmented steps on {what}"),
+                b,
+                a,
+                1e-4,
+                1e-2,
+            );
         }
     }
 }
@@ -356,21 +384,22 @@ fn chi_square(counts: &[usize]) -> f64 {
     counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum()
 }
 
-/// Run one augmentation kernel on every backend (CPU reference first); the outputs must be
-/// bit-identical (integer draws, nearest sampling), and each is returned.
-fn on_every_backend(
+/// Run one augmentation kernel on the backend `w`; the output must be the CPU
+/// reference's, bit for bit (integer draws, nearest sampling).
+fn on_backend(
+    w: Which,
     kernel: Kernel,
     a: &Augment,
     x: &[f32],
     n: usize,
     hw: (usize, usize),
-) -> Vec<Vec<f32>> {
-    let (h, w) = hw;
-    let p = words(n, 1, h, w);
-    let spec = a.spec(h, w);
+) -> Vec<f32> {
+    let (h, wd) = hw;
+    let p = words(n, 1, h, wd);
+    let spec = a.spec(h, wd);
     let out = vec![vec![0.0; x.len()]];
-    let mut res: Vec<Vec<f32>> = vec![];
-    for mut b in backends() {
+    let run = |w: Which| {
+        let mut b = w.open();
         let got = run_kernel(
             b.as_mut(),
             kernel,
@@ -381,17 +410,17 @@ fn on_every_backend(
         )
         .unwrap()
         .remove(0);
-        if let Some(first) = res.first() {
-            let what = format!("{kernel:?} {}", b.describe());
-            assert_close(&what, &got, first, 0.0, 0.0);
-        }
-        res.push(got);
+        (got, b.describe())
+    };
+    let (got, what) = run(w);
+    if w != Which::CpuRef {
+        let (want, _) = run(Which::CpuRef);
+        assert_close(&format!("{kernel:?} {what}"), &got, &want, 0.0, 0.0);
     }
-    res
+    got
 }
 
-#[test]
-fn crop_offsets_are_uniform_on_every_backend() {
+backend_test!(crop_offsets_are_uniform_on_every_backend, |which: Which| {
     // One lit pixel in the middle of 9x9; with padding 2 it moves by (dx, dy), each of
     // −2..=2 with probability 1/5 (torchvision's RandomCrop(padding=2)).
     let (n, h, w) = (2000, 9, 9);
@@ -404,40 +433,40 @@ fn crop_offsets_are_uniform_on_every_backend() {
         interp: Interp::Nearest,
         ..Augment::default()
     };
-    for out in on_every_backend(Kernel::AugmentGeom, &a, &x, n, (h, w)) {
-        let (mut cx, mut cy) = (vec![0; 5], vec![0; 5]);
-        for k in 0..n {
-            let j = out[k * h * w..(k + 1) * h * w]
-                .iter()
-                .position(|&v| v == 1.0)
-                .expect("the lit pixel stays inside");
-            cx[j % w + 2 - 4] += 1;
-            cy[j / w + 2 - 4] += 1;
-        }
-        eprintln!("crop offsets −2..=2 of {n}: x {cx:?}, y {cy:?}");
-        // Chi-square with 4 degrees of freedom: P(> 18.47) = 0.001 for uniform offsets.
-        for (axis, c) in [("x", &cx), ("y", &cy)] {
-            let chi = chi_square(c);
-            assert!(
-                chi < 18.47,
-                "offsets along {axis}: counts {c:?}, chi-square {chi:.1}"
-            );
-        }
+    let out = on_backend(which, Kernel::AugmentGeom, &a, &x, n, (h, w));
+    let (mut cx, mut cy) = (vec![0; 5], vec![0; 5]);
+    for k in 0..n {
+        let j = out[k * h * w..(k + 1) * h * w]
+            .iter()
+            .position(|&v| v == 1.0)
+            .expect("the lit pixel stays inside");
+        cx[j % w + 2 - 4] += 1;
+        cy[j / w + 2 - 4] += 1;
     }
-}
+    eprintln!("crop offsets −2..=2 of {n}: x {cx:?}, y {cy:?}");
+    // Chi-square with 4 degrees of freedom: P(> 18.47) = 0.001 for uniform offsets.
+    for (axis, c) in [("x", &cx), ("y", &cy)] {
+        let chi = chi_square(c);
+        assert!(
+            chi < 18.47,
+            "offsets along {axis}: counts {c:?}, chi-square {chi:.1}"
+        );
+    }
+});
 
-#[test]
-fn cutout_positions_and_flips_are_uniform_on_every_backend() {
-    // A 7x5 image of ones; a 1x1 cutout with p = 1 zeroes exactly the drawn centre, which
-    // must be uniform over the 35 pixels.
-    let (n, h, w) = (3500, 7, 5);
-    let x = vec![1.0; n * h * w];
-    let a = Augment {
-        cutout_size: 1,
-        cutout_p: 1.0,
-        ..Augment::default()
-    };
-    for out in on_every_backend(Kernel::AugmentPhoto, &a, &x, n, (h, w)) {
+backend_test!(
+    cutout_positions_and_flips_are_uniform_on_every_backend,
+    |which: Which| {
+        // A 7x5 image of ones; a 1x1 cutout with p = 1 zeroes exactly the drawn centre, which
+        // must be uniform over the 35 pixels.
+        let (n, h, w) = (3500, 7, 5);
+        let x = vec![1.0; n * h * w];
+        let a = Augment {
+            cutout_size: 1,
+            cutout_p: 1.0,
+            ..Augment::default()
+        };
+        let out = on_backend(which, Kernel::AugmentPhoto, &a, &x, n, (h, w));
         let mut c = vec![0; h * w];
         for k in 0..n {
             let img = &out[k * h * w..(k + 1) * h * w];
@@ -447,16 +476,15 @@ fn cutout_positions_and_flips_are_uniform_on_every_backend() {
         // 34 degrees of freedom: P(> 65.25) = 0.001.
         let chi = chi_square(&c);
         assert!(chi < 65.25, "cutout centres: {c:?}, chi-square {chi:.1}");
-    }
-    // Horizontal flips with p = 0.3 on a 1x2 image (1, 0): a flip gives (0, 1).
-    let n = 4000;
-    let x: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0]).collect();
-    let a = Augment {
-        hflip: 0.3,
-        interp: Interp::Nearest,
-        ..Augment::default()
-    };
-    for out in on_every_backend(Kernel::AugmentGeom, &a, &x, n, (1, 2)) {
+        // Horizontal flips with p = 0.3 on a 1x2 image (1, 0): a flip gives (0, 1).
+        let n = 4000;
+        let x: Vec<f32> = (0..n).flat_map(|_| [1.0, 0.0]).collect();
+        let a = Augment {
+            hflip: 0.3,
+            interp: Interp::Nearest,
+            ..Augment::default()
+        };
+        let out = on_backend(which, Kernel::AugmentGeom, &a, &x, n, (1, 2));
         let flips = out.chunks(2).filter(|p| p[0] == 0.0).count();
         // Binomial(4000, 0.3): sd 29; 4 sd.
         assert!(
@@ -464,7 +492,7 @@ fn cutout_positions_and_flips_are_uniform_on_every_backend() {
             "{flips} flips of 4000"
         );
     }
-}
+);
 
 #[test]
 fn shear_y_zoom_per_axis_and_fixed_transforms_match_their_cpu_twin() {
@@ -535,16 +563,17 @@ fn shear_y_zoom_per_axis_and_fixed_transforms_match_their_cpu_twin() {
     }
 }
 
-#[test]
-fn fixed_transforms_give_hand_computed_images_on_every_backend() {
-    let nearest = Transform {
-        interp: Interp::Nearest,
-        ..Transform::default()
-    };
-    // Shear y of 45° (tan = 1) on 5x5, x' = x, y' = y + (x − 2) about the centre (2, 2):
-    // the column right of the centre moves down by one, the last by two. Source 1..25.
-    let src: Vec<f32> = (1..=25).map(|v| v as f32).collect();
-    #[rustfmt::skip]
+backend_test!(
+    fixed_transforms_give_hand_computed_images_on_every_backend,
+    |b| {
+        let nearest = Transform {
+            interp: Interp::Nearest,
+            ..Transform::default()
+        };
+        // Shear y of 45° (tan = 1) on 5x5, x' = x, y' = y + (x − 2) about the centre (2, 2):
+        // the column right of the centre moves down by one, the last by two. Source 1..25.
+        let src: Vec<f32> = (1..=25).map(|v| v as f32).collect();
+        #[rustfmt::skip]
     let sheared = [
         11.0, 7.0, 3.0, 0.0, 0.0,
         16.0, 12.0, 8.0, 4.0, 0.0,
@@ -552,102 +581,101 @@ fn fixed_transforms_give_hand_computed_images_on_every_backend() {
         0.0, 22.0, 18.0, 14.0, 10.0,
         0.0, 0.0, 23.0, 19.0, 15.0,
     ];
-    // Zoom x 2, y 1, bilinear, on rows 0 1 2 3 4: sampled at x = 2 + (x' − 2)/2.
-    let ramp: Vec<f32> = (0..15).map(|i| (i % 5) as f32).collect();
-    let zoomed: Vec<f32> = (0..15).map(|i| [1.0, 1.5, 2.0, 2.5, 3.0][i % 5]).collect();
-    // Zoom y 0.5 (x 1) on rows of 1, 2, 3, 4, 5: sampled at y = 2 + 2(y' − 2).
-    let rows: Vec<f32> = (0..25).map(|i| (i / 5 + 1) as f32).collect();
-    let squeezed: Vec<f32> = (0..25).map(|i| [0.0, 1.0, 3.0, 5.0, 0.0][i / 5]).collect();
-    // A 2x2 cutout centred on (1, 3) of a 4-row, 5-column image of ones: columns 0-1,
-    // rows 2-3.
-    let ones = vec![1.0; 20];
-    let cut: Vec<f32> = (0..20)
-        .map(|i| if i % 5 < 2 && i / 5 >= 2 { 0.0 } else { 1.0 })
-        .collect();
-    // Brightness 0.1 and contrast 2 around the mean 0.4: (x + 0.1 − 0.4)·2 + 0.4.
-    let photo_in = vec![0.2, 0.4, 0.6];
-    /// (name, transform, input, (c, h, w), expected output)
-    type Case<'a> = (
-        &'a str,
-        Transform,
-        &'a [f32],
-        (usize, usize, usize),
-        Vec<f32>,
-    );
-    let cases: Vec<Case> = vec![
-        (
-            "shear y 45°",
-            Transform {
-                shear: (0.0, 45.0),
-                ..nearest
-            },
-            &src,
-            (1, 5, 5),
-            sheared.to_vec(),
-        ),
-        (
-            "zoom x 2",
-            Transform {
-                zoom: (2.0, 1.0),
-                ..Transform::default()
-            },
-            &ramp,
-            (1, 3, 5),
-            zoomed,
-        ),
-        (
-            "zoom y 0.5",
-            Transform {
-                zoom: (1.0, 0.5),
-                ..Transform::default()
-            },
-            &rows,
-            (1, 5, 5),
-            squeezed,
-        ),
-        (
-            "cutout",
-            Transform {
-                cutout: Some((1, 3, 2)),
-                ..nearest
-            },
-            &ones,
-            (1, 4, 5),
-            cut,
-        ),
-        (
-            "hflip",
-            Transform {
-                hflip: true,
-                ..nearest
-            },
-            &[1.0, 2.0, 3.0],
-            (1, 1, 3),
-            vec![3.0, 2.0, 1.0],
-        ),
-        (
-            "translate 1 px",
-            Transform {
-                translate: (1.0, 0.0),
-                ..nearest
-            },
-            &[1.0, 2.0, 3.0],
-            (1, 1, 3),
-            vec![0.0, 1.0, 2.0],
-        ),
-        (
-            "brightness and contrast",
-            Transform {
-                brightness: 0.1,
-                contrast: 2.0,
-                ..nearest
-            },
-            &photo_in,
-            (1, 1, 3),
-            vec![0.2, 0.6, 1.0],
-        ),
-    ];
-    for mut b in backends() {
+        // Zoom x 2, y 1, bilinear, on rows 0 1 2 3 4: sampled at x = 2 + (x' − 2)/2.
+        let ramp: Vec<f32> = (0..15).map(|i| (i % 5) as f32).collect();
+        let zoomed: Vec<f32> = (0..15).map(|i| [1.0, 1.5, 2.0, 2.5, 3.0][i % 5]).collect();
+        // Zoom y 0.5 (x 1) on rows of 1, 2, 3, 4, 5: sampled at y = 2 + 2(y' − 2).
+        let rows: Vec<f32> = (0..25).map(|i| (i / 5 + 1) as f32).collect();
+        let squeezed: Vec<f32> = (0..25).map(|i| [0.0, 1.0, 3.0, 5.0, 0.0][i / 5]).collect();
+        // A 2x2 cutout centred on (1, 3) of a 4-row, 5-column image of ones: columns 0-1,
+        // rows 2-3.
+        let ones = vec![1.0; 20];
+        let cut: Vec<f32> = (0..20)
+            .map(|i| if i % 5 < 2 && i / 5 >= 2 { 0.0 } else { 1.0 })
+            .collect();
+        // Brightness 0.1 and contrast 2 around the mean 0.4: (x + 0.1 − 0.4)·2 + 0.4.
+        let photo_in = vec![0.2, 0.4, 0.6];
+        /// (name, transform, input, (c, h, w), expected output)
+        type Case<'a> = (
+            &'a str,
+            Transform,
+            &'a [f32],
+            (usize, usize, usize),
+            Vec<f32>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "shear y 45°",
+                Transform {
+                    shear: (0.0, 45.0),
+                    ..nearest
+                },
+                &src,
+                (1, 5, 5),
+                sheared.to_vec(),
+            ),
+            (
+                "zoom x 2",
+                Transform {
+                    zoom: (2.0, 1.0),
+                    ..Transform::default()
+                },
+                &ramp,
+                (1, 3, 5),
+                zoomed,
+            ),
+            (
+                "zoom y 0.5",
+                Transform {
+                    zoom: (1.0, 0.5),
+                    ..Transform::default()
+                },
+                &rows,
+                (1, 5, 5),
+                squeezed,
+            ),
+            (
+                "cutout",
+                Transform {
+                    cutout: Some((1, 3, 2)),
+                    ..nearest
+                },
+                &ones,
+                (1, 4, 5),
+                cut,
+            ),
+            (
+                "hflip",
+                Transform {
+                    hflip: true,
+                    ..nearest
+                },
+                &[1.0, 2.0, 3.0],
+                (1, 1, 3),
+                vec![3.0, 2.0, 1.0],
+            ),
+            (
+                "translate 1 px",
+                Transform {
+                    translate: (1.0, 0.0),
+                    ..nearest
+                },
+                &[1.0, 2.0, 3.0],
+                (1, 1, 3),
+                vec![0.0, 1.0, 2.0],
+            ),
+            (
+                "brightness and contrast",
+                Transform {
+                    brightness: 0.1,
+                    contrast: 2.0,
+                    ..nearest
+                },
+                &photo_in,
+                (1, 1, 3),
+                vec![0.2, 0.6, 1.0],
+            ),
+        ];
         for (name, t, x, chw, want) in &cases {
             let got = t.apply(b.as_mut(), x, 1, *chw).unwrap();
             assert_close(
@@ -659,6 +687,11 @@ fn fixed_transforms_give_hand_computed_images_on_every_backend() {
             );
         }
     }
+);
+
+/// A shear of nearly 90° (tan → ∞) is refused.
+#[test]
+fn a_shear_near_90_degrees_is_refused() {
     assert!(
         Transform {
             shear: (0.0, 89.5),
@@ -683,18 +716,26 @@ fn config_keys_reach_the_new_spec_fields() {
     assert!(e.to_string().contains("augment.shear_y"), "{e}");
 }
 
-#[test]
-fn integer_draws_above_16_bits_match_between_cpu_and_gpu() {
-    // A 1x70001 image: the cutout's column is drawn in [0, 70001), a bound above 16 bits,
-    // so the WGSL 32x32 → 64-bit product uses all four 16-bit partial products. Every
-    // backend must pick the same columns (on_every_backend compares bit for bit).
-    let (n, w) = (64, 70_001);
-    let a = Augment {
-        cutout_size: 1,
-        cutout_p: 1.0,
-        ..Augment::default()
-    };
-    for out in on_every_backend(Kernel::AugmentPhoto, &a, &vec![1.0; n * w], n, (1, w)) {
+backend_test!(
+    integer_draws_above_16_bits_match_between_cpu_and_gpu,
+    |which: Which| {
+        // A 1x70001 image: the cutout's column is drawn in [0, 70001), a bound above 16 bits,
+        // so the WGSL 32x32 → 64-bit product uses all four 16-bit partial products. Every
+        // backend must pick the same columns (on_backend compares bit for bit).
+        let (n, w) = (64, 70_001);
+        let a = Augment {
+            cutout_size: 1,
+            cutout_p: 1.0,
+            ..Augment::default()
+        };
+        let out = on_backend(
+            which,
+            Kernel::AugmentPhoto,
+            &a,
+            &vec![1.0; n * w],
+            n,
+            (1, w),
+        );
         let cols: Vec<usize> = out
             .chunks(w)
             .map(|img| img.iter().position(|&v| v == 0.0).expect("one zero"))
@@ -702,7 +743,7 @@ fn integer_draws_above_16_bits_match_between_cpu_and_gpu() {
         // 64 draws in [0, 70001): P(none at or above 65,536) = (65536/70001)^64 < 0.02.
         assert!(cols.iter().any(|&c| c >= 65_536), "{cols:?}");
     }
-}
+);
 
 /// Each of these passed validation and turned every pixel of every image into NaN, ±inf
 /// or 0; each is now an error naming its field.

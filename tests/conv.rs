@@ -9,8 +9,7 @@ use shadeprop::optim::Sgd;
 use shadeprop::plan::Mode;
 use shadeprop::session::Session;
 
-#[test]
-fn conv_and_pool_compute_what_pytorch_computes() {
+backend_test!(conv_and_pool_compute_what_pytorch_computes, |w: Which| {
     // One 3×4 image, a 2×2 kernel [[1, 2], [3, 4]] and bias 0.5, stride 1, no padding:
     // cross-correlation (the kernel is not flipped), then 1×3 → max-pool can't; use avg
     // pooling over 2×2 with stride 1 on the 2×3 output → 1×2, then a linear identity.
@@ -20,7 +19,8 @@ fn conv_and_pool_compute_what_pytorch_computes() {
         .flatten()
         .linear(2);
     let x: Vec<f32> = (1..=12).map(|v| v as f32).collect(); // rows [1 2 3 4], [5 6 7 8], [9 10 11 12]
-    for backend in backends() {
+    {
+        let backend = w.open();
         let mut s = Session::new(backend, m.build().unwrap(), Sgd::default(), 0, 1).unwrap();
         s.set_param("0.weight", &[1.0, 2.0, 3.0, 4.0]).unwrap(); // [C·KH·KW = 4, out = 1]
         s.set_param("0.bias", &[0.5]).unwrap();
@@ -56,7 +56,8 @@ fn conv_and_pool_compute_what_pytorch_computes() {
         .avg_pool(2, 1)
         .flatten()
         .linear(2);
-    for backend in backends() {
+    {
+        let backend = w.open();
         let mut s = Session::new(backend, m.build().unwrap(), Sgd::default(), 0, 1).unwrap();
         s.set_param("0.weight", &[1.0, 2.0, 3.0, 4.0]).unwrap();
         s.set_param("0.bias", &[-54.0]).unwrap();
@@ -90,21 +91,20 @@ fn conv_and_pool_compute_what_pytorch_computes() {
     let x = vec![
         1.0, 9.0, 2.0, 0.0, 3.0, 4.0, 8.0, 7.0, -1.0, -2.0, 5.0, 6.0, -3.0, -4.0, 6.5, 0.0,
     ];
-    for backend in backends() {
-        let mut s = Session::new(backend, m.build().unwrap(), Sgd::default(), 0, 1).unwrap();
-        let eye: Vec<f32> = (0..16)
-            .map(|i| if i % 5 == 0 { 1.0 } else { 0.0 })
-            .collect();
-        s.set_param("2.weight", &eye).unwrap();
-        assert_close(
-            "max pool 2×2/2",
-            &s.predict(&x).unwrap(),
-            &[9.0, 8.0, -1.0, 6.5],
-            0.0,
-            0.0,
-        );
-    }
-}
+    let backend = w.open();
+    let mut s = Session::new(backend, m.build().unwrap(), Sgd::default(), 0, 1).unwrap();
+    let eye: Vec<f32> = (0..16)
+        .map(|i| if i % 5 == 0 { 1.0 } else { 0.0 })
+        .collect();
+    s.set_param("2.weight", &eye).unwrap();
+    assert_close(
+        "max pool 2×2/2",
+        &s.predict(&x).unwrap(),
+        &[9.0, 8.0, -1.0, 6.5],
+        0.0,
+        0.0,
+    );
+});
 
 #[test]
 fn conv_gradients_match_finite_differences() {
@@ -149,27 +149,32 @@ fn cnn_steps_match_gpu_vs_cpu() {
     let g = m.build().unwrap();
     let mut runs = vec![];
     for backend in backends() {
+        let what = backend.describe();
         let mut s = Session::new(backend, g.clone(), Sgd::w_mlp(), 3, 16).unwrap();
         for step in 0..3 {
             let (x, y) = batch(80 + step, 16, 144, 10);
             s.train_batch(&x, &y).unwrap();
         }
         let m = s.take_metrics(Mode::Train).unwrap();
-        runs.push((m, s.params().unwrap(), s.state().unwrap()));
+        runs.push((m, s.params().unwrap(), s.state().unwrap(), what));
     }
-    assert!(
-        (runs[0].0.loss - runs[1].0.loss).abs() < 1e-4,
-        "{:?} vs {:?}",
-        runs[0].0,
-        runs[1].0
-    );
-    for ((n, a), (_, b)) in runs[0]
-        .1
-        .iter()
-        .zip(&runs[1].1)
-        .chain(runs[0].2.iter().zip(&runs[1].2))
-    {
-        assert_close(&format!("{n} after 3 steps"), b, a, 2e-5, 2e-3);
+    // Every backend against the CPU reference.
+    for run in &runs[1..] {
+        let what = &run.3;
+        assert!(
+            (runs[0].0.loss - run.0.loss).abs() < 1e-4,
+            "{what}: {:?} vs {:?}",
+            runs[0].0,
+            run.0
+        );
+        for ((n, a), (_, b)) in runs[0]
+            .1
+            .iter()
+            .zip(&run.1)
+            .chain(runs[0].2.iter().zip(&run.2))
+        {
+            assert_close(&format!("{n} after 3 steps on {what}"), b, a, 2e-5, 2e-3);
+        }
     }
 }
 

@@ -6,8 +6,11 @@
 mod common;
 use common::*;
 use shadeprop::backend::check::run_kernel;
-use shadeprop::backend::{Globals, Kernel, fbits};
+use shadeprop::backend::{Globals, Kernel};
 use shadeprop::error::Error;
+use shadeprop::kernels::KernelParams;
+use shadeprop::kernels::clip::ClipFinalizeParams;
+use shadeprop::kernels::softmax_xent::SoftmaxXentParams;
 use shadeprop::nn::Sequential;
 use shadeprop::optim::{Adam, Every, LossScale, LrSchedule, Precision, Sgd};
 use shadeprop::plan::Mode;
@@ -26,10 +29,9 @@ fn xent_f64(z: &[f32], y: usize) -> (f64, Vec<f64>) {
     (loss, grad)
 }
 
-/// Softmax cross-entropy at extreme logits, equal and unequal, with the label on the
-/// maximum and off it: loss and gradient on every backend against f64.
-#[test]
-fn softmax_xent_at_extreme_logits() {
+// Softmax cross-entropy at extreme logits, equal and unequal, with the label on the
+// maximum and off it: loss and gradient on every backend against f64.
+backend_test!(softmax_xent_at_extreme_logits, |b| {
     let mut rows: Vec<(Vec<f32>, usize)> = vec![];
     for mag in [1e4f32, 1e5, 1e6, 1e7, 1e8] {
         for sign in [1.0f32, -1.0] {
@@ -49,38 +51,45 @@ fn softmax_xent_at_extreme_logits() {
     for (z, y) in rows {
         let c = z.len();
         let (want_loss, want_grad) = xent_f64(&z, y);
-        let mut p = [0u32; 16];
-        p[0] = 1;
-        p[1] = c as u32;
-        p[2] = fbits(1.0);
+        let p = SoftmaxXentParams {
+            rows: 1,
+            classes: c,
+            scale: 1.0,
+        };
         let ins = [z.clone(), vec![y as f32], vec![1.0, 1.0, 0.0, 0.0]];
         let outs = [vec![0.0; c], vec![0.0; 2]];
-        for mut b in backends() {
-            let got = xent_kernel(b.as_mut(), p, &ins, &outs);
-            let what = format!("logits {z:?} label {y} on {}", b.describe());
-            let loss = got[1][0] as f64;
+        let got = xent_kernel(b.as_mut(), p, &ins, &outs);
+        let what = format!("logits {z:?} label {y} on {}", b.describe());
+        let loss = got[1][0] as f64;
+        assert!(
+            (loss - want_loss).abs() <= 1e-6 + 1e-6 * want_loss.abs(),
+            "{what}: loss {loss}, expected {want_loss}"
+        );
+        for (j, (&g, &w)) in got[0].iter().zip(&want_grad).enumerate() {
             assert!(
-                (loss - want_loss).abs() <= 1e-6 + 1e-6 * want_loss.abs(),
-                "{what}: loss {loss}, expected {want_loss}"
+                (g as f64 - w).abs() <= 1e-6,
+                "{what}: gradient[{j}] {g}, expected {w}"
             );
-            for (j, (&g, &w)) in got[0].iter().zip(&want_grad).enumerate() {
-                assert!(
-                    (g as f64 - w).abs() <= 1e-6,
-                    "{what}: gradient[{j}] {g}, expected {w}"
-                );
-            }
         }
     }
-}
+});
 
 /// The SoftmaxXent kernel on one backend with default globals.
 fn xent_kernel(
     b: &mut dyn shadeprop::backend::Backend,
-    p: [u32; 16],
+    p: SoftmaxXentParams,
     ins: &[Vec<f32>],
     outs: &[Vec<f32>],
 ) -> Vec<Vec<f32>> {
-    run_kernel(b, Kernel::SoftmaxXent, p, ins, outs, &Globals::default()).unwrap()
+    run_kernel(
+        b,
+        Kernel::SoftmaxXent,
+        p.to_words(),
+        ins,
+        outs,
+        &Globals::default(),
+    )
+    .unwrap()
 }
 
 fn ulp(x: f32) -> f32 {
@@ -88,53 +97,51 @@ fn ulp(x: f32) -> f32 {
     f32::from_bits(b + 1) - f32::from_bits(b)
 }
 
-/// The issue's case end to end: a model whose logits are [1e8, 1e8] for a sample of label
-/// 1 reports loss ln 2 on evaluation and in training.
-#[test]
-fn model_with_huge_equal_logits_reports_ln2() {
-    for b in backends() {
-        let name = b.describe();
-        let g = Sequential::new(1).linear(2).build().unwrap();
-        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
-        s.set_param("0.weight", &[0.0, 0.0]).unwrap();
-        s.set_param("0.bias", &[1e8, 1e8]).unwrap();
-        s.eval_batch(&[0.5], &[1.0]).unwrap();
-        let m = s.take_metrics(Mode::Eval).unwrap();
-        assert!(
-            (m.loss - std::f32::consts::LN_2).abs() < 1e-6,
-            "{name}: eval loss {}",
-            m.loss
-        );
-        let (m, grads) = s.gradients(&[0.5], &[1.0]).unwrap();
-        assert!(
-            (m.loss - std::f32::consts::LN_2).abs() < 1e-6,
-            "{name}: loss {}",
-            m.loss
-        );
-        // d loss / d bias = softmax − onehot = (0.5, −0.5).
-        assert_eq!(grads[1].1, vec![0.5, -0.5], "{name}");
-    }
-}
+// The issue's case end to end: a model whose logits are [1e8, 1e8] for a sample of label
+// 1 reports loss ln 2 on evaluation and in training.
+backend_test!(model_with_huge_equal_logits_reports_ln2, |b| {
+    let name = b.describe();
+    let g = Sequential::new(1).linear(2).build().unwrap();
+    let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+    s.set_param("0.weight", &[0.0, 0.0]).unwrap();
+    s.set_param("0.bias", &[1e8, 1e8]).unwrap();
+    s.eval_batch(&[0.5], &[1.0]).unwrap();
+    let m = s.take_metrics(Mode::Eval).unwrap();
+    assert!(
+        (m.loss - std::f32::consts::LN_2).abs() < 1e-6,
+        "{name}: eval loss {}",
+        m.loss
+    );
+    let (m, grads) = s.gradients(&[0.5], &[1.0]).unwrap();
+    assert!(
+        (m.loss - std::f32::consts::LN_2).abs() < 1e-6,
+        "{name}: loss {}",
+        m.loss
+    );
+    // d loss / d bias = softmax − onehot = (0.5, −0.5).
+    assert_eq!(grads[1].1, vec![0.5, -0.5], "{name}");
+});
 
-/// A label that is not a class index (≥ classes, fractional) gives a NaN loss, not an
-/// out-of-bounds access, a truncated class or a panic, on every backend (the session
-/// refuses such labels before).
-#[test]
-fn softmax_xent_label_out_of_range_is_nan_not_out_of_bounds() {
-    for y in [2.0f32, 10.0, 255.0, 1e9, 0.5, 1.5] {
-        let mut p = [0u32; 16];
-        p[0] = 2;
-        p[1] = 2;
-        p[2] = fbits(0.5);
-        // Row 1 is valid and must come out right; row 0 holds the bad label.
-        let ins = [
-            vec![1.0, 2.0, 3.0, 1.0],
-            vec![y, 0.0],
-            vec![1.0, 1.0, 0.0, 0.0],
-        ];
-        let outs = [vec![7.0; 4], vec![7.0; 4]];
-        let (want1, _) = xent_f64(&[3.0, 1.0], 0);
-        for mut b in backends() {
+// A label that is not a class index (≥ classes, fractional) gives a NaN loss, not an
+// out-of-bounds access, a truncated class or a panic, on every backend (the session
+// refuses such labels before).
+backend_test!(
+    softmax_xent_label_out_of_range_is_nan_not_out_of_bounds,
+    |b| {
+        for y in [2.0f32, 10.0, 255.0, 1e9, 0.5, 1.5] {
+            let p = SoftmaxXentParams {
+                rows: 2,
+                classes: 2,
+                scale: 0.5,
+            };
+            // Row 1 is valid and must come out right; row 0 holds the bad label.
+            let ins = [
+                vec![1.0, 2.0, 3.0, 1.0],
+                vec![y, 0.0],
+                vec![1.0, 1.0, 0.0, 0.0],
+            ];
+            let outs = [vec![7.0; 4], vec![7.0; 4]];
+            let (want1, _) = xent_f64(&[3.0, 1.0], 0);
             let got = xent_kernel(b.as_mut(), p, &ins, &outs);
             let what = format!("label {y} on {}", b.describe());
             assert!(got[1][0].is_nan(), "{what}: loss {}", got[1][0]);
@@ -145,24 +152,22 @@ fn softmax_xent_label_out_of_range_is_nan_not_out_of_bounds() {
             );
         }
     }
-}
+);
 
-/// A NaN or infinite logit is never counted as a correct prediction.
-#[test]
-fn non_finite_logits_are_never_correct() {
+// A NaN or infinite logit is never counted as a correct prediction.
+backend_test!(non_finite_logits_are_never_correct, |b| {
     for z in [[f32::NAN, 1.0], [1.0, f32::NAN], [f32::INFINITY, 0.0]] {
-        let mut p = [0u32; 16];
-        p[0] = 1;
-        p[1] = 2;
-        p[2] = fbits(1.0);
+        let p = SoftmaxXentParams {
+            rows: 1,
+            classes: 2,
+            scale: 1.0,
+        };
         let ins = [z.to_vec(), vec![0.0], vec![1.0, 1.0, 0.0, 0.0]];
         let outs = [vec![0.0; 2], vec![0.0; 2]];
-        for mut b in backends() {
-            let got = xent_kernel(b.as_mut(), p, &ins, &outs);
-            assert_eq!(got[1][1], 0.0, "{z:?} on {}: counted correct", b.describe());
-        }
+        let got = xent_kernel(b.as_mut(), p, &ins, &outs);
+        assert_eq!(got[1][1], 0.0, "{z:?} on {}: counted correct", b.describe());
     }
-}
+});
 
 /// A small 3 → 4 → 2 ReLU network.
 fn mlp3() -> shadeprop::graph::Graph {
@@ -178,42 +183,44 @@ fn bn_model() -> Sequential {
     Sequential::new(2).batch_norm().linear(2)
 }
 
-/// One value per channel in training is refused, naming the layer, and the running
-/// statistics stay as they were (PyTorch: "Expected more than 1 value per channel when
-/// training"); one sample in evaluation is fine.
-#[test]
-fn batch_norm_with_one_value_per_channel_is_refused_in_training() {
-    for b in backends() {
-        let name = b.describe();
-        let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 8).unwrap();
-        let before = s.state().unwrap();
-        for res in [
-            s.train_batch(&[1.0, 2.0], &[0.0]).map(|_| ()),
-            s.gradients(&[1.0, 2.0], &[0.0]).map(|_| ()),
-            s.probe(&[1.0, 2.0], &[0.0]).map(|_| ()),
-        ] {
-            let e = res.expect_err("a one-row batch-norm step must be refused");
-            let msg = e.to_string();
-            assert!(
-                msg.contains("layer 0") && msg.contains("more than 1 value per channel"),
-                "{name}: {msg}"
+// One value per channel in training is refused, naming the layer, and the running
+// statistics stay as they were (PyTorch: "Expected more than 1 value per channel when
+// training"); one sample in evaluation is fine.
+backend_test!(
+    batch_norm_with_one_value_per_channel_is_refused_in_training,
+    |w: Which| {
+        {
+            let b = w.open();
+            let name = b.describe();
+            let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 8).unwrap();
+            let before = s.state().unwrap();
+            for res in [
+                s.train_batch(&[1.0, 2.0], &[0.0]).map(|_| ()),
+                s.gradients(&[1.0, 2.0], &[0.0]).map(|_| ()),
+                s.probe(&[1.0, 2.0], &[0.0]).map(|_| ()),
+            ] {
+                let e = res.expect_err("a one-row batch-norm step must be refused");
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("layer 0") && msg.contains("more than 1 value per channel"),
+                    "{name}: {msg}"
+                );
+            }
+            assert_eq!(
+                s.state().unwrap(),
+                before,
+                "{name}: running statistics moved"
             );
+            assert_eq!(s.step(), 0, "{name}");
+            s.eval_batch(&[1.0, 2.0], &[0.0]).unwrap();
+            let m = s.take_metrics(Mode::Eval).unwrap();
+            assert_eq!(m.samples, 1);
+            // Two rows train.
+            s.train_batch(&[1.0, 2.0, 3.0, 5.0], &[0.0, 1.0]).unwrap();
+            s.take_metrics(Mode::Train).unwrap();
         }
-        assert_eq!(
-            s.state().unwrap(),
-            before,
-            "{name}: running statistics moved"
-        );
-        assert_eq!(s.step(), 0, "{name}");
-        s.eval_batch(&[1.0, 2.0], &[0.0]).unwrap();
-        let m = s.take_metrics(Mode::Eval).unwrap();
-        assert_eq!(m.samples, 1);
-        // Two rows train.
-        s.train_batch(&[1.0, 2.0, 3.0, 5.0], &[0.0, 1.0]).unwrap();
-        s.take_metrics(Mode::Train).unwrap();
-    }
-    // 2-d batch norm over a 1×1 image: one sample is one value per channel.
-    for b in backends() {
+        // 2-d batch norm over a 1×1 image: one sample is one value per channel.
+        let b = w.open();
         let name = b.describe();
         let g = Sequential::image(1, 1, 1)
             .conv2d(2, 1, 1, 0)
@@ -230,12 +237,11 @@ fn batch_norm_with_one_value_per_channel_is_refused_in_training() {
         );
         s.train_batch(&[1.0, 2.0], &[0.0, 1.0]).unwrap();
     }
-}
+);
 
-/// The trainer never feeds a one-value batch to batch norm: 5 samples at batch 4 train
-/// one batch of 4 and drop the last sample; running_var is what one batch of 4 gives.
-#[test]
-fn trainer_drops_a_last_batch_of_one_before_batch_norm() {
+// The trainer never feeds a one-value batch to batch norm: 5 samples at batch 4 train
+// one batch of 4 and drop the last sample; running_var is what one batch of 4 gives.
+backend_test!(trainer_drops_a_last_batch_of_one_before_batch_norm, |b| {
     use shadeprop::data::Dataset;
     use shadeprop::train::{EpochConfig, train_epoch};
     let x = vec![1.0, 2.0, 3.0, 5.0, 4.0, -1.0, 0.0, 0.5, 9.0, 9.0];
@@ -246,77 +252,71 @@ fn trainer_drops_a_last_batch_of_one_before_batch_norm() {
         features: 2,
         classes: 2,
     };
-    for b in backends() {
-        let name = b.describe();
-        let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 4).unwrap();
-        let cfg = EpochConfig {
-            batch_size: 4,
-            shuffle: false,
-            ..Default::default()
-        };
-        let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap();
-        assert_eq!(
-            e.metrics.samples, 4,
-            "{name}: the last one-sample batch is dropped"
+    let name = b.describe();
+    let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 4).unwrap();
+    let cfg = EpochConfig {
+        batch_size: 4,
+        shuffle: false,
+        ..Default::default()
+    };
+    let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap();
+    assert_eq!(
+        e.metrics.samples, 4,
+        "{name}: the last one-sample batch is dropped"
+    );
+    assert_eq!(s.step(), 1, "{name}");
+    // running_var = 0.9·1 + 0.1·unbiased var of the first 4 rows, per feature.
+    let st = &s.state().unwrap()[0].1;
+    for f in 0..2 {
+        let v: Vec<f64> = (0..4).map(|r| x[r * 2 + f] as f64).collect();
+        let mean = v.iter().sum::<f64>() / 4.0;
+        let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 3.0;
+        let want = 0.9 + 0.1 * var;
+        assert!(
+            (st[2 + f] as f64 - want).abs() < 1e-5,
+            "{name}: running_var[{f}] {} vs {want}",
+            st[2 + f]
         );
-        assert_eq!(s.step(), 1, "{name}");
-        // running_var = 0.9·1 + 0.1·unbiased var of the first 4 rows, per feature.
-        let st = &s.state().unwrap()[0].1;
-        for f in 0..2 {
-            let v: Vec<f64> = (0..4).map(|r| x[r * 2 + f] as f64).collect();
-            let mean = v.iter().sum::<f64>() / 4.0;
-            let var = v.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / 3.0;
-            let want = 0.9 + 0.1 * var;
+    }
+});
+
+// Labels that are not an integer in [0, classes) are named errors on every session
+// entry point, with the row and the value; nothing runs.
+backend_test!(bad_labels_are_refused_at_the_session, |b| {
+    let name = b.describe();
+    let g = Sequential::new(2).linear(3).build().unwrap();
+    let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+    let before = s.params().unwrap();
+    let x = [0.1, 0.2, 0.3, 0.4];
+    for bad in [3.0f32, 10.0, 255.0, -1.0, 2.5, f32::NAN, f32::INFINITY] {
+        let y = [1.0, bad];
+        let errs = [
+            s.train_batch(&x, &y).err(),
+            s.eval_batch(&x, &y).err(),
+            s.gradients(&x, &y).err(),
+            s.probe(&x, &y).err(),
+        ];
+        for e in errs {
+            let e = e.unwrap_or_else(|| panic!("{name}: label {bad} accepted"));
+            let msg = e.to_string();
+            assert!(matches!(e, Error::Label { .. }), "{name}: {msg}");
             assert!(
-                (st[2 + f] as f64 - want).abs() < 1e-5,
-                "{name}: running_var[{f}] {} vs {want}",
-                st[2 + f]
+                msg.contains("row 1") && msg.contains(&format!("{bad}")),
+                "{name}: {msg}"
             );
+            assert!(msg.contains("[0, 3)"), "{name}: {msg}");
         }
     }
-}
+    assert_eq!(s.params().unwrap(), before, "{name}");
+    assert_eq!(s.step(), 0);
+});
 
-/// Labels that are not an integer in [0, classes) are named errors on every session
-/// entry point, with the row and the value; nothing runs.
-#[test]
-fn bad_labels_are_refused_at_the_session() {
-    for b in backends() {
-        let name = b.describe();
-        let g = Sequential::new(2).linear(3).build().unwrap();
-        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
-        let before = s.params().unwrap();
-        let x = [0.1, 0.2, 0.3, 0.4];
-        for bad in [3.0f32, 10.0, 255.0, -1.0, 2.5, f32::NAN, f32::INFINITY] {
-            let y = [1.0, bad];
-            let errs = [
-                s.train_batch(&x, &y).err(),
-                s.eval_batch(&x, &y).err(),
-                s.gradients(&x, &y).err(),
-                s.probe(&x, &y).err(),
-            ];
-            for e in errs {
-                let e = e.unwrap_or_else(|| panic!("{name}: label {bad} accepted"));
-                let msg = e.to_string();
-                assert!(matches!(e, Error::Label { .. }), "{name}: {msg}");
-                assert!(
-                    msg.contains("row 1") && msg.contains(&format!("{bad}")),
-                    "{name}: {msg}"
-                );
-                assert!(msg.contains("[0, 3)"), "{name}: {msg}");
-            }
-        }
-        assert_eq!(s.params().unwrap(), before, "{name}");
-        assert_eq!(s.step(), 0);
-    }
-}
-
-/// A NaN or infinite input to a training step is refused before upload, naming the row
-/// and feature, with nothing changed; a step whose gradient overflows to infinity on the
-/// device is not applied (parameters, moments, count of applied updates as before, in f32
-/// and in mixed precision at the loss scale's floor of 1), the next metrics read names
-/// it, and the session then trains on from the last good parameters.
-#[test]
-fn non_finite_step_is_skipped_and_reported() {
+// A NaN or infinite input to a training step is refused before upload, naming the row
+// and feature, with nothing changed; a step whose gradient overflows to infinity on the
+// device is not applied (parameters, moments, count of applied updates as before, in f32
+// and in mixed precision at the loss scale's floor of 1), the next metrics read names
+// it, and the session then trains on from the last good parameters.
+backend_test!(non_finite_step_is_skipped_and_reported, |w: Which| {
     let one = Precision::Mixed(LossScale {
         init: 1.0,
         ..LossScale::default()
@@ -327,86 +327,85 @@ fn non_finite_step_is_skipped_and_reported() {
         (false, one),
         (true, one),
     ] {
-        for b in backends() {
-            let name = format!("{} adam={adam} {}", b.describe(), prec.name());
-            // One linear layer: dW = xᵀ·dz, so an input of 1e30 gives Σ g² ≈ 1e60 = inf.
-            let g = Sequential::new(3).linear(2).build().unwrap();
-            let mut s = if adam {
-                let o = Adam {
-                    lr: 0.01,
-                    clip_norm: Some(1.0),
-                    ..Adam::default()
-                };
-                Session::with_precision(b, g, o, 0, 4, prec)
-            } else {
-                let o = Sgd {
-                    lr: 0.1,
-                    momentum: 0.9,
-                    clip_norm: Some(1.0),
-                    ..Sgd::default()
-                };
-                Session::with_precision(b, g, o, 0, 4, prec)
-            }
-            .unwrap();
-            let (x, y) = batch(3, 2, 3, 2);
-            s.train_batch(&x, &y).unwrap();
-            s.take_metrics(Mode::Train).unwrap();
-            let snap = s.snapshot().unwrap();
-            for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-                let mut bad = x.clone();
-                bad[4] = v; // row 1, feature 1
-                let e = s.train_batch(&bad, &y).unwrap_err();
-                assert!(matches!(e, Error::NonFiniteInput { .. }), "{name}: {e}");
-                assert!(e.to_string().contains("row 1, feature 1"), "{name}: {e}");
-            }
-            assert_eq!(
-                s.snapshot().unwrap(),
-                snap,
-                "{name}: a refused batch changed state"
-            );
-            // Finite inputs whose gradient overflows f32 (Σ g² ≈ 1e60).
-            let mut big = x.clone();
-            big[4] = 1e30;
-            s.train_batch(&big, &y).unwrap();
-            let e = s.take_metrics(Mode::Train).unwrap_err().to_string();
-            assert!(
-                e.contains("non-finite") && e.contains("was skipped"),
-                "{name}: {e}"
-            );
-            let after = s.snapshot().unwrap();
-            assert_eq!(after.params, snap.params, "{name}: parameters changed");
-            assert_eq!(after.velocity, snap.velocity, "{name}: momentum changed");
-            assert_eq!(
-                after.second_moment, snap.second_moment,
-                "{name}: Adam's m2 changed"
-            );
-            assert_eq!(after.applied_steps, 1, "{name}: applied steps");
-            // Mixed: S stays at its floor of 1 and the skip is no overflow (amp[3]); only the
-            // run of finite steps (amp[2]) restarts.
-            if !snap.loss_scale.is_empty() {
-                let (a, b) = (&after.loss_scale, &snap.loss_scale);
-                assert_eq!([a[0], a[1], a[3]], [b[0], b[1], b[3]], "{name}: {a:?}");
-            }
-            // Trains on.
-            s.train_batch(&x, &y).unwrap();
-            let m = s.take_metrics(Mode::Train).unwrap();
-            assert!(m.loss.is_finite(), "{name}");
-            assert_eq!(s.snapshot().unwrap().applied_steps, 2, "{name}");
-            assert!(
-                s.params()
-                    .unwrap()
-                    .iter()
-                    .all(|(_, v)| v.iter().all(|x| x.is_finite()))
-            );
+        let b = w.open();
+        let name = format!("{} adam={adam} {}", b.describe(), prec.name());
+        // One linear layer: dW = xᵀ·dz, so an input of 1e30 gives Σ g² ≈ 1e60 = inf.
+        let g = Sequential::new(3).linear(2).build().unwrap();
+        let mut s = if adam {
+            let o = Adam {
+                lr: 0.01,
+                clip_norm: Some(1.0),
+                ..Adam::default()
+            };
+            Session::with_precision(b, g, o, 0, 4, prec)
+        } else {
+            let o = Sgd {
+                lr: 0.1,
+                momentum: 0.9,
+                clip_norm: Some(1.0),
+                ..Sgd::default()
+            };
+            Session::with_precision(b, g, o, 0, 4, prec)
         }
+        .unwrap();
+        let (x, y) = batch(3, 2, 3, 2);
+        s.train_batch(&x, &y).unwrap();
+        s.take_metrics(Mode::Train).unwrap();
+        let snap = s.snapshot().unwrap();
+        for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut bad = x.clone();
+            bad[4] = v; // row 1, feature 1
+            let e = s.train_batch(&bad, &y).unwrap_err();
+            assert!(matches!(e, Error::NonFiniteInput { .. }), "{name}: {e}");
+            assert!(e.to_string().contains("row 1, feature 1"), "{name}: {e}");
+        }
+        assert_eq!(
+            s.snapshot().unwrap(),
+            snap,
+            "{name}: a refused batch changed state"
+        );
+        // Finite inputs whose gradient overflows f32 (Σ g² ≈ 1e60).
+        let mut big = x.clone();
+        big[4] = 1e30;
+        s.train_batch(&big, &y).unwrap();
+        let e = s.take_metrics(Mode::Train).unwrap_err().to_string();
+        assert!(
+            e.contains("non-finite") && e.contains("was skipped"),
+            "{name}: {e}"
+        );
+        let after = s.snapshot().unwrap();
+        assert_eq!(after.params, snap.params, "{name}: parameters changed");
+        assert_eq!(after.velocity, snap.velocity, "{name}: momentum changed");
+        assert_eq!(
+            after.second_moment, snap.second_moment,
+            "{name}: Adam's m2 changed"
+        );
+        assert_eq!(after.applied_steps, 1, "{name}: applied steps");
+        // Mixed: S stays at its floor of 1 and the skip is no overflow (amp[3]); only the
+        // run of finite steps (amp[2]) restarts.
+        if !snap.loss_scale.is_empty() {
+            let (a, b) = (&after.loss_scale, &snap.loss_scale);
+            assert_eq!([a[0], a[1], a[3]], [b[0], b[1], b[3]], "{name}: {a:?}");
+        }
+        // Trains on.
+        s.train_batch(&x, &y).unwrap();
+        let m = s.take_metrics(Mode::Train).unwrap();
+        assert!(m.loss.is_finite(), "{name}");
+        assert_eq!(s.snapshot().unwrap().applied_steps, 2, "{name}");
+        assert!(
+            s.params()
+                .unwrap()
+                .iter()
+                .all(|(_, v)| v.iter().all(|x| x.is_finite()))
+        );
     }
-}
+});
 
-/// A batch whose statistics overflow (a value of 1e30 in one feature) leaves that
-/// batch-norm channel's running statistics as they were; the other channels update.
-#[test]
-fn batch_norm_keeps_running_statistics_when_batch_statistics_overflow() {
-    for b in backends() {
+// A batch whose statistics overflow (a value of 1e30 in one feature) leaves that
+// batch-norm channel's running statistics as they were; the other channels update.
+backend_test!(
+    batch_norm_keeps_running_statistics_when_batch_statistics_overflow,
+    |b| {
         let name = b.describe();
         let g = Sequential::new(3).batch_norm().linear(2).build().unwrap();
         let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
@@ -421,13 +420,13 @@ fn batch_norm_keeps_running_statistics_when_batch_statistics_overflow() {
         assert!((after[0] - 0.1).abs() < 1e-6, "{name}: {after:?}");
         assert!((after[3] - 0.95).abs() < 1e-6, "{name}: {after:?}");
     }
-}
+);
 
-/// Finite parameters and inputs whose logits overflow f32 (3e38·10): evaluation and
-/// prediction name the non-finite value instead of reporting NaN.
-#[test]
-fn overflowing_logits_at_evaluation_and_prediction_are_named() {
-    for b in backends() {
+// Finite parameters and inputs whose logits overflow f32 (3e38·10): evaluation and
+// prediction name the non-finite value instead of reporting NaN.
+backend_test!(
+    overflowing_logits_at_evaluation_and_prediction_are_named,
+    |b| {
         let name = b.describe();
         let g = Sequential::new(1).linear(2).build().unwrap();
         let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
@@ -443,12 +442,12 @@ fn overflowing_logits_at_evaluation_and_prediction_are_named() {
             assert!(e.contains("logit 0 of input row 0"), "{name}: {e}");
         }
     }
-}
+);
 
-/// Non-finite inputs at evaluation and prediction are named errors with row and feature.
-#[test]
-fn non_finite_inputs_at_evaluation_and_prediction_are_named() {
-    for b in backends() {
+// Non-finite inputs at evaluation and prediction are named errors with row and feature.
+backend_test!(
+    non_finite_inputs_at_evaluation_and_prediction_are_named,
+    |b| {
         let name = b.describe();
         let g = mlp3();
         let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
@@ -472,12 +471,12 @@ fn non_finite_inputs_at_evaluation_and_prediction_are_named() {
         let m = s.take_metrics(Mode::Eval).unwrap();
         assert_eq!(m.samples, 0, "{name}: nothing evaluated");
     }
-}
+);
 
-/// Loading non-finite parameters (set_param, restore) names the tensor.
-#[test]
-fn non_finite_parameters_are_refused_on_load() {
-    for b in backends() {
+// Loading non-finite parameters (set_param, restore) names the tensor.
+backend_test!(non_finite_parameters_are_refused_on_load, |w: Which| {
+    {
+        let b = w.open();
         let name = b.describe();
         let g = Sequential::new(3).linear(2).build().unwrap();
         let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
@@ -499,76 +498,76 @@ fn non_finite_parameters_are_refused_on_load() {
         );
     }
     // A loss-scaling state that is not a power of two >= 1 with its inverse.
-    for b in backends() {
-        let name = b.describe();
-        let g = Sequential::new(3).linear(2).build().unwrap();
-        let mut s =
-            Session::with_precision(b, g, Sgd::default(), 0, 4, Precision::mixed()).unwrap();
-        for bad in [
-            [f32::NAN, f32::NAN],
-            [0.0, f32::INFINITY],
-            [3.0, 1.0 / 3.0],
-            [0.5, 2.0],
-        ] {
-            let mut snap = s.snapshot().unwrap();
-            snap.loss_scale[0] = bad[0];
-            snap.loss_scale[1] = bad[1];
-            let e = s.restore(&snap).unwrap_err().to_string();
-            assert!(e.contains("optimizer.loss_scale"), "{name} {bad:?}: {e}");
-        }
+    let b = w.open();
+    let name = b.describe();
+    let g = Sequential::new(3).linear(2).build().unwrap();
+    let mut s = Session::with_precision(b, g, Sgd::default(), 0, 4, Precision::mixed()).unwrap();
+    for bad in [
+        [f32::NAN, f32::NAN],
+        [0.0, f32::INFINITY],
+        [3.0, 1.0 / 3.0],
+        [0.5, 2.0],
+    ] {
+        let mut snap = s.snapshot().unwrap();
+        snap.loss_scale[0] = bad[0];
+        snap.loss_scale[1] = bad[1];
+        let e = s.restore(&snap).unwrap_err().to_string();
+        assert!(e.contains("optimizer.loss_scale"), "{name} {bad:?}: {e}");
     }
-}
+});
 
-/// Mixed precision with the loss scale started at 2^100: every step overflows until the
-/// scale has backed off, and those skipped steps do not count. The first applied Adam
-/// step then moves each weight by lr·g/(|g| + eps/…) ≈ lr (t = 1: m̂ = g, v̂ = g²), not by
-/// lr·(1 − 0.9^t)… as when Adam's t counts skipped steps.
-#[test]
-fn skipped_steps_do_not_advance_adam_or_the_schedule() {
-    for b in backends() {
-        let name = b.describe();
-        let g = Sequential::new(4).linear(3).build().unwrap();
-        let prec = Precision::Mixed(LossScale {
-            init: 2f32.powi(100),
-            ..LossScale::default()
-        });
-        let lr = 1e-3f32;
-        let opt = Adam {
-            lr,
-            eps: 1e-12,
-            weight_decay: 0.0,
-            ..Adam::default()
-        };
-        let mut s = Session::with_precision(b, g, opt, 0, 8, prec).unwrap();
-        let (x, y) = batch(5, 8, 4, 3);
-        let mut skipped = 0;
-        let mut before = s.params().unwrap();
-        for _ in 0..200 {
-            before = s.params().unwrap();
-            s.train_batch(&x, &y).unwrap();
-            let m = s.take_metrics(Mode::Train).unwrap();
-            if m.skipped_steps == skipped {
-                break;
+// Mixed precision with the loss scale started at 2^100: every step overflows until the
+// scale has backed off, and those skipped steps do not count. The first applied Adam
+// step then moves each weight by lr·g/(|g| + eps/…) ≈ lr (t = 1: m̂ = g, v̂ = g²), not by
+// lr·(1 − 0.9^t)… as when Adam's t counts skipped steps.
+backend_test!(
+    skipped_steps_do_not_advance_adam_or_the_schedule,
+    |w: Which| {
+        {
+            let b = w.open();
+            let name = b.describe();
+            let g = Sequential::new(4).linear(3).build().unwrap();
+            let prec = Precision::Mixed(LossScale {
+                init: 2f32.powi(100),
+                ..LossScale::default()
+            });
+            let lr = 1e-3f32;
+            let opt = Adam {
+                lr,
+                eps: 1e-12,
+                weight_decay: 0.0,
+                ..Adam::default()
+            };
+            let mut s = Session::with_precision(b, g, opt, 0, 8, prec).unwrap();
+            let (x, y) = batch(5, 8, 4, 3);
+            let mut skipped = 0;
+            let mut before = s.params().unwrap();
+            for _ in 0..200 {
+                before = s.params().unwrap();
+                s.train_batch(&x, &y).unwrap();
+                let m = s.take_metrics(Mode::Train).unwrap();
+                if m.skipped_steps == skipped {
+                    break;
+                }
+                skipped = m.skipped_steps;
             }
-            skipped = m.skipped_steps;
-        }
-        assert!(skipped > 50, "{name}: {skipped} skipped steps");
-        assert_eq!(s.snapshot().unwrap().applied_steps, 1, "{name}");
-        let after = s.params().unwrap();
-        for ((n, w0), (_, w1)) in before.iter().zip(&after) {
-            for (a, c) in w0.iter().zip(w1) {
-                let moved = (a - c).abs();
-                assert!(
-                    (moved - lr).abs() <= 1e-3 * lr,
-                    "{name}: {n} moved {moved}, expected lr {lr}"
-                );
+            assert!(skipped > 50, "{name}: {skipped} skipped steps");
+            assert_eq!(s.snapshot().unwrap().applied_steps, 1, "{name}");
+            let after = s.params().unwrap();
+            for ((n, w0), (_, w1)) in before.iter().zip(&after) {
+                for (a, c) in w0.iter().zip(w1) {
+                    let moved = (a - c).abs();
+                    assert!(
+                        (moved - lr).abs() <= 1e-3 * lr,
+                        "{name}: {n} moved {moved}, expected lr {lr}"
+                    );
+                }
             }
         }
-    }
-    // f32, a per-step schedule: a skipped step (gradient overflow) leaves the schedule where
-    // it was.
-    // StepLR(step_size 1, gamma 0.5): the first applied step uses lr0 whatever was skipped.
-    for b in backends() {
+        // f32, a per-step schedule: a skipped step (gradient overflow) leaves the schedule where
+        // it was.
+        // StepLR(step_size 1, gamma 0.5): the first applied step uses lr0 whatever was skipped.
+        let b = w.open();
         let name = b.describe();
         let g = Sequential::new(2).linear(2).build().unwrap();
         let lr0 = 0.5f32;
@@ -609,7 +608,7 @@ fn skipped_steps_do_not_advance_adam_or_the_schedule() {
         let w2 = s.params().unwrap();
         assert_sgd_step(&name, &w1, &w2, &grads, 0.5 * lr0);
     }
-}
+);
 
 /// `after` = `before` − lr·`grads`, element by element (a plain SGD step at rate lr).
 fn assert_sgd_step(
@@ -631,103 +630,95 @@ fn assert_sgd_step(
     }
 }
 
-/// A batch larger than the session's maximum names both sizes.
-#[test]
-fn batch_over_the_maximum_names_both_sizes() {
-    for b in backends() {
-        let g = Sequential::new(2).linear(2).build().unwrap();
-        let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
-        let e = s
-            .train_batch(&[0.0; 10], &[0.0; 5])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("batch of 5") && e.contains("maximum batch 4"),
-            "{e}"
-        );
-        let e = s.eval_batch(&[0.0; 10], &[0.0; 5]).unwrap_err().to_string();
-        assert!(
-            e.contains("batch of 5") && e.contains("maximum batch 4"),
-            "{e}"
-        );
-    }
-}
+// A batch larger than the session's maximum names both sizes.
+backend_test!(batch_over_the_maximum_names_both_sizes, |b| {
+    let g = Sequential::new(2).linear(2).build().unwrap();
+    let mut s = Session::new(b, g, Sgd::default(), 0, 4).unwrap();
+    let e = s
+        .train_batch(&[0.0; 10], &[0.0; 5])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("batch of 5") && e.contains("maximum batch 4"),
+        "{e}"
+    );
+    let e = s.eval_batch(&[0.0; 10], &[0.0; 5]).unwrap_err().to_string();
+    assert!(
+        e.contains("batch of 5") && e.contains("maximum batch 4"),
+        "{e}"
+    );
+});
 
-/// A checkpoint whose weights are all NaN but whose checksum is valid is refused on load,
-/// naming the tensor; evaluating a session whose parameters went non-finite names it too.
-#[test]
-fn non_finite_checkpoint_and_evaluation_name_the_tensor() {
+// A checkpoint whose weights are all NaN but whose checksum is valid is refused on load,
+// naming the tensor; evaluating a session whose parameters went non-finite names it too.
+backend_test!(non_finite_checkpoint_and_evaluation_name_the_tensor, |b| {
     use shadeprop::data::Dataset;
     use shadeprop::plan::buf;
     use shadeprop::train::{checkpoint, evaluate};
-    let dir = std::env::temp_dir().join(format!("shadeprop-edges-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("edges");
     let path = dir.join("nan.safetensors");
-    for b in backends() {
-        let name = b.describe();
-        let g = mlp3();
-        let mut s = Session::new(b, g.clone(), Sgd::default(), 0, 4).unwrap();
-        let n = s.layout().params_len;
-        // Behind the session's back, as a corrupt writer would.
-        s.backend_mut()
-            .write(buf::PARAMS, 0, &vec![f32::NAN; n])
-            .unwrap();
-        let ds = Dataset {
-            x: vec![0.5; 6],
-            y: vec![0.0, 1.0],
-            features: 3,
-            classes: 2,
-        };
-        let e = evaluate(&mut s, &ds, 4).unwrap_err().to_string();
-        assert!(e.contains("0.weight") && e.contains("NaN"), "{name}: {e}");
-        checkpoint::save(&path, &mut s, &Default::default(), &[]).unwrap();
-        let mut t = Session::new(
-            Box::new(shadeprop::backend::cpu::Cpu::new()),
-            g,
-            Sgd::default(),
-            0,
-            4,
-        )
+    let name = b.describe();
+    let g = mlp3();
+    let mut s = Session::new(b, g.clone(), Sgd::default(), 0, 4).unwrap();
+    let n = s.layout().params_len;
+    // Behind the session's back, as a corrupt writer would.
+    s.backend_mut()
+        .write(buf::PARAMS, 0, &vec![f32::NAN; n])
         .unwrap();
-        let e = checkpoint::load(&path, &mut t).unwrap_err().to_string();
-        assert!(
-            e.contains("0.weight") && e.contains("NaN") && e.contains("nan.safetensors"),
-            "{name}: {e}"
-        );
-    }
+    let ds = Dataset {
+        x: vec![0.5; 6],
+        y: vec![0.0, 1.0],
+        features: 3,
+        classes: 2,
+    };
+    let e = evaluate(&mut s, &ds, 4).unwrap_err().to_string();
+    assert!(e.contains("0.weight") && e.contains("NaN"), "{name}: {e}");
+    checkpoint::save(&path, &mut s, &Default::default(), &[]).unwrap();
+    let mut t = Session::new(
+        Box::new(shadeprop::backend::cpu::Cpu::new()),
+        g,
+        Sgd::default(),
+        0,
+        4,
+    )
+    .unwrap();
+    let e = checkpoint::load(&path, &mut t).unwrap_err().to_string();
+    assert!(
+        e.contains("0.weight") && e.contains("NaN") && e.contains("nan.safetensors"),
+        "{name}: {e}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
-}
+});
 
-/// A checkpoint of an augmented model loads with the augmentation layer's settings (its
-/// standardization and ranges come from the model, not from zeros): evaluation after the
-/// load equals evaluation before it, and training on from the loaded checkpoint gives the
-/// same parameters as training on without it, bit for bit.
-#[test]
-fn checkpoints_of_augmented_models_keep_the_augmentation_settings() {
-    use shadeprop::nn::augment::Augment;
-    use shadeprop::train::checkpoint;
-    let dir = std::env::temp_dir().join(format!("shadeprop-aug-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("aug.safetensors");
-    let spec = Augment {
-        rotation: (-10.0, 10.0),
-        translate_x: (-1.0, 1.0),
-        standardize: Some((0.5, 0.25)),
-        ..Augment::default()
-    };
-    let model = || {
-        Sequential::image(1, 6, 6)
-            .augment(spec)
-            .conv2d(2, 3, 1, 1)
-            .relu()
-            .flatten()
-            .linear(3)
-            .build()
-            .unwrap()
-    };
-    let (x, y) = batch(9, 4, 36, 3);
-    let x: Vec<f32> = x.iter().map(|v| v.abs()).collect();
-    for b in backends() {
+// A checkpoint of an augmented model loads with the augmentation layer's settings (its
+// standardization and ranges come from the model, not from zeros): evaluation after the
+// load equals evaluation before it, and training on from the loaded checkpoint gives the
+// same parameters as training on without it, bit for bit.
+backend_test!(
+    checkpoints_of_augmented_models_keep_the_augmentation_settings,
+    |b| {
+        use shadeprop::nn::augment::Augment;
+        use shadeprop::train::checkpoint;
+        let dir = scratch_dir("aug");
+        let path = dir.join("aug.safetensors");
+        let spec = Augment {
+            rotation: (-10.0, 10.0),
+            translate_x: (-1.0, 1.0),
+            standardize: Some((0.5, 0.25)),
+            ..Augment::default()
+        };
+        let model = || {
+            Sequential::image(1, 6, 6)
+                .augment(spec)
+                .conv2d(2, 3, 1, 1)
+                .relu()
+                .flatten()
+                .linear(3)
+                .build()
+                .unwrap()
+        };
+        let (x, y) = batch(9, 4, 36, 3);
+        let x: Vec<f32> = x.iter().map(|v| v.abs()).collect();
         let name = b.describe();
         let mut s = Session::new(b, model(), Sgd::default(), 0, 4).unwrap();
         s.train_batch(&x, &y).unwrap();
@@ -765,14 +756,13 @@ fn checkpoints_of_augmented_models_keep_the_augmentation_settings() {
         s.restore(&snap).unwrap();
         s.train_batch(&x, &y).unwrap();
         assert_eq!(s.params().unwrap(), p1, "{name}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
-    std::fs::remove_dir_all(dir).unwrap();
-}
+);
 
-/// The trainer names a bad label or input by its row in the dataset (not in the shuffled
-/// batch), and refuses an epoch with no batch to train on instead of logging loss 0.
-#[test]
-fn trainer_names_dataset_rows_and_refuses_empty_epochs() {
+// The trainer names a bad label or input by its row in the dataset (not in the shuffled
+// batch), and refuses an epoch with no batch to train on instead of logging loss 0.
+backend_test!(trainer_names_dataset_rows_and_refuses_empty_epochs, |b| {
     use shadeprop::data::Dataset;
     use shadeprop::train::{EpochConfig, train_epoch};
     let cfg = EpochConfig {
@@ -780,93 +770,98 @@ fn trainer_names_dataset_rows_and_refuses_empty_epochs() {
         shuffle: true,
         ..Default::default()
     };
-    for b in backends() {
-        let name = b.describe();
-        let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 4).unwrap();
-        let x: Vec<f32> = (0..24).map(|i| i as f32 * 0.1).collect();
-        let mut y: Vec<f32> = (0..12).map(|i| (i % 2) as f32).collect();
-        y[7] = 10.0;
+    let name = b.describe();
+    let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 4).unwrap();
+    let x: Vec<f32> = (0..24).map(|i| i as f32 * 0.1).collect();
+    let mut y: Vec<f32> = (0..12).map(|i| (i % 2) as f32).collect();
+    y[7] = 10.0;
+    let ds = Dataset {
+        x: x.clone(),
+        y,
+        features: 2,
+        classes: 2,
+    };
+    let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
+    assert!(matches!(e, Error::Label { row: 7, .. }), "{name}: {e}");
+    // Evaluation in batches of 4 names the dataset row too (row 7, batch row 3).
+    let e = shadeprop::train::evaluate(&mut s, &ds, 4).unwrap_err();
+    assert!(matches!(e, Error::Label { row: 7, .. }), "{name}: {e}");
+    let mut x2 = x.clone();
+    x2[2 * 9 + 1] = f32::NAN;
+    let y2: Vec<f32> = (0..12).map(|i| (i % 2) as f32).collect();
+    let ds = Dataset {
+        x: x2,
+        y: y2,
+        features: 2,
+        classes: 2,
+    };
+    let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::NonFiniteInput {
+                row: 9,
+                feature: 1,
+                ..
+            }
+        ),
+        "{name}: {e}"
+    );
+    for n in [0usize, 1] {
         let ds = Dataset {
-            x: x.clone(),
-            y,
+            x: vec![0.5; 2 * n],
+            y: vec![0.0; n],
             features: 2,
             classes: 2,
         };
         let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
-        assert!(matches!(e, Error::Label { row: 7, .. }), "{name}: {e}");
-        // Evaluation in batches of 4 names the dataset row too (row 7, batch row 3).
-        let e = shadeprop::train::evaluate(&mut s, &ds, 4).unwrap_err();
-        assert!(matches!(e, Error::Label { row: 7, .. }), "{name}: {e}");
-        let mut x2 = x.clone();
-        x2[2 * 9 + 1] = f32::NAN;
-        let y2: Vec<f32> = (0..12).map(|i| (i % 2) as f32).collect();
-        let ds = Dataset {
-            x: x2,
-            y: y2,
-            features: 2,
-            classes: 2,
-        };
-        let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::NonFiniteInput {
-                    row: 9,
-                    feature: 1,
-                    ..
-                }
-            ),
-            "{name}: {e}"
-        );
-        for n in [0usize, 1] {
-            let ds = Dataset {
-                x: vec![0.5; 2 * n],
-                y: vec![0.0; n],
-                features: 2,
-                classes: 2,
-            };
-            let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
-            assert!(matches!(e, Error::Empty { .. }), "{name}: {n} samples: {e}");
-        }
+        assert!(matches!(e, Error::Empty { .. }), "{name}: {n} samples: {e}");
     }
-}
+});
 
-/// The loss scale grows only while S·growth stays at most 1e30, whatever the growth
-/// factor: with growth 2^127 it stays finite (S·growth would be inf), and with growth 2
-/// it stops at 2^99 (2^100 > 1e30 > 2^99).
-#[test]
-fn the_loss_scale_never_grows_past_1e30() {
+// The loss scale grows only while S·growth stays at most 1e30, whatever the growth
+// factor: with growth 2^127 it stays finite (S·growth would be inf), and with growth 2
+// it stops at 2^99 (2^100 > 1e30 > 2^99).
+backend_test!(the_loss_scale_never_grows_past_1e30, |b| {
     for (s0, growth, want) in [
         (2f32.powi(29), 2f32.powi(127), 2f32.powi(29)),
         (2f32.powi(98), 2.0, 2f32.powi(99)),
         (2f32.powi(99), 2.0, 2f32.powi(99)),
     ] {
-        let mut p = [0u32; 16];
-        p[0] = 1;
-        p[2] = 1; // growth interval
-        p[3] = fbits(growth);
-        p[4] = fbits(1.0 / growth);
-        p[5] = fbits(0.5);
-        p[6] = fbits(2.0);
-        p[7] = 8;
-        p[8] = 1;
+        let p = ClipFinalizeParams {
+            parts: 1,
+            growth_interval: 1,
+            growth,
+            inv_growth: 1.0 / growth,
+            backoff: 0.5,
+            inv_backoff: 2.0,
+            amp_offset: 8,
+            update: true,
+            ..Default::default()
+        };
         let g = Globals {
             flags: Globals::MIXED,
             ..Globals::default()
         };
         let ins = [vec![1.0, 0.0]];
         let outs = [[vec![0.0; 8], vec![s0, 1.0 / s0, 0.0, 0.0]].concat()];
-        for mut b in backends() {
-            let got = run_kernel(b.as_mut(), Kernel::ClipFinalize, p, &ins, &outs, &g).unwrap();
-            assert_eq!(
-                (got[0][8], got[0][9]),
-                (want, 1.0 / want),
-                "S {s0} growth {growth} on {}",
-                b.describe()
-            );
-        }
+        let got = run_kernel(
+            b.as_mut(),
+            Kernel::ClipFinalize,
+            p.to_words(),
+            &ins,
+            &outs,
+            &g,
+        )
+        .unwrap();
+        assert_eq!(
+            (got[0][8], got[0][9]),
+            (want, 1.0 / want),
+            "S {s0} growth {growth} on {}",
+            b.describe()
+        );
     }
-}
+});
 
 /// A cosine schedule over more steps than the device's u32 step count holds (epochs
 /// large enough that epochs × steps per epoch wraps u64) is refused, not wrapped to a

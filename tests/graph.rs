@@ -85,18 +85,21 @@ fn gpu_runs_are_bit_identical_and_seeds_differ() {
     );
 }
 
-#[test]
-fn dropout_statistics_and_eval_identity() {
+backend_test!(dropout_statistics_and_eval_identity, |b| {
     // Kept fraction ≈ 1 - p and kept values scaled by 1/(1-p), through the real kernel.
     use shadeprop::backend::check::run_kernel;
-    use shadeprop::backend::{Globals, Kernel, fbits};
+    use shadeprop::backend::{Globals, Kernel};
+    use shadeprop::kernels::KernelParams;
+    use shadeprop::kernels::dropout::DropoutParams;
     let n = 200_000;
     for prob in [0.1f32, 0.5, 0.8] {
-        let mut p = [0u32; 16];
-        p[0] = n as u32;
-        p[1] = shadeprop::rng::dropout_threshold(prob);
-        p[2] = fbits(1.0 / (1.0 - prob));
-        p[3] = 4242;
+        let p = DropoutParams {
+            n,
+            threshold: shadeprop::rng::dropout_threshold(prob),
+            scale: 1.0 / (1.0 - prob),
+            stream: 4242,
+            group: 0,
+        };
         let g = Globals {
             seed_lo: 9,
             seed_hi: 0,
@@ -104,88 +107,73 @@ fn dropout_statistics_and_eval_identity() {
             lr: 0.0,
             ..Default::default()
         };
-        let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
-        backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
-        for b in backends.iter_mut() {
-            let y = run_kernel(
-                b.as_mut(),
-                Kernel::Dropout,
-                p,
-                &[vec![1.0; n]],
-                &[vec![0.0; n]],
-                &g,
-            )
-            .unwrap()
-            .remove(0);
-            let kept = y.iter().filter(|&&v| v != 0.0).count() as f32 / n as f32;
-            assert!(
-                (kept - (1.0 - prob)).abs() < 0.005,
-                "p={prob}: kept {kept} on {}",
-                b.describe()
-            );
-            assert!(
-                y.iter()
-                    .all(|&v| v == 0.0 || (v - 1.0 / (1.0 - prob)).abs() < 1e-6)
-            );
-        }
+        let y = run_kernel(
+            b.as_mut(),
+            Kernel::Dropout,
+            p.to_words(),
+            &[vec![1.0; n]],
+            &[vec![0.0; n]],
+            &g,
+        )
+        .unwrap()
+        .remove(0);
+        let kept = y.iter().filter(|&&v| v != 0.0).count() as f32 / n as f32;
+        assert!(
+            (kept - (1.0 - prob)).abs() < 0.005,
+            "p={prob}: kept {kept} on {}",
+            b.describe()
+        );
+        assert!(
+            y.iter()
+                .all(|&v| v == 0.0 || (v - 1.0 / (1.0 - prob)).abs() < 1e-6)
+        );
     }
     // At inference dropout is the identity: logits = x·W + b exactly.
     let g = Sequential::new(6).dropout(0.5).linear(3).build().unwrap();
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
-    backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
-    for b in backends {
-        let mut s = session(b, g.clone(), Sgd::w_mlp(), 5, 4);
-        let (x, _) = batch(7, 4, 6, 3);
-        let logits = s.predict(&x).unwrap();
-        let ps = s.params().unwrap();
-        let (w, bias) = (&ps[0].1, &ps[1].1);
-        let mut want = vec![0f32; 12];
-        for i in 0..4 {
-            for j in 0..3 {
-                want[i * 3 + j] =
-                    bias[j] + (0..6).map(|k| x[i * 6 + k] * w[k * 3 + j]).sum::<f32>();
-            }
+    let mut s = session(b, g, Sgd::w_mlp(), 5, 4);
+    let (x, _) = batch(7, 4, 6, 3);
+    let logits = s.predict(&x).unwrap();
+    let ps = s.params().unwrap();
+    let (w, bias) = (&ps[0].1, &ps[1].1);
+    let mut want = vec![0f32; 12];
+    for i in 0..4 {
+        for j in 0..3 {
+            want[i * 3 + j] = bias[j] + (0..6).map(|k| x[i * 6 + k] * w[k * 3 + j]).sum::<f32>();
         }
-        assert_close("eval logits with dropout", &logits, &want, 1e-5, 1e-5);
     }
-}
+    assert_close("eval logits with dropout", &logits, &want, 1e-5, 1e-5);
+});
 
-#[test]
-fn batchnorm_eval_uses_running_statistics() {
+backend_test!(batchnorm_eval_uses_running_statistics, |b| {
     let g = Sequential::new(5).batch_norm().linear(3).build().unwrap();
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
-    backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
-    for b in backends {
-        let mut s = session(b, g.clone(), Sgd::w_mlp(), 3, 8);
-        for step in 0..4 {
-            let (x, y) = batch(step, 8, 5, 3);
-            let x: Vec<f32> = x.iter().map(|v| v * 2.0 + 0.7).collect();
-            s.train_batch(&x, &y).unwrap();
-        }
-        let st = s.state().unwrap();
-        let (rm, rv) = st[0].1.split_at(5);
-        // After 4 updates with momentum 0.1 from (0, 1) the running mean is no longer 0.
-        assert!(rm.iter().all(|&m| m.abs() > 0.05), "running mean {rm:?}");
-        let ps = s.params().unwrap();
-        let (gamma, beta) = ps[0].1.split_at(5);
-        let (w, bias) = (&ps[1].1, &ps[2].1);
-        let (x, _) = batch(99, 2, 5, 3);
-        let logits = s.predict(&x).unwrap();
-        let mut want = vec![0f32; 6];
-        for i in 0..2 {
-            let h: Vec<f32> = (0..5)
-                .map(|c| gamma[c] * (x[i * 5 + c] - rm[c]) / (rv[c] + 1e-5).sqrt() + beta[c])
-                .collect();
-            for j in 0..3 {
-                want[i * 3 + j] = bias[j] + (0..5).map(|c| h[c] * w[c * 3 + j]).sum::<f32>();
-            }
-        }
-        assert_close("batch norm at inference", &logits, &want, 1e-5, 1e-4);
+    let mut s = session(b, g.clone(), Sgd::w_mlp(), 3, 8);
+    for step in 0..4 {
+        let (x, y) = batch(step, 8, 5, 3);
+        let x: Vec<f32> = x.iter().map(|v| v * 2.0 + 0.7).collect();
+        s.train_batch(&x, &y).unwrap();
     }
-}
+    let st = s.state().unwrap();
+    let (rm, rv) = st[0].1.split_at(5);
+    // After 4 updates with momentum 0.1 from (0, 1) the running mean is no longer 0.
+    assert!(rm.iter().all(|&m| m.abs() > 0.05), "running mean {rm:?}");
+    let ps = s.params().unwrap();
+    let (gamma, beta) = ps[0].1.split_at(5);
+    let (w, bias) = (&ps[1].1, &ps[2].1);
+    let (x, _) = batch(99, 2, 5, 3);
+    let logits = s.predict(&x).unwrap();
+    let mut want = vec![0f32; 6];
+    for i in 0..2 {
+        let h: Vec<f32> = (0..5)
+            .map(|c| gamma[c] * (x[i * 5 + c] - rm[c]) / (rv[c] + 1e-5).sqrt() + beta[c])
+            .collect();
+        for j in 0..3 {
+            want[i * 3 + j] = bias[j] + (0..5).map(|c| h[c] * w[c * 3 + j]).sum::<f32>();
+        }
+    }
+    assert_close("batch norm at inference", &logits, &want, 1e-5, 1e-4);
+});
 
-#[test]
-fn weight_decay_is_the_seed_formula_and_spares_biases() {
+backend_test!(weight_decay_is_the_seed_formula_and_spares_biases, |b| {
     // x = 0 makes dJ/dW = xᵀ·dy = 0, so one plain-SGD step must give exactly
     // w := (1 - lr·wd)·w - lr·0, with wd = lambda/m, while the bias moves by its gradient only.
     let (lr, wd) = (0.1f32, 0.3f32);
@@ -199,38 +187,34 @@ fn weight_decay_is_the_seed_formula_and_spares_biases() {
         clip_per_tensor: false,
     };
     let g = Sequential::new(4).linear(3).build().unwrap();
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
-    backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
-    for b in backends {
-        let mut s = session(b, g.clone(), opt.clone(), 11, 2);
-        let before = s.params().unwrap();
-        let y = vec![0.0, 2.0];
-        s.train_batch(&[0.0; 8], &y).unwrap();
-        let after = s.params().unwrap();
-        let w_want: Vec<f32> = before[0]
-            .1
-            .iter()
-            .map(|w| (1.0 - lr * wd) * w - lr * 0.0)
-            .collect();
-        assert_close("decayed weights", &after[0].1, &w_want, 1e-7, 1e-6);
-        // Bias starts at 0, so logits are 0, softmax uniform: db_j = mean over rows of (1/3 - [y=j]).
-        let db: Vec<f32> = (0..3)
-            .map(|j| {
-                (0..2)
-                    .map(|r| 1.0 / 3.0 - if y[r] as usize == j { 1.0 } else { 0.0 })
-                    .sum::<f32>()
-                    / 2.0
-            })
-            .collect();
-        let b_want: Vec<f32> = before[1]
-            .1
-            .iter()
-            .zip(&db)
-            .map(|(b, d)| b - lr * d)
-            .collect();
-        assert_close("bias without decay", &after[1].1, &b_want, 1e-7, 1e-5);
-    }
-}
+    let mut s = session(b, g.clone(), opt.clone(), 11, 2);
+    let before = s.params().unwrap();
+    let y = vec![0.0, 2.0];
+    s.train_batch(&[0.0; 8], &y).unwrap();
+    let after = s.params().unwrap();
+    let w_want: Vec<f32> = before[0]
+        .1
+        .iter()
+        .map(|w| (1.0 - lr * wd) * w - lr * 0.0)
+        .collect();
+    assert_close("decayed weights", &after[0].1, &w_want, 1e-7, 1e-6);
+    // Bias starts at 0, so logits are 0, softmax uniform: db_j = mean over rows of (1/3 - [y=j]).
+    let db: Vec<f32> = (0..3)
+        .map(|j| {
+            (0..2)
+                .map(|r| 1.0 / 3.0 - if y[r] as usize == j { 1.0 } else { 0.0 })
+                .sum::<f32>()
+                / 2.0
+        })
+        .collect();
+    let b_want: Vec<f32> = before[1]
+        .1
+        .iter()
+        .zip(&db)
+        .map(|(b, d)| b - lr * d)
+        .collect();
+    assert_close("bias without decay", &after[1].1, &b_want, 1e-7, 1e-5);
+});
 
 #[test]
 fn gradients_match_finite_differences() {
@@ -288,8 +272,7 @@ fn gradients_match_finite_differences() {
     finite_difference_check(None, graph, 6, 3);
 }
 
-#[test]
-fn short_last_batch_is_trained_not_dropped() {
+backend_test!(short_last_batch_is_trained_not_dropped, |b| {
     let g = Sequential::new(10)
         .linear(8)
         .batch_norm()
@@ -304,25 +287,21 @@ fn short_last_batch_is_trained_not_dropped() {
         features: 10,
         classes: 3,
     };
-    let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(Cpu::new())];
-    backends.extend(gpu().map(|g| Box::new(g) as Box<dyn Backend>));
-    for b in backends {
-        let mut s = session(b, g.clone(), Sgd::w_mlp(), 1, 128);
-        let cfg = EpochConfig {
-            batch_size: 128,
-            ..Default::default()
-        };
-        let st = train_epoch(&mut s, &ds, &cfg, 1, 0).unwrap();
-        assert_eq!((st.metrics.samples, st.metrics.steps), (300, 3));
-        let cfg = EpochConfig {
-            batch_size: 128,
-            drop_last: true,
-            ..Default::default()
-        };
-        let st = train_epoch(&mut s, &ds, &cfg, 1, 1).unwrap();
-        assert_eq!((st.metrics.samples, st.metrics.steps), (256, 2));
-    }
-}
+    let mut s = session(b, g.clone(), Sgd::w_mlp(), 1, 128);
+    let cfg = EpochConfig {
+        batch_size: 128,
+        ..Default::default()
+    };
+    let st = train_epoch(&mut s, &ds, &cfg, 1, 0).unwrap();
+    assert_eq!((st.metrics.samples, st.metrics.steps), (300, 3));
+    let cfg = EpochConfig {
+        batch_size: 128,
+        drop_last: true,
+        ..Default::default()
+    };
+    let st = train_epoch(&mut s, &ds, &cfg, 1, 1).unwrap();
+    assert_eq!((st.metrics.samples, st.metrics.steps), (256, 2));
+});
 
 #[test]
 fn invalid_hyperparameters_are_named_errors() {
@@ -398,6 +377,8 @@ fn w_mlp_step_is_24_dispatches_and_shares_buffers() {
 /// packed f16 operands, and each cast's output is half the size of its input.
 #[test]
 fn w_mlp_mixed_precision_plan() {
+    use shadeprop::kernels::KernelParams;
+    use shadeprop::kernels::matmul::MatMulParams;
     use shadeprop::optim::Precision;
     use shadeprop::plan::{Layout, buf, compile};
     let g = Sequential::w_mlp(0.5).build().unwrap();
@@ -428,7 +409,8 @@ fn w_mlp_mixed_precision_plan() {
     assert_eq!(matmuls.len(), 8);
     for m in &matmuls {
         assert!(
-            matches!(m.kernel, Kernel::MatMul { half: true, .. }) && m.p[12] == 1,
+            matches!(m.kernel, Kernel::MatMul { half: true, .. })
+                && MatMulParams::from_words(&m.p).half,
             "{:?}",
             m.kernel
         );

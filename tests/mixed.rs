@@ -118,79 +118,83 @@ fn mixed_precision_tracks_f32_training() {
     }
 }
 
-/// A loss scale far too large overflows f16 in the backward pass: each such step is
-/// skipped (parameters and momentum unchanged) and halves the scale, until the gradients
-/// fit; then finite steps double it every growth interval. Same sequence on every backend.
-#[test]
-fn loss_scale_backs_off_skips_and_grows() {
+/// The loss-scale sequence of 121 steps from a scale of 2^100 on one backend: (scale,
+/// skipped steps) after each step from the second on.
+fn backoff_sequence(b: Box<dyn shadeprop::backend::Backend>) -> Vec<(f32, usize)> {
     let g = mlp();
     let huge = LossScale {
         init: 2f32.powi(100),
         growth_interval: 3,
         ..LossScale::default()
     };
-    let mut seqs = vec![];
-    for b in backends() {
-        let what = b.describe();
-        let mut s = session(b, &g, Precision::Mixed(huge));
-        let before = s.snapshot().unwrap();
+    let what = b.describe();
+    let mut s = session(b, &g, Precision::Mixed(huge));
+    let before = s.snapshot().unwrap();
+    let (m, _) = train(&mut s, 1);
+    let after = s.snapshot().unwrap();
+    assert_eq!(
+        (m.skipped_steps, m.loss_scale),
+        (1, 2f32.powi(99)),
+        "{what}"
+    );
+    assert_eq!(
+        (&after.params, &after.velocity),
+        (&before.params, &before.velocity),
+        "{what}: a skipped step must not change the parameters or the momentum"
+    );
+    assert!(
+        m.loss.is_finite(),
+        "the loss itself is not scaled: {}",
+        m.loss
+    );
+    // Gradients computed for inspection neither skip nor change the scale.
+    let (x, y) = batch(7, 8, 20, 5);
+    s.gradients(&x, &y).unwrap();
+    assert_eq!(s.snapshot().unwrap().loss_scale, after.loss_scale, "{what}");
+    // Back off until a step goes through.
+    let mut seq = vec![];
+    for _ in 0..120 {
         let (m, _) = train(&mut s, 1);
-        let after = s.snapshot().unwrap();
-        assert_eq!(
-            (m.skipped_steps, m.loss_scale),
-            (1, 2f32.powi(99)),
-            "{what}"
-        );
-        assert_eq!(
-            (&after.params, &after.velocity),
-            (&before.params, &before.velocity),
-            "{what}: a skipped step must not change the parameters or the momentum"
-        );
-        assert!(
-            m.loss.is_finite(),
-            "the loss itself is not scaled: {}",
-            m.loss
-        );
-        // Gradients computed for inspection neither skip nor change the scale.
-        let (x, y) = batch(7, 8, 20, 5);
-        s.gradients(&x, &y).unwrap();
-        assert_eq!(s.snapshot().unwrap().loss_scale, after.loss_scale, "{what}");
-        // Back off until a step goes through.
-        let mut seq = vec![];
-        for _ in 0..120 {
-            let (m, _) = train(&mut s, 1);
-            seq.push((m.loss_scale, m.skipped_steps));
-        }
-        let first_ok = seq
-            .windows(2)
-            .position(|w| w[1].1 == w[0].1)
-            .expect("never recovered");
-        let (scale, skipped) = seq[first_ok];
-        assert!(skipped > 60 && scale < 2f32.powi(40), "{what}: {seq:?}");
-        // From there: three finite steps in a row double the scale (unless it overflows
-        // again, which skips and halves); the sequence must follow those rules exactly.
-        let mut good = 0;
-        for w in seq[first_ok..].windows(2) {
-            let ((s0, k0), (s1, k1)) = (w[0], w[1]);
-            if k1 > k0 {
-                assert_eq!((s1, k1), (s0 / 2.0, k0 + 1), "{what}: skip halves");
-                good = 0;
-            } else {
-                good += 1;
-                let want = if good == 3 { s0 * 2.0 } else { s0 };
-                good %= 3;
-                assert_eq!(s1, want, "{what}: growth every 3 finite steps");
-            }
-        }
-        seqs.push((what, seq));
+        seq.push((m.loss_scale, m.skipped_steps));
     }
-    for (what, seq) in &seqs[1..] {
-        assert_eq!(
-            seq, &seqs[0].1,
-            "{what}: loss-scale sequence differs from the CPU's"
-        );
+    let first_ok = seq
+        .windows(2)
+        .position(|w| w[1].1 == w[0].1)
+        .expect("never recovered");
+    let (scale, skipped) = seq[first_ok];
+    assert!(skipped > 60 && scale < 2f32.powi(40), "{what}: {seq:?}");
+    // From there: three finite steps in a row double the scale (unless it overflows
+    // again, which skips and halves); the sequence must follow those rules exactly.
+    let mut good = 0;
+    for w in seq[first_ok..].windows(2) {
+        let ((s0, k0), (s1, k1)) = (w[0], w[1]);
+        if k1 > k0 {
+            assert_eq!((s1, k1), (s0 / 2.0, k0 + 1), "{what}: skip halves");
+            good = 0;
+        } else {
+            good += 1;
+            let want = if good == 3 { s0 * 2.0 } else { s0 };
+            good %= 3;
+            assert_eq!(s1, want, "{what}: growth every 3 finite steps");
+        }
     }
+    seq
 }
+
+// A loss scale far too large overflows f16 in the backward pass: each such step is
+// skipped (parameters and momentum unchanged) and halves the scale, until the gradients
+// fit; then finite steps double it every growth interval. The same sequence on every
+// backend as on the CPU reference.
+backend_test!(loss_scale_backs_off_skips_and_grows, |which: Which| {
+    let seq = backoff_sequence(which.open());
+    if which != Which::CpuRef {
+        assert_eq!(
+            seq,
+            backoff_sequence(Which::CpuRef.open()),
+            "{which:?}: loss-scale sequence differs from the CPU's"
+        );
+    }
+});
 
 /// A checkpoint carries the loss-scaling state: a run resumed from it continues exactly as
 /// the uninterrupted run (CPU reference, bit for bit).

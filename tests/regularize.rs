@@ -15,8 +15,7 @@ use shadeprop::session::Session;
 
 const W: [f32; 4] = [1.0, -2.0, 0.0, 3.0];
 
-#[test]
-fn penalty_values_and_gradients_match_the_formulas() {
+backend_test!(penalty_values_and_gradients_match_the_formulas, |backend| {
     // m = 4 (the session's batch). (regularizer, a, b, penalty) with penalty = Σ a/2·w² + b·|w|,
     // Σ w² = 14 and Σ |w| = 6 for W.
     let cases = [
@@ -52,49 +51,46 @@ fn penalty_values_and_gradients_match_the_formulas() {
     ];
     let g = Sequential::new(2).linear(2).build().unwrap();
     let (x, y) = batch(3, 4, 2, 2);
-    for backend in backends() {
-        let name = backend.describe();
-        let mut s = Session::new(backend, g.clone(), Sgd::default(), 0, 4).unwrap();
-        s.set_param("0.weight", &W).unwrap();
-        let (m0, g0) = s.gradients(&x, &y).unwrap();
-        assert_eq!(m0.penalty, 0.0);
-        for (r, a, b, pen) in cases {
-            s.set_regularizer(Some(r)).unwrap();
-            let (m1, g1) = s.gradients(&x, &y).unwrap();
-            assert!(
-                (m1.penalty - pen).abs() < 1e-5,
-                "{r:?} on {name}: penalty {} vs {pen}",
-                m1.penalty
-            );
-            assert_eq!(m1.loss, m0.loss, "the data loss excludes the penalty");
-            let sign = |w: f32| {
-                if w > 0.0 {
-                    1.0
-                } else if w < 0.0 {
-                    -1.0
-                } else {
-                    0.0
-                }
-            };
-            let want: Vec<f32> = W
-                .iter()
-                .zip(&g0[0].1)
-                .map(|(&w, &g)| g + a * w + b * sign(w))
-                .collect();
-            assert_close(
-                &format!("{r:?} weight gradient on {name}"),
-                &g1[0].1,
-                &want,
-                1e-6,
-                1e-5,
-            );
-            assert_eq!(g1[1].1, g0[1].1, "biases are not regularized by default");
-        }
+    let name = backend.describe();
+    let mut s = Session::new(backend, g.clone(), Sgd::default(), 0, 4).unwrap();
+    s.set_param("0.weight", &W).unwrap();
+    let (m0, g0) = s.gradients(&x, &y).unwrap();
+    assert_eq!(m0.penalty, 0.0);
+    for (r, a, b, pen) in cases {
+        s.set_regularizer(Some(r)).unwrap();
+        let (m1, g1) = s.gradients(&x, &y).unwrap();
+        assert!(
+            (m1.penalty - pen).abs() < 1e-5,
+            "{r:?} on {name}: penalty {} vs {pen}",
+            m1.penalty
+        );
+        assert_eq!(m1.loss, m0.loss, "the data loss excludes the penalty");
+        let sign = |w: f32| {
+            if w > 0.0 {
+                1.0
+            } else if w < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        };
+        let want: Vec<f32> = W
+            .iter()
+            .zip(&g0[0].1)
+            .map(|(&w, &g)| g + a * w + b * sign(w))
+            .collect();
+        assert_close(
+            &format!("{r:?} weight gradient on {name}"),
+            &g1[0].1,
+            &want,
+            1e-6,
+            1e-5,
+        );
+        assert_eq!(g1[1].1, g0[1].1, "biases are not regularized by default");
     }
-}
+});
 
-#[test]
-fn per_layer_regularizers_override_the_default() {
+backend_test!(per_layer_regularizers_override_the_default, |w: Which| {
     let opts = LinearOpts {
         bias_regularizer: Some(Regularizer::L2 {
             lambda: 0.5,
@@ -109,34 +105,26 @@ fn per_layer_regularizers_override_the_default() {
     let g = Sequential::new(2).linear_with(opts).build().unwrap();
     let plain = Sequential::new(2).linear(2).build().unwrap();
     let (x, y) = batch(4, 4, 2, 2);
-    for backend in backends() {
-        let gpu = backend.is_gpu();
-        let mut s = Session::new(backend, g.clone(), Sgd::default(), 0, 4).unwrap();
-        s.set_param("0.bias", &[1.0, -1.0]).unwrap();
-        // The same model without regularizers, from the same seed.
-        let b: Box<dyn shadeprop::backend::Backend> = if gpu {
-            Box::new(common::gpu().unwrap())
-        } else {
-            Box::new(Cpu::new())
-        };
-        let mut p = Session::new(b, plain.clone(), Sgd::default(), 0, 4).unwrap();
-        p.set_param("0.bias", &[1.0, -1.0]).unwrap();
-        let (_, g0) = p.gradients(&x, &y).unwrap();
-        // The default would penalize the weight; the layer's own zero penalty wins.
-        s.set_regularizer(Some(Regularizer::l2(10.0))).unwrap();
-        let (m, g1) = s.gradients(&x, &y).unwrap();
-        assert_close("weight gradient", &g1[0].1, &g0[0].1, 1e-6, 1e-6);
-        // Keras L2 0.5 on the bias: gradient + 2·0.5·b, penalty 0.5·Σ b² = 1.
-        assert_close(
-            "bias gradient",
-            &g1[1].1,
-            &[g0[1].1[0] + 1.0, g0[1].1[1] - 1.0],
-            1e-6,
-            1e-6,
-        );
-        assert!((m.penalty - 1.0).abs() < 1e-6, "penalty {}", m.penalty);
-    }
-}
+    let mut s = Session::new(w.open(), g.clone(), Sgd::default(), 0, 4).unwrap();
+    s.set_param("0.bias", &[1.0, -1.0]).unwrap();
+    // The same model without regularizers, from the same seed, on the same backend.
+    let mut p = Session::new(w.open(), plain.clone(), Sgd::default(), 0, 4).unwrap();
+    p.set_param("0.bias", &[1.0, -1.0]).unwrap();
+    let (_, g0) = p.gradients(&x, &y).unwrap();
+    // The default would penalize the weight; the layer's own zero penalty wins.
+    s.set_regularizer(Some(Regularizer::l2(10.0))).unwrap();
+    let (m, g1) = s.gradients(&x, &y).unwrap();
+    assert_close("weight gradient", &g1[0].1, &g0[0].1, 1e-6, 1e-6);
+    // Keras L2 0.5 on the bias: gradient + 2·0.5·b, penalty 0.5·Σ b² = 1.
+    assert_close(
+        "bias gradient",
+        &g1[1].1,
+        &[g0[1].1[0] + 1.0, g0[1].1[1] - 1.0],
+        1e-6,
+        1e-6,
+    );
+    assert!((m.penalty - 1.0).abs() < 1e-6, "penalty {}", m.penalty);
+});
 
 #[test]
 fn penalty_gradients_match_finite_differences() {
@@ -177,96 +165,91 @@ fn penalty_gradients_match_finite_differences() {
     finite_difference_check(None, dc.build().unwrap(), 7, 14);
 }
 
-#[test]
-fn course_l2_step_is_the_seed_formula() {
+backend_test!(course_l2_step_is_the_seed_formula, |backend| {
     // x = 0 makes dJ/dW = 0: one plain-SGD step with the penalty (lambda / 2m)·‖W‖² must be
     // w := (1 − lr·lambda/m)·w.
     let (lr, lambda, m) = (0.1f32, 0.6f32, 2usize);
     let g = Sequential::new(4).linear(3).build().unwrap();
-    for backend in backends() {
-        let opt = Sgd {
-            lr,
-            ..Sgd::default()
-        };
-        let mut s = Session::new(backend, g.clone(), opt, 5, m).unwrap();
-        s.set_regularizer(Some(Regularizer::l2(lambda))).unwrap();
-        let w0 = s.params().unwrap()[0].1.clone();
-        s.train_batch(&[0.0; 8], &[1.0, 2.0]).unwrap();
-        let want: Vec<f32> = w0
-            .iter()
-            .map(|w| (1.0 - lr * lambda / m as f32) * w)
-            .collect();
-        assert_close(
-            "w after one step",
-            &s.params().unwrap()[0].1,
-            &want,
-            1e-7,
-            1e-6,
-        );
-    }
-}
+    let opt = Sgd {
+        lr,
+        ..Sgd::default()
+    };
+    let mut s = Session::new(backend, g.clone(), opt, 5, m).unwrap();
+    s.set_regularizer(Some(Regularizer::l2(lambda))).unwrap();
+    let w0 = s.params().unwrap()[0].1.clone();
+    s.train_batch(&[0.0; 8], &[1.0, 2.0]).unwrap();
+    let want: Vec<f32> = w0
+        .iter()
+        .map(|w| (1.0 - lr * lambda / m as f32) * w)
+        .collect();
+    assert_close(
+        "w after one step",
+        &s.params().unwrap()[0].1,
+        &want,
+        1e-7,
+        1e-6,
+    );
+});
 
-#[test]
-fn adam_with_l2_differs_from_adamw() {
+backend_test!(adam_with_l2_differs_from_adamw, |which: Which| {
     // x = 0: the data gradient of W is 0. Adam+L2 normalizes the decay gradient wd·w, so
     // its first step moves every weight by lr·sign(w); AdamW shrinks w by (1 − lr·wd).
     let (lr, wd) = (0.01f32, 0.1f32);
     let g = Sequential::new(4).linear(3).build().unwrap();
-    for backend in backends() {
-        for decoupled in [false, true] {
-            let b: Box<dyn shadeprop::backend::Backend> = if backend.is_gpu() {
-                Box::new(gpu().unwrap())
-            } else {
-                Box::new(Cpu::new())
-            };
-            let opt = Adam {
-                lr,
-                weight_decay: wd,
-                decoupled,
-                ..Adam::default()
-            };
-            let mut s = Session::new(b, g.clone(), opt, 5, 2).unwrap();
-            let w0 = s.params().unwrap()[0].1.clone();
-            s.train_batch(&[0.0; 8], &[1.0, 2.0]).unwrap();
-            let want: Vec<f32> = if decoupled {
-                w0.iter().map(|w| (1.0 - lr * wd) * w).collect()
-            } else {
-                w0.iter().map(|w| w - lr * w.signum()).collect()
-            };
-            assert_close(
-                &format!("Adam decoupled={decoupled}"),
-                &s.params().unwrap()[0].1,
-                &want,
-                1e-6,
-                1e-4,
-            );
-        }
+    for decoupled in [false, true] {
+        let opt = Adam {
+            lr,
+            weight_decay: wd,
+            decoupled,
+            ..Adam::default()
+        };
+        let mut s = Session::new(which.open(), g.clone(), opt, 5, 2).unwrap();
+        let w0 = s.params().unwrap()[0].1.clone();
+        s.train_batch(&[0.0; 8], &[1.0, 2.0]).unwrap();
+        let want: Vec<f32> = if decoupled {
+            w0.iter().map(|w| (1.0 - lr * wd) * w).collect()
+        } else {
+            w0.iter().map(|w| w - lr * w.signum()).collect()
+        };
+        assert_close(
+            &format!("Adam decoupled={decoupled}"),
+            &s.params().unwrap()[0].1,
+            &want,
+            1e-6,
+            1e-4,
+        );
     }
-}
+});
 
-#[test]
-fn clipping_by_value_bounds_every_gradient() {
-    let g = Sequential::new(10)
+/// 10 → 16 → ReLU → 3.
+fn mlp() -> shadeprop::graph::Graph {
+    Sequential::new(10)
         .linear(16)
         .relu()
         .linear(3)
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+backend_test!(clipping_by_value_bounds_every_gradient, |backend| {
     let (x, y) = batch(8, 8, 10, 3);
-    for backend in backends() {
-        let opt = Sgd {
-            clip_value: Some((-0.01, 0.02)),
-            ..Sgd::default()
-        };
-        let mut s = Session::new(backend, g.clone(), opt, 1, 8).unwrap();
-        let (_, grads) = s.gradients(&x, &y).unwrap();
-        let all: Vec<f32> = grads.iter().flat_map(|(_, v)| v.iter().copied()).collect();
-        assert!(all.iter().all(|&v| (-0.01..=0.02).contains(&v)));
-        assert!(
-            all.contains(&0.02) && all.contains(&-0.01),
-            "the bounds are reached"
-        );
-    }
+    let opt = Sgd {
+        clip_value: Some((-0.01, 0.02)),
+        ..Sgd::default()
+    };
+    let mut s = Session::new(backend, mlp(), opt, 1, 8).unwrap();
+    let (_, grads) = s.gradients(&x, &y).unwrap();
+    let all: Vec<f32> = grads.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    assert!(all.iter().all(|&v| (-0.01..=0.02).contains(&v)));
+    assert!(
+        all.contains(&0.02) && all.contains(&-0.01),
+        "the bounds are reached"
+    );
+});
+
+#[test]
+fn clip_value_bounds_in_the_wrong_order_are_refused() {
+    let g = mlp();
     let bad = Sgd {
         clip_value: Some((0.1, -0.1)),
         ..Sgd::default()
@@ -278,31 +261,25 @@ fn clipping_by_value_bounds_every_gradient() {
     assert!(e.contains("clip_value.max = -0.1"), "{e}");
 }
 
-#[test]
-fn per_tensor_norm_clipping_scales_each_gradient_by_its_own_norm() {
-    let g = Sequential::new(10)
-        .linear(16)
-        .relu()
-        .linear(3)
-        .build()
-        .unwrap();
-    let (x, y) = batch(8, 8, 10, 3);
-    let c = 0.05f32;
-    for backend in backends() {
-        let gpu = backend.is_gpu();
+backend_test!(
+    per_tensor_norm_clipping_scales_each_gradient_by_its_own_norm,
+    |w: Which| {
+        let g = Sequential::new(10)
+            .linear(16)
+            .relu()
+            .linear(3)
+            .build()
+            .unwrap();
+        let (x, y) = batch(8, 8, 10, 3);
+        let c = 0.05f32;
         let opt = Sgd {
             clip_norm: Some(c),
             clip_per_tensor: true,
             ..Sgd::default()
         };
-        let mut s = Session::new(backend, g.clone(), opt, 1, 8).unwrap();
+        let mut s = Session::new(w.open(), g.clone(), opt, 1, 8).unwrap();
         let (m, clipped) = s.gradients(&x, &y).unwrap();
-        let b: Box<dyn shadeprop::backend::Backend> = if gpu {
-            Box::new(common::gpu().unwrap())
-        } else {
-            Box::new(Cpu::new())
-        };
-        let mut plain = Session::new(b, g.clone(), Sgd::default(), 1, 8).unwrap();
+        let mut plain = Session::new(w.open(), g.clone(), Sgd::default(), 1, 8).unwrap();
         let (m0, raw) = plain.gradients(&x, &y).unwrap();
         assert!(
             (m.grad_norm - m0.grad_norm).abs() < 1e-6,
@@ -321,7 +298,7 @@ fn per_tensor_norm_clipping_scales_each_gradient_by_its_own_norm() {
             );
         }
     }
-}
+);
 
 #[test]
 fn learning_rate_schedules() {
@@ -381,15 +358,15 @@ fn learning_rate_schedules() {
     );
 }
 
-#[test]
-fn classic_dropout_scales_by_keep_probability_at_inference() {
-    let p = 0.25f32;
-    let g = Sequential::new(6)
-        .dropout_classic(p)
-        .linear(3)
-        .build()
-        .unwrap();
-    for backend in backends() {
+backend_test!(
+    classic_dropout_scales_by_keep_probability_at_inference,
+    |backend| {
+        let p = 0.25f32;
+        let g = Sequential::new(6)
+            .dropout_classic(p)
+            .linear(3)
+            .build()
+            .unwrap();
         let mut s = Session::new(backend, g.clone(), Sgd::default(), 5, 4).unwrap();
         let (x, _) = batch(7, 4, 6, 3);
         let logits = s.predict(&x).unwrap();
@@ -405,16 +382,16 @@ fn classic_dropout_scales_by_keep_probability_at_inference() {
             .collect();
         assert_close("classic dropout at inference", &logits, &want, 1e-5, 1e-5);
     }
-}
+);
 
-#[test]
-fn dropconnect_is_plain_linear_at_inference_and_masks_weights_in_training() {
-    let g = Sequential::new(5)
-        .linear_dropconnect(4, 0.5)
-        .build()
-        .unwrap();
-    let (x, y) = batch(9, 3, 5, 4);
-    for backend in backends() {
+backend_test!(
+    dropconnect_is_plain_linear_at_inference_and_masks_weights_in_training,
+    |backend| {
+        let g = Sequential::new(5)
+            .linear_dropconnect(4, 0.5)
+            .build()
+            .unwrap();
+        let (x, y) = batch(9, 3, 5, 4);
         let mut s = Session::new(backend, g.clone(), Sgd::default(), 2, 3).unwrap();
         let ps = s.params().unwrap();
         let (w, b) = (&ps[0].1, &ps[1].1);
@@ -442,27 +419,20 @@ fn dropconnect_is_plain_linear_at_inference_and_masks_weights_in_training() {
             "{zeros} of 20 weight gradients are zero"
         );
     }
+);
+
+/// 8 → 32 → ReLU (→ dropout 0.5) → 3.
+fn mc_model(dropout: bool) -> shadeprop::graph::Graph {
+    let m = Sequential::new(8).linear(32).relu();
+    let m = if dropout { m.dropout(0.5) } else { m };
+    m.linear(3).build().unwrap()
 }
 
-#[test]
-fn monte_carlo_dropout_gives_a_predictive_mean_and_variance() {
-    let with = Sequential::new(8)
-        .linear(32)
-        .relu()
-        .dropout(0.5)
-        .linear(3)
-        .build()
-        .unwrap();
-    let without = Sequential::new(8)
-        .linear(32)
-        .relu()
-        .linear(3)
-        .build()
-        .unwrap();
-    let (x, _) = batch(2, 5, 8, 3);
-    let mut means = vec![];
-    for backend in backends() {
-        let mut s = Session::new(backend, with.clone(), Sgd::default(), 4, 8).unwrap();
+backend_test!(
+    monte_carlo_dropout_gives_a_predictive_mean_and_variance,
+    |backend| {
+        let (x, _) = batch(2, 5, 8, 3);
+        let mut s = Session::new(backend, mc_model(true), Sgd::default(), 4, 8).unwrap();
         let mc = s.predict_mc(&x, 30).unwrap();
         assert_eq!((mc.mean.len(), mc.classes), (15, 3));
         for r in 0..5 {
@@ -476,79 +446,91 @@ fn monte_carlo_dropout_gives_a_predictive_mean_and_variance() {
         );
         // Deterministic given the seed, and different from a single deterministic pass.
         assert_eq!(mc, s.predict_mc(&x, 30).unwrap());
-        means.push(mc.mean);
         let mut d =
-            Session::new(Box::new(Cpu::new()), without.clone(), Sgd::default(), 4, 8).unwrap();
+            Session::new(Box::new(Cpu::new()), mc_model(false), Sgd::default(), 4, 8).unwrap();
         let mc = d.predict_mc(&x, 5).unwrap();
         assert!(mc.var.iter().all(|&v| v < 1e-10), "no dropout, no variance");
     }
-    if means.len() == 2 {
+);
+
+/// The Monte Carlo dropout mean of every backend is the CPU reference's, and 0 samples are
+/// refused.
+#[test]
+fn monte_carlo_dropout_means_match_across_backends() {
+    let (x, _) = batch(2, 5, 8, 3);
+    let mut means = vec![];
+    for backend in backends() {
+        let what = backend.describe();
+        let mut s = Session::new(backend, mc_model(true), Sgd::default(), 4, 8).unwrap();
+        means.push((what, s.predict_mc(&x, 30).unwrap().mean));
+    }
+    for (what, mean) in &means[1..] {
         assert_close(
-            "MC dropout mean, GPU vs CPU",
-            &means[1],
-            &means[0],
+            &format!("MC dropout mean, {what} vs the CPU reference"),
+            mean,
+            &means[0].1,
             1e-5,
             1e-4,
         );
     }
     assert!(
-        Session::new(Box::new(Cpu::new()), with, Sgd::default(), 4, 8)
+        Session::new(Box::new(Cpu::new()), mc_model(true), Sgd::default(), 4, 8)
             .unwrap()
             .predict_mc(&x, 0)
             .is_err()
     );
 }
 
-#[test]
-fn constant_initialization_never_breaks_symmetry() {
-    let make = |init: Init| {
-        Sequential::new(6)
-            .linear_init(5, init)
-            .sigmoid()
-            .linear_init(3, init)
-            .build()
-            .unwrap()
-    };
-    for backend in backends() {
-        let gpu = backend.is_gpu();
-        let mut s = Session::new(
-            backend,
-            make(Init::Constant(0.1)),
-            Sgd {
-                lr: 0.5,
-                ..Sgd::default()
-            },
-            3,
-            16,
-        )
-        .unwrap();
-        for step in 0..30 {
-            let (x, y) = batch(100 + step, 16, 6, 3);
-            s.train_batch(&x, &y).unwrap();
-        }
-        let ps = s.params().unwrap();
-        let w1 = &ps[0].1; // [6, 5]: every hidden unit (column) is the same
-        let w2 = &ps[2].1; // [5, 3]: every hidden unit (row) is the same
-        for k in 0..6 {
-            assert!(
-                (1..5).all(|j| (w1[k * 5 + j] - w1[k * 5]).abs() < 1e-6),
-                "W1 row {k}: {:?}",
-                &w1[k * 5..k * 5 + 5]
-            );
-        }
-        for j in 1..5 {
-            assert!((0..3).all(|c| (w2[j * 3 + c] - w2[c]).abs() < 1e-6));
-        }
-        assert!(
-            w1.iter().any(|&v| (v - 0.1).abs() > 1e-3),
-            "the weights did train"
-        );
-        let _ = gpu;
+/// 6 → 5 → sigmoid → 3, both layers initialized by `init`.
+fn sym_model(init: Init) -> shadeprop::graph::Graph {
+    Sequential::new(6)
+        .linear_init(5, init)
+        .sigmoid()
+        .linear_init(3, init)
+        .build()
+        .unwrap()
+}
+
+backend_test!(constant_initialization_never_breaks_symmetry, |backend| {
+    let mut s = Session::new(
+        backend,
+        sym_model(Init::Constant(0.1)),
+        Sgd {
+            lr: 0.5,
+            ..Sgd::default()
+        },
+        3,
+        16,
+    )
+    .unwrap();
+    for step in 0..30 {
+        let (x, y) = batch(100 + step, 16, 6, 3);
+        s.train_batch(&x, &y).unwrap();
     }
-    // He initialization breaks the symmetry from the start.
+    let ps = s.params().unwrap();
+    let w1 = &ps[0].1; // [6, 5]: every hidden unit (column) is the same
+    let w2 = &ps[2].1; // [5, 3]: every hidden unit (row) is the same
+    for k in 0..6 {
+        assert!(
+            (1..5).all(|j| (w1[k * 5 + j] - w1[k * 5]).abs() < 1e-6),
+            "W1 row {k}: {:?}",
+            &w1[k * 5..k * 5 + 5]
+        );
+    }
+    for j in 1..5 {
+        assert!((0..3).all(|c| (w2[j * 3 + c] - w2[c]).abs() < 1e-6));
+    }
+    assert!(
+        w1.iter().any(|&v| (v - 0.1).abs() > 1e-3),
+        "the weights did train"
+    );
+});
+
+#[test]
+fn he_initialization_breaks_the_symmetry_from_the_start() {
     let mut s = Session::new(
         Box::new(Cpu::new()),
-        make(Init::HE_NORMAL),
+        sym_model(Init::HE_NORMAL),
         Sgd::default(),
         3,
         16,
@@ -671,6 +653,7 @@ fn whole_steps_with_every_regularizer_match_gpu_vs_cpu() {
     for opt in opts {
         let mut runs = vec![];
         for backend in backends() {
+            let what = backend.describe();
             let mut s = Session::new(backend, g.clone(), opt.clone(), 9, 16).unwrap();
             s.set_regularizer(Some(Regularizer::ElasticNet {
                 lambda: 1e-3,
@@ -687,17 +670,21 @@ fn whole_steps_with_every_regularizer_match_gpu_vs_cpu() {
                 s.train_batch(&x, &y).unwrap();
             }
             let m = s.take_metrics(Mode::Train).unwrap();
-            runs.push((m, s.params().unwrap(), s.velocity().unwrap()));
+            runs.push((m, s.params().unwrap(), s.velocity().unwrap(), what));
         }
-        let (c, gp) = (&runs[0], &runs[1]);
-        assert!(
-            (c.0.penalty - gp.0.penalty).abs() <= 1e-5 + 1e-3 * c.0.penalty,
-            "{:?} vs {:?}",
-            c.0,
-            gp.0
-        );
-        for ((n, a), (_, b)) in c.1.iter().zip(&gp.1).chain(c.2.iter().zip(&gp.2)) {
-            assert_close(&format!("{opt:?}: {n}"), b, a, 2e-5, 2e-3);
+        // Every backend against the CPU reference.
+        let c = &runs[0];
+        for gp in &runs[1..] {
+            let what = &gp.3;
+            assert!(
+                (c.0.penalty - gp.0.penalty).abs() <= 1e-5 + 1e-3 * c.0.penalty,
+                "{what}: {:?} vs {:?}",
+                c.0,
+                gp.0
+            );
+            for ((n, a), (_, b)) in c.1.iter().zip(&gp.1).chain(c.2.iter().zip(&gp.2)) {
+                assert_close(&format!("{opt:?}: {n} on {what}"), b, a, 2e-5, 2e-3);
+            }
         }
     }
 }

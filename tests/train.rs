@@ -245,20 +245,10 @@ fn resume_case(make: &dyn Fn() -> Box<dyn Backend>, adam: bool) {
     }
 }
 
-#[test]
-fn resume_is_bit_identical_on_cpu() {
-    resume_case(&|| Box::new(Cpu::new()), false);
-    resume_case(&|| Box::new(Cpu::new()), true);
-}
-
-#[test]
-fn resume_is_bit_identical_on_gpu() {
-    if gpu().is_none() {
-        return;
-    }
-    resume_case(&|| Box::new(gpu().unwrap()), false);
-    resume_case(&|| Box::new(gpu().unwrap()), true);
-}
+backend_test!(resume_is_bit_identical, |which: Which| {
+    resume_case(&|| which.open(), false);
+    resume_case(&|| which.open(), true);
+});
 
 #[test]
 fn logs_curves_and_checkpoint_names() {
@@ -610,24 +600,23 @@ fn malformed_checkpoint_contents_are_named() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// Metrics read asynchronously (start, keep training, finish) are exactly those a
-/// synchronous read at the same point gives, and the reset is ordered after the copy: the
-/// steps after the start are counted in the next read, none twice. On every backend.
-#[test]
-fn asynchronous_metric_reads_equal_synchronous_ones() {
-    use shadeprop::plan::Mode;
-    let g = Sequential::new(20)
-        .linear(16)
-        .relu()
-        .dropout(0.3)
-        .linear(4)
-        .build()
-        .unwrap();
-    let batches: Vec<_> = (0..5).map(|i| batch(40 + i, 8, 20, 4)).collect();
-    let fresh = |b: Box<dyn Backend>| Session::new(b, g.clone(), Sgd::w_mlp(), 9, 8).unwrap();
-    let (mut sync_runs, mut async_runs) = (vec![], vec![]);
-    for (sync_b, async_b) in backends().into_iter().zip(backends()) {
-        let mut s = fresh(sync_b);
+// Metrics read asynchronously (start, keep training, finish) are exactly those a
+// synchronous read at the same point gives, and the reset is ordered after the copy: the
+// steps after the start are counted in the next read, none twice. On every backend.
+backend_test!(
+    asynchronous_metric_reads_equal_synchronous_ones,
+    |which: Which| {
+        use shadeprop::plan::Mode;
+        let g = Sequential::new(20)
+            .linear(16)
+            .relu()
+            .dropout(0.3)
+            .linear(4)
+            .build()
+            .unwrap();
+        let batches: Vec<_> = (0..5).map(|i| batch(40 + i, 8, 20, 4)).collect();
+        let fresh = |b: Box<dyn Backend>| Session::new(b, g.clone(), Sgd::w_mlp(), 9, 8).unwrap();
+        let mut s = fresh(which.open());
         for (x, y) in &batches[..3] {
             s.train_batch(x, y).unwrap();
         }
@@ -635,9 +624,9 @@ fn asynchronous_metric_reads_equal_synchronous_ones() {
         for (x, y) in &batches[3..] {
             s.train_batch(x, y).unwrap();
         }
-        sync_runs.push((first, s.take_metrics(Mode::Train).unwrap()));
+        let (s1, s2) = (first, s.take_metrics(Mode::Train).unwrap());
 
-        let mut a = fresh(async_b);
+        let mut a = fresh(which.open());
         assert!(a.finish_metrics().unwrap().is_none(), "nothing started yet");
         for (x, y) in &batches[..3] {
             a.train_batch(x, y).unwrap();
@@ -648,9 +637,7 @@ fn asynchronous_metric_reads_equal_synchronous_ones() {
         }
         let (step, first) = a.finish_metrics().unwrap().expect("a read was started");
         assert_eq!(step, 3);
-        async_runs.push((first, a.take_metrics(Mode::Train).unwrap()));
-    }
-    for ((s1, s2), (a1, a2)) in sync_runs.iter().zip(&async_runs) {
+        let (a1, a2) = (first, a.take_metrics(Mode::Train).unwrap());
         assert_eq!((a1.steps, a2.steps), (3, 2));
         assert_eq!(
             (a1.loss, a1.accuracy, a1.samples),
@@ -661,7 +648,7 @@ fn asynchronous_metric_reads_equal_synchronous_ones() {
             (s2.loss, s2.accuracy, s2.samples)
         );
     }
-}
+);
 
 // ---------------------------------------------------------------------------------------
 // EarlyStopping case by case against Keras 3 (keras/src/callbacks/early_stopping.py and

@@ -188,9 +188,3 @@ pub fn open(name: &str) -> Result<(Box<dyn Backend>, String)> {
         }),
     }
 }
-
-/// Bit pattern of an f32 parameter word (to be replaced by the typed parameter structs
-/// of [`crate::kernels`]).
-pub fn fbits(x: f32) -> u32 {
-    x.to_bits()
-}

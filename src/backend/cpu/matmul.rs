@@ -5,11 +5,11 @@
 use rayon::prelude::*;
 
 use super::par::CHUNK;
-use crate::backend::{Globals, Kernel};
+use crate::backend::Globals;
 use crate::kernels::KernelParams;
 use crate::kernels::matmul::MatMulParams;
 
-/// [`Kernel::MatMul`], [`MatMulParams`]: `ins = [A, B, bias]`, `outs = [C [M, N]]`
+/// [`crate::backend::Kernel::MatMul`], [`MatMulParams`]: `ins = [A, B, bias]`, `outs = [C [M, N]]`
 /// (`[split_k slices, M, N]` when `split_k` > 0). Packed f16 operands (`half`,
 /// [`super::half`]) are unpacked to f32 first (exact), so the products and sums are those
 /// of the f32 kernel on the f16 values. With `split_k` > 0 (set by the GPU backend for
@@ -74,21 +74,6 @@ pub fn matmul(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
             }
         }
     }
-}
-
-/// Parameter words of a matmul instruction (the flags are mirrored for the CPU twin; the
-/// GPU reads them as pipeline constants).
-pub fn params(kernel: Kernel, m: usize, n: usize, k: usize) -> [u32; 16] {
-    let mut prm = MatMulParams {
-        m,
-        n,
-        k,
-        ..MatMulParams::default()
-    };
-    if let Kernel::MatMul { ta, tb, bias, half } = kernel {
-        (prm.half, prm.ta, prm.tb, prm.bias) = (half, ta, tb, bias);
-    }
-    prm.to_words()
 }
 
 /// Below this many multiply-adds a matmul runs on one thread (thread hand-off costs more).
