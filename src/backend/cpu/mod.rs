@@ -12,7 +12,7 @@ pub(crate) mod conv;
 pub(crate) mod dropout;
 pub(crate) mod elementwise;
 pub mod half;
-pub mod matmul;
+pub(crate) mod matmul;
 pub(crate) mod optim;
 pub(crate) mod par;
 pub(crate) mod pool;
