@@ -97,7 +97,7 @@ fn ulp(x: f32) -> f32 {
     f32::from_bits(b + 1) - f32::from_bits(b)
 }
 
-// The case end to end: a model whose logits are [1e8, 1e8] for a sample of label
+// The reported case end to end: a model whose logits are [1e8, 1e8] for a sample of label
 // 1 reports loss ln 2 on evaluation and in training.
 backend_test!(model_with_huge_equal_logits_reports_ln2, |b| {
     let name = b.describe();

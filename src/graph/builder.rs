@@ -414,13 +414,14 @@ impl GraphBuilder {
     }
 
     /// Augment an NCHW input batch `x [batch, c·h·w]` (`chw` = (c, h, w)) by the encoded
-    /// `spec` ([`crate::kernels::augment::slot`] gives its layout; `nn::augment::Augment`
-    /// validates and encodes one): random per-sample transforms in training when `random`,
-    /// only the spec's standardization at inference.
+    /// `spec` ([`crate::kernels::augment::slot`] gives its layout): random per-sample
+    /// transforms in training when `random`, only the spec's standardization at
+    /// inference. Crate-private: the spec must be valid, so users go through
+    /// `nn::augment::Augment::add_to`, which validates and encodes it.
     ///
     /// # Errors
     /// [`Error::Shape`] when `x` is not `[batch, c·h·w]`.
-    pub fn augment(
+    pub(crate) fn augment(
         &mut self,
         x: TensorId,
         spec: [f32; SPEC_LEN],

@@ -318,6 +318,23 @@ impl Augment {
         s
     }
 
+    /// Add this augmentation to a graph under construction, on the NCHW input batch
+    /// `x [batch, c·h·w]` (`chw` = (c, h, w)): random per-sample transforms in training,
+    /// only the standardization at inference.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] for a setting out of range ([`Augment::validate`]);
+    /// [`Error::Shape`] when `x` is not `[batch, c·h·w]`.
+    pub fn add_to(
+        &self,
+        builder: &mut crate::graph::GraphBuilder,
+        x: crate::graph::TensorId,
+        chw: (usize, usize, usize),
+    ) -> Result<crate::graph::TensorId> {
+        self.validate()?;
+        builder.augment(x, self.spec(chw.1, chw.2), self.is_random(), chw)
+    }
+
     /// Apply the training-time pipeline to a batch on the CPU twin (the GPU kernels give the
     /// same images up to float rounding; tests/augment.rs checks it). `images` is
     /// [n, c·h·w]; draws are keyed by (seed, stream, step) as in training.

@@ -276,8 +276,7 @@ impl Sequential {
                             "layer {i} (augment) must be the first layer"
                         )));
                     }
-                    spec.validate()?;
-                    b.augment(x, spec.spec(chw.1, chw.2), spec.is_random(), chw)?
+                    spec.add_to(&mut b, x, chw)?
                 }
             };
         }
