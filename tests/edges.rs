@@ -239,6 +239,26 @@ backend_test!(
     }
 );
 
+// The same with a maximum batch of 1, whose training program `Session::new` compiles before
+// any batch is seen (it used to train on the one row and move the running statistics).
+backend_test!(batch_norm_with_a_maximum_batch_of_one_is_refused, |b| {
+    let name = b.describe();
+    let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 1).unwrap();
+    let before = s.state().unwrap();
+    let e = s.train_batch(&[1.0, 2.0], &[0.0]).unwrap_err().to_string();
+    assert!(
+        e.contains("layer 0") && e.contains("more than 1 value per channel"),
+        "{name}: {e}"
+    );
+    assert_eq!(
+        s.state().unwrap(),
+        before,
+        "{name}: running statistics moved"
+    );
+    assert_eq!(s.step(), 0, "{name}");
+    s.eval_batch(&[1.0, 2.0], &[0.0]).unwrap();
+});
+
 // The trainer never feeds a one-value batch to batch norm: 5 samples at batch 4 train
 // one batch of 4 and drop the last sample; running_var is what one batch of 4 gives.
 backend_test!(trainer_drops_a_last_batch_of_one_before_batch_norm, |b| {
@@ -935,3 +955,127 @@ fn checkpoints_carry_applied_steps() {
     assert_eq!((cbs[0].1.step, cbs[0].1.applied_steps), (2, 1));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+// Malformed graphs through the public graph API end in named errors, never a panic or a
+// checkpoint that cannot be written: two layers with one name, a parameter whose segments
+// do not cover its shape, an empty graph.
+#[test]
+fn malformed_graphs_are_named_errors() {
+    use shadeprop::graph::{Graph, GraphBuilder, ParamInfo, Segment, Shape, autodiff};
+    use shadeprop::nn::init::Init;
+    let mut b = GraphBuilder::new(4);
+    let x = b.input();
+    let h = b.linear(x, 4, Init::XAVIER_UNIFORM, true, "fc").unwrap();
+    let e = b
+        .linear(h, 3, Init::XAVIER_UNIFORM, true, "fc")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"fc.weight\" is used twice"), "{e}");
+    let seg = |len| Segment {
+        name: "w.weight".into(),
+        len,
+        init: Init::XAVIER_UNIFORM,
+        torch_shape: None,
+    };
+    for len in [2, 14, 1000] {
+        let e = b
+            .param(ParamInfo {
+                name: "w".into(),
+                shape: Shape::fixed(4, 3),
+                decay: true,
+                regularizer: None,
+                segments: vec![seg(len)],
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("segments hold {len} values")) && e.contains("holds 12"),
+            "{e}"
+        );
+    }
+    let e = autodiff::differentiate(&mut Graph::default()).unwrap_err();
+    assert!(
+        e.to_string().contains("no forward pass ending in a loss"),
+        "{e}"
+    );
+    let cpu = Box::new(shadeprop::backend::cpu::Cpu::new());
+    let e = Session::new(cpu, Graph::default(), Sgd::default(), 0, 4)
+        .err()
+        .expect("an empty graph must be refused");
+    assert!(
+        e.to_string().contains("no forward pass ending in a loss"),
+        "{e}"
+    );
+}
+
+// Augmentation sizes that would only blank every image, or overflow the kernels' integer
+// arithmetic, are refused by name.
+#[test]
+fn augmentation_sizes_out_of_range_are_refused() {
+    use shadeprop::graph::GraphBuilder;
+    use shadeprop::nn::augment::Augment;
+    for a in [
+        Augment {
+            crop_padding: 1 << 31,
+            ..Augment::default()
+        },
+        Augment {
+            cutout_size: usize::MAX,
+            cutout_p: 1.0,
+            ..Augment::default()
+        },
+    ] {
+        let e = a.validate().unwrap_err().to_string();
+        assert!(e.contains("at most 65536 pixels"), "{e}");
+    }
+    let mut b = GraphBuilder::new(4);
+    let x = b.input();
+    for chw in [(1, (1 << 62) + 1, 4), ((1 << 63) + 2, 2, 1)] {
+        let e = Augment::default()
+            .add_to(&mut b, x, chw)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("augment image"), "{chw:?}: {e}");
+    }
+}
+
+// A hand-made program whose operand counts are not its kernel's is refused by every
+// backend's load, naming the kernel.
+backend_test!(instructions_with_the_wrong_operand_count_are_refused, |b| {
+    let mut b = b;
+    let name = b.describe();
+    use shadeprop::backend::{BufferSpec, Instr, Program, Slice};
+    b.create_buffers(&[BufferSpec {
+        name: "x".into(),
+        len: 64,
+    }])
+    .unwrap();
+    let s = Slice {
+        buf: 0,
+        off: 0,
+        len: 16,
+    };
+    let mm = shadeprop::kernels::matmul::MatMulParams {
+        m: 4,
+        n: 4,
+        k: 4,
+        ..Default::default()
+    };
+    let e = b
+        .load(&Program {
+            instrs: vec![Instr {
+                kernel: mm.kernel(),
+                p: mm.to_words(),
+                ins: vec![s],
+                outs: vec![s],
+            }],
+            logits: None,
+        })
+        .err()
+        .expect("a matmul with one input must be refused")
+        .to_string();
+    assert!(
+        e.contains("MatMul") && e.contains("takes 3 inputs"),
+        "{name}: {e}"
+    );
+});

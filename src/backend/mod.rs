@@ -34,6 +34,28 @@ pub struct Instr {
     pub outs: Vec<Slice>,
 }
 
+impl Instr {
+    /// Refuse an instruction whose operand counts are not its kernel's
+    /// ([`crate::kernels::Kernel::def`]), before a backend binds or runs it.
+    ///
+    /// # Errors
+    /// [`crate::Error::Graph`] naming the kernel and both counts.
+    pub fn check_arity(&self) -> Result<()> {
+        let def = self.kernel.def();
+        if self.ins.len() != def.n_in || self.outs.len() != def.n_out {
+            return Err(crate::error::Error::Graph(format!(
+                "{:?} takes {} inputs and {} outputs; the instruction has {} and {}",
+                self.kernel,
+                def.n_in,
+                def.n_out,
+                self.ins.len(),
+                self.outs.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A straight-line list of kernel invocations; replayed as one submission on the GPU.
 #[derive(Clone, Debug, Default)]
 pub struct Program {

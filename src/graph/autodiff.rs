@@ -196,6 +196,18 @@ pub fn vjp(
 /// [`Error::Graph`] when the graph is already differentiated, a rule fails ([`vjp`]), or a
 /// parameter's gradient would alias another tensor.
 pub fn differentiate(g: &mut Graph) -> Result<()> {
+    if g.nodes.is_empty()
+        || g.n_forward == 0
+        || g.n_forward > g.nodes.len()
+        || g.input >= g.tensors.len()
+        || g.labels >= g.tensors.len()
+    {
+        return Err(Error::Graph(
+            "the graph has no forward pass ending in a loss: build it with GraphBuilder \
+             (ending in softmax_cross_entropy) or Sequential::build"
+                .into(),
+        ));
+    }
     if g.is_differentiated() {
         return Err(Error::Graph(
             "the graph already has its backward pass".into(),

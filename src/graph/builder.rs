@@ -90,6 +90,42 @@ impl GraphBuilder {
                 ),
             ));
         }
+        // The segments cover the tensor exactly (they are what is initialized, saved and
+        // loaded), and every name is new (checkpoints and `set_param` look tensors up by it).
+        let n = shape.numel(0);
+        let covered = info
+            .segments
+            .iter()
+            .try_fold(0usize, |a, seg| a.checked_add(seg.len));
+        if covered != Some(n) {
+            return Err(Error::Graph(format!(
+                "parameter {}: its segments hold {} values, its shape {:?} holds {n}",
+                info.name,
+                covered.map_or("more than usize".into(), |c| c.to_string()),
+                shape.describe()
+            )));
+        }
+        let taken: Vec<&str> = self
+            .g
+            .params
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.name.as_str()).chain(p.segments.iter().map(|s| s.name.as_str()))
+            })
+            .collect();
+        let mut mine: Vec<&str> = vec![];
+        for name in
+            std::iter::once(info.name.as_str()).chain(info.segments.iter().map(|s| s.name.as_str()))
+        {
+            // A single-segment parameter's segment carries the parameter's own name.
+            let own = name == info.name && mine.contains(&name);
+            if taken.contains(&name) || (mine.contains(&name) && !own) {
+                return Err(Error::Graph(format!(
+                    "the parameter name {name:?} is used twice; give each layer its own name"
+                )));
+            }
+            mine.push(name);
+        }
         self.g.params.push(info);
         let pid = self.g.params.len() - 1;
         Ok(self.g.add_node(Op::Param(pid), vec![], &[shape])[0])

@@ -120,6 +120,10 @@ pub const ZOOM_MAX: f32 = 1e3;
 /// standardization mean) lie within ±`PIXEL_MAX`, and the standardization std in
 /// [1/`PIXEL_MAX`, `PIXEL_MAX`], so no stage of the pipeline leaves f32 on [0, 1] images.
 pub const PIXEL_MAX: f32 = 1e6;
+/// Pixel counts (the crop padding, the cutout's side) are at most `SIDE_MAX`: larger ones
+/// would only fill every image, and the kernels' 32-bit integer arithmetic on them stays
+/// exact below it.
+pub const SIDE_MAX: usize = 1 << 16;
 
 impl Augment {
     /// W-CNN's augmentation: rotation uniform in ±10°, translation uniform in ±2 pixels of
@@ -159,6 +163,18 @@ impl Augment {
                 expected,
             })
         };
+        for (name, v) in [
+            ("augment.crop_padding", self.crop_padding),
+            ("augment.cutout_size", self.cutout_size),
+        ] {
+            if v > SIDE_MAX {
+                return Err(Error::Hyperparameter {
+                    name,
+                    value: v.to_string(),
+                    expected: "at most 65536 pixels",
+                });
+            }
+        }
         for (name, p) in [
             ("augment.hflip", self.hflip),
             ("augment.vflip", self.vflip),
@@ -332,7 +348,16 @@ impl Augment {
         chw: (usize, usize, usize),
     ) -> Result<crate::graph::TensorId> {
         self.validate()?;
-        builder.augment(x, self.spec(chw.1, chw.2), self.is_random(), chw)
+        let (c, h, w) = chw;
+        if crate::limits::product(&[c, h, w]).is_none_or(|n| n > crate::limits::MAX_ELEMENTS) {
+            return Err(Error::too_large(
+                "augment image",
+                format!("[C, H, W] = [{c}, {h}, {w}]"),
+                None,
+                "an image of at most 2^32 − 1 values",
+            ));
+        }
+        builder.augment(x, self.spec(h, w), self.is_random(), chw)
     }
 
     /// Apply the training-time pipeline to a batch on the CPU twin (the GPU kernels give the

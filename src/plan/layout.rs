@@ -264,7 +264,20 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
             Op::ToNchw { .. } => "conv2d",
             Op::MaxPool(_) => "max_pool",
             Op::AvgPool(_) => "avg_pool",
-            _ => continue,
+            // Not a layer's output (listed, not wildcarded, so a new op must choose).
+            Op::Input
+            | Op::Labels
+            | Op::Param(_)
+            | Op::Augment { .. }
+            | Op::Im2Col(_)
+            | Op::ToNhwc { .. }
+            | Op::SoftmaxXent
+            | Op::ActBwd(_)
+            | Op::BatchNormBwd { .. }
+            | Op::BiasGrad
+            | Op::Col2Im(_)
+            | Op::MaxPoolBwd(_)
+            | Op::AvgPoolBwd(_) => continue,
         };
         let out = node.outputs[0];
         if g.shape(out).rows == Rows::Batch {

@@ -220,10 +220,12 @@ impl Session {
         mode: Mode,
         batch: usize,
     ) -> Result<(ProgramId, Option<crate::backend::Slice>)> {
+        // Checked on every call, not only when a program is first compiled: the programs
+        // at the maximum batch are compiled by `Session::new`, before any batch is seen.
+        self.check_batch_norm(mode, batch)?;
         if let Some(&p) = self.programs.get(&(mode, batch)) {
             return Ok(p);
         }
-        self.check_batch_norm(mode, batch)?;
         let before = self.layout.pool.len();
         let prog = plan::compile(&self.graph, &mut self.layout, mode, batch, &self.opt)?;
         if self.layout.pool.len() > before {

@@ -179,6 +179,7 @@ impl Backend for Cpu {
     }
     fn load(&mut self, program: &Program) -> Result<ProgramId> {
         for ins in &program.instrs {
+            ins.check_arity()?;
             for s in ins.ins.iter().chain(&ins.outs) {
                 if s.buf >= self.bufs.len() || s.off + s.len > self.bufs[s.buf].len() {
                     return Err(Error::Graph(format!(

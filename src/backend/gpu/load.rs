@@ -138,6 +138,9 @@ impl Gpu {
     /// [`Backend::load`]: split-K, then for each instruction its operand textures,
     /// pipeline, parameters and bind groups; the parameters in one uniform buffer.
     pub(super) fn load_program(&mut self, program: &Program) -> Result<ProgramId> {
+        for i in &program.instrs {
+            i.check_arity()?;
+        }
         let instrs = self.split_k(&program.instrs)?;
         let n = instrs.len().max(1) as u64;
         let params = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
