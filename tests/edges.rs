@@ -183,6 +183,17 @@ fn bn_model() -> Sequential {
     Sequential::new(2).batch_norm().linear(2)
 }
 
+/// `res` is batch norm's refusal of one value per channel, naming `layer`.
+fn refused_one_value(res: Result<(), Error>, layer: usize, name: &str) {
+    let msg = res
+        .expect_err("a one-value batch-norm step must be refused")
+        .to_string();
+    assert!(
+        msg.contains(&format!("layer {layer}")) && msg.contains("more than 1 value per channel"),
+        "{name}: {msg}"
+    );
+}
+
 // One value per channel in training is refused, naming the layer, and the running
 // statistics stay as they were (PyTorch: "Expected more than 1 value per channel when
 // training"); one sample in evaluation is fine.
@@ -199,12 +210,7 @@ backend_test!(
                 s.gradients(&[1.0, 2.0], &[0.0]).map(|_| ()),
                 s.probe(&[1.0, 2.0], &[0.0]).map(|_| ()),
             ] {
-                let e = res.expect_err("a one-row batch-norm step must be refused");
-                let msg = e.to_string();
-                assert!(
-                    msg.contains("layer 0") && msg.contains("more than 1 value per channel"),
-                    "{name}: {msg}"
-                );
+                refused_one_value(res, 0, &name);
             }
             assert_eq!(
                 s.state().unwrap(),
@@ -230,11 +236,7 @@ backend_test!(
             .build()
             .unwrap();
         let mut s = Session::new(b, g, Sgd::default(), 0, 8).unwrap();
-        let e = s.train_batch(&[1.0], &[0.0]).unwrap_err().to_string();
-        assert!(
-            e.contains("layer 1") && e.contains("more than 1 value per channel"),
-            "{name}: {e}"
-        );
+        refused_one_value(s.train_batch(&[1.0], &[0.0]), 1, &name);
         s.train_batch(&[1.0, 2.0], &[0.0, 1.0]).unwrap();
     }
 );
@@ -245,11 +247,7 @@ backend_test!(batch_norm_with_a_maximum_batch_of_one_is_refused, |b| {
     let name = b.describe();
     let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 1).unwrap();
     let before = s.state().unwrap();
-    let e = s.train_batch(&[1.0, 2.0], &[0.0]).unwrap_err().to_string();
-    assert!(
-        e.contains("layer 0") && e.contains("more than 1 value per channel"),
-        "{name}: {e}"
-    );
+    refused_one_value(s.train_batch(&[1.0, 2.0], &[0.0]), 0, &name);
     assert_eq!(
         s.state().unwrap(),
         before,
@@ -1071,8 +1069,7 @@ backend_test!(instructions_with_the_wrong_operand_count_are_refused, |b| {
             }],
             logits: None,
         })
-        .err()
-        .expect("a matmul with one input must be refused")
+        .expect_err("a matmul with one input must be refused")
         .to_string();
     assert!(
         e.contains("MatMul") && e.contains("takes 3 inputs"),
