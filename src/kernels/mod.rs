@@ -34,6 +34,10 @@ pub trait Word: Copy {
 
 impl Word for usize {
     fn to_word(self) -> u32 {
+        debug_assert!(
+            u32::try_from(self).is_ok(),
+            "parameter word {self} does not fit u32"
+        );
         self as u32
     }
     fn from_word(w: u32) -> Self {
