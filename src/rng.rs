@@ -75,6 +75,7 @@ pub struct Rng {
 }
 
 impl Rng {
+    /// The generator keyed by `seed`.
     pub fn new(seed: u64) -> Self {
         Rng { seed }
     }

@@ -82,6 +82,11 @@ fn tolerance() -> f64 {
 }
 
 impl SweepConfig {
+    /// Read a sweep config (TOML); [`plan`] checks what it asks for.
+    ///
+    /// # Errors
+    /// [`Error::Io`] for an unreadable file, [`Error::Config`] (naming the file) for
+    /// malformed TOML or an unknown key.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         toml::from_str(&text).map_err(|e| Error::Config {

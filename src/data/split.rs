@@ -35,12 +35,15 @@ fn no_train(held_out: f32, n: usize) -> Error {
 pub struct HeldOut(Dataset);
 
 impl HeldOut {
+    /// Set `ds` aside as a held-out split.
     pub fn new(ds: Dataset) -> Self {
         HeldOut(ds)
     }
+    /// Samples held out.
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// Whether nothing is held out.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

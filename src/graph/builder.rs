@@ -60,6 +60,7 @@ impl GraphBuilder {
         self.g.input
     }
 
+    /// The shape of tensor `t` (rows may be the batch).
     pub fn shape(&self, t: TensorId) -> Shape {
         self.g.shape(t)
     }
@@ -233,6 +234,7 @@ impl GraphBuilder {
         self.g.add_node(Op::Act(act), vec![x], &[s])[0]
     }
 
+    /// `max(x, 0)`, elementwise.
     pub fn relu(&mut self, x: TensorId) -> TensorId {
         self.act(x, Act::Relu)
     }

@@ -36,12 +36,14 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// An activation: `[batch, cols]`.
     pub fn batch(cols: usize) -> Self {
         Shape {
             rows: Rows::Batch,
             cols,
         }
     }
+    /// A fixed `[rows, cols]` (parameters, state).
     pub fn fixed(rows: usize, cols: usize) -> Self {
         Shape {
             rows: Rows::Fixed(rows),
@@ -61,6 +63,7 @@ impl Shape {
         };
         rows.checked_mul(self.cols)
     }
+    /// The number of rows at batch size `batch`.
     pub fn rows_at(&self, batch: usize) -> usize {
         match self.rows {
             Rows::Batch => batch,
@@ -248,6 +251,7 @@ impl Graph {
         self.nodes.len() > self.n_forward || self.param_grads.iter().any(Option::is_some)
     }
 
+    /// The shape of tensor `t`.
     pub fn shape(&self, t: TensorId) -> Shape {
         self.tensors[t].shape
     }

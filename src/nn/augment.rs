@@ -145,6 +145,7 @@ impl Augment {
         self.translate_y = (-fy, fy);
         self
     }
+    /// Standardize every pixel as `(x − mean) / std` after the random stages (training and inference).
     pub fn standardize(mut self, mean: f32, std: f32) -> Self {
         self.standardize = Some((mean, std));
         self

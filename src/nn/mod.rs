@@ -53,6 +53,7 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// An empty model over inputs `[batch, in_features]`.
     pub fn new(in_features: usize) -> Self {
         Sequential {
             in_features,
@@ -81,10 +82,12 @@ impl Sequential {
         });
         self
     }
+    /// Max pooling over `k`×`k` windows with `stride`, no padding (PyTorch `MaxPool2d`).
     pub fn max_pool(mut self, k: usize, stride: usize) -> Self {
         self.layers.push(Layer::MaxPool2d { k, stride });
         self
     }
+    /// Average pooling over `k`×`k` windows with `stride`, no padding (PyTorch `AvgPool2d`).
     pub fn avg_pool(mut self, k: usize, stride: usize) -> Self {
         self.layers.push(Layer::AvgPool2d { k, stride });
         self
@@ -97,6 +100,7 @@ impl Sequential {
         });
         self
     }
+    /// Spatial dropout: whole channels dropped with probability `p` (PyTorch `Dropout2d`).
     pub fn dropout2d(mut self, p: f32) -> Self {
         self.layers.push(Layer::Dropout2d(p));
         self
@@ -106,6 +110,7 @@ impl Sequential {
         self.layers.push(Layer::Augment(spec));
         self
     }
+    /// Flatten `[batch, C, H, W]` images to `[batch, C·H·W]` rows.
     pub fn flatten(mut self) -> Self {
         self.layers.push(Layer::Flatten);
         self
@@ -165,14 +170,17 @@ impl Sequential {
         });
         self
     }
+    /// `max(x, 0)`.
     pub fn relu(mut self) -> Self {
         self.layers.push(Layer::Act(Act::Relu));
         self
     }
+    /// `tanh(x)`.
     pub fn tanh(mut self) -> Self {
         self.layers.push(Layer::Act(Act::Tanh));
         self
     }
+    /// `1 / (1 + e^−x)`.
     pub fn sigmoid(mut self) -> Self {
         self.layers.push(Layer::Act(Act::Sigmoid));
         self

@@ -170,6 +170,11 @@ impl Adam {
         }
     }
 
+    /// Check every setting against its range.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] naming the first setting out of range, its value and the
+    /// range expected.
     pub fn validate(&self) -> Result<()> {
         check_common(self.lr, self.weight_decay, self.clip_norm, self.clip_value)?;
         if !(0.0..1.0).contains(&self.beta1) {
@@ -205,12 +210,18 @@ impl From<Adam> for Optimizer {
 }
 
 impl Optimizer {
+    /// Check every setting against its range.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] naming the first setting out of range, its value and the
+    /// range expected.
     pub fn validate(&self) -> Result<()> {
         match self {
             Optimizer::Sgd(s) => s.validate(),
             Optimizer::Adam(a) => a.validate(),
         }
     }
+    /// The base learning rate.
     pub fn lr(&self) -> f32 {
         match self {
             Optimizer::Sgd(s) => s.lr,
@@ -223,24 +234,28 @@ impl Optimizer {
             Optimizer::Adam(a) => a.lr = lr,
         }
     }
+    /// The weight-decay coefficient λ (coupled for SGD and Adam, decoupled for AdamW).
     pub fn weight_decay(&self) -> f32 {
         match self {
             Optimizer::Sgd(s) => s.weight_decay,
             Optimizer::Adam(a) => a.weight_decay,
         }
     }
+    /// The maximum global (or per-tensor) gradient norm, if clipping by norm.
     pub fn clip_norm(&self) -> Option<f32> {
         match self {
             Optimizer::Sgd(s) => s.clip_norm,
             Optimizer::Adam(a) => a.clip_norm,
         }
     }
+    /// Whether norm clipping applies to each tensor on its own rather than to the global norm.
     pub fn clip_per_tensor(&self) -> bool {
         match self {
             Optimizer::Sgd(s) => s.clip_per_tensor,
             Optimizer::Adam(a) => a.clip_per_tensor,
         }
     }
+    /// The (min, max) bounds of clipping by value, if any.
     pub fn clip_value(&self) -> Option<(f32, f32)> {
         match self {
             Optimizer::Sgd(s) => s.clip_value,

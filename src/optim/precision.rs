@@ -25,6 +25,11 @@ impl Precision {
         Precision::Mixed(LossScale::default())
     }
 
+    /// Check every setting against its range.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] naming the first setting out of range, its value and the
+    /// range expected.
     pub fn validate(&self) -> Result<()> {
         match self {
             Precision::F32 => Ok(()),
@@ -84,6 +89,11 @@ impl Default for LossScale {
 }
 
 impl LossScale {
+    /// Check every setting against its range.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] naming the first setting out of range, its value and the
+    /// range expected.
     pub fn validate(&self) -> Result<()> {
         let pow2 = |x: f32| x > 0.0 && x.is_finite() && x.to_bits() & 0x7F_FFFF == 0;
         if !(pow2(self.init) && self.init >= 1.0) {

@@ -40,6 +40,11 @@ impl Regularizer {
         }
     }
 
+    /// Check every setting against its range.
+    ///
+    /// # Errors
+    /// [`crate::Error::Hyperparameter`] naming the first setting out of range, its value and the
+    /// range expected.
     pub fn validate(&self) -> Result<()> {
         let (lambda, beta) = match *self {
             Regularizer::L2 { lambda, .. } | Regularizer::L1 { lambda, .. } => (lambda, 0.0),

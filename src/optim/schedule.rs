@@ -49,6 +49,11 @@ impl LrSchedule {
         }
     }
 
+    /// Check every setting against its range.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] naming the first setting out of range, its value and the
+    /// range expected.
     pub fn validate(&self) -> Result<()> {
         match *self {
             LrSchedule::Step { step_size: 0, .. } => bad("schedule.step_size", 0.0, ">= 1"),

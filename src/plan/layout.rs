@@ -30,6 +30,7 @@ pub mod buf {
     pub const STATS: usize = 13;
     /// The parameters as packed f16 (mixed precision; one element otherwise).
     pub const PARAMS_F16: usize = 14;
+    /// Index of the first pool buffer (intermediates); pool buffer i is `POOL_BASE + i`.
     pub const POOL_BASE: usize = 15;
 }
 
@@ -86,6 +87,10 @@ pub const CLIP_INFO: usize = crate::kernels::clip::ClipInfo::LEN;
 pub const CLIP_SKIPPED: usize = crate::kernels::clip::ClipInfo::SKIPPED;
 
 impl Layout {
+    /// An f32 layout ([`Layout::with_precision`] with [`Precision::F32`]).
+    ///
+    /// # Errors
+    /// As [`Layout::with_precision`].
     pub fn new(g: &Graph, align: usize, max_batch: usize) -> Result<Self> {
         Self::with_precision(g, align, max_batch, Precision::F32)
     }

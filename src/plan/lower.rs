@@ -36,6 +36,7 @@ pub(super) struct Pre {
 }
 
 impl Pre {
+    /// An invocation of `kernel` with the words of `params`.
     pub fn new(
         kernel: Kernel,
         params: &impl KernelParams,

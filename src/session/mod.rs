@@ -172,18 +172,22 @@ impl Session {
         self.backend.as_mut()
     }
 
+    /// The backend the session runs on.
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()
     }
 
+    /// The differentiated graph the session runs.
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
 
+    /// Where the session's buffers are laid out.
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
+    /// The optimizer settings the training program was compiled with.
     pub fn optimizer(&self) -> &Optimizer {
         &self.opt
     }

@@ -176,26 +176,32 @@ impl EarlyStopping {
             best_weights: None,
         }
     }
+    /// Epochs without improvement before stopping (Keras `patience`).
     pub fn patience(mut self, p: u64) -> Self {
         self.patience = p;
         self
     }
+    /// The least change that counts as an improvement (Keras `min_delta`).
     pub fn min_delta(mut self, d: f64) -> Self {
         self.min_delta = d;
         self
     }
+    /// Whether the monitored value should fall or rise (Keras `mode`).
     pub fn mode(mut self, m: MonitorMode) -> Self {
         self.mode = m;
         self
     }
+    /// A value the monitor must beat before any epoch counts as an improvement (Keras `baseline`).
     pub fn baseline(mut self, b: f64) -> Self {
         self.baseline = Some(b);
         self
     }
+    /// Restore the best epoch's weights when stopping (Keras `restore_best_weights`).
     pub fn restore_best_weights(mut self, r: bool) -> Self {
         self.restore_best_weights = r;
         self
     }
+    /// Epochs to wait before monitoring starts (Keras `start_from_epoch`).
     pub fn start_from_epoch(mut self, e: u64) -> Self {
         self.start_from_epoch = e;
         self

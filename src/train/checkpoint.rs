@@ -35,7 +35,9 @@ use crate::graph::Graph;
 use crate::plan::Layout;
 use crate::session::{Session, Snapshot};
 
+/// The `format` metadata key's value in every checkpoint.
 pub const FORMAT: &str = "shadeprop-checkpoint";
+/// The checkpoint format's version (`version` metadata key).
 pub const VERSION: &str = "1";
 
 /// Everything but the device tensors.

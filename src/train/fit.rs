@@ -105,6 +105,7 @@ fn append(path: &Path, line: &str) -> Result<()> {
 }
 
 impl Trainer {
+    /// A trainer with these settings and no callbacks.
     pub fn new(cfg: FitConfig) -> Self {
         Trainer { cfg }
     }

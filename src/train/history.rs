@@ -15,6 +15,7 @@ pub struct EpochLog {
 }
 
 impl EpochLog {
+    /// The value of metric `k` (`loss`, `val_accuracy`, …) in this epoch, if logged.
     pub fn get(&self, k: &str) -> Option<f64> {
         self.values.get(k).copied()
     }
@@ -37,6 +38,8 @@ impl History {
             .collect()
     }
 
+    /// The history as JSON (every epoch's metrics, and where early stopping ended and found
+    /// its best), as checkpoints store it.
     pub fn to_json(&self) -> Value {
         json!({
             "epochs": self.epochs.iter().map(|e| {
@@ -49,6 +52,7 @@ impl History {
         })
     }
 
+    /// The inverse of [`History::to_json`]; None for JSON of another shape.
     pub fn from_json(v: &Value) -> Option<History> {
         let epochs = v["epochs"]
             .as_array()?

@@ -103,6 +103,10 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// Open the adapter and device `opts` ask for.
+    ///
+    /// # Errors
+    /// [`crate::Error::Gpu`] when no adapter or device can be opened.
     pub fn new(opts: GpuOptions) -> Result<Self> {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());

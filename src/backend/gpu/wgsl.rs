@@ -17,6 +17,7 @@ pub struct ModuleKey {
 }
 
 impl ModuleKey {
+    /// The module a kernel with this definition and matmul shape is compiled from.
     pub fn for_kernel(def: &KernelDef, report: &AdapterReport, shape: MatmulShape) -> Self {
         let subgroup = if matches!(def.family, Family::Matmul | Family::MatmulHalf) {
             report.subgroup_size
