@@ -8,7 +8,7 @@
 //
 // Portable variant (no subgroups, no workgroup memory): each invocation owns a 4×4
 // register block; on lavapipe workgroup memory and barriers cost more than they save
-// (../shared/ADAPTERS.md), so tiles are not staged through shared memory.
+// (measured on llvmpipe), so tiles are not staged through shared memory.
 
 override TA: bool = false;
 override TB: bool = false;

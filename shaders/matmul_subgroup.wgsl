@@ -4,7 +4,7 @@
 // Each invocation owns TM rows × 4 columns of C; all invocations of a workgroup share
 // the same TM rows, so A is loaded once per subgroup: lane l loads A[r, k0 + l] for its
 // TM rows and the subgroup broadcasts each value to every lane. No workgroup memory and
-// no barriers: on lavapipe these cost more than they save (../shared/ADAPTERS.md), and
+// no barriers: on lavapipe (llvmpipe) these cost more than they save, and
 // this shape measured ~40 GFLOP/s there against < 1 for shared-memory tiling.
 // The k step is unrolled textually by the host (subgroupBroadcast needs a constant lane),
 // as described above the entry point.

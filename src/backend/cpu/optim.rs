@@ -38,16 +38,40 @@ pub fn sgd_update(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut 
     if info.skip != 0.0 {
         return;
     }
-    let SgdParams {
-        n,
-        momentum: mu,
-        nesterov,
-    } = SgdParams::from_words(p);
-    let (grad, wd, s, lr) = (ins[0], ins[1], info.scale, info.lr);
-    for i in 0..n {
-        let (w, v) = sgd_step(outs[0][i], outs[1][i], grad[i], wd[i], s, mu, lr, nesterov);
-        outs[0][i] = w;
-        outs[1][i] = v;
+    let prm = SgdParams::from_words(p);
+    let (wo, vo) = outs.split_at_mut(1);
+    sgd_range(
+        &prm,
+        &info,
+        ins,
+        0,
+        &mut wo[0][..prm.n],
+        &mut vo[0][..prm.n],
+    );
+}
+
+/// Elements `base..base + w.len()` of the SGD update: the one loop both twins run.
+fn sgd_range(
+    prm: &SgdParams,
+    info: &ClipInfo,
+    ins: &[&[f32]],
+    base: usize,
+    w: &mut [f32],
+    v: &mut [f32],
+) {
+    let (grad, wd) = (ins[0], ins[1]);
+    for (j, (w, v)) in w.iter_mut().zip(v.iter_mut()).enumerate() {
+        let i = base + j;
+        (*w, *v) = sgd_step(
+            *w,
+            *v,
+            grad[i],
+            wd[i],
+            info.scale,
+            prm.momentum,
+            info.lr,
+            prm.nesterov,
+        );
     }
 }
 
@@ -57,24 +81,13 @@ pub fn sgd_update_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [
     if info.skip != 0.0 {
         return;
     }
-    let SgdParams {
-        n,
-        momentum: mu,
-        nesterov,
-    } = SgdParams::from_words(p);
-    let (grad, wd, s, lr) = (ins[0], ins[1], info.scale, info.lr);
+    let prm = SgdParams::from_words(p);
     let (wo, vo) = outs.split_at_mut(1);
-    wo[0][..n]
+    wo[0][..prm.n]
         .par_chunks_mut(CHUNK)
-        .zip(vo[0][..n].par_chunks_mut(CHUNK))
+        .zip(vo[0][..prm.n].par_chunks_mut(CHUNK))
         .enumerate()
-        .for_each(|(ci, (wc, vc))| {
-            let base = ci * CHUNK;
-            for (j, (w, v)) in wc.iter_mut().zip(vc.iter_mut()).enumerate() {
-                let i = base + j;
-                (*w, *v) = sgd_step(*w, *v, grad[i], wd[i], s, mu, lr, nesterov);
-            }
-        });
+        .for_each(|(ci, (wc, vc))| sgd_range(&prm, &info, ins, ci * CHUNK, wc, vc));
 }
 
 /// [`Kernel::AdamUpdate`](crate::kernels::Kernel::AdamUpdate), [`AdamParams`]: Adam /
