@@ -184,6 +184,7 @@ fn main() {
                         Gpu::with_options(GpuOptions {
                             subgroups: textures.is_some(),
                             textures,
+                            ..GpuOptions::default()
                         })
                         .unwrap(),
                     );

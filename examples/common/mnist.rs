@@ -299,6 +299,9 @@ fn run(
         "test loss {:.4} accuracy {:.4} ({} samples)",
         t.loss, t.accuracy, t.samples
     );
+    for c in s.backend().kernel_choices() {
+        println!("kernel variant: {c}");
+    }
     // A fingerprint of the final parameters (FNV-1a over their bits), to compare runs.
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for (_, v) in s.params()? {

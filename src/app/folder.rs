@@ -29,6 +29,13 @@ pub struct RunResult {
     pub seconds: f64,
     /// Only for the one trial evaluated on the test set.
     pub test_accuracy: Option<f64>,
+    /// The backend the run trained on ([`crate::backend::Backend::describe`]).
+    #[serde(default)]
+    pub backend: String,
+    /// The kernel variants it chose ([`crate::backend::Backend::kernel_choices`]): they
+    /// change speed only, never a result.
+    #[serde(default)]
+    pub kernel_choices: Vec<String>,
 }
 
 pub(super) fn write(path: &Path, text: &str) -> Result<()> {

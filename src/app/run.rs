@@ -92,7 +92,14 @@ pub fn train(
         gap: (1.0 - va.accuracy as f64) - (1.0 - tr.accuracy as f64),
         seconds,
         test_accuracy: None,
+        backend: s.backend().describe(),
+        kernel_choices: s.backend().kernel_choices(),
     };
+    if !quiet {
+        for c in &r.kernel_choices {
+            println!("kernel variant: {c}");
+        }
+    }
     write(
         &out.join("result.json"),
         &serde_json::to_string_pretty(&r).unwrap_or_default(),

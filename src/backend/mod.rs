@@ -109,6 +109,12 @@ pub trait Backend {
     fn sync(&mut self) -> Result<()>;
     /// Whether this backend runs on a GPU (through wgpu).
     fn is_gpu(&self) -> bool;
+    /// The kernel variants chosen for the programs loaded so far, one line each (the GPU's
+    /// matmul: shape class, variant, and how it was chosen, with timings when it was
+    /// timed); empty where a backend has no choice to make.
+    fn kernel_choices(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// (kernel, calls, seconds) when the backend times its kernels (a profiled CPU
     /// backend); empty otherwise.
     fn kernel_times(&self) -> Vec<(String, u64, f64)> {

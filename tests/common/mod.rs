@@ -30,7 +30,7 @@ pub fn gpu_with(opts: GpuOptions) -> Option<Gpu> {
 }
 
 pub fn gpu() -> Option<Gpu> {
-    gpu_with(GpuOptions::from_env())
+    gpu_with(GpuOptions::from_env().expect("SHADEPROP_MATMUL"))
 }
 
 /// The adapter's default configuration and, where it has subgroups, the portable matmul.
@@ -43,6 +43,7 @@ pub fn gpus() -> Vec<Gpu> {
             v.extend(gpu_with(GpuOptions {
                 subgroups: false,
                 textures: None,
+                ..GpuOptions::default()
             }));
         }
     }
@@ -57,6 +58,7 @@ pub fn matmul_gpus() -> Vec<Gpu> {
         v.extend(gpu_with(GpuOptions {
             subgroups: true,
             textures: Some(false),
+            ..GpuOptions::default()
         }));
     }
     v

@@ -43,6 +43,7 @@ fn matmul_operands_from_textures() {
     let forced = GpuOptions {
         subgroups: true,
         textures: Some(true),
+        ..GpuOptions::default()
     };
     let Some(g) = gpu_with(forced) else {
         return;
@@ -180,4 +181,78 @@ fn matmul_k_past_65535_steps_is_complete() {
             .tol(1e-2, 1e-3)
             .check(&mut gs);
     }
+}
+
+/// Every matmul variant forced on, whatever the adapter would pick: the portable and
+/// subgroup kernels and the workgroup-memory tiled kernel in each tile shape. Each gives
+/// the CPU twin's result on every transpose, with and without the bias, for f32 and packed
+/// f16 operands, on shapes that no tile divides (and on exact tilings), and every variant
+/// gives the same bits as the adapter's default kernel: they sum each element's products in
+/// the same order with the same fma (also the slices of a split-K product, whose split does
+/// not depend on the variant). The portable kernel is compared on the shapes it runs in one
+/// slice: pinning it opens the adapter without subgroups, which also turns split-K off.
+#[test]
+fn every_variant_forced_matches_the_cpu_twin_and_the_default_bit_for_bit() {
+    use shadeprop::backend::gpu::{MatmulSelect, MatmulVariant};
+    let Some(default) = gpu_with(GpuOptions::with_matmul(MatmulSelect::Default)) else {
+        return;
+    };
+    let sg = default.report().subgroup_size.is_some();
+    let mut gs = vec![default];
+    let mut names = vec!["default".to_string()];
+    for v in MatmulVariant::all() {
+        if v == MatmulVariant::Subgroup && !sg {
+            // Not a quiet skip: the default kernel above is then the portable one, and this
+            // adapter has no subgroups to run the other.
+            continue;
+        }
+        let g = gpu_with(GpuOptions::with_matmul(MatmulSelect::Pin(v)))
+            .unwrap_or_else(|| panic!("{v} refused"));
+        assert!(
+            g.report().to_string().contains(&format!("pinned {v}")),
+            "{}",
+            g.report()
+        );
+        gs.push(g);
+        names.push(v.to_string());
+    }
+    assert!(names.len() >= 5, "{names:?}");
+    let shapes = [
+        (1, 1, 1),
+        (3, 5, 7),
+        (37, 45, 29),
+        (70, 20, 37),
+        (64, 64, 32),
+        (129, 257, 17),
+        (130, 67, 300),
+        // Deep with few output tiles: split into K slices on adapters with subgroups.
+        (7, 12, 4500),
+    ];
+    let mut compared = 0;
+    for half in [false, true] {
+        for (prm, case) in matmul_cases(&shapes, half, |si| si as u64 * 7 + 3) {
+            let atol = 2e-6 * (prm.k as f32).sqrt();
+            case.clone().tol(atol, 1e-4).check(&mut gs);
+            let want = case.run(&mut gs[0]);
+            for (g, name) in gs.iter_mut().zip(&names).skip(1) {
+                if name == "portable" && sg && prm.k >= 4096 {
+                    continue;
+                }
+                let got = case.run(g);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                if let Some(i) = (0..want[0].len()).find(|&i| bits(&got[0])[i] != bits(&want[0])[i])
+                {
+                    panic!(
+                        "{:?} {:?}: {name} differs from the default kernel at element {i}: {} vs {}",
+                        case.kernel,
+                        (prm.m, prm.n, prm.k),
+                        got[0][i],
+                        want[0][i]
+                    );
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 100, "{compared}");
 }

@@ -3,32 +3,55 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use super::matmul::MatmulVariant;
+use super::tune::MatmulSelect;
 use crate::error::{Error, Result};
 
 /// How to open the GPU.
 #[derive(Clone, Debug)]
 pub struct GpuOptions {
-    /// Use the subgroup matmul when the adapter has fixed-size subgroups.
+    /// Use the subgroup matmul when the adapter has fixed-size subgroups (pinning the
+    /// portable variant turns this off).
     pub subgroups: bool,
     /// Let the subgroup matmul read A and B from textures (shaders/texture.wgsl): `None`
     /// decides by adapter (on for llvmpipe, where it measured faster; off elsewhere,
     /// unmeasured).
     pub textures: Option<bool>,
+    /// How each product's matmul variant is chosen (timed on hardware GPUs by default).
+    pub matmul: MatmulSelect,
 }
 
 impl GpuOptions {
-    /// Defaults, with `SHADEPROP_MATMUL=portable` forcing the kernel without subgroups and
-    /// `SHADEPROP_MATMUL_TEXTURE=0` or `1` turning texture operands off or on.
-    pub fn from_env() -> Self {
-        let portable = std::env::var("SHADEPROP_MATMUL").is_ok_and(|v| v == "portable");
+    /// Defaults, with `SHADEPROP_MATMUL` choosing the matmul variants (`auto`, `tune`,
+    /// `default`, or a variant to pin: `portable`, `subgroup`, `tiled-64x64-4x4`, ...; see
+    /// [`MatmulSelect`]) and `SHADEPROP_MATMUL_TEXTURE=0` or `1` turning texture operands
+    /// off or on.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] when `SHADEPROP_MATMUL` names no choice.
+    pub fn from_env() -> Result<Self> {
+        let matmul = match std::env::var("SHADEPROP_MATMUL") {
+            Ok(v) => v.parse()?,
+            Err(_) => MatmulSelect::Auto,
+        };
         let textures = match std::env::var("SHADEPROP_MATMUL_TEXTURE").as_deref() {
             Ok("0") => Some(false),
             Ok("1") => Some(true),
             _ => None,
         };
-        GpuOptions {
-            subgroups: !portable,
+        Ok(GpuOptions {
+            subgroups: matmul != MatmulSelect::Pin(MatmulVariant::Portable),
             textures,
+            matmul,
+        })
+    }
+
+    /// The defaults with the matmul variant chosen by `matmul`.
+    pub fn with_matmul(matmul: MatmulSelect) -> Self {
+        GpuOptions {
+            subgroups: matmul != MatmulSelect::Pin(MatmulVariant::Portable),
+            matmul,
+            ..GpuOptions::default()
         }
     }
 }
@@ -38,6 +61,7 @@ impl Default for GpuOptions {
         GpuOptions {
             subgroups: true,
             textures: None,
+            matmul: MatmulSelect::Auto,
         }
     }
 }
@@ -57,6 +81,9 @@ pub struct AdapterReport {
     /// Whether the subgroup matmul reads A and B from textures where the shape allows
     /// (shaders/texture.wgsl).
     pub texture_operands: bool,
+    /// How matmul variants are chosen: `timed per shape class`, `default kernel`, or
+    /// `pinned <variant>`.
+    pub matmul_select: String,
 }
 
 impl fmt::Display for AdapterReport {
@@ -84,8 +111,19 @@ impl fmt::Display for AdapterReport {
                 ),
                 None => "portable 4x4 register blocks".into(),
             }
-        )
+        )?;
+        write!(f, "; variants: {}", self.matmul_select)
     }
+}
+
+/// Whether `info` is a hardware GPU (not a CPU rasterizer such as llvmpipe).
+pub fn hardware(info: &wgpu::AdapterInfo) -> bool {
+    matches!(
+        info.device_type,
+        wgpu::DeviceType::DiscreteGpu
+            | wgpu::DeviceType::IntegratedGpu
+            | wgpu::DeviceType::VirtualGpu
+    ) && !info.name.contains("llvmpipe")
 }
 
 const INSTALL_HINT: &str = "no Vulkan/Metal/DX12/GL adapter was found. On Debian/Ubuntu \
@@ -99,6 +137,8 @@ pub(crate) struct Context {
     pub report: AdapterReport,
     /// File name for this adapter's pipeline cache, where the adapter supports one.
     pub cache_key: Option<String>,
+    /// Whether the adapter is a hardware GPU ([`hardware`]).
+    pub hardware: bool,
     error: Arc<Mutex<Option<String>>>,
 }
 
@@ -139,7 +179,8 @@ impl Context {
         let sg = features.contains(wgpu::Features::SUBGROUP)
             && info.subgroup_min_size == info.subgroup_max_size
             && [4, 8, 16, 32, 64].contains(&info.subgroup_min_size);
-        let use_sg = opts.subgroups && sg;
+        let use_sg =
+            opts.subgroups && sg && opts.matmul != MatmulSelect::Pin(MatmulVariant::Portable);
         let mut required_features = if use_sg {
             wgpu::Features::SUBGROUP
         } else {
@@ -181,6 +222,12 @@ impl Context {
             subgroup_size: use_sg.then_some(info.subgroup_min_size),
             narrow_matmul: false,
             texture_operands: use_sg && opts.textures.unwrap_or(info.name.contains("llvmpipe")),
+            matmul_select: match opts.matmul {
+                MatmulSelect::Auto if hardware(&info) => "timed per shape class".into(),
+                MatmulSelect::Tune => "timed per shape class".into(),
+                MatmulSelect::Auto | MatmulSelect::Default => "default kernel".into(),
+                MatmulSelect::Pin(v) => format!("pinned {v}"),
+            },
         };
         Ok(Context {
             device,
@@ -188,6 +235,7 @@ impl Context {
             limits,
             report,
             cache_key,
+            hardware: hardware(&info),
             error,
         })
     }

@@ -48,9 +48,9 @@ pub fn arity(kernel: Kernel) -> (usize, usize) {
 /// iterations in all (see UNROLL in shaders/common.wgsl).
 pub const LLVMPIPE_LOOP_LIMIT: u64 = 65_535;
 
-/// An upper bound on the loop iterations one invocation of `instr` runs (loops of
-/// constant trip count are unrolled by the compiler and do not count).
-pub fn loop_trips(instr: &Instr, report: &AdapterReport) -> u64 {
+/// An upper bound on the loop iterations one invocation of `instr` runs with `shape` (loops
+/// of constant trip count are unrolled by the compiler and do not count).
+pub fn loop_trips(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) -> u64 {
     let p = &instr.p;
     let w = |x: usize| x as u64;
     let unroll = 16;
@@ -59,7 +59,16 @@ pub fn loop_trips(instr: &Instr, report: &AdapterReport) -> u64 {
             let mm = MatMulParams::from_words(p);
             // Each invocation runs over its split-K slice, or all of K.
             let depth = w(if mm.split_k > 0 { mm.split_k } else { mm.k });
-            depth.div_ceil(report.subgroup_size.map_or(4, |sg| sg as u64))
+            match shape.tile {
+                // Per BK-deep slice: the staging loops (whose trip count the compiler may
+                // not see through) and the BK steps over it, counted as loops too.
+                Some(t) => {
+                    let u = |x: u32| x as u64;
+                    let staged = u(t.bm * t.bk + t.bk * t.bn).div_ceil(u(t.invocations()));
+                    depth.div_ceil(u(t.bk)) * (staged + u(t.bk) * (1 + u(t.tm) + u(t.tn)))
+                }
+                None => depth.div_ceil(report.subgroup_size.map_or(4, |sg| sg as u64)),
+            }
         }
         Kernel::BiasGrad => w(BiasGradParams::from_words(p).rows).div_ceil(unroll),
         Kernel::SliceSum { .. } => w(SliceSumParams::from_words(p).slices),
@@ -104,8 +113,9 @@ fn grid1d(n: u32) -> [u32; 3] {
     [x, div_up(g, x), 1]
 }
 
-/// Workgroup counts of an instruction.
-pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
+/// Workgroup counts of an instruction, a matmul with `shape` (for the default subgroup or
+/// portable kernel: [`MatmulShape::default`]).
+pub fn workgroups(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) -> [u32; 3] {
     let p = &instr.p;
     let w = |x: usize| x as u32;
     let len = || w(Len::from_words(p).n);
@@ -116,6 +126,9 @@ pub fn workgroups(instr: &Instr, report: &AdapterReport) -> [u32; 3] {
             let (m, n, k, split_k) = (w(mm.m), w(mm.n), w(mm.k), w(mm.split_k));
             // Split-K slices along z.
             let slices = if split_k > 0 { div_up(k, split_k) } else { 1 };
+            if let Some(t) = shape.tile {
+                return [div_up(n, t.bn), div_up(m, t.bm), slices];
+            }
             match report.subgroup_size {
                 Some(_) => {
                     let s = matmul_shape(m, n, k, report);

@@ -63,7 +63,9 @@ impl Gpu {
                 return None;
             };
             let k = MatMulParams::from_words(&i.p).k as u32;
-            let g = dispatch::workgroups(i, &report);
+            // The default kernel's grid, whichever variant runs the product: the split
+            // (and so the order of the sums) does not depend on the variant.
+            let g = dispatch::workgroups(i, &MatmulShape::default(), &report);
             if k < SPLIT_K_MIN_DEPTH || g[0] * g[1] >= SPLIT_K_FEW_GROUPS {
                 return None;
             }
@@ -152,14 +154,14 @@ impl Gpu {
         let mut staged = vec![0u8; (n * PARAM_STRIDE) as usize];
         let mut loaded = vec![];
         for (i, instr) in instrs.iter().enumerate() {
-            let mut shape = self.matmul_shape(instr.kernel, &instr.p);
+            let mut shape = self.choose_shape(instr)?;
             let copies = self.texture_copies(instr, &mut shape)?;
             let pipeline = self.pipeline(instr.kernel, shape)?;
             let o = i * PARAM_STRIDE as usize;
             staged[o..o + 64].copy_from_slice(bytemuck::cast_slice(&instr.p));
             let bind_groups = self.bind_groups(instr, &shape, &copies, &params, o as u64)?;
-            let groups = dispatch::workgroups(instr, &self.ctx.report);
-            self.check_loop_trips(instr)?;
+            let groups = dispatch::workgroups(instr, &shape, &self.ctx.report);
+            self.check_loop_trips(instr, &shape)?;
             loaded.push(LoadedInstr {
                 pipeline,
                 bind_groups,
@@ -170,6 +172,7 @@ impl Gpu {
         }
         self.ctx.queue.write_buffer(&params, 0, &staged);
         self.save_pipeline_cache();
+        self.save_tuning();
         self.programs.push(LoadedProgram {
             instrs: loaded,
             _params: params,
@@ -179,7 +182,7 @@ impl Gpu {
 
     /// The bind groups of `instr` with `shape`, its operands in `copies`' textures or in
     /// buffers, its parameters at byte `offset` of `params`.
-    fn bind_groups(
+    pub(super) fn bind_groups(
         &self,
         instr: &Instr,
         shape: &MatmulShape,
@@ -294,8 +297,8 @@ impl Gpu {
 
     /// Refuse `instr` on llvmpipe (lavapipe) if one invocation would run more loop
     /// iterations than it allows.
-    fn check_loop_trips(&self, instr: &Instr) -> Result<()> {
-        let trips = dispatch::loop_trips(instr, &self.ctx.report);
+    fn check_loop_trips(&self, instr: &Instr, shape: &MatmulShape) -> Result<()> {
+        let trips = dispatch::loop_trips(instr, shape, &self.ctx.report);
         if self.ctx.report.name.contains("llvmpipe") && trips > dispatch::LLVMPIPE_LOOP_LIMIT {
             return Err(Error::Gpu(format!(
                 "{:?} with parameter words {:?} would run {trips} loop iterations per invocation; \

@@ -1,5 +1,7 @@
-//! The subgroup matmul's variants: its shape over the output, B read four values per load,
-//! and A and B read from textures.
+//! The matmul's variants: the portable and subgroup kernels (shaped for llvmpipe), the
+//! workgroup-memory tiled kernel in several tile shapes (shaped for hardware GPUs), the
+//! subgroup kernel's shape over the output, B read four values per load, and A and B read
+//! from textures.
 
 use super::{AdapterReport, Gpu};
 use crate::backend::Kernel;
@@ -12,9 +14,134 @@ pub const SG_TM: u32 = 32;
 /// Width in texels of the textures that hold matmul operands (TEXW, shaders/texture.wgsl).
 pub const TEX_WIDTH: u32 = 4096;
 
+/// A tile shape of the workgroup-memory matmul (shaders/matmul_tiled.wgsl): each workgroup
+/// computes a `bm` × `bn` tile of C through `bk`-deep slices of A and B staged in
+/// workgroup memory, each of its (`bn`/`tn`)·(`bm`/`tm`) invocations a `tm` × `tn` block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tile {
+    /// Output rows per workgroup.
+    pub bm: u32,
+    /// Output columns per workgroup.
+    pub bn: u32,
+    /// k per staged slice.
+    pub bk: u32,
+    /// Rows per invocation.
+    pub tm: u32,
+    /// Columns per invocation.
+    pub tn: u32,
+}
+
+impl Tile {
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> u32 {
+        (self.bm / self.tm) * (self.bn / self.tn)
+    }
+
+    /// Bytes of workgroup memory (the staged slices of A and B, f32).
+    pub fn workgroup_bytes(&self) -> u32 {
+        4 * self.bk * (self.bm + self.bn)
+    }
+}
+
+/// The tile shapes the tiled matmul is built in: small tiles for short or narrow outputs
+/// (more workgroups in flight), large ones with larger register blocks (more arithmetic per
+/// staged word) for big products. All use at most 256 invocations (a multiple of every
+/// subgroup size from 8 to 64) and 8 KiB of workgroup memory.
+pub const TILES: [Tile; 4] = [
+    Tile {
+        bm: 32,
+        bn: 32,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    },
+    Tile {
+        bm: 64,
+        bn: 64,
+        bk: 16,
+        tm: 4,
+        tn: 4,
+    },
+    Tile {
+        bm: 128,
+        bn: 64,
+        bk: 8,
+        tm: 8,
+        tn: 4,
+    },
+    Tile {
+        bm: 128,
+        bn: 128,
+        bk: 8,
+        tm: 8,
+        tn: 8,
+    },
+];
+
+/// Which matmul kernel computes a product. Every variant sums each element's products in
+/// the same order with the same operations (see shaders/matmul_tiled.wgsl), so the choice
+/// changes the speed, never a bit of the result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulVariant {
+    /// shaders/matmul.wgsl: 4×4 register blocks, no subgroups, no workgroup memory.
+    Portable,
+    /// shaders/matmul_subgroup.wgsl: A broadcast across a subgroup (adapters with
+    /// fixed-size subgroups).
+    Subgroup,
+    /// shaders/matmul_tiled.wgsl in one of the [`TILES`].
+    Tiled(Tile),
+}
+
+impl std::fmt::Display for MatmulVariant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MatmulVariant::Portable => write!(f, "portable"),
+            MatmulVariant::Subgroup => write!(f, "subgroup"),
+            MatmulVariant::Tiled(t) => write!(f, "tiled-{}x{}-{}x{}", t.bm, t.bn, t.tm, t.tn),
+        }
+    }
+}
+
+impl std::str::FromStr for MatmulVariant {
+    type Err = crate::error::Error;
+
+    /// `portable`, `subgroup`, or `tiled-BMxBN-TMxTN` for one of the [`TILES`] (e.g.
+    /// `tiled-64x64-4x4`).
+    ///
+    /// # Errors
+    /// [`crate::Error::Hyperparameter`] naming the value and the variants there are.
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        MatmulVariant::all()
+            .into_iter()
+            .find(|v| v.to_string() == s)
+            .ok_or_else(|| crate::error::Error::Hyperparameter {
+                name: "matmul variant",
+                value: format!("{s:?}"),
+                expected: VARIANT_NAMES,
+            })
+    }
+}
+
+/// The names [`MatmulVariant`] parses (a test checks this list against
+/// [`MatmulVariant::all`]).
+pub const VARIANT_NAMES: &str = "portable, subgroup, tiled-32x32-4x4, tiled-64x64-4x4, \
+    tiled-128x64-8x4 or tiled-128x128-8x8";
+
+impl MatmulVariant {
+    /// Every variant: portable, subgroup, then the tiled ones.
+    pub fn all() -> Vec<MatmulVariant> {
+        let mut v = vec![MatmulVariant::Portable, MatmulVariant::Subgroup];
+        v.extend(TILES.iter().map(|&t| MatmulVariant::Tiled(t)));
+        v
+    }
+}
+
 /// How the subgroup matmul covers an M × N output.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct MatmulShape {
+    /// The tiled kernel in this tile shape instead of the subgroup or portable kernel (the
+    /// other fields are then unused, except `b4`).
+    pub tile: Option<Tile>,
     /// Lanes per row group (CWL): each covers 4 columns.
     pub lanes: u32,
     /// Invocations per workgroup (WG): WG / CWL row groups of SG_TM rows each.
@@ -48,6 +175,7 @@ pub fn matmul_shape(m: u32, n: u32, k: u32, report: &AdapterReport) -> MatmulSha
         && n.is_multiple_of(4 * lanes)
         && k.is_multiple_of(sg);
     MatmulShape {
+        tile: None,
         lanes,
         workgroup,
         full,

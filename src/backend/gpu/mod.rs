@@ -18,9 +18,12 @@ mod pipelines;
 mod readback;
 mod selfcheck;
 mod textures;
+mod tune;
 mod wgsl;
 
 pub use context::{AdapterReport, GpuOptions};
+pub use matmul::{MatmulVariant, TILES, Tile};
+pub use tune::{MatmulChoice, MatmulSelect, shape_class};
 
 use std::collections::HashMap;
 
@@ -67,17 +70,40 @@ pub struct Gpu {
     cache_dirty: bool,
     /// Seconds and calls per kernel when profiling ([`Gpu::profiled`]).
     times: Option<crate::backend::KernelTimes>,
+    /// How matmul variants are chosen, and what was chosen.
+    tuning: tune::Tuning,
 }
 
 impl Gpu {
     /// Open the adapter chosen by `WGPU_BACKEND` / `WGPU_ADAPTER_NAME` (or the default one).
+    ///
+    /// # Errors
+    /// [`crate::Error::NoAdapter`] when none is found or it refuses a device;
+    /// [`crate::Error::Hyperparameter`] for an unknown `SHADEPROP_MATMUL`.
     pub fn new() -> Result<Self> {
-        Self::with_options(GpuOptions::from_env())
+        Self::with_options(GpuOptions::from_env()?)
     }
 
     /// Open an adapter with explicit options.
+    ///
+    /// # Errors
+    /// [`crate::Error::NoAdapter`] when none is found or it refuses a device;
+    /// [`crate::Error::Gpu`] when a pinned matmul variant does not fit the adapter.
     pub fn with_options(opts: GpuOptions) -> Result<Self> {
+        let select = opts.matmul;
         let ctx = context::Context::new(opts)?;
+        let tuning = tune::Tuning::new(
+            select,
+            ctx.hardware || select == MatmulSelect::Tune,
+            tune::tuning_file(
+                pipelines::cache_dir(),
+                ctx.cache_key.as_deref(),
+                &ctx.report.name,
+                &ctx.report.driver,
+            ),
+            &ctx.report.name,
+            &ctx.report.driver,
+        );
         let globals = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("globals"),
             size: std::mem::size_of::<Globals>() as u64,
@@ -106,7 +132,11 @@ impl Gpu {
             cache: None,
             cache_dirty: false,
             times: None,
+            tuning,
         };
+        if let MatmulSelect::Pin(v) = select {
+            g.check_pinned(v)?;
+        }
         g.open_pipeline_cache();
         g.check_narrow_matmul()?;
         Ok(g)
@@ -238,6 +268,13 @@ impl Backend for Gpu {
     fn sync(&mut self) -> Result<()> {
         self.ctx.wait()?;
         self.ctx.take_error()
+    }
+
+    fn kernel_choices(&self) -> Vec<String> {
+        self.matmul_choices()
+            .iter()
+            .map(|c| format!("matmul {c}"))
+            .collect()
     }
 
     fn is_gpu(&self) -> bool {

@@ -10,7 +10,7 @@ use crate::error::Result;
 
 /// Where pipeline caches live: `SHADEPROP_PIPELINE_CACHE` (a folder; `off` disables),
 /// else `$XDG_CACHE_HOME/shadeprop`, else `$HOME/.cache/shadeprop`.
-fn cache_dir() -> Option<std::path::PathBuf> {
+pub(super) fn cache_dir() -> Option<std::path::PathBuf> {
     use std::path::PathBuf;
     match std::env::var("SHADEPROP_PIPELINE_CACHE") {
         Ok(v) if v == "off" => None,
@@ -150,7 +150,9 @@ impl Gpu {
             self.modules.insert(key, m);
         }
         let mut consts = kernel.constants();
-        if shape.lanes > 0 {
+        if shape.tile.is_some() {
+            consts.push(("B4", if shape.b4 { 1.0 } else { 0.0 }));
+        } else if shape.lanes > 0 {
             consts.push(("CWL", shape.lanes as f64));
             consts.push(("WG", shape.workgroup as f64));
             consts.push(("FULL", if shape.full { 1.0 } else { 0.0 }));

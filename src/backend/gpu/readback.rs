@@ -39,10 +39,7 @@ impl Gpu {
 
     /// Whether `len` elements from `off` of buffer `buf` can be read.
     fn check_read(&self, buf: usize, off: usize, len: usize) -> Result<()> {
-        let spec = self
-            .specs
-            .get(buf)
-            .ok_or_else(|| Error::Graph(format!("no buffer {buf}")))?;
+        let (_, spec) = self.operand_buffer(buf)?;
         if off + len > spec.len {
             return Err(Error::Graph(format!(
                 "read {off}..{} of {} ({} elements)",

@@ -36,7 +36,8 @@ impl Gpu {
     ) -> Result<Vec<TextureCopy>> {
         let (format, texel, _) = texture_format(instr.kernel);
         let mut copies = vec![];
-        if let (Kernel::MatMul { .. }, [a, b, ..]) = (instr.kernel, &instr.ins[..])
+        if let (Kernel::MatMul { .. }, [a, b, ..], None) =
+            (instr.kernel, &instr.ins[..], shape.tile)
             && let bytes = ((a.len * 4) as u64, (b.len * 4) as u64)
             && let Some((a_rows, b_rows)) = self.texture_rows(instr.kernel, &instr.p, shape, bytes)
             && [a, b]

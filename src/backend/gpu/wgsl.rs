@@ -3,23 +3,26 @@
 
 use super::AdapterReport;
 use super::dispatch::ATEX_BINDING;
-use super::matmul::{MatmulShape, SG_TM, TEX_WIDTH};
+use super::matmul::{MatmulShape, SG_TM, TEX_WIDTH, Tile};
 use crate::backend::{Family, KernelDef};
 use crate::error::{Error, Result};
 
-/// A compiled module is keyed by family, plus the subgroup size for the matmul and whether
-/// its operands come from textures.
+/// A compiled module is keyed by family, plus for the matmul the subgroup size, whether its
+/// operands come from textures, or the tiled kernel's tile shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ModuleKey {
     pub family: Family,
     pub subgroup: Option<u32>,
     pub tex: bool,
+    pub tile: Option<Tile>,
 }
 
 impl ModuleKey {
     /// The module a kernel with this definition and matmul shape is compiled from.
     pub fn for_kernel(def: &KernelDef, report: &AdapterReport, shape: MatmulShape) -> Self {
-        let subgroup = if matches!(def.family, Family::Matmul | Family::MatmulHalf) {
+        let matmul = matches!(def.family, Family::Matmul | Family::MatmulHalf);
+        let tile = shape.tile.filter(|_| matmul);
+        let subgroup = if matmul && tile.is_none() {
             report.subgroup_size
         } else {
             None
@@ -28,12 +31,14 @@ impl ModuleKey {
             family: def.family,
             subgroup,
             tex: subgroup.is_some() && shape.tex,
+            tile,
         }
     }
 }
 
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const MATMUL_SUBGROUP: &str = include_str!("../../../shaders/matmul_subgroup.wgsl");
+const MATMUL_TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
 const LOAD_F32: &str = include_str!("../../../shaders/load_f32.wgsl");
 const LOAD_F16: &str = include_str!("../../../shaders/load_f16.wgsl");
 const TEXTURE: &str = include_str!("../../../shaders/texture.wgsl");
@@ -83,9 +88,12 @@ fn loaders(src: &str, key: ModuleKey, texel_type: &str) -> String {
 /// The WGSL text of a module. The matmul families get their operand loaders (f32, or
 /// packed f16 with in0/in1 declared as words); the f16 cast writes words to out0.
 pub fn module_source(key: ModuleKey) -> Result<String> {
-    let body = match (key.family, key.subgroup) {
-        (Family::Matmul | Family::MatmulHalf, Some(sg)) => unroll_subgroup_matmul(sg, key.tex)?,
-        (f, _) => f.source().to_string(),
+    let body = match (key.family, key.subgroup, key.tile) {
+        (Family::Matmul | Family::MatmulHalf, _, Some(t)) => tiled_matmul(t),
+        (Family::Matmul | Family::MatmulHalf, Some(sg), None) => {
+            unroll_subgroup_matmul(sg, key.tex)?
+        }
+        (f, _, _) => f.source().to_string(),
     };
     // The prelude declares every operand array<f32>; a module may give one another type.
     let retype = |s: &str, v: &str, ty: &str| {
@@ -124,6 +132,29 @@ pub fn module_source(key: ModuleKey) -> Result<String> {
         }
         Family::Half => format!("{}\n{body}", words(COMMON, "out0")),
         _ => format!("{COMMON}\n{body}"),
+    })
+}
+
+/// shaders/matmul_tiled.wgsl with the tile shape `t`.
+pub fn tiled_matmul(t: Tile) -> String {
+    [
+        ("BM", t.bm),
+        ("BN", t.bn),
+        ("BK", t.bk),
+        ("TM", t.tm),
+        ("TN", t.tn),
+    ]
+    .iter()
+    .fold(MATMUL_TILED.to_string(), |s, (name, v)| {
+        let default = match *name {
+            "BM" | "BN" => 64,
+            "BK" => 16,
+            _ => 4,
+        };
+        s.replace(
+            &format!("const {name}: u32 = {default}u;"),
+            &format!("const {name}: u32 = {v}u;"),
+        )
     })
 }
 

@@ -1,0 +1,164 @@
+//! The matmul autotuner (src/backend/gpu/tune.rs): a shape class is timed on first use,
+//! the fastest candidate remembered in a file beside the pipeline cache and reused by the
+//! next process, reported, and overridden by a pin; an unreadable file is ignored; and
+//! the choice never changes a bit, down to a whole training run. Its own test binary,
+//! since it points the pipeline cache at a folder of its own for the process.
+
+mod common;
+use common::*;
+use shadeprop::backend::Globals;
+use shadeprop::backend::check::run_kernel;
+use shadeprop::backend::gpu::{Gpu, GpuOptions, MatmulSelect, MatmulVariant, shape_class};
+use shadeprop::kernels::KernelParams;
+use shadeprop::kernels::matmul::MatMulParams;
+use shadeprop::nn::Sequential;
+use shadeprop::optim::Sgd;
+use shadeprop::session::Session;
+
+fn open(select: MatmulSelect) -> Option<Gpu> {
+    gpu_with(GpuOptions::with_matmul(select))
+}
+
+fn product(g: &mut Gpu, prm: MatMulParams) -> Vec<u32> {
+    let ins = [
+        rand_vec(1, prm.m * prm.k),
+        rand_vec(2, prm.k * prm.n),
+        rand_vec(3, prm.n),
+    ];
+    let outs = [vec![0.0; prm.m * prm.n]];
+    let got = run_kernel(
+        g,
+        prm.kernel(),
+        prm.to_words(),
+        &ins,
+        &outs,
+        &Globals::default(),
+    )
+    .expect("matmul runs");
+    got[0].iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn tuning_is_timed_remembered_reported_pinned_and_bit_neutral() {
+    let dir = scratch_dir("tuning-cache");
+    let _ = std::fs::remove_dir_all(&dir);
+    // SAFETY: set before any thread of this binary reads the environment (one test).
+    unsafe { std::env::set_var("SHADEPROP_PIPELINE_CACHE", &dir) };
+    let prm = MatMulParams {
+        m: 100,
+        n: 72,
+        k: 300,
+        ta: true,
+        bias: true,
+        ..Default::default()
+    };
+    let class = shape_class(&prm);
+    assert_eq!(class, "f32 TN m128 n128 k512");
+    let Some(mut plain) = open(MatmulSelect::Default) else {
+        return;
+    };
+    let want = product(&mut plain, prm);
+    let choice = &plain.matmul_choices()[0];
+    assert_eq!(
+        (choice.class.as_str(), choice.how.as_str()),
+        (class.as_str(), "default")
+    );
+
+    // On llvmpipe `auto` keeps the default kernel, untimed; on hardware it times.
+    let mut auto = open(MatmulSelect::Auto).unwrap();
+    assert_eq!(product(&mut auto, prm), want);
+    let how = auto.matmul_choices()[0].how.clone();
+    if auto.report().name.contains("llvmpipe") {
+        assert_eq!(how, "default", "{}", auto.report());
+    }
+
+    // Timed: every candidate is timed, none excluded for different bits.
+    let mut tuned = open(MatmulSelect::Tune).unwrap();
+    assert!(tuned.report().to_string().contains("timed per shape class"));
+    assert_eq!(product(&mut tuned, prm), want);
+    let c = tuned.matmul_choices();
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert!(c[0].how.starts_with("timed: "), "{}", c[0]);
+    for v in MatmulVariant::all() {
+        let expected = v != MatmulVariant::Portable || tuned.report().subgroup_size.is_none();
+        if v != MatmulVariant::Subgroup || tuned.report().subgroup_size.is_some() {
+            assert_eq!(c[0].how.contains(&format!("{v} ")), expected, "{}", c[0]);
+        }
+    }
+    assert!(!c[0].how.contains("excluded"), "{}", c[0]);
+    let chosen = c[0].variant;
+    let (file, remembered) = tuned.remembered_matmul_choices();
+    let file = file.expect("a tuning file");
+    assert!(file.starts_with(&dir), "{}", file.display());
+    assert_eq!(remembered, vec![(class.clone(), chosen.to_string())]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(&class) && text.contains(&chosen.to_string()),
+        "{text}"
+    );
+
+    // The next process reuses it without timing.
+    let mut again = open(MatmulSelect::Tune).unwrap();
+    assert_eq!(product(&mut again, prm), want);
+    let c = again.matmul_choices();
+    assert_eq!((c[0].variant, c[0].how.as_str()), (chosen, "remembered"));
+
+    // A pin wins over what is remembered.
+    let pin = MatmulVariant::Tiled(shadeprop::backend::gpu::TILES[0]);
+    let mut pinned = open(MatmulSelect::Pin(pin)).unwrap();
+    assert_eq!(product(&mut pinned, prm), want);
+    let c = pinned.matmul_choices();
+    assert_eq!((c[0].variant, c[0].how.as_str()), (pin, "pinned"));
+
+    // A damaged file is ignored (timed again, rewritten), never an error.
+    std::fs::write(&file, b"{ not json").unwrap();
+    let mut fresh = open(MatmulSelect::Tune).unwrap();
+    assert_eq!(product(&mut fresh, prm), want);
+    assert!(fresh.matmul_choices()[0].how.starts_with("timed: "));
+    assert!(std::fs::read_to_string(&file).unwrap().contains(&class));
+
+    // An unknown variant name is a named error.
+    let e = "tiled-7x7-1x1"
+        .parse::<MatmulSelect>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tiled-7x7-1x1") && e.contains("tiled-64x64-4x4"),
+        "{e}"
+    );
+
+    // A whole training run (convolutions, whose im2col products include deep split-K
+    // ones, and linear layers) is bit-identical under every pinned tile shape and the
+    // default kernel.
+    let run = |g: Gpu| {
+        let m = Sequential::image(1, 12, 12)
+            .conv2d(6, 3, 1, 1)
+            .relu()
+            .max_pool(2, 2)
+            .flatten()
+            .linear(40)
+            .batch_norm()
+            .relu()
+            .dropout(0.3)
+            .linear(4);
+        let mut s = Session::new(Box::new(g), m.build().unwrap(), Sgd::w_mlp(), 11, 32).unwrap();
+        for step in 0..4 {
+            let (x, y) = batch(100 + step, 32, 144, 4);
+            s.train_batch(&x, &y).unwrap();
+        }
+        let mut bits = vec![];
+        for (_, v) in s.params().unwrap() {
+            bits.extend(v.iter().map(|x| x.to_bits()));
+        }
+        bits
+    };
+    let reference = run(open(MatmulSelect::Default).unwrap());
+    for t in shadeprop::backend::gpu::TILES {
+        let v = MatmulVariant::Tiled(t);
+        assert!(
+            run(open(MatmulSelect::Pin(v)).unwrap()) == reference,
+            "{v}: parameters differ"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
