@@ -26,10 +26,15 @@ const TN: u32 = 4u;
 const WX: u32 = BN / TN;
 const WY: u32 = BM / TM;
 const NT: u32 = WX * WY;
+// Row pitches of the staged slices, one word over the tile: the staging loops write
+// neighbouring k of one row from neighbouring invocations (A untransposed, B transposed),
+// and with a pitch of BM or BN words those writes would all fall in one memory bank.
+const AP: u32 = BM + 1u;
+const BP: u32 = BN + 1u;
 
-// As[k·BM + r] = A[r0 + r, k0 + k]; Bs[k·BN + c] = B[k0 + k, c0 + c].
-var<workgroup> As: array<f32, BM * BK>;
-var<workgroup> Bs: array<f32, BK * BN>;
+// As[k·AP + r] = A[r0 + r, k0 + k]; Bs[k·BP + c] = B[k0 + k, c0 + c].
+var<workgroup> As: array<f32, AP * BK>;
+var<workgroup> Bs: array<f32, BK * BP>;
 
 fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
     if (TA) { return lda(k * M + r); }
@@ -66,7 +71,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
             if (TA) { r = e % BM; k = e / BM; } else { k = e % BK; r = e / BK; }
             var v = 0.0;
             if (r0 + r < M && k0 + k < kend) { v = a_at(r0 + r, k0 + k, M, K); }
-            As[k * BM + r] = v;
+            As[k * AP + r] = v;
         }
         // B's BK×BN slice: four columns per load (ldb4, one vector load with B4) where B is
         // not transposed and the four are inside N; single values otherwise.
@@ -84,7 +89,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
                         }
                     }
                 }
-                let o = k * BN + c;
+                let o = k * BP + c;
                 Bs[o] = v.x; Bs[o + 1u] = v.y; Bs[o + 2u] = v.z; Bs[o + 3u] = v.w;
             }
         } else {
@@ -93,15 +98,15 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
                 let c = e / BK;
                 var v = 0.0;
                 if (c0 + c < N && k0 + k < kend) { v = b_at(k0 + k, c0 + c, N, K); }
-                Bs[k * BN + c] = v;
+                Bs[k * BP + c] = v;
             }
         }
         workgroupBarrier();
         for (var k = 0u; k < BK; k++) {
             var a: array<f32, TM>;
             var b: array<f32, TN>;
-            for (var i = 0u; i < TM; i++) { a[i] = As[k * BM + lid.y + i * WY]; }
-            for (var j = 0u; j < TN; j++) { b[j] = Bs[k * BN + lid.x + j * WX]; }
+            for (var i = 0u; i < TM; i++) { a[i] = As[k * AP + lid.y + i * WY]; }
+            for (var j = 0u; j < TN; j++) { b[j] = Bs[k * BP + lid.x + j * WX]; }
             for (var i = 0u; i < TM; i++) {
                 for (var j = 0u; j < TN; j++) {
                     acc[i * TN + j] = fma(a[i], b[j], acc[i * TN + j]);

@@ -37,16 +37,17 @@ impl Tile {
         (self.bm / self.tm) * (self.bn / self.tn)
     }
 
-    /// Bytes of workgroup memory (the staged slices of A and B, f32).
+    /// Bytes of workgroup memory (the staged slices of A and B, f32, each row padded by
+    /// one word).
     pub fn workgroup_bytes(&self) -> u32 {
-        4 * self.bk * (self.bm + self.bn)
+        4 * self.bk * (self.bm + self.bn + 2)
     }
 }
 
 /// The tile shapes the tiled matmul is built in: small tiles for short or narrow outputs
 /// (more workgroups in flight), large ones with larger register blocks (more arithmetic per
 /// staged word) for big products. All use at most 256 invocations (a multiple of every
-/// subgroup size from 8 to 64) and 8 KiB of workgroup memory.
+/// subgroup size from 8 to 64) and about 8 KiB of workgroup memory.
 pub const TILES: [Tile; 4] = [
     Tile {
         bm: 32,
