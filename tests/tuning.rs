@@ -160,5 +160,20 @@ fn tuning_is_timed_remembered_reported_pinned_and_bit_neutral() {
             "{v}: parameters differ"
         );
     }
+
+    // The same choice by backend name (the CLI's `--backend`, a config's `backend`).
+    let (b, why) = shadeprop::backend::open("gpu:tiled-64x64-4x4").unwrap();
+    assert!(
+        b.describe().contains("pinned tiled-64x64-4x4"),
+        "{}",
+        b.describe()
+    );
+    assert!(why.contains("tiled-64x64-4x4"), "{why}");
+    for bad in ["gpu:fast", "gpu:", "GPU"] {
+        let e = shadeprop::backend::open(bad).err().expect(bad).to_string();
+        assert!(e.contains(bad) && e.contains("tiled-128x128-8x8"), "{e}");
+        assert!(shadeprop::backend::check_name(bad).is_err());
+    }
+    shadeprop::backend::check_name("gpu:tune").unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

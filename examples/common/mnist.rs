@@ -77,7 +77,7 @@ fn parse(name: &'static str) -> Result<Args, String> {
         }
         if key == "--help" || key == "-h" {
             return Err(format!(
-                "usage: {name} [--backend auto|gpu|cpu|cpu-ref] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
+                "usage: {name} [--backend auto|gpu|cpu|cpu-ref|gpu:<matmul>] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
                 [--weight-decay F] [--dropout F] [--clip-norm F (0 = off)] [--seed N] [--data DIR] \
                 [--val-fraction F] [--train-limit N] [--patience N (Keras: 0 stops at the first epoch without improvement)] [--no-early-stopping] \
                 [--schedule cosine|constant (cosine: lr annealed to 0 per step over --epochs)] [--out DIR] [--resume CHECKPOINT] \

@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! seed = 0
-//! backend = "auto"             # auto | gpu | cpu | cpu-ref
+//! backend = "auto"             # auto | gpu | cpu | cpu-ref | gpu:<matmul variant>
 //!
 //! [data]
 //! dataset = "mnist"            # mnist | fashion-mnist | folder

@@ -23,12 +23,7 @@ fn rate(name: &'static str, p: f32) -> Result<()> {
 impl RunConfig {
     /// Check every value; the error names the field, the value and what was expected.
     pub fn validate(&self) -> Result<()> {
-        one_of(
-            "backend",
-            &self.backend,
-            &["auto", "gpu", "cpu", "cpu-ref"],
-            "auto, gpu, cpu or cpu-ref",
-        )?;
+        crate::backend::check_name(&self.backend)?;
         let d = &self.data;
         one_of(
             "data.dataset",

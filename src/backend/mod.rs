@@ -163,7 +163,14 @@ pub fn list_adapters() -> Vec<(String, wgpu::DeviceType)> {
 /// - `gpu`: wgpu, whatever the adapter (lavapipe included; `WGPU_ADAPTER_NAME` and
 ///   `WGPU_BACKEND` choose);
 /// - `cpu`: the fast CPU backend ([`cpu::Cpu::fast`]);
-/// - `cpu-ref`: the CPU reference kernels ([`cpu::Cpu::new`]).
+/// - `cpu-ref`: the CPU reference kernels ([`cpu::Cpu::new`]);
+/// - `gpu:<matmul>`: wgpu with the matmul variants chosen by `<matmul>`
+///   ([`gpu::MatmulSelect`]: `auto`, `tune`, `default`, or a variant to pin such as
+///   `tiled-64x64-4x4`), over `SHADEPROP_MATMUL`.
+///
+/// # Errors
+/// [`crate::Error::Hyperparameter`] for an unknown name ([`BACKEND_NAMES`]);
+/// [`crate::Error::NoAdapter`] when a GPU is asked for and none opens.
 pub fn open(name: &str) -> Result<(Box<dyn Backend>, String)> {
     match name {
         "auto" => {
@@ -209,10 +216,57 @@ pub fn open(name: &str) -> Result<(Box<dyn Backend>, String)> {
             Box::new(cpu::Cpu::new()),
             "cpu-ref: forced (reference kernels)".into(),
         )),
-        other => Err(crate::error::Error::Hyperparameter {
+        other => match other.strip_prefix("gpu:") {
+            Some(select) => {
+                let matmul: gpu::MatmulSelect =
+                    select
+                        .parse()
+                        .map_err(|_| crate::error::Error::Hyperparameter {
+                            name: "backend",
+                            value: other.into(),
+                            expected: BACKEND_NAMES,
+                        })?;
+                let g = gpu::Gpu::with_options(gpu::GpuOptions {
+                    textures: gpu::GpuOptions::from_env()?.textures,
+                    ..gpu::GpuOptions::with_matmul(matmul)
+                })?;
+                Ok((
+                    Box::new(g),
+                    format!("gpu: forced, matmul variants {select}"),
+                ))
+            }
+            None => Err(crate::error::Error::Hyperparameter {
+                name: "backend",
+                value: other.into(),
+                expected: BACKEND_NAMES,
+            }),
+        },
+    }
+}
+
+/// The backend names [`open`] takes.
+pub const BACKEND_NAMES: &str = "auto, gpu, cpu, cpu-ref, or gpu:<matmul> with <matmul> one of \
+    auto, tune, default, portable, subgroup, tiled-32x32-4x4, tiled-64x64-4x4, \
+    tiled-128x64-8x4, tiled-128x128-8x8";
+
+/// Check a backend name without opening it.
+///
+/// # Errors
+/// [`crate::Error::Hyperparameter`] naming the value and [`BACKEND_NAMES`].
+pub fn check_name(name: &str) -> crate::error::Result<()> {
+    let ok = match name {
+        "auto" | "gpu" | "cpu" | "cpu-ref" => true,
+        other => other
+            .strip_prefix("gpu:")
+            .is_some_and(|s| s.parse::<gpu::MatmulSelect>().is_ok()),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::error::Error::Hyperparameter {
             name: "backend",
-            value: other.into(),
-            expected: "auto, gpu, cpu or cpu-ref",
-        }),
+            value: name.into(),
+            expected: BACKEND_NAMES,
+        })
     }
 }
