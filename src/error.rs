@@ -159,6 +159,18 @@ pub enum Error {
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A value as an error message shows it: quoted (so that spaces and control characters
+/// are visible), and cut after 80 characters with the length said.
+pub(crate) fn shown(v: &str) -> String {
+    let n = v.chars().count();
+    if n <= 80 {
+        format!("{v:?}")
+    } else {
+        let head: String = v.chars().take(80).collect();
+        format!("{head:?}… ({n} characters)")
+    }
+}
+
 impl Error {
     /// A [`Error::Label`] or [`Error::NonFiniteInput`] re-addressed to the data it came
     /// from: `origin` names it and `row` maps the row (e.g. a batch row to its dataset

@@ -175,5 +175,128 @@ fn tuning_is_timed_remembered_reported_pinned_and_bit_neutral() {
         assert!(shadeprop::backend::check_name(bad).is_err());
     }
     shadeprop::backend::check_name("gpu:tune").unwrap();
+
+    // The environment: empty is unset; a bad value does not override a backend name.
+    // SAFETY: this binary's one test, on one thread.
+    unsafe { std::env::set_var("SHADEPROP_MATMUL", "") };
+    assert_eq!(GpuOptions::from_env().unwrap().matmul, MatmulSelect::Auto);
+    unsafe { std::env::set_var("SHADEPROP_MATMUL", "garbage") };
+    let e = GpuOptions::from_env().unwrap_err().to_string();
+    assert!(
+        e.contains("\"garbage\"") && e.contains("tiled-64x64-4x4"),
+        "{e}"
+    );
+    let (b, _) =
+        shadeprop::backend::open("gpu:default").expect("the name wins over the environment");
+    assert!(b.describe().contains("default kernel"), "{}", b.describe());
+    drop(b);
+    unsafe { std::env::remove_var("SHADEPROP_MATMUL") };
+    let long = format!("gpu:{}", "x".repeat(5000));
+    let e = shadeprop::backend::open(&long).err().unwrap().to_string();
+    assert!(e.len() < 600 && e.contains("5004 characters"), "{e}");
+
+    llvmpipe_loop_limit_with_a_remembered_or_pinned_tile(&file);
+    cache_files_that_are_not_regular_files(&dir, &file);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A shape class spans depths up to twice its smallest, so a tile remembered (or timed) for
+/// a shallower product may pass llvmpipe's loop limit on a deeper one of the class
+/// (tiled-128x128-8x8 fits K <= 3640 there): such a product runs the default kernel, and
+/// the report says so. Pinned, the same tile is an error naming the pin, not the batch.
+fn llvmpipe_loop_limit_with_a_remembered_or_pinned_tile(file: &std::path::Path) {
+    let prm = MatMulParams {
+        m: 1024,
+        n: 256,
+        k: 4000,
+        ..Default::default()
+    };
+    let class = shape_class(&prm);
+    assert_eq!(class, "f32 NN m1024 n256 k4096");
+    let mut plain = open(MatmulSelect::Default).unwrap();
+    let want = product(&mut plain, prm);
+    let llvmpipe = plain.report().name.contains("llvmpipe");
+    let text = serde_json::json!({
+        "adapter": plain.report().name,
+        "driver": plain.report().driver,
+        "choices": { class.clone(): "tiled-128x128-8x8" },
+    });
+    drop(plain);
+    std::fs::write(file, serde_json::to_vec_pretty(&text).unwrap()).unwrap();
+    let mut tuned = open(MatmulSelect::Tune).unwrap();
+    assert_eq!(product(&mut tuned, prm), want);
+    let c = &tuned.matmul_choices()[0];
+    assert_eq!(c.how.starts_with("remembered"), true, "{c}");
+    assert_eq!(c.how.contains("loop limit"), llvmpipe, "{c}");
+
+    let pin = MatmulVariant::Tiled(shadeprop::backend::gpu::TILES[3]);
+    let mut pinned = open(MatmulSelect::Pin(pin)).unwrap();
+    let ins = [
+        rand_vec(1, prm.m * prm.k),
+        rand_vec(2, prm.k * prm.n),
+        rand_vec(3, prm.n),
+    ];
+    let outs = [vec![0.0; prm.m * prm.n]];
+    let r = run_kernel(
+        &mut pinned,
+        prm.kernel(),
+        prm.to_words(),
+        &ins,
+        &outs,
+        &Globals::default(),
+    );
+    match (llvmpipe, r) {
+        (true, Err(e)) => {
+            let e = e.to_string();
+            assert!(
+                e.contains("pinned matmul variant tiled-128x128-8x8")
+                    && e.contains("1024x256x4000"),
+                "{e}"
+            );
+        }
+        (true, Ok(_)) => panic!("llvmpipe ran a product past its loop limit"),
+        (false, r) => {
+            let bits: Vec<u32> = r.unwrap()[0].iter().map(|x| x.to_bits()).collect();
+            assert_eq!(bits, want);
+        }
+    }
+}
+
+/// Cache files are read only when they are regular files of a sane size: a FIFO in the
+/// remembered file's place (which would block a plain read forever) or a link to
+/// /dev/zero (which would fill memory) is ignored, and a directory in its place, which
+/// cannot be replaced, costs timing again but leaves no temporary file behind.
+fn cache_files_that_are_not_regular_files(dir: &std::path::Path, file: &std::path::Path) {
+    let prm = MatMulParams {
+        m: 20,
+        n: 24,
+        k: 30,
+        ..Default::default()
+    };
+    let _ = std::fs::remove_file(file);
+    let fifo = std::process::Command::new("mkfifo").arg(file).status();
+    assert!(fifo.is_ok_and(|s| s.success()), "mkfifo");
+    let mut g = open(MatmulSelect::Tune).unwrap();
+    assert!(g.remembered_matmul_choices().1.is_empty());
+    product(&mut g, prm);
+    drop(g);
+    let _ = std::fs::remove_file(file);
+    std::os::unix::fs::symlink("/dev/zero", file).unwrap();
+    let g = open(MatmulSelect::Tune).unwrap();
+    assert!(g.remembered_matmul_choices().1.is_empty());
+    drop(g);
+    let _ = std::fs::remove_file(file);
+    std::fs::create_dir_all(file).unwrap();
+    let mut g = open(MatmulSelect::Tune).unwrap();
+    product(&mut g, prm);
+    assert!(g.matmul_choices()[0].how.starts_with("timed: "));
+    drop(g);
+    let litter: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(litter.is_empty(), "{litter:?}");
+    std::fs::remove_dir_all(file).unwrap();
 }

@@ -166,7 +166,7 @@ pub fn list_adapters() -> Vec<(String, wgpu::DeviceType)> {
 /// - `cpu-ref`: the CPU reference kernels ([`cpu::Cpu::new`]);
 /// - `gpu:<matmul>`: wgpu with the matmul variants chosen by `<matmul>`
 ///   ([`gpu::MatmulSelect`]: `auto`, `tune`, `default`, or a variant to pin such as
-///   `tiled-64x64-4x4`), over `SHADEPROP_MATMUL`.
+///   `tiled-64x64-4x4`), whatever `SHADEPROP_MATMUL` says.
 ///
 /// # Errors
 /// [`crate::Error::Hyperparameter`] for an unknown name ([`BACKEND_NAMES`]);
@@ -223,11 +223,12 @@ pub fn open(name: &str) -> Result<(Box<dyn Backend>, String)> {
                         .parse()
                         .map_err(|_| crate::error::Error::Hyperparameter {
                             name: "backend",
-                            value: other.into(),
+                            value: crate::error::shown(other),
                             expected: BACKEND_NAMES,
                         })?;
+                // The name's choice, whatever SHADEPROP_MATMUL says.
                 let g = gpu::Gpu::with_options(gpu::GpuOptions {
-                    textures: gpu::GpuOptions::from_env()?.textures,
+                    textures: gpu::GpuOptions::textures_from_env(),
                     ..gpu::GpuOptions::with_matmul(matmul)
                 })?;
                 Ok((
@@ -237,7 +238,7 @@ pub fn open(name: &str) -> Result<(Box<dyn Backend>, String)> {
             }
             None => Err(crate::error::Error::Hyperparameter {
                 name: "backend",
-                value: other.into(),
+                value: crate::error::shown(other),
                 expected: BACKEND_NAMES,
             }),
         },
@@ -265,7 +266,7 @@ pub fn check_name(name: &str) -> crate::error::Result<()> {
     } else {
         Err(crate::error::Error::Hyperparameter {
             name: "backend",
-            value: name.into(),
+            value: crate::error::shown(name),
             expected: BACKEND_NAMES,
         })
     }

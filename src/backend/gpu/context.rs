@@ -28,22 +28,35 @@ impl GpuOptions {
     /// off or on.
     ///
     /// # Errors
-    /// [`Error::Hyperparameter`] when `SHADEPROP_MATMUL` names no choice.
+    /// [`Error::Hyperparameter`] when `SHADEPROP_MATMUL` names no choice (empty is unset).
     pub fn from_env() -> Result<Self> {
         let matmul = match std::env::var("SHADEPROP_MATMUL") {
+            Ok(v) if v.is_empty() => MatmulSelect::Auto,
             Ok(v) => v.parse()?,
-            Err(_) => MatmulSelect::Auto,
-        };
-        let textures = match std::env::var("SHADEPROP_MATMUL_TEXTURE").as_deref() {
-            Ok("0") => Some(false),
-            Ok("1") => Some(true),
-            _ => None,
+            Err(std::env::VarError::NotPresent) => MatmulSelect::Auto,
+            Err(std::env::VarError::NotUnicode(v)) => {
+                return Err(Error::Hyperparameter {
+                    name: "SHADEPROP_MATMUL",
+                    value: crate::error::shown(&v.to_string_lossy()),
+                    expected: "UTF-8 text naming a choice (auto, tune, default, or a variant)",
+                });
+            }
         };
         Ok(GpuOptions {
             subgroups: matmul != MatmulSelect::Pin(MatmulVariant::Portable),
-            textures,
+            textures: Self::textures_from_env(),
             matmul,
         })
+    }
+
+    /// `SHADEPROP_MATMUL_TEXTURE`: `0` or `1` turn texture operands off or on; anything
+    /// else leaves the adapter's default.
+    pub fn textures_from_env() -> Option<bool> {
+        match std::env::var("SHADEPROP_MATMUL_TEXTURE").as_deref() {
+            Ok("0") => Some(false),
+            Ok("1") => Some(true),
+            _ => None,
+        }
     }
 
     /// The defaults with the matmul variant chosen by `matmul`.

@@ -117,7 +117,7 @@ impl std::str::FromStr for MatmulVariant {
             .find(|v| v.to_string() == s)
             .ok_or_else(|| crate::error::Error::Hyperparameter {
                 name: "matmul variant",
-                value: format!("{s:?}"),
+                value: crate::error::shown(s),
                 expected: VARIANT_NAMES,
             })
     }

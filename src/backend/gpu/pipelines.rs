@@ -8,20 +8,25 @@ use super::wgsl::{ModuleKey, module_source};
 use crate::backend::Kernel;
 use crate::error::Result;
 
-/// Where pipeline caches live: `SHADEPROP_PIPELINE_CACHE` (a folder; `off` disables),
-/// else `$XDG_CACHE_HOME/shadeprop`, else `$HOME/.cache/shadeprop`.
+/// Where pipeline caches live: `SHADEPROP_PIPELINE_CACHE` (a folder; `off` disables; empty
+/// is unset), else `$XDG_CACHE_HOME/shadeprop`, else `$HOME/.cache/shadeprop`.
 pub(super) fn cache_dir() -> Option<std::path::PathBuf> {
     use std::path::PathBuf;
-    match std::env::var("SHADEPROP_PIPELINE_CACHE") {
-        Ok(v) if v == "off" => None,
-        Ok(v) => Some(PathBuf::from(v)),
-        Err(_) => std::env::var("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|_| std::env::var("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .ok()
-            .map(|d| d.join("shadeprop")),
+    match std::env::var_os("SHADEPROP_PIPELINE_CACHE").filter(|v| !v.is_empty()) {
+        Some(v) if v == "off" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => {
+            let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+            set("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".cache")))
+                .map(|d| d.join("shadeprop"))
+        }
     }
 }
+
+/// The largest pipeline cache file read back.
+const PIPELINE_CACHE_MAX_BYTES: u64 = 256 << 20;
 
 impl Gpu {
     /// Open (or start) the adapter's persistent pipeline cache, where wgpu offers one.
@@ -31,7 +36,8 @@ impl Gpu {
             return;
         };
         let path = dir.join(key);
-        let data = std::fs::read(&path).ok();
+        // A pipeline cache is a few MiB; anything larger, or not a regular file, is ignored.
+        let data = crate::fs::read_regular_at_most(&path, PIPELINE_CACHE_MAX_BYTES);
         // SAFETY: the data was written by `PipelineCache::get_data` for an adapter with the
         // same cache key (wgpu's key covers the adapter, driver and wgpu version); anything
         // else is rejected by the driver's own header check and `fallback` starts empty.

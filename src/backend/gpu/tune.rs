@@ -56,13 +56,16 @@ impl std::str::FromStr for MatmulSelect {
                 .map(MatmulSelect::Pin)
                 .map_err(|_| Error::Hyperparameter {
                     name: "SHADEPROP_MATMUL",
-                    value: format!("{v:?}"),
+                    value: crate::error::shown(v),
                     expected: "auto, tune, default, portable, subgroup, tiled-32x32-4x4, \
                                tiled-64x64-4x4, tiled-128x64-8x4 or tiled-128x128-8x8",
                 }),
         }
     }
 }
+
+/// Noted in a choice's report when some product of its class ran the default kernel.
+const PAST_LIMIT: &str = "; the default kernel for its products past llvmpipe's loop limit";
 
 /// Products whose operands and result together exceed this are not timed (the default
 /// kernel runs them): the tuner allocates its own copies.
@@ -119,6 +122,9 @@ pub(super) struct Tuning {
     pub(super) chosen: BTreeMap<String, MatmulChoice>,
 }
 
+/// The largest remembered-choices file read (one is a few hundred bytes per shape class).
+const TUNING_FILE_MAX_BYTES: u64 = 1 << 20;
+
 /// The remembered choices' file format.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct TuningFile {
@@ -139,7 +145,7 @@ impl Tuning {
     ) -> Self {
         let remembered = file
             .as_ref()
-            .and_then(|f| std::fs::read(f).ok())
+            .and_then(|f| crate::fs::read_regular_at_most(f, TUNING_FILE_MAX_BYTES))
             .and_then(|d| serde_json::from_slice::<TuningFile>(&d).ok())
             .filter(|t| t.adapter == adapter && t.driver == driver)
             .map(|t| t.choices)
@@ -242,7 +248,38 @@ impl Gpu {
                 }
             },
         };
+        // A class spans depths up to twice its smallest: a variant chosen (or remembered)
+        // for a shallower product of the class may pass llvmpipe's loop limit on this one.
+        if let Some(trips) = self.past_loop_limit(instr, variant) {
+            if let MatmulSelect::Pin(v) = self.tuning.select {
+                let mm = MatMulParams::from_words(&instr.p);
+                return Err(Error::Gpu(format!(
+                    "the pinned matmul variant {v} would run {trips} loop iterations per \
+                     invocation on the {}x{}x{} product (M x N x K); llvmpipe (lavapipe) stops \
+                     at {} and would return a wrong result: pin another variant, or `default`",
+                    mm.m,
+                    mm.n,
+                    mm.k,
+                    dispatch::LLVMPIPE_LOOP_LIMIT
+                )));
+            }
+            let default = self.default_variant();
+            if let Some(c) = self.tuning.chosen.get_mut(&class)
+                && !c.how.contains(PAST_LIMIT)
+            {
+                c.how.push_str(PAST_LIMIT);
+            }
+            return Ok(self.shape_for(instr, default));
+        }
         Ok(self.shape_for(instr, variant))
+    }
+
+    /// The loop iterations per invocation of `instr` in `variant` if they pass llvmpipe's
+    /// limit on llvmpipe (see `dispatch::LLVMPIPE_LOOP_LIMIT`).
+    fn past_loop_limit(&self, instr: &Instr, variant: MatmulVariant) -> Option<u64> {
+        let trips = dispatch::loop_trips(instr, &self.shape_for(instr, variant), &self.ctx.report);
+        (self.ctx.report.name.contains("llvmpipe") && trips > dispatch::LLVMPIPE_LOOP_LIMIT)
+            .then_some(trips)
     }
 
     fn record(&mut self, class: &str, variant: MatmulVariant, how: String) -> MatmulVariant {
@@ -351,10 +388,7 @@ impl Gpu {
                 continue;
             }
             let shape = self.shape_for(&probe, v);
-            let over = dispatch::loop_trips(&probe, &shape, &self.ctx.report)
-                > dispatch::LLVMPIPE_LOOP_LIMIT
-                && self.ctx.report.name.contains("llvmpipe");
-            if over {
+            if self.past_loop_limit(&probe, v).is_some() {
                 notes.push(format!("{v} skipped (llvmpipe's loop limit)"));
                 continue;
             }
