@@ -226,7 +226,7 @@ fn llvmpipe_loop_limit_with_a_remembered_or_pinned_tile(file: &std::path::Path) 
     let mut tuned = open(MatmulSelect::Tune).unwrap();
     assert_eq!(product(&mut tuned, prm), want);
     let c = &tuned.matmul_choices()[0];
-    assert_eq!(c.how.starts_with("remembered"), true, "{c}");
+    assert!(c.how.starts_with("remembered"), "{c}");
     assert_eq!(c.how.contains("loop limit"), llvmpipe, "{c}");
 
     let pin = MatmulVariant::Tiled(shadeprop::backend::gpu::TILES[3]);
