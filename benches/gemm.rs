@@ -13,11 +13,12 @@
 //! more than N³ multiply-adds, checking them against the fast CPU (gemm crate) instead,
 //! whose own check against the reference then only runs at the smaller shapes (the
 //! reference takes minutes at 4096); `--json FILE` also writes every row to FILE as JSON
-//! (shape, m, n, k, backend, adapter, GFLOP/s, ms, what it was checked against). A result
+//! (shape, m, n, k, backend, adapter, GFLOP/s, ms, what it was checked against), rewritten
+//! after every shape so that a run stopped early keeps what it measured. A result
 //! that differs from its reference is reported, the run goes on, and the bench exits with
 //! status 1 at the end.
 //!
-//!   cargo bench --bench gemm [-- --quick] [--only TEXT] [--no-half] [--sizes N,N,...]
+//!   cargo bench --bench gemm [-- --quick] [--only TEXT,...] [--no-half] [--sizes N,N,...]
 //!       [--no-reference-above N] [--json FILE]
 
 use std::time::Instant;
@@ -170,10 +171,21 @@ impl Row {
     }
 }
 
+/// Write every row so far to `--json FILE`, if given.
+fn write_json(path: Option<&std::path::Path>, rows: &[Row]) {
+    let Some(p) = path else { return };
+    let j = serde_json::json!({
+        "threads": rayon::current_num_threads(),
+        "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
+    });
+    std::fs::write(p, serde_json::to_string_pretty(&j).expect("json"))
+        .unwrap_or_else(|e| panic!("--json {}: {e}", p.display()));
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    // `--only TEXT`: the shapes whose name contains TEXT.
-    let only: Option<String> = opt("--only");
+    // `--only TEXT[,TEXT...]`: the shapes whose name contains one of the TEXTs.
+    let only: Option<Vec<String>> = opt("--only").map(|v| v.split(',').map(Into::into).collect());
     let sizes: Vec<usize> = opt("--sizes").map_or(vec![], |v| {
         v.split(',')
             .map(|x| {
@@ -248,7 +260,10 @@ fn main() {
                 v.push((name, n, n, n, false, false));
             }
         }
-        v.retain(|s| only.as_ref().is_none_or(|o| s.0.contains(o.as_str())));
+        v.retain(|s| {
+            only.as_ref()
+                .is_none_or(|o| o.iter().any(|t| s.0.contains(t.as_str())))
+        });
         v
     };
     // Every matmul variant the adapter runs: the subgroup kernel with operands read from
@@ -374,15 +389,9 @@ fn main() {
             r.print();
             rows.push(r);
         }
+        write_json(json_path.as_deref(), &rows);
     }
-    if let Some(p) = &json_path {
-        let j = serde_json::json!({
-            "threads": rayon::current_num_threads(),
-            "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
-        });
-        std::fs::write(p, serde_json::to_string_pretty(&j).expect("json"))
-            .unwrap_or_else(|e| panic!("--json {}: {e}", p.display()));
-    }
+    write_json(json_path.as_deref(), &rows);
     let bad: Vec<&Row> = rows.iter().filter(|r| r.mismatch.is_some()).collect();
     if !bad.is_empty() {
         for r in &bad {
