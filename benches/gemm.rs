@@ -8,7 +8,18 @@
 //! operands from textures (llvmpipe) and a product qualifies, its row "operands from
 //! textures" (the copies into them included) is followed by the same kernel on buffers.
 //!
-//!   cargo bench --bench gemm [-- --quick] [--only TEXT] [--no-half]
+//! `--sizes 512,1024,4096` adds square products of those sizes (those already listed are
+//! not repeated); `--no-reference-above N` skips the naive CPU reference for products of
+//! more than N³ multiply-adds, checking them against the fast CPU (gemm crate) instead,
+//! whose own check against the reference then only runs at the smaller shapes (the
+//! reference takes minutes at 4096); `--json FILE` also writes every row to FILE as JSON
+//! (shape, m, n, k, backend, adapter, GFLOP/s, ms, what it was checked against), rewritten
+//! after every shape so that a run stopped early keeps what it measured. A result
+//! that differs from its reference is reported, the run goes on, and the bench exits with
+//! status 1 at the end.
+//!
+//!   cargo bench --bench gemm [-- --quick] [--only TEXT,...] [--no-half] [--sizes N,N,...]
+//!       [--no-reference-above N] [--json FILE]
 
 use std::time::Instant;
 
@@ -108,10 +119,89 @@ fn time(b: &mut dyn Backend, prm: &MatMulParams, reps: usize) -> (f64, Vec<f32>)
     (ts[1], c)
 }
 
+/// The value after option `name`, if given.
+fn opt(name: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != name).nth(1)
+}
+
+/// One measured row of the table.
+struct Row {
+    shape: String,
+    m: usize,
+    n: usize,
+    k: usize,
+    ta: bool,
+    tb: bool,
+    half: bool,
+    backend: String,
+    adapter: String,
+    gflops: f64,
+    ms: f64,
+    /// What the result was checked against ("-" for the reference itself).
+    checked_against: &'static str,
+    /// None when the check passed (or there was none), else what differed.
+    mismatch: Option<String>,
+}
+
+impl Row {
+    fn print(&self) {
+        let ms = if self.backend == "CPU reference" {
+            format!("{:.2}", self.ms)
+        } else {
+            format!("{:.3}", self.ms)
+        };
+        let flag = if self.mismatch.is_some() {
+            " (MISMATCH)"
+        } else {
+            ""
+        };
+        println!(
+            "| {} | {}{flag} | {:.2} | {ms} |",
+            self.shape, self.backend, self.gflops
+        );
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "shape": self.shape, "m": self.m, "n": self.n, "k": self.k,
+            "ta": self.ta, "tb": self.tb, "half": self.half,
+            "backend": self.backend, "adapter": self.adapter,
+            "gflops": self.gflops, "ms": self.ms,
+            "checked_against": self.checked_against, "mismatch": self.mismatch,
+        })
+    }
+}
+
+/// Write every row so far to `--json FILE`, if given.
+fn write_json(path: Option<&std::path::Path>, rows: &[Row]) {
+    let Some(p) = path else { return };
+    let j = serde_json::json!({
+        "threads": rayon::current_num_threads(),
+        "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
+    });
+    std::fs::write(p, serde_json::to_string_pretty(&j).expect("json"))
+        .unwrap_or_else(|e| panic!("--json {}: {e}", p.display()));
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    // `--only TEXT`: the shapes whose name contains TEXT.
-    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    // `--only TEXT[,TEXT...]`: the shapes whose name contains one of the TEXTs.
+    let only: Option<Vec<String>> = opt("--only").map(|v| v.split(',').map(Into::into).collect());
+    let sizes: Vec<usize> = opt("--sizes").map_or(vec![], |v| {
+        v.split(',')
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("--sizes: integers, e.g. 512,1024: got {x}"))
+            })
+            .collect()
+    });
+    let no_ref_above: Option<usize> =
+        opt("--no-reference-above").map(|v| v.parse().expect("--no-reference-above: an integer"));
+    let json_path: Option<std::path::PathBuf> = opt("--json").map(Into::into);
+    let square_names: Vec<&'static str> = sizes
+        .iter()
+        .map(|n| &*Box::leak(format!("square {n}").into_boxed_str()))
+        .collect();
     let shapes: Vec<(&str, usize, usize, usize, bool, bool)> = {
         let mut v = vec![
             ("W-MLP fwd 128x784 . 784x512", 128, 512, 784, false, false),
@@ -165,7 +255,15 @@ fn main() {
         if !quick {
             v.push(("square 2048", 2048, 2048, 2048, false, false));
         }
-        v.retain(|s| only.as_ref().is_none_or(|o| s.0.contains(o.as_str())));
+        for (&n, &name) in sizes.iter().zip(&square_names) {
+            if !v.iter().any(|s| s.0 == name) {
+                v.push((name, n, n, n, false, false));
+            }
+        }
+        v.retain(|s| {
+            only.as_ref()
+                .is_none_or(|o| o.iter().any(|t| s.0.contains(t.as_str())))
+        });
         v
     };
     // Every matmul variant the adapter runs: the subgroup kernel with operands read from
@@ -200,6 +298,7 @@ fn main() {
     } else {
         &[false, true]
     };
+    let mut rows: Vec<Row> = vec![];
     for (&(name, m, n, k, ta, tb), &half) in shapes
         .iter()
         .flat_map(|s| halves.iter().map(move |h| (s, h)))
@@ -219,25 +318,54 @@ fn main() {
             name.to_string()
         };
         let flop = 2.0 * (m * n * k) as f64;
-        let mut cpu = Cpu::new();
-        let (tc, want) = time(&mut cpu, &prm, 1);
-        println!(
-            "| {name} | CPU reference | {:.2} | {:.2} |",
-            flop / tc / 1e9,
-            tc * 1e3
-        );
+        let row = |backend: String, adapter: String, t: f64| Row {
+            shape: name.clone(),
+            m,
+            n,
+            k,
+            ta,
+            tb,
+            half,
+            backend,
+            adapter,
+            gflops: flop / t / 1e9,
+            ms: t * 1e3,
+            checked_against: "-",
+            mismatch: None,
+        };
+        let reference = no_ref_above.is_none_or(|lim| m * n * k <= lim.pow(3));
+        let want = if reference {
+            let mut cpu = Cpu::new();
+            let (tc, want) = time(&mut cpu, &prm, 1);
+            let r = row("CPU reference".into(), "host".into(), tc);
+            r.print();
+            rows.push(r);
+            Some(want)
+        } else {
+            None
+        };
         let mut fast = Cpu::fast();
         let reps = ((0.2 / (flop / 100e9)) as usize).clamp(3, 200);
-        let (tf, got) = time(&mut fast, &prm, reps);
-        if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
-            panic!("fast CPU result differs from the reference: {e}");
-        }
-        println!(
-            "| {name} | CPU fast (gemm crate, {} threads) | {:.2} | {:.3} |",
-            rayon::current_num_threads(),
-            flop / tf / 1e9,
-            tf * 1e3
+        let (tf, fast_c) = time(&mut fast, &prm, reps);
+        let mut r = row(
+            format!(
+                "CPU fast (gemm crate, {} threads)",
+                rayon::current_num_threads()
+            ),
+            "host".into(),
+            tf,
         );
+        if let Some(w) = &want {
+            r.checked_against = "CPU reference";
+            r.mismatch = compare(name, &fast_c, w, 1e-4, 1e-3).err();
+        }
+        r.print();
+        rows.push(r);
+        // The GPU's reference: the naive CPU one, or above the limit the fast CPU.
+        let (want, against) = match want {
+            Some(w) => (w, "CPU reference"),
+            None => (fast_c, "CPU fast"),
+        };
         // Whether the default GPU reads this product's operands from textures; where it
         // does not, the buffers-only variant would run the same kernel and is left out.
         let tex = gpus
@@ -250,20 +378,32 @@ fn main() {
             }
             let reps = ((0.2 / (flop / 20e9)) as usize).clamp(3, 200);
             let (t, got) = time(g, &prm, reps);
-            if let Err(e) = compare(name, &got, &want, 1e-4, 1e-3) {
-                panic!("GPU result differs from the CPU twin: {e}");
-            }
             let variant = match (g.report().subgroup_size, g.report().texture_operands) {
                 (Some(_), true) if tex => "GPU subgroup, operands from textures",
                 (Some(_), _) => "GPU subgroup",
                 (None, _) => "GPU portable",
             };
-            println!(
-                "| {name} | {variant} ({}) | {:.2} | {:.3} |",
-                g.report().name,
-                flop / t / 1e9,
-                t * 1e3
+            let adapter = g.report().name.clone();
+            let mut r = row(format!("{variant} ({adapter})"), adapter, t);
+            r.checked_against = against;
+            r.mismatch = compare(name, &got, &want, 1e-4, 1e-3).err();
+            r.print();
+            rows.push(r);
+        }
+        write_json(json_path.as_deref(), &rows);
+    }
+    write_json(json_path.as_deref(), &rows);
+    let bad: Vec<&Row> = rows.iter().filter(|r| r.mismatch.is_some()).collect();
+    if !bad.is_empty() {
+        for r in &bad {
+            eprintln!(
+                "{} on {} differs from the {}: {}",
+                r.shape,
+                r.backend,
+                r.checked_against,
+                r.mismatch.as_deref().unwrap_or("")
             );
         }
+        std::process::exit(1);
     }
 }

@@ -155,6 +155,74 @@ pub fn list_adapters() -> Vec<(String, wgpu::DeviceType)> {
         .collect()
 }
 
+/// A multi-line, human-readable description of every adapter wgpu can see, without opening
+/// a device: for each, its name, backend API and device type, PCI vendor and device ids,
+/// driver name and driver info, the subgroup (warp, wave) sizes it may use (min and max, in
+/// invocations), the compute limits the kernels depend on, and whether it offers the
+/// optional features they can use. Units: buffer and workgroup-storage sizes in bytes,
+/// workgroup sizes and invocation counts in invocations, workgroup counts per dimension.
+/// The limits are the adapter's own (what it could grant), not the ones a
+/// [`gpu::Gpu`] requests. An empty machine gives "no wgpu adapter found".
+pub fn describe_adapters() -> String {
+    use std::fmt::Write as _;
+    use wgpu::Features as F;
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    if adapters.is_empty() {
+        return "no wgpu adapter found".into();
+    }
+    let mut s = String::new();
+    for (n, a) in adapters.iter().enumerate() {
+        let (i, l, f) = (a.get_info(), a.limits(), a.features());
+        let yes = |x: F| if f.contains(x) { "yes" } else { "no" };
+        // Writing into a String cannot fail.
+        let _ = writeln!(
+            s,
+            "adapter {n}: {} ({:?}, {:?}), vendor 0x{:04x} device 0x{:04x}\n  \
+             driver: {} ({})\n  \
+             subgroup size: min {} max {} invocations\n  \
+             limits: max_compute_workgroup_storage_size {} B, \
+             max_compute_invocations_per_workgroup {}, \
+             max_compute_workgroup_size {}x{}x{}, \
+             max_compute_workgroups_per_dimension {}, \
+             max_buffer_size {} B, max_storage_buffer_binding_size {} B, \
+             max_storage_buffers_per_shader_stage {}\n  \
+             features: shader-f16 {}, subgroups {}, subgroup barrier {}, \
+             timestamp queries {} (inside encoders {}, inside passes {})",
+            i.name,
+            i.backend,
+            i.device_type,
+            i.vendor,
+            i.device,
+            if i.driver.is_empty() { "-" } else { &i.driver },
+            if i.driver_info.is_empty() {
+                "-"
+            } else {
+                &i.driver_info
+            },
+            i.subgroup_min_size,
+            i.subgroup_max_size,
+            l.max_compute_workgroup_storage_size,
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_size_x,
+            l.max_compute_workgroup_size_y,
+            l.max_compute_workgroup_size_z,
+            l.max_compute_workgroups_per_dimension,
+            l.max_buffer_size,
+            l.max_storage_buffer_binding_size,
+            l.max_storage_buffers_per_shader_stage,
+            yes(F::SHADER_F16),
+            yes(F::SUBGROUP),
+            yes(F::SUBGROUP_BARRIER),
+            yes(F::TIMESTAMP_QUERY),
+            yes(F::TIMESTAMP_QUERY_INSIDE_ENCODERS),
+            yes(F::TIMESTAMP_QUERY_INSIDE_PASSES),
+        );
+    }
+    s
+}
+
 /// Open a backend by name, returning it with a line saying which one and why:
 ///
 /// - `auto`: a hardware adapter (discrete, integrated or virtual GPU) through wgpu when one

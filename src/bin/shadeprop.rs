@@ -68,7 +68,8 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
-    /// Adapters wgpu finds, with their limits and features.
+    /// Adapters wgpu finds (driver, subgroup sizes, compute limits, optional features),
+    /// the GPU backend that opens, and what `--backend auto` picks.
     Info,
     /// Avoidable bias and variance of a run, and the recipe's next step.
     Diagnose {
@@ -248,8 +249,8 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             if adapters.is_empty() {
                 println!("no wgpu adapter found (install e.g. mesa-vulkan-drivers for lavapipe)");
             }
-            for (name, ty) in &adapters {
-                println!("adapter: {name} ({ty:?})");
+            if !adapters.is_empty() {
+                print!("{}", shadeprop::backend::describe_adapters());
             }
             match shadeprop::backend::gpu::Gpu::new() {
                 Ok(g) => {
@@ -259,7 +260,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         shadeprop::backend::Backend::describe(&g)
                     );
                     println!(
-                        "limits: max_buffer_size {} B, max_storage_buffer_binding_size {} B, max_compute_workgroup_size_x {}, max_compute_invocations_per_workgroup {}, max_compute_workgroups_per_dimension {}",
+                        "limits of the opened device: max_buffer_size {} B, max_storage_buffer_binding_size {} B, max_compute_workgroup_size_x {}, max_compute_invocations_per_workgroup {}, max_compute_workgroups_per_dimension {}",
                         l.max_buffer_size,
                         l.max_storage_buffer_binding_size,
                         l.max_compute_workgroup_size_x,
