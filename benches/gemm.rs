@@ -18,14 +18,17 @@
 //! that differs from its reference is reported, the run goes on, and the bench exits with
 //! status 1 at the end.
 //!
+//! On hardware GPUs, or everywhere with `--variants all`, each tile shape of the tiled
+//! matmul is timed pinned, and so is the autotuner's pick (named in its row).
+//!
 //!   cargo bench --bench gemm [-- --quick] [--only TEXT,...] [--no-half] [--sizes N,N,...]
-//!       [--no-reference-above N] [--json FILE]
+//!       [--no-reference-above N] [--json FILE] [--variants all]
 
 use std::time::Instant;
 
 use shadeprop::backend::check::compare;
 use shadeprop::backend::cpu::Cpu;
-use shadeprop::backend::gpu::{Gpu, GpuOptions};
+use shadeprop::backend::gpu::{Gpu, GpuOptions, MatmulSelect, MatmulVariant, TILES, shape_class};
 use shadeprop::backend::{Backend, BufferSpec, Globals, Instr, Program, Slice};
 use shadeprop::kernels::KernelParams;
 use shadeprop::kernels::matmul::MatMulParams;
@@ -267,26 +270,41 @@ fn main() {
         v
     };
     // Every matmul variant the adapter runs: the subgroup kernel with operands read from
-    // textures (where the adapter turns that on) and from buffers, and the portable kernel.
-    let mut gpus: Vec<Gpu> = vec![];
-    match Gpu::with_options(GpuOptions::default()) {
+    // textures (where the adapter turns that on) and from buffers, the portable kernel,
+    // and on hardware GPUs (or with `--variants all`) each tile shape of the tiled kernel
+    // pinned, and the autotuner's pick per product (timed when the product is loaded,
+    // before the timed runs).
+    let all_variants = opt("--variants").is_some_and(|v| v == "all");
+    let mut gpus: Vec<(Gpu, Option<String>)> = vec![];
+    match Gpu::with_options(GpuOptions::with_matmul(MatmulSelect::Default)) {
         Ok(g) => {
             let (sg, tex) = (
                 g.report().subgroup_size.is_some(),
                 g.report().texture_operands,
             );
-            gpus.push(g);
+            let hardware = g.report().device_type != "Cpu";
+            gpus.push((g, None));
             for (subgroups, textures) in [(tex, Some(false)), (sg, None)] {
                 if subgroups {
-                    gpus.push(
-                        Gpu::with_options(GpuOptions {
-                            subgroups: textures.is_some(),
-                            textures,
-                            ..GpuOptions::default()
-                        })
-                        .unwrap(),
-                    );
+                    let g = Gpu::with_options(GpuOptions {
+                        subgroups: textures.is_some(),
+                        textures,
+                        ..GpuOptions::with_matmul(MatmulSelect::Default)
+                    })
+                    .unwrap();
+                    gpus.push((g, None));
                 }
+            }
+            if hardware || all_variants {
+                for t in TILES {
+                    let v = MatmulVariant::Tiled(t);
+                    match Gpu::with_options(GpuOptions::with_matmul(MatmulSelect::Pin(v))) {
+                        Ok(g) => gpus.push((g, Some(format!("GPU {v}")))),
+                        Err(e) => eprintln!("{v}: {e}"),
+                    }
+                }
+                let g = Gpu::with_options(GpuOptions::with_matmul(MatmulSelect::Tune)).unwrap();
+                gpus.push((g, Some("GPU autotuned".into())));
             }
         }
         Err(e) => eprintln!("no GPU: {e}"),
@@ -370,18 +388,36 @@ fn main() {
         // does not, the buffers-only variant would run the same kernel and is left out.
         let tex = gpus
             .first()
-            .is_some_and(|g| g.texture_operands_for(prm.kernel(), &prm.to_words()));
-        for g in gpus.iter_mut() {
+            .is_some_and(|(g, _)| g.texture_operands_for(prm.kernel(), &prm.to_words()));
+        for (g, label) in gpus.iter_mut() {
             let r = g.report();
-            if !tex && r.subgroup_size.is_some() && !r.texture_operands {
+            if label.is_none() && !tex && r.subgroup_size.is_some() && !r.texture_operands {
                 continue;
             }
             let reps = ((0.2 / (flop / 20e9)) as usize).clamp(3, 200);
             let (t, got) = time(g, &prm, reps);
-            let variant = match (g.report().subgroup_size, g.report().texture_operands) {
-                (Some(_), true) if tex => "GPU subgroup, operands from textures",
-                (Some(_), _) => "GPU subgroup",
-                (None, _) => "GPU portable",
+            let variant = match (
+                label.as_deref(),
+                g.report().subgroup_size,
+                g.report().texture_operands,
+            ) {
+                (Some("GPU autotuned"), _, _) => {
+                    // This product's class (its K part aside: a split product is classed by
+                    // its slice length).
+                    let class = shape_class(&prm);
+                    let mn = class.rsplit_once(" k").map_or(class.as_str(), |c| c.0);
+                    let picks: Vec<String> = g
+                        .matmul_choices()
+                        .iter()
+                        .filter(|c| c.class.rsplit_once(" k").is_some_and(|c| c.0 == mn))
+                        .map(|c| c.variant.to_string())
+                        .collect();
+                    format!("GPU autotuned: {}", picks.join(", "))
+                }
+                (Some(l), _, _) => l.to_string(),
+                (None, Some(_), true) if tex => "GPU subgroup, operands from textures".into(),
+                (None, Some(_), _) => "GPU subgroup".into(),
+                (None, None, _) => "GPU portable".into(),
             };
             let adapter = g.report().name.clone();
             let mut r = row(format!("{variant} ({adapter})"), adapter, t);

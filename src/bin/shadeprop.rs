@@ -268,6 +268,22 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         l.max_compute_workgroups_per_dimension
                     );
                     println!("report: {:?}", g.report());
+                    let (file, remembered) = g.remembered_matmul_choices();
+                    match file {
+                        Some(f) => println!(
+                            "matmul variants remembered for this adapter and driver ({}): {}",
+                            f.display(),
+                            if remembered.is_empty() {
+                                "none yet".to_string()
+                            } else {
+                                remembered.len().to_string()
+                            }
+                        ),
+                        None => println!("matmul variants: no cache folder, nothing remembered"),
+                    }
+                    for (class, variant) in remembered {
+                        println!("  {class}: {variant}");
+                    }
                 }
                 Err(e) => println!("GPU backend unavailable: {e}"),
             }
