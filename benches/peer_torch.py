@@ -42,6 +42,7 @@ import json
 import math
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -340,6 +341,23 @@ def gemm_rows(a, dev):
     return rows
 
 
+CHILDREN = set()
+
+
+def kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def on_term(signum, _frame):
+    """End the compile measurements' process groups with this script."""
+    for pid in list(CHILDREN):
+        kill_group(pid)
+    sys.exit(128 + signum)
+
+
 def compiled_child(a, name):
     """Run one torch.compile measurement in a child process under --compile-timeout."""
     cmd = [sys.executable, os.path.abspath(__file__), "--compiled-only", name,
@@ -349,16 +367,25 @@ def compiled_child(a, name):
     if a.cnn_steps is not None:
         cmd += ["--cnn-steps", str(a.cnn_steps)]
     t0 = time.perf_counter()
+    # A process group of its own, so that a timeout also ends the compiler's workers (which
+    # would otherwise keep the pipes open), and a SIGTERM to this script ends all of it.
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    CHILDREN.add(p.pid)
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=a.compile_timeout)
+        out, err = p.communicate(timeout=a.compile_timeout)
     except subprocess.TimeoutExpired:
+        kill_group(p.pid)
+        p.communicate()
         return {"workload": name, "variant": "compile",
                 "error": f"timed out after {a.compile_timeout:.0f} s"}
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
-    if r.returncode != 0 or not lines:
-        tail = (r.stderr or r.stdout).strip().splitlines()[-3:]
+    finally:
+        CHILDREN.discard(p.pid)
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        tail = (err or out).strip().splitlines()[-3:]
         return {"workload": name, "variant": "compile",
-                "error": f"exit {r.returncode}: " + " | ".join(tail)[-600:]}
+                "error": f"exit {p.returncode}: " + " | ".join(tail)[-600:]}
     row = json.loads(lines[-1])
     row["child_seconds"] = time.perf_counter() - t0
     return row
@@ -391,6 +418,7 @@ def markdown(res):
 
 def main():
     a = parse_args()
+    signal.signal(signal.SIGTERM, on_term)
     os.makedirs(a.out, exist_ok=True)
     if torch is None:
         res = {"skipped": f"torch is not importable: {IMPORT_ERROR}"}

@@ -27,8 +27,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dev="$root/.device"
 PY=${PYTHON:-python3}
 # Libraries an NVIDIA Vulkan ICD (libGLX_nvidia.so.0) may link that a bare image lacks:
-# unpacked only when ldd finds one missing.
-EXTRA_DEBS="libglvnd0 libx11-6 libx11-data libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0"
+# a .deb of these is unpacked only when ldd finds a library it ships missing.
+EXTRA_DEBS="libglvnd0 libx11-6 libxext6 libxcb1 libxau6 libxdmcp6 libbsd0 libmd0"
 
 die() { echo "device-check: error: $*" >&2; exit 1; }
 note() { echo "device-check: $*" >&2; }
@@ -230,13 +230,26 @@ setup_vulkan() {
       fi
     fi
     [ -n "$path" ] && [ -e "$path" ] || { echo "ICD $f: $lib not found"; continue; }
-    missing=$(ldd "$path" 2>/dev/null | awk '/not found/ { print $1 }' | tr '\n' ' ')
-    if [ -n "$missing" ]; then
-      note "$path needs $missing: unpacking the extra .debs"
-      for f in "$dev"/debs/*.deb; do dpkg -x "$f" /; done
+    # Unpack only the .debs that ship a missing library (newer ones installed stay),
+    # again for what those need in turn.
+    local round so deb
+    for round in 1 2 3 4; do
+      missing=$(ldd "$path" 2>/dev/null | awk '/not found/ { print $1 }' | sort -u | tr '\n' ' ')
+      [ -n "$missing" ] || break
+      local unpacked=0
+      for so in $missing; do
+        for deb in "$dev"/debs/*.deb; do
+          if dpkg -c "$deb" | awk -v s="/$so" '{ p = $6; if (substr(p, length(p) - length(s) + 1) == s) f = 1 }
+              END { exit !f }'; then
+            note "$path needs $so: unpacking $(basename "$deb")"
+            dpkg -x "$deb" /
+            unpacked=1
+          fi
+        done
+      done
       ldconfig
-      missing=$(ldd "$path" 2>/dev/null | awk '/not found/ { print $1 }' | tr '\n' ' ')
-    fi
+      [ "$unpacked" = 1 ] || break
+    done
     echo "ICD library $path: ${missing:+still missing $missing}${missing:-all its libraries found}"
   done
 }
@@ -436,8 +449,13 @@ run() {
   cat "$logs/summary.txt"
 }
 
-case "${1:-}" in
-  pack) pack ;;
-  run) run ;;
-  *) die "usage: bash scripts/device-check.sh pack|run" ;;
-esac
+main() {
+  case "${1:-}" in
+    pack) pack ;;
+    run) run ;;
+    *) die "usage: bash scripts/device-check.sh pack|run" ;;
+  esac
+}
+
+# One line, read whole before it runs: editing this file during a run cannot change it.
+main "$@"; exit $?

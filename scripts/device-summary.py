@@ -235,8 +235,9 @@ def main():
                   f"{num(r['ratio_to_torch_compile'], '{:.2f}')} |")
     ws = next((r for r in train if r["workload"] == "w-step"), None)
     if ws:
-        md += ["", f"W-STEP: shadeprop {num(ws['us_per_step'])} µs per step, PyTorch eager "
-                   f"{num(ws['torch_eager_us_per_step'])} µs."]
+        peer = ws["torch_eager_us_per_step"]
+        md += ["", f"W-STEP: shadeprop {num(ws['us_per_step'])} µs per step"
+                   + (f", PyTorch eager {num(peer)} µs." if peer else ".")]
     md.append("")
     text = "\n".join(md)
     os.makedirs(a.out, exist_ok=True)
