@@ -27,7 +27,8 @@ The training images live on the device for the whole run (no per-batch upload). 
 (the augmentation and the optimizer stay eager), each in a child process under
 `--compile-timeout` seconds so that a hung or failing compile is recorded, not fatal.
 
-Writes `<out>/peer_torch.json` and `<out>/peer_torch.md` and prints the Markdown. Without
+Writes `<out>/peer_torch.json` and `<out>/peer_torch.md` (again after each workload, so that
+a run stopped early keeps what it measured) and prints the Markdown. Without
 an importable torch it writes a JSON saying so and exits with status 0.
 
     python3 benches/peer_torch.py --data data/mnist --out benches/results/torch \\
@@ -297,10 +298,10 @@ def train_workload(name, a, dev, data, compiled=False):
     }
 
 
-def gemm_rows(a, dev):
-    """W-GEMM rows: median ms and GFLOP/s per shape."""
+def gemm_rows(a, dev, rows, save):
+    """W-GEMM rows, appended to `rows` (and `save` called) shape by shape: median ms and
+    GFLOP/s."""
     shapes = [(f"square {s}", s, s, s, False, False) for s in a.sizes] + MLP_SHAPES
-    rows = []
     g = torch.Generator(device="cpu").manual_seed(0)
     for name, m, n, k, ta, tb in shapes:
         sa = torch.rand((k, m) if ta else (m, k), generator=g) - 0.5
@@ -338,7 +339,24 @@ def gemm_rows(a, dev):
         rows.append({"shape": name, "m": m, "n": n, "k": k, "ta": ta, "tb": tb,
                      "gflops": flop / t / 1e9, "ms": t * 1e3, "reps": reps,
                      "max_abs_err_row": err})
-    return rows
+        save()
+
+
+CHILDREN = set()
+
+
+def kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def on_term(signum, _frame):
+    """End the compile measurements' process groups with this script."""
+    for pid in list(CHILDREN):
+        kill_group(pid)
+    sys.exit(128 + signum)
 
 
 CHILDREN = set()
@@ -452,27 +470,34 @@ def main():
         "tf32": False, "gemm": [], "train": [],
     }
     t_all = time.perf_counter()
+
+    def save():
+        """Write what was measured so far (a run stopped early keeps it)."""
+        res["seconds"] = time.perf_counter() - t_all
+        md = markdown(res)
+        with open(os.path.join(a.out, "peer_torch.json"), "w") as f:
+            json.dump(res, f, indent=2)
+        with open(os.path.join(a.out, "peer_torch.md"), "w") as f:
+            f.write(md + "\n")
+        return md
+
     if "w-gemm" in a.workloads:
         print("W-GEMM...", file=sys.stderr, flush=True)
-        res["gemm"] = gemm_rows(a, dev)
+        gemm_rows(a, dev, res["gemm"], save)
     train = [w for w in ("w-mlp", "w-cnn", "w-step") if w in a.workloads]
     if train:
         data = load_train_split(a.data)
         for w in train:
             print(f"{w} (eager)...", file=sys.stderr, flush=True)
             res["train"].append(train_workload(w, a, dev, data))
+            save()
         if a.compile:
             for w in [w for w in train if w != "w-step"]:
                 print(f"{w} (torch.compile, at most {a.compile_timeout:.0f} s)...",
                       file=sys.stderr, flush=True)
                 res["train"].append(compiled_child(a, w))
-    res["seconds"] = time.perf_counter() - t_all
-    md = markdown(res)
-    with open(os.path.join(a.out, "peer_torch.json"), "w") as f:
-        json.dump(res, f, indent=2)
-    with open(os.path.join(a.out, "peer_torch.md"), "w") as f:
-        f.write(md + "\n")
-    print(md)
+                save()
+    print(save())
     return 0
 
 

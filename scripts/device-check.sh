@@ -21,7 +21,8 @@
 # flock around each cargo call), DEVICE_CHECK_SECONDS (run: the whole run's budget; 420 on a
 # hardware adapter, 2400 on a software one), DEVICE_CHECK_MODE (full or small: override the
 # adapter-based choice), DEVICE_CHECK_MAX_BYTES. docs/device-check.md describes the stages.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "device-check: error: unexpected failure at line $LINENO" >&2' ERR
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 dev="$root/.device"
@@ -208,6 +209,10 @@ setup_vulkan() {
     note "no ICD in the loader's folders: using $nv"
     export VK_DRIVER_FILES=$nv VK_ICD_FILENAMES=$nv
     icds=("$nv")
+  elif [ -e "$nv" ] && ! printf '%s\n' "${icds[@]}" | grep -i nvidia > /dev/null; then
+    note "the loader's folders hold other ICDs but not $nv: adding it"
+    export VK_ADD_DRIVER_FILES=$nv
+    icds+=("$nv")
   fi
   echo "ICDs: ${icds[*]:-none} ${VK_DRIVER_FILES:+(VK_DRIVER_FILES=$VK_DRIVER_FILES)}"
   # Each ICD's library must load: found by the dynamic linker, with its own libraries.
@@ -293,12 +298,15 @@ run_tests() { # WANT RESERVE PER_BINARY
   t_end=$(($(date +%s) + b))
   local t_stage=$(date +%s)
   printf 'binary\tstatus\tpassed\tfailed\tignored\tseconds\n' > "$logs/tests.tsv"
-  # The GPU-equivalence suites first, then the rest in the manifest's order.
-  local order
-  order=$( (awk -F'\t' '$1 == "test" { print $2 }' "$dev/manifest.tsv" \
-    | grep -xE 'kernels|backend|device|conv|augment|mixed|mnist|train' || true;
-    awk -F'\t' '$1 == "test" { print $2 }' "$dev/manifest.tsv" \
-    | grep -vxE 'kernels|backend|device|conv|augment|mixed|mnist|train' || true))
+  # The GPU-equivalence suites first, in this order, then the rest in the manifest's.
+  local first="kernels backend device conv augment mixed train mnist" order="" all
+  all=$(awk -F'\t' '$1 == "test" { print $2 }' "$dev/manifest.tsv")
+  for name in $first; do
+    if printf '%s\n' "$all" | grep -x "$name" > /dev/null; then order+="$name "; fi
+  done
+  for name in $all; do
+    case " $first " in *" $name "*) ;; *) order+="$name " ;; esac
+  done
   for name in $order; do
     b=$((t_end - $(date +%s)))
     [ "$b" -gt "$per" ] && b=$per
@@ -311,9 +319,13 @@ run_tests() { # WANT RESERVE PER_BINARY
     rc=0
     (cd "$build_root" && SHADEPROP_REQUIRE_GPU=1 timeout -k 5 "$b" "$bins/test/$name") \
       > "$log" 2>&1 || rc=$?
-    p=$(grep -oE '[0-9]+ passed' "$log" | awk '{ s += $1 } END { print s + 0 }')
-    f=$(grep -oE '[0-9]+ failed' "$log" | awk '{ s += $1 } END { print s + 0 }')
-    i=$(grep -oE '[0-9]+ ignored' "$log" | awk '{ s += $1 } END { print s + 0 }')
+    # Summed over libtest's "test result:" lines (none when the binary died or timed out).
+    p=$(awk '/^test result:/ { for (k = 2; k < NF; k++) if ($(k + 1) ~ /^passed/) s += $k }
+      END { print s + 0 }' "$log")
+    f=$(awk '/^test result:/ { for (k = 2; k < NF; k++) if ($(k + 1) ~ /^failed/) s += $k }
+      END { print s + 0 }' "$log")
+    i=$(awk '/^test result:/ { for (k = 2; k < NF; k++) if ($(k + 1) ~ /^ignored/) s += $k }
+      END { print s + 0 }' "$log")
     st=$(status_of $rc)
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] \
       && ! grep -q '^test result:' "$log"; then
