@@ -1,7 +1,8 @@
 // C = op(A) · op(B) (+ bias), op(A) is [M, K], op(B) is [K, N], C is [M, N], row-major.
 // TA: A is stored [K, M] (A^T is used); TB: B is stored [N, K]. Transposes are read in
 // place, never materialized. BIAS adds bias[n] to every row (fused linear forward).
-// in0 = A, in1 = B, in2 = bias; out0 = C.   p0 = M, p1 = N, p2 = K
+// in0 = A, in1 = B, in2 = bias; out0 = C.   p0 = M, p1 = N, p2 = K (TA, TB, BIAS, a_at, b_at
+// and k_range come from matmul_common.wgsl, which the host prepends)
 // A and B are read through lda/ldb/ldb4, which the host defines: plain f32 loads, or (the
 // half variant, p12 = 1) f16 values packed two per 32-bit word, element i in the low (i
 // even) or high half of word i/2, unpacked to f32; products and sums are f32 either way.
@@ -9,20 +10,6 @@
 // Portable variant (no subgroups, no workgroup memory): each invocation owns a 4×4
 // register block; on lavapipe workgroup memory and barriers cost more than they save
 // (measured on llvmpipe), so tiles are not staged through shared memory.
-
-override TA: bool = false;
-override TB: bool = false;
-override BIAS: bool = false;
-
-fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
-    if (TA) { return lda(k * M + r); }
-    return lda(r * K + k);
-}
-
-fn b_at(k: u32, c: u32, N: u32, K: u32) -> f32 {
-    if (TB) { return ldb(c * K + k); }
-    return ldb(k * N + c);
-}
 
 // acc[i] += A[rr[i], k] · B[k, cc] for the 4 rows (nothing from kend on).
 fn mac(k: u32, kend: u32, rr: array<u32, 4>, cc: array<u32, 4>, M: u32, N: u32, K: u32,
@@ -43,8 +30,9 @@ fn matmul(@builtin(global_invocation_id) gid: vec3<u32>) {
     let N = pu(1u);
     let K = pu(2u);
     let Ks = pu(3u);
-    let kbeg = gid.z * Ks;
-    let kend = select(K, min(kbeg + Ks, K), Ks > 0u);
+    let kr = k_range(gid.z);
+    let kbeg = kr.x;
+    let kend = kr.y;
     let base = gid.z * M * N;
     let c0 = gid.x * 4u;
     let r0 = gid.y * 4u;

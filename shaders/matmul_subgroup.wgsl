@@ -9,9 +9,6 @@
 // The k step is unrolled textually by the host (subgroupBroadcast needs a constant lane),
 // as described above the entry point.
 
-override TA: bool = false;
-override TB: bool = false;
-override BIAS: bool = false;
 // Lanes per row group (64, 32, 16 or 8; a multiple of SG). For narrow outputs (N <= 128)
 // the host picks CWL = N/4 rounded up, so the WG invocations cover WG/CWL row blocks
 // instead of leaving lanes past N idle: each subgroup still shares one row block (the
@@ -33,12 +30,6 @@ const TM: u32 = 16u;
 const SG: u32 = 8u;
 // k per step of the main loop: SG, or 4·SG when A comes from a texture (set by the host).
 const KS: u32 = 8u;
-
-// A[r, k] for r < M, k < K (the caller clamps and masks).
-fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
-    if (TA) { return lda(k * M + r); }
-    return lda(r * K + k);
-}
 
 fn b4(k: u32, c: u32, N: u32, K: u32, full: bool) -> vec4<f32> {
     if (full) {
@@ -68,11 +59,12 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index
     let M = pu(0u);
     let N = pu(1u);
     let K = pu(2u);
-    // Split K (p3 = slice length Ks > 0): workgroup z sums k in [z·Ks, (z+1)·Ks) and writes
-    // its partial product, without bias, to out0[z·M·N ..]; slice_sum adds the slices.
+    // Split K: workgroup z sums its slice (k_range) and writes its partial product,
+    // without bias, to out0[z·M·N ..]; slice_sum adds the slices.
     let Ks = pu(3u);
-    let kbeg = wid.z * Ks;
-    let kend = select(K, min(kbeg + Ks, K), Ks > 0u);
+    let kr = k_range(wid.z);
+    let kbeg = kr.x;
+    let kend = kr.y;
     let rg = lid / CWL;
     let r0 = (wid.y * (WG / CWL) + rg) * TM;
     let c0 = wid.x * (CWL * 4u) + (lid % CWL) * 4u;

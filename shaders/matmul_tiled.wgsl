@@ -1,5 +1,6 @@
 // C = op(A) · op(B) (+ bias): the contract of matmul.wgsl (transposes read in place, split
-// K along the grid's z, the same loaders for f32 and packed-f16 operands), for hardware
+// K along the grid's z, the same loaders for f32 and packed-f16 operands, and TA, TB,
+// BIAS, a_at, b_at and k_range from matmul_common.wgsl), for hardware
 // GPUs: each workgroup stages BK-deep slices of its BM×BN output tile's A and B through
 // workgroup memory, and each invocation keeps a TM×TN register block of C.
 //
@@ -13,10 +14,6 @@
 // takes fma(A[r, k], B[k, c], acc) for k = kbeg, kbeg + 1, ... in order, then adds the bias
 // (0 without one). Out-of-range k are staged as zeros on both sides, so their fma leaves
 // the sum as it is. Which variant runs therefore cannot change a bit of the result.
-
-override TA: bool = false;
-override TB: bool = false;
-override BIAS: bool = false;
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
@@ -36,27 +33,16 @@ const BP: u32 = BN + 1u;
 var<workgroup> As: array<f32, AP * BK>;
 var<workgroup> Bs: array<f32, BK * BP>;
 
-fn a_at(r: u32, k: u32, M: u32, K: u32) -> f32 {
-    if (TA) { return lda(k * M + r); }
-    return lda(r * K + k);
-}
-
-fn b_at(k: u32, c: u32, N: u32, K: u32) -> f32 {
-    if (TB) { return ldb(c * K + k); }
-    return ldb(k * N + c);
-}
-
 @compute @workgroup_size(WX, WY)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
     let M = pu(0u);
     let N = pu(1u);
     let K = pu(2u);
-    // Split K (p3 = slice length Ks > 0): layer z sums k in [z·Ks, (z+1)·Ks) into
-    // out0[z·M·N ..], without bias.
     let Ks = pu(3u);
-    let kbeg = wid.z * Ks;
-    let kend = select(K, min(kbeg + Ks, K), Ks > 0u);
+    let kr = k_range(wid.z);
+    let kbeg = kr.x;
+    let kend = kr.y;
     let r0 = wid.y * BM;
     let c0 = wid.x * BN;
     var acc: array<f32, TM * TN>;

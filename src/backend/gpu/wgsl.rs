@@ -39,6 +39,7 @@ impl ModuleKey {
 const COMMON: &str = include_str!("../../../shaders/common.wgsl");
 const MATMUL_SUBGROUP: &str = include_str!("../../../shaders/matmul_subgroup.wgsl");
 const MATMUL_TILED: &str = include_str!("../../../shaders/matmul_tiled.wgsl");
+const MATMUL_COMMON: &str = include_str!("../../../shaders/matmul_common.wgsl");
 const LOAD_F32: &str = include_str!("../../../shaders/load_f32.wgsl");
 const LOAD_F16: &str = include_str!("../../../shaders/load_f16.wgsl");
 const TEXTURE: &str = include_str!("../../../shaders/texture.wgsl");
@@ -122,13 +123,13 @@ pub fn module_source(key: ModuleKey) -> Result<String> {
         Family::Matmul => {
             let common = in3(COMMON, "array<vec4<f32>>", "texture_2d<f32>");
             let load = loaders(LOAD_F32, key, "f32");
-            format!("{common}\n{load}\n{body}")
+            format!("{common}\n{load}\n{MATMUL_COMMON}\n{body}")
         }
         Family::MatmulHalf => {
             let common = words(&words(COMMON, "in0"), "in1");
             let common = in3(&common, "array<vec2<u32>>", "texture_2d<u32>");
             let load = loaders(LOAD_F16, key, "u32");
-            format!("{common}\n{load}\n{body}")
+            format!("{common}\n{load}\n{MATMUL_COMMON}\n{body}")
         }
         Family::Half => format!("{}\n{body}", words(COMMON, "out0")),
         _ => format!("{COMMON}\n{body}"),
