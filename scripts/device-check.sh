@@ -358,6 +358,9 @@ run() {
   printf 'stage\tstatus\tseconds\tnote\n' > "$logs/stages.tsv"
   # Mesa's device-select layer is not wanted (as in scripts/test.sh).
   export NODEVICE_SELECT=1
+  # A fresh pipeline cache and autotuner memory: every stage starts from the same state
+  # whatever an earlier run left in ~/.cache, and the choices made end up in the logs.
+  export SHADEPROP_PIPELINE_CACHE="$tmp/cache"
   deadline=$((t_start + ${DEVICE_CHECK_SECONDS:-420}))
 
   local t0=$t_start
@@ -452,6 +455,7 @@ run() {
       cat "$logs/stages.tsv"; echo; cat "$logs/tests.tsv"; } > "$out/device-check.md"
     cp "$out/device-check.md" "$logs/summary.txt"
   fi
+  cp "$tmp"/cache/matmul-variants-*.json "$logs/" 2>/dev/null || true
   tar -C "$tmp" -czf "$out/device-check-logs.tar.gz" logs
   if [ "$(stat -c %s "$out/device-check-logs.tar.gz")" -gt 15000000 ]; then
     find "$logs" -name '*.log' -size +1M -exec truncate -s 1M {} +

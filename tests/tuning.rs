@@ -115,6 +115,10 @@ fn tuning_is_timed_remembered_reported_pinned_and_bit_neutral() {
     let mut fresh = open(MatmulSelect::Tune).unwrap();
     assert_eq!(product(&mut fresh, prm), want);
     assert!(fresh.matmul_choices()[0].how.starts_with("timed: "));
+    let why = fresh
+        .remembered_file_ignored()
+        .expect("a note on the damaged file");
+    assert!(why.contains("ignored"), "{why}");
     assert!(std::fs::read_to_string(&file).unwrap().contains(&class));
 
     // An unknown variant name is a named error.

@@ -273,7 +273,9 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         Some(f) => println!(
                             "matmul variants remembered for this adapter and driver ({}): {}",
                             f.display(),
-                            if remembered.is_empty() {
+                            if let Some(why) = g.remembered_file_ignored() {
+                                why.to_string()
+                            } else if remembered.is_empty() {
                                 "none yet".to_string()
                             } else {
                                 remembered.len().to_string()

@@ -103,11 +103,16 @@ impl fmt::Display for AdapterReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} ({}, {}, driver {}), matmul: {}",
-            self.name,
-            self.backend,
-            self.device_type,
-            self.driver,
+            "{} ({}, {}, driver {}), ",
+            self.name, self.backend, self.device_type, self.driver
+        )?;
+        // A pinned tile shape runs every product: the default kernel is not used.
+        if self.matmul_select.starts_with("pinned tiled") {
+            return write!(f, "matmul: {}", self.matmul_select);
+        }
+        write!(
+            f,
+            "matmul: {}",
             match self.subgroup_size {
                 Some(s) => format!(
                     "subgroup-broadcast (subgroup size {s}{}{})",

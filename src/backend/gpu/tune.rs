@@ -70,8 +70,8 @@ const PAST_LIMIT: &str = "; the default kernel for its products past llvmpipe's 
 /// Products whose operands and result together exceed this are not timed (the default
 /// kernel runs them): the tuner allocates its own copies.
 const TUNE_MAX_BYTES: u64 = 1 << 30;
-/// Time spent timing one shape class's candidates, at most (the candidate under way
-/// finishes).
+/// Seconds of running candidates for one shape class, at most (the candidate under way
+/// finishes; compiling them is not counted).
 const TUNE_BUDGET_S: f64 = 1.0;
 /// Each candidate's timed submission lasts about this long (a few dispatches).
 const TUNE_SUBMIT_S: f64 = 0.002;
@@ -118,6 +118,8 @@ pub(super) struct Tuning {
     pub(super) timed: bool,
     file: Option<PathBuf>,
     remembered: BTreeMap<String, String>,
+    /// Why an existing file was not used, for reports.
+    ignored: Option<String>,
     dirty: bool,
     pub(super) chosen: BTreeMap<String, MatmulChoice>,
 }
@@ -143,18 +145,34 @@ impl Tuning {
         adapter: &str,
         driver: &str,
     ) -> Self {
-        let remembered = file
+        let exists = file
+            .as_ref()
+            .is_some_and(|f| std::fs::symlink_metadata(f).is_ok());
+        let read = file
             .as_ref()
             .and_then(|f| crate::fs::read_regular_at_most(f, TUNING_FILE_MAX_BYTES))
-            .and_then(|d| serde_json::from_slice::<TuningFile>(&d).ok())
-            .filter(|t| t.adapter == adapter && t.driver == driver)
-            .map(|t| t.choices)
-            .unwrap_or_default();
+            .and_then(|d| serde_json::from_slice::<TuningFile>(&d).ok());
+        let (remembered, ignored) = match read {
+            Some(t) if t.adapter == adapter && t.driver == driver => (t.choices, None),
+            Some(t) => (
+                BTreeMap::new(),
+                Some(format!(
+                    "made on adapter {:?} with driver {:?}, ignored",
+                    t.adapter, t.driver
+                )),
+            ),
+            None if exists => (
+                BTreeMap::new(),
+                Some("not a readable choices file (or over 1 MiB), ignored".into()),
+            ),
+            None => (BTreeMap::new(), None),
+        };
         Tuning {
             select,
             timed,
             file,
             remembered,
+            ignored,
             dirty: false,
             chosen: BTreeMap::new(),
         }
@@ -239,9 +257,13 @@ impl Gpu {
                     match remembered {
                         Some(v) => self.record(&class, v, "remembered".into()),
                         None => {
-                            let (v, how) = self.time_candidates(instr)?;
-                            self.tuning.remembered.insert(class.clone(), v.to_string());
-                            self.tuning.dirty = true;
+                            let (v, how, complete) = self.time_candidates(instr)?;
+                            // A class whose candidates were not all timed is timed again
+                            // by the next process rather than remembered.
+                            if complete {
+                                self.tuning.remembered.insert(class.clone(), v.to_string());
+                                self.tuning.dirty = true;
+                            }
                             self.record(&class, v, how)
                         }
                     }
@@ -296,8 +318,9 @@ impl Gpu {
 
     /// Time each candidate on `instr`'s shape (its own copies of the operands, filled with
     /// uniform values in [-0.5, 0.5)), the default kernel first; the fastest of those whose
-    /// result equals the default's bit for bit, and how it was chosen.
-    fn time_candidates(&mut self, instr: &Instr) -> Result<(MatmulVariant, String)> {
+    /// result equals the default's bit for bit, how it was chosen, and whether every
+    /// candidate was timed (not cut short by the budget or the size).
+    fn time_candidates(&mut self, instr: &Instr) -> Result<(MatmulVariant, String, bool)> {
         let default = self.default_variant();
         let mm = MatMulParams::from_words(&instr.p);
         let lens = [instr.ins[0].len, instr.ins[1].len, mm.n, instr.outs[0].len];
@@ -306,6 +329,7 @@ impl Gpu {
             return Ok((
                 default,
                 format!("default: {bytes} bytes is too large to time"),
+                false,
             ));
         }
         let base = self.scratch.len();
@@ -320,7 +344,7 @@ impl Gpu {
         instr: &Instr,
         lens: [usize; 4],
         default: MatmulVariant,
-    ) -> Result<(MatmulVariant, String)> {
+    ) -> Result<(MatmulVariant, String, bool)> {
         let base = self.scratch.len();
         let rng = crate::rng::Rng::new(0x7u64);
         let mut slices = vec![];
@@ -378,13 +402,17 @@ impl Gpu {
                 .filter(|t| self.tile_fits(t))
                 .map(|&t| MatmulVariant::Tiled(t)),
         );
-        let started = Instant::now();
+        // Seconds spent running candidates (compiling them is not counted: it is bounded
+        // by the number of candidates, and cached).
+        let mut spent = 0.0;
         let mut want: Option<Vec<u32>> = None;
         let mut timed: Vec<(MatmulVariant, f64)> = vec![];
         let mut notes: Vec<String> = vec![];
+        let mut complete = true;
         for v in candidates {
-            if started.elapsed().as_secs_f64() > TUNE_BUDGET_S && !timed.is_empty() {
+            if spent > TUNE_BUDGET_S && !timed.is_empty() {
                 notes.push(format!("{v} not timed (budget spent)"));
+                complete = false;
                 continue;
             }
             let shape = self.shape_for(&probe, v);
@@ -412,6 +440,7 @@ impl Gpu {
                 Ok(t0.elapsed().as_secs_f64())
             };
             let once = run(self, 1)?;
+            spent += once;
             let got: Vec<u32> = self
                 .read_blocking(slices[3].buf, 0, lens[3])?
                 .iter()
@@ -431,7 +460,9 @@ impl Gpu {
             let reps = ((TUNE_SUBMIT_S / once.max(1e-7)).ceil() as usize).clamp(1, 64);
             let mut ts = vec![];
             for _ in 0..3 {
-                ts.push(run(self, reps)? / reps as f64);
+                let t = run(self, reps)?;
+                spent += t;
+                ts.push(t / reps as f64);
             }
             ts.sort_by(f64::total_cmp);
             timed.push((v, ts[1]));
@@ -445,7 +476,10 @@ impl Gpu {
             .map(|(v, t)| format!("{v} {:.3} ms", t * 1e3))
             .collect();
         how.extend(notes);
-        Ok((best, format!("timed: {}", how.join(", "))))
+        if !complete {
+            how.push("not remembered: timed again next run".into());
+        }
+        Ok((best, format!("timed: {}", how.join(", ")), complete))
     }
 
     /// Write the remembered choices if new ones were made (atomically; a failure only
@@ -476,6 +510,12 @@ impl Gpu {
     /// candidate's milliseconds).
     pub fn matmul_choices(&self) -> Vec<MatmulChoice> {
         self.tuning.chosen.values().cloned().collect()
+    }
+
+    /// Why the remembered-choices file that exists was not used (unreadable, too large, or
+    /// made on another adapter or driver); `None` when it was read or there is none.
+    pub fn remembered_file_ignored(&self) -> Option<&str> {
+        self.tuning.ignored.as_deref()
     }
 
     /// The choices remembered for this adapter and driver (shape class, variant), and the
