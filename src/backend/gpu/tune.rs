@@ -272,7 +272,10 @@ impl Gpu {
         };
         // A class spans depths up to twice its smallest: a variant chosen (or remembered)
         // for a shallower product of the class may pass llvmpipe's loop limit on this one.
-        if let Some(trips) = self.past_loop_limit(instr, variant) {
+        // (The default kernel past the limit is refused when the program loads.)
+        if variant != self.default_variant()
+            && let Some(trips) = self.past_loop_limit(instr, variant)
+        {
             if let MatmulSelect::Pin(v) = self.tuning.select {
                 let mm = MatMulParams::from_words(&instr.p);
                 return Err(Error::Gpu(format!(
