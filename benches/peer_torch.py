@@ -359,23 +359,6 @@ def on_term(signum, _frame):
     sys.exit(128 + signum)
 
 
-CHILDREN = set()
-
-
-def kill_group(pid):
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def on_term(signum, _frame):
-    """End the compile measurements' process groups with this script."""
-    for pid in list(CHILDREN):
-        kill_group(pid)
-    sys.exit(128 + signum)
-
-
 def compiled_child(a, name):
     """Run one torch.compile measurement in a child process under --compile-timeout."""
     cmd = [sys.executable, os.path.abspath(__file__), "--compiled-only", name,

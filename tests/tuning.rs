@@ -19,7 +19,8 @@ fn open(select: MatmulSelect) -> Option<Gpu> {
     gpu_with(GpuOptions::with_matmul(select))
 }
 
-fn product(g: &mut Gpu, prm: MatMulParams) -> Vec<u32> {
+/// The bits of `prm`'s product on `g` (random operands, fixed seeds), or the error.
+fn try_product(g: &mut Gpu, prm: MatMulParams) -> shadeprop::Result<Vec<u32>> {
     let ins = [
         rand_vec(1, prm.m * prm.k),
         rand_vec(2, prm.k * prm.n),
@@ -33,9 +34,12 @@ fn product(g: &mut Gpu, prm: MatMulParams) -> Vec<u32> {
         &ins,
         &outs,
         &Globals::default(),
-    )
-    .expect("matmul runs");
-    got[0].iter().map(|x| x.to_bits()).collect()
+    )?;
+    Ok(got[0].iter().map(|x| x.to_bits()).collect())
+}
+
+fn product(g: &mut Gpu, prm: MatMulParams) -> Vec<u32> {
+    try_product(g, prm).expect("matmul runs")
 }
 
 #[test]
@@ -235,20 +239,7 @@ fn llvmpipe_loop_limit_with_a_remembered_or_pinned_tile(file: &std::path::Path) 
 
     let pin = MatmulVariant::Tiled(shadeprop::backend::gpu::TILES[3]);
     let mut pinned = open(MatmulSelect::Pin(pin)).unwrap();
-    let ins = [
-        rand_vec(1, prm.m * prm.k),
-        rand_vec(2, prm.k * prm.n),
-        rand_vec(3, prm.n),
-    ];
-    let outs = [vec![0.0; prm.m * prm.n]];
-    let r = run_kernel(
-        &mut pinned,
-        prm.kernel(),
-        prm.to_words(),
-        &ins,
-        &outs,
-        &Globals::default(),
-    );
+    let r = try_product(&mut pinned, prm);
     match (llvmpipe, r) {
         (true, Err(e)) => {
             let e = e.to_string();
@@ -259,10 +250,7 @@ fn llvmpipe_loop_limit_with_a_remembered_or_pinned_tile(file: &std::path::Path) 
             );
         }
         (true, Ok(_)) => panic!("llvmpipe ran a product past its loop limit"),
-        (false, r) => {
-            let bits: Vec<u32> = r.unwrap()[0].iter().map(|x| x.to_bits()).collect();
-            assert_eq!(bits, want);
-        }
+        (false, r) => assert_eq!(r.unwrap(), want),
     }
 }
 
