@@ -256,3 +256,29 @@ fn every_variant_forced_matches_the_cpu_twin_and_the_default_bit_for_bit() {
     }
     assert!(compared > 100, "{compared}");
 }
+
+/// The names in error messages are those the variants parse from, and each round-trips.
+#[test]
+fn every_variant_name_round_trips_and_is_listed_in_errors() {
+    use shadeprop::backend::gpu::{MatmulSelect, MatmulVariant, VARIANT_NAMES};
+    let select = "bogus".parse::<MatmulSelect>().unwrap_err().to_string();
+    let backend = shadeprop::backend::check_name("gpu:bogus")
+        .unwrap_err()
+        .to_string();
+    for v in MatmulVariant::all() {
+        let name = v.to_string();
+        assert_eq!(name.parse::<MatmulVariant>().unwrap(), v);
+        assert_eq!(name.parse::<MatmulSelect>().unwrap(), MatmulSelect::Pin(v));
+        for (what, list) in [
+            ("VARIANT_NAMES", VARIANT_NAMES),
+            ("SHADEPROP_MATMUL error", select.as_str()),
+            ("backend error", backend.as_str()),
+        ] {
+            assert!(list.contains(&name), "{what} lacks {name}: {list}");
+        }
+    }
+    assert_eq!(
+        MatmulVariant::all().len(),
+        2 + shadeprop::backend::gpu::TILES.len()
+    );
+}

@@ -22,7 +22,7 @@ mod tune;
 mod wgsl;
 
 pub use context::{AdapterReport, GpuOptions};
-pub use matmul::{MatmulVariant, TILES, Tile};
+pub use matmul::{MatmulVariant, TILES, Tile, VARIANT_NAMES};
 pub use tune::{MatmulChoice, MatmulSelect, shape_class};
 
 use std::collections::HashMap;
