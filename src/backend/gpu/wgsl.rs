@@ -90,7 +90,7 @@ fn loaders(src: &str, key: ModuleKey, texel_type: &str) -> String {
 /// packed f16 with in0/in1 declared as words); the f16 cast writes words to out0.
 pub fn module_source(key: ModuleKey) -> Result<String> {
     let body = match (key.family, key.subgroup, key.tile) {
-        (Family::Matmul | Family::MatmulHalf, _, Some(t)) => tiled_matmul(t),
+        (Family::Matmul | Family::MatmulHalf, _, Some(t)) => tiled_matmul(t)?,
         (Family::Matmul | Family::MatmulHalf, Some(sg), None) => {
             unroll_subgroup_matmul(sg, key.tex)?
         }
@@ -136,27 +136,30 @@ pub fn module_source(key: ModuleKey) -> Result<String> {
     })
 }
 
-/// shaders/matmul_tiled.wgsl with the tile shape `t`.
-pub fn tiled_matmul(t: Tile) -> String {
-    [
-        ("BM", t.bm),
-        ("BN", t.bn),
-        ("BK", t.bk),
-        ("TM", t.tm),
-        ("TN", t.tn),
-    ]
-    .iter()
-    .fold(MATMUL_TILED.to_string(), |s, (name, v)| {
-        let default = match *name {
-            "BM" | "BN" => 64,
-            "BK" => 16,
-            _ => 4,
-        };
-        s.replace(
-            &format!("const {name}: u32 = {default}u;"),
-            &format!("const {name}: u32 = {v}u;"),
-        )
-    })
+/// shaders/matmul_tiled.wgsl with the tile shape `t`: its `const BM`, `BN`, `BK`, `TM` and
+/// `TN` lines replaced.
+///
+/// # Errors
+/// [`Error::Gpu`] if one of those lines is not in the file as the host expects it (the
+/// grid would otherwise not match the kernel's tile).
+pub fn tiled_matmul(t: Tile) -> Result<String> {
+    let mut src = MATMUL_TILED.to_string();
+    for (name, default, v) in [
+        ("BM", 64, t.bm),
+        ("BN", 64, t.bn),
+        ("BK", 16, t.bk),
+        ("TM", 4, t.tm),
+        ("TN", 4, t.tn),
+    ] {
+        let line = format!("const {name}: u32 = {default}u;");
+        if !src.contains(&line) {
+            return Err(Error::Gpu(format!(
+                "shaders/matmul_tiled.wgsl: no line `{line}` (the host sets the tile shape through it)"
+            )));
+        }
+        src = src.replace(&line, &format!("const {name}: u32 = {v}u;"));
+    }
+    Ok(src)
 }
 
 /// Consecutive k written out together in the subgroup matmul's k step (see the comment
