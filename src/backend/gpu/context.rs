@@ -240,12 +240,7 @@ impl Context {
             subgroup_size: use_sg.then_some(info.subgroup_min_size),
             narrow_matmul: false,
             texture_operands: use_sg && opts.textures.unwrap_or(info.name.contains("llvmpipe")),
-            matmul_select: match opts.matmul {
-                MatmulSelect::Auto if hardware(&info) => "timed per shape class".into(),
-                MatmulSelect::Tune => "timed per shape class".into(),
-                MatmulSelect::Auto | MatmulSelect::Default => "default kernel".into(),
-                MatmulSelect::Pin(v) => format!("pinned {v}"),
-            },
+            matmul_select: opts.matmul.describe(hardware(&info)),
         };
         Ok(Context {
             device,

@@ -94,7 +94,7 @@ impl Gpu {
         let ctx = context::Context::new(opts)?;
         let tuning = tune::Tuning::new(
             select,
-            ctx.hardware || select == MatmulSelect::Tune,
+            select.times(ctx.hardware),
             tune::tuning_file(
                 pipelines::cache_dir(),
                 ctx.cache_key.as_deref(),

@@ -39,6 +39,23 @@ pub enum MatmulSelect {
     Pin(MatmulVariant),
 }
 
+impl MatmulSelect {
+    /// Whether this selection times candidates on an adapter that is (or is not) a hardware
+    /// GPU: `tune` always, `auto` on hardware only.
+    pub fn times(self, hardware: bool) -> bool {
+        self == MatmulSelect::Tune || (self == MatmulSelect::Auto && hardware)
+    }
+
+    /// How it reads in an adapter report on such an adapter.
+    pub(super) fn describe(self, hardware: bool) -> String {
+        match self {
+            MatmulSelect::Pin(v) => format!("pinned {v}"),
+            s if s.times(hardware) => "timed per shape class".into(),
+            _ => "default kernel".into(),
+        }
+    }
+}
+
 impl std::str::FromStr for MatmulSelect {
     type Err = Error;
 
