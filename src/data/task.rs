@@ -1,0 +1,68 @@
+//! The supervised task a model is trained for: it decides what the targets hold, which
+//! loss fits, how outputs turn into predictions and which metrics are reported.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The four supervised tasks (the names PyTorch and Keras users know).
+///
+/// | task | targets per row | output units | prediction |
+/// |---|---|---|---|
+/// | `Multiclass` | 1 class index in `[0, C)` | C logits | softmax |
+/// | `Binary` | 1 value in {0, 1} | 1 logit | sigmoid |
+/// | `Multilabel` | k values in {0, 1} | k logits | sigmoid per output |
+/// | `Regression` | T real values | T values | identity |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// One of C ≥ 2 exclusive classes (softmax cross-entropy).
+    #[default]
+    Multiclass,
+    /// One 0/1 target and one output (binary cross-entropy with logits).
+    Binary,
+    /// k independent 0/1 targets, one output each (binary cross-entropy with logits).
+    Multilabel,
+    /// T real-valued targets, one output each (mean squared error, MAE, Huber).
+    Regression,
+}
+
+impl Task {
+    /// Every task, in the order of the table above.
+    pub const ALL: [Task; 4] = [Task::Multiclass, Task::Binary, Task::Multilabel, Task::Regression];
+
+    /// The configuration name: `multiclass`, `binary`, `multilabel`, `regression`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Multiclass => "multiclass",
+            Task::Binary => "binary",
+            Task::Multilabel => "multilabel",
+            Task::Regression => "regression",
+        }
+    }
+
+    /// Whether the targets are classes (every task but regression).
+    pub fn is_classification(self) -> bool {
+        self != Task::Regression
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+    /// One of the four names; anything else is [`Error::Hyperparameter`] listing them.
+    fn from_str(s: &str) -> Result<Self> {
+        Task::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| Error::Hyperparameter {
+                name: "task",
+                value: crate::error::shown(s),
+                expected: "one of multiclass, binary, multilabel, regression",
+            })
+    }
+}
