@@ -19,6 +19,7 @@ fn main() -> shadeprop::Result<()> {
         y,
         features: 8,
         classes: 2,
+        ..Default::default()
     };
     let (train, val) = data.split(0.25, 0)?;
 

@@ -87,6 +87,19 @@ pub enum Error {
         origin: String,
     },
 
+    /// A target value or sample weight that the task cannot take: a binary target
+    /// outside [0, 1], a regression target or weight that is not finite, a negative
+    /// weight. Names the row (0-based), the column of the row's targets, and `origin`.
+    #[error("{what} {value} at row {row}, column {column} of {origin}: expected {expected}")]
+    Target {
+        what: &'static str,
+        value: f32,
+        row: usize,
+        column: usize,
+        expected: &'static str,
+        origin: String,
+    },
+
     /// A split cannot be made as asked: a class too small for both sides or for the
     /// folds, or a side that would hold no samples.
     #[error("split: {0}")]
@@ -198,6 +211,21 @@ impl Error {
                 row: row(r),
                 feature,
                 value,
+            },
+            Error::Target {
+                what,
+                value,
+                row: r,
+                column,
+                expected,
+                ..
+            } => Error::Target {
+                what,
+                value,
+                row: row(r),
+                column,
+                expected,
+                origin: origin.into(),
             },
             e => e,
         }

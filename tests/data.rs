@@ -95,6 +95,7 @@ fn split_is_seeded_and_standardizer_fits_train_only() {
         y: (0..1000).map(|i| (i % 10) as f32).collect(),
         features: 1,
         classes: 10,
+        ..Default::default()
     };
     let (a, b) = ds.split(0.2, 7).unwrap();
     let (a2, _) = ds.split(0.2, 7).unwrap();
@@ -128,6 +129,7 @@ fn three_way_stratified_and_kfold_splits() {
         y: (0..1000).map(|i| if i < 900 { 0.0 } else { 1.0 }).collect(),
         features: 1,
         classes: 2,
+        ..Default::default()
     };
     let (tr, va, te) = ds.split3(DEFAULT_SPLIT, 3).unwrap();
     assert_eq!((tr.len(), va.len(), te.len()), (700, 200, 100));
@@ -168,6 +170,7 @@ fn three_way_stratified_and_kfold_splits() {
         y: vec![0.0; 2],
         features: 2,
         classes: 2,
+        ..Default::default()
     };
     assert!(
         Scaler::fit_per_feature(&tr)
@@ -259,6 +262,7 @@ fn labelled(y: &[f32], classes: usize) -> Dataset {
         y: y.to_vec(),
         features: 1,
         classes,
+        ..Default::default()
     }
 }
 
@@ -271,12 +275,14 @@ fn constant_features_are_scaled_by_one_as_in_scikit_learn() {
         y: vec![0.0; 4],
         features: 2,
         classes: 1,
+        ..Default::default()
     };
     let new = |a: f32, b: f32| Dataset {
         x: vec![a, b],
         y: vec![0.0],
         features: 2,
         classes: 1,
+        ..Default::default()
     };
     // StandardScaler: mean (0.1, 2.5), scale (1 for the constant column, sqrt(1.25)).
     let mut d = new(0.6, 2.5 + 1.25f32.sqrt());
@@ -297,6 +303,7 @@ fn constant_features_are_scaled_by_one_as_in_scikit_learn() {
         y: vec![0.0; 3],
         features: 2,
         classes: 1,
+        ..Default::default()
     };
     let st = Standardizer::fit(&flat).unwrap();
     let mut d = new(2.5, 1.5);
@@ -576,18 +583,21 @@ fn malformed_datasets_are_errors_in_every_data_function_never_panics() {
             y: vec![0.0, 1.0],
             features: 2,
             classes: 2,
+            ..Default::default()
         },
         Dataset {
             x: vec![],
             y: vec![0.0, 1.0, 0.0, 1.0],
             features: 0,
             classes: 2,
+            ..Default::default()
         },
         Dataset {
             x: vec![0.0; 4],
             y: vec![],
             features: 2,
             classes: 0,
+            ..Default::default()
         },
     ];
     let fitted = Scaler::PerFeature {
@@ -675,6 +685,7 @@ fn every_scaler_fit_refuses_non_finite_values_naming_row_and_column() {
             y: vec![0.0, 1.0, 0.0],
             features: 2,
             classes: 2,
+            ..Default::default()
         };
         for (what, r) in [
             ("fit_per_feature", Scaler::fit_per_feature(&ds).map(|_| ())),
@@ -791,6 +802,7 @@ fn empty_datasets_and_k_beyond_the_samples_are_refused_by_every_split() {
         y: vec![],
         features: 2,
         classes: 2,
+        ..Default::default()
     };
     let r = [
         (
@@ -853,6 +865,7 @@ fn gather_take_check_shape_and_stored_scaler_errors_name_what_is_wrong() {
         y: vec![0.0, 1.0],
         features: 2,
         classes: 2,
+        ..Default::default()
     };
     let e = short.check_shape().unwrap_err().to_string();
     assert!(

@@ -54,10 +54,17 @@ backend_test!(softmax_xent_at_extreme_logits, |b| {
         let p = SoftmaxXentParams {
             rows: 1,
             classes: c,
-            scale: 1.0,
+            width: 3,
+            ..Default::default()
         };
-        let ins = [z.clone(), vec![y as f32], vec![1.0, 1.0, 0.0, 0.0]];
-        let outs = [vec![0.0; c], vec![0.0; 2]];
+        // Label row: the class, sample weight 1, gradient factor 1 (a batch of one).
+        let ins = [
+            z.clone(),
+            vec![y as f32, 1.0, 1.0],
+            vec![1.0, 1.0, 0.0, 0.0],
+            vec![0.0; 4],
+        ];
+        let outs = [vec![0.0; c], vec![0.0; 3]];
         let got = xent_kernel(b.as_mut(), p, &ins, &outs);
         let what = format!("logits {z:?} label {y} on {}", b.describe());
         let loss = got[1][0] as f64;
@@ -132,22 +139,24 @@ backend_test!(
             let p = SoftmaxXentParams {
                 rows: 2,
                 classes: 2,
-                scale: 0.5,
+                width: 3,
+                ..Default::default()
             };
             // Row 1 is valid and must come out right; row 0 holds the bad label.
             let ins = [
                 vec![1.0, 2.0, 3.0, 1.0],
-                vec![y, 0.0],
+                vec![y, 1.0, 0.5, 0.0, 1.0, 0.5],
                 vec![1.0, 1.0, 0.0, 0.0],
+                vec![0.0; 4],
             ];
-            let outs = [vec![7.0; 4], vec![7.0; 4]];
+            let outs = [vec![7.0; 4], vec![7.0; 6]];
             let (want1, _) = xent_f64(&[3.0, 1.0], 0);
             let got = xent_kernel(b.as_mut(), p, &ins, &outs);
             let what = format!("label {y} on {}", b.describe());
             assert!(got[1][0].is_nan(), "{what}: loss {}", got[1][0]);
             assert_eq!(got[1][1], 0.0, "{what}: counted correct");
             assert!(
-                (got[1][2] as f64 - want1).abs() < 1e-6,
+                (got[1][3] as f64 - want1).abs() < 1e-6,
                 "{what}: the valid row"
             );
         }
@@ -160,10 +169,16 @@ backend_test!(non_finite_logits_are_never_correct, |b| {
         let p = SoftmaxXentParams {
             rows: 1,
             classes: 2,
-            scale: 1.0,
+            width: 3,
+            ..Default::default()
         };
-        let ins = [z.to_vec(), vec![0.0], vec![1.0, 1.0, 0.0, 0.0]];
-        let outs = [vec![0.0; 2], vec![0.0; 2]];
+        let ins = [
+            z.to_vec(),
+            vec![0.0, 1.0, 1.0],
+            vec![1.0, 1.0, 0.0, 0.0],
+            vec![0.0; 4],
+        ];
+        let outs = [vec![0.0; 2], vec![0.0; 3]];
         let got = xent_kernel(b.as_mut(), p, &ins, &outs);
         assert_eq!(got[1][1], 0.0, "{z:?} on {}: counted correct", b.describe());
     }
@@ -269,6 +284,7 @@ backend_test!(trainer_drops_a_last_batch_of_one_before_batch_norm, |b| {
         y,
         features: 2,
         classes: 2,
+        ..Default::default()
     };
     let name = b.describe();
     let mut s = Session::new(b, bn_model().build().unwrap(), Sgd::default(), 0, 4).unwrap();
@@ -688,6 +704,7 @@ backend_test!(non_finite_checkpoint_and_evaluation_name_the_tensor, |b| {
         y: vec![0.0, 1.0],
         features: 3,
         classes: 2,
+        ..Default::default()
     };
     let e = evaluate(&mut s, &ds, 4).unwrap_err().to_string();
     assert!(e.contains("0.weight") && e.contains("NaN"), "{name}: {e}");
@@ -798,6 +815,7 @@ backend_test!(trainer_names_dataset_rows_and_refuses_empty_epochs, |b| {
         y,
         features: 2,
         classes: 2,
+        ..Default::default()
     };
     let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
     assert!(matches!(e, Error::Label { row: 7, .. }), "{name}: {e}");
@@ -812,6 +830,7 @@ backend_test!(trainer_names_dataset_rows_and_refuses_empty_epochs, |b| {
         y: y2,
         features: 2,
         classes: 2,
+        ..Default::default()
     };
     let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
     assert!(
@@ -831,6 +850,7 @@ backend_test!(trainer_names_dataset_rows_and_refuses_empty_epochs, |b| {
             y: vec![0.0; n],
             features: 2,
             classes: 2,
+            ..Default::default()
         };
         let e = train_epoch(&mut s, &ds, &cfg, 0, 0).unwrap_err();
         assert!(matches!(e, Error::Empty { .. }), "{name}: {n} samples: {e}");

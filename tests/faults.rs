@@ -56,6 +56,7 @@ fn data() -> Dataset {
         y,
         features: 16,
         classes: 4,
+        ..Default::default()
     }
 }
 

@@ -286,6 +286,7 @@ backend_test!(short_last_batch_is_trained_not_dropped, |b| {
         y,
         features: 10,
         classes: 3,
+        ..Default::default()
     };
     let mut s = session(b, g.clone(), Sgd::w_mlp(), 1, 128);
     let cfg = EpochConfig {

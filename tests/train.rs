@@ -101,6 +101,7 @@ fn data(seed: u64, n: usize) -> Dataset {
         y,
         features: 12,
         classes: 3,
+        ..Default::default()
     }
 }
 

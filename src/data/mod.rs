@@ -18,21 +18,35 @@ pub use task::Task;
 use crate::error::{Error, Result};
 use crate::rng::{Rng, stream};
 
-/// Samples as rows of `features` f32 values, labels as class indices.
+/// Samples as rows of `features` f32 values with their targets: class indices
+/// (multiclass), 0/1 values (binary, multi-label) or real values (regression), and
+/// optional per-sample weights.
 ///
-/// Build one with [`Dataset::new`], which checks the shapes, every label and every value;
-/// a dataset built field by field is checked by [`Dataset::validate`], which every split
-/// calls (scalers and [`Dataset::gather`] check its shape and what they read).
-#[derive(Clone, Debug, PartialEq)]
+/// Build one with [`Dataset::new`] (multiclass) or [`Dataset::for_task`], which check the
+/// shapes, every target and every value; a dataset built field by field is checked by
+/// [`Dataset::validate`], which every split calls (scalers and [`Dataset::gather`] check
+/// its shape and what they read).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Dataset {
     /// [n, features] row-major.
     pub x: Vec<f32>,
-    /// `[n]` class indices: integers in `[0, classes)`, stored as f32.
+    /// `[n, targets]` row-major: class indices as f32 for [`Task::Multiclass`]
+    /// (integers in `[0, classes)`), values in [0, 1] for [`Task::Binary`] and
+    /// [`Task::Multilabel`], finite values for [`Task::Regression`].
     pub y: Vec<f32>,
     /// Values per row (> 0).
     pub features: usize,
-    /// Number of classes (> 0).
+    /// Number of classes: C ≥ 1 (multiclass), 2 (binary), k = `targets` (multi-label),
+    /// 0 (regression).
     pub classes: usize,
+    /// What the targets are.
+    pub task: Task,
+    /// Target values per row: 1 for multiclass and binary, k for multi-label, T for
+    /// regression. 0 is read as 1 (a dataset built field by field with `..Default`).
+    pub targets: usize,
+    /// Per-sample weights `[n]` (finite, ≥ 0), or None for all 1: the loss is their
+    /// weighted mean (Keras' `sample_weight`).
+    pub weights: Option<Vec<f32>>,
 }
 
 /// The first label of `y` that is not an integer in [0, classes) (10 of 10 classes, 255,
@@ -53,6 +67,55 @@ pub fn check_labels(y: &[f32], classes: usize, origin: &str) -> Result<()> {
     }
 }
 
+/// The first target of `y` (rows of `targets` values) that `task` cannot take, as
+/// [`Error::Label`] (multiclass: not an integer in [0, `classes`)) or [`Error::Target`]
+/// naming its row and column (binary and multilabel: not in [0, 1]; regression: not
+/// finite). `origin` names the data.
+pub fn check_targets(
+    y: &[f32],
+    task: Task,
+    classes: usize,
+    targets: usize,
+    origin: &str,
+) -> Result<()> {
+    let targets = targets.max(1);
+    let bad = |i: usize, expected: &'static str| Error::Target {
+        what: "target",
+        value: y[i],
+        row: i / targets,
+        column: i % targets,
+        expected,
+        origin: origin.into(),
+    };
+    match task {
+        Task::Multiclass => check_labels(y, classes, origin),
+        Task::Binary | Task::Multilabel => match y.iter().position(|&v| !(0.0..=1.0).contains(&v)) {
+            None => Ok(()),
+            Some(i) => Err(bad(i, "a value in [0, 1] (binary cross-entropy targets)")),
+        },
+        Task::Regression => match y.iter().position(|v| !v.is_finite()) {
+            None => Ok(()),
+            Some(i) => Err(bad(i, "a finite regression target")),
+        },
+    }
+}
+
+/// The first sample weight that is negative or not finite, as [`Error::Target`] naming
+/// its row; `origin` names the data.
+pub fn check_weights(w: &[f32], origin: &str) -> Result<()> {
+    match w.iter().position(|&v| !(v.is_finite() && v >= 0.0)) {
+        None => Ok(()),
+        Some(i) => Err(Error::Target {
+            what: "sample weight",
+            value: w[i],
+            row: i,
+            column: 0,
+            expected: "a finite weight >= 0",
+            origin: origin.into(),
+        }),
+    }
+}
+
 /// The first NaN or infinite value of row-major `x` (rows of `features` values) as
 /// [`Error::NonFiniteInput`] naming its row and feature.
 pub fn check_finite(x: &[f32], features: usize, context: &str) -> Result<()> {
@@ -68,27 +131,92 @@ pub fn check_finite(x: &[f32], features: usize, context: &str) -> Result<()> {
 }
 
 impl Dataset {
-    /// A dataset of `y.len()` rows, checked by [`Dataset::validate`]: features > 0,
-    /// classes > 0, `x.len()` = rows · `features` ([`Error::Shape`]), every label an
-    /// integer in [0, `classes`) ([`Error::Label`] with the row) and every feature value
-    /// finite ([`Error::NonFiniteInput`] with the row and feature).
+    /// A multiclass dataset of `y.len()` rows, checked by [`Dataset::validate`]:
+    /// features > 0, classes > 0, `x.len()` = rows · `features` ([`Error::Shape`]), every
+    /// label an integer in [0, `classes`) ([`Error::Label`] with the row) and every
+    /// feature value finite ([`Error::NonFiniteInput`] with the row and feature).
     pub fn new(x: Vec<f32>, y: Vec<f32>, features: usize, classes: usize) -> Result<Self> {
         let ds = Dataset {
             x,
             y,
             features,
             classes,
+            task: Task::Multiclass,
+            targets: 1,
+            weights: None,
         };
         ds.validate()?;
         Ok(ds)
     }
 
+    /// A dataset for `task` from row-major slices the caller already holds: `x`
+    /// `[n, features]` and `y` `[n, width]`, where `width` is the number of classes for
+    /// multiclass (y then holds one class index per row), 1 for binary, k for
+    /// multi-label and T for regression. Checked as [`Dataset::validate`]: targets in
+    /// range for the task ([`Error::Label`], [`Error::Target`] naming row and column),
+    /// finite features, consistent lengths ([`Error::Shape`]).
+    pub fn for_task(
+        task: Task,
+        x: Vec<f32>,
+        y: Vec<f32>,
+        features: usize,
+        width: usize,
+    ) -> Result<Self> {
+        let (classes, targets) = match task {
+            Task::Multiclass => (width, 1),
+            Task::Binary => (2, 1),
+            Task::Multilabel => (width, width),
+            Task::Regression => (0, width),
+        };
+        if task == Task::Binary && width != 1 {
+            return Err(Error::Shape {
+                context: "binary dataset".into(),
+                got: vec![width],
+                expected: "1 target per row (use multilabel for several 0/1 targets)".into(),
+            });
+        }
+        let ds = Dataset {
+            x,
+            y,
+            features,
+            classes,
+            task,
+            targets,
+            weights: None,
+        };
+        ds.validate()?;
+        Ok(ds)
+    }
+
+    /// The same samples with per-sample weights `w` `[n]` (finite, ≥ 0;
+    /// [`Error::Target`] names the first bad one, [`Error::Shape`] a wrong length).
+    pub fn with_weights(mut self, w: Vec<f32>) -> Result<Self> {
+        self.weights = Some(w);
+        self.check_shape()?;
+        check_weights(self.weights.as_deref().unwrap_or_default(), "the dataset")?;
+        Ok(self)
+    }
+
+    /// Target values per row (`targets`, with 0 read as 1).
+    pub fn width(&self) -> usize {
+        self.targets.max(1)
+    }
+
+    /// The targets of row `i` (after [`Dataset::check_shape`]).
+    pub fn target_row(&self, i: usize) -> &[f32] {
+        let t = self.width();
+        &self.y[i * t..(i + 1) * t]
+    }
+
     /// The full O(n) check of a dataset built field by field (see [`Dataset::new`]): the
-    /// shape ([`Dataset::check_shape`]), the labels and finite feature values. Every split
-    /// and fold calls it.
+    /// shape ([`Dataset::check_shape`]), the targets, the weights and finite feature
+    /// values. Every split and fold calls it.
     pub fn validate(&self) -> Result<()> {
         self.check_shape()?;
-        check_labels(&self.y, self.classes, "the dataset")?;
+        check_targets(&self.y, self.task, self.classes, self.width(), "the dataset")?;
+        if let Some(w) = &self.weights {
+            check_weights(w, "the dataset")?;
+        }
         self.check_finite("dataset")
     }
 
@@ -103,16 +231,32 @@ impl Dataset {
         if self.features == 0 {
             return Err(shape(0, "features >= 1 per row".into()));
         }
-        if self.classes == 0 {
+        if self.classes == 0 && self.task != Task::Regression {
             return Err(shape(0, "classes >= 1".into()));
         }
-        match self.y.len().checked_mul(self.features) {
+        let t = self.width();
+        if !self.y.len().is_multiple_of(t) {
+            return Err(shape(
+                self.y.len(),
+                format!("whole rows of {t} target values"),
+            ));
+        }
+        if let Some(w) = &self.weights
+            && w.len() != self.len()
+        {
+            return Err(Error::Shape {
+                context: "dataset sample weights".into(),
+                got: vec![w.len()],
+                expected: format!("one weight per sample ({})", self.len()),
+            });
+        }
+        match self.len().checked_mul(self.features) {
             Some(n) if n == self.x.len() => Ok(()),
             n => Err(shape(
                 self.x.len(),
                 format!(
                     "{} rows · {} features = {} values",
-                    self.y.len(),
+                    self.len(),
                     self.features,
                     n.map_or("more than usize can count".into(), |n| n.to_string())
                 ),
@@ -139,7 +283,7 @@ impl Dataset {
 
     /// The number of samples (rows).
     pub fn len(&self) -> usize {
-        self.y.len()
+        self.y.len() / self.width()
     }
     /// Whether the dataset holds no samples.
     pub fn is_empty(&self) -> bool {
@@ -167,11 +311,19 @@ impl Dataset {
         for &i in idx {
             x.extend_from_slice(&self.x[i * f..(i + 1) * f]);
         }
+        let t = self.width();
+        let mut y = Vec::with_capacity(idx.len() * t);
+        for &i in idx {
+            y.extend_from_slice(&self.y[i * t..(i + 1) * t]);
+        }
         Dataset {
             x,
-            y: idx.iter().map(|&i| self.y[i]).collect(),
+            y,
             features: f,
             classes: self.classes,
+            task: self.task,
+            targets: self.targets,
+            weights: self.weights.as_ref().map(|w| idx.iter().map(|&i| w[i]).collect()),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::Task;
 use super::{Dataset, Scaler};
 use crate::error::{Error, Result};
 use crate::rng::{Rng, stream};
@@ -181,6 +182,12 @@ impl Dataset {
     fn by_class(&self, what: &str) -> Result<BTreeMap<usize, Vec<usize>>> {
         self.validate()?;
         self.need_rows(what)?;
+        if !matches!(self.task, Task::Multiclass | Task::Binary) {
+            return Err(Error::Split(format!(
+                "{what}: stratification needs one class per sample, and this dataset's task is {}; use an unstratified split",
+                self.task
+            )));
+        }
         let mut by_class: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, &y) in self.y.iter().enumerate() {
             by_class.entry(y as usize).or_default().push(i);

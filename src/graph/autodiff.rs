@@ -33,7 +33,7 @@ pub fn vjp(
     let ins = &node.inputs;
     let mut d = vec![];
     match node.op {
-        Op::Input | Op::Labels | Op::Param(_) | Op::SoftmaxXent => {}
+        Op::Input | Op::Labels | Op::Param(_) | Op::Loss { .. } => {}
         Op::Linear => {
             let (x, w) = (ins[0], ins[1]);
             let (sx, sw) = (g.shape(x), g.shape(w));
@@ -238,8 +238,8 @@ pub fn differentiate(g: &mut Graph) -> Result<()> {
 
     for nid in (0..n_fwd).rev() {
         let node = g.nodes[nid].clone();
-        if let Op::SoftmaxXent = node.op {
-            // The fused kernel already produced dlogits.
+        if let Op::Loss { .. } = node.op {
+            // The fused loss kernel already produced the outputs' gradient.
             if needs[node.inputs[0]] {
                 accumulate(g, &mut grad, node.inputs[0], node.outputs[0]);
             }

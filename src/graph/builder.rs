@@ -6,6 +6,7 @@ use super::{DropoutKind, Geom2d, Graph, Op, ParamInfo, Rows, Segment, Shape, Sta
 use crate::error::{Error, Result};
 use crate::kernels::Act;
 use crate::kernels::augment::SPEC_LEN;
+use crate::kernels::loss::Loss;
 use crate::optim::Regularizer;
 use crate::rng::stream;
 
@@ -540,24 +541,94 @@ impl GraphBuilder {
 
     /// Softmax cross-entropy against the labels, averaged over the batch; ends the forward
     /// graph. Its backward pass is appended by [`super::autodiff::differentiate`] (which
-    /// `Sequential::build` and `Session::new` call).
-    pub fn softmax_cross_entropy(mut self, logits: TensorId) -> Result<Graph> {
-        let c = self.need_batch(logits, "softmax cross-entropy logits")?;
-        if c < 2 {
-            return Err(Error::Shape {
-                context: "softmax cross-entropy".into(),
-                got: vec![0, c],
-                expected: "at least 2 classes".into(),
-            });
+    /// `Sequential::build` and `Session::new` call). The same as
+    /// `loss(logits, Loss::default())`.
+    pub fn softmax_cross_entropy(self, logits: TensorId) -> Result<Graph> {
+        self.loss(logits, Loss::default())
+    }
+
+    /// End the forward graph in `loss` over `outputs` `[batch, K]` ([`Loss`] gives each
+    /// formula and the PyTorch class it follows). The label rows become `[batch, T + 2]`:
+    /// T targets (1 class index for cross-entropy, K values otherwise), the sample weight
+    /// and the gradient factor (written by the session). Class weights or `pos_weight`
+    /// become a non-trainable state (`loss.class_weights`, `loss.pos_weight`).
+    ///
+    /// # Errors
+    /// [`Error::Shape`]: outputs that are not a batch of activations, cross-entropy over
+    /// fewer than 2 classes. [`Error::Hyperparameter`]: label smoothing outside [0, 1], a
+    /// Huber δ that is not finite and > 0, a weight vector of the wrong length or with a
+    /// negative or non-finite entry.
+    pub fn loss(mut self, outputs: TensorId, loss: Loss) -> Result<Graph> {
+        let k = self.need_batch(outputs, &format!("{} input", loss.name()))?;
+        match &loss {
+            Loss::CrossEntropy {
+                label_smoothing, ..
+            } => {
+                if k < 2 {
+                    return Err(Error::Shape {
+                        context: "softmax cross-entropy".into(),
+                        got: vec![0, k],
+                        expected: "at least 2 classes (use bce_with_logits for one output)"
+                            .into(),
+                    });
+                }
+                if !(*label_smoothing >= 0.0 && *label_smoothing <= 1.0) {
+                    return Err(Error::Hyperparameter {
+                        name: "loss.label_smoothing",
+                        value: label_smoothing.to_string(),
+                        expected: "0 <= label_smoothing <= 1 (PyTorch's range)",
+                    });
+                }
+            }
+            Loss::Huber { delta } => {
+                if !(delta.is_finite() && *delta > 0.0) {
+                    return Err(Error::Hyperparameter {
+                        name: "loss.delta",
+                        value: delta.to_string(),
+                        expected: "a finite Huber threshold > 0",
+                    });
+                }
+            }
+            _ => {}
         }
+        let mut weights = None;
+        if let Some(w) = loss.weights() {
+            let (name, what) = match loss {
+                Loss::CrossEntropy { .. } => ("loss.class_weights", "one weight per class"),
+                _ => ("loss.pos_weight", "one weight per output"),
+            };
+            if w.len() != k {
+                return Err(Error::Hyperparameter {
+                    name,
+                    value: format!("{} values for {k} outputs", w.len()),
+                    expected: what,
+                });
+            }
+            if let Some(v) = w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                return Err(Error::Hyperparameter {
+                    name,
+                    value: v.to_string(),
+                    expected: "finite weights >= 0",
+                });
+            }
+            self.g.states.push(StateInfo {
+                name: name.into(),
+                len: k,
+                init: w.to_vec(),
+            });
+            weights = Some(self.g.states.len() - 1);
+        }
+        let t = loss.targets(k);
         let labels = self.g.labels;
+        self.g.tensors[labels].shape = Shape::batch(t + 2);
         let outs = self.g.add_node(
-            Op::SoftmaxXent,
-            vec![logits, labels],
-            &[Shape::batch(c), Shape::batch(2)],
+            Op::Loss { loss, weights },
+            vec![outputs, labels],
+            &[Shape::batch(k), Shape::batch(3)],
         );
         self.g.rowstats = Some(outs[1]);
         self.g.n_forward = self.g.nodes.len();
         Ok(self.g)
     }
 }
+

@@ -159,9 +159,14 @@ pub enum Op {
     AvgPoolBwd(Geom2d),
     /// c = a + b.
     Add,
-    /// Softmax cross-entropy (mean over the batch). Inputs: logits, labels. Outputs:
-    /// dlogits (the seed of the backward pass) and per-row (loss, correct).
-    SoftmaxXent,
+    /// The loss (the weighted mean over the batch, [`crate::kernels::loss`]). Inputs:
+    /// outputs (logits or values), label rows. Outputs: the gradient of the outputs (the
+    /// seed of the backward pass) and per-row statistics `[batch, 3]`. `weights` is the
+    /// state holding the class weights or `pos_weight`, if any.
+    Loss {
+        loss: crate::kernels::loss::Loss,
+        weights: Option<usize>,
+    },
     /// db = Σ_rows dy.
     BiasGrad,
     /// dx from y and dy.
@@ -200,7 +205,7 @@ pub struct Graph {
     pub n_forward: usize,
     pub input: TensorId,
     pub labels: TensorId,
-    /// The SoftmaxXent node's row statistics.
+    /// The loss node's row statistics.
     pub rowstats: Option<TensorId>,
     /// Gradient tensor of each parameter (same order as `params`).
     pub param_grads: Vec<Option<TensorId>>,
@@ -211,12 +216,41 @@ impl Graph {
     pub fn in_features(&self) -> usize {
         self.tensors[self.input].shape.cols
     }
-    /// Classes of the softmax cross-entropy head (the logits' columns); 0 without one.
-    pub fn classes(&self) -> usize {
-        self.nodes[..self.n_forward]
+    /// The loss node: its loss and the output tensor it reads.
+    pub fn loss_node(&self) -> Option<(&crate::kernels::loss::Loss, TensorId)> {
+        self.nodes[..self.n_forward.min(self.nodes.len())]
             .iter()
-            .find(|n| matches!(n.op, Op::SoftmaxXent))
-            .map_or(0, |n| self.tensors[n.inputs[0]].shape.cols)
+            .find_map(|n| match &n.op {
+                Op::Loss { loss, .. } => Some((loss, n.inputs[0])),
+                _ => None,
+            })
+    }
+    /// The model's output units (the loss input's columns); 0 without a loss.
+    pub fn outputs(&self) -> usize {
+        self.loss_node()
+            .map_or(0, |(_, t)| self.tensors[t].shape.cols)
+    }
+    /// Classes of a softmax cross-entropy head (the logits' columns); 0 for every other
+    /// loss.
+    pub fn classes(&self) -> usize {
+        match self.loss_node() {
+            Some((crate::kernels::loss::Loss::CrossEntropy { .. }, t)) => {
+                self.tensors[t].shape.cols
+            }
+            _ => 0,
+        }
+    }
+    /// The task the loss trains for ([`crate::data::Task::Multiclass`] without a loss).
+    pub fn task(&self) -> crate::data::Task {
+        self.loss_node()
+            .map_or(crate::data::Task::Multiclass, |(l, _)| l.task(self.outputs()))
+    }
+    /// Target values per sample: 1 class index for cross-entropy, one per output
+    /// otherwise. The label rows the loss reads hold these plus the sample weight and
+    /// the gradient factor.
+    pub fn targets(&self) -> usize {
+        self.loss_node()
+            .map_or(1, |(l, _)| l.targets(self.outputs()))
     }
     /// Total trainable scalars.
     pub fn param_count(&self) -> usize {

@@ -106,6 +106,7 @@ pub mod clip;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
+pub mod loss;
 pub mod matmul;
 pub mod optim;
 pub mod softmax_xent;
@@ -175,6 +176,12 @@ pub enum Kernel {
     /// Softmax cross-entropy: gradient and per-row (loss, correct). Parameters:
     /// [`softmax_xent::SoftmaxXentParams`].
     SoftmaxXent,
+    /// Binary cross-entropy with logits: gradient and per-row statistics. Parameters:
+    /// [`loss::BceParams`].
+    BceWithLogits,
+    /// Mean squared error, mean absolute error or Huber: gradient and per-row
+    /// statistics. Parameters: [`loss::RegressionParams`].
+    RegressionLoss,
 
     // ---- backward only (created by autodiff) -----------------------------------------
     /// `dx = dy · f'(x)`, from y. Parameters: [`elementwise::Len`].
@@ -244,6 +251,7 @@ pub enum Family {
     Dropout,
     BatchNorm,
     SoftmaxXent,
+    Loss,
     Clip,
     Optim,
     Stats,
@@ -262,6 +270,7 @@ impl Family {
             Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Family::SoftmaxXent => include_str!("../../shaders/softmax_xent.wgsl"),
+            Family::Loss => include_str!("../../shaders/loss.wgsl"),
             Family::Clip => include_str!("../../shaders/clip.wgsl"),
             Family::Optim => include_str!("../../shaders/optim.wgsl"),
             Family::Stats => include_str!("../../shaders/stats.wgsl"),
@@ -345,7 +354,9 @@ impl Kernel {
             Kernel::BnFwdTrain => (F::BatchNorm, "bn_fwd_train", 2, 3),
             Kernel::BnFwdEval => (F::BatchNorm, "bn_fwd_eval", 3, 1),
             Kernel::BnBwd => (F::BatchNorm, "bn_bwd", 4, 2),
-            Kernel::SoftmaxXent => (F::SoftmaxXent, "softmax_xent", 3, 2),
+            Kernel::SoftmaxXent => (F::SoftmaxXent, "softmax_xent", 4, 2),
+            Kernel::BceWithLogits => (F::Loss, "bce_logits", 4, 2),
+            Kernel::RegressionLoss => (F::Loss, "regression_loss", 3, 2),
             Kernel::MetricsAccum => (F::SoftmaxXent, "metrics_accum", 1, 1),
             Kernel::GradPrep => (F::Clip, "grad_prep", 4, 2),
             Kernel::ClipFinalize => (F::Clip, "clip_finalize", 1, 1),

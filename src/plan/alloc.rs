@@ -44,7 +44,7 @@ pub(super) fn allocate(
     // The logits stay readable after the program (Session::predict).
     let logits = g.nodes[..g.n_forward]
         .iter()
-        .find(|n| n.op == Op::SoftmaxXent)
+        .find(|n| matches!(n.op, Op::Loss { .. }))
         .map(|n| root(n.inputs[0]));
     if let Some(l) = logits {
         last_use[l] = usize::MAX;

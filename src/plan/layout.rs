@@ -157,14 +157,14 @@ impl Layout {
 
     /// Offset of the evaluation metrics slot in the METRICS buffer (train slot at 0).
     pub fn eval_metrics_off(&self) -> usize {
-        self.align.max(4)
+        self.align.max(8)
     }
 
     /// Offset of the clip info in the METRICS buffer, so that one readback returns every
     /// device-side metric: [`CLIP_INFO`] words (pre-clip norm, clip scale, penalty, skip,
     /// lr, Adam's bias corrections bc1 and bc2, skipped steps in total; shaders/clip.wgsl).
     pub fn clip_off(&self) -> usize {
-        2 * self.align.max(4)
+        2 * self.align.max(8)
     }
 
     /// Distance between probe statistics slots (a binding offset must be aligned).
@@ -194,7 +194,7 @@ impl Layout {
             ("weight_decay", self.params_len),
             ("state", self.state_len),
             ("input", self.max_batch * inf),
-            ("labels", self.max_batch),
+            ("labels", self.max_batch * g.shape(g.labels).cols),
             ("metrics", self.metrics_len()),
             ("norm_partials", 2 * NORM_PARTIALS),
             ("dummy", 4),
@@ -276,7 +276,7 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
             | Op::Augment { .. }
             | Op::Im2Col(_)
             | Op::ToNhwc { .. }
-            | Op::SoftmaxXent
+            | Op::Loss { .. }
             | Op::ActBwd(_)
             | Op::BatchNormBwd { .. }
             | Op::BiasGrad

@@ -12,7 +12,8 @@ use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
 use crate::kernels::elementwise::{BiasGradParams, Len};
 use crate::kernels::matmul::MatMulParams;
-use crate::kernels::softmax_xent::SoftmaxXentParams;
+use crate::kernels::loss::{BceParams, Loss, RegressionParams};
+use crate::kernels::softmax_xent::{MetricSums, SoftmaxXentParams};
 use crate::kernels::{Kernel, KernelParams, Words};
 use crate::rng::dropout_threshold;
 
@@ -207,7 +208,7 @@ impl Lowering<'_> {
                 };
                 self.push(Kernel::ToNhwc, &params, vec![t(ins[0])], vec![t(outs[0])]);
             }
-            Op::SoftmaxXent => self.softmax_xent(ins, outs),
+            Op::Loss { ref loss, weights } => self.loss(loss, weights, ins, outs),
         }
         Ok(())
     }
@@ -385,20 +386,56 @@ impl Lowering<'_> {
     }
 
     /// The loss and its gradient, then the metrics accumulation of this mode's slot.
-    fn softmax_xent(&mut self, ins: &[TensorId], outs: &[TensorId]) {
-        let params = SoftmaxXentParams {
-            rows: self.batch,
-            classes: self.g.shape(ins[0]).cols,
-            scale: 1.0 / self.batch as f32,
-        };
+    fn loss(&mut self, loss: &Loss, weights: Option<usize>, ins: &[TensorId], outs: &[TensorId]) {
+        let cols = self.g.shape(ins[0]).cols;
+        let width = self.g.shape(ins[1]).cols;
         let amp = self.amp();
-        self.push(
-            Kernel::SoftmaxXent,
-            &params,
-            vec![t(ins[0]), t(ins[1]), amp],
-            vec![t(outs[0]), t(outs[1])],
-        );
-        let slot = fixed(buf::METRICS, self.metrics_off, 4);
+        let w = match (weights, loss.weights()) {
+            (Some(state), Some(v)) => fixed(buf::STATE, self.layout.state_off[state], v.len()),
+            _ => dummy(),
+        };
+        let (z, labels) = (t(ins[0]), t(ins[1]));
+        let outs_ops = vec![t(outs[0]), t(outs[1])];
+        match *loss {
+            Loss::CrossEntropy {
+                label_smoothing,
+                ref class_weights,
+            } => {
+                let params = SoftmaxXentParams {
+                    rows: self.batch,
+                    classes: cols,
+                    width,
+                    smoothing: label_smoothing,
+                    weighted: class_weights.is_some(),
+                };
+                self.push(Kernel::SoftmaxXent, &params, vec![z, labels, amp, w], outs_ops);
+            }
+            Loss::BceWithLogits { ref pos_weight } => {
+                let params = BceParams {
+                    rows: self.batch,
+                    outputs: cols,
+                    width,
+                    pos_weighted: pos_weight.is_some(),
+                };
+                self.push(Kernel::BceWithLogits, &params, vec![z, labels, amp, w], outs_ops);
+            }
+            Loss::Mse | Loss::Mae | Loss::Huber { .. } => {
+                let (kind, delta) = match *loss {
+                    Loss::Mae => (1, 0.0),
+                    Loss::Huber { delta } => (2, delta),
+                    _ => (0, 0.0),
+                };
+                let params = RegressionParams {
+                    rows: self.batch,
+                    outputs: cols,
+                    width,
+                    kind,
+                    delta,
+                };
+                self.push(Kernel::RegressionLoss, &params, vec![z, labels, amp], outs_ops);
+            }
+        }
+        let slot = fixed(buf::METRICS, self.metrics_off, MetricSums::LEN);
         self.push(
             Kernel::MetricsAccum,
             &Len { n: self.batch },

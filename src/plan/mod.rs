@@ -115,7 +115,7 @@ fn homes(g: &Graph, layout: &Layout, mode: Mode, batch: usize) -> Vec<Option<Sli
     home[g.labels] = Some(Slice {
         buf: buf::LABELS,
         off: 0,
-        len: batch,
+        len: g.shape(g.labels).numel(batch),
     });
     for node in &g.nodes[..g.n_forward] {
         if let Op::Param(pid) = node.op {

@@ -11,12 +11,20 @@ use crate::plan::{Mode, buf};
 /// Metrics accumulated on the device since the last read.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Metrics {
-    /// Mean cross-entropy over the samples seen.
+    /// Mean loss over the samples seen (weighted by the sample weights, and by the
+    /// targets' class weights for class-weighted cross-entropy).
     pub loss: f32,
-    /// Fraction of samples whose arg-max logit is the label.
+    /// Classification: the fraction of samples whose arg-max logit is the label
+    /// (multiclass), or of correct decisions at probability 0.5 (binary and multilabel,
+    /// Keras' `binary_accuracy`); 0 for regression.
     pub accuracy: f32,
+    /// Regression: the mean absolute error over the samples and outputs; 0 otherwise.
+    pub mae: f32,
     /// Samples seen.
     pub samples: usize,
+    /// The total weight of the samples seen (their number without sample or class
+    /// weights): the denominator of `loss`, used to merge reads.
+    pub weight: f32,
     /// Steps (batches) seen.
     pub steps: usize,
     /// Global gradient norm before clipping, of the last training step.
@@ -42,7 +50,7 @@ impl Session {
             .backend
             .read(buf::METRICS, 0, self.layout.metrics_len())?;
         self.backend
-            .write(buf::METRICS, self.metrics_off(mode), &[0.0; 4])?;
+            .write(buf::METRICS, self.metrics_off(mode), &[0.0; MetricSums::LEN])?;
         self.metrics_from(&all, mode, self.step)
     }
 
@@ -53,7 +61,7 @@ impl Session {
         self.backend
             .read_start(buf::METRICS, 0, self.layout.metrics_len())?;
         self.backend
-            .write(buf::METRICS, self.metrics_off(mode), &[0.0; 4])?;
+            .write(buf::METRICS, self.metrics_off(mode), &[0.0; MetricSums::LEN])?;
         self.pending_metrics = Some((mode, self.step));
         Ok(())
     }
@@ -89,9 +97,15 @@ impl Session {
             .mixed
             .map(|_| LossScaleState::read(&all[self.layout.amp_off()..]));
         let n = m.samples.max(1.0);
+        let metric = m.correct / n;
+        let regression = self.graph.task() == crate::data::Task::Regression;
         let out = Metrics {
-            loss: m.loss / n,
-            accuracy: m.correct / n,
+            // A zero total weight (no samples, or weights that are all 0) gives 0, a NaN
+            // loss stays NaN.
+            loss: m.loss / m.weight.max(f32::MIN_POSITIVE),
+            accuracy: if regression { 0.0 } else { metric },
+            mae: if regression { metric } else { 0.0 },
+            weight: m.weight,
             samples: m.samples as usize,
             steps: m.steps as usize,
             grad_norm: clip.norm,

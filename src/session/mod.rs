@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use crate::backend::{Backend, Globals, ProgramId};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::kernels::loss::Loss;
 use crate::optim::{Every, LrSchedule, Optimizer, Precision, Regularizer};
 use crate::plan::{self, Layout, Mode, buf};
 
@@ -57,6 +58,8 @@ pub struct Session {
     /// Of those, the skips that were not f16 overflows absorbed by the loss scale, as of
     /// the last read: more at a read is a [`Error::NonFinite`].
     nonfinite_known: u64,
+    /// The label rows of the last upload (reused: no allocation per step).
+    label_rows: Vec<f32>,
 }
 
 impl Session {
@@ -131,6 +134,7 @@ impl Session {
             pending_metrics: None,
             skipped_known: 0,
             nonfinite_known: 0,
+            label_rows: vec![],
         };
         s.init_params()?;
         Ok(s)
@@ -243,30 +247,46 @@ impl Session {
         Ok(p)
     }
 
-    /// The batch size of `x` and `y`, checked before anything reaches the device: a
-    /// non-empty batch of at most the maximum batch, whole rows, labels that are class
-    /// indices, and finite inputs. On the host, one pass over the batch (as the upload
-    /// itself); the device never sees a label it cannot index or a NaN a ReLU would hide.
-    fn check_batch(&self, x: &[f32], y: &[f32], context: &str) -> Result<usize> {
+    /// The batch size of `x`, `y` and `w`, checked before anything reaches the device: a
+    /// non-empty batch of at most the maximum batch, whole rows, targets the task can take
+    /// ([`crate::data::check_targets`]: class indices, values in [0, 1], finite values),
+    /// sample weights finite and ≥ 0, and finite inputs. On the host, one pass over the
+    /// batch (as the upload itself); the device never sees a label it cannot index or a
+    /// NaN a ReLU would hide.
+    fn check_batch(
+        &self,
+        x: &[f32],
+        y: &[f32],
+        w: Option<&[f32]>,
+        context: &str,
+    ) -> Result<usize> {
         let f = self.graph.in_features();
-        let b = y.len();
+        let t = self.graph.targets();
+        let b = y.len() / t;
         if b > self.layout.max_batch {
             return Err(Error::BatchTooLarge {
                 batch: b,
                 max: self.layout.max_batch,
             });
         }
-        if b == 0 || x.len() != b * f {
+        let whole = y.len().is_multiple_of(t) && w.is_none_or(|w| w.len() == b);
+        if b == 0 || x.len() != b * f || !whole {
+            let mut got = vec![x.len(), y.len()];
+            got.extend(w.map(<[f32]>::len));
             return Err(Error::Shape {
                 context: context.into(),
-                got: vec![x.len(), y.len()],
+                got,
                 expected: format!(
-                    "x of batch·{f} values and 1..={} labels",
+                    "x of batch·{f} values, batch·{t} targets{} for a batch of 1..={}",
+                    if w.is_some() { " and batch sample weights" } else { "" },
                     self.layout.max_batch
                 ),
             });
         }
-        crate::data::check_labels(y, self.graph.classes(), context)?;
+        crate::data::check_targets(y, self.graph.task(), self.graph.classes(), t, context)?;
+        if let Some(w) = w {
+            crate::data::check_weights(w, context)?;
+        }
         crate::data::check_finite(x, f, context)?;
         Ok(b)
     }
@@ -297,11 +317,46 @@ impl Session {
         Ok(())
     }
 
-    /// Write a checked batch to the input and label buffers.
-    fn upload(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
+    /// Write a checked batch to the input and label buffers. The label rows are
+    /// `[targets.., s_i, g_i]` ([`crate::kernels::loss`]): the sample weight (1 without
+    /// `w`) and the gradient factor `s_i / D`, D = Σ s_j (times the target's class weight
+    /// for class-weighted cross-entropy; `g_i = 0` when D = 0, a batch that weighs
+    /// nothing). Without any weight, g = 1/b: the mean over the batch.
+    fn upload(&mut self, x: &[f32], y: &[f32], w: Option<&[f32]>) -> Result<()> {
+        let t = self.graph.targets();
+        let b = y.len() / t.max(1);
+        let class_w = match self.graph.loss_node() {
+            Some((Loss::CrossEntropy { class_weights, .. }, _)) => class_weights.as_deref(),
+            _ => None,
+        };
+        let rows = &mut self.label_rows;
+        rows.clear();
+        let s = |i: usize| w.map_or(1.0, |w| w[i]);
+        let scale = |i: usize| -> f64 {
+            // A label's class weight; labels are checked class indices here.
+            let cw = class_w
+                .as_ref()
+                .and_then(|cw| cw.get(y[i * t] as usize))
+                .copied()
+                .unwrap_or(1.0);
+            s(i) as f64 * cw as f64
+        };
+        let plain = w.is_none() && class_w.is_none();
+        let total: f64 = if plain { b as f64 } else { (0..b).map(scale).sum() };
+        for i in 0..b {
+            rows.extend_from_slice(&y[i * t..(i + 1) * t]);
+            rows.push(s(i));
+            rows.push(if plain {
+                1.0 / b as f32
+            } else if total > 0.0 {
+                (s(i) as f64 / total) as f32
+            } else {
+                0.0
+            });
+        }
         self.backend.write(buf::INPUT, 0, x)?;
-        self.backend.write(buf::LABELS, 0, y)?;
-        self.last_batch = y.len();
+        self.backend.write(buf::LABELS, 0, &self.label_rows)?;
+        self.last_batch = b;
         Ok(())
     }
 
@@ -344,18 +399,28 @@ impl Session {
         }
     }
 
-    /// One training step on a batch (`x` row-major [b, features], `y` class indices).
-    /// Never waits for the device.
+    /// One training step on a batch (`x` row-major [b, features], `y` the targets
+    /// `[b, T]`: class indices for cross-entropy, values in [0, 1] for binary
+    /// cross-entropy, real values for regression). Never waits for the device. The same as
+    /// [`Session::train_batch_weighted`] without weights.
     ///
-    /// Errors: a batch over the session's maximum, labels that are not class indices, a
+    /// Errors: a batch over the session's maximum, targets the task cannot take, a
     /// non-finite input (row and feature), one value per channel into a batch-norm layer.
     /// A gradient that is not finite for another reason (an overflow) is found on the
     /// device: the update is skipped and the next metrics read names it
     /// ([`Session::take_metrics`]).
     pub fn train_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
-        let b = self.check_batch(x, y, "training batch")?;
+        self.train_batch_weighted(x, y, None)
+    }
+
+    /// One training step with per-sample weights `w` `[b]` (finite, ≥ 0): the loss is
+    /// the weighted mean `Σ s_i·loss_i / Σ s_i` over the batch (with class weights,
+    /// `Σ s_i·w_{y_i}` below). Errors as [`Session::train_batch`], and a weight that is
+    /// negative or not finite ([`Error::Target`] naming its row).
+    pub fn train_batch_weighted(&mut self, x: &[f32], y: &[f32], w: Option<&[f32]>) -> Result<()> {
+        let b = self.check_batch(x, y, w, "training batch")?;
         let id = self.program(Mode::Train, b)?;
-        self.upload(x, y)?;
+        self.upload(x, y, w)?;
         let g = self.globals();
         self.backend.run(id, &g)?;
         self.step += 1;
@@ -366,9 +431,15 @@ impl Session {
     /// evaluation metrics. Errors as [`Session::train_batch`]; a loss that is not finite
     /// (logits overflowing f32) is named at the next read.
     pub fn eval_batch(&mut self, x: &[f32], y: &[f32]) -> Result<()> {
-        let b = self.check_batch(x, y, "evaluation batch")?;
+        self.eval_batch_weighted(x, y, None)
+    }
+
+    /// [`Session::eval_batch`] with per-sample weights (the evaluation loss is then their
+    /// weighted mean).
+    pub fn eval_batch_weighted(&mut self, x: &[f32], y: &[f32], w: Option<&[f32]>) -> Result<()> {
+        let b = self.check_batch(x, y, w, "evaluation batch")?;
         let id = self.program(Mode::Eval, b)?;
-        self.upload(x, y)?;
+        self.upload(x, y, w)?;
         let g = self.globals();
         self.backend.run(id, &g)
     }
@@ -378,9 +449,19 @@ impl Session {
     /// parameter's gradient (penalties and value clipping included, before norm scaling), for
     /// gradient checks. Does not advance the step, so dropout masks repeat.
     pub fn gradients(&mut self, x: &[f32], y: &[f32]) -> Result<(Metrics, Named)> {
-        let b = self.check_batch(x, y, "gradient batch")?;
+        self.gradients_weighted(x, y, None)
+    }
+
+    /// [`Session::gradients`] with per-sample weights.
+    pub fn gradients_weighted(
+        &mut self,
+        x: &[f32],
+        y: &[f32],
+        w: Option<&[f32]>,
+    ) -> Result<(Metrics, Named)> {
+        let b = self.check_batch(x, y, w, "gradient batch")?;
         let id = self.program(Mode::Grad, b)?;
-        self.upload(x, y)?;
+        self.upload(x, y, w)?;
         let g = self.globals();
         self.backend.run(id, &g)?;
         let m = self.take_metrics(Mode::Grad)?;

@@ -4,6 +4,7 @@
 use super::Session;
 use crate::backend::Globals;
 use crate::error::{Error, Result};
+use crate::kernels::softmax_xent::MetricSums;
 use crate::plan::{Mode, buf};
 
 /// Result of [`Session::predict_mc`]: per row and class, row-major [rows, classes].
@@ -35,11 +36,11 @@ impl Session {
         crate::data::check_finite(x, f, "predict input")?;
         let saved = self
             .backend
-            .read(buf::METRICS, self.layout.eval_metrics_off(), 4)?;
+            .read(buf::METRICS, self.layout.eval_metrics_off(), MetricSums::LEN)?;
         let mut out = vec![];
         for chunk in x.chunks(self.layout.max_batch * f) {
             let b = chunk.len() / f;
-            self.upload(chunk, &vec![0f32; b])?;
+            self.upload(chunk, &vec![0f32; b * self.graph.targets()], None)?;
             let (id, logits) = self.program_with_logits(mode, b)?;
             let g = Globals {
                 step,

@@ -34,9 +34,9 @@ impl Session {
     /// forward and backward pass (no update; the step does not advance) with statistics of
     /// every activation, gradient and weight computed on the device and read back at once.
     pub fn probe(&mut self, x: &[f32], y: &[f32]) -> Result<ProbeReport> {
-        let b = self.check_batch(x, y, "probe batch")?;
+        let b = self.check_batch(x, y, None, "probe batch")?;
         let id = self.program(Mode::Probe, b)?;
-        self.upload(x, y)?;
+        self.upload(x, y, None)?;
         let g = self.globals();
         self.backend.run(id, &g)?;
         let metrics = self.take_metrics(Mode::Grad)?;

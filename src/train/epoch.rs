@@ -153,14 +153,19 @@ pub fn train_epoch_with(
         &format!("epoch {}", epoch + 1),
     );
     let f = ds.features;
-    let (mut xb, mut yb) = (Vec::with_capacity(bsz * f), Vec::with_capacity(bsz));
+    let tw = ds.width();
+    let (mut xb, mut yb) = (Vec::with_capacity(bsz * f), Vec::with_capacity(bsz * tw));
+    let mut wb = Vec::with_capacity(if ds.weights.is_some() { bsz } else { 0 });
     let t0 = Instant::now();
     let mut total = Metrics::default();
     let merge = |t: &mut Metrics, m: Metrics| {
         let n = (t.samples + m.samples).max(1) as f32;
-        t.loss = (t.loss * t.samples as f32 + m.loss * m.samples as f32) / n;
+        let w = (t.weight + m.weight).max(f32::MIN_POSITIVE);
+        t.loss = (t.loss * t.weight + m.loss * m.weight) / w;
         t.accuracy = (t.accuracy * t.samples as f32 + m.accuracy * m.samples as f32) / n;
+        t.mae = (t.mae * t.samples as f32 + m.mae * m.samples as f32) / n;
         t.samples += m.samples;
+        t.weight += m.weight;
         t.steps += m.steps;
         t.grad_norm = m.grad_norm;
         t.penalty = m.penalty;
@@ -178,13 +183,18 @@ pub fn train_epoch_with(
         let idx = &order[bi * bsz..((bi + 1) * bsz).min(ds.len())];
         xb.clear();
         yb.clear();
+        wb.clear();
         for &i in idx {
             xb.extend_from_slice(&ds.x[i * f..(i + 1) * f]);
-            yb.push(ds.y[i]);
+            yb.extend_from_slice(&ds.y[i * tw..(i + 1) * tw]);
+            if let Some(w) = &ds.weights {
+                wb.push(w[i]);
+            }
         }
         hook(Event::BatchBegin { step: s.step() })?;
         // A bad label or input is named by its row in the dataset, not in the batch.
-        s.train_batch(&xb, &yb)
+        let w = ds.weights.as_ref().map(|_| &wb[..]);
+        s.train_batch_weighted(&xb, &yb, w)
             .map_err(|e| e.in_data("the training set", |r| idx[r]))?;
         hook(Event::Batch { step: s.step() })?;
         if (bi + 1) % cfg.log_every.max(1) == 0 {
@@ -250,10 +260,11 @@ pub fn evaluate(s: &mut Session, ds: &Dataset, batch_size: usize) -> Result<Metr
     // Non-finite parameters or running statistics would give a wrong answer silently (a
     // ReLU maps NaN to 0): named here, once per evaluation (one readback).
     s.check_finite_parameters()?;
-    let f = ds.features;
+    let (f, tw) = (ds.features, ds.width());
     for start in (0..ds.len()).step_by(batch_size) {
         let end = (start + batch_size).min(ds.len());
-        s.eval_batch(&ds.x[start * f..end * f], &ds.y[start..end])
+        let w = ds.weights.as_ref().map(|w| &w[start..end]);
+        s.eval_batch_weighted(&ds.x[start * f..end * f], &ds.y[start * tw..end * tw], w)
             .map_err(|e| e.in_data("the evaluated set", |r| start + r))?;
     }
     s.take_metrics(Mode::Eval)

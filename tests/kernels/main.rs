@@ -12,6 +12,7 @@ mod conv;
 mod dropout;
 mod elementwise;
 mod half;
+mod loss;
 mod matmul;
 mod optim;
 mod pool;

@@ -12,6 +12,7 @@ pub(crate) mod conv;
 pub(crate) mod dropout;
 pub(crate) mod elementwise;
 pub mod half;
+pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod optim;
 pub(crate) mod par;
@@ -60,6 +61,8 @@ pub fn twins(kernel: Kernel) -> Twins {
         Kernel::BnFwdEval => (batchnorm::bn_fwd_eval, None),
         Kernel::BnBwd => (batchnorm::bn_bwd, Some(batchnorm::bn_bwd_fast)),
         Kernel::SoftmaxXent => (softmax_xent::softmax_xent, None),
+        Kernel::BceWithLogits => (loss::bce_logits, None),
+        Kernel::RegressionLoss => (loss::regression_loss, None),
         Kernel::MetricsAccum => (softmax_xent::metrics_accum, None),
         Kernel::GradPrep => (clip::grad_prep, Some(clip::grad_prep_fast)),
         Kernel::ClipFinalize => (clip::clip_finalize, None),

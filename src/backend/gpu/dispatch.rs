@@ -12,6 +12,7 @@ use crate::kernels::dropout::DropoutParams;
 use crate::kernels::elementwise::{BiasGradParams, Len, SliceSumParams};
 use crate::kernels::matmul::MatMulParams;
 use crate::kernels::optim::{AdamParams, SgdParams};
+use crate::kernels::loss::{BceParams, RegressionParams};
 use crate::kernels::softmax_xent::SoftmaxXentParams;
 
 /// Binding of in0, the first of the four read-only operands in0..in3 (see
@@ -97,7 +98,10 @@ pub fn loop_trips(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
         }
         Kernel::TensorStats => w(Len::from_words(p).n).div_ceil(unroll * 256) + 8,
         Kernel::ClipFinalize => w(ClipFinalizeParams::from_words(p).parts),
-        Kernel::SoftmaxXent => 3 * w(SoftmaxXentParams::from_words(p).classes),
+        // The general path walks the classes four times.
+        Kernel::SoftmaxXent => 4 * w(SoftmaxXentParams::from_words(p).classes),
+        Kernel::BceWithLogits => 2 * w(BceParams::from_words(p).outputs),
+        Kernel::RegressionLoss => 2 * w(RegressionParams::from_words(p).outputs),
         _ => 0,
     }
 }
@@ -152,6 +156,8 @@ pub fn workgroups(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
             [div_up(w(BatchNormParams::from_words(p).channels), 64), 1, 1]
         }
         Kernel::SoftmaxXent => [div_up(w(SoftmaxXentParams::from_words(p).rows), 64), 1, 1],
+        Kernel::BceWithLogits => [div_up(w(BceParams::from_words(p).rows), 64), 1, 1],
+        Kernel::RegressionLoss => [div_up(w(RegressionParams::from_words(p).rows), 64), 1, 1],
         Kernel::GradPrep => [div_up(w(GradPrepParams::from_words(p).parts), 64), 1, 1],
         Kernel::MetricsAccum | Kernel::ClipFinalize | Kernel::TensorStats => [1, 1, 1],
         // One workgroup per (sample, channel) plane.
