@@ -22,6 +22,7 @@ pub mod error;
 pub mod fs;
 pub mod limits;
 pub mod rng;
+pub mod task;
 
 pub use error::{Error, Result};
 pub mod data;

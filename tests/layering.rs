@@ -7,48 +7,49 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each top-level module and the modules it may use (`crate::<module>`). The layers,
-/// bottom up: error, rng, fs, limits → kernels (the kernel ABI) → backend; data and optim
+/// bottom up: error, rng, fs, limits, task → kernels (the kernel ABI) → backend; data and optim
 /// beside it → graph → plan, nn → session → train → app (the command line).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("rng", &["error"]),
     ("fs", &["error"]),
     ("limits", &["error"]),
-    ("kernels", &["error", "rng", "limits"]),
-    ("backend", &["error", "rng", "fs", "limits", "kernels"]),
-    ("data", &["error", "rng", "fs", "limits"]),
-    ("optim", &["error", "limits"]),
-    ("graph", &["error", "rng", "limits", "kernels", "optim"]),
+    ("task", &["error"]),
+    ("kernels", &["task", "error", "rng", "limits"]),
+    ("backend", &["task", "error", "rng", "fs", "limits", "kernels"]),
+    ("data", &["task", "error", "rng", "fs", "limits"]),
+    ("optim", &["task", "error", "limits"]),
+    ("graph", &["task", "error", "rng", "limits", "kernels", "optim"]),
     (
         "plan",
         &[
-            "error", "rng", "limits", "kernels", "backend", "optim", "graph",
+            "task", "error", "rng", "limits", "kernels", "backend", "optim", "graph",
         ],
     ),
     (
         "nn",
         &[
-            "error", "rng", "limits", "kernels", "backend", "optim", "graph",
+            "task", "error", "rng", "limits", "kernels", "backend", "optim", "graph",
         ],
     ),
     (
         "session",
         &[
-            "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
+            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
             "data",
         ],
     ),
     (
         "train",
         &[
-            "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
+            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
             "data", "session",
         ],
     ),
     (
         "app",
         &[
-            "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
+            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
             "data", "session", "train",
         ],
     ),

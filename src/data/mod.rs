@@ -8,12 +8,11 @@ pub mod idx;
 mod mnist;
 mod scale;
 mod split;
-mod task;
 
 pub use mnist::{idx_image_size, load_idx_pair, load_mnist};
 pub use scale::{Scaler, Standardizer};
 pub use split::{DEFAULT_SPLIT, HeldOut};
-pub use task::Task;
+pub use crate::task::Task;
 
 use crate::error::{Error, Result};
 use crate::rng::{Rng, stream};

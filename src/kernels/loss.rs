@@ -113,8 +113,8 @@ impl Loss {
     }
 
     /// The task this loss trains for a model with `outputs` output units.
-    pub fn task(&self, outputs: usize) -> crate::data::Task {
-        use crate::data::Task;
+    pub fn task(&self, outputs: usize) -> crate::task::Task {
+        use crate::task::Task;
         match self {
             Loss::CrossEntropy { .. } => Task::Multiclass,
             Loss::BceWithLogits { .. } if outputs == 1 => Task::Binary,

@@ -98,7 +98,7 @@ impl Session {
             .map(|_| LossScaleState::read(&all[self.layout.amp_off()..]));
         let n = m.samples.max(1.0);
         let metric = m.correct / n;
-        let regression = self.graph.task() == crate::data::Task::Regression;
+        let regression = self.graph.task() == crate::task::Task::Regression;
         let out = Metrics {
             // A zero total weight (no samples, or weights that are all 0) gives 0, a NaN
             // loss stays NaN.

@@ -22,7 +22,7 @@ mod probe;
 mod state;
 
 pub use metrics::Metrics;
-pub use predict::McPrediction;
+pub use predict::{McPrediction, classes_from, link};
 pub use probe::{ProbeReport, TensorStat};
 pub use state::Snapshot;
 

@@ -1,13 +1,16 @@
-//! Inference: logits for any number of rows ([`Session::predict`]) and Monte Carlo dropout
-//! ([`Session::predict_mc`], [`McPrediction`]).
+//! Inference: raw outputs for any number of rows ([`Session::predict`]), probabilities or
+//! values by task ([`Session::predict_proba`], [`Session::predict_classes`]) and Monte
+//! Carlo dropout ([`Session::predict_mc`], [`McPrediction`]).
 
 use super::Session;
 use crate::backend::Globals;
+use crate::task::Task;
 use crate::error::{Error, Result};
 use crate::kernels::softmax_xent::MetricSums;
 use crate::plan::{Mode, buf};
 
-/// Result of [`Session::predict_mc`]: per row and class, row-major [rows, classes].
+/// Result of [`Session::predict_mc`]: per row and output, row-major [rows, classes]
+/// (`classes` is the number of outputs: classes, labels, or regression targets).
 #[derive(Clone, Debug, PartialEq)]
 pub struct McPrediction {
     pub mean: Vec<f32>,
@@ -15,11 +18,85 @@ pub struct McPrediction {
     pub classes: usize,
 }
 
+/// The model's outputs turned into what its task predicts, in place, rows of `k`:
+/// softmax for multiclass, the logistic sigmoid for binary and multi-label, unchanged for
+/// regression. Computed in f64 from f32 outputs.
+pub fn link(task: Task, z: &mut [f32], k: usize) {
+    match task {
+        Task::Multiclass => {
+            for row in z.chunks_mut(k.max(1)) {
+                let mx = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+                let tot: f64 = row.iter().map(|&v| (v as f64 - mx).exp()).sum();
+                for v in row.iter_mut() {
+                    *v = ((*v as f64 - mx).exp() / tot) as f32;
+                }
+            }
+        }
+        Task::Binary | Task::Multilabel => {
+            for v in z.iter_mut() {
+                *v = (1.0 / (1.0 + (-(*v as f64)).exp())) as f32;
+            }
+        }
+        Task::Regression => {}
+    }
+}
+
+/// Class labels from [`Session::predict_proba`]'s output `p` (rows of `k`): the arg-max
+/// class for multiclass (the first on ties), `p > threshold` per output for binary and
+/// multi-label (as 0/1). Regression has no classes: [`Error::Hyperparameter`].
+pub fn classes_from(task: Task, p: &[f32], k: usize, threshold: f32) -> Result<Vec<f32>> {
+    match task {
+        Task::Multiclass => Ok(p
+            .chunks(k.max(1))
+            .map(|row| {
+                let mut best = 0;
+                for (j, &v) in row.iter().enumerate() {
+                    if v > row[best] {
+                        best = j;
+                    }
+                }
+                best as f32
+            })
+            .collect()),
+        Task::Binary | Task::Multilabel => Ok(p
+            .iter()
+            .map(|&v| if v > threshold { 1.0 } else { 0.0 })
+            .collect()),
+        Task::Regression => Err(Error::Hyperparameter {
+            name: "task",
+            value: "regression".into(),
+            expected: "a classification task to predict class labels",
+        }),
+    }
+}
+
 impl Session {
-    /// Inference-mode logits [b, classes] for a batch (waits for the device). Labels are
-    /// not needed; the evaluation metrics are left untouched.
+    /// Inference-mode raw outputs [b, k] for a batch (logits for classification, values
+    /// for regression; waits for the device). Targets are not needed; the evaluation
+    /// metrics are left untouched.
     pub fn predict(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         self.logits(x, Mode::Eval, self.step as u32)
+    }
+
+    /// What the task predicts, [b, k] ([`link`]): class probabilities (softmax) for
+    /// multiclass, P(y = 1) per output (sigmoid) for binary and multi-label, values for
+    /// regression. Errors as [`Session::predict`].
+    pub fn predict_proba(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        let mut z = self.predict(x)?;
+        let k = self.graph.outputs();
+        link(self.graph.task(), &mut z, k);
+        Ok(z)
+    }
+
+    /// Class labels [b] (multiclass: the arg-max class) or [b, k] 0/1 decisions (binary
+    /// and multi-label: probability > 0.5, Keras' threshold). Regression is refused.
+    pub fn predict_classes(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        let task = self.graph.task();
+        if task == Task::Regression {
+            return classes_from(task, &[], 1, 0.5);
+        }
+        let p = self.predict_proba(x)?;
+        classes_from(task, &p, self.graph.outputs(), 0.5)
     }
 
     /// Logits of `mode` (Eval or McEval) for any number of rows, in chunks of the maximum
@@ -73,8 +150,10 @@ impl Session {
 
     /// Monte Carlo dropout: `passes` stochastic forward passes with dropout active (batch
     /// norm on running statistics), each with its own masks (pass t uses step 2³¹ + t, which
-    /// training never reaches). Returns the per-class predictive mean and variance of the
-    /// softmax probabilities: mean = (1/T) Σ p_t, var = (1/T) Σ (p_t − mean)².
+    /// training never reaches). Returns the predictive mean and variance, per row and
+    /// output, of what the task predicts ([`link`]: softmax probabilities, sigmoid
+    /// probabilities, or regression values): mean = (1/T) Σ p_t,
+    /// var = (1/T) Σ (p_t − mean)².
     pub fn predict_mc(&mut self, x: &[f32], passes: usize) -> Result<McPrediction> {
         if passes == 0 {
             return Err(Error::Hyperparameter {
@@ -85,23 +164,19 @@ impl Session {
         }
         let mut sum: Vec<f64> = vec![];
         let mut sumsq: Vec<f64> = vec![];
-        let mut classes = 0;
+        let classes = self.graph.outputs();
+        let task = self.graph.task();
         for t in 0..passes {
-            let z = self.logits(x, Mode::McEval, (1u32 << 31) + t as u32)?;
-            classes = z.len() / (x.len() / self.graph.in_features());
+            let mut z = self.logits(x, Mode::McEval, (1u32 << 31) + t as u32)?;
             if sum.is_empty() {
                 sum = vec![0.0; z.len()];
                 sumsq = vec![0.0; z.len()];
             }
-            for (r, row) in z.chunks(classes).enumerate() {
-                let mx = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-                let e: Vec<f64> = row.iter().map(|&v| (v as f64 - mx).exp()).collect();
-                let tot: f64 = e.iter().sum();
-                for (j, ej) in e.iter().enumerate() {
-                    let p = ej / tot;
-                    sum[r * classes + j] += p;
-                    sumsq[r * classes + j] += p * p;
-                }
+            link(task, &mut z, classes);
+            for (i, &p) in z.iter().enumerate() {
+                let p = p as f64;
+                sum[i] += p;
+                sumsq[i] += p * p;
             }
         }
         let t = passes as f64;
