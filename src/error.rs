@@ -10,6 +10,16 @@ pub enum Error {
     #[error("IDX file {path}: {what}")]
     Idx { path: PathBuf, what: String },
 
+    /// A CSV file that cannot be read as the run asks: `line` is the 1-based file line
+    /// (0 when the problem is not on one line), `what` says what is wrong and what was
+    /// expected.
+    #[error("CSV {path}{}: {what}", if *line > 0 { format!(" line {line}") } else { String::new() })]
+    Csv {
+        path: PathBuf,
+        line: usize,
+        what: String,
+    },
+
     /// Reading or writing a file failed.
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -28,7 +28,12 @@ pub enum Task {
 
 impl Task {
     /// Every task, in the order of the table above.
-    pub const ALL: [Task; 4] = [Task::Multiclass, Task::Binary, Task::Multilabel, Task::Regression];
+    pub const ALL: [Task; 4] = [
+        Task::Multiclass,
+        Task::Binary,
+        Task::Multilabel,
+        Task::Regression,
+    ];
 
     /// The configuration name: `multiclass`, `binary`, `multilabel`, `regression`.
     pub fn name(self) -> &'static str {

@@ -16,10 +16,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("limits", &["error"]),
     ("task", &["error"]),
     ("kernels", &["task", "error", "rng", "limits"]),
-    ("backend", &["task", "error", "rng", "fs", "limits", "kernels"]),
+    (
+        "backend",
+        &["task", "error", "rng", "fs", "limits", "kernels"],
+    ),
     ("data", &["task", "error", "rng", "fs", "limits"]),
     ("optim", &["task", "error", "limits"]),
-    ("graph", &["task", "error", "rng", "limits", "kernels", "optim"]),
+    (
+        "graph",
+        &["task", "error", "rng", "limits", "kernels", "optim"],
+    ),
     (
         "plan",
         &[
@@ -35,22 +41,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "session",
         &[
-            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
-            "data",
+            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan",
+            "nn", "data",
         ],
     ),
     (
         "train",
         &[
-            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
-            "data", "session",
+            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan",
+            "nn", "data", "session",
         ],
     ),
     (
         "app",
         &[
-            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan", "nn",
-            "data", "session", "train",
+            "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan",
+            "nn", "data", "session", "train",
         ],
     ),
 ];

@@ -34,9 +34,17 @@ fn session(b: Box<dyn shadeprop::backend::Backend>, loss: Loss, k: usize) -> Ses
 fn targets(loss: &Loss, k: usize, seed: u64) -> Vec<f32> {
     let r = Rng::new(seed);
     match loss {
-        Loss::CrossEntropy { .. } => (0..B).map(|i| r.below(1, 0, i as u32, k as u32) as f32).collect(),
+        Loss::CrossEntropy { .. } => (0..B)
+            .map(|i| r.below(1, 0, i as u32, k as u32) as f32)
+            .collect(),
         Loss::BceWithLogits { .. } => (0..B * k)
-            .map(|i| if i == 3 { 0.25 } else { r.below(2, 0, i as u32, 2) as f32 })
+            .map(|i| {
+                if i == 3 {
+                    0.25
+                } else {
+                    r.below(2, 0, i as u32, 2) as f32
+                }
+            })
             .collect(),
         _ => rand_vec(seed, B * k).iter().map(|v| v * 2.0).collect(),
     }
@@ -51,7 +59,10 @@ fn logits(x: &[f32], w: &[f64], bias: &[f64], k: usize) -> Vec<f64> {
     let mut z = vec![0.0; B * k];
     for i in 0..B {
         for c in 0..k {
-            z[i * k + c] = bias[c] + (0..F).map(|j| x[i * F + j] as f64 * w[j * k + c]).sum::<f64>();
+            z[i * k + c] = bias[c]
+                + (0..F)
+                    .map(|j| x[i * F + j] as f64 * w[j * k + c])
+                    .sum::<f64>();
         }
     }
     z
@@ -154,49 +165,60 @@ fn variants() -> Vec<(Loss, usize)> {
 }
 
 // The loss and its gradients against the f64 formula, with and without sample weights.
-backend_test!(every_loss_matches_the_pytorch_formula_and_finite_differences, |w: Which| {
-    for (vi, (loss, k)) in variants().into_iter().enumerate() {
-        let be = w.open();
-        let name = be.describe();
-        let mut s = session(be, loss.clone(), k);
-        let x = rand_vec(40 + vi as u64, B * F);
-        let y = targets(&loss, k, 50 + vi as u64);
-        let sw: Vec<f32> = rand_vec(60, B).iter().map(|v| v.abs() * 2.0 + 0.1).collect();
-        let p = s.params().unwrap();
-        let (w, bias) = (f64s(&p[0].1), f64s(&p[1].1));
-        for weights in [None, Some(&sw[..])] {
-            let what = format!("{} ({:?}) weights {} on {name}", loss.name(), loss, weights.is_some());
-            let s64: Vec<f64> = weights.map_or(vec![1.0; B], f64s);
-            let (m, grads) = s.gradients_weighted(&x, &y, weights).unwrap();
-            let want = loss_f64(&loss, &logits(&x, &w, &bias, k), &y, &s64, k);
-            assert!(
-                (m.loss as f64 - want).abs() <= 1e-5 + 1e-5 * want.abs(),
-                "{what}: loss {} expected {want}",
-                m.loss
-            );
-            // Central differences of the f64 formula in every weight and bias.
-            let h = 1e-5;
-            for (pi, (pname, analytic)) in grads.iter().enumerate() {
-                for j in 0..analytic.len() {
-                    let (mut wp, mut bp) = (w.clone(), bias.clone());
-                    let at = |wv: &mut Vec<f64>, bv: &mut Vec<f64>, d: f64| {
-                        if pi == 0 { wv[j] += d } else { bv[j] += d }
-                    };
-                    at(&mut wp, &mut bp, h);
-                    let lp = loss_f64(&loss, &logits(&x, &wp, &bp, k), &y, &s64, k);
-                    at(&mut wp, &mut bp, -2.0 * h);
-                    let lm = loss_f64(&loss, &logits(&x, &wp, &bp, k), &y, &s64, k);
-                    let fd = (lp - lm) / (2.0 * h);
-                    let an = analytic[j] as f64;
-                    assert!(
-                        (fd - an).abs() <= 2e-4 + 1e-3 * fd.abs(),
-                        "{what}: d loss / d {pname}[{j}] = {an}, finite differences {fd}"
-                    );
+backend_test!(
+    every_loss_matches_the_pytorch_formula_and_finite_differences,
+    |w: Which| {
+        for (vi, (loss, k)) in variants().into_iter().enumerate() {
+            let be = w.open();
+            let name = be.describe();
+            let mut s = session(be, loss.clone(), k);
+            let x = rand_vec(40 + vi as u64, B * F);
+            let y = targets(&loss, k, 50 + vi as u64);
+            let sw: Vec<f32> = rand_vec(60, B)
+                .iter()
+                .map(|v| v.abs() * 2.0 + 0.1)
+                .collect();
+            let p = s.params().unwrap();
+            let (w, bias) = (f64s(&p[0].1), f64s(&p[1].1));
+            for weights in [None, Some(&sw[..])] {
+                let what = format!(
+                    "{} ({:?}) weights {} on {name}",
+                    loss.name(),
+                    loss,
+                    weights.is_some()
+                );
+                let s64: Vec<f64> = weights.map_or(vec![1.0; B], f64s);
+                let (m, grads) = s.gradients_weighted(&x, &y, weights).unwrap();
+                let want = loss_f64(&loss, &logits(&x, &w, &bias, k), &y, &s64, k);
+                assert!(
+                    (m.loss as f64 - want).abs() <= 1e-5 + 1e-5 * want.abs(),
+                    "{what}: loss {} expected {want}",
+                    m.loss
+                );
+                // Central differences of the f64 formula in every weight and bias.
+                let h = 1e-5;
+                for (pi, (pname, analytic)) in grads.iter().enumerate() {
+                    for j in 0..analytic.len() {
+                        let (mut wp, mut bp) = (w.clone(), bias.clone());
+                        let at = |wv: &mut Vec<f64>, bv: &mut Vec<f64>, d: f64| {
+                            if pi == 0 { wv[j] += d } else { bv[j] += d }
+                        };
+                        at(&mut wp, &mut bp, h);
+                        let lp = loss_f64(&loss, &logits(&x, &wp, &bp, k), &y, &s64, k);
+                        at(&mut wp, &mut bp, -2.0 * h);
+                        let lm = loss_f64(&loss, &logits(&x, &wp, &bp, k), &y, &s64, k);
+                        let fd = (lp - lm) / (2.0 * h);
+                        let an = analytic[j] as f64;
+                        assert!(
+                            (fd - an).abs() <= 2e-4 + 1e-3 * fd.abs(),
+                            "{what}: d loss / d {pname}[{j}] = {an}, finite differences {fd}"
+                        );
+                    }
                 }
             }
         }
     }
-});
+);
 
 // Binary cross-entropy at logits ±1e8 (by hand: softplus(1e8) = 1e8, softplus(−1e8) = 0):
 // a confident right answer costs 0, a confident wrong one 1e8 (times pos_weight for a
@@ -204,7 +226,13 @@ backend_test!(every_loss_matches_the_pytorch_formula_and_finite_differences, |w:
 backend_test!(bce_is_stable_at_huge_logits, |w: Which| {
     let b = w.open();
     let name = b.describe();
-    let mut s = session(b, Loss::BceWithLogits { pos_weight: Some(vec![2.0]) }, 1);
+    let mut s = session(
+        b,
+        Loss::BceWithLogits {
+            pos_weight: Some(vec![2.0]),
+        },
+        1,
+    );
     s.set_param("fc.weight", &[0.0, 0.0, 0.0]).unwrap();
     for (z, t, want_loss, want_db) in [
         (1e8f32, 1.0f32, 0.0f64, 0.0f64),
@@ -246,7 +274,11 @@ backend_test!(device_metrics_follow_the_task, |w: Which| {
     let x: Vec<f32> = x0.iter().flat_map(|&v| [v, 0.0, 0.0]).collect();
     s.eval_batch(&x, &y).unwrap();
     let m = s.take_metrics(Mode::Eval).unwrap();
-    assert!((m.accuracy - 5.0 / 7.0).abs() < 1e-6, "{name}: accuracy {}", m.accuracy);
+    assert!(
+        (m.accuracy - 5.0 / 7.0).abs() < 1e-6,
+        "{name}: accuracy {}",
+        m.accuracy
+    );
 
     let mut s = session(w.open(), Loss::Mse, 1);
     assert_eq!(s.graph().task(), Task::Regression);
@@ -271,27 +303,50 @@ backend_test!(bad_targets_and_weights_are_named, |w: Which| {
     y[4] = 2.0;
     let e = s.train_batch(&x, &y).unwrap_err();
     assert!(
-        matches!(e, Error::Target { row: 4, column: 0, .. }) && e.to_string().contains("[0, 1]"),
+        matches!(
+            e,
+            Error::Target {
+                row: 4,
+                column: 0,
+                ..
+            }
+        ) && e.to_string().contains("[0, 1]"),
         "{name}: {e}"
     );
     y[4] = 1.0;
     let mut sw = vec![1.0f32; B];
     sw[2] = -1.0;
     let e = s.train_batch_weighted(&x, &y, Some(&sw)).unwrap_err();
-    assert!(matches!(e, Error::Target { row: 2, .. }) && e.to_string().contains("sample weight"), "{name}: {e}");
+    assert!(
+        matches!(e, Error::Target { row: 2, .. }) && e.to_string().contains("sample weight"),
+        "{name}: {e}"
+    );
     let e = s.train_batch_weighted(&x, &y, Some(&sw[..3])).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{name}: {e}");
     let before = s.params().unwrap();
     s.train_batch_weighted(&x, &y, Some(&[0.0; B])).unwrap();
     let m = s.take_metrics(Mode::Train).unwrap();
-    assert_eq!(m.loss, 0.0, "{name}: a batch that weighs nothing has loss 0");
+    assert_eq!(
+        m.loss, 0.0,
+        "{name}: a batch that weighs nothing has loss 0"
+    );
     assert_eq!(s.params().unwrap(), before, "{name}: and moves nothing");
 
     let mut s = session(w.open(), Loss::Mse, 2);
     let mut y = vec![0.0f32; B * 2];
     y[5] = f32::NAN;
     let e = s.train_batch(&x, &y).unwrap_err();
-    assert!(matches!(e, Error::Target { row: 2, column: 1, .. }), "{name}: {e}");
+    assert!(
+        matches!(
+            e,
+            Error::Target {
+                row: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{name}: {e}"
+    );
 });
 
 // Hyperparameters of the losses are checked where the graph is built.
@@ -306,23 +361,44 @@ fn bad_loss_hyperparameters_are_refused() {
     for (loss, k, what) in [
         (Loss::default(), 1, "at least 2 classes"),
         (
-            Loss::CrossEntropy { label_smoothing: 1.5, class_weights: None },
+            Loss::CrossEntropy {
+                label_smoothing: 1.5,
+                class_weights: None,
+            },
             3,
             "label_smoothing",
         ),
         (
-            Loss::CrossEntropy { label_smoothing: f32::NAN, class_weights: None },
+            Loss::CrossEntropy {
+                label_smoothing: f32::NAN,
+                class_weights: None,
+            },
             3,
             "label_smoothing",
         ),
         (
-            Loss::CrossEntropy { label_smoothing: 0.0, class_weights: Some(vec![1.0, 2.0]) },
+            Loss::CrossEntropy {
+                label_smoothing: 0.0,
+                class_weights: Some(vec![1.0, 2.0]),
+            },
             3,
             "class_weights",
         ),
-        (Loss::BceWithLogits { pos_weight: Some(vec![-1.0]) }, 1, "pos_weight"),
+        (
+            Loss::BceWithLogits {
+                pos_weight: Some(vec![-1.0]),
+            },
+            1,
+            "pos_weight",
+        ),
         (Loss::Huber { delta: 0.0 }, 1, "delta"),
-        (Loss::Huber { delta: f32::INFINITY }, 1, "delta"),
+        (
+            Loss::Huber {
+                delta: f32::INFINITY,
+            },
+            1,
+            "delta",
+        ),
     ] {
         let e = build(loss.clone(), k).unwrap_err().to_string();
         assert!(e.contains(what), "{loss:?}: {e}");

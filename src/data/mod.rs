@@ -8,11 +8,12 @@ pub mod idx;
 mod mnist;
 mod scale;
 mod split;
+pub mod tabular;
 
+pub use crate::task::Task;
 pub use mnist::{idx_image_size, load_idx_pair, load_mnist};
 pub use scale::{Scaler, Standardizer};
 pub use split::{DEFAULT_SPLIT, HeldOut};
-pub use crate::task::Task;
 
 use crate::error::{Error, Result};
 use crate::rng::{Rng, stream};
@@ -88,10 +89,12 @@ pub fn check_targets(
     };
     match task {
         Task::Multiclass => check_labels(y, classes, origin),
-        Task::Binary | Task::Multilabel => match y.iter().position(|&v| !(0.0..=1.0).contains(&v)) {
-            None => Ok(()),
-            Some(i) => Err(bad(i, "a value in [0, 1] (binary cross-entropy targets)")),
-        },
+        Task::Binary | Task::Multilabel => {
+            match y.iter().position(|&v| !(0.0..=1.0).contains(&v)) {
+                None => Ok(()),
+                Some(i) => Err(bad(i, "a value in [0, 1] (binary cross-entropy targets)")),
+            }
+        }
         Task::Regression => match y.iter().position(|v| !v.is_finite()) {
             None => Ok(()),
             Some(i) => Err(bad(i, "a finite regression target")),
@@ -212,7 +215,13 @@ impl Dataset {
     /// values. Every split and fold calls it.
     pub fn validate(&self) -> Result<()> {
         self.check_shape()?;
-        check_targets(&self.y, self.task, self.classes, self.width(), "the dataset")?;
+        check_targets(
+            &self.y,
+            self.task,
+            self.classes,
+            self.width(),
+            "the dataset",
+        )?;
         if let Some(w) = &self.weights {
             check_weights(w, "the dataset")?;
         }
@@ -322,7 +331,10 @@ impl Dataset {
             classes: self.classes,
             task: self.task,
             targets: self.targets,
-            weights: self.weights.as_ref().map(|w| idx.iter().map(|&i| w[i]).collect()),
+            weights: self
+                .weights
+                .as_ref()
+                .map(|w| idx.iter().map(|&i| w[i]).collect()),
         }
     }
 

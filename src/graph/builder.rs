@@ -568,8 +568,7 @@ impl GraphBuilder {
                     return Err(Error::Shape {
                         context: "softmax cross-entropy".into(),
                         got: vec![0, k],
-                        expected: "at least 2 classes (use bce_with_logits for one output)"
-                            .into(),
+                        expected: "at least 2 classes (use bce_with_logits for one output)".into(),
                     });
                 }
                 if !(*label_smoothing >= 0.0 && *label_smoothing <= 1.0) {
@@ -631,4 +630,3 @@ impl GraphBuilder {
         Ok(self.g)
     }
 }
-

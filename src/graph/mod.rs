@@ -243,7 +243,9 @@ impl Graph {
     /// The task the loss trains for ([`crate::task::Task::Multiclass`] without a loss).
     pub fn task(&self) -> crate::task::Task {
         self.loss_node()
-            .map_or(crate::task::Task::Multiclass, |(l, _)| l.task(self.outputs()))
+            .map_or(crate::task::Task::Multiclass, |(l, _)| {
+                l.task(self.outputs())
+            })
     }
     /// Target values per sample: 1 class index for cross-entropy, one per output
     /// otherwise. The label rows the loss reads hold these plus the sample weight and

@@ -2,6 +2,7 @@
 
 pub mod augment;
 pub use crate::graph::init;
+pub use crate::kernels::loss::Loss;
 
 use crate::backend::Act;
 use crate::error::{Error, Result};
@@ -50,6 +51,9 @@ pub struct Sequential {
     /// (C, H, W) when the input is an image.
     pub image: Option<(usize, usize, usize)>,
     pub layers: Vec<Layer>,
+    /// The loss the model is trained with (softmax cross-entropy by default); it decides
+    /// the task ([`crate::kernels::loss::Loss::task`]).
+    pub loss: Loss,
 }
 
 impl Sequential {
@@ -59,6 +63,7 @@ impl Sequential {
             in_features,
             image: None,
             layers: vec![],
+            loss: Loss::default(),
         }
     }
     /// A model over NCHW images of `c` channels, `h`×`w` pixels.
@@ -69,7 +74,16 @@ impl Sequential {
             in_features: c.saturating_mul(h).saturating_mul(w),
             image: Some((c, h, w)),
             layers: vec![],
+            loss: Loss::default(),
         }
+    }
+
+    /// Train with `loss` instead of softmax cross-entropy: e.g. a 1-unit output with
+    /// [`Loss::BceWithLogits`] (binary), k units with it (multi-label), or
+    /// [`Loss::Mse`] / [`Loss::Mae`] / [`Loss::Huber`] (regression). Checked by `build`.
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
     }
     /// Conv2d with `out` channels, a k×k kernel, stride and zero padding, He-normal weights.
     pub fn conv2d(mut self, out: usize, k: usize, stride: usize, pad: usize) -> Self {
@@ -217,7 +231,8 @@ impl Sequential {
             .linear(10)
     }
 
-    /// Lower to a differentiated graph with a softmax cross-entropy loss.
+    /// Lower to a differentiated graph ending in the model's loss (softmax cross-entropy
+    /// unless [`Sequential::loss`] set another).
     pub fn build(&self) -> Result<Graph> {
         let mut b = GraphBuilder::new(self.in_features);
         let mut x = b.input();
@@ -288,7 +303,7 @@ impl Sequential {
                 }
             };
         }
-        let mut graph = b.softmax_cross_entropy(x)?;
+        let mut graph = b.loss(x, self.loss.clone())?;
         crate::graph::autodiff::differentiate(&mut graph)?;
         Ok(graph)
     }

@@ -11,8 +11,8 @@ use crate::kernels::batchnorm::BatchNormParams;
 use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
 use crate::kernels::elementwise::{BiasGradParams, Len};
-use crate::kernels::matmul::MatMulParams;
 use crate::kernels::loss::{BceParams, Loss, RegressionParams};
+use crate::kernels::matmul::MatMulParams;
 use crate::kernels::softmax_xent::{MetricSums, SoftmaxXentParams};
 use crate::kernels::{Kernel, KernelParams, Words};
 use crate::rng::dropout_threshold;
@@ -408,7 +408,12 @@ impl Lowering<'_> {
                     smoothing: label_smoothing,
                     weighted: class_weights.is_some(),
                 };
-                self.push(Kernel::SoftmaxXent, &params, vec![z, labels, amp, w], outs_ops);
+                self.push(
+                    Kernel::SoftmaxXent,
+                    &params,
+                    vec![z, labels, amp, w],
+                    outs_ops,
+                );
             }
             Loss::BceWithLogits { ref pos_weight } => {
                 let params = BceParams {
@@ -417,7 +422,12 @@ impl Lowering<'_> {
                     width,
                     pos_weighted: pos_weight.is_some(),
                 };
-                self.push(Kernel::BceWithLogits, &params, vec![z, labels, amp, w], outs_ops);
+                self.push(
+                    Kernel::BceWithLogits,
+                    &params,
+                    vec![z, labels, amp, w],
+                    outs_ops,
+                );
             }
             Loss::Mse | Loss::Mae | Loss::Huber { .. } => {
                 let (kind, delta) = match *loss {
@@ -432,7 +442,12 @@ impl Lowering<'_> {
                     kind,
                     delta,
                 };
-                self.push(Kernel::RegressionLoss, &params, vec![z, labels, amp], outs_ops);
+                self.push(
+                    Kernel::RegressionLoss,
+                    &params,
+                    vec![z, labels, amp],
+                    outs_ops,
+                );
             }
         }
         let slot = fixed(buf::METRICS, self.metrics_off, MetricSums::LEN);

@@ -49,8 +49,11 @@ impl Session {
         let all = self
             .backend
             .read(buf::METRICS, 0, self.layout.metrics_len())?;
-        self.backend
-            .write(buf::METRICS, self.metrics_off(mode), &[0.0; MetricSums::LEN])?;
+        self.backend.write(
+            buf::METRICS,
+            self.metrics_off(mode),
+            &[0.0; MetricSums::LEN],
+        )?;
         self.metrics_from(&all, mode, self.step)
     }
 
@@ -60,8 +63,11 @@ impl Session {
     pub fn start_metrics(&mut self, mode: Mode) -> Result<()> {
         self.backend
             .read_start(buf::METRICS, 0, self.layout.metrics_len())?;
-        self.backend
-            .write(buf::METRICS, self.metrics_off(mode), &[0.0; MetricSums::LEN])?;
+        self.backend.write(
+            buf::METRICS,
+            self.metrics_off(mode),
+            &[0.0; MetricSums::LEN],
+        )?;
         self.pending_metrics = Some((mode, self.step));
         Ok(())
     }

@@ -253,13 +253,7 @@ impl Session {
     /// sample weights finite and ≥ 0, and finite inputs. On the host, one pass over the
     /// batch (as the upload itself); the device never sees a label it cannot index or a
     /// NaN a ReLU would hide.
-    fn check_batch(
-        &self,
-        x: &[f32],
-        y: &[f32],
-        w: Option<&[f32]>,
-        context: &str,
-    ) -> Result<usize> {
+    fn check_batch(&self, x: &[f32], y: &[f32], w: Option<&[f32]>, context: &str) -> Result<usize> {
         let f = self.graph.in_features();
         let t = self.graph.targets();
         let b = y.len() / t;
@@ -278,7 +272,11 @@ impl Session {
                 got,
                 expected: format!(
                     "x of batch·{f} values, batch·{t} targets{} for a batch of 1..={}",
-                    if w.is_some() { " and batch sample weights" } else { "" },
+                    if w.is_some() {
+                        " and batch sample weights"
+                    } else {
+                        ""
+                    },
                     self.layout.max_batch
                 ),
             });
@@ -342,7 +340,11 @@ impl Session {
             s(i) as f64 * cw as f64
         };
         let plain = w.is_none() && class_w.is_none();
-        let total: f64 = if plain { b as f64 } else { (0..b).map(scale).sum() };
+        let total: f64 = if plain {
+            b as f64
+        } else {
+            (0..b).map(scale).sum()
+        };
         for i in 0..b {
             rows.extend_from_slice(&y[i * t..(i + 1) * t]);
             rows.push(s(i));

@@ -4,10 +4,10 @@
 
 use super::Session;
 use crate::backend::Globals;
-use crate::task::Task;
 use crate::error::{Error, Result};
 use crate::kernels::softmax_xent::MetricSums;
 use crate::plan::{Mode, buf};
+use crate::task::Task;
 
 /// Result of [`Session::predict_mc`]: per row and output, row-major [rows, classes]
 /// (`classes` is the number of outputs: classes, labels, or regression targets).
@@ -111,9 +111,11 @@ impl Session {
             });
         }
         crate::data::check_finite(x, f, "predict input")?;
-        let saved = self
-            .backend
-            .read(buf::METRICS, self.layout.eval_metrics_off(), MetricSums::LEN)?;
+        let saved = self.backend.read(
+            buf::METRICS,
+            self.layout.eval_metrics_off(),
+            MetricSums::LEN,
+        )?;
         let mut out = vec![];
         for chunk in x.chunks(self.layout.max_batch * f) {
             let b = chunk.len() / f;

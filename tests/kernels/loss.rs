@@ -19,7 +19,13 @@ fn bce_with_logits_matches_the_cpu_twin() {
         let t: Vec<f32> = rand_vec(32, m * k)
             .iter()
             .enumerate()
-            .map(|(i, v)| if i % 5 == 4 { v.abs() } else { (*v > 0.0) as u8 as f32 })
+            .map(|(i, v)| {
+                if i % 5 == 4 {
+                    v.abs()
+                } else {
+                    (*v > 0.0) as u8 as f32
+                }
+            })
             .collect();
         let sw: Vec<f32> = rand_vec(33, m).iter().map(|v| v.abs() * 3.0).collect();
         let pw: Vec<f32> = rand_vec(34, k).iter().map(|v| v.abs() * 4.0).collect();
@@ -34,7 +40,12 @@ fn bce_with_logits_matches_the_cpu_twin() {
             for flags in [0, Globals::MIXED] {
                 let w = if weighted { pw.clone() } else { vec![0.0; 4] };
                 let out = Case::new(Kernel::BceWithLogits, p)
-                    .ins([z.clone(), labels.clone(), vec![512.0, 1.0 / 512.0, 0.0, 0.0], w])
+                    .ins([
+                        z.clone(),
+                        labels.clone(),
+                        vec![512.0, 1.0 / 512.0, 0.0, 0.0],
+                        w,
+                    ])
                     .outs([zeros(m * k), zeros(3 * m)])
                     .globals(Globals { flags, ..g0() })
                     .tol(1e-6, 1e-5)
@@ -66,7 +77,11 @@ fn regression_losses_match_the_cpu_twin() {
                 let labels = label_rows(&t, t_n, sampled.then_some(&sw[..]));
                 for flags in [0, Globals::MIXED] {
                     Case::new(Kernel::RegressionLoss, p)
-                        .ins([z.clone(), labels.clone(), vec![256.0, 1.0 / 256.0, 0.0, 0.0]])
+                        .ins([
+                            z.clone(),
+                            labels.clone(),
+                            vec![256.0, 1.0 / 256.0, 0.0, 0.0],
+                        ])
                         .outs([zeros(m * t_n), zeros(3 * m)])
                         .globals(Globals { flags, ..g0() })
                         .tol(1e-6, 1e-5)

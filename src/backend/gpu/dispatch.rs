@@ -10,9 +10,9 @@ use crate::kernels::clip::{ClipFinalizeParams, ClipTensorParams, GradPrepParams}
 use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
 use crate::kernels::elementwise::{BiasGradParams, Len, SliceSumParams};
+use crate::kernels::loss::{BceParams, RegressionParams};
 use crate::kernels::matmul::MatMulParams;
 use crate::kernels::optim::{AdamParams, SgdParams};
-use crate::kernels::loss::{BceParams, RegressionParams};
 use crate::kernels::softmax_xent::SoftmaxXentParams;
 
 /// Binding of in0, the first of the four read-only operands in0..in3 (see
