@@ -13,7 +13,7 @@ pub mod tabular;
 pub use crate::task::Task;
 pub use mnist::{idx_image_size, load_idx_pair, load_mnist};
 pub use scale::{Scaler, Standardizer};
-pub use split::{DEFAULT_SPLIT, HeldOut};
+pub use split::{DEFAULT_SPLIT, HeldOut, split3_indices};
 
 use crate::error::{Error, Result};
 use crate::rng::{Rng, stream};

@@ -59,6 +59,43 @@ impl HeldOut {
     }
 }
 
+/// The row indices (train, validation, test) of [`Dataset::split3`] over `n` rows: the
+/// same seeded permutation, so rows that are not a [`Dataset`] yet (a CSV table whose
+/// preprocessing is fitted on the training rows) split exactly as a dataset would. Errors
+/// as [`Dataset::split3`].
+pub fn split3_indices(
+    n: usize,
+    fractions: (f32, f32, f32),
+    seed: u64,
+) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>)> {
+    let (a, b, c) = fractions;
+    if [a, b, c].iter().any(|f| !(0.0..=1.0).contains(f))
+        || ((a + b + c) - 1.0).abs() > 1e-4
+        || a <= 0.0
+    {
+        return Err(Error::Hyperparameter {
+            name: "split fractions",
+            value: format!("{fractions:?}"),
+            expected: "three fractions in [0, 1] summing to 1, train > 0",
+        });
+    }
+    if n == 0 {
+        return Err(Error::Empty {
+            what: "the dataset".into(),
+            expected: "at least 1 sample to split".into(),
+        });
+    }
+    let n_val = side_len("validation", b, n)?;
+    let n_test = side_len("test", c, n)?;
+    if n_val + n_test >= n {
+        return Err(no_train(b + c, n));
+    }
+    let perm = Rng::new(seed).permutation(stream::SPLIT, 1, n);
+    let (test, rest) = perm.split_at(n_test);
+    let (val, train) = rest.split_at(n_val);
+    Ok((train.to_vec(), val.to_vec(), test.to_vec()))
+}
+
 impl Dataset {
     /// A seeded random split: (train, validation) with round(n · `val_fraction`) samples in
     /// validation; a fraction of 0 gives no validation samples.
@@ -95,28 +132,10 @@ impl Dataset {
         fractions: (f32, f32, f32),
         seed: u64,
     ) -> Result<(Dataset, Dataset, HeldOut)> {
-        let (a, b, c) = fractions;
-        if [a, b, c].iter().any(|f| !(0.0..=1.0).contains(f))
-            || ((a + b + c) - 1.0).abs() > 1e-4
-            || a <= 0.0
-        {
-            return Err(Error::Hyperparameter {
-                name: "split fractions",
-                value: format!("{fractions:?}"),
-                expected: "three fractions in [0, 1] summing to 1, train > 0",
-            });
-        }
         self.validate()?;
         self.need_rows("split")?;
-        let n_val = side_len("validation", b, self.len())?;
-        let n_test = side_len("test", c, self.len())?;
-        if n_val + n_test >= self.len() {
-            return Err(no_train(b + c, self.len()));
-        }
-        let perm = Rng::new(seed).permutation(stream::SPLIT, 1, self.len());
-        let (test, rest) = perm.split_at(n_test);
-        let (val, train) = rest.split_at(n_val);
-        Ok((self.rows(train), self.rows(val), HeldOut(self.rows(test))))
+        let (train, val, test) = split3_indices(self.len(), fractions, seed)?;
+        Ok((self.rows(&train), self.rows(&val), HeldOut(self.rows(&test))))
     }
 
     /// A seeded stratified split: each class contributes round(val_fraction · its count)
