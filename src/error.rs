@@ -110,6 +110,18 @@ pub enum Error {
         origin: String,
     },
 
+    /// A class index given as an integer (a prediction or a truth passed to a metric) is not
+    /// below the number of classes.
+    #[error(
+        "{what}: class index {index} at row {row} is out of range; expected an index in [0, {classes})"
+    )]
+    ClassIndex {
+        what: String,
+        index: usize,
+        row: usize,
+        classes: usize,
+    },
+
     /// A split cannot be made as asked: a class too small for both sides or for the
     /// folds, or a side that would hold no samples.
     #[error("split: {0}")]

@@ -4,10 +4,11 @@
 //!
 //! What users build on: [`nn`] (layers, `Sequential`), [`graph`] (the functional
 //! builder), [`session`], [`optim`], [`data`], [`train`] (the loop, callbacks,
-//! checkpoints) and [`backend::open`]. The internals that tests and new backends drive —
-//! [`kernels`] (the kernel ABI), [`plan`] (lowering a graph to a program) and
-//! [`backend::check`] (the equivalence harness) — are documented but not a stable API;
-//! the CPU kernel functions are private to the CPU backend.
+//! checkpoints), [`metrics`] (host-side evaluation metrics) and [`backend::open`]. The
+//! internals that tests and new backends drive — [`kernels`] (the kernel ABI), [`plan`]
+//! (lowering a graph to a program) and [`backend::check`] (the equivalence harness) — are
+//! documented but not a stable API; the CPU kernel functions are private to the CPU
+//! backend.
 //!
 //! The README follows (its snippets are compiled as doc tests).
 #![doc = include_str!("../README.md")]
@@ -28,6 +29,7 @@ pub use error::{Error, Result};
 pub mod data;
 pub mod graph;
 pub mod kernels;
+pub mod metrics;
 pub mod nn;
 pub mod optim;
 pub mod plan;

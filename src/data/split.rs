@@ -135,7 +135,11 @@ impl Dataset {
         self.validate()?;
         self.need_rows("split")?;
         let (train, val, test) = split3_indices(self.len(), fractions, seed)?;
-        Ok((self.rows(&train), self.rows(&val), HeldOut(self.rows(&test))))
+        Ok((
+            self.rows(&train),
+            self.rows(&val),
+            HeldOut(self.rows(&test)),
+        ))
     }
 
     /// A seeded stratified split: each class contributes round(val_fraction · its count)

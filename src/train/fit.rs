@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::callbacks::{Callback, Control};
 use super::epoch::{EpochConfig, Event, evaluate, train_epoch_with};
 use super::history::{COLUMNS, csv_row, epoch_json};
-pub use super::history::{Direction, EpochLog, History, METRICS, metric_direction};
+pub use super::history::{Direction, EVAL_METRICS, EpochLog, History, METRICS, metric_direction};
 use super::{checkpoint, plot};
 use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};

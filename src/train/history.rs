@@ -103,14 +103,38 @@ pub const METRICS: [(&str, Option<Direction>); 12] = [
     ("skipped_steps", None),
 ];
 
-/// The declared direction of a metric, looked up (as Keras 3 does) without a `val_`
-/// prefix; None for unknown names and metrics without a direction.
+/// The evaluation metrics of [`crate::metrics::task_metrics`] (by their Keras names) that
+/// [`METRICS`] does not list, with their direction of improvement: scores up, errors down
+/// (`r2_score` is a score). A separate table so that [`METRICS`], whose names are the
+/// columns of `metrics.csv`, keeps its 12 columns.
+pub const EVAL_METRICS: [(&str, Direction); 9] = [
+    ("precision", Direction::Up),
+    ("recall", Direction::Up),
+    ("f1_score", Direction::Up),
+    ("auc", Direction::Up),
+    ("sparse_top_k_categorical_accuracy", Direction::Up),
+    ("mae", Direction::Down),
+    ("mse", Direction::Down),
+    ("root_mean_squared_error", Direction::Down),
+    ("r2_score", Direction::Up),
+];
+
+/// The declared direction of a metric ([`METRICS`], then [`EVAL_METRICS`]), looked up (as
+/// Keras 3 does) without a `val_` prefix; None for unknown names and metrics without a
+/// direction.
 pub fn metric_direction(name: &str) -> Option<Direction> {
     let base = name.strip_prefix("val_").unwrap_or(name);
     METRICS
         .iter()
         .find(|(n, _)| *n == base)
-        .and_then(|(_, d)| *d)
+        .map(|(_, d)| *d)
+        .or_else(|| {
+            EVAL_METRICS
+                .iter()
+                .find(|(n, _)| *n == base)
+                .map(|(_, d)| Some(*d))
+        })
+        .flatten()
 }
 
 pub(super) const COLUMNS: [&str; 12] = {
