@@ -217,6 +217,7 @@ fn mixed_precision_checkpoint_resumes_exactly() {
         history: serde_json::json!([]),
         callbacks: serde_json::json!({}),
         standardizer: None,
+        preprocessing: None,
     };
     let saved = a.snapshot().unwrap();
     assert_eq!(saved.loss_scale, vec![2048.0, 1.0 / 2048.0, 1.0, 0.0]);

@@ -988,6 +988,7 @@ fn a_checkpoint_with_one_state_per_kind_still_resumes() {
         history: h.to_json(),
         callbacks: serde_json::json!({ "model_checkpoint": { "best": 1e9 } }),
         standardizer: None,
+        preprocessing: None,
     };
     let legacy = dir.join("legacy.safetensors");
     checkpoint::save(&legacy, &mut s, &meta, &[]).unwrap();

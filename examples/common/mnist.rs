@@ -256,6 +256,7 @@ fn run(
         standardizer: Some(stdz.into()),
         interrupt_checkpoint: Some(a.out.join("checkpoints").join("interrupt.safetensors")),
         verbose: true,
+        ..Default::default()
     };
     let trainer = Trainer::new(cfg);
     let val_ref = (!val.is_empty()).then_some(&val);

@@ -17,6 +17,8 @@ pub struct Prepared {
     /// (channels, height, width)
     pub image: (usize, usize, usize),
     pub stdz: Standardizer,
+    /// The fitted CSV preprocessing (tabular data only).
+    pub preprocessing: Option<crate::data::tabular::Preprocessor>,
 }
 
 /// Load the data of `cfg`: the training file split (seeded) into training and validation,
@@ -62,6 +64,7 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
         test,
         image,
         stdz,
+        preprocessing: None,
     })
 }
 

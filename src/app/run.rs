@@ -48,6 +48,8 @@ pub fn train(
         standardizer: Some(p.stdz.into()),
         interrupt_checkpoint: Some(out.join("checkpoints").join("interrupt.safetensors")),
         verbose: !quiet,
+        task_metrics: None,
+        preprocessing: p.preprocessing.as_ref().map(|pp| pp.to_json()),
     };
     let val = (!p.val.is_empty()).then_some(&p.val);
     let t = &cfg.train;

@@ -52,6 +52,9 @@ pub struct Meta {
     /// Each callback's state, by callback name.
     pub callbacks: Value,
     pub standardizer: Option<Scaler>,
+    /// The fitted tabular preprocessing ([`crate::data::tabular::Preprocessor`] as JSON),
+    /// when the run read a CSV file; absent in checkpoints of other runs.
+    pub preprocessing: Option<Value>,
 }
 
 fn err(path: &Path, what: impl Into<String>) -> Error {
@@ -292,6 +295,9 @@ pub fn save(
             .unwrap_or(Value::Null)
             .to_string(),
     );
+    if let Some(p) = &meta.preprocessing {
+        md.insert("preprocessing".into(), p.to_string());
+    }
     md.insert("history".into(), meta.history.to_string());
     md.insert("callbacks".into(), meta.callbacks.to_string());
     md.insert("checksum".into(), format!("{checksum:016x}"));
@@ -575,6 +581,10 @@ pub fn load_bytes(
             history: json("history")?,
             callbacks: json("callbacks")?,
             standardizer,
+            preprocessing: match md.get("preprocessing") {
+                Some(_) => Some(json("preprocessing")?),
+                None => None,
+            },
         },
         cb,
     ))

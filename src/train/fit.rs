@@ -16,12 +16,13 @@ use serde_json::{Map, Value};
 
 use super::callbacks::{Callback, Control};
 use super::epoch::{EpochConfig, Event, evaluate, train_epoch_with};
-use super::history::{COLUMNS, csv_row, epoch_json};
+use super::history::{csv_columns, csv_row, epoch_json};
 pub use super::history::{Direction, EVAL_METRICS, EpochLog, History, METRICS, metric_direction};
 use super::{checkpoint, plot};
 use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};
 use crate::session::{Session, Snapshot};
+use crate::task::Task;
 
 /// How to fit.
 #[derive(Clone, Debug)]
@@ -42,6 +43,15 @@ pub struct FitConfig {
     /// Where a Ctrl-C writes its checkpoint (see [`super::interrupt`]); None: an interrupt
     /// stops without saving.
     pub interrupt_checkpoint: Option<PathBuf>,
+    /// Whether each epoch's validation also computes the task's metrics from the
+    /// predictions ([`crate::metrics::task_metrics`]: precision, recall, F1, AUC, top-5
+    /// accuracy, MSE, RMSE, R²; one more inference pass over the validation set). None:
+    /// on for binary, multi-label and regression, off for multiclass (whose accuracy the
+    /// device already measures).
+    pub task_metrics: Option<bool>,
+    /// Stored in checkpoints so that prediction can read raw CSV rows (the fitted
+    /// [`crate::data::tabular::Preprocessor`] as JSON).
+    pub preprocessing: Option<serde_json::Value>,
 }
 
 impl Default for FitConfig {
@@ -55,6 +65,8 @@ impl Default for FitConfig {
             standardizer: None,
             verbose: false,
             interrupt_checkpoint: None,
+            task_metrics: None,
+            preprocessing: None,
         }
     }
 }
@@ -188,10 +200,25 @@ impl Trainer {
         }
         // Bad data is named by its dataset row before the first step (one pass over each
         // set), not by its row in some shuffled batch epochs later.
+        let task = s.graph().task();
+        let outputs = s.graph().outputs();
+        let task_metrics = cfg.task_metrics.unwrap_or(task != Task::Multiclass);
         for (what, ds) in [("training set", Some(train)), ("validation set", val)] {
             let Some(ds) = ds else { continue };
             ds.validate()
                 .map_err(|e| e.in_data(&format!("the {what}"), |r| r))?;
+            if ds.task != task || ds.width() != s.graph().targets() {
+                return Err(Error::Shape {
+                    context: format!("the {what}'s targets"),
+                    got: vec![ds.width()],
+                    expected: format!(
+                        "a {task} dataset with {} target value(s) per sample, as the model's loss ({}) takes; the {what} is a {} dataset",
+                        s.graph().targets(),
+                        s.graph().loss_node().map_or("none", |(l, _)| l.name()),
+                        ds.task
+                    ),
+                });
+            }
             let f = s.graph().in_features();
             if ds.features != f {
                 return Err(Error::Shape {
@@ -201,10 +228,11 @@ impl Trainer {
                 });
             }
         }
-        let mut names: Vec<String> = COLUMNS
+        let columns = csv_columns(task, outputs, val.is_some(), task_metrics);
+        let mut names: Vec<String> = columns
             .iter()
             .filter(|c| val.is_some() || !c.starts_with("val_"))
-            .map(|c| c.to_string())
+            .cloned()
             .collect();
         names.sort();
         for cb in callbacks.iter_mut() {
@@ -215,10 +243,10 @@ impl Trainer {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
                 let (csv, jsonl) = (d.join("metrics.csv"), d.join("metrics.jsonl"));
-                crate::fs::write_atomic(&csv, format!("epoch,{}\n", COLUMNS.join(",")).as_bytes())?;
+                crate::fs::write_atomic(&csv, format!("epoch,{}\n", columns.join(",")).as_bytes())?;
                 crate::fs::write_atomic(&jsonl, b"")?;
                 for e in &history.epochs {
-                    append(&csv, &csv_row(e))?;
+                    append(&csv, &csv_row(e, &columns))?;
                     append(&jsonl, &epoch_json(e).to_string())?;
                 }
                 if cfg.log_steps && history.epochs.is_empty() {
@@ -287,13 +315,18 @@ impl Trainer {
                 epoch,
                 values: BTreeMap::new(),
             };
+            let mut extra: Vec<(String, f64)> = vec![];
             let mut put = |k: &str, v: f64| {
                 log.values.insert(k.into(), v);
             };
             put("loss", m.loss as f64 + m.penalty as f64);
             put("data_loss", m.loss as f64);
             put("penalty", m.penalty as f64);
-            put("accuracy", m.accuracy as f64);
+            if task == Task::Regression {
+                put("mae", m.mae as f64);
+            } else {
+                put("accuracy", m.accuracy as f64);
+            }
             put("lr", lr as f64);
             put("grad_norm", m.grad_norm as f64);
             put("samples_per_sec", st.samples_per_sec);
@@ -304,23 +337,42 @@ impl Trainer {
             if let Some(v) = val {
                 let vm = evaluate(s, v, cfg.epoch.batch_size)?;
                 put("val_loss", vm.loss as f64);
-                put("val_accuracy", vm.accuracy as f64);
+                if task == Task::Regression {
+                    put("val_mae", vm.mae as f64);
+                } else {
+                    put("val_accuracy", vm.accuracy as f64);
+                }
+                if task_metrics {
+                    let p = s.predict_proba(&v.x)?;
+                    for (k, x) in crate::metrics::task_metrics(task, &p, &v.y, v.len(), outputs)? {
+                        extra.push((format!("val_{k}"), x));
+                    }
+                }
             }
             put("seconds", t0.elapsed().as_secs_f64());
+            // The device's val_accuracy / val_mae stay as measured.
+            for (k, x) in extra {
+                log.values.entry(k).or_insert(x);
+            }
             history.epochs.push(log.clone());
             if let Some((csv, jsonl, _)) = &logs {
-                append(csv, &csv_row(&log))?;
+                append(csv, &csv_row(&log, &columns))?;
                 append(jsonl, &epoch_json(&log).to_string())?;
             }
             if cfg.verbose {
                 let f = |k: &str| log.get(k).map_or("-".to_string(), |v| format!("{v:.4}"));
+                let (acc, short) = if task == Task::Regression {
+                    ("mae", "mae")
+                } else {
+                    ("accuracy", "acc")
+                };
                 println!(
-                    "epoch {:>3}  loss {} acc {}  val_loss {} val_acc {}  lr {:.4}  grad-norm {}  {:.0} samples/s  {:.1}s",
+                    "epoch {:>3}  loss {} {short} {}  val_loss {} val_{short} {}  lr {:.4}  grad-norm {}  {:.0} samples/s  {:.1}s",
                     epoch + 1,
                     f("loss"),
-                    f("accuracy"),
+                    f(acc),
                     f("val_loss"),
-                    f("val_accuracy"),
+                    f(&format!("val_{acc}")),
                     lr,
                     f("grad_norm"),
                     st.samples_per_sec,
@@ -400,6 +452,7 @@ impl Trainer {
             history: history.to_json(),
             callbacks: states,
             standardizer: self.cfg.standardizer.clone(),
+            preprocessing: self.cfg.preprocessing.clone(),
         };
         (meta, snaps)
     }

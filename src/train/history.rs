@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use crate::task::Task;
+
 /// The metrics of one epoch.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EpochLog {
@@ -147,10 +149,39 @@ pub(super) const COLUMNS: [&str; 12] = {
     c
 };
 
-pub(super) fn csv_row(e: &EpochLog) -> String {
+/// The `metrics.csv` columns of a run of `task` with `outputs` output units: [`METRICS`],
+/// then the task's own: `mae` for regression (the device's training metric), and the
+/// validation metrics of [`crate::metrics::task_metrics`] that [`METRICS`] does not hold,
+/// `val_`-prefixed, when `val` is set and `task_metrics` is on.
+pub fn csv_columns(task: Task, outputs: usize, val: bool, task_metrics: bool) -> Vec<String> {
+    let mut c: Vec<String> = COLUMNS.iter().map(|s| s.to_string()).collect();
+    if task == Task::Regression {
+        c.push("mae".into());
+        if val {
+            c.push("val_mae".into());
+        }
+    }
+    if val && task_metrics {
+        let names: &[&str] = match task {
+            Task::Multiclass if outputs > 5 => &[
+                "sparse_top_k_categorical_accuracy",
+                "precision",
+                "recall",
+                "f1_score",
+            ],
+            Task::Multiclass => &["precision", "recall", "f1_score"],
+            Task::Binary | Task::Multilabel => &["precision", "recall", "f1_score", "auc"],
+            Task::Regression => &["mse", "root_mean_squared_error", "r2_score"],
+        };
+        c.extend(names.iter().map(|n| format!("val_{n}")));
+    }
+    c
+}
+
+pub(super) fn csv_row(e: &EpochLog, columns: &[String]) -> String {
     let mut row = vec![(e.epoch + 1).to_string()];
     row.extend(
-        COLUMNS
+        columns
             .iter()
             .map(|c| e.get(c).map(|v| format!("{v}")).unwrap_or_default()),
     );

@@ -49,10 +49,16 @@ where
     root.fill(&WHITE).map_err(e)?;
     let panels = root.split_evenly((1, 2));
     let n = h.epochs.len().max(1) as f64;
-    for (panel, (title, train_k, val_k)) in panels.iter().zip([
-        ("loss", "loss", "val_loss"),
-        ("accuracy", "accuracy", "val_accuracy"),
-    ]) {
+    // Regression records the mean absolute error where classification has accuracy.
+    let second = if h.epochs.iter().any(|e| e.get("mae").is_some()) {
+        ("mean absolute error", "mae", "val_mae")
+    } else {
+        ("accuracy", "accuracy", "val_accuracy")
+    };
+    for (panel, (title, train_k, val_k)) in panels
+        .iter()
+        .zip([("loss", "loss", "val_loss"), second])
+    {
         let series: Vec<Series> = [(train_k, BLUE), (val_k, RED)]
             .into_iter()
             .map(|(k, c)| {
