@@ -3,9 +3,11 @@
 
 use super::config::{RunConfig, bad};
 use crate::error::Result;
+use crate::kernels::loss::Loss;
 use crate::nn::Sequential;
 use crate::nn::augment::Augment;
 use crate::optim::{Adam, Optimizer, Regularizer, Sgd};
+use crate::task::Task;
 use crate::train::callbacks::MonitorMode;
 
 impl RunConfig {
@@ -74,6 +76,67 @@ impl RunConfig {
         })
     }
 
+    /// The loss of this config: `loss.kind` (`auto`: the task's usual loss) with its
+    /// settings. Errors: a kind that does not fit the task (cross_entropy is multiclass,
+    /// bce_with_logits binary or multilabel, mse / mae / huber regression), settings of
+    /// another kind, unknown kinds. Vector lengths and ranges are checked when the model
+    /// is built.
+    pub fn loss(&self) -> Result<Loss> {
+        let l = &self.loss;
+        let kind = match (l.kind.as_str(), self.task) {
+            ("auto", Task::Multiclass) => "cross_entropy",
+            ("auto", Task::Binary | Task::Multilabel) => "bce_with_logits",
+            ("auto", Task::Regression) => "mse",
+            (k, _) => k,
+        };
+        let fits = match kind {
+            "cross_entropy" => self.task == Task::Multiclass,
+            "bce_with_logits" => matches!(self.task, Task::Binary | Task::Multilabel),
+            "mse" | "mae" | "huber" => self.task == Task::Regression,
+            other => {
+                return Err(bad(
+                    "loss.kind",
+                    format!("{other:?}"),
+                    "auto, cross_entropy, bce_with_logits, mse, mae or huber",
+                ));
+            }
+        };
+        if !fits {
+            return Err(bad(
+                "loss.kind",
+                format!("{kind:?} with task = {:?}", self.task.name()),
+                "cross_entropy for multiclass, bce_with_logits for binary and multilabel, mse, mae or huber for regression",
+            ));
+        }
+        if kind != "cross_entropy" && (l.label_smoothing != 0.0 || !l.class_weights.is_empty()) {
+            return Err(bad(
+                "loss.label_smoothing / loss.class_weights",
+                format!("set with loss {kind:?}"),
+                "cross_entropy settings only with cross_entropy",
+            ));
+        }
+        if kind != "bce_with_logits" && !l.pos_weight.is_empty() {
+            return Err(bad(
+                "loss.pos_weight",
+                format!("set with loss {kind:?}"),
+                "pos_weight only with bce_with_logits",
+            ));
+        }
+        let some = |v: &Vec<f32>| (!v.is_empty()).then(|| v.clone());
+        Ok(match kind {
+            "cross_entropy" => Loss::CrossEntropy {
+                label_smoothing: l.label_smoothing,
+                class_weights: some(&l.class_weights),
+            },
+            "bce_with_logits" => Loss::BceWithLogits {
+                pos_weight: some(&l.pos_weight),
+            },
+            "mae" => Loss::Mae,
+            "huber" => Loss::Huber { delta: l.delta },
+            _ => Loss::Mse,
+        })
+    }
+
     /// The early-stopping / checkpoint monitor mode.
     pub fn monitor_mode(&self) -> MonitorMode {
         match self.train.mode.as_str() {
@@ -124,8 +187,13 @@ impl RunConfig {
     }
 
     /// The model (without the augmentation layer) for `features` inputs of shape `image`
-    /// (channels, height, width) and `classes` outputs.
+    /// (channels, height, width) and `classes` output units (the classes, 1 for binary,
+    /// one per label or regression target), ending in [`RunConfig::loss`].
     pub fn model(&self, image: (usize, usize, usize), classes: usize) -> Result<Sequential> {
+        Ok(self.layers(image, classes)?.loss(self.loss()?))
+    }
+
+    fn layers(&self, image: (usize, usize, usize), classes: usize) -> Result<Sequential> {
         let m = &self.model;
         let (c, h, w) = image;
         Ok(match m.preset.as_str() {

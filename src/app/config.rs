@@ -6,14 +6,35 @@
 //! ```toml
 //! seed = 0
 //! backend = "auto"             # auto | gpu | cpu | cpu-ref | gpu:<matmul variant>
+//! task = "multiclass"          # multiclass | binary | multilabel | regression
 //!
 //! [data]
-//! dataset = "mnist"            # mnist | fashion-mnist | folder
+//! dataset = "mnist"            # mnist | fashion-mnist | folder | csv
 //! dir = "data/mnist"           # IDX files, or one sub-folder per class for "folder"
 //! train_limit = 0              # use only the first N training images (0 = all)
 //! val_fraction = 0.1           # seeded validation split of the training file
+//! test_fraction = 0.2          # csv only: seeded test split (images have their own test set)
 //! image_size = [28, 28]        # folder only: resized to (height, width)
 //! channels = 1                 # folder only: 1 (grayscale) or 3 (RGB)
+//!
+//! [data.csv]                   # csv only (data::tabular::CsvSpec)
+//! path = "data/palmerpenguins/penguins.csv"
+//! target = ["species"]         # one column (multiclass, binary) or several
+//! features = []                # empty = every other column
+//! categorical = ["island", "sex"]  # one-hot, vocabulary from the training rows
+//! missing = "error"            # error | impute (training mean / most frequent value)
+//! unseen = "error"             # error | zeros: a category not seen in training
+//! header = true                # false: columns are named "0", "1", ...
+//! skip_rows = 0                # lines skipped before the header
+//! delimiter = ","              # , ; \t | or whitespace
+//! target_file = "..."          # optional: the target column(s) in a second file
+//!
+//! [loss]
+//! kind = "auto"                # auto (the task's) | cross_entropy | bce_with_logits | mse | mae | huber
+//! label_smoothing = 0.0        # cross_entropy (PyTorch's label_smoothing)
+//! class_weights = []           # cross_entropy: one weight per class (PyTorch's weight)
+//! pos_weight = []              # bce_with_logits: one weight per output
+//! delta = 1.0                  # huber
 //!
 //! [model]
 //! preset = "w-mlp"             # w-mlp | w-cnn | mlp
@@ -72,7 +93,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::tabular::CsvSpec;
 use crate::error::{Error, Result};
+use crate::task::Task;
 
 pub(super) fn bad(name: &'static str, value: impl ToString, expected: &'static str) -> Error {
     Error::Hyperparameter {
@@ -88,12 +111,16 @@ pub(super) fn bad(name: &'static str, value: impl ToString, expected: &'static s
 pub struct RunConfig {
     pub seed: u64,
     pub backend: String,
+    /// What the targets are: it picks the loss (`loss.kind = "auto"`), the output units,
+    /// the metrics and how predictions read.
+    pub task: Task,
     pub data: DataConfig,
     pub model: ModelConfig,
     pub optimizer: OptimConfig,
     pub regularizer: RegConfig,
     pub augment: Option<AugmentConfig>,
     pub train: TrainConfig,
+    pub loss: LossConfig,
 }
 
 impl Default for RunConfig {
@@ -101,6 +128,8 @@ impl Default for RunConfig {
         RunConfig {
             seed: 0,
             backend: "auto".into(),
+            task: Task::Multiclass,
+            loss: LossConfig::default(),
             data: DataConfig::default(),
             model: ModelConfig::default(),
             optimizer: OptimConfig::default(),
@@ -118,8 +147,12 @@ pub struct DataConfig {
     pub dir: PathBuf,
     pub train_limit: usize,
     pub val_fraction: f32,
+    /// csv only: the seeded share of rows held out as the test set.
+    pub test_fraction: f32,
     pub image_size: [usize; 2],
     pub channels: usize,
+    /// csv only: the file and how its columns are used.
+    pub csv: Option<CsvSpec>,
 }
 
 impl Default for DataConfig {
@@ -129,8 +162,35 @@ impl Default for DataConfig {
             dir: PathBuf::from("data/mnist"),
             train_limit: 0,
             val_fraction: 0.1,
+            test_fraction: 0.2,
             image_size: [28, 28],
             channels: 1,
+            csv: None,
+        }
+    }
+}
+
+/// The `[loss]` table: which loss and its settings ([`crate::kernels::loss::Loss`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    /// `auto` (cross_entropy for multiclass, bce_with_logits for binary and multi-label,
+    /// mse for regression) or one of those, `mae`, `huber`.
+    pub kind: String,
+    pub label_smoothing: f32,
+    pub class_weights: Vec<f32>,
+    pub pos_weight: Vec<f32>,
+    pub delta: f32,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        LossConfig {
+            kind: "auto".into(),
+            label_smoothing: 0.0,
+            class_weights: vec![],
+            pos_weight: vec![],
+            delta: 1.0,
         }
     }
 }

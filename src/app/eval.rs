@@ -44,3 +44,205 @@ pub fn eval_checkpoint(cfg: &RunConfig, checkpoint: &Path, split: &str) -> Resul
     }
     evaluate(&mut s, ds, 1000)
 }
+
+/// What [`predict_csv`] wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsvPredictions {
+    /// Rows predicted.
+    pub rows: usize,
+    /// The CSV header written: `row`, then `predicted` and one `p(<class>)` column per
+    /// class (multiclass), `predicted` and `p(<positive class>)` (binary), `p(<label>)`
+    /// and `predicted(<label>)` per label (multi-label), or one column per target
+    /// (regression); with MC dropout, a `std(...)` column after each probability or value.
+    pub header: Vec<String>,
+    /// The rows as written.
+    pub lines: Vec<Vec<String>>,
+}
+
+/// Predict from a raw CSV file with the preprocessing stored in `checkpoint` (a run of
+/// `data.dataset = "csv"`): the columns are found by name (read with the run's
+/// `data.csv` delimiter, header and skip rules; target columns may be absent), encoded as
+/// in training (one-hot vocabularies, imputation values, per-feature scaling), and the
+/// model's predictions are written to `output` (atomically) when given. `count` limits
+/// the rows to the first `count` (more than the file holds is an error, never silently
+/// fewer); `mc_passes` averages that many MC-dropout passes and adds their spread.
+///
+/// Errors: a checkpoint without stored preprocessing (not a CSV run), a feature column
+/// missing from the file, any cell the preprocessing refuses (named by line and column),
+/// `count` of 0 or above the rows, and those of building the session and loading.
+pub fn predict_csv(
+    cfg: &RunConfig,
+    checkpoint: &Path,
+    input: &Path,
+    output: Option<&Path>,
+    count: Option<usize>,
+    mc_passes: Option<usize>,
+) -> Result<CsvPredictions> {
+    use crate::data::tabular::{Preprocessor, read_csv};
+    use crate::task::Task;
+    let (scaler, pre) = crate::train::checkpoint::read_preprocessing(checkpoint)?;
+    let pre = pre.ok_or_else(|| Error::Checkpoint {
+        path: checkpoint.to_path_buf(),
+        what: "holds no tabular preprocessing: --input reads CSV rows for runs trained with data.dataset = \"csv\"".into(),
+    })?;
+    let pre = Preprocessor::from_json(&pre)?;
+    let spec = cfg.data.csv.clone().unwrap_or_default();
+    let table = read_csv(input, &spec)?;
+    let n = match count {
+        None => table.len(),
+        Some(0) => {
+            return Err(Error::Hyperparameter {
+                name: "--count",
+                value: "0".into(),
+                expected: ">= 1 rows to predict",
+            });
+        }
+        Some(c) if c > table.len() => {
+            return Err(Error::Hyperparameter {
+                name: "--count",
+                value: format!("{c} (the file holds {} rows)", table.len()),
+                expected: "at most the number of rows in --input",
+            });
+        }
+        Some(c) => c,
+    };
+    let rows: Vec<usize> = (0..n).collect();
+    let x = pre.transform_features(&table, &rows)?;
+    let f = pre.features();
+    let mut ds = crate::data::Dataset {
+        x,
+        y: vec![0.0; n],
+        features: f,
+        classes: 1,
+        ..Default::default()
+    };
+    if let Some(sc) = &scaler {
+        sc.apply(&mut ds)?;
+    }
+    let task = pre.task;
+    let outputs = match task {
+        Task::Multiclass => pre.class_names.as_ref().map_or(2, Vec::len),
+        Task::Binary => 1,
+        _ => pre.targets(),
+    };
+    let mut s = super::prepare::build_session(
+        cfg,
+        (1, 1, f),
+        outputs,
+        n,
+        crate::data::Standardizer {
+            mean: 0.0,
+            std: 1.0,
+        },
+        false,
+    )?;
+    crate::train::checkpoint::load(checkpoint, &mut s)?;
+    let (p, std) = match mc_passes {
+        Some(t) => {
+            let mc = s.predict_mc(&ds.x, t)?;
+            let sd = mc.var.iter().map(|v| v.sqrt()).collect::<Vec<f32>>();
+            (mc.mean, Some(sd))
+        }
+        None => (s.predict_proba(&ds.x)?, None),
+    };
+    let names: Vec<String> = match (&pre.class_names, task) {
+        (Some(c), _) => c.clone(),
+        (None, _) => pre.targets.clone(),
+    };
+    let mut header = vec!["row".to_string()];
+    let prob = |name: &str| format!("p({name})");
+    match task {
+        Task::Multiclass => {
+            header.push("predicted".into());
+            for c in &names {
+                header.push(prob(c));
+                if std.is_some() {
+                    header.push(format!("std({c})"));
+                }
+            }
+        }
+        Task::Binary => {
+            header.push("predicted".into());
+            let pos = names.get(1).cloned().unwrap_or_else(|| "1".into());
+            header.push(prob(&pos));
+            if std.is_some() {
+                header.push(format!("std({pos})"));
+            }
+        }
+        Task::Multilabel => {
+            for c in &names {
+                header.push(prob(c));
+                if std.is_some() {
+                    header.push(format!("std({c})"));
+                }
+                header.push(format!("predicted({c})"));
+            }
+        }
+        Task::Regression => {
+            for c in &names {
+                header.push(c.clone());
+                if std.is_some() {
+                    header.push(format!("std({c})"));
+                }
+            }
+        }
+    }
+    let labels = crate::session::classes_from(task, &p, outputs, 0.5).ok();
+    let mut lines = vec![];
+    for i in 0..n {
+        let row = &p[i * outputs..(i + 1) * outputs];
+        let sd = std.as_ref().map(|s| &s[i * outputs..(i + 1) * outputs]);
+        let mut line = vec![(i + 1).to_string()];
+        let with_sd = |line: &mut Vec<String>, j: usize, v: f32| {
+            line.push(v.to_string());
+            if let Some(sd) = sd {
+                line.push(sd[j].to_string());
+            }
+        };
+        match task {
+            Task::Multiclass | Task::Binary => {
+                let k = labels.as_ref().map_or(0, |l| l[i] as usize);
+                line.push(names.get(k).cloned().unwrap_or_else(|| k.to_string()));
+                for (j, &v) in row.iter().enumerate() {
+                    with_sd(&mut line, j, v);
+                }
+            }
+            Task::Multilabel => {
+                for (j, &v) in row.iter().enumerate() {
+                    with_sd(&mut line, j, v);
+                    let on = labels.as_ref().is_some_and(|l| l[i * outputs + j] > 0.5);
+                    line.push(if on { "1" } else { "0" }.into());
+                }
+            }
+            Task::Regression => {
+                for (j, &v) in row.iter().enumerate() {
+                    with_sd(&mut line, j, v);
+                }
+            }
+        }
+        lines.push(line);
+    }
+    if let Some(out) = output {
+        let mut w = csv::Writer::from_writer(vec![]);
+        let io = |e: csv::Error| Error::Csv {
+            path: out.to_path_buf(),
+            line: 0,
+            what: format!("cannot be written: {e}"),
+        };
+        w.write_record(&header).map_err(io)?;
+        for l in &lines {
+            w.write_record(l).map_err(io)?;
+        }
+        let bytes = w.into_inner().map_err(|e| Error::Csv {
+            path: out.to_path_buf(),
+            line: 0,
+            what: format!("cannot be written: {e}"),
+        })?;
+        crate::fs::write_atomic(out, &bytes)?;
+    }
+    Ok(CsvPredictions {
+        rows: n,
+        header,
+        lines,
+    })
+}

@@ -24,8 +24,16 @@ pub struct RunResult {
     pub train_accuracy: f64,
     pub val_loss: f64,
     pub val_accuracy: f64,
-    /// Validation error − training error.
+    /// Validation error − training error (regression: validation MAE − training MAE).
     pub gap: f64,
+    /// The run's task (`multiclass` in results written before tasks existed).
+    #[serde(default)]
+    pub task: crate::task::Task,
+    /// Regression: the mean absolute error of the final weights (else absent).
+    #[serde(default)]
+    pub train_mae: Option<f64>,
+    #[serde(default)]
+    pub val_mae: Option<f64>,
     pub seconds: f64,
     /// Only for the one trial evaluated on the test set.
     pub test_accuracy: Option<f64>,

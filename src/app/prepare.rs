@@ -3,22 +3,82 @@
 
 use super::config::RunConfig;
 use crate::data::folder::{FolderOptions, load_image_folder};
-use crate::data::{Dataset, Standardizer, load_mnist};
+use crate::data::tabular::{Preprocessor, read_table};
+use crate::data::{Dataset, Scaler, Standardizer, load_mnist, split3_indices};
 use crate::error::{Error, Result};
 use crate::nn::Layer;
 use crate::optim::LrSchedule;
 use crate::session::Session;
+use crate::task::Task;
 
 /// Training, validation and test data of a config, standardized as the run needs.
 pub struct Prepared {
     pub train: Dataset,
     pub val: Dataset,
     pub test: Dataset,
-    /// (channels, height, width)
+    /// (channels, height, width); (1, 1, features) for tabular data.
     pub image: (usize, usize, usize),
+    /// The global standardization of image data (what the augmentation layer applies).
     pub stdz: Standardizer,
+    /// The input scaling applied (global for images, per feature for tables), stored in
+    /// checkpoints.
+    pub scaler: Scaler,
     /// The fitted CSV preprocessing (tabular data only).
-    pub preprocessing: Option<crate::data::tabular::Preprocessor>,
+    pub preprocessing: Option<Preprocessor>,
+}
+
+impl Prepared {
+    /// The model's output units: the classes (multiclass), 1 (binary), one per label
+    /// or regression target.
+    pub fn outputs(&self) -> usize {
+        match self.train.task {
+            Task::Multiclass => self.train.classes.max(2),
+            Task::Binary => 1,
+            _ => self.train.width(),
+        }
+    }
+}
+
+/// Tabular data: the table of `data.csv`, split (seeded) into train / validation / test
+/// rows, the preprocessing fitted on the training rows, and per-feature standardization
+/// fitted on them too.
+fn prepare_csv(cfg: &RunConfig) -> Result<Prepared> {
+    let d = &cfg.data;
+    let spec = d.csv.as_ref().ok_or_else(|| Error::Hyperparameter {
+        name: "data.csv",
+        value: "missing".into(),
+        expected: "a [data.csv] table with data.dataset = \"csv\"",
+    })?;
+    let table = read_table(spec)?;
+    let (test_f, val_f) = (d.test_fraction, d.val_fraction);
+    let (mut tr, va, te) =
+        split3_indices(table.len(), (1.0 - val_f - test_f, val_f, test_f), cfg.seed)?;
+    if d.train_limit > 0 {
+        tr.truncate(d.train_limit);
+    }
+    let pre = Preprocessor::fit(spec, &table, cfg.task, &tr)?;
+    let (mut train, mut val, mut test) = (
+        pre.dataset(&table, &tr)?,
+        pre.dataset(&table, &va)?,
+        pre.dataset(&table, &te)?,
+    );
+    let scaler = Scaler::fit_per_feature(&train)?;
+    for ds in [&mut train, &mut val, &mut test] {
+        scaler.apply(ds)?;
+    }
+    let f = train.features;
+    Ok(Prepared {
+        train,
+        val,
+        test,
+        image: (1, 1, f),
+        stdz: Standardizer {
+            mean: 0.0,
+            std: 1.0,
+        },
+        scaler,
+        preprocessing: Some(pre),
+    })
 }
 
 /// Load the data of `cfg`: the training file split (seeded) into training and validation,
@@ -26,6 +86,9 @@ pub struct Prepared {
 /// augmentation, done by the model's first layer after augmenting).
 pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
     let d = &cfg.data;
+    if d.dataset == "csv" {
+        return prepare_csv(cfg);
+    }
     let (full, test, image) = match d.dataset.as_str() {
         "folder" => {
             check_image_size(cfg)?;
@@ -64,6 +127,7 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
         test,
         image,
         stdz,
+        scaler: stdz.into(),
         preprocessing: None,
     })
 }
@@ -155,16 +219,31 @@ fn check_hidden(cfg: &RunConfig, features: usize, classes: usize) -> Result<()> 
 /// A session for `cfg` on its backend: the model (with the augmentation layer first when
 /// configured), optimizer, regularizer and learning-rate schedule.
 pub fn session(cfg: &RunConfig, p: &Prepared, announce: bool) -> Result<Session> {
+    build_session(cfg, p.image, p.outputs(), p.train.len(), p.stdz, announce)
+}
+
+/// [`session`] from sizes alone: inputs of shape `image`, `outputs` output units, and
+/// `train_len` training samples (for the per-epoch schedule); `stdz` is what the
+/// augmentation layer standardizes with. Prediction builds its session this way, without
+/// the training data.
+pub fn build_session(
+    cfg: &RunConfig,
+    image: (usize, usize, usize),
+    outputs: usize,
+    train_len: usize,
+    stdz: Standardizer,
+    announce: bool,
+) -> Result<Session> {
     let (backend, why) = crate::backend::open(&cfg.backend)?;
     if announce {
         println!("{why}\nbackend: {}", backend.describe());
     }
-    let (c, h, w) = p.image;
-    check_hidden(cfg, c * h * w, p.train.classes.max(2))?;
-    let mut model = cfg.model(p.image, p.train.classes.max(2))?;
-    if let Some(aug) = cfg.augment(p.stdz.mean, p.stdz.std) {
+    let (c, h, w) = image;
+    check_hidden(cfg, c * h * w, outputs)?;
+    let mut model = cfg.model(image, outputs)?;
+    if let Some(aug) = cfg.augment(stdz.mean, stdz.std) {
         model.layers.insert(0, Layer::Augment(aug));
-        model.image = Some(p.image);
+        model.image = Some(image);
     }
     let graph = model.build()?;
     let mut s = Session::with_precision(
@@ -193,7 +272,7 @@ pub fn session(cfg: &RunConfig, p: &Prepared, announce: bool) -> Result<Session>
     s.set_regularizer(cfg.regularizer()?)?;
     if cfg.optimizer.schedule == "cosine" {
         s.set_schedule(LrSchedule::cosine_over_epochs(
-            p.train.len(),
+            train_len.max(1),
             cfg.train.batch,
             cfg.train.epochs,
         ))?;

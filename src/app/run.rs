@@ -45,7 +45,7 @@ pub fn train(
         seed: cfg.seed,
         log_dir: Some(out.to_path_buf()),
         log_steps: false,
-        standardizer: Some(p.stdz.into()),
+        standardizer: Some(p.scaler.clone()),
         interrupt_checkpoint: Some(out.join("checkpoints").join("interrupt.safetensors")),
         verbose: !quiet,
         task_metrics: None,
@@ -79,6 +79,7 @@ pub fn train(
     } else {
         evaluate(&mut s, &p.val, 1000)?
     };
+    let regression = cfg.task == crate::task::Task::Regression;
     let r = RunResult {
         name: out
             .file_name()
@@ -91,7 +92,14 @@ pub fn train(
         train_accuracy: tr.accuracy as f64,
         val_loss: va.loss as f64,
         val_accuracy: va.accuracy as f64,
-        gap: (1.0 - va.accuracy as f64) - (1.0 - tr.accuracy as f64),
+        gap: if regression {
+            (va.mae - tr.mae) as f64
+        } else {
+            (1.0 - va.accuracy as f64) - (1.0 - tr.accuracy as f64)
+        },
+        task: cfg.task,
+        train_mae: regression.then_some(tr.mae as f64),
+        val_mae: regression.then_some(va.mae as f64),
         seconds,
         test_accuracy: None,
         backend: s.backend().describe(),

@@ -28,9 +28,53 @@ impl RunConfig {
         one_of(
             "data.dataset",
             &d.dataset,
-            &["mnist", "fashion-mnist", "folder"],
-            "mnist, fashion-mnist or folder",
+            &["mnist", "fashion-mnist", "folder", "csv"],
+            "mnist, fashion-mnist, folder or csv",
         )?;
+        if d.dataset == "csv" {
+            let Some(csv) = &d.csv else {
+                return Err(bad(
+                    "data.csv",
+                    "missing",
+                    "a [data.csv] table (path, target, ...) with data.dataset = \"csv\"",
+                ));
+            };
+            if csv.target.is_empty() {
+                return Err(bad(
+                    "data.csv.target",
+                    "[]",
+                    "the target column(s), e.g. target = [\"species\"]",
+                ));
+            }
+            if !(0.0..1.0).contains(&d.test_fraction) || d.val_fraction + d.test_fraction >= 1.0 {
+                return Err(bad(
+                    "data.test_fraction",
+                    d.test_fraction,
+                    "a fraction in [0, 1) leaving training rows beside data.val_fraction",
+                ));
+            }
+            if self.model.preset != "mlp" {
+                return Err(bad(
+                    "model.preset",
+                    format!("{:?}", self.model.preset),
+                    "\"mlp\" for tabular data (the presets take 28×28 images)",
+                ));
+            }
+            if self.augment.is_some() {
+                return Err(bad(
+                    "augment",
+                    "a table",
+                    "no [augment] table for tabular data (augmentation warps images)",
+                ));
+            }
+        } else if self.task != crate::task::Task::Multiclass {
+            return Err(bad(
+                "task",
+                self.task,
+                "multiclass for image datasets (their labels are classes); other tasks read data.dataset = \"csv\"",
+            ));
+        }
+        self.loss()?;
         if !(0.0..1.0).contains(&d.val_fraction) {
             return Err(bad(
                 "data.val_fraction",

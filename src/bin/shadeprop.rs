@@ -44,7 +44,8 @@ enum Cmd {
         #[arg(long, default_value = "test")]
         split: String,
     },
-    /// Class predictions for the first images of the test split.
+    /// Predictions: for the first images of the test split, or (`--input`) for every row
+    /// of a CSV file, encoded with the preprocessing stored in the checkpoint.
     Predict {
         #[arg(long)]
         checkpoint: PathBuf,
@@ -53,8 +54,17 @@ enum Cmd {
         /// Monte Carlo dropout: average T stochastic passes and report their spread.
         #[arg(long = "mc-dropout", value_name = "T")]
         mc_dropout: Option<usize>,
-        #[arg(long, default_value_t = 10)]
-        count: usize,
+        /// Rows to predict (default: 10 test images; every row of --input). More than
+        /// there are is an error.
+        #[arg(long)]
+        count: Option<usize>,
+        /// A CSV file of raw rows (runs trained on data.dataset = "csv"): the feature
+        /// columns by name; target columns may be absent.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Where to write the predictions as CSV (with --input; default: print them).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Grid or random search (see `sweep merge` to collect folders run elsewhere).
     Sweep {
@@ -117,14 +127,16 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
         } => {
             let cfg = app::load_with_overrides(&config, &set)?;
             let r = app::train(&cfg, &out, Default::default(), quiet)?;
+            let (k, tr, va) = match (r.train_mae, r.val_mae) {
+                (Some(t), Some(v)) => ("mae", t, v),
+                _ => ("acc", r.train_accuracy, r.val_accuracy),
+            };
             println!(
-                "best epoch {} of {}: train loss {:.4} acc {:.4}, validation loss {:.4} acc {:.4} (inference mode); wrote {}",
+                "best epoch {} of {}: train loss {:.4} {k} {tr:.4}, validation loss {:.4} {k} {va:.4} (inference mode); wrote {}",
                 r.best_epoch.map_or("-".into(), |e| e.to_string()),
                 r.epochs_run,
                 r.train_loss,
-                r.train_accuracy,
                 r.val_loss,
-                r.val_accuracy,
                 out.display()
             );
         }
@@ -138,21 +150,58 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 None => app::config_beside(&checkpoint)?,
             };
             let m = app::eval_checkpoint(&cfg, &checkpoint, &split)?;
-            println!(
-                "{split}: loss {:.4} accuracy {:.4} ({} samples)",
-                m.loss, m.accuracy, m.samples
-            );
+            if cfg.task == shadeprop::task::Task::Regression {
+                println!(
+                    "{split}: loss {:.4} mae {:.4} ({} samples)",
+                    m.loss, m.mae, m.samples
+                );
+            } else {
+                println!(
+                    "{split}: loss {:.4} accuracy {:.4} ({} samples)",
+                    m.loss, m.accuracy, m.samples
+                );
+            }
         }
         Cmd::Predict {
             checkpoint,
             config,
             mc_dropout,
             count,
+            input,
+            output,
         } => {
             let cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
                 None => app::config_beside(&checkpoint)?,
             };
+            if let Some(input) = input {
+                let p = app::predict_csv(
+                    &cfg,
+                    &checkpoint,
+                    &input,
+                    output.as_deref(),
+                    count,
+                    mc_dropout,
+                )?;
+                match &output {
+                    Some(o) => println!("{} rows predicted into {}", p.rows, o.display()),
+                    None => {
+                        println!("{}", p.header.join(","));
+                        for l in &p.lines {
+                            println!("{}", l.join(","));
+                        }
+                    }
+                }
+                return Ok(());
+            }
+            if output.is_some() {
+                return Err(shadeprop::Error::Hyperparameter {
+                    name: "--output",
+                    value: "set without --input".into(),
+                    expected: "--output with --input FILE.csv (test images are printed)",
+                });
+            }
+            let count = count.unwrap_or(10);
             if count == 0 {
                 return Err(shadeprop::Error::Hyperparameter {
                     name: "--count",
@@ -167,7 +216,14 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     expected: "at least one image to predict".into(),
                 });
             }
-            let n = count.min(p.test.len()).min(cfg.train.batch);
+            if count > p.test.len() {
+                return Err(shadeprop::Error::Hyperparameter {
+                    name: "--count",
+                    value: format!("{count} (the test split holds {})", p.test.len()),
+                    expected: "at most the number of test samples",
+                });
+            }
+            let n = count;
             let x = &p.test.x[..n * p.test.features];
             match mc_dropout {
                 Some(t) => {

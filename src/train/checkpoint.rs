@@ -322,6 +322,29 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
     load_bytes(&bytes, path, s)
 }
 
+/// The input preprocessing stored in a checkpoint, read without a session: the input
+/// scaling (`standardizer`) and the fitted CSV preprocessing (`preprocessing`, JSON), each
+/// None when absent. What prediction from raw rows needs before the model is built.
+/// Errors: an unreadable file or header, or a value that is not the JSON it should be.
+pub fn read_preprocessing(path: &Path) -> Result<(Option<Scaler>, Option<Value>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
+    let md = header.metadata().clone().unwrap_or_default();
+    let json = |k: &str| -> Result<Option<Value>> {
+        md.get(k)
+            .map(|v| serde_json::from_str(v).map_err(|e| err(path, format!("metadata {k}: {e}"))))
+            .transpose()
+    };
+    let scaler = match json("standardizer")? {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            Some(Scaler::try_from_json(&v).map_err(|e| err(path, format!("standardizer: {e}")))?)
+        }
+    };
+    Ok((scaler, json("preprocessing")?))
+}
+
 /// [`load`] from bytes already read (`path` only names the source in errors).
 pub fn load_bytes(
     bytes: &[u8],

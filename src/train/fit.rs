@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 
 use super::callbacks::{Callback, Control};
 use super::epoch::{EpochConfig, Event, evaluate, train_epoch_with};
-use super::history::{csv_columns, csv_row, epoch_json};
 pub use super::history::{Direction, EVAL_METRICS, EpochLog, History, METRICS, metric_direction};
+use super::history::{csv_columns, csv_row, epoch_json};
 use super::{checkpoint, plot};
 use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};

@@ -55,9 +55,8 @@ where
     } else {
         ("accuracy", "accuracy", "val_accuracy")
     };
-    for (panel, (title, train_k, val_k)) in panels
-        .iter()
-        .zip([("loss", "loss", "val_loss"), second])
+    for (panel, (title, train_k, val_k)) in
+        panels.iter().zip([("loss", "loss", "val_loss"), second])
     {
         let series: Vec<Series> = [(train_k, BLUE), (val_k, RED)]
             .into_iter()
