@@ -48,7 +48,10 @@ pub fn train(
         standardizer: Some(p.scaler.clone()),
         interrupt_checkpoint: Some(out.join("checkpoints").join("interrupt.safetensors")),
         verbose: !quiet,
-        task_metrics: None,
+        // Tabular validation sets are small: every task gets its metrics from predictions
+        // (precision, recall, F1, AUC, R², …); image runs keep the default (multiclass:
+        // the device's accuracy only, no extra pass over the validation images).
+        task_metrics: (cfg.data.dataset == "csv").then_some(true),
         preprocessing: p.preprocessing.as_ref().map(|pp| pp.to_json()),
     };
     let val = (!p.val.is_empty()).then_some(&p.val);
