@@ -19,6 +19,24 @@ pub fn restore(cfg: &RunConfig, checkpoint: &Path) -> Result<(Session, Prepared)
 
 /// Loss and accuracy of a checkpoint on a split (`train`, `val` or `test`).
 pub fn eval_checkpoint(cfg: &RunConfig, checkpoint: &Path, split: &str) -> Result<Metrics> {
+    Ok(eval_report(cfg, checkpoint, split)?.metrics)
+}
+
+/// A checkpoint's evaluation on one split: the device metrics, the task's metrics from
+/// the predictions ([`crate::metrics::task_metrics`]) and, for multiclass and binary
+/// tasks, the confusion matrix (rows: true class, columns: predicted; scikit-learn's
+/// convention) with the class names when the data has them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalReport {
+    pub metrics: Metrics,
+    pub task_metrics: Vec<(&'static str, f64)>,
+    pub confusion: Option<Vec<Vec<u64>>>,
+    pub class_names: Option<Vec<String>>,
+}
+
+/// [`EvalReport`] of `checkpoint` on `split` (`train`, `val` or `test`); errors as
+/// [`eval_checkpoint`].
+pub fn eval_report(cfg: &RunConfig, checkpoint: &Path, split: &str) -> Result<EvalReport> {
     let (mut s, p) = restore(cfg, checkpoint)?;
     let ds = match split {
         "train" => &p.train,
@@ -42,7 +60,32 @@ pub fn eval_checkpoint(cfg: &RunConfig, checkpoint: &Path, split: &str) -> Resul
             .into(),
         });
     }
-    evaluate(&mut s, ds, 1000)
+    let metrics = evaluate(&mut s, ds, 1000)?;
+    let task = s.graph().task();
+    let k = s.graph().outputs();
+    let probs = s.predict_proba(&ds.x)?;
+    // Metrics that are not defined on this split (one class only for AUC, one row for R²)
+    // are left out rather than failing the evaluation.
+    let task_metrics =
+        crate::metrics::task_metrics(task, &probs, &ds.y, ds.len(), k).unwrap_or_default();
+    let confusion = match task {
+        crate::task::Task::Multiclass | crate::task::Task::Binary => {
+            let pred: Vec<usize> = crate::session::classes_from(task, &probs, k, 0.5)?
+                .iter()
+                .map(|&c| c as usize)
+                .collect();
+            let truth: Vec<usize> = ds.y.iter().map(|&c| c as usize).collect();
+            let classes = if task == crate::task::Task::Binary { 2 } else { k };
+            Some(crate::metrics::confusion_matrix(&pred, &truth, classes)?)
+        }
+        _ => None,
+    };
+    Ok(EvalReport {
+        metrics,
+        task_metrics,
+        confusion,
+        class_names: p.preprocessing.and_then(|pp| pp.class_names),
+    })
 }
 
 /// What [`predict_csv`] wrote.

@@ -149,7 +149,8 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 Some(c) => RunConfig::load(&c)?,
                 None => app::config_beside(&checkpoint)?,
             };
-            let m = app::eval_checkpoint(&cfg, &checkpoint, &split)?;
+            let r = app::eval_report(&cfg, &checkpoint, &split)?;
+            let m = r.metrics;
             if cfg.task == shadeprop::task::Task::Regression {
                 println!(
                     "{split}: loss {:.4} mae {:.4} ({} samples)",
@@ -160,6 +161,25 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     "{split}: loss {:.4} accuracy {:.4} ({} samples)",
                     m.loss, m.accuracy, m.samples
                 );
+            }
+            for (k, v) in &r.task_metrics {
+                println!("  {k} {v:.4}");
+            }
+            if let Some(cm) = &r.confusion {
+                let name = |i: usize| {
+                    r.class_names
+                        .as_ref()
+                        .and_then(|n| n.get(i).cloned())
+                        .unwrap_or_else(|| i.to_string())
+                };
+                let w = (0..cm.len()).map(|i| name(i).len()).max().unwrap_or(1).max(6);
+                println!("confusion matrix (rows: true class, columns: predicted)");
+                let head: Vec<String> = (0..cm.len()).map(|i| format!("{:>w$}", name(i))).collect();
+                println!("{:>w$} {}", "", head.join(" "));
+                for (i, row) in cm.iter().enumerate() {
+                    let cells: Vec<String> = row.iter().map(|c| format!("{c:>w$}")).collect();
+                    println!("{:>w$} {}", name(i), cells.join(" "));
+                }
             }
         }
         Cmd::Predict {
