@@ -37,11 +37,15 @@ fn breast_cancer() -> Dataset {
         target: vec!["30".into()],
         ..Default::default()
     };
-    let t = read_table(&spec).expect("data/sklearn/breast_cancer.csv: run scripts/fetch-data.sh --tabular");
+    let t = read_table(&spec)
+        .expect("data/sklearn/breast_cancer.csv: run scripts/fetch-data.sh --tabular");
     let rows: Vec<usize> = (0..455).collect();
     let pre = Preprocessor::fit(&spec, &t, Task::Binary, &rows).expect("fit");
     let mut d = pre.dataset(&t, &rows).expect("dataset");
-    Scaler::fit_per_feature(&d).expect("scaler").apply(&mut d).expect("scale");
+    Scaler::fit_per_feature(&d)
+        .expect("scaler")
+        .apply(&mut d)
+        .expect("scale");
     d
 }
 
@@ -63,13 +67,17 @@ fn penguins() -> Dataset {
         categorical: vec!["island".into(), "sex".into()],
         ..Default::default()
     };
-    let t = read_table(&spec).expect("data/palmerpenguins/penguins.csv: run scripts/fetch-data.sh --tabular");
+    let t = read_table(&spec)
+        .expect("data/palmerpenguins/penguins.csv: run scripts/fetch-data.sh --tabular");
     let rows: Vec<usize> = (0..t.len())
         .filter(|&r| !t.rows[r].iter().any(|c| is_missing(c)))
         .collect();
     let pre = Preprocessor::fit(&spec, &t, Task::Multiclass, &rows).expect("fit");
     let mut d = pre.dataset(&t, &rows).expect("dataset");
-    Scaler::fit_per_feature(&d).expect("scaler").apply(&mut d).expect("scale");
+    Scaler::fit_per_feature(&d)
+        .expect("scaler")
+        .apply(&mut d)
+        .expect("scale");
     d
 }
 
@@ -162,7 +170,12 @@ fn measure(workload: &'static str, backend: &str, runs: usize, steps: usize) -> 
 
 fn main() {
     let v: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| v.iter().position(|a| a == k).and_then(|i| v.get(i + 1)).cloned();
+    let get = |k: &str| {
+        v.iter()
+            .position(|a| a == k)
+            .and_then(|i| v.get(i + 1))
+            .cloned()
+    };
     let backends: Vec<String> = get("--backends")
         .unwrap_or_else(|| "cpu".into())
         .split(',')
@@ -194,6 +207,7 @@ fn main() {
                 })
             })
             .collect();
-        std::fs::write(&path, serde_json::to_string_pretty(&j).expect("json")).expect("write --json");
+        std::fs::write(&path, serde_json::to_string_pretty(&j).expect("json"))
+            .expect("write --json");
     }
 }

@@ -19,7 +19,9 @@ use shadeprop::optim::{Adam, LrSchedule, Optimizer, Regularizer, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::{EpochConfig, train_epoch};
 
-const NAMES: [&str; 10] = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"];
+const NAMES: [&str; 10] = [
+    "age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6",
+];
 
 fn main() -> shadeprop::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -51,7 +53,13 @@ fn main() -> shadeprop::Result<()> {
     // The target's mean and std on the training rows.
     let n = train.len() as f64;
     let ym = train.y.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let ys = (train.y.iter().map(|&v| (v as f64 - ym).powi(2)).sum::<f64>() / n).sqrt();
+    let ys = (train
+        .y
+        .iter()
+        .map(|&v| (v as f64 - ym).powi(2))
+        .sum::<f64>()
+        / n)
+        .sqrt();
     for d in [&mut train, &mut val, &mut test] {
         sx.apply(d)?;
         d.y.iter_mut()
@@ -85,7 +93,14 @@ fn main() -> shadeprop::Result<()> {
         "{:<30} {:>8} {:>8} {:>9}  coefficients (|w| < 0.0005 shown as 0)",
         "penalty", "val R²", "test R²", "test MAE"
     );
-    println!("{:<30} {:>8} {:>8} {:>9}  {}", "", "", "", "", NAMES.map(|n| format!("{n:>6}")).join(" "));
+    println!(
+        "{:<30} {:>8} {:>8} {:>9}  {}",
+        "",
+        "",
+        "",
+        "",
+        NAMES.map(|n| format!("{n:>6}")).join(" ")
+    );
     let penalties: Vec<(String, Option<Regularizer>)> = vec![
         ("none".into(), None),
         ("L2 λ = 100".into(), Some(Regularizer::l2(100.0))),
@@ -141,13 +156,20 @@ fn main() -> shadeprop::Result<()> {
 
     // A small MLP: 10 → 32 → ReLU → 1, Adam, minibatches of 32, L2.
     println!("\nMLP 10 → 32 → ReLU → 1 (Adam lr 0.01, batch 32, 200 epochs)");
-    println!("{:<30} {:>8} {:>8} {:>9}", "penalty", "val R²", "test R²", "test MAE");
+    println!(
+        "{:<30} {:>8} {:>8} {:>9}",
+        "penalty", "val R²", "test R²", "test MAE"
+    );
     for (name, reg) in [
         ("none", None),
         ("L2 λ = 1", Some(Regularizer::l2(1.0))),
         ("L2 λ = 10", Some(Regularizer::l2(10.0))),
     ] {
-        let model = Sequential::new(10).linear(32).relu().linear(1).loss(Loss::Mse);
+        let model = Sequential::new(10)
+            .linear(32)
+            .relu()
+            .linear(1)
+            .loss(Loss::Mse);
         let opt: Optimizer = Adam {
             lr: 0.01,
             weight_decay: 0.0,

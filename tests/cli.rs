@@ -585,24 +585,58 @@ fn a_tabular_run_trains_evaluates_and_predicts_from_raw_rows() {
     let cfg = d.join("penguins.toml");
     std::fs::write(&cfg, &text).unwrap();
     let st = bin()
-        .args(["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     let header = metrics.lines().next().unwrap();
-    for col in ["val_accuracy", "val_precision", "val_recall", "val_f1_score"] {
+    for col in [
+        "val_accuracy",
+        "val_precision",
+        "val_recall",
+        "val_f1_score",
+    ] {
         assert!(header.split(',').any(|c| c == col), "{col} not in {header}");
     }
     let ck = out.join("checkpoints/best.safetensors");
     let ev = bin()
-        .args(["eval", "--checkpoint", ck.to_str().unwrap(), "--split", "test"])
+        .args([
+            "eval",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--split",
+            "test",
+        ])
         .output()
         .unwrap();
     let s = String::from_utf8_lossy(&ev.stdout);
-    assert!(ev.status.success(), "{s} {}", String::from_utf8_lossy(&ev.stderr));
+    assert!(
+        ev.status.success(),
+        "{s} {}",
+        String::from_utf8_lossy(&ev.stderr)
+    );
     // "test: loss L accuracy A (69 samples)": 20% of 344 rows.
-    let acc: f64 = s.split("accuracy ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    let acc: f64 = s
+        .split("accuracy ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(acc >= 0.9, "test accuracy {acc}: {s}");
     assert!(s.contains("(69 samples)"), "{s}");
 
@@ -620,8 +654,13 @@ fn a_tabular_run_trains_evaluates_and_predicts_from_raw_rows() {
     let preds = d.join("preds.csv");
     let p = bin()
         .args([
-            "predict", "--checkpoint", ck.to_str().unwrap(), "--input", rows.to_str().unwrap(),
-            "--output", preds.to_str().unwrap(),
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--input",
+            rows.to_str().unwrap(),
+            "--output",
+            preds.to_str().unwrap(),
         ])
         .output()
         .unwrap();
@@ -632,21 +671,42 @@ fn a_tabular_run_trains_evaluates_and_predicts_from_raw_rows() {
     assert_eq!(lines.len(), 5, "{written}");
     // The three rows are an Adelie, a Gentoo and a Chinstrap of the file (rows 1, 153
     // and 277 of penguins.csv); the probabilities of each row sum to 1.
-    let predicted: Vec<&str> = lines[1..4].iter().map(|l| l.split(',').nth(1).unwrap()).collect();
+    let predicted: Vec<&str> = lines[1..4]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
     assert_eq!(predicted, ["Adelie", "Gentoo", "Chinstrap"], "{written}");
     for l in &lines[1..] {
-        let s: f64 = l.split(',').skip(2).map(|v| v.parse::<f64>().unwrap()).sum();
+        let s: f64 = l
+            .split(',')
+            .skip(2)
+            .map(|v| v.parse::<f64>().unwrap())
+            .sum();
         assert!((s - 1.0).abs() < 1e-5, "{l}");
     }
     fails_with(
-        &["predict", "--checkpoint", ck.to_str().unwrap(), "--input", rows.to_str().unwrap(), "--count", "5"],
+        &[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--input",
+            rows.to_str().unwrap(),
+            "--count",
+            "5",
+        ],
         None,
         &["--count", "5", "4 rows"],
     );
     // A category never seen in training is named with its line and column.
     std::fs::write(&rows, "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex\nAtlantis,39,18,181,3750,male\n").unwrap();
     fails_with(
-        &["predict", "--checkpoint", ck.to_str().unwrap(), "--input", rows.to_str().unwrap()],
+        &[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--input",
+            rows.to_str().unwrap(),
+        ],
         None,
         &["line 2", "island", "Atlantis", "not seen"],
     );
@@ -654,12 +714,30 @@ fn a_tabular_run_trains_evaluates_and_predicts_from_raw_rows() {
     // without its table, a binary task on images.
     let bad = d.join("bad.toml");
     let o = d.join("bad-out");
-    let train = ["train", "--config", bad.to_str().unwrap(), "--out", o.to_str().unwrap(), "--quiet"];
-    fails_with(&train, Some((&bad, &format!("{text}\n[loss]\nkind = \"mse\"\n"))), &["loss.kind", "mse"]);
+    let train = [
+        "train",
+        "--config",
+        bad.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+    ];
     fails_with(
         &train,
-        Some((&bad, "task = \"binary\"\n[data]\ndataset = \"csv\"\n[model]\npreset = \"mlp\"\n")),
+        Some((&bad, &format!("{text}\n[loss]\nkind = \"mse\"\n"))),
+        &["loss.kind", "mse"],
+    );
+    fails_with(
+        &train,
+        Some((
+            &bad,
+            "task = \"binary\"\n[data]\ndataset = \"csv\"\n[model]\npreset = \"mlp\"\n",
+        )),
         &["data.csv"],
     );
-    fails_with(&train, Some((&bad, "task = \"binary\"\n")), &["task", "multiclass for image datasets"]);
+    fails_with(
+        &train,
+        Some((&bad, "task = \"binary\"\n")),
+        &["task", "multiclass for image datasets"],
+    );
 }

@@ -75,7 +75,11 @@ pub fn eval_report(cfg: &RunConfig, checkpoint: &Path, split: &str) -> Result<Ev
                 .map(|&c| c as usize)
                 .collect();
             let truth: Vec<usize> = ds.y.iter().map(|&c| c as usize).collect();
-            let classes = if task == crate::task::Task::Binary { 2 } else { k };
+            let classes = if task == crate::task::Task::Binary {
+                2
+            } else {
+                k
+            };
             Some(crate::metrics::confusion_matrix(&pred, &truth, classes)?)
         }
         _ => None,

@@ -172,7 +172,11 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         .and_then(|n| n.get(i).cloned())
                         .unwrap_or_else(|| i.to_string())
                 };
-                let w = (0..cm.len()).map(|i| name(i).len()).max().unwrap_or(1).max(6);
+                let w = (0..cm.len())
+                    .map(|i| name(i).len())
+                    .max()
+                    .unwrap_or(1)
+                    .max(6);
                 println!("confusion matrix (rows: true class, columns: predicted)");
                 let head: Vec<String> = (0..cm.len()).map(|i| format!("{:>w$}", name(i))).collect();
                 println!("{:>w$} {}", "", head.join(" "));

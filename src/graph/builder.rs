@@ -579,14 +579,12 @@ impl GraphBuilder {
                     });
                 }
             }
-            Loss::Huber { delta } => {
-                if !(delta.is_finite() && *delta > 0.0) {
-                    return Err(Error::Hyperparameter {
-                        name: "loss.delta",
-                        value: delta.to_string(),
-                        expected: "a finite Huber threshold > 0",
-                    });
-                }
+            Loss::Huber { delta } if !(delta.is_finite() && *delta > 0.0) => {
+                return Err(Error::Hyperparameter {
+                    name: "loss.delta",
+                    value: delta.to_string(),
+                    expected: "a finite Huber threshold > 0",
+                });
             }
             _ => {}
         }

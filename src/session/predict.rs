@@ -88,7 +88,7 @@ impl Session {
         Ok(z)
     }
 
-    /// Class labels [b] (multiclass: the arg-max class) or [b, k] 0/1 decisions (binary
+    /// Class labels `[b]` (multiclass: the arg-max class) or `[b, k]` 0/1 decisions (binary
     /// and multi-label: probability > 0.5, Keras' threshold). Regression is refused.
     pub fn predict_classes(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         let task = self.graph.task();

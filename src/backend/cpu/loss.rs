@@ -65,7 +65,7 @@ pub fn bce_logits(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
         for c in 0..k {
             let t = row[c];
             let z = ins[0][r * k + c];
-            if !(t >= 0.0 && t <= 1.0) {
+            if !(0.0..=1.0).contains(&t) {
                 bad = true;
             }
             let pw = if pos_weighted { ins[3][c] } else { 1.0 };
