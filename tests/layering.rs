@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each top-level module and the modules it may use (`crate::<module>`). The layers,
-/// bottom up: error, rng, fs, limits, task → kernels (the kernel ABI) → backend; data and optim
-/// beside it → graph → plan, nn → session → train → app (the command line).
+/// bottom up: error, rng, fs, limits, task → kernels (the kernel ABI) → backend; data, optim
+/// and metrics beside it → graph → plan, nn → session → train → app (the command line).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("rng", &["error"]),
@@ -22,6 +22,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("data", &["task", "error", "rng", "fs", "limits"]),
     ("optim", &["task", "error", "limits"]),
+    ("metrics", &["task", "error", "rng", "limits"]),
     (
         "graph",
         &["task", "error", "rng", "limits", "kernels", "optim"],
@@ -49,14 +50,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "train",
         &[
             "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan",
-            "nn", "data", "session",
+            "nn", "data", "session", "metrics",
         ],
     ),
     (
         "app",
         &[
             "task", "error", "rng", "fs", "limits", "kernels", "backend", "optim", "graph", "plan",
-            "nn", "data", "session", "train",
+            "nn", "data", "session", "train", "metrics",
         ],
     ),
 ];

@@ -1,4 +1,6 @@
-//! Learning curves (plotters): training vs validation loss and accuracy per epoch, with
+//! Learning curves (plotters): training vs validation loss and accuracy (regression: mean
+//! absolute error) per epoch, the validation metrics computed from predictions when the
+//! run recorded them, with
 //! the best epoch and the early-stopping epoch marked, as PNG and SVG; and the preview
 //! grid of augmented images.
 
@@ -38,6 +40,27 @@ pub(crate) fn ensure_font() -> std::result::Result<(), String> {
 /// (metric, points, colour)
 type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
 
+/// The validation scores from predictions that the third panel shows when recorded (all
+/// at most 1, so they share an axis; MSE and RMSE are in the target's units and stay in
+/// the metrics files).
+const TASK_METRICS: [&str; 6] = [
+    "val_precision",
+    "val_recall",
+    "val_f1_score",
+    "val_auc",
+    "val_sparse_top_k_categorical_accuracy",
+    "val_r2_score",
+];
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     h: &History,
@@ -47,7 +70,6 @@ where
 {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&WHITE).map_err(e)?;
-    let panels = root.split_evenly((1, 2));
     let n = h.epochs.len().max(1) as f64;
     // Regression records the mean absolute error where classification has accuracy.
     let second = if h.epochs.iter().any(|e| e.get("mae").is_some()) {
@@ -55,10 +77,24 @@ where
     } else {
         ("accuracy", "accuracy", "val_accuracy")
     };
-    for (panel, (title, train_k, val_k)) in
-        panels.iter().zip([("loss", "loss", "val_loss"), second])
-    {
-        let series: Vec<Series> = [(train_k, BLUE), (val_k, RED)]
+    let mut panels_spec: Vec<(&str, Vec<(&str, RGBColor)>)> = vec![
+        ("loss", vec![("loss", BLUE), ("val_loss", RED)]),
+        (second.0, vec![(second.1, BLUE), (second.2, RED)]),
+    ];
+    // The validation metrics computed from predictions (precision, recall, F1, AUC, R², …),
+    // when the run recorded any: a third panel.
+    let extra: Vec<(&str, RGBColor)> = TASK_METRICS
+        .iter()
+        .filter(|k| h.epochs.iter().any(|e| e.get(k).is_some()))
+        .zip(PALETTE)
+        .map(|(k, c)| (*k, c))
+        .collect();
+    if !extra.is_empty() {
+        panels_spec.push(("validation metrics", extra));
+    }
+    let panels = root.split_evenly((1, panels_spec.len()));
+    for (panel, (title, keys)) in panels.iter().zip(panels_spec) {
+        let series: Vec<Series> = keys
             .into_iter()
             .map(|(k, c)| {
                 (
@@ -146,19 +182,28 @@ where
     root.present().map_err(e)
 }
 
-/// Write the learning curves of `h` to `png` and `svg`.
+/// Whether `h` recorded any validation metric from predictions.
+fn has_task_metrics(h: &History) -> bool {
+    TASK_METRICS
+        .iter()
+        .any(|k| h.epochs.iter().any(|e| e.get(k).is_some()))
+}
+
+/// Write the learning curves of `h` to `png` and `svg`: loss, accuracy (or MAE) and, when
+/// recorded, the validation metrics from predictions, one panel each.
 pub fn learning_curves(h: &History, png: &Path, svg: &Path) -> Result<()> {
     ensure_font().map_err(|what| Error::Plot {
         path: png.to_path_buf(),
         what,
     })?;
-    draw(BitMapBackend::new(png, (1100, 420)).into_drawing_area(), h).map_err(|what| {
+    let size = (if has_task_metrics(h) { 1500 } else { 1100 }, 420);
+    draw(BitMapBackend::new(png, size).into_drawing_area(), h).map_err(|what| {
         Error::Plot {
             path: png.to_path_buf(),
             what,
         }
     })?;
-    draw(SVGBackend::new(svg, (1100, 420)).into_drawing_area(), h).map_err(|what| Error::Plot {
+    draw(SVGBackend::new(svg, size).into_drawing_area(), h).map_err(|what| Error::Plot {
         path: svg.to_path_buf(),
         what,
     })
