@@ -15,8 +15,8 @@
 //!   positive, an F1 with neither) gives 0.0: scikit-learn's `zero_division=0`, which is
 //!   also what Keras' `Precision`, `Recall` and `F1Score` return (`divide_no_nan`).
 
-use crate::task::Task;
 use crate::error::{Error, Result};
+use crate::task::Task;
 
 // ---------------------------------------------------------------------------------------
 // Validation helpers

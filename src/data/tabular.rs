@@ -168,7 +168,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     file.take(MAX_CSV_BYTES + 1)
         .read_to_end(&mut raw)
         .map_err(|e| Error::io(path, e))?;
-    let mut out = if raw.starts_with(&[0x1f, 0x8b]) {
+    let out = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
         flate2::read::GzDecoder::new(&raw[..])
             .take(MAX_CSV_BYTES + 1)
@@ -185,10 +185,6 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
             format!("larger than {MAX_CSV_BYTES} bytes, the most a CSV file may hold"),
         ));
     }
-    // A UTF-8 byte-order mark is not part of the first column's name.
-    if out.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        out.drain(..3);
-    }
     Ok(out)
 }
 
@@ -203,6 +199,8 @@ pub fn read_csv(path: &Path, spec: &CsvSpec) -> Result<Table> {
 
 /// [`read_csv`] on bytes already read (`path` only names them in errors).
 pub fn parse_csv(bytes: &[u8], path: &Path, spec: &CsvSpec) -> Result<Table> {
+    // A UTF-8 byte-order mark is not part of the first column's name.
+    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
     // Skip whole lines first, so that the line numbers stay the file's.
     let mut start = 0;
     for _ in 0..spec.skip_rows {
@@ -240,6 +238,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, spec: &CsvSpec) -> Result<Table> {
                 .flexible(true)
                 .delimiter(d.as_bytes()[0])
                 .from_reader(body);
+            let (mut seen_at, mut seen_line) = (0usize, 0usize);
             for rec in rdr.records() {
                 let rec = rec.map_err(|e| {
                     let line = e
@@ -251,7 +250,21 @@ pub fn parse_csv(bytes: &[u8], path: &Path, spec: &CsvSpec) -> Result<Table> {
                     };
                     csv_err(path, line, what)
                 })?;
-                let line = rec.position().map_or(0, |p| p.line() as usize) + spec.skip_rows;
+                // The file line: newlines before the record's first byte (the csv crate's
+                // own line count starts a CRLF file's records one line early).
+                // Counted from the last record on, so the whole file is scanned once. After a
+                // CRLF the csv crate starts the next record at the '\n': step over it.
+                let mut at = rec
+                    .position()
+                    .map_or(0, |p| p.byte() as usize)
+                    .min(body.len())
+                    .max(seen_at);
+                if body.get(at) == Some(&b'\n') {
+                    at += 1;
+                }
+                seen_line += body[seen_at..at].iter().filter(|&&b| b == b'\n').count();
+                seen_at = at;
+                let line = first_line + seen_line;
                 // A blank line ends nothing: skip it (the csv crate yields no record for it).
                 if rec.len() == 1 && rec[0].trim().is_empty() {
                     continue;

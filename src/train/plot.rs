@@ -197,11 +197,9 @@ pub fn learning_curves(h: &History, png: &Path, svg: &Path) -> Result<()> {
         what,
     })?;
     let size = (if has_task_metrics(h) { 1500 } else { 1100 }, 420);
-    draw(BitMapBackend::new(png, size).into_drawing_area(), h).map_err(|what| {
-        Error::Plot {
-            path: png.to_path_buf(),
-            what,
-        }
+    draw(BitMapBackend::new(png, size).into_drawing_area(), h).map_err(|what| Error::Plot {
+        path: png.to_path_buf(),
+        what,
     })?;
     draw(SVGBackend::new(svg, size).into_drawing_area(), h).map_err(|what| Error::Plot {
         path: svg.to_path_buf(),
