@@ -241,9 +241,14 @@ pub fn parse_csv(bytes: &[u8], path: &Path, spec: &CsvSpec) -> Result<Table> {
             let (mut seen_at, mut seen_line) = (0usize, 0usize);
             for rec in rdr.records() {
                 let rec = rec.map_err(|e| {
-                    let line = e
-                        .position()
-                        .map_or(0, |p| p.line() as usize + spec.skip_rows);
+                    // Newlines before the failing record (once, on the error path).
+                    let line = e.position().map_or(0, |p| {
+                        let at = (p.byte() as usize).min(body.len());
+                        let nl = body.get(at) == Some(&b'\n');
+                        first_line
+                            + nl as usize
+                            + body[..at].iter().filter(|&&b| b == b'\n').count()
+                    });
                     let what = match e.kind() {
                         csv::ErrorKind::Utf8 { .. } => "is not UTF-8 text".to_string(),
                         _ => format!("unreadable: {e}"),
