@@ -75,6 +75,10 @@ pack() {
   for f in data/mnist/*-ubyte; do
     gzip -9 -n -c "$f" > "$dev/data/$(basename "$f").gz"
   done
+  # The tables of the tabular tests and examples (about 150 KB).
+  bash scripts/fetch-data.sh --tabular > /dev/null
+  mkdir -p "$dev/data/tabular"
+  cp -r data/sklearn data/palmerpenguins "$dev/data/tabular/"
 
   # Builds; every executable listed from cargo's JSON messages.
   local list="$dev/artifacts.tsv"
@@ -138,7 +142,7 @@ pack() {
   device=$(du -sb "$dev" | cut -f1)
   total=$((tree + device))
   printf '%-34s %12s\n' "binaries (.device/bins.tar.xz)" "$(stat -c %s "$dev/bins.tar.xz")" \
-    "MNIST (.device/data, gzip)" "$(du -cb "$dev"/data/* | tail -1 | cut -f1)" \
+    "MNIST (gzip) and tables (.device/data)" "$(du -cb "$dev"/data/* | tail -1 | cut -f1)" \
     ".debs (.device/debs)" "$(du -cb "$dev"/debs/* | tail -1 | cut -f1)" \
     ".device in all" "$device" "the repository's files" "$tree" "total that travels" "$total"
   if [ "$total" -gt "$max" ]; then
@@ -259,7 +263,8 @@ setup_vulkan() {
   done
 }
 
-# The test executables read data/mnist and run target/release/shadeprop under the folder
+# The test executables read data/mnist, data/sklearn and data/palmerpenguins and run
+# target/release/shadeprop under the folder
 # they were built in; where that folder is not this one, a folder of links stands in for it.
 setup_build_root() {
   build_root=$(awk -F'\t' '$1 == "build_root" { print $2 }' "$dev/manifest.tsv")
@@ -280,6 +285,8 @@ setup_build_root() {
     [ -e "$e" ] && ln -s "$e" "$mirror/$(basename "$e")"
   done
   ln -s "$data" "$mirror/data/mnist"
+  ln -s "$dev/data/tabular/sklearn" "$mirror/data/sklearn"
+  ln -s "$dev/data/tabular/palmerpenguins" "$mirror/data/palmerpenguins"
   ln -s "$bins/bin/shadeprop" "$mirror${exe#"$build_root"}"
   mkdir -p "$(dirname "$build_root")"
   ln -sfn "$mirror" "$build_root"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-driver.sh
-bash scripts/fetch-data.sh
+bash scripts/fetch-data.sh --tabular
 export SHADEPROP_REQUIRE_GPU=1 NODEVICE_SELECT=1
 cargo run --release --quiet --example adapters
 exec cargo test --release "$@"
