@@ -920,3 +920,79 @@ fn stratified_split_refuses_sides_smaller_than_the_number_of_classes() {
         }
     }
 }
+
+/// Arrays a user already holds become a dataset of any task through `Dataset::for_task`,
+/// checked: shapes, targets in range for the task (row and column named), finite features,
+/// and per-sample weights that are finite and >= 0; splits keep the rows' targets and
+/// weights together.
+#[test]
+fn datasets_of_every_task_from_slices_are_validated() {
+    use shadeprop::data::Task;
+    let x: Vec<f32> = (0..12).map(|i| i as f32).collect();
+    // Multilabel: 4 rows of 3 features and 2 targets.
+    let y = vec![0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0];
+    let ds = Dataset::for_task(Task::Multilabel, x.clone(), y.clone(), 3, 2).unwrap();
+    assert_eq!((ds.len(), ds.width(), ds.classes), (4, 2, 2));
+    assert_eq!(ds.target_row(2), &[0.0, 0.0]);
+    // A 0/1 target of 2 is refused with its row and column.
+    let mut bad = y.clone();
+    bad[5] = 2.0;
+    let e = Dataset::for_task(Task::Multilabel, x.clone(), bad, 3, 2).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            shadeprop::Error::Target {
+                row: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Regression: any finite value; NaN refused.
+    let r =
+        Dataset::for_task(Task::Regression, x.clone(), vec![1e6, -3.5, 0.0, 7.0], 3, 1).unwrap();
+    assert_eq!(r.task, Task::Regression);
+    let e = Dataset::for_task(
+        Task::Regression,
+        x.clone(),
+        vec![1.0, f32::NAN, 0.0, 7.0],
+        3,
+        1,
+    )
+    .unwrap_err();
+    assert!(matches!(e, shadeprop::Error::Target { row: 1, .. }), "{e}");
+    // Binary takes one target per row; 4 rows need 4 targets.
+    assert!(Dataset::for_task(Task::Binary, x.clone(), vec![0.0; 8], 3, 2).is_err());
+    let e = Dataset::for_task(Task::Binary, x.clone(), vec![0.0; 3], 3, 1).unwrap_err();
+    assert!(matches!(e, shadeprop::Error::Shape { .. }), "{e}");
+    // A non-finite feature names its row and feature.
+    let mut xn = x.clone();
+    xn[7] = f32::INFINITY;
+    let e = Dataset::for_task(Task::Binary, xn, vec![0.0, 1.0, 0.0, 1.0], 3, 1).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            shadeprop::Error::NonFiniteInput {
+                row: 2,
+                feature: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Weights: length and values checked; a split keeps each row's weight.
+    let b = Dataset::for_task(Task::Binary, x, vec![0.0, 1.0, 0.0, 1.0], 3, 1).unwrap();
+    assert!(b.clone().with_weights(vec![1.0; 3]).is_err());
+    assert!(b.clone().with_weights(vec![1.0, -1.0, 1.0, 1.0]).is_err());
+    let w = b.with_weights(vec![10.0, 20.0, 30.0, 40.0]).unwrap();
+    let (tr, va) = w.split(0.5, 3).unwrap();
+    for d in [tr, va] {
+        for i in 0..d.len() {
+            // Row i's first feature is 3·k for original row k, whose weight is 10·(k+1).
+            let k = (d.x[i * 3] / 3.0) as usize;
+            assert_eq!(d.weights.as_ref().unwrap()[i], 10.0 * (k + 1) as f32);
+            assert_eq!(d.y[i], [0.0, 1.0, 0.0, 1.0][k]);
+        }
+    }
+}
