@@ -152,6 +152,14 @@ impl fmt::Display for Diagnosis {
 /// The diagnosis of one run folder (its `result.json`).
 pub fn diagnose_run(dir: &Path, baseline: f64, tol: f64) -> Result<Diagnosis> {
     let r = read_result(dir)?;
+    // The rules are about classification errors; a regression run has none.
+    if r.task == crate::task::Task::Regression {
+        return Err(crate::error::Error::Hyperparameter {
+            name: "diagnose --run",
+            value: format!("{} (a regression run)", dir.display()),
+            expected: "a classification run: the diagnosis compares error rates; for regression pass --train-error and --val-error as fractions you define",
+        });
+    }
     diagnose(
         (1.0 - r.train_accuracy).clamp(0.0, 1.0),
         (1.0 - r.val_accuracy).clamp(0.0, 1.0),
