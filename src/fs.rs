@@ -41,6 +41,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     written
 }
 
+/// The contents of a file the user named (data, a config, a checkpoint): it must be a
+/// regular file (after following links) of at most `max` bytes, checked before anything is
+/// read, so a FIFO without a writer, a device such as `/dev/zero` or a directory is refused
+/// at once instead of blocking or filling memory.
+///
+/// # Errors
+/// [`Error::Io`] naming the path: missing or unreadable, a directory, not a regular file,
+/// or larger than `max` bytes.
+pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::{ErrorKind, Read};
+    let bad = |what: String| Error::io(path, std::io::Error::new(ErrorKind::InvalidInput, what));
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(bad("is a directory, expected a file".into()));
+    }
+    if !meta.is_file() {
+        return Err(bad(
+            "is not a regular file (a FIFO, a device or a socket), expected a file".into(),
+        ));
+    }
+    if meta.len() > max {
+        return Err(bad(format!(
+            "holds {} bytes, more than the {max} this file may hold",
+            meta.len()
+        )));
+    }
+    let mut data = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .take(max + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io(path, e))?;
+    if data.len() as u64 > max {
+        return Err(bad(format!("grew past {max} bytes while it was read")));
+    }
+    Ok(data)
+}
+
+/// [`read_file`] as UTF-8 text ([`Error::Io`] naming the path when it is not).
+pub fn read_text(path: &Path, max: u64) -> Result<String> {
+    String::from_utf8(read_file(path, max)?).map_err(|_| {
+        Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "is not UTF-8 text"),
+        )
+    })
+}
+
+/// The largest config, sweep or result file read (16 MiB).
+pub const MAX_TEXT_BYTES: u64 = 16 << 20;
+
+/// The largest checkpoint read (8 GiB: 2^24 parameters with every optimizer state fit
+/// far below it).
+pub const MAX_CHECKPOINT_BYTES: u64 = 8 << 30;
+
 /// The contents of `path` if it is a regular file (after following links) of at most
 /// `max` bytes; `None` otherwise, or when it cannot be read. For caches, whose absence
 /// only costs time: a FIFO, a device such as `/dev/zero` or an oversized file in their

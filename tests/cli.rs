@@ -741,3 +741,95 @@ fn a_tabular_run_trains_evaluates_and_predicts_from_raw_rows() {
         &["task", "multiclass for image datasets"],
     );
 }
+
+/// Files the user names must be regular files: a FIFO without a writer and /dev/zero as a
+/// config, a checkpoint or a CSV input are refused at once with the path named (before
+/// this, `predict --input FIFO` blocked forever and `--input /dev/zero` read 1 GiB first).
+#[test]
+fn fifos_and_devices_are_refused_not_read() {
+    let d = tmp("fifo");
+    let fifo = d.join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success(),
+        "mkfifo"
+    );
+    let f = fifo.to_str().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = root.join("configs/penguins.toml");
+    let c = cfg.to_str().unwrap();
+    let o = d.join("out");
+    // A real checkpoint for the --input case: two epochs of the penguins config.
+    let run = d.join("run");
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            c,
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(["--set", "train.epochs=2", "--set", "backend=cpu"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let ck = run.join("checkpoints/best.safetensors");
+    let k = ck.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["train", "--config", f, "--out", o.to_str().unwrap()],
+        vec![
+            "train",
+            "--config",
+            "/dev/zero",
+            "--out",
+            o.to_str().unwrap(),
+        ],
+        vec!["eval", "--checkpoint", f, "--config", c],
+        vec![
+            "predict",
+            "--checkpoint",
+            "/dev/zero",
+            "--config",
+            c,
+            "--input",
+            c,
+        ],
+        vec!["predict", "--checkpoint", f, "--config", c, "--input", c],
+        vec!["predict", "--checkpoint", k, "--input", f],
+        vec!["predict", "--checkpoint", k, "--input", "/dev/zero"],
+    ];
+    for args in cases {
+        let mut child = bin()
+            .args(&args)
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t0.elapsed().as_secs() > 20 {
+                let _ = child.kill();
+                panic!("{args:?} still running after 20 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(!status.success(), "{args:?} succeeded");
+        assert!(
+            err.contains("not a regular file") || err.contains("more than"),
+            "{args:?}: {err}"
+        );
+    }
+}

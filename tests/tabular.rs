@@ -433,3 +433,24 @@ fn random_mutations_never_panic() {
     // The mutations leave some files valid: the check is not vacuous.
     assert!(ok > 50, "{ok} valid mutations");
 }
+
+/// A FIFO, a device and an oversized file are refused before reading (a FIFO without a
+/// writer used to block the reader forever).
+#[test]
+fn only_regular_files_are_read() {
+    let dir = std::env::temp_dir().join(format!("shadeprop-tabular-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("f.csv");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for p in [fifo.as_path(), Path::new("/dev/zero")] {
+        let e = read_csv(p, &spec_y()).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

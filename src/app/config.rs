@@ -355,10 +355,7 @@ impl RunConfig {
 
     /// Read and parse a config file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let text = crate::fs::read_text(path, crate::fs::MAX_TEXT_BYTES)?;
         Self::from_toml(&text, path)
     }
 

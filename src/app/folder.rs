@@ -53,7 +53,7 @@ pub(super) fn write(path: &Path, text: &str) -> Result<()> {
 /// The `result.json` of a run folder.
 pub fn read_result(dir: &Path) -> Result<RunResult> {
     let path = dir.join("result.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = crate::fs::read_text(&path, crate::fs::MAX_TEXT_BYTES)?;
     serde_json::from_str(&text).map_err(|e| Error::Config {
         path: path.clone(),
         msg: format!("not a run result: {e}"),

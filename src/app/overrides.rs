@@ -41,10 +41,7 @@ pub fn set_path(root: &mut toml::Table, key: &str, value: toml::Value) -> Result
 /// Read the config file at `path` with each `KEY=VALUE` of `set` applied (the value in
 /// TOML; a bare word is a string), then parse and check it as a [`RunConfig`].
 pub fn load_with_overrides(path: &PathBuf, set: &[String]) -> Result<RunConfig> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.clone(),
-        source: e,
-    })?;
+    let text = crate::fs::read_text(path, crate::fs::MAX_TEXT_BYTES)?;
     let mut table: toml::Table = toml::from_str(&text).map_err(|e| Error::Config {
         path: path.clone(),
         msg: e.to_string(),

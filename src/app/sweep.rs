@@ -88,7 +88,7 @@ impl SweepConfig {
     /// [`Error::Io`] for an unreadable file, [`Error::Config`] (naming the file) for
     /// malformed TOML or an unknown key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::fs::read_text(path, crate::fs::MAX_TEXT_BYTES)?;
         toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             msg: e.to_string(),

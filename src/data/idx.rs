@@ -26,7 +26,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     if path.is_dir() {
         return Err(idx_err(path, "is a directory, expected an IDX file"));
     }
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let raw = crate::fs::read_file(path, u64::MAX)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
         flate2::read::GzDecoder::new(&raw[..])

@@ -163,11 +163,8 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     if path.is_dir() {
         return Err(csv_err(path, 0, "is a directory, expected a CSV file"));
     }
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut raw = vec![];
-    file.take(MAX_CSV_BYTES + 1)
-        .read_to_end(&mut raw)
-        .map_err(|e| Error::io(path, e))?;
+    // A regular file only (a FIFO or /dev/zero would block or fill memory).
+    let raw = crate::fs::read_file(path, MAX_CSV_BYTES)?;
     let out = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
         flate2::read::GzDecoder::new(&raw[..])

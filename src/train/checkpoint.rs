@@ -318,7 +318,7 @@ pub fn save(
 /// return its metadata and the callbacks' snapshots. Validates format, version, model,
 /// checksum, names, shapes and dtypes, with an error naming what is wrong.
 pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot)>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
     load_bytes(&bytes, path, s)
 }
 
@@ -327,7 +327,7 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
 /// None when absent. What prediction from raw rows needs before the model is built.
 /// Errors: an unreadable file or header, or a value that is not the JSON it should be.
 pub fn read_preprocessing(path: &Path) -> Result<(Option<Scaler>, Option<Value>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| err(path, format!("unreadable header: {e}")))?;
     let md = header.metadata().clone().unwrap_or_default();
