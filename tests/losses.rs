@@ -9,10 +9,12 @@ mod common;
 
 use common::*;
 use shadeprop::Error;
+use shadeprop::backend::cpu::Cpu;
 use shadeprop::data::Task;
 use shadeprop::graph::GraphBuilder;
 use shadeprop::graph::init::Init;
 use shadeprop::kernels::loss::Loss;
+use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::plan::Mode;
 use shadeprop::rng::Rng;
@@ -402,5 +404,46 @@ fn bad_loss_hyperparameters_are_refused() {
     ] {
         let e = build(loss.clone(), k).unwrap_err().to_string();
         assert!(e.contains(what), "{loss:?}: {e}");
+    }
+}
+
+// The trainer records the task's validation metrics from predictions (binary: precision,
+// recall, F1, AUC) next to the device's loss and accuracy; a validation set on which one
+// is undefined (a single class: no AUC) leaves it out and trains on.
+#[test]
+fn trainer_records_task_metrics_and_survives_undefined_ones() {
+    use shadeprop::data::Dataset;
+    use shadeprop::train::fit::{FitConfig, Trainer};
+    let n = 64;
+    let x = rand_vec(7, n * F);
+    // Label: the sign of the first feature.
+    let y: Vec<f32> = (0..n).map(|i| (x[i * F] > 0.0) as u8 as f32).collect();
+    let train = Dataset::for_task(Task::Binary, x.clone(), y.clone(), F, 1).unwrap();
+    let both = train.take(16).unwrap();
+    let zeros: Vec<usize> = (0..n).filter(|&i| y[i] == 0.0).take(8).collect();
+    let one_class = train.gather(&zeros).unwrap();
+    for (val, auc) in [(both, true), (one_class, false)] {
+        let g = Sequential::new(F)
+            .linear(1)
+            .loss(Loss::BceWithLogits { pos_weight: None })
+            .build()
+            .unwrap();
+        let mut s = Session::new(Box::new(Cpu::fast()), g, Sgd::default(), 0, 16).unwrap();
+        let cfg = FitConfig {
+            epochs: 3,
+            epoch: shadeprop::train::EpochConfig {
+                batch_size: 16,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let h = Trainer::new(cfg)
+            .fit(&mut s, &train, Some(&val), &mut [])
+            .unwrap();
+        assert_eq!(h.epochs.len(), 3);
+        let last = h.epochs.last().unwrap();
+        assert!(last.get("val_loss").is_some() && last.get("val_accuracy").is_some());
+        assert_eq!(last.get("val_auc").is_some(), auc, "{:?}", last.values);
+        assert_eq!(last.get("val_f1_score").is_some(), auc, "{:?}", last.values);
     }
 }

@@ -260,6 +260,7 @@ impl Trainer {
             None => None,
         };
         let start = history.epochs.len() as u64;
+        let mut metrics_note = false;
         for epoch in start..cfg.epochs {
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(s, epoch)?;
@@ -344,8 +345,21 @@ impl Trainer {
                 }
                 if task_metrics {
                     let p = s.predict_proba(&v.x)?;
-                    for (k, x) in crate::metrics::task_metrics(task, &p, &v.y, v.len(), outputs)? {
-                        extra.push((format!("val_{k}"), x));
+                    // A metric the validation set cannot define (AUC with one class
+                    // present, R² on one row) leaves this epoch's cells empty, said once;
+                    // it does not end the training.
+                    match crate::metrics::task_metrics(task, &p, &v.y, v.len(), outputs) {
+                        Ok(ms) => {
+                            extra.extend(ms.into_iter().map(|(k, x)| (format!("val_{k}"), x)))
+                        }
+                        Err(e) => {
+                            if cfg.verbose && !metrics_note {
+                                println!(
+                                    "note: validation metrics from predictions not recorded: {e}"
+                                );
+                            }
+                            metrics_note = true;
+                        }
                     }
                 }
             }
