@@ -70,7 +70,7 @@ pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>> {
     let mut data = Vec::with_capacity(meta.len() as usize);
     std::fs::File::open(path)
         .map_err(|e| Error::io(path, e))?
-        .take(max + 1)
+        .take(max.saturating_add(1))
         .read_to_end(&mut data)
         .map_err(|e| Error::io(path, e))?;
     if data.len() as u64 > max {
@@ -109,7 +109,7 @@ pub fn read_regular_at_most(path: &Path, max: u64) -> Option<Vec<u8>> {
     let mut data = Vec::with_capacity(meta.len() as usize);
     std::fs::File::open(path)
         .ok()?
-        .take(max + 1)
+        .take(max.saturating_add(1))
         .read_to_end(&mut data)
         .ok()?;
     (data.len() as u64 <= max).then_some(data)
