@@ -25,6 +25,7 @@ pub use metrics::Metrics;
 pub use predict::{McPrediction, classes_from, link};
 pub use probe::{ProbeReport, TensorStat};
 pub use state::Snapshot;
+pub(crate) use state::check_finite_tensor;
 
 /// Tensors keyed by name, in model order.
 pub type Named = Vec<(String, Vec<f32>)>;

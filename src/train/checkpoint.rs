@@ -612,3 +612,157 @@ pub fn load_bytes(
         cb,
     ))
 }
+
+/// The `format` metadata value of weights-only files ([`save_weights`]).
+pub const WEIGHTS_FORMAT: &str = "shadeprop-weights";
+
+/// The model's tensors only: parameters and batch-norm buffers, named and laid out as
+/// PyTorch's `state_dict()` of the equivalent `nn.Sequential`.
+fn model_tensors(g: &Graph, layout: &Layout, snap: &Snapshot) -> Vec<(String, Owned)> {
+    let mut out: Vec<(String, Owned)> = tensors(g, layout, snap, false, &[])
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("optimizer.") && !n.starts_with("callback."))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Save the model's weights only — parameters and batch-norm running statistics, without
+/// optimizer, callback or step state (Keras' `save_weights`, PyTorch's `state_dict`) — to
+/// `path`, atomically. The file is what `model.load_state_dict(safetensors.torch.load_file
+/// (path), strict=True)` takes for the equivalent `nn.Sequential` (linear weights
+/// `[out, in]`, convolution weights `[out, in, kh, kw]`, `num_batches_tracked` int64 set
+/// to the session's applied steps). Metadata (strings): `format` = `shadeprop-weights`,
+/// `version`, `model` (parameter names and shapes) and `shadeprop`: `info` as JSON — what
+/// the caller documents about the model (the CLI writes `architecture`, the PyTorch
+/// modules by index, and `preprocessing`: the input scaling, the class names and the
+/// fitted CSV preprocessing).
+///
+/// # Errors
+/// Reading the device, serializing, or writing the file ([`Error::Io`]).
+pub fn save_weights(path: &Path, s: &mut Session, info: &Value) -> Result<()> {
+    let mut snap = s.snapshot()?;
+    snap.step = snap.applied_steps;
+    let all = model_tensors(s.graph(), s.layout(), &snap);
+    let mut md: HashMap<String, String> = HashMap::new();
+    md.insert("format".into(), WEIGHTS_FORMAT.into());
+    md.insert("version".into(), VERSION.into());
+    md.insert("model".into(), model_signature(s.graph()));
+    md.insert("shadeprop".into(), info.to_string());
+    let views: Vec<(String, TensorView<'_>)> = all
+        .iter()
+        .map(|(n, t)| {
+            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| err(path, format!("tensor {n}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::tensor::serialize(views, Some(md))
+        .map_err(|e| err(path, format!("serialize: {e}")))?;
+    crate::fs::write_atomic(path, &bytes)
+}
+
+/// Load model weights into `s` from a weights file ([`save_weights`]), a `state_dict` that
+/// PyTorch saved with `safetensors.torch.save_file` from the equivalent `nn.Sequential`
+/// (no metadata needed), or a full checkpoint (its `optimizer.` and `callback.` tensors are
+/// left aside). Parameters and batch-norm running statistics are replaced; the session's
+/// seed, optimizer state, step and precision stay as they are, so any session of the same
+/// model takes the weights. Returns the file's `shadeprop` metadata (JSON; null when
+/// absent).
+///
+/// Every tensor of the model must be present with its PyTorch shape and dtype (f32;
+/// `num_batches_tracked` int64, whose value is not used) and nothing else may be: a
+/// mismatch is [`Error::Checkpoint`] listing every missing key, unexpected key, shape and
+/// dtype difference (as `load_state_dict(strict=True)` does), before anything is written.
+/// Non-finite values are refused naming the tensor.
+pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
+    let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
+    let md = header.metadata().clone().unwrap_or_default();
+    let full_checkpoint = md.get("format").is_some_and(|f| f == FORMAT);
+    let mut snap = s.snapshot()?;
+    let expected = model_tensors(s.graph(), s.layout(), &snap);
+    let mut problems: Vec<String> = vec![];
+    let names: Vec<String> = st
+        .names()
+        .into_iter()
+        .filter(|n| {
+            !(full_checkpoint && (n.starts_with("optimizer.") || n.starts_with("callback.")))
+        })
+        .map(|n| n.to_string())
+        .collect();
+    for (name, t) in &expected {
+        match st.tensor(name) {
+            Err(_) => problems.push(format!("missing key {name:?} (shape {:?})", t.shape)),
+            Ok(v) => {
+                if v.dtype() != t.dtype {
+                    problems.push(format!(
+                        "{name:?}: dtype {:?}, expected {:?}{}",
+                        v.dtype(),
+                        t.dtype,
+                        if t.dtype == Dtype::F32 {
+                            " (convert with .float() before saving)"
+                        } else {
+                            ""
+                        }
+                    ));
+                } else if v.shape() != t.shape.as_slice() {
+                    problems.push(format!(
+                        "{name:?}: shape {:?}, expected {:?}",
+                        v.shape(),
+                        t.shape
+                    ));
+                }
+            }
+        }
+    }
+    let mut unexpected: Vec<&String> = names
+        .iter()
+        .filter(|n| !expected.iter().any(|(e, _)| e == *n))
+        .collect();
+    unexpected.sort();
+    for n in unexpected {
+        problems.push(format!("unexpected key {n:?}"));
+    }
+    if !problems.is_empty() {
+        let shown: Vec<String> = problems.iter().take(20).cloned().collect();
+        return Err(err(
+            path,
+            format!(
+                "does not fit this model ({} difference(s)): {}{}",
+                problems.len(),
+                shown.join("; "),
+                if problems.len() > 20 { "; …" } else { "" }
+            ),
+        ));
+    }
+    let floats = |name: &str| -> Result<Vec<f32>> {
+        let v = st
+            .tensor(name)
+            .map_err(|e| err(path, format!("tensor {name}: {e}")))?;
+        let f: Vec<f32> = v
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        crate::session::check_finite_tensor(name, "values", &f)?;
+        Ok(f)
+    };
+    for m in segments(s.graph(), s.layout()) {
+        import(&m, &floats(&m.name)?, &mut snap.params);
+    }
+    for (prefix, off, c) in bn_states(s.graph(), s.layout()) {
+        let mean = floats(&format!("{prefix}.running_mean"))?;
+        let var = floats(&format!("{prefix}.running_var"))?;
+        snap.state[off..off + c].copy_from_slice(&mean);
+        snap.state[off + c..off + 2 * c].copy_from_slice(&var);
+    }
+    s.restore_keeping_step(&snap)?;
+    Ok(md
+        .get("shadeprop")
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or(Value::Null))
+}
