@@ -8,7 +8,8 @@
 //!
 //! Missing cells are those pandas' `read_csv` reads as NaN by default: empty, `NA`,
 //! `N/A`, `n/a`, `NaN`, `nan`, `-NaN`, `-nan`, `null`, `NULL`, `None`, `<NA>`, `#N/A`,
-//! `#NA`.
+//! `#NA`, `#N/A N/A`, `-1.#IND`, `1.#IND`, `-1.#QNAN`, `1.#QNAN` (after trimming, so a
+//! cell of spaces is missing too).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -22,10 +23,11 @@ use crate::error::{Error, Result, shown};
 /// The largest CSV file read, in bytes after decompression (1 GiB).
 pub const MAX_CSV_BYTES: u64 = 1 << 30;
 
-/// Cells read as missing (pandas' default `na_values`).
-pub const MISSING: [&str; 14] = [
+/// Cells read as missing (pandas' default `na_values`, `STR_NA_VALUES` in
+/// `pandas/_libs/parsers.pyx`).
+pub const MISSING: [&str; 19] = [
     "", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "null", "NULL", "None", "<NA>", "#N/A",
-    "#NA",
+    "#NA", "#N/A N/A", "-1.#IND", "1.#IND", "-1.#QNAN", "1.#QNAN",
 ];
 
 /// Whether a (trimmed) cell is missing.
@@ -68,13 +70,15 @@ pub struct CsvSpec {
     /// table keeps its target apart); read with the same delimiter, header and skip rule.
     /// Its columns are named `target`, `target1`, ... without a header.
     pub target_file: Option<PathBuf>,
-    /// `,` (default), `;`, `\t`, or `whitespace` (runs of spaces and tabs).
+    /// `,` (default), `;`, `\t`, `|`, or `whitespace` (runs of whitespace, no quoting).
+    /// Lines end at `\n`, `\r\n` or a lone `\r`.
     pub delimiter: String,
     /// Whether the first line read is a header of column names; without one, columns are
     /// named by their 0-based index: "0", "1", ...
     pub header: bool,
-    /// Lines skipped at the start of the file (scikit-learn's `breast_cancer.csv` and
-    /// `wine_data.csv` start with a "569,30,malignant,benign" line).
+    /// Lines skipped at the start of the file, after a UTF-8 byte-order mark (scikit-learn's
+    /// `breast_cancer.csv` and `wine_data.csv` start with a "569,30,malignant,benign"
+    /// line); a file with fewer lines is [`Error::Csv`].
     pub skip_rows: usize,
     /// The target column(s): one for multiclass and binary, one per output otherwise.
     pub target: Vec<String>,
@@ -116,6 +120,19 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
     /// The 1-based file line of each row.
     pub lines: Vec<usize>,
+    /// The columns [`read_table`] appended from a `target_file` (None for one file).
+    pub appended: Option<Appended>,
+}
+
+/// Columns of a [`Table`] read from a second file (a `target_file`), row for row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Appended {
+    /// The index in [`Table::columns`] of the first appended column; the rest follow it.
+    pub first_column: usize,
+    /// The file they were read from.
+    pub path: PathBuf,
+    /// The 1-based line of each row in that file.
+    pub lines: Vec<usize>,
 }
 
 fn csv_err(path: &Path, line: usize, what: impl Into<String>) -> Error {
@@ -130,17 +147,13 @@ impl Table {
     /// The index of column `name`, or [`Error::Csv`] listing the columns that exist.
     pub fn column(&self, name: &str, role: &str) -> Result<usize> {
         self.columns.iter().position(|c| c == name).ok_or_else(|| {
-            let mut list: Vec<String> = self.columns.iter().take(40).map(|c| shown(c)).collect();
-            if self.columns.len() > 40 {
-                list.push(format!("… ({} in all)", self.columns.len()));
-            }
             csv_err(
                 &self.path,
                 0,
                 format!(
                     "the {role} column {} is not in the file; its columns are {}",
                     shown(name),
-                    list.join(", ")
+                    shown_list(&self.columns)
                 ),
             )
         })
@@ -155,10 +168,78 @@ impl Table {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+
+    /// The file and 1-based line that cell (row `r`, column `c`) was read from: the
+    /// target file's for an appended column.
+    pub fn origin(&self, r: usize, c: usize) -> (&Path, usize) {
+        match &self.appended {
+            Some(a) if c >= a.first_column => (&a.path, a.lines.get(r).copied().unwrap_or(0)),
+            _ => (&self.path, self.lines.get(r).copied().unwrap_or(0)),
+        }
+    }
+
+    /// [`Error::Csv`] about cell (`r`, `c`), on the file and line it was read from.
+    fn cell_err(&self, r: usize, c: usize, what: String) -> Error {
+        let (path, line) = self.origin(r, c);
+        csv_err(path, line, what)
+    }
+
+    /// That the fields agree (a table built by hand may not): every row has one cell per
+    /// column and one line number, and the appended columns' lines too. [`Error::Csv`]
+    /// naming the first row that does not.
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: String| Err(csv_err(&self.path, 0, what));
+        if self.lines.len() != self.rows.len() {
+            return bad(format!(
+                "malformed table: {} line numbers for {} rows",
+                self.lines.len(),
+                self.rows.len()
+            ));
+        }
+        if let Some(a) = &self.appended
+            && (a.lines.len() != self.rows.len() || a.first_column > self.columns.len())
+        {
+            return bad(format!(
+                "malformed table: columns appended from {} at column {} of {}, with {} line numbers for {} rows",
+                a.path.display(),
+                a.first_column,
+                self.columns.len(),
+                a.lines.len(),
+                self.rows.len()
+            ));
+        }
+        match self.rows.iter().position(|r| r.len() != self.columns.len()) {
+            None => Ok(()),
+            Some(r) => Err(csv_err(
+                &self.path,
+                self.lines[r],
+                format!(
+                    "malformed table: row {r} has {} cells for {} columns",
+                    self.rows[r].len(),
+                    self.columns.len()
+                ),
+            )),
+        }
+    }
+
+    /// [`Error::Csv`] naming the first of `rows` that is not a row index of the table.
+    fn check_rows(&self, rows: &[usize]) -> Result<()> {
+        match rows.iter().find(|&&r| r >= self.len()) {
+            None => Ok(()),
+            Some(r) => Err(csv_err(
+                &self.path,
+                0,
+                format!(
+                    "row index {r} is out of range: the table has {} rows",
+                    self.len()
+                ),
+            )),
+        }
+    }
 }
 
-/// The bytes of `path`, decompressed when it starts with the gzip magic, at most
-/// [`MAX_CSV_BYTES`] either way.
+/// The bytes of `path`, decompressed when it starts with the gzip magic (every member of
+/// a multi-member stream, as `gzip -d` does), at most [`MAX_CSV_BYTES`] either way.
 fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     if path.is_dir() {
         return Err(csv_err(path, 0, "is a directory, expected a CSV file"));
@@ -167,7 +248,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let raw = crate::fs::read_file(path, MAX_CSV_BYTES)?;
     let out = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::MultiGzDecoder::new(&raw[..])
             .take(MAX_CSV_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| csv_err(path, 0, format!("corrupt gzip stream: {e}")))?;
@@ -185,102 +266,203 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Read `path` as [`CsvSpec`] describes (delimiter, header, skipped lines). Errors
-/// ([`Error::Csv`] naming the file and line): an empty file or one without data rows, a
-/// row whose cell count differs from the header's, text that is not UTF-8, duplicate
-/// column names, an unknown delimiter.
+/// The delimiter byte of `spec` (None: runs of whitespace), or [`Error::Hyperparameter`]
+/// naming `data.delimiter`.
+fn delimiter(spec: &CsvSpec) -> Result<Option<u8>> {
+    match spec.delimiter.as_str() {
+        "whitespace" => Ok(None),
+        d @ ("," | ";" | "\t" | "|") => Ok(Some(d.as_bytes()[0])),
+        other => Err(Error::Hyperparameter {
+            name: "data.delimiter",
+            value: shown(other),
+            expected: "\",\", \";\", \"\\t\", \"|\" or \"whitespace\"",
+        }),
+    }
+}
+
+/// Read `path` as [`CsvSpec`] describes (delimiter, header, skipped lines). Errors: an
+/// unknown delimiter ([`Error::Hyperparameter`], before the file is read); a missing or
+/// unreadable file ([`Error::Io`]); and as [`Error::Csv`] naming the file and line: a
+/// directory, a corrupt gzip stream, an empty file or one without data rows, a row whose
+/// cell count differs from the header's, text that is not UTF-8 (naming the column and the
+/// bytes), duplicate column names.
 pub fn read_csv(path: &Path, spec: &CsvSpec) -> Result<Table> {
+    delimiter(spec)?;
     let bytes = read_bytes(path)?;
     parse_csv(&bytes, path, spec)
 }
 
+/// Whether `body[i]` ends a line: `\n`, or `\r` not followed by `\n` (the CSV reader's
+/// terminators are `\n`, `\r\n` and a lone `\r`; a `\r\n` ends its line at the `\n`).
+fn ends_line(body: &[u8], i: usize) -> bool {
+    match body[i] {
+        b'\n' => true,
+        b'\r' => body.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    }
+}
+
+/// Line ends in `body[from..to]`.
+fn line_ends(body: &[u8], from: usize, to: usize) -> usize {
+    (from..to).filter(|&i| ends_line(body, i)).count()
+}
+
+/// The lines of `body` (without their terminators), split as [`ends_line`] says.
+fn split_lines(body: &[u8]) -> Vec<&[u8]> {
+    let mut out = vec![];
+    let mut start = 0;
+    let mut i = 0;
+    while i < body.len() {
+        if ends_line(body, i) {
+            let end = if body[i] == b'\n' && i > start && body[i - 1] == b'\r' {
+                i - 1
+            } else {
+                i
+            };
+            out.push(&body[start..end]);
+            start = i + 1;
+        }
+        i += 1;
+    }
+    if start < body.len() {
+        out.push(&body[start..]);
+    }
+    out
+}
+
+/// Bytes that are not UTF-8 as an error message shows them: quoted, `\xff` escapes, cut
+/// after 80 characters.
+fn shown_bytes(b: &[u8]) -> String {
+    let s = b.escape_ascii().to_string();
+    let n = s.chars().count();
+    if n <= 80 {
+        format!("\"{s}\"")
+    } else {
+        format!(
+            "\"{}\"… ({} bytes)",
+            s.chars().take(80).collect::<String>(),
+            b.len()
+        )
+    }
+}
+
+/// The error for cell `k` of a record on `line` that is not UTF-8: the column is named by
+/// the header (read already, as `records[0]`) or its index.
+fn not_utf8(
+    path: &Path,
+    line: usize,
+    spec: &CsvSpec,
+    records: &[(usize, Vec<String>)],
+    k: usize,
+    cell: &[u8],
+) -> Error {
+    let column = if !spec.header {
+        format!("column {}", shown(&k.to_string()))
+    } else if let Some((_, h)) = records.first() {
+        h.get(k).map_or(format!("cell {}", k + 1), |n| {
+            format!("column {}", shown(n))
+        })
+    } else {
+        format!("the header's cell {}", k + 1)
+    };
+    csv_err(
+        path,
+        line,
+        format!("{column}: {} is not UTF-8 text", shown_bytes(cell)),
+    )
+}
+
 /// [`read_csv`] on bytes already read (`path` only names them in errors).
 pub fn parse_csv(bytes: &[u8], path: &Path, spec: &CsvSpec) -> Result<Table> {
+    let delim = delimiter(spec)?;
     // A UTF-8 byte-order mark is not part of the first column's name.
     let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-    // Skip whole lines first, so that the line numbers stay the file's.
-    let mut start = 0;
-    for _ in 0..spec.skip_rows {
-        match bytes[start..].iter().position(|&b| b == b'\n') {
-            Some(i) => start += i + 1,
-            None => start = bytes.len(),
-        }
+    // Skip whole lines first, so that the line numbers stay the file's; at most to the end
+    // of the file, however large skip_rows is.
+    let (mut start, mut skipped) = (0, 0);
+    while skipped < spec.skip_rows && start < bytes.len() {
+        start = (start..bytes.len())
+            .find(|&i| ends_line(bytes, i))
+            .map_or(bytes.len(), |i| i + 1);
+        skipped += 1;
     }
     let body = &bytes[start..];
-    let first_line = spec.skip_rows + 1;
+    let first_line = skipped + 1;
     let mut records: Vec<(usize, Vec<String>)> = vec![];
-    match spec.delimiter.as_str() {
-        "whitespace" => {
-            let text = std::str::from_utf8(body).map_err(|e| {
-                let line = first_line
-                    + body[..e.valid_up_to()]
-                        .iter()
-                        .filter(|&&b| b == b'\n')
-                        .count();
-                csv_err(path, line, "is not UTF-8 text")
-            })?;
-            for (i, l) in text.lines().enumerate() {
-                if l.trim().is_empty() {
+    match delim {
+        None => {
+            for (i, l) in split_lines(body).into_iter().enumerate() {
+                let line = first_line + i;
+                let Ok(text) = std::str::from_utf8(l) else {
+                    let (k, cell) = l
+                        .split(u8::is_ascii_whitespace)
+                        .filter(|c| !c.is_empty())
+                        .enumerate()
+                        .find(|(_, c)| std::str::from_utf8(c).is_err())
+                        .unwrap_or((0, l));
+                    return Err(not_utf8(path, line, spec, &records, k, cell));
+                };
+                if text.trim().is_empty() {
                     continue;
                 }
-                records.push((
-                    first_line + i,
-                    l.split_whitespace().map(String::from).collect(),
-                ));
+                records.push((line, text.split_whitespace().map(String::from).collect()));
             }
         }
-        d @ ("," | ";" | "\t" | "|") => {
+        Some(d) => {
             let mut rdr = csv::ReaderBuilder::new()
                 .has_headers(false)
                 .flexible(true)
-                .delimiter(d.as_bytes()[0])
+                .delimiter(d)
                 .from_reader(body);
+            // The file line of a record: line ends before its first byte, counted on from
+            // the previous record so that the file is scanned once. The csv crate puts a
+            // record's start at the end of the previous one (before any blank lines, and at
+            // the '\n' of a CRLF): no record starts with '\r' or '\n', so step over them.
             let (mut seen_at, mut seen_line) = (0usize, 0usize);
-            for rec in rdr.records() {
-                let rec = rec.map_err(|e| {
-                    // Newlines before the failing record (once, on the error path).
-                    let line = e.position().map_or(0, |p| {
-                        let at = (p.byte() as usize).min(body.len());
-                        let nl = body.get(at) == Some(&b'\n');
-                        first_line
-                            + nl as usize
-                            + body[..at].iter().filter(|&&b| b == b'\n').count()
-                    });
-                    let what = match e.kind() {
-                        csv::ErrorKind::Utf8 { .. } => "is not UTF-8 text".to_string(),
-                        _ => format!("unreadable: {e}"),
-                    };
-                    csv_err(path, line, what)
-                })?;
-                // The file line: newlines before the record's first byte (the csv crate's
-                // own line count starts a CRLF file's records one line early).
-                // Counted from the last record on, so the whole file is scanned once. After a
-                // CRLF the csv crate starts the next record at the '\n': step over it.
-                let mut at = rec
-                    .position()
-                    .map_or(0, |p| p.byte() as usize)
-                    .min(body.len())
-                    .max(seen_at);
-                if body.get(at) == Some(&b'\n') {
+            let mut line_of = |pos: u64| {
+                let mut at = (pos as usize).clamp(seen_at, body.len());
+                while matches!(body.get(at), Some(b'\r' | b'\n')) {
                     at += 1;
                 }
-                seen_line += body[seen_at..at].iter().filter(|&&b| b == b'\n').count();
+                seen_line += line_ends(body, seen_at, at);
                 seen_at = at;
-                let line = first_line + seen_line;
-                // A blank line ends nothing: skip it (the csv crate yields no record for it).
-                if rec.len() == 1 && rec[0].trim().is_empty() {
+                first_line + seen_line
+            };
+            let mut rec = csv::ByteRecord::new();
+            loop {
+                match rdr.read_byte_record(&mut rec) {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| line_of(p.byte()));
+                        return Err(csv_err(path, line, format!("unreadable: {e}")));
+                    }
+                }
+                let line = line_of(rec.position().map_or(0, |p| p.byte()));
+                let mut cells = Vec::with_capacity(rec.len());
+                for (k, c) in rec.iter().enumerate() {
+                    match std::str::from_utf8(c) {
+                        Ok(s) => cells.push(s.trim().to_string()),
+                        Err(_) => return Err(not_utf8(path, line, spec, &records, k, c)),
+                    }
+                }
+                // A line of blanks is skipped like an empty one (which the csv crate skips).
+                if cells.len() == 1 && cells[0].is_empty() {
                     continue;
                 }
-                records.push((line, rec.iter().map(|c| c.trim().to_string()).collect()));
+                records.push((line, cells));
             }
         }
-        other => {
-            return Err(Error::Hyperparameter {
-                name: "data.delimiter",
-                value: shown(other),
-                expected: "\",\", \";\", \"\\t\", \"|\" or \"whitespace\"",
-            });
-        }
+    }
+    if skipped < spec.skip_rows {
+        return Err(csv_err(
+            path,
+            0,
+            format!(
+                "has {skipped} line(s), fewer than the {} to skip (data.skip_rows)",
+                spec.skip_rows
+            ),
+        ));
     }
     let mut it = records.into_iter();
     let (columns, header_line) = if spec.header {
@@ -339,12 +521,15 @@ pub fn parse_csv(bytes: &[u8], path: &Path, spec: &CsvSpec) -> Result<Table> {
         columns,
         rows,
         lines,
+        appended: None,
     })
 }
 
 /// The table of `spec`: its file and, with `target_file`, the target columns appended
-/// (named `target`, `target1`, ... without a header). Errors as [`read_csv`]; target file
-/// rows that do not match the feature rows one for one are [`Error::Csv`].
+/// (named `target`, `target1`, ... without a header) with their own file and lines
+/// ([`Table::appended`]), so that errors about them name the target file. Errors as
+/// [`read_csv`]; target file rows that do not match the feature rows one for one, and a
+/// column name in both files, are [`Error::Csv`].
 pub fn read_table(spec: &CsvSpec) -> Result<Table> {
     let mut t = read_csv(&spec.path, spec)?;
     if let Some(tp) = &spec.target_file {
@@ -374,6 +559,22 @@ pub fn read_table(spec: &CsvSpec) -> Result<Table> {
                 })
                 .collect()
         };
+        if let Some(d) = names.iter().find(|n| t.columns.contains(n)) {
+            return Err(csv_err(
+                tp,
+                0,
+                format!(
+                    "the header's column name {} is in {} too: a target file's columns need names of their own",
+                    shown(d),
+                    spec.path.display()
+                ),
+            ));
+        }
+        t.appended = Some(Appended {
+            first_column: t.columns.len(),
+            path: tp.clone(),
+            lines: y.lines,
+        });
         t.columns.extend(names);
         for (row, yr) in t.rows.iter_mut().zip(y.rows) {
             row.extend(yr);
@@ -426,14 +627,14 @@ pub struct Preprocessor {
     pub unseen: Unseen,
 }
 
-/// A cell as a finite f32, or [`Error::Csv`] naming its line, column and value.
+/// A cell as a finite f32, or [`Error::Csv`] naming its file, line, column and value.
 fn number(t: &Table, r: usize, c: usize, role: &str) -> Result<f32> {
     let cell = &t.rows[r][c];
     match cell.parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(csv_err(
-            &t.path,
-            t.lines[r],
+        _ => Err(t.cell_err(
+            r,
+            c,
             format!(
                 "{role} column {}: {} is not a finite number",
                 shown(&t.columns[c]),
@@ -443,17 +644,74 @@ fn number(t: &Table, r: usize, c: usize, role: &str) -> Result<f32> {
     }
 }
 
+/// A regression or multi-label target cell as a number (in [0, 1] for multi-label), or
+/// [`Error::Csv`] naming its file, line, column and value.
+fn target_number(task: Task, t: &Table, r: usize, c: usize) -> Result<f32> {
+    let v = number(t, r, c, "target")?;
+    if task == Task::Multilabel && !(0.0..=1.0).contains(&v) {
+        return Err(t.cell_err(
+            r,
+            c,
+            format!(
+                "target column {}: {} is not in [0, 1] (a multilabel target is 0 or 1 per column)",
+                shown(&t.columns[c]),
+                shown(&t.rows[r][c])
+            ),
+        ));
+    }
+    Ok(v)
+}
+
+/// `items` quoted and comma-separated, the first 40 of them.
+fn shown_list(items: &[String]) -> String {
+    let mut list: Vec<String> = items.iter().take(40).map(|c| shown(c)).collect();
+    if items.len() > 40 {
+        list.push(format!("… ({} in all)", items.len()));
+    }
+    list.join(", ")
+}
+
+/// The error to report when encoding `rows` failed with `first`: that of the first failing
+/// row in file order, so that the message does not depend on the order of `rows` (a
+/// shuffled split); `f` encodes one row.
+fn earliest(rows: &[usize], first: Error, mut f: impl FnMut(usize) -> Result<()>) -> Error {
+    let mut sorted = rows.to_vec();
+    sorted.sort_unstable();
+    sorted.into_iter().find_map(|r| f(r).err()).unwrap_or(first)
+}
+
+/// What one fitted feature column gathers from the training rows.
+enum Stat<'a> {
+    Numeric { sum: f64, n: usize },
+    Categorical(BTreeMap<&'a str, usize>),
+}
+
 impl Preprocessor {
-    /// Fit on the rows `train` of `table` for `task`, as `spec` says. Errors
-    /// ([`Error::Csv`] with line and column): unknown column names, no feature column, a
-    /// target also a feature, a missing target, a missing feature value with
-    /// [`Missing::Error`], a non-numeric cell in a numeric column, a binary target with
-    /// other than 2 classes, a multiclass target with fewer than 2, a multi-label task
-    /// with one target column or a classification task with several.
+    /// Fit on the rows `train` of `table` for `task`, as `spec` says. The training rows are
+    /// read in file order, each from left to right, and the first problem is reported.
+    /// Errors ([`Error::Csv`] naming the file, and the line, column and value of a cell):
+    /// unknown column names, a column named twice in `target`, `features` or
+    /// `categorical`, no feature column, a target also a feature, a row index out of
+    /// range, a missing target, a missing feature value with [`Missing::Error`], a
+    /// non-numeric cell in a numeric column or a regression or multi-label target, a
+    /// multi-label target outside [0, 1], a binary target with other than 2 classes, a
+    /// multiclass target with fewer than 2, a multi-label task with one target column or a
+    /// classification task with several.
     pub fn fit(spec: &CsvSpec, table: &Table, task: Task, train: &[usize]) -> Result<Self> {
+        table.check()?;
         let err = |what: String| csv_err(&table.path, 0, what);
         if spec.target.is_empty() {
             return Err(err("no target column: set data.target".into()));
+        }
+        for (key, list) in [
+            ("data.target", &spec.target),
+            ("data.features", &spec.features),
+            ("data.categorical", &spec.categorical),
+        ] {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(d) = list.iter().find(|n| !seen.insert(n.as_str())) {
+                return Err(err(format!("{key} names the column {} twice", shown(d))));
+            }
         }
         let n_t = spec.target.len();
         match task {
@@ -461,6 +719,12 @@ impl Preprocessor {
                 return Err(err(format!(
                     "the {task} task takes one target column, {n_t} are named"
                 )));
+            }
+            Task::Multilabel if n_t < 2 => {
+                return Err(err(
+                    "the multilabel task takes at least 2 target columns (use binary for one)"
+                        .into(),
+                ));
             }
             _ => {}
         }
@@ -500,102 +764,112 @@ impl Preprocessor {
         if train.is_empty() {
             return Err(err("no training rows to fit the preprocessing on".into()));
         }
-        let mut columns = vec![];
-        for name in &fnames {
-            let c = table.column(name, "feature")?;
-            let missing_err = |r: usize| {
-                csv_err(
-                    &table.path,
-                    table.lines[r],
-                    format!(
-                        "feature column {}: missing value {} (set data.missing = \"impute\" to fill it with the training mean or most frequent value)",
-                        shown(name),
-                        shown(&table.rows[r][c])
-                    ),
-                )
-            };
-            if spec.categorical.contains(name) {
-                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                for &r in train {
-                    let v = table.rows[r][c].as_str();
-                    if is_missing(v) {
-                        if spec.missing == Missing::Error {
-                            return Err(missing_err(r));
-                        }
-                        continue;
-                    }
-                    *counts.entry(v).or_default() += 1;
-                }
-                // Most frequent, the smallest on ties (BTreeMap order, first maximum).
-                let mut best: Option<(&str, usize)> = None;
-                for (&v, &n) in &counts {
-                    if best.is_none_or(|(_, b)| n > b) {
-                        best = Some((v, n));
-                    }
-                }
-                let impute = match spec.missing {
-                    Missing::Impute => Some(best.map(|(v, _)| v.to_string()).ok_or_else(|| {
-                        err(format!(
-                            "categorical column {}: no value in the training rows to impute with",
-                            shown(name)
-                        ))
-                    })?),
-                    Missing::Error => None,
-                };
-                columns.push(Column::Categorical {
-                    name: name.clone(),
-                    vocabulary: counts.keys().map(|s| s.to_string()).collect(),
-                    impute,
-                });
+        table.check_rows(train)?;
+        // The cells used: (table column, Some(feature index) or None for a target), in the
+        // file's column order.
+        let mut used: Vec<(usize, Option<usize>)> = vec![];
+        let mut stats = vec![];
+        for (i, name) in fnames.iter().enumerate() {
+            used.push((table.column(name, "feature")?, Some(i)));
+            stats.push(if spec.categorical.contains(name) {
+                Stat::Categorical(BTreeMap::new())
             } else {
-                let (mut sum, mut n) = (0f64, 0usize);
-                for &r in train {
-                    if is_missing(&table.rows[r][c]) {
-                        if spec.missing == Missing::Error {
-                            return Err(missing_err(r));
-                        }
-                        continue;
+                Stat::Numeric { sum: 0.0, n: 0 }
+            });
+        }
+        used.extend(tcols.iter().map(|&c| (c, None)));
+        used.sort_by_key(|&(c, _)| c);
+        let mut order = train.to_vec();
+        order.sort_unstable();
+        for &r in &order {
+            for &(c, feature) in &used {
+                let v = table.rows[r][c].as_str();
+                let Some(i) = feature else {
+                    if is_missing(v) {
+                        return Err(table.cell_err(
+                            r,
+                            c,
+                            format!(
+                                "target column {}: missing value {}",
+                                shown(&table.columns[c]),
+                                shown(v)
+                            ),
+                        ));
                     }
-                    sum += number(table, r, c, "numeric feature")? as f64;
-                    n += 1;
-                }
-                let impute = match spec.missing {
-                    Missing::Impute if n == 0 => {
-                        return Err(err(format!(
-                            "numeric column {}: no value in the training rows to impute with",
-                            shown(name)
-                        )));
+                    if matches!(task, Task::Regression | Task::Multilabel) {
+                        target_number(task, table, r, c)?;
                     }
-                    Missing::Impute => Some((sum / n as f64) as f32),
-                    Missing::Error => None,
+                    continue;
                 };
-                columns.push(Column::Numeric {
-                    name: name.clone(),
-                    impute,
-                });
+                if is_missing(v) {
+                    if spec.missing == Missing::Error {
+                        return Err(table.cell_err(
+                            r,
+                            c,
+                            format!(
+                                "feature column {}: missing value {} (set data.missing = \"impute\" to fill it with the training mean or most frequent value)",
+                                shown(&table.columns[c]),
+                                shown(v)
+                            ),
+                        ));
+                    }
+                    continue;
+                }
+                match &mut stats[i] {
+                    Stat::Numeric { sum, n } => {
+                        *sum += number(table, r, c, "numeric feature")? as f64;
+                        *n += 1;
+                    }
+                    Stat::Categorical(counts) => *counts.entry(v).or_default() += 1,
+                }
             }
         }
-        // Targets: never missing; classes from the training rows.
-        for &tc in &tcols {
-            for &r in train {
-                if is_missing(&table.rows[r][tc]) {
-                    return Err(csv_err(
-                        &table.path,
-                        table.lines[r],
-                        format!(
-                            "target column {}: missing value {}",
-                            shown(&table.columns[tc]),
-                            shown(&table.rows[r][tc])
-                        ),
-                    ));
+        let mut columns = Vec::with_capacity(fnames.len());
+        for (name, stat) in fnames.iter().zip(stats) {
+            columns.push(match stat {
+                Stat::Numeric { sum, n } => Column::Numeric {
+                    name: name.clone(),
+                    impute: match spec.missing {
+                        Missing::Impute if n == 0 => {
+                            return Err(err(format!(
+                                "numeric column {}: no value in the training rows to impute with",
+                                shown(name)
+                            )));
+                        }
+                        Missing::Impute => Some((sum / n as f64) as f32),
+                        Missing::Error => None,
+                    },
+                },
+                Stat::Categorical(counts) => {
+                    // Most frequent, the smallest on ties (BTreeMap order, first maximum).
+                    let mut best: Option<(&str, usize)> = None;
+                    for (&v, &n) in &counts {
+                        if best.is_none_or(|(_, b)| n > b) {
+                            best = Some((v, n));
+                        }
+                    }
+                    let impute = match spec.missing {
+                        Missing::Impute => Some(best.map(|(v, _)| v.to_string()).ok_or_else(|| {
+                            err(format!(
+                                "categorical column {}: no value in the training rows to impute with",
+                                shown(name)
+                            ))
+                        })?),
+                        Missing::Error => None,
+                    };
+                    Column::Categorical {
+                        name: name.clone(),
+                        vocabulary: counts.keys().map(|s| s.to_string()).collect(),
+                        impute,
+                    }
                 }
-            }
+            });
         }
         let class_names = match task {
             Task::Multiclass | Task::Binary => {
                 let tc = tcols[0];
                 let mut names: Vec<String> =
-                    train.iter().map(|&r| table.rows[r][tc].clone()).collect();
+                    order.iter().map(|&r| table.rows[r][tc].clone()).collect();
                 names.sort();
                 names.dedup();
                 if names
@@ -617,18 +891,13 @@ impl Preprocessor {
                 };
                 if (task == Task::Binary && names.len() != 2) || names.len() < 2 {
                     return Err(err(format!(
-                        "the {task} target {} has {} distinct value(s) in the training rows, expected {want}",
+                        "the {task} target {} has {} distinct value(s) in the training rows ({}), expected {want}",
                         shown(&spec.target[0]),
-                        names.len()
+                        names.len(),
+                        shown_list(&names)
                     )));
                 }
                 Some(names)
-            }
-            Task::Multilabel if n_t < 2 => {
-                return Err(err(
-                    "the multilabel task takes at least 2 target columns (use binary for one)"
-                        .into(),
-                ));
             }
             _ => None,
         };
@@ -670,118 +939,224 @@ impl Preprocessor {
         v
     }
 
-    /// The encoded features of rows `rows` of `table` (columns found by name), row-major
-    /// `[rows, features()]`. Errors ([`Error::Csv`] with line and column): a feature
-    /// column not in the table, a missing value with [`Missing::Error`], a non-numeric
-    /// cell, a category unseen in training with [`Unseen::Error`].
-    pub fn transform_features(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
-        let idx: Vec<usize> = self
-            .columns
+    /// The table checked for encoding `rows`: consistent, the indices in range, and the
+    /// encoded features and targets within the host's memory ([`Error::TooLarge`]: a categorical
+    /// column with many distinct values one-hot encodes to rows × values floats).
+    fn check_input(&self, table: &Table, rows: &[usize]) -> Result<()> {
+        table.check()?;
+        table.check_rows(rows)?;
+        let f = self.features();
+        let bytes = f
+            .checked_add(self.targets.len())
+            .and_then(|w| rows.len().checked_mul(w))
+            .and_then(crate::limits::f32_bytes);
+        let mem = crate::limits::host_memory_bytes();
+        if bytes.is_none_or(|b| b > mem) {
+            let widest = self
+                .columns
+                .iter()
+                .max_by_key(|c| c.width())
+                .map_or(String::new(), |c| {
+                    format!(
+                        "; the widest column, {}, takes {}",
+                        shown(c.name()),
+                        c.width()
+                    )
+                });
+            return Err(Error::too_large(
+                "the encoded features",
+                format!("{} rows × {f} features{widest}", rows.len()),
+                bytes,
+                format!(
+                    "at most the host's memory ({mem} bytes); a categorical column with this many distinct values is likely an identifier, not a category"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The table columns of the features, by name.
+    fn feature_columns(&self, table: &Table) -> Result<Vec<usize>> {
+        self.columns
             .iter()
             .map(|c| table.column(c.name(), "feature"))
-            .collect::<Result<_>>()?;
-        let mut x = Vec::with_capacity(rows.len() * self.features());
-        for &r in rows {
-            for (col, &c) in self.columns.iter().zip(&idx) {
-                let cell = table.rows[r][c].as_str();
-                let missing = is_missing(cell);
-                let at = |what: String| csv_err(&table.path, table.lines[r], what);
-                match col {
-                    Column::Numeric { name, impute } => {
-                        if missing {
-                            x.push(impute.ok_or_else(|| {
-                                at(format!(
-                                    "feature column {}: missing value {}",
-                                    shown(name),
-                                    shown(cell)
-                                ))
-                            })?);
-                        } else {
-                            x.push(number(table, r, c, "numeric feature")?);
-                        }
+            .collect()
+    }
+
+    /// The table columns of the targets, by name.
+    fn target_columns(&self, table: &Table) -> Result<Vec<usize>> {
+        self.targets
+            .iter()
+            .map(|n| table.column(n, "target"))
+            .collect()
+    }
+
+    /// Row `r`'s encoded features (table columns `idx`) appended to `x`.
+    fn encode_features(
+        &self,
+        table: &Table,
+        r: usize,
+        idx: &[usize],
+        x: &mut Vec<f32>,
+    ) -> Result<()> {
+        for (col, &c) in self.columns.iter().zip(idx) {
+            let cell = table.rows[r][c].as_str();
+            let missing = is_missing(cell);
+            let missing_err = || {
+                table.cell_err(
+                    r,
+                    c,
+                    format!(
+                        "feature column {}: missing value {}",
+                        shown(col.name()),
+                        shown(cell)
+                    ),
+                )
+            };
+            match col {
+                Column::Numeric { impute, .. } => {
+                    if missing {
+                        x.push(impute.ok_or_else(missing_err)?);
+                    } else {
+                        x.push(number(table, r, c, "numeric feature")?);
                     }
-                    Column::Categorical {
-                        name,
-                        vocabulary,
-                        impute,
-                    } => {
-                        let v = if missing {
-                            impute.as_deref().ok_or_else(|| {
-                                at(format!(
-                                    "feature column {}: missing value {}",
-                                    shown(name),
-                                    shown(cell)
-                                ))
-                            })?
-                        } else {
-                            cell
-                        };
-                        let hot = vocabulary.iter().position(|w| w == v);
-                        if hot.is_none() && self.unseen == Unseen::Error {
-                            return Err(at(format!(
+                }
+                Column::Categorical {
+                    name,
+                    vocabulary,
+                    impute,
+                } => {
+                    let v = if missing {
+                        impute.as_deref().ok_or_else(missing_err)?
+                    } else {
+                        cell
+                    };
+                    let hot = vocabulary.iter().position(|w| w == v);
+                    if hot.is_none() && self.unseen == Unseen::Error {
+                        return Err(table.cell_err(
+                            r,
+                            c,
+                            format!(
                                 "categorical column {}: {} was not seen in the training rows (known: {}); set data.unseen = \"zeros\" to encode it as all zeros",
                                 shown(name),
                                 shown(v),
-                                vocabulary
-                                    .iter()
-                                    .map(|s| shown(s))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )));
-                        }
-                        x.extend(
-                            (0..vocabulary.len()).map(|j| if Some(j) == hot { 1.0 } else { 0.0 }),
-                        );
+                                shown_list(vocabulary)
+                            ),
+                        ));
                     }
+                    x.extend((0..vocabulary.len()).map(|j| if Some(j) == hot { 1.0 } else { 0.0 }));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Row `r`'s targets (table columns `idx`) appended to `y`.
+    fn encode_targets(
+        &self,
+        table: &Table,
+        r: usize,
+        idx: &[usize],
+        y: &mut Vec<f32>,
+    ) -> Result<()> {
+        for &c in idx {
+            let cell = &table.rows[r][c];
+            if is_missing(cell) {
+                return Err(table.cell_err(
+                    r,
+                    c,
+                    format!(
+                        "target column {}: missing value {}",
+                        shown(&table.columns[c]),
+                        shown(cell)
+                    ),
+                ));
+            }
+            match &self.class_names {
+                Some(names) => {
+                    let k = names.iter().position(|n| n == cell).ok_or_else(|| {
+                        table.cell_err(
+                            r,
+                            c,
+                            format!(
+                                "target column {}: class {} was not seen in the training rows (known: {})",
+                                shown(&table.columns[c]),
+                                shown(cell),
+                                shown_list(names)
+                            ),
+                        )
+                    })?;
+                    y.push(k as f32);
+                }
+                None => y.push(target_number(self.task, table, r, c)?),
+            }
+        }
+        Ok(())
+    }
+
+    /// The encoded features of rows `rows` of `table` (columns found by name), row-major
+    /// `[rows, features()]`. Errors ([`Error::Csv`] naming the file, line, column and
+    /// value; the first in file order): a feature column not in the table, a row index out
+    /// of range, a missing value with [`Missing::Error`], a non-numeric cell, a category
+    /// unseen in training with [`Unseen::Error`]; [`Error::TooLarge`] when the encoded
+    /// features would not fit in memory.
+    pub fn transform_features(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
+        self.check_input(table, rows)?;
+        let idx = self.feature_columns(table)?;
+        let mut x = Vec::with_capacity(rows.len() * self.features());
+        for &r in rows {
+            if let Err(e) = self.encode_features(table, r, &idx, &mut x) {
+                let mut scratch = vec![];
+                return Err(earliest(rows, e, |r| {
+                    scratch.clear();
+                    self.encode_features(table, r, &idx, &mut scratch)
+                }));
             }
         }
         Ok(x)
     }
 
     /// The targets of rows `rows`, `[rows, targets()]`: class indices for multiclass and
-    /// binary (a class unseen in training is [`Error::Csv`]), numbers otherwise.
+    /// binary (a class unseen in training is [`Error::Csv`]), numbers otherwise (in [0, 1]
+    /// for multi-label). Errors as [`Preprocessor::transform_features`].
     pub fn transform_targets(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
-        let idx: Vec<usize> = self
-            .targets
-            .iter()
-            .map(|n| table.column(n, "target"))
-            .collect::<Result<_>>()?;
+        self.check_input(table, rows)?;
+        let idx = self.target_columns(table)?;
         let mut y = Vec::with_capacity(rows.len() * idx.len());
         for &r in rows {
-            for &c in &idx {
-                let cell = &table.rows[r][c];
-                let at = |what: String| csv_err(&table.path, table.lines[r], what);
-                if is_missing(cell) {
-                    return Err(at(format!(
-                        "target column {}: missing value {}",
-                        shown(&table.columns[c]),
-                        shown(cell)
-                    )));
-                }
-                match &self.class_names {
-                    Some(names) => {
-                        let k = names.iter().position(|n| n == cell).ok_or_else(|| {
-                            at(format!(
-                                "target column {}: class {} was not seen in the training rows",
-                                shown(&table.columns[c]),
-                                shown(cell)
-                            ))
-                        })?;
-                        y.push(k as f32);
-                    }
-                    None => y.push(number(table, r, c, "target")?),
-                }
+            if let Err(e) = self.encode_targets(table, r, &idx, &mut y) {
+                let mut scratch = vec![];
+                return Err(earliest(rows, e, |r| {
+                    scratch.clear();
+                    self.encode_targets(table, r, &idx, &mut scratch)
+                }));
             }
         }
         Ok(y)
     }
 
     /// Rows `rows` of `table` as a [`Dataset`] of this task (features and targets as
-    /// above, then checked by [`Dataset::for_task`]).
+    /// above, each row's features then its targets, the first error in file order), then
+    /// checked by [`Dataset::for_task`].
     pub fn dataset(&self, table: &Table, rows: &[usize]) -> Result<Dataset> {
-        let x = self.transform_features(table, rows)?;
-        let y = self.transform_targets(table, rows)?;
+        self.check_input(table, rows)?;
+        let (fi, ti) = (self.feature_columns(table)?, self.target_columns(table)?);
+        let mut x = Vec::with_capacity(rows.len() * self.features());
+        let mut y = Vec::with_capacity(rows.len() * ti.len());
+        let row = |r: usize, x: &mut Vec<f32>, y: &mut Vec<f32>| {
+            self.encode_features(table, r, &fi, x)?;
+            self.encode_targets(table, r, &ti, y)
+        };
+        for &r in rows {
+            if let Err(e) = row(r, &mut x, &mut y) {
+                let (mut sx, mut sy) = (vec![], vec![]);
+                return Err(earliest(rows, e, |r| {
+                    sx.clear();
+                    sy.clear();
+                    row(r, &mut sx, &mut sy)
+                }));
+            }
+        }
         let width = match self.task {
             Task::Multiclass => self.class_names.as_ref().map_or(0, Vec::len),
             Task::Binary => 1,
@@ -795,12 +1170,60 @@ impl Preprocessor {
         serde_json::to_value(self).unwrap_or_default()
     }
 
-    /// From [`Preprocessor::to_json`]'s JSON; [`Error::Checkpoint`]-style message on
-    /// another shape.
+    /// From [`Preprocessor::to_json`]'s JSON, checked to be what [`Preprocessor::fit`]
+    /// makes; [`Error::Config`] on another shape or contents (a hand-edited or corrupt
+    /// checkpoint).
     pub fn from_json(v: &serde_json::Value) -> Result<Self> {
-        serde_json::from_value(v.clone()).map_err(|e| Error::Config {
+        let bad = |msg: String| Error::Config {
             path: PathBuf::from("(stored preprocessing)"),
-            msg: e.to_string(),
-        })
+            msg,
+        };
+        let p: Preprocessor = serde_json::from_value(v.clone()).map_err(|e| bad(e.to_string()))?;
+        p.check().map_err(bad)?;
+        Ok(p)
+    }
+
+    /// What [`Preprocessor::fit`] guarantees: feature and target columns, non-empty
+    /// vocabularies, finite imputed values (present with [`Missing::Impute`]), and class
+    /// names as the task needs them.
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.columns.is_empty() {
+            return Err("no feature column".into());
+        }
+        for c in &self.columns {
+            let (imputes, finite) = match c {
+                Column::Numeric { impute, .. } => {
+                    (impute.is_some(), impute.is_none_or(f32::is_finite))
+                }
+                Column::Categorical {
+                    vocabulary, impute, ..
+                } => {
+                    if vocabulary.is_empty() {
+                        return Err(format!(
+                            "the categorical column {} has no values",
+                            shown(c.name())
+                        ));
+                    }
+                    (impute.is_some(), true)
+                }
+            };
+            if !finite || (self.missing == Missing::Impute && !imputes) {
+                return Err(format!(
+                    "the column {} has no finite value to impute with",
+                    shown(c.name())
+                ));
+            }
+        }
+        let (t, classes) = (self.targets.len(), self.class_names.as_ref().map(Vec::len));
+        match (self.task, classes) {
+            (Task::Multiclass, Some(n)) if n >= 2 && t == 1 => Ok(()),
+            (Task::Binary, Some(2)) if t == 1 => Ok(()),
+            (Task::Multilabel, None) if t >= 2 => Ok(()),
+            (Task::Regression, None) if t >= 1 => Ok(()),
+            (task, _) => Err(format!(
+                "a {task} preprocessing with {t} target column(s) and {} class names",
+                classes.map_or("no".into(), |n| n.to_string())
+            )),
+        }
     }
 }
