@@ -1232,7 +1232,7 @@ fn count_lines(bytes: &[u8]) -> usize {
         + 1
 }
 
-/// Seeded mutations of a valid file (byte flips, insertions of delimiters, quotes,
+/// 3000 seeded mutations of a valid file (byte flips, insertions of delimiters, quotes,
 /// newlines, carriage returns, NUL and bytes that are not UTF-8, deletions, truncations),
 /// parsed, fitted on half the rows and encoded, for several specs and every task. None may
 /// panic; every error is a CSV error (naming the file) on a line that exists; and a fit
@@ -1276,9 +1276,17 @@ fn random_mutations_never_panic() {
     let inserts: [&[u8]; 10] = [
         b",", b"\"", b"\n", b"\r", b"\r\n", b"\0", b"\xff", b"\xc3", b"NA", b" ",
     ];
-    let mut rng = SplitMix(0x5eed);
+    // SHADEPROP_CSV_MUTATIONS=300000 for a longer run (and SHADEPROP_CSV_SEED for others).
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let n = env("SHADEPROP_CSV_MUTATIONS", 3000) as usize;
+    let mut rng = SplitMix(env("SHADEPROP_CSV_SEED", 0x5eed));
     let (mut ok, mut errors) = (0usize, 0usize);
-    for i in 0..3000 {
+    for i in 0..n {
         let mut v = base.to_vec();
         for _ in 0..1 + rng.below(4) {
             let pos = rng.below(v.len() + 1);
