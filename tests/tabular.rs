@@ -201,7 +201,7 @@ fn penguins_one_hot_layout_and_imputation_fitted_on_training_rows_only() {
     let all: Vec<usize> = (0..t.len()).collect();
     let (bill, mass) = (mean(2, &train), mean(5, &train));
     assert!((bill - 42.387_209_302_3).abs() < 1e-9, "{bill}");
-    assert!((mass - 3903.343_023_255_8).abs() < 1e-9, "{mass}");
+    assert!((mass - 3_903.343_023_255_8).abs() < 1e-9, "{mass}");
     assert!((mean(2, &all) - bill).abs() > 1.0, "the split must matter");
     // Row 3 (line 5) is "Adelie,Torgersen,NA,NA,NA,NA,NA,2007": every measurement and the
     // sex imputed.
@@ -392,11 +392,10 @@ fn diabetes_loads_from_two_gzip_files() {
         raw_cells(spec.target_file.as_ref().unwrap(), None),
     );
     assert_eq!((xr.len(), yr.len()), (442, 442));
-    for r in 0..442 {
-        for j in 0..10 {
-            assert_eq!(ds.x[r * 10 + j], xr[r][j].parse::<f32>().unwrap());
-        }
-        assert_eq!(ds.y[r], yr[r][0].parse::<f32>().unwrap());
+    for (r, (xrow, yrow)) in xr.iter().zip(&yr).enumerate() {
+        let want: Vec<f32> = xrow.iter().map(|c| c.parse().unwrap()).collect();
+        assert_eq!(ds.x[r * 10..(r + 1) * 10], want[..], "row {r}");
+        assert_eq!(ds.y[r], yrow[0].parse::<f32>().unwrap(), "row {r}");
     }
 }
 
