@@ -48,9 +48,10 @@ fuzz_target!(|data: &[u8]| {
         },
     ];
     // Lines as the loader counts them: ends at \n, \r\n or a lone \r.
-    let lines = 1 + (0..data.len())
-        .filter(|&i| data[i] == b'\n' || (data[i] == b'\r' && data.get(i + 1) != Some(&b'\n')))
-        .count();
+    let lines = 1
+        + (0..data.len())
+            .filter(|&i| data[i] == b'\n' || (data[i] == b'\r' && data.get(i + 1) != Some(&b'\n')))
+            .count();
     let path = Path::new("fuzz.csv");
     let named = |e: Error| match e {
         Error::Csv { path: p, line, .. } if p == path && line <= lines => {}
