@@ -833,3 +833,120 @@ fn fifos_and_devices_are_refused_not_read() {
         );
     }
 }
+
+/// `shadeprop export` writes the weights of a run as a state_dict (the keys of the
+/// equivalent nn.Sequential it prints), and `model.weights` starts another run from them;
+/// weights of another model are refused with the differences listed.
+#[test]
+fn export_and_initial_weights_round_trip_through_the_command_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = root.join("configs/penguins.toml");
+    let c = cfg.to_str().unwrap();
+    let d = tmp("export");
+    let run = d.join("run");
+    let set = ["--set", "train.epochs=3", "--set", "backend=cpu"];
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            c,
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(set)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let w = d.join("w.safetensors");
+    let ck = run.join("checkpoints/best.safetensors");
+    let ex = bin()
+        .args([
+            "export",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--out",
+            w.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ex.stdout);
+    assert!(
+        ex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    assert!(
+        text.contains("Linear(9, 64, bias=True)") && text.contains("Linear(64, 3, bias=True)"),
+        "{text}"
+    );
+    let bytes = std::fs::read(&w).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut keys: Vec<String> = st.names().into_iter().map(String::from).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "0.bias", "0.weight", "3.bias", "3.weight", "6.bias", "6.weight"
+        ]
+    );
+    // A second run starts from those weights: its first epoch is already as good.
+    let run2 = d.join("run2");
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            c,
+            "--out",
+            run2.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(["--set", "train.epochs=1", "--set", "backend=cpu"])
+        .args(["--set", &format!("model.weights=\"{}\"", w.display())])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let m = std::fs::read_to_string(run2.join("metrics.csv")).unwrap();
+    let m1 = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let val_loss = |csv: &str, row: usize| -> f64 {
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let i = header.iter().position(|h| *h == "val_loss").unwrap();
+        csv.lines()
+            .nth(row)
+            .unwrap()
+            .split(',')
+            .nth(i)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(val_loss(&m, 1) < val_loss(&m1, 1), "{m}\n{m1}");
+    // The weights into another model: refused, differences listed.
+    fails_with(
+        &[
+            "train",
+            "--config",
+            c,
+            "--out",
+            d.join("run3").to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "model.hidden=[8]",
+            "--set",
+            &format!("model.weights=\"{}\"", w.display()),
+        ],
+        None,
+        &[
+            "does not fit this model",
+            "\"0.weight\": shape [64, 9], expected [8, 9]",
+        ],
+    );
+}

@@ -43,6 +43,7 @@
 //! activation = "relu"          # mlp only: relu | tanh | sigmoid
 //! dropout = 0.5                # rate of every dropout layer
 //! input_dropout = 0.0          # mlp only: dropout on the inputs
+//! weights = "w.safetensors"    # optional initial weights: `shadeprop export` or a PyTorch state_dict
 //!
 //! [optimizer]
 //! kind = "sgd"                 # sgd | adam | adamw
@@ -204,6 +205,9 @@ pub struct ModelConfig {
     pub activation: String,
     pub dropout: f32,
     pub input_dropout: f32,
+    /// Initial weights: a weights file (`shadeprop export`) or a PyTorch `state_dict` of
+    /// the equivalent `nn.Sequential` saved with `safetensors.torch.save_file`.
+    pub weights: Option<PathBuf>,
 }
 
 impl Default for ModelConfig {
@@ -215,6 +219,7 @@ impl Default for ModelConfig {
             activation: "relu".into(),
             dropout: 0.5,
             input_dropout: 0.0,
+            weights: None,
         }
     }
 }

@@ -293,3 +293,35 @@ pub fn predict_csv(
         lines,
     })
 }
+
+/// Write the weights of `checkpoint` as a weights-only file (`out`,
+/// [`crate::train::checkpoint::save_weights`]): what PyTorch's `load_state_dict(strict=True)`
+/// takes for the equivalent `nn.Sequential`, with metadata `shadeprop` = JSON
+/// `{"architecture": {"torch": [modules by index], "input": [C, H, W], "outputs": K},
+/// "task", "loss", "preprocessing": {"standardizer", "class_names", "csv"}}` (the input
+/// scaling, the class names when the data has them, and the fitted CSV preprocessing).
+/// Returns that JSON.
+pub fn export_weights(cfg: &RunConfig, checkpoint: &Path, out: &Path) -> Result<serde_json::Value> {
+    let (mut s, p) = restore(cfg, checkpoint)?;
+    let model = cfg.model(p.image, p.outputs())?;
+    let mut modules = model.torch_modules();
+    if cfg.augment.is_some() {
+        modules.insert(0, "Identity()  # augmentation, training only".into());
+    }
+    let info = serde_json::json!({
+        "architecture": {
+            "torch": modules,
+            "input": [p.image.0, p.image.1, p.image.2],
+            "outputs": p.outputs(),
+        },
+        "task": cfg.task,
+        "loss": s.graph().loss_node().map(|(l, _)| l.name()),
+        "preprocessing": {
+            "standardizer": p.scaler.to_json(),
+            "class_names": p.preprocessing.as_ref().and_then(|pp| pp.class_names.clone()),
+            "csv": p.preprocessing.as_ref().map(|pp| pp.to_json()),
+        },
+    });
+    crate::train::checkpoint::save_weights(out, &mut s, &info)?;
+    Ok(info)
+}

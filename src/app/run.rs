@@ -26,6 +26,12 @@ pub fn train(
     write(&out.join("config.toml"), &cfg.to_toml())?;
     let p = prepare(cfg)?;
     let mut s = session(cfg, &p, !quiet)?;
+    if let Some(w) = &cfg.model.weights {
+        crate::train::checkpoint::load_weights(w, &mut s)?;
+        if !quiet {
+            println!("initial weights from {}", w.display());
+        }
+    }
     if !quiet {
         println!(
             "data: {} train / {} validation / {} test",

@@ -66,6 +66,18 @@ enum Cmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Write a checkpoint's weights as a file PyTorch's `load_state_dict(strict=True)` takes
+    /// for the equivalent `nn.Sequential` (and `model.weights` of a run config takes back).
+    Export {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The run's config (default: config.toml of the checkpoint's run folder).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The weights file to write (safetensors).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Grid or random search (see `sweep merge` to collect folders run elsewhere).
     Sweep {
         #[command(subcommand)]
@@ -281,6 +293,27 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     }
                 }
             }
+        }
+        Cmd::Export {
+            checkpoint,
+            config,
+            out,
+        } => {
+            let cfg = match config {
+                Some(c) => RunConfig::load(&c)?,
+                None => app::config_beside(&checkpoint)?,
+            };
+            let info = app::export_weights(&cfg, &checkpoint, &out)?;
+            println!("wrote {}: the state_dict of", out.display());
+            println!("nn.Sequential(");
+            for m in info["architecture"]["torch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!("    {},", m.as_str().unwrap_or_default());
+            }
+            println!(")");
         }
         Cmd::Sweep {
             merge,
