@@ -522,6 +522,8 @@ fn patience_0_stops_at_the_first_epoch_without_improvement() {
     let run = |text: String| {
         std::fs::write(&cfg, text.replace("epochs = 1", "epochs = 4")).unwrap();
         let out_dir = d.join("out");
+        // Each run its own folder: a folder holding a run is refused.
+        let _ = std::fs::remove_dir_all(&out_dir);
         train_ok(&cfg, &out_dir);
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap())
@@ -948,5 +950,147 @@ fn export_and_initial_weights_round_trip_through_the_command_line() {
             "does not fit this model",
             "\"0.weight\": shape [64, 9], expected [8, 9]",
         ],
+    );
+}
+
+/// `shadeprop train` on W-MLP (3,000 MNIST images, the reference CPU backend) into `out`.
+fn wmlp_train(out: &Path, extra: &[&str]) -> Command {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut c = bin();
+    c.args([
+        "train",
+        "--config",
+        root.join("configs/w-mlp.toml").to_str().unwrap(),
+    ])
+    .args(["--out", out.to_str().unwrap(), "--quiet"])
+    .args(["--set", "data.train_limit=3000", "--set", "train.epochs=5"])
+    .args(["--set", "train.batch=64", "--set", "backend=cpu-ref"])
+    .args(["--set", "train.early_stopping=false"])
+    .args(extra);
+    c
+}
+
+/// metrics.csv without its timing columns (samples_per_sec, seconds).
+fn metrics_without_timing(dir: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !matches!(header[i], "samples_per_sec" | "seconds"))
+        .collect();
+    text.lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| cells[i].to_string()).collect()
+        })
+        .collect()
+}
+
+/// Ctrl-C (SIGINT) during `shadeprop train` writes the interrupt checkpoint and the curves
+/// and exits 130 naming the resume command; `--resume` finishes the run bit-identical to
+/// one never interrupted (every logged loss and accuracy, and result.json's). A finished
+/// run's folder is refused as `--out` unless `--overwrite`.
+#[test]
+fn ctrl_c_then_resume_is_bit_identical_and_runs_never_overwrite_each_other() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    assert!(
+        data.join("train-images-idx3-ubyte").exists()
+            || data.join("train-images-idx3-ubyte.gz").exists(),
+        "MNIST missing: run scripts/fetch-data.sh"
+    );
+    let d = tmp("ctrlc");
+    let (a, b) = (d.join("a"), d.join("b"));
+    let st = wmlp_train(&a, &[]).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+
+    // Interrupted once its first epoch is logged.
+    let mut child = wmlp_train(&b, &[])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let logged = std::fs::read_to_string(b.join("metrics.csv"))
+            .map(|t| t.lines().count() >= 2)
+            .unwrap_or(false);
+        if logged {
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 300, "no epoch logged in 300 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the interrupt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let ck = b.join("checkpoints/interrupt.safetensors");
+    assert!(ck.exists() && err.contains("--resume"), "{err}");
+    assert!(
+        b.join("curves.png").exists(),
+        "curves written at the interrupt"
+    );
+    assert!(!b.join("result.json").exists());
+
+    // Without --resume or --overwrite, the folder is refused and nothing in it changes.
+    let before = std::fs::read(&ck).unwrap();
+    let refused = wmlp_train(&b, &[]).output().unwrap();
+    let e = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && e.contains("holds a run") && e.contains("--overwrite"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&ck).unwrap(), before);
+
+    let st = wmlp_train(&b, &["--resume", ck.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(metrics_without_timing(&a), metrics_without_timing(&b));
+    let result = |dir: &Path| -> serde_json::Value {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap())
+                .unwrap();
+        for k in ["seconds", "name"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(result(&a), result(&b));
+
+    // A finished run is refused too; --overwrite replaces it.
+    let refused = wmlp_train(&a, &["--set", "train.epochs=1"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let st = wmlp_train(&a, &["--set", "train.epochs=1", "--overwrite"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(
+        metrics_without_timing(&a).len(),
+        2,
+        "one epoch: the old rows are gone"
     );
 }

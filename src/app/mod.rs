@@ -43,5 +43,5 @@ pub use folder::{RunResult, config_beside, read_result};
 pub use overrides::{load_with_overrides, set_path};
 pub use prepare::{Prepared, prepare, session};
 pub use report::{Summary, merge, print_summary};
-pub use run::train;
+pub use run::{TrainOptions, train, train_with};
 pub use sweep::{ParamSpec, RangeSpec, SweepConfig, Trial, plan, run_sweep, write_plan};

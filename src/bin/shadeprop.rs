@@ -33,6 +33,13 @@ enum Cmd {
         set: Vec<String>,
         #[arg(long)]
         quiet: bool,
+        /// Continue the run in --out from this checkpoint (Ctrl-C writes
+        /// <out>/checkpoints/interrupt.safetensors): bit-identical to a run never stopped.
+        #[arg(long, value_name = "CHECKPOINT")]
+        resume: Option<PathBuf>,
+        /// Replace the run that --out holds (refused otherwise: a run never destroys another).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Loss and accuracy of a checkpoint on a split.
     Eval {
@@ -136,9 +143,28 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             out,
             set,
             quiet,
+            resume,
+            overwrite,
         } => {
             let cfg = app::load_with_overrides(&config, &set)?;
-            let r = app::train(&cfg, &out, Default::default(), quiet)?;
+            // Ctrl-C stops after the current step and writes the interrupt checkpoint.
+            if let Err(e) = shadeprop::train::interrupt::install_sigint_handler() {
+                eprintln!("warning: {e}");
+            }
+            let opts = app::TrainOptions { resume, overwrite };
+            let r = match app::train_with(&cfg, &out, Default::default(), quiet, &opts) {
+                Err(shadeprop::Error::Interrupted { step, checkpoint }) => {
+                    eprintln!(
+                        "interrupted at step {step}; the state is in {}; continue with:\n  shadeprop train --config {} --out {} --resume {}",
+                        checkpoint.display(),
+                        out.join("config.toml").display(),
+                        out.display(),
+                        checkpoint.display()
+                    );
+                    std::process::exit(130);
+                }
+                r => r?,
+            };
             let (k, tr, va) = match (r.train_mae, r.val_mae) {
                 (Some(t), Some(v)) => ("mae", t, v),
                 _ => ("acc", r.train_accuracy, r.val_accuracy),
