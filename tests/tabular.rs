@@ -454,3 +454,125 @@ fn only_regular_files_are_read() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The missing cells of penguins.csv, per column, and the rows that a preprocessor with
+/// `missing = "error"` refuses, against counts taken from the file by hand:
+///   awk -F, 'NR>1{for(i=1;i<=NF;i++) if($i=="NA") n[i]++} END{for(i in n) print i, n[i]}'
+/// gives columns 3..6 (bill length, bill depth, flipper length, body mass) 2 each and
+/// column 7 (sex) 11; `awk -F, 'NR>1 && $7=="NA"{print NR}'` gives the lines below (the
+/// two lines with NA measurements, 5 and 273, are among them).
+#[test]
+fn penguins_missing_cells_match_the_files_na_counts() {
+    let spec = penguins_spec(Missing::Error);
+    let t = read_table(&spec).unwrap();
+    let na = |name: &str| {
+        let c = t.columns.iter().position(|c| c == name).unwrap();
+        t.rows
+            .iter()
+            .filter(|r| shadeprop::data::tabular::is_missing(&r[c]))
+            .count()
+    };
+    for (name, n) in [
+        ("species", 0),
+        ("island", 0),
+        ("bill_length_mm", 2),
+        ("bill_depth_mm", 2),
+        ("flipper_length_mm", 2),
+        ("body_mass_g", 2),
+        ("sex", 11),
+        ("year", 0),
+    ] {
+        assert_eq!(na(name), n, "{name}");
+    }
+    let na_lines = [5, 10, 11, 12, 13, 49, 180, 220, 258, 270, 273];
+    // Fitted on the complete rows; every other row is refused alone, naming its line.
+    let complete: Vec<usize> = (0..t.len())
+        .filter(|&r| !na_lines.contains(&t.lines[r]))
+        .collect();
+    assert_eq!(complete.len(), 344 - 11);
+    let pre = Preprocessor::fit(&spec, &t, Task::Multiclass, &complete).unwrap();
+    let mut refused = vec![];
+    for r in 0..t.len() {
+        if let Err(e) = pre.dataset(&t, &[r]) {
+            let msg = e.to_string();
+            assert!(msg.contains("missing value \"NA\""), "{msg}");
+            match e {
+                Error::Csv { line, .. } => refused.push(line),
+                other => panic!("{other}"),
+            }
+        }
+    }
+    assert_eq!(refused, na_lines);
+    // Line 5's first missing feature (in the spec's order: island, bill_length_mm, ...)
+    // is bill_length_mm.
+    let r5 = t.lines.iter().position(|&l| l == 5).unwrap();
+    let msg = pre.dataset(&t, &[r5]).unwrap_err().to_string();
+    assert!(msg.contains("\"bill_length_mm\""), "{msg}");
+}
+
+/// Every column but the target is a feature by default (penguins: 7, year included),
+/// and the one-hot vocabulary comes from the training rows only: without the Torgersen
+/// rows in training (52 rows, `awk -F, '$2=="Torgersen"' | wc -l`, lines 2-21, 70-85,
+/// 118-133), island encodes as Biscoe/Dream and a Torgersen row is refused, or all zeros
+/// with `unseen = "zeros"`.
+#[test]
+fn penguins_default_features_and_a_training_only_vocabulary() {
+    let spec = CsvSpec {
+        features: vec![],
+        ..penguins_spec(Missing::Impute)
+    };
+    let t = read_table(&spec).unwrap();
+    let island = t.columns.iter().position(|c| c == "island").unwrap();
+    let train: Vec<usize> = (0..t.len())
+        .filter(|&r| t.rows[r][island] != "Torgersen")
+        .collect();
+    assert_eq!(train.len(), 344 - 52);
+    let pre = Preprocessor::fit(&spec, &t, Task::Multiclass, &train).unwrap();
+    assert_eq!(
+        pre.feature_names(),
+        [
+            "island=Biscoe",
+            "island=Dream",
+            "bill_length_mm",
+            "bill_depth_mm",
+            "flipper_length_mm",
+            "body_mass_g",
+            "sex=female",
+            "sex=male",
+            "year"
+        ]
+    );
+    assert_eq!(pre.features(), 9);
+    assert_eq!(pre.targets(), 1);
+    // Line 2 (row 0) is Torgersen.
+    csv_error(
+        pre.dataset(&t, &[0]).unwrap_err(),
+        2,
+        &["\"island\"", "\"Torgersen\"", "not seen"],
+    );
+    let zeros = Preprocessor::fit(
+        &CsvSpec {
+            unseen: Unseen::Zeros,
+            ..spec.clone()
+        },
+        &t,
+        Task::Multiclass,
+        &train,
+    )
+    .unwrap();
+    // Line 2: Adelie,Torgersen,39.1,18.7,181,3750,male,2007.
+    assert_eq!(
+        zeros.dataset(&t, &[0]).unwrap().x,
+        [0.0, 0.0, 39.1, 18.7, 181.0, 3750.0, 0.0, 1.0, 2007.0]
+    );
+    // `awk -F, 'NR==22 || NR==134'`: Adelie,Biscoe,37.8,18.3,174,3400,female,2007 and
+    // Adelie,Dream,36.8,18.5,193,3500,female,2009 (rows 20 and 132).
+    assert_eq!((t.lines[20], t.lines[132]), (22, 134));
+    assert_eq!(
+        zeros.dataset(&t, &[20, 132]).unwrap().x,
+        [
+            1.0, 0.0, 37.8, 18.3, 174.0, 3400.0, 1.0, 0.0, 2007.0, //
+            0.0, 1.0, 36.8, 18.5, 193.0, 3500.0, 1.0, 0.0, 2009.0
+        ]
+    );
+}
