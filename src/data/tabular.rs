@@ -874,10 +874,7 @@ mod tests {
     fn row_indices_past_the_table_are_shape_errors_not_panics() {
         let t = table();
         let e = Preprocessor::fit(&spec(), &t, Task::Binary, &[0, 2]).unwrap_err();
-        assert!(
-            matches!(&e, Error::Shape { got, .. } if got == &[2]),
-            "{e}"
-        );
+        assert!(matches!(&e, Error::Shape { got, .. } if got == &[2]), "{e}");
         let pre = Preprocessor::fit(&spec(), &t, Task::Binary, &[0, 1]).unwrap();
         for e in [
             pre.transform_features(&t, &[5]).unwrap_err(),
