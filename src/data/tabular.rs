@@ -146,6 +146,42 @@ impl Table {
         })
     }
 
+    /// Whether the table is rectangular and `rows` are its rows: every row holds
+    /// `columns.len()` cells, `lines` holds one line number per row, and every index in
+    /// `rows` is `< len()`. [`read_csv`] builds such tables; one built by hand (the fields
+    /// are public) may not be. Errors: [`Error::Shape`] naming the first row (0-based
+    /// index) that breaks the rule, so that [`Preprocessor`] refuses it instead of
+    /// panicking.
+    pub fn check_rows(&self, rows: &[usize]) -> Result<()> {
+        if self.lines.len() != self.rows.len() {
+            return Err(Error::Shape {
+                context: format!("table {}: line numbers", self.path.display()),
+                got: vec![self.lines.len()],
+                expected: format!("one per row ({})", self.rows.len()),
+            });
+        }
+        if let Some((i, r)) = self
+            .rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != self.columns.len())
+        {
+            return Err(Error::Shape {
+                context: format!("table {}: cells of row {i}", self.path.display()),
+                got: vec![r.len()],
+                expected: format!("{} cells, one per column", self.columns.len()),
+            });
+        }
+        if let Some(&i) = rows.iter().find(|&&i| i >= self.rows.len()) {
+            return Err(Error::Shape {
+                context: format!("table {}: row index", self.path.display()),
+                got: vec![i],
+                expected: format!("row indices < {} (the number of rows)", self.rows.len()),
+            });
+        }
+        Ok(())
+    }
+
     /// The number of data rows.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -449,8 +485,12 @@ impl Preprocessor {
     /// target also a feature, a missing target, a missing feature value with
     /// [`Missing::Error`], a non-numeric cell in a numeric column, a binary target with
     /// other than 2 classes, a multiclass target with fewer than 2, a multi-label task
-    /// with one target column or a classification task with several.
+    /// with one target column or a classification task with several. Only the `train`
+    /// rows are read (cells of the other rows are checked when they are transformed).
+    /// [`Error::Shape`]: a `train` index that is not a row of `table`, or a table that is
+    /// not rectangular ([`Table::check_rows`]).
     pub fn fit(spec: &CsvSpec, table: &Table, task: Task, train: &[usize]) -> Result<Self> {
+        table.check_rows(train)?;
         let err = |what: String| csv_err(&table.path, 0, what);
         if spec.target.is_empty() {
             return Err(err("no target column: set data.target".into()));
@@ -673,8 +713,11 @@ impl Preprocessor {
     /// The encoded features of rows `rows` of `table` (columns found by name), row-major
     /// `[rows, features()]`. Errors ([`Error::Csv`] with line and column): a feature
     /// column not in the table, a missing value with [`Missing::Error`], a non-numeric
-    /// cell, a category unseen in training with [`Unseen::Error`].
+    /// cell, a category unseen in training with [`Unseen::Error`]; [`Error::Shape`] as
+    /// [`Table::check_rows`]. The table needs only the feature columns (a prediction
+    /// input may lack the targets).
     pub fn transform_features(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
+        table.check_rows(rows)?;
         let idx: Vec<usize> = self
             .columns
             .iter()
@@ -740,8 +783,11 @@ impl Preprocessor {
     }
 
     /// The targets of rows `rows`, `[rows, targets()]`: class indices for multiclass and
-    /// binary (a class unseen in training is [`Error::Csv`]), numbers otherwise.
+    /// binary (a class unseen in training is [`Error::Csv`]), numbers otherwise. Errors
+    /// ([`Error::Csv`] with line and column): a target column not in the table, a missing
+    /// or (numeric targets) non-finite value; [`Error::Shape`] as [`Table::check_rows`].
     pub fn transform_targets(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
+        table.check_rows(rows)?;
         let idx: Vec<usize> = self
             .targets
             .iter()
@@ -802,5 +848,66 @@ impl Preprocessor {
             path: PathBuf::from("(stored preprocessing)"),
             msg: e.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let spec = CsvSpec {
+            target: vec!["y".into()],
+            ..Default::default()
+        };
+        parse_csv(b"a,y\n1,0\n2,1\n", Path::new("t.csv"), &spec).unwrap()
+    }
+
+    fn spec() -> CsvSpec {
+        CsvSpec {
+            target: vec!["y".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn row_indices_past_the_table_are_shape_errors_not_panics() {
+        let t = table();
+        let e = Preprocessor::fit(&spec(), &t, Task::Binary, &[0, 2]).unwrap_err();
+        assert!(matches!(&e, Error::Shape { got, .. } if got == &[2]), "{e}");
+        let pre = Preprocessor::fit(&spec(), &t, Task::Binary, &[0, 1]).unwrap();
+        for e in [
+            pre.transform_features(&t, &[5]).unwrap_err(),
+            pre.transform_targets(&t, &[1, 9]).unwrap_err(),
+            pre.dataset(&t, &[usize::MAX]).unwrap_err(),
+        ] {
+            assert!(
+                matches!(e, Error::Shape { .. }) && e.to_string().contains("< 2"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn hand_built_ragged_tables_are_shape_errors_not_panics() {
+        let mut t = table();
+        t.rows[1].pop();
+        let e = Preprocessor::fit(&spec(), &t, Task::Binary, &[0]).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(&e, Error::Shape { got, .. } if got == &[1]) && msg.contains("row 1"),
+            "{msg}"
+        );
+        let mut t = table();
+        t.lines.pop();
+        let e = Preprocessor::fit(&spec(), &t, Task::Binary, &[0]).unwrap_err();
+        assert!(e.to_string().contains("line numbers"), "{e}");
+    }
+
+    #[test]
+    fn check_rows_accepts_what_parse_csv_builds() {
+        let t = table();
+        assert!(t.check_rows(&[]).is_ok());
+        assert!(t.check_rows(&[1, 0, 1]).is_ok());
     }
 }
