@@ -1094,3 +1094,59 @@ fn ctrl_c_then_resume_is_bit_identical_and_runs_never_overwrite_each_other() {
         "one epoch: the old rows are gone"
     );
 }
+
+/// The curves use an embedded font; a font that fails (SHADEPROP_FONT pointing at a file
+/// that is not one) only costs the plot, with a warning: the run, its metrics, checkpoint
+/// and result.json are all written.
+#[test]
+fn a_plot_that_fails_is_a_warning_not_a_lost_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tmp("font");
+    let run = d.join("run");
+    let st = bin()
+        .env("SHADEPROP_FONT", root.join("Cargo.toml"))
+        .args([
+            "train",
+            "--config",
+            root.join("configs/penguins.toml").to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "backend=cpu",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{err}");
+    assert!(err.contains("warning: learning curves not drawn"), "{err}");
+    for f in ["result.json", "metrics.csv", "checkpoints/best.safetensors"] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+    // Without it, the embedded font draws them.
+    let run2 = d.join("run2");
+    let st = bin()
+        .env_remove("SHADEPROP_FONT")
+        .args([
+            "train",
+            "--config",
+            root.join("configs/penguins.toml").to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            run2.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "backend=cpu",
+        ])
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    assert!(std::fs::metadata(run2.join("curves.png")).unwrap().len() > 10_000);
+}
