@@ -1150,3 +1150,70 @@ fn a_plot_that_fails_is_a_warning_not_a_lost_run() {
     assert!(st.status.success());
     assert!(std::fs::metadata(run2.join("curves.png")).unwrap().len() > 10_000);
 }
+
+/// `predict --input` reads the user's rows with the training file's delimiter and header
+/// rule but not its `skip_rows` (that describes the training file): three raw rows give
+/// three predictions (the first was silently dropped before); the training file itself
+/// needs `--skip-rows 1`.
+#[test]
+fn predict_input_does_not_skip_the_users_first_row() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let csv = root.join("data/sklearn/breast_cancer.csv");
+    assert!(csv.exists(), "run scripts/fetch-data.sh --tabular");
+    let d = tmp("skiprows");
+    let cfg = d.join("bc.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "task = \"binary\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\nheader = false\nskip_rows = 1\ntarget = [\"30\"]\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = 2\nbatch = 32\n",
+            csv.display()
+        ),
+    )
+    .unwrap();
+    let run = d.join("run");
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    // Lines 2-4 of the file, without the target column.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<String> = text
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect();
+    let input = d.join("rows.csv");
+    std::fs::write(&input, rows.join("\n") + "\n").unwrap();
+    let ck = run.join("checkpoints/best.safetensors");
+    let predict = |args: &[&str]| {
+        let out = bin()
+            .args(["predict", "--checkpoint", ck.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().count() - 1
+    };
+    assert_eq!(predict(&["--input", input.to_str().unwrap()]), 3);
+    assert_eq!(
+        predict(&["--input", csv.to_str().unwrap(), "--skip-rows", "1"]),
+        569
+    );
+}

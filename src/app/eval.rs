@@ -108,7 +108,8 @@ pub struct CsvPredictions {
 
 /// Predict from a raw CSV file with the preprocessing stored in `checkpoint` (a run of
 /// `data.dataset = "csv"`): the columns are found by name (read with the run's
-/// `data.csv` delimiter, header and skip rules; target columns may be absent), encoded as
+/// `data.csv` delimiter and header rule, after `skip_rows` lines — the training file's own
+/// `skip_rows` is not applied, it describes that file; target columns may be absent), encoded as
 /// in training (one-hot vocabularies, imputation values, per-feature scaling), and the
 /// model's predictions are written to `output` (atomically) when given. `count` limits
 /// the rows to the first `count` (more than the file holds is an error, never silently
@@ -124,8 +125,9 @@ pub fn predict_csv(
     output: Option<&Path>,
     count: Option<usize>,
     mc_passes: Option<usize>,
+    skip_rows: usize,
 ) -> Result<CsvPredictions> {
-    use crate::data::tabular::{Preprocessor, read_csv};
+    use crate::data::tabular::{CsvSpec, Preprocessor, read_csv};
     use crate::task::Task;
     let (scaler, pre) = crate::train::checkpoint::read_preprocessing(checkpoint)?;
     let pre = pre.ok_or_else(|| Error::Checkpoint {
@@ -133,7 +135,10 @@ pub fn predict_csv(
         what: "holds no tabular preprocessing: --input reads CSV rows for runs trained with data.dataset = \"csv\"".into(),
     })?;
     let pre = Preprocessor::from_json(&pre)?;
-    let spec = cfg.data.csv.clone().unwrap_or_default();
+    let spec = CsvSpec {
+        skip_rows,
+        ..cfg.data.csv.clone().unwrap_or_default()
+    };
     let table = read_csv(input, &spec)?;
     let n = match count {
         None => table.len(),

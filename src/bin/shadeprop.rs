@@ -72,6 +72,10 @@ enum Cmd {
         /// Where to write the predictions as CSV (with --input; default: print them).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Lines of --input to skip before its header or first row (the training file's
+        /// data.csv.skip_rows is not applied to it).
+        #[arg(long, default_value_t = 0)]
+        skip_rows: usize,
     },
     /// Write a checkpoint's weights as a file PyTorch's `load_state_dict(strict=True)` takes
     /// for the equivalent `nn.Sequential` (and `model.weights` of a run config takes back).
@@ -231,6 +235,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             count,
             input,
             output,
+            skip_rows,
         } => {
             let cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
@@ -244,6 +249,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     output.as_deref(),
                     count,
                     mc_dropout,
+                    skip_rows,
                 )?;
                 match &output {
                     Some(o) => println!("{} rows predicted into {}", p.rows, o.display()),

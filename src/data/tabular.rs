@@ -462,20 +462,32 @@ pub struct Preprocessor {
     pub unseen: Unseen,
 }
 
-/// A cell as a finite f32, or [`Error::Csv`] naming its line, column and value.
+/// A cell as a finite f32, or [`Error::Csv`] naming its line, column and value, with a
+/// hint when the cell looks like a category or like several cells run together.
 fn number(t: &Table, r: usize, c: usize, role: &str) -> Result<f32> {
     let cell = &t.rows[r][c];
     match cell.parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(csv_err(
-            &t.path,
-            t.lines[r],
-            format!(
-                "{role} column {}: {} is not a finite number",
-                shown(&t.columns[c]),
-                shown(cell)
-            ),
-        )),
+        _ => {
+            let hint = if cell.split_whitespace().count() > 1 || cell.contains([';', '\t', '|']) {
+                " (several values in one cell: is data.csv.delimiter right?)"
+            } else if cell.chars().any(char::is_alphabetic)
+                && !cell.to_ascii_lowercase().contains("inf")
+            {
+                " (text: list the column in data.csv.categorical to one-hot encode it)"
+            } else {
+                ""
+            };
+            Err(csv_err(
+                &t.path,
+                t.lines[r],
+                format!(
+                    "{role} column {}: {} is not a finite number{hint}",
+                    shown(&t.columns[c]),
+                    shown(cell)
+                ),
+            ))
+        }
     }
 }
 
@@ -491,6 +503,10 @@ impl Preprocessor {
     /// not rectangular ([`Table::check_rows`]).
     pub fn fit(spec: &CsvSpec, table: &Table, task: Task, train: &[usize]) -> Result<Self> {
         table.check_rows(train)?;
+        // In file order, so that the first bad cell reported is the first in the file.
+        let mut sorted = train.to_vec();
+        sorted.sort_unstable();
+        let train = &sorted[..];
         let err = |what: String| csv_err(&table.path, 0, what);
         if spec.target.is_empty() {
             return Err(err("no target column: set data.target".into()));
@@ -548,7 +564,7 @@ impl Preprocessor {
                     &table.path,
                     table.lines[r],
                     format!(
-                        "feature column {}: missing value {} (set data.missing = \"impute\" to fill it with the training mean or most frequent value)",
+                        "feature column {}: missing value {} (set missing = \"impute\" in [data.csv] to fill missing features with the training mean or most frequent value)",
                         shown(name),
                         shown(&table.rows[r][c])
                     ),
@@ -762,7 +778,7 @@ impl Preprocessor {
                         let hot = vocabulary.iter().position(|w| w == v);
                         if hot.is_none() && self.unseen == Unseen::Error {
                             return Err(at(format!(
-                                "categorical column {}: {} was not seen in the training rows (known: {}); set data.unseen = \"zeros\" to encode it as all zeros",
+                                "categorical column {}: {} was not seen in the training rows (known: {}); set unseen = \"zeros\" in [data.csv] (and train again) to encode unseen categories as all zeros",
                                 shown(name),
                                 shown(v),
                                 vocabulary
