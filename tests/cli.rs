@@ -1217,3 +1217,111 @@ fn predict_input_does_not_skip_the_users_first_row() {
         569
     );
 }
+
+/// Found by breaking the command line: `predict` without `--input` took a softmax over a
+/// binary run's single output (every row "p 1.0000", always class 0); `predict --input`
+/// with another task's config printed logits as probabilities; `--output` equal to
+/// `--input` replaced the user's rows. Each now follows the task or is refused.
+#[test]
+fn predict_follows_the_task_and_never_replaces_its_input() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let csv = root.join("data/sklearn/breast_cancer.csv");
+    assert!(csv.exists(), "run scripts/fetch-data.sh --tabular");
+    let d = tmp("predict-task");
+    let text = format!(
+        "task = \"binary\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\nheader = false\nskip_rows = 1\ntarget = [\"30\"]\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = 5\nbatch = 32\n",
+        csv.display()
+    );
+    let cfg = d.join("bc.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let run = d.join("run");
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let ck = run.join("checkpoints/best.safetensors");
+    let out = bin()
+        .args([
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--count",
+            "20",
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both classes are predicted among 20 test rows, with probabilities of the predicted
+    // class in [0.5, 1].
+    let rows: Vec<Vec<&str>> = printed
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 20, "{printed}");
+    let predicted: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[2]).collect();
+    assert_eq!(predicted.len(), 2, "{printed}");
+    for r in &rows {
+        let p: f64 = r[3].parse().unwrap();
+        assert!((0.5..=1.0).contains(&p), "{printed}");
+    }
+    // Another task's config: refused, naming both.
+    let other = d.join("other.toml");
+    std::fs::write(
+        &other,
+        text.replace("task = \"binary\"", "task = \"multiclass\""),
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--config",
+            other.to_str().unwrap(),
+            "--input",
+            csv.to_str().unwrap(),
+            "--skip-rows",
+            "1",
+        ],
+        None,
+        &["binary task", "multiclass"],
+    );
+    // --output = --input: refused, the input unchanged.
+    let copy = d.join("rows.csv");
+    std::fs::copy(&csv, &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--input",
+            copy.to_str().unwrap(),
+            "--skip-rows",
+            "1",
+            "--output",
+            copy.to_str().unwrap(),
+        ],
+        None,
+        &["--output", "other than --input"],
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+}

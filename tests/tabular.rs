@@ -809,3 +809,60 @@ fn whitespace_delimited_files() {
     assert_eq!(t.rows, [["1", "2.5", "0"], ["3", "4", "1"]]);
     assert_eq!(t.lines, [1, 3]);
 }
+
+/// Found by breaking the loader: a gzip file of several members (`cat a.gz b.gz`) was read
+/// to its first member only; a target file's column named like a feature silently
+/// replaced the target; a column listed twice was encoded twice; "1" and "1.0" became two
+/// classes. Each is now read whole or refused by name.
+#[test]
+fn concatenated_gzip_name_collisions_and_twice_written_classes() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("shadeprop-tabular-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gz = |text: &str| {
+        let mut e = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let path = dir.join("m.csv.gz");
+    let mut bytes = gz("a,y\n1,0\n2,1\n");
+    bytes.extend(gz("3,0\n4,1\n"));
+    std::fs::write(&path, bytes).unwrap();
+    let t = read_csv(&path, &spec_y()).unwrap();
+    assert_eq!(t.len(), 4, "both gzip members");
+
+    let (xs, ys) = (dir.join("x.csv"), dir.join("y.csv"));
+    std::fs::write(&xs, "a,b\n1,2\n3,4\n").unwrap();
+    std::fs::write(&ys, "a\n10\n20\n").unwrap();
+    let spec = CsvSpec {
+        path: xs,
+        target_file: Some(ys),
+        target: vec!["a".into()],
+        ..Default::default()
+    };
+    let e = read_table(&spec).unwrap_err().to_string();
+    assert!(e.contains("\"a\" is in both"), "{e}");
+
+    let t = parse(b"a,b,y\n1,2,0\n3,4,1\n").unwrap();
+    let twice = CsvSpec {
+        features: vec!["a".into(), "a".into(), "b".into()],
+        ..spec_y()
+    };
+    let e = Preprocessor::fit(&twice, &t, Task::Binary, &[0, 1])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data.csv.features lists the column \"a\" twice"),
+        "{e}"
+    );
+
+    let t = parse(b"a,c,y\n1,x,1\n2,x,1.0\n3,x,2\n").unwrap();
+    let e = Preprocessor::fit(&spec_y(), &t, Task::Multiclass, &[0, 1, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"1\" and \"1.0\"") || e.contains("\"1.0\" and \"1\""),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -135,6 +135,35 @@ pub fn predict_csv(
         what: "holds no tabular preprocessing: --input reads CSV rows for runs trained with data.dataset = \"csv\"".into(),
     })?;
     let pre = Preprocessor::from_json(&pre)?;
+    if pre.task != cfg.task {
+        return Err(Error::Checkpoint {
+            path: checkpoint.to_path_buf(),
+            what: format!(
+                "was trained for the {} task, but the config says task = {:?}: pass the run's own config (--config)",
+                pre.task,
+                cfg.task.name()
+            ),
+        });
+    }
+    // Never overwrite the rows being read, nor anything that is not a regular file.
+    if let Some(out) = output {
+        let same = match (std::fs::canonicalize(out), std::fs::canonicalize(input)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        let special = std::fs::symlink_metadata(out).is_ok_and(|m| !m.file_type().is_file());
+        if same || special {
+            return Err(Error::Hyperparameter {
+                name: "--output",
+                value: out.display().to_string(),
+                expected: if same {
+                    "a file other than --input (it would replace the rows being predicted)"
+                } else {
+                    "a regular file or a new path (not a link, directory, FIFO or device)"
+                },
+            });
+        }
+    }
     let spec = CsvSpec {
         skip_rows,
         ..cfg.data.csv.clone().unwrap_or_default()

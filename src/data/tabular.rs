@@ -203,7 +203,8 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let raw = crate::fs::read_file(path, MAX_CSV_BYTES)?;
     let out = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
-        flate2::read::GzDecoder::new(&raw[..])
+        // Every member of a concatenated gzip file (`cat a.gz b.gz`, bgzip), not the first only.
+        flate2::read::MultiGzDecoder::new(&raw[..])
             .take(MAX_CSV_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| csv_err(path, 0, format!("corrupt gzip stream: {e}")))?;
@@ -410,6 +411,17 @@ pub fn read_table(spec: &CsvSpec) -> Result<Table> {
                 })
                 .collect()
         };
+        if let Some(dup) = names.iter().find(|n| t.columns.contains(n)) {
+            return Err(csv_err(
+                tp,
+                0,
+                format!(
+                    "the column {} is in both {} and the target file: rename one (data.csv.target names a column of either)",
+                    shown(dup),
+                    spec.path.display()
+                ),
+            ));
+        }
         t.columns.extend(names);
         for (row, yr) in t.rows.iter_mut().zip(y.rows) {
             row.extend(yr);
@@ -544,6 +556,19 @@ impl Preprocessor {
         if fnames.is_empty() {
             return Err(err("no feature column: every column is a target".into()));
         }
+        for (list, what) in [
+            (&spec.target, "data.csv.target"),
+            (&fnames, "data.csv.features"),
+            (&spec.categorical, "data.csv.categorical"),
+        ] {
+            if let Some(d) = list
+                .iter()
+                .enumerate()
+                .find(|(i, n)| list[..*i].contains(n))
+            {
+                return Err(err(format!("{what} lists the column {} twice", shown(d.1))));
+            }
+        }
         for c in &spec.categorical {
             table.column(c, "categorical")?;
             if !fnames.contains(c) {
@@ -658,6 +683,21 @@ impl Preprocessor {
                     .iter()
                     .all(|s| s.parse::<f64>().is_ok_and(f64::is_finite))
                 {
+                    // "1" and "1.0" are one number written two ways: refuse rather than
+                    // make two classes of it.
+                    let mut v: Vec<(f64, &String)> = names
+                        .iter()
+                        .map(|s| (s.parse::<f64>().unwrap_or(0.0), s))
+                        .collect();
+                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    if let Some(w) = v.windows(2).find(|w| w[0].0 == w[1].0) {
+                        return Err(err(format!(
+                            "the target {} holds {} and {}, one number written two ways: write each class one way",
+                            shown(&spec.target[0]),
+                            shown(w[0].1),
+                            shown(w[1].1)
+                        )));
+                    }
                     names.sort_by(|a, b| {
                         let (x, y) = (
                             a.parse::<f64>().unwrap_or(0.0),
