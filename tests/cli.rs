@@ -522,6 +522,8 @@ fn patience_0_stops_at_the_first_epoch_without_improvement() {
     let run = |text: String| {
         std::fs::write(&cfg, text.replace("epochs = 1", "epochs = 4")).unwrap();
         let out_dir = d.join("out");
+        // Each run its own folder: a folder holding a run is refused.
+        let _ = std::fs::remove_dir_all(&out_dir);
         train_ok(&cfg, &out_dir);
         let r: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap())
@@ -832,4 +834,494 @@ fn fifos_and_devices_are_refused_not_read() {
             "{args:?}: {err}"
         );
     }
+}
+
+/// `shadeprop export` writes the weights of a run as a state_dict (the keys of the
+/// equivalent nn.Sequential it prints), and `model.weights` starts another run from them;
+/// weights of another model are refused with the differences listed.
+#[test]
+fn export_and_initial_weights_round_trip_through_the_command_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = root.join("configs/penguins.toml");
+    let c = cfg.to_str().unwrap();
+    let d = tmp("export");
+    let run = d.join("run");
+    let set = ["--set", "train.epochs=3", "--set", "backend=cpu"];
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            c,
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(set)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let w = d.join("w.safetensors");
+    let ck = run.join("checkpoints/best.safetensors");
+    let ex = bin()
+        .args([
+            "export",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--out",
+            w.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ex.stdout);
+    assert!(
+        ex.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ex.stderr)
+    );
+    assert!(
+        text.contains("Linear(9, 64, bias=True)") && text.contains("Linear(64, 3, bias=True)"),
+        "{text}"
+    );
+    let bytes = std::fs::read(&w).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut keys: Vec<String> = st.names().into_iter().map(String::from).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "0.bias", "0.weight", "3.bias", "3.weight", "6.bias", "6.weight"
+        ]
+    );
+    // A second run starts from those weights: its first epoch is already as good.
+    let run2 = d.join("run2");
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            c,
+            "--out",
+            run2.to_str().unwrap(),
+            "--quiet",
+        ])
+        .args(["--set", "train.epochs=1", "--set", "backend=cpu"])
+        .args(["--set", &format!("model.weights=\"{}\"", w.display())])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let m = std::fs::read_to_string(run2.join("metrics.csv")).unwrap();
+    let m1 = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let val_loss = |csv: &str, row: usize| -> f64 {
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let i = header.iter().position(|h| *h == "val_loss").unwrap();
+        csv.lines()
+            .nth(row)
+            .unwrap()
+            .split(',')
+            .nth(i)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(val_loss(&m, 1) < val_loss(&m1, 1), "{m}\n{m1}");
+    // The weights into another model: refused, differences listed.
+    fails_with(
+        &[
+            "train",
+            "--config",
+            c,
+            "--out",
+            d.join("run3").to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "model.hidden=[8]",
+            "--set",
+            &format!("model.weights=\"{}\"", w.display()),
+        ],
+        None,
+        &[
+            "does not fit this model",
+            "\"0.weight\": shape [64, 9], expected [8, 9]",
+        ],
+    );
+}
+
+/// `shadeprop train` on W-MLP (3,000 MNIST images, the reference CPU backend) into `out`.
+fn wmlp_train(out: &Path, extra: &[&str]) -> Command {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut c = bin();
+    c.args([
+        "train",
+        "--config",
+        root.join("configs/w-mlp.toml").to_str().unwrap(),
+    ])
+    .args(["--out", out.to_str().unwrap(), "--quiet"])
+    .args(["--set", "data.train_limit=3000", "--set", "train.epochs=5"])
+    .args(["--set", "train.batch=64", "--set", "backend=cpu-ref"])
+    .args(["--set", "train.early_stopping=false"])
+    .args(extra);
+    c
+}
+
+/// metrics.csv without its timing columns (samples_per_sec, seconds).
+fn metrics_without_timing(dir: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !matches!(header[i], "samples_per_sec" | "seconds"))
+        .collect();
+    text.lines()
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| cells[i].to_string()).collect()
+        })
+        .collect()
+}
+
+/// Ctrl-C (SIGINT) during `shadeprop train` writes the interrupt checkpoint and the curves
+/// and exits 130 naming the resume command; `--resume` finishes the run bit-identical to
+/// one never interrupted (every logged loss and accuracy, and result.json's). A finished
+/// run's folder is refused as `--out` unless `--overwrite`.
+#[test]
+fn ctrl_c_then_resume_is_bit_identical_and_runs_never_overwrite_each_other() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    assert!(
+        data.join("train-images-idx3-ubyte").exists()
+            || data.join("train-images-idx3-ubyte.gz").exists(),
+        "MNIST missing: run scripts/fetch-data.sh"
+    );
+    let d = tmp("ctrlc");
+    let (a, b) = (d.join("a"), d.join("b"));
+    let st = wmlp_train(&a, &[]).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+
+    // Interrupted once its first epoch is logged.
+    let mut child = wmlp_train(&b, &[])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let logged = std::fs::read_to_string(b.join("metrics.csv"))
+            .map(|t| t.lines().count() >= 2)
+            .unwrap_or(false);
+        if logged {
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 300, "no epoch logged in 300 s");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the interrupt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let ck = b.join("checkpoints/interrupt.safetensors");
+    assert!(ck.exists() && err.contains("--resume"), "{err}");
+    assert!(
+        b.join("curves.png").exists(),
+        "curves written at the interrupt"
+    );
+    assert!(!b.join("result.json").exists());
+
+    // Without --resume or --overwrite, the folder is refused and nothing in it changes.
+    let before = std::fs::read(&ck).unwrap();
+    let refused = wmlp_train(&b, &[]).output().unwrap();
+    let e = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && e.contains("holds a run") && e.contains("--overwrite"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&ck).unwrap(), before);
+
+    let st = wmlp_train(&b, &["--resume", ck.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(metrics_without_timing(&a), metrics_without_timing(&b));
+    let result = |dir: &Path| -> serde_json::Value {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap())
+                .unwrap();
+        for k in ["seconds", "name"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(result(&a), result(&b));
+
+    // A finished run is refused too; --overwrite replaces it.
+    let refused = wmlp_train(&a, &["--set", "train.epochs=1"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let st = wmlp_train(&a, &["--set", "train.epochs=1", "--overwrite"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert_eq!(
+        metrics_without_timing(&a).len(),
+        2,
+        "one epoch: the old rows are gone"
+    );
+}
+
+/// The curves use an embedded font; a font that fails (SHADEPROP_FONT pointing at a file
+/// that is not one) only costs the plot, with a warning: the run, its metrics, checkpoint
+/// and result.json are all written.
+#[test]
+fn a_plot_that_fails_is_a_warning_not_a_lost_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tmp("font");
+    let run = d.join("run");
+    let st = bin()
+        .env("SHADEPROP_FONT", root.join("Cargo.toml"))
+        .args([
+            "train",
+            "--config",
+            root.join("configs/penguins.toml").to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "backend=cpu",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{err}");
+    assert!(err.contains("warning: learning curves not drawn"), "{err}");
+    for f in ["result.json", "metrics.csv", "checkpoints/best.safetensors"] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+    // Without it, the embedded font draws them.
+    let run2 = d.join("run2");
+    let st = bin()
+        .env_remove("SHADEPROP_FONT")
+        .args([
+            "train",
+            "--config",
+            root.join("configs/penguins.toml").to_str().unwrap(),
+        ])
+        .args([
+            "--out",
+            run2.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "backend=cpu",
+        ])
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    assert!(std::fs::metadata(run2.join("curves.png")).unwrap().len() > 10_000);
+}
+
+/// `predict --input` reads the user's rows with the training file's delimiter and header
+/// rule but not its `skip_rows` (that describes the training file): three raw rows give
+/// three predictions (the first was silently dropped before); the training file itself
+/// needs `--skip-rows 1`.
+#[test]
+fn predict_input_does_not_skip_the_users_first_row() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let csv = root.join("data/sklearn/breast_cancer.csv");
+    assert!(csv.exists(), "run scripts/fetch-data.sh --tabular");
+    let d = tmp("skiprows");
+    let cfg = d.join("bc.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "task = \"binary\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\nheader = false\nskip_rows = 1\ntarget = [\"30\"]\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = 2\nbatch = 32\n",
+            csv.display()
+        ),
+    )
+    .unwrap();
+    let run = d.join("run");
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    // Lines 2-4 of the file, without the target column.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<String> = text
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+        .collect();
+    let input = d.join("rows.csv");
+    std::fs::write(&input, rows.join("\n") + "\n").unwrap();
+    let ck = run.join("checkpoints/best.safetensors");
+    let predict = |args: &[&str]| {
+        let out = bin()
+            .args(["predict", "--checkpoint", ck.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().count() - 1
+    };
+    assert_eq!(predict(&["--input", input.to_str().unwrap()]), 3);
+    assert_eq!(
+        predict(&["--input", csv.to_str().unwrap(), "--skip-rows", "1"]),
+        569
+    );
+}
+
+/// Found by breaking the command line: `predict` without `--input` took a softmax over a
+/// binary run's single output (every row "p 1.0000", always class 0); `predict --input`
+/// with another task's config printed logits as probabilities; `--output` equal to
+/// `--input` replaced the user's rows. Each now follows the task or is refused.
+#[test]
+fn predict_follows_the_task_and_never_replaces_its_input() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let csv = root.join("data/sklearn/breast_cancer.csv");
+    assert!(csv.exists(), "run scripts/fetch-data.sh --tabular");
+    let d = tmp("predict-task");
+    let text = format!(
+        "task = \"binary\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\nheader = false\nskip_rows = 1\ntarget = [\"30\"]\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = 5\nbatch = 32\n",
+        csv.display()
+    );
+    let cfg = d.join("bc.toml");
+    std::fs::write(&cfg, &text).unwrap();
+    let run = d.join("run");
+    let st = bin()
+        .args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let ck = run.join("checkpoints/best.safetensors");
+    let out = bin()
+        .args([
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--count",
+            "20",
+        ])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both classes are predicted among 20 test rows, with probabilities of the predicted
+    // class in [0.5, 1].
+    let rows: Vec<Vec<&str>> = printed
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 20, "{printed}");
+    let predicted: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[2]).collect();
+    assert_eq!(predicted.len(), 2, "{printed}");
+    for r in &rows {
+        let p: f64 = r[3].parse().unwrap();
+        assert!((0.5..=1.0).contains(&p), "{printed}");
+    }
+    // Another task's config: refused, naming both.
+    let other = d.join("other.toml");
+    std::fs::write(
+        &other,
+        text.replace("task = \"binary\"", "task = \"multiclass\""),
+    )
+    .unwrap();
+    fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--config",
+            other.to_str().unwrap(),
+            "--input",
+            csv.to_str().unwrap(),
+            "--skip-rows",
+            "1",
+        ],
+        None,
+        &["binary task", "multiclass"],
+    );
+    // --output = --input: refused, the input unchanged.
+    let copy = d.join("rows.csv");
+    std::fs::copy(&csv, &copy).unwrap();
+    let before = std::fs::read(&copy).unwrap();
+    fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--input",
+            copy.to_str().unwrap(),
+            "--skip-rows",
+            "1",
+            "--output",
+            copy.to_str().unwrap(),
+        ],
+        None,
+        &["--output", "other than --input"],
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
 }

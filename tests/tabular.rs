@@ -754,7 +754,7 @@ fn spec_mistakes_are_named() {
         let msg = e.to_string();
         assert!(
             msg.contains("at least 2 target columns")
-                || msg.contains("names the column \"y\" twice"),
+                || msg.contains("data.csv.target lists the column \"y\" twice"),
             "{msg}"
         );
         assert!(matches!(e, Error::Csv { line: 0, .. }), "{msg}");
@@ -769,27 +769,35 @@ fn spec_mistakes_are_named() {
             Task::Binary,
         ),
         0,
-        &["data.features names the column \"a\" twice"],
+        &["data.csv.features lists the column \"a\" twice"],
     );
-    // No training rows; a row index past the end (it used to panic).
+    // No training rows; a row index past the end (it used to panic): Error::Shape naming
+    // the index and the table.
     csv_error(
         Preprocessor::fit(&spec_y(), &t, Task::Binary, &[]).unwrap_err(),
         0,
         &["no training rows"],
     );
-    csv_error(
+    let shape = |e: Error, i: usize| {
+        let msg = e.to_string();
+        assert!(
+            matches!(&e, Error::Shape { got, .. } if got == &[i])
+                && msg.contains("t.csv")
+                && msg.contains("< 2"),
+            "{msg}"
+        );
+    };
+    shape(
         Preprocessor::fit(&spec_y(), &t, Task::Binary, &[0, 2]).unwrap_err(),
-        0,
-        &["row index 2 is out of range", "2 rows"],
+        2,
     );
     let pre = Preprocessor::fit(&spec_y(), &t, Task::Binary, &[0, 1]).unwrap();
-    for e in [
-        pre.dataset(&t, &[1, 7]).unwrap_err(),
+    shape(pre.dataset(&t, &[1, 7]).unwrap_err(), 7);
+    shape(
         pre.transform_features(&t, &[usize::MAX]).unwrap_err(),
-        pre.transform_targets(&t, &[9]).unwrap_err(),
-    ] {
-        csv_error(e, 0, &["is out of range"]);
-    }
+        usize::MAX,
+    );
+    shape(pre.transform_targets(&t, &[9]).unwrap_err(), 9);
 }
 
 #[test]
@@ -812,11 +820,24 @@ fn a_table_built_by_hand_that_does_not_hold_together_is_an_error_not_a_panic() {
         }),
         ..good.clone()
     };
-    for t in [&short_row, &no_lines, &bad_appended] {
-        let e = Preprocessor::fit(&spec_y(), t, Task::Binary, &[0, 1]).unwrap_err();
-        assert!(e.to_string().contains("malformed table"), "{e}");
-        let e = pre.dataset(t, &[0, 1]).unwrap_err();
-        assert!(e.to_string().contains("malformed table"), "{e}");
+    // Error::Shape naming what does not agree (cells of row 1, the line numbers, those of
+    // the appended file).
+    for (t, what) in [
+        (&short_row, "cells of row 1"),
+        (&no_lines, "line numbers"),
+        (&bad_appended, "line numbers of y.csv"),
+    ] {
+        for e in [
+            Preprocessor::fit(&spec_y(), t, Task::Binary, &[0, 1]).unwrap_err(),
+            pre.dataset(t, &[0, 1]).unwrap_err(),
+            pre.transform_features(t, &[0]).unwrap_err(),
+        ] {
+            let msg = e.to_string();
+            assert!(
+                matches!(e, Error::Shape { .. }) && msg.contains(what),
+                "{msg}"
+            );
+        }
     }
 }
 
@@ -1086,7 +1107,7 @@ fn a_target_file_is_checked_and_its_errors_name_it() {
         read_table(&spec).unwrap_err(),
         "y.csv",
         0,
-        &["\"y\"", "x.csv too"],
+        &["\"y\" is in both", "x.csv"],
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -1344,4 +1365,422 @@ fn random_mutations_never_panic() {
     }
     // Both outcomes occur: the check is not vacuous.
     assert!(ok > 200 && errors > 200, "{ok} valid, {errors} refused");
+}
+
+/// The missing cells of penguins.csv, per column, and the rows that a preprocessor with
+/// `missing = "error"` refuses, against counts taken from the file by hand:
+///   awk -F, 'NR>1{for(i=1;i<=NF;i++) if($i=="NA") n[i]++} END{for(i in n) print i, n[i]}'
+/// gives columns 3..6 (bill length, bill depth, flipper length, body mass) 2 each and
+/// column 7 (sex) 11; `awk -F, 'NR>1 && $7=="NA"{print NR}'` gives the lines below (the
+/// two lines with NA measurements, 5 and 273, are among them).
+#[test]
+fn penguins_missing_cells_match_the_files_na_counts() {
+    let spec = penguins_spec(Missing::Error);
+    let t = read_table(&spec).unwrap();
+    let na = |name: &str| {
+        let c = t.columns.iter().position(|c| c == name).unwrap();
+        t.rows
+            .iter()
+            .filter(|r| shadeprop::data::tabular::is_missing(&r[c]))
+            .count()
+    };
+    for (name, n) in [
+        ("species", 0),
+        ("island", 0),
+        ("bill_length_mm", 2),
+        ("bill_depth_mm", 2),
+        ("flipper_length_mm", 2),
+        ("body_mass_g", 2),
+        ("sex", 11),
+        ("year", 0),
+    ] {
+        assert_eq!(na(name), n, "{name}");
+    }
+    let na_lines = [5, 10, 11, 12, 13, 49, 180, 220, 258, 270, 273];
+    // Fitted on the complete rows; every other row is refused alone, naming its line.
+    let complete: Vec<usize> = (0..t.len())
+        .filter(|&r| !na_lines.contains(&t.lines[r]))
+        .collect();
+    assert_eq!(complete.len(), 344 - 11);
+    let pre = Preprocessor::fit(&spec, &t, Task::Multiclass, &complete).unwrap();
+    let mut refused = vec![];
+    for r in 0..t.len() {
+        if let Err(e) = pre.dataset(&t, &[r]) {
+            let msg = e.to_string();
+            assert!(msg.contains("missing value \"NA\""), "{msg}");
+            match e {
+                Error::Csv { line, .. } => refused.push(line),
+                other => panic!("{other}"),
+            }
+        }
+    }
+    assert_eq!(refused, na_lines);
+    // Line 5's first missing feature (in the spec's order: island, bill_length_mm, ...)
+    // is bill_length_mm.
+    let r5 = t.lines.iter().position(|&l| l == 5).unwrap();
+    let msg = pre.dataset(&t, &[r5]).unwrap_err().to_string();
+    assert!(msg.contains("\"bill_length_mm\""), "{msg}");
+}
+
+/// Every column but the target is a feature by default (penguins: 7, year included),
+/// and the one-hot vocabulary comes from the training rows only: without the Torgersen
+/// rows in training (52 rows, `awk -F, '$2=="Torgersen"' | wc -l`, lines 2-21, 70-85,
+/// 118-133), island encodes as Biscoe/Dream and a Torgersen row is refused, or all zeros
+/// with `unseen = "zeros"`.
+#[test]
+fn penguins_default_features_and_a_training_only_vocabulary() {
+    let spec = CsvSpec {
+        features: vec![],
+        ..penguins_spec(Missing::Impute)
+    };
+    let t = read_table(&spec).unwrap();
+    let island = t.columns.iter().position(|c| c == "island").unwrap();
+    let train: Vec<usize> = (0..t.len())
+        .filter(|&r| t.rows[r][island] != "Torgersen")
+        .collect();
+    assert_eq!(train.len(), 344 - 52);
+    let pre = Preprocessor::fit(&spec, &t, Task::Multiclass, &train).unwrap();
+    assert_eq!(
+        pre.feature_names(),
+        [
+            "island=Biscoe",
+            "island=Dream",
+            "bill_length_mm",
+            "bill_depth_mm",
+            "flipper_length_mm",
+            "body_mass_g",
+            "sex=female",
+            "sex=male",
+            "year"
+        ]
+    );
+    assert_eq!(pre.features(), 9);
+    assert_eq!(pre.targets(), 1);
+    // Line 2 (row 0) is Torgersen.
+    csv_error_in(
+        pre.dataset(&t, &[0]).unwrap_err(),
+        "penguins.csv",
+        2,
+        &["\"island\"", "\"Torgersen\"", "not seen"],
+    );
+    let zeros = Preprocessor::fit(
+        &CsvSpec {
+            unseen: Unseen::Zeros,
+            ..spec.clone()
+        },
+        &t,
+        Task::Multiclass,
+        &train,
+    )
+    .unwrap();
+    // Line 2: Adelie,Torgersen,39.1,18.7,181,3750,male,2007.
+    assert_eq!(
+        zeros.dataset(&t, &[0]).unwrap().x,
+        [0.0, 0.0, 39.1, 18.7, 181.0, 3750.0, 0.0, 1.0, 2007.0]
+    );
+    // `awk -F, 'NR==22 || NR==134'`: Adelie,Biscoe,37.8,18.3,174,3400,female,2007 and
+    // Adelie,Dream,36.8,18.5,193,3500,female,2009 (rows 20 and 132).
+    assert_eq!((t.lines[20], t.lines[132]), (22, 134));
+    assert_eq!(
+        zeros.dataset(&t, &[20, 132]).unwrap().x,
+        [
+            1.0, 0.0, 37.8, 18.3, 174.0, 3400.0, 1.0, 0.0, 2007.0, //
+            0.0, 1.0, 36.8, 18.5, 193.0, 3500.0, 1.0, 0.0, 2009.0
+        ]
+    );
+}
+
+#[test]
+fn column_roles_that_contradict_are_named_errors() {
+    let t = parse(b"a,c,y\n1,x,0\n2,z,1\n").unwrap();
+    let rows = [0, 1];
+    // A target also listed as a feature.
+    let e = Preprocessor::fit(
+        &CsvSpec {
+            features: vec!["a".into(), "y".into()],
+            categorical: vec![],
+            ..spec_y()
+        },
+        &t,
+        Task::Binary,
+        &rows,
+    )
+    .unwrap_err();
+    csv_error(e, 0, &["\"y\"", "both a target and a feature"]);
+    // Every column a target: no feature left.
+    let e = Preprocessor::fit(
+        &CsvSpec {
+            target: vec!["a".into(), "c".into(), "y".into()],
+            categorical: vec![],
+            ..spec_y()
+        },
+        &t,
+        Task::Regression,
+        &rows,
+    )
+    .unwrap_err();
+    csv_error(e, 0, &["no feature column"]);
+    // A categorical column that is a column but not a feature.
+    let e = Preprocessor::fit(
+        &CsvSpec {
+            features: vec!["a".into()],
+            ..spec_y()
+        },
+        &t,
+        Task::Binary,
+        &rows,
+    )
+    .unwrap_err();
+    csv_error(e, 0, &["\"c\"", "not one of the features"]);
+    // No target named at all.
+    let e = Preprocessor::fit(
+        &CsvSpec {
+            target: vec![],
+            ..spec_y()
+        },
+        &t,
+        Task::Binary,
+        &rows,
+    )
+    .unwrap_err();
+    csv_error(e, 0, &["no target column"]);
+}
+
+/// Rows outside the training split are checked when transformed: a missing feature, a
+/// missing target, a non-numeric cell, each named by its line.
+#[test]
+fn rows_outside_training_are_checked_at_transform() {
+    let text = b"a,c,y\n1,x,0\n2,z,1\nNA,x,0\n3,NA,1\n4,x,\n5,x,1\nfive,x,0\n";
+    let t = parse(text).unwrap();
+    let pre = Preprocessor::fit(&spec_y(), &t, Task::Binary, &[0, 1]).unwrap();
+    csv_error(
+        pre.dataset(&t, &[2]).unwrap_err(),
+        4,
+        &["\"a\"", "missing value \"NA\""],
+    );
+    csv_error(
+        pre.dataset(&t, &[3]).unwrap_err(),
+        5,
+        &["\"c\"", "missing value \"NA\""],
+    );
+    csv_error(
+        pre.dataset(&t, &[4]).unwrap_err(),
+        6,
+        &["target", "\"y\"", "missing"],
+    );
+    csv_error(
+        pre.dataset(&t, &[6]).unwrap_err(),
+        8,
+        &["\"a\"", "\"five\"", "not a finite number"],
+    );
+    assert_eq!(pre.dataset(&t, &[5]).unwrap().x, [5.0, 1.0, 0.0]);
+    // With missing = impute: the training mean of a (1 and 2: 1.5) and the most frequent
+    // training category of c (x and z once each: the smaller, x).
+    let imp = CsvSpec {
+        missing: Missing::Impute,
+        ..spec_y()
+    };
+    let pre = Preprocessor::fit(&imp, &t, Task::Binary, &[0, 1]).unwrap();
+    assert_eq!(
+        pre.dataset(&t, &[2, 3]).unwrap().x,
+        [1.5, 1.0, 0.0, 3.0, 1.0, 0.0]
+    );
+    // A missing target is refused even so.
+    csv_error(
+        pre.dataset(&t, &[4]).unwrap_err(),
+        6,
+        &["target", "missing"],
+    );
+}
+
+/// Numeric targets (regression, several columns): each must be a finite number.
+#[test]
+fn numeric_targets_must_be_finite_numbers() {
+    let spec = CsvSpec {
+        target: vec!["y".into(), "z".into()],
+        ..Default::default()
+    };
+    let t = parse_csv(
+        b"a,y,z\n1,0.5,2\n2,1.5,-1\n3,abc,0\n4,1,inf\n",
+        Path::new("t.csv"),
+        &spec,
+    )
+    .unwrap();
+    let pre = Preprocessor::fit(&spec, &t, Task::Regression, &[0, 1]).unwrap();
+    assert_eq!(pre.targets(), 2);
+    assert_eq!(pre.class_names, None);
+    let ds = pre.dataset(&t, &[0, 1]).unwrap();
+    assert_eq!(ds.y, [0.5, 2.0, 1.5, -1.0]);
+    csv_error(
+        pre.dataset(&t, &[2]).unwrap_err(),
+        4,
+        &["target", "\"y\"", "\"abc\""],
+    );
+    csv_error(
+        pre.dataset(&t, &[3]).unwrap_err(),
+        5,
+        &["target", "\"z\"", "\"inf\""],
+    );
+}
+
+/// A prediction input needs only the feature columns, found by name in any order.
+#[test]
+fn prediction_input_without_the_target_column() {
+    let t = parse(b"a,c,y\n1,x,0\n2,z,1\n").unwrap();
+    let pre = Preprocessor::fit(&spec_y(), &t, Task::Binary, &[0, 1]).unwrap();
+    let input = parse_csv(
+        b"c,extra,a\nz,9,7\nx,9,8\n",
+        Path::new("in.csv"),
+        &CsvSpec::default(),
+    )
+    .unwrap();
+    // Features a, c=x, c=z.
+    assert_eq!(
+        pre.transform_features(&input, &[0, 1]).unwrap(),
+        [7.0, 0.0, 1.0, 8.0, 1.0, 0.0]
+    );
+    assert!(pre.transform_targets(&input, &[0]).is_err());
+    let no_a = parse_csv(b"c\nx\n", Path::new("in.csv"), &CsvSpec::default()).unwrap();
+    let e = pre.transform_features(&no_a, &[0]).unwrap_err();
+    csv_error_in(
+        e,
+        "in.csv",
+        0,
+        &["feature column \"a\" is not in the file", "\"c\""],
+    );
+}
+
+/// A cell of 2 million characters: read whole, and named in an error by its first 80
+/// characters and its length, not copied into the message.
+#[test]
+fn a_huge_cell_is_read_and_shown_truncated() {
+    let huge = "9".repeat(2_000_000);
+    let text = format!("a,c,y\n1,x,0\n2,x,1\n{huge}x,x,0\n3,{huge},1\n");
+    let t = parse(text.as_bytes()).unwrap();
+    assert_eq!(t.rows[2][0].len(), 2_000_001);
+    let pre = Preprocessor::fit(&spec_y(), &t, Task::Binary, &[0, 1]).unwrap();
+    for (row, line) in [(2, 4), (3, 5)] {
+        let e = pre.dataset(&t, &[row]).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.len() < 2_000, "{} bytes", msg.len());
+        let n = if row == 2 { "2000001" } else { "2000000" };
+        csv_error(e, line, &[&"9".repeat(80), &format!("({n} characters)")]);
+    }
+    // A huge column name that is asked for and absent is truncated too.
+    let e = Preprocessor::fit(
+        &CsvSpec {
+            target: vec![huge.clone()],
+            ..spec_y()
+        },
+        &t,
+        Task::Binary,
+        &[0],
+    )
+    .unwrap_err();
+    assert!(e.to_string().len() < 2_000);
+}
+
+/// Line numbers stay the file's: after CRLF line ends, a quoted cell holding a newline,
+/// skipped lines and blank lines.
+#[test]
+fn errors_name_the_files_line_after_crlf_quoted_newlines_and_skips() {
+    csv_error(
+        parse(b"a,c,y\r\n1,x,0\r\n2,x,1\r\n3,x\r\n").unwrap_err(),
+        4,
+        &["2 cells", "expected 3"],
+    );
+    let t = parse(b"a,c,y\n1,\"two\nlines\",0\n\n2,x,1\n").unwrap();
+    assert_eq!(t.rows[0][1], "two\nlines");
+    assert_eq!(t.lines, [2, 5]);
+    let spec = CsvSpec {
+        skip_rows: 2,
+        ..spec_y()
+    };
+    let t = parse_csv(
+        b"# comment\n# more\na,c,y\n1,x,0\n2,x\n",
+        Path::new("t.csv"),
+        &spec,
+    )
+    .unwrap_err();
+    csv_error(t, 5, &["2 cells", "header on line 3"]);
+}
+
+/// `delimiter = "whitespace"`: runs of spaces and tabs, blank lines skipped, lines
+/// named as in the file.
+#[test]
+fn whitespace_delimited_files() {
+    let spec = CsvSpec {
+        delimiter: "whitespace".into(),
+        header: false,
+        target: vec!["2".into()],
+        ..Default::default()
+    };
+    let t = parse_csv(
+        b"  1\t 2.5   0\n\n3 4 1\r\n5   6\n",
+        Path::new("w.txt"),
+        &spec,
+    )
+    .unwrap_err();
+    csv_error_in(t, "w.txt", 4, &["2 cells", "expected 3", "first row"]);
+    let t = parse_csv(b"  1\t 2.5   0\n\n3 4 1\r\n", Path::new("w.txt"), &spec).unwrap();
+    assert_eq!(t.columns, ["0", "1", "2"]);
+    assert_eq!(t.rows, [["1", "2.5", "0"], ["3", "4", "1"]]);
+    assert_eq!(t.lines, [1, 3]);
+}
+
+/// Found by breaking the loader: a gzip file of several members (`cat a.gz b.gz`) was read
+/// to its first member only; a target file's column named like a feature silently
+/// replaced the target; a column listed twice was encoded twice; "1" and "1.0" became two
+/// classes. Each is now read whole or refused by name.
+#[test]
+fn concatenated_gzip_name_collisions_and_twice_written_classes() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("shadeprop-tabular-gz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gz = |text: &str| {
+        let mut e = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+        e.write_all(text.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let path = dir.join("m.csv.gz");
+    let mut bytes = gz("a,y\n1,0\n2,1\n");
+    bytes.extend(gz("3,0\n4,1\n"));
+    std::fs::write(&path, bytes).unwrap();
+    let t = read_csv(&path, &spec_y()).unwrap();
+    assert_eq!(t.len(), 4, "both gzip members");
+
+    let (xs, ys) = (dir.join("x.csv"), dir.join("y.csv"));
+    std::fs::write(&xs, "a,b\n1,2\n3,4\n").unwrap();
+    std::fs::write(&ys, "a\n10\n20\n").unwrap();
+    let spec = CsvSpec {
+        path: xs,
+        target_file: Some(ys),
+        target: vec!["a".into()],
+        ..Default::default()
+    };
+    let e = read_table(&spec).unwrap_err().to_string();
+    assert!(e.contains("\"a\" is in both"), "{e}");
+
+    let t = parse(b"a,b,y\n1,2,0\n3,4,1\n").unwrap();
+    let twice = CsvSpec {
+        features: vec!["a".into(), "a".into(), "b".into()],
+        ..spec_y()
+    };
+    let e = Preprocessor::fit(&twice, &t, Task::Binary, &[0, 1])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("data.csv.features lists the column \"a\" twice"),
+        "{e}"
+    );
+
+    let t = parse(b"a,c,y\n1,x,1\n2,x,1.0\n3,x,2\n").unwrap();
+    let e = Preprocessor::fit(&spec_y(), &t, Task::Multiclass, &[0, 1, 2])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("\"1\" and \"1.0\"") || e.contains("\"1.0\" and \"1\""),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -12,7 +12,7 @@
 //! dataset = "mnist"            # mnist | fashion-mnist | folder | csv
 //! dir = "data/mnist"           # IDX files, or one sub-folder per class for "folder"
 //! train_limit = 0              # use only the first N training images (0 = all)
-//! val_fraction = 0.1           # seeded validation split of the training file
+//! val_fraction = 0.1           # seeded validation split of the training file (csv: of all rows)
 //! test_fraction = 0.2          # csv only: seeded test split (images have their own test set)
 //! image_size = [28, 28]        # folder only: resized to (height, width)
 //! channels = 1                 # folder only: 1 (grayscale) or 3 (RGB)
@@ -22,7 +22,7 @@
 //! target = ["species"]         # one column (multiclass, binary) or several
 //! features = []                # empty = every other column
 //! categorical = ["island", "sex"]  # one-hot, vocabulary from the training rows
-//! missing = "error"            # error | impute (training mean / most frequent value)
+//! missing = "error"            # error | impute (features only: training mean / most frequent value)
 //! unseen = "error"             # error | zeros: a category not seen in training
 //! header = true                # false: columns are named "0", "1", ...
 //! skip_rows = 0                # lines skipped before the header
@@ -43,6 +43,7 @@
 //! activation = "relu"          # mlp only: relu | tanh | sigmoid
 //! dropout = 0.5                # rate of every dropout layer
 //! input_dropout = 0.0          # mlp only: dropout on the inputs
+//! weights = "w.safetensors"    # optional initial weights: `shadeprop export` or a PyTorch state_dict
 //!
 //! [optimizer]
 //! kind = "sgd"                 # sgd | adam | adamw
@@ -204,6 +205,9 @@ pub struct ModelConfig {
     pub activation: String,
     pub dropout: f32,
     pub input_dropout: f32,
+    /// Initial weights: a weights file (`shadeprop export`) or a PyTorch `state_dict` of
+    /// the equivalent `nn.Sequential` saved with `safetensors.torch.save_file`.
+    pub weights: Option<PathBuf>,
 }
 
 impl Default for ModelConfig {
@@ -215,6 +219,7 @@ impl Default for ModelConfig {
             activation: "relu".into(),
             dropout: 0.5,
             input_dropout: 0.0,
+            weights: None,
         }
     }
 }

@@ -108,7 +108,8 @@ pub struct CsvPredictions {
 
 /// Predict from a raw CSV file with the preprocessing stored in `checkpoint` (a run of
 /// `data.dataset = "csv"`): the columns are found by name (read with the run's
-/// `data.csv` delimiter, header and skip rules; target columns may be absent), encoded as
+/// `data.csv` delimiter and header rule, after `skip_rows` lines — the training file's own
+/// `skip_rows` is not applied, it describes that file; target columns may be absent), encoded as
 /// in training (one-hot vocabularies, imputation values, per-feature scaling), and the
 /// model's predictions are written to `output` (atomically) when given. `count` limits
 /// the rows to the first `count` (more than the file holds is an error, never silently
@@ -124,8 +125,9 @@ pub fn predict_csv(
     output: Option<&Path>,
     count: Option<usize>,
     mc_passes: Option<usize>,
+    skip_rows: usize,
 ) -> Result<CsvPredictions> {
-    use crate::data::tabular::{Preprocessor, read_csv};
+    use crate::data::tabular::{CsvSpec, Preprocessor, read_csv};
     use crate::task::Task;
     let (scaler, pre) = crate::train::checkpoint::read_preprocessing(checkpoint)?;
     let pre = pre.ok_or_else(|| Error::Checkpoint {
@@ -133,7 +135,39 @@ pub fn predict_csv(
         what: "holds no tabular preprocessing: --input reads CSV rows for runs trained with data.dataset = \"csv\"".into(),
     })?;
     let pre = Preprocessor::from_json(&pre)?;
-    let spec = cfg.data.csv.clone().unwrap_or_default();
+    if pre.task != cfg.task {
+        return Err(Error::Checkpoint {
+            path: checkpoint.to_path_buf(),
+            what: format!(
+                "was trained for the {} task, but the config says task = {:?}: pass the run's own config (--config)",
+                pre.task,
+                cfg.task.name()
+            ),
+        });
+    }
+    // Never overwrite the rows being read, nor anything that is not a regular file.
+    if let Some(out) = output {
+        let same = match (std::fs::canonicalize(out), std::fs::canonicalize(input)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        let special = std::fs::symlink_metadata(out).is_ok_and(|m| !m.file_type().is_file());
+        if same || special {
+            return Err(Error::Hyperparameter {
+                name: "--output",
+                value: out.display().to_string(),
+                expected: if same {
+                    "a file other than --input (it would replace the rows being predicted)"
+                } else {
+                    "a regular file or a new path (not a link, directory, FIFO or device)"
+                },
+            });
+        }
+    }
+    let spec = CsvSpec {
+        skip_rows,
+        ..cfg.data.csv.clone().unwrap_or_default()
+    };
     let table = read_csv(input, &spec)?;
     let n = match count {
         None => table.len(),
@@ -292,4 +326,36 @@ pub fn predict_csv(
         header,
         lines,
     })
+}
+
+/// Write the weights of `checkpoint` as a weights-only file (`out`,
+/// [`crate::train::checkpoint::save_weights`]): what PyTorch's `load_state_dict(strict=True)`
+/// takes for the equivalent `nn.Sequential`, with metadata `shadeprop` = JSON
+/// `{"architecture": {"torch": [modules by index], "input": [C, H, W], "outputs": K},
+/// "task", "loss", "preprocessing": {"standardizer", "class_names", "csv"}}` (the input
+/// scaling, the class names when the data has them, and the fitted CSV preprocessing).
+/// Returns that JSON.
+pub fn export_weights(cfg: &RunConfig, checkpoint: &Path, out: &Path) -> Result<serde_json::Value> {
+    let (mut s, p) = restore(cfg, checkpoint)?;
+    let model = cfg.model(p.image, p.outputs())?;
+    let mut modules = model.torch_modules();
+    if cfg.augment.is_some() {
+        modules.insert(0, "Identity()  # augmentation, training only".into());
+    }
+    let info = serde_json::json!({
+        "architecture": {
+            "torch": modules,
+            "input": [p.image.0, p.image.1, p.image.2],
+            "outputs": p.outputs(),
+        },
+        "task": cfg.task,
+        "loss": s.graph().loss_node().map(|(l, _)| l.name()),
+        "preprocessing": {
+            "standardizer": p.scaler.to_json(),
+            "class_names": p.preprocessing.as_ref().and_then(|pp| pp.class_names.clone()),
+            "csv": p.preprocessing.as_ref().map(|pp| pp.to_json()),
+        },
+    });
+    crate::train::checkpoint::save_weights(out, &mut s, &info)?;
+    Ok(info)
 }

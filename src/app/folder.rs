@@ -66,5 +66,13 @@ pub fn config_beside(checkpoint: &Path) -> Result<RunConfig> {
         .parent()
         .and_then(|d| d.parent())
         .unwrap_or(Path::new("."));
-    RunConfig::load(&run.join("config.toml"))
+    let path = run.join("config.toml");
+    if !path.is_file() {
+        return Err(Error::Hyperparameter {
+            name: "--config",
+            value: format!("not given, and {} does not exist", path.display()),
+            expected: "the run's config: pass --config FILE when the checkpoint is not in <run>/checkpoints/",
+        });
+    }
+    RunConfig::load(&path)
 }

@@ -1,7 +1,7 @@
 //! Fields of a run config overridden by dotted key (`regularizer.lambda`): `--set` on the
 //! command line, and every trial of a sweep.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use super::config::{RunConfig, bad};
 use crate::error::{Error, Result};
@@ -40,10 +40,10 @@ pub fn set_path(root: &mut toml::Table, key: &str, value: toml::Value) -> Result
 
 /// Read the config file at `path` with each `KEY=VALUE` of `set` applied (the value in
 /// TOML; a bare word is a string), then parse and check it as a [`RunConfig`].
-pub fn load_with_overrides(path: &PathBuf, set: &[String]) -> Result<RunConfig> {
+pub fn load_with_overrides(path: &Path, set: &[String]) -> Result<RunConfig> {
     let text = crate::fs::read_text(path, crate::fs::MAX_TEXT_BYTES)?;
     let mut table: toml::Table = toml::from_str(&text).map_err(|e| Error::Config {
-        path: path.clone(),
+        path: path.to_path_buf(),
         msg: e.to_string(),
     })?;
     for kv in set {

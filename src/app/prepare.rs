@@ -57,11 +57,11 @@ fn prepare_csv(cfg: &RunConfig) -> Result<Prepared> {
         tr.truncate(d.train_limit);
     }
     let pre = Preprocessor::fit(spec, &table, cfg.task, &tr)?;
-    let (mut train, mut val, mut test) = (
-        pre.dataset(&table, &tr)?,
-        pre.dataset(&table, &va)?,
-        pre.dataset(&table, &te)?,
-    );
+    // Every row encoded once, in file order (the first bad cell named is the file's
+    // first), then split.
+    let all: Vec<usize> = (0..table.len()).collect();
+    let full = pre.dataset(&table, &all)?;
+    let (mut train, mut val, mut test) = (full.gather(&tr)?, full.gather(&va)?, full.gather(&te)?);
     let scaler = Scaler::fit_per_feature(&train)?;
     for ds in [&mut train, &mut val, &mut test] {
         scaler.apply(ds)?;

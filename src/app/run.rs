@@ -14,18 +14,84 @@ use crate::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, Terminat
 use crate::train::fit::{FitConfig, Trainer};
 use crate::train::{EpochConfig, evaluate};
 
-/// Train `cfg` into `out` (created). `params` names the swept values (for sweeps).
+/// How [`train_with`] treats the output folder and where it starts.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainOptions {
+    /// Continue from this checkpoint (written by an interrupt or at an epoch's end): the
+    /// run goes on exactly where it stopped, bit-identical to one never interrupted.
+    pub resume: Option<std::path::PathBuf>,
+    /// Replace a finished or interrupted run in the output folder instead of refusing.
+    pub overwrite: bool,
+}
+
+/// The files a run writes in its folder; one of them present means the folder holds a run
+/// (a `config.toml` alone is a planned trial, `sweep --plan-only`, not a run).
+const RUN_FILES: [&str; 7] = [
+    "result.json",
+    "metrics.csv",
+    "metrics.jsonl",
+    "curves.png",
+    "curves.svg",
+    "checkpoints",
+    "steps.csv",
+];
+
+/// Train `cfg` into `out` (created). `params` names the swept values (for sweeps). A
+/// folder that already holds a run is refused ([`train_with`]).
 pub fn train(
     cfg: &RunConfig,
     out: &Path,
     params: BTreeMap<String, String>,
     quiet: bool,
 ) -> Result<RunResult> {
+    train_with(cfg, out, params, quiet, &TrainOptions::default())
+}
+
+/// [`train`] with options: a run never destroys another — an output folder that holds a
+/// run (its metrics, curves, checkpoints or `result.json`) is refused unless
+/// `overwrite` (which removes those files first) or `resume` (which continues that run).
+/// A config that does not validate leaves nothing behind.
+pub fn train_with(
+    cfg: &RunConfig,
+    out: &Path,
+    params: BTreeMap<String, String>,
+    quiet: bool,
+    opts: &TrainOptions,
+) -> Result<RunResult> {
     cfg.validate()?;
+    let held: Vec<&str> = RUN_FILES
+        .iter()
+        .copied()
+        .filter(|f| out.join(f).exists())
+        .collect();
+    if !held.is_empty() && opts.resume.is_none() {
+        if !opts.overwrite {
+            return Err(Error::Hyperparameter {
+                name: "--out",
+                value: format!("{} (it holds a run: {})", out.display(), held.join(", ")),
+                expected: "a folder without a run; pass --overwrite to replace that run, or --resume CHECKPOINT to continue it",
+            });
+        }
+        for f in held {
+            let p = out.join(f);
+            let r = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            r.map_err(|e| Error::io(&p, e))?;
+        }
+    }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     write(&out.join("config.toml"), &cfg.to_toml())?;
     let p = prepare(cfg)?;
     let mut s = session(cfg, &p, !quiet)?;
+    if let Some(w) = &cfg.model.weights {
+        crate::train::checkpoint::load_weights(w, &mut s)?;
+        if !quiet {
+            println!("initial weights from {}", w.display());
+        }
+    }
     if !quiet {
         println!(
             "data: {} train / {} validation / {} test",
@@ -73,7 +139,11 @@ pub fn train(
         callbacks.insert(0, &mut early);
     }
     let t0 = Instant::now();
-    let h = Trainer::new(fit).fit(&mut s, &p.train, val, &mut callbacks)?;
+    let trainer = Trainer::new(fit);
+    let h = match &opts.resume {
+        Some(ck) => trainer.resume(ck, &mut s, &p.train, val, &mut callbacks)?,
+        None => trainer.fit(&mut s, &p.train, val, &mut callbacks)?,
+    };
     let seconds = t0.elapsed().as_secs_f64();
     // Errors of the final weights (the best epoch's when restored), in inference mode.
     let tr = evaluate(&mut s, &p.train, 1000)?;

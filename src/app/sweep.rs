@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::RunConfig;
-use super::folder::write;
+use super::folder::{read_result, write};
 use super::overrides::set_path;
 use super::report::{Summary, merge};
-use super::run::train;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -236,13 +235,38 @@ pub fn write_plan(sw: &SweepConfig, trials: &[Trial]) -> Result<Vec<String>> {
     Ok(cmds)
 }
 
-/// Run every trial one after another, then merge.
+/// Run every trial one after another, then merge. Run again, a sweep skips the trials that
+/// finished (their `result.json` is there) and trains the others from the start.
 pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
     let trials = plan(sw)?;
     write_plan(sw, &trials)?;
     for (i, t) in trials.iter().enumerate() {
         let dir = sw.out.join(&t.name);
-        let r = train(&t.config, &dir, t.params.clone(), true)?;
+        // A sweep run again goes on where it stopped: a finished trial (its result.json
+        // written) is kept; an unfinished one is trained again from the start.
+        let r = match read_result(&dir) {
+            Ok(r) => {
+                if !quiet {
+                    println!(
+                        "[{}/{}] {}: finished before, kept",
+                        i + 1,
+                        trials.len(),
+                        t.name
+                    );
+                }
+                r
+            }
+            Err(_) => super::run::train_with(
+                &t.config,
+                &dir,
+                t.params.clone(),
+                true,
+                &super::run::TrainOptions {
+                    resume: None,
+                    overwrite: true,
+                },
+            )?,
+        };
         if !quiet {
             println!(
                 "[{}/{}] {} {:?}: best epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",

@@ -33,6 +33,13 @@ enum Cmd {
         set: Vec<String>,
         #[arg(long)]
         quiet: bool,
+        /// Continue the run in --out from this checkpoint (Ctrl-C writes
+        /// <out>/checkpoints/interrupt.safetensors): bit-identical to a run never stopped.
+        #[arg(long, value_name = "CHECKPOINT")]
+        resume: Option<PathBuf>,
+        /// Replace the run that --out holds (refused otherwise: a run never destroys another).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Loss and accuracy of a checkpoint on a split.
     Eval {
@@ -65,6 +72,22 @@ enum Cmd {
         /// Where to write the predictions as CSV (with --input; default: print them).
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Lines of --input to skip before its header or first row (the training file's
+        /// data.csv.skip_rows is not applied to it).
+        #[arg(long, default_value_t = 0)]
+        skip_rows: usize,
+    },
+    /// Write a checkpoint's weights as a file PyTorch's `load_state_dict(strict=True)` takes
+    /// for the equivalent `nn.Sequential` (and `model.weights` of a run config takes back).
+    Export {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The run's config (default: config.toml of the checkpoint's run folder).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The weights file to write (safetensors).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Grid or random search (see `sweep merge` to collect folders run elsewhere).
     Sweep {
@@ -124,9 +147,28 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             out,
             set,
             quiet,
+            resume,
+            overwrite,
         } => {
             let cfg = app::load_with_overrides(&config, &set)?;
-            let r = app::train(&cfg, &out, Default::default(), quiet)?;
+            // Ctrl-C stops after the current step and writes the interrupt checkpoint.
+            if let Err(e) = shadeprop::train::interrupt::install_sigint_handler() {
+                eprintln!("warning: {e}");
+            }
+            let opts = app::TrainOptions { resume, overwrite };
+            let r = match app::train_with(&cfg, &out, Default::default(), quiet, &opts) {
+                Err(shadeprop::Error::Interrupted { step, checkpoint }) => {
+                    eprintln!(
+                        "interrupted at step {step}; the state is in {}; continue with:\n  shadeprop train --config {} --out {} --resume {}",
+                        checkpoint.display(),
+                        out.join("config.toml").display(),
+                        out.display(),
+                        checkpoint.display()
+                    );
+                    std::process::exit(130);
+                }
+                r => r?,
+            };
             let (k, tr, va) = match (r.train_mae, r.val_mae) {
                 (Some(t), Some(v)) => ("mae", t, v),
                 _ => ("acc", r.train_accuracy, r.val_accuracy),
@@ -193,6 +235,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             count,
             input,
             output,
+            skip_rows,
         } => {
             let cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
@@ -206,6 +249,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                     output.as_deref(),
                     count,
                     mc_dropout,
+                    skip_rows,
                 )?;
                 match &output {
                     Some(o) => println!("{} rows predicted into {}", p.rows, o.display()),
@@ -249,38 +293,102 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             }
             let n = count;
             let x = &p.test.x[..n * p.test.features];
-            match mc_dropout {
+            // What the task predicts (softmax, sigmoid or values), and its spread under MC
+            // dropout.
+            let task = s.graph().task();
+            let k = s.graph().outputs();
+            let (probs, std) = match mc_dropout {
                 Some(t) => {
                     let mc = s.predict_mc(x, t)?;
-                    println!("image  label  predicted  p(mean)  p(std)   ({t} MC dropout passes)");
-                    for i in 0..n {
-                        let row = &mc.mean[i * mc.classes..(i + 1) * mc.classes];
-                        let k = (0..mc.classes)
-                            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-                            .unwrap_or(0);
+                    let sd: Vec<f32> = mc.var.iter().map(|v| v.sqrt()).collect();
+                    (mc.mean, Some(sd))
+                }
+                None => (s.predict_proba(x)?, None),
+            };
+            let names = p
+                .preprocessing
+                .as_ref()
+                .and_then(|pp| pp.class_names.clone());
+            let name = |c: f32| {
+                names
+                    .as_ref()
+                    .and_then(|n| n.get(c as usize).cloned())
+                    .unwrap_or_else(|| format!("{c}"))
+            };
+            let list = |v: &[f32]| {
+                let cells: Vec<String> = v.iter().map(|x| format!("{x:.4}")).collect();
+                format!("[{}]", cells.join(", "))
+            };
+            let classes = shadeprop::session::classes_from(task, &probs, k, 0.5).ok();
+            let spread = mc_dropout.map_or(String::new(), |t| format!("  ({t} MC dropout passes)"));
+            match task {
+                shadeprop::task::Task::Multiclass | shadeprop::task::Task::Binary => {
+                    println!(
+                        "row  target  predicted  p(predicted){}{spread}",
+                        if std.is_some() { "  std" } else { "" }
+                    );
+                }
+                _ => println!(
+                    "row  target  predicted{}{spread}",
+                    if std.is_some() { "  std" } else { "" }
+                ),
+            }
+            for i in 0..n {
+                let row = &probs[i * k..(i + 1) * k];
+                let sd = std.as_ref().map(|v| &v[i * k..(i + 1) * k]);
+                let target = p.test.target_row(i);
+                match task {
+                    shadeprop::task::Task::Multiclass => {
+                        let c = classes.as_ref().map_or(0.0, |c| c[i]);
+                        let j = c as usize;
+                        let extra = sd.map_or(String::new(), |sd| format!("  {:.4}", sd[j]));
                         println!(
-                            "{i:5}  {:5}  {k:9}  {:.4}   {:.4}",
-                            p.test.y[i],
-                            row[k],
-                            mc.var[i * mc.classes + k].sqrt()
+                            "{i:3}  {}  {}  {:.4}{extra}",
+                            name(target[0]),
+                            name(c),
+                            row[j]
                         );
                     }
-                }
-                None => {
-                    let logits = s.predict(x)?;
-                    let c = logits.len() / n.max(1);
-                    println!("image  label  predicted  p");
-                    for i in 0..n {
-                        let row = &logits[i * c..(i + 1) * c];
-                        let mx = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                        let z: f32 = row.iter().map(|v| (v - mx).exp()).sum();
-                        let k = (0..c)
-                            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-                            .unwrap_or(0);
-                        println!("{i:5}  {:5}  {k:9}  {:.4}", p.test.y[i], 1.0 / z);
+                    shadeprop::task::Task::Binary => {
+                        let c = classes.as_ref().map_or(0.0, |c| c[i]);
+                        let extra = sd.map_or(String::new(), |sd| format!("  {:.4}", sd[0]));
+                        // p(predicted class): p for class 1, 1 − p for class 0.
+                        let pc = if c > 0.5 { row[0] } else { 1.0 - row[0] };
+                        println!("{i:3}  {}  {}  {pc:.4}{extra}", name(target[0]), name(c));
+                    }
+                    _ => {
+                        let pred = match (&classes, task) {
+                            (Some(c), shadeprop::task::Task::Multilabel) => {
+                                format!("{} p {}", list(&c[i * k..(i + 1) * k]), list(row))
+                            }
+                            _ => list(row),
+                        };
+                        let extra = sd.map_or(String::new(), |sd| format!("  {}", list(sd)));
+                        println!("{i:3}  {}  {pred}{extra}", list(target));
                     }
                 }
             }
+        }
+        Cmd::Export {
+            checkpoint,
+            config,
+            out,
+        } => {
+            let cfg = match config {
+                Some(c) => RunConfig::load(&c)?,
+                None => app::config_beside(&checkpoint)?,
+            };
+            let info = app::export_weights(&cfg, &checkpoint, &out)?;
+            println!("wrote {}: the state_dict of", out.display());
+            println!("nn.Sequential(");
+            for m in info["architecture"]["torch"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!("    {},", m.as_str().unwrap_or_default());
+            }
+            println!(")");
         }
         Cmd::Sweep {
             merge,

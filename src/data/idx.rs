@@ -29,7 +29,7 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = crate::fs::read_file(path, u64::MAX)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
-        flate2::read::GzDecoder::new(&raw[..])
+        flate2::read::MultiGzDecoder::new(&raw[..])
             .read_to_end(&mut out)
             .map_err(|e| idx_err(path, format!("corrupt gzip stream: {e}")))?;
         Ok(out)
@@ -117,7 +117,7 @@ pub fn read_dims(path: &Path) -> Result<Vec<usize>> {
     magic[..head.len()].copy_from_slice(&head);
     let chained = std::io::Cursor::new(head).chain(raw);
     let mut r: Box<dyn Read> = if magic == [0x1f, 0x8b] {
-        Box::new(flate2::read::GzDecoder::new(chained))
+        Box::new(flate2::read::MultiGzDecoder::new(chained))
     } else {
         Box::new(chained)
     };

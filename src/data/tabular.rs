@@ -184,57 +184,65 @@ impl Table {
         csv_err(path, line, what)
     }
 
-    /// That the fields agree (a table built by hand may not): every row has one cell per
-    /// column and one line number, and the appended columns' lines too. [`Error::Csv`]
-    /// naming the first row that does not.
-    pub fn check(&self) -> Result<()> {
-        let bad = |what: String| Err(csv_err(&self.path, 0, what));
+    /// Whether the table is rectangular and `rows` are its rows: every row holds
+    /// `columns.len()` cells, `lines` holds one line number per row (and so do the
+    /// [`Table::appended`] columns' lines), and every index in `rows` is `< len()`.
+    /// [`read_csv`] and [`read_table`] build such tables; one built by hand (the fields
+    /// are public) may not be. Errors: [`Error::Shape`] naming the first row (0-based
+    /// index) that breaks the rule, so that [`Preprocessor`] refuses it instead of
+    /// panicking.
+    pub fn check_rows(&self, rows: &[usize]) -> Result<()> {
         if self.lines.len() != self.rows.len() {
-            return bad(format!(
-                "malformed table: {} line numbers for {} rows",
-                self.lines.len(),
-                self.rows.len()
-            ));
+            return Err(Error::Shape {
+                context: format!("table {}: line numbers", self.path.display()),
+                got: vec![self.lines.len()],
+                expected: format!("one per row ({})", self.rows.len()),
+            });
         }
-        if let Some(a) = &self.appended
-            && (a.lines.len() != self.rows.len() || a.first_column > self.columns.len())
+        if let Some(a) = &self.appended {
+            if a.lines.len() != self.rows.len() {
+                return Err(Error::Shape {
+                    context: format!(
+                        "table {}: line numbers of {}",
+                        self.path.display(),
+                        a.path.display()
+                    ),
+                    got: vec![a.lines.len()],
+                    expected: format!("one per row ({})", self.rows.len()),
+                });
+            }
+            if a.first_column > self.columns.len() {
+                return Err(Error::Shape {
+                    context: format!(
+                        "table {}: first column of {}",
+                        self.path.display(),
+                        a.path.display()
+                    ),
+                    got: vec![a.first_column],
+                    expected: format!("a column index <= {}", self.columns.len()),
+                });
+            }
+        }
+        if let Some((i, r)) = self
+            .rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != self.columns.len())
         {
-            return bad(format!(
-                "malformed table: columns appended from {} at column {} of {}, with {} line numbers for {} rows",
-                a.path.display(),
-                a.first_column,
-                self.columns.len(),
-                a.lines.len(),
-                self.rows.len()
-            ));
+            return Err(Error::Shape {
+                context: format!("table {}: cells of row {i}", self.path.display()),
+                got: vec![r.len()],
+                expected: format!("{} cells, one per column", self.columns.len()),
+            });
         }
-        match self.rows.iter().position(|r| r.len() != self.columns.len()) {
-            None => Ok(()),
-            Some(r) => Err(csv_err(
-                &self.path,
-                self.lines[r],
-                format!(
-                    "malformed table: row {r} has {} cells for {} columns",
-                    self.rows[r].len(),
-                    self.columns.len()
-                ),
-            )),
+        if let Some(&i) = rows.iter().find(|&&i| i >= self.rows.len()) {
+            return Err(Error::Shape {
+                context: format!("table {}: row index", self.path.display()),
+                got: vec![i],
+                expected: format!("row indices < {} (the number of rows)", self.rows.len()),
+            });
         }
-    }
-
-    /// [`Error::Csv`] naming the first of `rows` that is not a row index of the table.
-    fn check_rows(&self, rows: &[usize]) -> Result<()> {
-        match rows.iter().find(|&&r| r >= self.len()) {
-            None => Ok(()),
-            Some(r) => Err(csv_err(
-                &self.path,
-                0,
-                format!(
-                    "row index {r} is out of range: the table has {} rows",
-                    self.len()
-                ),
-            )),
-        }
+        Ok(())
     }
 }
 
@@ -248,6 +256,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     let raw = crate::fs::read_file(path, MAX_CSV_BYTES)?;
     let out = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = vec![];
+        // Every member of a concatenated gzip file (`cat a.gz b.gz`, bgzip), not the first only.
         flate2::read::MultiGzDecoder::new(&raw[..])
             .take(MAX_CSV_BYTES + 1)
             .read_to_end(&mut out)
@@ -559,13 +568,13 @@ pub fn read_table(spec: &CsvSpec) -> Result<Table> {
                 })
                 .collect()
         };
-        if let Some(d) = names.iter().find(|n| t.columns.contains(n)) {
+        if let Some(dup) = names.iter().find(|n| t.columns.contains(n)) {
             return Err(csv_err(
                 tp,
                 0,
                 format!(
-                    "the header's column name {} is in {} too: a target file's columns need names of their own",
-                    shown(d),
+                    "the column {} is in both {} and the target file: rename one (data.csv.target names a column of either)",
+                    shown(dup),
                     spec.path.display()
                 ),
             ));
@@ -627,20 +636,32 @@ pub struct Preprocessor {
     pub unseen: Unseen,
 }
 
-/// A cell as a finite f32, or [`Error::Csv`] naming its file, line, column and value.
+/// A cell as a finite f32, or [`Error::Csv`] naming its file, line, column and value,
+/// with a hint when the cell looks like a category or like several cells run together.
 fn number(t: &Table, r: usize, c: usize, role: &str) -> Result<f32> {
     let cell = &t.rows[r][c];
     match cell.parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
-        _ => Err(t.cell_err(
-            r,
-            c,
-            format!(
-                "{role} column {}: {} is not a finite number",
-                shown(&t.columns[c]),
-                shown(cell)
-            ),
-        )),
+        _ => {
+            let hint = if cell.split_whitespace().count() > 1 || cell.contains([';', '\t', '|']) {
+                " (several values in one cell: is data.csv.delimiter right?)"
+            } else if cell.chars().any(char::is_alphabetic)
+                && !cell.to_ascii_lowercase().contains("inf")
+            {
+                " (text: list the column in data.csv.categorical to one-hot encode it)"
+            } else {
+                ""
+            };
+            Err(t.cell_err(
+                r,
+                c,
+                format!(
+                    "{role} column {}: {} is not a finite number{hint}",
+                    shown(&t.columns[c]),
+                    shown(cell)
+                ),
+            ))
+        }
     }
 }
 
@@ -687,31 +708,24 @@ enum Stat<'a> {
 }
 
 impl Preprocessor {
-    /// Fit on the rows `train` of `table` for `task`, as `spec` says. The training rows are
-    /// read in file order, each from left to right, and the first problem is reported.
-    /// Errors ([`Error::Csv`] naming the file, and the line, column and value of a cell):
-    /// unknown column names, a column named twice in `target`, `features` or
-    /// `categorical`, no feature column, a target also a feature, a row index out of
-    /// range, a missing target, a missing feature value with [`Missing::Error`], a
-    /// non-numeric cell in a numeric column or a regression or multi-label target, a
-    /// multi-label target outside [0, 1], a binary target with other than 2 classes, a
-    /// multiclass target with fewer than 2, a multi-label task with one target column or a
-    /// classification task with several.
+    /// Fit on the rows `train` of `table` for `task`, as `spec` says. Only the `train`
+    /// rows are read (cells of the other rows are checked when they are transformed), in
+    /// file order whatever the order of `train`, each from left to right, and the first
+    /// problem is reported. Errors ([`Error::Csv`] naming the file, and the line, column
+    /// and value of a cell): unknown column names, a column listed twice in `target`,
+    /// `features` or `categorical`, no feature column, a target also a feature, a missing
+    /// target, a missing feature value with [`Missing::Error`], a non-numeric cell in a
+    /// numeric column or a regression or multi-label target, a multi-label target outside
+    /// [0, 1], a binary target with other than 2 classes or a class number written two
+    /// ways ("1" and "1.0"), a multiclass target with fewer than 2, a multi-label task
+    /// with one target column or a classification task with several. [`Error::Shape`]: a
+    /// `train` index that is not a row of `table`, or a table that is not rectangular
+    /// ([`Table::check_rows`]).
     pub fn fit(spec: &CsvSpec, table: &Table, task: Task, train: &[usize]) -> Result<Self> {
-        table.check()?;
+        table.check_rows(train)?;
         let err = |what: String| csv_err(&table.path, 0, what);
         if spec.target.is_empty() {
             return Err(err("no target column: set data.target".into()));
-        }
-        for (key, list) in [
-            ("data.target", &spec.target),
-            ("data.features", &spec.features),
-            ("data.categorical", &spec.categorical),
-        ] {
-            let mut seen = std::collections::HashSet::new();
-            if let Some(d) = list.iter().find(|n| !seen.insert(n.as_str())) {
-                return Err(err(format!("{key} names the column {} twice", shown(d))));
-            }
         }
         let n_t = spec.target.len();
         match task {
@@ -752,6 +766,19 @@ impl Preprocessor {
         if fnames.is_empty() {
             return Err(err("no feature column: every column is a target".into()));
         }
+        for (list, what) in [
+            (&spec.target, "data.csv.target"),
+            (&fnames, "data.csv.features"),
+            (&spec.categorical, "data.csv.categorical"),
+        ] {
+            if let Some(d) = list
+                .iter()
+                .enumerate()
+                .find(|(i, n)| list[..*i].contains(n))
+            {
+                return Err(err(format!("{what} lists the column {} twice", shown(d.1))));
+            }
+        }
         for c in &spec.categorical {
             table.column(c, "categorical")?;
             if !fnames.contains(c) {
@@ -764,7 +791,6 @@ impl Preprocessor {
         if train.is_empty() {
             return Err(err("no training rows to fit the preprocessing on".into()));
         }
-        table.check_rows(train)?;
         // The cells used: (table column, Some(feature index) or None for a target), in the
         // file's column order.
         let mut used: Vec<(usize, Option<usize>)> = vec![];
@@ -807,7 +833,7 @@ impl Preprocessor {
                             r,
                             c,
                             format!(
-                                "feature column {}: missing value {} (set data.missing = \"impute\" to fill it with the training mean or most frequent value)",
+                                "feature column {}: missing value {} (set missing = \"impute\" in [data.csv] to fill missing features with the training mean or most frequent value)",
                                 shown(&table.columns[c]),
                                 shown(v)
                             ),
@@ -876,6 +902,21 @@ impl Preprocessor {
                     .iter()
                     .all(|s| s.parse::<f64>().is_ok_and(f64::is_finite))
                 {
+                    // "1" and "1.0" are one number written two ways: refuse rather than
+                    // make two classes of it.
+                    let mut v: Vec<(f64, &String)> = names
+                        .iter()
+                        .map(|s| (s.parse::<f64>().unwrap_or(0.0), s))
+                        .collect();
+                    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    if let Some(w) = v.windows(2).find(|w| w[0].0 == w[1].0) {
+                        return Err(err(format!(
+                            "the target {} holds {} and {}, one number written two ways: write each class one way",
+                            shown(&spec.target[0]),
+                            shown(w[0].1),
+                            shown(w[1].1)
+                        )));
+                    }
                     names.sort_by(|a, b| {
                         let (x, y) = (
                             a.parse::<f64>().unwrap_or(0.0),
@@ -939,11 +980,10 @@ impl Preprocessor {
         v
     }
 
-    /// The table checked for encoding `rows`: consistent, the indices in range, and the
+    /// The table checked for encoding `rows` ([`Table::check_rows`]), and the
     /// encoded features and targets within the host's memory ([`Error::TooLarge`]: a categorical
     /// column with many distinct values one-hot encodes to rows × values floats).
     fn check_input(&self, table: &Table, rows: &[usize]) -> Result<()> {
-        table.check()?;
         table.check_rows(rows)?;
         let f = self.features();
         let bytes = f
@@ -1037,7 +1077,7 @@ impl Preprocessor {
                             r,
                             c,
                             format!(
-                                "categorical column {}: {} was not seen in the training rows (known: {}); set data.unseen = \"zeros\" to encode it as all zeros",
+                                "categorical column {}: {} was not seen in the training rows (known: {}); set unseen = \"zeros\" in [data.csv] (and train again) to encode unseen categories as all zeros",
                                 shown(name),
                                 shown(v),
                                 shown_list(vocabulary)
@@ -1095,11 +1135,12 @@ impl Preprocessor {
     }
 
     /// The encoded features of rows `rows` of `table` (columns found by name), row-major
-    /// `[rows, features()]`. Errors ([`Error::Csv`] naming the file, line, column and
-    /// value; the first in file order): a feature column not in the table, a row index out
-    /// of range, a missing value with [`Missing::Error`], a non-numeric cell, a category
-    /// unseen in training with [`Unseen::Error`]; [`Error::TooLarge`] when the encoded
-    /// features would not fit in memory.
+    /// `[rows, features()]`. The table needs only the feature columns (a prediction input
+    /// may lack the targets). Errors ([`Error::Csv`] naming the file, line, column and
+    /// value; the first in file order): a feature column not in the table, a missing
+    /// value with [`Missing::Error`], a non-numeric cell, a category unseen in training
+    /// with [`Unseen::Error`]; [`Error::Shape`] as [`Table::check_rows`];
+    /// [`Error::TooLarge`] when the encoded features would not fit in memory.
     pub fn transform_features(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
         self.check_input(table, rows)?;
         let idx = self.feature_columns(table)?;
@@ -1225,5 +1266,65 @@ impl Preprocessor {
                 classes.map_or("no".into(), |n| n.to_string())
             )),
         }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let spec = CsvSpec {
+            target: vec!["y".into()],
+            ..Default::default()
+        };
+        parse_csv(b"a,y\n1,0\n2,1\n", Path::new("t.csv"), &spec).unwrap()
+    }
+
+    fn spec() -> CsvSpec {
+        CsvSpec {
+            target: vec!["y".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn row_indices_past_the_table_are_shape_errors_not_panics() {
+        let t = table();
+        let e = Preprocessor::fit(&spec(), &t, Task::Binary, &[0, 2]).unwrap_err();
+        assert!(matches!(&e, Error::Shape { got, .. } if got == &[2]), "{e}");
+        let pre = Preprocessor::fit(&spec(), &t, Task::Binary, &[0, 1]).unwrap();
+        for e in [
+            pre.transform_features(&t, &[5]).unwrap_err(),
+            pre.transform_targets(&t, &[1, 9]).unwrap_err(),
+            pre.dataset(&t, &[usize::MAX]).unwrap_err(),
+        ] {
+            assert!(
+                matches!(e, Error::Shape { .. }) && e.to_string().contains("< 2"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn hand_built_ragged_tables_are_shape_errors_not_panics() {
+        let mut t = table();
+        t.rows[1].pop();
+        let e = Preprocessor::fit(&spec(), &t, Task::Binary, &[0]).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(&e, Error::Shape { got, .. } if got == &[1]) && msg.contains("row 1"),
+            "{msg}"
+        );
+        let mut t = table();
+        t.lines.pop();
+        let e = Preprocessor::fit(&spec(), &t, Task::Binary, &[0]).unwrap_err();
+        assert!(e.to_string().contains("line numbers"), "{e}");
+    }
+
+    #[test]
+    fn check_rows_accepts_what_parse_csv_builds() {
+        let t = table();
+        assert!(t.check_rows(&[]).is_ok());
+        assert!(t.check_rows(&[1, 0, 1]).is_ok());
     }
 }

@@ -231,6 +231,88 @@ impl Sequential {
             .linear(10)
     }
 
+    /// The equivalent PyTorch modules, one per layer at the same index (so the parameter
+    /// names agree with `nn.Sequential(*modules).state_dict()`): `Linear(784, 512)`,
+    /// `BatchNorm1d(512)`, `ReLU()`, `Dropout(p=0.5)`, `Conv2d(1, 32, kernel_size=5,
+    /// stride=1, padding=0)`, `MaxPool2d(kernel_size=2, stride=2)`, `Flatten()`, ... The
+    /// augmentation layer, which inference skips, is `Identity()`; classic dropout and
+    /// DropConnect have no PyTorch module and are named `Dropout(p=…)` with a comment.
+    pub fn torch_modules(&self) -> Vec<String> {
+        let mut out = vec![];
+        let mut f = self.in_features;
+        let mut img = self.image;
+        for layer in &self.layers {
+            let m = match layer {
+                Layer::Linear(o) => {
+                    let m = format!(
+                        "Linear({f}, {}, bias={})",
+                        o.out,
+                        if o.bias { "True" } else { "False" }
+                    );
+                    f = o.out;
+                    if o.dropconnect > 0.0 {
+                        format!("{m}  # DropConnect p={} in training", o.dropconnect)
+                    } else {
+                        m
+                    }
+                }
+                Layer::BatchNorm { eps, momentum } => {
+                    format!("BatchNorm1d({f}, eps={eps}, momentum={momentum})")
+                }
+                Layer::Act(Act::Relu) => "ReLU()".into(),
+                Layer::Act(Act::Tanh) => "Tanh()".into(),
+                Layer::Act(Act::Sigmoid) => "Sigmoid()".into(),
+                Layer::Dropout { p, kind } => match kind {
+                    DropoutKind::Inverted => format!("Dropout(p={p})"),
+                    DropoutKind::Classic => {
+                        format!("Dropout(p={p})  # classic: inference scales by {}", 1.0 - p)
+                    }
+                },
+                Layer::Conv2d {
+                    out,
+                    k,
+                    stride,
+                    pad,
+                    ..
+                } => {
+                    let (c, h, w) = img.unwrap_or((0, 0, 0));
+                    let oh = (h + 2 * pad).saturating_sub(*k) / stride.max(&1) + 1;
+                    let ow = (w + 2 * pad).saturating_sub(*k) / stride.max(&1) + 1;
+                    img = Some((*out, oh, ow));
+                    f = out * oh * ow;
+                    format!("Conv2d({c}, {out}, kernel_size={k}, stride={stride}, padding={pad})")
+                }
+                Layer::MaxPool2d { k, stride } | Layer::AvgPool2d { k, stride } => {
+                    let (c, h, w) = img.unwrap_or((0, 0, 0));
+                    let (oh, ow) = (
+                        h.saturating_sub(*k) / stride.max(&1) + 1,
+                        w.saturating_sub(*k) / stride.max(&1) + 1,
+                    );
+                    img = Some((c, oh, ow));
+                    f = c * oh * ow;
+                    let kind = if matches!(layer, Layer::MaxPool2d { .. }) {
+                        "Max"
+                    } else {
+                        "Avg"
+                    };
+                    format!("{kind}Pool2d(kernel_size={k}, stride={stride})")
+                }
+                Layer::BatchNorm2d { eps, momentum } => {
+                    let c = img.map_or(0, |i| i.0);
+                    format!("BatchNorm2d({c}, eps={eps}, momentum={momentum})")
+                }
+                Layer::Dropout2d(p) => format!("Dropout2d(p={p})"),
+                Layer::Flatten => {
+                    img = None;
+                    "Flatten()".into()
+                }
+                Layer::Augment(_) => "Identity()  # augmentation, training only".into(),
+            };
+            out.push(m);
+        }
+        out
+    }
+
     /// Lower to a differentiated graph ending in the model's loss (softmax cross-entropy
     /// unless [`Sequential::loss`] set another).
     pub fn build(&self) -> Result<Graph> {

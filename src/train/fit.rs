@@ -261,6 +261,7 @@ impl Trainer {
         };
         let start = history.epochs.len() as u64;
         let mut metrics_note = false;
+        let mut curves = Curves::default();
         for epoch in start..cfg.epochs {
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(s, epoch)?;
@@ -303,6 +304,7 @@ impl Trainer {
             };
             let st = train_epoch_with(s, train, &ecfg, cfg.seed, epoch, &mut hook)?;
             if st.interrupted {
+                self.curves(&history, &mut curves, true);
                 return Err(self.interrupted(s, callbacks, &history, epoch, st.batches_done)?);
             }
             if st.dropped_samples > 0 && epoch == start && cfg.verbose {
@@ -373,6 +375,7 @@ impl Trainer {
                 append(csv, &csv_row(&log, &columns))?;
                 append(jsonl, &epoch_json(&log).to_string())?;
             }
+            self.curves(&history, &mut curves, false);
             if cfg.verbose {
                 let f = |k: &str| log.get(k).map_or("-".to_string(), |v| format!("{v:.4}"));
                 let (acc, short) = if task == Task::Regression {
@@ -418,11 +421,35 @@ impl Trainer {
         for cb in callbacks.iter_mut() {
             cb.on_train_end(s, &mut history)?;
         }
-        if let Some(d) = &cfg.log_dir {
-            plot::learning_curves(&history, &d.join("curves.png"), &d.join("curves.svg"))?;
-        }
+        self.curves(&history, &mut curves, true);
         Ok(history)
     }
+
+    /// Rewrite the learning curves (with a log folder): at most once a second while
+    /// training (a killed run keeps recent curves without small models paying a plot per
+    /// epoch), and always when `force`d (the end, an interrupt). A plot that fails (no
+    /// usable font, a full disk) is a warning printed once: the history, the metrics files
+    /// and the checkpoints never depend on it.
+    fn curves(&self, history: &History, state: &mut Curves, force: bool) {
+        let Some(d) = &self.cfg.log_dir else { return };
+        if !force && state.last.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
+            return;
+        }
+        state.last = Some(Instant::now());
+        if let Err(e) = plot::learning_curves(history, &d.join("curves.png"), &d.join("curves.svg"))
+            && !state.warned
+        {
+            eprintln!("warning: learning curves not drawn: {e}");
+            state.warned = true;
+        }
+    }
+}
+
+/// When the curves were last drawn, and whether a failure was reported.
+#[derive(Default)]
+struct Curves {
+    last: Option<Instant>,
+    warned: bool,
 }
 
 impl Trainer {

@@ -13,26 +13,23 @@ use plotters::prelude::*;
 use super::history::History;
 use crate::error::{Error, Result};
 
-/// Fonts tried, in order, for the labels (DejaVu is Debian's `fonts-dejavu-core`).
-const FONTS: [&str; 3] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-];
+/// DejaVu Sans (Bitstream Vera licence, `assets/fonts/LICENSE-DejaVu`), embedded so that a
+/// plot never depends on the fonts a system has.
+const EMBEDDED_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
+/// Register the labels' font once: `SHADEPROP_FONT` (a TrueType file) when set and
+/// readable, else the embedded DejaVu Sans.
 pub(crate) fn ensure_font() -> std::result::Result<(), String> {
     static FONT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     FONT.get_or_init(|| {
-        let path = std::env::var("SHADEPROP_FONT").ok();
-        let candidates = path.iter().map(String::as_str).chain(FONTS);
-        for p in candidates {
-            if let Ok(bytes) = std::fs::read(p) {
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                return plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-                    .map_err(|_| format!("{p} is not a usable font"));
-            }
-        }
-        Err(format!("no TrueType font found (tried {FONTS:?}; set SHADEPROP_FONT or install fonts-dejavu-core)"))
+        let custom = std::env::var("SHADEPROP_FONT").ok().and_then(|p| {
+            std::fs::read(&p)
+                .ok()
+                .map(|b| -> &'static [u8] { Box::leak(b.into_boxed_slice()) })
+        });
+        let bytes = custom.unwrap_or(EMBEDDED_FONT);
+        plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| "the font is not a usable TrueType font (SHADEPROP_FONT?)".to_string())
     })
     .clone()
 }
