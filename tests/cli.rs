@@ -1325,3 +1325,42 @@ fn predict_follows_the_task_and_never_replaces_its_input() {
     );
     assert_eq!(std::fs::read(&copy).unwrap(), before);
 }
+
+/// `train.monitor` must name a metric the run records (a regression run has no accuracy:
+/// monitoring it silently disabled early stopping and the best checkpoint); the task's own
+/// validation metrics are accepted for tables.
+#[test]
+fn the_monitor_must_be_a_metric_the_run_records() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tmp("monitor");
+    let cfg = d.join("reg.toml");
+    let o = d.join("out");
+    let text = |monitor: &str| {
+        format!(
+            "task = \"regression\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\ntarget_file = \"{}\"\ndelimiter = \"whitespace\"\nheader = false\ntarget = [\"target\"]\n[model]\npreset = \"mlp\"\nhidden = [4]\nbatch_norm = false\ndropout = 0.0\n[optimizer]\nlr = 0.001\n[train]\nepochs = 2\nmonitor = \"{monitor}\"\n",
+            root.join("data/sklearn/diabetes_data_raw.csv.gz").display(),
+            root.join("data/sklearn/diabetes_target.csv.gz").display()
+        )
+    };
+    let train = [
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+    ];
+    fails_with(
+        &train,
+        Some((&cfg, &text("val_accuracy"))),
+        &["train.monitor", "val_mae", "val_r2_score"],
+    );
+    assert!(!o.exists(), "a refused config leaves nothing behind");
+    std::fs::write(&cfg, text("val_r2_score")).unwrap();
+    let st = bin().args(train).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}

@@ -882,6 +882,7 @@ impl Preprocessor {
     /// Rows `rows` of `table` as a [`Dataset`] of this task (features and targets as
     /// above, then checked by [`Dataset::for_task`]).
     pub fn dataset(&self, table: &Table, rows: &[usize]) -> Result<Dataset> {
+        self.check_size(rows.len())?;
         let x = self.transform_features(table, rows)?;
         let y = self.transform_targets(table, rows)?;
         let width = match self.task {
@@ -889,7 +890,54 @@ impl Preprocessor {
             Task::Binary => 1,
             _ => self.targets.len(),
         };
-        Dataset::for_task(self.task, x, y, self.features(), width)
+        // A target the task cannot take is named by its file line, not its index here.
+        let lines: Vec<usize> = rows
+            .iter()
+            .map(|&r| table.lines.get(r).copied().unwrap_or(0))
+            .collect();
+        Dataset::for_task(self.task, x, y, self.features(), width).map_err(|e| {
+            e.in_data(
+                &format!("{} (rows are file lines)", table.path.display()),
+                |r| lines.get(r).copied().unwrap_or(r),
+            )
+        })
+    }
+
+    /// The encoded table of `rows` rows must fit the kernels' element counts and the host's
+    /// memory: a categorical column of 200,000 distinct values one-hot encodes to 200,000
+    /// features per row. Checked before anything is allocated; the error names the widest
+    /// categorical column.
+    fn check_size(&self, rows: usize) -> Result<()> {
+        let f = self.features();
+        let n = rows.checked_mul(f);
+        let bytes = n.and_then(crate::limits::f32_bytes);
+        if n.is_none_or(|n| n > crate::limits::MAX_ELEMENTS)
+            || bytes.is_none_or(|b| b > crate::limits::host_memory_bytes())
+        {
+            let widest = self
+                .columns
+                .iter()
+                .filter_map(|c| match c {
+                    Column::Categorical {
+                        name, vocabulary, ..
+                    } => Some((vocabulary.len(), name)),
+                    Column::Numeric { .. } => None,
+                })
+                .max();
+            return Err(Error::too_large(
+                "the encoded table",
+                format!(
+                    "{rows} rows × {f} features{}",
+                    widest.map_or(String::new(), |(k, name)| format!(
+                        " (categorical column {} has {k} distinct values)",
+                        shown(name)
+                    ))
+                ),
+                bytes,
+                "a one-hot encoding that fits the host's memory and 2^32 − 1 values: drop or bucket high-cardinality categorical columns",
+            ));
+        }
+        Ok(())
     }
 
     /// As JSON (stored in checkpoints).
