@@ -31,6 +31,14 @@ fn sigmoid_(x: f32) -> f32 {
     return e / (1.0 + e);
 }
 
+// A row whose target is invalid: zero gradient over its n outputs, NaN loss, metric 0.
+fn invalid_row(r: u32, n: u32, sw: f32) {
+    for (var c = 0u; c < n; c++) { out0[r * n + c] = 0.0; }
+    out1[3u * r] = bitcast<f32>(0x7FC00000u);
+    out1[3u * r + 1u] = 0.0;
+    out1[3u * r + 2u] = sw;
+}
+
 // PyTorch's BCEWithLogitsLoss(pos_weight), per element:
 //   l = p_c·t·softplus(-z) + (1 - t)·softplus(z),
 //   dz = S·(g_i/K)·(σ(z)·(p_c·t + 1 - t) - p_c·t).
@@ -62,10 +70,7 @@ fn bce_logits(@builtin(global_invocation_id) gid: vec3<u32>) {
         ok += select(0.0, 1.0, (z > 0.0) == (t > 0.5));
     }
     if (bad) {
-        for (var c = 0u; c < K; c++) { out0[r * K + c] = 0.0; }
-        out1[3u * r] = bitcast<f32>(0x7FC00000u);
-        out1[3u * r + 1u] = 0.0;
-        out1[3u * r + 2u] = sw;
+        invalid_row(r, K, sw);
         return;
     }
     out1[3u * r] = sw * (loss / f32(K));
@@ -118,10 +123,7 @@ fn regression_loss(@builtin(global_invocation_id) gid: vec3<u32>) {
         out0[r * T + c] = per * dl;
     }
     if (bad) {
-        for (var c = 0u; c < T; c++) { out0[r * T + c] = 0.0; }
-        out1[3u * r] = bitcast<f32>(0x7FC00000u);
-        out1[3u * r + 1u] = 0.0;
-        out1[3u * r + 2u] = sw;
+        invalid_row(r, T, sw);
         return;
     }
     out1[3u * r] = sw * (loss / f32(T));

@@ -32,3 +32,8 @@ pub fn host_memory_bytes() -> u128 {
         .and_then(|t| Some((kb(&t, "MemTotal:")? + kb(&t, "SwapTotal:").unwrap_or(0)) * 1024))
         .unwrap_or(isize::MAX as u128)
 }
+
+/// The smallest and largest non-zero weight accepted (sample, class and positive
+/// weights): the weighted sums of a batch and of an epoch stay inside f32 with room to
+/// spare (a weight of 1e38 overflowed them, one of 1e-40 underflowed its gradient factor).
+pub const WEIGHT_RANGE: (f32, f32) = (1e-30, 1e30);

@@ -1162,14 +1162,7 @@ fn predict_input_does_not_skip_the_users_first_row() {
     assert!(csv.exists(), "run scripts/fetch-data.sh --tabular");
     let d = tmp("skiprows");
     let cfg = d.join("bc.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "task = \"binary\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\nheader = false\nskip_rows = 1\ntarget = [\"30\"]\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = 2\nbatch = 32\n",
-            csv.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, breast_cancer_config(&csv, 2)).unwrap();
     let run = d.join("run");
     let st = bin()
         .args([
@@ -1228,10 +1221,7 @@ fn predict_follows_the_task_and_never_replaces_its_input() {
     let csv = root.join("data/sklearn/breast_cancer.csv");
     assert!(csv.exists(), "run scripts/fetch-data.sh --tabular");
     let d = tmp("predict-task");
-    let text = format!(
-        "task = \"binary\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\nheader = false\nskip_rows = 1\ntarget = [\"30\"]\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = 5\nbatch = 32\n",
-        csv.display()
-    );
+    let text = breast_cancer_config(&csv, 5);
     let cfg = d.join("bc.toml");
     std::fs::write(&cfg, &text).unwrap();
     let run = d.join("run");
@@ -1324,4 +1314,52 @@ fn predict_follows_the_task_and_never_replaces_its_input() {
         &["--output", "other than --input"],
     );
     assert_eq!(std::fs::read(&copy).unwrap(), before);
+}
+
+/// `train.monitor` must name a metric the run records (a regression run has no accuracy:
+/// monitoring it silently disabled early stopping and the best checkpoint); the task's own
+/// validation metrics are accepted for tables.
+#[test]
+fn the_monitor_must_be_a_metric_the_run_records() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tmp("monitor");
+    let cfg = d.join("reg.toml");
+    let o = d.join("out");
+    let text = |monitor: &str| {
+        format!(
+            "task = \"regression\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\ntarget_file = \"{}\"\ndelimiter = \"whitespace\"\nheader = false\ntarget = [\"target\"]\n[model]\npreset = \"mlp\"\nhidden = [4]\nbatch_norm = false\ndropout = 0.0\n[optimizer]\nlr = 0.001\n[train]\nepochs = 2\nmonitor = \"{monitor}\"\n",
+            root.join("data/sklearn/diabetes_data_raw.csv.gz").display(),
+            root.join("data/sklearn/diabetes_target.csv.gz").display()
+        )
+    };
+    let train = [
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        o.to_str().unwrap(),
+        "--quiet",
+    ];
+    fails_with(
+        &train,
+        Some((&cfg, &text("val_accuracy"))),
+        &["train.monitor", "val_mae", "val_r2_score"],
+    );
+    assert!(!o.exists(), "a refused config leaves nothing behind");
+    std::fs::write(&cfg, text("val_r2_score")).unwrap();
+    let st = bin().args(train).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+/// A binary run config on scikit-learn's breast-cancer table (its first line skipped,
+/// columns named by index, "30" the target): a small MLP on the CPU for `epochs`.
+fn breast_cancer_config(csv: &Path, epochs: usize) -> String {
+    format!(
+        "task = \"binary\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\nheader = false\nskip_rows = 1\ntarget = [\"30\"]\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = {epochs}\nbatch = 32\n",
+        csv.display()
+    )
 }

@@ -985,6 +985,19 @@ fn datasets_of_every_task_from_slices_are_validated() {
     let b = Dataset::for_task(Task::Binary, x, vec![0.0, 1.0, 0.0, 1.0], 3, 1).unwrap();
     assert!(b.clone().with_weights(vec![1.0; 3]).is_err());
     assert!(b.clone().with_weights(vec![1.0, -1.0, 1.0, 1.0]).is_err());
+    // Out of range (the weighted sums would leave f32), or all zero (nothing trains).
+    assert!(b.clone().with_weights(vec![1e38, 1.0, 1.0, 1.0]).is_err());
+    let all_zero = Dataset {
+        weights: Some(vec![0.0; 4]),
+        ..b.clone()
+    };
+    assert!(
+        all_zero
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("all 4 zero")
+    );
     let w = b.with_weights(vec![10.0, 20.0, 30.0, 40.0]).unwrap();
     let (tr, va) = w.split(0.5, 3).unwrap();
     for d in [tr, va] {

@@ -323,6 +323,12 @@ backend_test!(bad_targets_and_weights_are_named, |w: Which| {
         matches!(e, Error::Target { row: 2, .. }) && e.to_string().contains("sample weight"),
         "{name}: {e}"
     );
+    sw[2] = 1e38;
+    let e = s.train_batch_weighted(&x, &y, Some(&sw)).unwrap_err();
+    assert!(
+        matches!(e, Error::Target { row: 2, .. }) && e.to_string().contains("1e30"),
+        "{name}: {e}"
+    );
     let e = s.train_batch_weighted(&x, &y, Some(&sw[..3])).unwrap_err();
     assert!(matches!(e, Error::Shape { .. }), "{name}: {e}");
     let before = s.params().unwrap();
@@ -394,6 +400,30 @@ fn bad_loss_hyperparameters_are_refused() {
             "pos_weight",
         ),
         (Loss::Huber { delta: 0.0 }, 1, "delta"),
+        // Weights that would overflow or underflow the weighted sums, or train nothing.
+        (
+            Loss::CrossEntropy {
+                label_smoothing: 0.0,
+                class_weights: Some(vec![1e38, 1.0, 1.0]),
+            },
+            3,
+            "[1e-30, 1e30]",
+        ),
+        (
+            Loss::BceWithLogits {
+                pos_weight: Some(vec![1e-40]),
+            },
+            1,
+            "[1e-30, 1e30]",
+        ),
+        (
+            Loss::CrossEntropy {
+                label_smoothing: 0.0,
+                class_weights: Some(vec![0.0; 3]),
+            },
+            3,
+            "all zero",
+        ),
         (
             Loss::Huber {
                 delta: f32::INFINITY,

@@ -1784,3 +1784,39 @@ fn concatenated_gzip_name_collisions_and_twice_written_classes() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Found by breaking the loader: a categorical column of 70,000 distinct values one-hot
+/// encodes to 70,000 × 70,000 values — the process aborted allocating them; now a named
+/// TooLarge before any allocation. A multi-label target outside [0, 1] is named by its
+/// file line (it was its index in a shuffled split), column and value.
+#[test]
+fn huge_encodings_are_refused_and_targets_are_named_by_file_line() {
+    let mut text = String::from("id,v,y\n");
+    for i in 0..70_000 {
+        text.push_str(&format!("id{i},{},{}\n", i % 7, i % 2));
+    }
+    let spec = CsvSpec {
+        target: vec!["y".into()],
+        categorical: vec!["id".into()],
+        ..Default::default()
+    };
+    let t = parse_csv(text.as_bytes(), Path::new("ids.csv"), &spec).unwrap();
+    let rows: Vec<usize> = (0..t.len()).collect();
+    let pre = Preprocessor::fit(&spec, &t, Task::Binary, &rows).unwrap();
+    let e = pre.dataset(&t, &rows).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::TooLarge { .. }), "{msg}");
+    assert!(
+        msg.contains("\"id\"") && msg.contains("70000 distinct"),
+        "{msg}"
+    );
+
+    let spec = CsvSpec {
+        target: vec!["p".into(), "q".into()],
+        ..Default::default()
+    };
+    let t = parse_csv(b"a,p,q\n1,0,1\n2,1,0\n3,0,2\n", Path::new("ml.csv"), &spec).unwrap();
+    let pre = Preprocessor::fit(&spec, &t, Task::Multilabel, &[0, 1]).unwrap();
+    let e = pre.dataset(&t, &[2, 0]).unwrap_err();
+    csv_error_in(e, "ml.csv", 4, &["target column \"q\"", "\"2\"", "[0, 1]"]);
+}

@@ -2,7 +2,7 @@
 //! what was expected.
 
 use super::config::{RunConfig, bad};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 fn one_of(name: &'static str, v: &str, allowed: &[&str], expected: &'static str) -> Result<()> {
     if allowed.contains(&v) {
@@ -192,12 +192,38 @@ impl RunConfig {
         if t.batch == 0 {
             return Err(bad("train.batch", 0, ">= 1"));
         }
-        one_of(
-            "train.monitor",
-            &t.monitor,
-            &["val_loss", "val_accuracy", "loss", "accuracy"],
-            "val_loss, val_accuracy, loss or accuracy",
-        )?;
+        // What the run records: the loss, the task's device metric and, for tables (whose
+        // runs compute them), the validation metrics from predictions.
+        use crate::task::Task;
+        let device: &[&str] = if self.task == Task::Regression {
+            &["loss", "val_loss", "mae", "val_mae"]
+        } else {
+            &["loss", "val_loss", "accuracy", "val_accuracy"]
+        };
+        let predicted: &[&str] = match (d.dataset == "csv", self.task) {
+            (false, _) => &[],
+            (true, Task::Multiclass) => &["val_precision", "val_recall", "val_f1_score"],
+            (true, Task::Binary | Task::Multilabel) => {
+                &["val_precision", "val_recall", "val_f1_score", "val_auc"]
+            }
+            (true, Task::Regression) => &["val_mse", "val_root_mean_squared_error", "val_r2_score"],
+        };
+        if !device.contains(&t.monitor.as_str()) && !predicted.contains(&t.monitor.as_str()) {
+            return Err(Error::Hyperparameter {
+                name: "train.monitor",
+                value: format!("{:?} (task {})", t.monitor, self.task),
+                expected: match (self.task == Task::Regression, d.dataset == "csv") {
+                    (true, true) => {
+                        "loss, val_loss, mae, val_mae, val_mse, val_root_mean_squared_error or val_r2_score"
+                    }
+                    (true, false) => "loss, val_loss, mae or val_mae",
+                    (false, true) => {
+                        "loss, val_loss, accuracy, val_accuracy, val_precision, val_recall, val_f1_score (and val_auc for binary and multilabel)"
+                    }
+                    (false, false) => "val_loss, val_accuracy, loss or accuracy",
+                },
+            });
+        }
         if t.monitor.starts_with("val_") && d.val_fraction == 0.0 {
             return Err(bad(
                 "train.monitor",

@@ -254,9 +254,15 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 match &output {
                     Some(o) => println!("{} rows predicted into {}", p.rows, o.display()),
                     None => {
-                        println!("{}", p.header.join(","));
-                        for l in &p.lines {
-                            println!("{}", l.join(","));
+                        // Through a pipe that closes early (`| head`), stop quietly
+                        // instead of panicking on the broken pipe.
+                        use std::io::Write;
+                        let mut out = std::io::stdout().lock();
+                        let rows = std::iter::once(&p.header).chain(&p.lines);
+                        for l in rows {
+                            if writeln!(out, "{}", l.join(",")).is_err() {
+                                break;
+                            }
                         }
                     }
                 }

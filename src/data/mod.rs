@@ -102,17 +102,23 @@ pub fn check_targets(
     }
 }
 
-/// The first sample weight that is negative or not finite, as [`Error::Target`] naming
-/// its row; `origin` names the data.
+pub use crate::limits::WEIGHT_RANGE;
+
+/// The first sample weight that is negative, not finite, or non-zero outside
+/// [`WEIGHT_RANGE`], as [`Error::Target`] naming its row; `origin` names the data.
 pub fn check_weights(w: &[f32], origin: &str) -> Result<()> {
-    match w.iter().position(|&v| !(v.is_finite() && v >= 0.0)) {
+    let (lo, hi) = WEIGHT_RANGE;
+    match w
+        .iter()
+        .position(|&v| !(v.is_finite() && (v == 0.0 || (lo..=hi).contains(&v))))
+    {
         None => Ok(()),
         Some(i) => Err(Error::Target {
             what: "sample weight",
             value: w[i],
             row: i,
             column: 0,
-            expected: "a finite weight >= 0",
+            expected: "0, or a finite weight in [1e-30, 1e30]",
             origin: origin.into(),
         }),
     }
@@ -224,6 +230,14 @@ impl Dataset {
         )?;
         if let Some(w) = &self.weights {
             check_weights(w, "the dataset")?;
+            // Weights that are all 0 train nothing and report a loss of 0: refused.
+            if !w.is_empty() && w.iter().all(|&v| v == 0.0) {
+                return Err(Error::Hyperparameter {
+                    name: "sample weights",
+                    value: format!("all {} zero", w.len()),
+                    expected: "at least one sample with a weight > 0",
+                });
+            }
         }
         self.check_finite("dataset")
     }

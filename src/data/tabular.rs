@@ -980,41 +980,6 @@ impl Preprocessor {
         v
     }
 
-    /// The table checked for encoding `rows` ([`Table::check_rows`]), and the
-    /// encoded features and targets within the host's memory ([`Error::TooLarge`]: a categorical
-    /// column with many distinct values one-hot encodes to rows × values floats).
-    fn check_input(&self, table: &Table, rows: &[usize]) -> Result<()> {
-        table.check_rows(rows)?;
-        let f = self.features();
-        let bytes = f
-            .checked_add(self.targets.len())
-            .and_then(|w| rows.len().checked_mul(w))
-            .and_then(crate::limits::f32_bytes);
-        let mem = crate::limits::host_memory_bytes();
-        if bytes.is_none_or(|b| b > mem) {
-            let widest = self
-                .columns
-                .iter()
-                .max_by_key(|c| c.width())
-                .map_or(String::new(), |c| {
-                    format!(
-                        "; the widest column, {}, takes {}",
-                        shown(c.name()),
-                        c.width()
-                    )
-                });
-            return Err(Error::too_large(
-                "the encoded features",
-                format!("{} rows × {f} features{widest}", rows.len()),
-                bytes,
-                format!(
-                    "at most the host's memory ({mem} bytes); a categorical column with this many distinct values is likely an identifier, not a category"
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// The table columns of the features, by name.
     fn feature_columns(&self, table: &Table) -> Result<Vec<usize>> {
         self.columns
@@ -1140,9 +1105,11 @@ impl Preprocessor {
     /// value; the first in file order): a feature column not in the table, a missing
     /// value with [`Missing::Error`], a non-numeric cell, a category unseen in training
     /// with [`Unseen::Error`]; [`Error::Shape`] as [`Table::check_rows`];
-    /// [`Error::TooLarge`] when the encoded features would not fit in memory.
+    /// [`Error::TooLarge`] when the encoded features would exceed the host's memory or
+    /// 2^32 − 1 values.
     pub fn transform_features(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
-        self.check_input(table, rows)?;
+        table.check_rows(rows)?;
+        self.check_size(rows.len())?;
         let idx = self.feature_columns(table)?;
         let mut x = Vec::with_capacity(rows.len() * self.features());
         for &r in rows {
@@ -1161,7 +1128,7 @@ impl Preprocessor {
     /// binary (a class unseen in training is [`Error::Csv`]), numbers otherwise (in [0, 1]
     /// for multi-label). Errors as [`Preprocessor::transform_features`].
     pub fn transform_targets(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
-        self.check_input(table, rows)?;
+        table.check_rows(rows)?;
         let idx = self.target_columns(table)?;
         let mut y = Vec::with_capacity(rows.len() * idx.len());
         for &r in rows {
@@ -1178,9 +1145,10 @@ impl Preprocessor {
 
     /// Rows `rows` of `table` as a [`Dataset`] of this task (features and targets as
     /// above, each row's features then its targets, the first error in file order), then
-    /// checked by [`Dataset::for_task`].
+    /// checked by [`Dataset::for_task`] (whose errors name file lines as rows).
     pub fn dataset(&self, table: &Table, rows: &[usize]) -> Result<Dataset> {
-        self.check_input(table, rows)?;
+        table.check_rows(rows)?;
+        self.check_size(rows.len())?;
         let (fi, ti) = (self.feature_columns(table)?, self.target_columns(table)?);
         let mut x = Vec::with_capacity(rows.len() * self.features());
         let mut y = Vec::with_capacity(rows.len() * ti.len());
@@ -1203,7 +1171,54 @@ impl Preprocessor {
             Task::Binary => 1,
             _ => self.targets.len(),
         };
-        Dataset::for_task(self.task, x, y, self.features(), width)
+        // A target the task cannot take is named by its file line, not its index here.
+        let lines: Vec<usize> = rows
+            .iter()
+            .map(|&r| table.lines.get(r).copied().unwrap_or(0))
+            .collect();
+        Dataset::for_task(self.task, x, y, self.features(), width).map_err(|e| {
+            e.in_data(
+                &format!("{} (rows are file lines)", table.path.display()),
+                |r| lines.get(r).copied().unwrap_or(r),
+            )
+        })
+    }
+
+    /// The encoded table of `rows` rows must fit the kernels' element counts and the host's
+    /// memory: a categorical column of 200,000 distinct values one-hot encodes to 200,000
+    /// features per row. Checked before anything is allocated; the error names the widest
+    /// categorical column.
+    fn check_size(&self, rows: usize) -> Result<()> {
+        let f = self.features();
+        let n = rows.checked_mul(f);
+        let bytes = n.and_then(crate::limits::f32_bytes);
+        if n.is_none_or(|n| n > crate::limits::MAX_ELEMENTS)
+            || bytes.is_none_or(|b| b > crate::limits::host_memory_bytes())
+        {
+            let widest = self
+                .columns
+                .iter()
+                .filter_map(|c| match c {
+                    Column::Categorical {
+                        name, vocabulary, ..
+                    } => Some((vocabulary.len(), name)),
+                    Column::Numeric { .. } => None,
+                })
+                .max();
+            return Err(Error::too_large(
+                "the encoded table",
+                format!(
+                    "{rows} rows × {f} features{}",
+                    widest.map_or(String::new(), |(k, name)| format!(
+                        " (categorical column {} has {k} distinct values)",
+                        shown(name)
+                    ))
+                ),
+                bytes,
+                "a one-hot encoding that fits the host's memory and 2^32 − 1 values: drop or bucket high-cardinality categorical columns",
+            ));
+        }
+        Ok(())
     }
 
     /// As JSON (stored in checkpoints).

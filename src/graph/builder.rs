@@ -601,11 +601,22 @@ impl GraphBuilder {
                     expected: what,
                 });
             }
-            if let Some(v) = w.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            let (lo, hi) = crate::limits::WEIGHT_RANGE;
+            if let Some(v) = w
+                .iter()
+                .find(|v| !(v.is_finite() && (**v == 0.0 || (lo..=hi).contains(*v))))
+            {
                 return Err(Error::Hyperparameter {
                     name,
                     value: v.to_string(),
-                    expected: "finite weights >= 0",
+                    expected: "weights of 0 or in [1e-30, 1e30]",
+                });
+            }
+            if w.iter().all(|&v| v == 0.0) {
+                return Err(Error::Hyperparameter {
+                    name,
+                    value: "all zero".into(),
+                    expected: "at least one weight > 0 (all zero, nothing would be learned)",
                 });
             }
             self.g.states.push(StateInfo {

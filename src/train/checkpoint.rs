@@ -256,6 +256,22 @@ fn tensors(
     out
 }
 
+/// Serialize named tensors with metadata as safetensors and write them to `path`
+/// atomically.
+fn write_tensors(path: &Path, all: &[(String, Owned)], md: HashMap<String, String>) -> Result<()> {
+    let views: Vec<(String, TensorView<'_>)> = all
+        .iter()
+        .map(|(n, t)| {
+            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| err(path, format!("tensor {n}: {e}")))
+        })
+        .collect::<Result<_>>()?;
+    let bytes = safetensors::tensor::serialize(views, Some(md))
+        .map_err(|e| err(path, format!("serialize: {e}")))?;
+    crate::fs::write_atomic(path, &bytes)
+}
+
 /// Write a checkpoint of `s` atomically.
 pub fn save(
     path: &Path,
@@ -301,17 +317,7 @@ pub fn save(
     md.insert("history".into(), meta.history.to_string());
     md.insert("callbacks".into(), meta.callbacks.to_string());
     md.insert("checksum".into(), format!("{checksum:016x}"));
-    let views: Vec<(String, TensorView<'_>)> = all
-        .iter()
-        .map(|(n, t)| {
-            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| err(path, format!("tensor {n}: {e}")))
-        })
-        .collect::<Result<_>>()?;
-    let bytes = safetensors::tensor::serialize(views, Some(md))
-        .map_err(|e| err(path, format!("serialize: {e}")))?;
-    crate::fs::write_atomic(path, &bytes)
+    write_tensors(path, &all, md)
 }
 
 /// Load a checkpoint into `s` (parameters, optimizer state, running statistics, step) and
@@ -649,17 +655,7 @@ pub fn save_weights(path: &Path, s: &mut Session, info: &Value) -> Result<()> {
     md.insert("version".into(), VERSION.into());
     md.insert("model".into(), model_signature(s.graph()));
     md.insert("shadeprop".into(), info.to_string());
-    let views: Vec<(String, TensorView<'_>)> = all
-        .iter()
-        .map(|(n, t)| {
-            TensorView::new(t.dtype, t.shape.clone(), &t.bytes)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| err(path, format!("tensor {n}: {e}")))
-        })
-        .collect::<Result<_>>()?;
-    let bytes = safetensors::tensor::serialize(views, Some(md))
-        .map_err(|e| err(path, format!("serialize: {e}")))?;
-    crate::fs::write_atomic(path, &bytes)
+    write_tensors(path, &all, md)
 }
 
 /// Load model weights into `s` from a weights file ([`save_weights`]), a `state_dict` that
