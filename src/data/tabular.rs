@@ -1126,7 +1126,8 @@ impl Preprocessor {
 
     /// The targets of rows `rows`, `[rows, targets()]`: class indices for multiclass and
     /// binary (a class unseen in training is [`Error::Csv`]), numbers otherwise (in [0, 1]
-    /// for multi-label). Errors as [`Preprocessor::transform_features`].
+    /// for multi-label). The table needs only the target columns. Errors as
+    /// [`Preprocessor::transform_features`], about the target columns.
     pub fn transform_targets(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
         table.check_rows(rows)?;
         let idx = self.target_columns(table)?;
