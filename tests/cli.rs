@@ -1103,22 +1103,8 @@ fn a_plot_that_fails_is_a_warning_not_a_lost_run() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let d = tmp("font");
     let run = d.join("run");
-    let st = bin()
+    let st = penguins_train(&run, 3)
         .env("SHADEPROP_FONT", root.join("Cargo.toml"))
-        .args([
-            "train",
-            "--config",
-            root.join("configs/penguins.toml").to_str().unwrap(),
-        ])
-        .args([
-            "--out",
-            run.to_str().unwrap(),
-            "--quiet",
-            "--set",
-            "train.epochs=3",
-            "--set",
-            "backend=cpu",
-        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&st.stderr);
@@ -1129,22 +1115,8 @@ fn a_plot_that_fails_is_a_warning_not_a_lost_run() {
     }
     // Without it, the embedded font draws them.
     let run2 = d.join("run2");
-    let st = bin()
+    let st = penguins_train(&run2, 3)
         .env_remove("SHADEPROP_FONT")
-        .args([
-            "train",
-            "--config",
-            root.join("configs/penguins.toml").to_str().unwrap(),
-        ])
-        .args([
-            "--out",
-            run2.to_str().unwrap(),
-            "--quiet",
-            "--set",
-            "train.epochs=3",
-            "--set",
-            "backend=cpu",
-        ])
         .output()
         .unwrap();
     assert!(st.status.success());
@@ -1161,25 +1133,7 @@ fn predict_input_does_not_skip_the_users_first_row() {
     let csv = root.join("data/sklearn/breast_cancer.csv");
     assert!(csv.exists(), "run scripts/fetch-data.sh --tabular");
     let d = tmp("skiprows");
-    let cfg = d.join("bc.toml");
-    std::fs::write(&cfg, breast_cancer_config(&csv, 2)).unwrap();
-    let run = d.join("run");
-    let st = bin()
-        .args([
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    let run = train_breast_cancer(&d, &csv, 2);
     // Lines 2-4 of the file, without the target column.
     let text = std::fs::read_to_string(&csv).unwrap();
     let rows: Vec<String> = text
@@ -1222,25 +1176,7 @@ fn predict_follows_the_task_and_never_replaces_its_input() {
     assert!(csv.exists(), "run scripts/fetch-data.sh --tabular");
     let d = tmp("predict-task");
     let text = breast_cancer_config(&csv, 5);
-    let cfg = d.join("bc.toml");
-    std::fs::write(&cfg, &text).unwrap();
-    let run = d.join("run");
-    let st = bin()
-        .args([
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            run.to_str().unwrap(),
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        st.status.success(),
-        "{}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    let run = train_breast_cancer(&d, &csv, 5);
     let ck = run.join("checkpoints/best.safetensors");
     let out = bin()
         .args([
@@ -1362,4 +1298,32 @@ fn breast_cancer_config(csv: &Path, epochs: usize) -> String {
         "task = \"binary\"\nbackend = \"cpu\"\n[data]\ndataset = \"csv\"\n[data.csv]\npath = \"{}\"\nheader = false\nskip_rows = 1\ntarget = [\"30\"]\n[model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\ndropout = 0.0\n[train]\nepochs = {epochs}\nbatch = 32\n",
         csv.display()
     )
+}
+
+/// `shadeprop train` of configs/penguins.toml into `out` for `epochs`, on the CPU, quiet.
+fn penguins_train(out: &Path, epochs: usize) -> Command {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut c = bin();
+    c.args([
+        "train",
+        "--config",
+        root.join("configs/penguins.toml").to_str().unwrap(),
+    ])
+    .args(["--out", out.to_str().unwrap(), "--quiet"])
+    .args([
+        "--set",
+        &format!("train.epochs={epochs}"),
+        "--set",
+        "backend=cpu",
+    ]);
+    c
+}
+
+/// Train [`breast_cancer_config`] into `<d>/run` (which must succeed); the run folder.
+fn train_breast_cancer(d: &Path, csv: &Path, epochs: usize) -> PathBuf {
+    let cfg = d.join("bc.toml");
+    std::fs::write(&cfg, breast_cancer_config(csv, epochs)).unwrap();
+    let run = d.join("run");
+    train_ok(&cfg, &run);
+    run
 }
