@@ -1327,3 +1327,30 @@ fn train_breast_cancer(d: &Path, csv: &Path, epochs: usize) -> PathBuf {
     train_ok(&cfg, &run);
     run
 }
+
+/// An override that breaks the config is named as the override (it pointed at a line of
+/// the merged text, which is no file the user has).
+#[test]
+fn set_errors_name_the_override() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let c = root.join("configs/penguins.toml");
+    let o = tmp("set").join("out");
+    let err = fails_with(
+        &[
+            "train",
+            "--config",
+            c.to_str().unwrap(),
+            "--out",
+            o.to_str().unwrap(),
+            "--set",
+            "optimizer.learning_rate=0.1",
+        ],
+        None,
+        &[
+            "with --set optimizer.learning_rate=0.1",
+            "unknown field `learning_rate`",
+        ],
+    );
+    assert_eq!(err, Some(1));
+    assert!(!o.exists());
+}

@@ -59,6 +59,33 @@ pub fn load_with_overrides(path: &Path, set: &[String]) -> Result<RunConfig> {
             .unwrap_or_else(|| toml::Value::String(v.to_string()));
         set_path(&mut table, k.trim(), value)?;
     }
-    let text = toml::to_string(&table).unwrap_or_default();
-    RunConfig::from_toml(&text, path)
+    let merged = toml::to_string(&table).unwrap_or_default();
+    match RunConfig::from_toml(&merged, path) {
+        // The merged text is no file the user has: when the file alone parses, the error
+        // is the overrides', named as such (without the merged text's line numbers).
+        Err(Error::Config { msg, .. })
+            if !set.is_empty() && toml::from_str::<RunConfig>(&text).is_ok() =>
+        {
+            let first = msg
+                .lines()
+                .find(|l| !l.trim().is_empty() && !l.contains("TOML parse error"))
+                .unwrap_or(&msg)
+                .trim();
+            let detail = msg
+                .lines()
+                .rev()
+                .find(|l| {
+                    !l.trim().is_empty()
+                        && !l.trim_start().starts_with('|')
+                        && !l.trim_start().starts_with('^')
+                })
+                .unwrap_or(first)
+                .trim();
+            Err(Error::Config {
+                path: path.to_path_buf(),
+                msg: format!("with --set {}: {detail}", set.join(" --set ")),
+            })
+        }
+        r => r,
+    }
 }
