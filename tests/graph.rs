@@ -430,3 +430,47 @@ fn w_mlp_mixed_precision_plan() {
             .all(|i| !matches!(i.kernel, Kernel::MatMul { half: false, .. }))
     );
 }
+
+/// The model summary: each layer's module, output shape and parameters, counted by hand
+/// for a small CNN, and totals equal to the built graph's for W-MLP and W-CNN.
+#[test]
+fn the_model_summary_counts_what_the_graph_holds() {
+    let small = Sequential::image(1, 8, 8)
+        .conv2d(4, 3, 1, 0)
+        .batch_norm2d()
+        .relu()
+        .max_pool(2, 2)
+        .flatten()
+        .linear(3);
+    let text = small.summary();
+    // conv 1·3·3·4 + 4 = 40; batch norm 2·4 = 8; linear 4·3·3·3 + 3 = 111; total 159.
+    for line in [
+        "Conv2d(1, 4, kernel_size=3, stride=1, padding=0)",
+        "[4, 6, 6]",
+        "[4, 3, 3]",
+        "[36]",
+        "trainable parameters: 159",
+    ] {
+        assert!(text.contains(line), "{line:?} not in\n{text}");
+    }
+    for m in [small, Sequential::w_mlp(0.5), Sequential::w_cnn(0.5)] {
+        let total: usize = m.build().unwrap().param_count();
+        let grouped = {
+            let s = total.to_string();
+            let mut out = String::new();
+            for (i, ch) in s.chars().enumerate() {
+                if i > 0 && (s.len() - i) % 3 == 0 {
+                    out.push(',');
+                }
+                out.push(ch);
+            }
+            out
+        };
+        assert!(
+            m.summary()
+                .contains(&format!("trainable parameters: {grouped},")),
+            "{total}\n{}",
+            m.summary()
+        );
+    }
+}

@@ -86,6 +86,13 @@ pub fn train_with(
     write(&out.join("config.toml"), &cfg.to_toml())?;
     let p = prepare(cfg)?;
     let mut s = session(cfg, &p, !quiet)?;
+    if !quiet {
+        let mut model = cfg.model(p.image, p.outputs())?;
+        if let Some(aug) = cfg.augment(p.stdz.mean, p.stdz.std) {
+            model.layers.insert(0, crate::nn::Layer::Augment(aug));
+        }
+        print!("{}", model.summary());
+    }
     if let Some(w) = &cfg.model.weights {
         crate::train::checkpoint::load_weights(w, &mut s)?;
         if !quiet {

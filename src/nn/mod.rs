@@ -43,6 +43,26 @@ pub enum Layer {
     Augment(augment::Augment),
 }
 
+/// One line of [`Sequential::summary`].
+struct LayerRow {
+    module: String,
+    shape: String,
+    params: usize,
+}
+
+/// `1234567` as `1,234,567`.
+fn group(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 /// Layers applied in order, ending in logits for softmax cross-entropy. Parameter names
 /// follow PyTorch's `nn.Sequential` (`0.weight`, `0.bias`, `1.weight` ...).
 #[derive(Clone, Debug, PartialEq)]
@@ -238,10 +258,48 @@ impl Sequential {
     /// augmentation layer, which inference skips, is `Identity()`; classic dropout and
     /// DropConnect have no PyTorch module and are named `Dropout(p=…)` with a comment.
     pub fn torch_modules(&self) -> Vec<String> {
+        self.layer_table().into_iter().map(|l| l.module).collect()
+    }
+
+    /// A Keras-style summary: one line per layer with its index (the parameter names'
+    /// prefix), its PyTorch module, its output shape per sample (`[C, H, W]` or
+    /// `[features]`) and its trainable parameter count, then the total — the same total
+    /// as the built graph's `param_count`.
+    pub fn summary(&self) -> String {
+        let rows = self.layer_table();
+        let mut out = format!(
+            "{:<5} {:<58} {:<15} {:>12}\n",
+            "layer", "module", "output shape", "parameters"
+        );
+        let input = match self.image {
+            Some((c, h, w)) => format!("[{c}, {h}, {w}]"),
+            None => format!("[{}]", self.in_features),
+        };
+        out += &format!("{:<5} {:<58} {:<15} {:>12}\n", "", "input", input, "");
+        let mut total = 0;
+        for (i, r) in rows.iter().enumerate() {
+            let module = r.module.split("  #").next().unwrap_or(&r.module);
+            out += &format!(
+                "{i:<5} {module:<58} {:<15} {:>12}\n",
+                r.shape,
+                group(r.params)
+            );
+            total += r.params;
+        }
+        out + &format!(
+            "trainable parameters: {}, loss: {}\n",
+            group(total),
+            self.loss.name()
+        )
+    }
+
+    /// Each layer's PyTorch module, output shape and trainable parameter count.
+    fn layer_table(&self) -> Vec<LayerRow> {
         let mut out = vec![];
         let mut f = self.in_features;
         let mut img = self.image;
         for layer in &self.layers {
+            let mut params = 0;
             let m = match layer {
                 Layer::Linear(o) => {
                     let m = format!(
@@ -249,6 +307,7 @@ impl Sequential {
                         o.out,
                         if o.bias { "True" } else { "False" }
                     );
+                    params = f * o.out + if o.bias { o.out } else { 0 };
                     f = o.out;
                     if o.dropconnect > 0.0 {
                         format!("{m}  # DropConnect p={} in training", o.dropconnect)
@@ -257,6 +316,7 @@ impl Sequential {
                     }
                 }
                 Layer::BatchNorm { eps, momentum } => {
+                    params = 2 * f;
                     format!("BatchNorm1d({f}, eps={eps}, momentum={momentum})")
                 }
                 Layer::Act(Act::Relu) => "ReLU()".into(),
@@ -280,6 +340,7 @@ impl Sequential {
                     let ow = (w + 2 * pad).saturating_sub(*k) / stride.max(&1) + 1;
                     img = Some((*out, oh, ow));
                     f = out * oh * ow;
+                    params = c * k * k * out + out;
                     format!("Conv2d({c}, {out}, kernel_size={k}, stride={stride}, padding={pad})")
                 }
                 Layer::MaxPool2d { k, stride } | Layer::AvgPool2d { k, stride } => {
@@ -299,6 +360,7 @@ impl Sequential {
                 }
                 Layer::BatchNorm2d { eps, momentum } => {
                     let c = img.map_or(0, |i| i.0);
+                    params = 2 * c;
                     format!("BatchNorm2d({c}, eps={eps}, momentum={momentum})")
                 }
                 Layer::Dropout2d(p) => format!("Dropout2d(p={p})"),
@@ -308,7 +370,15 @@ impl Sequential {
                 }
                 Layer::Augment(_) => "Identity()  # augmentation, training only".into(),
             };
-            out.push(m);
+            let shape = match img {
+                Some((c, h, w)) => format!("[{c}, {h}, {w}]"),
+                None => format!("[{f}]"),
+            };
+            out.push(LayerRow {
+                module: m,
+                shape,
+                params,
+            });
         }
         out
     }
