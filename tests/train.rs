@@ -1001,3 +1001,76 @@ fn a_checkpoint_with_one_state_per_kind_still_resumes() {
     assert!(!dir.join("best.safetensors").exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// ReduceLROnPlateau follows Keras 3's rule epoch by epoch (values by hand: patience 2,
+/// factor 0.5, cooldown 1, min_lr 0.01, from lr 0.1), and its state carries the reduced
+/// rate across a resume.
+#[test]
+fn reduce_lr_on_plateau_follows_keras() {
+    use shadeprop::train::callbacks::{Callback, ReduceLrOnPlateau};
+    use shadeprop::train::history::{EpochLog, History};
+    let mut s = Session::new(
+        Box::new(Cpu::new()),
+        Sequential::new(2).linear(2).build().unwrap(),
+        Sgd {
+            lr: 0.1,
+            ..Sgd::default()
+        },
+        0,
+        4,
+    )
+    .unwrap();
+    let mut cb = ReduceLrOnPlateau::new("val_loss");
+    cb.factor = 0.5;
+    cb.patience = 2;
+    cb.cooldown = 1;
+    cb.min_lr = 0.01;
+    cb.min_delta = 0.0;
+    cb.on_train_begin(&mut s, &["val_loss".to_string()])
+        .unwrap();
+    let values = [
+        1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95,
+    ];
+    let want = [
+        0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125, 0.01, 0.01, 0.01,
+    ];
+    let h = History::default();
+    for (e, (&v, &lr)) in values.iter().zip(&want).enumerate() {
+        let mut log = EpochLog {
+            epoch: e as u64,
+            ..Default::default()
+        };
+        log.values.insert("val_loss".into(), v);
+        cb.on_epoch_end(&mut s, &log, &h).unwrap();
+        let got = s.optimizer().lr();
+        assert!(
+            (got - lr).abs() <= 1e-7,
+            "epoch {e}: lr {got}, expected {lr}"
+        );
+    }
+    // A fresh session given the saved state starts at the reduced rate.
+    let state = cb.state();
+    let mut t = Session::new(
+        Box::new(Cpu::new()),
+        Sequential::new(2).linear(2).build().unwrap(),
+        Sgd {
+            lr: 0.1,
+            ..Sgd::default()
+        },
+        0,
+        4,
+    )
+    .unwrap();
+    let mut cb2 = ReduceLrOnPlateau::new("val_loss");
+    cb2.load_state(&state).unwrap();
+    cb2.on_train_begin(&mut t, &["val_loss".to_string()])
+        .unwrap();
+    assert_eq!(t.optimizer().lr(), s.optimizer().lr());
+    // A factor of 1 or more is refused (as Keras does).
+    let mut bad = ReduceLrOnPlateau::new("val_loss");
+    bad.factor = 1.0;
+    assert!(
+        bad.on_train_begin(&mut t, &["val_loss".to_string()])
+            .is_err()
+    );
+}

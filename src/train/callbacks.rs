@@ -446,3 +446,132 @@ impl Callback for TerminateOnNan {
         Ok(Control::default())
     }
 }
+
+/// Keras' `ReduceLROnPlateau`: when `monitor` has not improved for `patience` epochs,
+/// multiply the learning rate by `factor` (not below `min_lr`), then wait `cooldown`
+/// epochs before counting again. Keras 3's rule per epoch: in cooldown, count it down and
+/// reset the wait; if current improves on the best (`current < best − min_delta` for Min,
+/// `current > best + min_delta` for Max), best := current and wait := 0; otherwise, out
+/// of cooldown, wait += 1 and at `patience` the rate becomes `max(lr·factor, min_lr)`
+/// (when lr > min_lr), cooldown restarts and wait := 0. With a per-step schedule the
+/// schedule's base rate is what is reduced. The reduced rate, the best value and the
+/// counters are carried in checkpoints, so a resumed run reduces exactly as one never
+/// stopped.
+#[derive(Clone, Debug)]
+pub struct ReduceLrOnPlateau {
+    pub monitor: String,
+    pub factor: f32,
+    pub patience: u64,
+    pub mode: MonitorMode,
+    pub min_delta: f64,
+    pub cooldown: u64,
+    pub min_lr: f32,
+    best: Option<f64>,
+    wait: u64,
+    cooldown_counter: u64,
+    /// The rate set by the last reduction (re-applied on resume).
+    lr: Option<f32>,
+}
+
+impl ReduceLrOnPlateau {
+    /// Keras' defaults: factor 0.1, patience 10, mode auto, min_delta 1e-4, cooldown 0,
+    /// min_lr 0.
+    pub fn new(monitor: &str) -> Self {
+        ReduceLrOnPlateau {
+            monitor: monitor.into(),
+            factor: 0.1,
+            patience: 10,
+            mode: MonitorMode::Auto,
+            min_delta: 1e-4,
+            cooldown: 0,
+            min_lr: 0.0,
+            best: None,
+            wait: 0,
+            cooldown_counter: 0,
+            lr: None,
+        }
+    }
+}
+
+impl Callback for ReduceLrOnPlateau {
+    fn name(&self) -> &'static str {
+        "reduce_lr_on_plateau"
+    }
+
+    fn on_train_begin(&mut self, s: &mut Session, metrics: &[String]) -> Result<()> {
+        if !(self.factor > 0.0 && self.factor < 1.0) {
+            return Err(Error::Callback {
+                callback: "ReduceLROnPlateau",
+                what: format!(
+                    "factor {}: expected 0 < factor < 1 (Keras refuses factor >= 1)",
+                    self.factor
+                ),
+            });
+        }
+        if !metrics.iter().any(|m| *m == self.monitor) {
+            return Err(Error::Callback {
+                callback: "ReduceLROnPlateau",
+                what: format!(
+                    "monitor {:?} is not recorded (recorded: {})",
+                    self.monitor,
+                    metrics.join(", ")
+                ),
+            });
+        }
+        self.mode = self.mode.resolve(&self.monitor, "ReduceLROnPlateau")?;
+        if let Some(lr) = self.lr {
+            s.set_lr(lr)?;
+        }
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, s: &mut Session, log: &EpochLog, _h: &History) -> Result<Control> {
+        let Some(current) = log.get(&self.monitor) else {
+            return Ok(Control::default());
+        };
+        let d = self.min_delta.abs();
+        if self.cooldown_counter > 0 {
+            self.cooldown_counter -= 1;
+            self.wait = 0;
+        }
+        let better = match (self.best, self.mode) {
+            (None, _) => true,
+            (Some(b), MonitorMode::Max) => current > b + d,
+            (Some(b), _) => current < b - d,
+        };
+        if better {
+            self.best = Some(current);
+            self.wait = 0;
+        } else if self.cooldown_counter == 0 {
+            self.wait += 1;
+            if self.wait >= self.patience {
+                let old = s.optimizer().lr();
+                if old > self.min_lr {
+                    let new = (old * self.factor).max(self.min_lr);
+                    s.set_lr(new)?;
+                    self.lr = Some(new);
+                    self.cooldown_counter = self.cooldown;
+                    self.wait = 0;
+                }
+            }
+        }
+        Ok(Control::default())
+    }
+
+    fn state(&self) -> Value {
+        json!({
+            "best": value_json(self.best),
+            "wait": self.wait,
+            "cooldown_counter": self.cooldown_counter,
+            "lr": self.lr,
+        })
+    }
+
+    fn load_state(&mut self, v: &Value) -> Result<()> {
+        self.best = value_from_json(&v["best"]);
+        self.wait = v["wait"].as_u64().unwrap_or(0);
+        self.cooldown_counter = v["cooldown_counter"].as_u64().unwrap_or(0);
+        self.lr = v["lr"].as_f64().map(|x| x as f32);
+        Ok(())
+    }
+}
