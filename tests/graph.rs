@@ -459,7 +459,7 @@ fn the_model_summary_counts_what_the_graph_holds() {
             let s = total.to_string();
             let mut out = String::new();
             for (i, ch) in s.chars().enumerate() {
-                if i > 0 && (s.len() - i) % 3 == 0 {
+                if i > 0 && (s.len() - i).is_multiple_of(3) {
                     out.push(',');
                 }
                 out.push(ch);

@@ -508,7 +508,7 @@ impl Callback for ReduceLrOnPlateau {
                 ),
             });
         }
-        if !metrics.iter().any(|m| *m == self.monitor) {
+        if !metrics.contains(&self.monitor) {
             return Err(Error::Callback {
                 callback: "ReduceLROnPlateau",
                 what: format!(
