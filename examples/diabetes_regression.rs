@@ -23,14 +23,18 @@ const NAMES: [&str; 10] = [
     "age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6",
 ];
 
+/// Linear and MLP regression on diabetes with no penalty, L2, L1 and elastic net: R² and
+/// MAE on held-out rows, and the coefficients L1 zeroes.
+#[derive(clap::Parser)]
+struct Args {
+    /// auto | gpu | cpu | cpu-ref | gpu:<matmul variant>
+    #[arg(long, default_value = "auto")]
+    backend: String,
+}
+
 fn main() -> shadeprop::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let backend = args
-        .iter()
-        .position(|a| a == "--backend")
-        .and_then(|i| args.get(i + 1))
-        .map_or("auto", String::as_str)
-        .to_string();
+    use clap::Parser;
+    let backend = Args::parse().backend;
 
     // Features and target live in two whitespace-separated files, row for row.
     let spec = CsvSpec {

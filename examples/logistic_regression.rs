@@ -20,19 +20,22 @@ use shadeprop::optim::{Regularizer, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::{EpochConfig, evaluate, train_epoch};
 
+/// The lectures' logistic regression on breast cancer: the weight-decay update checked
+/// against the session's step, a λ sweep (bias and variance), and the test accuracy.
+#[derive(clap::Parser)]
+struct Args {
+    /// auto | gpu | cpu | cpu-ref | gpu:<matmul variant>
+    #[arg(long, default_value = "auto")]
+    backend: String,
+    /// Full-batch gradient-descent steps per λ.
+    #[arg(long, default_value_t = 500)]
+    epochs: u64,
+}
+
 fn main() -> shadeprop::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let backend = args
-        .iter()
-        .position(|a| a == "--backend")
-        .and_then(|i| args.get(i + 1))
-        .map_or("auto", String::as_str);
-    let epochs: u64 = args
-        .iter()
-        .position(|a| a == "--epochs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+    use clap::Parser;
+    let args = Args::parse();
+    let (backend, epochs) = (args.backend.as_str(), args.epochs);
 
     // The first line, "569,30,malignant,benign", is not a header: skip it; columns are
     // then named by index and "30" is the target.

@@ -38,89 +38,126 @@ struct Args {
     quiet: bool,
 }
 
+/// Train this example's model on MNIST or Fashion-MNIST: a seeded validation split,
+/// early stopping, checkpoints (Ctrl-C writes one; --resume continues), logs and curves,
+/// and the test accuracy at the end.
+#[derive(clap::Parser)]
+struct Cli {
+    /// auto | gpu | cpu | cpu-ref | gpu:<matmul variant>
+    #[arg(long, default_value = "auto")]
+    backend: String,
+    /// The dataset's usual folder (data/mnist or data/fashion-mnist); --data overrides it.
+    #[arg(long, value_enum)]
+    dataset: Option<DatasetArg>,
+    #[arg(long, default_value_t = 40)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 0.05)]
+    lr: f32,
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f32,
+    #[arg(long, default_value_t = 5e-4)]
+    weight_decay: f32,
+    #[arg(long, default_value_t = 0.5)]
+    dropout: f32,
+    /// Global-norm clipping (0 = off).
+    #[arg(long, default_value_t = 1.0)]
+    clip_norm: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A folder of IDX files (train-*/t10k-*, optionally .gz).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f32,
+    /// Use only the first N training images (0 = all).
+    #[arg(long, default_value_t = 0)]
+    train_limit: usize,
+    /// Keras: 0 stops at the first epoch without improvement.
+    #[arg(long, default_value_t = 5)]
+    patience: u64,
+    #[arg(long)]
+    no_early_stopping: bool,
+    /// cosine: the learning rate annealed to 0 per step over --epochs.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
+    schedule: ScheduleArg,
+    /// Output folder (default: runs/<example>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue from a checkpoint (Ctrl-C writes <out>/checkpoints/interrupt.safetensors).
+    #[arg(long, value_name = "CHECKPOINT")]
+    resume: Option<PathBuf>,
+    /// f32 | mixed (f16 matmul operands, f32 master weights, dynamic loss scaling).
+    #[arg(long, default_value = "f32")]
+    precision: String,
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DatasetArg {
+    Mnist,
+    FashionMnist,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ScheduleArg {
+    Cosine,
+    Constant,
+}
+
 fn parse(name: &'static str) -> Result<Args, String> {
-    let mut a = Args {
+    use clap::Parser;
+    let c = Cli::try_parse().map_err(|e| {
+        // --help and --version print and exit 0, as clap does.
+        if matches!(
+            e.kind(),
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+        ) {
+            let _ = e.print();
+            std::process::exit(0);
+        }
+        e.to_string()
+    })?;
+    let data = c.data.unwrap_or_else(|| {
+        PathBuf::from(match c.dataset {
+            Some(DatasetArg::FashionMnist) => "data/fashion-mnist",
+            _ => "data/mnist",
+        })
+    });
+    Ok(Args {
         name,
-        backend: "auto".into(),
-        epochs: 40,
-        batch: 128,
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        dropout: 0.5,
-        clip_norm: 1.0,
-        seed: 0,
-        data: PathBuf::from("data/mnist"),
-        val_fraction: 0.1,
-        train_limit: 0,
-        patience: 5,
-        early_stopping: true,
-        schedule: "cosine".into(),
-        out: PathBuf::from(format!("runs/{name}")),
-        resume: None,
-        precision: Precision::F32,
-        quiet: false,
-    };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < argv.len() {
-        let key = argv[i].as_str();
-        if key == "--no-early-stopping" {
-            a.early_stopping = false;
-            i += 1;
-            continue;
+        backend: c.backend,
+        epochs: c.epochs,
+        batch: c.batch,
+        lr: c.lr,
+        momentum: c.momentum,
+        weight_decay: c.weight_decay,
+        dropout: c.dropout,
+        clip_norm: c.clip_norm,
+        seed: c.seed,
+        data,
+        val_fraction: c.val_fraction,
+        train_limit: c.train_limit,
+        patience: c.patience,
+        early_stopping: !c.no_early_stopping,
+        schedule: if c.schedule == ScheduleArg::Cosine {
+            "cosine"
+        } else {
+            "constant"
         }
-        if key == "--quiet" {
-            a.quiet = true;
-            i += 1;
-            continue;
-        }
-        if key == "--help" || key == "-h" {
-            return Err(format!(
-                "usage: {name} [--backend auto|gpu|cpu|cpu-ref|gpu:<matmul>] [--dataset mnist|fashion-mnist] [--epochs N] [--batch N] [--lr F] [--momentum F] \
-                [--weight-decay F] [--dropout F] [--clip-norm F (0 = off)] [--seed N] [--data DIR] \
-                [--val-fraction F] [--train-limit N] [--patience N (Keras: 0 stops at the first epoch without improvement)] [--no-early-stopping] \
-                [--schedule cosine|constant (cosine: lr annealed to 0 per step over --epochs)] [--out DIR] [--resume CHECKPOINT] \
-                [--precision f32|mixed (mixed: f16 matmul operands, f32 master weights, dynamic loss scaling)] [--quiet]"
-            ));
-        }
-        let val = argv
-            .get(i + 1)
-            .ok_or_else(|| format!("{key} needs a value"))?;
-        let num = |what: &str| format!("{key}: {val:?} is not {what}");
-        match key {
-            "--backend" => a.backend = val.clone(),
-            "--epochs" => a.epochs = val.parse().map_err(|_| num("an integer"))?,
-            "--batch" => a.batch = val.parse().map_err(|_| num("an integer"))?,
-            "--lr" => a.lr = val.parse().map_err(|_| num("a number"))?,
-            "--momentum" => a.momentum = val.parse().map_err(|_| num("a number"))?,
-            "--weight-decay" => a.weight_decay = val.parse().map_err(|_| num("a number"))?,
-            "--dropout" => a.dropout = val.parse().map_err(|_| num("a number"))?,
-            "--clip-norm" => a.clip_norm = val.parse().map_err(|_| num("a number"))?,
-            "--seed" => a.seed = val.parse().map_err(|_| num("an integer"))?,
-            "--data" => a.data = PathBuf::from(val),
-            "--dataset" => {
-                a.data = match val.as_str() {
-                    "mnist" => PathBuf::from("data/mnist"),
-                    "fashion-mnist" => PathBuf::from("data/fashion-mnist"),
-                    _ => return Err(format!("--dataset: {val:?} is not mnist or fashion-mnist")),
-                }
-            }
-            "--val-fraction" => a.val_fraction = val.parse().map_err(|_| num("a number"))?,
-            "--train-limit" => a.train_limit = val.parse().map_err(|_| num("an integer"))?,
-            "--patience" => a.patience = val.parse().map_err(|_| num("an integer"))?,
-            "--schedule" => match val.as_str() {
-                "cosine" | "constant" => a.schedule = val.clone(),
-                _ => return Err(format!("--schedule: {val:?} is not cosine or constant")),
-            },
-            "--out" => a.out = PathBuf::from(val),
-            "--resume" => a.resume = Some(PathBuf::from(val)),
-            "--precision" => a.precision = val.parse().map_err(|e| format!("--precision: {e}"))?,
-            _ => return Err(format!("unknown option {key} (see --help)")),
-        }
-        i += 2;
-    }
-    Ok(a)
+        .into(),
+        out: c
+            .out
+            .unwrap_or_else(|| PathBuf::from(format!("runs/{name}"))),
+        resume: c.resume,
+        precision: c
+            .precision
+            .parse()
+            .map_err(|e| format!("--precision: {e}"))?,
+        quiet: c.quiet,
+    })
 }
 
 /// An augmentation pipeline given the training split's (mean, std).
