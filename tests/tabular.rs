@@ -1820,3 +1820,38 @@ fn huge_encodings_are_refused_and_targets_are_named_by_file_line() {
     let e = pre.dataset(&t, &[2, 0]).unwrap_err();
     csv_error_in(e, "ml.csv", 4, &["target column \"q\"", "\"2\"", "[0, 1]"]);
 }
+
+/// `data.csv.weight`: a column of per-sample weights, neither a feature nor a target,
+/// carried into the dataset (and through its splits); a bad weight is named by its line.
+#[test]
+fn a_weight_column_becomes_the_sample_weights() {
+    let spec = CsvSpec {
+        target: vec!["y".into()],
+        weight: Some("w".into()),
+        ..Default::default()
+    };
+    let t = parse_csv(b"a,w,y\n1,0.5,0\n2,2,1\n3,1,1\n", Path::new("w.csv"), &spec).unwrap();
+    let pre = Preprocessor::fit(&spec, &t, Task::Binary, &[0, 1, 2]).unwrap();
+    assert_eq!(pre.feature_names(), ["a"]);
+    let ds = pre.dataset(&t, &[0, 1, 2]).unwrap();
+    assert_eq!(ds.weights.as_deref(), Some(&[0.5, 2.0, 1.0][..]));
+    assert_eq!(
+        ds.gather(&[1]).unwrap().weights.as_deref(),
+        Some(&[2.0][..])
+    );
+    let t = parse_csv(b"a,w,y\n1,0.5,0\n2,-2,1\n", Path::new("w.csv"), &spec).unwrap();
+    let pre = Preprocessor::fit(&spec, &t, Task::Binary, &[0, 1]).unwrap();
+    let e = pre.dataset(&t, &[0, 1]).unwrap_err();
+    assert!(
+        matches!(e, shadeprop::Error::Target { row: 3, .. }) && e.to_string().contains("w.csv"),
+        "{e}"
+    );
+    let both = CsvSpec {
+        features: vec!["a".into(), "w".into()],
+        ..spec
+    };
+    let e = Preprocessor::fit(&both, &t, Task::Binary, &[0, 1])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("weight column \"w\" is also a feature"), "{e}");
+}

@@ -28,6 +28,7 @@
 //! skip_rows = 0                # lines skipped before the header
 //! delimiter = ","              # , ; \t | or whitespace
 //! target_file = "..."          # optional: the target column(s) in a second file
+//! weight = "w"                 # optional: a column of per-sample weights (the loss's weighted mean)
 //!
 //! [loss]
 //! kind = "auto"                # auto (the task's) | cross_entropy | bce_with_logits | mse | mae | huber

@@ -90,6 +90,9 @@ pub struct CsvSpec {
     pub missing: Missing,
     /// Categories unseen in training: refused or all zeros.
     pub unseen: Unseen,
+    /// A column of per-sample weights (finite, >= 0; Keras' `sample_weight`): the loss is
+    /// their weighted mean. Neither a feature nor a target; not read at prediction.
+    pub weight: Option<String>,
 }
 
 impl Default for CsvSpec {
@@ -105,6 +108,7 @@ impl Default for CsvSpec {
             categorical: vec![],
             missing: Missing::Error,
             unseen: Unseen::Error,
+            weight: None,
         }
     }
 }
@@ -634,6 +638,9 @@ pub struct Preprocessor {
     pub class_names: Option<Vec<String>>,
     pub missing: Missing,
     pub unseen: Unseen,
+    /// The sample-weight column, if any ([`CsvSpec::weight`]).
+    #[serde(default)]
+    pub weight: Option<String>,
 }
 
 /// A cell as a finite f32, or [`Error::Csv`] naming its file, line, column and value,
@@ -751,7 +758,7 @@ impl Preprocessor {
             table
                 .columns
                 .iter()
-                .filter(|c| !spec.target.contains(c))
+                .filter(|c| !spec.target.contains(c) && spec.weight.as_ref() != Some(c))
                 .cloned()
                 .collect()
         } else {
@@ -942,6 +949,15 @@ impl Preprocessor {
             }
             _ => None,
         };
+        if let Some(w) = &spec.weight {
+            table.column(w, "weight")?;
+            if fnames.contains(w) || spec.target.contains(w) {
+                return Err(err(format!(
+                    "the weight column {} is also a feature or a target",
+                    shown(w)
+                )));
+            }
+        }
         Ok(Preprocessor {
             task,
             columns,
@@ -949,6 +965,7 @@ impl Preprocessor {
             class_names,
             missing: spec.missing,
             unseen: spec.unseen,
+            weight: spec.weight.clone(),
         })
     }
 
@@ -1177,12 +1194,21 @@ impl Preprocessor {
             .iter()
             .map(|&r| table.lines.get(r).copied().unwrap_or(0))
             .collect();
-        Dataset::for_task(self.task, x, y, self.features(), width).map_err(|e| {
-            e.in_data(
-                &format!("{} (rows are file lines)", table.path.display()),
-                |r| lines.get(r).copied().unwrap_or(r),
-            )
-        })
+        let origin = format!("{} (rows are file lines)", table.path.display());
+        let ds = Dataset::for_task(self.task, x, y, self.features(), width)
+            .map_err(|e| e.in_data(&origin, |r| lines.get(r).copied().unwrap_or(r)))?;
+        match &self.weight {
+            None => Ok(ds),
+            Some(name) => {
+                let c = table.column(name, "weight")?;
+                let w = rows
+                    .iter()
+                    .map(|&r| number(table, r, c, "weight"))
+                    .collect::<Result<Vec<f32>>>()?;
+                ds.with_weights(w)
+                    .map_err(|e| e.in_data(&origin, |r| lines.get(r).copied().unwrap_or(r)))
+            }
+        }
     }
 
     /// The encoded table of `rows` rows must fit the kernels' element counts and the host's
