@@ -625,6 +625,25 @@ pub fn r2_score(outputs: &[f32], targets: &[f32], width: usize) -> Result<f64> {
 /// shapes above; [`Error::NonFiniteInput`] for a NaN or infinite output or target;
 /// [`Error::Label`] for a class target that is not an integer in `[0, C)` or a 0/1 target
 /// that is neither; and those of the functions named.
+/// The names [`task_metrics`] returns for `task`, in its order; `outputs` is the number
+/// of classes for multiclass (top-5 accuracy only above 5 classes; pass 0 when unknown).
+pub fn task_metric_names(task: Task, outputs: usize) -> Vec<&'static str> {
+    match task {
+        Task::Multiclass if outputs > 5 => vec![
+            "accuracy",
+            "sparse_top_k_categorical_accuracy",
+            "precision",
+            "recall",
+            "f1_score",
+        ],
+        Task::Multiclass => vec!["accuracy", "precision", "recall", "f1_score"],
+        Task::Binary | Task::Multilabel => {
+            vec!["accuracy", "precision", "recall", "f1_score", "auc"]
+        }
+        Task::Regression => vec!["mae", "mse", "root_mean_squared_error", "r2_score"],
+    }
+}
+
 pub fn task_metrics(
     task: Task,
     outputs: &[f32],

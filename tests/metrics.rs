@@ -743,3 +743,56 @@ fn every_task_metric_has_a_direction_and_the_csv_columns_are_unchanged() {
     );
     assert!(EVAL_METRICS.iter().all(|(n, _)| !names.contains(n)));
 }
+
+/// `task_metric_names` (what the trainer's CSV columns and the config check use) names
+/// exactly what `task_metrics` returns, in order.
+#[test]
+fn task_metric_names_match_task_metrics() {
+    use shadeprop::metrics::{task_metric_names, task_metrics};
+    use shadeprop::task::Task;
+    let cases: Vec<(Task, Vec<f32>, Vec<f32>, usize, usize)> = vec![
+        (
+            Task::Binary,
+            vec![0.2, 0.8, 0.6, 0.1],
+            vec![0.0, 1.0, 1.0, 0.0],
+            4,
+            1,
+        ),
+        (
+            Task::Multilabel,
+            vec![0.2, 0.8, 0.6, 0.1],
+            vec![0.0, 1.0, 1.0, 0.0],
+            2,
+            2,
+        ),
+        (
+            Task::Regression,
+            vec![1.0, 2.0, 3.5],
+            vec![1.5, 2.0, 3.0],
+            3,
+            1,
+        ),
+        (
+            Task::Multiclass,
+            vec![0.7, 0.3, 0.4, 0.6],
+            vec![0.0, 1.0],
+            2,
+            2,
+        ),
+        (
+            Task::Multiclass,
+            (0..12).map(|i| i as f32 / 12.0).collect(),
+            vec![5.0, 0.0],
+            2,
+            6,
+        ),
+    ];
+    for (task, out, y, n, w) in cases {
+        let got: Vec<&str> = task_metrics(task, &out, &y, n, w)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(got, task_metric_names(task, w), "{task}");
+    }
+}

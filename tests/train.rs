@@ -1009,17 +1009,20 @@ fn a_checkpoint_with_one_state_per_kind_still_resumes() {
 fn reduce_lr_on_plateau_follows_keras() {
     use shadeprop::train::callbacks::{Callback, ReduceLrOnPlateau};
     use shadeprop::train::history::{EpochLog, History};
-    let mut s = Session::new(
-        Box::new(Cpu::new()),
-        Sequential::new(2).linear(2).build().unwrap(),
-        Sgd {
-            lr: 0.1,
-            ..Sgd::default()
-        },
-        0,
-        4,
-    )
-    .unwrap();
+    let session = || {
+        Session::new(
+            Box::new(Cpu::new()),
+            Sequential::new(2).linear(2).build().unwrap(),
+            Sgd {
+                lr: 0.1,
+                ..Sgd::default()
+            },
+            0,
+            4,
+        )
+        .unwrap()
+    };
+    let mut s = session();
     let mut cb = ReduceLrOnPlateau::new("val_loss");
     cb.factor = 0.5;
     cb.patience = 2;
@@ -1050,17 +1053,7 @@ fn reduce_lr_on_plateau_follows_keras() {
     }
     // A fresh session given the saved state starts at the reduced rate.
     let state = cb.state();
-    let mut t = Session::new(
-        Box::new(Cpu::new()),
-        Sequential::new(2).linear(2).build().unwrap(),
-        Sgd {
-            lr: 0.1,
-            ..Sgd::default()
-        },
-        0,
-        4,
-    )
-    .unwrap();
+    let mut t = session();
     let mut cb2 = ReduceLrOnPlateau::new("val_loss");
     cb2.load_state(&state).unwrap();
     cb2.on_train_begin(&mut t, &["val_loss".to_string()])

@@ -200,15 +200,15 @@ impl RunConfig {
         } else {
             &["loss", "val_loss", "accuracy", "val_accuracy"]
         };
-        let predicted: &[&str] = match (d.dataset == "csv", self.task) {
-            (false, _) => &[],
-            (true, Task::Multiclass) => &["val_precision", "val_recall", "val_f1_score"],
-            (true, Task::Binary | Task::Multilabel) => {
-                &["val_precision", "val_recall", "val_f1_score", "val_auc"]
-            }
-            (true, Task::Regression) => &["val_mse", "val_root_mean_squared_error", "val_r2_score"],
+        let predicted: Vec<String> = if d.dataset == "csv" {
+            crate::metrics::task_metric_names(self.task, 0)
+                .into_iter()
+                .map(|n| format!("val_{n}"))
+                .collect()
+        } else {
+            vec![]
         };
-        if !device.contains(&t.monitor.as_str()) && !predicted.contains(&t.monitor.as_str()) {
+        if !device.contains(&t.monitor.as_str()) && !predicted.contains(&t.monitor) {
             return Err(Error::Hyperparameter {
                 name: "train.monitor",
                 value: format!("{:?} (task {})", t.monitor, self.task),

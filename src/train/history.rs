@@ -162,18 +162,13 @@ pub fn csv_columns(task: Task, outputs: usize, val: bool, task_metrics: bool) ->
         }
     }
     if val && task_metrics {
-        let names: &[&str] = match task {
-            Task::Multiclass if outputs > 5 => &[
-                "sparse_top_k_categorical_accuracy",
-                "precision",
-                "recall",
-                "f1_score",
-            ],
-            Task::Multiclass => &["precision", "recall", "f1_score"],
-            Task::Binary | Task::Multilabel => &["precision", "recall", "f1_score", "auc"],
-            Task::Regression => &["mse", "root_mean_squared_error", "r2_score"],
-        };
-        c.extend(names.iter().map(|n| format!("val_{n}")));
+        // The device already records accuracy (classification) and mae (regression).
+        c.extend(
+            crate::metrics::task_metric_names(task, outputs)
+                .into_iter()
+                .filter(|n| !matches!(*n, "accuracy" | "mae"))
+                .map(|n| format!("val_{n}")),
+        );
     }
     c
 }
