@@ -750,7 +750,9 @@ fn every_task_metric_has_a_direction_and_the_csv_columns_are_unchanged() {
 fn task_metric_names_match_task_metrics() {
     use shadeprop::metrics::{task_metric_names, task_metrics};
     use shadeprop::task::Task;
-    let cases: Vec<(Task, Vec<f32>, Vec<f32>, usize, usize)> = vec![
+    // (task, outputs, targets, rows, width)
+    type Case = (Task, Vec<f32>, Vec<f32>, usize, usize);
+    let cases: Vec<Case> = vec![
         (
             Task::Binary,
             vec![0.2, 0.8, 0.6, 0.1],
