@@ -10,6 +10,11 @@ pub enum Error {
     #[error("IDX file {path}: {what}")]
     Idx { path: PathBuf, what: String },
 
+    /// An image file or image folder that cannot be read as the run asks (undecodable,
+    /// no class sub-folders, no images).
+    #[error("image {path}: {what}")]
+    Image { path: PathBuf, what: String },
+
     /// A CSV file that cannot be read as the run asks: `line` is the 1-based file line
     /// (0 when the problem is not on one line), `what` says what is wrong and what was
     /// expected.

@@ -17,6 +17,7 @@
 // CPU twins index like their WGSL kernels do, so the two read side by side.
 #![allow(clippy::needless_range_loop)]
 
+#[cfg(feature = "cli")]
 pub mod app;
 pub mod backend;
 pub mod error;

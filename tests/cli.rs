@@ -583,7 +583,8 @@ fn a_tabular_run_trains_evaluates_and_predicts_from_raw_rows() {
     let text = std::fs::read_to_string(root.join("configs/penguins.toml"))
         .unwrap()
         .replace("epochs = 100", "epochs = 30")
-        .replace("backend = \"auto\"", "backend = \"cpu\"");
+        .replace("backend = \"auto\"", "backend = \"cpu\"")
+        .replace("../data/", &format!("{}/data/", root.display()));
     let cfg = d.join("penguins.toml");
     std::fs::write(&cfg, &text).unwrap();
     let st = bin()
@@ -1353,4 +1354,246 @@ fn set_errors_name_the_override() {
     );
     assert_eq!(err, Some(1));
     assert!(!o.exists());
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = bin().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn config_paths_are_relative_to_the_config_file_and_set_paths_to_the_working_directory() {
+    let d = tmp("relative");
+    fake_idx(&d.join("data"), 40, 10, 28, 28);
+    std::fs::create_dir_all(d.join("configs")).unwrap();
+    let cfg = d.join("configs").join("run.toml");
+    std::fs::write(&cfg, small_config(Path::new("../data"), "")).unwrap();
+    // Run from another working directory: the data are found next to the config.
+    let out_dir = d.join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadeprop"))
+        .current_dir("/")
+        .env("NODEVICE_SELECT", "1")
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The run's saved config holds the path absolute, so it works from anywhere.
+    let saved = std::fs::read_to_string(out_dir.join("config.toml")).unwrap();
+    let want = format!("dir = \"{}\"", d.join("configs").join("../data").display());
+    assert!(saved.contains(&want), "{want:?} not in:\n{saved}");
+    let ck = out_dir.join("checkpoints").join("best.safetensors");
+    let r = Command::new(env!("CARGO_BIN_EXE_shadeprop"))
+        .current_dir("/tmp")
+        .env("NODEVICE_SELECT", "1")
+        .args(["eval", "--split", "test", "--checkpoint"])
+        .arg(&ck)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // `--set data.dir=...` is relative to the working directory: from d, "data" is there,
+    // from d/configs it is not.
+    let o2 = d.join("out2");
+    let ok = Command::new(env!("CARGO_BIN_EXE_shadeprop"))
+        .current_dir(&d)
+        .env("NODEVICE_SELECT", "1")
+        .args(["train", "--quiet", "--set", "data.dir=data", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&o2)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_shadeprop"))
+        .current_dir(d.join("configs"))
+        .env("NODEVICE_SELECT", "1")
+        .args(["train", "--quiet", "--set", "data.dir=data", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(d.join("out3"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        err.contains(&d.join("configs").join("data").display().to_string()),
+        "{err}"
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn eval_and_predict_use_the_checkpoints_standardization_not_a_refit() {
+    let d = tmp("stored");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, small_config(&data, "")).unwrap();
+    let out_dir = d.join("out");
+    train_ok(&cfg, &out_dir);
+    let ck = out_dir.join("checkpoints").join("best.safetensors");
+    let ck = ck.to_str().unwrap();
+    let before = stdout_of(&["eval", "--checkpoint", ck, "--split", "test"]);
+    let preds = stdout_of(&["predict", "--checkpoint", ck, "--count", "3"]);
+    // The training images change after training (the test images do not): a refit would
+    // standardize the test images differently; the stored standardization does not.
+    let px: Vec<u8> = (0..40 * 28 * 28).map(|i| (i % 3 * 120) as u8).collect();
+    write_idx(&data.join("train-images-idx3-ubyte"), &[40, 28, 28], &px);
+    let after = stdout_of(&["eval", "--checkpoint", ck, "--split", "test"]);
+    assert_eq!(before, after);
+    assert_eq!(
+        preds,
+        stdout_of(&["predict", "--checkpoint", ck, "--count", "3"])
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// Read a predictions CSV with the csv crate: header and rows.
+fn read_preds(p: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(p).unwrap();
+    let h = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|x| x.unwrap().iter().map(String::from).collect())
+        .collect();
+    (h, rows)
+}
+
+#[test]
+fn predict_reads_idx_files_and_image_folders() {
+    let d = tmp("predict-images");
+    let data = d.join("data");
+    fake_idx(&data, 60, 12, 28, 28);
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, small_config(&data, "")).unwrap();
+    let out_dir = d.join("out");
+    train_ok(&cfg, &out_dir);
+    let ck = out_dir.join("checkpoints").join("best.safetensors");
+    let ck = ck.to_str().unwrap();
+    // An IDX image file: every image, or the first --count.
+    let idx = data.join("t10k-images-idx3-ubyte");
+    let csv1 = d.join("idx.csv");
+    let all = [
+        "predict",
+        "--checkpoint",
+        ck,
+        "--input",
+        idx.to_str().unwrap(),
+    ];
+    stdout_of(&[&all[..], &["--output", csv1.to_str().unwrap()]].concat());
+    let (h, rows) = read_preds(&csv1);
+    let mut want = vec!["row".to_string(), "predicted".into()];
+    want.extend((0..10).map(|c| format!("p({c})")));
+    assert_eq!(h, want);
+    assert_eq!(rows.len(), 12);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0], (i + 1).to_string());
+        let p: Vec<f64> = r[2..].iter().map(|v| v.parse().unwrap()).collect();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-5, "{r:?}");
+        // The predicted class is the most probable one.
+        let best = (0..10).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        assert_eq!(r[1], best.to_string());
+    }
+    let csv3 = d.join("idx3.csv");
+    stdout_of(
+        &[
+            &all[..],
+            &["--count", "3", "--output", csv3.to_str().unwrap()],
+        ]
+        .concat(),
+    );
+    assert_eq!(read_preds(&csv3).1[..], rows[..3]);
+    fails_with(
+        &[&all[..], &["--count", "13"]].concat(),
+        None,
+        &["--count", "13", "12 images"],
+    );
+    // The same images as PNG files in a folder (one sub-folder too): the same predictions.
+    let imgs = d.join("imgs");
+    std::fs::create_dir_all(imgs.join("sub")).unwrap();
+    let px: Vec<u8> = (0..12u32 * 28 * 28).map(|i| (i * 37 % 251) as u8).collect();
+    for i in 0..3usize {
+        let img = image::GrayImage::from_raw(28, 28, px[i * 784..(i + 1) * 784].to_vec()).unwrap();
+        let name = if i == 2 {
+            "sub/c.png".to_string()
+        } else {
+            format!("{}.png", ["a", "b"][i])
+        };
+        img.save(imgs.join(name)).unwrap();
+    }
+    let csv4 = d.join("folder.csv");
+    stdout_of(&[
+        "predict",
+        "--checkpoint",
+        ck,
+        "--input",
+        imgs.to_str().unwrap(),
+        "--output",
+        csv4.to_str().unwrap(),
+    ]);
+    let (h4, rows4) = read_preds(&csv4);
+    assert_eq!(h4[..3], ["row", "file", "predicted"]);
+    let files: Vec<&str> = rows4.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(files, ["a.png", "b.png", "sub/c.png"]);
+    for (r4, r) in rows4.iter().zip(&rows) {
+        assert_eq!(r4[2], r[1]);
+        for (a, b) in r4[3..].iter().zip(&r[2..]) {
+            let (a, b): (f64, f64) = (a.parse().unwrap(), b.parse().unwrap());
+            assert!((a - b).abs() <= 1e-6, "{r4:?} vs {r:?}");
+        }
+    }
+    // Not images: named errors.
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            ck,
+            "--input",
+            empty.to_str().unwrap(),
+        ],
+        None,
+        &["image", "no .png/.jpg"],
+    );
+    std::fs::write(empty.join("x.png"), b"not a png").unwrap();
+    fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            ck,
+            "--input",
+            empty.to_str().unwrap(),
+        ],
+        None,
+        &["x.png", "cannot decode"],
+    );
+    let labels = data.join("t10k-labels-idx1-ubyte");
+    fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            ck,
+            "--input",
+            labels.to_str().unwrap(),
+        ],
+        None,
+        &["IDX", "dimensions [12]"],
+    );
+    std::fs::remove_dir_all(d).unwrap();
 }

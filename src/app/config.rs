@@ -3,6 +3,11 @@
 //! stopping — with a default for every field, an error naming each unknown key, and a check
 //! of every value before anything runs.
 //!
+//! Relative paths in a config file are relative to the file's folder (a config in
+//! `configs/` names the data `../data/mnist`); a path given with `--set` on the command
+//! line is relative to the working directory. The `config.toml` a run writes holds them
+//! absolute.
+//!
 //! ```toml
 //! seed = 0
 //! backend = "auto"             # auto | gpu | cpu | cpu-ref | gpu:<matmul variant>
@@ -10,7 +15,7 @@
 //!
 //! [data]
 //! dataset = "mnist"            # mnist | fashion-mnist | folder | csv
-//! dir = "data/mnist"           # IDX files, or one sub-folder per class for "folder"
+//! dir = "data/mnist"           # relative to this file's folder; IDX files, or one sub-folder per class for "folder"
 //! train_limit = 0              # use only the first N training images (0 = all)
 //! val_fraction = 0.1           # seeded validation split of the training file (csv: of all rows)
 //! test_fraction = 0.2          # csv only: seeded test split (images have their own test set)
@@ -349,14 +354,45 @@ impl Default for TrainConfig {
 
 impl RunConfig {
     /// Parse TOML text: unknown keys and wrongly typed values are errors naming the key
-    /// (and line); then every value is checked ([`RunConfig::validate`]).
+    /// (and line); then every value is checked ([`RunConfig::validate`]). Relative paths
+    /// (`data.dir`, `data.csv.path`, `data.csv.target_file`, `model.weights`, defaults
+    /// included) are relative to the folder of `origin`, the config file, and are made
+    /// absolute here, so that a run's saved `config.toml` works from any folder.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
-        let c: RunConfig = toml::from_str(text).map_err(|e| Error::Config {
+        Self::from_toml_in(text, origin, origin.parent().unwrap_or(Path::new("")))
+    }
+
+    /// [`RunConfig::from_toml`] with relative paths resolved against `base` (a folder)
+    /// instead of `origin`'s folder; `origin` only names the text in errors.
+    pub(crate) fn from_toml_in(text: &str, origin: &Path, base: &Path) -> Result<Self> {
+        let mut c: RunConfig = toml::from_str(text).map_err(|e| Error::Config {
             path: origin.to_path_buf(),
             msg: e.to_string(),
         })?;
+        c.resolve_paths(base);
         c.validate()?;
         Ok(c)
+    }
+
+    /// Make every relative path of the config absolute, relative to `base` (itself made
+    /// absolute against the working directory).
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data.dir);
+        if let Some(csv) = &mut self.data.csv {
+            fix(&mut csv.path);
+            if let Some(t) = &mut csv.target_file {
+                fix(t);
+            }
+        }
+        if let Some(w) = &mut self.model.weights {
+            fix(w);
+        }
     }
 
     /// Read and parse a config file.

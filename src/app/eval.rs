@@ -4,14 +4,16 @@
 use std::path::Path;
 
 use super::config::RunConfig;
-use super::prepare::{Prepared, prepare, session};
+use super::prepare::{Prepared, Stored, prepare_with, session};
 use crate::error::{Error, Result};
 use crate::session::{Metrics, Session};
 use crate::train::evaluate;
 
-/// A session with the weights of `checkpoint`, and the data of `cfg`.
+/// A session with the weights of `checkpoint`, and the data of `cfg` prepared with the
+/// preprocessing the checkpoint stores ([`super::prepare::prepare_with`]: nothing refitted).
 pub fn restore(cfg: &RunConfig, checkpoint: &Path) -> Result<(Session, Prepared)> {
-    let p = prepare(cfg)?;
+    let stored = Stored::read(checkpoint)?;
+    let p = prepare_with(cfg, Some(&stored))?;
     let mut s = session(cfg, &p, false)?;
     crate::train::checkpoint::load(checkpoint, &mut s)?;
     Ok((s, p))
@@ -145,25 +147,7 @@ pub fn predict_csv(
             ),
         });
     }
-    // Never overwrite the rows being read, nor anything that is not a regular file.
-    if let Some(out) = output {
-        let same = match (std::fs::canonicalize(out), std::fs::canonicalize(input)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        let special = std::fs::symlink_metadata(out).is_ok_and(|m| !m.file_type().is_file());
-        if same || special {
-            return Err(Error::Hyperparameter {
-                name: "--output",
-                value: out.display().to_string(),
-                expected: if same {
-                    "a file other than --input (it would replace the rows being predicted)"
-                } else {
-                    "a regular file or a new path (not a link, directory, FIFO or device)"
-                },
-            });
-        }
-    }
+    check_output(output, input)?;
     let spec = CsvSpec {
         skip_rows,
         ..cfg.data.csv.clone().unwrap_or_default()
@@ -218,19 +202,75 @@ pub fn predict_csv(
         false,
     )?;
     crate::train::checkpoint::load(checkpoint, &mut s)?;
+    let names: Vec<String> = match &pre.class_names {
+        Some(c) => c.clone(),
+        None => pre.targets.clone(),
+    };
+    let ids: Vec<Vec<String>> = (1..=n).map(|i| vec![i.to_string()]).collect();
+    let (header, lines) = predict_rows(&mut s, &names, &ds.x, &["row"], ids, mc_passes)?;
+    if let Some(out) = output {
+        write_predictions(out, &header, &lines)?;
+    }
+    Ok(CsvPredictions {
+        rows: n,
+        header,
+        lines,
+    })
+}
+
+/// Refuse an `--output` that is the input itself, or not a regular file or a new path.
+fn check_output(output: Option<&Path>, input: &Path) -> Result<()> {
+    // Never overwrite the rows being read, nor anything that is not a regular file.
+    if let Some(out) = output {
+        let same = match (std::fs::canonicalize(out), std::fs::canonicalize(input)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        let special = std::fs::symlink_metadata(out).is_ok_and(|m| !m.file_type().is_file());
+        if same || special {
+            return Err(Error::Hyperparameter {
+                name: "--output",
+                value: out.display().to_string(),
+                expected: if same {
+                    "a file other than --input (it would replace the rows being predicted)"
+                } else {
+                    "a regular file or a new path (not a link, directory, FIFO or device)"
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The model's predictions for the rows `x` (already preprocessed), one output row per
+/// input row: the `id_header` columns with `ids`, then the task's columns (see
+/// [`CsvPredictions::header`]) named by `names` (classes, labels or targets; indices when
+/// missing); `mc_passes` averages that many MC-dropout passes and adds their spread.
+fn predict_rows(
+    s: &mut Session,
+    names: &[String],
+    x: &[f32],
+    id_header: &[&str],
+    ids: Vec<Vec<String>>,
+    mc_passes: Option<usize>,
+) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    use crate::task::Task;
+    let task = s.graph().task();
+    let outputs = s.graph().outputs();
+    let n = ids.len();
     let (p, std) = match mc_passes {
         Some(t) => {
-            let mc = s.predict_mc(&ds.x, t)?;
+            let mc = s.predict_mc(x, t)?;
             let sd = mc.var.iter().map(|v| v.sqrt()).collect::<Vec<f32>>();
             (mc.mean, Some(sd))
         }
-        None => (s.predict_proba(&ds.x)?, None),
+        None => (s.predict_proba(x)?, None),
     };
-    let names: Vec<String> = match (&pre.class_names, task) {
-        (Some(c), _) => c.clone(),
-        (None, _) => pre.targets.clone(),
-    };
-    let mut header = vec!["row".to_string()];
+    let width = if task == Task::Binary { 2 } else { outputs };
+    let names: Vec<String> = (0..width)
+        .map(|i| names.get(i).cloned().unwrap_or_else(|| i.to_string()))
+        .collect();
+    let mut header: Vec<String> = id_header.iter().map(|h| h.to_string()).collect();
     let prob = |name: &str| format!("p({name})");
     match task {
         Task::Multiclass => {
@@ -244,7 +284,7 @@ pub fn predict_csv(
         }
         Task::Binary => {
             header.push("predicted".into());
-            let pos = names.get(1).cloned().unwrap_or_else(|| "1".into());
+            let pos = names[1].clone();
             header.push(prob(&pos));
             if std.is_some() {
                 header.push(format!("std({pos})"));
@@ -270,10 +310,10 @@ pub fn predict_csv(
     }
     let labels = crate::session::classes_from(task, &p, outputs, 0.5).ok();
     let mut lines = vec![];
-    for i in 0..n {
+    for (i, id) in ids.into_iter().enumerate().take(n) {
         let row = &p[i * outputs..(i + 1) * outputs];
         let sd = std.as_ref().map(|s| &s[i * outputs..(i + 1) * outputs]);
-        let mut line = vec![(i + 1).to_string()];
+        let mut line = id;
         let with_sd = |line: &mut Vec<String>, j: usize, v: f32| {
             line.push(v.to_string());
             if let Some(sd) = sd {
@@ -303,23 +343,174 @@ pub fn predict_csv(
         }
         lines.push(line);
     }
-    if let Some(out) = output {
-        let mut w = csv::Writer::from_writer(vec![]);
-        let io = |e: csv::Error| Error::Csv {
-            path: out.to_path_buf(),
-            line: 0,
-            what: format!("cannot be written: {e}"),
-        };
-        w.write_record(&header).map_err(io)?;
-        for l in &lines {
-            w.write_record(l).map_err(io)?;
+    Ok((header, lines))
+}
+
+/// Write predictions as CSV (the csv crate; atomically: a reader never sees half a file).
+fn write_predictions(out: &Path, header: &[String], lines: &[Vec<String>]) -> Result<()> {
+    let io = |e: String| Error::Csv {
+        path: out.to_path_buf(),
+        line: 0,
+        what: format!("cannot be written: {e}"),
+    };
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(header).map_err(|e| io(e.to_string()))?;
+    for l in lines {
+        w.write_record(l).map_err(|e| io(e.to_string()))?;
+    }
+    let bytes = w.into_inner().map_err(|e| io(e.to_string()))?;
+    crate::fs::write_atomic(out, &bytes)
+}
+
+/// Predict for the user's own images with the standardization stored in `checkpoint`
+/// (a run on IDX files or an image folder): `input` is an IDX image file (`[N, rows,
+/// cols]` u8, gzipped or not; the run's image size) or a folder of PNG/JPEG images (and
+/// its sub-folders), resized to the run's image size (`data.image_size` and
+/// `data.channels` of a folder run; the training IDX files' size, else 28×28, for an IDX
+/// run). The output has a `row` column (1-based) and, for a folder, `file`; then as
+/// [`predict_csv`]. Class names are a folder run's class folders (read from `data.dir`
+/// when it is there), else the class indices. `count` and `mc_passes` as for
+/// [`predict_csv`].
+///
+/// Errors: a checkpoint without a stored standardization; an IDX file of another image
+/// size or not of images (named); an undecodable image (named); `count` of 0 or above the
+/// images; those of building the session and loading.
+pub fn predict_images(
+    cfg: &RunConfig,
+    checkpoint: &Path,
+    input: &Path,
+    output: Option<&Path>,
+    count: Option<usize>,
+    mc_passes: Option<usize>,
+) -> Result<CsvPredictions> {
+    check_output(output, input)?;
+    let stored = Stored::read(checkpoint)?;
+    let stdz = match stored.scaler {
+        Some(crate::data::Scaler::Global(s)) => s,
+        Some(_) => {
+            return Err(Error::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                what: "stores a per-feature scaling (a CSV run): --input takes CSV rows for it"
+                    .into(),
+            });
         }
-        let bytes = w.into_inner().map_err(|e| Error::Csv {
-            path: out.to_path_buf(),
-            line: 0,
-            what: format!("cannot be written: {e}"),
-        })?;
-        crate::fs::write_atomic(out, &bytes)?;
+        None => {
+            return Err(Error::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                what: "stores no input standardization: cannot scale new images as in training"
+                    .into(),
+            });
+        }
+    };
+    let folder_run = cfg.data.dataset == "folder";
+    let image = if folder_run {
+        (
+            cfg.data.channels,
+            cfg.data.image_size[0],
+            cfg.data.image_size[1],
+        )
+    } else {
+        match crate::data::idx_image_size(&cfg.data.dir, "train") {
+            Ok((_, h, w)) => (1, h, w),
+            Err(_) => (1, 28, 28),
+        }
+    };
+    let (c, h, w) = image;
+    let (mut x, files) = if input.is_dir() {
+        let opts = crate::data::folder::FolderOptions {
+            height: h as u32,
+            width: w as u32,
+            rgb: c == 3,
+        };
+        let (x, files) = crate::data::folder::load_images(input, opts)?;
+        (x, Some(files))
+    } else {
+        let idx = crate::data::idx::read_u8(input)?;
+        if idx.dims.len() != 3 || idx.dims[1..] != [h, w] || c != 1 {
+            return Err(Error::Idx {
+                path: input.to_path_buf(),
+                what: format!(
+                    "dimensions {:?}, expected [N, {h}, {w}] images (the run's {c}×{h}×{w} input)",
+                    idx.dims
+                ),
+            });
+        }
+        (idx.data.iter().map(|&p| p as f32 / 255.0).collect(), None)
+    };
+    let f = c * h * w;
+    let total = x.len() / f;
+    let n = match count {
+        None => total,
+        Some(0) => {
+            return Err(Error::Hyperparameter {
+                name: "--count",
+                value: "0".into(),
+                expected: ">= 1 images to predict",
+            });
+        }
+        Some(k) if k > total => {
+            return Err(Error::Hyperparameter {
+                name: "--count",
+                value: format!("{k} ({} holds {total} images)", input.display()),
+                expected: "at most the number of images in --input",
+            });
+        }
+        Some(k) => k,
+    };
+    x.truncate(n * f);
+    if cfg.augment.is_none() {
+        let mut ds = crate::data::Dataset {
+            x,
+            y: vec![0.0; n],
+            features: f,
+            classes: 1,
+            ..Default::default()
+        };
+        stdz.apply(&mut ds)?;
+        x = ds.x;
+    }
+    let classes: Vec<String> = if folder_run {
+        std::fs::read_dir(&cfg.data.dir)
+            .map(|rd| {
+                let mut v: Vec<String> = rd
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                v.sort();
+                v
+            })
+            .unwrap_or_default()
+    } else {
+        (0..10).map(|i| i.to_string()).collect()
+    };
+    let outputs = match cfg.task {
+        crate::task::Task::Binary => 1,
+        _ if !classes.is_empty() => classes.len(),
+        _ => crate::train::checkpoint::output_units(checkpoint)?,
+    };
+    let mut s = super::prepare::build_session(cfg, image, outputs, n, stdz, false)?;
+    crate::train::checkpoint::load(checkpoint, &mut s)?;
+    let ids: Vec<Vec<String>> = match &files {
+        Some(files) => files
+            .iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, p)| {
+                let rel = p.strip_prefix(input).unwrap_or(p);
+                vec![(i + 1).to_string(), rel.display().to_string()]
+            })
+            .collect(),
+        None => (1..=n).map(|i| vec![i.to_string()]).collect(),
+    };
+    let id_header: &[&str] = if files.is_some() {
+        &["row", "file"]
+    } else {
+        &["row"]
+    };
+    let (header, lines) = predict_rows(&mut s, &classes, &x, id_header, ids, mc_passes)?;
+    if let Some(out) = output {
+        write_predictions(out, &header, &lines)?;
     }
     Ok(CsvPredictions {
         rows: n,

@@ -37,11 +37,12 @@ pub use config::{
 };
 pub use diagnose::{Diagnosis, Verdict, diagnose, diagnose_run};
 pub use eval::{
-    CsvPredictions, EvalReport, eval_checkpoint, eval_report, export_weights, predict_csv, restore,
+    CsvPredictions, EvalReport, eval_checkpoint, eval_report, export_weights, predict_csv,
+    predict_images, restore,
 };
 pub use folder::{RunResult, config_beside, read_result};
 pub use overrides::{load_with_overrides, set_path};
-pub use prepare::{Prepared, prepare, session};
+pub use prepare::{Prepared, Stored, prepare, prepare_with, session};
 pub use report::{Summary, merge, print_summary};
 pub use run::{TrainOptions, train, train_with};
 pub use sweep::{ParamSpec, RangeSpec, SweepConfig, Trial, plan, run_sweep, write_plan};

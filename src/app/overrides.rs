@@ -38,6 +38,14 @@ pub fn set_path(root: &mut toml::Table, key: &str, value: toml::Value) -> Result
     Ok(())
 }
 
+/// The path-valued keys of a run config.
+const PATH_KEYS: [&str; 4] = [
+    "data.dir",
+    "data.csv.path",
+    "data.csv.target_file",
+    "model.weights",
+];
+
 /// Read the config file at `path` with each `KEY=VALUE` of `set` applied (the value in
 /// TOML; a bare word is a string), then parse and check it as a [`RunConfig`].
 pub fn load_with_overrides(path: &Path, set: &[String]) -> Result<RunConfig> {
@@ -57,6 +65,20 @@ pub fn load_with_overrides(path: &Path, set: &[String]) -> Result<RunConfig> {
             .ok()
             .and_then(|t| t.get("v").cloned())
             .unwrap_or_else(|| toml::Value::String(v.to_string()));
+        // A path given on the command line is relative to the working directory, not to
+        // the config file: made absolute before the file's own paths are resolved.
+        let value = match value {
+            toml::Value::String(s) if PATH_KEYS.contains(&k.trim()) => {
+                let p = std::path::Path::new(&s);
+                toml::Value::String(
+                    std::path::absolute(p)
+                        .unwrap_or_else(|_| p.to_path_buf())
+                        .display()
+                        .to_string(),
+                )
+            }
+            v => v,
+        };
         set_path(&mut table, k.trim(), value)?;
     }
     let merged = toml::to_string(&table).unwrap_or_default();

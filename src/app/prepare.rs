@@ -39,10 +39,33 @@ impl Prepared {
     }
 }
 
+/// The input preprocessing a checkpoint stores: what evaluation and prediction apply
+/// instead of fitting anew on the training data.
+#[derive(Clone, Debug, Default)]
+pub struct Stored {
+    /// The input scaling (global for images, per feature for tables).
+    pub scaler: Option<Scaler>,
+    /// The fitted CSV preprocessing (tabular runs).
+    pub preprocessing: Option<Preprocessor>,
+}
+
+impl Stored {
+    /// Read what `checkpoint` stores ([`crate::train::checkpoint::read_preprocessing`]).
+    /// Errors: an unreadable checkpoint, malformed stored JSON.
+    pub fn read(checkpoint: &std::path::Path) -> Result<Self> {
+        let (scaler, pre) = crate::train::checkpoint::read_preprocessing(checkpoint)?;
+        Ok(Stored {
+            scaler,
+            preprocessing: pre.map(|v| Preprocessor::from_json(&v)).transpose()?,
+        })
+    }
+}
+
 /// Tabular data: the table of `data.csv`, split (seeded) into train / validation / test
 /// rows, the preprocessing fitted on the training rows, and per-feature standardization
-/// fitted on them too.
-fn prepare_csv(cfg: &RunConfig) -> Result<Prepared> {
+/// fitted on them too — or, with `stored`, the checkpoint's preprocessing and scaling
+/// applied as they are.
+fn prepare_csv(cfg: &RunConfig, stored: Option<&Stored>) -> Result<Prepared> {
     let d = &cfg.data;
     let spec = d.csv.as_ref().ok_or_else(|| Error::Hyperparameter {
         name: "data.csv",
@@ -56,13 +79,26 @@ fn prepare_csv(cfg: &RunConfig) -> Result<Prepared> {
     if d.train_limit > 0 {
         tr.truncate(d.train_limit);
     }
-    let pre = Preprocessor::fit(spec, &table, cfg.task, &tr)?;
+    let pre = match stored.and_then(|s| s.preprocessing.clone()) {
+        Some(pre) if pre.task != cfg.task => {
+            return Err(Error::Hyperparameter {
+                name: "task",
+                value: format!("{:?} in the config", cfg.task.name()),
+                expected: "the task the checkpoint was trained for: pass the run's own config (--config)",
+            });
+        }
+        Some(pre) => pre,
+        None => Preprocessor::fit(spec, &table, cfg.task, &tr)?,
+    };
     // Every row encoded once, in file order (the first bad cell named is the file's
     // first), then split.
     let all: Vec<usize> = (0..table.len()).collect();
     let full = pre.dataset(&table, &all)?;
     let (mut train, mut val, mut test) = (full.gather(&tr)?, full.gather(&va)?, full.gather(&te)?);
-    let scaler = Scaler::fit_per_feature(&train)?;
+    let scaler = match stored.and_then(|s| s.scaler.clone()) {
+        Some(sc) => sc,
+        None => Scaler::fit_per_feature(&train)?,
+    };
     for ds in [&mut train, &mut val, &mut test] {
         scaler.apply(ds)?;
     }
@@ -85,9 +121,21 @@ fn prepare_csv(cfg: &RunConfig) -> Result<Prepared> {
 /// standardization fitted on the training split only and applied to all three (or, with
 /// augmentation, done by the model's first layer after augmenting).
 pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
+    prepare_with(cfg, None)
+}
+
+/// [`prepare`] with the preprocessing a checkpoint stores: the data are loaded and split
+/// exactly as in training (same seed and fractions), but the scaling and the CSV encoding
+/// are `stored`'s, never refitted — so evaluation sees what training saw even when the
+/// training file has changed since. Fields of `stored` that are None are fitted as in
+/// training (checkpoints written without them).
+///
+/// Errors: those of [`prepare`]; a stored scaling of the wrong kind for the data (a
+/// per-feature scaler for images) or of the wrong width.
+pub fn prepare_with(cfg: &RunConfig, stored: Option<&Stored>) -> Result<Prepared> {
     let d = &cfg.data;
     if d.dataset == "csv" {
-        return prepare_csv(cfg);
+        return prepare_csv(cfg, stored);
     }
     let (full, test, image) = match d.dataset.as_str() {
         "folder" => {
@@ -115,7 +163,17 @@ pub fn prepare(cfg: &RunConfig) -> Result<Prepared> {
     };
     let (mut train, mut val) = full.split(d.val_fraction, cfg.seed)?;
     let mut test = test;
-    let stdz = Standardizer::fit(&train)?;
+    let stdz = match stored.and_then(|s| s.scaler.clone()) {
+        None => Standardizer::fit(&train)?,
+        Some(Scaler::Global(s)) => s,
+        Some(_) => {
+            return Err(Error::Hyperparameter {
+                name: "data.dataset",
+                value: format!("{:?} (images)", d.dataset),
+                expected: "the data the checkpoint was trained on (it stores a per-feature scaling, made for a CSV run): pass the run's own config (--config)",
+            });
+        }
+    };
     if cfg.augment.is_none() {
         stdz.apply(&mut train)?;
         stdz.apply(&mut val)?;

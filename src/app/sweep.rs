@@ -68,6 +68,11 @@ pub struct SweepConfig {
     #[serde(default)]
     pub base: toml::Table,
     pub params: BTreeMap<String, ParamSpec>,
+    /// The folder that relative paths of `[base]` (and swept paths) are relative to: the
+    /// sweep file's folder when read by [`SweepConfig::load`]; empty means the working
+    /// directory.
+    #[serde(skip)]
+    pub dir: PathBuf,
 }
 
 fn grid() -> String {
@@ -88,10 +93,12 @@ impl SweepConfig {
     /// malformed TOML or an unknown key.
     pub fn load(path: &Path) -> Result<Self> {
         let text = crate::fs::read_text(path, crate::fs::MAX_TEXT_BYTES)?;
-        toml::from_str(&text).map_err(|e| Error::Config {
+        let mut sw: SweepConfig = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             msg: e.to_string(),
-        })
+        })?;
+        sw.dir = path.parent().unwrap_or(Path::new("")).to_path_buf();
+        Ok(sw)
     }
 }
 
@@ -203,7 +210,8 @@ pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
             path: PathBuf::from(&name),
             msg: e.to_string(),
         })?;
-        let config = RunConfig::from_toml(&text, &sw.out.join(&name).join("config.toml"))?;
+        let config =
+            RunConfig::from_toml_in(&text, &sw.out.join(&name).join("config.toml"), &sw.dir)?;
         trials.push(Trial {
             name,
             params,

@@ -51,8 +51,10 @@ enum Cmd {
         #[arg(long, default_value = "test")]
         split: String,
     },
-    /// Predictions: for the first images of the test split, or (`--input`) for every row
-    /// of a CSV file, encoded with the preprocessing stored in the checkpoint.
+    /// Predictions: for the first images of the test split, or (`--input`) for the user's
+    /// own data — CSV rows (runs on data.dataset = "csv"), an IDX image file or a folder of
+    /// PNG/JPEG images (image runs) — scaled with the preprocessing stored in the
+    /// checkpoint.
     Predict {
         #[arg(long)]
         checkpoint: PathBuf,
@@ -65,8 +67,9 @@ enum Cmd {
         /// there are is an error.
         #[arg(long)]
         count: Option<usize>,
-        /// A CSV file of raw rows (runs trained on data.dataset = "csv"): the feature
-        /// columns by name; target columns may be absent.
+        /// Data to predict: a CSV file of raw rows for runs on data.dataset = "csv" (the
+        /// feature columns by name; target columns may be absent), else an IDX image file
+        /// or a folder of PNG/JPEG images (resized to the run's image size).
         #[arg(long)]
         input: Option<PathBuf>,
         /// Where to write the predictions as CSV (with --input; default: print them).
@@ -242,15 +245,26 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 None => app::config_beside(&checkpoint)?,
             };
             if let Some(input) = input {
-                let p = app::predict_csv(
-                    &cfg,
-                    &checkpoint,
-                    &input,
-                    output.as_deref(),
-                    count,
-                    mc_dropout,
-                    skip_rows,
-                )?;
+                let p = if cfg.data.dataset == "csv" {
+                    app::predict_csv(
+                        &cfg,
+                        &checkpoint,
+                        &input,
+                        output.as_deref(),
+                        count,
+                        mc_dropout,
+                        skip_rows,
+                    )?
+                } else {
+                    app::predict_images(
+                        &cfg,
+                        &checkpoint,
+                        &input,
+                        output.as_deref(),
+                        count,
+                        mc_dropout,
+                    )?
+                };
                 match &output {
                     Some(o) => println!("{} rows predicted into {}", p.rows, o.display()),
                     None => {

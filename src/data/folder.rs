@@ -34,7 +34,7 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
         .collect();
     classes.sort();
     if classes.is_empty() {
-        return Err(Error::Idx {
+        return Err(Error::Image {
             path: root.to_path_buf(),
             what: "no class sub-folders; expected root/<class>/<image>.png|jpg".into(),
         });
@@ -83,32 +83,12 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
     let (mut x, mut y) = (vec![], vec![]);
     for (label, files) in per_class.into_iter().enumerate() {
         for f in files {
-            let img = image::open(&f).map_err(|e| Error::Idx {
-                path: f.clone(),
-                what: format!("cannot decode image: {e}"),
-            })?;
-            let img = img.resize_exact(
-                opts.width,
-                opts.height,
-                image::imageops::FilterType::Triangle,
-            );
-            if opts.rgb {
-                let rgb = img.to_rgb8();
-                for ch in 0..3 {
-                    for py in 0..h {
-                        for px in 0..w {
-                            x.push(rgb.get_pixel(px as u32, py as u32)[ch] as f32 / 255.0);
-                        }
-                    }
-                }
-            } else {
-                x.extend(img.to_luma8().pixels().map(|p| p[0] as f32 / 255.0));
-            }
+            decode_into(&mut x, &f, opts)?;
             y.push(label as f32);
         }
     }
     if y.is_empty() {
-        return Err(Error::Idx {
+        return Err(Error::Image {
             path: root.to_path_buf(),
             what: "class folders hold no .png/.jpg images".into(),
         });
@@ -116,4 +96,101 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
     // Labels are the indices of the sorted folder names, so always in [0, classes);
     // Dataset::new checks them (and the shape) all the same.
     Ok((Dataset::new(x, y, c * h * w, classes.len())?, classes))
+}
+
+/// Decode the image at `f`, resize it to `opts` (bilinear) and append its pixels scaled to
+/// [0, 1] in CHW order to `x`.
+fn decode_into(x: &mut Vec<f32>, f: &Path, opts: FolderOptions) -> Result<()> {
+    let img = image::open(f).map_err(|e| Error::Image {
+        path: f.to_path_buf(),
+        what: format!("cannot decode image: {e}"),
+    })?;
+    let img = img.resize_exact(
+        opts.width,
+        opts.height,
+        image::imageops::FilterType::Triangle,
+    );
+    let (w, h) = (opts.width as usize, opts.height as usize);
+    if opts.rgb {
+        let rgb = img.to_rgb8();
+        for ch in 0..3 {
+            for py in 0..h {
+                for px in 0..w {
+                    x.push(rgb.get_pixel(px as u32, py as u32)[ch] as f32 / 255.0);
+                }
+            }
+        }
+    } else {
+        x.extend(img.to_luma8().pixels().map(|p| p[0] as f32 / 255.0));
+    }
+    Ok(())
+}
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+/// Every PNG/JPEG image in `dir` and in its sub-folders (one level, as an image folder's
+/// class folders), sorted by path, decoded and resized as [`load_image_folder`] does:
+/// the pixels ([N, C·H·W], values in [0, 1]) and the files in that order. What prediction
+/// reads when the images have no labels.
+///
+/// Errors: an unreadable folder, no images ([`Error::Image`]), an image that cannot be
+/// decoded (named), a size past the host's memory ([`Error::TooLarge`]).
+pub fn load_images(dir: &Path, opts: FolderOptions) -> Result<(Vec<f32>, Vec<std::path::PathBuf>)> {
+    let read_dir = |p: &Path| std::fs::read_dir(p).map_err(|e| Error::io(p, e));
+    let mut files = vec![];
+    for e in read_dir(dir)?.filter_map(|e| e.ok()) {
+        let p = e.path();
+        if p.is_dir() {
+            files.extend(
+                read_dir(&p)?
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.is_file() && is_image(p)),
+            );
+        } else if p.is_file() && is_image(&p) {
+            files.push(p);
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Image {
+            path: dir.to_path_buf(),
+            what: "holds no .png/.jpg images (nor do its sub-folders)".into(),
+        });
+    }
+    let c = if opts.rgb { 3 } else { 1 };
+    let features = crate::limits::product(&[c, opts.height as usize, opts.width as usize]);
+    let all = features
+        .and_then(crate::limits::f32_bytes)
+        .and_then(|b| b.checked_mul(files.len() as u128));
+    let mem = crate::limits::host_memory_bytes();
+    if opts.width == 0
+        || opts.height == 0
+        || features.is_none_or(|f| f > crate::limits::MAX_ELEMENTS)
+        || all.is_none_or(|b| b > mem)
+    {
+        return Err(Error::too_large(
+            "image size",
+            format!(
+                "{}x{} ({c} channel(s), {} images)",
+                opts.width,
+                opts.height,
+                files.len()
+            ),
+            all,
+            format!(
+                "between 1 and {} values per image, and the host's memory for all",
+                crate::limits::MAX_ELEMENTS
+            ),
+        ));
+    }
+    let mut x = vec![];
+    for f in &files {
+        decode_into(&mut x, f, opts)?;
+    }
+    Ok((x, files))
 }

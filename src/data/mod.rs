@@ -3,6 +3,7 @@
 //! only, and loaders for MNIST-format pairs, IDX files and image folders live in the
 //! submodules.
 
+#[cfg(feature = "image-folders")]
 pub mod folder;
 pub mod idx;
 mod mnist;

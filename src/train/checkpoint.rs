@@ -328,6 +328,29 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
     load_bytes(&bytes, path, s)
 }
 
+/// The output units of the model a checkpoint holds, read without a session: the width
+/// of its last parameter (the output layer's bias, or its weight `[in, out]` without one),
+/// from the `model` signature ([`model_signature`]).
+/// Errors: an unreadable file or header, a checkpoint without a model signature.
+pub fn output_units(path: &Path) -> Result<usize> {
+    let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
+    let md = header.metadata().clone().unwrap_or_default();
+    md.get("model")
+        .and_then(|m| m.rsplit(';').next())
+        .and_then(|last| last.rsplit(':').next())
+        .and_then(|shape| shape.split('x').nth(1))
+        .and_then(|c| c.parse::<usize>().ok())
+        .filter(|&c| c > 0)
+        .ok_or_else(|| {
+            err(
+                path,
+                "metadata \"model\" missing or malformed: cannot tell the output units",
+            )
+        })
+}
+
 /// The input preprocessing stored in a checkpoint, read without a session: the input
 /// scaling (`standardizer`) and the fitted CSV preprocessing (`preprocessing`, JSON), each
 /// None when absent. What prediction from raw rows needs before the model is built.

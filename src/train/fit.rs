@@ -15,10 +15,12 @@ use std::time::Instant;
 use serde_json::{Map, Value};
 
 use super::callbacks::{Callback, Control};
+use super::checkpoint;
 use super::epoch::{EpochConfig, Event, evaluate, train_epoch_with};
 pub use super::history::{Direction, EVAL_METRICS, EpochLog, History, METRICS, metric_direction};
 use super::history::{csv_columns, csv_row, epoch_json};
-use super::{checkpoint, plot};
+#[cfg(feature = "plots")]
+use super::plot;
 use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};
 use crate::session::{Session, Snapshot};
@@ -430,7 +432,16 @@ impl Trainer {
     /// epoch), and always when `force`d (the end, an interrupt). A plot that fails (no
     /// usable font, a full disk) is a warning printed once: the history, the metrics files
     /// and the checkpoints never depend on it.
+    /// Without the `plots` feature no curves are drawn.
     fn curves(&self, history: &History, state: &mut Curves, force: bool) {
+        #[cfg(not(feature = "plots"))]
+        let _ = (history, state, force);
+        #[cfg(feature = "plots")]
+        self.draw_curves(history, state, force);
+    }
+
+    #[cfg(feature = "plots")]
+    fn draw_curves(&self, history: &History, state: &mut Curves, force: bool) {
         let Some(d) = &self.cfg.log_dir else { return };
         if !force && state.last.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
             return;
@@ -447,6 +458,7 @@ impl Trainer {
 
 /// When the curves were last drawn, and whether a failure was reported.
 #[derive(Default)]
+#[cfg_attr(not(feature = "plots"), allow(dead_code))]
 struct Curves {
     last: Option<Instant>,
     warned: bool,

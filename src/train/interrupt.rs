@@ -5,11 +5,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+#[cfg(feature = "ctrlc")]
 use crate::error::{Error, Result};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Install the SIGINT handler (once per process; later calls are no-ops).
+/// Install the SIGINT handler (once per process; later calls are no-ops). Needs the
+/// `ctrlc` feature (on by default); without it, [`set_interrupted`] raises the flag.
+#[cfg(feature = "ctrlc")]
 pub fn install_sigint_handler() -> Result<()> {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     if INSTALLED.swap(true, Ordering::SeqCst) {

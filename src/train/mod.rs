@@ -8,6 +8,7 @@ pub mod epoch;
 pub mod fit;
 pub mod history;
 pub mod interrupt;
+#[cfg(feature = "plots")]
 pub mod plot;
 
 pub use epoch::{
