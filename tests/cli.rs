@@ -150,7 +150,7 @@ fn config_errors_name_the_key_and_value() {
         None,
         &["train_error", "1.4"],
     );
-    fails_with(&["diagnose"], None, &["--run DIR"]);
+    fails_with(&["diagnose"], None, &["--run", "--train-error"]);
     let _ = std::fs::remove_dir_all(d);
 }
 
@@ -1595,5 +1595,98 @@ fn predict_reads_idx_files_and_image_folders() {
         None,
         &["IDX", "dimensions [12]"],
     );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+#[test]
+fn flags_are_checked_by_the_parser_with_their_value_lists() {
+    // Value lists in the errors and in --help.
+    fails_with(
+        &["eval", "--checkpoint", "x", "--split", "tset"],
+        None,
+        &["tset", "train", "val", "test"],
+    );
+    fails_with(
+        &["train", "--config", "x.toml", "--backend", "cuda"],
+        None,
+        &["cuda", "auto, gpu, cpu, cpu-ref or gpu:<matmul variant>"],
+    );
+    let help = stdout_of(&["train", "--help"]);
+    for flag in [
+        "--backend",
+        "--epochs",
+        "--batch",
+        "--lr",
+        "--seed",
+        "--resume",
+        "--overwrite",
+    ] {
+        assert!(help.contains(flag), "{flag} not in train --help:\n{help}");
+    }
+    // Combinations: --output needs --input; diagnose takes --run or both errors.
+    fails_with(
+        &["predict", "--checkpoint", "x", "--output", "p.csv"],
+        None,
+        &["--input"],
+    );
+    fails_with(
+        &["diagnose", "--train-error", "0.1"],
+        None,
+        &["--val-error"],
+    );
+    fails_with(
+        &[
+            "diagnose",
+            "--run",
+            "r",
+            "--train-error",
+            "0.1",
+            "--val-error",
+            "0.1",
+        ],
+        None,
+        &["--run", "cannot be used with"],
+    );
+    fails_with(&["sweep"], None, &["--config"]);
+}
+
+#[test]
+fn train_shortcuts_override_the_config() {
+    let d = tmp("shortcuts");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, small_config(&data, "")).unwrap();
+    let out_dir = d.join("out");
+    let c = cfg.to_str().unwrap();
+    let o = out_dir.to_str().unwrap();
+    stdout_of(&[
+        "train",
+        "--config",
+        c,
+        "--out",
+        o,
+        "--quiet",
+        "--backend",
+        "cpu-ref",
+        "--epochs",
+        "2",
+        "--batch",
+        "4",
+        "--lr",
+        "0.125",
+        "--seed",
+        "7",
+    ]);
+    let saved = std::fs::read_to_string(out_dir.join("config.toml")).unwrap();
+    for want in [
+        "backend = \"cpu-ref\"",
+        "epochs = 2",
+        "batch = 4",
+        "lr = 0.125",
+        "seed = 7",
+    ] {
+        assert!(saved.contains(want), "{want:?} not in\n{saved}");
+    }
     std::fs::remove_dir_all(d).unwrap();
 }

@@ -454,6 +454,9 @@ fn the_model_summary_counts_what_the_graph_holds() {
         assert!(text.contains(line), "{line:?} not in\n{text}");
     }
     for m in [small, Sequential::w_mlp(0.5), Sequential::w_cnn(0.5)] {
+        // Fits an 80-column terminal.
+        let widest = m.summary().lines().map(|l| l.chars().count()).max();
+        assert!(widest <= Some(80), "{widest:?}\n{}", m.summary());
         let total: usize = m.build().unwrap().param_count();
         let grouped = {
             let s = total.to_string();

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use shadeprop::app::{self, RunConfig};
 
 #[derive(Parser)]
@@ -40,6 +40,22 @@ enum Cmd {
         /// Replace the run that --out holds (refused otherwise: a run never destroys another).
         #[arg(long)]
         overwrite: bool,
+        /// Shortcut for --set backend=NAME: auto, gpu, cpu (the fast CPU kernels),
+        /// cpu-ref (the reference kernels) or gpu:<matmul variant>.
+        #[arg(long, value_name = "NAME", value_parser = parse_backend)]
+        backend: Option<String>,
+        /// Shortcut for --set train.epochs=N.
+        #[arg(long, value_name = "N")]
+        epochs: Option<u64>,
+        /// Shortcut for --set train.batch=N (the mini-batch size).
+        #[arg(long, value_name = "N")]
+        batch: Option<usize>,
+        /// Shortcut for --set optimizer.lr=LR (the initial learning rate).
+        #[arg(long, value_name = "LR")]
+        lr: Option<f64>,
+        /// Shortcut for --set seed=N (initialization, dropout, shuffling and splits).
+        #[arg(long, value_name = "N")]
+        seed: Option<u64>,
     },
     /// Loss and accuracy of a checkpoint on a split.
     Eval {
@@ -48,8 +64,8 @@ enum Cmd {
         /// The run's config (default: config.toml of the checkpoint's run folder).
         #[arg(long)]
         config: Option<PathBuf>,
-        #[arg(long, default_value = "test")]
-        split: String,
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
     },
     /// Predictions: for the first images of the test split, or (`--input`) for the user's
     /// own data — CSV rows (runs on data.dataset = "csv"), an IDX image file or a folder of
@@ -73,11 +89,11 @@ enum Cmd {
         #[arg(long)]
         input: Option<PathBuf>,
         /// Where to write the predictions as CSV (with --input; default: print them).
-        #[arg(long)]
+        #[arg(long, requires = "input")]
         output: Option<PathBuf>,
-        /// Lines of --input to skip before its header or first row (the training file's
-        /// data.csv.skip_rows is not applied to it).
-        #[arg(long, default_value_t = 0)]
+        /// Lines of a CSV --input to skip before its header or first row (the training
+        /// file's data.csv.skip_rows is not applied to it).
+        #[arg(long, default_value_t = 0, requires = "input")]
         skip_rows: usize,
     },
     /// Write a checkpoint's weights as a file PyTorch's `load_state_dict(strict=True)` takes
@@ -93,10 +109,12 @@ enum Cmd {
         out: PathBuf,
     },
     /// Grid or random search (see `sweep merge` to collect folders run elsewhere).
+    #[command(subcommand_negates_reqs = true)]
     Sweep {
         #[command(subcommand)]
         merge: Option<SweepCmd>,
-        #[arg(long)]
+        /// The sweep file (TOML: method, trials, out, [base], [params]).
+        #[arg(long, required = true)]
         config: Option<PathBuf>,
         /// Only write the trial configs and print one `shadeprop train` command per trial.
         #[arg(long)]
@@ -108,14 +126,16 @@ enum Cmd {
     /// the GPU backend that opens, and what `--backend auto` picks.
     Info,
     /// Avoidable bias and variance of a run, and the recipe's next step.
+    #[command(group(ArgGroup::new("source").required(true).args(["run", "train_error"])))]
     Diagnose {
         /// A run folder (with result.json).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["train_error", "val_error"])]
         run: Option<PathBuf>,
-        /// Or the errors directly (fractions).
-        #[arg(long)]
+        /// Or the errors directly (fractions): the training error...
+        #[arg(long, requires = "val_error")]
         train_error: Option<f64>,
-        #[arg(long)]
+        /// ...and the validation error.
+        #[arg(long, requires = "train_error")]
         val_error: Option<f64>,
         /// Baseline (e.g. human-level) error, a fraction.
         #[arg(long, default_value_t = 0.0)]
@@ -124,6 +144,35 @@ enum Cmd {
         #[arg(long, default_value_t = 0.02)]
         tolerance: f64,
     },
+}
+
+/// A split of a run's data.
+#[derive(Clone, Copy, ValueEnum)]
+enum Split {
+    Train,
+    Val,
+    Test,
+}
+
+impl Split {
+    fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+/// `--backend`: one of the backend names, checked before anything runs.
+fn parse_backend(s: &str) -> Result<String, String> {
+    let ok = matches!(s, "auto" | "gpu" | "cpu" | "cpu-ref")
+        || s.strip_prefix("gpu:").is_some_and(|v| !v.is_empty());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err("expected auto, gpu, cpu, cpu-ref or gpu:<matmul variant>".into())
+    }
 }
 
 #[derive(Subcommand)]
@@ -152,7 +201,20 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             quiet,
             resume,
             overwrite,
+            backend,
+            epochs,
+            batch,
+            lr,
+            seed,
         } => {
+            // The shortcuts are overrides like --set, applied after it.
+            let mut set = set;
+            let quoted = |v: String| format!("{v:?}");
+            set.extend(backend.map(|b| format!("backend={}", quoted(b))));
+            set.extend(epochs.map(|n| format!("train.epochs={n}")));
+            set.extend(batch.map(|n| format!("train.batch={n}")));
+            set.extend(lr.map(|v| format!("optimizer.lr={v:?}")));
+            set.extend(seed.map(|n| format!("seed={n}")));
             let cfg = app::load_with_overrides(&config, &set)?;
             // Ctrl-C stops after the current step and writes the interrupt checkpoint.
             if let Err(e) = shadeprop::train::interrupt::install_sigint_handler() {
@@ -190,11 +252,12 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             config,
             split,
         } => {
+            let split = split.name();
             let cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
                 None => app::config_beside(&checkpoint)?,
             };
-            let r = app::eval_report(&cfg, &checkpoint, &split)?;
+            let r = app::eval_report(&cfg, &checkpoint, split)?;
             let m = r.metrics;
             if cfg.task == shadeprop::task::Task::Regression {
                 println!(
@@ -426,6 +489,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 app::print_summary(&s, &out);
             }
             None => {
+                // clap requires --config without the merge subcommand.
                 let path = config.ok_or_else(|| shadeprop::Error::Hyperparameter {
                     name: "--config",
                     value: "missing".into(),
@@ -475,7 +539,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                         l.max_compute_invocations_per_workgroup,
                         l.max_compute_workgroups_per_dimension
                     );
-                    println!("report: {:?}", g.report());
+                    println!("report: {}", g.report());
                     let (file, remembered) = g.remembered_matmul_choices();
                     match file {
                         Some(f) => println!(
@@ -507,13 +571,14 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             baseline,
             tolerance,
         } => {
+            // clap's group: --run, or both errors.
             let d = match (run, train_error, val_error) {
-                (Some(dir), None, None) => app::diagnose_run(&dir, baseline, tolerance)?,
+                (Some(dir), _, _) => app::diagnose_run(&dir, baseline, tolerance)?,
                 (None, Some(t), Some(v)) => app::diagnose(t, v, baseline, tolerance)?,
                 _ => {
                     return Err(shadeprop::Error::Hyperparameter {
                         name: "diagnose",
-                        value: "neither or both of --run and --train-error/--val-error".into(),
+                        value: "neither --run nor both errors".into(),
                         expected: "--run DIR, or --train-error F and --val-error F",
                     });
                 }

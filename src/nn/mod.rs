@@ -267,20 +267,35 @@ impl Sequential {
     /// as the built graph's `param_count`.
     pub fn summary(&self) -> String {
         let rows = self.layer_table();
-        let mut out = format!(
-            "{:<5} {:<58} {:<15} {:>12}\n",
-            "layer", "module", "output shape", "parameters"
-        );
         let input = match self.image {
             Some((c, h, w)) => format!("[{c}, {h}, {w}]"),
             None => format!("[{}]", self.in_features),
         };
-        out += &format!("{:<5} {:<58} {:<15} {:>12}\n", "", "input", input, "");
+        let module = |m: &str| m.split("  #").next().unwrap_or(m).to_string();
+        // Columns as wide as their widest cell (the table fits 80 columns for the usual
+        // modules, as Keras' summary does).
+        let mw = rows
+            .iter()
+            .map(|r| module(&r.module).chars().count())
+            .chain([6])
+            .max()
+            .unwrap_or(6);
+        let sw = rows
+            .iter()
+            .map(|r| r.shape.chars().count())
+            .chain([input.chars().count(), 12])
+            .max()
+            .unwrap_or(12);
         let mut total = 0;
+        let mut out = format!(
+            "{:<5} {:<mw$} {:<sw$} {:>10}\n",
+            "layer", "module", "output shape", "parameters"
+        );
+        out += &format!("{:<5} {:<mw$} {input:<sw$} {:>10}\n", "", "input", "");
         for (i, r) in rows.iter().enumerate() {
-            let module = r.module.split("  #").next().unwrap_or(&r.module);
             out += &format!(
-                "{i:<5} {module:<58} {:<15} {:>12}\n",
+                "{i:<5} {:<mw$} {:<sw$} {:>10}\n",
+                module(&r.module),
                 r.shape,
                 group(r.params)
             );

@@ -61,7 +61,7 @@ fn bar(n: u64, show: bool, msg: &str) -> ProgressBar {
     }
     let pb = ProgressBar::new(n);
     pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches {per_sec} ETA {eta}")
+        ProgressStyle::with_template("{msg} [{wide_bar}] {pos}/{len} ETA {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
