@@ -63,12 +63,12 @@ fn main() -> shadeprop::Result<()> {
     }
     let m = train.len();
     println!(
-        "breast cancer: {} train / {} validation / {} test rows, {} features, classes {:?}",
+        "breast cancer: {} train / {} validation / {} test rows, {} features, classes {}",
         m,
         val.len(),
         test.len(),
         train.features,
-        pre.class_names.as_deref().unwrap_or_default()
+        pre.class_names.as_deref().unwrap_or_default().join(", ")
     );
 
     let lr = 0.5f32;

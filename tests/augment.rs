@@ -917,3 +917,15 @@ fn huge_rotation_angles_are_reduced_on_the_host_so_backends_agree() {
     };
     assert_eq!(m190.spec(7, 9).unwrap()[6], 170.0);
 }
+
+/// The augmentation as people read it: only the transforms that are on, no Rust syntax.
+#[test]
+fn augmentation_prints_the_transforms_that_are_on() {
+    use shadeprop::nn::augment::Augment;
+    assert_eq!(Augment::default().to_string(), "none");
+    let s = Augment::w_cnn(0.5, 0.25).to_string();
+    assert_eq!(
+        s,
+        "rotation [-10, 10]°, translate x [-0.071428575, 0.071428575] y [-0.071428575, 0.071428575] (fractions of the size), standardize mean 0.5 std 0.25"
+    );
+}

@@ -254,7 +254,7 @@ fn run(
         let path = a.out.join("augment_preview.png");
         preview_png(&path, before, &after, n, (28, 28), 3, aug.standardize)?;
         println!(
-            "augmentation: {aug:?}\nwrote {} (top: originals, bottom: augmented)",
+            "augmentation: {aug}\nwrote {} (top: originals, bottom: augmented)",
             path.display()
         );
     }

@@ -162,15 +162,25 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
 pub fn print_summary(s: &Summary, out: &Path) {
     let (b, w) = (&s.results[0], &s.results[s.results.len() - 1]);
     println!(
-        "\n{} trials; chosen {} {:?}: validation accuracy {:.4}, test accuracy {:.4} (evaluated once)",
+        "\n{} trials; chosen {} {}: validation accuracy {:.4}, test accuracy {:.4} (evaluated once)",
         s.results.len(),
         b.name,
-        b.params,
+        super::sweep::show_params(&b.params),
         b.val_accuracy,
         s.test_accuracy
     );
-    println!("\nbest trial {} {:?}:\n{}", b.name, b.params, s.best);
-    println!("\nworst trial {} {:?}:\n{}", w.name, w.params, s.worst);
+    println!(
+        "\nbest trial {} {}:\n{}",
+        b.name,
+        super::sweep::show_params(&b.params),
+        s.best
+    );
+    println!(
+        "\nworst trial {} {}:\n{}",
+        w.name,
+        super::sweep::show_params(&w.params),
+        s.worst
+    );
     println!(
         "\nwrote {0}/results.csv, results.md, val_accuracy_vs_*.png, best_curves.png",
         out.display()

@@ -243,6 +243,14 @@ pub fn write_plan(sw: &SweepConfig, trials: &[Trial]) -> Result<Vec<String>> {
     Ok(cmds)
 }
 
+/// A trial's swept values as `key=value` pairs, for people.
+pub(super) fn show_params(p: &BTreeMap<String, String>) -> String {
+    p.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Run every trial one after another, then merge. Run again, a sweep skips the trials that
 /// finished (their `result.json` is there) and trains the others from the start.
 pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
@@ -264,24 +272,35 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
                 }
                 r
             }
-            Err(_) => super::run::train_with(
-                &t.config,
-                &dir,
-                t.params.clone(),
-                true,
-                &super::run::TrainOptions {
-                    resume: None,
-                    overwrite: true,
-                },
-            )?,
+            Err(_) => {
+                if !quiet {
+                    println!(
+                        "[{}/{}] {} {}: training…",
+                        i + 1,
+                        trials.len(),
+                        t.name,
+                        show_params(&t.params)
+                    );
+                }
+                super::run::train_with(
+                    &t.config,
+                    &dir,
+                    t.params.clone(),
+                    true,
+                    &super::run::TrainOptions {
+                        resume: None,
+                        overwrite: true,
+                    },
+                )?
+            }
         };
         if !quiet {
             println!(
-                "[{}/{}] {} {:?}: best epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
+                "[{}/{}] {} {}: best epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
                 i + 1,
                 trials.len(),
                 t.name,
-                t.params,
+                show_params(&t.params),
                 r.best_epoch.map_or("-".into(), |e| e.to_string()),
                 r.train_accuracy,
                 r.val_accuracy,

@@ -107,6 +107,69 @@ impl Default for Augment {
     }
 }
 
+/// The transforms that are on, for people: e.g. `rotation [-10, 10]°, translate x
+/// [-0.0714, 0.0714] y [-0.0714, 0.0714] (bilinear), standardize (0.1307, 0.3081)`; `none`
+/// when every transform is off.
+impl std::fmt::Display for Augment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = Augment::default();
+        let r = |(a, b): (f32, f32)| format!("[{a}, {b}]");
+        let mut parts: Vec<String> = vec![];
+        if self.hflip > 0.0 {
+            parts.push(format!("horizontal flip p={}", self.hflip));
+        }
+        if self.vflip > 0.0 {
+            parts.push(format!("vertical flip p={}", self.vflip));
+        }
+        if self.rotation != d.rotation {
+            parts.push(format!("rotation {}°", r(self.rotation)));
+        }
+        if self.translate_x != d.translate_x || self.translate_y != d.translate_y {
+            parts.push(format!(
+                "translate x {} y {} (fractions of the size)",
+                r(self.translate_x),
+                r(self.translate_y)
+            ));
+        }
+        if self.zoom != d.zoom || self.zoom_y.is_some() {
+            let y = match self.zoom_y {
+                Some(z) => format!(" height {}", r(z)),
+                None if self.zoom_per_axis => " per axis".into(),
+                None => String::new(),
+            };
+            parts.push(format!("zoom {}{y}", r(self.zoom)));
+        }
+        if self.shear != d.shear || self.shear_y != d.shear_y {
+            parts.push(format!("shear x {}° y {}°", r(self.shear), r(self.shear_y)));
+        }
+        if self.brightness != d.brightness {
+            parts.push(format!("brightness {}", r(self.brightness)));
+        }
+        if self.contrast != d.contrast {
+            parts.push(format!("contrast {}", r(self.contrast)));
+        }
+        if self.noise_std > 0.0 {
+            parts.push(format!("gaussian noise std {}", self.noise_std));
+        }
+        if self.crop_padding > 0 {
+            parts.push(format!("random crop padding {}", self.crop_padding));
+        }
+        if self.cutout_p > 0.0 && self.cutout_size > 0 {
+            parts.push(format!(
+                "cutout {0}x{0} p={1}",
+                self.cutout_size, self.cutout_p
+            ));
+        }
+        if let Some((m, s)) = self.standardize {
+            parts.push(format!("standardize mean {m} std {s}"));
+        }
+        if parts.is_empty() {
+            return write!(f, "none");
+        }
+        write!(f, "{}", parts.join(", "))
+    }
+}
+
 /// Floats of the spec ([`crate::kernels::augment::slot`] names each one).
 pub use crate::kernels::augment::SPEC_LEN;
 
