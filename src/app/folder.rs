@@ -76,3 +76,11 @@ pub fn config_beside(checkpoint: &Path) -> Result<RunConfig> {
     }
     RunConfig::load(&path)
 }
+
+/// A trial's swept values as `key=value` pairs, for people.
+pub(super) fn show_params(p: &BTreeMap<String, String>) -> String {
+    p.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

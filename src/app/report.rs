@@ -165,20 +165,20 @@ pub fn print_summary(s: &Summary, out: &Path) {
         "\n{} trials; chosen {} {}: validation accuracy {:.4}, test accuracy {:.4} (evaluated once)",
         s.results.len(),
         b.name,
-        super::sweep::show_params(&b.params),
+        super::folder::show_params(&b.params),
         b.val_accuracy,
         s.test_accuracy
     );
     println!(
         "\nbest trial {} {}:\n{}",
         b.name,
-        super::sweep::show_params(&b.params),
+        super::folder::show_params(&b.params),
         s.best
     );
     println!(
         "\nworst trial {} {}:\n{}",
         w.name,
-        super::sweep::show_params(&w.params),
+        super::folder::show_params(&w.params),
         s.worst
     );
     println!(

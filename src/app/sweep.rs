@@ -243,14 +243,6 @@ pub fn write_plan(sw: &SweepConfig, trials: &[Trial]) -> Result<Vec<String>> {
     Ok(cmds)
 }
 
-/// A trial's swept values as `key=value` pairs, for people.
-pub(super) fn show_params(p: &BTreeMap<String, String>) -> String {
-    p.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// Run every trial one after another, then merge. Run again, a sweep skips the trials that
 /// finished (their `result.json` is there) and trains the others from the start.
 pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
@@ -279,7 +271,7 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
                         i + 1,
                         trials.len(),
                         t.name,
-                        show_params(&t.params)
+                        super::folder::show_params(&t.params)
                     );
                 }
                 super::run::train_with(
@@ -300,7 +292,7 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
                 i + 1,
                 trials.len(),
                 t.name,
-                show_params(&t.params),
+                super::folder::show_params(&t.params),
                 r.best_epoch.map_or("-".into(), |e| e.to_string()),
                 r.train_accuracy,
                 r.val_accuracy,
