@@ -207,15 +207,7 @@ pub fn predict_csv(
         None => pre.targets.clone(),
     };
     let ids: Vec<Vec<String>> = (1..=n).map(|i| vec![i.to_string()]).collect();
-    let (header, lines) = predict_rows(&mut s, &names, &ds.x, &["row"], ids, mc_passes)?;
-    if let Some(out) = output {
-        write_predictions(out, &header, &lines)?;
-    }
-    Ok(CsvPredictions {
-        rows: n,
-        header,
-        lines,
-    })
+    predict_into(&mut s, &names, &ds.x, &["row"], ids, mc_passes, output)
 }
 
 /// Refuse an `--output` that is the input itself, or not a regular file or a new path.
@@ -344,6 +336,28 @@ fn predict_rows(
         lines.push(line);
     }
     Ok((header, lines))
+}
+
+/// [`predict_rows`], written to `output` when given ([`write_predictions`]).
+fn predict_into(
+    s: &mut Session,
+    names: &[String],
+    x: &[f32],
+    id_header: &[&str],
+    ids: Vec<Vec<String>>,
+    mc_passes: Option<usize>,
+    output: Option<&Path>,
+) -> Result<CsvPredictions> {
+    let rows = ids.len();
+    let (header, lines) = predict_rows(s, names, x, id_header, ids, mc_passes)?;
+    if let Some(out) = output {
+        write_predictions(out, &header, &lines)?;
+    }
+    Ok(CsvPredictions {
+        rows,
+        header,
+        lines,
+    })
 }
 
 /// Write predictions as CSV (the csv crate; atomically: a reader never sees half a file).
@@ -508,15 +522,7 @@ pub fn predict_images(
     } else {
         &["row"]
     };
-    let (header, lines) = predict_rows(&mut s, &classes, &x, id_header, ids, mc_passes)?;
-    if let Some(out) = output {
-        write_predictions(out, &header, &lines)?;
-    }
-    Ok(CsvPredictions {
-        rows: n,
-        header,
-        lines,
-    })
+    predict_into(&mut s, &classes, &x, id_header, ids, mc_passes, output)
 }
 
 /// Write the weights of `checkpoint` as a weights-only file (`out`,
