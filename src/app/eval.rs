@@ -238,14 +238,16 @@ fn check_output(output: Option<&Path>, input: &Path) -> Result<()> {
 /// input row: the `id_header` columns with `ids`, then the task's columns (see
 /// [`CsvPredictions::header`]) named by `names` (classes, labels or targets; indices when
 /// missing); `mc_passes` averages that many MC-dropout passes and adds their spread.
-fn predict_rows(
+/// Written to `output` when given ([`write_predictions`]).
+fn predict_into(
     s: &mut Session,
     names: &[String],
     x: &[f32],
     id_header: &[&str],
     ids: Vec<Vec<String>>,
     mc_passes: Option<usize>,
-) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    output: Option<&Path>,
+) -> Result<CsvPredictions> {
     use crate::task::Task;
     let task = s.graph().task();
     let outputs = s.graph().outputs();
@@ -335,26 +337,11 @@ fn predict_rows(
         }
         lines.push(line);
     }
-    Ok((header, lines))
-}
-
-/// [`predict_rows`], written to `output` when given ([`write_predictions`]).
-fn predict_into(
-    s: &mut Session,
-    names: &[String],
-    x: &[f32],
-    id_header: &[&str],
-    ids: Vec<Vec<String>>,
-    mc_passes: Option<usize>,
-    output: Option<&Path>,
-) -> Result<CsvPredictions> {
-    let rows = ids.len();
-    let (header, lines) = predict_rows(s, names, x, id_header, ids, mc_passes)?;
     if let Some(out) = output {
         write_predictions(out, &header, &lines)?;
     }
     Ok(CsvPredictions {
-        rows,
+        rows: n,
         header,
         lines,
     })
