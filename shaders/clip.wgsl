@@ -89,6 +89,7 @@ fn grad_prep(@builtin(global_invocation_id) gid: vec3<u32>) {
 // per-step learning-rate schedule (PyTorch: GradScaler skips optimizer.step()).
 //   lr    = schedule(G.lr, t0)      sched_kind 1: lr·gamma^floor(t0/n), 2: lr·gamma^t0,
 //                                   3: eta_min + (lr - eta_min)(1 + cos(pi·min(t0,n)/n))/2
+//           · warm-up factor          warmup_steps W > 0: s + (1 - s)·min(t0, W)/W, s = warmup_start
 //   bc_k  = 1 - beta_k^(t0 + 1)     (Adam's bias corrections)
 // Powers are taken by binary exponentiation in f32 multiplies, exactly as the CPU twin.
 // With MIXED, the loss scale update above (a skipped step keeps the norm and penalty of the
@@ -173,6 +174,10 @@ fn clip_finalize() {
         let n = max(G.sched_n, 1u);
         let x = f32(min(t0, n)) / f32(n);
         lr = G.sched_x + (G.lr - G.sched_x) * (1.0 + cos(3.14159265358979 * x)) * 0.5;
+    }
+    if (G.warmup_steps > 0u) {
+        let w = G.warmup_start;
+        lr = lr * (w + (1.0 - w) * (f32(min(t0, G.warmup_steps)) / f32(G.warmup_steps)));
     }
     out0[4] = lr;
     out0[5] = 1.0 - powi(pf(9u), t0 + 1u);

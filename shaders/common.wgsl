@@ -9,8 +9,11 @@
 struct Params { w: array<vec4<u32>, 4> }
 // lr: the base rate; with sched_kind != 0 a per-step schedule (parameters sched_x,
 // sched_n) that ClipFinalize evaluates at the count of applied updates (shaders/clip.wgsl).
+// warmup_steps > 0: a linear warm-up factor on that rate, warmup_start + (1 - warmup_start)
+// · min(t0, warmup_steps) / warmup_steps (PyTorch's LinearLR), also applied by ClipFinalize.
 // flags: bit 0 = some parameter has an L1/L2 penalty (Globals::PENALTY), bit 1 = MIXED.
-struct Globals { seed_lo: u32, seed_hi: u32, step: u32, lr: f32, sched_x: f32, sched_n: u32, flags: u32, sched_kind: u32 }
+struct Globals { seed_lo: u32, seed_hi: u32, step: u32, lr: f32, sched_x: f32, sched_n: u32, flags: u32, sched_kind: u32,
+                 warmup_steps: u32, warmup_start: f32, pad0: u32, pad1: u32 }
 
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<uniform> G: Globals;

@@ -31,9 +31,14 @@
 //! let (backend, why) = shadeprop::backend::open("auto")?;   // a hardware GPU, else the fast CPU backend
 //! println!("{why}");
 //! let model = Sequential::new(8).linear(32).batch_norm().relu().dropout(0.2).linear(2);
-//! let mut s = Session::new(backend, model.build()?, Sgd::w_mlp(), /* seed */ 0, /* max batch */ 64)?;
+//! let mut s = Session::builder(model.build()?)         // named settings, defaults for the rest
+//!     .backend(backend)
+//!     .optimizer(Sgd::w_mlp())
+//!     .seed(0)                                          // init, dropout and shuffling
+//!     .max_batch(64)
+//!     .build()?;
 //! let epoch = EpochConfig { batch_size: 64, ..Default::default() };
-//! let trainer = Trainer::new(FitConfig { epochs: 20, epoch, verbose: true, ..Default::default() });
+//! let trainer = Trainer::new(FitConfig { epochs: 20, epoch, ..Default::default() });   // prints a line per epoch
 //! let mut early = EarlyStopping::new("val_loss").patience(3).restore_best_weights(true);
 //! let history = trainer.fit(&mut s, &train, Some(&val), &mut [&mut early])?;
 //! let v = evaluate(&mut s, &val, 64)?;

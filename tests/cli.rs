@@ -77,6 +77,23 @@ fn config_errors_name_the_key_and_value() {
     );
     fails_with(
         &train,
+        Some((
+            &cfg,
+            "[optimizer]\nwarmup_steps = 10\nwarmup_start_factor = 0.0\n",
+        )),
+        &[
+            "optimizer.warmup_start_factor",
+            "0",
+            "0 < start_factor <= 1",
+        ],
+    );
+    fails_with(
+        &train,
+        Some((&cfg, "[train]\nreduce_lr_factor = 1.5\n")),
+        &["train.reduce_lr_factor", "1.5", "0 < factor < 1"],
+    );
+    fails_with(
+        &train,
         Some((&cfg, "[train]\nprecision = \"f16\"\n")),
         &["train.precision", "f16", "f32 or mixed"],
     );
@@ -1689,4 +1706,84 @@ fn train_shortcuts_override_the_config() {
         assert!(saved.contains(want), "{want:?} not in\n{saved}");
     }
     std::fs::remove_dir_all(d).unwrap();
+}
+
+/// The lr column of a run's metrics.csv, one value per epoch.
+fn lr_column(dir: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let i = rdr
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "lr")
+        .unwrap();
+    rdr.records()
+        .map(|r| r.unwrap()[i].parse().unwrap())
+        .collect()
+}
+
+/// Linear warm-up and ReduceLROnPlateau from the run config, seen in the learning rate
+/// each epoch starts with (expected values by hand).
+#[test]
+fn warmup_and_reduce_lr_on_plateau_from_the_config() {
+    let d = tmp("lr-control");
+    // Warm-up over more updates than the run takes: epoch 0 starts at lr·start_factor,
+    // later epochs part of the way to lr.
+    let out = d.join("warmup");
+    let st = penguins_train(&out, 3)
+        .args([
+            "--set",
+            "optimizer.schedule=constant",
+            "--set",
+            "optimizer.lr=0.02",
+        ])
+        .args(["--set", "optimizer.warmup_steps=100000"])
+        .args(["--set", "optimizer.warmup_start_factor=0.25"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let lr = lr_column(&out);
+    assert_eq!(lr.len(), 3);
+    assert!((lr[0] - 0.005).abs() < 1e-9, "{lr:?}");
+    assert!(lr[1] > lr[0] && lr[2] > lr[1] && lr[2] < 0.0051, "{lr:?}");
+    // ReduceLROnPlateau with patience 1 and a min_delta no epoch can beat: the rate halves
+    // at the end of every epoch after the first.
+    let out = d.join("plateau");
+    let st = penguins_train(&out, 4)
+        .args([
+            "--set",
+            "optimizer.schedule=constant",
+            "--set",
+            "optimizer.lr=0.02",
+        ])
+        .args([
+            "--set",
+            "train.early_stopping=false",
+            "--set",
+            "train.min_delta=1000",
+        ])
+        .args([
+            "--set",
+            "train.reduce_lr_factor=0.5",
+            "--set",
+            "train.reduce_lr_patience=1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let lr = lr_column(&out);
+    let want = [0.02, 0.02, 0.01, 0.005];
+    for (g, w) in lr.iter().zip(want) {
+        assert!((g - w).abs() < 1e-9, "{lr:?} against {want:?}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
 }

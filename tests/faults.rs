@@ -73,7 +73,7 @@ fn fault_child() {
             batch_size: 32,
             ..Default::default()
         },
-        seed: 3,
+        seed: Some(3),
         interrupt_checkpoint: Some(dir.join("interrupt.safetensors")),
         ..Default::default()
     };

@@ -9,7 +9,7 @@ use shadeprop::backend::cpu::Cpu;
 use shadeprop::graph::LinearOpts;
 use shadeprop::nn::Sequential;
 use shadeprop::nn::init::Init;
-use shadeprop::optim::{Adam, Every, LrSchedule, Regularizer, Scale, Sgd};
+use shadeprop::optim::{Adam, Every, LrSchedule, Regularizer, Scale, Sgd, Warmup};
 use shadeprop::plan::Mode;
 use shadeprop::session::Session;
 
@@ -688,3 +688,56 @@ fn whole_steps_with_every_regularizer_match_gpu_vs_cpu() {
         }
     }
 }
+
+backend_test!(
+    linear_warmup_scales_each_update_and_chains_with_the_schedule,
+    |backend| {
+        // SGD without momentum: the update of step t is exactly −lr_t·g, so each step's
+        // rate is read back from the parameters. Warm-up over 4 updates from 0.25 in front
+        // of a per-step exponential schedule (gamma 0.5): by hand,
+        // lr_t = 0.8·0.5ᵗ·(0.25 + 0.75·min(t, 4)/4).
+        let g = Sequential::new(3).linear(2).build().unwrap();
+        let mut s = Session::builder(g)
+            .backend(backend)
+            .optimizer(Sgd {
+                lr: 0.8,
+                ..Sgd::default()
+            })
+            .seed(4)
+            .max_batch(2)
+            .schedule(LrSchedule::Exponential {
+                gamma: 0.5,
+                every: Every::Step,
+            })
+            .warmup(Warmup::new(4, 0.25))
+            .build()
+            .unwrap();
+        let (x, y) = batch(3, 2, 3, 2);
+        for t in 0..6u32 {
+            let want = 0.8 * 0.5f64.powi(t as i32) * (0.25 + 0.75 * t.min(4) as f64 / 4.0);
+            assert!(
+                (s.current_lr() as f64 - want).abs() <= 1e-6 * want,
+                "step {t}: current_lr {} against {want}",
+                s.current_lr()
+            );
+            let before = s.params().unwrap();
+            let (_, grads) = s.gradients(&x, &y).unwrap();
+            s.train_batch(&x, &y).unwrap();
+            let after = s.params().unwrap();
+            let (w0, w1, gw) = (&before[0].1, &after[0].1, &grads[0].1);
+            let got: Vec<f32> = (0..w0.len()).map(|i| w0[i] - w1[i]).collect();
+            let expect: Vec<f32> = gw.iter().map(|g| (want as f32) * g).collect();
+            assert_close(&format!("update of step {t}"), &got, &expect, 1e-6, 1e-4);
+        }
+        // Out-of-range warm-ups are refused by name.
+        for (w, name) in [
+            (Warmup::new(0, 0.5), "warmup.steps"),
+            (Warmup::new(3, 0.0), "warmup.start_factor"),
+            (Warmup::new(3, 1.5), "warmup.start_factor"),
+            (Warmup::new(3, f32::NAN), "warmup.start_factor"),
+        ] {
+            let e = s.set_warmup(Some(w)).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+    }
+);

@@ -134,7 +134,7 @@ fn cfg(epochs: u64, dir: Option<std::path::PathBuf>) -> FitConfig {
             log_every: 4,
             ..Default::default()
         },
-        seed: 5,
+        seed: Some(5),
         log_dir: dir,
         log_steps: true,
         ..Default::default()
@@ -1068,4 +1068,145 @@ fn reduce_lr_on_plateau_follows_keras() {
         bad.on_train_begin(&mut t, &["val_loss".to_string()])
             .is_err()
     );
+}
+
+/// The cells of a CSV text but its timing columns (samples_per_sec, seconds).
+fn without_timing(text: &str) -> Vec<Vec<String>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let keep: Vec<usize> = (0..rows[0].len())
+        .filter(|&i| !matches!(&rows[0][i], "samples_per_sec" | "seconds"))
+        .collect();
+    rows.iter()
+        .map(|r| keep.iter().map(|&i| r[i].to_string()).collect())
+        .collect()
+}
+
+/// CSVLogger: Keras' layout (0-based `epoch`, then the metrics in sorted order), values in
+/// the shortest form, one row per finished epoch after a resume; `append` continues a
+/// file; a bad separator is refused by name.
+#[test]
+fn csv_logger_writes_keras_rows_and_survives_resume() {
+    use shadeprop::train::callbacks::CsvLogger;
+    let d = tmp("csvlogger");
+    let path = d.join("log.csv");
+    let (train, val) = (data(1, 96), data(2, 32));
+    let mut s = cpu_session(3);
+    let mut logger = CsvLogger::new(&path);
+    let h = Trainer::new(cfg(3, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut logger])
+        .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let mut keys: Vec<String> = h.epochs[0].values.keys().cloned().collect();
+    keys.sort();
+    assert_eq!(header[0], "epoch");
+    assert_eq!(&header[1..], &keys[..], "metrics in sorted order");
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(&r[0], i.to_string(), "0-based epochs as Keras writes them");
+        let loss: f32 = r[header.iter().position(|k| k == "loss").unwrap()]
+            .parse()
+            .unwrap();
+        // The shortest form of the f32 reads back to the recorded value exactly.
+        assert_eq!(loss as f64, h.epochs[i].get("loss").unwrap(), "row {i}");
+    }
+    assert!(!text.contains("00000000"), "shortest form: {text}");
+
+    // A run interrupted after 2 epochs (a checkpoint) and resumed keeps one row per epoch.
+    let ck = d.join("ck.safetensors");
+    let mut s = cpu_session(3);
+    let mut logger = CsvLogger::new(&path);
+    let mut saver = ModelCheckpoint::every(&d, 1);
+    Trainer::new(cfg(2, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut logger, &mut saver])
+        .unwrap();
+    std::fs::copy(d.join("last.safetensors"), &ck).unwrap();
+    let mut s = cpu_session(3);
+    let mut logger = CsvLogger::new(&path);
+    let mut saver = ModelCheckpoint::every(&d, 1);
+    Trainer::new(cfg(3, None))
+        .resume(
+            &ck,
+            &mut s,
+            &train,
+            Some(&val),
+            &mut [&mut logger, &mut saver],
+        )
+        .unwrap();
+    let again = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        without_timing(&again),
+        without_timing(&text),
+        "resumed: the same file as the run never stopped"
+    );
+
+    // append: a second run's rows follow without a second header.
+    let mut s = cpu_session(3);
+    let mut logger = CsvLogger::new(&path).append(true);
+    Trainer::new(cfg(1, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut logger])
+        .unwrap();
+    let appended = std::fs::read_to_string(&path).unwrap();
+    assert!(appended.starts_with(&again));
+    assert_eq!(appended.lines().count(), again.lines().count() + 1);
+    assert_eq!(appended.matches("epoch,").count(), 1);
+
+    let mut s = cpu_session(3);
+    let mut bad = CsvLogger::new(&path).separator(b'"');
+    let e = Trainer::new(cfg(1, None))
+        .fit(&mut s, &train, Some(&val), &mut [&mut bad])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("CSVLogger") && e.contains("separator"), "{e}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Per-batch metrics reach callbacks at every device read: with `log_every = 1` once per
+/// step with that step's own metrics, covering every step of every epoch once.
+#[test]
+fn callbacks_receive_metrics_at_every_read() {
+    use shadeprop::session::Metrics;
+    use shadeprop::train::callbacks::Callback;
+    struct Seen(Vec<(u64, Metrics)>);
+    impl Callback for Seen {
+        fn name(&self) -> &'static str {
+            "seen"
+        }
+        fn on_batch_metrics(&mut self, step: u64, m: &Metrics) -> shadeprop::Result<()> {
+            self.0.push((step, *m));
+            Ok(())
+        }
+    }
+    let train = data(1, 100);
+    for log_every in [1usize, 2] {
+        let mut s = cpu_session(3);
+        let mut seen = Seen(vec![]);
+        let mut c = cfg(2, None);
+        c.epoch.log_every = log_every;
+        c.log_steps = false;
+        Trainer::new(c)
+            .fit(&mut s, &train, None, &mut [&mut seen])
+            .unwrap();
+        // 100 samples at batch 32: 4 steps per epoch, 8 in all.
+        let steps: usize = seen.0.iter().map(|(_, m)| m.steps).sum();
+        assert_eq!(steps, 8, "log_every {log_every}: every step once");
+        let mut next = 0;
+        for (step, m) in &seen.0 {
+            next += m.steps as u64;
+            assert_eq!(
+                *step, next,
+                "each read ends where the next one's steps begin"
+            );
+            assert!(m.loss.is_finite() && m.samples > 0);
+        }
+        if log_every == 1 {
+            assert!(seen.0.iter().all(|(_, m)| m.steps == 1));
+            assert_eq!(seen.0[3].1.samples, 4, "the short last batch: 100 − 3·32");
+        }
+    }
 }

@@ -287,7 +287,7 @@ fn run(
             progress: !a.quiet,
             ..Default::default()
         },
-        seed: a.seed,
+        seed: Some(a.seed),
         log_dir: Some(a.out.clone()),
         log_steps: false,
         standardizer: Some(stdz.into()),

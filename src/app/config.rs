@@ -63,6 +63,8 @@
 //! clip_norm = 1.0              # global-norm clipping (0 = off)
 //! clip_value = 0.0             # clip every gradient to [-v, v] (0 = off)
 //! schedule = "cosine"          # constant | cosine (per step, to 0 over the epochs)
+//! warmup_steps = 0             # linear warm-up over this many updates (0 = off), PyTorch's LinearLR
+//! warmup_start_factor = 0.333  # the first update's share of the rate, in (0, 1]
 //!
 //! [regularizer]
 //! kind = "none"                # none | l2 | l1 | elastic_net
@@ -93,6 +95,10 @@
 //! start_from_epoch = 0
 //! restore_best_weights = true
 //! log_every = 50               # steps between device metric reads
+//! reduce_lr_factor = 0.0       # > 0: ReduceLROnPlateau on `monitor` with this factor (0 = off)
+//! reduce_lr_patience = 10      # epochs without improvement before a reduction
+//! reduce_lr_cooldown = 0       # epochs after a reduction before counting again
+//! reduce_lr_min_lr = 0.0       # the rate never goes below this
 //! precision = "f32"            # f32 | mixed (f16 matmul operands, dynamic loss scaling)
 //! ```
 
@@ -244,6 +250,10 @@ pub struct OptimConfig {
     pub clip_norm: f32,
     pub clip_value: f32,
     pub schedule: String,
+    /// Linear warm-up over this many updates (0: none), [`crate::optim::Warmup`].
+    pub warmup_steps: u64,
+    /// The warm-up's first factor (PyTorch's `LinearLR` default 1/3).
+    pub warmup_start_factor: f32,
 }
 
 impl Default for OptimConfig {
@@ -260,6 +270,8 @@ impl Default for OptimConfig {
             clip_norm: 1.0,
             clip_value: 0.0,
             schedule: "cosine".into(),
+            warmup_steps: 0,
+            warmup_start_factor: 1.0 / 3.0,
         }
     }
 }
@@ -331,6 +343,12 @@ pub struct TrainConfig {
     pub restore_best_weights: bool,
     pub log_every: usize,
     pub precision: String,
+    /// > 0: ReduceLROnPlateau on `monitor` (and `mode`, `min_delta`) with this factor;
+    /// 0: off. [`crate::train::callbacks::ReduceLrOnPlateau`].
+    pub reduce_lr_factor: f32,
+    pub reduce_lr_patience: u64,
+    pub reduce_lr_cooldown: u64,
+    pub reduce_lr_min_lr: f32,
 }
 
 impl Default for TrainConfig {
@@ -348,6 +366,10 @@ impl Default for TrainConfig {
             restore_best_weights: true,
             log_every: 50,
             precision: "f32".into(),
+            reduce_lr_factor: 0.0,
+            reduce_lr_patience: 10,
+            reduce_lr_cooldown: 0,
+            reduce_lr_min_lr: 0.0,
         }
     }
 }

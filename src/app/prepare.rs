@@ -335,5 +335,11 @@ pub fn build_session(
             cfg.train.epochs,
         ))?;
     }
+    if cfg.optimizer.warmup_steps > 0 {
+        s.set_warmup(Some(crate::optim::Warmup::new(
+            cfg.optimizer.warmup_steps,
+            cfg.optimizer.warmup_start_factor,
+        )))?;
+    }
     Ok(s)
 }

@@ -10,7 +10,9 @@ use super::folder::{RunResult, write};
 use super::prepare::{prepare, session};
 use crate::error::{Error, Result};
 use crate::session::Metrics;
-use crate::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
+use crate::train::callbacks::{
+    Callback, EarlyStopping, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan,
+};
 use crate::train::fit::{FitConfig, Trainer};
 use crate::train::{EpochConfig, evaluate};
 
@@ -115,7 +117,7 @@ pub fn train_with(
             progress: !quiet,
             ..Default::default()
         },
-        seed: cfg.seed,
+        seed: Some(cfg.seed),
         log_dir: Some(out.to_path_buf()),
         log_steps: false,
         standardizer: Some(p.scaler.clone()),
@@ -144,6 +146,16 @@ pub fn train_with(
     let mut callbacks: Vec<&mut dyn Callback> = vec![&mut nan, &mut best];
     if t.early_stopping {
         callbacks.insert(0, &mut early);
+    }
+    let mut reduce = ReduceLrOnPlateau::new(&t.monitor);
+    reduce.factor = t.reduce_lr_factor;
+    reduce.patience = t.reduce_lr_patience;
+    reduce.cooldown = t.reduce_lr_cooldown;
+    reduce.min_lr = t.reduce_lr_min_lr;
+    reduce.min_delta = t.min_delta;
+    reduce.mode = cfg.monitor_mode();
+    if t.reduce_lr_factor > 0.0 {
+        callbacks.push(&mut reduce);
     }
     let t0 = Instant::now();
     let trainer = Trainer::new(fit);

@@ -127,6 +127,21 @@ impl RunConfig {
             &["constant", "cosine"],
             "constant or cosine",
         )?;
+        if o.warmup_steps > 0 {
+            crate::optim::Warmup::new(o.warmup_steps, o.warmup_start_factor)
+                .validate()
+                .map_err(|e| match e {
+                    Error::Hyperparameter {
+                        name: "warmup.steps",
+                        value,
+                        expected,
+                    } => bad("optimizer.warmup_steps", value, expected),
+                    Error::Hyperparameter {
+                        value, expected, ..
+                    } => bad("optimizer.warmup_start_factor", value, expected),
+                    e => e,
+                })?;
+        }
         if !(o.clip_norm >= 0.0) {
             return Err(bad("optimizer.clip_norm", o.clip_norm, ">= 0 (0 = off)"));
         }
@@ -237,6 +252,16 @@ impl RunConfig {
             &["auto", "min", "max"],
             "auto, min or max",
         )?;
+        if !(t.reduce_lr_factor >= 0.0 && t.reduce_lr_factor < 1.0) {
+            return Err(bad(
+                "train.reduce_lr_factor",
+                t.reduce_lr_factor,
+                "0 (off) or 0 < factor < 1",
+            ));
+        }
+        if !(t.reduce_lr_min_lr >= 0.0 && t.reduce_lr_min_lr.is_finite()) {
+            return Err(bad("train.reduce_lr_min_lr", t.reduce_lr_min_lr, ">= 0"));
+        }
         if !(t.min_delta >= 0.0) {
             return Err(bad("train.min_delta", t.min_delta, ">= 0"));
         }

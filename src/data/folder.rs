@@ -47,39 +47,13 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
         let mut files: Vec<_> = read_dir(&dir)?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
-                })
-            })
+            .filter(|p| is_image(p))
             .collect();
         files.sort();
         per_class.push(files);
     }
-    // Checked before decoding: one image as f32 (and the decoder's resized copy, at most 8
-    // bytes a pixel), then every image.
     let n_files: usize = per_class.iter().map(Vec::len).sum();
-    let features = crate::limits::product(&[c, h, w]);
-    let one = features.and_then(crate::limits::f32_bytes);
-    let all = one.and_then(|b| b.checked_mul(n_files as u128));
-    let mem = crate::limits::host_memory_bytes();
-    if features.is_none_or(|f| f > crate::limits::MAX_ELEMENTS)
-        || all.is_none_or(|b| b > mem)
-        || (w as u128 * h as u128 * 8) > mem
-    {
-        return Err(Error::too_large(
-            "image size",
-            format!(
-                "{}x{} ({c} channel(s), {n_files} images)",
-                opts.width, opts.height
-            ),
-            all,
-            format!(
-                "at most {} values per image and the host's memory ({mem} bytes) for all",
-                crate::limits::MAX_ELEMENTS
-            ),
-        ));
-    }
+    check_size(opts, n_files)?;
     let (mut x, mut y) = (vec![], vec![]);
     for (label, files) in per_class.into_iter().enumerate() {
         for f in files {
@@ -126,6 +100,39 @@ fn decode_into(x: &mut Vec<f32>, f: &Path, opts: FolderOptions) -> Result<()> {
     Ok(())
 }
 
+/// Checked before decoding: the size of one image (1 ..= `MAX_ELEMENTS` values), as f32
+/// for `n` images within the host's memory, and the decoder's resized copy (at most 8
+/// bytes a pixel). Errors: [`Error::TooLarge`] naming the size and the count.
+fn check_size(opts: FolderOptions, n: usize) -> Result<()> {
+    let c = if opts.rgb { 3 } else { 1 };
+    let (w, h) = (opts.width as usize, opts.height as usize);
+    let features = crate::limits::product(&[c, h, w]);
+    let all = features
+        .and_then(crate::limits::f32_bytes)
+        .and_then(|b| b.checked_mul(n as u128));
+    let mem = crate::limits::host_memory_bytes();
+    if w == 0
+        || h == 0
+        || features.is_none_or(|f| f > crate::limits::MAX_ELEMENTS)
+        || all.is_none_or(|b| b > mem)
+        || (w as u128 * h as u128 * 8) > mem
+    {
+        return Err(Error::too_large(
+            "image size",
+            format!(
+                "{}x{} ({c} channel(s), {n} images)",
+                opts.width, opts.height
+            ),
+            all,
+            format!(
+                "between 1 and {} values per image, and the host's memory ({mem} bytes) for all",
+                crate::limits::MAX_ELEMENTS
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn is_image(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
@@ -162,32 +169,7 @@ pub fn load_images(dir: &Path, opts: FolderOptions) -> Result<(Vec<f32>, Vec<std
             what: "holds no .png/.jpg images (nor do its sub-folders)".into(),
         });
     }
-    let c = if opts.rgb { 3 } else { 1 };
-    let features = crate::limits::product(&[c, opts.height as usize, opts.width as usize]);
-    let all = features
-        .and_then(crate::limits::f32_bytes)
-        .and_then(|b| b.checked_mul(files.len() as u128));
-    let mem = crate::limits::host_memory_bytes();
-    if opts.width == 0
-        || opts.height == 0
-        || features.is_none_or(|f| f > crate::limits::MAX_ELEMENTS)
-        || all.is_none_or(|b| b > mem)
-    {
-        return Err(Error::too_large(
-            "image size",
-            format!(
-                "{}x{} ({c} channel(s), {} images)",
-                opts.width,
-                opts.height,
-                files.len()
-            ),
-            all,
-            format!(
-                "between 1 and {} values per image, and the host's memory for all",
-                crate::limits::MAX_ELEMENTS
-            ),
-        ));
-    }
+    check_size(opts, files.len())?;
     let mut x = vec![];
     for f in &files {
         decode_into(&mut x, f, opts)?;

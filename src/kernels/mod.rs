@@ -304,6 +304,14 @@ pub struct Globals {
     /// Per-step schedule evaluated on the device: 0 none (`lr` as is), 1 step,
     /// 2 exponential, 3 cosine ([`crate::optim::LrSchedule`]'s formulas).
     pub sched_kind: u32,
+    /// Linear warm-up length in applied updates (0: none). The rate of update `t0` is
+    /// multiplied by `warmup_start + (1 − warmup_start)·min(t0, warmup_steps)/warmup_steps`
+    /// ([`crate::optim::Warmup`], PyTorch's `LinearLR`).
+    pub warmup_steps: u32,
+    /// The warm-up's first factor, in (0, 1].
+    pub warmup_start: f32,
+    /// Padding to the 16-byte multiple a uniform buffer needs.
+    pub _pad: [u32; 2],
 }
 
 impl Globals {

@@ -30,7 +30,7 @@ mod schedule;
 
 pub use precision::{LossScale, Precision};
 pub use regularizer::{Regularizer, Scale};
-pub use schedule::{Every, LrSchedule};
+pub use schedule::{Every, LrSchedule, Warmup};
 
 use crate::error::{Error, Result};
 

@@ -116,3 +116,58 @@ impl LrSchedule {
         }
     }
 }
+
+/// Linear warm-up in front of any schedule: the rate of update `t` (updates applied before
+/// it, starting at 0) is the schedule's rate times
+/// `start_factor + (1 − start_factor)·min(t, steps)/steps`, so the first update runs at
+/// `start_factor·lr` and update `steps` onwards at the full rate. This is PyTorch's
+/// `LinearLR(start_factor, end_factor=1, total_iters=steps)` stepped once per update and
+/// chained multiplicatively with the schedule (`ChainedScheduler`); it counts applied
+/// updates, so a skipped step (non-finite gradient) does not advance it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Warmup {
+    /// Updates until the full rate (≥ 1, at most 2³² − 1).
+    pub steps: u64,
+    /// The first update's factor, in (0, 1] (PyTorch's default is 1/3).
+    pub start_factor: f32,
+}
+
+impl Warmup {
+    /// A warm-up over `steps` updates from `start_factor`.
+    pub fn new(steps: u64, start_factor: f32) -> Self {
+        Warmup {
+            steps,
+            start_factor,
+        }
+    }
+
+    /// Check both settings against their ranges.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] naming `warmup.steps` or `warmup.start_factor`, its value
+    /// and the range expected.
+    pub fn validate(&self) -> Result<()> {
+        if self.steps == 0 || self.steps > u32::MAX as u64 {
+            return Err(Error::Hyperparameter {
+                name: "warmup.steps",
+                value: self.steps.to_string(),
+                expected: "1 ..= 2^32 - 1 updates",
+            });
+        }
+        if !(self.start_factor > 0.0 && self.start_factor <= 1.0) {
+            return bad(
+                "warmup.start_factor",
+                self.start_factor,
+                "0 < start_factor <= 1",
+            );
+        }
+        Ok(())
+    }
+
+    /// The factor on the rate of update `t`.
+    pub fn factor(&self, t: u64) -> f32 {
+        let w = self.start_factor;
+        let n = self.steps.min(u32::MAX as u64) as u32;
+        w + (1.0 - w) * (t.min(n as u64) as u32 as f32 / n as f32)
+    }
+}

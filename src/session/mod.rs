@@ -13,7 +13,7 @@ use crate::backend::{Backend, Globals, ProgramId};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::kernels::loss::Loss;
-use crate::optim::{Every, LrSchedule, Optimizer, Precision, Regularizer};
+use crate::optim::{Every, LrSchedule, Optimizer, Precision, Regularizer, Warmup};
 use crate::plan::{self, Layout, Mode, buf};
 
 mod metrics;
@@ -38,6 +38,7 @@ pub struct Session {
     opt: Optimizer,
     regularizer: Option<Regularizer>,
     schedule: LrSchedule,
+    warmup: Option<Warmup>,
     /// Current epoch (for per-epoch schedules); set by [`Session::set_epoch`].
     epoch: u64,
     seed: u64,
@@ -63,7 +64,143 @@ pub struct Session {
     label_rows: Vec<f32>,
 }
 
+/// Named settings for a [`Session`], from [`Session::builder`]: the graph is required,
+/// everything else has a default.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`backend`](SessionBuilder::backend) | [`crate::backend::open`]`("auto")`: a hardware GPU, else the fast CPU backend |
+/// | [`optimizer`](SessionBuilder::optimizer) | [`crate::optim::Adam::default`] (lr 0.001, Keras' and PyTorch's defaults) |
+/// | [`seed`](SessionBuilder::seed) | 0: keys initialization, dropout and (unless [`crate::train::fit::FitConfig::seed`] overrides it) the shuffling |
+/// | [`max_batch`](SessionBuilder::max_batch) | 128, the default batch of [`crate::train::EpochConfig`] |
+/// | [`precision`](SessionBuilder::precision) | [`Precision::F32`] |
+/// | [`regularizer`](SessionBuilder::regularizer) | none |
+/// | [`schedule`](SessionBuilder::schedule) | [`LrSchedule::Constant`] |
+/// | [`warmup`](SessionBuilder::warmup) | none |
+///
+/// ```
+/// # fn main() -> shadeprop::Result<()> {
+/// use shadeprop::nn::Sequential;
+/// use shadeprop::optim::{Sgd, Warmup};
+/// use shadeprop::session::Session;
+///
+/// let graph = Sequential::new(4).linear(8).relu().linear(3).build()?;
+/// let s = Session::builder(graph)
+///     .backend(shadeprop::backend::open("cpu")?.0)
+///     .optimizer(Sgd { lr: 0.1, ..Default::default() })
+///     .seed(7)
+///     .max_batch(32)
+///     .warmup(Warmup::new(100, 0.1))
+///     .build()?;
+/// assert_eq!(s.seed(), 7);
+/// # Ok(())
+/// # }
+/// ```
+pub struct SessionBuilder {
+    graph: Graph,
+    backend: Option<Box<dyn Backend>>,
+    opt: Optimizer,
+    seed: u64,
+    max_batch: usize,
+    precision: Precision,
+    regularizer: Option<Regularizer>,
+    schedule: LrSchedule,
+    warmup: Option<Warmup>,
+}
+
+impl SessionBuilder {
+    /// The backend to run on (default: [`crate::backend::open`]`("auto")`).
+    pub fn backend(mut self, backend: Box<dyn Backend>) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// The optimizer (default: Adam with PyTorch's defaults).
+    pub fn optimizer(mut self, opt: impl Into<Optimizer>) -> Self {
+        self.opt = opt.into();
+        self
+    }
+
+    /// The run's seed: parameter initialization, dropout masks and, by default, the
+    /// shuffling of [`crate::train::fit::Trainer`] (default 0).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The largest batch the session will be given, in samples (default 128).
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch;
+        self
+    }
+
+    /// f32 or mixed precision (default f32).
+    pub fn precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The default norm penalty ([`Session::set_regularizer`]; default none).
+    pub fn regularizer(mut self, r: Regularizer) -> Self {
+        self.regularizer = Some(r);
+        self
+    }
+
+    /// The learning-rate schedule ([`Session::set_schedule`]; default constant).
+    pub fn schedule(mut self, s: LrSchedule) -> Self {
+        self.schedule = s;
+        self
+    }
+
+    /// A linear warm-up in front of the schedule ([`Session::set_warmup`]; default none).
+    pub fn warmup(mut self, w: Warmup) -> Self {
+        self.warmup = Some(w);
+        self
+    }
+
+    /// Compile the session.
+    ///
+    /// # Errors
+    /// Those of [`crate::backend::open`] when no backend was given, of
+    /// [`Session::with_precision`], and [`Error::Hyperparameter`] for a regularizer,
+    /// schedule or warm-up out of range.
+    pub fn build(self) -> Result<Session> {
+        let backend = match self.backend {
+            Some(b) => b,
+            None => crate::backend::open("auto")?.0,
+        };
+        let mut s = Session::with_precision(
+            backend,
+            self.graph,
+            self.opt,
+            self.seed,
+            self.max_batch,
+            self.precision,
+        )?;
+        s.set_regularizer(self.regularizer)?;
+        s.set_schedule(self.schedule)?;
+        s.set_warmup(self.warmup)?;
+        Ok(s)
+    }
+}
+
 impl Session {
+    /// Named settings with defaults, for [`SessionBuilder::build`]: the alternative to the
+    /// positional [`Session::new`].
+    pub fn builder(graph: Graph) -> SessionBuilder {
+        SessionBuilder {
+            graph,
+            backend: None,
+            opt: crate::optim::Adam::default().into(),
+            seed: 0,
+            max_batch: 128,
+            precision: Precision::F32,
+            regularizer: None,
+            schedule: LrSchedule::Constant,
+            warmup: None,
+        }
+    }
+
     /// Compile `graph` for `backend` with batches of at most `max_batch` samples, and
     /// initialize parameters from `seed` (the same values on every backend). A forward
     /// graph (from [`crate::graph::GraphBuilder`]) is differentiated first
@@ -125,6 +262,7 @@ impl Session {
             opt,
             regularizer: None,
             schedule: LrSchedule::Constant,
+            warmup: None,
             epoch: 0,
             seed,
             step: 0,
@@ -159,6 +297,19 @@ impl Session {
         Ok(())
     }
 
+    /// Set (or remove) a linear warm-up in front of the schedule, counted in applied
+    /// updates from the session's first step ([`Warmup`]).
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] for a warm-up out of range ([`Warmup::validate`]).
+    pub fn set_warmup(&mut self, w: Option<Warmup>) -> Result<()> {
+        if let Some(w) = &w {
+            w.validate()?;
+        }
+        self.warmup = w;
+        Ok(())
+    }
+
     /// Tell per-epoch schedules which epoch the next steps belong to.
     pub fn set_epoch(&mut self, epoch: u64) {
         self.epoch = epoch;
@@ -168,8 +319,12 @@ impl Session {
     /// metrics read (a per-step schedule advances with applied updates only; the device
     /// evaluates it, see [`Globals::lr`]).
     pub fn current_lr(&self) -> f32 {
-        self.schedule
-            .lr(self.opt.lr(), self.epoch, self.step - self.skipped_known)
+        let t = self.step - self.skipped_known;
+        let lr = self.schedule.lr(self.opt.lr(), self.epoch, t);
+        match &self.warmup {
+            Some(w) => lr * w.factor(t),
+            None => lr,
+        }
     }
 
     /// The backend, mutably (diagnostics and fault injection: [`Backend::lose_device`]).
@@ -393,6 +548,11 @@ impl Session {
             sched_x,
             sched_n,
             sched_kind,
+            warmup_steps: self
+                .warmup
+                .map_or(0, |w| w.steps.min(u32::MAX as u64) as u32),
+            warmup_start: self.warmup.map_or(1.0, |w| w.start_factor),
+            _pad: [0; 2],
             flags: if self.penalty { Globals::PENALTY } else { 0 }
                 | if self.layout.mixed.is_some() {
                     Globals::MIXED

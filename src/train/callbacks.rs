@@ -1,6 +1,8 @@
 //! Callbacks: hooks around training that can stop it, ask for checkpoints, and carry state
 //! across a resume. [`EarlyStopping`] follows Keras' semantics exactly; [`ModelCheckpoint`]
-//! asks the trainer to write a checkpoint; [`TerminateOnNan`] stops on a non-finite metric.
+//! asks the trainer to write a checkpoint; [`TerminateOnNan`] stops on a non-finite metric;
+//! [`ReduceLrOnPlateau`] lowers the learning rate when a metric stalls; [`CsvLogger`]
+//! writes every epoch's metrics to a CSV file.
 
 use std::path::PathBuf;
 
@@ -8,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::history::{EpochLog, History};
 use crate::error::{Error, Result};
-use crate::session::{Session, Snapshot};
+use crate::session::{Metrics, Session, Snapshot};
 
 /// What a callback asks for at the end of an epoch.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,6 +45,15 @@ pub trait Callback {
     }
     /// After every training step (no device synchronization happens here).
     fn on_batch_end(&mut self, _step: u64) -> Result<()> {
+        Ok(())
+    }
+    /// The training metrics of the steps since the previous read, at every device metrics
+    /// read: every [`super::EpochConfig::log_every`] steps and at the end of each epoch
+    /// (Keras passes running averages to `on_train_batch_end`; here the batches between
+    /// two reads are averaged on the device, and `log_every = 1` gives every batch's own
+    /// metrics at the cost of one wait per step). `step` is the global step count after
+    /// the last of those steps; `m.steps` says how many they are.
+    fn on_batch_metrics(&mut self, _step: u64, _m: &Metrics) -> Result<()> {
         Ok(())
     }
     fn on_epoch_end(&mut self, _s: &mut Session, _log: &EpochLog, _h: &History) -> Result<Control> {
@@ -572,6 +583,161 @@ impl Callback for ReduceLrOnPlateau {
         self.wait = v["wait"].as_u64().unwrap_or(0);
         self.cooldown_counter = v["cooldown_counter"].as_u64().unwrap_or(0);
         self.lr = v["lr"].as_f64().map(|x| x as f32);
+        Ok(())
+    }
+}
+
+/// Keras' `CSVLogger`: one row per epoch with `epoch` (0-based, as Keras writes it) and
+/// every metric of the epoch, columns in sorted order fixed by the first row (a metric
+/// missing later is written `NA`, as Keras does), through the `csv` crate, values in the
+/// shortest form that reads back to the same number.
+///
+/// Without `append` (the default) the file is rewritten whole from the run's
+/// [`History`] after every epoch, atomically (a temporary file renamed over it), so a
+/// killed or resumed run leaves exactly one row per finished epoch. With `append`, rows
+/// are appended after what the file already holds (Keras' `append=True`: a new run
+/// continues an old file; no header when the file is not empty).
+#[derive(Clone, Debug)]
+pub struct CsvLogger {
+    pub path: PathBuf,
+    pub separator: u8,
+    pub append: bool,
+    columns: Option<Vec<String>>,
+}
+
+impl CsvLogger {
+    /// A logger writing `path` with `,` between fields, rewriting the file (Keras'
+    /// defaults).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CsvLogger {
+            path: path.into(),
+            separator: b',',
+            append: false,
+            columns: None,
+        }
+    }
+
+    /// The field separator (one byte, e.g. `b';'` or `b'\t'`).
+    pub fn separator(mut self, sep: u8) -> Self {
+        self.separator = sep;
+        self
+    }
+
+    /// Append to the file instead of rewriting it.
+    pub fn append(mut self, append: bool) -> Self {
+        self.append = append;
+        self
+    }
+
+    fn row(&self, log: &EpochLog, columns: &[String]) -> Vec<String> {
+        std::iter::once(log.epoch.to_string())
+            .chain(
+                columns
+                    .iter()
+                    .map(|k| log.get(k).map_or("NA".to_string(), shortest)),
+            )
+            .collect()
+    }
+
+    fn encode(&self, rows: &[Vec<String>]) -> Result<Vec<u8>> {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(self.separator)
+            .from_writer(vec![]);
+        for r in rows {
+            w.write_record(r)
+                .map_err(|e| Error::io(&self.path, e.into()))?;
+        }
+        w.into_inner()
+            .map_err(|e| Error::io(&self.path, std::io::Error::other(e.to_string())))
+    }
+}
+
+/// `v` in the shortest decimal form that reads back to it: as an f32 when it is one (the
+/// device's metrics are f32; `0.1f32` prints `0.1`, not `0.10000000149011612`), else as
+/// an f64.
+fn shortest(v: f64) -> String {
+    let f = v as f32;
+    if f as f64 == v || v.is_nan() {
+        f.to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+impl Callback for CsvLogger {
+    fn name(&self) -> &'static str {
+        "csv_logger"
+    }
+
+    fn key(&self) -> String {
+        format!("csv_logger:{}", self.path.display())
+    }
+
+    fn on_train_begin(&mut self, _s: &mut Session, _metrics: &[String]) -> Result<()> {
+        if self.separator == b'"' || self.separator == b'\n' || self.separator == b'\r' {
+            return Err(Error::Callback {
+                callback: "CSVLogger",
+                what: format!(
+                    "separator {:?}: expected a byte other than a quote or a line break",
+                    self.separator as char
+                ),
+            });
+        }
+        if let Some(d) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, _s: &mut Session, log: &EpochLog, h: &History) -> Result<Control> {
+        let columns = self
+            .columns
+            .get_or_insert_with(|| {
+                h.epochs
+                    .first()
+                    .unwrap_or(log)
+                    .values
+                    .keys()
+                    .cloned()
+                    .collect()
+            })
+            .clone();
+        let header: Vec<String> = std::iter::once("epoch".to_string())
+            .chain(columns.iter().cloned())
+            .collect();
+        if self.append {
+            let fresh = std::fs::metadata(&self.path).map_or(true, |m| m.len() == 0);
+            let mut rows = vec![];
+            if fresh {
+                rows.push(header);
+            }
+            rows.push(self.row(log, &columns));
+            let bytes = self.encode(&rows)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| Error::io(&self.path, e))?;
+            std::io::Write::write_all(&mut f, &bytes).map_err(|e| Error::io(&self.path, e))?;
+        } else {
+            let rows: Vec<Vec<String>> = std::iter::once(header)
+                .chain(h.epochs.iter().map(|e| self.row(e, &columns)))
+                .collect();
+            crate::fs::write_atomic(&self.path, &self.encode(&rows)?)?;
+        }
+        Ok(Control::default())
+    }
+
+    fn state(&self) -> Value {
+        json!({ "columns": self.columns })
+    }
+
+    fn load_state(&mut self, v: &Value) -> Result<()> {
+        self.columns = v["columns"].as_array().map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect()
+        });
         Ok(())
     }
 }

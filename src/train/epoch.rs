@@ -20,7 +20,8 @@ pub struct EpochConfig {
     pub drop_last: bool,
     /// Read device metrics every this many steps (the only waits in an epoch).
     pub log_every: usize,
-    /// Show a progress bar.
+    /// Show a progress bar (on standard error). Default: when standard error is a
+    /// terminal, as Keras' `verbose="auto"`.
     pub progress: bool,
     /// Batches of this epoch already trained (resuming an interrupted epoch).
     pub skip_batches: usize,
@@ -33,7 +34,7 @@ impl Default for EpochConfig {
             shuffle: true,
             drop_last: false,
             log_every: 50,
-            progress: false,
+            progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             skip_batches: 0,
         }
     }

@@ -31,8 +31,9 @@ use crate::task::Task;
 pub struct FitConfig {
     pub epochs: u64,
     pub epoch: EpochConfig,
-    /// Keys the shuffling (the session's seed keys initialization and dropout).
-    pub seed: u64,
+    /// Keys the shuffling. None (the default): the session's seed ([`Session::seed`]),
+    /// which also keys initialization and dropout, so one seed makes the whole run.
+    pub seed: Option<u64>,
     /// Where metrics.csv, metrics.jsonl (and with `log_steps`, steps.csv) and the
     /// learning curves (curves.png, curves.svg) are written; None writes nothing.
     pub log_dir: Option<PathBuf>,
@@ -40,7 +41,8 @@ pub struct FitConfig {
     pub log_steps: bool,
     /// Stored in checkpoints so that inference can apply it.
     pub standardizer: Option<Scaler>,
-    /// Print one line per epoch.
+    /// Print one line per epoch (default on, as Keras' `verbose="auto"`; the progress bar
+    /// within epochs is [`EpochConfig::progress`]).
     pub verbose: bool,
     /// Where a Ctrl-C writes its checkpoint (see [`super::interrupt`]); None: an interrupt
     /// stops without saving.
@@ -61,11 +63,11 @@ impl Default for FitConfig {
         FitConfig {
             epochs: 10,
             epoch: EpochConfig::default(),
-            seed: 0,
+            seed: None,
             log_dir: None,
             log_steps: false,
             standardizer: None,
-            verbose: false,
+            verbose: true,
             interrupt_checkpoint: None,
             task_metrics: None,
             preprocessing: None,
@@ -262,6 +264,7 @@ impl Trainer {
             None => None,
         };
         let start = history.epochs.len() as u64;
+        let seed = cfg.seed.unwrap_or(s.seed());
         let mut metrics_note = false;
         let mut curves = Curves::default();
         for epoch in start..cfg.epochs {
@@ -284,6 +287,9 @@ impl Trainer {
                         }
                     }
                     Event::Interval { step, metrics: m } => {
+                        for cb in callbacks.iter_mut() {
+                            cb.on_batch_metrics(step, &m)?;
+                        }
                         if let (Some((_, _, steps)), true) = (&logs, cfg.log_steps) {
                             append(
                                 steps,
@@ -304,7 +310,7 @@ impl Trainer {
                 skip_batches: if epoch == start { skip_batches } else { 0 },
                 ..cfg.epoch.clone()
             };
-            let st = train_epoch_with(s, train, &ecfg, cfg.seed, epoch, &mut hook)?;
+            let st = train_epoch_with(s, train, &ecfg, seed, epoch, &mut hook)?;
             if st.interrupted {
                 self.curves(&history, &mut curves, true);
                 return Err(self.interrupted(s, callbacks, &history, epoch, st.batches_done)?);

@@ -201,3 +201,58 @@ fn loss_scale_update_and_skip_flag() {
         assert_eq!(got[10..], amp, "loss-scale state without update");
     }
 }
+
+/// The learning rate ClipFinalize writes (clip info [4]) under a linear warm-up, alone and
+/// in front of the per-step cosine: g0's step 5 with 2 skipped steps gives t0 = 3 applied
+/// updates. Expected rates by hand from PyTorch's LinearLR rule
+/// `start + (1 − start)·min(t0, W)/W` times the schedule's rate.
+#[test]
+fn warmup_scales_the_scheduled_rate() {
+    let mut gs = gpus();
+    let p = ClipFinalizeParams {
+        parts: 1,
+        max_norm: 0.0,
+        amp_offset: 8,
+        update: false,
+        beta1: 0.9,
+        beta2: 0.999,
+        ..Default::default()
+    };
+    let info0 = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0];
+    let cos =
+        |t: f64, n: f64| 0.01 + (0.1 - 0.01) * (1.0 + (std::f64::consts::PI * t / n).cos()) / 2.0;
+    // (warmup_steps, start, sched_kind, sched_n, sched_x) → lr
+    let cases: [(u32, f32, u32, u32, f32, f64); 5] = [
+        (10, 0.1, 0, 0, 0.0, 0.1 * (0.1 + 0.9 * 3.0 / 10.0)),
+        (4, 0.5, 0, 0, 0.0, 0.1 * (0.5 + 0.5 * 3.0 / 4.0)),
+        // Past the warm-up: the full rate.
+        (3, 0.25, 0, 0, 0.0, 0.1),
+        (2, 0.25, 0, 0, 0.0, 0.1),
+        // In front of the cosine (t_max 8, eta_min 0.01).
+        (6, 0.2, 3, 8, 0.01, cos(3.0, 8.0) * (0.2 + 0.8 * 3.0 / 6.0)),
+    ];
+    for (w, start, kind, n, x, want) in cases {
+        let gl = Globals {
+            warmup_steps: w,
+            warmup_start: start,
+            sched_kind: kind,
+            sched_n: n,
+            sched_x: x,
+            ..g0()
+        };
+        let got = Case::new(Kernel::ClipFinalize, p)
+            .ins([vec![4.0, 0.0]])
+            .outs([[&info0[..], &[1.0, 1.0, 0.0, 0.0]].concat()])
+            .globals(gl)
+            .tol(1e-6, 1e-6)
+            .check(&mut gs)
+            .remove(0);
+        assert_close(
+            &format!("lr with warm-up {w} from {start}, schedule {kind}"),
+            &got[4..5],
+            &[want as f32],
+            1e-7,
+            1e-6,
+        );
+    }
+}

@@ -239,9 +239,9 @@ pub fn powi(x: f32, n: u32) -> f32 {
 }
 
 /// The learning rate of the update with index `t0` (updates applied before it) under the
-/// globals' per-step schedule (formulas in shaders/clip.wgsl).
+/// globals' per-step schedule and linear warm-up (formulas in shaders/clip.wgsl).
 pub fn scheduled_lr(g: &Globals, t0: u32) -> f32 {
-    match g.sched_kind {
+    let lr = match g.sched_kind {
         1 => g.lr * powi(g.sched_x, t0 / g.sched_n.max(1)),
         2 => g.lr * powi(g.sched_x, t0),
         3 => {
@@ -250,6 +250,12 @@ pub fn scheduled_lr(g: &Globals, t0: u32) -> f32 {
             g.sched_x + (g.lr - g.sched_x) * (1.0 + (std::f32::consts::PI * x).cos()) * 0.5
         }
         _ => g.lr,
+    };
+    if g.warmup_steps > 0 {
+        let w = g.warmup_start;
+        lr * (w + (1.0 - w) * (t0.min(g.warmup_steps) as f32 / g.warmup_steps as f32))
+    } else {
+        lr
     }
 }
 
