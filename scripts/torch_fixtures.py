@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the PyTorch interoperability fixtures of tests/interop.rs with real PyTorch:
-for two small nn.Sequential models (an MLP with BatchNorm1d and Dropout, a CNN with
-Conv2d, BatchNorm2d, MaxPool2d and Flatten), a few training steps (so that the batch-norm
+for three small nn.Sequential models (an MLP with BatchNorm1d and Dropout, a CNN with
+Conv2d, BatchNorm2d, MaxPool2d and Flatten, an MLP with LayerNorm and Tanh), a few training steps (so that the batch-norm
 running statistics are not their initial values), then
 
   tests/fixtures/torch_<model>.safetensors   safetensors.torch.save_file(model.state_dict())
@@ -14,6 +14,8 @@ by the test). Needs torch and safetensors:
 
   python3 -m venv /tmp/t && /tmp/t/bin/pip install torch safetensors
   /tmp/t/bin/python scripts/torch_fixtures.py            # regenerate the fixtures
+  /tmp/t/bin/python scripts/torch_fixtures.py ln         # only the named ones
+  (Debian's python3-torch and python3-safetensors packages work too.)
   /tmp/t/bin/python scripts/torch_fixtures.py --check out.safetensors mlp
 """
 import json
@@ -38,7 +40,13 @@ def cnn():
         torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(36, 3))
 
 
-MODELS = {"mlp": (mlp, (6,)), "cnn": (cnn, (1, 8, 8))}
+def ln():
+    return torch.nn.Sequential(
+        torch.nn.Linear(6, 16), torch.nn.LayerNorm(16), torch.nn.Tanh(),
+        torch.nn.Linear(16, 3))
+
+
+MODELS = {"mlp": (mlp, (6,)), "cnn": (cnn, (1, 8, 8)), "ln": (ln, (6,))}
 
 
 def make(name):
@@ -87,5 +95,6 @@ if __name__ == "__main__":
         d = check(sys.argv[2], sys.argv[3])
         sys.exit(0 if d < 1e-4 else 1)
     HERE.mkdir(parents=True, exist_ok=True)
-    for n in MODELS:
+    # Every model, or those named: `torch_fixtures.py ln`.
+    for n in sys.argv[1:] or MODELS:
         make(n)

@@ -52,6 +52,47 @@ fn w_mlp_three_steps_gpu_matches_cpu() {
     }
 }
 
+/// Three training steps of a layer-norm MLP on the GPU and the fast CPU backend against the
+/// CPU reference: parameters and momentum agree.
+#[test]
+fn layer_norm_steps_match_on_every_backend() {
+    let Some(gpu) = gpu() else { return };
+    let g = Sequential::new(20)
+        .linear(32)
+        .layer_norm()
+        .relu()
+        .dropout(0.2)
+        .linear(5)
+        .build()
+        .unwrap();
+    let mut reference = session(Box::new(Cpu::new()), g.clone(), Sgd::w_mlp(), 7, 16);
+    let mut others = [
+        session(Box::new(gpu), g.clone(), Sgd::w_mlp(), 7, 16),
+        session(Box::new(Cpu::fast()), g, Sgd::w_mlp(), 7, 16),
+    ];
+    for step in 0..3 {
+        let (x, y) = batch(200 + step, 16, 20, 5);
+        reference.train_batch(&x, &y).unwrap();
+        for s in &mut others {
+            s.train_batch(&x, &y).unwrap();
+        }
+    }
+    let want = reference.params().unwrap();
+    let vel = reference.velocity().unwrap();
+    for s in &mut others {
+        let what = s.backend().describe();
+        for ((name, a), (_, b)) in want.iter().zip(&s.params().unwrap()) {
+            assert_close(&format!("{what}: {name} after 3 steps"), b, a, 2e-5, 2e-3);
+        }
+        for ((name, a), (_, b)) in vel.iter().zip(&s.velocity().unwrap()) {
+            assert_close(&format!("{what}: velocity {name}"), b, a, 2e-5, 2e-3);
+        }
+    }
+    // The layer norm's weight and bias are not decayed (as batch norm's).
+    let ps = reference.graph().params.clone();
+    assert!(ps.iter().any(|p| p.name == "1.weight+bias" && !p.decay));
+}
+
 #[test]
 fn gpu_runs_are_bit_identical_and_seeds_differ() {
     let run = |seed: u64| -> Option<Vec<(String, Vec<f32>)>> {
@@ -245,6 +286,19 @@ fn gradients_match_finite_differences() {
             .unwrap(),
         9,
         2,
+    );
+    // Layer norm between linear layers.
+    finite_difference_check(
+        None,
+        Sequential::new(6)
+            .linear(8)
+            .layer_norm()
+            .tanh()
+            .linear(4)
+            .build()
+            .unwrap(),
+        5,
+        4,
     );
     // Functional graph: transposed matmuls and a residual add.
     let mut gb = GraphBuilder::new(5);

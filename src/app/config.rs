@@ -343,8 +343,8 @@ pub struct TrainConfig {
     pub restore_best_weights: bool,
     pub log_every: usize,
     pub precision: String,
-    /// > 0: ReduceLROnPlateau on `monitor` (and `mode`, `min_delta`) with this factor;
-    /// 0: off. [`crate::train::callbacks::ReduceLrOnPlateau`].
+    /// Above 0: ReduceLROnPlateau on `monitor` (and `mode`, `min_delta`) with this
+    /// factor; 0: off. [`crate::train::callbacks::ReduceLrOnPlateau`].
     pub reduce_lr_factor: f32,
     pub reduce_lr_patience: u64,
     pub reduce_lr_cooldown: u64,

@@ -127,6 +127,16 @@ pub fn vjp(
                 d.push((x, outs[0]));
             }
         }
+        Op::LayerNorm { .. } => {
+            let (x, gb) = (ins[0], ins[1]);
+            let saved = node.outputs[1];
+            let (sx, sgb): (Shape, Shape) = (g.shape(x), g.shape(gb));
+            let outs = g.add_node(Op::LayerNormBwd, vec![x, dy, gb, saved], &[sx, sgb]);
+            d.push((gb, outs[1]));
+            if needs(x) {
+                d.push((x, outs[0]));
+            }
+        }
         Op::Add => {
             for &t in ins {
                 if needs(t) {
@@ -176,6 +186,7 @@ pub fn vjp(
         Op::BiasGrad
         | Op::ActBwd(_)
         | Op::BatchNormBwd { .. }
+        | Op::LayerNormBwd
         | Op::Col2Im(_)
         | Op::ToNhwc { .. }
         | Op::MaxPoolBwd(_)

@@ -382,6 +382,50 @@ impl GraphBuilder {
         Ok(outs[0])
     }
 
+    /// Layer norm over each row's features (PyTorch's `LayerNorm(features, eps)` with a
+    /// learnable affine): `y = γ·(x − μ)/sqrt(σ² + eps) + β`, μ and the biased σ² over the
+    /// row; gamma (ones) and beta (zeros) are excluded from weight decay, as batch norm's.
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] for eps not > 0; [`Error::Shape`] for an input that is not
+    /// a batch.
+    pub fn layer_norm(&mut self, x: TensorId, eps: f32, name: &str) -> Result<TensorId> {
+        let f = self.need_batch(x, &format!("layer norm {name} input"))?;
+        if !(eps > 0.0) {
+            return Err(Error::Hyperparameter {
+                name: "layer_norm.eps",
+                value: eps.to_string(),
+                expected: "eps > 0",
+            });
+        }
+        let gb = self.param(ParamInfo {
+            name: format!("{name}.weight+bias"),
+            shape: Shape::fixed(2, f),
+            decay: false,
+            regularizer: None,
+            segments: vec![
+                Segment {
+                    name: format!("{name}.weight"),
+                    len: f,
+                    init: Init::Constant(1.0),
+                    torch_shape: None,
+                },
+                Segment {
+                    name: format!("{name}.bias"),
+                    len: f,
+                    init: Init::Zeros,
+                    torch_shape: None,
+                },
+            ],
+        })?;
+        let outs = self.g.add_node(
+            Op::LayerNorm { eps },
+            vec![x, gb],
+            &[Shape::batch(f), Shape::batch(2)],
+        );
+        Ok(outs[0])
+    }
+
     /// Conv2d over an NCHW image: `y[b, o] = Σ_{c,ky,kx} W[o, c, ky, kx]·x[b, c, ...] + bias[o]`,
     /// computed as im2col → matmul → NCHW permute with the bias fused. The weight is stored
     /// [C·KH·KW, out] (PyTorch's [out, C, KH, KW] transposed); He-normal by `init`.

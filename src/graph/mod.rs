@@ -126,6 +126,11 @@ pub enum Op {
         state: usize,
         spatial: usize,
     },
+    /// Layer norm over each row's features (PyTorch's `LayerNorm`). Inputs: x,
+    /// gamma_beta. Outputs: y, saved per-row (mean, invstd) `[batch, 2]`.
+    LayerNorm {
+        eps: f32,
+    },
     /// Per-sample augmentation of an NCHW input batch (training) and standardization
     /// (always). Outputs: y, the warped intermediate. `state` holds the spec; `stream` and
     /// `stream + 1` key its draws; `random` is false when only standardization is on.
@@ -175,6 +180,8 @@ pub enum Op {
     BatchNormBwd {
         spatial: usize,
     },
+    /// Layer-norm backward. Inputs: x, dy, gamma_beta, saved. Outputs: dx, dgamma_beta.
+    LayerNormBwd,
 }
 
 pub use crate::kernels::conv::Geom2d;

@@ -106,6 +106,7 @@ pub mod clip;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
+pub mod layernorm;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
@@ -163,6 +164,9 @@ pub enum Kernel {
     BnFwdTrain,
     /// Batch norm with running statistics. Parameters: [`batchnorm::BatchNormParams`].
     BnFwdEval,
+    /// Layer norm per row (training and inference alike). Parameters:
+    /// [`layernorm::LayerNormParams`].
+    LnFwd,
     /// Patches of an NCHW image as matrix rows. Parameters: [`conv::Window`].
     Im2Col,
     /// `[B, S, C] → [B, C, S]`, optionally adding a per-channel bias, optionally followed
@@ -191,6 +195,11 @@ pub enum Kernel {
     DropoutReluBwd,
     /// Batch norm backward (dx, dgamma, dbeta). Parameters: [`batchnorm::BatchNormParams`].
     BnBwd,
+    /// Layer norm backward, dx per row. Parameters: [`layernorm::LayerNormParams`].
+    LnBwdX,
+    /// Layer norm backward, dgamma and dbeta per feature over the rows. Parameters:
+    /// [`layernorm::LayerNormParams`].
+    LnBwdParams,
     /// `db[n] = Σ_m dY[m, n]`. Parameters: [`elementwise::BiasGradParams`].
     BiasGrad,
     /// The adjoint of Im2Col (a deterministic gather). Parameters: [`conv::Window`].
@@ -250,6 +259,7 @@ pub enum Family {
     Elementwise,
     Dropout,
     BatchNorm,
+    LayerNorm,
     SoftmaxXent,
     Loss,
     Clip,
@@ -269,6 +279,7 @@ impl Family {
             Family::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
+            Family::LayerNorm => include_str!("../../shaders/layernorm.wgsl"),
             Family::SoftmaxXent => include_str!("../../shaders/softmax_xent.wgsl"),
             Family::Loss => include_str!("../../shaders/loss.wgsl"),
             Family::Clip => include_str!("../../shaders/clip.wgsl"),
@@ -362,6 +373,9 @@ impl Kernel {
             Kernel::BnFwdTrain => (F::BatchNorm, "bn_fwd_train", 2, 3),
             Kernel::BnFwdEval => (F::BatchNorm, "bn_fwd_eval", 3, 1),
             Kernel::BnBwd => (F::BatchNorm, "bn_bwd", 4, 2),
+            Kernel::LnFwd => (F::LayerNorm, "ln_fwd", 2, 2),
+            Kernel::LnBwdX => (F::LayerNorm, "ln_bwd_x", 4, 1),
+            Kernel::LnBwdParams => (F::LayerNorm, "ln_bwd_params", 3, 1),
             Kernel::SoftmaxXent => (F::SoftmaxXent, "softmax_xent", 4, 2),
             Kernel::BceWithLogits => (F::Loss, "bce_logits", 4, 2),
             Kernel::RegressionLoss => (F::Loss, "regression_loss", 3, 2),

@@ -17,6 +17,8 @@ pub enum Layer {
     Linear(LinearOpts),
     /// Batch norm over the batch (eps, PyTorch-convention momentum).
     BatchNorm { eps: f32, momentum: f32 },
+    /// Layer norm over each sample's features (PyTorch's `LayerNorm(features, eps)`).
+    LayerNorm { eps: f32 },
     /// Elementwise activation.
     Act(Act),
     /// Dropout with drop probability p (a first-layer dropout is input dropout).
@@ -204,6 +206,12 @@ impl Sequential {
         });
         self
     }
+    /// Layer norm with eps 1e-5 (PyTorch's `LayerNorm(features)` defaults: learnable
+    /// weight and bias, not decayed), normalizing each sample over its features.
+    pub fn layer_norm(mut self) -> Self {
+        self.layers.push(Layer::LayerNorm { eps: 1e-5 });
+        self
+    }
     /// `max(x, 0)`.
     pub fn relu(mut self) -> Self {
         self.layers.push(Layer::Act(Act::Relu));
@@ -334,6 +342,10 @@ impl Sequential {
                     params = 2 * f;
                     format!("BatchNorm1d({f}, eps={eps}, momentum={momentum})")
                 }
+                Layer::LayerNorm { eps } => {
+                    params = 2 * f;
+                    format!("LayerNorm(({f},), eps={eps}, elementwise_affine=True)")
+                }
                 Layer::Act(Act::Relu) => "ReLU()".into(),
                 Layer::Act(Act::Tanh) => "Tanh()".into(),
                 Layer::Act(Act::Sigmoid) => "Sigmoid()".into(),
@@ -423,6 +435,14 @@ impl Sequential {
                     b.linear_with(x, o, &name)?
                 }
                 Layer::BatchNorm { eps, momentum } => b.batch_norm(x, eps, momentum, &name)?,
+                Layer::LayerNorm { eps } => {
+                    if img.is_some() {
+                        return Err(Error::Graph(format!(
+                            "layer {i} (layer norm) follows an image: add flatten() first"
+                        )));
+                    }
+                    b.layer_norm(x, eps, &name)?
+                }
                 Layer::Act(a) => b.act(x, a),
                 Layer::Dropout { p, kind } => b.dropout_kind(x, p, kind)?,
                 Layer::Conv2d {

@@ -265,6 +265,7 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
             Op::Act(Act::Sigmoid) => "sigmoid",
             Op::Dropout { .. } => "dropout",
             Op::BatchNorm { .. } => "batch_norm",
+            Op::LayerNorm { .. } => "layer_norm",
             Op::Add => "add",
             Op::ToNchw { .. } => "conv2d",
             Op::MaxPool(_) => "max_pool",
@@ -279,6 +280,7 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
             | Op::Loss { .. }
             | Op::ActBwd(_)
             | Op::BatchNormBwd { .. }
+            | Op::LayerNormBwd
             | Op::BiasGrad
             | Op::Col2Im(_)
             | Op::MaxPoolBwd(_)

@@ -11,6 +11,7 @@ use crate::kernels::batchnorm::BatchNormParams;
 use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
 use crate::kernels::elementwise::{BiasGradParams, Len};
+use crate::kernels::layernorm::LayerNormParams;
 use crate::kernels::loss::{BceParams, Loss, RegressionParams};
 use crate::kernels::matmul::MatMulParams;
 use crate::kernels::softmax_xent::{MetricSums, SoftmaxXentParams};
@@ -161,6 +162,39 @@ impl Lowering<'_> {
                     &params,
                     ins.iter().map(|&i| t(i)).collect(),
                     vec![t(outs[0]), t(outs[1])],
+                );
+            }
+            Op::LayerNorm { eps } => {
+                let params = LayerNormParams {
+                    rows: self.batch,
+                    features: self.g.shape(outs[0]).cols,
+                    eps,
+                };
+                self.push(
+                    Kernel::LnFwd,
+                    &params,
+                    vec![t(ins[0]), t(ins[1])],
+                    vec![t(outs[0]), t(outs[1])],
+                );
+            }
+            Op::LayerNormBwd => {
+                let params = LayerNormParams {
+                    rows: self.batch,
+                    features: self.g.shape(outs[0]).cols,
+                    ..Default::default()
+                };
+                // ins = [x, dy, γβ, saved]
+                self.push(
+                    Kernel::LnBwdParams,
+                    &params,
+                    vec![t(ins[0]), t(ins[1]), t(ins[3])],
+                    vec![t(outs[1])],
+                );
+                self.push(
+                    Kernel::LnBwdX,
+                    &params,
+                    ins.iter().map(|&i| t(i)).collect(),
+                    vec![t(outs[0])],
                 );
             }
             Op::BiasGrad => {

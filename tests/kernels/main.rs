@@ -12,6 +12,7 @@ mod conv;
 mod dropout;
 mod elementwise;
 mod half;
+mod layernorm;
 mod loss;
 mod matmul;
 mod optim;

@@ -12,6 +12,7 @@ pub(crate) mod conv;
 pub(crate) mod dropout;
 pub(crate) mod elementwise;
 pub mod half;
+pub(crate) mod layernorm;
 pub(crate) mod loss;
 pub(crate) mod matmul;
 pub(crate) mod optim;
@@ -60,6 +61,9 @@ pub fn twins(kernel: Kernel) -> Twins {
         Kernel::BnFwdTrain => (batchnorm::bn_fwd_train, Some(batchnorm::bn_fwd_train_fast)),
         Kernel::BnFwdEval => (batchnorm::bn_fwd_eval, None),
         Kernel::BnBwd => (batchnorm::bn_bwd, Some(batchnorm::bn_bwd_fast)),
+        Kernel::LnFwd => (layernorm::ln_fwd, None),
+        Kernel::LnBwdX => (layernorm::ln_bwd_x, None),
+        Kernel::LnBwdParams => (layernorm::ln_bwd_params, None),
         Kernel::SoftmaxXent => (softmax_xent::softmax_xent, None),
         Kernel::BceWithLogits => (loss::bce_logits, None),
         Kernel::RegressionLoss => (loss::regression_loss, None),

@@ -10,6 +10,7 @@ use crate::kernels::clip::{ClipFinalizeParams, ClipTensorParams, GradPrepParams}
 use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
 use crate::kernels::elementwise::{BiasGradParams, Len, SliceSumParams};
+use crate::kernels::layernorm::LayerNormParams;
 use crate::kernels::loss::{BceParams, RegressionParams};
 use crate::kernels::matmul::MatMulParams;
 use crate::kernels::optim::{AdamParams, SgdParams};
@@ -82,6 +83,11 @@ pub fn loop_trips(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
             };
             passes * (w(bn.rows) * w(bn.spatial.max(1))).div_ceil(unroll)
         }
+        Kernel::LnFwd | Kernel::LnBwdX => {
+            let passes = if instr.kernel == Kernel::LnFwd { 3 } else { 2 };
+            passes * w(LayerNormParams::from_words(p).features).div_ceil(unroll)
+        }
+        Kernel::LnBwdParams => w(LayerNormParams::from_words(p).rows).div_ceil(unroll),
         Kernel::MetricsAccum => w(Len::from_words(p).n).div_ceil(unroll),
         Kernel::AugmentPhoto => {
             let a = AugmentParams::from_words(p);
@@ -155,6 +161,8 @@ pub fn workgroups(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
         Kernel::BnFwdTrain | Kernel::BnBwd => {
             [div_up(w(BatchNormParams::from_words(p).channels), 64), 1, 1]
         }
+        Kernel::LnFwd | Kernel::LnBwdX => grid1d(w(LayerNormParams::from_words(p).rows)),
+        Kernel::LnBwdParams => grid1d(w(LayerNormParams::from_words(p).features)),
         Kernel::SoftmaxXent => [div_up(w(SoftmaxXentParams::from_words(p).rows), 64), 1, 1],
         Kernel::BceWithLogits => [div_up(w(BceParams::from_words(p).rows), 64), 1, 1],
         Kernel::RegressionLoss => [div_up(w(RegressionParams::from_words(p).rows), 64), 1, 1],
