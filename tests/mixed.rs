@@ -218,6 +218,7 @@ fn mixed_precision_checkpoint_resumes_exactly() {
         callbacks: serde_json::json!({}),
         standardizer: None,
         preprocessing: None,
+        partial: None,
     };
     let saved = a.snapshot().unwrap();
     assert_eq!(saved.loss_scale, vec![2048.0, 1.0 / 2048.0, 1.0, 0.0]);

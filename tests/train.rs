@@ -991,6 +991,7 @@ fn a_checkpoint_with_one_state_per_kind_still_resumes() {
         callbacks: serde_json::json!({ "model_checkpoint": { "best": 1e9 } }),
         standardizer: None,
         preprocessing: None,
+        partial: None,
     };
     let legacy = dir.join("legacy.safetensors");
     checkpoint::save(&legacy, &mut s, &meta, &[]).unwrap();

@@ -55,6 +55,11 @@ pub struct Meta {
     /// The fitted tabular preprocessing ([`crate::data::tabular::Preprocessor`] as JSON),
     /// when the run read a CSV file; absent in checkpoints of other runs.
     pub preprocessing: Option<Value>,
+    /// After an interrupt mid-epoch: the metrics of that epoch's batches trained so far
+    /// and the learning rate it started with (`loss`, `accuracy`, `mae`, `samples`,
+    /// `weight`, `steps`, `lr`), so that the resumed epoch logs what an uninterrupted one
+    /// would. None at epoch ends.
+    pub partial: Option<Value>,
 }
 
 fn err(path: &Path, what: impl Into<String>) -> Error {
@@ -311,6 +316,9 @@ pub fn save(
             .unwrap_or(Value::Null)
             .to_string(),
     );
+    if let Some(p) = &meta.partial {
+        md.insert("partial_epoch".into(), p.to_string());
+    }
     if let Some(p) = &meta.preprocessing {
         md.insert("preprocessing".into(), p.to_string());
     }
@@ -635,6 +643,10 @@ pub fn load_bytes(
             standardizer,
             preprocessing: match md.get("preprocessing") {
                 Some(_) => Some(json("preprocessing")?),
+                None => None,
+            },
+            partial: match md.get("partial_epoch") {
+                Some(_) => Some(json("partial_epoch")?),
                 None => None,
             },
         },

@@ -25,6 +25,9 @@ pub struct EpochConfig {
     pub progress: bool,
     /// Batches of this epoch already trained (resuming an interrupted epoch).
     pub skip_batches: usize,
+    /// The metrics of those batches (resuming an interrupted epoch): the epoch's totals
+    /// start from them, so it reports what an uninterrupted epoch would.
+    pub carry: Option<Metrics>,
 }
 
 impl Default for EpochConfig {
@@ -36,6 +39,7 @@ impl Default for EpochConfig {
             log_every: 50,
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             skip_batches: 0,
+            carry: None,
         }
     }
 }
@@ -158,7 +162,7 @@ pub fn train_epoch_with(
     let (mut xb, mut yb) = (Vec::with_capacity(bsz * f), Vec::with_capacity(bsz * tw));
     let mut wb = Vec::with_capacity(if ds.weights.is_some() { bsz } else { 0 });
     let t0 = Instant::now();
-    let mut total = Metrics::default();
+    let mut total = cfg.carry.unwrap_or_default();
     let merge = |t: &mut Metrics, m: Metrics| {
         let n = (t.samples + m.samples).max(1) as f32;
         let w = (t.weight + m.weight).max(f32::MIN_POSITIVE);

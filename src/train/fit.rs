@@ -23,7 +23,7 @@ use super::history::{csv_columns, csv_row, epoch_json};
 use super::plot;
 use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};
-use crate::session::{Session, Snapshot};
+use crate::session::{Metrics, Session, Snapshot};
 use crate::task::Task;
 
 /// How to fit.
@@ -134,7 +134,7 @@ impl Trainer {
         val: Option<&Dataset>,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
-        self.run(s, train, val, callbacks, History::default(), 0)
+        self.run(s, train, val, callbacks, History::default(), 0, None)
     }
 
     /// Continue a run from a checkpoint written by this trainer (parameters, optimizer
@@ -182,7 +182,23 @@ impl Trainer {
                 ),
             });
         }
-        self.run(s, train, val, callbacks, history, meta.batch)
+        let carry = meta.partial.as_ref().map(|p| {
+            let f = |k: &str| p[k].as_f64().unwrap_or(0.0) as f32;
+            let n = |k: &str| p[k].as_u64().unwrap_or(0) as usize;
+            (
+                Metrics {
+                    loss: f("loss"),
+                    accuracy: f("accuracy"),
+                    mae: f("mae"),
+                    samples: n("samples"),
+                    weight: f("weight"),
+                    steps: n("steps"),
+                    ..Default::default()
+                },
+                f("lr"),
+            )
+        });
+        self.run(s, train, val, callbacks, history, meta.batch, carry)
     }
 
     fn run(
@@ -193,6 +209,7 @@ impl Trainer {
         callbacks: &mut [&mut dyn Callback],
         mut history: History,
         skip_batches: usize,
+        carry: Option<(Metrics, f32)>,
     ) -> Result<History> {
         let cfg = &self.cfg;
         if cfg.epochs == 0 {
@@ -272,7 +289,11 @@ impl Trainer {
                 cb.on_epoch_begin(s, epoch)?;
             }
             s.set_epoch(epoch);
-            let lr = s.current_lr();
+            // A resumed epoch logs the rate it started with, before the interrupt.
+            let lr = match carry {
+                Some((_, lr)) if epoch == start => lr,
+                _ => s.current_lr(),
+            };
             let t0 = Instant::now();
             let mut hook = |ev: Event| -> Result<()> {
                 match ev {
@@ -308,12 +329,24 @@ impl Trainer {
             };
             let ecfg = EpochConfig {
                 skip_batches: if epoch == start { skip_batches } else { 0 },
+                carry: carry.filter(|_| epoch == start).map(|c| c.0),
                 ..cfg.epoch.clone()
             };
             let st = train_epoch_with(s, train, &ecfg, seed, epoch, &mut hook)?;
             if st.interrupted {
                 self.curves(&history, &mut curves, true);
-                return Err(self.interrupted(s, callbacks, &history, epoch, st.batches_done)?);
+                let m = st.metrics;
+                let partial = serde_json::json!({
+                    "loss": m.loss, "accuracy": m.accuracy, "mae": m.mae,
+                    "samples": m.samples, "weight": m.weight, "steps": m.steps, "lr": lr,
+                });
+                return Err(self.interrupted(
+                    s,
+                    callbacks,
+                    &history,
+                    (epoch, st.batches_done),
+                    partial,
+                )?);
             }
             if st.dropped_samples > 0 && epoch == start && cfg.verbose {
                 println!(
@@ -477,8 +510,8 @@ impl Trainer {
         s: &mut Session,
         callbacks: &[&mut dyn Callback],
         history: &History,
-        epoch: u64,
-        batch: usize,
+        (epoch, batch): (u64, usize),
+        partial: Value,
     ) -> Result<Error> {
         let Some(path) = &self.cfg.interrupt_checkpoint else {
             return Ok(Error::Interrupted {
@@ -486,7 +519,8 @@ impl Trainer {
                 checkpoint: PathBuf::from("(not saved)"),
             });
         };
-        let (meta, snaps) = self.checkpoint_meta(callbacks, history, epoch, batch);
+        let (mut meta, snaps) = self.checkpoint_meta(callbacks, history, epoch, batch);
+        meta.partial = Some(partial);
         checkpoint::save(path, s, &meta, &snaps)?;
         Ok(Error::Interrupted {
             step: s.step(),
@@ -512,6 +546,7 @@ impl Trainer {
             callbacks: states,
             standardizer: self.cfg.standardizer.clone(),
             preprocessing: self.cfg.preprocessing.clone(),
+            partial: None,
         };
         (meta, snaps)
     }
