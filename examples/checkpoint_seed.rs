@@ -8,7 +8,18 @@ use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
 
-fn main() -> shadeprop::Result<()> {
+/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> shadeprop::Result<()> {
     let out = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "seed.safetensors".into());

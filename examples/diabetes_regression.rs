@@ -32,14 +32,35 @@ struct Args {
     backend: String,
 }
 
-fn main() -> shadeprop::Result<()> {
+/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> shadeprop::Result<()> {
     use clap::Parser;
     let backend = Args::parse().backend;
 
     // Features and target live in two whitespace-separated files, row for row.
     let spec = CsvSpec {
-        path: "data/sklearn/diabetes_data_raw.csv.gz".into(),
-        target_file: Some("data/sklearn/diabetes_target.csv.gz".into()),
+        path: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/sklearn/diabetes_data_raw.csv.gz"
+        )
+        .into(),
+        target_file: Some(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/data/sklearn/diabetes_target.csv.gz"
+            )
+            .into(),
+        ),
         delimiter: "whitespace".into(),
         header: false,
         target: vec!["target".into()],

@@ -32,7 +32,18 @@ struct Args {
     epochs: u64,
 }
 
-fn main() -> shadeprop::Result<()> {
+/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> shadeprop::Result<()> {
     use clap::Parser;
     let args = Args::parse();
     let (backend, epochs) = (args.backend.as_str(), args.epochs);
@@ -40,7 +51,11 @@ fn main() -> shadeprop::Result<()> {
     // The first line, "569,30,malignant,benign", is not a header: skip it; columns are
     // then named by index and "30" is the target.
     let spec = CsvSpec {
-        path: "data/sklearn/breast_cancer.csv".into(),
+        path: concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/data/sklearn/breast_cancer.csv"
+        )
+        .into(),
         header: false,
         skip_rows: 1,
         target: vec!["30".into()],

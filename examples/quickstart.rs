@@ -6,7 +6,18 @@ use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
 use shadeprop::train::{EpochConfig, evaluate, train_epoch};
 
-fn main() -> shadeprop::Result<()> {
+/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> shadeprop::Result<()> {
     // Two Gaussian blobs in 8 dimensions, classes 0 and 1.
     let rng = shadeprop::rng::Rng::new(1);
     let n = 512;

@@ -101,12 +101,26 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn main() -> shadeprop::Result<()> {
+/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> shadeprop::Result<()> {
     let backend_name: String = arg("--backend", "auto".to_string());
     let n_train: usize = arg("--train", 2000);
     let epochs: u64 = arg("--epochs", 30);
     let seed: u64 = arg("--seed", 0);
-    let data: PathBuf = arg("--data", PathBuf::from("data/mnist"));
+    let data: PathBuf = arg(
+        "--data",
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")),
+    );
     let out: PathBuf = arg("--out", PathBuf::from("runs/tour"));
 
     let (full, _test) = load_mnist(&data)?;

@@ -1265,7 +1265,7 @@ fn predict_follows_the_task_and_never_replaces_its_input() {
             copy.to_str().unwrap(),
         ],
         None,
-        &["--output", "other than --input"],
+        &["--output", "other than the ones this command reads"],
     );
     assert_eq!(std::fs::read(&copy).unwrap(), before);
 }
@@ -1785,5 +1785,214 @@ fn warmup_and_reduce_lr_on_plateau_from_the_config() {
     for (g, w) in lr.iter().zip(want) {
         assert!((g - w).abs() < 1e-9, "{lr:?} against {want:?}");
     }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A run folder is never damaged by a command that cannot run: a resume with other
+/// settings or into a finished run, an `--overwrite` whose config fails on the data, a
+/// second process training into the same folder, an `--out` that is a file, a run that
+/// fails before training (no folder left behind), and outputs of `export` / `predict`
+/// aimed at a run's checkpoint, records or data.
+#[test]
+fn run_folders_survive_every_refused_command() {
+    let d = tmp("folder-safety");
+    let run = d.join("run");
+    let st = penguins_train(&run, 3).output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let cfg = run.join("config.toml");
+    let best = run.join("checkpoints/best.safetensors");
+    let snapshot = |p: &Path| std::fs::read(p).unwrap();
+    let (cfg0, best0, result0) = (
+        snapshot(&cfg),
+        snapshot(&best),
+        snapshot(&run.join("result.json")),
+    );
+    let unchanged = |what: &str| {
+        assert_eq!(snapshot(&cfg), cfg0, "{what}: config.toml changed");
+        assert_eq!(snapshot(&best), best0, "{what}: best.safetensors changed");
+        assert_eq!(
+            snapshot(&run.join("result.json")),
+            result0,
+            "{what}: result.json changed"
+        );
+    };
+    let resume = |extra: &[&str]| {
+        let mut c = bin();
+        c.args([
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+        ])
+        .args(["--quiet", "--resume", best.to_str().unwrap()])
+        .args(extra);
+        c.output().unwrap()
+    };
+    // A finished run is not resumed without --overwrite.
+    let o = resume(&[]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("finished run"), "{e}");
+    unchanged("resume into a finished run");
+    // Other settings than the run's are refused, each named.
+    let o = resume(&["--overwrite", "--lr", "0.5", "--set", "model.dropout=0.2"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("optimizer.lr") && e.contains("model.dropout"),
+        "{e}"
+    );
+    unchanged("resume with other settings");
+    // --overwrite with a config that fails on its data keeps the old run whole.
+    let o = penguins_train(&run, 3)
+        .args(["--overwrite", "--set", "data.csv.path=\"/nonexistent.csv\""])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    unchanged("an --overwrite that cannot start");
+    // A second process training into the folder is refused while the first holds it.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(run.join(".shadeprop.lock"))
+        .unwrap();
+    lock.try_lock().unwrap();
+    let o = penguins_train(&run, 3).arg("--overwrite").output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("another shadeprop process"),
+        "{e}"
+    );
+    unchanged("a second process");
+    drop(lock);
+    // --out naming a file, and a run that fails before training: nothing written.
+    let file = d.join("afile.txt");
+    std::fs::write(&file, "keep").unwrap();
+    let o = penguins_train(&file, 1).output().unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("not a folder"), "{e}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+    let fresh = d.join("never");
+    let o = penguins_train(&fresh, 1)
+        .args(["--set", "data.csv.target=[\"no_such_column\"]"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(!fresh.exists(), "a run that cannot start leaves no folder");
+    // export / predict outputs onto a run's checkpoint, records or data are refused.
+    let export = |out: &Path| {
+        bin()
+            .args(["export", "--checkpoint", best.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    for target in [best.clone(), cfg.clone(), run.join("result.json")] {
+        let o = export(&target);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && e.contains("--out"),
+            "{}: {e}",
+            target.display()
+        );
+    }
+    unchanged("export onto the run");
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/palmerpenguins/penguins.csv");
+    let rows = d.join("rows.csv");
+    std::fs::copy(&csv, &rows).unwrap();
+    let o = bin()
+        .args(["predict", "--checkpoint", best.to_str().unwrap()])
+        .args([
+            "--input",
+            rows.to_str().unwrap(),
+            "--output",
+            csv.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("--output"), "{e}");
+    // The same resume with the run's own settings goes on.
+    let o = resume(&["--overwrite"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A config given as a bare file name resolves its relative paths against the working
+/// directory, so the run's saved config.toml holds absolute paths.
+#[test]
+fn a_bare_config_file_name_resolves_paths_against_the_working_directory() {
+    let d = tmp("bare-name");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        root.join("data/palmerpenguins/penguins.csv"),
+        d.join("p.csv"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(root.join("configs/penguins.toml"))
+        .unwrap()
+        .replace("../data/palmerpenguins/penguins.csv", "p.csv");
+    std::fs::write(d.join("bare.toml"), text).unwrap();
+    let o = bin()
+        .current_dir(&d)
+        .args(["train", "--config", "bare.toml", "--out", "run", "--quiet"])
+        .args(["--epochs", "1", "--backend", "cpu"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let saved = std::fs::read_to_string(d.join("run/config.toml")).unwrap();
+    let want = std::path::absolute(d.join("p.csv")).unwrap();
+    assert!(saved.contains(want.to_str().unwrap()), "{saved}");
+    // And eval finds the data from anywhere.
+    let o = bin()
+        .args(["eval", "--checkpoint"])
+        .arg(d.join("run/checkpoints/best.safetensors"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A checkpoint that does not exist is named as such.
+    let o = bin()
+        .args(["eval", "--checkpoint"])
+        .arg(d.join("run/checkpoints/nope.safetensors"))
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("no such checkpoint file"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// One target column may be named by a string as well as a list (`--set
+/// data.csv.target=species`); anything else is named.
+#[test]
+fn a_single_target_column_may_be_a_string() {
+    let d = tmp("target-string");
+    let o = penguins_train(&d.join("run"), 1)
+        .args(["--set", "data.csv.target=species"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = penguins_train(&d.join("bad"), 1)
+        .args(["--set", "data.csv.target=3"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("a column name or a list of column names"),
+        "{e}"
+    );
+    // A line break in a value cannot smuggle in another key.
+    let o = penguins_train(&d.join("nl"), 1)
+        .args(["--set", "train.epochs=1\nseed=5"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("one line"), "{e}");
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -34,6 +34,7 @@ struct Args {
     schedule: String,
     out: PathBuf,
     resume: Option<PathBuf>,
+    overwrite: bool,
     precision: Precision,
     quiet: bool,
 }
@@ -88,6 +89,9 @@ struct Cli {
     /// Continue from a checkpoint (Ctrl-C writes <out>/checkpoints/interrupt.safetensors).
     #[arg(long, value_name = "CHECKPOINT")]
     resume: Option<PathBuf>,
+    /// Replace the run that the output folder holds (refused otherwise).
+    #[arg(long)]
+    overwrite: bool,
     /// f32 | mixed (f16 matmul operands, f32 master weights, dynamic loss scaling).
     #[arg(long, default_value = "f32")]
     precision: String,
@@ -120,8 +124,9 @@ fn parse(name: &'static str) -> Result<Args, String> {
         }
         e.to_string()
     })?;
+    // The repository's data folder, from any working directory.
     let data = c.data.unwrap_or_else(|| {
-        PathBuf::from(match c.dataset {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(match c.dataset {
             Some(DatasetArg::FashionMnist) => "data/fashion-mnist",
             _ => "data/mnist",
         })
@@ -148,10 +153,17 @@ fn parse(name: &'static str) -> Result<Args, String> {
             "constant"
         }
         .into(),
-        out: c
-            .out
-            .unwrap_or_else(|| PathBuf::from(format!("runs/{name}"))),
+        // Without --out: runs/<example>, or the first runs/<example>-<k> that holds no
+        // run, so that running the example again keeps the earlier run.
+        out: c.out.unwrap_or_else(|| {
+            let base = PathBuf::from(format!("runs/{name}"));
+            std::iter::once(base.clone())
+                .chain((2..).map(|k| PathBuf::from(format!("runs/{name}-{k}"))))
+                .find(|d| held(d).is_empty())
+                .unwrap_or(base)
+        }),
         resume: c.resume,
+        overwrite: c.overwrite,
         precision: c
             .precision
             .parse()
@@ -162,6 +174,20 @@ fn parse(name: &'static str) -> Result<Args, String> {
 
 /// An augmentation pipeline given the training split's (mean, std).
 pub type AugmentFor = fn(f32, f32) -> Augment;
+
+/// The files of a run that `dir` holds (none: a new or empty folder).
+fn held(dir: &std::path::Path) -> Vec<&'static str> {
+    [
+        "metrics.csv",
+        "metrics.jsonl",
+        "checkpoints",
+        "result.json",
+        "config.toml",
+    ]
+    .into_iter()
+    .filter(|f| dir.join(f).exists())
+    .collect()
+}
 
 /// Parse the flags, train `model(dropout)` (with `augment` as its first layer when given),
 /// report. Exits with 2 on bad flags, 1 on errors.
@@ -194,6 +220,16 @@ fn run(
     model: fn(f32) -> Sequential,
     augment: Option<AugmentFor>,
 ) -> shadeprop::Result<()> {
+    // A run never destroys another: a folder holding one is refused unless --overwrite
+    // (or --resume, which continues it).
+    let held = held(&a.out);
+    if !held.is_empty() && a.resume.is_none() && !a.overwrite {
+        return Err(shadeprop::Error::Hyperparameter {
+            name: "--out",
+            value: format!("{} (it holds a run: {})", a.out.display(), held.join(", ")),
+            expected: "a folder without a run; pass --overwrite to replace it, or --resume CHECKPOINT to continue it",
+        });
+    }
     let (backend, why) = shadeprop::backend::open(&a.backend)?;
     println!("{why}");
     println!("backend: {}", backend.describe());
@@ -228,7 +264,8 @@ fn run(
         momentum: a.momentum,
         nesterov: false,
         weight_decay: a.weight_decay,
-        clip_norm: (a.clip_norm > 0.0).then_some(a.clip_norm),
+        // 0 or less: off; NaN stays, for the optimizer's check to name it.
+        clip_norm: (!(a.clip_norm <= 0.0)).then_some(a.clip_norm),
         clip_value: None,
         clip_per_tensor: false,
     };

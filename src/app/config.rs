@@ -399,6 +399,13 @@ impl RunConfig {
     /// Make every relative path of the config absolute, relative to `base` (itself made
     /// absolute against the working directory).
     pub fn resolve_paths(&mut self, base: &Path) {
+        // A bare file name's folder is "" (the working directory), which `absolute`
+        // refuses: make it ".".
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
         let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
         let fix = |p: &mut PathBuf| {
             if p.is_relative() && !p.as_os_str().is_empty() {
@@ -421,6 +428,50 @@ impl RunConfig {
     pub fn load(path: &Path) -> Result<Self> {
         let text = crate::fs::read_text(path, crate::fs::MAX_TEXT_BYTES)?;
         Self::from_toml(&text, path)
+    }
+
+    /// The settings where `other` differs from this config, as `key: this → other`
+    /// (dotted keys, in order), for people.
+    pub fn differences(&self, other: &RunConfig) -> Vec<String> {
+        fn flat(
+            prefix: &str,
+            v: &toml::Value,
+            out: &mut std::collections::BTreeMap<String, String>,
+        ) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, x) in t {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        flat(&key, x, out);
+                    }
+                }
+                x => {
+                    out.insert(prefix.to_string(), x.to_string());
+                }
+            }
+        }
+        let table = |c: &RunConfig| {
+            let mut m = std::collections::BTreeMap::new();
+            if let Ok(v) = toml::Value::try_from(c) {
+                flat("", &v, &mut m);
+            }
+            m
+        };
+        let (a, b) = (table(self), table(other));
+        let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .map(|k| {
+                let show = |m: &std::collections::BTreeMap<String, String>| {
+                    m.get(k).cloned().unwrap_or_else(|| "(absent)".into())
+                };
+                format!("{k}: {} → {}", show(&a), show(&b))
+            })
+            .collect()
     }
 
     /// The config as TOML (every field, defaults included).

@@ -145,7 +145,19 @@ impl fmt::Display for Diagnosis {
             pc(self.tolerance)
         )?;
         writeln!(f, "verdict: {}", self.verdict)?;
-        write!(f, "next: {}", self.next_steps.join("; "))
+        // "first reduce the bias: a; b; then the variance: c; d"
+        let mut next = String::new();
+        for (i, step) in self.next_steps.iter().enumerate() {
+            if i > 0 {
+                next += if self.next_steps[i - 1].ends_with(':') {
+                    " "
+                } else {
+                    "; "
+                };
+            }
+            next += step;
+        }
+        write!(f, "next: {next}")
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::config::RunConfig;
+use super::folder::check_output;
 use super::prepare::{Prepared, Stored, prepare_with, session};
 use crate::error::{Error, Result};
 use crate::session::{Metrics, Session};
@@ -147,7 +148,15 @@ pub fn predict_csv(
             ),
         });
     }
-    check_output(output, input)?;
+    if let Some(out) = output {
+        // Nor the run's own data files.
+        let mut read = vec![input, checkpoint];
+        if let Some(c) = &cfg.data.csv {
+            read.push(&c.path);
+            read.extend(c.target_file.as_deref());
+        }
+        check_output("--output", out, &read)?;
+    }
     let spec = CsvSpec {
         skip_rows,
         ..cfg.data.csv.clone().unwrap_or_default()
@@ -208,30 +217,6 @@ pub fn predict_csv(
     };
     let ids: Vec<Vec<String>> = (1..=n).map(|i| vec![i.to_string()]).collect();
     predict_into(&mut s, &names, &ds.x, &["row"], ids, mc_passes, output)
-}
-
-/// Refuse an `--output` that is the input itself, or not a regular file or a new path.
-fn check_output(output: Option<&Path>, input: &Path) -> Result<()> {
-    // Never overwrite the rows being read, nor anything that is not a regular file.
-    if let Some(out) = output {
-        let same = match (std::fs::canonicalize(out), std::fs::canonicalize(input)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        let special = std::fs::symlink_metadata(out).is_ok_and(|m| !m.file_type().is_file());
-        if same || special {
-            return Err(Error::Hyperparameter {
-                name: "--output",
-                value: out.display().to_string(),
-                expected: if same {
-                    "a file other than --input (it would replace the rows being predicted)"
-                } else {
-                    "a regular file or a new path (not a link, directory, FIFO or device)"
-                },
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The model's predictions for the rows `x` (already preprocessed), one output row per
@@ -384,7 +369,9 @@ pub fn predict_images(
     count: Option<usize>,
     mc_passes: Option<usize>,
 ) -> Result<CsvPredictions> {
-    check_output(output, input)?;
+    if let Some(out) = output {
+        check_output("--output", out, &[input, checkpoint])?;
+    }
     let stored = Stored::read(checkpoint)?;
     let stdz = match stored.scaler {
         Some(crate::data::Scaler::Global(s)) => s,
@@ -520,6 +507,7 @@ pub fn predict_images(
 /// scaling, the class names when the data has them, and the fitted CSV preprocessing).
 /// Returns that JSON.
 pub fn export_weights(cfg: &RunConfig, checkpoint: &Path, out: &Path) -> Result<serde_json::Value> {
+    check_output("--out", out, &[checkpoint])?;
     let (mut s, p) = restore(cfg, checkpoint)?;
     let model = cfg.model(p.image, p.outputs())?;
     let mut modules = model.torch_modules();

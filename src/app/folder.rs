@@ -62,6 +62,15 @@ pub fn read_result(dir: &Path) -> Result<RunResult> {
 
 /// The config saved beside a checkpoint (`<run>/config.toml` for `<run>/checkpoints/x`).
 pub fn config_beside(checkpoint: &Path) -> Result<RunConfig> {
+    if !checkpoint.is_file() {
+        return Err(Error::io(
+            checkpoint,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no such checkpoint file (expected <run>/checkpoints/<name>.safetensors)",
+            ),
+        ));
+    }
     let run = checkpoint
         .parent()
         .and_then(|d| d.parent())
@@ -83,4 +92,57 @@ pub(super) fn show_params(p: &BTreeMap<String, String>) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The files of a run folder that no output of another command may replace.
+const RUN_RECORDS: [&str; 5] = [
+    "config.toml",
+    "result.json",
+    "metrics.csv",
+    "metrics.jsonl",
+    "steps.csv",
+];
+
+/// Refuse an output file (`flag` names the option) that would destroy something: one of
+/// `inputs` (the data, checkpoint or config being read), anything but a regular file or a
+/// new path (a directory, link, FIFO or device), a file of a run folder (its
+/// `config.toml`, `result.json` or metrics) or inside a run's `checkpoints/` folder.
+pub(crate) fn check_output(flag: &'static str, out: &Path, inputs: &[&Path]) -> Result<()> {
+    let refuse = |expected: &'static str| {
+        Err(Error::Hyperparameter {
+            name: flag,
+            value: out.display().to_string(),
+            expected,
+        })
+    };
+    let Ok(meta) = std::fs::symlink_metadata(out) else {
+        return Ok(()); // a new path
+    };
+    if !meta.file_type().is_file() {
+        return refuse("a regular file or a new path (not a link, directory, FIFO or device)");
+    }
+    let canon = std::fs::canonicalize(out).ok();
+    if inputs.iter().any(|i| {
+        std::fs::canonicalize(i)
+            .ok()
+            .is_some_and(|c| Some(&c) == canon.as_ref())
+    }) {
+        return refuse(
+            "a file other than the ones this command reads (its input, the checkpoint, the run's data): it would replace them",
+        );
+    }
+    let dir = canon.as_deref().and_then(Path::parent);
+    let is_run = |d: &Path| RUN_RECORDS.iter().any(|f| d.join(f).is_file());
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    if dir.is_some_and(|d| is_run(d) && RUN_RECORDS.contains(&name)) {
+        return refuse("a path outside a run's records (config.toml, result.json, metrics)");
+    }
+    if dir.is_some_and(|d| {
+        d.file_name().is_some_and(|n| n == "checkpoints") && d.parent().is_some_and(is_run)
+    }) {
+        return refuse(
+            "a path outside a run's checkpoints/ folder (it would replace a checkpoint)",
+        );
+    }
+    Ok(())
 }

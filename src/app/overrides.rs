@@ -9,13 +9,20 @@ use crate::error::{Error, Result};
 /// Set `key` (dotted path, e.g. `regularizer.lambda`) in a TOML table to `value`, creating
 /// tables on the way; the result is then parsed as a [`RunConfig`], so that a sweep can
 /// vary any field and a wrong key is reported by the same checks as a config file.
-pub fn set_path(root: &mut toml::Table, key: &str, value: toml::Value) -> Result<()> {
+///
+/// `what` names the source in errors (`--set`, `sweep parameter`).
+pub fn set_path(
+    root: &mut toml::Table,
+    key: &str,
+    value: toml::Value,
+    what: &'static str,
+) -> Result<()> {
     let parts: Vec<&str> = key.split('.').collect();
     let mut t = root;
     for (i, part) in parts.iter().enumerate() {
         if part.is_empty() {
             return Err(bad(
-                "sweep parameter",
+                what,
                 format!("{key:?}"),
                 "a dotted key such as regularizer.lambda",
             ));
@@ -29,7 +36,7 @@ pub fn set_path(root: &mut toml::Table, key: &str, value: toml::Value) -> Result
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         t = entry.as_table_mut().ok_or_else(|| {
             bad(
-                "sweep parameter",
+                what,
                 format!("{key:?}"),
                 "a path through tables (a prefix is not a table)",
             )
@@ -60,9 +67,18 @@ pub fn load_with_overrides(path: &Path, set: &[String]) -> Result<RunConfig> {
             value: kv.clone(),
             expected: "KEY=VALUE",
         })?;
-        // A TOML value; a bare word is a string.
+        // One TOML value on one line (a line break would smuggle in more keys); a bare
+        // word is a string.
+        if kv.chars().any(char::is_control) {
+            return Err(Error::Hyperparameter {
+                name: "--set",
+                value: format!("{kv:?}"),
+                expected: "KEY=VALUE on one line, without control characters",
+            });
+        }
         let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {v}"))
             .ok()
+            .filter(|t| t.len() == 1)
             .and_then(|t| t.get("v").cloned())
             .unwrap_or_else(|| toml::Value::String(v.to_string()));
         // A path given on the command line is relative to the working directory, not to
@@ -79,7 +95,7 @@ pub fn load_with_overrides(path: &Path, set: &[String]) -> Result<RunConfig> {
             }
             v => v,
         };
-        set_path(&mut table, k.trim(), value)?;
+        set_path(&mut table, k.trim(), value, "--set")?;
     }
     let merged = toml::to_string(&table).unwrap_or_default();
     match RunConfig::from_toml(&merged, path) {

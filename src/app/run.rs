@@ -26,6 +26,44 @@ pub struct TrainOptions {
     pub overwrite: bool,
 }
 
+/// An exclusive advisory lock on `<folder>/.shadeprop.lock` (`File::try_lock`), held for
+/// the run and released by the system when the process ends, whatever the way; the file
+/// is removed when the run ends normally.
+struct FolderLock {
+    path: std::path::PathBuf,
+    _file: std::fs::File,
+}
+
+impl FolderLock {
+    fn take(dir: &Path) -> Result<Self> {
+        let path = dir.join(".shadeprop.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(FolderLock { path, _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Hyperparameter {
+                name: "--out",
+                value: format!(
+                    "{} (another shadeprop process is training into it)",
+                    dir.display()
+                ),
+                expected: "a folder no other run is writing",
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
+impl Drop for FolderLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// The files a run writes in its folder; one of them present means the folder holds a run
 /// (a `config.toml` alone is a planned trial, `sweep --plan-only`, not a run).
 const RUN_FILES: [&str; 7] = [
@@ -61,19 +99,88 @@ pub fn train_with(
     opts: &TrainOptions,
 ) -> Result<RunResult> {
     cfg.validate()?;
+    if out.exists() && !out.is_dir() {
+        return Err(Error::Hyperparameter {
+            name: "--out",
+            value: format!("{} (a file, not a folder)", out.display()),
+            expected: "a folder for the run (created when missing)",
+        });
+    }
     let held: Vec<&str> = RUN_FILES
         .iter()
         .copied()
         .filter(|f| out.join(f).exists())
         .collect();
-    if !held.is_empty() && opts.resume.is_none() {
-        if !opts.overwrite {
+    let stored = out.join("config.toml");
+    match &opts.resume {
+        // Continuing a run: never one that finished, and only with its own settings (a
+        // resume is bit-identical to the run never stopped only then).
+        Some(ck) => {
+            if out.join("result.json").exists() && !opts.overwrite {
+                return Err(Error::Hyperparameter {
+                    name: "--resume",
+                    value: format!(
+                        "{} into {}, which holds a finished run (result.json)",
+                        ck.display(),
+                        out.display()
+                    ),
+                    expected: "an interrupted run to continue; pass --overwrite to train the finished one on from the checkpoint",
+                });
+            }
+            if !held.is_empty() && stored.is_file() {
+                let diff = RunConfig::load(&stored)?.differences(cfg);
+                if !diff.is_empty() {
+                    return Err(Error::Hyperparameter {
+                        name: "--resume",
+                        value: format!(
+                            "{} with settings other than the run's own ({}): {}",
+                            ck.display(),
+                            stored.display(),
+                            diff.join("; ")
+                        ),
+                        expected: "the run's config unchanged: --config <run>/config.toml without overrides (or a new run in another --out)",
+                    });
+                }
+            }
+        }
+        None if !held.is_empty() && !opts.overwrite => {
             return Err(Error::Hyperparameter {
                 name: "--out",
                 value: format!("{} (it holds a run: {})", out.display(), held.join(", ")),
                 expected: "a folder without a run; pass --overwrite to replace that run, or --resume CHECKPOINT to continue it",
             });
         }
+        None => {}
+    }
+    let created = !out.exists();
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    // One run at a time in a folder: a lock the system releases when the process ends,
+    // however it ends.
+    let lock = FolderLock::take(out)?;
+    // Everything that can fail for the config, the data or the checkpoint, before the
+    // folder changes: a run that cannot start leaves the folder as it was.
+    let early = (|| -> Result<_> {
+        let p = prepare(cfg)?;
+        let mut s = session(cfg, &p, !quiet)?;
+        if let Some(w) = &cfg.model.weights {
+            crate::train::checkpoint::load_weights(w, &mut s)?;
+        }
+        if let Some(ck) = &opts.resume {
+            crate::train::checkpoint::load(ck, &mut s)?;
+        }
+        Ok((p, s))
+    })();
+    let (p, mut s) = match early {
+        Ok(x) => x,
+        Err(e) => {
+            drop(lock);
+            if created {
+                let _ = std::fs::remove_dir_all(out);
+            }
+            return Err(e);
+        }
+    };
+    if opts.overwrite && opts.resume.is_none() {
         for f in held {
             let p = out.join(f);
             let r = if p.is_dir() {
@@ -84,20 +191,16 @@ pub fn train_with(
             r.map_err(|e| Error::io(&p, e))?;
         }
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    write(&out.join("config.toml"), &cfg.to_toml())?;
-    let p = prepare(cfg)?;
-    let mut s = session(cfg, &p, !quiet)?;
+    if opts.resume.is_none() || !stored.is_file() {
+        write(&stored, &cfg.to_toml())?;
+    }
     if !quiet {
         let mut model = cfg.model(p.image, p.outputs())?;
         if let Some(aug) = cfg.augment(p.stdz.mean, p.stdz.std) {
             model.layers.insert(0, crate::nn::Layer::Augment(aug));
         }
         print!("{}", model.summary());
-    }
-    if let Some(w) = &cfg.model.weights {
-        crate::train::checkpoint::load_weights(w, &mut s)?;
-        if !quiet {
+        if let Some(w) = &cfg.model.weights {
             println!("initial weights from {}", w.display());
         }
     }
@@ -147,13 +250,13 @@ pub fn train_with(
     if t.early_stopping {
         callbacks.insert(0, &mut early);
     }
-    let mut reduce = ReduceLrOnPlateau::new(&t.monitor);
-    reduce.factor = t.reduce_lr_factor;
-    reduce.patience = t.reduce_lr_patience;
-    reduce.cooldown = t.reduce_lr_cooldown;
-    reduce.min_lr = t.reduce_lr_min_lr;
-    reduce.min_delta = t.min_delta;
-    reduce.mode = cfg.monitor_mode();
+    let mut reduce = ReduceLrOnPlateau::new(&t.monitor)
+        .factor(t.reduce_lr_factor)
+        .patience(t.reduce_lr_patience)
+        .cooldown(t.reduce_lr_cooldown)
+        .min_lr(t.reduce_lr_min_lr)
+        .min_delta(t.min_delta)
+        .mode(cfg.monitor_mode());
     if t.reduce_lr_factor > 0.0 {
         callbacks.push(&mut reduce);
     }

@@ -203,7 +203,7 @@ pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
         let mut params = BTreeMap::new();
         for (k, v) in a {
             params.insert(k.clone(), show(&v));
-            set_path(&mut table, &k, v)?;
+            set_path(&mut table, &k, v, "sweep parameter")?;
         }
         let name = format!("trial-{i:03}");
         let text = toml::to_string(&table).map_err(|e| Error::Config {

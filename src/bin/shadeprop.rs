@@ -23,6 +23,7 @@ struct Cli {
 enum Cmd {
     /// Train one run from a config file into an output folder.
     Train {
+        /// The run config (TOML); relative paths in it are relative to its folder.
         #[arg(long)]
         config: PathBuf,
         /// Output folder (config.toml, metrics, curves, checkpoints, result.json).
@@ -31,6 +32,7 @@ enum Cmd {
         /// Override a field, e.g. --set regularizer.lambda=0.1 (repeatable; TOML values).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Print only errors and the final line (no summary, progress or epoch lines).
         #[arg(long)]
         quiet: bool,
         /// Continue the run in --out from this checkpoint (Ctrl-C writes
@@ -59,11 +61,13 @@ enum Cmd {
     },
     /// Loss and accuracy of a checkpoint on a split.
     Eval {
+        /// A checkpoint of a run (e.g. <run>/checkpoints/best.safetensors).
         #[arg(long)]
         checkpoint: PathBuf,
         /// The run's config (default: config.toml of the checkpoint's run folder).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The split to evaluate on.
         #[arg(long, value_enum, default_value_t = Split::Test)]
         split: Split,
     },
@@ -72,8 +76,10 @@ enum Cmd {
     /// PNG/JPEG images (image runs) — scaled with the preprocessing stored in the
     /// checkpoint.
     Predict {
+        /// A checkpoint of a run (e.g. <run>/checkpoints/best.safetensors).
         #[arg(long)]
         checkpoint: PathBuf,
+        /// The run's config (default: config.toml of the checkpoint's run folder).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Monte Carlo dropout: average T stochastic passes and report their spread.
@@ -99,6 +105,7 @@ enum Cmd {
     /// Write a checkpoint's weights as a file PyTorch's `load_state_dict(strict=True)` takes
     /// for the equivalent `nn.Sequential` (and `model.weights` of a run config takes back).
     Export {
+        /// A checkpoint of a run (e.g. <run>/checkpoints/best.safetensors).
         #[arg(long)]
         checkpoint: PathBuf,
         /// The run's config (default: config.toml of the checkpoint's run folder).
@@ -119,6 +126,7 @@ enum Cmd {
         /// Only write the trial configs and print one `shadeprop train` command per trial.
         #[arg(long)]
         plan_only: bool,
+        /// Print only errors and the summary.
         #[arg(long)]
         quiet: bool,
     },
@@ -180,10 +188,13 @@ enum SweepCmd {
     /// Collect finished trial folders into one table and plots; evaluate the chosen trial
     /// on the test set.
     Merge {
+        /// The folder for the report (results.csv, results.md, plots).
         #[arg(long)]
         out: PathBuf,
+        /// Baseline (e.g. human-level) error for the diagnosis, a fraction.
         #[arg(long, default_value_t = 0.0)]
         baseline: f64,
+        /// A bias or variance above this fraction is high.
         #[arg(long, default_value_t = 0.02)]
         tolerance: f64,
         /// Trial folders.

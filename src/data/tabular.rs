@@ -61,6 +61,26 @@ pub enum Unseen {
 
 /// Which file holds the table and how its columns are used. Every field has a default, so
 /// it can be a `[data]` table of a run config (`deny_unknown_fields`).
+/// A list of column names, or one name as a string (`target = "species"`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(
+        match OneOrMany::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a column name or a list of column names")
+        })? {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        },
+    )
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CsvSpec {
@@ -80,11 +100,15 @@ pub struct CsvSpec {
     /// `breast_cancer.csv` and `wine_data.csv` start with a "569,30,malignant,benign"
     /// line); a file with fewer lines is [`Error::Csv`].
     pub skip_rows: usize,
-    /// The target column(s): one for multiclass and binary, one per output otherwise.
+    /// The target column(s): one for multiclass and binary, one per output otherwise (a
+    /// single name may be given as a string).
+    #[serde(deserialize_with = "one_or_many")]
     pub target: Vec<String>,
     /// The feature columns; empty = every column that is not a target.
+    #[serde(deserialize_with = "one_or_many")]
     pub features: Vec<String>,
     /// Feature columns one-hot encoded (the others must be numeric).
+    #[serde(deserialize_with = "one_or_many")]
     pub categorical: Vec<String>,
     /// Missing feature values: refused or imputed.
     pub missing: Missing,

@@ -502,6 +502,42 @@ impl ReduceLrOnPlateau {
             lr: None,
         }
     }
+
+    /// The factor the rate is multiplied by, in (0, 1).
+    pub fn factor(mut self, factor: f32) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// Epochs without improvement before a reduction.
+    pub fn patience(mut self, patience: u64) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// Min, max or the metric's own direction.
+    pub fn mode(mut self, mode: MonitorMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The least change that counts as an improvement.
+    pub fn min_delta(mut self, min_delta: f64) -> Self {
+        self.min_delta = min_delta;
+        self
+    }
+
+    /// Epochs after a reduction before counting again.
+    pub fn cooldown(mut self, cooldown: u64) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// The rate never goes below this.
+    pub fn min_lr(mut self, min_lr: f32) -> Self {
+        self.min_lr = min_lr;
+        self
+    }
 }
 
 impl Callback for ReduceLrOnPlateau {
