@@ -1996,3 +1996,47 @@ fn a_single_target_column_may_be_a_string() {
     assert!(!o.status.success() && e.contains("one line"), "{e}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Monte Carlo dropout on a model without dropout is refused (its spread would be 0, read
+/// as certainty), and values the run config cannot hold are refused by the parser.
+#[test]
+fn mc_dropout_needs_dropout_and_shortcut_values_fit_the_config() {
+    let d = tmp("mc-no-dropout");
+    let run = d.join("run");
+    let o = penguins_train(&run, 1)
+        .args([
+            "--set",
+            "model.dropout=0.0",
+            "--set",
+            "model.input_dropout=0.0",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .args(["predict", "--checkpoint"])
+        .arg(run.join("checkpoints/best.safetensors"))
+        .args(["--mc-dropout", "3"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("no dropout layer"), "{e}");
+    for (flag, value, needle) in [
+        (
+            "--seed",
+            "18446744073709551615",
+            "0 ..= 9223372036854775807",
+        ),
+        ("--lr", "1e39", "at most"),
+        ("--lr", "nan", "above 0"),
+    ] {
+        let o = penguins_train(&d.join("x"), 1)
+            .args([flag, value])
+            .output()
+            .unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {e}");
+        assert!(e.contains(needle), "{flag} {value}: {e}");
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -55,10 +55,17 @@ pub fn eval_report(cfg: &RunConfig, checkpoint: &Path, split: &str) -> Result<Ev
     };
     if ds.is_empty() {
         return Err(Error::Empty {
-            what: format!("the {split} split of {}", cfg.data.dir.display()),
-            expected: match split {
-                "val" => "a validation split (data.val_fraction > 0) with at least one image",
-                _ => "at least one image to evaluate",
+            what: format!(
+                "the {split} split of {}",
+                match &cfg.data.csv {
+                    Some(c) if cfg.data.dataset == "csv" => c.path.display(),
+                    _ => cfg.data.dir.display(),
+                }
+            ),
+            expected: match (split, cfg.data.dataset == "csv") {
+                ("val", _) => "a validation split (data.val_fraction > 0) with at least one sample",
+                ("test", true) => "a test split (data.test_fraction > 0) with at least one row",
+                _ => "at least one sample to evaluate",
             }
             .into(),
         });
@@ -219,6 +226,28 @@ pub fn predict_csv(
     predict_into(&mut s, &names, &ds.x, &["row"], ids, mc_passes, output)
 }
 
+/// [`Session::predict_mc`] for `--mc-dropout`, refusing a model without dropout (its
+/// passes are all the same: a spread of 0 would read as certainty).
+pub fn mc_dropout(
+    s: &mut Session,
+    x: &[f32],
+    passes: usize,
+) -> Result<crate::session::McPrediction> {
+    let dropout = s
+        .graph()
+        .nodes
+        .iter()
+        .any(|n| matches!(n.op, crate::graph::Op::Dropout { .. }));
+    if !dropout {
+        return Err(Error::Hyperparameter {
+            name: "--mc-dropout",
+            value: format!("{passes} (the model has no dropout layer)"),
+            expected: "a model with dropout: Monte Carlo dropout samples its masks",
+        });
+    }
+    s.predict_mc(x, passes)
+}
+
 /// The model's predictions for the rows `x` (already preprocessed), one output row per
 /// input row: the `id_header` columns with `ids`, then the task's columns (see
 /// [`CsvPredictions::header`]) named by `names` (classes, labels or targets; indices when
@@ -239,7 +268,7 @@ fn predict_into(
     let n = ids.len();
     let (p, std) = match mc_passes {
         Some(t) => {
-            let mc = s.predict_mc(x, t)?;
+            let mc = mc_dropout(s, x, t)?;
             let sd = mc.var.iter().map(|v| v.sqrt()).collect::<Vec<f32>>();
             (mc.mean, Some(sd))
         }

@@ -37,8 +37,8 @@ pub use config::{
 };
 pub use diagnose::{Diagnosis, Verdict, diagnose, diagnose_run};
 pub use eval::{
-    CsvPredictions, EvalReport, eval_checkpoint, eval_report, export_weights, predict_csv,
-    predict_images, restore,
+    CsvPredictions, EvalReport, eval_checkpoint, eval_report, export_weights, mc_dropout,
+    predict_csv, predict_images, restore,
 };
 pub use folder::{RunResult, config_beside, read_result};
 pub use overrides::{load_with_overrides, set_path};

@@ -53,10 +53,10 @@ enum Cmd {
         #[arg(long, value_name = "N")]
         batch: Option<usize>,
         /// Shortcut for --set optimizer.lr=LR (the initial learning rate).
-        #[arg(long, value_name = "LR")]
+        #[arg(long, value_name = "LR", value_parser = parse_lr)]
         lr: Option<f64>,
         /// Shortcut for --set seed=N (initialization, dropout, shuffling and splits).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = parse_seed)]
         seed: Option<u64>,
     },
     /// Loss and accuracy of a checkpoint on a split.
@@ -173,6 +173,25 @@ impl Split {
 }
 
 /// `--backend`: one of the backend names, checked before anything runs.
+/// A seed as a run config holds it: TOML integers are signed 64-bit.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(v) if v <= i64::MAX as u64 => Ok(v),
+        _ => Err(format!("expected an integer in 0 ..= {}", i64::MAX)),
+    }
+}
+
+/// A learning rate as an f32 holds it: finite, above 0, at most f32::MAX.
+fn parse_lr(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= f32::MAX as f64 => Ok(v),
+        _ => Err(format!(
+            "expected a number above 0 and at most {:e}",
+            f32::MAX
+        )),
+    }
+}
+
 fn parse_backend(s: &str) -> Result<String, String> {
     let ok = matches!(s, "auto" | "gpu" | "cpu" | "cpu-ref")
         || s.strip_prefix("gpu:").is_some_and(|v| !v.is_empty());
@@ -393,7 +412,7 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             let k = s.graph().outputs();
             let (probs, std) = match mc_dropout {
                 Some(t) => {
-                    let mc = s.predict_mc(x, t)?;
+                    let mc = app::mc_dropout(&mut s, x, t)?;
                     let sd: Vec<f32> = mc.var.iter().map(|v| v.sqrt()).collect();
                     (mc.mean, Some(sd))
                 }

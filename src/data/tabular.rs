@@ -496,7 +496,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, spec: &CsvSpec) -> Result<Table> {
             path,
             0,
             format!(
-                "has {skipped} line(s), fewer than the {} to skip (data.skip_rows)",
+                "has {skipped} line(s), fewer than the {} to skip (data.skip_rows, or --skip-rows of predict)",
                 spec.skip_rows
             ),
         ));

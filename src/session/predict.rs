@@ -156,12 +156,18 @@ impl Session {
     /// output, of what the task predicts ([`link`]: softmax probabilities, sigmoid
     /// probabilities, or regression values): mean = (1/T) Σ p_t,
     /// var = (1/T) Σ (p_t − mean)².
+    ///
+    /// # Errors
+    /// [`Error::Hyperparameter`] for `passes` outside 1 ..= 100000; those of
+    /// [`Session::predict`]. (A model without dropout gives T identical passes: a
+    /// variance of 0.)
     pub fn predict_mc(&mut self, x: &[f32], passes: usize) -> Result<McPrediction> {
-        if passes == 0 {
+        const MAX_MC_PASSES: usize = 100_000;
+        if passes == 0 || passes > MAX_MC_PASSES {
             return Err(Error::Hyperparameter {
                 name: "mc_dropout.passes",
-                value: "0".into(),
-                expected: ">= 1",
+                value: passes.to_string(),
+                expected: "1 ..= 100000 passes",
             });
         }
         let mut sum: Vec<f64> = vec![];
