@@ -87,6 +87,24 @@ fn config_errors_name_the_key_and_value() {
             "0 < start_factor <= 1",
         ],
     );
+    // Checked before any data is read, under the key the user wrote.
+    for (text, key) in [
+        (
+            "[model]\npreset = \"w-cnn\"\n[augment]\nzoom = 0.9999\n",
+            "augment.zoom",
+        ),
+        (
+            "[model]\npreset = \"w-cnn\"\n[augment]\nnoise_std = inf\n",
+            "augment.noise_std",
+        ),
+        (
+            "[model]\npreset = \"w-cnn\"\n[augment]\ncutout = 100000\n",
+            "augment.cutout",
+        ),
+        ("[train]\nmin_delta = inf\n", "train.min_delta"),
+    ] {
+        fails_with(&train, Some((&cfg, text)), &[key]);
+    }
     fails_with(
         &train,
         Some((&cfg, "[train]\nreduce_lr_factor = 1.5\n")),

@@ -177,8 +177,13 @@ impl RunConfig {
                     a.translate,
                     (0.0..1.0).contains(&a.translate),
                 ),
-                ("augment.zoom", a.zoom, (0.0..1.0).contains(&a.zoom)),
-                ("augment.zoom_y", a.zoom_y, (0.0..1.0).contains(&a.zoom_y)),
+                // Scales in [1 − zoom, 1 + zoom], the smallest at least 0.001.
+                ("augment.zoom", a.zoom, (0.0..=0.999).contains(&a.zoom)),
+                (
+                    "augment.zoom_y",
+                    a.zoom_y,
+                    (0.0..=0.999).contains(&a.zoom_y),
+                ),
                 ("augment.shear", a.shear, (0.0..89.0).contains(&a.shear)),
                 (
                     "augment.shear_y",
@@ -186,11 +191,22 @@ impl RunConfig {
                     (0.0..89.0).contains(&a.shear_y),
                 ),
                 ("augment.hflip", a.hflip, (0.0..=1.0).contains(&a.hflip)),
-                ("augment.noise_std", a.noise_std, a.noise_std >= 0.0),
+                (
+                    "augment.noise_std",
+                    a.noise_std,
+                    a.noise_std >= 0.0 && a.noise_std.is_finite(),
+                ),
             ] {
                 if !ok {
-                    return Err(bad(name, v, "within its documented range"));
+                    return Err(bad(
+                        name,
+                        v,
+                        "within its documented range (rotation [0, 180], translate [0, 1), zoom and zoom_y [0, 0.999], shear and shear_y [0, 89), hflip [0, 1], noise_std finite >= 0)",
+                    ));
                 }
+            }
+            if a.cutout > 65536 {
+                return Err(bad("augment.cutout", a.cutout, "at most 65536 pixels"));
             }
             if m.preset != "w-cnn" {
                 return Err(bad(
@@ -262,8 +278,8 @@ impl RunConfig {
         if !(t.reduce_lr_min_lr >= 0.0 && t.reduce_lr_min_lr.is_finite()) {
             return Err(bad("train.reduce_lr_min_lr", t.reduce_lr_min_lr, ">= 0"));
         }
-        if !(t.min_delta >= 0.0) {
-            return Err(bad("train.min_delta", t.min_delta, ">= 0"));
+        if !(t.min_delta >= 0.0 && t.min_delta.is_finite()) {
+            return Err(bad("train.min_delta", t.min_delta, "a finite value >= 0"));
         }
         if t.log_every == 0 {
             return Err(bad("train.log_every", 0, ">= 1"));
