@@ -41,8 +41,9 @@ pub enum Error {
         expected: String,
     },
 
-    /// A hyperparameter is outside its valid range.
-    #[error("invalid hyperparameter {name} = {value}: expected {expected}")]
+    /// A setting is outside its valid range: a hyperparameter, a config key or a
+    /// command-line option (`name` says which: `optimizer.lr`, `--out`, ...).
+    #[error("invalid {name} = {value}: expected {expected}")]
     Hyperparameter {
         name: &'static str,
         value: String,

@@ -1520,6 +1520,20 @@ fn predict_reads_idx_files_and_image_folders() {
     train_ok(&cfg, &out_dir);
     let ck = out_dir.join("checkpoints").join("best.safetensors");
     let ck = ck.to_str().unwrap();
+    // A table is not an image file: named as such.
+    let table = d.join("rows.csv");
+    std::fs::write(&table, "a,b\n1,2\n").unwrap();
+    fails_with(
+        &[
+            "predict",
+            "--checkpoint",
+            ck,
+            "--input",
+            table.to_str().unwrap(),
+        ],
+        None,
+        &["--input", "a table", "IDX image file or a folder"],
+    );
     // An IDX image file: every image, or the first --count.
     let idx = data.join("t10k-images-idx3-ubyte");
     let csv1 = d.join("idx.csv");
@@ -2056,5 +2070,28 @@ fn mc_dropout_needs_dropout_and_shortcut_values_fit_the_config() {
         assert_eq!(o.status.code(), Some(2), "{flag} {value}: {e}");
         assert!(e.contains(needle), "{flag} {value}: {e}");
     }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// `predict --input` of the wrong kind names what the run's model takes: a table for an
+/// image run, a folder for a table run.
+#[test]
+fn predict_input_of_the_wrong_kind_is_named() {
+    let d = tmp("wrong-input");
+    let run = d.join("run");
+    let o = penguins_train(&run, 1).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = bin()
+        .args(["predict", "--checkpoint"])
+        .arg(run.join("checkpoints/best.safetensors"))
+        .arg("--input")
+        .arg(&d)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("a CSV file of raw rows"),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -139,6 +139,13 @@ pub fn predict_csv(
 ) -> Result<CsvPredictions> {
     use crate::data::tabular::{CsvSpec, Preprocessor, read_csv};
     use crate::task::Task;
+    if input.is_dir() {
+        return Err(Error::Hyperparameter {
+            name: "--input",
+            value: format!("{} (a folder)", input.display()),
+            expected: "a CSV file of raw rows for this run's table model (image folders are for image runs)",
+        });
+    }
     let (scaler, pre) = crate::train::checkpoint::read_preprocessing(checkpoint)?;
     let pre = pre.ok_or_else(|| Error::Checkpoint {
         path: checkpoint.to_path_buf(),
@@ -442,6 +449,18 @@ pub fn predict_images(
         let (x, files) = crate::data::folder::load_images(input, opts)?;
         (x, Some(files))
     } else {
+        // A table given to an image model: say so, not "bad IDX magic".
+        let ext = input
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if matches!(ext.as_deref(), Some("csv" | "tsv" | "txt")) {
+            return Err(Error::Hyperparameter {
+                name: "--input",
+                value: format!("{} (a table)", input.display()),
+                expected: "images for this run's image model: an IDX image file or a folder of PNG/JPEG images (CSV rows are for runs on data.dataset = \"csv\")",
+            });
+        }
         let idx = crate::data::idx::read_u8(input)?;
         if idx.dims.len() != 3 || idx.dims[1..] != [h, w] || c != 1 {
             return Err(Error::Idx {
