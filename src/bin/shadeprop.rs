@@ -70,6 +70,10 @@ enum Cmd {
         /// The split to evaluate on.
         #[arg(long, value_enum, default_value_t = Split::Test)]
         split: Split,
+        /// The backend to run on, instead of the run config's: auto, gpu, cpu, cpu-ref or
+        /// gpu:<matmul variant>.
+        #[arg(long, value_name = "NAME", value_parser = parse_backend)]
+        backend: Option<String>,
     },
     /// Predictions: for the first images of the test split, or (`--input`) for the user's
     /// own data — CSV rows (runs on data.dataset = "csv"), an IDX image file or a folder of
@@ -82,6 +86,10 @@ enum Cmd {
         /// The run's config (default: config.toml of the checkpoint's run folder).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The backend to run on, instead of the run config's: auto, gpu, cpu, cpu-ref or
+        /// gpu:<matmul variant>.
+        #[arg(long, value_name = "NAME", value_parser = parse_backend)]
+        backend: Option<String>,
         /// Monte Carlo dropout: average T stochastic passes and report their spread.
         #[arg(long = "mc-dropout", value_name = "T")]
         mc_dropout: Option<usize>,
@@ -111,6 +119,10 @@ enum Cmd {
         /// The run's config (default: config.toml of the checkpoint's run folder).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// The backend to run on, instead of the run config's: auto, gpu, cpu, cpu-ref or
+        /// gpu:<matmul variant>.
+        #[arg(long, value_name = "NAME", value_parser = parse_backend)]
+        backend: Option<String>,
         /// The weights file to write (safetensors).
         #[arg(long)]
         out: PathBuf,
@@ -281,12 +293,16 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             checkpoint,
             config,
             split,
+            backend,
         } => {
             let split = split.name();
-            let cfg = match config {
+            let mut cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
                 None => app::config_beside(&checkpoint)?,
             };
+            if let Some(b) = backend {
+                cfg.backend = b;
+            }
             let r = app::eval_report(&cfg, &checkpoint, split)?;
             let m = r.metrics;
             if cfg.task == shadeprop::task::Task::Regression {
@@ -332,11 +348,15 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             input,
             output,
             skip_rows,
+            backend,
         } => {
-            let cfg = match config {
+            let mut cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
                 None => app::config_beside(&checkpoint)?,
             };
+            if let Some(b) = backend {
+                cfg.backend = b;
+            }
             if let Some(input) = input {
                 let p = if cfg.data.dataset == "csv" {
                     app::predict_csv(
@@ -486,11 +506,15 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             checkpoint,
             config,
             out,
+            backend,
         } => {
-            let cfg = match config {
+            let mut cfg = match config {
                 Some(c) => RunConfig::load(&c)?,
                 None => app::config_beside(&checkpoint)?,
             };
+            if let Some(b) = backend {
+                cfg.backend = b;
+            }
             let info = app::export_weights(&cfg, &checkpoint, &out)?;
             println!("wrote {}: the state_dict of", out.display());
             println!("nn.Sequential(");
