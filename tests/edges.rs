@@ -1096,3 +1096,39 @@ backend_test!(instructions_with_the_wrong_operand_count_are_refused, |b| {
         "{name}: {e}"
     );
 });
+
+/// An update that overflows (a finite gradient times a huge rate) leaves non-finite
+/// parameters; the next steps' non-finite gradients are skipped, and the error says the
+/// parameters were already not finite — not that they are the last finite step's.
+#[test]
+fn an_overflowing_update_is_not_reported_as_kept_finite_parameters() {
+    let g = Sequential::new(3).linear(2).build().unwrap();
+    let mut s = Session::new(
+        Box::new(shadeprop::backend::cpu::Cpu::new()),
+        g,
+        Sgd {
+            lr: 3e38,
+            ..Sgd::default()
+        },
+        0,
+        2,
+    )
+    .unwrap();
+    let x = [1.0, -2.0, 3.0, 0.5, 0.25, -1.0];
+    let e = (0..4)
+        .find_map(|_| {
+            s.train_batch(&x, &[0.0, 1.0])
+                .and_then(|_| s.take_metrics(Mode::Train))
+                .err()
+        })
+        .expect("the overflow is reported")
+        .to_string();
+    assert!(
+        !e.contains("those of the last finite step") || !e.contains("non-finite parameter"),
+        "contradictory: {e}"
+    );
+    assert!(
+        e.contains("non-finite parameter") || e.contains("not finite"),
+        "{e}"
+    );
+}

@@ -156,19 +156,27 @@ impl Session {
             } else {
                 ""
             };
+            let place = self.locate_non_finite().unwrap_or_default();
+            let params_bad = place.contains("non-finite parameter");
             let what = if new_bad > 0 {
                 let scale = if self.layout.mixed.is_some() {
                     " at the loss scale's floor of 1"
                 } else {
                     ""
                 };
+                // Skipped updates keep the parameters; when those are not finite all the
+                // same, an earlier update overflowed (a finite gradient times the rate).
+                let state = if params_bad {
+                    "the parameters were already not finite: an earlier update overflowed f32 (lower the learning rate)"
+                } else {
+                    "the parameters are those of the last finite step"
+                };
                 format!(
-                    "{what} (the update of {new_bad} step(s) since the last read was skipped{scale}; the parameters are those of the last finite step)"
+                    "{what} (the update of {new_bad} step(s) since the last read was skipped{scale}; {state})"
                 )
             } else {
                 what.to_string()
             };
-            let place = self.locate_non_finite().unwrap_or_default();
             return Err(Error::NonFinite {
                 what: format!("{what}{hint}{place}"),
                 value,
