@@ -530,10 +530,65 @@ fn patience_0_stops_at_the_first_epoch_without_improvement() {
                 .unwrap();
         (r["epochs_run"].as_u64(), r["best_epoch"].as_u64())
     };
-    assert_eq!(run(small_config(&data, extra)), (Some(2), Some(1)));
+    // best_epoch is 0-based (the first epoch).
+    assert_eq!(run(small_config(&data, extra)), (Some(2), Some(0)));
     // Early stopping off is its own key: all 4 epochs run.
     let off = small_config(&data, &format!("early_stopping = false\n{extra}"));
     assert_eq!(run(off).0, Some(4));
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// One epoch numbering: 0-based in metrics.csv, metrics.jsonl and result.json (Keras'
+/// History), 1-based "Epoch k/N" in what is printed. The run of
+/// `patience_0_stops_at_the_first_epoch_without_improvement` (val_loss constant): epoch 0
+/// is the best, epoch 1 does not improve and stops the run.
+#[test]
+fn epochs_count_from_0_in_files_and_from_1_when_printed() {
+    let d = tmp("epochs");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    let extra = "patience = 0\n[optimizer]\nlr = 1e-30\nmomentum = 0.0\nweight_decay = 0.0\nclip_norm = 0.0\nschedule = \"constant\"\n";
+    std::fs::write(
+        &cfg,
+        small_config(&data, extra).replace("epochs = 1", "epochs = 4"),
+    )
+    .unwrap();
+    let run = d.join("out");
+    let out = bin()
+        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in ["Epoch 1/4 ", "Epoch 2/4 ", "best at Epoch 1/2:"] {
+        assert!(text.contains(want), "{want:?} not printed:\n{text}");
+    }
+    assert!(!text.contains("Epoch 3/4"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["best_epoch"], 0);
+    assert_eq!(r["stopped_epoch"], 1);
+    assert_eq!(r["epochs_run"], 2);
+    let mut csv = csv::Reader::from_path(run.join("metrics.csv")).unwrap();
+    assert_eq!(&csv.headers().unwrap()[0], "epoch");
+    let epochs: Vec<String> = csv.records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(epochs, ["0", "1"]);
+    let jsonl = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<u64> = jsonl
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, [0, 1]);
     std::fs::remove_dir_all(d).unwrap();
 }
 

@@ -71,7 +71,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
         keys.join(",")
     );
     let mut md = format!(
-        "| trial | {} | best epoch | train loss | train acc | val loss | val acc | gap | verdict | time (s) | test acc |\n|{}\n",
+        "| trial | {} | best epoch (0-based) | train loss | train acc | val loss | val acc | gap | verdict | time (s) | test acc |\n|{}\n",
         keys.join(" | "),
         "---|".repeat(keys.len() + 10)
     );

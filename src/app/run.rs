@@ -161,13 +161,14 @@ pub fn train_with(
     };
     let regression = cfg.task == crate::task::Task::Regression;
     let r = RunResult {
+        version: super::folder::RESULT_VERSION,
         name: out
             .file_name()
             .map_or("run".into(), |n| n.to_string_lossy().into_owned()),
         params,
-        best_epoch: h.best_epoch.map(|e| e + 1),
+        best_epoch: h.best_epoch,
         epochs_run: h.epochs.len() as u64,
-        stopped_epoch: h.stopped_epoch.map(|e| e + 1),
+        stopped_epoch: h.stopped_epoch,
         train_loss: tr.loss as f64,
         train_accuracy: tr.accuracy as f64,
         val_loss: va.loss as f64,

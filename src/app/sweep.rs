@@ -288,12 +288,14 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
         };
         if !quiet {
             println!(
-                "[{}/{}] {} {}: best epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
+                "[{}/{}] {} {}: best at Epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
                 i + 1,
                 trials.len(),
                 t.name,
                 super::folder::show_params(&t.params),
-                r.best_epoch.map_or("-".into(), |e| e.to_string()),
+                // Printed 1-based (k/N) as the progress lines; the table holds the 0-based epoch.
+                r.best_epoch
+                    .map_or("-".into(), |e| format!("{}/{}", e + 1, r.epochs_run)),
                 r.train_accuracy,
                 r.val_accuracy,
                 r.gap,

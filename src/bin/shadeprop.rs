@@ -239,9 +239,11 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 _ => ("acc", r.train_accuracy, r.val_accuracy),
             };
             println!(
-                "best epoch {} of {}: train loss {:.4} {k} {tr:.4}, validation loss {:.4} {k} {va:.4} (inference mode); wrote {}",
-                r.best_epoch.map_or("-".into(), |e| e.to_string()),
-                r.epochs_run,
+                "best at Epoch {}: train loss {:.4} {k} {tr:.4}, validation loss {:.4} {k} {va:.4} (inference mode); wrote {}",
+                // As the progress lines print it (k/N, k = epoch + 1); result.json holds
+                // the 0-based epoch.
+                r.best_epoch
+                    .map_or("-".into(), |e| format!("{}/{}", e + 1, r.epochs_run)),
                 r.train_loss,
                 r.val_loss,
                 out.display()

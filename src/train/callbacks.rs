@@ -316,6 +316,9 @@ impl Callback for EarlyStopping {
 /// the monitored metric (to `dir/best.safetensors`; the first monitored value is always an
 /// improvement, as in Keras 3); otherwise every `every` epochs (to `dir/last.safetensors`,
 /// and with `keep_each` also `dir/epoch-NNNN.safetensors`, one file per saved epoch).
+/// As in Keras (which formats `{epoch}` in its file path with epoch + 1), `NNNN` and
+/// `every` count epochs from 1: `every(dir, 5)` saves after the 5th, 10th, … epoch, whose
+/// file is `epoch-0005.safetensors` (0-based epoch 4 in the history and the metrics files).
 /// Writes are atomic. Its state (the best value) is keyed by its configuration
 /// ([`Callback::key`]), so a `best_only` and an `every` checkpoint in one run keep their own.
 #[derive(Clone, Debug)]
@@ -438,7 +441,11 @@ impl Callback for TerminateOnNan {
     fn on_epoch_end(&mut self, s: &mut Session, log: &EpochLog, _h: &History) -> Result<Control> {
         if let Some((k, v)) = log.values.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::NonFinite {
-                what: format!("{k} at the end of epoch {}", log.epoch + 1),
+                what: format!(
+                    "{k} at the end of epoch {} (0-based; printed as Epoch {})",
+                    log.epoch,
+                    log.epoch + 1
+                ),
                 value: *v as f32,
                 step: s.step(),
             });

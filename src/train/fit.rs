@@ -289,10 +289,7 @@ impl Trainer {
                                 steps,
                                 &format!(
                                     "{step},{},{},{},{}",
-                                    epoch + 1,
-                                    m.loss,
-                                    m.accuracy,
-                                    m.grad_norm
+                                    epoch, m.loss, m.accuracy, m.grad_norm
                                 ),
                             )?;
                         }
@@ -302,6 +299,7 @@ impl Trainer {
             };
             let ecfg = EpochConfig {
                 skip_batches: if epoch == start { skip_batches } else { 0 },
+                epochs: Some(cfg.epochs),
                 ..cfg.epoch.clone()
             };
             let st = train_epoch_with(s, train, &ecfg, cfg.seed, epoch, &mut hook)?;
@@ -385,9 +383,12 @@ impl Trainer {
                 } else {
                     ("accuracy", "acc")
                 };
+                // Keras' progress numbering: "Epoch k/N", k = epoch + 1 (the files keep
+                // the 0-based epoch).
                 println!(
-                    "epoch {:>3}  loss {} {short} {}  val_loss {} val_{short} {}  lr {:.4}  grad-norm {}  {:.0} samples/s  {:.1}s",
+                    "Epoch {}/{}  loss {} {short} {}  val_loss {} val_{short} {}  lr {:.4}  grad-norm {}  {:.0} samples/s  {:.1}s",
                     epoch + 1,
+                    cfg.epochs,
                     f("loss"),
                     f(acc),
                     f("val_loss"),

@@ -174,7 +174,7 @@ pub fn csv_columns(task: Task, outputs: usize, val: bool, task_metrics: bool) ->
 }
 
 pub(super) fn csv_row(e: &EpochLog, columns: &[String]) -> String {
-    let mut row = vec![(e.epoch + 1).to_string()];
+    let mut row = vec![e.epoch.to_string()];
     row.extend(
         columns
             .iter()
@@ -189,6 +189,6 @@ pub(super) fn epoch_json(e: &EpochLog) -> Value {
         .iter()
         .map(|(k, v)| (k.clone(), json!(v)))
         .collect();
-    m.insert("epoch".into(), json!(e.epoch + 1));
+    m.insert("epoch".into(), json!(e.epoch));
     Value::Object(m)
 }

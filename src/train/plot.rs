@@ -101,7 +101,7 @@ where
                         .filter_map(|ep| {
                             ep.get(k)
                                 .filter(|v| v.is_finite())
-                                .map(|v| (ep.epoch as f64 + 1.0, v))
+                                .map(|v| (ep.epoch as f64, v))
                         })
                         .collect(),
                     c,
@@ -128,11 +128,11 @@ where
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(0.5..n + 0.5, (lo - pad)..(hi + pad))
+            .build_cartesian_2d(-0.5..n - 0.5, (lo - pad)..(hi + pad))
             .map_err(e)?;
         chart
             .configure_mesh()
-            .x_desc("epoch")
+            .x_desc("epoch (0-based, as in metrics.csv)")
             .x_label_formatter(&|x| format!("{x:.0}"))
             .draw()
             .map_err(e)?;
@@ -156,14 +156,14 @@ where
             (h.stopped_epoch, "stopped", BLACK),
         ] {
             if let Some(ep) = ep {
-                let x = ep as f64 + 1.0;
+                let x = ep as f64;
                 chart
                     .draw_series(LineSeries::new(
                         vec![(x, lo - pad), (x, hi + pad)],
                         color.stroke_width(1),
                     ))
                     .map_err(e)?
-                    .label(format!("{label} (epoch {})", ep + 1))
+                    .label(format!("{label} (epoch {ep})"))
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(1))
                     });
