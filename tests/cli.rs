@@ -315,6 +315,53 @@ fn a_small_sweep_runs_end_to_end() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// A list-valued swept field (`model.hidden = [16, 8]`) holds commas: results.csv quotes it,
+/// so every row has the header's fields (it had one more per comma) and the value reads
+/// back whole; the metrics files are CSV a csv reader takes too.
+#[test]
+fn a_list_valued_sweep_parameter_is_one_csv_field() {
+    let d = tmp("sweep-list");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let sw = d.join("sweep.toml");
+    std::fs::write(
+        &sw,
+        format!(
+            "out = \"{}\"\n[base]\nbackend = \"cpu\"\ndata = {{ dir = \"{}\", val_fraction = 0.25 }}\nmodel = {{ preset = \"mlp\", batch_norm = false }}\ntrain = {{ epochs = 1, batch = 8 }}\n[params]\n\"model.hidden\" = [[16, 8], [8]]\n",
+            d.join("sw").display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["sweep", "--config", sw.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = csv::Reader::from_path(d.join("sw/results.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    assert_eq!(&header[1], "model.hidden");
+    assert_eq!(header.len(), 11);
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let mut hidden: Vec<&str> = rows.iter().map(|x| &x[1]).collect();
+    hidden.sort();
+    assert_eq!(hidden, ["[16, 8]", "[8]"]);
+    for row in &rows {
+        assert_eq!(row.len(), header.len(), "{row:?}");
+    }
+    for f in ["metrics.csv"] {
+        let mut m = csv::Reader::from_path(d.join("sw/trial-000").join(f)).unwrap();
+        let n = m.headers().unwrap().len();
+        assert!(m.records().all(|x| x.unwrap().len() == n), "{f}");
+    }
+    std::fs::remove_dir_all(d).unwrap();
+}
+
 /// Write an IDX file of unsigned bytes.
 fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
     let mut b = vec![0, 0, 0x08, dims.len() as u8];

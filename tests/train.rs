@@ -902,6 +902,11 @@ fn epochs_are_0_based_in_every_log_file() {
         r.records().map(|x| x.unwrap()[i].to_string()).collect()
     };
     assert_eq!(column("metrics.csv"), ["0", "1", "2"]);
+    // Values recorded from f32 print in the f32's shortest form: the W-MLP SGD rate 0.05
+    // (f32), not 0.05000000074505806.
+    let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
+    let lr = r.headers().unwrap().iter().position(|c| c == "lr").unwrap();
+    assert_eq!(&r.records().next().unwrap().unwrap()[lr], "0.05");
     // 96 samples in batches of 32: 3 steps an epoch, fewer than log_every (4), so each
     // epoch's only metrics read is its end's: one steps.csv row per epoch, steps 3, 6, 9.
     assert_eq!(column("steps.csv"), ["0", "1", "2"]);
@@ -918,6 +923,10 @@ fn epochs_are_0_based_in_every_log_file() {
         })
         .collect();
     assert_eq!(epochs, [0, 1, 2]);
+    assert!(
+        jsonl.lines().next().unwrap().contains("\"lr\":0.05,"),
+        "{jsonl}"
+    );
     assert_eq!(
         files_in(&ckdir),
         ["epoch-0002.safetensors", "last.safetensors"]

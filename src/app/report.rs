@@ -10,6 +10,7 @@ use super::eval::eval_checkpoint;
 use super::folder::{RunResult, read_result, write};
 use super::plot::{line_chart, scatter};
 use crate::error::{Error, Result};
+use crate::train::history::{csv_record, shortest};
 
 /// What a merge produces.
 #[derive(Clone, Debug)]
@@ -65,11 +66,25 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    // Table: CSV and Markdown.
-    let mut csv = format!(
-        "trial,{},best_epoch,epochs_run,train_loss,train_accuracy,val_loss,val_accuracy,gap,seconds,test_accuracy\n",
-        keys.join(",")
+    // Table: CSV (the csv crate: a list-valued parameter such as `[128, 64]` is one
+    // quoted field) and Markdown.
+    let mut header = vec!["trial".to_string()];
+    header.extend(keys.iter().cloned());
+    header.extend(
+        [
+            "best_epoch",
+            "epochs_run",
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "gap",
+            "seconds",
+            "test_accuracy",
+        ]
+        .map(String::from),
     );
+    let mut csv = csv_record(&header);
     let mut md = format!(
         "| trial | {} | best epoch (0-based) | train loss | train acc | val loss | val acc | gap | verdict | time (s) | test acc |\n|{}\n",
         keys.join(" | "),
@@ -81,20 +96,20 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
             .map(|k| r.params.get(k).cloned().unwrap_or_default())
             .collect();
         let test = r.test_accuracy.map_or(String::new(), |t| format!("{t:.4}"));
-        csv += &format!(
-            "{},{},{},{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.2},{}\n",
-            r.name,
-            vals.join(","),
+        let mut row = vec![r.name.clone()];
+        row.extend(vals.iter().cloned());
+        row.extend([
             r.best_epoch.map_or(String::new(), |e| e.to_string()),
-            r.epochs_run,
-            r.train_loss,
-            r.train_accuracy,
-            r.val_loss,
-            r.val_accuracy,
-            r.gap,
-            r.seconds,
-            test
-        );
+            r.epochs_run.to_string(),
+            shortest(r.train_loss),
+            shortest(r.train_accuracy),
+            shortest(r.val_loss),
+            shortest(r.val_accuracy),
+            shortest(r.gap),
+            format!("{:.2}", r.seconds),
+            r.test_accuracy.map_or(String::new(), shortest),
+        ]);
+        csv += &csv_record(&row);
         md += &format!(
             "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.1} | {} |\n",
             r.name,

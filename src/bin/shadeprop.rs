@@ -333,16 +333,17 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 match &output {
                     Some(o) => println!("{} rows predicted into {}", p.rows, o.display()),
                     None => {
-                        // Through a pipe that closes early (`| head`), stop quietly
-                        // instead of panicking on the broken pipe.
-                        use std::io::Write;
-                        let mut out = std::io::stdout().lock();
+                        // The CSV the file would hold (the csv crate quotes a class name
+                        // with a comma). Through a pipe that closes early (`| head`), stop
+                        // quietly instead of panicking on the broken pipe.
+                        let mut out = csv::Writer::from_writer(std::io::stdout().lock());
                         let rows = std::iter::once(&p.header).chain(&p.lines);
                         for l in rows {
-                            if writeln!(out, "{}", l.join(",")).is_err() {
+                            if out.write_record(l).is_err() {
                                 break;
                             }
                         }
+                        let _ = out.flush();
                     }
                 }
                 return Ok(());

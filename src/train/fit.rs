@@ -18,7 +18,7 @@ use super::callbacks::{Callback, Control};
 use super::checkpoint;
 use super::epoch::{EpochConfig, Event, evaluate, train_epoch_with};
 pub use super::history::{Direction, EVAL_METRICS, EpochLog, History, METRICS, metric_direction};
-use super::history::{csv_columns, csv_row, epoch_json};
+use super::history::{csv_columns, csv_record, csv_row, epoch_json, shortest};
 #[cfg(feature = "plots")]
 use super::plot;
 use crate::data::{Dataset, Scaler};
@@ -109,13 +109,14 @@ pub struct Trainer {
     pub cfg: FitConfig,
 }
 
-fn append(path: &Path, line: &str) -> Result<()> {
+/// Append `text` (whole lines, each newline-terminated) to `path`.
+fn append(path: &Path, text: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    writeln!(f, "{line}").map_err(|e| Error::io(path, e))
+    f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
 }
 
 impl Trainer {
@@ -245,16 +246,17 @@ impl Trainer {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
                 let (csv, jsonl) = (d.join("metrics.csv"), d.join("metrics.jsonl"));
-                crate::fs::write_atomic(&csv, format!("epoch,{}\n", columns.join(",")).as_bytes())?;
+                let header = std::iter::once("epoch").chain(columns.iter().map(String::as_str));
+                crate::fs::write_atomic(&csv, csv_record(header).as_bytes())?;
                 crate::fs::write_atomic(&jsonl, b"")?;
                 for e in &history.epochs {
                     append(&csv, &csv_row(e, &columns))?;
-                    append(&jsonl, &epoch_json(e).to_string())?;
+                    append(&jsonl, &format!("{}\n", epoch_json(e)))?;
                 }
                 if cfg.log_steps && history.epochs.is_empty() {
                     crate::fs::write_atomic(
                         &d.join("steps.csv"),
-                        b"step,epoch,loss,accuracy,grad_norm\n",
+                        csv_record(["step", "epoch", "loss", "accuracy", "grad_norm"]).as_bytes(),
                     )?;
                 }
                 Some((csv, jsonl, d.join("steps.csv")))
@@ -285,12 +287,16 @@ impl Trainer {
                     }
                     Event::Interval { step, metrics: m } => {
                         if let (Some((_, _, steps)), true) = (&logs, cfg.log_steps) {
+                            let f = |v: f32| shortest(v as f64);
                             append(
                                 steps,
-                                &format!(
-                                    "{step},{},{},{},{}",
-                                    epoch, m.loss, m.accuracy, m.grad_norm
-                                ),
+                                &csv_record([
+                                    step.to_string(),
+                                    epoch.to_string(),
+                                    f(m.loss),
+                                    f(m.accuracy),
+                                    f(m.grad_norm),
+                                ]),
                             )?;
                         }
                     }
@@ -373,7 +379,7 @@ impl Trainer {
             history.epochs.push(log.clone());
             if let Some((csv, jsonl, _)) = &logs {
                 append(csv, &csv_row(&log, &columns))?;
-                append(jsonl, &epoch_json(&log).to_string())?;
+                append(jsonl, &format!("{}\n", epoch_json(&log)))?;
             }
             self.curves(&history, &mut curves, false);
             if cfg.verbose {
