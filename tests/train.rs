@@ -938,6 +938,59 @@ fn epochs_are_0_based_in_every_log_file() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The learning curves are redrawn after every epoch (before the callbacks see it), so a
+/// run killed at any moment keeps curves up to its last epoch: with epochs that take far
+/// longer than a drawing (a 0.25 s pause per step), each epoch's end finds a new
+/// curves.svg, and no temporary file beside it.
+#[cfg(feature = "plots")]
+#[test]
+fn curves_are_redrawn_after_every_epoch() {
+    use shadeprop::train::callbacks::{Callback, Control};
+    use shadeprop::train::{EpochLog, History};
+    struct Watch {
+        dir: std::path::PathBuf,
+        seen: Vec<String>,
+    }
+    impl Callback for Watch {
+        fn name(&self) -> &'static str {
+            "watch"
+        }
+        fn on_batch_end(&mut self, _step: u64) -> shadeprop::Result<()> {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            Ok(())
+        }
+        fn on_epoch_end(
+            &mut self,
+            _s: &mut Session,
+            _log: &EpochLog,
+            _h: &History,
+        ) -> shadeprop::Result<Control> {
+            let svg = std::fs::read_to_string(self.dir.join("curves.svg")).unwrap();
+            let names: Vec<String> = std::fs::read_dir(&self.dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".tmp"))
+                .collect();
+            assert!(names.is_empty(), "{names:?}");
+            self.seen.push(svg);
+            Ok(Control::default())
+        }
+    }
+    let dir = tmp("curves-every-epoch");
+    let (train, val) = (data(5, 96), data(6, 32));
+    let mut s = cpu_session(1);
+    let mut w = Watch {
+        dir: dir.clone(),
+        seen: vec![],
+    };
+    Trainer::new(cfg(3, Some(dir.clone())))
+        .fit(&mut s, &train, Some(&val), &mut [&mut w])
+        .unwrap();
+    assert_eq!(w.seen.len(), 3);
+    assert!(w.seen[0] != w.seen[1] && w.seen[1] != w.seen[2]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn keep_each_keeps_exactly_the_saved_epochs() {
     let (train, val) = (data(3, 64), data(4, 32));

@@ -434,11 +434,14 @@ impl Trainer {
         Ok(history)
     }
 
-    /// Rewrite the learning curves (with a log folder): at most once a second while
-    /// training (a killed run keeps recent curves without small models paying a plot per
-    /// epoch), and always when `force`d (the end, an interrupt). A plot that fails (no
-    /// usable font, a full disk) is a warning printed once: the history, the metrics files
-    /// and the checkpoints never depend on it.
+    /// Rewrite the learning curves (with a log folder) after every epoch, so that a killed
+    /// run keeps them (each file is replaced atomically, never half-drawn), and always when
+    /// `force`d (the end, an interrupt). One exception keeps tiny models from paying more
+    /// for their plots than for their training: while drawing has taken more than a
+    /// quarter of the run's time so far (epochs of a few milliseconds), an epoch's redraw
+    /// is skipped, so the curves then trail by a few epochs until the end. A plot that
+    /// fails (no usable font, a full disk) is a warning printed once: the history, the
+    /// metrics files and the checkpoints never depend on it.
     /// Without the `plots` feature no curves are drawn.
     fn curves(&self, history: &History, state: &mut Curves, force: bool) {
         #[cfg(not(feature = "plots"))]
@@ -450,11 +453,13 @@ impl Trainer {
     #[cfg(feature = "plots")]
     fn draw_curves(&self, history: &History, state: &mut Curves, force: bool) {
         let Some(d) = &self.cfg.log_dir else { return };
-        if !force && state.last.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
+        if !force && state.drawing > state.started.elapsed() / 4 {
             return;
         }
-        state.last = Some(Instant::now());
-        if let Err(e) = plot::learning_curves(history, &d.join("curves.png"), &d.join("curves.svg"))
+        let t0 = Instant::now();
+        let drawn = plot::learning_curves(history, &d.join("curves.png"), &d.join("curves.svg"));
+        state.drawing += t0.elapsed();
+        if let Err(e) = drawn
             && !state.warned
         {
             eprintln!("warning: learning curves not drawn: {e}");
@@ -463,12 +468,23 @@ impl Trainer {
     }
 }
 
-/// When the curves were last drawn, and whether a failure was reported.
-#[derive(Default)]
+/// When the run started, how long drawing its curves has taken, and whether a failure was
+/// reported.
 #[cfg_attr(not(feature = "plots"), allow(dead_code))]
 struct Curves {
-    last: Option<Instant>,
+    started: Instant,
+    drawing: std::time::Duration,
     warned: bool,
+}
+
+impl Default for Curves {
+    fn default() -> Self {
+        Curves {
+            started: Instant::now(),
+            drawing: std::time::Duration::ZERO,
+            warned: false,
+        }
+    }
 }
 
 impl Trainer {
