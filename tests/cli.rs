@@ -362,6 +362,92 @@ fn a_list_valued_sweep_parameter_is_one_csv_field() {
     std::fs::remove_dir_all(d).unwrap();
 }
 
+/// `sweep --plan-only` prints one `shadeprop train` command per trial; run as printed,
+/// each trial's result.json carries its swept values and how they were drawn (the train
+/// command rewrote config.toml without them, and recorded none), and the merged table has
+/// them in its parameter columns.
+#[test]
+fn planned_trials_run_by_hand_record_their_swept_values() {
+    let d = tmp("plan-params");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let sw = d.join("sweep.toml");
+    std::fs::write(
+        &sw,
+        format!(
+            "method = \"random\"\ntrials = 2\nseed = 1\nout = \"{}\"\n[base]\nbackend = \"cpu\"\ndata = {{ dir = \"{}\", val_fraction = 0.25 }}\nmodel = {{ preset = \"mlp\", batch_norm = false }}\ntrain = {{ epochs = 1, batch = 8 }}\n[params]\n\"optimizer.lr\" = {{ log_uniform = [0.001, 0.1] }}\n\"model.hidden\" = [[16, 8], [8]]\n",
+            d.join("sw").display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["sweep", "--config", sw.to_str().unwrap(), "--plan-only"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let commands: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("shadeprop train "))
+        .map(|l| l.split_whitespace().skip(1).collect())
+        .collect();
+    assert_eq!(commands.len(), 2, "{text}");
+    let mut dirs = vec![];
+    for (t, args) in commands.iter().enumerate() {
+        let st = bin().args(args).arg("--quiet").output().unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let dir = d.join("sw").join(format!("trial-{t:03}"));
+        let r = shadeprop::app::read_result(&dir).unwrap();
+        let cfg = shadeprop::app::RunConfig::load(&dir.join("config.toml")).unwrap();
+        // The values are the trial's: its config's learning rate and hidden sizes.
+        assert_eq!(
+            r.params.keys().collect::<Vec<_>>(),
+            ["model.hidden", "optimizer.lr"],
+            "{r:?}"
+        );
+        assert_eq!(
+            r.params["optimizer.lr"].parse::<f32>().unwrap(),
+            cfg.optimizer.lr
+        );
+        let hidden: Vec<String> = cfg.model.hidden.iter().map(|h| h.to_string()).collect();
+        assert_eq!(r.params["model.hidden"], format!("[{}]", hidden.join(", ")));
+        assert_eq!(r.sampling["optimizer.lr"], "log_uniform");
+        assert_eq!(r.sampling["model.hidden"], "values");
+        // The run folder's config still names them.
+        let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        assert!(text.starts_with("# sweep: model.hidden = ["), "{text}");
+        dirs.push(dir.display().to_string());
+    }
+    let merged = d.join("merged");
+    let out = bin()
+        .args(["sweep", "merge", "--out", merged.to_str().unwrap()])
+        .args(&dirs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = csv::Reader::from_path(merged.join("results.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    assert_eq!((&h[1], &h[2]), ("model.hidden", "optimizer.lr"));
+    for row in r.records() {
+        let row = row.unwrap();
+        assert!(!row[1].is_empty() && !row[2].is_empty(), "{row:?}");
+    }
+    std::fs::remove_dir_all(d).unwrap();
+}
+
 /// Write an IDX file of unsigned bytes.
 fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
     let mut b = vec![0, 0, 0x08, dims.len() as u8];

@@ -25,6 +25,10 @@ pub struct RunResult {
     pub name: String,
     /// The swept fields and their values (empty for a single run).
     pub params: BTreeMap<String, String>,
+    /// How the sweep drew each swept field ([`Swept::sampling`]; absent for a single run
+    /// and in results written before it was recorded).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sampling: BTreeMap<String, String>,
     /// 0-based.
     pub best_epoch: Option<u64>,
     pub epochs_run: u64,
@@ -54,6 +58,69 @@ pub struct RunResult {
     /// change speed only, never a result.
     #[serde(default)]
     pub kernel_choices: Vec<String>,
+}
+
+/// A trial's swept fields: their values and how the sweep drew them. A planned trial's
+/// `config.toml` starts with them as comment lines ([`Swept::header`]), so that the
+/// `shadeprop train` command that runs the trial records them in its `result.json`
+/// ([`Swept::read`]), and the config written into the run folder keeps them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Swept {
+    /// Field (dotted path) → value as TOML writes it (`0.01`, `[128, 64]`; a string
+    /// without quotes).
+    pub values: BTreeMap<String, String>,
+    /// Field → how its values were drawn: `log_uniform` or `uniform` (random search over
+    /// a range), `values` (a list).
+    pub sampling: BTreeMap<String, String>,
+}
+
+const SWEEP: &str = "# sweep: ";
+const SAMPLING: &str = "# sweep sampling: ";
+
+impl Swept {
+    /// The comment lines a trial's config starts with: `# sweep: <field> = <value>` and
+    /// `# sweep sampling: <field> = <log_uniform|uniform|values>`.
+    pub fn header(&self) -> String {
+        let line = |prefix: &str, k: &str, v: &str| {
+            // A comment is one line: a string value with a line break keeps it as a space.
+            format!("{prefix}{k} = {}\n", v.replace(['\n', '\r'], " "))
+        };
+        let mut text = String::new();
+        for (k, v) in &self.values {
+            text += &line(SWEEP, k, v);
+        }
+        for (k, v) in &self.sampling {
+            text += &line(SAMPLING, k, v);
+        }
+        text
+    }
+
+    /// The swept fields a config's text names in its [`Swept::header`] lines (none for a
+    /// config that is no planned trial).
+    pub fn parse(text: &str) -> Swept {
+        let mut s = Swept::default();
+        for l in text.lines() {
+            let (map, rest) = if let Some(rest) = l.strip_prefix(SWEEP) {
+                (&mut s.values, rest)
+            } else if let Some(rest) = l.strip_prefix(SAMPLING) {
+                (&mut s.sampling, rest)
+            } else {
+                continue;
+            };
+            if let Some((k, v)) = rest.split_once(" = ") {
+                map.insert(k.trim().to_string(), v.trim_end().to_string());
+            }
+        }
+        s
+    }
+
+    /// [`Swept::parse`] of the config file at `path`.
+    pub fn read(path: &Path) -> Result<Swept> {
+        Ok(Swept::parse(&crate::fs::read_text(
+            path,
+            crate::fs::MAX_TEXT_BYTES,
+        )?))
+    }
 }
 
 pub(super) fn write(path: &Path, text: &str) -> Result<()> {
@@ -117,6 +184,31 @@ mod tests {
 
     /// A result.json written before the epochs counted from 0 (no `version`): its
     /// best_epoch 3 and stopped_epoch 5 were epoch + 1, so they read as 2 and 4.
+    #[test]
+    fn swept_fields_round_trip_through_the_config_header() {
+        let s = Swept {
+            values: [
+                ("model.hidden", "[128, 64]"),
+                ("optimizer.lr", "0.0123"),
+                ("model.activation", "relu"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            sampling: [("optimizer.lr", "log_uniform"), ("model.hidden", "values")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let text = format!("{}seed = 0\n[model]\nhidden = [128, 64]\n", s.header());
+        assert!(
+            text.starts_with("# sweep: model.activation = relu\n"),
+            "{text}"
+        );
+        assert_eq!(Swept::parse(&text), s);
+        assert_eq!(Swept::parse("seed = 0\n"), Swept::default());
+    }
+
     #[test]
     fn old_results_read_with_0_based_epochs() {
         let dir = std::env::temp_dir().join(format!("shadeprop-old-result-{}", std::process::id()));

@@ -1,12 +1,11 @@
 //! One training run from a [`RunConfig`] into an output folder: early stopping, the best
 //! checkpoint, logs and curves, and the errors of the final weights in `result.json`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use super::config::RunConfig;
-use super::folder::{RunResult, write};
+use super::folder::{RunResult, Swept, write};
 use super::prepare::{prepare, session};
 use crate::error::{Error, Result};
 use crate::session::Metrics;
@@ -36,15 +35,11 @@ const RUN_FILES: [&str; 7] = [
     "steps.csv",
 ];
 
-/// Train `cfg` into `out` (created). `params` names the swept values (for sweeps). A
-/// folder that already holds a run is refused ([`train_with`]).
-pub fn train(
-    cfg: &RunConfig,
-    out: &Path,
-    params: BTreeMap<String, String>,
-    quiet: bool,
-) -> Result<RunResult> {
-    train_with(cfg, out, params, quiet, &TrainOptions::default())
+/// Train `cfg` into `out` (created). `swept` names a sweep trial's swept fields (empty
+/// otherwise): they go into `result.json` and, as comment lines, into the run folder's
+/// `config.toml`. A folder that already holds a run is refused ([`train_with`]).
+pub fn train(cfg: &RunConfig, out: &Path, swept: Swept, quiet: bool) -> Result<RunResult> {
+    train_with(cfg, out, swept, quiet, &TrainOptions::default())
 }
 
 /// [`train`] with options: a run never destroys another — an output folder that holds a
@@ -54,7 +49,7 @@ pub fn train(
 pub fn train_with(
     cfg: &RunConfig,
     out: &Path,
-    params: BTreeMap<String, String>,
+    swept: Swept,
     quiet: bool,
     opts: &TrainOptions,
 ) -> Result<RunResult> {
@@ -83,7 +78,7 @@ pub fn train_with(
         }
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    write(&out.join("config.toml"), &cfg.to_toml())?;
+    write(&out.join("config.toml"), &(swept.header() + &cfg.to_toml()))?;
     let p = prepare(cfg)?;
     let mut s = session(cfg, &p, !quiet)?;
     if !quiet {
@@ -165,7 +160,8 @@ pub fn train_with(
         name: out
             .file_name()
             .map_or("run".into(), |n| n.to_string_lossy().into_owned()),
-        params,
+        params: swept.values,
+        sampling: swept.sampling,
         best_epoch: h.best_epoch,
         epochs_run: h.epochs.len() as u64,
         stopped_epoch: h.stopped_epoch,

@@ -221,7 +221,10 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 eprintln!("warning: {e}");
             }
             let opts = app::TrainOptions { resume, overwrite };
-            let r = match app::train_with(&cfg, &out, Default::default(), quiet, &opts) {
+            // A planned sweep trial's config names its swept fields (comment lines written
+            // by `sweep --plan-only`): its result.json records them.
+            let swept = app::Swept::read(&config)?;
+            let r = match app::train_with(&cfg, &out, swept, quiet, &opts) {
                 Err(shadeprop::Error::Interrupted { step, checkpoint }) => {
                     eprintln!(
                         "interrupted at step {step}; the state is in {}; continue with:\n  shadeprop train --config {} --out {} --resume {}",
