@@ -269,9 +269,20 @@ fn a_small_sweep_runs_end_to_end() {
     }
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
-    // Exactly one trial carries a test accuracy.
-    let with_test = csv.lines().skip(1).filter(|l| !l.ends_with(',')).count();
-    assert_eq!(with_test, 1, "{csv}");
+    // Exactly one trial carries a test accuracy; none a test MAE (classification).
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let (acc, mae) = (
+        h.iter().position(|c| c == "test_accuracy").unwrap(),
+        h.iter().position(|c| c == "test_mae").unwrap(),
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(
+        rows.iter().filter(|r| !r[acc].is_empty()).count(),
+        1,
+        "{csv}"
+    );
+    assert!(rows.iter().all(|r| r[mae].is_empty()), "{csv}");
     // Each trial folder is a complete run: merge can redo the table from the folders.
     let trials: Vec<String> = (0..4)
         .map(|t| dir.join(format!("trial-{t:03}")).display().to_string())
@@ -345,7 +356,7 @@ fn a_list_valued_sweep_parameter_is_one_csv_field() {
     let mut r = csv::Reader::from_path(d.join("sw/results.csv")).unwrap();
     let header = r.headers().unwrap().clone();
     assert_eq!(&header[1], "model.hidden");
-    assert_eq!(header.len(), 11);
+    assert_eq!(header.len(), 14);
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
     assert_eq!(rows.len(), 2);
     let mut hidden: Vec<&str> = rows.iter().map(|x| &x[1]).collect();
@@ -445,6 +456,98 @@ fn planned_trials_run_by_hand_record_their_swept_values() {
         let row = row.unwrap();
         assert!(!row[1].is_empty() && !row[2].is_empty(), "{row:?}");
     }
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// What a run does not have is absent from result.json (null) and empty in results.csv,
+/// not 0: a regression sweep's runs have no accuracy (they are ranked by validation MAE,
+/// the chosen one gets a test MAE), a run without a validation split has no validation
+/// numbers (and no diagnosis).
+#[test]
+fn numbers_a_run_does_not_have_are_absent_not_0() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tmp("absent");
+    // A regression sweep: 2 trials on the diabetes table.
+    let sw = d.join("sweep.toml");
+    std::fs::write(
+        &sw,
+        format!(
+            "out = \"{}\"\n[base]\ntask = \"regression\"\nbackend = \"cpu\"\n[base.data]\ndataset = \"csv\"\n[base.data.csv]\npath = \"{}\"\ntarget_file = \"{}\"\ndelimiter = \"whitespace\"\nheader = false\ntarget = [\"target\"]\n[base.model]\npreset = \"mlp\"\nhidden = [4]\nbatch_norm = false\ndropout = 0.0\n[base.train]\nepochs = 2\nmonitor = \"val_mae\"\n[params]\n\"optimizer.lr\" = [0.001, 0.01]\n",
+            d.join("reg").display(),
+            root.join("data/sklearn/diabetes_data_raw.csv.gz").display(),
+            root.join("data/sklearn/diabetes_target.csv.gz").display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["sweep", "--config", sw.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("test MAE") && text.contains("no diagnosis"),
+        "{text}"
+    );
+    let json = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap()
+    };
+    let r = json(&d.join("reg/trial-000"));
+    for k in ["train_accuracy", "val_accuracy", "test_accuracy"] {
+        assert!(r[k].is_null(), "{k}: {r}");
+    }
+    for k in ["train_mae", "val_mae", "val_loss", "gap"] {
+        assert!(r[k].as_f64().is_some(), "{k}: {r}");
+    }
+    let mut csv = csv::Reader::from_path(d.join("reg/results.csv")).unwrap();
+    let h = csv.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let rows: Vec<csv::StringRecord> = csv.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        for k in ["train_accuracy", "val_accuracy", "test_accuracy"] {
+            assert_eq!(&row[col(k)], "", "{k}: {row:?}");
+        }
+    }
+    // Ranked by validation MAE, lowest first; the first (chosen) has the test MAE.
+    let mae: Vec<f64> = rows
+        .iter()
+        .map(|r| r[col("val_mae")].parse().unwrap())
+        .collect();
+    assert!(mae[0] <= mae[1], "{mae:?}");
+    assert!(
+        rows[0][col("test_mae")].parse::<f64>().is_ok(),
+        "{:?}",
+        rows[0]
+    );
+    assert_eq!(&rows[1][col("test_mae")], "");
+
+    // A classification run without a validation split.
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("noval.toml");
+    std::fs::write(
+        &cfg,
+        small_config(&data, "monitor = \"loss\"\n")
+            .replace("val_fraction = 0.25", "val_fraction = 0.0"),
+    )
+    .unwrap();
+    let run = d.join("noval");
+    train_ok(&cfg, &run);
+    let r = json(&run);
+    for k in ["val_loss", "val_accuracy", "val_mae", "gap", "train_mae"] {
+        assert!(r[k].is_null(), "{k}: {r}");
+    }
+    assert!(r["train_accuracy"].as_f64().is_some(), "{r}");
+    fails_with(
+        &["diagnose", "--run", run.to_str().unwrap()],
+        None,
+        &["validation split"],
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 

@@ -14,7 +14,10 @@ use crate::error::{Error, Result};
 /// bias/variance analysis wants.
 ///
 /// `best_epoch` and `stopped_epoch` are 0-based, as `epoch` in the history and the metrics
-/// files (Keras' convention; the progress lines print epoch + 1).
+/// files (Keras' convention; the progress lines print epoch + 1). A quantity the run does
+/// not have is absent (`null` in the file), never 0: a run without a validation split has
+/// no `val_loss`, `val_accuracy`, `val_mae` or `gap`; a regression run has no accuracy, a
+/// classification run no mean absolute error.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RunResult {
     /// The format of the file: [`RESULT_VERSION`]; 0 (absent) in files written before it
@@ -35,11 +38,15 @@ pub struct RunResult {
     /// 0-based.
     pub stopped_epoch: Option<u64>,
     pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    /// Validation error − training error (regression: validation MAE − training MAE).
-    pub gap: f64,
+    /// Classification only.
+    pub train_accuracy: Option<f64>,
+    /// With a validation split only.
+    pub val_loss: Option<f64>,
+    /// Classification with a validation split only.
+    pub val_accuracy: Option<f64>,
+    /// Validation error − training error (regression: validation MAE − training MAE);
+    /// with a validation split only.
+    pub gap: Option<f64>,
     /// The run's task (`multiclass` in results written before tasks existed).
     #[serde(default)]
     pub task: crate::task::Task,
@@ -49,8 +56,11 @@ pub struct RunResult {
     #[serde(default)]
     pub val_mae: Option<f64>,
     pub seconds: f64,
-    /// Only for the one trial evaluated on the test set.
+    /// Only for the one trial evaluated on the test set (classification).
     pub test_accuracy: Option<f64>,
+    /// Only for the one trial evaluated on the test set (regression).
+    #[serde(default)]
+    pub test_mae: Option<f64>,
     /// The backend the run trained on ([`crate::backend::Backend::describe`]).
     #[serde(default)]
     pub backend: String,
@@ -143,11 +153,32 @@ pub fn read_result(dir: &Path) -> Result<RunResult> {
     Ok(upgrade(r))
 }
 
-/// A result read from a file of an older format, in the current one.
+/// A result read from a file of an older format, in the current one: epochs counted from
+/// 1 become 0-based; the 0 written where a quantity did not exist (a regression run's
+/// accuracies; every validation number of a run without a validation split, recognizable
+/// by a validation loss and accuracy or MAE of exactly 0, which a real validation set
+/// cannot give together) becomes absent.
 fn upgrade(mut r: RunResult) -> RunResult {
     if r.version < 2 {
         r.best_epoch = r.best_epoch.map(|e| e.saturating_sub(1));
         r.stopped_epoch = r.stopped_epoch.map(|e| e.saturating_sub(1));
+        let regression = r.task == crate::task::Task::Regression;
+        if regression {
+            r.train_accuracy = None;
+            r.val_accuracy = None;
+            r.test_accuracy = None;
+        }
+        let score = if regression {
+            r.val_mae
+        } else {
+            r.val_accuracy
+        };
+        if r.val_loss == Some(0.0) && score == Some(0.0) {
+            r.val_loss = None;
+            r.val_accuracy = None;
+            r.val_mae = None;
+            r.gap = None;
+        }
     }
     r.version = RESULT_VERSION;
     r
@@ -220,6 +251,30 @@ mod tests {
         let r = read_result(&dir).unwrap();
         assert_eq!((r.best_epoch, r.stopped_epoch), (Some(2), Some(4)));
         assert_eq!(r.version, RESULT_VERSION);
+        assert_eq!(
+            (r.val_loss, r.val_accuracy, r.gap),
+            (Some(0.2), Some(0.8), Some(0.1))
+        );
+        // The zeros written where a number did not exist: a regression run's accuracies,
+        // the validation numbers of a run without a validation split.
+        let regression = r#"{"name":"r","params":{},"best_epoch":1,"epochs_run":2,
+            "stopped_epoch":null,"train_loss":0.5,"train_accuracy":0.0,"val_loss":0.7,
+            "val_accuracy":0.0,"gap":0.1,"task":"regression","train_mae":0.4,"val_mae":0.5,
+            "seconds":1.0,"test_accuracy":null}"#;
+        std::fs::write(dir.join("result.json"), regression).unwrap();
+        let g = read_result(&dir).unwrap();
+        assert_eq!((g.train_accuracy, g.val_accuracy), (None, None));
+        assert_eq!(
+            (g.val_loss, g.val_mae, g.gap),
+            (Some(0.7), Some(0.5), Some(0.1))
+        );
+        let no_val = r#"{"name":"n","params":{},"best_epoch":1,"epochs_run":2,
+            "stopped_epoch":null,"train_loss":0.5,"train_accuracy":0.9,"val_loss":0.0,
+            "val_accuracy":0.0,"gap":0.9,"seconds":1.0,"test_accuracy":null}"#;
+        std::fs::write(dir.join("result.json"), no_val).unwrap();
+        let n = read_result(&dir).unwrap();
+        assert_eq!((n.val_loss, n.val_accuracy, n.gap), (None, None, None));
+        assert_eq!(n.train_accuracy, Some(0.9));
         // A current file is read as written.
         std::fs::write(dir.join("result.json"), serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(read_result(&dir).unwrap(), r);

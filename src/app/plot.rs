@@ -14,9 +14,9 @@ fn plot_err(path: &Path) -> impl Fn(String) -> Error + '_ {
     }
 }
 
-/// Validation accuracy against one swept parameter (log₁₀ axis when the values are
-/// positive and span more than a decade).
-pub(super) fn scatter(path: &Path, key: &str, pts: &[(f64, f64)]) -> Result<()> {
+/// The sweep's objective (`ylabel`: validation accuracy or MAE) against one swept
+/// parameter (log₁₀ axis when the values are positive and span more than a decade).
+pub(super) fn scatter(path: &Path, key: &str, ylabel: &str, pts: &[(f64, f64)]) -> Result<()> {
     crate::train::plot::ensure_font().map_err(plot_err(path))?;
     let lo = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let hi = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
@@ -41,7 +41,7 @@ pub(super) fn scatter(path: &Path, key: &str, pts: &[(f64, f64)]) -> Result<()> 
     let root = BitMapBackend::new(path, (640, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(format!("validation accuracy vs {key}"), ("sans-serif", 20))
+        .caption(format!("{ylabel} vs {key}"), ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
@@ -54,7 +54,7 @@ pub(super) fn scatter(path: &Path, key: &str, pts: &[(f64, f64)]) -> Result<()> 
         } else {
             key.to_string()
         })
-        .y_desc("val accuracy")
+        .y_desc(ylabel)
         .draw()
         .map_err(|x| e(x.to_string()))?;
     chart
@@ -63,8 +63,12 @@ pub(super) fn scatter(path: &Path, key: &str, pts: &[(f64, f64)]) -> Result<()> 
     root.present().map_err(|x| e(x.to_string()))
 }
 
-/// Validation accuracy per epoch of a few trials.
-pub(super) fn line_chart(path: &Path, curves: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
+/// The sweep's objective (`ylabel`) per epoch (0-based) of a few trials.
+pub(super) fn line_chart(
+    path: &Path,
+    ylabel: &str,
+    curves: &[(String, Vec<(f64, f64)>)],
+) -> Result<()> {
     crate::train::plot::ensure_font().map_err(plot_err(path))?;
     let e = |x: String| plot_err(path)(x);
     let all = curves.iter().flat_map(|c| c.1.iter());
@@ -80,7 +84,7 @@ pub(super) fn line_chart(path: &Path, curves: &[(String, Vec<(f64, f64)>)]) -> R
     let root = BitMapBackend::new(path, (720, 440)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("validation accuracy of the best trials", ("sans-serif", 20))
+        .caption(format!("{ylabel} of the best trials"), ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(36)
         .y_label_area_size(56)
@@ -88,8 +92,8 @@ pub(super) fn line_chart(path: &Path, curves: &[(String, Vec<(f64, f64)>)]) -> R
         .map_err(|x| e(x.to_string()))?;
     chart
         .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("val accuracy")
+        .x_desc("epoch (0-based, as in metrics.csv)")
+        .y_desc(ylabel)
         .draw()
         .map_err(|x| e(x.to_string()))?;
     let colors = [BLUE, RED, GREEN];

@@ -2,6 +2,7 @@
 //! single test-set evaluation of the chosen trial, and the diagnosis of the best and the
 //! worst trials.
 
+use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
 use super::config::RunConfig;
@@ -10,23 +11,98 @@ use super::eval::eval_checkpoint;
 use super::folder::{RunResult, read_result, write};
 use super::plot::{line_chart, scatter};
 use crate::error::{Error, Result};
+use crate::task::Task;
 use crate::train::history::{csv_record, shortest};
 
 /// What a merge produces.
 #[derive(Clone, Debug)]
 pub struct Summary {
-    /// Sorted by validation accuracy, best first.
+    /// Ranked by validation accuracy (regression: validation mean absolute error), best
+    /// first; trials without a validation split last.
     pub results: Vec<RunResult>,
-    /// The chosen trial's test accuracy (evaluated once, here).
-    pub test_accuracy: f64,
-    pub best: Diagnosis,
-    pub worst: Diagnosis,
+    /// The chosen trial's test accuracy (evaluated once, here); None for regression.
+    pub test_accuracy: Option<f64>,
+    /// The chosen trial's test mean absolute error (regression); None for classification.
+    pub test_mae: Option<f64>,
+    /// The diagnoses of the best and the worst trials: classification trials with a
+    /// validation split only (they compare error rates).
+    pub best: Option<Diagnosis>,
+    pub worst: Option<Diagnosis>,
+}
+
+/// What the trials are ranked and plotted by.
+#[derive(Clone, Copy, Debug)]
+struct Objective {
+    /// The metric's key in `metrics.jsonl` and the plots' file names.
+    key: &'static str,
+    /// For people.
+    label: &'static str,
+    higher_is_better: bool,
+}
+
+/// Validation accuracy, larger is better (classification).
+const ACCURACY: Objective = Objective {
+    key: "val_accuracy",
+    label: "validation accuracy",
+    higher_is_better: true,
+};
+
+/// Validation mean absolute error, smaller is better (regression).
+const MAE: Objective = Objective {
+    key: "val_mae",
+    label: "validation MAE",
+    higher_is_better: false,
+};
+
+impl Objective {
+    /// Validation MAE for a sweep of regression runs, validation accuracy otherwise.
+    fn of(results: &[(RunResult, PathBuf)]) -> Objective {
+        if results.iter().any(|(r, _)| r.task == Task::Regression) {
+            MAE
+        } else {
+            ACCURACY
+        }
+    }
+
+    /// The trial's value (None without a validation split).
+    fn value(self, r: &RunResult) -> Option<f64> {
+        if self.higher_is_better {
+            r.val_accuracy
+        } else {
+            r.val_mae
+        }
+    }
+
+    /// Best first; trials without a value last.
+    fn rank(self, a: &RunResult, b: &RunResult) -> Ordering {
+        match (self.value(a), self.value(b)) {
+            (Some(x), Some(y)) if self.higher_is_better => y.total_cmp(&x),
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+    }
+}
+
+/// A value for the CSV table: [`shortest`], empty when the trial does not have it.
+fn cell(v: Option<f64>) -> String {
+    v.map_or(String::new(), shortest)
+}
+
+/// A value for the Markdown table: 4 decimals, `-` when the trial does not have it.
+fn shown(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
 }
 
 /// Collect finished trial folders (each with `result.json`, `config.toml` and
 /// `checkpoints/best.safetensors`) into `<out>/results.csv`, `results.md`,
-/// `val_accuracy_vs_<param>.png` and `best_curves.png`; evaluate the trial with the best
-/// validation accuracy on the test set (once); diagnose the best and the worst trials.
+/// `val_accuracy_vs_<param>.png` (regression: `val_mae_vs_<param>.png`) and
+/// `best_curves.png`; evaluate the trial with the best validation accuracy (regression:
+/// the lowest validation MAE) on the test set (once); diagnose the best and the worst
+/// trials (classification with a validation split). A number a trial does not have (no
+/// validation split; accuracy of a regression run) is an empty cell in `results.csv` and
+/// `-` in `results.md`.
 pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Summary> {
     let mut results: Vec<(RunResult, PathBuf)> = vec![];
     for d in dirs {
@@ -39,26 +115,32 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
             expected: "at least one trial folder",
         });
     }
-    results.sort_by(|a, b| b.0.val_accuracy.total_cmp(&a.0.val_accuracy));
+    let objective = Objective::of(&results);
+    results.sort_by(|a, b| objective.rank(&a.0, &b.0));
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     // The chosen trial, on the test set: the only test evaluation of the sweep.
-    let (best_r, best_dir) = results[0].clone();
+    let (best_dir, best_task) = (results[0].1.clone(), results[0].0.task);
     let cfg = RunConfig::load(&best_dir.join("config.toml"))?;
     let test = eval_checkpoint(
         &cfg,
         &best_dir.join("checkpoints").join("best.safetensors"),
         "test",
     )?;
-    results[0].0.test_accuracy = Some(test.accuracy as f64);
-    let diag = |r: &RunResult| {
-        diagnose(
-            (1.0 - r.train_accuracy).clamp(0.0, 1.0),
-            (1.0 - r.val_accuracy).clamp(0.0, 1.0),
-            baseline,
-            tol,
-        )
+    let regression = best_task == Task::Regression;
+    results[0].0.test_accuracy = (!regression).then_some(test.accuracy as f64);
+    results[0].0.test_mae = regression.then_some(test.mae as f64);
+    let diag = |r: &RunResult| -> Result<Option<Diagnosis>> {
+        match (r.train_accuracy, r.val_accuracy) {
+            (Some(tr), Some(va)) => Ok(Some(diagnose(
+                (1.0 - tr).clamp(0.0, 1.0),
+                (1.0 - va).clamp(0.0, 1.0),
+                baseline,
+                tol,
+            )?)),
+            _ => Ok(None),
+        }
     };
-    let best = diag(&best_r)?;
+    let best = diag(&results[0].0)?;
     let worst = diag(&results[results.len() - 1].0)?;
     let keys: Vec<String> = results
         .iter()
@@ -76,17 +158,32 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
             "epochs_run",
             "train_loss",
             "train_accuracy",
+            "train_mae",
             "val_loss",
             "val_accuracy",
+            "val_mae",
             "gap",
             "seconds",
             "test_accuracy",
+            "test_mae",
         ]
         .map(String::from),
     );
     let mut csv = csv_record(&header);
+    // The Markdown table shows the task's metric: accuracy, or MAE for regression.
+    type Get = fn(&RunResult) -> Option<f64>;
+    let (m, train_m, val_m, test_m): (&str, Get, Get, Get) = if objective.higher_is_better {
+        (
+            "acc",
+            |r| r.train_accuracy,
+            |r| r.val_accuracy,
+            |r| r.test_accuracy,
+        )
+    } else {
+        ("mae", |r| r.train_mae, |r| r.val_mae, |r| r.test_mae)
+    };
     let mut md = format!(
-        "| trial | {} | best epoch (0-based) | train loss | train acc | val loss | val acc | gap | verdict | time (s) | test acc |\n|{}\n",
+        "| trial | {} | best epoch (0-based) | train loss | train {m} | val loss | val {m} | gap | verdict | time (s) | test {m} |\n|{}\n",
         keys.join(" | "),
         "---|".repeat(keys.len() + 10)
     );
@@ -95,44 +192,53 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
             .iter()
             .map(|k| r.params.get(k).cloned().unwrap_or_default())
             .collect();
-        let test = r.test_accuracy.map_or(String::new(), |t| format!("{t:.4}"));
         let mut row = vec![r.name.clone()];
         row.extend(vals.iter().cloned());
         row.extend([
             r.best_epoch.map_or(String::new(), |e| e.to_string()),
             r.epochs_run.to_string(),
             shortest(r.train_loss),
-            shortest(r.train_accuracy),
-            shortest(r.val_loss),
-            shortest(r.val_accuracy),
-            shortest(r.gap),
+            cell(r.train_accuracy),
+            cell(r.train_mae),
+            cell(r.val_loss),
+            cell(r.val_accuracy),
+            cell(r.val_mae),
+            cell(r.gap),
             format!("{:.2}", r.seconds),
-            r.test_accuracy.map_or(String::new(), shortest),
+            cell(r.test_accuracy),
+            cell(r.test_mae),
         ]);
         csv += &csv_record(&row);
         md += &format!(
-            "| {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} | {:.1} | {} |\n",
+            "| {} | {} | {} | {:.4} | {} | {} | {} | {} | {} | {:.1} | {} |\n",
             r.name,
             vals.join(" | "),
             r.best_epoch.map_or("-".into(), |e| e.to_string()),
             r.train_loss,
-            r.train_accuracy,
-            r.val_loss,
-            r.val_accuracy,
-            r.gap,
-            diag(r)?.verdict,
+            shown(train_m(r)),
+            shown(r.val_loss),
+            shown(val_m(r)),
+            shown(r.gap),
+            diag(r)?.map_or("-".into(), |d| d.verdict.to_string()),
             r.seconds,
-            if test.is_empty() { "-".into() } else { test }
+            shown(test_m(r))
         );
     }
+    let verdict = |d: &Option<Diagnosis>| {
+        d.as_ref().map_or(
+            "no diagnosis (it compares classification error rates on a validation split)".into(),
+            |d| d.to_string().replace('\n', "; "),
+        )
+    };
     md += &format!(
-        "\nChosen trial: {} (best validation accuracy); test accuracy {:.4}, evaluated once.\n\n\
+        "\nChosen trial: {} (best {}); test {m} {}, evaluated once.\n\n\
          Best trial: {}\n\nWorst trial ({}): {}\n",
-        best_r.name,
-        test.accuracy,
-        best.to_string().replace('\n', "; "),
+        results[0].0.name,
+        objective.label,
+        shown(test_m(&results[0].0)),
+        verdict(&best),
         results[results.len() - 1].0.name,
-        worst.to_string().replace('\n', "; ")
+        verdict(&worst)
     );
     write(&out.join("results.csv"), &csv)?;
     write(&out.join("results.md"), &md)?;
@@ -140,11 +246,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
     for k in &keys {
         let pts: Vec<(f64, f64)> = results
             .iter()
-            .filter_map(|(r, _)| Some((r.params.get(k)?.parse::<f64>().ok()?, r.val_accuracy)))
+            .filter_map(|(r, _)| Some((r.params.get(k)?.parse::<f64>().ok()?, objective.value(r)?)))
             .collect();
         if pts.len() >= 2 {
-            let file = out.join(format!("val_accuracy_vs_{}.png", k.replace('.', "_")));
-            scatter(&file, k, &pts)?;
+            let file = out.join(format!("{}_vs_{}.png", objective.key, k.replace('.', "_")));
+            scatter(&file, k, objective.label, &pts)?;
         }
     }
     let mut curves = vec![];
@@ -155,49 +261,71 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
                 .lines()
                 .filter_map(|l| {
                     let v: serde_json::Value = serde_json::from_str(l).ok()?;
-                    Some((v["epoch"].as_f64()?, v["val_accuracy"].as_f64()?))
+                    Some((v["epoch"].as_f64()?, v[objective.key].as_f64()?))
                 })
                 .collect();
             curves.push((format!("{} {:?}", r.name, r.params), pts));
         }
     }
     if !curves.is_empty() {
-        line_chart(&out.join("best_curves.png"), &curves)?;
+        line_chart(&out.join("best_curves.png"), objective.label, &curves)?;
     }
     Ok(Summary {
         results: results.into_iter().map(|(r, _)| r).collect(),
-        test_accuracy: test.accuracy as f64,
+        test_accuracy: (!regression).then_some(test.accuracy as f64),
+        test_mae: regression.then_some(test.mae as f64),
         best,
         worst,
     })
 }
 
-/// Print what a sweep found: the chosen trial and its test accuracy, the diagnoses of the
+/// Print what a sweep found: the chosen trial and its test score, the diagnoses of the
 /// best and the worst trials, and the files written into `out`.
 pub fn print_summary(s: &Summary, out: &Path) {
     let (b, w) = (&s.results[0], &s.results[s.results.len() - 1]);
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+    let (score, test) = match s.test_mae {
+        Some(mae) => (
+            format!("validation MAE {}", f(b.val_mae)),
+            format!("test MAE {}", f(Some(mae))),
+        ),
+        None => (
+            format!("validation accuracy {}", f(b.val_accuracy)),
+            format!("test accuracy {}", f(s.test_accuracy)),
+        ),
+    };
     println!(
-        "\n{} trials; chosen {} {}: validation accuracy {:.4}, test accuracy {:.4} (evaluated once)",
+        "\n{} trials; chosen {} {}: {score}, {test} (evaluated once)",
         s.results.len(),
         b.name,
         super::folder::show_params(&b.params),
-        b.val_accuracy,
-        s.test_accuracy
     );
+    let diagnosis = |d: &Option<Diagnosis>| {
+        d.as_ref().map_or(
+            "no diagnosis (it compares classification error rates on a validation split)"
+                .to_string(),
+            |d| d.to_string(),
+        )
+    };
     println!(
         "\nbest trial {} {}:\n{}",
         b.name,
         super::folder::show_params(&b.params),
-        s.best
+        diagnosis(&s.best)
     );
     println!(
         "\nworst trial {} {}:\n{}",
         w.name,
         super::folder::show_params(&w.params),
-        s.worst
+        diagnosis(&s.worst)
     );
+    let metric = if s.test_mae.is_some() {
+        "val_mae"
+    } else {
+        "val_accuracy"
+    };
     println!(
-        "\nwrote {0}/results.csv, results.md, val_accuracy_vs_*.png, best_curves.png",
+        "\nwrote {0}/results.csv, results.md, {metric}_vs_*.png, best_curves.png",
         out.display()
     );
 }

@@ -149,12 +149,16 @@ pub fn train_with(
     let seconds = t0.elapsed().as_secs_f64();
     // Errors of the final weights (the best epoch's when restored), in inference mode.
     let tr = evaluate(&mut s, &p.train, 1000)?;
+    // No validation split, no validation numbers (absent, not 0).
     let va = if p.val.is_empty() {
-        Metrics::default()
+        None
     } else {
-        evaluate(&mut s, &p.val, 1000)?
+        Some(evaluate(&mut s, &p.val, 1000)?)
     };
     let regression = cfg.task == crate::task::Task::Regression;
+    // Accuracy is a classification metric, the mean absolute error a regression one.
+    let acc = |m: &Metrics| (!regression).then_some(m.accuracy as f64);
+    let mae = |m: &Metrics| regression.then_some(m.mae as f64);
     let r = RunResult {
         version: super::folder::RESULT_VERSION,
         name: out
@@ -166,19 +170,24 @@ pub fn train_with(
         epochs_run: h.epochs.len() as u64,
         stopped_epoch: h.stopped_epoch,
         train_loss: tr.loss as f64,
-        train_accuracy: tr.accuracy as f64,
-        val_loss: va.loss as f64,
-        val_accuracy: va.accuracy as f64,
-        gap: if regression {
-            (va.mae - tr.mae) as f64
-        } else {
-            (1.0 - va.accuracy as f64) - (1.0 - tr.accuracy as f64)
-        },
+        train_accuracy: acc(&tr),
+        val_loss: va.map(|v| v.loss as f64),
+        val_accuracy: va.as_ref().and_then(acc),
+        // Computed in f32, the precision of the measurements, so that it prints short.
+        gap: va.map(|v| {
+            if regression {
+                (v.mae - tr.mae) as f64
+            } else {
+                // (1 − val accuracy) − (1 − train accuracy)
+                (tr.accuracy - v.accuracy) as f64
+            }
+        }),
         task: cfg.task,
-        train_mae: regression.then_some(tr.mae as f64),
-        val_mae: regression.then_some(va.mae as f64),
+        train_mae: mae(&tr),
+        val_mae: va.as_ref().and_then(mae),
         seconds,
         test_accuracy: None,
+        test_mae: None,
         backend: s.backend().describe(),
         kernel_choices: s.backend().kernel_choices(),
     };

@@ -316,8 +316,14 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
             }
         };
         if !quiet {
+            let (k, tr, va) = if r.task == crate::task::Task::Regression {
+                ("mae", r.train_mae, r.val_mae)
+            } else {
+                ("acc", r.train_accuracy, r.val_accuracy)
+            };
+            let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
             println!(
-                "[{}/{}] {} {}: best at Epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
+                "[{}/{}] {} {}: best at Epoch {}, train {k} {}, val {k} {}, gap {}, {:.1}s",
                 i + 1,
                 trials.len(),
                 t.name,
@@ -325,9 +331,9 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
                 // Printed 1-based (k/N) as the progress lines; the table holds the 0-based epoch.
                 r.best_epoch
                     .map_or("-".into(), |e| format!("{}/{}", e + 1, r.epochs_run)),
-                r.train_accuracy,
-                r.val_accuracy,
-                r.gap,
+                f(tr),
+                f(va),
+                f(r.gap),
                 r.seconds
             );
         }

@@ -237,18 +237,23 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 }
                 r => r?,
             };
-            let (k, tr, va) = match (r.train_mae, r.val_mae) {
-                (Some(t), Some(v)) => ("mae", t, v),
-                _ => ("acc", r.train_accuracy, r.val_accuracy),
+            let (k, tr, va) = if r.task == shadeprop::task::Task::Regression {
+                ("mae", r.train_mae, r.val_mae)
+            } else {
+                ("acc", r.train_accuracy, r.val_accuracy)
             };
+            // "-" for what the run does not have (no validation split).
+            let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
             println!(
-                "best at Epoch {}: train loss {:.4} {k} {tr:.4}, validation loss {:.4} {k} {va:.4} (inference mode); wrote {}",
+                "best at Epoch {}: train loss {:.4} {k} {}, validation loss {} {k} {} (inference mode); wrote {}",
                 // As the progress lines print it (k/N, k = epoch + 1); result.json holds
                 // the 0-based epoch.
                 r.best_epoch
                     .map_or("-".into(), |e| format!("{}/{}", e + 1, r.epochs_run)),
                 r.train_loss,
-                r.val_loss,
+                f(tr),
+                f(r.val_loss),
+                f(va),
                 out.display()
             );
         }
