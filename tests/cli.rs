@@ -452,6 +452,10 @@ fn planned_trials_run_by_hand_record_their_swept_values() {
     let mut r = csv::Reader::from_path(merged.join("results.csv")).unwrap();
     let h = r.headers().unwrap().clone();
     assert_eq!((&h[1], &h[2]), ("model.hidden", "optimizer.lr"));
+    // The rate (log-uniform: a log axis), coloured by the hidden sizes; the lists are no
+    // numbers to plot against.
+    assert!(merged.join("val_accuracy_vs_optimizer_lr.png").exists());
+    assert!(!merged.join("val_accuracy_vs_model_hidden.png").exists());
     for row in r.records() {
         let row = row.unwrap();
         assert!(!row[1].is_empty() && !row[2].is_empty(), "{row:?}");

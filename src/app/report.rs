@@ -9,7 +9,7 @@ use super::config::RunConfig;
 use super::diagnose::{Diagnosis, diagnose};
 use super::eval::eval_checkpoint;
 use super::folder::{RunResult, read_result, write};
-use super::plot::{line_chart, scatter};
+use super::plot::{Colour, line_chart, scatter};
 use crate::error::{Error, Result};
 use crate::task::Task;
 use crate::train::history::{csv_record, shortest};
@@ -83,6 +83,48 @@ impl Objective {
             (None, None) => Ordering::Equal,
         }
     }
+}
+
+/// How the sweep drew field `key` (`log_uniform`, `uniform`, `values`), as the trials
+/// record it; None for results that do not say (written before it was recorded).
+fn sampling<'a>(trials: &[&'a RunResult], key: &str) -> Option<&'a str> {
+    trials
+        .iter()
+        .find_map(|r| r.sampling.get(key))
+        .map(String::as_str)
+}
+
+/// Whether the plot against a swept field has a log x axis: as the sweep declared the
+/// field — drawn log-uniformly: yes (its values are positive); uniformly: no — and for a
+/// value list, or results that do not say, when the values are positive and span more
+/// than a decade.
+fn log_axis(sampling: Option<&str>, xs: &[f64]) -> bool {
+    let positive = xs.iter().all(|x| *x > 0.0);
+    match sampling {
+        Some("log_uniform") => positive,
+        Some("uniform") => false,
+        _ => {
+            let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            positive && hi / lo > 10.0
+        }
+    }
+}
+
+/// The swept field that colours the plot against `key`: of the other fields that take
+/// more than one value among `trials`, the one with the fewest distinct values (the first
+/// by name among equals); None when the sweep varies only `key`.
+fn colour_key<'a>(key: &str, keys: &'a [String], trials: &[&RunResult]) -> Option<&'a str> {
+    keys.iter()
+        .filter(|k| *k != key)
+        .map(|k| {
+            let distinct: std::collections::BTreeSet<Option<&String>> =
+                trials.iter().map(|r| r.params.get(k)).collect();
+            (distinct.len(), k)
+        })
+        .filter(|(n, _)| *n > 1)
+        .min_by_key(|(n, _)| *n)
+        .map(|(_, k)| k.as_str())
 }
 
 /// A value for the CSV table: [`shortest`], empty when the trial does not have it.
@@ -243,14 +285,30 @@ pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Su
     write(&out.join("results.csv"), &csv)?;
     write(&out.join("results.md"), &md)?;
     // Plots.
+    let trials: Vec<&RunResult> = results.iter().map(|(r, _)| r).collect();
     for k in &keys {
-        let pts: Vec<(f64, f64)> = results
+        let (pts, shown): (Vec<(f64, f64)>, Vec<&RunResult>) = trials
             .iter()
-            .filter_map(|(r, _)| Some((r.params.get(k)?.parse::<f64>().ok()?, objective.value(r)?)))
-            .collect();
+            .filter_map(|r| {
+                Some((
+                    (r.params.get(k)?.parse::<f64>().ok()?, objective.value(r)?),
+                    *r,
+                ))
+            })
+            .unzip();
         if pts.len() >= 2 {
+            let xs: Vec<f64> = pts.iter().map(|p| p.0).collect();
+            let log = log_axis(sampling(&trials, k), &xs);
+            let colour = colour_key(k, &keys, &shown).map(|c| Colour {
+                key: c,
+                values: shown
+                    .iter()
+                    .map(|r| r.params.get(c).cloned().unwrap_or_default())
+                    .collect(),
+                log: sampling(&trials, c) == Some("log_uniform"),
+            });
             let file = out.join(format!("{}_vs_{}.png", objective.key, k.replace('.', "_")));
-            scatter(&file, k, objective.label, &pts)?;
+            scatter(&file, k, objective.label, log, &pts, colour.as_ref())?;
         }
     }
     let mut curves = vec![];
@@ -328,4 +386,80 @@ pub fn print_summary(s: &Summary, out: &Path) {
         "\nwrote {0}/results.csv, results.md, {metric}_vs_*.png, best_curves.png",
         out.display()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_declared_sampling_decides_the_log_axis() {
+        // Log-uniform over less than a decade: still a log axis (the heuristic said no).
+        assert!(log_axis(Some("log_uniform"), &[0.01, 0.02, 0.05]));
+        // Uniform over two decades: linear (the heuristic said log).
+        assert!(!log_axis(Some("uniform"), &[1.0, 50.0, 100.0]));
+        // A value list, or results that do not say: positive and over a decade.
+        assert!(log_axis(Some("values"), &[0.001, 0.01, 0.1]));
+        assert!(log_axis(None, &[0.001, 0.1]));
+        assert!(!log_axis(None, &[0.0, 1.0, 10.0]));
+        assert!(!log_axis(None, &[1.0, 5.0]));
+        // A non-positive value cannot go on a log axis, whatever was declared.
+        assert!(!log_axis(Some("log_uniform"), &[0.0, 0.1]));
+    }
+
+    #[test]
+    fn the_colour_is_the_other_field_with_the_fewest_values() {
+        let trial = |kv: &[(&str, &str)]| RunResult {
+            version: super::super::folder::RESULT_VERSION,
+            name: "t".into(),
+            params: kv
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            sampling: Default::default(),
+            best_epoch: None,
+            epochs_run: 1,
+            stopped_epoch: None,
+            train_loss: 0.0,
+            train_accuracy: None,
+            val_loss: None,
+            val_accuracy: None,
+            gap: None,
+            task: Task::Multiclass,
+            train_mae: None,
+            val_mae: None,
+            seconds: 0.0,
+            test_accuracy: None,
+            test_mae: None,
+            backend: String::new(),
+            kernel_choices: vec![],
+        };
+        let rs = [
+            trial(&[
+                ("lr", "0.1"),
+                ("dropout", "0.0"),
+                ("seed", "1"),
+                ("act", "relu"),
+            ]),
+            trial(&[
+                ("lr", "0.01"),
+                ("dropout", "0.5"),
+                ("seed", "1"),
+                ("act", "tanh"),
+            ]),
+            trial(&[
+                ("lr", "0.001"),
+                ("dropout", "0.2"),
+                ("seed", "1"),
+                ("act", "relu"),
+            ]),
+        ];
+        let trials: Vec<&RunResult> = rs.iter().collect();
+        let keys: Vec<String> = ["act", "dropout", "lr", "seed"].map(String::from).to_vec();
+        // act has 2 values, dropout 3, seed 1 (not varied): act colours lr's plot.
+        assert_eq!(colour_key("lr", &keys, &trials), Some("act"));
+        assert_eq!(colour_key("act", &keys, &trials), Some("dropout"));
+        // One swept field: no colour.
+        assert_eq!(colour_key("lr", &["lr".to_string()], &trials), None);
+    }
 }

@@ -78,9 +78,9 @@ struct Panel<'a> {
 /// A linear axis over `range` with its tick marks (and labels) at `ticks` only, no light
 /// mesh lines: integer epochs, powers of ten. (plotters' `with_key_points` on an `f64`
 /// range loses its label formatter.)
-struct Ticked {
-    range: std::ops::Range<f64>,
-    ticks: Vec<f64>,
+pub(crate) struct Ticked {
+    pub(crate) range: std::ops::Range<f64>,
+    pub(crate) ticks: Vec<f64>,
 }
 
 impl Ranged for Ticked {
@@ -115,7 +115,7 @@ pub(crate) fn epoch_ticks(n: u64) -> Vec<f64> {
 }
 
 /// About `target` ticks on [lo, hi] at multiples of a 1-2-5 step (linear axes).
-fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+pub(crate) fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let span = (hi - lo).max(f64::MIN_POSITIVE);
     let raw = span / target.max(1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
@@ -129,21 +129,42 @@ fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
-/// The ticks of a log₁₀ axis over exponents [lo, hi]: the powers of ten inside it (every
-/// second or third one when there are many).
-fn decade_ticks(lo: f64, hi: f64) -> Vec<f64> {
-    let (a, b) = (lo.ceil() as i64, hi.floor() as i64);
-    let step = ((b - a) / 8 + 1).max(1);
-    (a..=b).step_by(step as usize).map(|k| k as f64).collect()
+/// The ticks of a log₁₀ axis over exponents [lo, hi] (the axis holds log₁₀ of the values):
+/// the powers of ten inside it (every second or third one when there are many); when
+/// fewer than two fall inside (a range within a decade or two), 1, 2 and 5 times them,
+/// then every integer mantissa.
+pub(crate) fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (a, b) = (lo.floor() as i64, hi.ceil() as i64);
+    let inside = |mantissas: &[f64]| -> Vec<f64> {
+        (a..=b)
+            .flat_map(|k| {
+                mantissas
+                    .iter()
+                    .map(move |m| (m * 10f64.powi(k as i32)).log10())
+            })
+            .filter(|t| *t >= lo - 1e-9 && *t <= hi + 1e-9)
+            .collect()
+    };
+    let decades = inside(&[1.0]);
+    if decades.len() >= 2 {
+        let step = (decades.len() - 1) / 8 + 1;
+        return decades.into_iter().step_by(step).collect();
+    }
+    let t = inside(&[1.0, 2.0, 5.0]);
+    if t.len() >= 2 {
+        return t;
+    }
+    inside(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
 }
 
-/// The label of the power of ten 10^k.
-fn decade_label(k: f64) -> String {
-    let k = k.round() as i32;
-    if (-3..=4).contains(&k) {
-        super::history::shortest(10f64.powi(k))
+/// The label of the log-axis tick at exponent `x`: its value 10^x, shortest (`0.001`,
+/// `20`), in scientific notation below 1e-4 and from 1e5 (`1e-6`, `2e5`).
+pub(crate) fn log_label(x: f64) -> String {
+    let v = 10f64.powf(x) as f32;
+    if v != 0.0 && !(1e-4..1e5).contains(&v.abs()) {
+        format!("{v:e}")
     } else {
-        format!("1e{k}")
+        v.to_string()
     }
 }
 
@@ -243,7 +264,7 @@ where
         let pad = (hi - lo) * 0.05;
         let (y0, y1) = (lo - pad, hi + pad);
         let yticks = if log {
-            decade_ticks(y0, y1)
+            log_ticks(y0, y1)
         } else {
             nice_ticks(y0, y1, 6)
         };
@@ -275,7 +296,7 @@ where
             .map_err(e)?;
         let ylabel = |y: &f64| {
             if log {
-                decade_label(*y)
+                log_label(*y)
             } else {
                 format!("{y:.decimals$}")
             }
@@ -482,10 +503,18 @@ mod tests {
 
     #[test]
     fn log_axis_ticks_are_powers_of_ten() {
-        assert_eq!(decade_ticks(-3.2, 0.4), [-3.0, -2.0, -1.0, 0.0]);
-        assert_eq!(decade_label(-3.0), "0.001");
-        assert_eq!(decade_label(0.0), "1");
-        assert_eq!(decade_label(-6.0), "1e-6");
+        assert_eq!(log_ticks(-3.2, 0.4), [-3.0, -2.0, -1.0, 0.0]);
+        // Within a decade: 1-2-5 mantissas (0.01 … 0.05: 0.01, 0.02, 0.05).
+        let labels = |lo: f64, hi: f64| -> Vec<String> {
+            log_ticks(lo.log10(), hi.log10())
+                .into_iter()
+                .map(log_label)
+                .collect()
+        };
+        assert_eq!(labels(0.01, 0.05), ["0.01", "0.02", "0.05"]);
+        assert_eq!(labels(0.011, 0.049), ["0.02", "0.03", "0.04"]);
+        assert_eq!(labels(1e-7, 1e-5), ["1e-7", "1e-6", "1e-5"]);
+        assert_eq!(labels(1.0, 1000.0), ["1", "10", "100", "1000"]);
         let t = nice_ticks(0.0, 1.0, 6);
         assert_eq!(t.len(), 6);
         assert!((t[1] - 0.2).abs() < 1e-12 && (t[5] - 1.0).abs() < 1e-12);
