@@ -35,8 +35,8 @@ pub(crate) fn ensure_font() -> std::result::Result<(), String> {
     .clone()
 }
 
-/// (metric, points, colour)
-type Series<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+/// (legend label, points, colour)
+type Series = (String, Vec<(f64, f64)>, RGBColor);
 
 /// The validation scores from predictions that the third panel shows when recorded (all
 /// at most 1, so they share an axis; MSE and RMSE are in the target's units and stay in
@@ -189,7 +189,7 @@ where
             .iter()
             .map(|&(k, label, c)| {
                 (
-                    label,
+                    label.to_string(),
                     h.epochs
                         .iter()
                         .filter_map(|ep| {
@@ -219,11 +219,11 @@ where
             Scale::LogAbove(f) => !positive.is_empty() && pmax / pmin > f,
             Scale::Linear => false,
         };
-        let series: Vec<(String, Vec<(f64, f64)>, RGBColor)> = series
+        let series: Vec<Series> = series
             .into_iter()
             .map(|(label, pts, c)| {
                 if !log {
-                    return (label.to_string(), pts, c);
+                    return (label, pts, c);
                 }
                 let kept: Vec<(f64, f64)> = pts
                     .iter()
@@ -235,7 +235,7 @@ where
                     let s = if dropped == 1 { "value" } else { "values" };
                     format!("{label} ({dropped} {s} ≤ 0 not shown)")
                 } else {
-                    label.to_string()
+                    label
                 };
                 (label, kept, c)
             })
