@@ -408,7 +408,13 @@ fn planned_trials_run_by_hand_record_their_swept_values() {
     assert_eq!(commands.len(), 2, "{text}");
     let mut dirs = vec![];
     for (t, args) in commands.iter().enumerate() {
-        let st = bin().args(args).arg("--quiet").output().unwrap();
+        let mut c = bin();
+        c.args(args).arg("--quiet");
+        // The second trial run with its rate overridden: the value that ran is recorded.
+        if t == 1 {
+            c.args(["--lr", "0.0625"]);
+        }
+        let st = c.output().unwrap();
         assert!(
             st.status.success(),
             "{}",
@@ -427,6 +433,9 @@ fn planned_trials_run_by_hand_record_their_swept_values() {
             r.params["optimizer.lr"].parse::<f32>().unwrap(),
             cfg.optimizer.lr
         );
+        if t == 1 {
+            assert_eq!(r.params["optimizer.lr"], "0.0625");
+        }
         let hidden: Vec<String> = cfg.model.hidden.iter().map(|h| h.to_string()).collect();
         assert_eq!(r.params["model.hidden"], format!("[{}]", hidden.join(", ")));
         assert_eq!(r.sampling["optimizer.lr"], "log_uniform");

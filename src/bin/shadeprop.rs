@@ -223,7 +223,19 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
             let opts = app::TrainOptions { resume, overwrite };
             // A planned sweep trial's config names its swept fields (comment lines written
             // by `sweep --plan-only`): its result.json records them.
-            let swept = app::Swept::read(&config)?;
+            let mut swept = app::Swept::read(&config)?;
+            // An override of a swept field (--set, or a shortcut) is the value that runs.
+            for (k, v) in set.iter().filter_map(|s| s.split_once('=')) {
+                let k = k.trim();
+                if swept.values.contains_key(k) {
+                    let v = v.trim();
+                    let v = v
+                        .strip_prefix('"')
+                        .and_then(|x| x.strip_suffix('"'))
+                        .unwrap_or(v);
+                    swept.values.insert(k.to_string(), v.to_string());
+                }
+            }
             let r = match app::train_with(&cfg, &out, swept, quiet, &opts) {
                 Err(shadeprop::Error::Interrupted { step, checkpoint }) => {
                     eprintln!(
