@@ -146,9 +146,22 @@ fn run() -> shadeprop::Result<()> {
     let mut md = String::from(
         "| variant | train acc | val acc | gap | penalty | weights with abs < 1e-3 | s |\n|---|---|---|---|---|---|---|\n",
     );
-    let mut csv = String::from(
-        "variant,train_accuracy,val_accuracy,gap,penalty,near_zero_fraction,seconds\n",
-    );
+    // The csv crate quotes a variant name that holds a comma.
+    let mut csv = csv::Writer::from_writer(vec![]);
+    let csv_err = |e: csv::Error| shadeprop::Error::Io {
+        path: "tour.csv".into(),
+        source: std::io::Error::other(e),
+    };
+    csv.write_record([
+        "variant",
+        "train_accuracy",
+        "val_accuracy",
+        "gap",
+        "penalty",
+        "near_zero_fraction",
+        "seconds",
+    ])
+    .map_err(csv_err)?;
     for v in variants() {
         let t0 = Instant::now();
         let opt = Sgd {
@@ -200,16 +213,26 @@ fn run() -> shadeprop::Result<()> {
             100.0 * near,
             secs
         );
-        let _ = writeln!(
-            csv,
-            "\"{}\",{},{},{},{},{},{:.1}",
-            v.name, tr.accuracy, va.accuracy, gap, penalty, near, secs
-        );
+        csv.write_record([
+            v.name.to_string(),
+            tr.accuracy.to_string(),
+            va.accuracy.to_string(),
+            gap.to_string(),
+            penalty.to_string(),
+            near.to_string(),
+            format!("{secs:.1}"),
+        ])
+        .map_err(csv_err)?;
     }
     std::fs::create_dir_all(&out).map_err(|e| shadeprop::Error::Io {
         path: out.clone(),
         source: e,
     })?;
+    let csv = String::from_utf8(
+        csv.into_inner()
+            .map_err(|e| csv_err(e.into_error().into()))?,
+    )
+    .unwrap_or_default();
     for (name, text) in [("tour.md", &md), ("tour.csv", &csv)] {
         let p = out.join(name);
         std::fs::write(&p, text).map_err(|e| shadeprop::Error::Io {

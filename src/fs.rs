@@ -12,6 +12,22 @@ use crate::error::{Error, Result};
 /// # Errors
 /// [`Error::Io`] naming the path that could not be created, written or renamed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |tmp| {
+        let mut f = std::fs::File::create(tmp).map_err(|e| Error::io(tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(tmp, e))
+    })
+}
+
+/// [`write_atomic`] for a writer that takes a path (an image encoder): `write` creates the
+/// temporary file it is given — in `path`'s directory, with `path`'s extension, so that a
+/// writer choosing the format by extension picks the same one — and that file is synced,
+/// then renamed over `path`. A reader never sees a half-written file, and a crash or a
+/// failed `write` leaves `path` as it was and no temporary file behind.
+///
+/// # Errors
+/// `write`'s error, or [`Error::Io`] naming the path that could not be created, synced or
+/// renamed.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -21,16 +37,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     // Unique per process and per call, so that threads writing the same file (pipeline
     // caches, parallel tests) never share a temporary file; the last rename wins whole.
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}-{n}{ext}", std::process::id()));
     let written = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
+        write(&tmp)?;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     })();
     // A failed write or rename (a full disk, a directory in the way) leaves no temporary

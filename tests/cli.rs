@@ -304,9 +304,20 @@ fn a_small_sweep_runs_end_to_end() {
     }
     let csv = std::fs::read_to_string(dir.join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
-    // Exactly one trial carries a test accuracy.
-    let with_test = csv.lines().skip(1).filter(|l| !l.ends_with(',')).count();
-    assert_eq!(with_test, 1, "{csv}");
+    // Exactly one trial carries a test accuracy; none a test MAE (classification).
+    let mut r = csv::Reader::from_reader(csv.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let (acc, mae) = (
+        h.iter().position(|c| c == "test_accuracy").unwrap(),
+        h.iter().position(|c| c == "test_mae").unwrap(),
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(
+        rows.iter().filter(|r| !r[acc].is_empty()).count(),
+        1,
+        "{csv}"
+    );
+    assert!(rows.iter().all(|r| r[mae].is_empty()), "{csv}");
     // Each trial folder is a complete run: merge can redo the table from the folders.
     let trials: Vec<String> = (0..4)
         .map(|t| dir.join(format!("trial-{t:03}")).display().to_string())
@@ -348,6 +359,242 @@ fn a_small_sweep_runs_end_to_end() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("val: loss"));
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// A list-valued swept field (`model.hidden = [16, 8]`) holds commas: results.csv quotes it,
+/// so every row has the header's fields (it had one more per comma) and the value reads
+/// back whole; the metrics files are CSV a csv reader takes too.
+#[test]
+fn a_list_valued_sweep_parameter_is_one_csv_field() {
+    let d = tmp("sweep-list");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let sw = d.join("sweep.toml");
+    std::fs::write(
+        &sw,
+        format!(
+            "out = \"{}\"\n[base]\nbackend = \"cpu\"\ndata = {{ dir = \"{}\", val_fraction = 0.25 }}\nmodel = {{ preset = \"mlp\", batch_norm = false }}\ntrain = {{ epochs = 1, batch = 8 }}\n[params]\n\"model.hidden\" = [[16, 8], [8]]\n",
+            d.join("sw").display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["sweep", "--config", sw.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = csv::Reader::from_path(d.join("sw/results.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    assert_eq!(&header[1], "model.hidden");
+    assert_eq!(header.len(), 14);
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let mut hidden: Vec<&str> = rows.iter().map(|x| &x[1]).collect();
+    hidden.sort();
+    assert_eq!(hidden, ["[16, 8]", "[8]"]);
+    for row in &rows {
+        assert_eq!(row.len(), header.len(), "{row:?}");
+    }
+    let mut m = csv::Reader::from_path(d.join("sw/trial-000/metrics.csv")).unwrap();
+    let n = m.headers().unwrap().len();
+    assert!(m.records().all(|x| x.unwrap().len() == n));
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// `sweep --plan-only` prints one `shadeprop train` command per trial; run as printed,
+/// each trial's result.json carries its swept values and how they were drawn (the train
+/// command rewrote config.toml without them, and recorded none), and the merged table has
+/// them in its parameter columns.
+#[test]
+fn planned_trials_run_by_hand_record_their_swept_values() {
+    let d = tmp("plan-params");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let sw = d.join("sweep.toml");
+    std::fs::write(
+        &sw,
+        format!(
+            "method = \"random\"\ntrials = 2\nseed = 1\nout = \"{}\"\n[base]\nbackend = \"cpu\"\ndata = {{ dir = \"{}\", val_fraction = 0.25 }}\nmodel = {{ preset = \"mlp\", batch_norm = false }}\ntrain = {{ epochs = 1, batch = 8 }}\n[params]\n\"optimizer.lr\" = {{ log_uniform = [0.001, 0.1] }}\n\"model.hidden\" = [[16, 8], [8]]\n",
+            d.join("sw").display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["sweep", "--config", sw.to_str().unwrap(), "--plan-only"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let commands: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("shadeprop train "))
+        .map(|l| l.split_whitespace().skip(1).collect())
+        .collect();
+    assert_eq!(commands.len(), 2, "{text}");
+    let mut dirs = vec![];
+    for (t, args) in commands.iter().enumerate() {
+        let mut c = bin();
+        c.args(args).arg("--quiet");
+        // The second trial run with its rate overridden: the value that ran is recorded.
+        if t == 1 {
+            c.args(["--lr", "0.0625"]);
+        }
+        let st = c.output().unwrap();
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let dir = d.join("sw").join(format!("trial-{t:03}"));
+        let r = shadeprop::app::read_result(&dir).unwrap();
+        let cfg = shadeprop::app::RunConfig::load(&dir.join("config.toml")).unwrap();
+        // The values are the trial's: its config's learning rate and hidden sizes.
+        assert_eq!(
+            r.params.keys().collect::<Vec<_>>(),
+            ["model.hidden", "optimizer.lr"],
+            "{r:?}"
+        );
+        assert_eq!(
+            r.params["optimizer.lr"].parse::<f32>().unwrap(),
+            cfg.optimizer.lr
+        );
+        if t == 1 {
+            assert_eq!(r.params["optimizer.lr"], "0.0625");
+        }
+        let hidden: Vec<String> = cfg.model.hidden.iter().map(|h| h.to_string()).collect();
+        assert_eq!(r.params["model.hidden"], format!("[{}]", hidden.join(", ")));
+        assert_eq!(r.sampling["optimizer.lr"], "log_uniform");
+        assert_eq!(r.sampling["model.hidden"], "values");
+        // The run folder's config still names them.
+        let text = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+        assert!(text.starts_with("# sweep: model.hidden = ["), "{text}");
+        dirs.push(dir.display().to_string());
+    }
+    let merged = d.join("merged");
+    let out = bin()
+        .args(["sweep", "merge", "--out", merged.to_str().unwrap()])
+        .args(&dirs)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = csv::Reader::from_path(merged.join("results.csv")).unwrap();
+    let h = r.headers().unwrap().clone();
+    assert_eq!((&h[1], &h[2]), ("model.hidden", "optimizer.lr"));
+    // The rate (log-uniform: a log axis), coloured by the hidden sizes; the lists are no
+    // numbers to plot against.
+    assert!(merged.join("val_accuracy_vs_optimizer_lr.png").exists());
+    assert!(!merged.join("val_accuracy_vs_model_hidden.png").exists());
+    for row in r.records() {
+        let row = row.unwrap();
+        assert!(!row[1].is_empty() && !row[2].is_empty(), "{row:?}");
+    }
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// What a run does not have is absent from result.json (null) and empty in results.csv,
+/// not 0: a regression sweep's runs have no accuracy (they are ranked by validation MAE,
+/// the chosen one gets a test MAE), a run without a validation split has no validation
+/// numbers (and no diagnosis).
+#[test]
+fn numbers_a_run_does_not_have_are_absent_not_0() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tmp("absent");
+    // A regression sweep: 2 trials on the diabetes table.
+    let sw = d.join("sweep.toml");
+    std::fs::write(
+        &sw,
+        format!(
+            "out = \"{}\"\n[base]\ntask = \"regression\"\nbackend = \"cpu\"\n[base.data]\ndataset = \"csv\"\n[base.data.csv]\npath = \"{}\"\ntarget_file = \"{}\"\ndelimiter = \"whitespace\"\nheader = false\ntarget = [\"target\"]\n[base.model]\npreset = \"mlp\"\nhidden = [4]\nbatch_norm = false\ndropout = 0.0\n[base.train]\nepochs = 2\nmonitor = \"val_mae\"\n[params]\n\"optimizer.lr\" = [0.001, 0.01]\n",
+            d.join("reg").display(),
+            root.join("data/sklearn/diabetes_data_raw.csv.gz").display(),
+            root.join("data/sklearn/diabetes_target.csv.gz").display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["sweep", "--config", sw.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("test MAE") && text.contains("no diagnosis"),
+        "{text}"
+    );
+    let json = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("result.json")).unwrap()).unwrap()
+    };
+    let r = json(&d.join("reg/trial-000"));
+    for k in ["train_accuracy", "val_accuracy", "test_accuracy"] {
+        assert!(r[k].is_null(), "{k}: {r}");
+    }
+    for k in ["train_mae", "val_mae", "val_loss", "gap"] {
+        assert!(r[k].as_f64().is_some(), "{k}: {r}");
+    }
+    let mut csv = csv::Reader::from_path(d.join("reg/results.csv")).unwrap();
+    let h = csv.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let rows: Vec<csv::StringRecord> = csv.records().map(|x| x.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        for k in ["train_accuracy", "val_accuracy", "test_accuracy"] {
+            assert_eq!(&row[col(k)], "", "{k}: {row:?}");
+        }
+    }
+    // Ranked by validation MAE, lowest first; the first (chosen) has the test MAE.
+    let mae: Vec<f64> = rows
+        .iter()
+        .map(|r| r[col("val_mae")].parse().unwrap())
+        .collect();
+    assert!(mae[0] <= mae[1], "{mae:?}");
+    assert!(
+        rows[0][col("test_mae")].parse::<f64>().is_ok(),
+        "{:?}",
+        rows[0]
+    );
+    assert_eq!(&rows[1][col("test_mae")], "");
+
+    // A classification run without a validation split.
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("noval.toml");
+    std::fs::write(
+        &cfg,
+        small_config(&data, "monitor = \"loss\"\n")
+            .replace("val_fraction = 0.25", "val_fraction = 0.0"),
+    )
+    .unwrap();
+    let run = d.join("noval");
+    train_ok(&cfg, &run);
+    let r = json(&run);
+    for k in ["val_loss", "val_accuracy", "val_mae", "gap", "train_mae"] {
+        assert!(r[k].is_null(), "{k}: {r}");
+    }
+    assert!(r["train_accuracy"].as_f64().is_some(), "{r}");
+    fails_with(
+        &["diagnose", "--run", run.to_str().unwrap()],
+        None,
+        &["validation split"],
+    );
+    std::fs::remove_dir_all(d).unwrap();
 }
 
 /// Write an IDX file of unsigned bytes.
@@ -565,10 +812,65 @@ fn patience_0_stops_at_the_first_epoch_without_improvement() {
                 .unwrap();
         (r["epochs_run"].as_u64(), r["best_epoch"].as_u64())
     };
-    assert_eq!(run(small_config(&data, extra)), (Some(2), Some(1)));
+    // best_epoch is 0-based (the first epoch).
+    assert_eq!(run(small_config(&data, extra)), (Some(2), Some(0)));
     // Early stopping off is its own key: all 4 epochs run.
     let off = small_config(&data, &format!("early_stopping = false\n{extra}"));
     assert_eq!(run(off).0, Some(4));
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// One epoch numbering: 0-based in metrics.csv, metrics.jsonl and result.json (Keras'
+/// History), 1-based "Epoch k/N" in what is printed. The run of
+/// `patience_0_stops_at_the_first_epoch_without_improvement` (val_loss constant): epoch 0
+/// is the best, epoch 1 does not improve and stops the run.
+#[test]
+fn epochs_count_from_0_in_files_and_from_1_when_printed() {
+    let d = tmp("epochs");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    let extra = "patience = 0\n[optimizer]\nlr = 1e-30\nmomentum = 0.0\nweight_decay = 0.0\nclip_norm = 0.0\nschedule = \"constant\"\n";
+    std::fs::write(
+        &cfg,
+        small_config(&data, extra).replace("epochs = 1", "epochs = 4"),
+    )
+    .unwrap();
+    let run = d.join("out");
+    let out = bin()
+        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in ["Epoch 1/4 ", "Epoch 2/4 ", "best at Epoch 1/2:"] {
+        assert!(text.contains(want), "{want:?} not printed:\n{text}");
+    }
+    assert!(!text.contains("Epoch 3/4"), "{text}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("result.json")).unwrap()).unwrap();
+    assert_eq!(r["best_epoch"], 0);
+    assert_eq!(r["stopped_epoch"], 1);
+    assert_eq!(r["epochs_run"], 2);
+    let mut csv = csv::Reader::from_path(run.join("metrics.csv")).unwrap();
+    assert_eq!(&csv.headers().unwrap()[0], "epoch");
+    let epochs: Vec<String> = csv.records().map(|r| r.unwrap()[0].to_string()).collect();
+    assert_eq!(epochs, ["0", "1"]);
+    let jsonl = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<u64> = jsonl
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, [0, 1]);
     std::fs::remove_dir_all(d).unwrap();
 }
 

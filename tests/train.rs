@@ -274,7 +274,7 @@ fn logs_curves_and_checkpoint_names() {
     assert_eq!(csv.lines().count(), h.epochs.len() + 1);
     let jsonl = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
-    assert_eq!(first["epoch"], 1);
+    assert_eq!(first["epoch"], 0, "0-based, as the history");
     assert!(first["val_loss"].as_f64().unwrap() > 0.0);
     assert!(
         std::fs::read_to_string(dir.join("steps.csv"))
@@ -873,6 +873,122 @@ fn files_in(dir: &std::path::Path) -> Vec<String> {
         .collect();
     v.sort();
     v
+}
+
+/// One numbering in every file (Keras' History): the epoch column of metrics.csv and
+/// steps.csv and the `epoch` of metrics.jsonl count from 0, as `History`; a checkpoint
+/// file name keeps Keras' 1-based `{epoch}` (epoch-0002 holds the state after epochs 0
+/// and 1).
+#[test]
+fn epochs_are_0_based_in_every_log_file() {
+    let dir = tmp("epoch-numbers");
+    let (train, val) = (data(5, 96), data(6, 32));
+    let mut s = cpu_session(1);
+    let ckdir = dir.join("ck");
+    let mut ck = ModelCheckpoint::every(&ckdir, 2).keep_each(true);
+    let h = Trainer::new(cfg(3, Some(dir.clone())))
+        .fit(&mut s, &train, Some(&val), &mut [&mut ck])
+        .unwrap();
+    let epochs: Vec<u64> = h.epochs.iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, [0, 1, 2]);
+    let column = |file: &str| -> Vec<String> {
+        let mut r = csv::Reader::from_path(dir.join(file)).unwrap();
+        let i = r
+            .headers()
+            .unwrap()
+            .iter()
+            .position(|c| c == "epoch")
+            .unwrap();
+        r.records().map(|x| x.unwrap()[i].to_string()).collect()
+    };
+    assert_eq!(column("metrics.csv"), ["0", "1", "2"]);
+    // Values recorded from f32 print in the f32's shortest form: the W-MLP SGD rate 0.05
+    // (f32), not 0.05000000074505806.
+    let mut r = csv::Reader::from_path(dir.join("metrics.csv")).unwrap();
+    let lr = r.headers().unwrap().iter().position(|c| c == "lr").unwrap();
+    assert_eq!(&r.records().next().unwrap().unwrap()[lr], "0.05");
+    // 96 samples in batches of 32: 3 steps an epoch, fewer than log_every (4), so each
+    // epoch's only metrics read is its end's: one steps.csv row per epoch, steps 3, 6, 9.
+    assert_eq!(column("steps.csv"), ["0", "1", "2"]);
+    let mut r = csv::Reader::from_path(dir.join("steps.csv")).unwrap();
+    let step: Vec<String> = r.records().map(|x| x.unwrap()[0].to_string()).collect();
+    assert_eq!(step, ["3", "6", "9"]);
+    let jsonl = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<u64> = jsonl
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, [0, 1, 2]);
+    assert!(
+        jsonl.lines().next().unwrap().contains("\"lr\":0.05,"),
+        "{jsonl}"
+    );
+    assert_eq!(
+        files_in(&ckdir),
+        ["epoch-0002.safetensors", "last.safetensors"]
+    );
+    let mut t = cpu_session(1);
+    let (meta, _) = checkpoint::load(&ckdir.join("epoch-0002.safetensors"), &mut t).unwrap();
+    let saved = shadeprop::train::History::from_json(&meta.history).unwrap();
+    assert_eq!(saved.epochs.last().map(|e| e.epoch), Some(1));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The learning curves are redrawn after every epoch (before the callbacks see it), so a
+/// run killed at any moment keeps curves up to its last epoch: with epochs that take far
+/// longer than a drawing (a 0.25 s pause per step), each epoch's end finds a new
+/// curves.svg, and no temporary file beside it.
+#[cfg(feature = "plots")]
+#[test]
+fn curves_are_redrawn_after_every_epoch() {
+    use shadeprop::train::callbacks::{Callback, Control};
+    use shadeprop::train::{EpochLog, History};
+    struct Watch {
+        dir: std::path::PathBuf,
+        seen: Vec<String>,
+    }
+    impl Callback for Watch {
+        fn name(&self) -> &'static str {
+            "watch"
+        }
+        fn on_batch_end(&mut self, _step: u64) -> shadeprop::Result<()> {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            Ok(())
+        }
+        fn on_epoch_end(
+            &mut self,
+            _s: &mut Session,
+            _log: &EpochLog,
+            _h: &History,
+        ) -> shadeprop::Result<Control> {
+            let svg = std::fs::read_to_string(self.dir.join("curves.svg")).unwrap();
+            let names: Vec<String> = std::fs::read_dir(&self.dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains(".tmp"))
+                .collect();
+            assert!(names.is_empty(), "{names:?}");
+            self.seen.push(svg);
+            Ok(Control::default())
+        }
+    }
+    let dir = tmp("curves-every-epoch");
+    let (train, val) = (data(5, 96), data(6, 32));
+    let mut s = cpu_session(1);
+    let mut w = Watch {
+        dir: dir.clone(),
+        seen: vec![],
+    };
+    Trainer::new(cfg(3, Some(dir.clone())))
+        .fit(&mut s, &train, Some(&val), &mut [&mut w])
+        .unwrap();
+    assert_eq!(w.seen.len(), 3);
+    assert!(w.seen[0] != w.seen[1] && w.seen[1] != w.seen[2]);
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]

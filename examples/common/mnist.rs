@@ -358,11 +358,15 @@ fn run(
         None => trainer.fit(&mut s, &train, val_ref, &mut callbacks)?,
     };
     println!(
-        "{} epochs in {:.1}s; best epoch {} ({monitor}), early stop at {}; weights restored from the best epoch: {}",
+        "{} epochs in {:.1}s; best at Epoch {} ({monitor}), early stop at Epoch {}; weights restored from the best epoch: {}",
         h.epochs.len(),
         t0.elapsed().as_secs_f64(),
-        h.best_epoch.map_or("-".into(), |e| (e + 1).to_string()),
-        h.stopped_epoch.map_or("-".into(), |e| (e + 1).to_string()),
+        // Printed as the progress lines are (Keras: k/N, k = epoch + 1); the files and
+        // the history keep the 0-based epoch.
+        h.best_epoch
+            .map_or("-".into(), |e| format!("{}/{}", e + 1, h.epochs.len())),
+        h.stopped_epoch
+            .map_or("-".into(), |e| format!("{}/{}", e + 1, h.epochs.len())),
         a.early_stopping
     );
     println!(

@@ -172,9 +172,16 @@ pub fn diagnose_run(dir: &Path, baseline: f64, tol: f64) -> Result<Diagnosis> {
             expected: "a classification run: the diagnosis compares error rates; for regression pass --train-error and --val-error as fractions you define",
         });
     }
+    let (Some(tr), Some(va)) = (r.train_accuracy, r.val_accuracy) else {
+        return Err(crate::error::Error::Hyperparameter {
+            name: "diagnose --run",
+            value: format!("{} (a run without a validation split)", dir.display()),
+            expected: "a run with a validation split (data.val_fraction > 0): the diagnosis compares the training and validation errors",
+        });
+    };
     diagnose(
-        (1.0 - r.train_accuracy).clamp(0.0, 1.0),
-        (1.0 - r.val_accuracy).clamp(0.0, 1.0),
+        (1.0 - tr).clamp(0.0, 1.0),
+        (1.0 - va).clamp(0.0, 1.0),
         baseline,
         tol,
     )

@@ -40,7 +40,7 @@ pub use eval::{
     CsvPredictions, EvalReport, eval_checkpoint, eval_report, export_weights, mc_dropout,
     predict_csv, predict_images, restore,
 };
-pub use folder::{RunResult, config_beside, read_result};
+pub use folder::{RunResult, Swept, config_beside, read_result};
 pub use overrides::{load_with_overrides, set_path};
 pub use prepare::{Prepared, Stored, prepare, prepare_with, session};
 pub use report::{Summary, merge, print_summary};

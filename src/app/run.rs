@@ -1,12 +1,11 @@
 //! One training run from a [`RunConfig`] into an output folder: early stopping, the best
 //! checkpoint, logs and curves, and the errors of the final weights in `result.json`.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
 use super::config::RunConfig;
-use super::folder::{RunResult, write};
+use super::folder::{RunResult, Swept, write};
 use super::prepare::{prepare, session};
 use crate::error::{Error, Result};
 use crate::session::Metrics;
@@ -76,15 +75,11 @@ const RUN_FILES: [&str; 7] = [
     "steps.csv",
 ];
 
-/// Train `cfg` into `out` (created). `params` names the swept values (for sweeps). A
-/// folder that already holds a run is refused ([`train_with`]).
-pub fn train(
-    cfg: &RunConfig,
-    out: &Path,
-    params: BTreeMap<String, String>,
-    quiet: bool,
-) -> Result<RunResult> {
-    train_with(cfg, out, params, quiet, &TrainOptions::default())
+/// Train `cfg` into `out` (created). `swept` names a sweep trial's swept fields (empty
+/// otherwise): they go into `result.json` and, as comment lines, into the run folder's
+/// `config.toml`. A folder that already holds a run is refused ([`train_with`]).
+pub fn train(cfg: &RunConfig, out: &Path, swept: Swept, quiet: bool) -> Result<RunResult> {
+    train_with(cfg, out, swept, quiet, &TrainOptions::default())
 }
 
 /// [`train`] with options: a run never destroys another — an output folder that holds a
@@ -94,7 +89,7 @@ pub fn train(
 pub fn train_with(
     cfg: &RunConfig,
     out: &Path,
-    params: BTreeMap<String, String>,
+    swept: Swept,
     quiet: bool,
     opts: &TrainOptions,
 ) -> Result<RunResult> {
@@ -192,7 +187,7 @@ pub fn train_with(
         }
     }
     if opts.resume.is_none() || !stored.is_file() {
-        write(&stored, &cfg.to_toml())?;
+        write(&stored, &(swept.header() + &cfg.to_toml()))?;
     }
     if !quiet {
         let mut model = cfg.model(p.image, p.outputs())?;
@@ -269,34 +264,45 @@ pub fn train_with(
     let seconds = t0.elapsed().as_secs_f64();
     // Errors of the final weights (the best epoch's when restored), in inference mode.
     let tr = evaluate(&mut s, &p.train, 1000)?;
+    // No validation split, no validation numbers (absent, not 0).
     let va = if p.val.is_empty() {
-        Metrics::default()
+        None
     } else {
-        evaluate(&mut s, &p.val, 1000)?
+        Some(evaluate(&mut s, &p.val, 1000)?)
     };
     let regression = cfg.task == crate::task::Task::Regression;
+    // Accuracy is a classification metric, the mean absolute error a regression one.
+    let acc = |m: &Metrics| (!regression).then_some(m.accuracy as f64);
+    let mae = |m: &Metrics| regression.then_some(m.mae as f64);
     let r = RunResult {
+        version: super::folder::RESULT_VERSION,
         name: out
             .file_name()
             .map_or("run".into(), |n| n.to_string_lossy().into_owned()),
-        params,
-        best_epoch: h.best_epoch.map(|e| e + 1),
+        params: swept.values,
+        sampling: swept.sampling,
+        best_epoch: h.best_epoch,
         epochs_run: h.epochs.len() as u64,
-        stopped_epoch: h.stopped_epoch.map(|e| e + 1),
+        stopped_epoch: h.stopped_epoch,
         train_loss: tr.loss as f64,
-        train_accuracy: tr.accuracy as f64,
-        val_loss: va.loss as f64,
-        val_accuracy: va.accuracy as f64,
-        gap: if regression {
-            (va.mae - tr.mae) as f64
-        } else {
-            (1.0 - va.accuracy as f64) - (1.0 - tr.accuracy as f64)
-        },
+        train_accuracy: acc(&tr),
+        val_loss: va.map(|v| v.loss as f64),
+        val_accuracy: va.as_ref().and_then(acc),
+        // Computed in f32, the precision of the measurements, so that it prints short.
+        gap: va.map(|v| {
+            if regression {
+                (v.mae - tr.mae) as f64
+            } else {
+                // (1 − val accuracy) − (1 − train accuracy)
+                (tr.accuracy - v.accuracy) as f64
+            }
+        }),
         task: cfg.task,
-        train_mae: regression.then_some(tr.mae as f64),
-        val_mae: regression.then_some(va.mae as f64),
+        train_mae: mae(&tr),
+        val_mae: va.as_ref().and_then(mae),
         seconds,
         test_accuracy: None,
+        test_mae: None,
         backend: s.backend().describe(),
         kernel_choices: s.backend().kernel_choices(),
     };

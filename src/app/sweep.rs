@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::RunConfig;
-use super::folder::{read_result, write};
+use super::folder::{Swept, read_result, write};
 use super::overrides::set_path;
 use super::report::{Summary, merge};
 use crate::error::{Error, Result};
@@ -106,8 +106,33 @@ impl SweepConfig {
 #[derive(Clone, Debug)]
 pub struct Trial {
     pub name: String,
+    /// The swept fields and their values.
     pub params: BTreeMap<String, String>,
+    /// How each swept field was drawn: `log_uniform`, `uniform` or `values`.
+    pub sampling: BTreeMap<String, String>,
     pub config: RunConfig,
+}
+
+impl Trial {
+    /// The swept fields of this trial, as its run records them.
+    pub fn swept(&self) -> Swept {
+        Swept {
+            values: self.params.clone(),
+            sampling: self.sampling.clone(),
+        }
+    }
+}
+
+/// How a field's values are drawn: `log_uniform`, `uniform` or `values`.
+fn sampling(spec: &ParamSpec) -> &'static str {
+    match spec {
+        ParamSpec::Values(_) => "values",
+        ParamSpec::Range(RangeSpec {
+            log_uniform: Some(_),
+            ..
+        }) => "log_uniform",
+        ParamSpec::Range(_) => "uniform",
+    }
 }
 
 fn show(v: &toml::Value) -> String {
@@ -197,6 +222,11 @@ pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
         }
         other => return Err(bad(format!("method = {other:?}"), "grid or random")),
     }
+    let drawn: BTreeMap<String, String> = sw
+        .params
+        .iter()
+        .map(|(k, spec)| (k.clone(), sampling(spec).to_string()))
+        .collect();
     let mut trials = vec![];
     for (i, a) in assignments.into_iter().enumerate() {
         let mut table = sw.base.clone();
@@ -215,25 +245,24 @@ pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
         trials.push(Trial {
             name,
             params,
+            sampling: drawn.clone(),
             config,
         });
     }
     Ok(trials)
 }
 
-/// Write every trial's config into `<out>/<trial>/config.toml` and return the commands
-/// that run them one by one (any scheduler can spread these over machines; then
-/// `shadeprop sweep merge` collects the folders).
+/// Write every trial's config into `<out>/<trial>/config.toml` — its swept fields first, as
+/// comment lines ([`Swept::header`]) that the `shadeprop train` command reads back into
+/// the trial's `result.json` — and return the commands that run them one by one (any
+/// scheduler can spread these over machines; then `shadeprop sweep merge` collects the
+/// folders).
 pub fn write_plan(sw: &SweepConfig, trials: &[Trial]) -> Result<Vec<String>> {
     let mut cmds = vec![];
     for t in trials {
         let dir = sw.out.join(&t.name);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let mut text = String::new();
-        for (k, v) in &t.params {
-            text += &format!("# sweep: {k} = {v}\n");
-        }
-        text += &t.config.to_toml();
+        let text = t.swept().header() + &t.config.to_toml();
         write(&dir.join("config.toml"), &text)?;
         cmds.push(format!(
             "shadeprop train --config {0}/config.toml --out {0}",
@@ -277,7 +306,7 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
                 super::run::train_with(
                     &t.config,
                     &dir,
-                    t.params.clone(),
+                    t.swept(),
                     true,
                     &super::run::TrainOptions {
                         resume: None,
@@ -287,16 +316,24 @@ pub fn run_sweep(sw: &SweepConfig, quiet: bool) -> Result<Summary> {
             }
         };
         if !quiet {
+            let (k, tr, va) = if r.task == crate::task::Task::Regression {
+                ("mae", r.train_mae, r.val_mae)
+            } else {
+                ("acc", r.train_accuracy, r.val_accuracy)
+            };
+            let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
             println!(
-                "[{}/{}] {} {}: best epoch {}, train acc {:.4}, val acc {:.4}, gap {:.4}, {:.1}s",
+                "[{}/{}] {} {}: best at Epoch {}, train {k} {}, val {k} {}, gap {}, {:.1}s",
                 i + 1,
                 trials.len(),
                 t.name,
                 super::folder::show_params(&t.params),
-                r.best_epoch.map_or("-".into(), |e| e.to_string()),
-                r.train_accuracy,
-                r.val_accuracy,
-                r.gap,
+                // Printed 1-based (k/N) as the progress lines; the table holds the 0-based epoch.
+                r.best_epoch
+                    .map_or("-".into(), |e| format!("{}/{}", e + 1, r.epochs_run)),
+                f(tr),
+                f(va),
+                f(r.gap),
                 r.seconds
             );
         }

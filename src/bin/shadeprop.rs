@@ -263,7 +263,22 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 eprintln!("warning: {e}");
             }
             let opts = app::TrainOptions { resume, overwrite };
-            let r = match app::train_with(&cfg, &out, Default::default(), quiet, &opts) {
+            // A planned sweep trial's config names its swept fields (comment lines written
+            // by `sweep --plan-only`): its result.json records them.
+            let mut swept = app::Swept::read(&config)?;
+            // An override of a swept field (--set, or a shortcut) is the value that runs.
+            for (k, v) in set.iter().filter_map(|s| s.split_once('=')) {
+                let k = k.trim();
+                if swept.values.contains_key(k) {
+                    let v = v.trim();
+                    let v = v
+                        .strip_prefix('"')
+                        .and_then(|x| x.strip_suffix('"'))
+                        .unwrap_or(v);
+                    swept.values.insert(k.to_string(), v.to_string());
+                }
+            }
+            let r = match app::train_with(&cfg, &out, swept, quiet, &opts) {
                 Err(shadeprop::Error::Interrupted { step, checkpoint }) => {
                     eprintln!(
                         "interrupted at step {step}; the state is in {}; continue with:\n  shadeprop train --config {} --out {} --resume {}",
@@ -276,16 +291,23 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 }
                 r => r?,
             };
-            let (k, tr, va) = match (r.train_mae, r.val_mae) {
-                (Some(t), Some(v)) => ("mae", t, v),
-                _ => ("acc", r.train_accuracy, r.val_accuracy),
+            let (k, tr, va) = if r.task == shadeprop::task::Task::Regression {
+                ("mae", r.train_mae, r.val_mae)
+            } else {
+                ("acc", r.train_accuracy, r.val_accuracy)
             };
+            // "-" for what the run does not have (no validation split).
+            let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
             println!(
-                "best epoch {} of {}: train loss {:.4} {k} {tr:.4}, validation loss {:.4} {k} {va:.4} (inference mode); wrote {}",
-                r.best_epoch.map_or("-".into(), |e| e.to_string()),
-                r.epochs_run,
+                "best at Epoch {}: train loss {:.4} {k} {}, validation loss {} {k} {} (inference mode); wrote {}",
+                // As the progress lines print it (k/N, k = epoch + 1); result.json holds
+                // the 0-based epoch.
+                r.best_epoch
+                    .map_or("-".into(), |e| format!("{}/{}", e + 1, r.epochs_run)),
                 r.train_loss,
-                r.val_loss,
+                f(tr),
+                f(r.val_loss),
+                f(va),
                 out.display()
             );
         }
@@ -381,16 +403,17 @@ fn run(cmd: Cmd) -> shadeprop::Result<()> {
                 match &output {
                     Some(o) => println!("{} rows predicted into {}", p.rows, o.display()),
                     None => {
-                        // Through a pipe that closes early (`| head`), stop quietly
-                        // instead of panicking on the broken pipe.
-                        use std::io::Write;
-                        let mut out = std::io::stdout().lock();
+                        // The CSV the file would hold (the csv crate quotes a class name
+                        // with a comma). Through a pipe that closes early (`| head`), stop
+                        // quietly instead of panicking on the broken pipe.
+                        let mut out = csv::Writer::from_writer(std::io::stdout().lock());
                         let rows = std::iter::once(&p.header).chain(&p.lines);
                         for l in rows {
-                            if writeln!(out, "{}", l.join(",")).is_err() {
+                            if out.write_record(l).is_err() {
                                 break;
                             }
                         }
+                        let _ = out.flush();
                     }
                 }
                 return Ok(());

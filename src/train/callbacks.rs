@@ -327,6 +327,9 @@ impl Callback for EarlyStopping {
 /// the monitored metric (to `dir/best.safetensors`; the first monitored value is always an
 /// improvement, as in Keras 3); otherwise every `every` epochs (to `dir/last.safetensors`,
 /// and with `keep_each` also `dir/epoch-NNNN.safetensors`, one file per saved epoch).
+/// As in Keras (which formats `{epoch}` in its file path with epoch + 1), `NNNN` and
+/// `every` count epochs from 1: `every(dir, 5)` saves after the 5th, 10th, … epoch, whose
+/// file is `epoch-0005.safetensors` (0-based epoch 4 in the history and the metrics files).
 /// Writes are atomic. Its state (the best value) is keyed by its configuration
 /// ([`Callback::key`]), so a `best_only` and an `every` checkpoint in one run keep their own.
 #[derive(Clone, Debug)]
@@ -449,7 +452,11 @@ impl Callback for TerminateOnNan {
     fn on_epoch_end(&mut self, s: &mut Session, log: &EpochLog, _h: &History) -> Result<Control> {
         if let Some((k, v)) = log.values.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::NonFinite {
-                what: format!("{k} at the end of epoch {}", log.epoch + 1),
+                what: format!(
+                    "{k} at the end of epoch {} (0-based; printed as Epoch {})",
+                    log.epoch,
+                    log.epoch + 1
+                ),
                 value: *v as f32,
                 step: s.step(),
             });
@@ -670,7 +677,7 @@ impl CsvLogger {
             .chain(
                 columns
                     .iter()
-                    .map(|k| log.get(k).map_or("NA".to_string(), shortest)),
+                    .map(|k| log.get(k).map_or("NA".to_string(), super::history::shortest)),
             )
             .collect()
     }
@@ -685,18 +692,6 @@ impl CsvLogger {
         }
         w.into_inner()
             .map_err(|e| Error::io(&self.path, std::io::Error::other(e.to_string())))
-    }
-}
-
-/// `v` in the shortest decimal form that reads back to it: as an f32 when it is one (the
-/// device's metrics are f32; `0.1f32` prints `0.1`, not `0.10000000149011612`), else as
-/// an f64.
-fn shortest(v: f64) -> String {
-    let f = v as f32;
-    if f as f64 == v || v.is_nan() {
-        f.to_string()
-    } else {
-        v.to_string()
     }
 }
 

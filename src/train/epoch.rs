@@ -28,6 +28,9 @@ pub struct EpochConfig {
     /// The metrics of those batches (resuming an interrupted epoch): the epoch's totals
     /// start from them, so it reports what an uninterrupted epoch would.
     pub carry: Option<Metrics>,
+    /// The run's number of epochs, shown in the progress bar as Keras does ("Epoch k/N",
+    /// k = the 0-based epoch + 1); None shows "Epoch k".
+    pub epochs: Option<u64>,
 }
 
 impl Default for EpochConfig {
@@ -40,6 +43,7 @@ impl Default for EpochConfig {
             progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             skip_batches: 0,
             carry: None,
+            epochs: None,
         }
     }
 }
@@ -152,11 +156,12 @@ pub fn train_epoch_with(
             expected: "at least one batch to train on".into(),
         });
     }
-    let pb = bar(
-        n_batches as u64,
-        cfg.progress,
-        &format!("epoch {}", epoch + 1),
-    );
+    // Printed as Keras prints it: 1-based.
+    let label = match cfg.epochs {
+        Some(n) => format!("Epoch {}/{n}", epoch + 1),
+        None => format!("Epoch {}", epoch + 1),
+    };
+    let pb = bar(n_batches as u64, cfg.progress, &label);
     let f = ds.features;
     let tw = ds.width();
     let (mut xb, mut yb) = (Vec::with_capacity(bsz * f), Vec::with_capacity(bsz * tw));
@@ -209,8 +214,7 @@ pub fn train_epoch_with(
                 merge(&mut total, m);
                 hook(Event::Interval { step, metrics: m })?;
                 pb.set_message(format!(
-                    "epoch {} loss {:.4} acc {:.4} {:.0} samples/s",
-                    epoch + 1,
+                    "{label} loss {:.4} acc {:.4} {:.0} samples/s",
                     total.loss,
                     total.accuracy,
                     total.samples as f64 / t0.elapsed().as_secs_f64()

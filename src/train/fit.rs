@@ -18,7 +18,7 @@ use super::callbacks::{Callback, Control};
 use super::checkpoint;
 use super::epoch::{EpochConfig, Event, evaluate, train_epoch_with};
 pub use super::history::{Direction, EVAL_METRICS, EpochLog, History, METRICS, metric_direction};
-use super::history::{csv_columns, csv_row, epoch_json};
+use super::history::{csv_columns, csv_record, csv_row, epoch_json, shortest};
 #[cfg(feature = "plots")]
 use super::plot;
 use crate::data::{Dataset, Scaler};
@@ -111,13 +111,14 @@ pub struct Trainer {
     pub cfg: FitConfig,
 }
 
-fn append(path: &Path, line: &str) -> Result<()> {
+/// Append `text` (whole lines, each newline-terminated) to `path`.
+fn append(path: &Path, text: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    writeln!(f, "{line}").map_err(|e| Error::io(path, e))
+    f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
 }
 
 impl Trainer {
@@ -264,16 +265,17 @@ impl Trainer {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
                 let (csv, jsonl) = (d.join("metrics.csv"), d.join("metrics.jsonl"));
-                crate::fs::write_atomic(&csv, format!("epoch,{}\n", columns.join(",")).as_bytes())?;
+                let header = std::iter::once("epoch").chain(columns.iter().map(String::as_str));
+                crate::fs::write_atomic(&csv, csv_record(header).as_bytes())?;
                 crate::fs::write_atomic(&jsonl, b"")?;
                 for e in &history.epochs {
                     append(&csv, &csv_row(e, &columns))?;
-                    append(&jsonl, &epoch_json(e).to_string())?;
+                    append(&jsonl, &format!("{}\n", epoch_json(e)))?;
                 }
                 if cfg.log_steps && history.epochs.is_empty() {
                     crate::fs::write_atomic(
                         &d.join("steps.csv"),
-                        b"step,epoch,loss,accuracy,grad_norm\n",
+                        csv_record(["step", "epoch", "loss", "accuracy", "grad_norm"]).as_bytes(),
                     )?;
                 }
                 Some((csv, jsonl, d.join("steps.csv")))
@@ -312,15 +314,16 @@ impl Trainer {
                             cb.on_batch_metrics(step, &m)?;
                         }
                         if let (Some((_, _, steps)), true) = (&logs, cfg.log_steps) {
+                            let f = |v: f32| shortest(v as f64);
                             append(
                                 steps,
-                                &format!(
-                                    "{step},{},{},{},{}",
-                                    epoch + 1,
-                                    m.loss,
-                                    m.accuracy,
-                                    m.grad_norm
-                                ),
+                                &csv_record([
+                                    step.to_string(),
+                                    epoch.to_string(),
+                                    f(m.loss),
+                                    f(m.accuracy),
+                                    f(m.grad_norm),
+                                ]),
                             )?;
                         }
                     }
@@ -330,6 +333,7 @@ impl Trainer {
             let ecfg = EpochConfig {
                 skip_batches: if epoch == start { skip_batches } else { 0 },
                 carry: carry.filter(|_| epoch == start).map(|c| c.0),
+                epochs: Some(cfg.epochs),
                 ..cfg.epoch.clone()
             };
             let st = train_epoch_with(s, train, &ecfg, seed, epoch, &mut hook)?;
@@ -414,7 +418,7 @@ impl Trainer {
             history.epochs.push(log.clone());
             if let Some((csv, jsonl, _)) = &logs {
                 append(csv, &csv_row(&log, &columns))?;
-                append(jsonl, &epoch_json(&log).to_string())?;
+                append(jsonl, &format!("{}\n", epoch_json(&log)))?;
             }
             self.curves(&history, &mut curves, false);
             if cfg.verbose {
@@ -424,9 +428,12 @@ impl Trainer {
                 } else {
                     ("accuracy", "acc")
                 };
+                // Keras' progress numbering: "Epoch k/N", k = epoch + 1 (the files keep
+                // the 0-based epoch).
                 println!(
-                    "epoch {:>3}  loss {} {short} {}  val_loss {} val_{short} {}  lr {:.4}  grad-norm {}  {:.0} samples/s  {:.1}s",
+                    "Epoch {}/{}  loss {} {short} {}  val_loss {} val_{short} {}  lr {:.4}  grad-norm {}  {:.0} samples/s  {:.1}s",
                     epoch + 1,
+                    cfg.epochs,
                     f("loss"),
                     f(acc),
                     f("val_loss"),
@@ -466,11 +473,14 @@ impl Trainer {
         Ok(history)
     }
 
-    /// Rewrite the learning curves (with a log folder): at most once a second while
-    /// training (a killed run keeps recent curves without small models paying a plot per
-    /// epoch), and always when `force`d (the end, an interrupt). A plot that fails (no
-    /// usable font, a full disk) is a warning printed once: the history, the metrics files
-    /// and the checkpoints never depend on it.
+    /// Rewrite the learning curves (with a log folder) after every epoch, so that a killed
+    /// run keeps them (each file is replaced atomically, never half-drawn), and always when
+    /// `force`d (the end, an interrupt). One exception keeps tiny models from paying more
+    /// for their plots than for their training: while drawing has taken more than a
+    /// quarter of the run's time so far (epochs of a few milliseconds), an epoch's redraw
+    /// is skipped, so the curves then trail by a few epochs until the end. A plot that
+    /// fails (no usable font, a full disk) is a warning printed once: the history, the
+    /// metrics files and the checkpoints never depend on it.
     /// Without the `plots` feature no curves are drawn.
     fn curves(&self, history: &History, state: &mut Curves, force: bool) {
         #[cfg(not(feature = "plots"))]
@@ -482,11 +492,13 @@ impl Trainer {
     #[cfg(feature = "plots")]
     fn draw_curves(&self, history: &History, state: &mut Curves, force: bool) {
         let Some(d) = &self.cfg.log_dir else { return };
-        if !force && state.last.is_some_and(|t| t.elapsed().as_secs_f64() < 1.0) {
+        if !force && state.drawing > state.started.elapsed() / 4 {
             return;
         }
-        state.last = Some(Instant::now());
-        if let Err(e) = plot::learning_curves(history, &d.join("curves.png"), &d.join("curves.svg"))
+        let t0 = Instant::now();
+        let drawn = plot::learning_curves(history, &d.join("curves.png"), &d.join("curves.svg"));
+        state.drawing += t0.elapsed();
+        if let Err(e) = drawn
             && !state.warned
         {
             eprintln!("warning: learning curves not drawn: {e}");
@@ -495,12 +507,23 @@ impl Trainer {
     }
 }
 
-/// When the curves were last drawn, and whether a failure was reported.
-#[derive(Default)]
+/// When the run started, how long drawing its curves has taken, and whether a failure was
+/// reported.
 #[cfg_attr(not(feature = "plots"), allow(dead_code))]
 struct Curves {
-    last: Option<Instant>,
+    started: Instant,
+    drawing: std::time::Duration,
     warned: bool,
+}
+
+impl Default for Curves {
+    fn default() -> Self {
+        Curves {
+            started: Instant::now(),
+            drawing: std::time::Duration::ZERO,
+            warned: false,
+        }
+    }
 }
 
 impl Trainer {

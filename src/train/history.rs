@@ -173,22 +173,100 @@ pub fn csv_columns(task: Task, outputs: usize, val: bool, task_metrics: bool) ->
     c
 }
 
+/// `v` in the shortest decimal form that reads back to it: as an `f32` when it is an `f32`
+/// widened to `f64` (every metric the device measures: `0.1f32` prints `0.1`, not
+/// `0.10000000149011612`), else as an `f64`. Non-finite values print as `NaN`, `inf` and
+/// `-inf`.
+pub fn shortest(v: f64) -> String {
+    let f = v as f32;
+    if f as f64 == v {
+        f.to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// [`shortest`] as a JSON number (the `f64` nearest to that decimal, which serde_json
+/// prints as it); null for a non-finite value, which JSON cannot hold.
+pub fn shortest_json(v: f64) -> Value {
+    shortest(v)
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .map_or(Value::Null, |x| json!(x))
+}
+
+/// One CSV record, newline-terminated, written by the csv crate (a field holding a comma,
+/// a quote or a line break is quoted).
+pub(crate) fn csv_record<I, T>(fields: I) -> String
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(vec![]);
+    // Cannot fail: one record (no length to disagree with), written into memory (no I/O).
+    w.write_record(fields)
+        .expect("a CSV record written into memory");
+    String::from_utf8(w.into_inner().expect("a CSV record in memory"))
+        .expect("CSV of UTF-8 fields is UTF-8")
+}
+
+/// An epoch's `metrics.csv` row: its 0-based epoch, then `columns` (empty where not
+/// recorded), each value in its [`shortest`] form.
 pub(super) fn csv_row(e: &EpochLog, columns: &[String]) -> String {
-    let mut row = vec![(e.epoch + 1).to_string()];
+    let mut row = vec![e.epoch.to_string()];
     row.extend(
         columns
             .iter()
-            .map(|c| e.get(c).map(|v| format!("{v}")).unwrap_or_default()),
+            .map(|c| e.get(c).map(shortest).unwrap_or_default()),
     );
-    row.join(",")
+    csv_record(row)
 }
 
+/// An epoch's `metrics.jsonl` line: its 0-based epoch and values ([`shortest_json`]).
 pub(super) fn epoch_json(e: &EpochLog) -> Value {
     let mut m: Map<String, Value> = e
         .values
         .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
+        .map(|(k, v)| (k.clone(), shortest_json(*v)))
         .collect();
-    m.insert("epoch".into(), json!(e.epoch + 1));
+    m.insert("epoch".into(), json!(e.epoch));
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_print_in_their_shortest_round_trip_form() {
+        // f32 values widened to f64: the f32's shortest form.
+        assert_eq!(shortest(0.1f32 as f64), "0.1");
+        assert_eq!(shortest(2.5e-3f32 as f64), "0.0025");
+        assert_eq!(shortest(1.0f32 as f64), "1");
+        // f64 values that are no f32: the f64's.
+        assert_eq!(shortest(0.1), "0.1");
+        assert_eq!(shortest(1.0 / 3.0), "0.3333333333333333");
+        assert_eq!(shortest(f64::NAN), "NaN");
+        assert_eq!(shortest(f64::INFINITY), "inf");
+        assert_eq!(shortest_json(0.1f32 as f64).to_string(), "0.1");
+        assert_eq!(shortest_json(f64::NAN), Value::Null);
+    }
+
+    #[test]
+    fn csv_records_quote_what_needs_it() {
+        assert_eq!(csv_record(["a", "b"]), "a,b\n");
+        assert_eq!(csv_record(["[128, 64]", "x"]), "\"[128, 64]\",x\n");
+        assert_eq!(csv_record(["say \"hi\""]), "\"say \"\"hi\"\"\"\n");
+        let e = EpochLog {
+            epoch: 2,
+            values: [("loss".to_string(), 0.1f32 as f64)].into_iter().collect(),
+        };
+        assert_eq!(
+            csv_row(&e, &["loss".to_string(), "val_loss".to_string()]),
+            "2,0.1,\n"
+        );
+    }
 }
