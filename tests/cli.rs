@@ -2397,3 +2397,66 @@ fn predict_input_of_the_wrong_kind_is_named() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A sweep never trains over nor rewrites a trial folder holding a run of other settings;
+/// sweeps past 10000 trials are refused before planning them; `sweep merge` refuses a
+/// folder given twice and a result.json with an accuracy outside [0, 1].
+#[test]
+fn sweeps_keep_other_runs_and_refuse_what_cannot_be_merged() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tmp("sweep-guard");
+    let out = d.join("sw");
+    let sweep = |lrs: &str, extra: &str| {
+        let sw = d.join("s.toml");
+        std::fs::write(
+            &sw,
+            format!(
+                "out = \"{}\"\n{extra}[base]\nbackend = \"cpu\"\n[base.data]\ndataset = \"csv\"\n[base.data.csv]\npath = \"{}\"\ntarget = \"species\"\ncategorical = [\"island\", \"sex\"]\nfeatures = [\"island\", \"bill_length_mm\", \"bill_depth_mm\", \"flipper_length_mm\", \"body_mass_g\", \"sex\"]\nmissing = \"impute\"\n[base.model]\npreset = \"mlp\"\nhidden = [8]\nbatch_norm = false\n[base.train]\nepochs = 1\n[params]\n\"optimizer.lr\" = {lrs}\n",
+                out.display(),
+                root.join("data/palmerpenguins/penguins.csv").display()
+            ),
+        )
+        .unwrap();
+        bin()
+            .args(["sweep", "--config", sw.to_str().unwrap(), "--quiet"])
+            .output()
+            .unwrap()
+    };
+    let o = sweep("[0.01, 0.02]", "");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let trial = out.join("trial-000");
+    let before = std::fs::read(trial.join("config.toml")).unwrap();
+    // Another sweep into the same folder: refused, the trial untouched.
+    let o = sweep("[0.5, 0.6]", "");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("optimizer.lr"), "{e}");
+    assert_eq!(std::fs::read(trial.join("config.toml")).unwrap(), before);
+    // Too many trials.
+    let o = sweep("[0.01]", "method = \"random\"\ntrials = 100000000\n");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("1 ..= 10000"), "{e}");
+    // merge: a folder twice, then an accuracy that cannot be.
+    let t = trial.to_str().unwrap();
+    let m = d.join("merged");
+    let o = bin()
+        .args(["sweep", "merge", "--out", m.to_str().unwrap(), t, t])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("given twice"), "{e}");
+    let rj = trial.join("result.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&rj).unwrap()).unwrap();
+    v["val_accuracy"] = serde_json::json!(7.5);
+    std::fs::write(&rj, v.to_string()).unwrap();
+    let o = bin()
+        .args(["sweep", "merge", "--out", m.to_str().unwrap(), t])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("val_accuracy = 7.5"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -150,7 +150,38 @@ pub fn read_result(dir: &Path) -> Result<RunResult> {
         path: path.clone(),
         msg: format!("not a run result: {e}"),
     })?;
-    Ok(upgrade(r))
+    let r = upgrade(r);
+    // Numbers outside their domain (an edited or foreign file) would rank trials wrongly.
+    let accuracies = [
+        ("train_accuracy", r.train_accuracy),
+        ("val_accuracy", r.val_accuracy),
+        ("test_accuracy", r.test_accuracy),
+    ];
+    let losses = [
+        ("train_loss", Some(r.train_loss)),
+        ("val_loss", r.val_loss),
+        ("train_mae", r.train_mae),
+        ("val_mae", r.val_mae),
+        ("test_mae", r.test_mae),
+    ];
+    let bad = accuracies
+        .iter()
+        .filter(|(_, v)| v.is_some_and(|v| !(0.0..=1.0).contains(&v)))
+        .map(|(k, v)| (k, v, "an accuracy in [0, 1]"))
+        .chain(
+            losses
+                .iter()
+                .filter(|(_, v)| v.is_some_and(|v| !(v >= 0.0)))
+                .map(|(k, v)| (k, v, "a loss or error >= 0 (or absent)")),
+        )
+        .next();
+    if let Some((k, v, expected)) = bad {
+        return Err(Error::Config {
+            path,
+            msg: format!("{k} = {}: expected {expected}", v.unwrap_or(f64::NAN)),
+        });
+    }
+    Ok(r)
 }
 
 /// A result read from a file of an older format, in the current one: epochs counted from

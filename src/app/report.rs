@@ -146,6 +146,18 @@ fn shown(v: Option<f64>) -> String {
 /// validation split; accuracy of a regression run) is an empty cell in `results.csv` and
 /// `-` in `results.md`.
 pub fn merge(dirs: &[PathBuf], out: &Path, baseline: f64, tol: f64) -> Result<Summary> {
+    // The same folder twice would count one trial as two.
+    let mut seen = std::collections::BTreeSet::new();
+    for d in dirs {
+        let key = std::fs::canonicalize(d).unwrap_or_else(|_| d.clone());
+        if !seen.insert(key) {
+            return Err(Error::Hyperparameter {
+                name: "sweep merge",
+                value: format!("{} (given twice)", d.display()),
+                expected: "each trial folder once",
+            });
+        }
+    }
     let mut results: Vec<(RunResult, PathBuf)> = vec![];
     for d in dirs {
         results.push((read_result(d)?, d.clone()));

@@ -65,7 +65,7 @@ impl Drop for FolderLock {
 
 /// The files a run writes in its folder; one of them present means the folder holds a run
 /// (a `config.toml` alone is a planned trial, `sweep --plan-only`, not a run).
-const RUN_FILES: [&str; 7] = [
+pub(super) const RUN_FILES: [&str; 7] = [
     "result.json",
     "metrics.csv",
     "metrics.jsonl",

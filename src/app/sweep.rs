@@ -145,6 +145,7 @@ fn show(v: &toml::Value) -> String {
 /// The trials of a sweep, each config checked (an unknown swept key is an error here,
 /// before anything runs).
 pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
+    const MAX_TRIALS: usize = 10_000;
     let bad = |value: String, expected: &'static str| Error::Hyperparameter {
         name: "sweep",
         value,
@@ -167,6 +168,12 @@ pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
                 if vals.is_empty() {
                     return Err(bad(format!("{k} = []"), "at least one value"));
                 }
+                if acc.len().saturating_mul(vals.len()) > MAX_TRIALS {
+                    return Err(bad(
+                        format!("a grid of more than {MAX_TRIALS} trials (at {k})"),
+                        "at most 10000 trials: fewer values, or method = \"random\" with trials",
+                    ));
+                }
                 acc = acc
                     .into_iter()
                     .flat_map(|a| {
@@ -181,8 +188,11 @@ pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
             assignments = acc;
         }
         "random" => {
-            if sw.trials == 0 {
-                return Err(bad("trials = 0".into(), "trials >= 1 for random search"));
+            if sw.trials == 0 || sw.trials > MAX_TRIALS {
+                return Err(bad(
+                    format!("trials = {}", sw.trials),
+                    "1 ..= 10000 trials for random search",
+                ));
             }
             let rng = Rng::new(sw.seed);
             for t in 0..sw.trials {
@@ -258,6 +268,38 @@ pub fn plan(sw: &SweepConfig) -> Result<Vec<Trial>> {
 /// scheduler can spread these over machines; then `shadeprop sweep merge` collects the
 /// folders).
 pub fn write_plan(sw: &SweepConfig, trials: &[Trial]) -> Result<Vec<String>> {
+    // A trial folder that holds a run of other settings (another sweep's, or an unrelated
+    // run) is never rewritten nor trained over: refused before anything is written.
+    for t in trials {
+        let dir = sw.out.join(&t.name);
+        let held: Vec<&str> = super::run::RUN_FILES
+            .iter()
+            .copied()
+            .filter(|f| dir.join(f).exists())
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        let stored = dir.join("config.toml");
+        let diff = if stored.is_file() {
+            RunConfig::load(&stored)?.differences(&t.config)
+        } else {
+            vec!["no config.toml".into()]
+        };
+        if !diff.is_empty() {
+            return Err(Error::Hyperparameter {
+                name: "sweep out",
+                value: format!(
+                    "{} holds a run ({}) of other settings than this sweep's {}: {}",
+                    dir.display(),
+                    held.join(", "),
+                    t.name,
+                    diff.join("; ")
+                ),
+                expected: "a sweep folder of this sweep's trials only: choose another `out`, or remove that folder",
+            });
+        }
+    }
     let mut cmds = vec![];
     for t in trials {
         let dir = sw.out.join(&t.name);

@@ -674,11 +674,10 @@ impl CsvLogger {
 
     fn row(&self, log: &EpochLog, columns: &[String]) -> Vec<String> {
         std::iter::once(log.epoch.to_string())
-            .chain(
-                columns
-                    .iter()
-                    .map(|k| log.get(k).map_or("NA".to_string(), super::history::shortest)),
-            )
+            .chain(columns.iter().map(|k| {
+                log.get(k)
+                    .map_or("NA".to_string(), super::history::shortest)
+            }))
             .collect()
     }
 
