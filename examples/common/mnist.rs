@@ -265,7 +265,7 @@ fn run(
         nesterov: false,
         weight_decay: a.weight_decay,
         // 0 or less: off; NaN stays, for the optimizer's check to name it.
-        clip_norm: (!(a.clip_norm <= 0.0)).then_some(a.clip_norm),
+        clip_norm: (a.clip_norm > 0.0 || a.clip_norm.is_nan()).then_some(a.clip_norm),
         clip_value: None,
         clip_per_tensor: false,
     };

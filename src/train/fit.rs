@@ -135,7 +135,7 @@ impl Trainer {
         val: Option<&Dataset>,
         callbacks: &mut [&mut dyn Callback],
     ) -> Result<History> {
-        self.run(s, train, val, callbacks, History::default(), 0, None)
+        self.run(s, train, val, callbacks, History::default(), (0, None))
     }
 
     /// Continue a run from a checkpoint written by this trainer (parameters, optimizer
@@ -199,7 +199,7 @@ impl Trainer {
                 f("lr"),
             )
         });
-        self.run(s, train, val, callbacks, history, meta.batch, carry)
+        self.run(s, train, val, callbacks, history, (meta.batch, carry))
     }
 
     fn run(
@@ -209,8 +209,9 @@ impl Trainer {
         val: Option<&Dataset>,
         callbacks: &mut [&mut dyn Callback],
         mut history: History,
-        skip_batches: usize,
-        carry: Option<(Metrics, f32)>,
+        // Where a resumed run starts within its epoch: batches done, and their metrics
+        // with the epoch's starting learning rate.
+        (skip_batches, carry): (usize, Option<(Metrics, f32)>),
     ) -> Result<History> {
         let cfg = &self.cfg;
         if cfg.epochs == 0 {
