@@ -552,6 +552,7 @@ fn malformed_checkpoint_contents_are_named() {
             }
         }
         m.insert("checksum".into(), format!("{h:016x}"));
+        m.insert("metadata_checksum".into(), metadata_checksum(&m));
         let views: Vec<(String, TensorView)> = ts
             .iter()
             .map(|(n, d, sh, b)| (n.clone(), TensorView::new(*d, sh.clone(), b).unwrap()))
@@ -600,6 +601,161 @@ fn malformed_checkpoint_contents_are_named() {
         }),
         "written with seed 5",
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The documented `metadata_checksum` rule, written out here from the documentation:
+/// FNV-1a 64 over every metadata key but `metadata_checksum`, keys in byte order, each as
+/// (key length u64 LE, key, value length u64 LE, value), as 16 lowercase hex digits.
+fn metadata_checksum(md: &std::collections::HashMap<String, String>) -> String {
+    let mut keys: Vec<&String> = md.keys().filter(|k| *k != "metadata_checksum").collect();
+    keys.sort();
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    };
+    for k in keys {
+        feed(&(k.len() as u64).to_le_bytes());
+        feed(k.as_bytes());
+        feed(&(md[k].len() as u64).to_le_bytes());
+        feed(md[k].as_bytes());
+    }
+    format!("{h:016x}")
+}
+
+/// `path`'s tensors unchanged, its metadata replaced by `edit` of it (the recorded
+/// checksums kept as they were: what a hand edit of the header does).
+fn with_metadata(
+    path: &std::path::Path,
+    edit: &dyn Fn(&mut std::collections::HashMap<String, String>),
+) -> Vec<u8> {
+    use safetensors::tensor::TensorView;
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut md = header.metadata().clone().unwrap();
+    edit(&mut md);
+    let views: Vec<(String, TensorView)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let v = TensorView::new(t.dtype(), t.shape().to_vec(), t.data()).unwrap();
+            (n, v)
+        })
+        .collect();
+    safetensors::tensor::serialize(views, Some(md)).unwrap()
+}
+
+// The checksum covers the metadata: the standardizer's mean or std, the step, the
+// optimizer (each edited with the recorded checksums left as they were) are refused by
+// `load`, by `read_preprocessing` (what evaluation and prediction read first) and by
+// `load_weights`; a file without `metadata_checksum` (written before it existed) loads.
+#[test]
+fn edited_checkpoint_metadata_is_refused() {
+    let dir = tmp("metadata");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut s = cpu_session(1);
+    let meta = checkpoint::Meta {
+        standardizer: Some(shadeprop::data::Scaler::Global(
+            shadeprop::data::Standardizer {
+                mean: 0.5,
+                std: 2.0,
+            },
+        )),
+        ..Default::default()
+    };
+    let good = dir.join("good.safetensors");
+    checkpoint::save(&good, &mut s, &meta, &[]).unwrap();
+    // The recorded value is the documented rule's.
+    let bytes = std::fs::read(&good).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let md = header.metadata().clone().unwrap();
+    assert_eq!(md["metadata_checksum"], metadata_checksum(&md));
+    let edited = dir.join("edited.safetensors");
+    let refused = |bytes: Vec<u8>, what: &str| {
+        std::fs::write(&edited, bytes).unwrap();
+        for e in [
+            checkpoint::load(&edited, &mut cpu_session(1)).err(),
+            checkpoint::read_preprocessing(&edited).err(),
+            checkpoint::load_weights(&edited, &mut cpu_session(1)).err(),
+        ] {
+            let e = e.unwrap_or_else(|| panic!("{what}: an edited checkpoint loads"));
+            assert!(
+                matches!(e, Error::Checkpoint { .. })
+                    && e.to_string().contains("metadata checksum"),
+                "{what}: {e}"
+            );
+        }
+    };
+    let replace = |key: &'static str, from: &'static str, to: &'static str| {
+        with_metadata(&good, &move |m| {
+            let v = m.get_mut(key).unwrap();
+            assert!(v.contains(from), "{key} = {v} lacks {from}");
+            *v = v.replace(from, to);
+        })
+    };
+    refused(replace("standardizer", "\"mean\":0.5", "\"mean\":0.6"), "mean");
+    refused(replace("standardizer", "\"std\":2.0", "\"std\":3.0"), "std");
+    refused(replace("step", "0", "7"), "step");
+    refused(replace("optimizer", "lr: 0.05", "lr: 0.5"), "optimizer");
+    // The same edit made on the file's bytes, as a text editor would (same length).
+    let text = std::fs::read(&good).unwrap();
+    let at = text
+        .windows(10)
+        .position(|w| w == b"\\\"mean\\\":0")
+        .expect("the standardizer's mean in the header");
+    let mut poked = text.clone();
+    poked[at + 9] = b'1';
+    refused(poked, "mean edited in place");
+    // A checkpoint written before metadata_checksum existed still loads.
+    std::fs::write(
+        &edited,
+        with_metadata(&good, &|m| {
+            m.remove("metadata_checksum");
+        }),
+    )
+    .unwrap();
+    let (back, _) = checkpoint::load(&edited, &mut cpu_session(1)).unwrap();
+    assert_eq!(back.standardizer, meta.standardizer);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+// A weights file carries both checksums: an edited `shadeprop` metadata (the stored
+// standardizer) or a flipped tensor byte is refused; a state_dict without them loads.
+#[test]
+fn edited_weights_files_are_refused() {
+    let dir = tmp("weights-checksum");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut s = cpu_session(1);
+    let info = serde_json::json!({
+        "preprocessing": { "standardizer": { "kind": "global", "mean": 0.5, "std": 2.0 } }
+    });
+    let w = dir.join("w.safetensors");
+    checkpoint::save_weights(&w, &mut s, &info).unwrap();
+    let edited = dir.join("edited.safetensors");
+    let load = |bytes: Vec<u8>| {
+        std::fs::write(&edited, bytes).unwrap();
+        checkpoint::load_weights(&edited, &mut cpu_session(2))
+    };
+    let e = load(with_metadata(&w, &|m| {
+        let v = m.get_mut("shadeprop").unwrap();
+        *v = v.replace("0.5", "0.6");
+    }))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("metadata checksum"), "{e}");
+    let mut flipped = std::fs::read(&w).unwrap();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x10;
+    let e = load(flipped).unwrap_err().to_string();
+    assert!(e.contains("checksum") && e.contains("corrupt"), "{e}");
+    // Without checksums (a PyTorch state_dict) the same tensors load.
+    let bare = with_metadata(&w, &|m| m.clear());
+    assert_eq!(load(bare).unwrap(), serde_json::Value::Null);
+    assert_eq!(load(std::fs::read(&w).unwrap()).unwrap(), info);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

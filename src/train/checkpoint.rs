@@ -19,9 +19,14 @@
 //! (parameter names and shapes: a checkpoint only loads into the same model), `seed`,
 //! `step`, `applied_steps` (updates not skipped for a non-finite gradient; also
 //! `callback.<callback>.applied_steps`), `epoch` (epochs completed), `optimizer`, `standardizer`, `history` and
-//! `callbacks` (JSON), and `checksum` (FNV-1a 64 of every tensor's bytes in name order, so a
-//! flipped byte is detected). Writes go to a temporary file in the same folder, are
-//! flushed, then renamed over the target: a reader never sees a half-written checkpoint.
+//! `callbacks` (JSON), `checksum` (FNV-1a 64 of every tensor's bytes in name order, so a
+//! flipped byte is detected) and `metadata_checksum` (FNV-1a 64 of every other metadata
+//! key and value, `checksum` included, in byte order of the keys: see
+//! [`metadata_checksum`]), so an edited standardizer, step or optimizer is detected too.
+//! Files written before `metadata_checksum` existed have no such key and still load; when
+//! the key is present it is verified before anything else is read. Writes go to a
+//! temporary file in the same folder, are flushed, then renamed over the target: a reader
+//! never sees a half-written checkpoint.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -156,6 +161,86 @@ fn fnv1a(h: &mut u64, bytes: &[u8]) {
     }
 }
 
+/// FNV-1a 64's offset basis, where every checksum starts.
+const FNV_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The metadata key holding [`metadata_checksum`].
+pub const METADATA_CHECKSUM: &str = "metadata_checksum";
+
+/// The checksum of a file's metadata, as 16 lowercase hex digits: FNV-1a 64 over every key
+/// but [`METADATA_CHECKSUM`] itself, keys in byte order, each entry fed as the key's length
+/// (u64 little-endian), the key's bytes, the value's length (u64 little-endian) and the
+/// value's bytes — so no two different sets of entries feed the same bytes. It covers
+/// `checksum`, the tensor bytes' checksum, and with it the whole file.
+pub fn metadata_checksum(md: &HashMap<String, String>) -> String {
+    let mut keys: Vec<&String> = md.keys().filter(|k| *k != METADATA_CHECKSUM).collect();
+    keys.sort();
+    let mut h = FNV_BASIS;
+    for k in keys {
+        let v = &md[k];
+        fnv1a(&mut h, &(k.len() as u64).to_le_bytes());
+        fnv1a(&mut h, k.as_bytes());
+        fnv1a(&mut h, &(v.len() as u64).to_le_bytes());
+        fnv1a(&mut h, v.as_bytes());
+    }
+    format!("{h:016x}")
+}
+
+/// The checksum of every tensor's bytes, tensors in name order, as 16 lowercase hex
+/// digits (the `checksum` metadata key).
+fn tensor_checksum(st: &SafeTensors<'_>, path: &Path) -> Result<String> {
+    let mut names: Vec<&str> = st.names();
+    names.sort();
+    let mut h = FNV_BASIS;
+    for n in &names {
+        let t = st
+            .tensor(n)
+            .map_err(|e| err(path, format!("tensor {n}: {e}")))?;
+        fnv1a(&mut h, t.data());
+    }
+    Ok(format!("{h:016x}"))
+}
+
+/// Verify `checksum`, the tensor bytes' checksum, when the file has one (or always with
+/// `require_tensor_checksum`); `metadata_checksum` was verified when the file was opened
+/// ([`open`]). Errors name both values.
+fn verify_checksums(
+    st: &SafeTensors<'_>,
+    md: &HashMap<String, String>,
+    path: &Path,
+    require_tensor_checksum: bool,
+) -> Result<()> {
+    let recorded = match md.get("checksum") {
+        Some(c) => c,
+        None if require_tensor_checksum => {
+            return Err(err(path, "metadata key \"checksum\" missing"));
+        }
+        None => return Ok(()),
+    };
+    let got = tensor_checksum(st, path)?;
+    if &got != recorded {
+        return Err(err(
+            path,
+            format!("checksum {got} does not match the recorded {recorded}: the file is corrupt"),
+        ));
+    }
+    Ok(())
+}
+
+/// Add `checksum` (of `all`'s tensor bytes, in name order) and `metadata_checksum` (of
+/// every other key) to `md`.
+fn seal(all: &[(String, Owned)], md: &mut HashMap<String, String>) {
+    let mut sorted: Vec<&(String, Owned)> = all.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h = FNV_BASIS;
+    for (_, t) in sorted {
+        fnv1a(&mut h, &t.bytes);
+    }
+    md.insert("checksum".into(), format!("{h:016x}"));
+    let m = metadata_checksum(md);
+    md.insert(METADATA_CHECKSUM.into(), m);
+}
+
 struct Owned {
     dtype: Dtype,
     shape: Vec<usize>,
@@ -282,10 +367,6 @@ pub fn save(
     let snap = s.snapshot()?;
     let adam = s.optimizer().is_adam();
     let all = tensors(s.graph(), s.layout(), &snap, adam, callbacks);
-    let mut checksum = 0xcbf2_9ce4_8422_2325u64;
-    for (_, t) in &all {
-        fnv1a(&mut checksum, &t.bytes);
-    }
     let mut md: HashMap<String, String> = HashMap::new();
     md.insert("format".into(), FORMAT.into());
     md.insert("version".into(), VERSION.into());
@@ -316,8 +397,30 @@ pub fn save(
     }
     md.insert("history".into(), meta.history.to_string());
     md.insert("callbacks".into(), meta.callbacks.to_string());
-    md.insert("checksum".into(), format!("{checksum:016x}"));
+    seal(&all, &mut md);
     write_tensors(path, &all, md)
+}
+
+/// The tensors and metadata of a safetensors file, its `metadata_checksum` verified when
+/// it has one ([`verify_checksums`] checks the tensor bytes later, where they are read).
+fn open<'a>(bytes: &'a [u8], path: &Path) -> Result<(SafeTensors<'a>, HashMap<String, String>)> {
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
+    let md = header.metadata().clone().unwrap_or_default();
+    if let Some(recorded) = md.get(METADATA_CHECKSUM) {
+        let got = metadata_checksum(&md);
+        if &got != recorded {
+            return Err(err(
+                path,
+                format!(
+                    "metadata checksum {got} does not match the recorded {METADATA_CHECKSUM} {recorded}: the header's metadata (standardizer, step, optimizer, history, ...) was edited or is corrupt"
+                ),
+            ));
+        }
+    }
+    Ok((st, md))
 }
 
 /// Load a checkpoint into `s` (parameters, optimizer state, running statistics, step) and
@@ -334,9 +437,7 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
 /// Errors: an unreadable file or header, a checkpoint without a model signature.
 pub fn output_units(path: &Path) -> Result<usize> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
-    let md = header.metadata().clone().unwrap_or_default();
+    let (_, md) = open(&bytes, path)?;
     md.get("model")
         .and_then(|m| m.rsplit(';').next())
         .and_then(|last| last.rsplit(':').next())
@@ -357,9 +458,7 @@ pub fn output_units(path: &Path) -> Result<usize> {
 /// Errors: an unreadable file or header, or a value that is not the JSON it should be.
 pub fn read_preprocessing(path: &Path) -> Result<(Option<Scaler>, Option<Value>)> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
-    let md = header.metadata().clone().unwrap_or_default();
+    let (_, md) = open(&bytes, path)?;
     let json = |k: &str| -> Result<Option<Value>> {
         md.get(k)
             .map(|v| serde_json::from_str(v).map_err(|e| err(path, format!("metadata {k}: {e}"))))
@@ -380,11 +479,7 @@ pub fn load_bytes(
     path: &Path,
     s: &mut Session,
 ) -> Result<(Meta, Vec<(String, Snapshot)>)> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
-    let md = header.metadata().clone().unwrap_or_default();
+    let (st, md) = open(bytes, path)?;
     let get = |k: &str| {
         md.get(k)
             .cloned()
@@ -412,24 +507,9 @@ pub fn load_bytes(
             ),
         ));
     }
+    verify_checksums(&st, &md, path, true)?;
     let mut names: Vec<&str> = st.names();
     names.sort();
-    let mut checksum = 0xcbf2_9ce4_8422_2325u64;
-    for n in &names {
-        let t = st
-            .tensor(n)
-            .map_err(|e| err(path, format!("tensor {n}: {e}")))?;
-        fnv1a(&mut checksum, t.data());
-    }
-    if format!("{checksum:016x}") != get("checksum")? {
-        return Err(err(
-            path,
-            format!(
-                "checksum {checksum:016x} does not match the recorded {}: the file is corrupt",
-                get("checksum")?
-            ),
-        ));
-    }
     let num = |k: &str| -> Result<u64> {
         get(k)?
             .parse()
@@ -665,7 +745,9 @@ fn model_tensors(g: &Graph, layout: &Layout, snap: &Snapshot) -> Vec<(String, Ow
 /// `version`, `model` (parameter names and shapes) and `shadeprop`: `info` as JSON — what
 /// the caller documents about the model (the CLI writes `architecture`, the PyTorch
 /// modules by index, and `preprocessing`: the input scaling, the class names and the
-/// fitted CSV preprocessing).
+/// fitted CSV preprocessing), then `checksum` and `metadata_checksum` as in a checkpoint
+/// (the module documentation), so that an edited byte or metadata value is refused by
+/// [`load_weights`].
 ///
 /// # Errors
 /// Reading the device, serializing, or writing the file ([`Error::Io`]).
@@ -678,6 +760,7 @@ pub fn save_weights(path: &Path, s: &mut Session, info: &Value) -> Result<()> {
     md.insert("version".into(), VERSION.into());
     md.insert("model".into(), model_signature(s.graph()));
     md.insert("shadeprop".into(), info.to_string());
+    seal(&all, &mut md);
     write_tensors(path, &all, md)
 }
 
@@ -693,14 +776,14 @@ pub fn save_weights(path: &Path, s: &mut Session, info: &Value) -> Result<()> {
 /// `num_batches_tracked` int64, whose value is not used) and nothing else may be: a
 /// mismatch is [`Error::Checkpoint`] listing every missing key, unexpected key, shape and
 /// dtype difference (as `load_state_dict(strict=True)` does), before anything is written.
-/// Non-finite values are refused naming the tensor.
+/// Non-finite values are refused naming the tensor. A file that carries `checksum` or
+/// `metadata_checksum` (those shadeprop writes) must match them; a PyTorch `state_dict`
+/// carries neither.
 pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
-    let md = header.metadata().clone().unwrap_or_default();
+    let (st, md) = open(&bytes, path)?;
+    // A PyTorch state_dict has no checksums; files shadeprop wrote have both.
+    verify_checksums(&st, &md, path, false)?;
     let full_checkpoint = md.get("format").is_some_and(|f| f == FORMAT);
     let mut snap = s.snapshot()?;
     let expected = model_tensors(s.graph(), s.layout(), &snap);
