@@ -759,6 +759,94 @@ fn edited_weights_files_are_refused() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// `bytes` (a safetensors file) with its header JSON changed by `edit` and the data bytes
+/// as they were: what a hand edit of the header does.
+fn with_header(bytes: &[u8], edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut h: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    edit(&mut h);
+    let text = serde_json::to_vec(&h).unwrap();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(&bytes[8 + n..]);
+    out
+}
+
+// A header without one tensor's entry is reported by that tensor's name (the safetensors
+// crate names the tensor after the gap, "invalid offset for tensor `4.weight`"), by
+// `load`, `load_weights` and, without a model to compare with, by the bytes no entry
+// claims; an entry whose offsets were edited is named itself.
+#[test]
+fn a_tensor_missing_from_the_header_is_named() {
+    let dir = tmp("header");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.safetensors");
+    checkpoint::save(&good, &mut cpu_session(1), &Default::default(), &[]).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let p = dir.join("edited.safetensors");
+    let errors = |b: Vec<u8>| -> Vec<String> {
+        std::fs::write(&p, b).unwrap();
+        vec![
+            checkpoint::load(&p, &mut cpu_session(1)).unwrap_err().to_string(),
+            checkpoint::load_weights(&p, &mut cpu_session(1))
+                .unwrap_err()
+                .to_string(),
+            checkpoint::read_preprocessing(&p).unwrap_err().to_string(),
+        ]
+    };
+    let offsets = |name: &str| -> (u64, u64) {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let h: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        let o = &h[name]["data_offsets"];
+        (o[0].as_u64().unwrap(), o[1].as_u64().unwrap())
+    };
+    // 4.bias ([3] f32, 12 bytes) dropped from the header.
+    let (a, b) = offsets("4.bias");
+    assert_eq!(b - a, 12);
+    let e = errors(with_header(&bytes, &|h| {
+        h.remove("4.bias");
+    }));
+    for e in &e[..2] {
+        assert!(
+            e.contains("no entry for tensor 4.bias") && !e.contains("invalid offset"),
+            "{e}"
+        );
+    }
+    assert!(
+        e[2].contains(&format!("data bytes [{a}, {b}) (12 bytes, before 4.weight) belong to no entry")),
+        "{}",
+        e[2]
+    );
+    // 0.bias's offsets moved onto 0.weight's first 96 bytes.
+    let (a, b) = offsets("0.bias");
+    let (w, _) = offsets("0.weight");
+    assert_eq!(b - a, 96);
+    let e = errors(with_header(&bytes, &|h| {
+        h["0.bias"]["data_offsets"] = serde_json::json!([w, w + 96]);
+    }));
+    for e in &e {
+        assert!(
+            e.contains(&format!(
+                "tensor 0.bias has data_offsets [{w}, {}], where the other entries leave [{a}, {b}]",
+                w + 96
+            )),
+            "{e}"
+        );
+    }
+    // An entry whose offsets do not span its shape.
+    let e = errors(with_header(&bytes, &|h| {
+        h["0.bias"]["shape"] = serde_json::json!([25]);
+    }));
+    for e in &e {
+        assert!(
+            e.contains("tensor 0.bias has data_offsets") && e.contains("take 100"),
+            "{e}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 // Metrics read asynchronously (start, keep training, finish) are exactly those a
 // synchronous read at the same point gives, and the reset is ordered after the copy: the
 // steps after the start are counted in the next read, none twice. On every backend.

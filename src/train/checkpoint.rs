@@ -403,9 +403,17 @@ pub fn save(
 
 /// The tensors and metadata of a safetensors file, its `metadata_checksum` verified when
 /// it has one ([`verify_checksums`] checks the tensor bytes later, where they are read).
-fn open<'a>(bytes: &'a [u8], path: &Path) -> Result<(SafeTensors<'a>, HashMap<String, String>)> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
+/// `expected` names the tensors the reader needs (empty when it does not know them): a
+/// header that lacks one of them is reported by that name ([`explain_layout`]).
+fn open<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+    expected: &[String],
+) -> Result<(SafeTensors<'a>, HashMap<String, String>)> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
+        let why = explain_layout(bytes, expected).unwrap_or_else(|| e.to_string());
+        err(path, format!("not a readable safetensors file: {why}"))
+    })?;
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| err(path, format!("unreadable header: {e}")))?;
     let md = header.metadata().clone().unwrap_or_default();
@@ -423,6 +431,141 @@ fn open<'a>(bytes: &'a [u8], path: &Path) -> Result<(SafeTensors<'a>, HashMap<St
     Ok((st, md))
 }
 
+/// Why the tensor entries of a safetensors header do not describe the file's data, named
+/// by the tensor at fault. The safetensors crate names the tensor that follows a gap or an
+/// overlap in the data offsets, which is not the one at fault when an entry was removed
+/// from the header (it names the next tensor) or another entry's offsets were edited. In
+/// order: tensors of `expected` missing from the header (with the data bytes no entry
+/// claims); an entry whose offsets do not span its dtype and shape; an entry whose offsets
+/// differ from where the other entries' sizes put it (in the order safetensors writes:
+/// dtype, then name), when it is the only one; otherwise the first gap or overlap between
+/// entries, or data past the last entry or missing after it. None when the header cannot
+/// be read (the caller then reports the crate's own message).
+fn explain_layout(bytes: &[u8], expected: &[String]) -> Option<String> {
+    use safetensors::tensor::TensorInfo;
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let body = bytes.get(8..8usize.checked_add(n)?)?;
+    let data_len = bytes.len() - 8 - n;
+    let header: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
+    // (name, info, bytes its dtype and shape take)
+    let mut entries: Vec<(String, TensorInfo, usize)> = vec![];
+    for (name, v) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let info: TensorInfo = serde_json::from_value(v).ok()?;
+        let bits = info
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))?
+            .checked_mul(info.dtype.bitsize())?;
+        entries.push((name, info, bits.div_ceil(8)));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    // Byte ranges of the data that no entry claims, with the entry after each.
+    let mut by_start: Vec<&(String, TensorInfo, usize)> = entries.iter().collect();
+    by_start.sort_by_key(|e| e.1.data_offsets);
+    let mut cursor = 0usize;
+    let mut gaps: Vec<(usize, usize, Option<&str>)> = vec![];
+    for (name, info, _) in &by_start {
+        let (s, e) = info.data_offsets;
+        if s > cursor {
+            gaps.push((cursor, s, Some(name.as_str())));
+        }
+        cursor = cursor.max(e);
+    }
+    if data_len > cursor {
+        gaps.push((cursor, data_len, None));
+    }
+    let unclaimed = |gaps: &[(usize, usize, Option<&str>)]| -> String {
+        gaps.iter()
+            .take(3)
+            .map(|(a, b, next)| {
+                format!(
+                    "data bytes [{a}, {b}) ({} bytes{}) belong to no entry",
+                    b - a,
+                    next.map_or(String::new(), |n| format!(", before {n}"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|x| !entries.iter().any(|e| &e.0 == *x))
+        .collect();
+    if !missing.is_empty() {
+        let list: Vec<&str> = missing.iter().take(10).map(|m| m.as_str()).collect();
+        return Some(format!(
+            "the header has no entry for tensor{} {}{}{}",
+            if missing.len() > 1 { "s" } else { "" },
+            list.join(", "),
+            if missing.len() > 10 { ", …" } else { "" },
+            if gaps.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", unclaimed(&gaps))
+            }
+        ));
+    }
+    for (name, info, size) in &entries {
+        let (s, e) = info.data_offsets;
+        if e < s || e - s != *size {
+            return Some(format!(
+                "tensor {name} has data_offsets [{s}, {e}], {} bytes, but its dtype {:?} and shape {:?} take {size}",
+                e.saturating_sub(s),
+                info.dtype,
+                info.shape
+            ));
+        }
+    }
+    // Where the writer's order (safetensors: dtype descending, then name) puts each entry,
+    // when the sizes fill the data exactly.
+    let mut canonical: Vec<&(String, TensorInfo, usize)> = entries.iter().collect();
+    canonical.sort_by(|a, b| b.1.dtype.cmp(&a.1.dtype).then(a.0.cmp(&b.0)));
+    let mut at = 0usize;
+    let mut moved = vec![];
+    for (name, info, size) in &canonical {
+        let end = at.saturating_add(*size);
+        if info.data_offsets != (at, end) {
+            moved.push((name, info.data_offsets, (at, end)));
+        }
+        at = end;
+    }
+    if at == data_len
+        && let [(name, (s, e), (cs, ce))] = moved[..]
+    {
+        return Some(format!(
+            "tensor {name} has data_offsets [{s}, {e}], where the other entries leave [{cs}, {ce}]"
+        ));
+    }
+    let mut end = 0usize;
+    let mut prev: Option<&str> = None;
+    for (name, info, _) in &by_start {
+        let (s, e) = info.data_offsets;
+        if s < end {
+            return Some(format!(
+                "tensor {name} has data_offsets [{s}, {e}], overlapping {}, which ends at {end}",
+                prev.unwrap_or("the previous entry")
+            ));
+        }
+        end = e;
+        prev = Some(name.as_str());
+    }
+    if !gaps.is_empty() {
+        return Some(format!(
+            "{}: an entry is missing from the header",
+            unclaimed(&gaps)
+        ));
+    }
+    if cursor > data_len {
+        return Some(format!(
+            "the entries reach data byte {cursor}, the data holds {data_len} bytes: the file is truncated"
+        ));
+    }
+    None
+}
+
 /// Load a checkpoint into `s` (parameters, optimizer state, running statistics, step) and
 /// return its metadata and the callbacks' snapshots. Validates format, version, model,
 /// checksum, names, shapes and dtypes, with an error naming what is wrong.
@@ -437,7 +580,7 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
 /// Errors: an unreadable file or header, a checkpoint without a model signature.
 pub fn output_units(path: &Path) -> Result<usize> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let (_, md) = open(&bytes, path)?;
+    let (_, md) = open(&bytes, path, &[])?;
     md.get("model")
         .and_then(|m| m.rsplit(';').next())
         .and_then(|last| last.rsplit(':').next())
@@ -458,7 +601,7 @@ pub fn output_units(path: &Path) -> Result<usize> {
 /// Errors: an unreadable file or header, or a value that is not the JSON it should be.
 pub fn read_preprocessing(path: &Path) -> Result<(Option<Scaler>, Option<Value>)> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let (_, md) = open(&bytes, path)?;
+    let (_, md) = open(&bytes, path, &[])?;
     let json = |k: &str| -> Result<Option<Value>> {
         md.get(k)
             .map(|v| serde_json::from_str(v).map_err(|e| err(path, format!("metadata {k}: {e}"))))
@@ -473,13 +616,39 @@ pub fn read_preprocessing(path: &Path) -> Result<(Option<Scaler>, Option<Value>)
     Ok((scaler, json("preprocessing")?))
 }
 
+/// The names of the tensors a checkpoint of `s` holds besides callback snapshots:
+/// parameters, batch-norm buffers, optimizer state and, in mixed precision, the
+/// loss-scaling state.
+fn expected_names(s: &Session) -> Vec<String> {
+    let (g, layout) = (s.graph(), s.layout());
+    let adam = s.optimizer().is_adam();
+    let n = layout.params_len;
+    let zeros = Snapshot {
+        params: vec![0.0; n],
+        velocity: vec![0.0; n],
+        second_moment: if adam { vec![0.0; n] } else { vec![] },
+        state: vec![0.0; layout.state_len],
+        step: 0,
+        applied_steps: 0,
+        loss_scale: if layout.mixed.is_some() {
+            vec![0.0; 4]
+        } else {
+            vec![]
+        },
+    };
+    tensors(g, layout, &zeros, adam, &[])
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
 /// [`load`] from bytes already read (`path` only names the source in errors).
 pub fn load_bytes(
     bytes: &[u8],
     path: &Path,
     s: &mut Session,
 ) -> Result<(Meta, Vec<(String, Snapshot)>)> {
-    let (st, md) = open(bytes, path)?;
+    let (st, md) = open(bytes, path, &expected_names(s))?;
     let get = |k: &str| {
         md.get(k)
             .cloned()
@@ -781,12 +950,13 @@ pub fn save_weights(path: &Path, s: &mut Session, info: &Value) -> Result<()> {
 /// carries neither.
 pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let (st, md) = open(&bytes, path)?;
+    let mut snap = s.snapshot()?;
+    let expected = model_tensors(s.graph(), s.layout(), &snap);
+    let names: Vec<String> = expected.iter().map(|(n, _)| n.clone()).collect();
+    let (st, md) = open(&bytes, path, &names)?;
     // A PyTorch state_dict has no checksums; files shadeprop wrote have both.
     verify_checksums(&st, &md, path, false)?;
     let full_checkpoint = md.get("format").is_some_and(|f| f == FORMAT);
-    let mut snap = s.snapshot()?;
-    let expected = model_tensors(s.graph(), s.layout(), &snap);
     let mut problems: Vec<String> = vec![];
     let names: Vec<String> = st
         .names()
