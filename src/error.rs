@@ -172,6 +172,18 @@ pub enum Error {
         value: f32,
     },
 
+    /// A tensor being loaded holds a finite value outside its domain: a negative batch-norm
+    /// running variance (the layer would divide by the square root of a negative number:
+    /// NaN), a negative Adam second moment, a negative `num_batches_tracked` or step, a
+    /// loss-scaling state that is not one. Names the tensor, the index and the value.
+    #[error("{tensor} holds {value} at index {index}; expected {expected}")]
+    ParameterDomain {
+        tensor: String,
+        index: usize,
+        value: f64,
+        expected: &'static str,
+    },
+
     /// A callback was configured inconsistently (e.g. it monitors a metric that is never
     /// recorded).
     #[error("callback {callback}: {what}")]

@@ -601,6 +601,133 @@ fn malformed_checkpoint_contents_are_named() {
         }),
         "written with seed 5",
     );
+    // Values outside their domain, named by tensor and index: a negative running variance
+    // (1/sqrt of it is NaN, which the ReLU after it would hide), a negative
+    // num_batches_tracked, a NaN running variance by its own name.
+    let set_f32 = |name: &'static str, index: usize, v: f32| {
+        move |t: &mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+              _: &mut std::collections::HashMap<String, String>| {
+            let x = t.iter_mut().find(|x| x.0 == name).unwrap();
+            x.3[4 * index..4 * index + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    };
+    expect(
+        rebuild(&set_f32("1.running_var", 5, -1e6)),
+        "1.running_var holds -1000000 at index 5; expected a running variance >= 0",
+    );
+    expect(
+        rebuild(&set_f32("1.running_var", 2, f32::NAN)),
+        "values of 1.running_var holds NaN at index 2",
+    );
+    expect(
+        rebuild(&|t, _| {
+            let x = t
+                .iter_mut()
+                .find(|x| x.0 == "1.num_batches_tracked")
+                .unwrap();
+            x.3 = (-3i64).to_le_bytes().to_vec();
+        }),
+        "1.num_batches_tracked holds -3 at index 0; expected a count >= 0",
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `bytes` (a safetensors file) with tensor `name`'s f32 value at `index` set to `v`,
+/// and no metadata: a PyTorch `state_dict` saved with `safetensors.torch.save_file`.
+fn state_dict_with(bytes: &[u8], name: &str, index: usize, v: f32) -> Vec<u8> {
+    use safetensors::tensor::TensorView;
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let mut data = t.data().to_vec();
+            if n == name {
+                data[4 * index..4 * index + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            (n, t.dtype(), t.shape().to_vec(), data)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = owned
+        .iter()
+        .map(|(n, d, sh, b)| (n.clone(), TensorView::new(*d, sh.clone(), b).unwrap()))
+        .collect();
+    safetensors::tensor::serialize(views, None).unwrap()
+}
+
+// A state_dict whose running variance is negative (-1e6) is refused by load_weights
+// naming the tensor and the channel, as is a NaN one; the session keeps its weights.
+// Adam's second moments (a mean of squares) are refused below 0 as well, and a callback's
+// snapshot in a checkpoint is checked when the checkpoint is read, not at the end of
+// training when it is put back.
+#[test]
+fn negative_running_variances_and_second_moments_are_refused() {
+    let dir = tmp("domains");
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = dir.join("w.safetensors");
+    let mut s = cpu_session(1);
+    checkpoint::save_weights(&w, &mut s, &serde_json::Value::Null).unwrap();
+    let bytes = std::fs::read(&w).unwrap();
+    let sd = dir.join("state_dict.safetensors");
+    for (v, want) in [
+        (-1e6, "1.running_var holds -1000000 at index 5; expected a running variance >= 0"),
+        (f32::NAN, "values of 1.running_var holds NaN at index 5"),
+    ] {
+        std::fs::write(&sd, state_dict_with(&bytes, "1.running_var", 5, v)).unwrap();
+        let mut t = cpu_session(2);
+        let before = t.snapshot().unwrap();
+        let e = checkpoint::load_weights(&sd, &mut t).unwrap_err();
+        assert!(
+            matches!(e, Error::Checkpoint { .. }) && e.to_string().contains(want),
+            "{e}"
+        );
+        assert_eq!(t.snapshot().unwrap(), before, "nothing written");
+    }
+    // The unedited state_dict loads.
+    std::fs::write(&sd, state_dict_with(&bytes, "1.running_var", 5, 0.0)).unwrap();
+    checkpoint::load_weights(&sd, &mut cpu_session(2)).unwrap();
+
+    let mut a = Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Adam::default(),
+        1,
+        32,
+    )
+    .unwrap();
+    let mut snap = a.snapshot().unwrap();
+    snap.second_moment[3] = -0.5;
+    let e = a.restore(&snap).unwrap_err().to_string();
+    assert!(
+        e.contains("the second moment of 0.weight holds -0.5 at index 3"),
+        "{e}"
+    );
+
+    // A callback snapshot with a negative running variance.
+    let mut snap = s.snapshot().unwrap();
+    let var = s
+        .state()
+        .unwrap()
+        .iter()
+        .position(|(n, _)| n == "1.running_mean+running_var")
+        .unwrap();
+    assert_eq!(var, 0, "the model's only state");
+    snap.state[24 + 7] = -2.0; // running_mean [24], then running_var: channel 7
+    let ck = dir.join("cb.safetensors");
+    checkpoint::save(
+        &ck,
+        &mut s,
+        &Default::default(),
+        &[("early_stopping".into(), snap)],
+    )
+    .unwrap();
+    let e = checkpoint::load(&ck, &mut cpu_session(1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("callback.early_stopping snapshot: 1.running_var holds -2 at index 7"),
+        "{e}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -568,7 +568,9 @@ fn explain_layout(bytes: &[u8], expected: &[String]) -> Option<String> {
 
 /// Load a checkpoint into `s` (parameters, optimizer state, running statistics, step) and
 /// return its metadata and the callbacks' snapshots. Validates format, version, model,
-/// checksum, names, shapes and dtypes, with an error naming what is wrong.
+/// checksums, names, shapes and dtypes, and the values (finite; running variances, second
+/// moments and counts >= 0, callback snapshots included), with an error naming what is
+/// wrong.
 pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot)>)> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
     load_bytes(&bytes, path, s)
@@ -614,6 +616,38 @@ pub fn read_preprocessing(path: &Path) -> Result<(Option<Scaler>, Option<Value>)
         }
     };
     Ok((scaler, json("preprocessing")?))
+}
+
+/// A snapshot check's error ([`Session::check_snapshot`]) as [`Error::Checkpoint`] naming
+/// the file, `context` before it; other errors as they are.
+fn in_file(path: &Path, e: Error, context: &str) -> Error {
+    match e {
+        Error::NonFiniteParameter { .. } | Error::ParameterDomain { .. } | Error::Shape { .. } => {
+            err(path, format!("{context}{e}"))
+        }
+        e => e,
+    }
+}
+
+/// The value of the I64 scalar tensor `name` (`data`, its bytes), a count: >= 0, else
+/// [`Error::Checkpoint`] naming the tensor and the value.
+fn count(path: &Path, name: &str, data: &[u8]) -> Result<u64> {
+    let v = i64::from_le_bytes(
+        data.try_into()
+            .map_err(|_| err(path, format!("tensor {name} is not one int64")))?,
+    );
+    u64::try_from(v).map_err(|_| {
+        err(
+            path,
+            Error::ParameterDomain {
+                tensor: name.into(),
+                index: 0,
+                value: v as f64,
+                expected: "a count >= 0",
+            }
+            .to_string(),
+        )
+    })
 }
 
 /// The names of the tensors a checkpoint of `s` holds besides callback snapshots:
@@ -806,6 +840,7 @@ pub fn load_bytes(
                 ),
             ));
         }
+        count(path, &nbt, t.data())?;
     }
     // Callback snapshots.
     let mut cb = vec![];
@@ -819,15 +854,21 @@ pub fn load_bytes(
         .collect();
     for name in &cb_names {
         let part = |p: &str, len: usize| read_f32(&format!("callback.{name}.{p}"), &[len]);
+        let step_name = format!("callback.{name}.step");
         let step_t = st
-            .tensor(&format!("callback.{name}.step"))
-            .map_err(|_| err(path, format!("tensor callback.{name}.step missing")))?;
-        let step = i64::from_le_bytes(
-            step_t
-                .data()
-                .try_into()
-                .map_err(|_| err(path, format!("callback.{name}.step is not one int64")))?,
-        );
+            .tensor(&step_name)
+            .map_err(|_| err(path, format!("tensor {step_name} missing")))?;
+        if step_t.dtype() != Dtype::I64 || !step_t.shape().is_empty() {
+            return Err(err(
+                path,
+                format!(
+                    "tensor {step_name} is {:?} {:?}, expected an I64 scalar",
+                    step_t.dtype(),
+                    step_t.shape()
+                ),
+            ));
+        }
+        let step = count(path, &step_name, step_t.data())?;
         cb.push((
             name.clone(),
             Snapshot {
@@ -835,7 +876,7 @@ pub fn load_bytes(
                 velocity: part("velocity", layout.params_len)?,
                 second_moment: part("second_moment", snap.second_moment.len())?,
                 state: part("state", layout.state_len)?,
-                step: step as u64,
+                step,
                 applied_steps: match md.get(&format!("callback.{name}.applied_steps")) {
                     Some(v) => v.parse().map_err(|_| {
                         err(
@@ -843,7 +884,7 @@ pub fn load_bytes(
                             format!("metadata callback.{name}.applied_steps is not a number"),
                         )
                     })?,
-                    None => step as u64,
+                    None => step,
                 },
                 loss_scale: match st.tensor(&format!("callback.{name}.loss_scale")) {
                     Ok(_) if layout.mixed.is_some() => part("loss_scale", 4)?,
@@ -864,10 +905,13 @@ pub fn load_bytes(
             format!("unexpected tensor {extra} (not part of this model)"),
         ));
     }
-    s.restore(&snap).map_err(|e| match e {
-        Error::NonFiniteParameter { .. } | Error::Shape { .. } => err(path, e.to_string()),
-        e => e,
-    })?;
+    // A callback's snapshot goes back to the device only at the end of training: checked
+    // now, as the session's own state is.
+    for (name, snap) in &cb {
+        s.check_snapshot(snap)
+            .map_err(|e| in_file(path, e, &format!("callback.{name} snapshot: ")))?;
+    }
+    s.restore(&snap).map_err(|e| in_file(path, e, ""))?;
     let json = |k: &str| -> Result<Value> {
         serde_json::from_str(&get(k)?).map_err(|e| err(path, format!("metadata {k}: {e}")))
     };
@@ -942,10 +986,11 @@ pub fn save_weights(path: &Path, s: &mut Session, info: &Value) -> Result<()> {
 /// absent).
 ///
 /// Every tensor of the model must be present with its PyTorch shape and dtype (f32;
-/// `num_batches_tracked` int64, whose value is not used) and nothing else may be: a
+/// `num_batches_tracked` int64, whose value is not used but must be >= 0) and nothing else may be: a
 /// mismatch is [`Error::Checkpoint`] listing every missing key, unexpected key, shape and
 /// dtype difference (as `load_state_dict(strict=True)` does), before anything is written.
-/// Non-finite values are refused naming the tensor. A file that carries `checksum` or
+/// Non-finite values and negative running variances are refused naming the tensor and
+/// the index ([`Session::check_snapshot`]). A file that carries `checksum` or
 /// `metadata_checksum` (those shadeprop writes) must match them; a PyTorch `state_dict`
 /// carries neither.
 pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
@@ -1020,7 +1065,7 @@ pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        crate::session::check_finite_tensor(name, "values", &f)?;
+        crate::session::check_finite_tensor(name, "values", &f).map_err(|e| in_file(path, e, ""))?;
         Ok(f)
     };
     for m in segments(s.graph(), s.layout()) {
@@ -1031,8 +1076,15 @@ pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
         let var = floats(&format!("{prefix}.running_var"))?;
         snap.state[off..off + c].copy_from_slice(&mean);
         snap.state[off + c..off + 2 * c].copy_from_slice(&var);
+        // Not used, but a negative count is no PyTorch state_dict's.
+        let nbt = format!("{prefix}.num_batches_tracked");
+        let t = st
+            .tensor(&nbt)
+            .map_err(|e| err(path, format!("tensor {nbt}: {e}")))?;
+        count(path, &nbt, t.data())?;
     }
-    s.restore_keeping_step(&snap)?;
+    s.restore_keeping_step(&snap)
+        .map_err(|e| in_file(path, e, ""))?;
     Ok(md
         .get("shadeprop")
         .and_then(|v| serde_json::from_str(v).ok())
