@@ -554,6 +554,58 @@ fn patience_0_stops_at_the_first_epoch_without_improvement() {
     std::fs::remove_dir_all(d).unwrap();
 }
 
+/// Temporary files a killed write left (`.best.safetensors.tmp-<pid>-<n>`, its process
+/// gone) are removed when a run resumes in that folder, in the run folder and in its
+/// checkpoint folder; other files stay.
+#[test]
+fn a_resumed_run_removes_the_temporary_files_a_killed_write_left() {
+    if !Path::new("/proc/self").exists() {
+        eprintln!("SKIPPED (no /proc to tell whether a process runs)");
+        return;
+    }
+    let d = tmp("stale");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, small_config(&data, "")).unwrap();
+    let out_dir = d.join("out");
+    train_ok(&cfg, &out_dir);
+    let dead = {
+        let mut c = Command::new("true").spawn().unwrap();
+        let id = c.id();
+        c.wait().unwrap();
+        id
+    };
+    let ck = out_dir.join("checkpoints");
+    let stale = [
+        ck.join(format!(".best.safetensors.tmp-{dead}-3")),
+        out_dir.join(format!(".config.toml.tmp-{dead}-0")),
+    ];
+    let other = out_dir.join("notes.tmp-1-2");
+    for f in stale.iter().chain([&other]) {
+        std::fs::write(f, b"partial").unwrap();
+    }
+    std::fs::write(&cfg, small_config(&data, "").replace("epochs = 1", "epochs = 2")).unwrap();
+    let out = bin()
+        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
+        .arg(&out_dir)
+        .arg("--resume")
+        .arg(ck.join("best.safetensors"))
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in &stale {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+    assert!(other.exists());
+    std::fs::remove_dir_all(d).unwrap();
+}
+
 #[test]
 fn the_idx_image_size_is_read_from_plain_and_gzip_headers() {
     use std::io::Write;

@@ -1581,3 +1581,59 @@ fn callbacks_receive_metrics_at_every_read() {
         }
     }
 }
+
+// A write killed between its create and its rename (`kill -9` during a checkpoint) leaves
+// `.best.safetensors.tmp-<pid>-<n>`; the next run in that folder removes such files of
+// processes that no longer run — in the checkpoint folder and the log folder — and
+// nothing else: files of running processes (this one, pid 1), other names, folders.
+#[test]
+fn stale_temporary_files_are_removed_when_training_starts() {
+    use std::path::Path;
+    if !Path::new("/proc/self").exists() {
+        eprintln!("SKIPPED (no /proc to tell whether a process runs)");
+        return;
+    }
+    let dir = tmp("stale");
+    let ck = dir.join("checkpoints");
+    std::fs::create_dir_all(&ck).unwrap();
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let id = c.id();
+        c.wait().unwrap();
+        id
+    };
+    assert!(!Path::new(&format!("/proc/{dead}")).exists());
+    let me = std::process::id();
+    let stale = [
+        ck.join(format!(".best.safetensors.tmp-{dead}-0")),
+        ck.join(format!(".last.safetensors.tmp-{dead}-17")),
+        dir.join(format!(".metrics.csv.tmp-{dead}-2")),
+    ];
+    let kept = [
+        ck.join(format!(".best.safetensors.tmp-{me}-999999")),
+        ck.join(".best.safetensors.tmp-1-0"),
+        ck.join(format!("best.safetensors.tmp-{dead}-0")),
+        ck.join(format!(".best.safetensors.tmp-{dead}-x")),
+        ck.join(format!(".tmp-{dead}-1")),
+        dir.join("notes.txt"),
+    ];
+    for f in stale.iter().chain(&kept) {
+        std::fs::write(f, b"half a checkpoint").unwrap();
+    }
+    let folder = ck.join(format!(".d.tmp-{dead}-1"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut s = cpu_session(1);
+    let mut every = ModelCheckpoint::every(&ck, 1);
+    Trainer::new(cfg(1, Some(dir.clone())))
+        .fit(&mut s, &data(3, 64), None, &mut [&mut every])
+        .unwrap();
+    for f in &stale {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+    for f in &kept {
+        assert!(f.exists(), "{} removed", f.display());
+    }
+    assert!(folder.is_dir());
+    assert!(ck.join("last.safetensors").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -85,6 +85,9 @@ pub fn train_with(
         }
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    // Files a write killed before its rename left (a crash, `kill -9`); the checkpoint
+    // folder's are removed by its callbacks.
+    crate::fs::remove_stale_temporaries(out)?;
     write(&out.join("config.toml"), &cfg.to_toml())?;
     let p = prepare(cfg)?;
     let mut s = session(cfg, &p, !quiet)?;

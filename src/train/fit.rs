@@ -246,6 +246,7 @@ impl Trainer {
         let logs = match &cfg.log_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+                crate::fs::remove_stale_temporaries(d)?;
                 let (csv, jsonl) = (d.join("metrics.csv"), d.join("metrics.jsonl"));
                 crate::fs::write_atomic(&csv, format!("epoch,{}\n", columns.join(",")).as_bytes())?;
                 crate::fs::write_atomic(&jsonl, b"")?;
@@ -263,6 +264,9 @@ impl Trainer {
             }
             None => None,
         };
+        if let Some(d) = cfg.interrupt_checkpoint.as_deref().and_then(Path::parent) {
+            crate::fs::remove_stale_temporaries(d)?;
+        }
         let start = history.epochs.len() as u64;
         let seed = cfg.seed.unwrap_or(s.seed());
         let mut metrics_note = false;
