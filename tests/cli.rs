@@ -171,6 +171,53 @@ fn config_errors_name_the_key_and_value() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+// A fixed-size array in a config takes exactly its length: `data.image_size = [8, 8, 3]`
+// is not [8, 8], nor is [4, 5, 6, 7] or [8]; the error names the key. The same for a
+// sweep's ranges (`log_uniform = [lo, hi]`, `uniform`) and for `--set`.
+#[test]
+fn fixed_size_arrays_in_configs_take_exactly_their_length() {
+    use shadeprop::app::{RunConfig, SweepConfig};
+    let origin = Path::new("run.toml");
+    for v in ["[8, 8, 3]", "[4, 5, 6, 7]", "[8]", "[]"] {
+        let e = RunConfig::from_toml(&format!("[data]\nimage_size = {v}\n"), origin)
+            .err()
+            .unwrap_or_else(|| panic!("image_size = {v} accepted"))
+            .to_string();
+        assert!(
+            e.contains("image_size") && e.contains("[height, width]"),
+            "{v}: {e}"
+        );
+    }
+    let ok = RunConfig::from_toml("[data]\nimage_size = [8, 6]\n", origin).unwrap();
+    assert_eq!(ok.data.image_size, [8, 6]);
+    let d = tmp("arrays");
+    let sweep = d.join("sweep.toml");
+    for range in ["log_uniform = [0.001, 0.1, 1.0]", "uniform = [0.5]"] {
+        std::fs::write(
+            &sweep,
+            format!("method = \"random\"\ntrials = 2\n[params]\n\"optimizer.lr\" = {{ {range} }}\n"),
+        )
+        .unwrap();
+        let e = SweepConfig::load(&sweep)
+            .err()
+            .unwrap_or_else(|| panic!("{range} accepted"))
+            .to_string();
+        assert!(
+            e.contains("optimizer.lr") && e.contains("[lo, hi]"),
+            "{range}: {e}"
+        );
+    }
+    // On the command line.
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, "").unwrap();
+    let e = shadeprop::app::load_with_overrides(&cfg, &["data.image_size=[8, 8, 3]".into()])
+        .err()
+        .expect("--set data.image_size=[8, 8, 3] accepted")
+        .to_string();
+    assert!(e.contains("image_size") && e.contains("[height, width]"), "{e}");
+    std::fs::remove_dir_all(d).unwrap();
+}
+
 #[test]
 fn random_search_plans_log_uniform_values_and_prints_one_command_per_trial() {
     let d = tmp("plan");
