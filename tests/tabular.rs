@@ -1855,3 +1855,34 @@ fn a_weight_column_becomes_the_sample_weights() {
         .to_string();
     assert!(e.contains("weight column \"w\" is also a feature"), "{e}");
 }
+
+/// Multi-label targets are probabilities, as PyTorch's `BCEWithLogitsLoss` takes them: 0 or
+/// 1, or soft targets such as 0.5, kept as they are; a value outside [0, 1] is refused and
+/// the message says what a target may be (not "0 or 1", which 0.5 is not either).
+#[test]
+fn multilabel_targets_may_be_soft_within_0_and_1() {
+    let spec = CsvSpec {
+        target: vec!["p".into(), "q".into()],
+        ..Default::default()
+    };
+    let t = parse_csv(
+        b"a,p,q\n1,0,1\n2,1,0.5\n3,0.25,1\n4,0,1.5\n",
+        Path::new("soft.csv"),
+        &spec,
+    )
+    .unwrap();
+    let pre = Preprocessor::fit(&spec, &t, Task::Multilabel, &[0, 1, 2]).unwrap();
+    let ds = pre.dataset(&t, &[0, 1, 2]).unwrap();
+    assert_eq!(ds.y, [0.0, 1.0, 1.0, 0.5, 0.25, 1.0]);
+    let e = pre.dataset(&t, &[3]).unwrap_err();
+    csv_error_in(
+        e,
+        "soft.csv",
+        5,
+        &[
+            "target column \"q\"",
+            "\"1.5\" is not in [0, 1]",
+            "0 or 1, or a soft target",
+        ],
+    );
+}

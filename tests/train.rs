@@ -1637,3 +1637,54 @@ fn stale_temporary_files_are_removed_when_training_starts() {
     assert!(ck.join("last.safetensors").exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+// Soft binary cross-entropy targets in the validation set (0.5) train, but define no
+// precision, recall, F1 or AUC: those are not recorded, and a callback monitoring one is
+// refused before training instead of never seeing its metric (best checkpoint never
+// written, early stopping never triggered).
+#[test]
+fn soft_validation_targets_record_no_f1_and_a_monitor_on_it_is_refused() {
+    use shadeprop::data::Task;
+    let g = Sequential::new(4)
+        .linear(3)
+        .loss(shadeprop::nn::Loss::BceWithLogits { pos_weight: None })
+        .build()
+        .unwrap();
+    let x = rand_vec(11, 16 * 4);
+    // (row + column) % 3 == 0: every column holds both classes.
+    let hard: Vec<f32> = (0..16 * 3)
+        .map(|i| ((i / 3 + i % 3) % 3 == 0) as u8 as f32)
+        .collect();
+    let mut soft = hard.clone();
+    soft[5] = 0.5;
+    let train = Dataset::for_task(Task::Multilabel, x.clone(), hard.clone(), 4, 3).unwrap();
+    let val = Dataset::for_task(Task::Multilabel, x, soft, 4, 3).unwrap();
+    let session = || Session::new(Box::new(Cpu::new()), g.clone(), Sgd::default(), 0, 16).unwrap();
+    let fit = FitConfig {
+        epochs: 2,
+        epoch: EpochConfig {
+            batch_size: 8,
+            ..Default::default()
+        },
+        verbose: false,
+        ..Default::default()
+    };
+    let h = Trainer::new(fit.clone())
+        .fit(&mut session(), &train, Some(&val), &mut [])
+        .unwrap();
+    let last = h.epochs.last().unwrap();
+    assert!(last.get("val_loss").is_some() && last.get("val_accuracy").is_some());
+    assert!(last.get("val_f1_score").is_none() && last.get("val_auc").is_none());
+    let mut es = EarlyStopping::new("val_f1_score").patience(0);
+    let e = Trainer::new(fit.clone())
+        .fit(&mut session(), &train, Some(&val), &mut [&mut es])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("monitor \"val_f1_score\" is not a recorded metric"), "{e}");
+    // With 0/1 targets the same monitor is recorded.
+    let val01 = Dataset::for_task(Task::Multilabel, val.x.clone(), hard, 4, 3).unwrap();
+    let h = Trainer::new(fit)
+        .fit(&mut session(), &train, Some(&val01), &mut [&mut es])
+        .unwrap();
+    assert!(h.epochs[0].get("val_f1_score").is_some());
+}

@@ -672,8 +672,9 @@ fn number(t: &Table, r: usize, c: usize, role: &str) -> Result<f32> {
     }
 }
 
-/// A regression or multi-label target cell as a number (in [0, 1] for multi-label), or
-/// [`Error::Csv`] naming its file, line, column and value.
+/// A regression or multi-label target cell as a number (in [0, 1] for multi-label: 0 or 1,
+/// or a soft target, as PyTorch's `BCEWithLogitsLoss` takes), or [`Error::Csv`] naming its
+/// file, line, column and value.
 fn target_number(task: Task, t: &Table, r: usize, c: usize) -> Result<f32> {
     let v = number(t, r, c, "target")?;
     if task == Task::Multilabel && !(0.0..=1.0).contains(&v) {
@@ -681,7 +682,7 @@ fn target_number(task: Task, t: &Table, r: usize, c: usize) -> Result<f32> {
             r,
             c,
             format!(
-                "target column {}: {} is not in [0, 1] (a multilabel target is 0 or 1 per column)",
+                "target column {}: {} is not in [0, 1] (a multilabel target is a probability per column: 0 or 1, or a soft target such as 0.5)",
                 shown(&t.columns[c]),
                 shown(&t.rows[r][c])
             ),
