@@ -104,8 +104,12 @@ pub enum Error {
 
     /// A target value or sample weight that the task cannot take: a binary target
     /// outside [0, 1], a regression target or weight that is not finite, a negative
-    /// weight. Names the row (0-based), the column of the row's targets, and `origin`.
-    #[error("{what} {value} at row {row}, column {column} of {origin}: expected {expected}")]
+    /// weight. Names the row (0-based), the column of the row's targets (not shown for a
+    /// sample weight: one per row, `column` 0), and `origin`.
+    #[error(
+        "{what} {value} at row {row}{} of {origin}: expected {expected}",
+        if *what == "sample weight" { String::new() } else { format!(", column {column}") }
+    )]
     Target {
         what: &'static str,
         value: f32,
