@@ -105,8 +105,12 @@ pub enum Error {
 
     /// A target value or sample weight that the task cannot take: a binary target
     /// outside [0, 1], a regression target or weight that is not finite, a negative
-    /// weight. Names the row (0-based), the column of the row's targets, and `origin`.
-    #[error("{what} {value} at row {row}, column {column} of {origin}: expected {expected}")]
+    /// weight. Names the row (0-based), the column of the row's targets (not shown for a
+    /// sample weight: one per row, `column` 0), and `origin`.
+    #[error(
+        "{what} {value} at row {row}{} of {origin}: expected {expected}",
+        if *what == "sample weight" { String::new() } else { format!(", column {column}") }
+    )]
     Target {
         what: &'static str,
         value: f32,
@@ -171,6 +175,18 @@ pub enum Error {
         what: &'static str,
         index: usize,
         value: f32,
+    },
+
+    /// A tensor being loaded holds a finite value outside its domain: a negative batch-norm
+    /// running variance (the layer would divide by the square root of a negative number:
+    /// NaN), a negative Adam second moment, a negative `num_batches_tracked` or step, a
+    /// loss-scaling state that is not one. Names the tensor, the index and the value.
+    #[error("{tensor} holds {value} at index {index}; expected {expected}")]
+    ParameterDomain {
+        tensor: String,
+        index: usize,
+        value: f64,
+        expected: &'static str,
     },
 
     /// A callback was configured inconsistently (e.g. it monitors a metric that is never

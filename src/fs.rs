@@ -8,6 +8,9 @@ use crate::error::{Error, Result};
 
 /// Write `bytes` to `path` through a temporary file in the same directory, synced, then
 /// renamed over `path` (atomic on POSIX file systems). Creates the directory if needed.
+/// The temporary file is `.<file name>.tmp-<pid>-<n>`: a process killed between the create
+/// and the rename leaves it behind, and [`remove_stale_temporaries`] (called where runs
+/// start) removes it once that process is gone.
 ///
 /// # Errors
 /// [`Error::Io`] naming the path that could not be created, written or renamed.
@@ -61,6 +64,74 @@ pub fn write_atomic_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// The process id and counter in the name of one of [`write_atomic`]'s temporary files,
+/// `.<name>.tmp-<pid>-<n>`; None for any other name.
+fn temporary_owner(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?;
+    let (rest, n) = rest.rsplit_once('-')?;
+    let (rest, pid) = rest.rsplit_once('-')?;
+    let name = rest.strip_suffix(".tmp")?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if name.is_empty() || !digits(n) || !digits(pid) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is running, where the system says: on Linux by `/proc/<pid>`.
+/// None where it cannot be told (no `/proc`).
+fn process_alive(pid: u32) -> Option<bool> {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return None;
+    }
+    Some(proc.join(pid.to_string()).exists())
+}
+
+/// Remove the temporary files [`write_atomic`] left in `dir` when its process was killed
+/// before the rename (`kill -9`, a power cut): regular files named
+/// `.<name>.tmp-<pid>-<n>` whose process `pid` is no longer running. Files of running
+/// processes (this one included: another thread may be writing) are kept, and so is every
+/// file where the system cannot tell whether a process runs (no `/proc`), and every other
+/// file. Sub-folders are not searched. Returns the files removed; a folder that does not
+/// exist holds none.
+///
+/// # Errors
+/// [`Error::Io`] naming the folder that cannot be listed or the file that cannot be
+/// removed.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let mut removed = vec![];
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let Some(pid) = entry.file_name().to_str().and_then(temporary_owner) else {
+            continue;
+        };
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if !is_file || pid == std::process::id() || process_alive(pid) != Some(false) {
+            continue;
+        }
+        let p = entry.path();
+        match std::fs::remove_file(&p) {
+            Ok(()) => removed.push(p),
+            // Removed meanwhile by another run cleaning the same folder.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p, e)),
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 /// The contents of a file the user named (data, a config, a checkpoint): it must be a

@@ -9,8 +9,13 @@ use serde::{Deserialize, Serialize};
 /// | task | targets per row | output units | prediction |
 /// |---|---|---|---|
 /// | `Multiclass` | 1 class index in `[0, C)` | C logits | softmax |
-/// | `Binary` | 1 value in {0, 1} | 1 logit | sigmoid |
-/// | `Multilabel` | k values in {0, 1} | k logits | sigmoid per output |
+/// | `Binary` | 1 value in [0, 1]: 0 or 1, or a soft target | 1 logit | sigmoid |
+/// | `Multilabel` | k values in [0, 1]: 0 or 1, or soft targets | k logits | sigmoid per output |
+///
+/// Binary and multi-label targets are probabilities, as PyTorch's `BCEWithLogitsLoss`
+/// takes them: usually 0 or 1, and soft targets (0.5, 0.9, ...) anywhere in [0, 1].
+/// Accuracy counts `[output > 0] = [target > 0.5]`; precision, recall, F1 and AUC need
+/// targets of exactly 0 or 1.
 /// | `Regression` | T real values | T values | identity |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -18,9 +23,11 @@ pub enum Task {
     /// One of C ≥ 2 exclusive classes (softmax cross-entropy).
     #[default]
     Multiclass,
-    /// One 0/1 target and one output (binary cross-entropy with logits).
+    /// One target in [0, 1] (0 or 1, or soft) and one output (binary cross-entropy with
+    /// logits).
     Binary,
-    /// k independent 0/1 targets, one output each (binary cross-entropy with logits).
+    /// k independent targets in [0, 1] (0 or 1, or soft), one output each (binary
+    /// cross-entropy with logits).
     Multilabel,
     /// T real-valued targets, one output each (mean squared error, MAE, Huber).
     Regression,

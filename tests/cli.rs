@@ -189,6 +189,58 @@ fn config_errors_name_the_key_and_value() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+// A fixed-size array in a config takes exactly its length: `data.image_size = [8, 8, 3]`
+// is not [8, 8], nor is [4, 5, 6, 7] or [8]; the error names the key. The same for a
+// sweep's ranges (`log_uniform = [lo, hi]`, `uniform`) and for `--set`.
+#[test]
+fn fixed_size_arrays_in_configs_take_exactly_their_length() {
+    use shadeprop::app::{RunConfig, SweepConfig};
+    let origin = Path::new("run.toml");
+    for v in ["[8, 8, 3]", "[4, 5, 6, 7]", "[8]", "[]"] {
+        let e = RunConfig::from_toml(&format!("[data]\nimage_size = {v}\n"), origin)
+            .err()
+            .unwrap_or_else(|| panic!("image_size = {v} accepted"))
+            .to_string();
+        assert!(
+            e.contains("image_size") && e.contains("[height, width]"),
+            "{v}: {e}"
+        );
+    }
+    let ok = RunConfig::from_toml("[data]\nimage_size = [8, 6]\n", origin).unwrap();
+    assert_eq!(ok.data.image_size, [8, 6]);
+    let d = tmp("arrays");
+    let sweep = d.join("sweep.toml");
+    for range in ["log_uniform = [0.001, 0.1, 1.0]", "uniform = [0.5]"] {
+        std::fs::write(
+            &sweep,
+            format!(
+                "method = \"random\"\ntrials = 2\n[params]\n\"optimizer.lr\" = {{ {range} }}\n"
+            ),
+        )
+        .unwrap();
+        let e = SweepConfig::load(&sweep)
+            .err()
+            .unwrap_or_else(|| panic!("{range} accepted"))
+            .to_string();
+        assert!(
+            e.contains("optimizer.lr") && e.contains("[lo, hi]"),
+            "{range}: {e}"
+        );
+    }
+    // On the command line.
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, "").unwrap();
+    let e = shadeprop::app::load_with_overrides(&cfg, &["data.image_size=[8, 8, 3]".into()])
+        .err()
+        .expect("--set data.image_size=[8, 8, 3] accepted")
+        .to_string();
+    assert!(
+        e.contains("image_size") && e.contains("[height, width]"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
 #[test]
 fn random_search_plans_log_uniform_values_and_prints_one_command_per_trial() {
     let d = tmp("plan");
@@ -871,6 +923,58 @@ fn epochs_count_from_0_in_files_and_from_1_when_printed() {
         })
         .collect();
     assert_eq!(epochs, [0, 1]);
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+/// Temporary files a killed write left (`.best.safetensors.tmp-<pid>-<n>`, its process
+/// gone) are removed when a run resumes in that folder, in the run folder and in its
+/// checkpoint folder; other files stay.
+#[test]
+fn a_resumed_run_removes_the_temporary_files_a_killed_write_left() {
+    if !Path::new("/proc/self").exists() {
+        eprintln!("SKIPPED (no /proc to tell whether a process runs)");
+        return;
+    }
+    let d = tmp("stale");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    std::fs::write(&cfg, small_config(&data, "")).unwrap();
+    let out_dir = d.join("out");
+    train_ok(&cfg, &out_dir);
+    let dead = {
+        let mut c = Command::new("true").spawn().unwrap();
+        let id = c.id();
+        c.wait().unwrap();
+        id
+    };
+    let ck = out_dir.join("checkpoints");
+    let stale = [
+        ck.join(format!(".best.safetensors.tmp-{dead}-3")),
+        out_dir.join(format!(".config.toml.tmp-{dead}-0")),
+    ];
+    let other = out_dir.join("notes.tmp-1-2");
+    for f in stale.iter().chain([&other]) {
+        std::fs::write(f, b"partial").unwrap();
+    }
+    // The run's own settings; the run finished, so --overwrite.
+    let out = bin()
+        .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
+        .arg(&out_dir)
+        .arg("--resume")
+        .arg(ck.join("best.safetensors"))
+        .args(["--quiet", "--overwrite"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in &stale {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+    assert!(other.exists());
     std::fs::remove_dir_all(d).unwrap();
 }
 

@@ -260,6 +260,45 @@ fn image_folder_dataset() {
     std::fs::remove_dir_all(root).unwrap();
 }
 
+// A folder of one class folder would train a classifier on a phantom second class, and an
+// empty class folder would be a class no sample teaches: both are refused, naming the
+// folder, as a CSV target with one distinct value is.
+#[cfg(feature = "image-folders")]
+#[test]
+fn an_image_folder_needs_two_classes_each_with_an_image() {
+    use shadeprop::data::folder::{FolderOptions, load_image_folder};
+    let root = std::env::temp_dir().join(format!("shadeprop-classes-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let image = |class: &str| {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        image::GrayImage::from_pixel(2, 2, image::Luma([7]))
+            .save(root.join(class).join("a.png"))
+            .unwrap();
+    };
+    let opts = FolderOptions {
+        width: 2,
+        height: 2,
+        rgb: false,
+    };
+    let refused = |want: &[&str]| {
+        let e = load_image_folder(&root, opts).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, shadeprop::Error::Image { .. }) && want.iter().all(|w| msg.contains(w)),
+            "{msg} lacks {want:?}"
+        );
+    };
+    image("cats");
+    refused(&["1 class folder (\"cats\")", "at least 2"]);
+    std::fs::create_dir_all(root.join("dogs")).unwrap();
+    std::fs::write(root.join("dogs").join("notes.txt"), "not an image").unwrap();
+    refused(&["dogs", "holds no .png/.jpg image", "one image per class"]);
+    image("dogs");
+    let (ds, classes) = load_image_folder(&root, opts).unwrap();
+    assert_eq!((classes.len(), ds.classes, ds.len()), (2, 2, 2));
+    std::fs::remove_dir_all(root).unwrap();
+}
+
 /// A dataset with one feature per row and the given labels.
 fn labelled(y: &[f32], classes: usize) -> Dataset {
     Dataset {

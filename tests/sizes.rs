@@ -103,10 +103,12 @@ fn a_huge_max_batch_is_refused_before_allocating() {
 fn a_huge_image_folder_resize_is_refused_before_decoding() {
     let root = std::env::temp_dir().join(format!("shadeprop-huge-folder-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("a")).unwrap();
-    image::GrayImage::from_pixel(4, 4, image::Luma([7u8]))
-        .save(root.join("a").join("0.png"))
-        .unwrap();
+    for class in ["a", "b"] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        image::GrayImage::from_pixel(4, 4, image::Luma([7u8]))
+            .save(root.join(class).join("0.png"))
+            .unwrap();
+    }
     for rgb in [false, true] {
         names(
             load_image_folder(

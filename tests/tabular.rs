@@ -1842,10 +1842,7 @@ fn a_weight_column_becomes_the_sample_weights() {
     let t = parse_csv(b"a,w,y\n1,0.5,0\n2,-2,1\n", Path::new("w.csv"), &spec).unwrap();
     let pre = Preprocessor::fit(&spec, &t, Task::Binary, &[0, 1]).unwrap();
     let e = pre.dataset(&t, &[0, 1]).unwrap_err();
-    assert!(
-        matches!(e, shadeprop::Error::Target { row: 3, .. }) && e.to_string().contains("w.csv"),
-        "{e}"
-    );
+    csv_error_in(e, "w.csv", 3, &["weight column \"w\"", "\"-2\""]);
     let both = CsvSpec {
         features: vec!["a".into(), "w".into()],
         ..spec
@@ -1854,4 +1851,130 @@ fn a_weight_column_becomes_the_sample_weights() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("weight column \"w\" is also a feature"), "{e}");
+}
+
+/// Multi-label targets are probabilities, as PyTorch's `BCEWithLogitsLoss` takes them: 0 or
+/// 1, or soft targets such as 0.5, kept as they are; a value outside [0, 1] is refused and
+/// the message says what a target may be (not "0 or 1", which 0.5 is not either).
+#[test]
+fn multilabel_targets_may_be_soft_within_0_and_1() {
+    let spec = CsvSpec {
+        target: vec!["p".into(), "q".into()],
+        ..Default::default()
+    };
+    let t = parse_csv(
+        b"a,p,q\n1,0,1\n2,1,0.5\n3,0.25,1\n4,0,1.5\n",
+        Path::new("soft.csv"),
+        &spec,
+    )
+    .unwrap();
+    let pre = Preprocessor::fit(&spec, &t, Task::Multilabel, &[0, 1, 2]).unwrap();
+    let ds = pre.dataset(&t, &[0, 1, 2]).unwrap();
+    assert_eq!(ds.y, [0.0, 1.0, 1.0, 0.5, 0.25, 1.0]);
+    let e = pre.dataset(&t, &[3]).unwrap_err();
+    csv_error_in(
+        e,
+        "soft.csv",
+        5,
+        &[
+            "target column \"q\"",
+            "\"1.5\" is not in [0, 1]",
+            "0 or 1, or a soft target",
+        ],
+    );
+}
+
+/// A number error names the column by its role and name, with the hint that fits it: a
+/// number beyond f32 (1e39) is said to be one in any column, the categorical hint is for
+/// feature columns only (not targets, not weights), and a bad weight is named in its own
+/// column ("w", the 5th), on its file line, not "column 0".
+#[test]
+fn number_errors_name_the_right_column_with_the_hint_that_fits() {
+    let spec = CsvSpec {
+        target: vec!["y".into()],
+        weight: Some("w".into()),
+        ..Default::default()
+    };
+    // Columns: a, b, c, y (target), w (weight): w is column 4.
+    let good = "1,2,3,0.5,1";
+    let fit_and_read = |bad_row: &str| {
+        let text = format!("a,b,c,y,w\n{good}\n{good}\n{bad_row}\n");
+        let t = parse_csv(text.as_bytes(), Path::new("n.csv"), &spec).unwrap();
+        let pre = Preprocessor::fit(&spec, &t, Task::Regression, &[0, 1]).unwrap();
+        pre.dataset(&t, &[0, 1, 2]).unwrap_err()
+    };
+    let categorical = "data.csv.categorical";
+    for (row, want, not) in [
+        (
+            "1,2,3,1e39,1",
+            &[
+                "target column \"y\"",
+                "\"1e39\"",
+                "not a finite number in f32 (beyond ±3.4e38)",
+            ][..],
+            &[categorical][..],
+        ),
+        (
+            "1,2,3,0.5,1e39",
+            &[
+                "weight column \"w\"",
+                "\"1e39\"",
+                "not a finite number in f32 (beyond ±3.4e38)",
+            ][..],
+            &[categorical][..],
+        ),
+        (
+            "1,1e39,3,0.5,1",
+            &[
+                "numeric feature column \"b\"",
+                "not a finite number in f32 (beyond ±3.4e38)",
+            ][..],
+            &[categorical][..],
+        ),
+        (
+            "1,red,3,0.5,1",
+            &["numeric feature column \"b\"", "\"red\"", categorical][..],
+            &[][..],
+        ),
+        (
+            "1,2,3,high,1",
+            &["target column \"y\"", "\"high\"", "task = \"multiclass\""][..],
+            &[categorical][..],
+        ),
+        (
+            "1,2,3,0.5,heavy",
+            &["weight column \"w\"", "\"heavy\" is not a finite number"][..],
+            &[categorical][..],
+        ),
+        (
+            "1,2,3,0.5,-2",
+            &[
+                "weight column \"w\"",
+                "\"-2\" is not a sample weight",
+                "[1e-30, 1e30]",
+            ][..],
+            &["column 0"][..],
+        ),
+        (
+            "1,2,3,0.5,NA",
+            &["weight column \"w\"", "missing value \"NA\""][..],
+            &[categorical][..],
+        ),
+    ] {
+        let e = fit_and_read(row);
+        let msg = e.to_string();
+        for n in not {
+            assert!(!msg.contains(n), "{row}: {msg} holds {n:?}");
+        }
+        csv_error_in(e, "n.csv", 4, want);
+    }
+    // Weights given as an array: one per row, so no column is named.
+    let ds =
+        shadeprop::data::Dataset::for_task(Task::Regression, vec![1.0, 2.0], vec![0.0, 1.0], 1, 1)
+            .unwrap();
+    let e = ds.with_weights(vec![1.0, -2.0]).unwrap_err().to_string();
+    assert!(
+        e.contains("sample weight -2 at row 1 of") && !e.contains("column"),
+        "{e}"
+    );
 }

@@ -552,6 +552,7 @@ fn malformed_checkpoint_contents_are_named() {
             }
         }
         m.insert("checksum".into(), format!("{h:016x}"));
+        m.insert("metadata_checksum".into(), metadata_checksum(&m));
         let views: Vec<(String, TensorView)> = ts
             .iter()
             .map(|(n, d, sh, b)| (n.clone(), TensorView::new(*d, sh.clone(), b).unwrap()))
@@ -600,6 +601,389 @@ fn malformed_checkpoint_contents_are_named() {
         }),
         "written with seed 5",
     );
+    // Values outside their domain, named by tensor and index: a negative running variance
+    // (1/sqrt of it is NaN, which the ReLU after it would hide), a negative
+    // num_batches_tracked, a NaN running variance by its own name.
+    let set_f32 = |name: &'static str, index: usize, v: f32| {
+        move |t: &mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+              _: &mut std::collections::HashMap<String, String>| {
+            let x = t.iter_mut().find(|x| x.0 == name).unwrap();
+            x.3[4 * index..4 * index + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    };
+    expect(
+        rebuild(&set_f32("1.running_var", 5, -1e6)),
+        "1.running_var holds -1000000 at index 5; expected a running variance >= 0",
+    );
+    expect(
+        rebuild(&set_f32("1.running_var", 2, f32::NAN)),
+        "values of 1.running_var holds NaN at index 2",
+    );
+    expect(
+        rebuild(&|t, _| {
+            let x = t
+                .iter_mut()
+                .find(|x| x.0 == "1.num_batches_tracked")
+                .unwrap();
+            x.3 = (-3i64).to_le_bytes().to_vec();
+        }),
+        "1.num_batches_tracked holds -3 at index 0; expected a count >= 0",
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `bytes` (a safetensors file) with tensor `name`'s f32 value at `index` set to `v`,
+/// and no metadata: a PyTorch `state_dict` saved with `safetensors.torch.save_file`.
+fn state_dict_with(bytes: &[u8], name: &str, index: usize, v: f32) -> Vec<u8> {
+    use safetensors::tensor::TensorView;
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let mut data = t.data().to_vec();
+            if n == name {
+                data[4 * index..4 * index + 4].copy_from_slice(&v.to_le_bytes());
+            }
+            (n, t.dtype(), t.shape().to_vec(), data)
+        })
+        .collect();
+    let views: Vec<(String, TensorView)> = owned
+        .iter()
+        .map(|(n, d, sh, b)| (n.clone(), TensorView::new(*d, sh.clone(), b).unwrap()))
+        .collect();
+    safetensors::tensor::serialize(views, None).unwrap()
+}
+
+// A state_dict whose running variance is negative (-1e6) is refused by load_weights
+// naming the tensor and the channel, as is a NaN one; the session keeps its weights.
+// Adam's second moments (a mean of squares) are refused below 0 as well, and a callback's
+// snapshot in a checkpoint is checked when the checkpoint is read, not at the end of
+// training when it is put back.
+#[test]
+fn negative_running_variances_and_second_moments_are_refused() {
+    let dir = tmp("domains");
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = dir.join("w.safetensors");
+    let mut s = cpu_session(1);
+    checkpoint::save_weights(&w, &mut s, &serde_json::Value::Null).unwrap();
+    let bytes = std::fs::read(&w).unwrap();
+    let sd = dir.join("state_dict.safetensors");
+    for (v, want) in [
+        (
+            -1e6,
+            "1.running_var holds -1000000 at index 5; expected a running variance >= 0",
+        ),
+        (f32::NAN, "values of 1.running_var holds NaN at index 5"),
+    ] {
+        std::fs::write(&sd, state_dict_with(&bytes, "1.running_var", 5, v)).unwrap();
+        let mut t = cpu_session(2);
+        let before = t.snapshot().unwrap();
+        let e = checkpoint::load_weights(&sd, &mut t).unwrap_err();
+        assert!(
+            matches!(e, Error::Checkpoint { .. }) && e.to_string().contains(want),
+            "{e}"
+        );
+        assert_eq!(t.snapshot().unwrap(), before, "nothing written");
+    }
+    // The unedited state_dict loads.
+    std::fs::write(&sd, state_dict_with(&bytes, "1.running_var", 5, 0.0)).unwrap();
+    checkpoint::load_weights(&sd, &mut cpu_session(2)).unwrap();
+
+    let mut a = Session::new(
+        Box::new(Cpu::new()),
+        model().build().unwrap(),
+        Adam::default(),
+        1,
+        32,
+    )
+    .unwrap();
+    let mut snap = a.snapshot().unwrap();
+    snap.second_moment[3] = -0.5;
+    let e = a.restore(&snap).unwrap_err().to_string();
+    assert!(
+        e.contains("the second moment of 0.weight holds -0.5 at index 3"),
+        "{e}"
+    );
+
+    // A callback snapshot with a negative running variance.
+    let mut snap = s.snapshot().unwrap();
+    let var = s
+        .state()
+        .unwrap()
+        .iter()
+        .position(|(n, _)| n == "1.running_mean+running_var")
+        .unwrap();
+    assert_eq!(var, 0, "the model's only state");
+    snap.state[24 + 7] = -2.0; // running_mean [24], then running_var: channel 7
+    let ck = dir.join("cb.safetensors");
+    checkpoint::save(
+        &ck,
+        &mut s,
+        &Default::default(),
+        &[("early_stopping".into(), snap)],
+    )
+    .unwrap();
+    let e = checkpoint::load(&ck, &mut cpu_session(1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("callback.early_stopping snapshot: 1.running_var holds -2 at index 7"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The documented `metadata_checksum` rule, written out here from the documentation:
+/// FNV-1a 64 over every metadata key but `metadata_checksum`, keys in byte order, each as
+/// (key length u64 LE, key, value length u64 LE, value), as 16 lowercase hex digits.
+fn metadata_checksum(md: &std::collections::HashMap<String, String>) -> String {
+    let mut keys: Vec<&String> = md.keys().filter(|k| *k != "metadata_checksum").collect();
+    keys.sort();
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    };
+    for k in keys {
+        feed(&(k.len() as u64).to_le_bytes());
+        feed(k.as_bytes());
+        feed(&(md[k].len() as u64).to_le_bytes());
+        feed(md[k].as_bytes());
+    }
+    format!("{h:016x}")
+}
+
+/// `path`'s tensors unchanged, its metadata replaced by `edit` of it (the recorded
+/// checksums kept as they were: what a hand edit of the header does).
+fn with_metadata(
+    path: &std::path::Path,
+    edit: &dyn Fn(&mut std::collections::HashMap<String, String>),
+) -> Vec<u8> {
+    use safetensors::tensor::TensorView;
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut md = header.metadata().clone().unwrap();
+    edit(&mut md);
+    let views: Vec<(String, TensorView)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let v = TensorView::new(t.dtype(), t.shape().to_vec(), t.data()).unwrap();
+            (n, v)
+        })
+        .collect();
+    safetensors::tensor::serialize(views, Some(md)).unwrap()
+}
+
+// The checksum covers the metadata: the standardizer's mean or std, the step, the
+// optimizer (each edited with the recorded checksums left as they were) are refused by
+// `load`, by `read_preprocessing` (what evaluation and prediction read first) and by
+// `load_weights`; a file without `metadata_checksum` (written before it existed) loads.
+#[test]
+fn edited_checkpoint_metadata_is_refused() {
+    let dir = tmp("metadata");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut s = cpu_session(1);
+    let meta = checkpoint::Meta {
+        standardizer: Some(shadeprop::data::Scaler::Global(
+            shadeprop::data::Standardizer {
+                mean: 0.5,
+                std: 2.0,
+            },
+        )),
+        ..Default::default()
+    };
+    let good = dir.join("good.safetensors");
+    checkpoint::save(&good, &mut s, &meta, &[]).unwrap();
+    // The recorded value is the documented rule's.
+    let bytes = std::fs::read(&good).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let md = header.metadata().clone().unwrap();
+    assert_eq!(md["metadata_checksum"], metadata_checksum(&md));
+    let edited = dir.join("edited.safetensors");
+    let refused = |bytes: Vec<u8>, what: &str| {
+        std::fs::write(&edited, bytes).unwrap();
+        for e in [
+            checkpoint::load(&edited, &mut cpu_session(1)).err(),
+            checkpoint::read_preprocessing(&edited).err(),
+            checkpoint::load_weights(&edited, &mut cpu_session(1)).err(),
+        ] {
+            let e = e.unwrap_or_else(|| panic!("{what}: an edited checkpoint loads"));
+            assert!(
+                matches!(e, Error::Checkpoint { .. })
+                    && e.to_string().contains("metadata checksum"),
+                "{what}: {e}"
+            );
+        }
+    };
+    let replace = |key: &'static str, from: &'static str, to: &'static str| {
+        with_metadata(&good, &move |m| {
+            let v = m.get_mut(key).unwrap();
+            assert!(v.contains(from), "{key} = {v} lacks {from}");
+            *v = v.replace(from, to);
+        })
+    };
+    refused(
+        replace("standardizer", "\"mean\":0.5", "\"mean\":0.6"),
+        "mean",
+    );
+    refused(replace("standardizer", "\"std\":2.0", "\"std\":3.0"), "std");
+    refused(replace("step", "0", "7"), "step");
+    refused(replace("optimizer", "lr: 0.05", "lr: 0.5"), "optimizer");
+    // The same edit made on the file's bytes, as a text editor would (same length).
+    let text = std::fs::read(&good).unwrap();
+    let at = text
+        .windows(10)
+        .position(|w| w == b"\\\"mean\\\":0")
+        .expect("the standardizer's mean in the header");
+    let mut poked = text.clone();
+    poked[at + 9] = b'1';
+    refused(poked, "mean edited in place");
+    // A checkpoint written before metadata_checksum existed still loads.
+    std::fs::write(
+        &edited,
+        with_metadata(&good, &|m| {
+            m.remove("metadata_checksum");
+        }),
+    )
+    .unwrap();
+    let (back, _) = checkpoint::load(&edited, &mut cpu_session(1)).unwrap();
+    assert_eq!(back.standardizer, meta.standardizer);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+// A weights file carries both checksums: an edited `shadeprop` metadata (the stored
+// standardizer) or a flipped tensor byte is refused; a state_dict without them loads.
+#[test]
+fn edited_weights_files_are_refused() {
+    let dir = tmp("weights-checksum");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut s = cpu_session(1);
+    let info = serde_json::json!({
+        "preprocessing": { "standardizer": { "kind": "global", "mean": 0.5, "std": 2.0 } }
+    });
+    let w = dir.join("w.safetensors");
+    checkpoint::save_weights(&w, &mut s, &info).unwrap();
+    let edited = dir.join("edited.safetensors");
+    let load = |bytes: Vec<u8>| {
+        std::fs::write(&edited, bytes).unwrap();
+        checkpoint::load_weights(&edited, &mut cpu_session(2))
+    };
+    let e = load(with_metadata(&w, &|m| {
+        let v = m.get_mut("shadeprop").unwrap();
+        *v = v.replace("0.5", "0.6");
+    }))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("metadata checksum"), "{e}");
+    let mut flipped = std::fs::read(&w).unwrap();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x10;
+    let e = load(flipped).unwrap_err().to_string();
+    assert!(e.contains("checksum") && e.contains("corrupt"), "{e}");
+    // Without checksums (a PyTorch state_dict) the same tensors load.
+    let bare = with_metadata(&w, &|m| m.clear());
+    assert_eq!(load(bare).unwrap(), serde_json::Value::Null);
+    assert_eq!(load(std::fs::read(&w).unwrap()).unwrap(), info);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `bytes` (a safetensors file) with its header JSON changed by `edit` and the data bytes
+/// as they were: what a hand edit of the header does.
+fn with_header(
+    bytes: &[u8],
+    edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>),
+) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut h: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    edit(&mut h);
+    let text = serde_json::to_vec(&h).unwrap();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(&bytes[8 + n..]);
+    out
+}
+
+// A header without one tensor's entry is reported by that tensor's name (the safetensors
+// crate names the tensor after the gap, "invalid offset for tensor `4.weight`"), by
+// `load`, `load_weights` and, without a model to compare with, by the bytes no entry
+// claims; an entry whose offsets were edited is named itself.
+#[test]
+fn a_tensor_missing_from_the_header_is_named() {
+    let dir = tmp("header");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.safetensors");
+    checkpoint::save(&good, &mut cpu_session(1), &Default::default(), &[]).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    let p = dir.join("edited.safetensors");
+    let errors = |b: Vec<u8>| -> Vec<String> {
+        std::fs::write(&p, b).unwrap();
+        vec![
+            checkpoint::load(&p, &mut cpu_session(1))
+                .unwrap_err()
+                .to_string(),
+            checkpoint::load_weights(&p, &mut cpu_session(1))
+                .unwrap_err()
+                .to_string(),
+            checkpoint::read_preprocessing(&p).unwrap_err().to_string(),
+        ]
+    };
+    let offsets = |name: &str| -> (u64, u64) {
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let h: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        let o = &h[name]["data_offsets"];
+        (o[0].as_u64().unwrap(), o[1].as_u64().unwrap())
+    };
+    // 4.bias ([3] f32, 12 bytes) dropped from the header.
+    let (a, b) = offsets("4.bias");
+    assert_eq!(b - a, 12);
+    let e = errors(with_header(&bytes, &|h| {
+        h.remove("4.bias");
+    }));
+    for e in &e[..2] {
+        assert!(
+            e.contains("no entry for tensor 4.bias") && !e.contains("invalid offset"),
+            "{e}"
+        );
+    }
+    assert!(
+        e[2].contains(&format!(
+            "data bytes [{a}, {b}) (12 bytes, before 4.weight) belong to no entry"
+        )),
+        "{}",
+        e[2]
+    );
+    // 0.bias's offsets moved onto 0.weight's first 96 bytes.
+    let (a, b) = offsets("0.bias");
+    let (w, _) = offsets("0.weight");
+    assert_eq!(b - a, 96);
+    let e = errors(with_header(&bytes, &|h| {
+        h["0.bias"]["data_offsets"] = serde_json::json!([w, w + 96]);
+    }));
+    for e in &e {
+        assert!(
+            e.contains(&format!(
+                "tensor 0.bias has data_offsets [{w}, {}], where the other entries leave [{a}, {b}]",
+                w + 96
+            )),
+            "{e}"
+        );
+    }
+    // An entry whose offsets do not span its shape.
+    let e = errors(with_header(&bytes, &|h| {
+        h["0.bias"]["shape"] = serde_json::json!([25]);
+    }));
+    for e in &e {
+        assert!(
+            e.contains("tensor 0.bias has data_offsets") && e.contains("take 100"),
+            "{e}"
+        );
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -1326,4 +1710,114 @@ fn callbacks_receive_metrics_at_every_read() {
             assert_eq!(seen.0[3].1.samples, 4, "the short last batch: 100 − 3·32");
         }
     }
+}
+
+// A write killed between its create and its rename (`kill -9` during a checkpoint) leaves
+// `.best.safetensors.tmp-<pid>-<n>`; the next run in that folder removes such files of
+// processes that no longer run — in the checkpoint folder and the log folder — and
+// nothing else: files of running processes (this one, pid 1), other names, folders.
+#[test]
+fn stale_temporary_files_are_removed_when_training_starts() {
+    use std::path::Path;
+    if !Path::new("/proc/self").exists() {
+        eprintln!("SKIPPED (no /proc to tell whether a process runs)");
+        return;
+    }
+    let dir = tmp("stale");
+    let ck = dir.join("checkpoints");
+    std::fs::create_dir_all(&ck).unwrap();
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let id = c.id();
+        c.wait().unwrap();
+        id
+    };
+    assert!(!Path::new(&format!("/proc/{dead}")).exists());
+    let me = std::process::id();
+    let stale = [
+        ck.join(format!(".best.safetensors.tmp-{dead}-0")),
+        ck.join(format!(".last.safetensors.tmp-{dead}-17")),
+        dir.join(format!(".metrics.csv.tmp-{dead}-2")),
+    ];
+    let kept = [
+        ck.join(format!(".best.safetensors.tmp-{me}-999999")),
+        ck.join(".best.safetensors.tmp-1-0"),
+        ck.join(format!("best.safetensors.tmp-{dead}-0")),
+        ck.join(format!(".best.safetensors.tmp-{dead}-x")),
+        ck.join(format!(".tmp-{dead}-1")),
+        dir.join("notes.txt"),
+    ];
+    for f in stale.iter().chain(&kept) {
+        std::fs::write(f, b"half a checkpoint").unwrap();
+    }
+    let folder = ck.join(format!(".d.tmp-{dead}-1"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut s = cpu_session(1);
+    let mut every = ModelCheckpoint::every(&ck, 1);
+    Trainer::new(cfg(1, Some(dir.clone())))
+        .fit(&mut s, &data(3, 64), None, &mut [&mut every])
+        .unwrap();
+    for f in &stale {
+        assert!(!f.exists(), "{} left behind", f.display());
+    }
+    for f in &kept {
+        assert!(f.exists(), "{} removed", f.display());
+    }
+    assert!(folder.is_dir());
+    assert!(ck.join("last.safetensors").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+// Soft binary cross-entropy targets in the validation set (0.5) train, but define no
+// precision, recall, F1 or AUC: those are not recorded, and a callback monitoring one is
+// refused before training instead of never seeing its metric (best checkpoint never
+// written, early stopping never triggered).
+#[test]
+fn soft_validation_targets_record_no_f1_and_a_monitor_on_it_is_refused() {
+    use shadeprop::data::Task;
+    let g = Sequential::new(4)
+        .linear(3)
+        .loss(shadeprop::nn::Loss::BceWithLogits { pos_weight: None })
+        .build()
+        .unwrap();
+    let x = rand_vec(11, 16 * 4);
+    // (row + column) % 3 == 0: every column holds both classes.
+    let hard: Vec<f32> = (0..16 * 3)
+        .map(|i| ((i / 3 + i % 3) % 3 == 0) as u8 as f32)
+        .collect();
+    let mut soft = hard.clone();
+    soft[5] = 0.5;
+    let train = Dataset::for_task(Task::Multilabel, x.clone(), hard.clone(), 4, 3).unwrap();
+    let val = Dataset::for_task(Task::Multilabel, x, soft, 4, 3).unwrap();
+    let session = || Session::new(Box::new(Cpu::new()), g.clone(), Sgd::default(), 0, 16).unwrap();
+    let fit = FitConfig {
+        epochs: 2,
+        epoch: EpochConfig {
+            batch_size: 8,
+            ..Default::default()
+        },
+        verbose: false,
+        ..Default::default()
+    };
+    let h = Trainer::new(fit.clone())
+        .fit(&mut session(), &train, Some(&val), &mut [])
+        .unwrap();
+    let last = h.epochs.last().unwrap();
+    assert!(last.get("val_loss").is_some() && last.get("val_accuracy").is_some());
+    assert!(last.get("val_f1_score").is_none() && last.get("val_auc").is_none());
+    let mut es = EarlyStopping::new("val_f1_score").patience(0);
+    let e = Trainer::new(fit.clone())
+        .fit(&mut session(), &train, Some(&val), &mut [&mut es])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("monitor \"val_f1_score\" is not a recorded metric"),
+        "{e}"
+    );
+    // With 0/1 targets the same monitor is recorded.
+    let val01 = Dataset::for_task(Task::Multilabel, val.x.clone(), hard, 4, 3).unwrap();
+    let h = Trainer::new(fit)
+        .fit(&mut session(), &train, Some(&val01), &mut [&mut es])
+        .unwrap();
+    assert!(h.epochs[0].get("val_f1_score").is_some());
 }

@@ -19,7 +19,7 @@
 //! train_limit = 0              # use only the first N training images (0 = all)
 //! val_fraction = 0.1           # seeded validation split of the training file (csv: of all rows)
 //! test_fraction = 0.2          # csv only: seeded test split (images have their own test set)
-//! image_size = [28, 28]        # folder only: resized to (height, width)
+//! image_size = [28, 28]        # folder only: resized to [height, width] (exactly 2 values)
 //! channels = 1                 # folder only: 1 (grayscale) or 3 (RGB)
 //!
 //! [data.csv]                   # csv only (data::tabular::CsvSpec)
@@ -118,6 +118,27 @@ pub(super) fn bad(name: &'static str, value: impl ToString, expected: &'static s
     }
 }
 
+/// A fixed-size array read from a TOML array of exactly `N` values: serde reads `[T; N]`
+/// from the first `N` values of a longer array and drops the rest, so `[8, 8, 3]` would
+/// silently be `[8, 8]`. The error names what was expected (`expected`: the key and its
+/// form) and the length given.
+pub(crate) fn exactly<'de, D, T, const N: usize>(
+    d: D,
+    expected: &'static str,
+) -> std::result::Result<[T; N], D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let v = Vec::<T>::deserialize(d)?;
+    let n = v.len();
+    <[T; N]>::try_from(v).map_err(|_| serde::de::Error::invalid_length(n, &expected))
+}
+
+fn image_size<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<[usize; 2], D::Error> {
+    exactly(d, "data.image_size = [height, width]: exactly 2 sizes")
+}
+
 /// A whole run.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -162,6 +183,8 @@ pub struct DataConfig {
     pub val_fraction: f32,
     /// csv only: the seeded share of rows held out as the test set.
     pub test_fraction: f32,
+    /// (height, width): exactly 2 values.
+    #[serde(deserialize_with = "image_size")]
     pub image_size: [usize; 2],
     pub channels: usize,
     /// csv only: the file and how its columns are used.

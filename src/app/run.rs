@@ -152,6 +152,9 @@ pub fn train_with(
     // One run at a time in a folder: a lock the system releases when the process ends,
     // however it ends.
     let lock = FolderLock::take(out)?;
+    // Files a write killed before its rename left (a crash, `kill -9`); the checkpoint
+    // folder's are removed by its callbacks.
+    crate::fs::remove_stale_temporaries(out)?;
     // Everything that can fail for the config, the data or the checkpoint, before the
     // folder changes: a run that cannot start leaves the folder as it was.
     let early = (|| -> Result<_> {

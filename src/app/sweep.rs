@@ -13,9 +13,9 @@ use super::report::{Summary, merge};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-/// How a swept field takes its values.
+/// How a swept field takes its values: a TOML array (the values) or a table (the range).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(untagged, try_from = "toml::Value")]
 pub enum ParamSpec {
     /// Explicit values (grid search; random search picks among them).
     Values(Vec<toml::Value>),
@@ -23,13 +23,45 @@ pub enum ParamSpec {
     Range(RangeSpec),
 }
 
+/// Read as the form it has: an untagged enum would hide why a range is refused (a range of
+/// three bounds, an unknown key) behind "did not match any variant".
+impl TryFrom<toml::Value> for ParamSpec {
+    type Error = String;
+    fn try_from(v: toml::Value) -> std::result::Result<Self, String> {
+        match v {
+            toml::Value::Array(values) => Ok(ParamSpec::Values(values)),
+            toml::Value::Table(t) => RangeSpec::deserialize(t)
+                .map(ParamSpec::Range)
+                .map_err(|e| e.message().to_string()),
+            other => Err(format!(
+                "a swept field takes a list of values or a range {{ log_uniform = [lo, hi] }} / {{ uniform = [lo, hi] }}, not {}",
+                other.type_str()
+            )),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RangeSpec {
-    /// Log-uniform in [lo, hi] (learning rates, lambdas).
+    /// Log-uniform in [lo, hi] (learning rates, lambdas): exactly 2 bounds.
+    #[serde(default, deserialize_with = "log_uniform")]
     pub log_uniform: Option<[f64; 2]>,
-    /// Uniform in [lo, hi].
+    /// Uniform in [lo, hi]: exactly 2 bounds.
+    #[serde(default, deserialize_with = "uniform")]
     pub uniform: Option<[f64; 2]>,
+}
+
+fn log_uniform<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<[f64; 2]>, D::Error> {
+    super::config::exactly(d, "log_uniform = [lo, hi]: exactly 2 bounds").map(Some)
+}
+
+fn uniform<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<[f64; 2]>, D::Error> {
+    super::config::exactly(d, "uniform = [lo, hi]: exactly 2 bounds").map(Some)
 }
 
 /// A sweep file: a base run config, the method, and the fields to vary.

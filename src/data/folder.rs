@@ -18,6 +18,11 @@ pub struct FolderOptions {
 }
 
 /// Load `root/<class>/<image>` files. Returns the dataset and the class names (index = label).
+///
+/// Errors ([`Error::Image`] naming the folder): no class sub-folders, a single one (a
+/// classifier needs at least 2 classes, as a CSV target needs 2 distinct values), a class
+/// folder without a .png/.jpg image (a class no sample could teach); an undecodable image
+/// (named); [`Error::TooLarge`] for a size past the host's memory.
 pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, Vec<String>)> {
     if opts.width == 0 || opts.height == 0 {
         return Err(Error::Hyperparameter {
@@ -50,7 +55,25 @@ pub fn load_image_folder(root: &Path, opts: FolderOptions) -> Result<(Dataset, V
             .filter(|p| is_image(p))
             .collect();
         files.sort();
+        if files.is_empty() {
+            return Err(Error::Image {
+                path: dir,
+                what: format!(
+                    "class folder {} holds no .png/.jpg image; expected at least one image per class (add images or remove the folder)",
+                    crate::error::shown(class)
+                ),
+            });
+        }
         per_class.push(files);
+    }
+    if classes.len() < 2 {
+        return Err(Error::Image {
+            path: root.to_path_buf(),
+            what: format!(
+                "holds 1 class folder ({}); expected at least 2, one sub-folder per class",
+                crate::error::shown(&classes[0])
+            ),
+        });
     }
     let n_files: usize = per_class.iter().map(Vec::len).sum();
     check_size(opts, n_files)?;

@@ -20,7 +20,8 @@ use crate::error::{Error, Result};
 use crate::rng::{Rng, stream};
 
 /// Samples as rows of `features` f32 values with their targets: class indices
-/// (multiclass), 0/1 values (binary, multi-label) or real values (regression), and
+/// (multiclass), values in [0, 1] (binary, multi-label: 0 or 1, or soft targets) or real
+/// values (regression), and
 /// optional per-sample weights.
 ///
 /// Build one with [`Dataset::new`] (multiclass) or [`Dataset::for_task`], which check the

@@ -667,45 +667,119 @@ pub struct Preprocessor {
     pub weight: Option<String>,
 }
 
-/// A cell as a finite f32, or [`Error::Csv`] naming its file, line, column and value,
-/// with a hint when the cell looks like a category or like several cells run together.
-fn number(t: &Table, r: usize, c: usize, role: &str) -> Result<f32> {
-    let cell = &t.rows[r][c];
-    match cell.parse::<f32>() {
-        Ok(v) if v.is_finite() => Ok(v),
-        _ => {
-            let hint = if cell.split_whitespace().count() > 1 || cell.contains([';', '\t', '|']) {
-                " (several values in one cell: is data.csv.delimiter right?)"
-            } else if cell.chars().any(char::is_alphabetic)
-                && !cell.to_ascii_lowercase().contains("inf")
-            {
-                " (text: list the column in data.csv.categorical to one-hot encode it)"
-            } else {
-                ""
-            };
-            Err(t.cell_err(
-                r,
-                c,
-                format!(
-                    "{role} column {}: {} is not a finite number{hint}",
-                    shown(&t.columns[c]),
-                    shown(cell)
-                ),
-            ))
+/// What a numeric cell is read for: it decides the words of an error and which hint fits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Role {
+    /// A numeric feature (text there may be a category: data.csv.categorical).
+    Feature,
+    /// A regression or multi-label target.
+    Target,
+    /// The sample-weight column.
+    Weight,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Feature => "numeric feature",
+            Role::Target => "target",
+            Role::Weight => "weight",
         }
     }
 }
 
-/// A regression or multi-label target cell as a number (in [0, 1] for multi-label), or
-/// [`Error::Csv`] naming its file, line, column and value.
+/// A cell as a finite f32, or [`Error::Csv`] naming its file, line, column (by its role
+/// and name) and value: a number beyond f32's range (±3.4e38, such as 1e39) is said to be
+/// one; text gets the hint that fits its role — several cells run together (any role),
+/// a category to list in data.csv.categorical (features only), class names for a
+/// classification task (targets only).
+fn number(t: &Table, r: usize, c: usize, role: Role) -> Result<f32> {
+    let cell = &t.rows[r][c];
+    let v = cell.parse::<f32>();
+    if let Ok(v) = v
+        && v.is_finite()
+    {
+        return Ok(v);
+    }
+    let wide = cell.parse::<f64>().ok().filter(|w| w.is_finite());
+    let what = if wide.is_some() {
+        "is not a finite number in f32 (beyond ±3.4e38)"
+    } else {
+        "is not a finite number"
+    };
+    let text = v.is_err() && wide.is_none();
+    let hint = if !text {
+        ""
+    } else if cell.split_whitespace().count() > 1 || cell.contains([';', '\t', '|']) {
+        " (several values in one cell: is data.csv.delimiter right?)"
+    } else if !cell.chars().any(char::is_alphabetic) {
+        ""
+    } else {
+        match role {
+            Role::Feature => {
+                " (text: list the column in data.csv.categorical to one-hot encode it)"
+            }
+            Role::Target => {
+                " (text: class names are the targets of task = \"multiclass\" or \"binary\")"
+            }
+            Role::Weight => "",
+        }
+    };
+    Err(t.cell_err(
+        r,
+        c,
+        format!(
+            "{} column {}: {} {what}{hint}",
+            role.name(),
+            shown(&t.columns[c]),
+            shown(cell)
+        ),
+    ))
+}
+
+/// A sample-weight cell (data.csv.weight): a number that is 0 or within
+/// [`crate::data::WEIGHT_RANGE`], or [`Error::Csv`] naming the file, line, the weight
+/// column and the value.
+fn weight(t: &Table, r: usize, c: usize) -> Result<f32> {
+    let cell = &t.rows[r][c];
+    if is_missing(cell) {
+        return Err(t.cell_err(
+            r,
+            c,
+            format!(
+                "weight column {}: missing value {}; expected a weight on every row",
+                shown(&t.columns[c]),
+                shown(cell)
+            ),
+        ));
+    }
+    let v = number(t, r, c, Role::Weight)?;
+    let (lo, hi) = crate::data::WEIGHT_RANGE;
+    if v == 0.0 || (lo..=hi).contains(&v) {
+        return Ok(v);
+    }
+    Err(t.cell_err(
+        r,
+        c,
+        format!(
+            "weight column {}: {} is not a sample weight; expected 0, or a finite weight in [1e-30, 1e30]",
+            shown(&t.columns[c]),
+            shown(cell)
+        ),
+    ))
+}
+
+/// A regression or multi-label target cell as a number (in [0, 1] for multi-label: 0 or 1,
+/// or a soft target, as PyTorch's `BCEWithLogitsLoss` takes), or [`Error::Csv`] naming its
+/// file, line, column and value.
 fn target_number(task: Task, t: &Table, r: usize, c: usize) -> Result<f32> {
-    let v = number(t, r, c, "target")?;
+    let v = number(t, r, c, Role::Target)?;
     if task == Task::Multilabel && !(0.0..=1.0).contains(&v) {
         return Err(t.cell_err(
             r,
             c,
             format!(
-                "target column {}: {} is not in [0, 1] (a multilabel target is 0 or 1 per column)",
+                "target column {}: {} is not in [0, 1] (a multilabel target is a probability per column: 0 or 1, or a soft target such as 0.5)",
                 shown(&t.columns[c]),
                 shown(&t.rows[r][c])
             ),
@@ -874,7 +948,7 @@ impl Preprocessor {
                 }
                 match &mut stats[i] {
                     Stat::Numeric { sum, n } => {
-                        *sum += number(table, r, c, "numeric feature")? as f64;
+                        *sum += number(table, r, c, Role::Feature)? as f64;
                         *n += 1;
                     }
                     Stat::Categorical(counts) => *counts.entry(v).or_default() += 1,
@@ -1064,7 +1138,7 @@ impl Preprocessor {
                     if missing {
                         x.push(impute.ok_or_else(missing_err)?);
                     } else {
-                        x.push(number(table, r, c, "numeric feature")?);
+                        x.push(number(table, r, c, Role::Feature)?);
                     }
                 }
                 Column::Categorical {
@@ -1225,10 +1299,16 @@ impl Preprocessor {
             None => Ok(ds),
             Some(name) => {
                 let c = table.column(name, "weight")?;
-                let w = rows
+                // Each weight checked as a cell, named by its line and column; the first
+                // bad one in file order.
+                let w = match rows
                     .iter()
-                    .map(|&r| number(table, r, c, "weight"))
-                    .collect::<Result<Vec<f32>>>()?;
+                    .map(|&r| weight(table, r, c))
+                    .collect::<Result<Vec<f32>>>()
+                {
+                    Ok(w) => w,
+                    Err(e) => return Err(earliest(rows, e, |r| weight(table, r, c).map(|_| ()))),
+                };
                 ds.with_weights(w)
                     .map_err(|e| e.in_data(&origin, |r| lines.get(r).copied().unwrap_or(r)))
             }

@@ -103,7 +103,14 @@ impl Session {
             check_finite_tensor(&name, "values", &v)?;
         }
         for (name, v) in self.state()? {
-            check_finite_tensor(&name, "values", &v)?;
+            match name.strip_suffix(".running_mean+running_var") {
+                Some(prefix) => {
+                    let (mean, var) = v.split_at(v.len() / 2);
+                    check_finite_tensor(&format!("{prefix}.running_mean"), "values", mean)?;
+                    check_finite_tensor(&format!("{prefix}.running_var"), "values", var)?;
+                }
+                None => check_finite_tensor(&name, "values", &v)?,
+            }
         }
         Ok(())
     }
@@ -179,8 +186,53 @@ impl Session {
     }
 
     /// Put a snapshot back (taken from this `Session` or one with the same model and
-    /// optimizer).
+    /// optimizer), after [`Session::check_snapshot`]: nothing is written when it fails.
     pub fn restore(&mut self, snap: &Snapshot) -> Result<()> {
+        self.check_snapshot(snap)?;
+        let want_m2 = if self.layout.second_moment {
+            self.layout.params_len
+        } else {
+            0
+        };
+        self.backend.write(buf::PARAMS, 0, &snap.params)?;
+        self.backend.write(buf::VELOCITY, 0, &snap.velocity)?;
+        if want_m2 > 0 {
+            self.backend.write(buf::M2, 0, &snap.second_moment)?;
+        }
+        self.backend.write(buf::STATE, 0, &snap.state)?;
+        // A snapshot without loss-scaling state (f32, or an older checkpoint) keeps the
+        // current one.
+        if self.layout.mixed.is_some() && snap.loss_scale.len() == 4 {
+            self.backend
+                .write(buf::METRICS, self.layout.amp_off(), &snap.loss_scale)?;
+        }
+        self.step = snap.step;
+        let skipped = snap.step - snap.applied_steps;
+        self.backend.write(
+            buf::METRICS,
+            self.layout.clip_off() + plan::CLIP_SKIPPED,
+            &[skipped as f32],
+        )?;
+        self.skipped_known = skipped;
+        // Overflow skips (amp[3]): the snapshot's, or the state kept when it has none.
+        let overflows = match (&self.layout.mixed, snap.loss_scale.get(3)) {
+            (None, _) => 0.0,
+            (Some(_), Some(&n)) => n,
+            (Some(_), None) => self
+                .backend
+                .read(buf::METRICS, self.layout.amp_off() + 3, 1)?[0],
+        };
+        self.nonfinite_known = skipped.saturating_sub(overflows as u64);
+        Ok(())
+    }
+
+    /// Whether [`Session::restore`] would take `snap`, writing nothing: the lengths of
+    /// this session's layout ([`Error::Shape`]), step counts the device can hold, a
+    /// loss-scaling state that is one, every value finite ([`Error::NonFiniteParameter`]),
+    /// and running variances and second moments >= 0 ([`Error::ParameterDomain`]), each
+    /// error naming the tensor and the index. What a snapshot read from a file (a
+    /// callback's, restored only at the end of training) is checked with when it is read.
+    pub fn check_snapshot(&self, snap: &Snapshot) -> Result<()> {
         let n = self.layout.params_len;
         let want_m2 = if self.layout.second_moment { n } else { 0 };
         if snap.params.len() != n
@@ -224,20 +276,25 @@ impl Session {
         if self.layout.mixed.is_some() && snap.loss_scale.len() == 4 {
             let a = &snap.loss_scale;
             let pow2 = |x: f32| x.is_finite() && x > 0.0 && x.to_bits() & 0x7F_FFFF == 0;
-            let ok = pow2(a[0])
-                && a[0] >= 1.0
-                && a[1] == 1.0 / a[0]
-                && a[2] >= 0.0
-                && a[2].fract() == 0.0
-                && a[3] >= 0.0
-                && a[3].fract() == 0.0
-                && a[3] as u64 <= snap.step - snap.applied_steps;
-            if !ok {
-                return Err(Error::NonFiniteParameter {
+            let count = |x: f32| x >= 0.0 && x.fract() == 0.0;
+            let checks = [
+                (
+                    pow2(a[0]) && a[0] >= 1.0,
+                    "a loss scale S that is a power of two >= 1",
+                ),
+                (a[1] == 1.0 / a[0], "1/S after the loss scale S"),
+                (count(a[2]), "a count of finite steps (a whole number >= 0)"),
+                (
+                    count(a[3]) && a[3] as u64 <= snap.step - snap.applied_steps,
+                    "a count of overflow skips (a whole number >= 0, at most the skipped steps)",
+                ),
+            ];
+            if let Some(index) = checks.iter().position(|(ok, _)| !ok) {
+                return Err(Error::ParameterDomain {
                     tensor: "optimizer.loss_scale".into(),
-                    what: "loss-scaling state (S a power of two >= 1, 1/S, counts)",
-                    index: 0,
-                    value: a[0],
+                    index,
+                    value: a[index] as f64,
+                    expected: checks[index].1,
                 });
             }
         }
@@ -255,38 +312,18 @@ impl Session {
         }
         for (i, st) in self.graph.states.iter().enumerate() {
             let o = self.layout.state_off[i];
-            check_finite_tensor(&st.name, "values", &snap.state[o..o + st.len])?;
+            let v = &snap.state[o..o + st.len];
+            // A batch-norm layer's buffers by their own (PyTorch) names.
+            match st.name.strip_suffix(".running_mean+running_var") {
+                Some(prefix) => {
+                    let (mean, var) = v.split_at(st.len / 2);
+                    check_finite_tensor(&format!("{prefix}.running_mean"), "values", mean)?;
+                    check_finite_tensor(&format!("{prefix}.running_var"), "values", var)?;
+                }
+                None => check_finite_tensor(&st.name, "values", v)?,
+            }
         }
-        self.backend.write(buf::PARAMS, 0, &snap.params)?;
-        self.backend.write(buf::VELOCITY, 0, &snap.velocity)?;
-        if want_m2 > 0 {
-            self.backend.write(buf::M2, 0, &snap.second_moment)?;
-        }
-        self.backend.write(buf::STATE, 0, &snap.state)?;
-        // A snapshot without loss-scaling state (f32, or an older checkpoint) keeps the
-        // current one.
-        if self.layout.mixed.is_some() && snap.loss_scale.len() == 4 {
-            self.backend
-                .write(buf::METRICS, self.layout.amp_off(), &snap.loss_scale)?;
-        }
-        self.step = snap.step;
-        let skipped = snap.step - snap.applied_steps;
-        self.backend.write(
-            buf::METRICS,
-            self.layout.clip_off() + plan::CLIP_SKIPPED,
-            &[skipped as f32],
-        )?;
-        self.skipped_known = skipped;
-        // Overflow skips (amp[3]): the snapshot's, or the state kept when it has none.
-        let overflows = match (&self.layout.mixed, snap.loss_scale.get(3)) {
-            (None, _) => 0.0,
-            (Some(_), Some(&n)) => n,
-            (Some(_), None) => self
-                .backend
-                .read(buf::METRICS, self.layout.amp_off() + 3, 1)?[0],
-        };
-        self.nonfinite_known = skipped.saturating_sub(overflows as u64);
-        Ok(())
+        check_domains(self, snap)
     }
 
     /// [`Session::restore`], keeping the step counter: the snapshot's parameters, optimizer
@@ -319,6 +356,44 @@ impl Session {
         let off = self.layout.param_off[i];
         self.backend.write(buf::PARAMS, off, values)
     }
+}
+
+/// The values of a snapshot that have a domain besides being finite: batch-norm running
+/// variances and Adam's second moments are >= 0 (a layer divides by the square root of the
+/// one, Adam by that of the other: a negative value makes NaN, which a ReLU would then
+/// hide). Errors: [`Error::ParameterDomain`] naming the tensor (`<layer>.running_var`, as
+/// PyTorch names it) and the index within it.
+fn check_domains(s: &Session, snap: &Snapshot) -> Result<()> {
+    let negative = |v: &[f32]| v.iter().position(|&x| x < 0.0);
+    for (i, st) in s.graph.states.iter().enumerate() {
+        let Some(prefix) = st.name.strip_suffix(".running_mean+running_var") else {
+            continue;
+        };
+        let o = s.layout.state_off[i];
+        let c = st.len / 2;
+        let var = &snap.state[o + c..o + 2 * c];
+        if let Some(index) = negative(var) {
+            return Err(Error::ParameterDomain {
+                tensor: format!("{prefix}.running_var"),
+                index,
+                value: var[index] as f64,
+                expected: "a running variance >= 0",
+            });
+        }
+    }
+    if !snap.second_moment.is_empty() {
+        for (name, v) in s.slice_params(&snap.second_moment) {
+            if let Some(index) = negative(&v) {
+                return Err(Error::ParameterDomain {
+                    tensor: format!("the second moment of {name}"),
+                    index,
+                    value: v[index] as f64,
+                    expected: "a second moment >= 0 (a running mean of squared gradients)",
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every value finite, else a named error with the tensor, which values and the index.

@@ -407,7 +407,10 @@ impl Callback for ModelCheckpoint {
             }
             self.mode.resolve(&self.monitor, "ModelCheckpoint")?;
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
+        // What a write killed before its rename left behind (a crash, `kill -9`).
+        crate::fs::remove_stale_temporaries(&self.dir)?;
+        Ok(())
     }
     fn on_epoch_end(&mut self, _s: &mut Session, log: &EpochLog, _h: &History) -> Result<Control> {
         let mut save = vec![];
@@ -715,6 +718,7 @@ impl Callback for CsvLogger {
         }
         if let Some(d) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+            crate::fs::remove_stale_temporaries(d)?;
         }
         Ok(())
     }

@@ -19,9 +19,14 @@
 //! (parameter names and shapes: a checkpoint only loads into the same model), `seed`,
 //! `step`, `applied_steps` (updates not skipped for a non-finite gradient; also
 //! `callback.<callback>.applied_steps`), `epoch` (epochs completed), `optimizer`, `standardizer`, `history` and
-//! `callbacks` (JSON), and `checksum` (FNV-1a 64 of every tensor's bytes in name order, so a
-//! flipped byte is detected). Writes go to a temporary file in the same folder, are
-//! flushed, then renamed over the target: a reader never sees a half-written checkpoint.
+//! `callbacks` (JSON), `checksum` (FNV-1a 64 of every tensor's bytes in name order, so a
+//! flipped byte is detected) and `metadata_checksum` (FNV-1a 64 of every other metadata
+//! key and value, `checksum` included, in byte order of the keys: see
+//! [`metadata_checksum`]), so an edited standardizer, step or optimizer is detected too.
+//! Files written before `metadata_checksum` existed have no such key and still load; when
+//! the key is present it is verified before anything else is read. Writes go to a
+//! temporary file in the same folder, are flushed, then renamed over the target: a reader
+//! never sees a half-written checkpoint.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -161,6 +166,86 @@ fn fnv1a(h: &mut u64, bytes: &[u8]) {
     }
 }
 
+/// FNV-1a 64's offset basis, where every checksum starts.
+const FNV_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// The metadata key holding [`metadata_checksum`].
+pub const METADATA_CHECKSUM: &str = "metadata_checksum";
+
+/// The checksum of a file's metadata, as 16 lowercase hex digits: FNV-1a 64 over every key
+/// but [`METADATA_CHECKSUM`] itself, keys in byte order, each entry fed as the key's length
+/// (u64 little-endian), the key's bytes, the value's length (u64 little-endian) and the
+/// value's bytes — so no two different sets of entries feed the same bytes. It covers
+/// `checksum`, the tensor bytes' checksum, and with it the whole file.
+pub fn metadata_checksum(md: &HashMap<String, String>) -> String {
+    let mut keys: Vec<&String> = md.keys().filter(|k| *k != METADATA_CHECKSUM).collect();
+    keys.sort();
+    let mut h = FNV_BASIS;
+    for k in keys {
+        let v = &md[k];
+        fnv1a(&mut h, &(k.len() as u64).to_le_bytes());
+        fnv1a(&mut h, k.as_bytes());
+        fnv1a(&mut h, &(v.len() as u64).to_le_bytes());
+        fnv1a(&mut h, v.as_bytes());
+    }
+    format!("{h:016x}")
+}
+
+/// The checksum of every tensor's bytes, tensors in name order, as 16 lowercase hex
+/// digits (the `checksum` metadata key).
+fn tensor_checksum(st: &SafeTensors<'_>, path: &Path) -> Result<String> {
+    let mut names: Vec<&str> = st.names();
+    names.sort();
+    let mut h = FNV_BASIS;
+    for n in &names {
+        let t = st
+            .tensor(n)
+            .map_err(|e| err(path, format!("tensor {n}: {e}")))?;
+        fnv1a(&mut h, t.data());
+    }
+    Ok(format!("{h:016x}"))
+}
+
+/// Verify `checksum`, the tensor bytes' checksum, when the file has one (or always with
+/// `require_tensor_checksum`); `metadata_checksum` was verified when the file was opened
+/// ([`open`]). Errors name both values.
+fn verify_checksums(
+    st: &SafeTensors<'_>,
+    md: &HashMap<String, String>,
+    path: &Path,
+    require_tensor_checksum: bool,
+) -> Result<()> {
+    let recorded = match md.get("checksum") {
+        Some(c) => c,
+        None if require_tensor_checksum => {
+            return Err(err(path, "metadata key \"checksum\" missing"));
+        }
+        None => return Ok(()),
+    };
+    let got = tensor_checksum(st, path)?;
+    if &got != recorded {
+        return Err(err(
+            path,
+            format!("checksum {got} does not match the recorded {recorded}: the file is corrupt"),
+        ));
+    }
+    Ok(())
+}
+
+/// Add `checksum` (of `all`'s tensor bytes, in name order) and `metadata_checksum` (of
+/// every other key) to `md`.
+fn seal(all: &[(String, Owned)], md: &mut HashMap<String, String>) {
+    let mut sorted: Vec<&(String, Owned)> = all.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h = FNV_BASIS;
+    for (_, t) in sorted {
+        fnv1a(&mut h, &t.bytes);
+    }
+    md.insert("checksum".into(), format!("{h:016x}"));
+    let m = metadata_checksum(md);
+    md.insert(METADATA_CHECKSUM.into(), m);
+}
+
 struct Owned {
     dtype: Dtype,
     shape: Vec<usize>,
@@ -287,10 +372,6 @@ pub fn save(
     let snap = s.snapshot()?;
     let adam = s.optimizer().is_adam();
     let all = tensors(s.graph(), s.layout(), &snap, adam, callbacks);
-    let mut checksum = 0xcbf2_9ce4_8422_2325u64;
-    for (_, t) in &all {
-        fnv1a(&mut checksum, &t.bytes);
-    }
     let mut md: HashMap<String, String> = HashMap::new();
     md.insert("format".into(), FORMAT.into());
     md.insert("version".into(), VERSION.into());
@@ -324,13 +405,180 @@ pub fn save(
     }
     md.insert("history".into(), meta.history.to_string());
     md.insert("callbacks".into(), meta.callbacks.to_string());
-    md.insert("checksum".into(), format!("{checksum:016x}"));
+    seal(&all, &mut md);
     write_tensors(path, &all, md)
+}
+
+/// The tensors and metadata of a safetensors file, its `metadata_checksum` verified when
+/// it has one ([`verify_checksums`] checks the tensor bytes later, where they are read).
+/// `expected` names the tensors the reader needs (empty when it does not know them): a
+/// header that lacks one of them is reported by that name ([`explain_layout`]).
+fn open<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+    expected: &[String],
+) -> Result<(SafeTensors<'a>, HashMap<String, String>)> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
+        let why = explain_layout(bytes, expected).unwrap_or_else(|| e.to_string());
+        err(path, format!("not a readable safetensors file: {why}"))
+    })?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
+    let md = header.metadata().clone().unwrap_or_default();
+    if let Some(recorded) = md.get(METADATA_CHECKSUM) {
+        let got = metadata_checksum(&md);
+        if &got != recorded {
+            return Err(err(
+                path,
+                format!(
+                    "metadata checksum {got} does not match the recorded {METADATA_CHECKSUM} {recorded}: the header's metadata (standardizer, step, optimizer, history, ...) was edited or is corrupt"
+                ),
+            ));
+        }
+    }
+    Ok((st, md))
+}
+
+/// Why the tensor entries of a safetensors header do not describe the file's data, named
+/// by the tensor at fault. The safetensors crate names the tensor that follows a gap or an
+/// overlap in the data offsets, which is not the one at fault when an entry was removed
+/// from the header (it names the next tensor) or another entry's offsets were edited. In
+/// order: tensors of `expected` missing from the header (with the data bytes no entry
+/// claims); an entry whose offsets do not span its dtype and shape; an entry whose offsets
+/// differ from where the other entries' sizes put it (in the order safetensors writes:
+/// dtype, then name), when it is the only one; otherwise the first gap or overlap between
+/// entries, or data past the last entry or missing after it. None when the header cannot
+/// be read (the caller then reports the crate's own message).
+fn explain_layout(bytes: &[u8], expected: &[String]) -> Option<String> {
+    use safetensors::tensor::TensorInfo;
+    let n = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
+    let body = bytes.get(8..8usize.checked_add(n)?)?;
+    let data_len = bytes.len() - 8 - n;
+    let header: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
+    // (name, info, bytes its dtype and shape take)
+    let mut entries: Vec<(String, TensorInfo, usize)> = vec![];
+    for (name, v) in header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let info: TensorInfo = serde_json::from_value(v).ok()?;
+        let bits = info
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))?
+            .checked_mul(info.dtype.bitsize())?;
+        entries.push((name, info, bits.div_ceil(8)));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    // Byte ranges of the data that no entry claims, with the entry after each.
+    let mut by_start: Vec<&(String, TensorInfo, usize)> = entries.iter().collect();
+    by_start.sort_by_key(|e| e.1.data_offsets);
+    let mut cursor = 0usize;
+    let mut gaps: Vec<(usize, usize, Option<&str>)> = vec![];
+    for (name, info, _) in &by_start {
+        let (s, e) = info.data_offsets;
+        if s > cursor {
+            gaps.push((cursor, s, Some(name.as_str())));
+        }
+        cursor = cursor.max(e);
+    }
+    if data_len > cursor {
+        gaps.push((cursor, data_len, None));
+    }
+    let unclaimed = |gaps: &[(usize, usize, Option<&str>)]| -> String {
+        gaps.iter()
+            .take(3)
+            .map(|(a, b, next)| {
+                format!(
+                    "data bytes [{a}, {b}) ({} bytes{}) belong to no entry",
+                    b - a,
+                    next.map_or(String::new(), |n| format!(", before {n}"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let missing: Vec<&String> = expected
+        .iter()
+        .filter(|x| !entries.iter().any(|e| &e.0 == *x))
+        .collect();
+    if !missing.is_empty() {
+        let list: Vec<&str> = missing.iter().take(10).map(|m| m.as_str()).collect();
+        return Some(format!(
+            "the header has no entry for tensor{} {}{}{}",
+            if missing.len() > 1 { "s" } else { "" },
+            list.join(", "),
+            if missing.len() > 10 { ", …" } else { "" },
+            if gaps.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", unclaimed(&gaps))
+            }
+        ));
+    }
+    for (name, info, size) in &entries {
+        let (s, e) = info.data_offsets;
+        if e < s || e - s != *size {
+            return Some(format!(
+                "tensor {name} has data_offsets [{s}, {e}], {} bytes, but its dtype {:?} and shape {:?} take {size}",
+                e.saturating_sub(s),
+                info.dtype,
+                info.shape
+            ));
+        }
+    }
+    // Where the writer's order (safetensors: dtype descending, then name) puts each entry,
+    // when the sizes fill the data exactly.
+    let mut canonical: Vec<&(String, TensorInfo, usize)> = entries.iter().collect();
+    canonical.sort_by(|a, b| b.1.dtype.cmp(&a.1.dtype).then(a.0.cmp(&b.0)));
+    let mut at = 0usize;
+    let mut moved = vec![];
+    for (name, info, size) in &canonical {
+        let end = at.saturating_add(*size);
+        if info.data_offsets != (at, end) {
+            moved.push((name, info.data_offsets, (at, end)));
+        }
+        at = end;
+    }
+    if at == data_len
+        && let [(name, (s, e), (cs, ce))] = moved[..]
+    {
+        return Some(format!(
+            "tensor {name} has data_offsets [{s}, {e}], where the other entries leave [{cs}, {ce}]"
+        ));
+    }
+    let mut end = 0usize;
+    let mut prev: Option<&str> = None;
+    for (name, info, _) in &by_start {
+        let (s, e) = info.data_offsets;
+        if s < end {
+            return Some(format!(
+                "tensor {name} has data_offsets [{s}, {e}], overlapping {}, which ends at {end}",
+                prev.unwrap_or("the previous entry")
+            ));
+        }
+        end = e;
+        prev = Some(name.as_str());
+    }
+    if !gaps.is_empty() {
+        return Some(format!(
+            "{}: an entry is missing from the header",
+            unclaimed(&gaps)
+        ));
+    }
+    if cursor > data_len {
+        return Some(format!(
+            "the entries reach data byte {cursor}, the data holds {data_len} bytes: the file is truncated"
+        ));
+    }
+    None
 }
 
 /// Load a checkpoint into `s` (parameters, optimizer state, running statistics, step) and
 /// return its metadata and the callbacks' snapshots. Validates format, version, model,
-/// checksum, names, shapes and dtypes, with an error naming what is wrong.
+/// checksums, names, shapes and dtypes, and the values (finite; running variances, second
+/// moments and counts >= 0, callback snapshots included), with an error naming what is
+/// wrong.
 pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot)>)> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
     load_bytes(&bytes, path, s)
@@ -342,9 +590,7 @@ pub fn load(path: &Path, s: &mut Session) -> Result<(Meta, Vec<(String, Snapshot
 /// Errors: an unreadable file or header, a checkpoint without a model signature.
 pub fn output_units(path: &Path) -> Result<usize> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
-    let md = header.metadata().clone().unwrap_or_default();
+    let (_, md) = open(&bytes, path, &[])?;
     md.get("model")
         .and_then(|m| m.rsplit(';').next())
         .and_then(|last| last.rsplit(':').next())
@@ -365,9 +611,7 @@ pub fn output_units(path: &Path) -> Result<usize> {
 /// Errors: an unreadable file or header, or a value that is not the JSON it should be.
 pub fn read_preprocessing(path: &Path) -> Result<(Option<Scaler>, Option<Value>)> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
-    let md = header.metadata().clone().unwrap_or_default();
+    let (_, md) = open(&bytes, path, &[])?;
     let json = |k: &str| -> Result<Option<Value>> {
         md.get(k)
             .map(|v| serde_json::from_str(v).map_err(|e| err(path, format!("metadata {k}: {e}"))))
@@ -382,17 +626,71 @@ pub fn read_preprocessing(path: &Path) -> Result<(Option<Scaler>, Option<Value>)
     Ok((scaler, json("preprocessing")?))
 }
 
+/// A snapshot check's error ([`Session::check_snapshot`]) as [`Error::Checkpoint`] naming
+/// the file, `context` before it; other errors as they are.
+fn in_file(path: &Path, e: Error, context: &str) -> Error {
+    match e {
+        Error::NonFiniteParameter { .. } | Error::ParameterDomain { .. } | Error::Shape { .. } => {
+            err(path, format!("{context}{e}"))
+        }
+        e => e,
+    }
+}
+
+/// The value of the I64 scalar tensor `name` (`data`, its bytes), a count: >= 0, else
+/// [`Error::Checkpoint`] naming the tensor and the value.
+fn count(path: &Path, name: &str, data: &[u8]) -> Result<u64> {
+    let v = i64::from_le_bytes(
+        data.try_into()
+            .map_err(|_| err(path, format!("tensor {name} is not one int64")))?,
+    );
+    u64::try_from(v).map_err(|_| {
+        err(
+            path,
+            Error::ParameterDomain {
+                tensor: name.into(),
+                index: 0,
+                value: v as f64,
+                expected: "a count >= 0",
+            }
+            .to_string(),
+        )
+    })
+}
+
+/// The names of the tensors a checkpoint of `s` holds besides callback snapshots:
+/// parameters, batch-norm buffers, optimizer state and, in mixed precision, the
+/// loss-scaling state.
+fn expected_names(s: &Session) -> Vec<String> {
+    let (g, layout) = (s.graph(), s.layout());
+    let adam = s.optimizer().is_adam();
+    let n = layout.params_len;
+    let zeros = Snapshot {
+        params: vec![0.0; n],
+        velocity: vec![0.0; n],
+        second_moment: if adam { vec![0.0; n] } else { vec![] },
+        state: vec![0.0; layout.state_len],
+        step: 0,
+        applied_steps: 0,
+        loss_scale: if layout.mixed.is_some() {
+            vec![0.0; 4]
+        } else {
+            vec![]
+        },
+    };
+    tensors(g, layout, &zeros, adam, &[])
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
 /// [`load`] from bytes already read (`path` only names the source in errors).
 pub fn load_bytes(
     bytes: &[u8],
     path: &Path,
     s: &mut Session,
 ) -> Result<(Meta, Vec<(String, Snapshot)>)> {
-    let st = SafeTensors::deserialize(bytes)
-        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
-    let md = header.metadata().clone().unwrap_or_default();
+    let (st, md) = open(bytes, path, &expected_names(s))?;
     let get = |k: &str| {
         md.get(k)
             .cloned()
@@ -420,24 +718,9 @@ pub fn load_bytes(
             ),
         ));
     }
+    verify_checksums(&st, &md, path, true)?;
     let mut names: Vec<&str> = st.names();
     names.sort();
-    let mut checksum = 0xcbf2_9ce4_8422_2325u64;
-    for n in &names {
-        let t = st
-            .tensor(n)
-            .map_err(|e| err(path, format!("tensor {n}: {e}")))?;
-        fnv1a(&mut checksum, t.data());
-    }
-    if format!("{checksum:016x}") != get("checksum")? {
-        return Err(err(
-            path,
-            format!(
-                "checksum {checksum:016x} does not match the recorded {}: the file is corrupt",
-                get("checksum")?
-            ),
-        ));
-    }
     let num = |k: &str| -> Result<u64> {
         get(k)?
             .parse()
@@ -565,6 +848,7 @@ pub fn load_bytes(
                 ),
             ));
         }
+        count(path, &nbt, t.data())?;
     }
     // Callback snapshots.
     let mut cb = vec![];
@@ -578,15 +862,21 @@ pub fn load_bytes(
         .collect();
     for name in &cb_names {
         let part = |p: &str, len: usize| read_f32(&format!("callback.{name}.{p}"), &[len]);
+        let step_name = format!("callback.{name}.step");
         let step_t = st
-            .tensor(&format!("callback.{name}.step"))
-            .map_err(|_| err(path, format!("tensor callback.{name}.step missing")))?;
-        let step = i64::from_le_bytes(
-            step_t
-                .data()
-                .try_into()
-                .map_err(|_| err(path, format!("callback.{name}.step is not one int64")))?,
-        );
+            .tensor(&step_name)
+            .map_err(|_| err(path, format!("tensor {step_name} missing")))?;
+        if step_t.dtype() != Dtype::I64 || !step_t.shape().is_empty() {
+            return Err(err(
+                path,
+                format!(
+                    "tensor {step_name} is {:?} {:?}, expected an I64 scalar",
+                    step_t.dtype(),
+                    step_t.shape()
+                ),
+            ));
+        }
+        let step = count(path, &step_name, step_t.data())?;
         cb.push((
             name.clone(),
             Snapshot {
@@ -594,7 +884,7 @@ pub fn load_bytes(
                 velocity: part("velocity", layout.params_len)?,
                 second_moment: part("second_moment", snap.second_moment.len())?,
                 state: part("state", layout.state_len)?,
-                step: step as u64,
+                step,
                 applied_steps: match md.get(&format!("callback.{name}.applied_steps")) {
                     Some(v) => v.parse().map_err(|_| {
                         err(
@@ -602,7 +892,7 @@ pub fn load_bytes(
                             format!("metadata callback.{name}.applied_steps is not a number"),
                         )
                     })?,
-                    None => step as u64,
+                    None => step,
                 },
                 loss_scale: match st.tensor(&format!("callback.{name}.loss_scale")) {
                     Ok(_) if layout.mixed.is_some() => part("loss_scale", 4)?,
@@ -623,10 +913,13 @@ pub fn load_bytes(
             format!("unexpected tensor {extra} (not part of this model)"),
         ));
     }
-    s.restore(&snap).map_err(|e| match e {
-        Error::NonFiniteParameter { .. } | Error::Shape { .. } => err(path, e.to_string()),
-        e => e,
-    })?;
+    // A callback's snapshot goes back to the device only at the end of training: checked
+    // now, as the session's own state is.
+    for (name, snap) in &cb {
+        s.check_snapshot(snap)
+            .map_err(|e| in_file(path, e, &format!("callback.{name} snapshot: ")))?;
+    }
+    s.restore(&snap).map_err(|e| in_file(path, e, ""))?;
     let json = |k: &str| -> Result<Value> {
         serde_json::from_str(&get(k)?).map_err(|e| err(path, format!("metadata {k}: {e}")))
     };
@@ -677,7 +970,9 @@ fn model_tensors(g: &Graph, layout: &Layout, snap: &Snapshot) -> Vec<(String, Ow
 /// `version`, `model` (parameter names and shapes) and `shadeprop`: `info` as JSON — what
 /// the caller documents about the model (the CLI writes `architecture`, the PyTorch
 /// modules by index, and `preprocessing`: the input scaling, the class names and the
-/// fitted CSV preprocessing).
+/// fitted CSV preprocessing), then `checksum` and `metadata_checksum` as in a checkpoint
+/// (the module documentation), so that an edited byte or metadata value is refused by
+/// [`load_weights`].
 ///
 /// # Errors
 /// Reading the device, serializing, or writing the file ([`Error::Io`]).
@@ -690,6 +985,7 @@ pub fn save_weights(path: &Path, s: &mut Session, info: &Value) -> Result<()> {
     md.insert("version".into(), VERSION.into());
     md.insert("model".into(), model_signature(s.graph()));
     md.insert("shadeprop".into(), info.to_string());
+    seal(&all, &mut md);
     write_tensors(path, &all, md)
 }
 
@@ -702,20 +998,22 @@ pub fn save_weights(path: &Path, s: &mut Session, info: &Value) -> Result<()> {
 /// absent).
 ///
 /// Every tensor of the model must be present with its PyTorch shape and dtype (f32;
-/// `num_batches_tracked` int64, whose value is not used) and nothing else may be: a
+/// `num_batches_tracked` int64, whose value is not used but must be >= 0) and nothing else may be: a
 /// mismatch is [`Error::Checkpoint`] listing every missing key, unexpected key, shape and
 /// dtype difference (as `load_state_dict(strict=True)` does), before anything is written.
-/// Non-finite values are refused naming the tensor.
+/// Non-finite values and negative running variances are refused naming the tensor and
+/// the index ([`Session::check_snapshot`]). A file that carries `checksum` or
+/// `metadata_checksum` (those shadeprop writes) must match them; a PyTorch `state_dict`
+/// carries neither.
 pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
     let bytes = crate::fs::read_file(path, crate::fs::MAX_CHECKPOINT_BYTES)?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| err(path, format!("not a readable safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
-        .map_err(|e| err(path, format!("unreadable header: {e}")))?;
-    let md = header.metadata().clone().unwrap_or_default();
-    let full_checkpoint = md.get("format").is_some_and(|f| f == FORMAT);
     let mut snap = s.snapshot()?;
     let expected = model_tensors(s.graph(), s.layout(), &snap);
+    let names: Vec<String> = expected.iter().map(|(n, _)| n.clone()).collect();
+    let (st, md) = open(&bytes, path, &names)?;
+    // A PyTorch state_dict has no checksums; files shadeprop wrote have both.
+    verify_checksums(&st, &md, path, false)?;
+    let full_checkpoint = md.get("format").is_some_and(|f| f == FORMAT);
     let mut problems: Vec<String> = vec![];
     let names: Vec<String> = st
         .names()
@@ -779,7 +1077,8 @@ pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        crate::session::check_finite_tensor(name, "values", &f)?;
+        crate::session::check_finite_tensor(name, "values", &f)
+            .map_err(|e| in_file(path, e, ""))?;
         Ok(f)
     };
     for m in segments(s.graph(), s.layout()) {
@@ -790,8 +1089,15 @@ pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
         let var = floats(&format!("{prefix}.running_var"))?;
         snap.state[off..off + c].copy_from_slice(&mean);
         snap.state[off + c..off + 2 * c].copy_from_slice(&var);
+        // Not used, but a negative count is no PyTorch state_dict's.
+        let nbt = format!("{prefix}.num_batches_tracked");
+        let t = st
+            .tensor(&nbt)
+            .map_err(|e| err(path, format!("tensor {nbt}: {e}")))?;
+        count(path, &nbt, t.data())?;
     }
-    s.restore_keeping_step(&snap)?;
+    s.restore_keeping_step(&snap)
+        .map_err(|e| in_file(path, e, ""))?;
     Ok(md
         .get("shadeprop")
         .and_then(|v| serde_json::from_str(v).ok())

@@ -51,7 +51,10 @@ pub struct FitConfig {
     /// predictions ([`crate::metrics::task_metrics`]: precision, recall, F1, AUC, top-5
     /// accuracy, MSE, RMSE, R²; one more inference pass over the validation set). None:
     /// on for binary, multi-label and regression, off for multiclass (whose accuracy the
-    /// device already measures).
+    /// device already measures). Binary and multi-label validation targets that are not
+    /// all 0 or 1 (soft targets) leave them off, with a note: precision, recall, F1 and AUC
+    /// count 0/1 truths; they are then not recorded metrics, so a callback monitoring one
+    /// is refused before training.
     pub task_metrics: Option<bool>,
     /// Stored in checkpoints so that prediction can read raw CSV rows (the fitted
     /// [`crate::data::tabular::Preprocessor`] as JSON).
@@ -225,7 +228,7 @@ impl Trainer {
         // set), not by its row in some shuffled batch epochs later.
         let task = s.graph().task();
         let outputs = s.graph().outputs();
-        let task_metrics = cfg.task_metrics.unwrap_or(task != Task::Multiclass);
+        let mut task_metrics = cfg.task_metrics.unwrap_or(task != Task::Multiclass);
         for (what, ds) in [("training set", Some(train)), ("validation set", val)] {
             let Some(ds) = ds else { continue };
             ds.validate()
@@ -251,6 +254,24 @@ impl Trainer {
                 });
             }
         }
+        // Soft targets (in [0, 1], as PyTorch's BCEWithLogitsLoss takes them) define no
+        // precision, recall, F1 or AUC: those are not recorded rather than missing from
+        // every epoch unnoticed (a callback monitoring one is then refused below).
+        if task_metrics
+            && matches!(task, Task::Binary | Task::Multilabel)
+            && let Some(v) = val
+            && let Some(i) = v.y.iter().position(|&t| t != 0.0 && t != 1.0)
+        {
+            task_metrics = false;
+            if cfg.verbose {
+                println!(
+                    "note: validation metrics from predictions not recorded: the validation targets are soft ({} at row {}, column {}), and precision, recall, F1 and AUC need targets of 0 or 1",
+                    v.y[i],
+                    i / v.width(),
+                    i % v.width()
+                );
+            }
+        }
         let columns = csv_columns(task, outputs, val.is_some(), task_metrics);
         let mut names: Vec<String> = columns
             .iter()
@@ -265,6 +286,7 @@ impl Trainer {
         let logs = match &cfg.log_dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+                crate::fs::remove_stale_temporaries(d)?;
                 let (csv, jsonl) = (d.join("metrics.csv"), d.join("metrics.jsonl"));
                 let header = std::iter::once("epoch").chain(columns.iter().map(String::as_str));
                 crate::fs::write_atomic(&csv, csv_record(header).as_bytes())?;
@@ -283,6 +305,9 @@ impl Trainer {
             }
             None => None,
         };
+        if let Some(d) = cfg.interrupt_checkpoint.as_deref().and_then(Path::parent) {
+            crate::fs::remove_stale_temporaries(d)?;
+        }
         let start = history.epochs.len() as u64;
         let seed = cfg.seed.unwrap_or(s.seed());
         let mut metrics_note = false;

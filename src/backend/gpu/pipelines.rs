@@ -65,6 +65,7 @@ impl Gpu {
         {
             if let Some(dir) = path.parent() {
                 let _ = std::fs::create_dir_all(dir);
+                let _ = crate::fs::remove_stale_temporaries(dir);
             }
             let _ = crate::fs::write_atomic(path, &data);
         }
