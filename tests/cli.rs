@@ -231,8 +231,7 @@ fn fixed_size_arrays_in_configs_take_exactly_their_length() {
     let cfg = d.join("run.toml");
     std::fs::write(&cfg, "").unwrap();
     let e = shadeprop::app::load_with_overrides(&cfg, &["data.image_size=[8, 8, 3]".into()])
-        .err()
-        .expect("--set data.image_size=[8, 8, 3] accepted")
+        .expect_err("--set data.image_size=[8, 8, 3] accepted")
         .to_string();
     assert!(
         e.contains("image_size") && e.contains("[height, width]"),
