@@ -1005,6 +1005,59 @@ fn the_idx_image_size_is_read_from_plain_and_gzip_headers() {
     std::fs::remove_dir_all(d).unwrap();
 }
 
+/// The training path reads an IDX file's header first (its image size): a wrong magic is
+/// refused there exactly as the whole-file reader refuses it (`magic starts 12 34,
+/// expected 00 00`), not read as 0x78 = 120 dimensions; the same for the element type and
+/// 0 dimensions, plain or gzip-compressed, and by `shadeprop train` itself.
+#[test]
+fn the_training_path_checks_the_idx_magic_as_predict_does() {
+    use std::io::Write;
+    let d = tmp("idx-magic");
+    for (magic, want) in [
+        ([0x12, 0x34, 0x56, 0x78], "magic starts 12 34, expected 00 00"),
+        ([0, 0, 0x09, 3], "element type 0x09, expected 0x08"),
+        ([0, 0, 0x08, 0], "0 dimensions, expected at least 1"),
+    ] {
+        for gz in [false, true] {
+            fake_idx(&d, 3, 2, 5, 5);
+            let mut body = magic.to_vec();
+            body.extend_from_slice(&[1u8; 600]);
+            let p = d.join("train-images-idx3-ubyte");
+            if gz {
+                let mut enc =
+                    flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+                enc.write_all(&body).unwrap();
+                std::fs::remove_file(&p).unwrap();
+                std::fs::write(d.join("train-images-idx3-ubyte.gz"), enc.finish().unwrap())
+                    .unwrap();
+            } else {
+                std::fs::write(&p, &body).unwrap();
+            }
+            let header = shadeprop::data::idx_image_size(&d, "train")
+                .unwrap_err()
+                .to_string();
+            let whole = shadeprop::data::load_idx_pair(&d, "train")
+                .unwrap_err()
+                .to_string();
+            for e in [&header, &whole] {
+                assert!(e.starts_with("IDX file") && e.contains(want), "gz {gz}: {e}");
+            }
+            let _ = std::fs::remove_file(d.join("train-images-idx3-ubyte.gz"));
+        }
+    }
+    // From the command line.
+    fake_idx(&d, 3, 2, 5, 5);
+    std::fs::write(d.join("train-images-idx3-ubyte"), [0x12, 0x34, 0x56, 0x78, 0, 0]).unwrap();
+    let cfg = d.join("run.toml");
+    let out = d.join("out");
+    refused(
+        &["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"],
+        (&cfg, &small_config(&d, "")),
+        &["train-images-idx3-ubyte", "magic starts 12 34, expected 00 00"],
+    );
+    std::fs::remove_dir_all(d).unwrap();
+}
+
 /// The tabular path end to end on the penguins table (CPU): `task`, `[loss]` and
 /// `[data.csv]` in a run config, training with one-hot columns and imputed NA values,
 /// validation task metrics in metrics.csv, evaluation on the held-out rows, and

@@ -38,36 +38,45 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     }
 }
 
-/// Parse IDX bytes (already decompressed). `path` is only used in error messages.
-pub fn parse_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
-    if bytes.len() < 4 {
+/// The number of dimensions an IDX file's 4-byte magic announces, after checking it: `00
+/// 00`, element type 0x08 (unsigned byte), at least 1 dimension. Every reader of IDX files
+/// goes through it (the whole-file parse and the header-only read), so a file is refused
+/// the same way whichever reads it first.
+fn check_magic(magic: &[u8], path: &Path) -> Result<usize> {
+    if magic.len() < 4 {
         return Err(idx_err(
             path,
-            format!("{} bytes, shorter than the 4-byte magic", bytes.len()),
+            format!("{} bytes, shorter than the 4-byte magic", magic.len()),
         ));
     }
-    if bytes[0] != 0 || bytes[1] != 0 {
+    if magic[0] != 0 || magic[1] != 0 {
         return Err(idx_err(
             path,
             format!(
                 "magic starts {:02x} {:02x}, expected 00 00",
-                bytes[0], bytes[1]
+                magic[0], magic[1]
             ),
         ));
     }
-    if bytes[2] != 0x08 {
+    if magic[2] != 0x08 {
         return Err(idx_err(
             path,
             format!(
                 "element type 0x{:02x}, expected 0x08 (unsigned byte)",
-                bytes[2]
+                magic[2]
             ),
         ));
     }
-    let ndim = bytes[3] as usize;
+    let ndim = magic[3] as usize;
     if ndim == 0 {
         return Err(idx_err(path, "0 dimensions, expected at least 1"));
     }
+    Ok(ndim)
+}
+
+/// Parse IDX bytes (already decompressed). `path` is only used in error messages.
+pub fn parse_u8(bytes: &[u8], path: &Path) -> Result<IdxU8> {
+    let ndim = check_magic(&bytes[..bytes.len().min(4)], path)?;
     let header = 4 + 4 * ndim;
     if bytes.len() < header {
         return Err(idx_err(
@@ -104,8 +113,11 @@ pub fn read_u8(path: &Path) -> Result<IdxU8> {
 }
 
 /// The dimensions in an IDX file's header, reading only the header (decompressing only its
-/// start when gzip-compressed).
+/// start when gzip-compressed). The magic is checked as [`parse_u8`] checks it.
 pub fn read_dims(path: &Path) -> Result<Vec<usize>> {
+    if path.is_dir() {
+        return Err(idx_err(path, "is a directory, expected an IDX file"));
+    }
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut raw = std::io::BufReader::new(f);
     let mut magic = [0u8; 2];
@@ -121,10 +133,12 @@ pub fn read_dims(path: &Path) -> Result<Vec<usize>> {
     } else {
         Box::new(chained)
     };
-    let mut bytes = vec![0u8; 4];
-    r.read_exact(&mut bytes)
+    let mut bytes = vec![];
+    (&mut r)
+        .take(4)
+        .read_to_end(&mut bytes)
         .map_err(|e| idx_err(path, format!("unreadable header: {e}")))?;
-    let ndim = bytes[3] as usize;
+    let ndim = check_magic(&bytes, path)?;
     let mut dims = vec![0u8; 4 * ndim];
     r.read_exact(&mut dims)
         .map_err(|e| idx_err(path, format!("unreadable header: {e}")))?;
