@@ -8,15 +8,11 @@ use shadeprop::nn::Sequential;
 use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
 
-/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+#[path = "common/exit.rs"]
+mod exit;
+
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit::report(run())
 }
 
 fn run() -> shadeprop::Result<()> {

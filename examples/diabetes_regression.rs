@@ -32,15 +32,11 @@ struct Args {
     backend: String,
 }
 
-/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+#[path = "common/exit.rs"]
+mod exit;
+
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit::report(run())
 }
 
 fn run() -> shadeprop::Result<()> {

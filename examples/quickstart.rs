@@ -6,15 +6,11 @@ use shadeprop::optim::Sgd;
 use shadeprop::session::Session;
 use shadeprop::train::{EpochConfig, evaluate, train_epoch};
 
-/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+#[path = "common/exit.rs"]
+mod exit;
+
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit::report(run())
 }
 
 fn run() -> shadeprop::Result<()> {

@@ -101,15 +101,11 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// Errors are printed as sentences (not Rust's `Debug`), exit status 1.
+#[path = "common/exit.rs"]
+mod exit;
+
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit::report(run())
 }
 
 fn run() -> shadeprop::Result<()> {

@@ -1014,7 +1014,10 @@ fn the_training_path_checks_the_idx_magic_as_predict_does() {
     use std::io::Write;
     let d = tmp("idx-magic");
     for (magic, want) in [
-        ([0x12, 0x34, 0x56, 0x78], "magic starts 12 34, expected 00 00"),
+        (
+            [0x12, 0x34, 0x56, 0x78],
+            "magic starts 12 34, expected 00 00",
+        ),
         ([0, 0, 0x09, 3], "element type 0x09, expected 0x08"),
         ([0, 0, 0x08, 0], "0 dimensions, expected at least 1"),
     ] {
@@ -1024,8 +1027,7 @@ fn the_training_path_checks_the_idx_magic_as_predict_does() {
             body.extend_from_slice(&[1u8; 600]);
             let p = d.join("train-images-idx3-ubyte");
             if gz {
-                let mut enc =
-                    flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+                let mut enc = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
                 enc.write_all(&body).unwrap();
                 std::fs::remove_file(&p).unwrap();
                 std::fs::write(d.join("train-images-idx3-ubyte.gz"), enc.finish().unwrap())
@@ -1040,20 +1042,37 @@ fn the_training_path_checks_the_idx_magic_as_predict_does() {
                 .unwrap_err()
                 .to_string();
             for e in [&header, &whole] {
-                assert!(e.starts_with("IDX file") && e.contains(want), "gz {gz}: {e}");
+                assert!(
+                    e.starts_with("IDX file") && e.contains(want),
+                    "gz {gz}: {e}"
+                );
             }
             let _ = std::fs::remove_file(d.join("train-images-idx3-ubyte.gz"));
         }
     }
     // From the command line.
     fake_idx(&d, 3, 2, 5, 5);
-    std::fs::write(d.join("train-images-idx3-ubyte"), [0x12, 0x34, 0x56, 0x78, 0, 0]).unwrap();
+    std::fs::write(
+        d.join("train-images-idx3-ubyte"),
+        [0x12, 0x34, 0x56, 0x78, 0, 0],
+    )
+    .unwrap();
     let cfg = d.join("run.toml");
     let out = d.join("out");
     refused(
-        &["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"],
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
         (&cfg, &small_config(&d, "")),
-        &["train-images-idx3-ubyte", "magic starts 12 34, expected 00 00"],
+        &[
+            "train-images-idx3-ubyte",
+            "magic starts 12 34, expected 00 00",
+        ],
     );
     std::fs::remove_dir_all(d).unwrap();
 }
