@@ -218,6 +218,27 @@ fn fixed_size_arrays_in_configs_take_exactly_their_length() {
     std::fs::remove_dir_all(d).unwrap();
 }
 
+// optimizer.clip_value = inf was taken while clip_norm = inf was refused: one rule now
+// (finite, 0 = off), named by the config key; train.min_delta the same.
+#[test]
+fn infinite_clipping_and_min_delta_are_refused_by_key() {
+    use shadeprop::app::RunConfig;
+    for (text, key) in [
+        ("[optimizer]\nclip_value = inf\n", "optimizer.clip_value = inf"),
+        ("[optimizer]\nclip_norm = inf\n", "optimizer.clip_norm = inf"),
+        ("[optimizer]\nclip_value = nan\n", "optimizer.clip_value = NaN"),
+        ("[train]\nmin_delta = inf\n", "train.min_delta = inf"),
+    ] {
+        let e = RunConfig::from_toml(text, Path::new("run.toml"))
+            .err()
+            .unwrap_or_else(|| panic!("{text:?} accepted"))
+            .to_string();
+        assert!(e.contains(key) && e.contains("finite"), "{e}");
+    }
+    let ok = RunConfig::from_toml("[optimizer]\nclip_value = 0.5\n", Path::new("run.toml"));
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
 #[test]
 fn random_search_plans_log_uniform_values_and_prints_one_command_per_trial() {
     let d = tmp("plan");

@@ -1688,3 +1688,26 @@ fn soft_validation_targets_record_no_f1_and_a_monitor_on_it_is_refused() {
         .unwrap();
     assert!(h.epochs[0].get("val_f1_score").is_some());
 }
+
+// ReduceLROnPlateau refuses a non-finite min_delta (as EarlyStopping does) and a min_lr
+// that is not a finite rate >= 0, before training.
+#[test]
+fn reduce_lr_on_plateau_refuses_non_finite_settings() {
+    use shadeprop::train::callbacks::ReduceLrOnPlateau;
+    let train = data(3, 64);
+    for (min_delta, min_lr, want) in [
+        (f64::INFINITY, 0.0, "reduce_lr_on_plateau.min_delta = inf"),
+        (f64::NAN, 0.0, "reduce_lr_on_plateau.min_delta = NaN"),
+        (0.0, f32::INFINITY, "reduce_lr_on_plateau.min_lr = inf"),
+        (0.0, -1.0, "reduce_lr_on_plateau.min_lr = -1"),
+    ] {
+        let mut r = ReduceLrOnPlateau::new("loss");
+        r.min_delta = min_delta;
+        r.min_lr = min_lr;
+        let e = Trainer::new(cfg(1, None))
+            .fit(&mut cpu_session(1), &train, None, &mut [&mut r])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
+}

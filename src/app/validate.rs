@@ -142,11 +142,21 @@ impl RunConfig {
                     e => e,
                 })?;
         }
-        if !(o.clip_norm >= 0.0) {
-            return Err(bad("optimizer.clip_norm", o.clip_norm, ">= 0 (0 = off)"));
+        // One rule for both clipping settings: a finite value, 0 for off (an infinite one
+        // would clip nothing, and WGSL does not promise IEEE infinities).
+        if !(o.clip_norm >= 0.0 && o.clip_norm.is_finite()) {
+            return Err(bad(
+                "optimizer.clip_norm",
+                o.clip_norm,
+                "a finite value >= 0 (0 = off)",
+            ));
         }
-        if !(o.clip_value >= 0.0) {
-            return Err(bad("optimizer.clip_value", o.clip_value, ">= 0 (0 = off)"));
+        if !(o.clip_value >= 0.0 && o.clip_value.is_finite()) {
+            return Err(bad(
+                "optimizer.clip_value",
+                o.clip_value,
+                "a finite value >= 0 (0 = off)",
+            ));
         }
         self.optimizer()?.validate()?;
         let r = &self.regularizer;
@@ -262,8 +272,8 @@ impl RunConfig {
         if !(t.reduce_lr_min_lr >= 0.0 && t.reduce_lr_min_lr.is_finite()) {
             return Err(bad("train.reduce_lr_min_lr", t.reduce_lr_min_lr, ">= 0"));
         }
-        if !(t.min_delta >= 0.0) {
-            return Err(bad("train.min_delta", t.min_delta, ">= 0"));
+        if !(t.min_delta >= 0.0 && t.min_delta.is_finite()) {
+            return Err(bad("train.min_delta", t.min_delta, "a finite value >= 0"));
         }
         if t.log_every == 0 {
             return Err(bad("train.log_every", 0, ">= 1"));

@@ -522,6 +522,20 @@ impl Callback for ReduceLrOnPlateau {
                 ),
             });
         }
+        if !self.min_delta.is_finite() {
+            return Err(Error::Hyperparameter {
+                name: "reduce_lr_on_plateau.min_delta",
+                value: self.min_delta.to_string(),
+                expected: "a finite value",
+            });
+        }
+        if !(self.min_lr >= 0.0 && self.min_lr.is_finite()) {
+            return Err(Error::Hyperparameter {
+                name: "reduce_lr_on_plateau.min_lr",
+                value: self.min_lr.to_string(),
+                expected: "a finite rate >= 0",
+            });
+        }
         if !metrics.contains(&self.monitor) {
             return Err(Error::Callback {
                 callback: "ReduceLROnPlateau",
