@@ -195,7 +195,9 @@ fn fixed_size_arrays_in_configs_take_exactly_their_length() {
     for range in ["log_uniform = [0.001, 0.1, 1.0]", "uniform = [0.5]"] {
         std::fs::write(
             &sweep,
-            format!("method = \"random\"\ntrials = 2\n[params]\n\"optimizer.lr\" = {{ {range} }}\n"),
+            format!(
+                "method = \"random\"\ntrials = 2\n[params]\n\"optimizer.lr\" = {{ {range} }}\n"
+            ),
         )
         .unwrap();
         let e = SweepConfig::load(&sweep)
@@ -211,10 +213,12 @@ fn fixed_size_arrays_in_configs_take_exactly_their_length() {
     let cfg = d.join("run.toml");
     std::fs::write(&cfg, "").unwrap();
     let e = shadeprop::app::load_with_overrides(&cfg, &["data.image_size=[8, 8, 3]".into()])
-        .err()
-        .expect("--set data.image_size=[8, 8, 3] accepted")
+        .expect_err("--set data.image_size=[8, 8, 3] accepted")
         .to_string();
-    assert!(e.contains("image_size") && e.contains("[height, width]"), "{e}");
+    assert!(
+        e.contains("image_size") && e.contains("[height, width]"),
+        "{e}"
+    );
     std::fs::remove_dir_all(d).unwrap();
 }
 
@@ -224,9 +228,18 @@ fn fixed_size_arrays_in_configs_take_exactly_their_length() {
 fn infinite_clipping_and_min_delta_are_refused_by_key() {
     use shadeprop::app::RunConfig;
     for (text, key) in [
-        ("[optimizer]\nclip_value = inf\n", "optimizer.clip_value = inf"),
-        ("[optimizer]\nclip_norm = inf\n", "optimizer.clip_norm = inf"),
-        ("[optimizer]\nclip_value = nan\n", "optimizer.clip_value = NaN"),
+        (
+            "[optimizer]\nclip_value = inf\n",
+            "optimizer.clip_value = inf",
+        ),
+        (
+            "[optimizer]\nclip_norm = inf\n",
+            "optimizer.clip_norm = inf",
+        ),
+        (
+            "[optimizer]\nclip_value = nan\n",
+            "optimizer.clip_value = NaN",
+        ),
         ("[train]\nmin_delta = inf\n", "train.min_delta = inf"),
     ] {
         let e = RunConfig::from_toml(text, Path::new("run.toml"))
@@ -688,7 +701,11 @@ fn a_resumed_run_removes_the_temporary_files_a_killed_write_left() {
     for f in stale.iter().chain([&other]) {
         std::fs::write(f, b"partial").unwrap();
     }
-    std::fs::write(&cfg, small_config(&data, "").replace("epochs = 1", "epochs = 2")).unwrap();
+    std::fs::write(
+        &cfg,
+        small_config(&data, "").replace("epochs = 1", "epochs = 2"),
+    )
+    .unwrap();
     let out = bin()
         .args(["train", "--config", cfg.to_str().unwrap(), "--out"])
         .arg(&out_dir)
@@ -746,7 +763,10 @@ fn the_training_path_checks_the_idx_magic_as_predict_does() {
     use std::io::Write;
     let d = tmp("idx-magic");
     for (magic, want) in [
-        ([0x12, 0x34, 0x56, 0x78], "magic starts 12 34, expected 00 00"),
+        (
+            [0x12, 0x34, 0x56, 0x78],
+            "magic starts 12 34, expected 00 00",
+        ),
         ([0, 0, 0x09, 3], "element type 0x09, expected 0x08"),
         ([0, 0, 0x08, 0], "0 dimensions, expected at least 1"),
     ] {
@@ -756,8 +776,7 @@ fn the_training_path_checks_the_idx_magic_as_predict_does() {
             body.extend_from_slice(&[1u8; 600]);
             let p = d.join("train-images-idx3-ubyte");
             if gz {
-                let mut enc =
-                    flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
+                let mut enc = flate2::write::GzEncoder::new(vec![], flate2::Compression::default());
                 enc.write_all(&body).unwrap();
                 std::fs::remove_file(&p).unwrap();
                 std::fs::write(d.join("train-images-idx3-ubyte.gz"), enc.finish().unwrap())
@@ -772,20 +791,37 @@ fn the_training_path_checks_the_idx_magic_as_predict_does() {
                 .unwrap_err()
                 .to_string();
             for e in [&header, &whole] {
-                assert!(e.starts_with("IDX file") && e.contains(want), "gz {gz}: {e}");
+                assert!(
+                    e.starts_with("IDX file") && e.contains(want),
+                    "gz {gz}: {e}"
+                );
             }
             let _ = std::fs::remove_file(d.join("train-images-idx3-ubyte.gz"));
         }
     }
     // From the command line.
     fake_idx(&d, 3, 2, 5, 5);
-    std::fs::write(d.join("train-images-idx3-ubyte"), [0x12, 0x34, 0x56, 0x78, 0, 0]).unwrap();
+    std::fs::write(
+        d.join("train-images-idx3-ubyte"),
+        [0x12, 0x34, 0x56, 0x78, 0, 0],
+    )
+    .unwrap();
     let cfg = d.join("run.toml");
     let out = d.join("out");
     refused(
-        &["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"],
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
         (&cfg, &small_config(&d, "")),
-        &["train-images-idx3-ubyte", "magic starts 12 34, expected 00 00"],
+        &[
+            "train-images-idx3-ubyte",
+            "magic starts 12 34, expected 00 00",
+        ],
     );
     std::fs::remove_dir_all(d).unwrap();
 }

@@ -1907,17 +1907,28 @@ fn number_errors_name_the_right_column_with_the_hint_that_fits() {
     for (row, want, not) in [
         (
             "1,2,3,1e39,1",
-            &["target column \"y\"", "\"1e39\"", "not a finite number in f32 (beyond ±3.4e38)"][..],
+            &[
+                "target column \"y\"",
+                "\"1e39\"",
+                "not a finite number in f32 (beyond ±3.4e38)",
+            ][..],
             &[categorical][..],
         ),
         (
             "1,2,3,0.5,1e39",
-            &["weight column \"w\"", "\"1e39\"", "not a finite number in f32 (beyond ±3.4e38)"][..],
+            &[
+                "weight column \"w\"",
+                "\"1e39\"",
+                "not a finite number in f32 (beyond ±3.4e38)",
+            ][..],
             &[categorical][..],
         ),
         (
             "1,1e39,3,0.5,1",
-            &["numeric feature column \"b\"", "not a finite number in f32 (beyond ±3.4e38)"][..],
+            &[
+                "numeric feature column \"b\"",
+                "not a finite number in f32 (beyond ±3.4e38)",
+            ][..],
             &[categorical][..],
         ),
         (
@@ -1937,7 +1948,11 @@ fn number_errors_name_the_right_column_with_the_hint_that_fits() {
         ),
         (
             "1,2,3,0.5,-2",
-            &["weight column \"w\"", "\"-2\" is not a sample weight", "[1e-30, 1e30]"][..],
+            &[
+                "weight column \"w\"",
+                "\"-2\" is not a sample weight",
+                "[1e-30, 1e30]",
+            ][..],
             &["column 0"][..],
         ),
         (
@@ -1954,8 +1969,9 @@ fn number_errors_name_the_right_column_with_the_hint_that_fits() {
         csv_error_in(e, "n.csv", 4, want);
     }
     // Weights given as an array: one per row, so no column is named.
-    let ds = shadeprop::data::Dataset::for_task(Task::Regression, vec![1.0, 2.0], vec![0.0, 1.0], 1, 1)
-        .unwrap();
+    let ds =
+        shadeprop::data::Dataset::for_task(Task::Regression, vec![1.0, 2.0], vec![0.0, 1.0], 1, 1)
+            .unwrap();
     let e = ds.with_weights(vec![1.0, -2.0]).unwrap_err().to_string();
     assert!(
         e.contains("sample weight -2 at row 1 of") && !e.contains("column"),

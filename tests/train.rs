@@ -670,7 +670,10 @@ fn negative_running_variances_and_second_moments_are_refused() {
     let bytes = std::fs::read(&w).unwrap();
     let sd = dir.join("state_dict.safetensors");
     for (v, want) in [
-        (-1e6, "1.running_var holds -1000000 at index 5; expected a running variance >= 0"),
+        (
+            -1e6,
+            "1.running_var holds -1000000 at index 5; expected a running variance >= 0",
+        ),
         (f32::NAN, "values of 1.running_var holds NaN at index 5"),
     ] {
         std::fs::write(&sd, state_dict_with(&bytes, "1.running_var", 5, v)).unwrap();
@@ -824,7 +827,10 @@ fn edited_checkpoint_metadata_is_refused() {
             *v = v.replace(from, to);
         })
     };
-    refused(replace("standardizer", "\"mean\":0.5", "\"mean\":0.6"), "mean");
+    refused(
+        replace("standardizer", "\"mean\":0.5", "\"mean\":0.6"),
+        "mean",
+    );
     refused(replace("standardizer", "\"std\":2.0", "\"std\":3.0"), "std");
     refused(replace("step", "0", "7"), "step");
     refused(replace("optimizer", "lr: 0.05", "lr: 0.5"), "optimizer");
@@ -888,7 +894,10 @@ fn edited_weights_files_are_refused() {
 
 /// `bytes` (a safetensors file) with its header JSON changed by `edit` and the data bytes
 /// as they were: what a hand edit of the header does.
-fn with_header(bytes: &[u8], edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)) -> Vec<u8> {
+fn with_header(
+    bytes: &[u8],
+    edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>),
+) -> Vec<u8> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut h: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&bytes[8..8 + n]).unwrap();
@@ -915,7 +924,9 @@ fn a_tensor_missing_from_the_header_is_named() {
     let errors = |b: Vec<u8>| -> Vec<String> {
         std::fs::write(&p, b).unwrap();
         vec![
-            checkpoint::load(&p, &mut cpu_session(1)).unwrap_err().to_string(),
+            checkpoint::load(&p, &mut cpu_session(1))
+                .unwrap_err()
+                .to_string(),
             checkpoint::load_weights(&p, &mut cpu_session(1))
                 .unwrap_err()
                 .to_string(),
@@ -941,7 +952,9 @@ fn a_tensor_missing_from_the_header_is_named() {
         );
     }
     assert!(
-        e[2].contains(&format!("data bytes [{a}, {b}) (12 bytes, before 4.weight) belong to no entry")),
+        e[2].contains(&format!(
+            "data bytes [{a}, {b}) (12 bytes, before 4.weight) belong to no entry"
+        )),
         "{}",
         e[2]
     );
@@ -1680,7 +1693,10 @@ fn soft_validation_targets_record_no_f1_and_a_monitor_on_it_is_refused() {
         .fit(&mut session(), &train, Some(&val), &mut [&mut es])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("monitor \"val_f1_score\" is not a recorded metric"), "{e}");
+    assert!(
+        e.contains("monitor \"val_f1_score\" is not a recorded metric"),
+        "{e}"
+    );
     // With 0/1 targets the same monitor is recorded.
     let val01 = Dataset::for_task(Task::Multilabel, val.x.clone(), hard, 4, 3).unwrap();
     let h = Trainer::new(fit)
@@ -1728,12 +1744,19 @@ fn early_stopping_refuses_a_nan_baseline_and_takes_infinite_ones() {
     // 4 epochs, best the third).
     let values = [1.0, 0.9, 0.8, 0.85, 0.7];
     assert_eq!(
-        script(EarlyStopping::new("loss").patience(2).baseline(f64::INFINITY), &values),
+        script(
+            EarlyStopping::new("loss")
+                .patience(2)
+                .baseline(f64::INFINITY),
+            &values
+        ),
         (5, Some(4))
     );
     assert_eq!(
         script(
-            EarlyStopping::new("loss").patience(2).baseline(f64::NEG_INFINITY),
+            EarlyStopping::new("loss")
+                .patience(2)
+                .baseline(f64::NEG_INFINITY),
             &values
         ),
         (4, Some(2))

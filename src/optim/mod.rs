@@ -63,10 +63,18 @@ fn check_common(
     // (off is `None`), and WGSL does not promise IEEE infinities in a shader.
     if let Some((lo, hi)) = clip_value {
         if !lo.is_finite() {
-            return bad("clip_value.min", lo, "a finite bound (None turns clipping off)");
+            return bad(
+                "clip_value.min",
+                lo,
+                "a finite bound (None turns clipping off)",
+            );
         }
         if !hi.is_finite() {
-            return bad("clip_value.max", hi, "a finite bound (None turns clipping off)");
+            return bad(
+                "clip_value.max",
+                hi,
+                "a finite bound (None turns clipping off)",
+            );
         }
         if !(lo < hi) {
             return bad("clip_value.max", hi, "max > min");

@@ -1065,7 +1065,8 @@ pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        crate::session::check_finite_tensor(name, "values", &f).map_err(|e| in_file(path, e, ""))?;
+        crate::session::check_finite_tensor(name, "values", &f)
+            .map_err(|e| in_file(path, e, ""))?;
         Ok(f)
     };
     for m in segments(s.graph(), s.layout()) {
