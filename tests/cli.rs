@@ -240,6 +240,36 @@ fn fixed_size_arrays_in_configs_take_exactly_their_length() {
     std::fs::remove_dir_all(d).unwrap();
 }
 
+// optimizer.clip_value = inf was taken while clip_norm = inf was refused: one rule now
+// (finite, 0 = off), named by the config key; train.min_delta the same.
+#[test]
+fn infinite_clipping_and_min_delta_are_refused_by_key() {
+    use shadeprop::app::RunConfig;
+    for (text, key) in [
+        (
+            "[optimizer]\nclip_value = inf\n",
+            "optimizer.clip_value = inf",
+        ),
+        (
+            "[optimizer]\nclip_norm = inf\n",
+            "optimizer.clip_norm = inf",
+        ),
+        (
+            "[optimizer]\nclip_value = nan\n",
+            "optimizer.clip_value = NaN",
+        ),
+        ("[train]\nmin_delta = inf\n", "train.min_delta = inf"),
+    ] {
+        let e = RunConfig::from_toml(text, Path::new("run.toml"))
+            .err()
+            .unwrap_or_else(|| panic!("{text:?} accepted"))
+            .to_string();
+        assert!(e.contains(key) && e.contains("finite"), "{e}");
+    }
+    let ok = RunConfig::from_toml("[optimizer]\nclip_value = 0.5\n", Path::new("run.toml"));
+    assert!(ok.is_ok(), "{ok:?}");
+}
+
 #[test]
 fn random_search_plans_log_uniform_values_and_prints_one_command_per_trial() {
     let d = tmp("plan");
@@ -922,6 +952,41 @@ fn epochs_count_from_0_in_files_and_from_1_when_printed() {
         })
         .collect();
     assert_eq!(epochs, [0, 1]);
+    std::fs::remove_dir_all(d).unwrap();
+}
+
+// train.baseline: nan is no baseline; ±inf is a baseline like any other (Keras takes any
+// float). The weights never change (lr 1e-30, as above), so val_loss is the same every
+// epoch. Keras' rule by hand, patience 2: without a baseline, epoch 1 sets the best
+// (wait 0), epochs 2 and 3 do not improve (wait 1, 2): stop after 3. With baseline −inf
+// (mode min: never beaten) epoch 1 improves on "no best" but does not beat the baseline,
+// so wait stays 1; epoch 2: wait 2 >= 2, stop after 2. With +inf every value beats it: 3.
+#[test]
+fn an_infinite_baseline_is_a_baseline_and_nan_is_none() {
+    let d = tmp("baseline");
+    let data = d.join("data");
+    fake_idx(&data, 40, 10, 28, 28);
+    let cfg = d.join("run.toml");
+    let run = |baseline: &str| {
+        let extra = format!(
+            "patience = 2\nbaseline = {baseline}\n[optimizer]\nlr = 1e-30\nmomentum = 0.0\nweight_decay = 0.0\nclip_norm = 0.0\nschedule = \"constant\"\n"
+        );
+        std::fs::write(
+            &cfg,
+            small_config(&data, &extra).replace("epochs = 1", "epochs = 6"),
+        )
+        .unwrap();
+        let out_dir = d.join("out");
+        let _ = std::fs::remove_dir_all(&out_dir);
+        train_ok(&cfg, &out_dir);
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("result.json")).unwrap())
+                .unwrap();
+        r["epochs_run"].as_u64()
+    };
+    assert_eq!(run("nan"), Some(3));
+    assert_eq!(run("-inf"), Some(2));
+    assert_eq!(run("inf"), Some(3));
     std::fs::remove_dir_all(d).unwrap();
 }
 

@@ -261,6 +261,72 @@ fn clip_value_bounds_in_the_wrong_order_are_refused() {
     assert!(e.contains("clip_value.max = -0.1"), "{e}");
 }
 
+// One rule for every clipping setting: finite. clip_norm = inf was refused while a
+// clip_value of ±inf was taken (a bound that clips nothing); an infinite Adam eps too
+// (every update 0). In the library and in a run config alike.
+#[test]
+fn infinite_clipping_bounds_and_eps_are_refused_like_clip_norm() {
+    use shadeprop::optim::Adam;
+    let inf = f32::INFINITY;
+    let refused = |opt: shadeprop::optim::Optimizer, want: &str| {
+        let e = Session::new(Box::new(Cpu::new()), mlp(), opt, 0, 4)
+            .err()
+            .unwrap_or_else(|| panic!("{want} accepted"))
+            .to_string();
+        assert!(e.contains(want) && e.contains("finite"), "{e}");
+    };
+    refused(
+        Sgd {
+            clip_norm: Some(inf),
+            ..Sgd::default()
+        }
+        .into(),
+        "clip_norm = inf",
+    );
+    for (bounds, want) in [
+        ((-inf, inf), "clip_value.min = -inf"),
+        ((-1.0, inf), "clip_value.max = inf"),
+        ((f32::NAN, 1.0), "clip_value.min = NaN"),
+    ] {
+        refused(
+            Sgd {
+                clip_value: Some(bounds),
+                ..Sgd::default()
+            }
+            .into(),
+            want,
+        );
+        refused(
+            Adam {
+                clip_value: Some(bounds),
+                ..Adam::default()
+            }
+            .into(),
+            want,
+        );
+    }
+    refused(
+        Adam {
+            eps: inf,
+            ..Adam::default()
+        }
+        .into(),
+        "eps = inf",
+    );
+    // Finite bounds are taken.
+    Session::new(
+        Box::new(Cpu::new()),
+        mlp(),
+        Sgd {
+            clip_value: Some((-1e30, 1e30)),
+            ..Sgd::default()
+        },
+        0,
+        4,
+    )
+    .unwrap();
+}
+
 backend_test!(
     per_tensor_norm_clipping_scales_each_gradient_by_its_own_norm,
     |w: Which| {

@@ -1821,3 +1821,61 @@ fn soft_validation_targets_record_no_f1_and_a_monitor_on_it_is_refused() {
         .unwrap();
     assert!(h.epochs[0].get("val_f1_score").is_some());
 }
+
+// ReduceLROnPlateau refuses a non-finite min_delta (as EarlyStopping does) and a min_lr
+// that is not a finite rate >= 0, before training.
+#[test]
+fn reduce_lr_on_plateau_refuses_non_finite_settings() {
+    use shadeprop::train::callbacks::ReduceLrOnPlateau;
+    let train = data(3, 64);
+    for (min_delta, min_lr, want) in [
+        (f64::INFINITY, 0.0, "reduce_lr_on_plateau.min_delta = inf"),
+        (f64::NAN, 0.0, "reduce_lr_on_plateau.min_delta = NaN"),
+        (0.0, f32::INFINITY, "reduce_lr_on_plateau.min_lr = inf"),
+        (0.0, -1.0, "reduce_lr_on_plateau.min_lr = -1"),
+    ] {
+        let mut r = ReduceLrOnPlateau::new("loss");
+        r.min_delta = min_delta;
+        r.min_lr = min_lr;
+        let e = Trainer::new(cfg(1, None))
+            .fit(&mut cpu_session(1), &train, None, &mut [&mut r])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
+}
+
+// A NaN baseline in the library would be beaten by nothing: refused before training (None
+// is no baseline); ±inf are baselines (mode min: +inf beaten by every value, −inf by none).
+#[test]
+fn early_stopping_refuses_a_nan_baseline_and_takes_infinite_ones() {
+    let mut es = EarlyStopping::new("loss").baseline(f64::NAN);
+    let e = Trainer::new(cfg(1, None))
+        .fit(&mut cpu_session(1), &data(3, 64), None, &mut [&mut es])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("early_stopping.baseline = NaN"), "{e}");
+    // Patience 2, one epoch without improvement (0.85): +inf is beaten by every value, so
+    // each improvement restarts the counter (wait 1 at 0.85 < 2: all 5 epochs, best the
+    // last); −inf is beaten by none, so the counter only grows (wait 4 at 0.85: stop after
+    // 4 epochs, best the third).
+    let values = [1.0, 0.9, 0.8, 0.85, 0.7];
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss")
+                .patience(2)
+                .baseline(f64::INFINITY),
+            &values
+        ),
+        (5, Some(4))
+    );
+    assert_eq!(
+        script(
+            EarlyStopping::new("loss")
+                .patience(2)
+                .baseline(f64::NEG_INFINITY),
+            &values
+        ),
+        (4, Some(2))
+    );
+}

@@ -91,7 +91,7 @@
 //! early_stopping = true        # false = no early stopping (patience is then unused)
 //! patience = 5                 # Keras: 0 stops at the first epoch without improvement
 //! min_delta = 0.0
-//! baseline = nan               # optional (nan = none)
+//! baseline = nan               # optional: nan = none; any other value, ±inf included, is one
 //! start_from_epoch = 0
 //! restore_best_weights = true
 //! log_every = 50               # steps between device metric reads

@@ -238,7 +238,8 @@ pub fn train_with(
         .mode(cfg.monitor_mode())
         .restore_best_weights(t.restore_best_weights)
         .start_from_epoch(t.start_from_epoch);
-    if t.baseline.is_finite() {
+    // NaN means no baseline; ±inf is a baseline like any other (Keras takes any float).
+    if !t.baseline.is_nan() {
         early = early.baseline(t.baseline);
     }
     let mut best = ModelCheckpoint::best_only(out.join("checkpoints"), &t.monitor);

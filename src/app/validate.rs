@@ -142,11 +142,21 @@ impl RunConfig {
                     e => e,
                 })?;
         }
-        if !(o.clip_norm >= 0.0) {
-            return Err(bad("optimizer.clip_norm", o.clip_norm, ">= 0 (0 = off)"));
+        // One rule for both clipping settings: a finite value, 0 for off (an infinite one
+        // would clip nothing, and WGSL does not promise IEEE infinities).
+        if !(o.clip_norm >= 0.0 && o.clip_norm.is_finite()) {
+            return Err(bad(
+                "optimizer.clip_norm",
+                o.clip_norm,
+                "a finite value >= 0 (0 = off)",
+            ));
         }
-        if !(o.clip_value >= 0.0) {
-            return Err(bad("optimizer.clip_value", o.clip_value, ">= 0 (0 = off)"));
+        if !(o.clip_value >= 0.0 && o.clip_value.is_finite()) {
+            return Err(bad(
+                "optimizer.clip_value",
+                o.clip_value,
+                "a finite value >= 0 (0 = off)",
+            ));
         }
         self.optimizer()?.validate()?;
         let r = &self.regularizer;

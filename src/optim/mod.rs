@@ -59,10 +59,26 @@ fn check_common(
     {
         return bad("clip_norm", c, "a finite value > 0");
     }
-    if let Some((lo, hi)) = clip_value
-        && !(lo < hi)
-    {
-        return bad("clip_value.max", hi, "max > min");
+    // Clipping bounds are finite, as clip_norm is: an infinite bound clips nothing
+    // (off is `None`), and WGSL does not promise IEEE infinities in a shader.
+    if let Some((lo, hi)) = clip_value {
+        if !lo.is_finite() {
+            return bad(
+                "clip_value.min",
+                lo,
+                "a finite bound (None turns clipping off)",
+            );
+        }
+        if !hi.is_finite() {
+            return bad(
+                "clip_value.max",
+                hi,
+                "a finite bound (None turns clipping off)",
+            );
+        }
+        if !(lo < hi) {
+            return bad("clip_value.max", hi, "max > min");
+        }
     }
     Ok(())
 }
@@ -183,8 +199,8 @@ impl Adam {
         if !(0.0..1.0).contains(&self.beta2) {
             return bad("beta2", self.beta2, "0 <= beta2 < 1");
         }
-        if !(self.eps > 0.0) {
-            return bad("eps", self.eps, "eps > 0");
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return bad("eps", self.eps, "a finite eps > 0");
         }
         Ok(())
     }

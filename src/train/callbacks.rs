@@ -202,7 +202,9 @@ impl EarlyStopping {
         self.mode = m;
         self
     }
-    /// A value the monitor must beat before any epoch counts as an improvement (Keras `baseline`).
+    /// A value the monitor must beat before any epoch counts as an improvement (Keras
+    /// `baseline`): any number, ±inf included (in mode Min, +inf is beaten by every finite
+    /// value and −inf by none); NaN is refused when training begins.
     pub fn baseline(mut self, b: f64) -> Self {
         self.baseline = Some(b);
         self
@@ -265,6 +267,14 @@ impl Callback for EarlyStopping {
                 name: "early_stopping.min_delta",
                 value: self.min_delta.to_string(),
                 expected: "a finite value",
+            });
+        }
+        // A NaN baseline would be beaten by nothing, silently: None is "no baseline".
+        if self.baseline.is_some_and(f64::is_nan) {
+            return Err(Error::Hyperparameter {
+                name: "early_stopping.baseline",
+                value: "NaN".into(),
+                expected: "a number (±inf included), or None for no baseline",
             });
         }
         self.mode.resolve(&self.monitor, "EarlyStopping")?;
@@ -563,6 +573,20 @@ impl Callback for ReduceLrOnPlateau {
                     "factor {}: expected 0 < factor < 1 (Keras refuses factor >= 1)",
                     self.factor
                 ),
+            });
+        }
+        if !self.min_delta.is_finite() {
+            return Err(Error::Hyperparameter {
+                name: "reduce_lr_on_plateau.min_delta",
+                value: self.min_delta.to_string(),
+                expected: "a finite value",
+            });
+        }
+        if !(self.min_lr >= 0.0 && self.min_lr.is_finite()) {
+            return Err(Error::Hyperparameter {
+                name: "reduce_lr_on_plateau.min_lr",
+                value: self.min_lr.to_string(),
+                expected: "a finite rate >= 0",
             });
         }
         if !metrics.contains(&self.monitor) {
