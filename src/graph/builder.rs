@@ -285,6 +285,31 @@ impl GraphBuilder {
         )[0])
     }
 
+    /// A normalization layer's learnable affine `[γ (ones), β (zeros)]` over `c` values,
+    /// named `<name>.weight` / `<name>.bias` as PyTorch's, not decayed.
+    fn affine(&mut self, c: usize, name: &str) -> Result<TensorId> {
+        self.param(ParamInfo {
+            name: format!("{name}.weight+bias"),
+            shape: Shape::fixed(2, c),
+            decay: false,
+            regularizer: None,
+            segments: vec![
+                Segment {
+                    name: format!("{name}.weight"),
+                    len: c,
+                    init: Init::Constant(1.0),
+                    torch_shape: None,
+                },
+                Segment {
+                    name: format!("{name}.bias"),
+                    len: c,
+                    init: Init::Zeros,
+                    torch_shape: None,
+                },
+            ],
+        })
+    }
+
     /// Batch norm over the batch for each column: learnable gamma (ones) and beta (zeros),
     /// running mean (zeros) and variance (ones) with PyTorch's momentum convention.
     pub fn batch_norm(
@@ -343,26 +368,7 @@ impl GraphBuilder {
                 expected: "0 <= momentum <= 1",
             });
         }
-        let gb = self.param(ParamInfo {
-            name: format!("{name}.weight+bias"),
-            shape: Shape::fixed(2, c),
-            decay: false,
-            regularizer: None,
-            segments: vec![
-                Segment {
-                    name: format!("{name}.weight"),
-                    len: c,
-                    init: Init::Constant(1.0),
-                    torch_shape: None,
-                },
-                Segment {
-                    name: format!("{name}.bias"),
-                    len: c,
-                    init: Init::Zeros,
-                    torch_shape: None,
-                },
-            ],
-        })?;
+        let gb = self.affine(c, name)?;
         self.g.states.push(StateInfo {
             name: format!("{name}.running_mean+running_var"),
             len: 2 * c,
@@ -398,26 +404,7 @@ impl GraphBuilder {
                 expected: "eps > 0",
             });
         }
-        let gb = self.param(ParamInfo {
-            name: format!("{name}.weight+bias"),
-            shape: Shape::fixed(2, f),
-            decay: false,
-            regularizer: None,
-            segments: vec![
-                Segment {
-                    name: format!("{name}.weight"),
-                    len: f,
-                    init: Init::Constant(1.0),
-                    torch_shape: None,
-                },
-                Segment {
-                    name: format!("{name}.bias"),
-                    len: f,
-                    init: Init::Zeros,
-                    torch_shape: None,
-                },
-            ],
-        })?;
+        let gb = self.affine(f, name)?;
         let outs = self.g.add_node(
             Op::LayerNorm { eps },
             vec![x, gb],

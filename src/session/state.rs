@@ -227,7 +227,7 @@ impl Session {
     }
 
     /// Whether [`Session::restore`] would take `snap`, writing nothing: the lengths of
-    /// this session's layout ([`Error::Shape`]), step counts the device can hold, a
+    /// the [`Session`]'s layout ([`Error::Shape`]), step counts the device can hold, a
     /// loss-scaling state that is one, every value finite ([`Error::NonFiniteParameter`]),
     /// and running variances and second moments >= 0 ([`Error::ParameterDomain`]), each
     /// error naming the tensor and the index. What a snapshot read from a file (a
