@@ -21,20 +21,26 @@ benches/gemm.rs and benches/train.rs measured on the same machine.
 - W-STEP: the W-MLP step with hidden width 16 at batch 2 (batch norm refuses one value
   per channel in training, in PyTorch as in shadeprop); microseconds per step over an
   epoch of 2,000 steps.
+- W-LSTM: sequential MNIST, each image as 28 time steps of 28 pixels (rows, top to
+  bottom; standardized with the split's mean and std) → nn.LSTM(28, 128) → Linear 10 on
+  the last step; softmax cross-entropy; Adam lr 1e-3; global-norm clipping at 1.0 every
+  step; batch 128 reshuffled every epoch; PyTorch's default initialization. PyTorch has no
+  recurrent dropout, so the 0.25 of the workload is left out here (see w_lstm).
 
 The training images live on the device for the whole run (no per-batch upload). With
-`--compile`, W-MLP and W-CNN are measured again with the model wrapped in torch.compile
-(the augmentation and the optimizer stay eager), each in a child process under
-`--compile-timeout` seconds so that a hung or failing compile is recorded, not fatal.
+`--compile`, W-MLP, W-CNN and W-LSTM are measured again with the model wrapped in
+torch.compile (the augmentation and the optimizer stay eager), each in a child process
+under `--compile-timeout` seconds so that a hung or failing compile is recorded, not fatal.
 
 Writes `<out>/peer_torch.json` and `<out>/peer_torch.md` (again after each workload, so that
 a run stopped early keeps what it measured) and prints the Markdown. Without
 an importable torch it writes a JSON saying so and exits with status 0.
 
     python3 benches/peer_torch.py --data data/mnist --out benches/results/torch \\
-        [--device auto|cuda|cpu] [--workloads w-gemm,w-mlp,w-cnn,w-step]
+        [--device auto|cuda|cpu] [--workloads w-gemm,w-mlp,w-cnn,w-step,w-lstm]
         [--sizes 512,1024,2048,4096] [--runs 3] [--steps N] [--cnn-steps N]
-        [--step-steps 2000] [--batch 128] [--compile] [--compile-timeout 120]
+        [--lstm-steps N] [--step-steps 2000] [--batch 128] [--compile]
+        [--compile-timeout 120]
 """
 
 import argparse
@@ -66,7 +72,7 @@ MLP_SHAPES = [
     ("W-MLP dW (128x784)^T . 128x512", 784, 512, 128, True, False),
     ("W-MLP dW (128x512)^T . 128x512", 512, 512, 128, True, False),
 ]
-WORKLOADS = ("w-gemm", "w-mlp", "w-cnn", "w-step")
+WORKLOADS = ("w-gemm", "w-mlp", "w-cnn", "w-step", "w-lstm")
 
 
 def parse_args(argv=None):
@@ -82,15 +88,17 @@ def parse_args(argv=None):
     p.add_argument("--out", default="benches/results/torch", help="output folder")
     p.add_argument("--runs", type=int, default=3, help="timed epochs per workload (median)")
     p.add_argument("--steps", type=int, default=0,
-                   help="batches per W-MLP and W-CNN epoch (0 = the full epoch)")
+                   help="batches per W-MLP, W-CNN and W-LSTM epoch (0 = the full epoch)")
     p.add_argument("--cnn-steps", type=int, default=None,
                    help="batches per W-CNN epoch (default: --steps)")
+    p.add_argument("--lstm-steps", type=int, default=None,
+                   help="batches per W-LSTM epoch (default: --steps)")
     p.add_argument("--step-steps", type=int, default=2000, help="W-STEP steps per epoch")
-    p.add_argument("--batch", type=int, default=128, help="W-MLP and W-CNN batch")
+    p.add_argument("--batch", type=int, default=128, help="W-MLP, W-CNN and W-LSTM batch")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (0 = torch's default)")
     p.add_argument("--compile", action="store_true",
-                   help="also measure W-MLP and W-CNN with torch.compile")
+                   help="also measure W-MLP, W-CNN and W-LSTM with torch.compile")
     p.add_argument("--compile-timeout", type=float, default=120.0,
                    help="seconds each torch.compile measurement may take, compile included")
     p.add_argument("--compiled-only", default=None, help=argparse.SUPPRESS)
@@ -177,6 +185,28 @@ def w_cnn():
         nn.Flatten(), nn.Linear(1024, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10)))
 
 
+class WLstm(nn.Module):
+    """W-LSTM: [B, 28, 28] (28 steps of 28 pixels, batch_first) → nn.LSTM(28, 128) →
+    Linear(128, 10) on the last step's output. A plain nn.LSTM with PyTorch's default
+    initialization (uniform in ±1/sqrt(128), no forget-gate bias of 1): PyTorch has no
+    recurrent dropout (nn.LSTM's `dropout` acts between stacked layers only), so the
+    workload's recurrent dropout of 0.25 is not part of this peer."""
+
+    def __init__(self, steps=28, features=28, hidden=128):
+        super().__init__()
+        self.steps, self.features = steps, features
+        self.lstm = nn.LSTM(features, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, 10)
+
+    def forward(self, x):
+        out, _ = self.lstm(x.view(-1, self.steps, self.features))
+        return self.fc(out[:, -1])
+
+
+def w_lstm():
+    return WLstm()
+
+
 def sgd(model, batch):
     """SGD momentum 0.9, lr 0.05 · batch / 128, coupled weight decay 5e-4 on weights
     (tensors of 2 or more dimensions) only."""
@@ -217,26 +247,35 @@ def sync(dev):
 
 
 def train_workload(name, a, dev, data, compiled=False):
-    """Train `name` (w-mlp, w-cnn or w-step) and return its row."""
+    """Train `name` (w-mlp, w-cnn, w-step or w-lstm) and return its row."""
     x_np, y_np, mean, std = data
     torch.manual_seed(0)
     if name == "w-step":
         model, batch, full = w_mlp(16), 2, 2000
         steps = min(a.step_steps, full)
     else:
-        model = w_mlp() if name == "w-mlp" else w_cnn()
+        model = {"w-mlp": w_mlp, "w-cnn": w_cnn, "w-lstm": w_lstm}[name]()
         batch, full = a.batch, math.ceil(len(x_np) / a.batch)
-        want = a.cnn_steps if (name == "w-cnn" and a.cnn_steps is not None) else a.steps
+        want = a.steps
+        if name == "w-cnn" and a.cnn_steps is not None:
+            want = a.cnn_steps
+        if name == "w-lstm" and a.lstm_steps is not None:
+            want = a.lstm_steps
         steps = min(want, full) if want > 0 else full
     n = min(steps * batch, len(x_np))
     x = torch.from_numpy(x_np[:n]).to(dev)
     y = torch.from_numpy(y_np[:n]).to(dev)
     if name == "w-cnn":
         x = x.view(n, 1, 28, 28)
+    elif name == "w-lstm":
+        x = ((x - mean) / std).view(n, 28, 28)  # 28 steps (rows) of 28 pixels
     else:
         x = (x - mean) / std
     model = model.to(dev).train()
-    opt = sgd(model, batch)
+    if name == "w-lstm":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    else:
+        opt = sgd(model, batch)
     params = [p for p in model.parameters()]
     fwd = model
     t_compile = None
@@ -367,6 +406,8 @@ def compiled_child(a, name):
            "--out", a.out]
     if a.cnn_steps is not None:
         cmd += ["--cnn-steps", str(a.cnn_steps)]
+    if a.lstm_steps is not None:
+        cmd += ["--lstm-steps", str(a.lstm_steps)]
     t0 = time.perf_counter()
     # A process group of its own, so that a timeout also ends the compiler's workers (which
     # would otherwise keep the pipes open), and a SIGTERM to this script ends all of it.
@@ -467,7 +508,7 @@ def main():
     if "w-gemm" in a.workloads:
         print("W-GEMM...", file=sys.stderr, flush=True)
         gemm_rows(a, dev, res["gemm"], save)
-    train = [w for w in ("w-mlp", "w-cnn", "w-step") if w in a.workloads]
+    train = [w for w in ("w-mlp", "w-cnn", "w-step", "w-lstm") if w in a.workloads]
     if train:
         data = load_train_split(a.data)
         for w in train:

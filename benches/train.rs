@@ -1,11 +1,11 @@
-//! W-MLP, W-CNN and W-STEP (docs/benchmarks.md) on each backend asked for: training
+//! W-MLP, W-CNN, W-STEP and W-LSTM (docs/benchmarks.md) on each backend asked for: training
 //! samples/s (median of `--runs` epochs, each timed from its first upload to a sync after
 //! its last step), seconds per epoch, peak host memory, the plan's buffer bytes against the
 //! sum of all its tensors, dispatches per step, and for W-STEP the microseconds per step.
 //! Prints a Markdown table and writes `<out>/<adapter>.md` and `.json` per backend, so that
 //! figures can be compared across commits.
 //!
-//!   cargo bench --bench train -- [--backends cpu,gpu,cpu-ref] [--workloads w-mlp,w-cnn,w-step]
+//!   cargo bench --bench train -- [--backends cpu,gpu,cpu-ref] [--workloads w-mlp,w-cnn,w-step,w-lstm]
 //!       [--runs 3] [--steps N (0 = the full epoch)] [--cnn-steps N] [--profile]
 //!       [--batch 128] [--precision f32|mixed] [--out benches/results]
 //!
@@ -25,7 +25,7 @@ use shadeprop::backend::cpu::Cpu;
 use shadeprop::data::{Dataset, Standardizer, load_mnist};
 use shadeprop::nn::augment::Augment;
 use shadeprop::nn::{Layer, Sequential};
-use shadeprop::optim::{Precision, Sgd};
+use shadeprop::optim::{Adam, Optimizer, Precision, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::{EpochConfig, train_epoch};
 
@@ -178,6 +178,8 @@ fn run(
             2,
             2000,
         ),
+        // Row-wise sequential MNIST: LSTM(128) with recurrent dropout 0.25 → Linear 10.
+        "w-lstm" => (Sequential::w_lstm(0.25), bs, train.len().div_ceil(bs)),
         other => panic!("unknown workload {other}"),
     };
     let want = match (workload, a.cnn_steps) {
@@ -202,9 +204,19 @@ fn run(
     let g = model.build().expect("model");
     let tensor_bytes: usize = g.tensors.iter().map(|t| t.shape.numel(batch) * 4).sum();
     // Linear learning-rate scaling for larger batches (Goyal et al. 2017).
-    let opt = Sgd {
-        lr: Sgd::w_mlp().lr * batch as f32 / 128.0,
-        ..Sgd::w_mlp()
+    let opt: Optimizer = if workload == "w-lstm" {
+        // Adam lr 1e-3 with global-norm clipping at 1.0 (the sequential_mnist example).
+        Adam {
+            clip_norm: Some(1.0),
+            ..Adam::default()
+        }
+        .into()
+    } else {
+        Sgd {
+            lr: Sgd::w_mlp().lr * batch as f32 / 128.0,
+            ..Sgd::w_mlp()
+        }
+        .into()
     };
     let mut s = Session::with_precision(b, g, opt, 0, batch, a.precision).expect("session");
     let plan_bytes = s.layout().total_bytes(s.graph());

@@ -12,7 +12,11 @@ mod mnist;
 fn main() {
     mnist::main(
         "mnist_cnn",
-        shadeprop::nn::Sequential::w_cnn,
+        |m| match m.cell {
+            Some(_) => Err("--cell: this example has no recurrent layer".into()),
+            None => Ok(shadeprop::nn::Sequential::w_cnn(m.dropout)),
+        },
         Some(shadeprop::nn::augment::Augment::w_cnn),
+        mnist::SGD,
     );
 }

@@ -11,5 +11,13 @@
 mod mnist;
 
 fn main() {
-    mnist::main("mnist_mlp", shadeprop::nn::Sequential::w_mlp, None);
+    mnist::main(
+        "mnist_mlp",
+        |m| match m.cell {
+            Some(_) => Err("--cell: this example has no recurrent layer".into()),
+            None => Ok(shadeprop::nn::Sequential::w_mlp(m.dropout)),
+        },
+        None,
+        mnist::SGD,
+    );
 }

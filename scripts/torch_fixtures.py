@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """Write the PyTorch interoperability fixtures of tests/interop.rs with real PyTorch:
-for three small nn.Sequential models (an MLP with BatchNorm1d and Dropout, a CNN with
-Conv2d, BatchNorm2d, MaxPool2d and Flatten, an MLP with LayerNorm and Tanh), a few training steps (so that the batch-norm
-running statistics are not their initial values), then
+for five small nn.Sequential models (an MLP with BatchNorm1d and Dropout, a CNN with
+Conv2d, BatchNorm2d, MaxPool2d and Flatten, an MLP with LayerNorm and Tanh, a two-layer
+nn.LSTM and a two-layer nn.GRU on sequences of 6 steps of 5 features, batch_first, each
+followed by the last step's output and a Linear), a few training steps (so that the
+batch-norm running statistics are not their initial values), then
 
   tests/fixtures/torch_<model>.safetensors   safetensors.torch.save_file(model.state_dict())
-  tests/fixtures/torch_<model>.json          fixed inputs and the eval-mode logits
+  tests/fixtures/torch_<model>.json          fixed inputs and the eval-mode logits (for lstm
+                                             and gru also "sequence": the recurrent layer's
+                                             output at every step, [5, T·H] row-major)
 
 With `--check FILE MODEL`, load a file that shadeprop exported into the same nn.Sequential
 with `load_state_dict(strict=True)` and print the largest difference between PyTorch's
@@ -15,7 +19,8 @@ by the test). Needs torch and safetensors:
   python3 -m venv /tmp/t && /tmp/t/bin/pip install torch safetensors
   /tmp/t/bin/python scripts/torch_fixtures.py            # regenerate the fixtures
   /tmp/t/bin/python scripts/torch_fixtures.py ln         # only the named ones
-  (Debian's python3-torch and python3-safetensors packages work too.)
+  (Debian's python3-torch works too; bookworm has no python3-safetensors, so take it from
+  pip: python3 -m venv --system-site-packages /tmp/t && /tmp/t/bin/pip install safetensors.)
   /tmp/t/bin/python scripts/torch_fixtures.py --check out.safetensors mlp
 """
 import json
@@ -46,7 +51,29 @@ def ln():
         torch.nn.Linear(16, 3))
 
 
-MODELS = {"mlp": (mlp, (6,)), "cnn": (cnn, (1, 8, 8)), "ln": (ln, (6,))}
+class LastStep(torch.nn.Module):
+    """out[:, -1] of an nn.LSTM's or nn.GRU's (output, state) tuple (batch_first)."""
+
+    def forward(self, x):
+        return x[0][:, -1]
+
+
+def lstm():
+    return torch.nn.Sequential(
+        torch.nn.LSTM(5, 8, num_layers=2, batch_first=True), LastStep(),
+        torch.nn.Linear(8, 3))
+
+
+def gru():
+    return torch.nn.Sequential(
+        torch.nn.GRU(5, 8, num_layers=2, batch_first=True), LastStep(),
+        torch.nn.Linear(8, 3))
+
+
+# Inputs of the recurrent models: [T, F] = 6 steps of 5 features.
+MODELS = {"mlp": (mlp, (6,)), "cnn": (cnn, (1, 8, 8)), "ln": (ln, (6,)),
+          "lstm": (lstm, (6, 5)), "gru": (gru, (6, 5))}
+RECURRENT = ("lstm", "gru")
 
 
 def make(name):
@@ -64,14 +91,22 @@ def make(name):
     x = torch.randn(5, *shape)
     with torch.no_grad():
         logits = model(x)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+    state = model.state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()},
               str(HERE / f"torch_{name}.safetensors"))
-    (HERE / f"torch_{name}.json").write_text(json.dumps({
+    fx = {
         "torch": torch.__version__,
         "input_shape": list(shape),
         "inputs": x.reshape(5, -1).tolist(),
         "logits": logits.tolist(),
-    }))
+    }
+    if name in RECURRENT:
+        # The recurrent layer's output at every step: [5, T, H] as [5, T·H].
+        with torch.no_grad():
+            fx["sequence"] = model[0](x)[0].reshape(5, -1).tolist()
+        for k, v in state.items():
+            print(f"  {k} {list(v.shape)}")
+    (HERE / f"torch_{name}.json").write_text(json.dumps(fx))
     print(f"wrote tests/fixtures/torch_{name}.safetensors and .json")
 
 
@@ -87,6 +122,14 @@ def check(path, name):
         theirs = model(x)
     diff = (theirs - torch.tensor(ours)).abs().max().item()
     print(f"{path}: loaded with strict=True; largest |PyTorch - shadeprop| logit difference {diff:.3g}")
+    seq = json.loads(Path(path).with_suffix(".json").read_text()).get("sequence")
+    if name in RECURRENT and seq is not None:
+        # When the test also wrote the recurrent layer's per-step outputs, compare them too.
+        with torch.no_grad():
+            theirs = model[0](x)[0].reshape(len(x), -1)
+        d = (theirs - torch.tensor(seq)).abs().max().item()
+        print(f"{path}: largest |PyTorch - shadeprop| per-step output difference {d:.3g}")
+        diff = max(diff, d)
     return diff
 
 

@@ -2,12 +2,20 @@
 // The backward pass applies the same mask (regenerated, never stored) to dy, so one
 // kernel serves both directions. p0 = n, p1 = threshold = round(p·2²⁴), p2 = scale bits,
 // p3 = stream, p4 = group size G (0 means 1): elements i and j share a mask bit when
-// i / G = j / G (G = H·W drops whole channels: spatial dropout, Dropout2d).
+// i / G = j / G (G = H·W drops whole channels: spatial dropout, Dropout2d); p5 = period P,
+// p6 = row length R: with P > 0 element i draws as (i / R)·P + i mod P before the grouping
+// (one mask per sequence row, shared by its time steps: a recurrent layer's input dropout).
+fn drop_draw(i: u32) -> u32 {
+    var d = i;
+    if (pu(5u) > 0u) { d = (i / pu(6u)) * pu(5u) + i % pu(5u); }
+    return d / max(pu(4u), 1u);
+}
+
 @compute @workgroup_size(256)
 fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     if (i >= pu(0u)) { return; }
-    let r = threefry2x32(rng_key(pu(3u)), vec2<u32>(i / max(pu(4u), 1u), G.step));
+    let r = threefry2x32(rng_key(pu(3u)), vec2<u32>(drop_draw(i), G.step));
     let keep = (r.x >> 8u) >= pu(1u);
     out0[i] = select(0.0, in0[i] * pf(2u), keep);
 }
@@ -20,7 +28,7 @@ fn relu_dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let i = flat_index(gid, nwg);
     if (i >= pu(0u)) { return; }
     let r = max(in0[i], 0.0);
-    let d = threefry2x32(rng_key(pu(3u)), vec2<u32>(i / max(pu(4u), 1u), G.step));
+    let d = threefry2x32(rng_key(pu(3u)), vec2<u32>(drop_draw(i), G.step));
     let keep = (d.x >> 8u) >= pu(1u);
     out0[i] = select(0.0, r * pf(2u), keep);
 }

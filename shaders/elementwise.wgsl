@@ -71,3 +71,28 @@ fn slice_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     if (BIAS) { acc += in1[i % pu(1u)]; }
     out0[i] = acc;
 }
+
+// slice_cols: y[m, j] = x[m, start + j] for j < len (the last step of a sequence output,
+// [N, T·H] → [N, H] with start = (T − 1)·H). in0 = x [M, C]; out0 = y [M, len].
+// p0 = M, p1 = C, p2 = start, p3 = len
+@compute @workgroup_size(256)
+fn slice_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    let L = pu(3u);
+    if (i >= pu(0u) * L) { return; }
+    out0[i] = in0[(i / L) * pu(1u) + pu(2u) + i % L];
+}
+
+// slice_cols_bwd, its adjoint: dx[m, c] = dy[m, c − start] inside the slice, else 0.
+// in0 = dy [M, len]; out0 = dx [M, C]. Parameters as slice_cols.
+@compute @workgroup_size(256)
+fn slice_cols_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    let C = pu(1u);
+    if (i >= pu(0u) * C) { return; }
+    let c = i % C;
+    let s = pu(2u);
+    var v = 0.0;
+    if (c >= s && c < s + pu(3u)) { v = in0[(i / C) * pu(3u) + c - s]; }
+    out0[i] = v;
+}

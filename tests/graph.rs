@@ -140,6 +140,7 @@ backend_test!(dropout_statistics_and_eval_identity, |b| {
             scale: 1.0 / (1.0 - prob),
             stream: 4242,
             group: 0,
+            ..Default::default()
         };
         let g = Globals {
             seed_lo: 9,

@@ -1,14 +1,16 @@
-//! The MNIST / Fashion-MNIST trainer shared by the examples `mnist_mlp` and `mnist_cnn`:
-//! flags, data (seeded validation split, standardization fitted on it), the Trainer with
-//! EarlyStopping, checkpoints, logs and curves, and the test accuracy at the end.
+//! The MNIST / Fashion-MNIST trainer shared by the examples `mnist_mlp`, `mnist_cnn` and
+//! `sequential_mnist`: flags, data (seeded validation split, standardization fitted on it),
+//! the Trainer with EarlyStopping, checkpoints, logs and curves, and the test accuracy at
+//! the end.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use shadeprop::data::{Standardizer, load_mnist};
+use shadeprop::graph::RnnCell;
 use shadeprop::nn::augment::Augment;
 use shadeprop::nn::{Layer, Sequential};
-use shadeprop::optim::{LrSchedule, Precision, Sgd};
+use shadeprop::optim::{Adam, LrSchedule, Optimizer, Precision, Sgd};
 use shadeprop::session::Session;
 use shadeprop::train::callbacks::{Callback, EarlyStopping, ModelCheckpoint, TerminateOnNan};
 use shadeprop::train::fit::{FitConfig, Trainer};
@@ -20,10 +22,11 @@ struct Args {
     backend: String,
     epochs: usize,
     batch: usize,
+    optimizer: OptimizerArg,
     lr: f32,
     momentum: f32,
     weight_decay: f32,
-    dropout: f32,
+    model: ModelFlags,
     clip_norm: f32,
     seed: u64,
     data: PathBuf,
@@ -54,14 +57,25 @@ struct Cli {
     epochs: usize,
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    #[arg(long, default_value_t = 0.05)]
-    lr: f32,
-    #[arg(long, default_value_t = 0.9)]
-    momentum: f32,
-    #[arg(long, default_value_t = 5e-4)]
-    weight_decay: f32,
-    #[arg(long, default_value_t = 0.5)]
-    dropout: f32,
+    /// sgd (with momentum) or adam (default: sgd; sequential_mnist: adam).
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerArg>,
+    /// Learning rate (default: 0.05 with sgd, 0.001 with adam).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// SGD's momentum (default 0.9; refused with adam, whose betas are PyTorch's).
+    #[arg(long)]
+    momentum: Option<f32>,
+    /// Coupled L2 weight decay on weights (default: 5e-4 with sgd, 0 with adam).
+    #[arg(long)]
+    weight_decay: Option<f32>,
+    /// Dropout probability (default 0.5); in sequential_mnist the recurrent layer's
+    /// recurrent dropout (default 0.25).
+    #[arg(long)]
+    dropout: Option<f32>,
+    /// The recurrent cell of sequential_mnist (default lstm; refused by the other examples).
+    #[arg(long, value_enum)]
+    cell: Option<CellArg>,
     /// Global-norm clipping (0 = off).
     #[arg(long, default_value_t = 1.0)]
     clip_norm: f32,
@@ -80,9 +94,10 @@ struct Cli {
     patience: u64,
     #[arg(long)]
     no_early_stopping: bool,
-    /// cosine: the learning rate annealed to 0 per step over --epochs.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
-    schedule: ScheduleArg,
+    /// cosine: the learning rate annealed to 0 per step over --epochs (default: cosine
+    /// with sgd, constant with adam).
+    #[arg(long, value_enum)]
+    schedule: Option<ScheduleArg>,
     /// Output folder (default: runs/<example>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -111,7 +126,44 @@ enum ScheduleArg {
     Constant,
 }
 
-fn parse(name: &'static str) -> Result<Args, String> {
+/// The optimizer of a run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum OptimizerArg {
+    Sgd,
+    Adam,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CellArg {
+    Lstm,
+    Gru,
+}
+
+/// What an example's model is built from.
+pub struct ModelFlags {
+    /// `--dropout`, or the example's default.
+    pub dropout: f32,
+    /// `--cell`, when given.
+    pub cell: Option<RnnCell>,
+}
+
+/// An example's model from its flags; an error names a flag the model cannot take.
+pub type ModelFn = fn(&ModelFlags) -> Result<Sequential, String>;
+
+/// The flag defaults that differ between the examples.
+pub struct Defaults {
+    pub optimizer: OptimizerArg,
+    pub dropout: f32,
+}
+
+/// SGD with momentum 0.9, lr 0.05 with cosine annealing, weight decay 5e-4, dropout 0.5.
+#[allow(dead_code)] // sequential_mnist has its own
+pub const SGD: Defaults = Defaults {
+    optimizer: OptimizerArg::Sgd,
+    dropout: 0.5,
+};
+
+fn parse(name: &'static str, d: &Defaults) -> Result<Args, String> {
     use clap::Parser;
     let c = Cli::try_parse().map_err(|e| {
         // --help and --version print and exit 0, as clap does.
@@ -131,15 +183,29 @@ fn parse(name: &'static str) -> Result<Args, String> {
             _ => "data/mnist",
         })
     });
+    let optimizer = c.optimizer.unwrap_or(d.optimizer);
+    let adam = optimizer == OptimizerArg::Adam;
+    if adam && let Some(m) = c.momentum {
+        return Err(format!(
+            "--momentum {m}: momentum is SGD's; Adam's betas are PyTorch's (0.9, 0.999)"
+        ));
+    }
     Ok(Args {
         name,
         backend: c.backend,
         epochs: c.epochs,
         batch: c.batch,
-        lr: c.lr,
-        momentum: c.momentum,
-        weight_decay: c.weight_decay,
-        dropout: c.dropout,
+        optimizer,
+        lr: c.lr.unwrap_or(if adam { 1e-3 } else { 0.05 }),
+        momentum: c.momentum.unwrap_or(0.9),
+        weight_decay: c.weight_decay.unwrap_or(if adam { 0.0 } else { 5e-4 }),
+        model: ModelFlags {
+            dropout: c.dropout.unwrap_or(d.dropout),
+            cell: c.cell.map(|c| match c {
+                CellArg::Lstm => RnnCell::Lstm,
+                CellArg::Gru => RnnCell::Gru,
+            }),
+        },
         clip_norm: c.clip_norm,
         seed: c.seed,
         data,
@@ -147,7 +213,12 @@ fn parse(name: &'static str) -> Result<Args, String> {
         train_limit: c.train_limit,
         patience: c.patience,
         early_stopping: !c.no_early_stopping,
-        schedule: if c.schedule == ScheduleArg::Cosine {
+        schedule: if c.schedule.unwrap_or(if adam {
+            ScheduleArg::Constant
+        } else {
+            ScheduleArg::Cosine
+        }) == ScheduleArg::Cosine
+        {
             "cosine"
         } else {
             "constant"
@@ -189,10 +260,13 @@ fn held(dir: &std::path::Path) -> Vec<&'static str> {
     .collect()
 }
 
-/// Parse the flags, train `model(dropout)` (with `augment` as its first layer when given),
+/// Parse the flags, train `model(flags)` (with `augment` as its first layer when given),
 /// report. Exits with 2 on bad flags, 1 on errors.
-pub fn main(name: &'static str, model: fn(f32) -> Sequential, augment: Option<AugmentFor>) {
-    let args = match parse(name) {
+pub fn main(name: &'static str, model: ModelFn, augment: Option<AugmentFor>, d: Defaults) {
+    let args = match parse(name, &d).and_then(|a| {
+        let m = model(&a.model)?;
+        Ok((a, m))
+    }) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
@@ -202,7 +276,7 @@ pub fn main(name: &'static str, model: fn(f32) -> Sequential, augment: Option<Au
     if let Err(e) = shadeprop::train::interrupt::install_sigint_handler() {
         eprintln!("warning: {e}");
     }
-    match run(args, model, augment) {
+    match run(args.0, args.1, augment) {
         Ok(()) => {}
         Err(e @ shadeprop::Error::Interrupted { .. }) => {
             eprintln!("{e}; continue with --resume <that file>");
@@ -215,11 +289,7 @@ pub fn main(name: &'static str, model: fn(f32) -> Sequential, augment: Option<Au
     }
 }
 
-fn run(
-    a: Args,
-    model: fn(f32) -> Sequential,
-    augment: Option<AugmentFor>,
-) -> shadeprop::Result<()> {
+fn run(a: Args, mut seq: Sequential, augment: Option<AugmentFor>) -> shadeprop::Result<()> {
     // A run never destroys another: a folder holding one is refused unless --overwrite
     // (or --resume, which continues it).
     let held = held(&a.out);
@@ -259,17 +329,27 @@ fn run(
         stdz.std
     );
 
-    let opt = Sgd {
-        lr: a.lr,
-        momentum: a.momentum,
-        nesterov: false,
-        weight_decay: a.weight_decay,
-        // 0 or less: off; NaN stays, for the optimizer's check to name it.
-        clip_norm: (a.clip_norm > 0.0 || a.clip_norm.is_nan()).then_some(a.clip_norm),
-        clip_value: None,
-        clip_per_tensor: false,
+    // 0 or less: off; NaN stays, for the optimizer's check to name it.
+    let clip_norm = (a.clip_norm > 0.0 || a.clip_norm.is_nan()).then_some(a.clip_norm);
+    let opt: Optimizer = match a.optimizer {
+        OptimizerArg::Sgd => Sgd {
+            lr: a.lr,
+            momentum: a.momentum,
+            nesterov: false,
+            weight_decay: a.weight_decay,
+            clip_norm,
+            clip_value: None,
+            clip_per_tensor: false,
+        }
+        .into(),
+        OptimizerArg::Adam => Adam {
+            lr: a.lr,
+            weight_decay: a.weight_decay,
+            clip_norm,
+            ..Adam::default()
+        }
+        .into(),
     };
-    let mut seq = model(a.dropout);
     if let Some(aug) = augment {
         seq.layers.insert(0, Layer::Augment(aug));
         std::fs::create_dir_all(&a.out).map_err(|e| shadeprop::Error::Io {
@@ -297,6 +377,8 @@ fn run(
     }
     let graph = seq.build()?;
     println!("model: {}, {} parameters", a.name, graph.param_count());
+    print!("{}", seq.summary());
+    println!("optimizer: {opt:?}");
     let mut s = Session::with_precision(backend, graph, opt, a.seed, a.batch, a.precision)?;
     println!("precision: {}", a.precision.name());
     if a.schedule == "cosine" {

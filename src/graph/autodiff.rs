@@ -96,6 +96,7 @@ pub fn vjp(
             stream,
             kind,
             group,
+            period,
         } => {
             if needs(ins[0]) {
                 // The same mask and scale, regenerated from (seed, stream, step).
@@ -106,6 +107,7 @@ pub fn vjp(
                         stream,
                         kind,
                         group,
+                        period,
                     },
                     vec![dy],
                     &[s],
@@ -135,6 +137,59 @@ pub fn vjp(
             d.push((gb, outs[1]));
             if needs(x) {
                 d.push((x, outs[0]));
+            }
+        }
+        Op::Reshape => {
+            if needs(ins[0]) {
+                let s = g.shape(ins[0]);
+                let dx = g.add_node(Op::Reshape, vec![dy], &[s])[0];
+                d.push((ins[0], dx));
+            }
+        }
+        Op::SliceCols { start, len } => {
+            if needs(ins[0]) {
+                let s = g.shape(ins[0]);
+                let dx = g.add_node(Op::SliceColsBwd { start, len }, vec![dy], &[s])[0];
+                d.push((ins[0], dx));
+            }
+        }
+        // The mask and flags carry no gradient.
+        Op::RnnAux { .. } => {}
+        Op::Rnn {
+            cell,
+            steps,
+            hidden,
+        } => {
+            let (xp, w_hh, biases, aux) = (ins[0], ins[1], ins[2], ins[3]);
+            let (saved, hprev) = (node.outputs[1], node.outputs[2]);
+            let (sxp, sw, sb) = (g.shape(xp), g.shape(w_hh), g.shape(biases));
+            let outs = g.add_node(
+                Op::RnnBwd {
+                    cell,
+                    steps,
+                    hidden,
+                },
+                vec![dy, w_hh, saved, aux],
+                &[sxp, sxp, sb, Shape::batch(2 * hidden)],
+            );
+            // dW_hh = Σ_{n,t} h̃_{t-1}ᵀ·drec_t over the N·T step rows.
+            let rows = Shape {
+                rows: super::Rows::BatchTimes(steps),
+                cols: hidden,
+            };
+            let hp = g.add_node(Op::Reshape, vec![hprev], &[rows])[0];
+            let dw = g.add_node(
+                Op::MatMul {
+                    ta: true,
+                    tb: false,
+                },
+                vec![hp, outs[1]],
+                &[sw],
+            )[0];
+            d.push((w_hh, dw));
+            d.push((biases, outs[2]));
+            if needs(xp) {
+                d.push((xp, outs[0]));
             }
         }
         Op::Add => {
@@ -187,6 +242,8 @@ pub fn vjp(
         | Op::ActBwd(_)
         | Op::BatchNormBwd { .. }
         | Op::LayerNormBwd
+        | Op::SliceColsBwd { .. }
+        | Op::RnnBwd { .. }
         | Op::Col2Im(_)
         | Op::ToNhwc { .. }
         | Op::MaxPoolBwd(_)

@@ -40,8 +40,8 @@ impl LinearOpts {
 
 /// The functional builder: each method adds a node and returns its output tensor.
 pub struct GraphBuilder {
-    g: Graph,
-    next_stream: u32,
+    pub(super) g: Graph,
+    pub(super) next_stream: u32,
 }
 
 impl GraphBuilder {
@@ -133,7 +133,7 @@ impl GraphBuilder {
         Ok(self.g.add_node(Op::Param(pid), vec![], &[shape])[0])
     }
 
-    fn need_batch(&self, t: TensorId, ctx: &str) -> Result<usize> {
+    pub(super) fn need_batch(&self, t: TensorId, ctx: &str) -> Result<usize> {
         let s = self.g.shape(t);
         match s.rows {
             Rows::Batch => Ok(s.cols),
@@ -263,6 +263,19 @@ impl GraphBuilder {
         kind: DropoutKind,
         group: usize,
     ) -> Result<TensorId> {
+        self.dropout_draws(x, p, kind, group, 0)
+    }
+
+    /// Dropout whose draws are grouped (`group`) or shared across time steps (`period`),
+    /// see [`Op::Dropout`].
+    pub(super) fn dropout_draws(
+        &mut self,
+        x: TensorId,
+        p: f32,
+        kind: DropoutKind,
+        group: usize,
+        period: usize,
+    ) -> Result<TensorId> {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::Hyperparameter {
                 name: "dropout.p",
@@ -279,6 +292,7 @@ impl GraphBuilder {
                 stream,
                 kind,
                 group,
+                period,
             },
             vec![x],
             &[s],

@@ -10,9 +10,11 @@ pub mod autodiff;
 mod builder;
 pub mod init;
 mod param;
+mod rnn;
 
 pub use builder::{GraphBuilder, LinearOpts};
 pub use param::{ParamInfo, Segment, StateInfo};
+pub use rnn::{RnnCell, RnnOpts};
 
 use crate::kernels::Act;
 
@@ -111,12 +113,15 @@ pub enum Op {
     /// y = f(x).
     Act(Act),
     /// Dropout with probability p; `stream` keys its masks; `group` consecutive elements
-    /// share one mask bit (H·W for spatial dropout, 1 otherwise).
+    /// share one mask bit (H·W for spatial dropout, 1 otherwise); `period` > 0 shares one
+    /// mask across the time steps of a sequence row `[T·period]` (element (n, t, f) draws
+    /// as (n, f): the variational input dropout of a recurrent layer).
     Dropout {
         p: f32,
         stream: u32,
         kind: DropoutKind,
         group: usize,
+        period: usize,
     },
     /// Batch norm per channel over the batch (and the `spatial` positions of NCHW images).
     /// Inputs: x, gamma_beta. Outputs: y, saved stats.
@@ -164,6 +169,34 @@ pub enum Op {
     AvgPoolBwd(Geom2d),
     /// c = a + b.
     Add,
+    /// The same elements under another shape (no kernel: an alias of the input).
+    Reshape,
+    /// Columns `[start, start + len)` of every row (the last step of a sequence output).
+    SliceCols {
+        start: usize,
+        len: usize,
+    },
+    /// The recurrent-dropout mask and step flags of a recurrent layer. Input: the
+    /// layer's sequence input `[batch, T·F]` (for the flags). Output: `aux [batch, H + T]`
+    /// (see [`crate::kernels::rnn::RnnParams`]). `p` is the recurrent dropout, its
+    /// mask keyed by `stream`; `mask_value` turns masking of padded steps on.
+    RnnAux {
+        steps: usize,
+        hidden: usize,
+        features: usize,
+        p: f32,
+        stream: u32,
+        mask_value: Option<f32>,
+    },
+    /// An LSTM or GRU layer over T steps (PyTorch's cells). Inputs: the input projection
+    /// `xp [batch·T, G·H]` (x·W_ih), W_hh `[H, G·H]`, the biases `[2, G·H]` (b_ih, b_hh),
+    /// aux. Outputs: the sequence `hs [batch, T·H]`, the saved gates and states
+    /// `[batch, T·5H]` and the masked previous states `hprev [batch, T·H]`.
+    Rnn {
+        cell: RnnCell,
+        steps: usize,
+        hidden: usize,
+    },
     /// The loss (the weighted mean over the batch, [`crate::kernels::loss`]). Inputs:
     /// outputs (logits or values), label rows. Outputs: the gradient of the outputs (the
     /// seed of the backward pass) and per-row statistics `[batch, 3]`. `weights` is the
@@ -182,6 +215,19 @@ pub enum Op {
     },
     /// Layer-norm backward. Inputs: x, dy, gamma_beta, saved. Outputs: dx, dgamma_beta.
     LayerNormBwd,
+    /// The adjoint of [`Op::SliceCols`]. Input: dy. Output: dx (zeros outside the slice).
+    SliceColsBwd {
+        start: usize,
+        len: usize,
+    },
+    /// The backward through time of [`Op::Rnn`]. Inputs: dhs, W_hh, saved, aux. Outputs:
+    /// the gradient of xp, of the recurrent pre-activations (the same tensor for the
+    /// LSTM), of the biases, and the per-step carry `[batch, 2H]`.
+    RnnBwd {
+        cell: RnnCell,
+        steps: usize,
+        hidden: usize,
+    },
 }
 
 pub use crate::kernels::conv::Geom2d;

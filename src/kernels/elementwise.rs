@@ -39,3 +39,16 @@ impl SliceSumParams {
         Kernel::SliceSum { bias: self.bias }
     }
 }
+
+params! {
+    /// [`Kernel::SliceCols`]: `y[m, j] = x[m, start + j]` for `j < len` over `x [rows,
+    /// cols]` (`ins = [x]`, `outs = [y [rows, len]]`), and its adjoint
+    /// [`Kernel::SliceColsBwd`]: `dx[m, c] = dy[m, c − start]` inside the slice, else 0
+    /// (`ins = [dy]`, `outs = [dx [rows, cols]]`).
+    pub struct SliceParams {
+        rows: usize = 0,
+        cols: usize = 1,
+        start: usize = 2,
+        len: usize = 3,
+    }
+}

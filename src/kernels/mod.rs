@@ -110,6 +110,7 @@ pub mod layernorm;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod rnn;
 pub mod softmax_xent;
 
 /// Activation functions with a fused kernel.
@@ -167,6 +168,17 @@ pub enum Kernel {
     /// Layer norm per row (training and inference alike). Parameters:
     /// [`layernorm::LayerNormParams`].
     LnFwd,
+    /// The recurrent-dropout mask and padded-step flags of a recurrent layer. Parameters:
+    /// [`rnn::RnnParams`].
+    RnnAux,
+    /// One time step of an LSTM (recurrent matmul, gates, state update). Parameters:
+    /// [`rnn::RnnParams`].
+    LstmStep,
+    /// One time step of a GRU. Parameters: [`rnn::RnnParams`].
+    GruStep,
+    /// Columns `[start, start + len)` of every row. Parameters:
+    /// [`elementwise::SliceParams`].
+    SliceCols,
     /// Patches of an NCHW image as matrix rows. Parameters: [`conv::Window`].
     Im2Col,
     /// `[B, S, C] → [B, C, S]`, optionally adding a per-channel bias, optionally followed
@@ -202,6 +214,15 @@ pub enum Kernel {
     LnBwdParams,
     /// `db[n] = Σ_m dY[m, n]`. Parameters: [`elementwise::BiasGradParams`].
     BiasGrad,
+    /// The adjoint of [`Kernel::SliceCols`] (zeros outside the slice). Parameters:
+    /// [`elementwise::SliceParams`].
+    SliceColsBwd,
+    /// The LSTM backward of one time step. Parameters: [`rnn::RnnParams`].
+    LstmStepBwd,
+    /// The GRU backward of one time step. Parameters: [`rnn::RnnParams`].
+    GruStepBwd,
+    /// The two bias gradients of a recurrent layer. Parameters: [`rnn::RnnParams`].
+    RnnBiasGrad,
     /// The adjoint of Im2Col (a deterministic gather). Parameters: [`conv::Window`].
     Col2Im,
     /// `[B, C, S] → [B, S, C]`. Parameters: [`conv::ToNhwcParams`].
@@ -260,6 +281,7 @@ pub enum Family {
     Dropout,
     BatchNorm,
     LayerNorm,
+    Rnn,
     SoftmaxXent,
     Loss,
     Clip,
@@ -280,6 +302,7 @@ impl Family {
             Family::Dropout => include_str!("../../shaders/dropout.wgsl"),
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Family::LayerNorm => include_str!("../../shaders/layernorm.wgsl"),
+            Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
             Family::SoftmaxXent => include_str!("../../shaders/softmax_xent.wgsl"),
             Family::Loss => include_str!("../../shaders/loss.wgsl"),
             Family::Clip => include_str!("../../shaders/clip.wgsl"),
@@ -376,6 +399,14 @@ impl Kernel {
             Kernel::LnFwd => (F::LayerNorm, "ln_fwd", 2, 2),
             Kernel::LnBwdX => (F::LayerNorm, "ln_bwd_x", 4, 1),
             Kernel::LnBwdParams => (F::LayerNorm, "ln_bwd_params", 3, 1),
+            Kernel::RnnAux => (F::Rnn, "rnn_aux", 1, 1),
+            Kernel::LstmStep => (F::Rnn, "lstm_step", 4, 3),
+            Kernel::GruStep => (F::Rnn, "gru_step", 4, 3),
+            Kernel::LstmStepBwd => (F::Rnn, "lstm_step_bwd", 4, 2),
+            Kernel::GruStepBwd => (F::Rnn, "gru_step_bwd", 4, 3),
+            Kernel::RnnBiasGrad => (F::Rnn, "rnn_bias_grad", 2, 1),
+            Kernel::SliceCols => (F::Elementwise, "slice_cols", 1, 1),
+            Kernel::SliceColsBwd => (F::Elementwise, "slice_cols_bwd", 1, 1),
             Kernel::SoftmaxXent => (F::SoftmaxXent, "softmax_xent", 4, 2),
             Kernel::BceWithLogits => (F::Loss, "bce_logits", 4, 2),
             Kernel::RegressionLoss => (F::Loss, "regression_loss", 3, 2),

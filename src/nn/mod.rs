@@ -7,7 +7,7 @@ pub use crate::kernels::loss::Loss;
 use crate::backend::Act;
 use crate::error::{Error, Result};
 use crate::graph::init::Init;
-use crate::graph::{DropoutKind, Geom2d, Graph, GraphBuilder, LinearOpts};
+use crate::graph::{DropoutKind, Geom2d, Graph, GraphBuilder, LinearOpts, RnnCell, RnnOpts};
 use crate::optim::Regularizer;
 
 /// One layer of a [`Sequential`] model.
@@ -43,6 +43,11 @@ pub enum Layer {
     Flatten,
     /// Per-sample augmentation of the input images (training only) and standardization.
     Augment(augment::Augment),
+    /// An LSTM or GRU (stack) over a sequence input ([`Sequential::sequence`]); outputs
+    /// the hidden state at every step.
+    Rnn(RnnOpts),
+    /// The last step of a sequence (PyTorch's `output[:, -1]`).
+    LastStep,
 }
 
 /// One line of [`Sequential::summary`].
@@ -72,6 +77,9 @@ pub struct Sequential {
     pub in_features: usize,
     /// (C, H, W) when the input is an image.
     pub image: Option<(usize, usize, usize)>,
+    /// (T steps, F features per step) when the input is a sequence, each row holding
+    /// T·F values step-major (a row-major `[N, T, F]` batch).
+    pub sequence: Option<(usize, usize)>,
     pub layers: Vec<Layer>,
     /// The loss the model is trained with (softmax cross-entropy by default); it decides
     /// the task ([`crate::kernels::loss::Loss::task`]).
@@ -84,6 +92,7 @@ impl Sequential {
         Sequential {
             in_features,
             image: None,
+            sequence: None,
             layers: vec![],
             loss: Loss::default(),
         }
@@ -95,9 +104,44 @@ impl Sequential {
             // than wrapped here.
             in_features: c.saturating_mul(h).saturating_mul(w),
             image: Some((c, h, w)),
+            sequence: None,
             layers: vec![],
             loss: Loss::default(),
         }
+    }
+
+    /// A model over sequences of `steps` time steps of `features` values each (batch-first:
+    /// a row holds step 0's features, then step 1's, ...).
+    pub fn sequence(steps: usize, features: usize) -> Self {
+        Sequential {
+            in_features: steps.saturating_mul(features),
+            image: None,
+            sequence: Some((steps, features)),
+            layers: vec![],
+            loss: Loss::default(),
+        }
+    }
+    /// An LSTM of `hidden` units (PyTorch's `nn.LSTM(F, hidden, batch_first=True)`,
+    /// its initialization); outputs every step. Follow it with [`Sequential::last_step`]
+    /// for a per-sequence output.
+    pub fn lstm(self, hidden: usize) -> Self {
+        self.rnn(RnnOpts::new(RnnCell::Lstm, hidden))
+    }
+    /// A GRU of `hidden` units (PyTorch's `nn.GRU(F, hidden, batch_first=True)`).
+    pub fn gru(self, hidden: usize) -> Self {
+        self.rnn(RnnOpts::new(RnnCell::Gru, hidden))
+    }
+    /// A recurrent layer with every option: stacked layers, Keras' `dropout` and
+    /// `recurrent_dropout` (variational), PyTorch's between-layer `dropout`, masking.
+    pub fn rnn(mut self, opts: RnnOpts) -> Self {
+        self.layers.push(Layer::Rnn(opts));
+        self
+    }
+    /// The hidden state at the last step of a sequence (after padded steps, the state of
+    /// the last unpadded one).
+    pub fn last_step(mut self) -> Self {
+        self.layers.push(Layer::LastStep);
+        self
     }
 
     /// Train with `loss` instead of softmax cross-entropy: e.g. a 1-unit output with
@@ -150,6 +194,19 @@ impl Sequential {
     pub fn flatten(mut self) -> Self {
         self.layers.push(Layer::Flatten);
         self
+    }
+
+    /// The benchmark model W-LSTM: row-wise sequential MNIST, 28 steps of 28 pixels →
+    /// LSTM(28, 128) with Keras' `recurrent_dropout` = `recurrent_dropout` → the last step
+    /// → Linear 10 (PyTorch's default initialization).
+    pub fn w_lstm(recurrent_dropout: f32) -> Self {
+        Sequential::sequence(28, 28)
+            .rnn(RnnOpts {
+                recurrent_dropout,
+                ..RnnOpts::new(RnnCell::Lstm, 128)
+            })
+            .last_step()
+            .linear(10)
     }
 
     /// The benchmark model W-CNN: Conv 5×5 1→32, ReLU, MaxPool 2 → Conv 5×5 32→64, ReLU,
@@ -275,9 +332,10 @@ impl Sequential {
     /// as the built graph's `param_count`.
     pub fn summary(&self) -> String {
         let rows = self.layer_table();
-        let input = match self.image {
-            Some((c, h, w)) => format!("[{c}, {h}, {w}]"),
-            None => format!("[{}]", self.in_features),
+        let input = match (self.image, self.sequence) {
+            (Some((c, h, w)), _) => format!("[{c}, {h}, {w}]"),
+            (None, Some((t, f))) => format!("[{t}, {f}]"),
+            (None, None) => format!("[{}]", self.in_features),
         };
         let module = |m: &str| m.split("  #").next().unwrap_or(m).to_string();
         // Columns as wide as their widest cell (the table fits 80 columns for the usual
@@ -321,6 +379,7 @@ impl Sequential {
         let mut out = vec![];
         let mut f = self.in_features;
         let mut img = self.image;
+        let mut seq = self.sequence;
         for layer in &self.layers {
             let mut params = 0;
             let m = match layer {
@@ -396,10 +455,40 @@ impl Sequential {
                     "Flatten()".into()
                 }
                 Layer::Augment(_) => "Identity()  # augmentation, training only".into(),
+                Layer::Rnn(o) => {
+                    let (t, fin) = seq.unwrap_or((1, f));
+                    let gh = o.cell.gates() * o.hidden;
+                    params = (0..o.layers)
+                        .map(|l| gh * (if l == 0 { fin } else { o.hidden } + o.hidden) + 2 * gh)
+                        .sum();
+                    seq = Some((t, o.hidden));
+                    f = t * o.hidden;
+                    let mut m = format!(
+                        "{}({fin}, {}, num_layers={}, batch_first=True, dropout={})",
+                        o.cell.torch_name(),
+                        o.hidden,
+                        o.layers,
+                        o.dropout
+                    );
+                    if o.input_dropout > 0.0 || o.recurrent_dropout > 0.0 {
+                        m += &format!(
+                            "  # variational dropout={} recurrent_dropout={} in training",
+                            o.input_dropout, o.recurrent_dropout
+                        );
+                    }
+                    m
+                }
+                Layer::LastStep => {
+                    if let Some((_, h)) = seq.take() {
+                        f = h;
+                    }
+                    "LastStep()  # output[0][:, -1]".into()
+                }
             };
-            let shape = match img {
-                Some((c, h, w)) => format!("[{c}, {h}, {w}]"),
-                None => format!("[{f}]"),
+            let shape = match (img, seq) {
+                (Some((c, h, w)), _) => format!("[{c}, {h}, {w}]"),
+                (None, Some((t, h))) => format!("[{t}, {h}]"),
+                (None, None) => format!("[{f}]"),
             };
             out.push(LayerRow {
                 module: m,
@@ -416,6 +505,13 @@ impl Sequential {
         let mut b = GraphBuilder::new(self.in_features);
         let mut x = b.input();
         let mut img = self.image;
+        let mut seq = self.sequence;
+        let not_seq = |seq: Option<(usize, usize)>, i: usize, what: &str| match seq {
+            Some(_) => Err(Error::Graph(format!(
+                "layer {i} ({what}) follows a sequence: add last_step() first"
+            ))),
+            None => Ok(()),
+        };
         let need_img = |img: Option<(usize, usize, usize)>, i: usize| {
             img.ok_or_else(|| {
                 Error::Graph(format!(
@@ -427,6 +523,7 @@ impl Sequential {
             let name = i.to_string();
             x = match *layer {
                 Layer::Linear(ref o) => {
+                    not_seq(seq, i, "linear")?;
                     if img.is_some() {
                         return Err(Error::Graph(format!(
                             "layer {i} (linear) follows an image: add flatten() first"
@@ -434,8 +531,12 @@ impl Sequential {
                     }
                     b.linear_with(x, o, &name)?
                 }
-                Layer::BatchNorm { eps, momentum } => b.batch_norm(x, eps, momentum, &name)?,
+                Layer::BatchNorm { eps, momentum } => {
+                    not_seq(seq, i, "batch norm")?;
+                    b.batch_norm(x, eps, momentum, &name)?
+                }
                 Layer::LayerNorm { eps } => {
+                    not_seq(seq, i, "layer norm")?;
                     if img.is_some() {
                         return Err(Error::Graph(format!(
                             "layer {i} (layer norm) follows an image: add flatten() first"
@@ -487,6 +588,22 @@ impl Sequential {
                         )));
                     }
                     spec.add_to(&mut b, x, chw)?
+                }
+                Layer::Rnn(ref o) => {
+                    let (t, _) = seq.ok_or_else(|| {
+                        Error::Graph(format!(
+                            "layer {i} ({}) needs a sequence input (Sequential::sequence)",
+                            o.cell.torch_name()
+                        ))
+                    })?;
+                    seq = Some((t, o.hidden));
+                    b.rnn(x, t, o, &name)?
+                }
+                Layer::LastStep => {
+                    let (_, h) = seq.take().ok_or_else(|| {
+                        Error::Graph(format!("layer {i} (last step) needs a sequence input"))
+                    })?;
+                    b.last_step(x, h)?
                 }
             };
         }

@@ -270,6 +270,15 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
             Op::ToNchw { .. } => "conv2d",
             Op::MaxPool(_) => "max_pool",
             Op::AvgPool(_) => "avg_pool",
+            Op::Rnn {
+                cell: crate::graph::RnnCell::Lstm,
+                ..
+            } => "lstm",
+            Op::Rnn {
+                cell: crate::graph::RnnCell::Gru,
+                ..
+            } => "gru",
+            Op::SliceCols { .. } => "last_step",
             // Not a layer's output (listed, not wildcarded, so a new op must choose).
             Op::Input
             | Op::Labels
@@ -281,6 +290,10 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
             | Op::ActBwd(_)
             | Op::BatchNormBwd { .. }
             | Op::LayerNormBwd
+            | Op::Reshape
+            | Op::RnnAux { .. }
+            | Op::SliceColsBwd { .. }
+            | Op::RnnBwd { .. }
             | Op::BiasGrad
             | Op::Col2Im(_)
             | Op::MaxPoolBwd(_)

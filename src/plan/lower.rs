@@ -5,15 +5,17 @@
 use super::layout::{Layout, Mode, buf};
 use crate::backend::Slice;
 use crate::error::Result;
+use crate::graph::RnnCell;
 use crate::graph::{DropoutKind, Geom2d, Graph, Node, Op, TensorId};
 use crate::kernels::augment::{AugmentParams, SPEC_LEN};
 use crate::kernels::batchnorm::BatchNormParams;
 use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
-use crate::kernels::elementwise::{BiasGradParams, Len};
+use crate::kernels::elementwise::{BiasGradParams, Len, SliceParams};
 use crate::kernels::layernorm::LayerNormParams;
 use crate::kernels::loss::{BceParams, Loss, RegressionParams};
 use crate::kernels::matmul::MatMulParams;
+use crate::kernels::rnn::RnnParams;
 use crate::kernels::softmax_xent::{MetricSums, SoftmaxXentParams};
 use crate::kernels::{Kernel, KernelParams, Words};
 use crate::rng::dropout_threshold;
@@ -143,7 +145,8 @@ impl Lowering<'_> {
                 stream,
                 kind,
                 group,
-            } => self.dropout(p, stream, kind, group, ins, outs),
+                period,
+            } => self.dropout(p, stream, kind, (group, period), ins, outs),
             Op::BatchNorm {
                 eps,
                 momentum,
@@ -175,6 +178,113 @@ impl Lowering<'_> {
                     &params,
                     vec![t(ins[0]), t(ins[1])],
                     vec![t(outs[0]), t(outs[1])],
+                );
+            }
+            Op::Reshape => self.alias[outs[0]] = Some(ins[0]),
+            Op::SliceCols { start, len } | Op::SliceColsBwd { start, len } => {
+                let fwd = matches!(node.op, Op::SliceCols { .. });
+                let params = SliceParams {
+                    rows: self.g.shape(outs[0]).rows_at(self.batch),
+                    cols: self.g.shape(if fwd { ins[0] } else { outs[0] }).cols,
+                    start,
+                    len,
+                };
+                let k = if fwd {
+                    Kernel::SliceCols
+                } else {
+                    Kernel::SliceColsBwd
+                };
+                self.push(k, &params, vec![t(ins[0])], vec![t(outs[0])]);
+            }
+            Op::RnnAux {
+                steps,
+                hidden,
+                features,
+                p,
+                stream,
+                mask_value,
+            } => {
+                // Recurrent dropout as Op::Dropout: a mask in training (and Monte Carlo
+                // inference), all ones otherwise.
+                let (threshold, scale) = if self.mode == Mode::Eval || p == 0.0 {
+                    (0, 1.0)
+                } else {
+                    (dropout_threshold(p), 1.0 / (1.0 - p))
+                };
+                let params = RnnParams {
+                    batch: self.batch,
+                    steps,
+                    hidden,
+                    features,
+                    threshold,
+                    scale,
+                    stream,
+                    masking: mask_value.is_some(),
+                    mask_value: mask_value.unwrap_or(0.0),
+                    ..Default::default()
+                };
+                self.push(Kernel::RnnAux, &params, vec![t(ins[0])], vec![t(outs[0])]);
+            }
+            Op::Rnn {
+                cell,
+                steps,
+                hidden,
+            } => {
+                let kernel = match cell {
+                    RnnCell::Lstm => Kernel::LstmStep,
+                    RnnCell::Gru => Kernel::GruStep,
+                };
+                for step in 0..steps {
+                    let params = RnnParams {
+                        batch: self.batch,
+                        steps,
+                        hidden,
+                        gates: cell.gates(),
+                        t: step,
+                        ..Default::default()
+                    };
+                    self.push(
+                        kernel,
+                        &params,
+                        ins.iter().map(|&i| t(i)).collect(),
+                        outs.iter().map(|&o| t(o)).collect(),
+                    );
+                }
+            }
+            Op::RnnBwd {
+                cell,
+                steps,
+                hidden,
+            } => {
+                // outs = [dxp, drec, dbiases, carry]; the LSTM's drec is its dxp.
+                let (kernel, step_outs) = match cell {
+                    RnnCell::Lstm => {
+                        self.alias[outs[1]] = Some(outs[0]);
+                        (Kernel::LstmStepBwd, vec![t(outs[0]), t(outs[3])])
+                    }
+                    RnnCell::Gru => (Kernel::GruStepBwd, vec![t(outs[0]), t(outs[1]), t(outs[3])]),
+                };
+                let base = RnnParams {
+                    batch: self.batch,
+                    steps,
+                    hidden,
+                    gates: cell.gates(),
+                    ..Default::default()
+                };
+                for step in (0..steps).rev() {
+                    let params = RnnParams { t: step, ..base };
+                    self.push(
+                        kernel,
+                        &params,
+                        ins.iter().map(|&i| t(i)).collect(),
+                        step_outs.clone(),
+                    );
+                }
+                self.push(
+                    Kernel::RnnBiasGrad,
+                    &base,
+                    vec![t(outs[0]), t(outs[1])],
+                    vec![t(outs[2])],
                 );
             }
             Op::LayerNormBwd => {
@@ -293,7 +403,7 @@ impl Lowering<'_> {
         p: f32,
         stream: u32,
         kind: DropoutKind,
-        group: usize,
+        (group, period): (usize, usize),
         ins: &[TensorId],
         outs: &[TensorId],
     ) {
@@ -316,6 +426,12 @@ impl Lowering<'_> {
             scale,
             stream,
             group,
+            period,
+            row: if period > 0 {
+                self.g.shape(outs[0]).cols
+            } else {
+                0
+            },
         };
         self.push(Kernel::Dropout, &params, vec![t(ins[0])], vec![t(outs[0])]);
     }

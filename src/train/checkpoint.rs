@@ -100,7 +100,14 @@ fn segments(g: &Graph, layout: &Layout) -> Vec<SegmentMap> {
         let mut off = layout.param_off[pid];
         let (rows, cols) = (p.shape.rows_at(1), p.shape.cols);
         for seg in &p.segments {
-            let matrix = p.segments.len() == 1 && rows > 1 && seg.name.ends_with(".weight");
+            // A weight matrix (`.weight`, or a recurrent layer's `.weight_ih_l0`), stored
+            // [in, out]: PyTorch's is [out, in].
+            let last = seg.name.rsplit('.').next().unwrap_or_default();
+            let matrix = p.segments.len() == 1
+                && (rows > 1 || seg.torch_shape.is_some())
+                && (last == "weight"
+                    || last.starts_with("weight_ih_l")
+                    || last.starts_with("weight_hh_l"));
             let shape = match (&seg.torch_shape, matrix) {
                 (Some(t), true) => t.clone(),
                 (None, true) => vec![cols, rows],

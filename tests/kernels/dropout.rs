@@ -15,6 +15,7 @@ fn dropout(n: usize, prob: f32, stream: u32, group: usize) -> DropoutParams {
         scale: 1.0 / (1.0 - prob),
         stream,
         group,
+        ..Default::default()
     }
 }
 
@@ -77,6 +78,7 @@ fn spatial_dropout_drops_whole_channels() {
             scale: 2.0,
             stream: 4000,
             group: sp,
+            ..Default::default()
         };
         let y = Case::new(Kernel::Dropout, p)
             .ins([vec![1.0; n]])

@@ -17,6 +17,7 @@ mod loss;
 mod matmul;
 mod optim;
 mod pool;
+mod rnn;
 mod softmax_xent;
 mod stats;
 

@@ -19,10 +19,18 @@ pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
         scale,
         stream,
         group,
+        period,
+        row,
     } = DropoutParams::from_words(p);
     let group = group.max(1);
     for i in 0..n {
-        let keep = dropout_keep(g.seed(), stream, g.step, (i / group) as u32, threshold);
+        let keep = dropout_keep(
+            g.seed(),
+            stream,
+            g.step,
+            (draw(i, period, row) / group) as u32,
+            threshold,
+        );
         outs[0][i] = if keep { ins[0][i] * scale } else { 0.0 };
     }
 }
@@ -36,11 +44,19 @@ pub fn relu_dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
         scale,
         stream,
         group,
+        period,
+        row,
     } = DropoutParams::from_words(p);
     let group = group.max(1);
     for i in 0..n {
         let r = ins[0][i].max(0.0);
-        let keep = dropout_keep(g.seed(), stream, g.step, (i / group) as u32, threshold);
+        let keep = dropout_keep(
+            g.seed(),
+            stream,
+            g.step,
+            (draw(i, period, row) / group) as u32,
+            threshold,
+        );
         outs[0][i] = if keep { r * scale } else { 0.0 };
     }
 }
@@ -93,6 +109,8 @@ fn dropout_maybe_relu(
         scale,
         stream,
         group,
+        period,
+        row,
     } = DropoutParams::from_words(p);
     let seed = g.seed();
     let d = DropoutArgs {
@@ -103,6 +121,8 @@ fn dropout_maybe_relu(
         step: g.step,
         threshold,
         group: group.max(1),
+        period,
+        row,
         scale,
         relu,
     };
@@ -110,6 +130,17 @@ fn dropout_maybe_relu(
         .par_chunks_mut(CHUNK)
         .enumerate()
         .for_each(|(ci, out)| d.chunk_dispatch(ci * CHUNK, out));
+}
+
+/// The draw index of element `i`: `i`, or with `period` P > 0 the time-shared
+/// `⌊i / row⌋·P + i mod P` (one draw per sequence and feature, shared by the steps).
+#[inline(always)]
+fn draw(i: usize, period: usize, row: usize) -> usize {
+    if period > 0 {
+        (i / row) * period + i % period
+    } else {
+        i
+    }
 }
 
 /// What one chunk of the fast dropout reads.
@@ -123,6 +154,9 @@ struct DropoutArgs<'a> {
     threshold: u32,
     /// Elements per draw (≥ 1).
     group: usize,
+    /// The time-shared draw index's period and row length (0: off).
+    period: usize,
+    row: usize,
     scale: f32,
     /// Apply the ReLU to x first (the fused ReluDropout).
     relu: bool,
@@ -169,7 +203,7 @@ impl DropoutArgs<'_> {
         let mut j0 = 0;
         for o in out.chunks_mut(16) {
             let i0 = base + j0;
-            if self.group == 1 && o.len() == 16 {
+            if self.group == 1 && self.period == 0 && o.len() == 16 {
                 // 16 draws at once (vectorized); the same bits as dropout_keep. Fixed-size
                 // arrays and a select computed on every lane keep the masking vectorized too.
                 let ctr: [u32; 16] = std::array::from_fn(|l| (i0 + l) as u32);
@@ -191,7 +225,7 @@ impl DropoutArgs<'_> {
                         self.seed,
                         self.stream,
                         self.step,
-                        (i / self.group) as u32,
+                        (draw(i, self.period, self.row) / self.group) as u32,
                         self.threshold,
                     );
                     *v = if keep { self.x(x[i]) * self.scale } else { 0.0 };

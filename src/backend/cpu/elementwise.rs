@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::par::{par_map1, par_map2};
 use crate::backend::Globals;
 use crate::kernels::KernelParams;
-use crate::kernels::elementwise::{BiasGradParams, Len, SliceSumParams};
+use crate::kernels::elementwise::{BiasGradParams, Len, SliceParams, SliceSumParams};
 
 /// `y = f(x)` over the first `n` elements, `n` from [`Len`].
 fn map1(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]], f: impl Fn(f32) -> f32) {
@@ -152,4 +152,34 @@ pub fn bias_grad_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&
                 }
             }
         });
+}
+
+/// [`crate::kernels::Kernel::SliceCols`], [`SliceParams`]: `y[m, j] = x[m, start + j]`.
+pub fn slice_cols(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let SliceParams {
+        rows,
+        cols,
+        start,
+        len,
+    } = SliceParams::from_words(p);
+    for m in 0..rows {
+        outs[0][m * len..(m + 1) * len]
+            .copy_from_slice(&ins[0][m * cols + start..m * cols + start + len]);
+    }
+}
+
+/// [`crate::kernels::Kernel::SliceColsBwd`]: `dx[m, c] = dy[m, c − start]` inside the
+/// slice, else 0.
+pub fn slice_cols_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let SliceParams {
+        rows,
+        cols,
+        start,
+        len,
+    } = SliceParams::from_words(p);
+    for m in 0..rows {
+        let row = &mut outs[0][m * cols..(m + 1) * cols];
+        row.fill(0.0);
+        row[start..start + len].copy_from_slice(&ins[0][m * len..(m + 1) * len]);
+    }
 }

@@ -18,6 +18,7 @@ pub(crate) mod matmul;
 pub(crate) mod optim;
 pub(crate) mod par;
 pub(crate) mod pool;
+pub(crate) mod rnn;
 pub(crate) mod softmax_xent;
 pub(crate) mod stats;
 
@@ -64,6 +65,14 @@ pub fn twins(kernel: Kernel) -> Twins {
         Kernel::LnFwd => (layernorm::ln_fwd, None),
         Kernel::LnBwdX => (layernorm::ln_bwd_x, None),
         Kernel::LnBwdParams => (layernorm::ln_bwd_params, None),
+        Kernel::RnnAux => (rnn::rnn_aux, None),
+        Kernel::LstmStep => (rnn::lstm_step, Some(rnn::lstm_step_fast)),
+        Kernel::GruStep => (rnn::gru_step, Some(rnn::gru_step_fast)),
+        Kernel::LstmStepBwd => (rnn::lstm_step_bwd, Some(rnn::lstm_step_bwd_fast)),
+        Kernel::GruStepBwd => (rnn::gru_step_bwd, Some(rnn::gru_step_bwd_fast)),
+        Kernel::RnnBiasGrad => (rnn::rnn_bias_grad, None),
+        Kernel::SliceCols => (elementwise::slice_cols, None),
+        Kernel::SliceColsBwd => (elementwise::slice_cols_bwd, None),
         Kernel::SoftmaxXent => (softmax_xent::softmax_xent, None),
         Kernel::BceWithLogits => (loss::bce_logits, None),
         Kernel::RegressionLoss => (loss::regression_loss, None),

@@ -9,11 +9,12 @@ use crate::kernels::batchnorm::BatchNormParams;
 use crate::kernels::clip::{ClipFinalizeParams, ClipTensorParams, GradPrepParams};
 use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
-use crate::kernels::elementwise::{BiasGradParams, Len, SliceSumParams};
+use crate::kernels::elementwise::{BiasGradParams, Len, SliceParams, SliceSumParams};
 use crate::kernels::layernorm::LayerNormParams;
 use crate::kernels::loss::{BceParams, RegressionParams};
 use crate::kernels::matmul::MatMulParams;
 use crate::kernels::optim::{AdamParams, SgdParams};
+use crate::kernels::rnn::RnnParams;
 use crate::kernels::softmax_xent::SoftmaxXentParams;
 
 /// Binding of in0, the first of the four read-only operands in0..in3 (see
@@ -88,6 +89,16 @@ pub fn loop_trips(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
             passes * w(LayerNormParams::from_words(p).features).div_ceil(unroll)
         }
         Kernel::LnBwdParams => w(LayerNormParams::from_words(p).rows).div_ceil(unroll),
+        Kernel::RnnAux => w(RnnParams::from_words(p).features).div_ceil(unroll),
+        Kernel::LstmStep | Kernel::GruStep => w(RnnParams::from_words(p).hidden).div_ceil(unroll),
+        Kernel::LstmStepBwd | Kernel::GruStepBwd => {
+            let r = RnnParams::from_words(p);
+            (w(r.gates) * w(r.hidden)).div_ceil(unroll)
+        }
+        Kernel::RnnBiasGrad => {
+            let r = RnnParams::from_words(p);
+            (w(r.batch) * w(r.steps)).div_ceil(unroll)
+        }
         Kernel::MetricsAccum => w(Len::from_words(p).n).div_ceil(unroll),
         Kernel::AugmentPhoto => {
             let a = AugmentParams::from_words(p);
@@ -163,6 +174,26 @@ pub fn workgroups(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
         }
         Kernel::LnFwd | Kernel::LnBwdX => grid1d(w(LayerNormParams::from_words(p).rows)),
         Kernel::LnBwdParams => grid1d(w(LayerNormParams::from_words(p).features)),
+        Kernel::RnnAux => {
+            let r = RnnParams::from_words(p);
+            grid1d(w(r.batch) * (w(r.hidden) + w(r.steps)))
+        }
+        Kernel::LstmStep | Kernel::GruStep | Kernel::LstmStepBwd | Kernel::GruStepBwd => {
+            let r = RnnParams::from_words(p);
+            grid1d(w(r.batch) * w(r.hidden))
+        }
+        Kernel::RnnBiasGrad => {
+            let r = RnnParams::from_words(p);
+            grid1d(2 * w(r.gates) * w(r.hidden))
+        }
+        Kernel::SliceCols => {
+            let s = SliceParams::from_words(p);
+            grid1d(w(s.rows) * w(s.len))
+        }
+        Kernel::SliceColsBwd => {
+            let s = SliceParams::from_words(p);
+            grid1d(w(s.rows) * w(s.cols))
+        }
         Kernel::SoftmaxXent => [div_up(w(SoftmaxXentParams::from_words(p).rows), 64), 1, 1],
         Kernel::BceWithLogits => [div_up(w(BceParams::from_words(p).rows), 64), 1, 1],
         Kernel::RegressionLoss => [div_up(w(RegressionParams::from_words(p).rows), 64), 1, 1],

@@ -1,0 +1,329 @@
+//! Recurrent layers through the whole graph: gradients against finite differences, training
+//! steps of every backend against the CPU reference, padded sequences against the same
+//! sequences unpadded, dropout in training and evaluation, and the errors.
+
+mod common;
+use common::*;
+use shadeprop::backend::Backend;
+use shadeprop::backend::cpu::Cpu;
+use shadeprop::graph::{RnnCell, RnnOpts};
+use shadeprop::nn::Sequential;
+use shadeprop::optim::Sgd;
+use shadeprop::session::Session;
+
+const CELLS: [RnnCell; 2] = [RnnCell::Lstm, RnnCell::Gru];
+
+fn session(b: Box<dyn Backend>, m: &Sequential, seed: u64, max_batch: usize) -> Session {
+    Session::new(b, m.build().unwrap(), Sgd::w_mlp(), seed, max_batch).unwrap()
+}
+
+/// A sequence classifier: `steps` × `features` → recurrent layer(s) → last step → 3 logits.
+fn classifier(steps: usize, features: usize, o: RnnOpts) -> Sequential {
+    Sequential::sequence(steps, features)
+        .rnn(o)
+        .last_step()
+        .linear(3)
+}
+
+#[test]
+fn recurrent_gradients_match_finite_differences() {
+    for cell in CELLS {
+        finite_difference_check(
+            None,
+            classifier(5, 3, RnnOpts::new(cell, 4)).build().unwrap(),
+            4,
+            1,
+        );
+        // Two stacked layers with all three dropouts (the masks repeat: a gradient pass does
+        // not advance the step) and every step's output feeding the classifier.
+        let o = RnnOpts {
+            layers: 2,
+            input_dropout: 0.2,
+            recurrent_dropout: 0.3,
+            dropout: 0.25,
+            ..RnnOpts::new(cell, 4)
+        };
+        let all_steps = Sequential::sequence(4, 3).rnn(o).linear(3).build();
+        // A linear layer straight after a sequence is refused (see below); the stacked
+        // check goes through the last step.
+        assert!(all_steps.is_err());
+        finite_difference_check(None, classifier(4, 3, o).build().unwrap(), 5, 2);
+    }
+}
+
+/// A batch of `n` sequences of `t` steps × `f` features where row r keeps `lens[r]` steps
+/// (at the start, or at the end where `pre[r]`) and the rest are zero (padding).
+fn padded(x: &[f32], t: usize, f: usize, lens: &[usize], pre: &[bool]) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for (r, (&len, &pre)) in lens.iter().zip(pre).enumerate() {
+        let row = &x[r * t * f..(r + 1) * t * f];
+        let at = if pre { t - len } else { 0 };
+        out[r * t * f + at * f..r * t * f + (at + len) * f].copy_from_slice(&row[..len * f]);
+    }
+    out
+}
+
+#[test]
+fn recurrent_training_steps_match_on_every_backend() {
+    let (t, f) = (7, 5);
+    for cell in CELLS {
+        let o = RnnOpts {
+            layers: 2,
+            input_dropout: 0.1,
+            recurrent_dropout: 0.25,
+            dropout: 0.2,
+            mask_value: Some(0.0),
+            ..RnnOpts::new(cell, 12)
+        };
+        let m = classifier(t, f, o);
+        let mut reference = session(Box::new(Cpu::new()), &m, 9, 8);
+        let mut others: Vec<Session> = backends()
+            .into_iter()
+            .skip(1)
+            .map(|b| session(b, &m, 9, 8))
+            .collect();
+        assert!(others.len() >= 1);
+        for step in 0..3 {
+            let (x, y) = batch(300 + step, 8, t * f, 3);
+            let x = padded(
+                &x,
+                t,
+                f,
+                &[7, 3, 5, 1, 7, 2, 6, 4],
+                &[false, true, false, true, false, false, true, false],
+            );
+            reference.train_batch(&x, &y).unwrap();
+            for s in &mut others {
+                s.train_batch(&x, &y).unwrap();
+            }
+        }
+        let want = reference.params().unwrap();
+        let vel = reference.velocity().unwrap();
+        for s in &mut others {
+            let what = format!("{cell:?} on {}", s.backend().describe());
+            for ((name, a), (_, b)) in want.iter().zip(&s.params().unwrap()) {
+                assert_close(&format!("{what}: {name} after 3 steps"), b, a, 2e-5, 2e-3);
+            }
+            for ((name, a), (_, b)) in vel.iter().zip(&s.velocity().unwrap()) {
+                assert_close(&format!("{what}: velocity {name}"), b, a, 2e-5, 2e-3);
+            }
+            let x = rand_vec(77, 8 * t * f);
+            let (pr, ps) = (reference.predict(&x).unwrap(), s.predict(&x).unwrap());
+            assert_close(&format!("{what}: evaluation logits"), &ps, &pr, 2e-5, 2e-3);
+        }
+    }
+}
+
+/// Padded steps (all features equal to the mask value, before or after the real steps)
+/// leave the output and the gradients as if the sequence were the shorter one alone: each
+/// row of a padded batch against a model of its own length (same weights) on that row.
+#[test]
+fn padded_sequences_match_the_unpadded_ones() {
+    let (t, f, n) = (6, 3, 4);
+    let lens = [6, 3, 1, 4];
+    let pre = [false, false, true, true];
+    for cell in CELLS {
+        let o = RnnOpts {
+            mask_value: Some(0.0),
+            ..RnnOpts::new(cell, 5)
+        };
+        let mut full = session(Box::new(Cpu::new()), &classifier(t, f, o), 4, n);
+        let params = full.params().unwrap();
+        let (x0, y) = batch(5, n, t * f, 3);
+        let x = padded(&x0, t, f, &lens, &pre);
+        let logits = full.predict(&x).unwrap();
+        let (_, grads) = full.gradients(&x, &y).unwrap();
+        let mut want: Vec<Vec<f32>> = grads.iter().map(|(_, g)| vec![0.0; g.len()]).collect();
+        for r in 0..n {
+            let short_model = classifier(lens[r], f, RnnOpts::new(cell, 5));
+            let mut short = session(Box::new(Cpu::new()), &short_model, 4, 1);
+            for (name, w) in &params {
+                short.set_param(name, w).unwrap();
+            }
+            let xr = &x0[r * t * f..r * t * f + lens[r] * f];
+            let got = &logits[r * 3..r * 3 + 3];
+            let what = format!("{cell:?} row {r} ({} of {t} steps)", lens[r]);
+            assert_close(
+                &format!("{what}: logits"),
+                got,
+                &short.predict(xr).unwrap(),
+                1e-6,
+                1e-5,
+            );
+            let (_, g) = short.gradients(xr, &y[r..r + 1]).unwrap();
+            for (acc, (_, g)) in want.iter_mut().zip(&g) {
+                for (a, v) in acc.iter_mut().zip(g) {
+                    *a += v / n as f32;
+                }
+            }
+        }
+        for ((name, g), w) in grads.iter().zip(&want) {
+            assert_close(&format!("{cell:?}: gradient of {name}"), g, w, 1e-6, 1e-4);
+        }
+    }
+}
+
+/// Dropout of every kind is training only: evaluation gives the outputs of the same weights
+/// without dropout, while the training gradients differ.
+#[test]
+fn recurrent_dropout_is_off_in_evaluation() {
+    let (t, f) = (5, 4);
+    for cell in CELLS {
+        let plain = RnnOpts {
+            layers: 2,
+            ..RnnOpts::new(cell, 6)
+        };
+        let dropped = RnnOpts {
+            input_dropout: 0.3,
+            recurrent_dropout: 0.4,
+            dropout: 0.5,
+            ..plain
+        };
+        let mut a = session(Box::new(Cpu::new()), &classifier(t, f, dropped), 2, 6);
+        let mut b = session(Box::new(Cpu::new()), &classifier(t, f, plain), 2, 6);
+        for (name, w) in a.params().unwrap() {
+            b.set_param(&name, &w).unwrap();
+        }
+        let (x, y) = batch(8, 6, t * f, 3);
+        let what = format!("{cell:?} evaluation");
+        assert_close(
+            &what,
+            &a.predict(&x).unwrap(),
+            &b.predict(&x).unwrap(),
+            0.0,
+            0.0,
+        );
+        let (ga, gb) = (
+            a.gradients(&x, &y).unwrap().1,
+            b.gradients(&x, &y).unwrap().1,
+        );
+        assert!(
+            ga.iter().zip(&gb).any(|((_, p), (_, q))| p != q),
+            "{cell:?}: dropout changed no training gradient"
+        );
+    }
+}
+
+/// The recurrent-dropout mask of a training step is one per sequence, reused at every
+/// step: with only the recurrent dropout on and every input step equal, the masked state
+/// of a unit dropped at one step stays dropped at all of them. Checked from the outside:
+/// two training passes at the same step give the same loss (the mask repeats), passes at
+/// different steps differ.
+#[test]
+fn recurrent_masks_repeat_within_a_step_and_change_between_steps() {
+    let (t, f) = (6, 2);
+    for cell in CELLS {
+        let o = RnnOpts {
+            recurrent_dropout: 0.5,
+            ..RnnOpts::new(cell, 8)
+        };
+        let m = classifier(t, f, o);
+        let (x, y) = batch(11, 4, t * f, 3);
+        let mut s = session(Box::new(Cpu::new()), &m, 3, 4);
+        let l0 = s.gradients(&x, &y).unwrap().0.loss;
+        assert_eq!(
+            l0,
+            s.gradients(&x, &y).unwrap().0.loss,
+            "{cell:?}: same step, same mask"
+        );
+        // A step at learning rate 1e-30 moves nothing but the step counter (the weights by
+        // less than 1e-20, which the loss cannot see in f32).
+        let mut s0 = Session::new(
+            Box::new(Cpu::new()),
+            m.build().unwrap(),
+            Sgd {
+                lr: 1e-30,
+                ..Sgd::default()
+            },
+            3,
+            4,
+        )
+        .unwrap();
+        let before = s0.gradients(&x, &y).unwrap().0.loss;
+        assert_eq!(before, l0, "{cell:?}: the seed decides the masks");
+        let w0 = s0.params().unwrap();
+        s0.train_batch(&x, &y).unwrap();
+        for ((name, a), (_, b)) in w0.iter().zip(&s0.params().unwrap()) {
+            assert_close(&format!("{cell:?}: {name} did not move"), b, a, 1e-20, 0.0);
+        }
+        let after = s0.gradients(&x, &y).unwrap().0.loss;
+        assert_ne!(before, after, "{cell:?}: the next step draws new masks");
+    }
+}
+
+#[test]
+fn sequence_models_refuse_what_does_not_fit() {
+    let msg = |m: Sequential| m.build().unwrap_err().to_string();
+    // A recurrent layer needs a sequence input.
+    assert!(msg(Sequential::new(12).lstm(4)).contains("needs a sequence input"));
+    // A dense layer after a sequence needs the last step first.
+    assert!(msg(Sequential::sequence(3, 4).gru(4).linear(2)).contains("last_step"));
+    assert!(
+        msg(Sequential::sequence(3, 4)
+            .lstm(4)
+            .batch_norm()
+            .last_step()
+            .linear(2))
+        .contains("last_step")
+    );
+    // Bad hyperparameters name the value.
+    let bad = |o: RnnOpts| msg(classifier(3, 4, o));
+    let o = RnnOpts::new(RnnCell::Lstm, 4);
+    assert!(bad(RnnOpts { hidden: 0, ..o }).contains("rnn.hidden"));
+    assert!(bad(RnnOpts { layers: 0, ..o }).contains("rnn.layers"));
+    assert!(
+        bad(RnnOpts {
+            recurrent_dropout: 1.0,
+            ..o
+        })
+        .contains("rnn.recurrent_dropout")
+    );
+    assert!(
+        bad(RnnOpts {
+            input_dropout: -0.1,
+            ..o
+        })
+        .contains("rnn.input_dropout")
+    );
+    assert!(
+        bad(RnnOpts {
+            dropout: f32::NAN,
+            ..o
+        })
+        .contains("rnn.dropout")
+    );
+    assert!(
+        bad(RnnOpts {
+            mask_value: Some(f32::INFINITY),
+            ..o
+        })
+        .contains("rnn.mask_value")
+    );
+    assert!(msg(Sequential::sequence(0, 4).lstm(4).last_step().linear(2)).contains("steps"));
+}
+
+#[test]
+fn the_summary_names_the_torch_modules() {
+    let m = Sequential::sequence(28, 28)
+        .rnn(RnnOpts {
+            layers: 2,
+            dropout: 0.1,
+            ..RnnOpts::new(RnnCell::Lstm, 16)
+        })
+        .last_step()
+        .linear(10);
+    let modules = m.torch_modules();
+    assert!(
+        modules[0].starts_with("LSTM(28, 16, num_layers=2, batch_first=True, dropout=0.1)"),
+        "{}",
+        modules[0]
+    );
+    // PyTorch's count: layer k has 4H·(F_k + H) weights and 2·4H biases; then 16·10 + 10.
+    let want = 64 * (28 + 16) + 2 * 64 + 64 * (16 + 16) + 2 * 64 + 170;
+    assert_eq!(m.build().unwrap().param_count(), want);
+    let summary = m.summary();
+    assert!(summary.contains("[28, 28]"), "{summary}");
+    assert!(summary.contains("[28, 16]"), "{summary}");
+    assert_eq!(want, 5_290);
+    assert!(summary.contains("trainable parameters: 5,290"), "{summary}");
+}
