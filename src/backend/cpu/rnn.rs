@@ -167,239 +167,422 @@ thread_local! {
     static REC: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-type RecFn = fn(&RnnParams, &[f32], &[f32], &mut Vec<f32>);
+/// How a twin computes: the recurrent sums, the gate nonlinearities, and whether the
+/// sequences of the batch are split across rayon threads (each sequence's arithmetic is
+/// the same either way). Monomorphized, so that the per-unit loops inline the
+/// nonlinearities and vectorize.
+trait Twin {
+    const PARALLEL: bool;
+    fn rec_forward(r: &RnnParams, hprev: &[f32], w_hh: &[f32], rec: &mut Vec<f32>);
+    fn rec_backward(r: &RnnParams, d: &[f32], w_hh: &[f32], rec: &mut Vec<f32>);
+    fn sigm(x: f32) -> f32;
+    fn tanh(x: f32) -> f32;
+}
 
-/// One LSTM step given the recurrent sums.
-fn lstm_step_with(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]], rec_fn: RecFn) {
+/// The reference: sums in index order, libm's `expf` and `tanhf`, one sequence after another.
+struct Reference;
+impl Twin for Reference {
+    const PARALLEL: bool = false;
+    fn rec_forward(r: &RnnParams, hprev: &[f32], w_hh: &[f32], rec: &mut Vec<f32>) {
+        rec_forward_ref(r, hprev, w_hh, rec)
+    }
+    fn rec_backward(r: &RnnParams, d: &[f32], w_hh: &[f32], rec: &mut Vec<f32>) {
+        rec_backward_ref(r, d, w_hh, rec)
+    }
+    fn sigm(x: f32) -> f32 {
+        sigm(x)
+    }
+    fn tanh(x: f32) -> f32 {
+        x.tanh()
+    }
+}
+
+/// The fast twin: `gemm` sums, [`exp_fast`], sequences across threads.
+struct Fast;
+impl Twin for Fast {
+    const PARALLEL: bool = true;
+    fn rec_forward(r: &RnnParams, hprev: &[f32], w_hh: &[f32], rec: &mut Vec<f32>) {
+        rec_forward_fast(r, hprev, w_hh, rec)
+    }
+    fn rec_backward(r: &RnnParams, d: &[f32], w_hh: &[f32], rec: &mut Vec<f32>) {
+        rec_backward_fast(r, d, w_hh, rec)
+    }
+    #[inline(always)]
+    fn sigm(x: f32) -> f32 {
+        1.0 / (1.0 + exp_fast(-x))
+    }
+    /// tanh(x) = 1 − 2/(e^{2x} + 1): within 4e-7 absolute of the exact value (the cancellation
+    /// near 0 costs relative, not absolute, accuracy); ±1 beyond |x| ≈ 44.
+    #[inline(always)]
+    fn tanh(x: f32) -> f32 {
+        1.0 - 2.0 / (exp_fast(2.0 * x) + 1.0)
+    }
+}
+
+/// e^x without a libm call, so that loops over it vectorize: x = k·ln 2 + r with k the
+/// nearest integer to x/ln 2 (|r| ≤ ln 2 / 2), e^r by Cephes' `expf` polynomial (relative
+/// error about 2e-7), times 2^k through the exponent bits. x is clamped to
+/// [−87.3, 88.7] (e^x then between 1.2e-38 and 3.4e38, the normal f32 range); NaN stays NaN.
+#[inline(always)]
+fn exp_fast(x: f32) -> f32 {
+    // Selects rather than min/max, which would turn NaN into the bound.
+    let x = if x < -87.3 { -87.3 } else { x };
+    let x = if x > 88.7 { 88.7 } else { x };
+    // Round to nearest by adding 1.5·2^23: k then sits in the low mantissa bits of the
+    // sum (read as integer bits, so the loop needs no float-to-int conversion).
+    const MAGIC: f32 = 12_582_912.0;
+    let sum = x * std::f32::consts::LOG2_E + MAGIC;
+    let k = sum - MAGIC;
+    let ki = sum.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let r = x - k * 0.693_359_4 + k * 2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    // k lies in [−126, 128]: 2^k as two factors 2^⌊k/2⌋·2^(k−⌊k/2⌋), each a normal f32.
+    let half = ki >> 1;
+    let scale = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+    y * scale(half) * scale(ki - half)
+}
+
+/// Run `f(n, chunks)` for every sequence n of the batch, where `chunks[i]` is sequence n's
+/// part of `outs[i]` (`per[i]` values, contiguous): in order, or across rayon threads.
+fn per_sequence<const K: usize>(
+    nb: usize,
+    parallel: bool,
+    outs: &mut [&mut [f32]],
+    per: [usize; K],
+    f: impl Fn(usize, [&mut [f32]; K]) + Sync,
+) {
+    use rayon::prelude::*;
+    let mut parts: Vec<std::slice::ChunksMut<'_, f32>> = outs
+        .iter_mut()
+        .zip(per)
+        .map(|(o, len)| o[..nb * len].chunks_mut(len.max(1)))
+        .collect();
+    let rows: Vec<[&mut [f32]; K]> = (0..nb)
+        .map(|_| std::array::from_fn(|i| parts[i].next().unwrap_or_default()))
+        .collect();
+    if parallel && nb > 1 {
+        rows.into_par_iter().enumerate().for_each(|(n, c)| f(n, c));
+    } else {
+        rows.into_iter().enumerate().for_each(|(n, c)| f(n, c));
+    }
+}
+
+/// `s[q·h .. (q+1)·h]`: gate q of a `[G·H]` row.
+fn gate(s: &[f32], q: usize, h: usize) -> &[f32] {
+    &s[q * h..][..h]
+}
+
+/// The recurrent sums at step t as rows of `width` (zeros where there are none: the first
+/// step forward, the last backward).
+fn rec_or_zero(rec: &mut Vec<f32>, nb: usize, width: usize) {
+    if rec.is_empty() {
+        rec.resize(nb * width, 0.0);
+    }
+}
+
+/// One LSTM step: per sequence, `hs`, `saved` and `hprev` are its own rows (`[T·H]`,
+/// `[T·5·H]`, `[T·H]`).
+fn lstm_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let r = RnnParams::from_words(p);
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 4 * h;
     let (xp, w_hh, b, aux) = (ins[0], ins[1], ins[2], ins[3]);
+    let zeros = vec![0f32; h];
     REC.with_borrow_mut(|rec| {
-        rec_fn(&r, outs[2], w_hh, rec);
-        for n in 0..nb {
+        M::rec_forward(&r, outs[2], w_hh, rec);
+        rec_or_zero(rec, nb, gh);
+        let rec = &*rec;
+        let per = [tl * h, tl * 5 * h, tl * h];
+        per_sequence(nb, M::PARALLEL, outs, per, |n, [hs, saved, hprev]| {
             let row = n * tl + t;
-            let arow = n * (h + tl);
-            let valid = aux[arow + h + t] != 0.0;
-            for j in 0..h {
-                let (mut hv, mut c) = (0f32, 0f32);
-                if t > 0 {
-                    hv = outs[0][(row - 1) * h + j];
-                    c = outs[1][((row - 1) * 5 + 4) * h + j];
-                }
-                let mut gates = [0f32; 4];
-                if valid {
-                    let mut a = [0f32; 4];
-                    for (q, aq) in a.iter_mut().enumerate() {
-                        let col = q * h + j;
-                        *aq = xp[row * gh + col] + b[col] + b[gh + col];
-                        if !rec.is_empty() {
-                            *aq += rec[n * gh + col];
-                        }
+            let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+            let (done, cur) = saved.split_at_mut(t * 5 * h);
+            let (h_done, h_cur) = hs.split_at_mut(t * h);
+            let (h0, c0) = if t > 0 {
+                (&h_done[(t - 1) * h..], &done[(t - 1) * 5 * h + 4 * h..])
+            } else {
+                (&zeros[..], &zeros[..])
+            };
+            let (h0, c0, h_cur) = (&h0[..h], &c0[..h], &mut h_cur[..h]);
+            let (gs, c_cur) = cur[..5 * h].split_at_mut(4 * h);
+            let c_cur = &mut c_cur[..h];
+            let (si, rest) = gs.split_at_mut(h);
+            let (sf, rest) = rest.split_at_mut(h);
+            let (sg, so) = rest.split_at_mut(h);
+            if a[h + t] != 0.0 {
+                let x = &xp[row * gh..(row + 1) * gh];
+                let rr = &rec[n * gh..(n + 1) * gh];
+                let (bi, bh) = (&b[..gh], &b[gh..2 * gh]);
+                // Pass by pass over the H units (each a plain loop that vectorizes): the
+                // pre-activations x·W_ih + b_ih + b_hh + h̃·W_hh, the gates, c, then h.
+                for (q, dst) in [&mut *si, &mut *sf, &mut *sg, &mut *so]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let (x, bi, bh, rr) = (
+                        gate(x, q, h),
+                        gate(bi, q, h),
+                        gate(bh, q, h),
+                        gate(rr, q, h),
+                    );
+                    for (j, v) in dst.iter_mut().enumerate() {
+                        *v = x[j] + bi[j] + bh[j] + rr[j];
                     }
-                    gates = [sigm(a[0]), sigm(a[1]), a[2].tanh(), sigm(a[3])];
-                    c = gates[1] * c + gates[0] * gates[2];
-                    hv = gates[3] * c.tanh();
                 }
-                let s = row * 5 * h + j;
-                for (q, gq) in gates.iter().enumerate() {
-                    outs[1][s + q * h] = *gq;
+                for q in [&mut *si, &mut *sf, &mut *so] {
+                    for v in q.iter_mut() {
+                        *v = M::sigm(*v);
+                    }
                 }
-                outs[1][s + 4 * h] = c;
-                outs[0][row * h + j] = hv;
-                if t == 0 {
-                    outs[2][row * h + j] = 0.0;
+                for v in sg.iter_mut() {
+                    *v = M::tanh(*v);
                 }
-                if t + 1 < tl {
-                    outs[2][(row + 1) * h + j] = hv * aux[arow + j];
+                for j in 0..h {
+                    c_cur[j] = sf[j] * c0[j] + si[j] * sg[j];
+                }
+                for j in 0..h {
+                    h_cur[j] = so[j] * M::tanh(c_cur[j]);
+                }
+            } else {
+                // Padding: no gates, the state carried.
+                for q in [&mut *si, &mut *sf, &mut *sg, &mut *so] {
+                    q.fill(0.0);
+                }
+                c_cur.copy_from_slice(c0);
+                h_cur.copy_from_slice(h0);
+            }
+            if t == 0 {
+                hprev[..h].fill(0.0);
+            }
+            if t + 1 < tl {
+                let next = &mut hprev[(t + 1) * h..(t + 2) * h];
+                for ((o, &hv), &m) in next.iter_mut().zip(&*h_cur).zip(&a[..h]) {
+                    *o = hv * m;
                 }
             }
-        }
+        });
     });
 }
 
-/// One GRU step given the recurrent sums.
-fn gru_step_with(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]], rec_fn: RecFn) {
+/// One GRU step (per-sequence rows as for the LSTM).
+fn gru_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let r = RnnParams::from_words(p);
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 3 * h;
     let (xp, w_hh, b, aux) = (ins[0], ins[1], ins[2], ins[3]);
+    let zeros = vec![0f32; h];
     REC.with_borrow_mut(|rec| {
-        rec_fn(&r, outs[2], w_hh, rec);
-        for n in 0..nb {
+        M::rec_forward(&r, outs[2], w_hh, rec);
+        rec_or_zero(rec, nb, gh);
+        let rec = &*rec;
+        let per = [tl * h, tl * 5 * h, tl * h];
+        per_sequence(nb, M::PARALLEL, outs, per, |n, [hs, saved, hprev]| {
             let row = n * tl + t;
-            let arow = n * (h + tl);
-            let valid = aux[arow + h + t] != 0.0;
-            for j in 0..h {
-                let hprev = if t > 0 {
-                    outs[0][(row - 1) * h + j]
-                } else {
-                    0.0
-                };
-                let mut hv = hprev;
-                let mut g = [0f32; 4];
-                if valid {
-                    let mut a = [b[gh + j], b[gh + h + j], b[gh + 2 * h + j]];
-                    if !rec.is_empty() {
-                        for (q, aq) in a.iter_mut().enumerate() {
-                            *aq += rec[n * gh + q * h + j];
-                        }
-                    }
-                    let xo = row * gh + j;
-                    let rg = sigm(xp[xo] + b[j] + a[0]);
-                    let z = sigm(xp[xo + h] + b[h + j] + a[1]);
-                    let nn = (xp[xo + 2 * h] + b[2 * h + j] + rg * a[2]).tanh();
-                    hv = (1.0 - z) * nn + z * hprev;
-                    g = [rg, z, nn, a[2]];
+            let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+            let (h_done, h_cur) = hs.split_at_mut(t * h);
+            let h0 = if t > 0 {
+                &h_done[(t - 1) * h..]
+            } else {
+                &zeros[..]
+            };
+            let (h0, h_cur) = (&h0[..h], &mut h_cur[..h]);
+            let cur = &mut saved[t * 5 * h..(t + 1) * 5 * h];
+            let (sr, rest) = cur.split_at_mut(h);
+            let (sz, rest) = rest.split_at_mut(h);
+            let (sn, rest) = rest.split_at_mut(h);
+            let (shn, shp) = rest.split_at_mut(h);
+            if a[h + t] != 0.0 {
+                let x = &xp[row * gh..(row + 1) * gh];
+                let rr = &rec[n * gh..(n + 1) * gh];
+                let (bi, bh) = (&b[..gh], &b[gh..2 * gh]);
+                for j in 0..h {
+                    let ar = gate(bh, 0, h)[j] + gate(rr, 0, h)[j];
+                    let az = gate(bh, 1, h)[j] + gate(rr, 1, h)[j];
+                    let an = gate(bh, 2, h)[j] + gate(rr, 2, h)[j];
+                    let rg = M::sigm(gate(x, 0, h)[j] + gate(bi, 0, h)[j] + ar);
+                    let z = M::sigm(gate(x, 1, h)[j] + gate(bi, 1, h)[j] + az);
+                    let nn = M::tanh(gate(x, 2, h)[j] + gate(bi, 2, h)[j] + rg * an);
+                    (sr[j], sz[j], sn[j], shn[j]) = (rg, z, nn, an);
+                    h_cur[j] = (1.0 - z) * nn + z * h0[j];
                 }
-                let s = row * 5 * h + j;
-                for (q, gq) in g.iter().enumerate() {
-                    outs[1][s + q * h] = *gq;
+            } else {
+                for q in [&mut *sr, &mut *sz, &mut *sn, &mut *shn] {
+                    q.fill(0.0);
                 }
-                outs[1][s + 4 * h] = hprev;
-                outs[0][row * h + j] = hv;
-                if t == 0 {
-                    outs[2][row * h + j] = 0.0;
-                }
-                if t + 1 < tl {
-                    outs[2][(row + 1) * h + j] = hv * aux[arow + j];
+                h_cur.copy_from_slice(h0);
+            }
+            shp.copy_from_slice(h0);
+            if t == 0 {
+                hprev[..h].fill(0.0);
+            }
+            if t + 1 < tl {
+                let next = &mut hprev[(t + 1) * h..(t + 2) * h];
+                for ((o, &hv), &m) in next.iter_mut().zip(&*h_cur).zip(&a[..h]) {
+                    *o = hv * m;
                 }
             }
-        }
+        });
     });
 }
 
-/// One LSTM backward step given the recurrent sums of the step after.
-fn lstm_step_bwd_with(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]], rec_fn: RecFn) {
+/// One LSTM backward step given the recurrent sums of the step after: per sequence, `d`
+/// (`[T·G·H]`) and the carry (`[2H]`: dh, dc) are its own rows.
+fn lstm_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let r = RnnParams::from_words(p);
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 4 * h;
     let (dhs, w_hh, saved, aux) = (ins[0], ins[1], ins[2], ins[3]);
+    let zeros = vec![0f32; h];
     REC.with_borrow_mut(|rec| {
-        rec_fn(&r, outs[0], w_hh, rec);
-        for n in 0..nb {
+        M::rec_backward(&r, outs[0], w_hh, rec);
+        rec_or_zero(rec, nb, h);
+        let rec = &*rec;
+        per_sequence(nb, M::PARALLEL, outs, [tl * gh, 2 * h], |n, [d, carry]| {
             let row = n * tl + t;
-            let arow = n * (h + tl);
-            for j in 0..h {
-                let co = n * 2 * h + j;
-                let mut dh = dhs[row * h + j];
-                if !rec.is_empty() {
-                    dh += rec[n * h + j] * aux[arow + j];
-                }
-                let mut dc = 0f32;
-                if t + 1 < tl {
-                    dh += outs[1][co];
-                    dc = outs[1][co + h];
-                }
-                let go = row * gh + j;
-                if aux[arow + h + t] == 0.0 {
-                    for q in 0..4 {
-                        outs[0][go + q * h] = 0.0;
+            let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+            let (m, rr, dy) = (
+                &a[..h],
+                &rec[n * h..(n + 1) * h],
+                &dhs[row * h..(row + 1) * h],
+            );
+            let last = t + 1 == tl;
+            let (ch, cc) = carry.split_at_mut(h);
+            let d = &mut d[t * gh..(t + 1) * gh];
+            if a[h + t] == 0.0 {
+                // Padding: nothing reaches the gates; dh and dc pass to the step before.
+                d.fill(0.0);
+                for j in 0..h {
+                    let dh = dy[j] + rr[j] * m[j];
+                    ch[j] = if last { dh } else { dh + ch[j] };
+                    if last {
+                        cc[j] = 0.0;
                     }
-                    outs[1][co] = dh;
-                    outs[1][co + h] = dc;
-                    continue;
                 }
-                let s = row * 5 * h + j;
-                let (ig, fg, gg, og) = (saved[s], saved[s + h], saved[s + 2 * h], saved[s + 3 * h]);
-                let tc = saved[s + 4 * h].tanh();
-                let cp = if t > 0 {
-                    saved[((row - 1) * 5 + 4) * h + j]
-                } else {
-                    0.0
-                };
-                dc += dh * og * (1.0 - tc * tc);
-                outs[0][go] = dc * gg * ig * (1.0 - ig);
-                outs[0][go + h] = dc * cp * fg * (1.0 - fg);
-                outs[0][go + 2 * h] = dc * ig * (1.0 - gg * gg);
-                outs[0][go + 3 * h] = dh * tc * og * (1.0 - og);
-                outs[1][co] = 0.0;
-                outs[1][co + h] = dc * fg;
+                return;
             }
-        }
+            let s = &saved[row * 5 * h..(row + 1) * 5 * h];
+            let cp = if t > 0 {
+                &saved[((row - 1) * 5 + 4) * h..row * 5 * h]
+            } else {
+                &zeros[..]
+            };
+            let (di, rest) = d.split_at_mut(h);
+            let (df, rest) = rest.split_at_mut(h);
+            let (dg, dout) = rest.split_at_mut(h);
+            let (di, df, dg, dout) = (&mut di[..h], &mut df[..h], &mut dg[..h], &mut dout[..h]);
+            let (ig, fg, gg, og, c) = (
+                gate(s, 0, h),
+                gate(s, 1, h),
+                gate(s, 2, h),
+                gate(s, 3, h),
+                gate(s, 4, h),
+            );
+            let (ch, cc, cp) = (&mut ch[..h], &mut cc[..h], &cp[..h]);
+            for j in 0..h {
+                let (ch_in, cc_in) = if last { (0.0, 0.0) } else { (ch[j], cc[j]) };
+                let dh = dy[j] + rr[j] * m[j] + ch_in;
+                let tc = M::tanh(c[j]);
+                let dc = cc_in + dh * og[j] * (1.0 - tc * tc);
+                di[j] = dc * gg[j] * ig[j] * (1.0 - ig[j]);
+                df[j] = dc * cp[j] * fg[j] * (1.0 - fg[j]);
+                dg[j] = dc * ig[j] * (1.0 - gg[j] * gg[j]);
+                dout[j] = dh * tc * og[j] * (1.0 - og[j]);
+                ch[j] = 0.0;
+                cc[j] = dc * fg[j];
+            }
+        });
     });
 }
 
-/// One GRU backward step given the recurrent sums of the step after.
-fn gru_step_bwd_with(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]], rec_fn: RecFn) {
+/// One GRU backward step given the recurrent sums of the step after: per sequence, `dxp`
+/// and `drec` (`[T·G·H]`) and the carry (`[H]`) are its own rows.
+fn gru_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let r = RnnParams::from_words(p);
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 3 * h;
     let (dhs, w_hh, saved, aux) = (ins[0], ins[1], ins[2], ins[3]);
     REC.with_borrow_mut(|rec| {
-        rec_fn(&r, outs[1], w_hh, rec);
-        for n in 0..nb {
+        M::rec_backward(&r, outs[1], w_hh, rec);
+        rec_or_zero(rec, nb, h);
+        let rec = &*rec;
+        let per = [tl * gh, tl * gh, h];
+        per_sequence(nb, M::PARALLEL, outs, per, |n, [dxp, drec, carry]| {
             let row = n * tl + t;
-            let arow = n * (h + tl);
+            let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+            let (m, rr, dy) = (
+                &a[..h],
+                &rec[n * h..(n + 1) * h],
+                &dhs[row * h..(row + 1) * h],
+            );
+            let last = t + 1 == tl;
+            let carry = &mut carry[..h];
+            let dxp = &mut dxp[t * gh..(t + 1) * gh];
+            let drec = &mut drec[t * gh..(t + 1) * gh];
+            if a[h + t] == 0.0 {
+                dxp.fill(0.0);
+                drec.fill(0.0);
+                for j in 0..h {
+                    let c_in = if last { 0.0 } else { carry[j] };
+                    carry[j] = dy[j] + c_in + rr[j] * m[j];
+                }
+                return;
+            }
+            let s = &saved[row * 5 * h..(row + 1) * 5 * h];
+            let (xr, rest) = dxp.split_at_mut(h);
+            let (xz, xn) = rest.split_at_mut(h);
+            let (rr_, rest) = drec.split_at_mut(h);
+            let (rz, rn) = rest.split_at_mut(h);
             for j in 0..h {
-                let mut dh = dhs[row * h + j];
-                if t + 1 < tl {
-                    dh += outs[2][n * h + j];
-                    dh += rec[n * h + j] * aux[arow + j];
-                }
-                let go = row * gh + j;
-                if aux[arow + h + t] == 0.0 {
-                    for q in 0..3 {
-                        outs[0][go + q * h] = 0.0;
-                        outs[1][go + q * h] = 0.0;
-                    }
-                    outs[2][n * h + j] = dh;
-                    continue;
-                }
-                let s = row * 5 * h + j;
-                let (rg, z, nn, hn, hp) = (
-                    saved[s],
-                    saved[s + h],
-                    saved[s + 2 * h],
-                    saved[s + 3 * h],
-                    saved[s + 4 * h],
-                );
+                let c_in = if last { 0.0 } else { carry[j] };
+                let dh = dy[j] + c_in + rr[j] * m[j];
+                let (rg, z, nn, hn, hp) =
+                    (s[j], s[h + j], s[2 * h + j], s[3 * h + j], s[4 * h + j]);
                 let dnp = dh * (1.0 - z) * (1.0 - nn * nn);
                 let daz = dh * (hp - nn) * z * (1.0 - z);
                 let dar = dnp * hn * rg * (1.0 - rg);
-                outs[0][go] = dar;
-                outs[0][go + h] = daz;
-                outs[0][go + 2 * h] = dnp;
-                outs[1][go] = dar;
-                outs[1][go + h] = daz;
-                outs[1][go + 2 * h] = dnp * rg;
-                outs[2][n * h + j] = dh * z;
+                (xr[j], xz[j], xn[j]) = (dar, daz, dnp);
+                (rr_[j], rz[j], rn[j]) = (dar, daz, dnp * rg);
+                carry[j] = dh * z;
             }
-        }
+        });
     });
 }
 
 /// [`crate::kernels::Kernel::LstmStep`] (reference).
 pub fn lstm_step(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    lstm_step_with(p, ins, outs, rec_forward_ref)
+    lstm_step_with::<Reference>(p, ins, outs)
 }
 /// [`crate::kernels::Kernel::LstmStep`] (fast: the recurrent product by `gemm`).
 pub fn lstm_step_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    lstm_step_with(p, ins, outs, rec_forward_fast)
+    lstm_step_with::<Fast>(p, ins, outs)
 }
 /// [`crate::kernels::Kernel::GruStep`] (reference).
 pub fn gru_step(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    gru_step_with(p, ins, outs, rec_forward_ref)
+    gru_step_with::<Reference>(p, ins, outs)
 }
 /// [`crate::kernels::Kernel::GruStep`] (fast).
 pub fn gru_step_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    gru_step_with(p, ins, outs, rec_forward_fast)
+    gru_step_with::<Fast>(p, ins, outs)
 }
 /// [`crate::kernels::Kernel::LstmStepBwd`] (reference).
 pub fn lstm_step_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    lstm_step_bwd_with(p, ins, outs, rec_backward_ref)
+    lstm_step_bwd_with::<Reference>(p, ins, outs)
 }
 /// [`crate::kernels::Kernel::LstmStepBwd`] (fast).
 pub fn lstm_step_bwd_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    lstm_step_bwd_with(p, ins, outs, rec_backward_fast)
+    lstm_step_bwd_with::<Fast>(p, ins, outs)
 }
 /// [`crate::kernels::Kernel::GruStepBwd`] (reference).
 pub fn gru_step_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    gru_step_bwd_with(p, ins, outs, rec_backward_ref)
+    gru_step_bwd_with::<Reference>(p, ins, outs)
 }
 /// [`crate::kernels::Kernel::GruStepBwd`] (fast).
 pub fn gru_step_bwd_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    gru_step_bwd_with(p, ins, outs, rec_backward_fast)
+    gru_step_bwd_with::<Fast>(p, ins, outs)
 }
 
 /// [`crate::kernels::Kernel::RnnBiasGrad`]: `ins = [dxp, drec]`, `outs = [dbiases [2, G·H]]`,
@@ -407,16 +590,45 @@ pub fn gru_step_bwd_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut
 pub fn rnn_bias_grad(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let r = RnnParams::from_words(p);
     let (rows, gh) = (r.batch * r.steps, r.gates * r.hidden);
-    for c in 0..2 * gh {
-        let (src, col) = if c < gh {
-            (ins[0], c)
-        } else {
-            (ins[1], c - gh)
-        };
-        let mut acc = 0f32;
+    // Row by row, each column summed in row order (the WGSL kernel's order per column).
+    let (db_ih, db_hh) = outs[0][..2 * gh].split_at_mut(gh);
+    for (src, acc) in [(ins[0], db_ih), (ins[1], db_hh)] {
+        acc.fill(0.0);
         for m in 0..rows {
-            acc += src[m * gh + col];
+            for (a, v) in acc.iter_mut().zip(&src[m * gh..(m + 1) * gh]) {
+                *a += v;
+            }
         }
-        outs[0][c] = acc;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// exp_fast against f64's exp over the clamped range (relative error), its clamping at
+    /// the ends, and NaN; the fast tanh and sigmoid against f64 (absolute error).
+    #[test]
+    fn fast_nonlinearities_match_f64() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -87.0 + 175.5 * i as f32 / 200_000.0;
+            let want = (x as f64).exp();
+            worst = worst.max(((exp_fast(x) as f64) - want).abs() / want);
+        }
+        assert!(worst < 4e-7, "exp_fast: relative error {worst}");
+        assert_eq!(exp_fast(0.0), 1.0);
+        assert!(exp_fast(-1e4) > 0.0 && exp_fast(-1e4) < 2e-38);
+        assert!(exp_fast(1e4).is_finite() && exp_fast(1e4) > 3e38);
+        assert!(exp_fast(f32::NAN).is_nan());
+        for i in 0..=40_000 {
+            let x = -20.0 + 40.0 * i as f32 / 40_000.0;
+            let t = (x as f64).tanh();
+            let s = 1.0 / (1.0 + (-(x as f64)).exp());
+            assert!((Fast::tanh(x) as f64 - t).abs() < 4e-7, "tanh({x})");
+            assert!((Fast::sigm(x) as f64 - s).abs() < 4e-7, "sigmoid({x})");
+        }
+        assert_eq!((Fast::tanh(100.0), Fast::tanh(-100.0)), (1.0, -1.0));
+        assert!(Fast::tanh(f32::NAN).is_nan() && Fast::sigm(f32::NAN).is_nan());
     }
 }
