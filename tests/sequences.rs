@@ -82,7 +82,7 @@ fn recurrent_training_steps_match_on_every_backend() {
             .skip(1)
             .map(|b| session(b, &m, 9, 8))
             .collect();
-        assert!(others.len() >= 1);
+        assert!(!others.is_empty());
         for step in 0..3 {
             let (x, y) = batch(300 + step, 8, t * f, 3);
             let x = padded(
@@ -326,4 +326,59 @@ fn the_summary_names_the_torch_modules() {
     assert!(summary.contains("[28, 16]"), "{summary}");
     assert_eq!(want, 5_290);
     assert!(summary.contains("trainable parameters: 5,290"), "{summary}");
+}
+
+/// The probe reports the recurrent layer's output and its weights' gradient norms, which
+/// agree with the gradients themselves (the tool for exploding or vanishing gradients
+/// through time).
+#[test]
+fn the_probe_shows_the_recurrent_gradients() {
+    let m = classifier(12, 3, RnnOpts::new(RnnCell::Lstm, 6));
+    let mut s = session(Box::new(Cpu::new()), &m, 1, 8);
+    let (x, y) = batch(21, 8, 36, 3);
+    let report = s.probe(&x, &y).unwrap();
+    assert!(
+        report.activations.iter().any(|a| a.name.contains("lstm")),
+        "{:?}",
+        report.activations
+    );
+    let (_, grads) = s.gradients(&x, &y).unwrap();
+    for (name, g) in &grads {
+        let want = g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt() as f32;
+        let got = report
+            .gradients
+            .iter()
+            .find(|t| &t.name == name)
+            .unwrap()
+            .norm;
+        assert!(
+            (got - want).abs() <= 1e-6 + 1e-4 * want,
+            "{name}: probe {got} vs {want}"
+        );
+    }
+}
+
+/// On lavapipe, a recurrent layer whose bias-gradient sums would pass llvmpipe's
+/// per-invocation loop limit (N·T rows) is refused with a named error, not run wrong.
+#[test]
+fn lavapipe_refuses_recurrent_sums_past_its_loop_limit() {
+    let Some(gpu) = gpu() else { return };
+    if !gpu.report().name.contains("llvmpipe") {
+        eprintln!(
+            "not lavapipe ({}): no loop limit to check",
+            gpu.report().name
+        );
+        return;
+    }
+    let (n, t) = (4096, 600);
+    let m = Sequential::sequence(t, 1).gru(1).last_step().linear(2);
+    let (x, y) = batch(2, n, t, 2);
+    let e = Session::new(Box::new(gpu), m.build().unwrap(), Sgd::default(), 0, n)
+        .and_then(|mut s| s.train_batch(&x, &y))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("loop iterations") && e.contains("RnnBiasGrad"),
+        "{e}"
+    );
 }

@@ -2,8 +2,9 @@
 //! mask and step flags, one LSTM or GRU time step forward and backward, and the bias
 //! gradients. The reference twins sum the recurrent products in index order, as the
 //! WGSL kernels do; the fast twins compute the same per-step products with the `gemm`
-//! crate (one `[N, H]·[H, G·H]` product per step forward, `[N, G·H]·[G·H, H]` backward)
-//! and share the per-unit gate arithmetic with the reference.
+//! crate (one `[N, H]·[H, G·H]` product per step forward, `[N, G·H]·[G·H, H]` backward),
+//! split the sequences of the batch across threads, and evaluate the gates with a
+//! polynomial exp that vectorizes ([`exp_fast`]); the per-unit formulas are shared.
 
 use std::cell::RefCell;
 
@@ -238,7 +239,7 @@ fn exp_fast(x: f32) -> f32 {
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1;
+        + 0.5;
     let y = p * r * r + r + 1.0;
     // k lies in [−126, 128]: 2^k as two factors 2^⌊k/2⌋·2^(k−⌊k/2⌋), each a normal f32.
     let half = ki >> 1;
