@@ -91,6 +91,9 @@ pub mod rng;
 pub mod task;
 
 pub use error::{Error, Result};
+/// The JSON crate of [`train::checkpoint::save_weights`]' `info` argument and of
+/// checkpoint metadata, re-exported so that callers need no dependency of their own.
+pub use serde_json;
 pub mod data;
 pub mod graph;
 pub mod kernels;

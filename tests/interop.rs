@@ -60,12 +60,27 @@ fn expected_all(model: &str) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     (flat("inputs"), flat("logits"), seq)
 }
 
-/// `nn.LSTM(5, 8, num_layers=2, batch_first=True)` (or the GRU) over 6 steps.
-fn recurrent(cell: RnnCell) -> Sequential {
-    Sequential::sequence(6, 5).rnn(RnnOpts {
+fn recurrent_opts(cell: RnnCell) -> RnnOpts {
+    RnnOpts {
         layers: 2,
         ..RnnOpts::new(cell, 8)
-    })
+    }
+}
+
+/// `nn.LSTM(5, 8, num_layers=2, batch_first=True)` (or the GRU) over 6 steps.
+fn recurrent(cell: RnnCell) -> Sequential {
+    Sequential::sequence(6, 5).rnn(recurrent_opts(cell))
+}
+
+/// The same layers alone, their output at every step `[N, 6·8]` as the graph's output (a
+/// `Sequential` refuses to end in a sequence; the graph builder does not).
+fn recurrent_graph(cell: RnnCell) -> shadeprop::graph::Graph {
+    let mut b = shadeprop::graph::GraphBuilder::new(30);
+    let x = b.input();
+    let y = b.rnn(x, 6, &recurrent_opts(cell), "0").unwrap();
+    let mut g = b.loss(y, Default::default()).unwrap();
+    shadeprop::graph::autodiff::differentiate(&mut g).unwrap();
+    g
 }
 
 /// The shadeprop twin of the fixture's `nn.Sequential` (same layer indices).
@@ -209,8 +224,7 @@ backend_test!(recurrent_outputs_at_every_step_are_pytorchs, |w: Which| {
         load_weights(&fixture(&format!("torch_{name}.safetensors")), &mut full).unwrap();
         let b = w.open();
         let what = format!("{name} on {}", b.describe());
-        let mut s =
-            Session::new(b, recurrent(cell).build().unwrap(), Sgd::default(), 1, 8).unwrap();
+        let mut s = Session::new(b, recurrent_graph(cell), Sgd::default(), 1, 8).unwrap();
         for (p, v) in full.params().unwrap() {
             if p.starts_with("0.") {
                 s.set_param(&p, &v).unwrap();
@@ -270,6 +284,41 @@ fn a_state_dict_of_another_model_lists_every_difference() {
     assert!(
         e.contains("\"0.weight\": shape [16, 6], expected [8, 6]")
             && e.contains("\"1.running_mean\": shape [16], expected [8]"),
+        "{e}"
+    );
+}
+
+/// A state_dict of a model with named submodules (`self.rnn = nn.LSTM(…)`) has the right
+/// tensors under other keys: the error says so, naming a key of each.
+#[test]
+fn submodule_names_instead_of_indices_are_explained() {
+    let dir = std::env::temp_dir().join(format!("shadeprop-interop-names-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = tensors(&fixture("torch_lstm.safetensors"));
+    let renamed: Vec<(String, safetensors::tensor::TensorView<'_>)> = src
+        .iter()
+        .map(|(k, (dt, shape, bytes))| {
+            let k = k.replacen("0.", "rnn.", 1).replacen("2.", "head.", 1);
+            (
+                k,
+                safetensors::tensor::TensorView::new(*dt, shape.clone(), bytes).unwrap(),
+            )
+        })
+        .collect();
+    let path = dir.join("named.safetensors");
+    safetensors::serialize_to_file(renamed, None, &path).unwrap();
+    let mut s = Session::new(
+        Box::new(shadeprop::backend::cpu::Cpu::new()),
+        model("lstm").build().unwrap(),
+        Sgd::default(),
+        0,
+        4,
+    )
+    .unwrap();
+    let e = load_weights(&path, &mut s).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        e.contains("names its tensors by submodule") && e.contains("rnn.") && e.contains("\"0."),
         "{e}"
     );
 }

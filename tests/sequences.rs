@@ -256,6 +256,21 @@ fn sequence_models_refuse_what_does_not_fit() {
     let msg = |m: Sequential| m.build().unwrap_err().to_string();
     // A recurrent layer needs a sequence input.
     assert!(msg(Sequential::new(12).lstm(4)).contains("needs a sequence input"));
+    // A model cannot end in a sequence (no loss at every step).
+    assert!(msg(Sequential::sequence(3, 4).lstm(4)).contains("ends in a sequence"));
+    // A later recurrent layer inherits the first one's mask and cannot set its own.
+    let masked = RnnOpts {
+        mask_value: Some(0.0),
+        ..RnnOpts::new(RnnCell::Gru, 4)
+    };
+    assert!(
+        msg(Sequential::sequence(3, 4)
+            .rnn(masked)
+            .rnn(masked)
+            .last_step()
+            .linear(2))
+        .contains("first recurrent layer only")
+    );
     // A dense layer after a sequence needs the last step first.
     assert!(msg(Sequential::sequence(3, 4).gru(4).linear(2)).contains("last_step"));
     assert!(
@@ -381,4 +396,43 @@ fn lavapipe_refuses_recurrent_sums_past_its_loop_limit() {
         e.contains("loop iterations") && e.contains("RnnBiasGrad"),
         "{e}"
     );
+}
+
+/// A mask carries through recurrent layers added one by one (as Keras carries a Masking
+/// layer's mask down the stack): for LSTM(mask) → ReLU → GRU, a row padded after or before
+/// its real steps gives the output of the unpadded row in a model of its own length.
+#[test]
+fn the_mask_carries_through_layers_added_one_by_one() {
+    let (t, f) = (6, 2);
+    let first = RnnOpts {
+        mask_value: Some(0.0),
+        ..RnnOpts::new(RnnCell::Lstm, 5)
+    };
+    let stack = |steps: usize, o: RnnOpts| {
+        Sequential::sequence(steps, f)
+            .rnn(o)
+            .relu()
+            .gru(4)
+            .last_step()
+            .linear(3)
+    };
+    let mut padded = session(Box::new(Cpu::new()), &stack(t, first), 5, 2);
+    let x0 = rand_vec(31, 3 * f);
+    // Row 0: three real steps, then padding; row 1: padding, then the same three steps.
+    let mut x = vec![0.0; 2 * t * f];
+    x[..3 * f].copy_from_slice(&x0);
+    x[t * f + 3 * f..].copy_from_slice(&x0);
+    let got = padded.predict(&x).unwrap();
+    let mut short = session(
+        Box::new(Cpu::new()),
+        &stack(3, RnnOpts::new(RnnCell::Lstm, 5)),
+        5,
+        1,
+    );
+    for (name, w) in padded.params().unwrap() {
+        short.set_param(&name, &w).unwrap();
+    }
+    let want = short.predict(&x0).unwrap();
+    assert_close("post-padded row", &got[..3], &want, 1e-6, 1e-5);
+    assert_close("pre-padded row", &got[3..], &want, 1e-6, 1e-5);
 }

@@ -42,16 +42,19 @@ impl RnnCell {
 /// Options of a recurrent layer ([`GraphBuilder::rnn`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RnnOpts {
+    /// LSTM or GRU.
     pub cell: RnnCell,
     /// H: hidden units.
     pub hidden: usize,
     /// Stacked layers (PyTorch's `num_layers`).
     pub layers: usize,
     /// Keras' `dropout`: inverted dropout on each stacked layer's input, one mask per
-    /// sequence reused at every step (training only).
+    /// sequence reused at every step (training only). One mask serves all gates (Keras 3
+    /// draws one per gate when `recurrent_dropout` > 0; see docs/sequences.md).
     pub input_dropout: f32,
     /// Keras' `recurrent_dropout`: inverted dropout on the state entering the recurrent
-    /// matmul, one mask per sequence reused at every step (training only).
+    /// matmul, one mask per sequence reused at every step (training only; variational,
+    /// Gal & Ghahramani 2016), shared by all gates.
     pub recurrent_dropout: f32,
     /// PyTorch's `dropout`: ordinary dropout on the outputs of every stacked layer but
     /// the last.
@@ -112,7 +115,35 @@ impl GraphBuilder {
         opts: &RnnOpts,
         name: &str,
     ) -> Result<TensorId> {
+        self.rnn_masked_by(x, steps, opts, name, x)
+    }
+
+    /// [`GraphBuilder::rnn`] with the padding flags taken from `mask_from` (a
+    /// `[batch, T·F']` sequence of the same T, e.g. the model's input) rather than from x:
+    /// how a mask carries through stacked recurrent layers built one by one (Keras passes
+    /// a `Masking` layer's mask down every recurrent layer after it). Without
+    /// `opts.mask_value` it is [`GraphBuilder::rnn`].
+    ///
+    /// # Errors
+    /// Those of [`GraphBuilder::rnn`], and [`Error::Shape`] when `mask_from` is not a
+    /// batch of T steps.
+    pub fn rnn_masked_by(
+        &mut self,
+        x: TensorId,
+        steps: usize,
+        opts: &RnnOpts,
+        name: &str,
+        mask_from: TensorId,
+    ) -> Result<TensorId> {
         let cols = self.need_batch(x, &format!("{name} input"))?;
+        let mask_cols = self.need_batch(mask_from, &format!("{name} mask source"))?;
+        if steps > 0 && (mask_cols % steps != 0 || mask_cols == 0) {
+            return Err(Error::Shape {
+                context: format!("{name} mask source ({steps} time steps)"),
+                got: vec![0, mask_cols],
+                expected: format!("[batch, T·F] with T = {steps}"),
+            });
+        }
         let bad = |name, value: usize, expected| {
             Err(Error::Hyperparameter {
                 name,
@@ -153,7 +184,7 @@ impl GraphBuilder {
         let (h, gh) = (opts.hidden, opts.cell.gates() * opts.hidden);
         let k = 1.0 / (h as f32).sqrt();
         let init = opts.init.unwrap_or(Init::Uniform { low: -k, high: k });
-        let features0 = cols / steps;
+        let features0 = mask_cols / steps;
         let mut seq = x;
         for l in 0..opts.layers {
             let f = self.g.shape(seq).cols / steps;
@@ -171,7 +202,7 @@ impl GraphBuilder {
                     stream,
                     mask_value: opts.mask_value,
                 },
-                vec![x],
+                vec![mask_from],
                 &[Shape::batch(h + steps)],
             )[0];
             let xin = if opts.input_dropout > 0.0 {

@@ -197,8 +197,8 @@ impl Sequential {
     }
 
     /// The benchmark model W-LSTM: row-wise sequential MNIST, 28 steps of 28 pixels →
-    /// LSTM(28, 128) with Keras' `recurrent_dropout` = `recurrent_dropout` → the last step
-    /// → Linear 10 (PyTorch's default initialization).
+    /// LSTM(28, 128) with Keras' `recurrent_dropout` = `recurrent_dropout` (PyTorch's
+    /// initialization) → the last step → Linear 10 (shadeprop's default, He normal).
     pub fn w_lstm(recurrent_dropout: f32) -> Self {
         Sequential::sequence(28, 28)
             .rnn(RnnOpts {
@@ -367,6 +367,14 @@ impl Sequential {
             );
             total += r.params;
         }
+        // What a module string cannot say (e.g. Keras' recurrent dropout), under the table.
+        for (i, r) in rows.iter().enumerate() {
+            if let Some((_, note)) = r.module.split_once("  # ")
+                && (r.module.starts_with("LSTM(") || r.module.starts_with("GRU("))
+            {
+                out += &format!("{i:<5} {note}\n");
+            }
+        }
         out + &format!(
             "trainable parameters: {}, loss: {}\n",
             group(total),
@@ -470,11 +478,18 @@ impl Sequential {
                         o.layers,
                         o.dropout
                     );
+                    let mut notes = vec![];
                     if o.input_dropout > 0.0 || o.recurrent_dropout > 0.0 {
-                        m += &format!(
-                            "  # variational dropout={} recurrent_dropout={} in training",
+                        notes.push(format!(
+                            "variational dropout={} recurrent_dropout={} in training",
                             o.input_dropout, o.recurrent_dropout
-                        );
+                        ));
+                    }
+                    if let Some(v) = o.mask_value {
+                        notes.push(format!("steps whose features all equal {v} are padding"));
+                    }
+                    if !notes.is_empty() {
+                        m += &format!("  # {}", notes.join("; "));
                     }
                     m
                 }
@@ -506,6 +521,9 @@ impl Sequential {
         let mut x = b.input();
         let mut img = self.image;
         let mut seq = self.sequence;
+        // The padding mask of the first masked recurrent layer (its input and mask value),
+        // carried to the recurrent layers after it as Keras carries a mask.
+        let mut mask: Option<(crate::graph::TensorId, f32)> = None;
         let not_seq = |seq: Option<(usize, usize)>, i: usize, what: &str| match seq {
             Some(_) => Err(Error::Graph(format!(
                 "layer {i} ({what}) follows a sequence: add last_step() first"
@@ -597,15 +615,44 @@ impl Sequential {
                         ))
                     })?;
                     seq = Some((t, o.hidden));
-                    b.rnn(x, t, o, &name)?
+                    match (mask, o.mask_value) {
+                        (Some(_), Some(v)) => {
+                            return Err(Error::Graph(format!(
+                                "layer {i} ({}) sets mask_value {v}, but the mask of an \
+                                 earlier recurrent layer already applies to it: set \
+                                 mask_value on the first recurrent layer only",
+                                o.cell.torch_name()
+                            )));
+                        }
+                        (Some((src, v)), None) => {
+                            let o = RnnOpts {
+                                mask_value: Some(v),
+                                ..*o
+                            };
+                            b.rnn_masked_by(x, t, &o, &name, src)?
+                        }
+                        (None, v) => {
+                            if let Some(v) = v {
+                                mask = Some((x, v));
+                            }
+                            b.rnn(x, t, o, &name)?
+                        }
+                    }
                 }
                 Layer::LastStep => {
                     let (_, h) = seq.take().ok_or_else(|| {
                         Error::Graph(format!("layer {i} (last step) needs a sequence input"))
                     })?;
+                    mask = None;
                     b.last_step(x, h)?
                 }
             };
+        }
+        if let Some((t, h)) = seq {
+            return Err(Error::Graph(format!(
+                "the model ends in a sequence [{t}, {h}]: add last_step() (a loss at every \
+                 step is not supported)"
+            )));
         }
         let mut graph = b.loss(x, self.loss.clone())?;
         crate::graph::autodiff::differentiate(&mut graph)?;

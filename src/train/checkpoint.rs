@@ -1060,8 +1060,27 @@ pub fn load_weights(path: &Path, s: &mut Session) -> Result<Value> {
         .filter(|n| !expected.iter().any(|(e, _)| e == *n))
         .collect();
     unexpected.sort();
+    // A state_dict of a model whose layers are named submodules (`self.lstm = nn.LSTM…`)
+    // rather than indices: the same keys under another prefix.
+    let renamed = expected.iter().find_map(|(e, _)| {
+        let (_, suffix) = e.split_once('.')?;
+        let u = unexpected
+            .iter()
+            .find(|u| u.as_str() == suffix || u.ends_with(&format!(".{suffix}")))?;
+        (st.tensor(e).is_err()).then(|| (e.clone(), (*u).clone()))
+    });
     for n in unexpected {
         problems.push(format!("unexpected key {n:?}"));
+    }
+    if let Some((want, got)) = renamed {
+        problems.insert(
+            0,
+            format!(
+                "the file names its tensors by submodule (e.g. {got:?}) where this model, an \
+                 nn.Sequential, names them by layer index (e.g. {want:?}): rename the keys \
+                 before saving"
+            ),
+        );
     }
     if !problems.is_empty() {
         let shown: Vec<String> = problems.iter().take(20).cloned().collect();
