@@ -314,7 +314,17 @@ fn sequence_models_refuse_what_does_not_fit() {
         })
         .contains("rnn.mask_value")
     );
-    assert!(msg(Sequential::sequence(0, 4).lstm(4).last_step().linear(2)).contains("steps"));
+    assert!(msg(Sequential::sequence(0, 4).lstm(4).last_step().linear(2)).contains("0 steps"));
+    assert!(msg(Sequential::sequence(3, 0).lstm(4).last_step().linear(2)).contains("0 features"));
+    assert!(
+        msg(Sequential::sequence(usize::MAX, 2)
+            .lstm(4)
+            .last_step()
+            .linear(2))
+        .contains("within usize")
+    );
+    // PyTorch's between-layer dropout with one layer (PyTorch warns and ignores it).
+    assert!(bad(RnnOpts { dropout: 0.5, ..o }).contains("between stacked layers"));
 }
 
 #[test]

@@ -170,6 +170,14 @@ impl GraphBuilder {
             });
         }
         check_p("rnn.dropout", opts.dropout)?;
+        if opts.layers == 1 && opts.dropout > 0.0 {
+            // PyTorch warns and ignores it; here it is refused rather than ignored.
+            return Err(Error::Hyperparameter {
+                name: "rnn.dropout",
+                value: format!("{} with 1 layer", opts.dropout),
+                expected: "0 with one layer: it applies between stacked layers (use input_dropout or recurrent_dropout)",
+            });
+        }
         check_p("rnn.input_dropout", opts.input_dropout)?;
         check_p("rnn.recurrent_dropout", opts.recurrent_dropout)?;
         if let Some(v) = opts.mask_value

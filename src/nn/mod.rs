@@ -517,6 +517,15 @@ impl Sequential {
     /// Lower to a differentiated graph ending in the model's loss (softmax cross-entropy
     /// unless [`Sequential::loss`] set another).
     pub fn build(&self) -> Result<Graph> {
+        if let Some((t, f)) = self.sequence
+            && (t == 0 || f == 0 || t.checked_mul(f).is_none())
+        {
+            return Err(Error::Hyperparameter {
+                name: "sequence",
+                value: format!("{t} steps × {f} features"),
+                expected: "at least 1 step and 1 feature, T·F within usize",
+            });
+        }
         let mut b = GraphBuilder::new(self.in_features);
         let mut x = b.input();
         let mut img = self.image;

@@ -267,6 +267,48 @@ fn f32s(shape: Vec<usize>, v: &[f32]) -> Owned {
     }
 }
 
+/// (offset, length) of every parameter in the layout's flat parameter buffers, and of
+/// every state tensor in its state buffer: the gaps between them (alignment) depend on
+/// the backend, so flat vectors are written without them ([`pack`]).
+fn spans(g: &Graph, layout: &Layout) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    (
+        layout
+            .param_off
+            .iter()
+            .zip(&g.params)
+            .map(|(&o, p)| (o, p.shape.numel(0)))
+            .collect(),
+        layout
+            .state_off
+            .iter()
+            .zip(&g.states)
+            .map(|(&o, s)| (o, s.len))
+            .collect(),
+    )
+}
+
+/// The values of `spans` in `flat`, one after another (empty for an empty `flat`).
+fn pack(spans: &[(usize, usize)], flat: &[f32]) -> Vec<f32> {
+    if flat.is_empty() {
+        return vec![];
+    }
+    spans
+        .iter()
+        .flat_map(|&(o, n)| flat[o..o + n].iter().copied())
+        .collect()
+}
+
+/// [`pack`] undone into a flat buffer of `len` values (zero in the gaps).
+fn unpack(spans: &[(usize, usize)], len: usize, packed: &[f32]) -> Vec<f32> {
+    let mut v = vec![0.0; len];
+    let mut k = 0;
+    for &(o, n) in spans {
+        v[o..o + n].copy_from_slice(&packed[k..k + n]);
+        k += n;
+    }
+    v
+}
+
 /// All tensors of a session snapshot, by name.
 fn tensors(
     g: &Graph,
@@ -325,14 +367,17 @@ fn tensors(
             f32s(vec![snap.loss_scale.len()], &snap.loss_scale),
         ));
     }
+    // Callback snapshots (e.g. early stopping's best weights) as flat vectors without
+    // the backend's alignment gaps, so that a run resumes on another backend.
+    let (ps, ss) = spans(g, layout);
     for (name, cs) in callbacks {
         for (part, v) in [
-            ("params", &cs.params),
-            ("velocity", &cs.velocity),
-            ("second_moment", &cs.second_moment),
-            ("state", &cs.state),
+            ("params", pack(&ps, &cs.params)),
+            ("velocity", pack(&ps, &cs.velocity)),
+            ("second_moment", pack(&ps, &cs.second_moment)),
+            ("state", pack(&ss, &cs.state)),
         ] {
-            out.push((format!("callback.{name}.{part}"), f32s(vec![v.len()], v)));
+            out.push((format!("callback.{name}.{part}"), f32s(vec![v.len()], &v)));
         }
         if !cs.loss_scale.is_empty() {
             out.push((
@@ -867,8 +912,24 @@ pub fn load_bytes(
                 .map(String::from)
         })
         .collect();
+    let (ps, ss) = spans(&g, &layout);
     for name in &cb_names {
         let part = |p: &str, len: usize| read_f32(&format!("callback.{name}.{p}"), &[len]);
+        // Packed ([`pack`]); a file of an earlier version holds the flat buffer of the
+        // backend that wrote it, which loads where the layout is the same.
+        let flat = |p: &str, spans: &[(usize, usize)], len: usize| -> Result<Vec<f32>> {
+            let packed: usize = spans.iter().map(|s| s.1).sum();
+            let n = format!("callback.{name}.{p}");
+            let shape = st
+                .tensor(&n)
+                .map(|t| t.shape().to_vec())
+                .unwrap_or_default();
+            if shape == [len] && len != packed {
+                read_f32(&n, &[len])
+            } else {
+                Ok(unpack(spans, len, &read_f32(&n, &[packed])?))
+            }
+        };
         let step_name = format!("callback.{name}.step");
         let step_t = st
             .tensor(&step_name)
@@ -887,10 +948,14 @@ pub fn load_bytes(
         cb.push((
             name.clone(),
             Snapshot {
-                params: part("params", layout.params_len)?,
-                velocity: part("velocity", layout.params_len)?,
-                second_moment: part("second_moment", snap.second_moment.len())?,
-                state: part("state", layout.state_len)?,
+                params: flat("params", &ps, layout.params_len)?,
+                velocity: flat("velocity", &ps, layout.params_len)?,
+                second_moment: if snap.second_moment.is_empty() {
+                    part("second_moment", 0)?
+                } else {
+                    flat("second_moment", &ps, snap.second_moment.len())?
+                },
+                state: flat("state", &ss, layout.state_len)?,
                 step,
                 applied_steps: match md.get(&format!("callback.{name}.applied_steps")) {
                     Some(v) => v.parse().map_err(|_| {
