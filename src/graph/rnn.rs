@@ -62,9 +62,13 @@ pub struct RnnOpts {
     /// Keras' `Masking(mask_value)`: a step whose input features all equal this value is
     /// padding: the state is carried through it unchanged and it adds no gradient.
     pub mask_value: Option<f32>,
-    /// Weight initialization; `None` is PyTorch's default, U(−1/√H, 1/√H) for every
-    /// weight and bias.
+    /// Initialization of the input weights W_ih (and of W_hh when `recurrent_init` is
+    /// `None`); `None` is PyTorch's default, U(−1/√H, 1/√H) for every weight and bias.
+    /// Setting it starts the biases at zero.
     pub init: Option<Init>,
+    /// Initialization of the recurrent weights W_hh, e.g. [`Init::Orthogonal`] (Keras'
+    /// default for them); `None` follows `init`.
+    pub recurrent_init: Option<Init>,
 }
 
 impl RnnOpts {
@@ -79,6 +83,7 @@ impl RnnOpts {
             dropout: 0.0,
             mask_value: None,
             init: None,
+            recurrent_init: None,
         }
     }
 }
@@ -223,7 +228,7 @@ impl GraphBuilder {
                 cols: f,
             };
             let xr = self.g.add_node(Op::Reshape, vec![xin], &[rows])[0];
-            let weight = |b: &mut Self, which: &str, inp: usize| {
+            let weight = |b: &mut Self, which: &str, inp: usize, init: Init| {
                 let mut p = ParamInfo::single(
                     format!("{name}.weight_{which}_l{l}"),
                     Shape::fixed(inp, gh),
@@ -233,8 +238,8 @@ impl GraphBuilder {
                 p.segments[0].torch_shape = Some(vec![gh, inp]);
                 b.param(p)
             };
-            let w_ih = weight(self, "ih", f)?;
-            let w_hh = weight(self, "hh", h)?;
+            let w_ih = weight(self, "ih", f, init)?;
+            let w_hh = weight(self, "hh", h, opts.recurrent_init.unwrap_or(init))?;
             let bias_init = if opts.init.is_some() {
                 Init::Zeros
             } else {

@@ -267,10 +267,13 @@ fn f32s(shape: Vec<usize>, v: &[f32]) -> Owned {
     }
 }
 
+/// (offset, length) pairs in a flat buffer.
+type Spans = Vec<(usize, usize)>;
+
 /// (offset, length) of every parameter in the layout's flat parameter buffers, and of
 /// every state tensor in its state buffer: the gaps between them (alignment) depend on
 /// the backend, so flat vectors are written without them ([`pack`]).
-fn spans(g: &Graph, layout: &Layout) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn spans(g: &Graph, layout: &Layout) -> (Spans, Spans) {
     (
         layout
             .param_off
