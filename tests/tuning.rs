@@ -48,6 +48,11 @@ fn tuning_is_timed_remembered_reported_pinned_and_bit_neutral() {
     let _ = std::fs::remove_dir_all(&dir);
     // SAFETY: set before any thread of this binary reads the environment (one test).
     unsafe { std::env::set_var("SHADEPROP_PIPELINE_CACHE", &dir) };
+    // Every candidate is timed whatever the machine's speed (a driver that compiles at the
+    // first dispatch, as lavapipe with a cold shader cache, could spend the 1 s default on
+    // compiling, and a class not timed in full is not remembered).
+    // SAFETY: as above.
+    unsafe { std::env::set_var("SHADEPROP_TUNE_BUDGET_S", "600") };
     let prm = MatMulParams {
         m: 100,
         n: 72,
@@ -94,7 +99,12 @@ fn tuning_is_timed_remembered_reported_pinned_and_bit_neutral() {
     let (file, remembered) = tuned.remembered_matmul_choices();
     let file = file.expect("a tuning file");
     assert!(file.starts_with(&dir), "{}", file.display());
-    assert_eq!(remembered, vec![(class.clone(), chosen.to_string())]);
+    assert_eq!(
+        remembered,
+        vec![(class.clone(), chosen.to_string())],
+        "{}",
+        c[0]
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
         text.contains(&class) && text.contains(&chosen.to_string()),

@@ -293,6 +293,21 @@ fn rec_or_zero(rec: &mut Vec<f32>, nb: usize, width: usize) {
     }
 }
 
+/// A sequence's `hprev` rows after step t: zero at step 0, and h̃_t = h_t·m (the
+/// recurrent-dropout mask) as step t + 1's operand.
+fn masked_state(hprev: &mut [f32], h_cur: &[f32], m: &[f32], t: usize, tl: usize) {
+    let h = h_cur.len();
+    if t == 0 {
+        hprev[..h].fill(0.0);
+    }
+    if t + 1 < tl {
+        let next = &mut hprev[(t + 1) * h..(t + 2) * h];
+        for ((o, &hv), &mk) in next.iter_mut().zip(h_cur).zip(m) {
+            *o = hv * mk;
+        }
+    }
+}
+
 /// One LSTM step: per sequence, `hs`, `saved` and `hprev` are its own rows (`[T·H]`,
 /// `[T·5·H]`, `[T·H]`).
 fn lstm_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
@@ -364,15 +379,7 @@ fn lstm_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]
                 c_cur.copy_from_slice(c0);
                 h_cur.copy_from_slice(h0);
             }
-            if t == 0 {
-                hprev[..h].fill(0.0);
-            }
-            if t + 1 < tl {
-                let next = &mut hprev[(t + 1) * h..(t + 2) * h];
-                for ((o, &hv), &m) in next.iter_mut().zip(&*h_cur).zip(&a[..h]) {
-                    *o = hv * m;
-                }
-            }
+            masked_state(hprev, h_cur, &a[..h], t, tl);
         });
     });
 }
@@ -425,15 +432,7 @@ fn gru_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]
                 h_cur.copy_from_slice(h0);
             }
             shp.copy_from_slice(h0);
-            if t == 0 {
-                hprev[..h].fill(0.0);
-            }
-            if t + 1 < tl {
-                let next = &mut hprev[(t + 1) * h..(t + 2) * h];
-                for ((o, &hv), &m) in next.iter_mut().zip(&*h_cur).zip(&a[..h]) {
-                    *o = hv * m;
-                }
-            }
+            masked_state(hprev, h_cur, &a[..h], t, tl);
         });
     });
 }

@@ -88,8 +88,30 @@ const PAST_LIMIT: &str = "; the default kernel for its products past llvmpipe's 
 /// kernel runs them): the tuner allocates its own copies.
 const TUNE_MAX_BYTES: u64 = 1 << 30;
 /// Seconds of running candidates for one shape class, at most (the candidate under way
-/// finishes; compiling them is not counted).
+/// finishes; compiling them is not counted), unless `SHADEPROP_TUNE_BUDGET_S` says
+/// otherwise ([`tune_budget_s`]).
 const TUNE_BUDGET_S: f64 = 1.0;
+
+/// The tuner's budget per shape class: `SHADEPROP_TUNE_BUDGET_S` (seconds, finite and > 0)
+/// or [`TUNE_BUDGET_S`]. A class whose candidates were not all timed within it is not
+/// remembered (drivers that compile at the first dispatch, as lavapipe does with a cold
+/// shader cache, can spend it on compiling).
+///
+/// # Errors
+/// [`Error::Hyperparameter`] naming a value that is not a positive finite number.
+fn tune_budget_s() -> Result<f64> {
+    match std::env::var("SHADEPROP_TUNE_BUDGET_S") {
+        Err(_) => Ok(TUNE_BUDGET_S),
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s > 0.0 => Ok(s),
+            _ => Err(Error::Hyperparameter {
+                name: "SHADEPROP_TUNE_BUDGET_S",
+                value: v,
+                expected: "seconds, a finite number > 0",
+            }),
+        },
+    }
+}
 /// Each candidate's timed submission lasts about this long (a few dispatches).
 const TUNE_SUBMIT_S: f64 = 0.002;
 
@@ -429,8 +451,9 @@ impl Gpu {
         let mut timed: Vec<(MatmulVariant, f64)> = vec![];
         let mut notes: Vec<String> = vec![];
         let mut complete = true;
+        let budget = tune_budget_s()?;
         for v in candidates {
-            if spent > TUNE_BUDGET_S && !timed.is_empty() {
+            if spent > budget && !timed.is_empty() {
                 notes.push(format!("{v} not timed (budget spent)"));
                 complete = false;
                 continue;
