@@ -13,31 +13,23 @@ use crate::rng::dropout_keep;
 /// `y_i = x_i · scale` if keep(seed, stream, step, ⌊i / group⌋, threshold) else 0, with
 /// keep decided by the shared Threefry generator. `ins = [x [n]]`, `outs = [y [n]]`.
 pub fn dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let DropoutParams {
-        n,
-        threshold,
-        scale,
-        stream,
-        group,
-        period,
-        row,
-    } = DropoutParams::from_words(p);
-    let group = group.max(1);
-    for i in 0..n {
-        let keep = dropout_keep(
-            g.seed(),
-            stream,
-            g.step,
-            (draw(i, period, row) / group) as u32,
-            threshold,
-        );
-        outs[0][i] = if keep { ins[0][i] * scale } else { 0.0 };
-    }
+    reference_dropout(p, g, ins, outs, false)
 }
 
 /// Fused ReLU then dropout: `y = dropout(max(x, 0))` (the mask of [`dropout`]); the ReLU
 /// output is not kept. `ins = [x [n]]`, `outs = [y [n]]`.
 pub fn relu_dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    reference_dropout(p, g, ins, outs, true)
+}
+
+/// The reference dropout of x, or of max(x, 0) when `relu`, element by element.
+fn reference_dropout(
+    p: &[u32; 16],
+    g: &Globals,
+    ins: &[&[f32]],
+    outs: &mut [&mut [f32]],
+    relu: bool,
+) {
     let DropoutParams {
         n,
         threshold,
@@ -49,7 +41,7 @@ pub fn relu_dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
     } = DropoutParams::from_words(p);
     let group = group.max(1);
     for i in 0..n {
-        let r = ins[0][i].max(0.0);
+        let x = if relu { ins[0][i].max(0.0) } else { ins[0][i] };
         let keep = dropout_keep(
             g.seed(),
             stream,
@@ -57,7 +49,7 @@ pub fn relu_dropout(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut
             (draw(i, period, row) / group) as u32,
             threshold,
         );
-        outs[0][i] = if keep { r * scale } else { 0.0 };
+        outs[0][i] = if keep { x * scale } else { 0.0 };
     }
 }
 

@@ -166,6 +166,18 @@ fn par(macs: usize) -> gemm::Parallelism {
 
 thread_local! {
     static REC: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// H zeros: the state before the first step (kept, not allocated per step).
+    static ZEROS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with at least `h` zeros.
+fn with_zeros<R>(h: usize, f: impl FnOnce(&[f32]) -> R) -> R {
+    ZEROS.with_borrow_mut(|z| {
+        if z.len() < h {
+            z.resize(h, 0.0);
+        }
+        f(&z[..h])
+    })
 }
 
 /// How a twin computes: the recurrent sums, the gate nonlinearities, and whether the
@@ -315,72 +327,73 @@ fn lstm_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 4 * h;
     let (xp, w_hh, b, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    let zeros = vec![0f32; h];
-    REC.with_borrow_mut(|rec| {
-        M::rec_forward(&r, outs[2], w_hh, rec);
-        rec_or_zero(rec, nb, gh);
-        let rec = &*rec;
-        let per = [tl * h, tl * 5 * h, tl * h];
-        per_sequence(nb, M::PARALLEL, outs, per, |n, [hs, saved, hprev]| {
-            let row = n * tl + t;
-            let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
-            let (done, cur) = saved.split_at_mut(t * 5 * h);
-            let (h_done, h_cur) = hs.split_at_mut(t * h);
-            let (h0, c0) = if t > 0 {
-                (&h_done[(t - 1) * h..], &done[(t - 1) * 5 * h + 4 * h..])
-            } else {
-                (&zeros[..], &zeros[..])
-            };
-            let (h0, c0, h_cur) = (&h0[..h], &c0[..h], &mut h_cur[..h]);
-            let (gs, c_cur) = cur[..5 * h].split_at_mut(4 * h);
-            let c_cur = &mut c_cur[..h];
-            let (si, rest) = gs.split_at_mut(h);
-            let (sf, rest) = rest.split_at_mut(h);
-            let (sg, so) = rest.split_at_mut(h);
-            if a[h + t] != 0.0 {
-                let x = &xp[row * gh..(row + 1) * gh];
-                let rr = &rec[n * gh..(n + 1) * gh];
-                let (bi, bh) = (&b[..gh], &b[gh..2 * gh]);
-                // Pass by pass over the H units (each a plain loop that vectorizes): the
-                // pre-activations x·W_ih + b_ih + b_hh + h̃·W_hh, the gates, c, then h.
-                for (q, dst) in [&mut *si, &mut *sf, &mut *sg, &mut *so]
-                    .into_iter()
-                    .enumerate()
-                {
-                    let (x, bi, bh, rr) = (
-                        gate(x, q, h),
-                        gate(bi, q, h),
-                        gate(bh, q, h),
-                        gate(rr, q, h),
-                    );
-                    for (j, v) in dst.iter_mut().enumerate() {
-                        *v = x[j] + bi[j] + bh[j] + rr[j];
+    with_zeros(h, |zeros| {
+        REC.with_borrow_mut(|rec| {
+            M::rec_forward(&r, outs[2], w_hh, rec);
+            rec_or_zero(rec, nb, gh);
+            let rec = &*rec;
+            let per = [tl * h, tl * 5 * h, tl * h];
+            per_sequence(nb, M::PARALLEL, outs, per, |n, [hs, saved, hprev]| {
+                let row = n * tl + t;
+                let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+                let (done, cur) = saved.split_at_mut(t * 5 * h);
+                let (h_done, h_cur) = hs.split_at_mut(t * h);
+                let (h0, c0) = if t > 0 {
+                    (&h_done[(t - 1) * h..], &done[(t - 1) * 5 * h + 4 * h..])
+                } else {
+                    (zeros, zeros)
+                };
+                let (h0, c0, h_cur) = (&h0[..h], &c0[..h], &mut h_cur[..h]);
+                let (gs, c_cur) = cur[..5 * h].split_at_mut(4 * h);
+                let c_cur = &mut c_cur[..h];
+                let (si, rest) = gs.split_at_mut(h);
+                let (sf, rest) = rest.split_at_mut(h);
+                let (sg, so) = rest.split_at_mut(h);
+                if a[h + t] != 0.0 {
+                    let x = &xp[row * gh..(row + 1) * gh];
+                    let rr = &rec[n * gh..(n + 1) * gh];
+                    let (bi, bh) = (&b[..gh], &b[gh..2 * gh]);
+                    // Pass by pass over the H units (each a plain loop that vectorizes): the
+                    // pre-activations x·W_ih + b_ih + b_hh + h̃·W_hh, the gates, c, then h.
+                    for (q, dst) in [&mut *si, &mut *sf, &mut *sg, &mut *so]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        let (x, bi, bh, rr) = (
+                            gate(x, q, h),
+                            gate(bi, q, h),
+                            gate(bh, q, h),
+                            gate(rr, q, h),
+                        );
+                        for (j, v) in dst.iter_mut().enumerate() {
+                            *v = x[j] + bi[j] + bh[j] + rr[j];
+                        }
                     }
-                }
-                for q in [&mut *si, &mut *sf, &mut *so] {
-                    for v in q.iter_mut() {
-                        *v = M::sigm(*v);
+                    for q in [&mut *si, &mut *sf, &mut *so] {
+                        for v in q.iter_mut() {
+                            *v = M::sigm(*v);
+                        }
                     }
+                    for v in sg.iter_mut() {
+                        *v = M::tanh(*v);
+                    }
+                    for j in 0..h {
+                        c_cur[j] = sf[j] * c0[j] + si[j] * sg[j];
+                    }
+                    for j in 0..h {
+                        h_cur[j] = so[j] * M::tanh(c_cur[j]);
+                    }
+                } else {
+                    // Padding: no gates, the state carried.
+                    for q in [&mut *si, &mut *sf, &mut *sg, &mut *so] {
+                        q.fill(0.0);
+                    }
+                    c_cur.copy_from_slice(c0);
+                    h_cur.copy_from_slice(h0);
                 }
-                for v in sg.iter_mut() {
-                    *v = M::tanh(*v);
-                }
-                for j in 0..h {
-                    c_cur[j] = sf[j] * c0[j] + si[j] * sg[j];
-                }
-                for j in 0..h {
-                    h_cur[j] = so[j] * M::tanh(c_cur[j]);
-                }
-            } else {
-                // Padding: no gates, the state carried.
-                for q in [&mut *si, &mut *sf, &mut *sg, &mut *so] {
-                    q.fill(0.0);
-                }
-                c_cur.copy_from_slice(c0);
-                h_cur.copy_from_slice(h0);
-            }
-            masked_state(hprev, h_cur, &a[..h], t, tl);
-        });
+                masked_state(hprev, h_cur, &a[..h], t, tl);
+            });
+        })
     });
 }
 
@@ -390,50 +403,47 @@ fn gru_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 3 * h;
     let (xp, w_hh, b, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    let zeros = vec![0f32; h];
-    REC.with_borrow_mut(|rec| {
-        M::rec_forward(&r, outs[2], w_hh, rec);
-        rec_or_zero(rec, nb, gh);
-        let rec = &*rec;
-        let per = [tl * h, tl * 5 * h, tl * h];
-        per_sequence(nb, M::PARALLEL, outs, per, |n, [hs, saved, hprev]| {
-            let row = n * tl + t;
-            let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
-            let (h_done, h_cur) = hs.split_at_mut(t * h);
-            let h0 = if t > 0 {
-                &h_done[(t - 1) * h..]
-            } else {
-                &zeros[..]
-            };
-            let (h0, h_cur) = (&h0[..h], &mut h_cur[..h]);
-            let cur = &mut saved[t * 5 * h..(t + 1) * 5 * h];
-            let (sr, rest) = cur.split_at_mut(h);
-            let (sz, rest) = rest.split_at_mut(h);
-            let (sn, rest) = rest.split_at_mut(h);
-            let (shn, shp) = rest.split_at_mut(h);
-            if a[h + t] != 0.0 {
-                let x = &xp[row * gh..(row + 1) * gh];
-                let rr = &rec[n * gh..(n + 1) * gh];
-                let (bi, bh) = (&b[..gh], &b[gh..2 * gh]);
-                for j in 0..h {
-                    let ar = gate(bh, 0, h)[j] + gate(rr, 0, h)[j];
-                    let az = gate(bh, 1, h)[j] + gate(rr, 1, h)[j];
-                    let an = gate(bh, 2, h)[j] + gate(rr, 2, h)[j];
-                    let rg = M::sigm(gate(x, 0, h)[j] + gate(bi, 0, h)[j] + ar);
-                    let z = M::sigm(gate(x, 1, h)[j] + gate(bi, 1, h)[j] + az);
-                    let nn = M::tanh(gate(x, 2, h)[j] + gate(bi, 2, h)[j] + rg * an);
-                    (sr[j], sz[j], sn[j], shn[j]) = (rg, z, nn, an);
-                    h_cur[j] = (1.0 - z) * nn + z * h0[j];
+    with_zeros(h, |zeros| {
+        REC.with_borrow_mut(|rec| {
+            M::rec_forward(&r, outs[2], w_hh, rec);
+            rec_or_zero(rec, nb, gh);
+            let rec = &*rec;
+            let per = [tl * h, tl * 5 * h, tl * h];
+            per_sequence(nb, M::PARALLEL, outs, per, |n, [hs, saved, hprev]| {
+                let row = n * tl + t;
+                let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+                let (h_done, h_cur) = hs.split_at_mut(t * h);
+                let h0 = if t > 0 { &h_done[(t - 1) * h..] } else { zeros };
+                let (h0, h_cur) = (&h0[..h], &mut h_cur[..h]);
+                let cur = &mut saved[t * 5 * h..(t + 1) * 5 * h];
+                let (sr, rest) = cur.split_at_mut(h);
+                let (sz, rest) = rest.split_at_mut(h);
+                let (sn, rest) = rest.split_at_mut(h);
+                let (shn, shp) = rest.split_at_mut(h);
+                if a[h + t] != 0.0 {
+                    let x = &xp[row * gh..(row + 1) * gh];
+                    let rr = &rec[n * gh..(n + 1) * gh];
+                    let (bi, bh) = (&b[..gh], &b[gh..2 * gh]);
+                    for j in 0..h {
+                        let ar = gate(bh, 0, h)[j] + gate(rr, 0, h)[j];
+                        let az = gate(bh, 1, h)[j] + gate(rr, 1, h)[j];
+                        let an = gate(bh, 2, h)[j] + gate(rr, 2, h)[j];
+                        let rg = M::sigm(gate(x, 0, h)[j] + gate(bi, 0, h)[j] + ar);
+                        let z = M::sigm(gate(x, 1, h)[j] + gate(bi, 1, h)[j] + az);
+                        let nn = M::tanh(gate(x, 2, h)[j] + gate(bi, 2, h)[j] + rg * an);
+                        (sr[j], sz[j], sn[j], shn[j]) = (rg, z, nn, an);
+                        h_cur[j] = (1.0 - z) * nn + z * h0[j];
+                    }
+                } else {
+                    for q in [&mut *sr, &mut *sz, &mut *sn, &mut *shn] {
+                        q.fill(0.0);
+                    }
+                    h_cur.copy_from_slice(h0);
                 }
-            } else {
-                for q in [&mut *sr, &mut *sz, &mut *sn, &mut *shn] {
-                    q.fill(0.0);
-                }
-                h_cur.copy_from_slice(h0);
-            }
-            shp.copy_from_slice(h0);
-            masked_state(hprev, h_cur, &a[..h], t, tl);
-        });
+                shp.copy_from_slice(h0);
+                masked_state(hprev, h_cur, &a[..h], t, tl);
+            });
+        })
     });
 }
 
@@ -444,65 +454,66 @@ fn lstm_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 4 * h;
     let (dhs, w_hh, saved, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    let zeros = vec![0f32; h];
-    REC.with_borrow_mut(|rec| {
-        M::rec_backward(&r, outs[0], w_hh, rec);
-        rec_or_zero(rec, nb, h);
-        let rec = &*rec;
-        per_sequence(nb, M::PARALLEL, outs, [tl * gh, 2 * h], |n, [d, carry]| {
-            let row = n * tl + t;
-            let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
-            let (m, rr, dy) = (
-                &a[..h],
-                &rec[n * h..(n + 1) * h],
-                &dhs[row * h..(row + 1) * h],
-            );
-            let last = t + 1 == tl;
-            let (ch, cc) = carry.split_at_mut(h);
-            let d = &mut d[t * gh..(t + 1) * gh];
-            if a[h + t] == 0.0 {
-                // Padding: nothing reaches the gates; dh and dc pass to the step before.
-                d.fill(0.0);
-                for j in 0..h {
-                    let dh = dy[j] + rr[j] * m[j];
-                    ch[j] = if last { dh } else { dh + ch[j] };
-                    if last {
-                        cc[j] = 0.0;
+    with_zeros(h, |zeros| {
+        REC.with_borrow_mut(|rec| {
+            M::rec_backward(&r, outs[0], w_hh, rec);
+            rec_or_zero(rec, nb, h);
+            let rec = &*rec;
+            per_sequence(nb, M::PARALLEL, outs, [tl * gh, 2 * h], |n, [d, carry]| {
+                let row = n * tl + t;
+                let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+                let (m, rr, dy) = (
+                    &a[..h],
+                    &rec[n * h..(n + 1) * h],
+                    &dhs[row * h..(row + 1) * h],
+                );
+                let last = t + 1 == tl;
+                let (ch, cc) = carry.split_at_mut(h);
+                let d = &mut d[t * gh..(t + 1) * gh];
+                if a[h + t] == 0.0 {
+                    // Padding: nothing reaches the gates; dh and dc pass to the step before.
+                    d.fill(0.0);
+                    for j in 0..h {
+                        let dh = dy[j] + rr[j] * m[j];
+                        ch[j] = if last { dh } else { dh + ch[j] };
+                        if last {
+                            cc[j] = 0.0;
+                        }
                     }
+                    return;
                 }
-                return;
-            }
-            let s = &saved[row * 5 * h..(row + 1) * 5 * h];
-            let cp = if t > 0 {
-                &saved[((row - 1) * 5 + 4) * h..row * 5 * h]
-            } else {
-                &zeros[..]
-            };
-            let (di, rest) = d.split_at_mut(h);
-            let (df, rest) = rest.split_at_mut(h);
-            let (dg, dout) = rest.split_at_mut(h);
-            let (di, df, dg, dout) = (&mut di[..h], &mut df[..h], &mut dg[..h], &mut dout[..h]);
-            let (ig, fg, gg, og, c) = (
-                gate(s, 0, h),
-                gate(s, 1, h),
-                gate(s, 2, h),
-                gate(s, 3, h),
-                gate(s, 4, h),
-            );
-            let (ch, cc, cp) = (&mut ch[..h], &mut cc[..h], &cp[..h]);
-            for j in 0..h {
-                let (ch_in, cc_in) = if last { (0.0, 0.0) } else { (ch[j], cc[j]) };
-                let dh = dy[j] + rr[j] * m[j] + ch_in;
-                let tc = M::tanh(c[j]);
-                let dc = cc_in + dh * og[j] * (1.0 - tc * tc);
-                di[j] = dc * gg[j] * ig[j] * (1.0 - ig[j]);
-                df[j] = dc * cp[j] * fg[j] * (1.0 - fg[j]);
-                dg[j] = dc * ig[j] * (1.0 - gg[j] * gg[j]);
-                dout[j] = dh * tc * og[j] * (1.0 - og[j]);
-                ch[j] = 0.0;
-                cc[j] = dc * fg[j];
-            }
-        });
+                let s = &saved[row * 5 * h..(row + 1) * 5 * h];
+                let cp = if t > 0 {
+                    &saved[((row - 1) * 5 + 4) * h..row * 5 * h]
+                } else {
+                    zeros
+                };
+                let (di, rest) = d.split_at_mut(h);
+                let (df, rest) = rest.split_at_mut(h);
+                let (dg, dout) = rest.split_at_mut(h);
+                let (di, df, dg, dout) = (&mut di[..h], &mut df[..h], &mut dg[..h], &mut dout[..h]);
+                let (ig, fg, gg, og, c) = (
+                    gate(s, 0, h),
+                    gate(s, 1, h),
+                    gate(s, 2, h),
+                    gate(s, 3, h),
+                    gate(s, 4, h),
+                );
+                let (ch, cc, cp) = (&mut ch[..h], &mut cc[..h], &cp[..h]);
+                for j in 0..h {
+                    let (ch_in, cc_in) = if last { (0.0, 0.0) } else { (ch[j], cc[j]) };
+                    let dh = dy[j] + rr[j] * m[j] + ch_in;
+                    let tc = M::tanh(c[j]);
+                    let dc = cc_in + dh * og[j] * (1.0 - tc * tc);
+                    di[j] = dc * gg[j] * ig[j] * (1.0 - ig[j]);
+                    df[j] = dc * cp[j] * fg[j] * (1.0 - fg[j]);
+                    dg[j] = dc * ig[j] * (1.0 - gg[j] * gg[j]);
+                    dout[j] = dh * tc * og[j] * (1.0 - og[j]);
+                    ch[j] = 0.0;
+                    cc[j] = dc * fg[j];
+                }
+            });
+        })
     });
 }
 
