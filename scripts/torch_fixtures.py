@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Write the PyTorch interoperability fixtures of tests/interop.rs with real PyTorch:
-for five small nn.Sequential models (an MLP with BatchNorm1d and Dropout, a CNN with
+for six small nn.Sequential models (an MLP with BatchNorm1d and Dropout, a CNN with
 Conv2d, BatchNorm2d, MaxPool2d and Flatten, an MLP with LayerNorm and Tanh, a two-layer
 nn.LSTM and a two-layer nn.GRU on sequences of 6 steps of 5 features, batch_first, each
-followed by the last step's output and a Linear), a few training steps (so that the
-batch-norm running statistics are not their initial values), then
+followed by the last step's output and a Linear; an nn.Embedding of 12 tokens into 4
+values before an nn.LSTM over 6 token ids), a few training steps (so that the batch-norm
+running statistics are not their initial values), then
 
   tests/fixtures/torch_<model>.safetensors   safetensors.torch.save_file(model.state_dict())
   tests/fixtures/torch_<model>.json          fixed inputs and the eval-mode logits (for lstm
@@ -70,10 +71,25 @@ def gru():
         torch.nn.Linear(8, 3))
 
 
-# Inputs of the recurrent models: [T, F] = 6 steps of 5 features.
+def emb():
+    return torch.nn.Sequential(
+        torch.nn.Embedding(12, 4), torch.nn.LSTM(4, 8, batch_first=True), LastStep(),
+        torch.nn.Linear(8, 3))
+
+
+# Inputs of the recurrent models: [T, F] = 6 steps of 5 features; of the embedding model,
+# 6 token ids in [0, 12).
 MODELS = {"mlp": (mlp, (6,)), "cnn": (cnn, (1, 8, 8)), "ln": (ln, (6,)),
-          "lstm": (lstm, (6, 5)), "gru": (gru, (6, 5))}
+          "lstm": (lstm, (6, 5)), "gru": (gru, (6, 5)), "emb": (emb, (6,))}
 RECURRENT = ("lstm", "gru")
+TOKENS = {"emb": 12}
+
+
+def inputs(name, n, shape):
+    """n random inputs: token ids for a model that starts with an embedding."""
+    if name in TOKENS:
+        return torch.randint(0, TOKENS[name], (n, *shape))
+    return torch.randn(n, *shape) * 2 + 0.5
 
 
 def make(name):
@@ -82,13 +98,13 @@ def make(name):
     model = ctor()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     for _ in range(20):
-        x = torch.randn(16, *shape) * 2 + 0.5
+        x = inputs(name, 16, shape)
         y = torch.randint(0, 3, (16,))
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     model.eval()
-    x = torch.randn(5, *shape)
+    x = torch.randint(0, TOKENS[name], (5, *shape)) if name in TOKENS else torch.randn(5, *shape)
     with torch.no_grad():
         logits = model(x)
     state = model.state_dict()
@@ -118,6 +134,8 @@ def check(path, name):
     fx = json.loads((HERE / f"torch_{name}.json").read_text())
     ours = json.loads(Path(path).with_suffix(".json").read_text())["logits"]
     x = torch.tensor(fx["inputs"]).reshape(-1, *shape)
+    if name in TOKENS:
+        x = x.long()
     with torch.no_grad():
         theirs = model(x)
     diff = (theirs - torch.tensor(ours)).abs().max().item()

@@ -103,6 +103,20 @@ pub enum Error {
         origin: String,
     },
 
+    /// An input value read as a token id by an embedding that is not an integer in
+    /// `[0, vocab)` (PyTorch: "index out of range in self"). Names the row, the column
+    /// (the id's position in the row) and `origin`.
+    #[error(
+        "token id {value} at row {row}, column {column} of {origin}: expected an integer in [0, {vocab}) (the embedding's vocabulary)"
+    )]
+    TokenId {
+        value: f32,
+        row: usize,
+        column: usize,
+        vocab: usize,
+        origin: String,
+    },
+
     /// A target value or sample weight that the task cannot take: a binary target
     /// outside [0, 1], a regression target or weight that is not finite, a negative
     /// weight. Names the row (0-based), the column of the row's targets (not shown for a
@@ -229,7 +243,8 @@ pub(crate) fn shown(v: &str) -> String {
 }
 
 impl Error {
-    /// A [`Error::Label`] or [`Error::NonFiniteInput`] re-addressed to the data it came
+    /// A [`Error::Label`], [`Error::Target`], [`Error::TokenId`] or
+    /// [`Error::NonFiniteInput`] re-addressed to the data it came
     /// from: `origin` names it and `row` maps the row (e.g. a batch row to its dataset
     /// row); any other error as it is.
     pub(crate) fn in_data(self, origin: &str, row: impl Fn(usize) -> usize) -> Self {
@@ -269,6 +284,19 @@ impl Error {
                 row: row(r),
                 column,
                 expected,
+                origin: origin.into(),
+            },
+            Error::TokenId {
+                value,
+                row: r,
+                column,
+                vocab,
+                ..
+            } => Error::TokenId {
+                value,
+                row: row(r),
+                column,
+                vocab,
                 origin: origin.into(),
             },
             e => e,

@@ -126,6 +126,25 @@ pub fn check_weights(w: &[f32], origin: &str) -> Result<()> {
     }
 }
 
+/// The first value of row-major `x` (rows of `features` values) that is not a token id
+/// of a `vocab`-row embedding, an integer in `[0, vocab)` (NaN, −1, 2.5, `vocab`), as
+/// [`Error::TokenId`] naming its row and column; `origin` names the data.
+pub fn check_token_ids(x: &[f32], features: usize, vocab: usize, origin: &str) -> Result<()> {
+    match x
+        .iter()
+        .position(|&v| crate::kernels::embedding::token_index(v, vocab).is_none())
+    {
+        None => Ok(()),
+        Some(i) => Err(Error::TokenId {
+            value: x[i],
+            row: i / features.max(1),
+            column: i % features.max(1),
+            vocab,
+            origin: origin.into(),
+        }),
+    }
+}
+
 /// The first NaN or infinite value of row-major `x` (rows of `features` values) as
 /// [`Error::NonFiniteInput`] naming its row and feature.
 pub fn check_finite(x: &[f32], features: usize, context: &str) -> Result<()> {

@@ -155,6 +155,13 @@ pub fn vjp(
         }
         // The mask and flags carry no gradient.
         Op::RnnAux { .. } => {}
+        // The ids are data: only the table has a gradient.
+        Op::Embedding { vocab, dim } => {
+            let (ids, table) = (ins[0], ins[1]);
+            let s = g.shape(table);
+            let dw = g.add_node(Op::EmbeddingBwd { vocab, dim }, vec![ids, dy], &[s])[0];
+            d.push((table, dw));
+        }
         Op::Rnn {
             cell,
             steps,
@@ -243,6 +250,7 @@ pub fn vjp(
         | Op::BatchNormBwd { .. }
         | Op::LayerNormBwd
         | Op::SliceColsBwd { .. }
+        | Op::EmbeddingBwd { .. }
         | Op::RnnBwd { .. }
         | Op::Col2Im(_)
         | Op::ToNhwc { .. }

@@ -427,6 +427,62 @@ impl GraphBuilder {
         Ok(outs[0])
     }
 
+    /// An embedding table over the model's input of token ids (PyTorch's
+    /// `nn.Embedding(vocab, dim)`, Keras' `Embedding`): each of the input's L ids per
+    /// sample becomes the `dim` values of its row of W `[vocab, dim]`, `y [batch, L·dim]`
+    /// (`y[n, j·dim + d] = W[x[n, j], d]`). The ids are f32 integers in `[0, vocab)`;
+    /// every batch is checked on the host before upload ([`Error::TokenId`] names the
+    /// first one out of range). W is named `<name>.weight`, stored as PyTorch's, decayed
+    /// like other weights, and initialized by `init` (PyTorch's default: N(0, 1)). Its
+    /// gradient sums the rows of dy by id in a fixed order (deterministic, no atomics).
+    ///
+    /// # Errors
+    /// [`Error::Graph`] when `x` is not the model's input; [`Error::Hyperparameter`] for
+    /// a vocabulary or dimension of 0; [`Error::TooLarge`] when the table exceeds the
+    /// parameter limit.
+    pub fn embedding(
+        &mut self,
+        x: TensorId,
+        vocab: usize,
+        dim: usize,
+        init: Init,
+        name: &str,
+    ) -> Result<TensorId> {
+        let cols = self.need_batch(x, &format!("embedding {name} input"))?;
+        if x != self.g.input {
+            return Err(Error::Graph(format!(
+                "embedding {name} reads token ids from the model's input only (its input \
+                 is tensor {x}, the model's input is tensor {})",
+                self.g.input
+            )));
+        }
+        for (what, v) in [("embedding.vocab", vocab), ("embedding.dim", dim)] {
+            if v == 0 {
+                return Err(Error::Hyperparameter {
+                    name: what,
+                    value: v.to_string(),
+                    expected: "at least 1",
+                });
+            }
+        }
+        let out = cols.checked_mul(dim).ok_or_else(|| Error::Hyperparameter {
+            name: "embedding.dim",
+            value: format!("{dim} × {cols} ids per sample"),
+            expected: "an output row within usize",
+        })?;
+        let w = self.param(ParamInfo::single(
+            format!("{name}.weight"),
+            Shape::fixed(vocab, dim),
+            init,
+            true,
+        ))?;
+        Ok(self.g.add_node(
+            Op::Embedding { vocab, dim },
+            vec![x, w],
+            &[Shape::batch(out)],
+        )[0])
+    }
+
     /// Conv2d over an NCHW image: `y[b, o] = Σ_{c,ky,kx} W[o, c, ky, kx]·x[b, c, ...] + bias[o]`,
     /// computed as im2col → matmul → NCHW permute with the bias fused. The weight is stored
     /// [C·KH·KW, out] (PyTorch's [out, C, KH, KW] transposed); He-normal by `init`.

@@ -176,6 +176,14 @@ pub enum Op {
         start: usize,
         len: usize,
     },
+    /// A table lookup per token id (PyTorch's `nn.Embedding`). Inputs: the ids
+    /// `[batch, L]` (the model's input: f32 integers in [0, vocab), checked on the host)
+    /// and the table W `[vocab, dim]`. Output: `[batch, L·dim]` (id j of a row becomes
+    /// columns `j·dim..(j + 1)·dim`).
+    Embedding {
+        vocab: usize,
+        dim: usize,
+    },
     /// The recurrent-dropout mask and step flags of a recurrent layer. Input: the
     /// layer's sequence input `[batch, T·F]` (for the flags). Output: `aux [batch, H + T]`
     /// (see [`crate::kernels::rnn::RnnParams`]). `p` is the recurrent dropout, its
@@ -219,6 +227,12 @@ pub enum Op {
     SliceColsBwd {
         start: usize,
         len: usize,
+    },
+    /// The gradient of an embedding table. Inputs: the ids, dy `[batch, L·dim]`.
+    /// Output: dW `[vocab, dim]`.
+    EmbeddingBwd {
+        vocab: usize,
+        dim: usize,
     },
     /// The backward through time of [`Op::Rnn`]. Inputs: dhs, W_hh, saved, aux. Outputs:
     /// the gradient of xp, of the recurrent pre-activations (the same tensor for the
@@ -306,6 +320,26 @@ impl Graph {
     pub fn targets(&self) -> usize {
         self.loss_node()
             .map_or(1, |(l, _)| l.targets(self.outputs()))
+    }
+    /// The vocabulary the model's input ids must fit when an embedding reads the input
+    /// ([`GraphBuilder::embedding`]): the smallest such table's rows; None when no
+    /// embedding reads it (the input is then features, any finite value).
+    pub fn token_vocab(&self) -> Option<usize> {
+        self.nodes
+            .iter()
+            .filter_map(|n| match n.op {
+                Op::Embedding { vocab, .. } if n.inputs[0] == self.input => Some(vocab),
+                _ => None,
+            })
+            .min()
+    }
+    /// Whether parameter `pid` is an embedding table (stored `[vocab, dim]` as PyTorch
+    /// stores it, not transposed as linear weights are).
+    pub fn is_embedding_table(&self, pid: usize) -> bool {
+        self.nodes.iter().any(|n| {
+            matches!(n.op, Op::Embedding { .. })
+                && matches!(self.nodes[self.tensors[n.inputs[1]].producer].op, Op::Param(p) if p == pid)
+        })
     }
     /// Total trainable scalars.
     pub fn param_count(&self) -> usize {

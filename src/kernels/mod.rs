@@ -106,6 +106,7 @@ pub mod clip;
 pub mod conv;
 pub mod dropout;
 pub mod elementwise;
+pub mod embedding;
 pub mod layernorm;
 pub mod loss;
 pub mod matmul;
@@ -179,6 +180,9 @@ pub enum Kernel {
     /// Columns `[start, start + len)` of every row. Parameters:
     /// [`elementwise::SliceParams`].
     SliceCols,
+    /// A table lookup per token id (PyTorch's `nn.Embedding`). Parameters:
+    /// [`embedding::EmbeddingParams`].
+    Embedding,
     /// Patches of an NCHW image as matrix rows. Parameters: [`conv::Window`].
     Im2Col,
     /// `[B, S, C] → [B, C, S]`, optionally adding a per-channel bias, optionally followed
@@ -223,6 +227,9 @@ pub enum Kernel {
     GruStepBwd,
     /// The two bias gradients of a recurrent layer. Parameters: [`rnn::RnnParams`].
     RnnBiasGrad,
+    /// The gradient of an embedding table (a deterministic gather per row). Parameters:
+    /// [`embedding::EmbeddingParams`].
+    EmbeddingBwd,
     /// The adjoint of Im2Col (a deterministic gather). Parameters: [`conv::Window`].
     Col2Im,
     /// `[B, C, S] → [B, S, C]`. Parameters: [`conv::ToNhwcParams`].
@@ -282,6 +289,7 @@ pub enum Family {
     BatchNorm,
     LayerNorm,
     Rnn,
+    Embedding,
     SoftmaxXent,
     Loss,
     Clip,
@@ -303,6 +311,7 @@ impl Family {
             Family::BatchNorm => include_str!("../../shaders/batchnorm.wgsl"),
             Family::LayerNorm => include_str!("../../shaders/layernorm.wgsl"),
             Family::Rnn => include_str!("../../shaders/rnn.wgsl"),
+            Family::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Family::SoftmaxXent => include_str!("../../shaders/softmax_xent.wgsl"),
             Family::Loss => include_str!("../../shaders/loss.wgsl"),
             Family::Clip => include_str!("../../shaders/clip.wgsl"),
@@ -406,6 +415,8 @@ impl Kernel {
             Kernel::GruStepBwd => (F::Rnn, "gru_step_bwd", 4, 3),
             Kernel::RnnBiasGrad => (F::Rnn, "rnn_bias_grad", 2, 1),
             Kernel::SliceCols => (F::Elementwise, "slice_cols", 1, 1),
+            Kernel::Embedding => (F::Embedding, "embedding", 2, 1),
+            Kernel::EmbeddingBwd => (F::Embedding, "embedding_bwd", 2, 1),
             Kernel::SliceColsBwd => (F::Elementwise, "slice_cols_bwd", 1, 1),
             Kernel::SoftmaxXent => (F::SoftmaxXent, "softmax_xent", 4, 2),
             Kernel::BceWithLogits => (F::Loss, "bce_logits", 4, 2),

@@ -48,6 +48,15 @@ pub enum Layer {
     Rnn(RnnOpts),
     /// The last step of a sequence (PyTorch's `output[:, -1]`).
     LastStep,
+    /// A table of `vocab` vectors of `dim` values looked up by the input's token ids
+    /// (PyTorch's `nn.Embedding`; first layer only). `mask_zero`: id 0 is padding for the
+    /// recurrent layers after it (Keras' `mask_zero=True`).
+    Embedding {
+        vocab: usize,
+        dim: usize,
+        mask_zero: bool,
+        init: Init,
+    },
 }
 
 /// One line of [`Sequential::summary`].
@@ -135,6 +144,34 @@ impl Sequential {
     /// `recurrent_dropout` (variational), PyTorch's between-layer `dropout`, masking.
     pub fn rnn(mut self, opts: RnnOpts) -> Self {
         self.layers.push(Layer::Rnn(opts));
+        self
+    }
+    /// A first layer mapping each input token id (an integer in `[0, vocab)`, stored as
+    /// f32) to a learned vector of `dim` values: PyTorch's `nn.Embedding(vocab, dim)`
+    /// with its N(0, 1) initialization. Over a [`Sequential::sequence`] of T steps of F
+    /// ids, the output is T steps of F·dim values. Ids out of range are refused per batch
+    /// with [`Error::TokenId`].
+    pub fn embedding(mut self, vocab: usize, dim: usize) -> Self {
+        self.layers.push(Layer::Embedding {
+            vocab,
+            dim,
+            mask_zero: false,
+            init: Init::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+        });
+        self
+    }
+    /// [`Sequential::embedding`] with id 0 reserved for padding (Keras'
+    /// `Embedding(mask_zero=True)`): the recurrent layers after it treat a step whose ids
+    /// are all 0 as padding (the state is carried through it, it adds no gradient), so
+    /// sequences of unequal length are padded with 0 after their end.
+    pub fn embedding_mask_zero(mut self, vocab: usize, dim: usize) -> Self {
+        self = self.embedding(vocab, dim);
+        if let Some(Layer::Embedding { mask_zero, .. }) = self.layers.last_mut() {
+            *mask_zero = true;
+        }
         self
     }
     /// The hidden state at the last step of a sequence (after padded steps, the state of
@@ -499,6 +536,24 @@ impl Sequential {
                     }
                     "LastStep()  # output[0][:, -1]".into()
                 }
+                Layer::Embedding {
+                    vocab,
+                    dim,
+                    mask_zero,
+                    ..
+                } => {
+                    params = vocab * dim;
+                    f *= dim;
+                    if let Some((t, fs)) = seq {
+                        seq = Some((t, fs * dim));
+                    }
+                    let m = format!("Embedding({vocab}, {dim})");
+                    if *mask_zero {
+                        format!("{m}  # id 0 is padding (mask_zero)")
+                    } else {
+                        m
+                    }
+                }
             };
             let shape = match (img, seq) {
                 (Some((c, h, w)), _) => format!("[{c}, {h}, {w}]"),
@@ -627,8 +682,9 @@ impl Sequential {
                     match (mask, o.mask_value) {
                         (Some(_), Some(v)) => {
                             return Err(Error::Graph(format!(
-                                "layer {i} ({}) sets mask_value {v}, but the mask of an \
-                                 earlier recurrent layer already applies to it: set \
+                                "layer {i} ({}) sets mask_value {v}, but an earlier \
+                                 layer's mask (a recurrent layer's mask_value or an \
+                                 embedding's mask_zero) already applies to it: set \
                                  mask_value on the first recurrent layer only",
                                 o.cell.torch_name()
                             )));
@@ -647,6 +703,38 @@ impl Sequential {
                             b.rnn(x, t, o, &name)?
                         }
                     }
+                }
+                Layer::Embedding {
+                    vocab,
+                    dim,
+                    mask_zero,
+                    init,
+                } => {
+                    if i != 0 {
+                        return Err(Error::Graph(format!(
+                            "layer {i} (embedding) must be the first layer: it reads the \
+                             model's input token ids"
+                        )));
+                    }
+                    if img.is_some() {
+                        return Err(Error::Graph(
+                            "layer 0 (embedding) reads token ids, not an image".into(),
+                        ));
+                    }
+                    if mask_zero {
+                        if seq.is_none() {
+                            return Err(Error::Graph(
+                                "layer 0 (embedding with mask_zero) needs a sequence input \
+                                 (Sequential::sequence): the mask marks padded steps"
+                                    .into(),
+                            ));
+                        }
+                        mask = Some((x, 0.0));
+                    }
+                    if let Some((t, f)) = seq {
+                        seq = Some((t, f.saturating_mul(dim)));
+                    }
+                    b.embedding(x, vocab, dim, init, &name)?
                 }
                 Layer::LastStep => {
                     let (_, h) = seq.take().ok_or_else(|| {

@@ -279,6 +279,7 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
                 ..
             } => "gru",
             Op::SliceCols { .. } => "last_step",
+            Op::Embedding { .. } => "embedding",
             // Not a layer's output (listed, not wildcarded, so a new op must choose).
             Op::Input
             | Op::Labels
@@ -293,6 +294,7 @@ pub fn probe_slots(g: &Graph) -> Vec<Probe> {
             | Op::Reshape
             | Op::RnnAux { .. }
             | Op::SliceColsBwd { .. }
+            | Op::EmbeddingBwd { .. }
             | Op::RnnBwd { .. }
             | Op::BiasGrad
             | Op::Col2Im(_)

@@ -12,6 +12,7 @@ use crate::kernels::batchnorm::BatchNormParams;
 use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
 use crate::kernels::elementwise::{BiasGradParams, Len, SliceParams};
+use crate::kernels::embedding::EmbeddingParams;
 use crate::kernels::layernorm::LayerNormParams;
 use crate::kernels::loss::{BceParams, Loss, RegressionParams};
 use crate::kernels::matmul::MatMulParams;
@@ -195,6 +196,20 @@ impl Lowering<'_> {
                     Kernel::SliceColsBwd
                 };
                 self.push(k, &params, vec![t(ins[0])], vec![t(outs[0])]);
+            }
+            Op::Embedding { vocab, dim } | Op::EmbeddingBwd { vocab, dim } => {
+                let ids = self.g.shape(ins[0]);
+                let params = EmbeddingParams {
+                    positions: ids.rows_at(self.batch) * ids.cols,
+                    dim,
+                    vocab,
+                };
+                let k = if matches!(node.op, Op::Embedding { .. }) {
+                    Kernel::Embedding
+                } else {
+                    Kernel::EmbeddingBwd
+                };
+                self.push(k, &params, vec![t(ins[0]), t(ins[1])], vec![t(outs[0])]);
             }
             Op::RnnAux {
                 steps,

@@ -111,6 +111,9 @@ impl Session {
             });
         }
         crate::data::check_finite(x, f, "predict input")?;
+        if let Some(vocab) = self.token_vocab {
+            crate::data::check_token_ids(x, f, vocab, "predict input")?;
+        }
         let saved = self.backend.read(
             buf::METRICS,
             self.layout.eval_metrics_off(),

@@ -103,7 +103,10 @@ fn segments(g: &Graph, layout: &Layout) -> Vec<SegmentMap> {
             // A weight matrix (`.weight`, or a recurrent layer's `.weight_ih_l0`), stored
             // [in, out]: PyTorch's is [out, in].
             let last = seg.name.rsplit('.').next().unwrap_or_default();
+            // An embedding table is stored [vocab, dim], as PyTorch stores it.
+            let table = g.is_embedding_table(pid);
             let matrix = p.segments.len() == 1
+                && !table
                 && (rows > 1 || seg.torch_shape.is_some())
                 && (last == "weight"
                     || last.starts_with("weight_ih_l")
@@ -111,6 +114,7 @@ fn segments(g: &Graph, layout: &Layout) -> Vec<SegmentMap> {
             let shape = match (&seg.torch_shape, matrix) {
                 (Some(t), true) => t.clone(),
                 (None, true) => vec![cols, rows],
+                _ if table => vec![rows, cols],
                 _ => vec![seg.len],
             };
             v.push(SegmentMap {

@@ -11,6 +11,7 @@ mod clip;
 mod conv;
 mod dropout;
 mod elementwise;
+mod embedding;
 mod half;
 mod layernorm;
 mod loss;

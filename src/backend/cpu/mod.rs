@@ -11,6 +11,7 @@ pub(crate) mod clip;
 pub(crate) mod conv;
 pub(crate) mod dropout;
 pub(crate) mod elementwise;
+pub(crate) mod embedding;
 pub mod half;
 pub(crate) mod layernorm;
 pub(crate) mod loss;
@@ -73,6 +74,11 @@ pub fn twins(kernel: Kernel) -> Twins {
         Kernel::RnnBiasGrad => (rnn::rnn_bias_grad, None),
         Kernel::SliceCols => (elementwise::slice_cols, None),
         Kernel::SliceColsBwd => (elementwise::slice_cols_bwd, None),
+        Kernel::Embedding => (embedding::embedding, Some(embedding::embedding_fast)),
+        Kernel::EmbeddingBwd => (
+            embedding::embedding_bwd,
+            Some(embedding::embedding_bwd_fast),
+        ),
         Kernel::SoftmaxXent => (softmax_xent::softmax_xent, None),
         Kernel::BceWithLogits => (loss::bce_logits, None),
         Kernel::RegressionLoss => (loss::regression_loss, None),

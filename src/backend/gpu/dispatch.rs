@@ -10,6 +10,7 @@ use crate::kernels::clip::{ClipFinalizeParams, ClipTensorParams, GradPrepParams}
 use crate::kernels::conv::{ToNchwParams, ToNhwcParams, Window};
 use crate::kernels::dropout::DropoutParams;
 use crate::kernels::elementwise::{BiasGradParams, Len, SliceParams, SliceSumParams};
+use crate::kernels::embedding::EmbeddingParams;
 use crate::kernels::layernorm::LayerNormParams;
 use crate::kernels::loss::{BceParams, RegressionParams};
 use crate::kernels::matmul::MatMulParams;
@@ -100,6 +101,7 @@ pub fn loop_trips(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
             (w(r.batch) * w(r.steps)).div_ceil(unroll)
         }
         Kernel::MetricsAccum => w(Len::from_words(p).n).div_ceil(unroll),
+        Kernel::EmbeddingBwd => w(EmbeddingParams::from_words(p).positions).div_ceil(unroll),
         Kernel::AugmentPhoto => {
             let a = AugmentParams::from_words(p);
             let px = w(a.channels) * w(a.height) * w(a.width);
@@ -193,6 +195,14 @@ pub fn workgroups(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
         Kernel::SliceColsBwd => {
             let s = SliceParams::from_words(p);
             grid1d(w(s.rows) * w(s.cols))
+        }
+        Kernel::Embedding => {
+            let e = EmbeddingParams::from_words(p);
+            grid1d(w(e.positions) * w(e.dim))
+        }
+        Kernel::EmbeddingBwd => {
+            let e = EmbeddingParams::from_words(p);
+            grid1d(w(e.vocab) * w(e.dim))
         }
         Kernel::SoftmaxXent => [div_up(w(SoftmaxXentParams::from_words(p).rows), 64), 1, 1],
         Kernel::BceWithLogits => [div_up(w(BceParams::from_words(p).rows), 64), 1, 1],
