@@ -12,6 +12,10 @@ running statistics are not their initial values), then
                                              and gru also "sequence": the recurrent layer's
                                              output at every step, [5, T·H] row-major)
 
+Also tests/fixtures/torch_rnn_state.json and torch_{lstm,gru}_state.safetensors: a
+two-layer nn.LSTM(5, 8) and nn.GRU(5, 8) (batch_first) run from a given initial state
+(h0, c0) on fixed inputs, with the output at every step.
+
 With `--check FILE MODEL`, load a file that shadeprop exported into the same nn.Sequential
 with `load_state_dict(strict=True)` and print the largest difference between PyTorch's
 eval-mode logits on the fixture's inputs and shadeprop's (FILE's `.json` beside it, written
@@ -126,6 +130,36 @@ def make(name):
     print(f"wrote tests/fixtures/torch_{name}.safetensors and .json")
 
 
+def rnn_state():
+    """nn.LSTM / nn.GRU from a given initial state: the weights (keys prefixed "0."), and
+    per cell the inputs [5, 6·5], the state [5, layers·S] laid out per layer (h, then c
+    for the LSTM) as shadeprop's rnn_with_state takes it, and the output [5, 6·8]."""
+    fx = {"torch": torch.__version__}
+    for name, ctor in (("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)):
+        torch.manual_seed(5)
+        m = ctor(5, 8, num_layers=2, batch_first=True)
+        x = torch.randn(5, 6, 5)
+        h0 = torch.randn(2, 5, 8)
+        c0 = torch.randn(2, 5, 8)
+        with torch.no_grad():
+            out = m(x, (h0, c0))[0] if name == "lstm" else m(x, h0)[0]
+        parts = []
+        for layer in range(2):
+            parts.append(h0[layer])
+            if name == "lstm":
+                parts.append(c0[layer])
+        state = torch.cat(parts, dim=1)
+        save_file({f"0.{k}": v.contiguous() for k, v in m.state_dict().items()},
+                  str(HERE / f"torch_{name}_state.safetensors"))
+        fx[name] = {
+            "inputs": x.reshape(5, -1).tolist(),
+            "state": state.tolist(),
+            "sequence": out.reshape(5, -1).tolist(),
+        }
+    (HERE / "torch_rnn_state.json").write_text(json.dumps(fx))
+    print("wrote tests/fixtures/torch_rnn_state.json and torch_{lstm,gru}_state.safetensors")
+
+
 def check(path, name):
     ctor, shape = MODELS[name]
     model = ctor()
@@ -156,6 +190,10 @@ if __name__ == "__main__":
         d = check(sys.argv[2], sys.argv[3])
         sys.exit(0 if d < 1e-4 else 1)
     HERE.mkdir(parents=True, exist_ok=True)
-    # Every model, or those named: `torch_fixtures.py ln`.
-    for n in sys.argv[1:] or MODELS:
-        make(n)
+    # Every model, or those named: `torch_fixtures.py ln` (`rnn_state`: the initial-state
+    # fixture).
+    for n in sys.argv[1:] or [*MODELS, "rnn_state"]:
+        if n == "rnn_state":
+            rnn_state()
+        else:
+            make(n)

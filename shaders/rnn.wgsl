@@ -19,10 +19,15 @@
 // Layouts: W_hh is stored [H, G·H] (PyTorch's weight_hh [G·H, H] transposed), biases
 // [2, G·H] (b_ih then b_hh), hs [N, T·H], saved [N, T, 5, H] (LSTM: i, f, g, o, c; GRU:
 // r, z, n, hn, h_{t-1}), hprev [N, T, H] = h̃_{t-1} (zero at t = 0; the operand of
-// dW_hh = hprevᵀ·drec), aux [N, H + T] = (m [H], step flags [T]).
+// dW_hh = hprevᵀ·drec), aux [N, 3H + T] = (m [H], step flags [T], h_{-1} [H], c_{-1}
+// [H]): the initial state, zero unless one is given (then hprev at t = 0 is h̃_{-1}).
 //
 // p0 = N, p1 = T, p2 = H, p3 = G, p4 = t, p5 = F, p6 = threshold, p7 = scale bits,
-// p8 = stream, p9 = masking, p10 = mask value bits (src/kernels/rnn.rs).
+// p8 = stream, p9 = masking, p10 = mask value bits, p11 = an initial state is given
+// (src/kernels/rnn.rs).
+
+// The width of an aux row.
+fn aux_w(H: u32, T: u32) -> u32 { return 3u * H + T; }
 
 // tanh without the overflow of e^{2x} for large |x|.
 fn stanh(x: f32) -> f32 {
@@ -34,19 +39,26 @@ fn sigm(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
 
 // The recurrent-dropout mask and the step flags: aux[n, j] = scale if kept else 0 (1 when
 // the threshold is 0), aux[n, H + t] = 0 when masking is on and every feature of step t
-// equals the mask value (Keras' Masking), else 1.
-// in0 = x [N, T·F]; out0 = aux [N, H + T]
+// equals the mask value (Keras' Masking), else 1; then the initial state (h, and c for
+// the LSTM: S = 2H or H values per row of in1) when given, else zeros.
+// in0 = x [N, T·F], in1 = state [N, S] (read when p11 is set); out0 = aux [N, 3H + T]
 @compute @workgroup_size(256)
 fn rnn_aux(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = flat_index(gid, nwg);
     let N = pu(0u);
     let T = pu(1u);
     let H = pu(2u);
-    let W = H + T;
+    let W = aux_w(H, T);
     if (i >= N * W) { return; }
     let n = i / W;
     let c = i % W;
-    if (c < H) {
+    if (c >= H + T) {
+        let q = c - H - T;
+        let S = select(H, 2u * H, pu(3u) == 4u);
+        var v = 0.0;
+        if (pu(11u) == 1u && q < S) { v = in1[n * S + q]; }
+        out0[i] = v;
+    } else if (c < H) {
         let r = threefry2x32(rng_key(pu(8u)), vec2<u32>(n * H + c, G.step));
         let keep = (r.x >> 8u) >= pu(6u);
         out0[i] = select(0.0, pf(7u), keep);
@@ -82,9 +94,10 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     let j = i % H;
     let GH = 4u * H;
     let row = n * T + t;
-    let arow = n * (H + T);
-    var h = 0.0;
-    var c = 0.0;
+    let arow = n * aux_w(H, T);
+    let s0 = arow + H + T;
+    var h = in3[s0 + j];
+    var c = in3[s0 + H + j];
     if (t > 0u) {
         h = out0[(row - 1u) * H + j];
         c = out1[((row - 1u) * 5u + 4u) * H + j];
@@ -97,14 +110,14 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
             in0[xo + H] + in2[H + j] + in2[GH + H + j],
             in0[xo + 2u * H] + in2[2u * H + j] + in2[GH + 2u * H + j],
             in0[xo + 3u * H] + in2[3u * H + j] + in2[GH + 3u * H + j]);
-        if (t > 0u) {
+        if (t > 0u || pu(11u) == 1u) {
             let hp = row * H;
             for (var k0 = 0u; k0 < H; k0 += UNROLL) {
                 for (var u = 0u; u < UNROLL; u++) {
                     let k = k0 + u;
                     if (k < H) {
                         let w = k * GH + j;
-                        a += out2[hp + k] * vec4<f32>(in1[w], in1[w + H], in1[w + 2u * H], in1[w + 3u * H]);
+                        a += prev_state(t, hp, s0, arow, k) * vec4<f32>(in1[w], in1[w + H], in1[w + 2u * H], in1[w + 3u * H]);
                     }
                 }
             }
@@ -120,8 +133,16 @@ fn lstm_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     out1[s + 3u * H] = gates.w;
     out1[s + 4u * H] = c;
     out0[row * H + j] = h;
-    if (t == 0u) { out2[row * H + j] = 0.0; }
+    if (t == 0u) { out2[row * H + j] = in3[s0 + j] * in3[arow + j]; }
     if (t + 1u < T) { out2[(row + 1u) * H + j] = h * in3[arow + j]; }
+}
+
+// h̃_{t-1}[k], the operand of the recurrent matmul: hprev's row (written by the step
+// before), or at t = 0 the given initial state under the mask, read from aux (hprev's
+// row 0 is being written by this dispatch).
+fn prev_state(t: u32, hp: u32, s0: u32, arow: u32, k: u32) -> f32 {
+    if (t == 0u) { return in3[s0 + k] * in3[arow + k]; }
+    return out2[hp + k];
 }
 
 // One GRU step t for every (n, j). Operands as lstm_step.
@@ -137,22 +158,23 @@ fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let j = i % H;
     let GH = 3u * H;
     let row = n * T + t;
-    let arow = n * (H + T);
-    var hprev = 0.0;
+    let arow = n * aux_w(H, T);
+    let s0 = arow + H + T;
+    var hprev = in3[s0 + j];
     if (t > 0u) { hprev = out0[(row - 1u) * H + j]; }
     var h = hprev;
     var g = vec4<f32>(0.0);
     if (in3[arow + H + t] != 0.0) {
         // a = (recurrent r, recurrent z, hn) sums, starting from the hidden-side biases.
         var a = vec3<f32>(in2[GH + j], in2[GH + H + j], in2[GH + 2u * H + j]);
-        if (t > 0u) {
+        if (t > 0u || pu(11u) == 1u) {
             let hp = row * H;
             for (var k0 = 0u; k0 < H; k0 += UNROLL) {
                 for (var u = 0u; u < UNROLL; u++) {
                     let k = k0 + u;
                     if (k < H) {
                         let w = k * GH + j;
-                        a += out2[hp + k] * vec3<f32>(in1[w], in1[w + H], in1[w + 2u * H]);
+                        a += prev_state(t, hp, s0, arow, k) * vec3<f32>(in1[w], in1[w + H], in1[w + 2u * H]);
                     }
                 }
             }
@@ -171,7 +193,7 @@ fn gru_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     out1[s + 3u * H] = g.w;
     out1[s + 4u * H] = hprev;
     out0[row * H + j] = h;
-    if (t == 0u) { out2[row * H + j] = 0.0; }
+    if (t == 0u) { out2[row * H + j] = in3[s0 + j] * in3[arow + j]; }
     if (t + 1u < T) { out2[(row + 1u) * H + j] = h * in3[arow + j]; }
 }
 
@@ -188,7 +210,7 @@ fn rec_grad_lstm(n: u32, j: u32, t: u32, T: u32, H: u32, GH: u32) -> f32 {
                 if (k < GH) { acc += out0[o + k] * in1[wo + k]; }
             }
         }
-        acc *= in3[n * (H + T) + j];
+        acc *= in3[n * aux_w(H, T) + j];
     }
     return acc;
 }
@@ -218,7 +240,7 @@ fn lstm_step_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         dc = out1[co + H];
     }
     let go = row * GH + j;
-    if (in3[n * (H + T) + H + t] == 0.0) {
+    if (in3[n * aux_w(H, T) + H + t] == 0.0) {
         out0[go] = 0.0;
         out0[go + H] = 0.0;
         out0[go + 2u * H] = 0.0;
@@ -233,7 +255,8 @@ fn lstm_step_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let gg = in2[s + 2u * H];
     let og = in2[s + 3u * H];
     let tc = stanh(in2[s + 4u * H]);
-    var cp = 0.0;
+    // c_{t-1}: the initial state's (zero unless given) at t = 0.
+    var cp = in3[n * aux_w(H, T) + 2u * H + T + j];
     if (t > 0u) { cp = in2[((row - 1u) * 5u + 4u) * H + j]; }
     dc += dh * og * (1.0 - tc * tc);
     out0[go] = dc * gg * ig * (1.0 - ig);
@@ -272,10 +295,10 @@ fn gru_step_bwd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
                 if (k < GH) { acc += out1[o + k] * in1[wo + k]; }
             }
         }
-        dh += acc * in3[n * (H + T) + j];
+        dh += acc * in3[n * aux_w(H, T) + j];
     }
     let go = row * GH + j;
-    if (in3[n * (H + T) + H + t] == 0.0) {
+    if (in3[n * aux_w(H, T) + H + t] == 0.0) {
         for (var q = 0u; q < 3u; q++) {
             out0[go + q * H] = 0.0;
             out1[go + q * H] = 0.0;
@@ -321,4 +344,36 @@ fn rnn_bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         }
     }
     out0[c] = acc;
+}
+
+// The gradient of a given initial state, after the backward of step 0: dh_{-1}[n, j] =
+// carry_h[n, j] + m_j·Σ_k drec[n, 0, k]·W_hh[j, k] (the recurrent term of step 0, as
+// rec_grad_lstm one step earlier) and, for the LSTM, dc_{-1}[n, j] = carry_c[n, j].
+// in0 = drec [N·T, G·H] (the LSTM's dgates), in1 = W_hh, in2 = aux, in3 = carry [N, S];
+// out0 = dstate [N, S] (S = 2H: h then c; GRU S = H)
+@compute @workgroup_size(256)
+fn rnn_state_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    let N = pu(0u);
+    let T = pu(1u);
+    let H = pu(2u);
+    let GH = pu(3u) * H;
+    let S = select(H, 2u * H, pu(3u) == 4u);
+    if (i >= N * S) { return; }
+    let n = i / S;
+    let q = i % S;
+    var v = in3[i];
+    if (q < H) {
+        let o = n * T * GH;
+        let wo = q * GH;
+        var acc = 0.0;
+        for (var k0 = 0u; k0 < GH; k0 += UNROLL) {
+            for (var u = 0u; u < UNROLL; u++) {
+                let k = k0 + u;
+                if (k < GH) { acc += in0[o + k] * in1[wo + k]; }
+            }
+        }
+        v += acc * in2[n * aux_w(H, T) + q];
+    }
+    out0[i] = v;
 }

@@ -329,3 +329,69 @@ fn submodule_names_instead_of_indices_are_explained() {
         "{e}"
     );
 }
+
+/// `input [N, 30 + layers·S]` → the sequence (6 steps of 5) and the initial state (its
+/// columns), a two-layer LSTM or GRU of 8 units from that state, its output at every step
+/// `[N, 6·8]` as the graph's output.
+fn recurrent_from_state(cell: RnnCell) -> shadeprop::graph::Graph {
+    let s = if cell == RnnCell::Lstm { 32 } else { 16 };
+    let mut b = shadeprop::graph::GraphBuilder::new(30 + s);
+    let input = b.input();
+    let x = b.columns(input, 0, 30).unwrap();
+    let st = b.columns(input, 30, s).unwrap();
+    let y = b
+        .rnn_with_state(x, 6, &recurrent_opts(cell), "0", st)
+        .unwrap();
+    let mut g = b.loss(y, Default::default()).unwrap();
+    shadeprop::graph::autodiff::differentiate(&mut g).unwrap();
+    g
+}
+
+// `nn.LSTM(x, (h0, c0))` and `nn.GRU(x, h0)` from a given initial state: PyTorch's outputs
+// at every step (tests/fixtures/torch_rnn_state.json, PyTorch's weights).
+backend_test!(
+    recurrent_layers_from_a_given_state_are_pytorchs,
+    |w: Which| {
+        let text = std::fs::read_to_string(fixture("torch_rnn_state.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let flat = |v: &serde_json::Value| -> Vec<f32> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|r| {
+                    r.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap() as f32)
+                })
+                .collect()
+        };
+        for (name, cell) in [("lstm", RnnCell::Lstm), ("gru", RnnCell::Gru)] {
+            let (x, st, want) = (
+                flat(&v[name]["inputs"]),
+                flat(&v[name]["state"]),
+                flat(&v[name]["sequence"]),
+            );
+            let s = st.len() / 5;
+            let input: Vec<f32> = (0..5)
+                .flat_map(|r| {
+                    x[r * 30..(r + 1) * 30]
+                        .iter()
+                        .chain(&st[r * s..(r + 1) * s])
+                        .copied()
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let b = w.open();
+            let what = format!("{name} from a given state on {}", b.describe());
+            let mut sess =
+                Session::new(b, recurrent_from_state(cell), Sgd::default(), 1, 8).unwrap();
+            load_weights(
+                &fixture(&format!("torch_{name}_state.safetensors")),
+                &mut sess,
+            )
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_close(&what, &sess.predict(&input).unwrap(), &want, 1e-5, 1e-4);
+        }
+    }
+);

@@ -767,3 +767,106 @@ fn an_embedding_learns_a_token_task() {
     let acc = correct as f64 / 300.0;
     assert!(acc >= 0.95, "held-out accuracy {acc}");
 }
+
+// ---- A given initial state --------------------------------------------------------------
+
+/// `input [N, T·F + 4]`: the sequence, then 4 features that a linear layer (with tanh)
+/// turns into the recurrent layers' initial state; the last step → 3 logits. The state's
+/// gradient reaches that linear layer's weights.
+fn from_state(cell: RnnCell, o: RnnOpts, (t, f): (usize, usize)) -> shadeprop::graph::Graph {
+    use shadeprop::backend::Act;
+    use shadeprop::graph::init::Init;
+    let s = o.layers * if cell == RnnCell::Lstm { 2 } else { 1 } * o.hidden;
+    let mut b = shadeprop::graph::GraphBuilder::new(t * f + 4);
+    let input = b.input();
+    let x = b.columns(input, 0, t * f).unwrap();
+    let z = b.columns(input, t * f, 4).unwrap();
+    let st = b.linear(z, s, Init::XAVIER_UNIFORM, true, "enc").unwrap();
+    let st = b.act(st, Act::Tanh);
+    let y = b.rnn_with_state(x, t, &o, "rnn", st).unwrap();
+    let y = b.last_step(y, o.hidden).unwrap();
+    let y = b.linear(y, 3, Init::XAVIER_UNIFORM, true, "head").unwrap();
+    let mut g = b.loss(y, Default::default()).unwrap();
+    shadeprop::graph::autodiff::differentiate(&mut g).unwrap();
+    g
+}
+
+#[test]
+fn initial_state_gradients_match_finite_differences() {
+    for cell in CELLS {
+        finite_difference_check(None, from_state(cell, RnnOpts::new(cell, 4), (5, 3)), 4, 3);
+        // Stacked, with the recurrent mask on the initial state too.
+        let o = RnnOpts {
+            layers: 2,
+            recurrent_dropout: 0.3,
+            ..RnnOpts::new(cell, 4)
+        };
+        finite_difference_check(None, from_state(cell, o, (4, 3)), 5, 4);
+    }
+}
+
+/// Training from a given state on every backend follows the CPU reference (padded steps
+/// before and after, recurrent dropout, two layers).
+#[test]
+fn initial_state_training_matches_on_every_backend() {
+    let (t, f) = (6, 3);
+    for cell in CELLS {
+        let o = RnnOpts {
+            layers: 2,
+            recurrent_dropout: 0.25,
+            mask_value: Some(0.0),
+            ..RnnOpts::new(cell, 10)
+        };
+        let g = from_state(cell, o, (t, f));
+        let mk = |b: Box<dyn Backend>| Session::new(b, g.clone(), Sgd::w_mlp(), 8, 8).unwrap();
+        let mut reference = mk(Box::new(Cpu::new()));
+        let mut others: Vec<Session> = backends().into_iter().skip(1).map(mk).collect();
+        for step in 0..3 {
+            let (x, y) = batch(500 + step, 8, t * f + 4, 3);
+            // Pad the sequence part only (the 4 state features stay).
+            let mut xp = vec![];
+            let lens = [6, 2, 4, 1, 6, 3, 5, 6];
+            let pre = [false, true, false, true, false, false, true, false];
+            for r in 0..8 {
+                let row = &x[r * (t * f + 4)..(r + 1) * (t * f + 4)];
+                xp.extend(padded(&row[..t * f], t, f, &lens[r..r + 1], &pre[r..r + 1]));
+                xp.extend_from_slice(&row[t * f..]);
+            }
+            reference.train_batch(&xp, &y).unwrap();
+            for s in &mut others {
+                s.train_batch(&xp, &y).unwrap();
+            }
+        }
+        let want = reference.params().unwrap();
+        for s in &mut others {
+            let what = format!("{cell:?} from a state on {}", s.backend().describe());
+            for ((name, a), (_, b)) in want.iter().zip(&s.params().unwrap()) {
+                assert_close(&format!("{what}: {name} after 3 steps"), b, a, 2e-5, 2e-3);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_initial_state_of_the_wrong_width_is_named() {
+    for (cell, wrong) in [(RnnCell::Lstm, 8usize), (RnnCell::Gru, 12)] {
+        let mut b = shadeprop::graph::GraphBuilder::new(12 + wrong);
+        let input = b.input();
+        let x = b.columns(input, 0, 12).unwrap();
+        let st = b.columns(input, 12, wrong).unwrap();
+        let e = b
+            .rnn_with_state(x, 4, &RnnOpts::new(cell, 8), "r", st)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("initial state") && e.contains(&format!("{wrong}")),
+            "{e}"
+        );
+    }
+    let mut b = shadeprop::graph::GraphBuilder::new(10);
+    let input = b.input();
+    for (start, len) in [(0usize, 0usize), (4, 7), (usize::MAX, 2)] {
+        let e = b.columns(input, start, len).unwrap_err().to_string();
+        assert!(e.contains("columns"), "{e}");
+    }
+}

@@ -168,8 +168,11 @@ pub fn vjp(
             hidden,
         } => {
             let (xp, w_hh, biases, aux) = (ins[0], ins[1], ins[2], ins[3]);
+            let state = ins.get(4).copied();
             let (saved, hprev) = (node.outputs[1], node.outputs[2]);
             let (sxp, sw, sb) = (g.shape(xp), g.shape(w_hh), g.shape(biases));
+            let mut shapes = vec![sxp, sxp, sb, Shape::batch(2 * hidden)];
+            shapes.extend(state.map(|s| g.shape(s)));
             let outs = g.add_node(
                 Op::RnnBwd {
                     cell,
@@ -177,8 +180,13 @@ pub fn vjp(
                     hidden,
                 },
                 vec![dy, w_hh, saved, aux],
-                &[sxp, sxp, sb, Shape::batch(2 * hidden)],
+                &shapes,
             );
+            if let Some(s) = state
+                && needs(s)
+            {
+                d.push((s, outs[4]));
+            }
             // dW_hh = Σ_{n,t} h̃_{t-1}ᵀ·drec_t over the N·T step rows.
             let rows = Shape {
                 rows: super::Rows::BatchTimes(steps),

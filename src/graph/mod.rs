@@ -184,13 +184,16 @@ pub enum Op {
         vocab: usize,
         dim: usize,
     },
-    /// The recurrent-dropout mask and step flags of a recurrent layer. Input: the
-    /// layer's sequence input `[batch, T·F]` (for the flags). Output: `aux [batch, H + T]`
-    /// (see [`crate::kernels::rnn::RnnParams`]). `p` is the recurrent dropout, its
-    /// mask keyed by `stream`; `mask_value` turns masking of padded steps on.
+    /// The recurrent-dropout mask, step flags and initial state of a recurrent layer.
+    /// Inputs: the layer's sequence input `[batch, T·F]` (for the flags) and, when one is
+    /// given, the initial state `[batch, S]` (S = 2H, h then c, for the LSTM; H for the
+    /// GRU). Output: `aux [batch, 3H + T]` (see [`crate::kernels::rnn::RnnParams`]). `p`
+    /// is the recurrent dropout, its mask keyed by `stream`; `mask_value` turns masking
+    /// of padded steps on.
     RnnAux {
         steps: usize,
         hidden: usize,
+        gates: usize,
         features: usize,
         p: f32,
         stream: u32,
@@ -198,7 +201,8 @@ pub enum Op {
     },
     /// An LSTM or GRU layer over T steps (PyTorch's cells). Inputs: the input projection
     /// `xp [batch·T, G·H]` (x·W_ih), W_hh `[H, G·H]`, the biases `[2, G·H]` (b_ih, b_hh),
-    /// aux. Outputs: the sequence `hs [batch, T·H]`, the saved gates and states
+    /// aux, and the initial state `[batch, S]` when one is given (aux holds its values;
+    /// the input is there for the gradient). Outputs: the sequence `hs [batch, T·H]`, the saved gates and states
     /// `[batch, T·5H]` and the masked previous states `hprev [batch, T·H]`.
     Rnn {
         cell: RnnCell,
@@ -236,7 +240,8 @@ pub enum Op {
     },
     /// The backward through time of [`Op::Rnn`]. Inputs: dhs, W_hh, saved, aux. Outputs:
     /// the gradient of xp, of the recurrent pre-activations (the same tensor for the
-    /// LSTM), of the biases, and the per-step carry `[batch, 2H]`.
+    /// LSTM), of the biases, the per-step carry `[batch, 2H]` and, when the forward had
+    /// an initial state, its gradient `[batch, S]`.
     RnnBwd {
         cell: RnnCell,
         steps: usize,

@@ -104,7 +104,7 @@ impl GraphBuilder {
     /// A recurrent layer (or a stack of `opts.layers`) over `x [batch, T·F]` with
     /// `steps` = T; returns the last layer's hidden states at every step, `[batch, T·H]`
     /// (PyTorch's `output` of a batch-first `nn.LSTM`, flattened per sample). The initial
-    /// state is zero. Parameters are named and laid out as PyTorch's:
+    /// state is zero ([`GraphBuilder::rnn_with_state`] takes one). Parameters are named and laid out as PyTorch's:
     /// `<name>.weight_ih_l<k>` `[G·H, F]`, `<name>.weight_hh_l<k>` `[G·H, H]`,
     /// `<name>.bias_ih_l<k>`, `<name>.bias_hh_l<k>` `[G·H]` (stored transposed, as linear
     /// weights are); weights are decayed, biases not.
@@ -140,7 +140,64 @@ impl GraphBuilder {
         name: &str,
         mask_from: TensorId,
     ) -> Result<TensorId> {
+        self.rnn_impl(x, steps, opts, name, mask_from, None)
+    }
+
+    /// [`GraphBuilder::rnn`] from a given initial state (PyTorch's `nn.LSTM(x, (h0, c0))`,
+    /// `nn.GRU(x, h0)`; Keras' `initial_state`): `state [batch, layers·S]` holds, for each
+    /// stacked layer k in order, its S values: h_0 then c_0 (S = 2H) for the LSTM, h_0
+    /// (S = H) for the GRU. The state may be any tensor of the graph (columns of the input
+    /// through [`GraphBuilder::columns`], the output of an encoder); its gradient flows
+    /// back into it. Under recurrent dropout the initial h enters the recurrent matmul
+    /// masked, as every later state does; padded first steps carry it unchanged.
+    ///
+    /// # Errors
+    /// Those of [`GraphBuilder::rnn`], and [`Error::Shape`] when `state` is not a batch of
+    /// `layers·S` columns.
+    pub fn rnn_with_state(
+        &mut self,
+        x: TensorId,
+        steps: usize,
+        opts: &RnnOpts,
+        name: &str,
+        state: TensorId,
+    ) -> Result<TensorId> {
+        self.rnn_impl(x, steps, opts, name, x, Some(state))
+    }
+
+    fn rnn_impl(
+        &mut self,
+        x: TensorId,
+        steps: usize,
+        opts: &RnnOpts,
+        name: &str,
+        mask_from: TensorId,
+        state: Option<TensorId>,
+    ) -> Result<TensorId> {
         let cols = self.need_batch(x, &format!("{name} input"))?;
+        let state_width = match opts.cell {
+            RnnCell::Lstm => 2 * opts.hidden,
+            RnnCell::Gru => opts.hidden,
+        };
+        if let Some(s) = state {
+            let sc = self.need_batch(s, &format!("{name} initial state"))?;
+            if Some(sc) != opts.layers.checked_mul(state_width) || sc == 0 {
+                return Err(Error::Shape {
+                    context: format!("{name} initial state"),
+                    got: vec![0, sc],
+                    expected: format!(
+                        "[batch, layers·S] = [batch, {}·{state_width}]: per layer h_0{} of {} units",
+                        opts.layers,
+                        if opts.cell == RnnCell::Lstm {
+                            " then c_0"
+                        } else {
+                            ""
+                        },
+                        opts.hidden
+                    ),
+                });
+            }
+        }
         let mask_cols = self.need_batch(mask_from, &format!("{name} mask source"))?;
         if steps > 0 && (mask_cols % steps != 0 || mask_cols == 0) {
             return Err(Error::Shape {
@@ -206,17 +263,35 @@ impl GraphBuilder {
             }
             let stream = self.next_stream;
             self.next_stream += 1;
+            // This layer's initial state: its S columns of the given one.
+            let layer_state = state.map(|s| {
+                if opts.layers == 1 {
+                    s
+                } else {
+                    self.g.add_node(
+                        Op::SliceCols {
+                            start: l * state_width,
+                            len: state_width,
+                        },
+                        vec![s],
+                        &[Shape::batch(state_width)],
+                    )[0]
+                }
+            });
+            let mut aux_in = vec![mask_from];
+            aux_in.extend(layer_state);
             let aux = self.g.add_node(
                 Op::RnnAux {
                     steps,
                     hidden: h,
+                    gates: opts.cell.gates(),
                     features: features0,
                     p: opts.recurrent_dropout,
                     stream,
                     mask_value: opts.mask_value,
                 },
-                vec![mask_from],
-                &[Shape::batch(h + steps)],
+                aux_in,
+                &[Shape::batch(3 * h + steps)],
             )[0];
             let xin = if opts.input_dropout > 0.0 {
                 self.dropout_draws(seq, opts.input_dropout, DropoutKind::Inverted, 1, f)?
@@ -275,7 +350,10 @@ impl GraphBuilder {
                     steps,
                     hidden: h,
                 },
-                vec![xp, w_hh, biases, aux],
+                [xp, w_hh, biases, aux]
+                    .into_iter()
+                    .chain(layer_state)
+                    .collect(),
                 &[
                     Shape::batch(steps * h),
                     Shape::batch(steps * 5 * h),
@@ -284,6 +362,26 @@ impl GraphBuilder {
             )[0];
         }
         Ok(seq)
+    }
+
+    /// Columns `[start, start + len)` of every row of a batch `x` (e.g. one part of an
+    /// input row that holds several: a sequence and an initial state). Its gradient puts
+    /// dy back in those columns.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x is not a batch, `len` is 0 or the columns exceed x's.
+    pub fn columns(&mut self, x: TensorId, start: usize, len: usize) -> Result<TensorId> {
+        let cols = self.need_batch(x, "columns input")?;
+        if len == 0 || start.checked_add(len).is_none_or(|end| end > cols) {
+            return Err(Error::Shape {
+                context: format!("columns {start}..{}", start.saturating_add(len)),
+                got: vec![0, cols],
+                expected: format!("a non-empty range within the {cols} columns"),
+            });
+        }
+        Ok(self
+            .g
+            .add_node(Op::SliceCols { start, len }, vec![x], &[Shape::batch(len)])[0])
     }
 
     /// The last `len` columns of every row: the hidden state at the last step of a

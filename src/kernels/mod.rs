@@ -227,6 +227,9 @@ pub enum Kernel {
     GruStepBwd,
     /// The two bias gradients of a recurrent layer. Parameters: [`rnn::RnnParams`].
     RnnBiasGrad,
+    /// The gradient of a recurrent layer's given initial state. Parameters:
+    /// [`rnn::RnnParams`].
+    RnnStateGrad,
     /// The gradient of an embedding table (a deterministic gather per row). Parameters:
     /// [`embedding::EmbeddingParams`].
     EmbeddingBwd,
@@ -408,12 +411,13 @@ impl Kernel {
             Kernel::LnFwd => (F::LayerNorm, "ln_fwd", 2, 2),
             Kernel::LnBwdX => (F::LayerNorm, "ln_bwd_x", 4, 1),
             Kernel::LnBwdParams => (F::LayerNorm, "ln_bwd_params", 3, 1),
-            Kernel::RnnAux => (F::Rnn, "rnn_aux", 1, 1),
+            Kernel::RnnAux => (F::Rnn, "rnn_aux", 2, 1),
             Kernel::LstmStep => (F::Rnn, "lstm_step", 4, 3),
             Kernel::GruStep => (F::Rnn, "gru_step", 4, 3),
             Kernel::LstmStepBwd => (F::Rnn, "lstm_step_bwd", 4, 2),
             Kernel::GruStepBwd => (F::Rnn, "gru_step_bwd", 4, 3),
             Kernel::RnnBiasGrad => (F::Rnn, "rnn_bias_grad", 2, 1),
+            Kernel::RnnStateGrad => (F::Rnn, "rnn_state_grad", 4, 1),
             Kernel::SliceCols => (F::Elementwise, "slice_cols", 1, 1),
             Kernel::Embedding => (F::Embedding, "embedding", 2, 1),
             Kernel::EmbeddingBwd => (F::Embedding, "embedding_bwd", 2, 1),

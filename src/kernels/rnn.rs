@@ -8,10 +8,12 @@ params! {
     /// [`super::Kernel::RnnBiasGrad`].
     ///
     /// # Shapes (N sequences of T steps, H hidden units, G gates: 4 LSTM, 3 GRU)
-    /// - `RnnAux`: `ins = [x [N, T·F]]`, `outs = [aux [N, H + T]]`: the recurrent-dropout
-    ///   mask (`scale` where kept, else 0; threshold 0 keeps all) keyed by
-    ///   `(stream, step, n·H + j)`, then the step flags (0 at a padded step: every feature
-    ///   equal to `mask_value`, when `masking`).
+    /// - `RnnAux`: `ins = [x [N, T·F], state [N, S]]`, `outs = [aux [N, 3H + T]]`: the
+    ///   recurrent-dropout mask (`scale` where kept, else 0; threshold 0 keeps all) keyed
+    ///   by `(stream, step, n·H + j)`, then the step flags (0 at a padded step: every
+    ///   feature equal to `mask_value`, when `masking`), then the initial state h_{-1},
+    ///   c_{-1} (`[2H]`; from `state` when `state` is set — S = 2H values, h then c, for
+    ///   the LSTM, H for the GRU — else zeros).
     /// - `LstmStep` / `GruStep` (step `t`): `ins = [xp [N·T, G·H], W_hh [H, G·H],
     ///   biases [2, G·H], aux]`, `outs = [hs [N, T·H], saved [N, T, 5, H], hprev [N, T, H]]`.
     /// - `LstmStepBwd` (step `t`, run from T − 1 down to 0): `ins = [dhs, W_hh, saved,
@@ -19,6 +21,9 @@ params! {
     /// - `GruStepBwd`: `ins` as the LSTM's, `outs = [dxp [N·T, 3H], drec [N·T, 3H],
     ///   carry [N, H]]`.
     /// - `RnnBiasGrad`: `ins = [dxp, drec]`, `outs = [dbiases [2, G·H]]`.
+    /// - `RnnStateGrad` (after step 0's backward): `ins = [drec, W_hh, aux, carry]`,
+    ///   `outs = [dstate [N, S]]`: `dh_{-1} = carry_h + m ⊙ (drec_0·W_hhᵀ)`,
+    ///   `dc_{-1} = carry_c`.
     pub struct RnnParams {
         /// N: sequences.
         batch: usize = 0,
@@ -41,5 +46,24 @@ params! {
         /// Whether steps whose features all equal `mask_value` are padding.
         masking: bool = 9,
         mask_value: f32 = 10,
+        /// An initial state is given (`RnnAux` reads it; the step kernels then run the
+        /// recurrent matmul at t = 0 too).
+        state: bool = 11,
+    }
+}
+
+impl RnnParams {
+    /// The width of an aux row: mask `[H]`, step flags `[T]`, initial h and c `[2H]`.
+    pub fn aux_width(&self) -> usize {
+        3 * self.hidden + self.steps
+    }
+    /// S, the initial-state values per sequence: h and c (2H) for the LSTM, h (H) for
+    /// the GRU.
+    pub fn state_width(&self) -> usize {
+        if self.gates == 4 {
+            2 * self.hidden
+        } else {
+            self.hidden
+        }
     }
 }

@@ -214,6 +214,7 @@ impl Lowering<'_> {
             Op::RnnAux {
                 steps,
                 hidden,
+                gates,
                 features,
                 p,
                 stream,
@@ -236,9 +237,18 @@ impl Lowering<'_> {
                     stream,
                     masking: mask_value.is_some(),
                     mask_value: mask_value.unwrap_or(0.0),
+                    gates,
+                    state: ins.len() > 1,
                     ..Default::default()
                 };
-                self.push(Kernel::RnnAux, &params, vec![t(ins[0])], vec![t(outs[0])]);
+                // Without a state, x again as the unread second operand.
+                let state = t(*ins.get(1).unwrap_or(&ins[0]));
+                self.push(
+                    Kernel::RnnAux,
+                    &params,
+                    vec![t(ins[0]), state],
+                    vec![t(outs[0])],
+                );
             }
             Op::Rnn {
                 cell,
@@ -256,12 +266,14 @@ impl Lowering<'_> {
                         hidden,
                         gates: cell.gates(),
                         t: step,
+                        state: ins.len() > 4,
                         ..Default::default()
                     };
+                    // The initial state (ins[4]) reaches the kernels through aux.
                     self.push(
                         kernel,
                         &params,
-                        ins.iter().map(|&i| t(i)).collect(),
+                        ins[..4].iter().map(|&i| t(i)).collect(),
                         outs.iter().map(|&o| t(o)).collect(),
                     );
                 }
@@ -301,6 +313,19 @@ impl Lowering<'_> {
                     vec![t(outs[0]), t(outs[1])],
                     vec![t(outs[2])],
                 );
+                if let Some(&dstate) = outs.get(4) {
+                    // ins = [dhs, W_hh, saved, aux]; drec is the LSTM's dgates (outs[0]).
+                    let drec = match cell {
+                        RnnCell::Lstm => outs[0],
+                        RnnCell::Gru => outs[1],
+                    };
+                    self.push(
+                        Kernel::RnnStateGrad,
+                        &base,
+                        vec![t(drec), t(ins[1]), t(ins[3]), t(outs[3])],
+                        vec![t(dstate)],
+                    );
+                }
             }
             Op::LayerNormBwd => {
                 let params = LayerNormParams {

@@ -19,10 +19,12 @@ fn params(n: usize, t_len: usize, h: usize, gates: usize) -> RnnParams {
     }
 }
 
-/// aux `[N, H + T]`: a recurrent mask of 0 and 1/(1 − 0.3) values and step flags with
-/// sequence n padded from step `T − n mod 3` on (so some sequences have trailing padding).
-fn aux(n: usize, t_len: usize, h: usize) -> Vec<f32> {
+/// aux `[N, 3H + T]`: a recurrent mask of 0 and 1/(1 − 0.3) values, step flags with
+/// sequence n padded from step `T − n mod 3` on (so some sequences have trailing
+/// padding), and an initial state (h, c) in [−1, 1) when `state`, else zeros.
+fn aux(n: usize, t_len: usize, h: usize, state: bool) -> Vec<f32> {
     let r = rand_vec(401, n * h);
+    let s0 = rand_vec(406, n * 2 * h);
     let mut a = vec![];
     for s in 0..n {
         for j in 0..h {
@@ -31,23 +33,37 @@ fn aux(n: usize, t_len: usize, h: usize) -> Vec<f32> {
         for t in 0..t_len {
             a.push(if t + s % 3 < t_len { 1.0 } else { 0.0 });
         }
+        for q in 0..2 * h {
+            a.push(if state { s0[s * 2 * h + q] } else { 0.0 });
+        }
     }
     a
 }
 
-/// Run (and check on every backend) all T steps forward, then all T backward; returns
-/// the reference's forward outputs (hs, saved, hprev) and backward outputs.
+/// The width of an aux row.
+fn aw(t_len: usize, h: usize) -> usize {
+    3 * h + t_len
+}
+
+/// Run (and check on every backend) all T steps forward, then all T backward (and, with
+/// an initial `state`, its gradient); returns the reference's forward outputs (hs, saved,
+/// hprev) and backward outputs (with the state's gradient last).
 fn unrolled(
     gs: &mut [Gpu],
     (n, t_len, h): (usize, usize, usize),
     lstm: bool,
+    state: bool,
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let gates = if lstm { 4 } else { 3 };
     let gh = gates * h;
     let xp = rand_vec(402, n * t_len * gh);
     let w = rand_vec(403, h * gh);
     let b: Vec<f32> = rand_vec(404, 2 * gh).iter().map(|v| v * 0.5).collect();
-    let a = aux(n, t_len, h);
+    let a = aux(n, t_len, h, state);
+    let params = |n, t_len, h, gates| RnnParams {
+        state,
+        ..params(n, t_len, h, gates)
+    };
     let (fwd, bwd) = if lstm {
         (Kernel::LstmStep, Kernel::LstmStepBwd)
     } else {
@@ -93,6 +109,17 @@ fn unrolled(
         .outs([zeros(2 * gh)])
         .tol(1e-5, 1e-4)
         .check(gs);
+    if state {
+        let sw = if lstm { 2 * h } else { h };
+        let carry = bouts.last().unwrap().clone();
+        let ds = Case::new(Kernel::RnnStateGrad, params(n, t_len, h, gates))
+            .ins([drec.clone(), w.clone(), a.clone(), carry])
+            .outs([rand_vec(412, n * sw)])
+            .tol(1e-5, 1e-4)
+            .check(gs)
+            .remove(0);
+        bouts.push(ds);
+    }
     (outs, bouts)
 }
 
@@ -101,8 +128,10 @@ fn lstm_and_gru_steps_match_the_cpu() {
     let mut gs = gpus();
     // H = 300: the backward's recurrent sum runs over G·H = 1,200 values per invocation.
     for shape in [(1usize, 1usize, 1usize), (3, 4, 5), (7, 6, 33), (2, 3, 300)] {
-        unrolled(&mut gs, shape, true);
-        unrolled(&mut gs, shape, false);
+        for state in [false, true] {
+            unrolled(&mut gs, shape, true, state);
+            unrolled(&mut gs, shape, false, state);
+        }
     }
 }
 
@@ -110,8 +139,10 @@ fn sig(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// PyTorch's LSTM (or GRU) over one sequence in f64, by its documented equations, with the
-/// recurrent mask m on the state entering W_hh and padded steps carrying the state.
+/// PyTorch's LSTM (or GRU) over one sequence in f64, by its documented equations, from
+/// the initial state `s0` (h_0, then c_0), with the recurrent mask m on the state entering
+/// W_hh and padded steps carrying the state.
+#[allow(clippy::too_many_arguments)]
 fn cell_formula(
     lstm: bool,
     xp: &[f64],
@@ -119,10 +150,11 @@ fn cell_formula(
     b: &[f64],
     m: &[f64],
     flags: &[f64],
+    s0: &[f64],
     (t_len, h): (usize, usize),
 ) -> Vec<f64> {
     let gh = if lstm { 4 } else { 3 } * h;
-    let (mut hs, mut c) = (vec![0.0; h], vec![0.0; h]);
+    let (mut hs, mut c) = (s0[..h].to_vec(), s0[h..2 * h].to_vec());
     let mut out = vec![];
     for t in 0..t_len {
         if flags[t] == 0.0 {
@@ -157,15 +189,15 @@ fn cell_formula(
 
 /// The unrolled steps give PyTorch's equations (forward), and the backward through time
 /// is the derivative of `Σ dy·hs` by central differences of those equations, for the
-/// input projection and W_hh (masked, padded sequences included).
+/// input projection, W_hh and a given initial state (masked, padded sequences included).
 #[test]
 fn lstm_and_gru_are_their_equations_and_derivatives() {
     let mut gs = gpus();
-    for lstm in [true, false] {
+    for (lstm, state) in [(true, false), (false, false), (true, true), (false, true)] {
         let (n, t_len, h) = (3usize, 5usize, 4usize);
         let gates = if lstm { 4 } else { 3 };
         let gh = gates * h;
-        let (outs, bouts) = unrolled(&mut gs, (n, t_len, h), lstm);
+        let (outs, bouts) = unrolled(&mut gs, (n, t_len, h), lstm, state);
         let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
         let xp = f64s(&rand_vec(402, n * t_len * gh));
         let w = f64s(&rand_vec(403, h * gh));
@@ -173,19 +205,24 @@ fn lstm_and_gru_are_their_equations_and_derivatives() {
             .iter()
             .map(|v| v * 0.5)
             .collect();
-        let a = f64s(&aux(n, t_len, h));
+        let a = f64s(&aux(n, t_len, h, state));
         let dy = f64s(&rand_vec(405, n * t_len * h));
-        let seq = |s: usize, xp: &[f64], w: &[f64]| {
-            let row = &a[s * (h + t_len)..(s + 1) * (h + t_len)];
+        let w_a = aw(t_len, h);
+        let seq_from = |s: usize, xp: &[f64], w: &[f64], s0: &[f64]| {
+            let row = &a[s * w_a..(s + 1) * w_a];
             cell_formula(
                 lstm,
                 &xp[s * t_len * gh..(s + 1) * t_len * gh],
                 w,
                 &b,
                 &row[..h],
-                &row[h..],
+                &row[h..h + t_len],
+                s0,
                 (t_len, h),
             )
+        };
+        let seq = |s: usize, xp: &[f64], w: &[f64]| {
+            seq_from(s, xp, w, &a[s * w_a + h + t_len..(s + 1) * w_a])
         };
         let want: Vec<f32> = (0..n)
             .flat_map(|s| seq(s, &xp, &w))
@@ -237,6 +274,37 @@ fn lstm_and_gru_are_their_equations_and_derivatives() {
             1e-4,
             1e-3,
         );
+        if state {
+            // dh_0 (and dc_0): the kernel's gradient of the initial state of every
+            // sequence against central differences (the GRU's c slot is not read).
+            let sw = if lstm { 2 * h } else { h };
+            let ds = bouts.last().unwrap();
+            let (mut fd, mut an) = (vec![], vec![]);
+            for s in 0..n {
+                let s0: Vec<f64> = a[s * w_a + h + t_len..(s + 1) * w_a].to_vec();
+                for q in 0..sw {
+                    let (mut p, mut m) = (s0.clone(), s0.clone());
+                    p[q] += eps;
+                    m[q] -= eps;
+                    let l = |v: &[f64]| -> f64 {
+                        seq_from(s, &xp, &w, v)
+                            .iter()
+                            .zip(&dy[s * t_len * h..])
+                            .map(|(v, d)| v * d)
+                            .sum()
+                    };
+                    fd.push(((l(&p) - l(&m)) / (2.0 * eps)) as f32);
+                    an.push(ds[s * sw + q]);
+                }
+            }
+            assert_close(
+                &format!("lstm={lstm} initial state vs finite differences"),
+                &an,
+                &fd,
+                1e-4,
+                1e-3,
+            );
+        }
     }
 }
 
@@ -269,11 +337,17 @@ fn recurrent_mask_is_per_sequence_and_per_training_step() {
         ..Default::default()
     };
     let a = Case::new(Kernel::RnnAux, p)
-        .ins([x.clone()])
-        .outs([zeros(n * (h + t_len))])
+        .ins([x.clone(), x.clone()])
+        .outs([rand_vec(413, n * aw(t_len, h))])
         .check(&mut gs)
         .remove(0);
-    let row = |a: &[f32], s: usize| a[s * (h + t_len)..s * (h + t_len) + h].to_vec();
+    let row = |a: &[f32], s: usize| a[s * aw(t_len, h)..s * aw(t_len, h) + h].to_vec();
+    // No state given: the initial state's slots are zero.
+    assert!((0..n).all(|s| {
+        a[s * aw(t_len, h) + h + t_len..(s + 1) * aw(t_len, h)]
+            .iter()
+            .all(|&v| v == 0.0)
+    }));
     let dropped = (0..n)
         .flat_map(|s| row(&a, s))
         .filter(|&v| v == 0.0)
@@ -297,15 +371,31 @@ fn recurrent_mask_is_per_sequence_and_per_training_step() {
         for t in 0..t_len {
             let want = if t + s % 4 < t_len { 1.0 } else { 0.0 };
             assert_eq!(
-                a[s * (h + t_len) + h + t],
+                a[s * aw(t_len, h) + h + t],
                 want,
                 "flag of sequence {s} step {t}"
             );
         }
     }
+    // With a state (S = 2H values per sequence for the LSTM), aux carries it after the
+    // flags; the mask and flags are as before.
+    let st = rand_vec(414, n * 2 * h);
+    let with_state = Case::new(Kernel::RnnAux, RnnParams { state: true, ..p })
+        .ins([x.clone(), st.clone()])
+        .outs([zeros(n * aw(t_len, h))])
+        .check(&mut gs)
+        .remove(0);
+    for s in 0..n {
+        let r = &with_state[s * aw(t_len, h)..(s + 1) * aw(t_len, h)];
+        assert_eq!(
+            &r[..h + t_len],
+            &a[s * aw(t_len, h)..s * aw(t_len, h) + h + t_len]
+        );
+        assert_eq!(&r[h + t_len..], &st[s * 2 * h..(s + 1) * 2 * h]);
+    }
     let next = Case::new(Kernel::RnnAux, p)
-        .ins([x])
-        .outs([zeros(n * (h + t_len))])
+        .ins([x.clone(), x])
+        .outs([zeros(n * aw(t_len, h))])
         .globals(Globals {
             step: g0().step + 1,
             ..g0()

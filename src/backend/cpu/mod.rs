@@ -72,6 +72,7 @@ pub fn twins(kernel: Kernel) -> Twins {
         Kernel::LstmStepBwd => (rnn::lstm_step_bwd, Some(rnn::lstm_step_bwd_fast)),
         Kernel::GruStepBwd => (rnn::gru_step_bwd, Some(rnn::gru_step_bwd_fast)),
         Kernel::RnnBiasGrad => (rnn::rnn_bias_grad, None),
+        Kernel::RnnStateGrad => (rnn::rnn_state_grad, None),
         Kernel::SliceCols => (elementwise::slice_cols, None),
         Kernel::SliceColsBwd => (elementwise::slice_cols_bwd, None),
         Kernel::Embedding => (embedding::embedding, Some(embedding::embedding_fast)),

@@ -17,14 +17,22 @@ fn sigm(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// [`crate::kernels::Kernel::RnnAux`]: `ins = [x [N, T·F]]`, `outs = [aux [N, H + T]]`.
+/// [`crate::kernels::Kernel::RnnAux`]: `ins = [x [N, T·F], state [N, S]]`,
+/// `outs = [aux [N, 3H + T]]`.
 pub fn rnn_aux(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
     let r = RnnParams::from_words(p);
     let (nb, t_len, h, f) = (r.batch, r.steps, r.hidden, r.features);
-    let w = h + t_len;
+    let (w, sw) = (r.aux_width(), r.state_width());
     for n in 0..nb {
         for c in 0..w {
-            outs[0][n * w + c] = if c < h {
+            outs[0][n * w + c] = if c >= h + t_len {
+                let q = c - h - t_len;
+                if r.state && q < sw {
+                    ins[1][n * sw + q]
+                } else {
+                    0.0
+                }
+            } else if c < h {
                 let idx = (n * h + c) as u32;
                 if dropout_keep(g.seed(), r.stream, g.step, idx, r.threshold) {
                     r.scale
@@ -43,11 +51,11 @@ pub fn rnn_aux(p: &[u32; 16], g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32
 }
 
 /// The recurrent sums of step `t` in index order: `rec[n, q] = Σ_k hprev[n, t, k]·W[k, q]`
-/// (`q < G·H`), left empty at t = 0 (h̃_{-1} = 0).
+/// (`q < G·H`), left empty at t = 0 without an initial state (h̃_{-1} = 0).
 fn rec_forward_ref(r: &RnnParams, hprev: &[f32], w_hh: &[f32], rec: &mut Vec<f32>) {
     let (nb, tl, h, gh) = (r.batch, r.steps, r.hidden, r.gates * r.hidden);
     rec.clear();
-    if r.t == 0 {
+    if r.t == 0 && !r.state {
         return;
     }
     rec.resize(nb * gh, 0.0);
@@ -67,7 +75,7 @@ fn rec_forward_ref(r: &RnnParams, hprev: &[f32], w_hh: &[f32], rec: &mut Vec<f32
 fn rec_forward_fast(r: &RnnParams, hprev: &[f32], w_hh: &[f32], rec: &mut Vec<f32>) {
     let (nb, tl, h, gh) = (r.batch, r.steps, r.hidden, r.gates * r.hidden);
     rec.clear();
-    if r.t == 0 {
+    if r.t == 0 && !r.state {
         return;
     }
     rec.resize(nb * gh, 0.0);
@@ -166,18 +174,33 @@ fn par(macs: usize) -> gemm::Parallelism {
 
 thread_local! {
     static REC: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    /// H zeros: the state before the first step (kept, not allocated per step).
-    static ZEROS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Run `f` with at least `h` zeros.
-fn with_zeros<R>(h: usize, f: impl FnOnce(&[f32]) -> R) -> R {
-    ZEROS.with_borrow_mut(|z| {
-        if z.len() < h {
-            z.resize(h, 0.0);
+/// Sequence n's aux row `[3H + T]`: (mask, step flags, initial h, initial c).
+fn aux_row<'a>(aux: &'a [f32], r: &RnnParams, n: usize) -> &'a [f32] {
+    let w = r.aux_width();
+    &aux[n * w..(n + 1) * w]
+}
+
+/// The initial state (h_{-1}, c_{-1}) of an aux row (zeros unless one was given).
+fn initial_state<'a>(a: &'a [f32], h: usize, tl: usize) -> (&'a [f32], &'a [f32]) {
+    (&a[h + tl..2 * h + tl], &a[2 * h + tl..3 * h + tl])
+}
+
+/// At step 0, hprev's row 0 of every sequence: h̃_{-1} = h_{-1}·m (zero without an
+/// initial state), before the recurrent sums read it.
+fn first_hprev(r: &RnnParams, aux: &[f32], hprev: &mut [f32]) {
+    if r.t != 0 {
+        return;
+    }
+    let (tl, h) = (r.steps, r.hidden);
+    for n in 0..r.batch {
+        let a = aux_row(aux, r, n);
+        let (h0, _) = initial_state(a, h, tl);
+        for (k, o) in hprev[n * tl * h..n * tl * h + h].iter_mut().enumerate() {
+            *o = h0[k] * a[k];
         }
-        f(&z[..h])
-    })
+    }
 }
 
 /// How a twin computes: the recurrent sums, the gate nonlinearities, and whether the
@@ -305,13 +328,10 @@ fn rec_or_zero(rec: &mut Vec<f32>, nb: usize, width: usize) {
     }
 }
 
-/// A sequence's `hprev` rows after step t: zero at step 0, and h̃_t = h_t·m (the
-/// recurrent-dropout mask) as step t + 1's operand.
+/// A sequence's `hprev` row after step t: h̃_t = h_t·m (the recurrent-dropout mask) as
+/// step t + 1's operand (row 0 is [`first_hprev`]'s).
 fn masked_state(hprev: &mut [f32], h_cur: &[f32], m: &[f32], t: usize, tl: usize) {
     let h = h_cur.len();
-    if t == 0 {
-        hprev[..h].fill(0.0);
-    }
     if t + 1 < tl {
         let next = &mut hprev[(t + 1) * h..(t + 2) * h];
         for ((o, &hv), &mk) in next.iter_mut().zip(h_cur).zip(m) {
@@ -327,7 +347,8 @@ fn lstm_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 4 * h;
     let (xp, w_hh, b, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    with_zeros(h, |zeros| {
+    first_hprev(&r, aux, outs[2]);
+    {
         REC.with_borrow_mut(|rec| {
             M::rec_forward(&r, outs[2], w_hh, rec);
             rec_or_zero(rec, nb, gh);
@@ -335,13 +356,13 @@ fn lstm_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]
             let per = [tl * h, tl * 5 * h, tl * h];
             per_sequence(nb, M::PARALLEL, outs, per, |n, [hs, saved, hprev]| {
                 let row = n * tl + t;
-                let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+                let a = aux_row(aux, &r, n);
                 let (done, cur) = saved.split_at_mut(t * 5 * h);
                 let (h_done, h_cur) = hs.split_at_mut(t * h);
                 let (h0, c0) = if t > 0 {
                     (&h_done[(t - 1) * h..], &done[(t - 1) * 5 * h + 4 * h..])
                 } else {
-                    (zeros, zeros)
+                    initial_state(a, h, tl)
                 };
                 let (h0, c0, h_cur) = (&h0[..h], &c0[..h], &mut h_cur[..h]);
                 let (gs, c_cur) = cur[..5 * h].split_at_mut(4 * h);
@@ -394,7 +415,7 @@ fn lstm_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]
                 masked_state(hprev, h_cur, &a[..h], t, tl);
             });
         })
-    });
+    }
 }
 
 /// One GRU step (per-sequence rows as for the LSTM).
@@ -403,7 +424,8 @@ fn gru_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 3 * h;
     let (xp, w_hh, b, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    with_zeros(h, |zeros| {
+    first_hprev(&r, aux, outs[2]);
+    {
         REC.with_borrow_mut(|rec| {
             M::rec_forward(&r, outs[2], w_hh, rec);
             rec_or_zero(rec, nb, gh);
@@ -411,9 +433,13 @@ fn gru_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]
             let per = [tl * h, tl * 5 * h, tl * h];
             per_sequence(nb, M::PARALLEL, outs, per, |n, [hs, saved, hprev]| {
                 let row = n * tl + t;
-                let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+                let a = aux_row(aux, &r, n);
                 let (h_done, h_cur) = hs.split_at_mut(t * h);
-                let h0 = if t > 0 { &h_done[(t - 1) * h..] } else { zeros };
+                let h0 = if t > 0 {
+                    &h_done[(t - 1) * h..]
+                } else {
+                    initial_state(a, h, tl).0
+                };
                 let (h0, h_cur) = (&h0[..h], &mut h_cur[..h]);
                 let cur = &mut saved[t * 5 * h..(t + 1) * 5 * h];
                 let (sr, rest) = cur.split_at_mut(h);
@@ -444,7 +470,7 @@ fn gru_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]
                 masked_state(hprev, h_cur, &a[..h], t, tl);
             });
         })
-    });
+    }
 }
 
 /// One LSTM backward step given the recurrent sums of the step after: per sequence, `d`
@@ -454,14 +480,14 @@ fn lstm_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [
     let (nb, tl, h, t) = (r.batch, r.steps, r.hidden, r.t);
     let gh = 4 * h;
     let (dhs, w_hh, saved, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    with_zeros(h, |zeros| {
+    {
         REC.with_borrow_mut(|rec| {
             M::rec_backward(&r, outs[0], w_hh, rec);
             rec_or_zero(rec, nb, h);
             let rec = &*rec;
             per_sequence(nb, M::PARALLEL, outs, [tl * gh, 2 * h], |n, [d, carry]| {
                 let row = n * tl + t;
-                let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+                let a = aux_row(aux, &r, n);
                 let (m, rr, dy) = (
                     &a[..h],
                     &rec[n * h..(n + 1) * h],
@@ -486,7 +512,7 @@ fn lstm_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [
                 let cp = if t > 0 {
                     &saved[((row - 1) * 5 + 4) * h..row * 5 * h]
                 } else {
-                    zeros
+                    initial_state(a, h, tl).1
                 };
                 let (di, rest) = d.split_at_mut(h);
                 let (df, rest) = rest.split_at_mut(h);
@@ -514,7 +540,7 @@ fn lstm_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [
                 }
             });
         })
-    });
+    }
 }
 
 /// One GRU backward step given the recurrent sums of the step after: per sequence, `dxp`
@@ -531,7 +557,7 @@ fn gru_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f
         let per = [tl * gh, tl * gh, h];
         per_sequence(nb, M::PARALLEL, outs, per, |n, [dxp, drec, carry]| {
             let row = n * tl + t;
-            let a = &aux[n * (h + tl)..(n + 1) * (h + tl)];
+            let a = aux_row(aux, &r, n);
             let (m, rr, dy) = (
                 &a[..h],
                 &rec[n * h..(n + 1) * h],
@@ -617,6 +643,36 @@ pub fn rnn_bias_grad(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&m
             for (a, v) in acc.iter_mut().zip(&src[m * gh..(m + 1) * gh]) {
                 *a += v;
             }
+        }
+    }
+}
+
+/// [`crate::kernels::Kernel::RnnStateGrad`]: `ins = [drec, W_hh, aux, carry]`,
+/// `outs = [dstate [N, S]]`: `dh_{-1}[n, j] = carry_h[n, j] + m_j·Σ_k drec[n, 0, k]·W[j, k]`
+/// (k in order), and for the LSTM `dc_{-1} = carry_c`.
+pub fn rnn_state_grad(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
+    let r = RnnParams::from_words(p);
+    let (nb, tl, h, gh, sw) = (
+        r.batch,
+        r.steps,
+        r.hidden,
+        r.gates * r.hidden,
+        r.state_width(),
+    );
+    let (drec, w_hh, aux, carry) = (ins[0], ins[1], ins[2], ins[3]);
+    for n in 0..nb {
+        let a = aux_row(aux, &r, n);
+        let d0 = &drec[n * tl * gh..(n * tl + 1) * gh];
+        for q in 0..sw {
+            let mut v = carry[n * sw + q];
+            if q < h {
+                let mut acc = 0f32;
+                for (k, &dk) in d0.iter().enumerate() {
+                    acc += dk * w_hh[q * gh + k];
+                }
+                v += acc * a[q];
+            }
+            outs[0][n * sw + q] = v;
         }
     }
 }

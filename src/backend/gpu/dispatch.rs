@@ -100,6 +100,10 @@ pub fn loop_trips(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
             let r = RnnParams::from_words(p);
             (w(r.batch) * w(r.steps)).div_ceil(unroll)
         }
+        Kernel::RnnStateGrad => {
+            let r = RnnParams::from_words(p);
+            (w(r.gates) * w(r.hidden)).div_ceil(unroll)
+        }
         Kernel::MetricsAccum => w(Len::from_words(p).n).div_ceil(unroll),
         Kernel::EmbeddingBwd => w(EmbeddingParams::from_words(p).positions).div_ceil(unroll),
         Kernel::AugmentPhoto => {
@@ -178,7 +182,11 @@ pub fn workgroups(instr: &Instr, shape: &MatmulShape, report: &AdapterReport) ->
         Kernel::LnBwdParams => grid1d(w(LayerNormParams::from_words(p).features)),
         Kernel::RnnAux => {
             let r = RnnParams::from_words(p);
-            grid1d(w(r.batch) * (w(r.hidden) + w(r.steps)))
+            grid1d(w(r.batch) * w(r.aux_width()))
+        }
+        Kernel::RnnStateGrad => {
+            let r = RnnParams::from_words(p);
+            grid1d(w(r.batch) * w(r.state_width()))
         }
         Kernel::LstmStep | Kernel::GruStep | Kernel::LstmStepBwd | Kernel::GruStepBwd => {
             let r = RnnParams::from_words(p);
