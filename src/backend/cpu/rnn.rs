@@ -183,7 +183,7 @@ fn aux_row<'a>(aux: &'a [f32], r: &RnnParams, n: usize) -> &'a [f32] {
 }
 
 /// The initial state (h_{-1}, c_{-1}) of an aux row (zeros unless one was given).
-fn initial_state<'a>(a: &'a [f32], h: usize, tl: usize) -> (&'a [f32], &'a [f32]) {
+fn initial_state(a: &[f32], h: usize, tl: usize) -> (&[f32], &[f32]) {
     (&a[h + tl..2 * h + tl], &a[2 * h + tl..3 * h + tl])
 }
 
