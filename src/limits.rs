@@ -37,3 +37,11 @@ pub fn host_memory_bytes() -> u128 {
 /// weights): the weighted sums of a batch and of an epoch stay inside f32 with room to
 /// spare (a weight of 1e38 overflowed them, one of 1e-40 underflowed its gradient factor).
 pub const WEIGHT_RANGE: (f32, f32) = (1e-30, 1e30);
+
+/// The table row a token id stands for: `Some(v)` when `id` is an integer in `[0, vocab)`
+/// (what an embedding can look up; −0 is 0), None otherwise (negative, fractional, NaN,
+/// ±∞, `vocab` or more).
+#[inline]
+pub fn token_index(id: f32, vocab: usize) -> Option<usize> {
+    (id >= 0.0 && id < vocab as f32 && id.fract() == 0.0).then_some(id as usize)
+}

@@ -132,7 +132,7 @@ pub fn check_weights(w: &[f32], origin: &str) -> Result<()> {
 pub fn check_token_ids(x: &[f32], features: usize, vocab: usize, origin: &str) -> Result<()> {
     match x
         .iter()
-        .position(|&v| crate::kernels::embedding::token_index(v, vocab).is_none())
+        .position(|&v| crate::limits::token_index(v, vocab).is_none())
     {
         None => Ok(()),
         Some(i) => Err(Error::TokenId {

@@ -22,8 +22,4 @@ params! {
     }
 }
 
-/// The index an id stands for: `Some(v)` when `id` is an integer in `[0, vocab)`.
-#[inline]
-pub fn token_index(id: f32, vocab: usize) -> Option<usize> {
-    (id >= 0.0 && id < vocab as f32 && id.fract() == 0.0).then_some(id as usize)
-}
+pub use crate::limits::token_index;
