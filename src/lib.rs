@@ -118,6 +118,8 @@ mod guide {
     struct Regularization;
     #[doc = include_str!("../docs/mixed-precision.md")]
     struct MixedPrecision;
+    #[doc = include_str!("../docs/sequences.md")]
+    struct Sequences;
     #[cfg(feature = "image-folders")]
     #[doc = include_str!("../docs/images.md")]
     struct Images;

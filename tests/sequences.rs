@@ -703,6 +703,14 @@ fn token_ids_out_of_range_are_named() {
             "needs a sequence input",
         ),
         (Sequential::image(1, 2, 2).embedding(6, 3), "not an image"),
+        // Nothing would apply the padding mask: the last step would be padding.
+        (
+            Sequential::sequence(t, 1)
+                .embedding_mask_zero(6, 3)
+                .last_step()
+                .linear(3),
+            "none comes before this layer",
+        ),
     ] {
         let e = bad.build().unwrap_err().to_string();
         assert!(e.contains(needle), "{needle:?} not in {e}");
@@ -869,4 +877,112 @@ fn an_initial_state_of_the_wrong_width_is_named() {
         let e = b.columns(input, start, len).unwrap_err().to_string();
         assert!(e.contains("columns"), "{e}");
     }
+}
+
+/// Token ids and features in one input row: an embedding over the ids' columns (id 0 is
+/// padding for the GRU, the mask taken from those columns) and an initial state from the
+/// other columns. Only the ids' columns are checked as ids; every backend trains alike.
+#[test]
+fn ids_and_features_share_an_input_row() {
+    use shadeprop::backend::Act;
+    use shadeprop::error::Error;
+    use shadeprop::graph::init::Init;
+    let (t, vocab) = (5usize, 9usize);
+    let graph = || {
+        let mut b = shadeprop::graph::GraphBuilder::new(t + 4);
+        let input = b.input();
+        let ids = b.columns(input, 0, t).unwrap();
+        let z = b.columns(input, t, 4).unwrap();
+        let e = b
+            .embedding(
+                ids,
+                vocab,
+                3,
+                Init::Normal {
+                    mean: 0.0,
+                    std: 1.0,
+                },
+                "emb",
+            )
+            .unwrap();
+        let st = b.linear(z, 6, Init::XAVIER_UNIFORM, true, "enc").unwrap();
+        let st = b.act(st, Act::Tanh);
+        let o = RnnOpts {
+            mask_value: Some(0.0),
+            ..RnnOpts::new(RnnCell::Gru, 6)
+        };
+        let y = b.rnn_full(e, t, &o, "rnn", ids, Some(st)).unwrap();
+        let y = b.last_step(y, 6).unwrap();
+        let y = b.linear(y, 3, Init::XAVIER_UNIFORM, true, "head").unwrap();
+        let mut g = b.loss(y, Default::default()).unwrap();
+        shadeprop::graph::autodiff::differentiate(&mut g).unwrap();
+        g
+    };
+    let rows = |seed: u64| -> (Vec<f32>, Vec<f32>) {
+        let (ids, y) = token_batch(seed, 8, t, vocab);
+        let ids = padded(&ids, t, 1, &[5, 2, 4, 1, 5, 3, 5, 5], &[false; 8]);
+        let feats = rand_vec(seed + 1, 8 * 4);
+        let x = (0..8)
+            .flat_map(|r| {
+                ids[r * t..(r + 1) * t]
+                    .iter()
+                    .chain(&feats[r * 4..(r + 1) * 4])
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        (x, y)
+    };
+    let mk = |b: Box<dyn Backend>| Session::new(b, graph(), Sgd::w_mlp(), 2, 8).unwrap();
+    let mut reference = mk(Box::new(Cpu::new()));
+    let mut others: Vec<Session> = backends().into_iter().skip(1).map(mk).collect();
+    for step in 0..3 {
+        let (x, y) = rows(70 + step);
+        reference.train_batch(&x, &y).unwrap();
+        for s in &mut others {
+            s.train_batch(&x, &y).unwrap();
+        }
+    }
+    let want = reference.params().unwrap();
+    for s in &mut others {
+        for ((name, a), (_, b)) in want.iter().zip(&s.params().unwrap()) {
+            let what = format!("{name} on {}", s.backend().describe());
+            assert_close(&what, b, a, 2e-5, 2e-3);
+        }
+    }
+    // A fractional feature is fine; a fractional id (column 3) is not.
+    let (mut x, y) = rows(90);
+    x[t + 1] = 0.25;
+    reference.train_batch(&x, &y).unwrap();
+    x[t + 4 + 3] = 0.25;
+    let e = reference.train_batch(&x, &y).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::TokenId {
+                row: 1,
+                column: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A computed tensor cannot be read as ids.
+    let mut b = shadeprop::graph::GraphBuilder::new(4);
+    let input = b.input();
+    let h = b.act(input, Act::Relu);
+    let e = b
+        .embedding(
+            h,
+            5,
+            2,
+            Init::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+            "e",
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("columns of it"), "{e}");
 }

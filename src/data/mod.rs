@@ -126,23 +126,37 @@ pub fn check_weights(w: &[f32], origin: &str) -> Result<()> {
     }
 }
 
-/// The first value of row-major `x` (rows of `features` values) that is not a token id
-/// of a `vocab`-row embedding, an integer in `[0, vocab)` (NaN, −1, 2.5, `vocab`), as
-/// [`Error::TokenId`] naming its row and column; `origin` names the data.
-pub fn check_token_ids(x: &[f32], features: usize, vocab: usize, origin: &str) -> Result<()> {
-    match x
-        .iter()
-        .position(|&v| crate::limits::token_index(v, vocab).is_none())
-    {
-        None => Ok(()),
-        Some(i) => Err(Error::TokenId {
-            value: x[i],
-            row: i / features.max(1),
-            column: i % features.max(1),
-            vocab,
-            origin: origin.into(),
-        }),
+/// The first value in `columns` of row-major `x` (rows of `features` values) that is not
+/// a token id of a `vocab`-row embedding, an integer in `[0, vocab)` (NaN, −1, 2.5,
+/// `vocab`), as [`Error::TokenId`] naming its row and column; `origin` names the data.
+/// Columns past a row's end are not read.
+pub fn check_token_ids(
+    x: &[f32],
+    features: usize,
+    columns: std::ops::Range<usize>,
+    vocab: usize,
+    origin: &str,
+) -> Result<()> {
+    let f = features.max(1);
+    let columns = columns.start.min(f)..columns.end.min(f);
+    for (row, r) in x.chunks(f).enumerate() {
+        let Some(c) = r.get(columns.clone()) else {
+            continue;
+        };
+        if let Some(j) = c
+            .iter()
+            .position(|&v| crate::limits::token_index(v, vocab).is_none())
+        {
+            return Err(Error::TokenId {
+                value: c[j],
+                row,
+                column: columns.start + j,
+                vocab,
+                origin: origin.into(),
+            });
+        }
     }
+    Ok(())
 }
 
 /// The first NaN or infinite value of row-major `x` (rows of `features` values) as

@@ -427,17 +427,21 @@ impl GraphBuilder {
         Ok(outs[0])
     }
 
-    /// An embedding table over the model's input of token ids (PyTorch's
-    /// `nn.Embedding(vocab, dim)`, Keras' `Embedding`): each of the input's L ids per
-    /// sample becomes the `dim` values of its row of W `[vocab, dim]`, `y [batch, L·dim]`
-    /// (`y[n, j·dim + d] = W[x[n, j], d]`). The ids are f32 integers in `[0, vocab)`;
+    /// An embedding table over token ids of the model's input — the whole input, or some
+    /// of its columns taken with [`GraphBuilder::columns`] (PyTorch's
+    /// `nn.Embedding(vocab, dim)`, Keras' `Embedding`): each of the L ids per sample
+    /// becomes the `dim` values of its row of W `[vocab, dim]`, `y [batch, L·dim]`
+    /// (`y[n, j·dim + d] = W[x[n, j], d]`). For Keras' `mask_zero`, pass the ids as the
+    /// mask source of the recurrent layer after it ([`GraphBuilder::rnn_full`] with
+    /// `mask_value` 0). The ids are f32 integers in `[0, vocab)`;
     /// every batch is checked on the host before upload ([`Error::TokenId`] names the
     /// first one out of range). W is named `<name>.weight`, stored as PyTorch's, decayed
     /// like other weights, and initialized by `init` (PyTorch's default: N(0, 1)). Its
     /// gradient sums the rows of dy by id in a fixed order (deterministic, no atomics).
     ///
     /// # Errors
-    /// [`Error::Graph`] when `x` is not the model's input; [`Error::Hyperparameter`] for
+    /// [`Error::Graph`] when `x` is neither the model's input nor columns of it;
+    /// [`Error::Hyperparameter`] for
     /// a vocabulary or dimension of 0; [`Error::TooLarge`] when the table exceeds the
     /// parameter limit.
     pub fn embedding(
@@ -449,11 +453,10 @@ impl GraphBuilder {
         name: &str,
     ) -> Result<TensorId> {
         let cols = self.need_batch(x, &format!("embedding {name} input"))?;
-        if x != self.g.input {
+        if self.g.input_columns(x).is_none() {
             return Err(Error::Graph(format!(
-                "embedding {name} reads token ids from the model's input only (its input \
-                 is tensor {x}, the model's input is tensor {})",
-                self.g.input
+                "embedding {name} reads token ids from the model's input or columns of it \
+                 (GraphBuilder::columns) only: its input, tensor {x}, is computed"
             )));
         }
         for (what, v) in [("embedding.vocab", vocab), ("embedding.dim", dim)] {

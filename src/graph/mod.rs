@@ -326,17 +326,30 @@ impl Graph {
         self.loss_node()
             .map_or(1, |(l, _)| l.targets(self.outputs()))
     }
-    /// The vocabulary the model's input ids must fit when an embedding reads the input
-    /// ([`GraphBuilder::embedding`]): the smallest such table's rows; None when no
-    /// embedding reads it (the input is then features, any finite value).
-    pub fn token_vocab(&self) -> Option<usize> {
+    /// The input columns an embedding reads as token ids ([`GraphBuilder::embedding`]),
+    /// each with the vocabulary its ids must fit: `(columns, vocab)` per embedding, the
+    /// whole row or the columns of a [`GraphBuilder::columns`] slice of the input. Empty
+    /// when no embedding reads the input (its values are then features, any finite value).
+    pub fn token_columns(&self) -> Vec<(std::ops::Range<usize>, usize)> {
         self.nodes
             .iter()
             .filter_map(|n| match n.op {
-                Op::Embedding { vocab, .. } if n.inputs[0] == self.input => Some(vocab),
+                Op::Embedding { vocab, .. } => self.input_columns(n.inputs[0]).map(|c| (c, vocab)),
                 _ => None,
             })
-            .min()
+            .collect()
+    }
+    /// The columns of the input that tensor `t` is: all of them for the input itself, or
+    /// those of a column slice of it; None for any other tensor.
+    pub fn input_columns(&self, t: TensorId) -> Option<std::ops::Range<usize>> {
+        if t == self.input {
+            return Some(0..self.in_features());
+        }
+        let n = &self.nodes[self.tensors[t].producer];
+        match n.op {
+            Op::SliceCols { start, len } if n.inputs[0] == self.input => Some(start..start + len),
+            _ => None,
+        }
     }
     /// Whether parameter `pid` is an embedding table (stored `[vocab, dim]` as PyTorch
     /// stores it, not transposed as linear weights are).

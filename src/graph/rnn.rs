@@ -140,7 +140,7 @@ impl GraphBuilder {
         name: &str,
         mask_from: TensorId,
     ) -> Result<TensorId> {
-        self.rnn_impl(x, steps, opts, name, mask_from, None)
+        self.rnn_full(x, steps, opts, name, mask_from, None)
     }
 
     /// [`GraphBuilder::rnn`] from a given initial state (PyTorch's `nn.LSTM(x, (h0, c0))`,
@@ -162,10 +162,17 @@ impl GraphBuilder {
         name: &str,
         state: TensorId,
     ) -> Result<TensorId> {
-        self.rnn_impl(x, steps, opts, name, x, Some(state))
+        self.rnn_full(x, steps, opts, name, x, Some(state))
     }
 
-    fn rnn_impl(
+    /// The general form of [`GraphBuilder::rnn`]: the padding flags from `mask_from` (as
+    /// [`GraphBuilder::rnn_masked_by`]; e.g. the token ids before an embedding, with
+    /// `opts.mask_value` 0 for Keras' `mask_zero`) and an optional initial state (as
+    /// [`GraphBuilder::rnn_with_state`]).
+    ///
+    /// # Errors
+    /// Those of [`GraphBuilder::rnn_masked_by`] and [`GraphBuilder::rnn_with_state`].
+    pub fn rnn_full(
         &mut self,
         x: TensorId,
         steps: usize,
@@ -176,7 +183,7 @@ impl GraphBuilder {
     ) -> Result<TensorId> {
         let cols = self.need_batch(x, &format!("{name} input"))?;
         let state_width = match opts.cell {
-            RnnCell::Lstm => 2 * opts.hidden,
+            RnnCell::Lstm => opts.hidden.saturating_mul(2),
             RnnCell::Gru => opts.hidden,
         };
         if let Some(s) = state {
@@ -197,14 +204,6 @@ impl GraphBuilder {
                     ),
                 });
             }
-        }
-        let mask_cols = self.need_batch(mask_from, &format!("{name} mask source"))?;
-        if steps > 0 && (mask_cols % steps != 0 || mask_cols == 0) {
-            return Err(Error::Shape {
-                context: format!("{name} mask source ({steps} time steps)"),
-                got: vec![0, mask_cols],
-                expected: format!("[batch, T·F] with T = {steps}"),
-            });
         }
         let bad = |name, value: usize, expected| {
             Err(Error::Hyperparameter {
@@ -229,6 +228,14 @@ impl GraphBuilder {
                 expected: format!(
                     "[batch, T·F] with T = {steps}: a positive multiple of {steps} columns"
                 ),
+            });
+        }
+        let mask_cols = self.need_batch(mask_from, &format!("{name} mask source"))?;
+        if steps > 0 && (mask_cols % steps != 0 || mask_cols == 0) {
+            return Err(Error::Shape {
+                context: format!("{name} mask source ({steps} time steps)"),
+                got: vec![0, mask_cols],
+                expected: format!("[batch, T·F] with T = {steps}"),
             });
         }
         check_p("rnn.dropout", opts.dropout)?;

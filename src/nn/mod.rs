@@ -588,6 +588,8 @@ impl Sequential {
         // The padding mask of the first masked recurrent layer (its input and mask value),
         // carried to the recurrent layers after it as Keras carries a mask.
         let mut mask: Option<(crate::graph::TensorId, f32)> = None;
+        // Whether a recurrent layer has applied that mask.
+        let mut masked = false;
         let not_seq = |seq: Option<(usize, usize)>, i: usize, what: &str| match seq {
             Some(_) => Err(Error::Graph(format!(
                 "layer {i} ({what}) follows a sequence: add last_step() first"
@@ -672,6 +674,7 @@ impl Sequential {
                     spec.add_to(&mut b, x, chw)?
                 }
                 Layer::Rnn(ref o) => {
+                    masked = true;
                     let (t, _) = seq.ok_or_else(|| {
                         Error::Graph(format!(
                             "layer {i} ({}) needs a sequence input (Sequential::sequence)",
@@ -740,6 +743,13 @@ impl Sequential {
                     let (_, h) = seq.take().ok_or_else(|| {
                         Error::Graph(format!("layer {i} (last step) needs a sequence input"))
                     })?;
+                    if mask.is_some() && !masked {
+                        return Err(Error::Graph(format!(
+                            "layer {i} (last step): the padding mask of embedding_mask_zero \
+                             applies through a recurrent layer, and none comes before this \
+                             layer (the last step would be padding)"
+                        )));
+                    }
                     mask = None;
                     b.last_step(x, h)?
                 }

@@ -62,9 +62,9 @@ pub struct Session {
     nonfinite_known: u64,
     /// The label rows of the last upload (reused: no allocation per step).
     label_rows: Vec<f32>,
-    /// The vocabulary the inputs must fit when an embedding reads them
-    /// ([`Graph::token_vocab`]): every batch is checked against it.
-    token_vocab: Option<usize>,
+    /// The input columns embeddings read as token ids, with their vocabularies
+    /// ([`Graph::token_columns`]): every batch is checked against them.
+    token_columns: Vec<(std::ops::Range<usize>, usize)>,
 }
 
 /// Named settings for a [`Session`], from [`Session::builder`]: the graph is required,
@@ -258,7 +258,7 @@ impl Session {
             (backend.load(&train)?, train.logits),
         );
         programs.insert((Mode::Eval, max_batch), (backend.load(&eval)?, eval.logits));
-        let token_vocab = graph.token_vocab();
+        let token_columns = graph.token_columns();
         let mut s = Session {
             backend,
             graph,
@@ -278,7 +278,7 @@ impl Session {
             skipped_known: 0,
             nonfinite_known: 0,
             label_rows: vec![],
-            token_vocab,
+            token_columns,
         };
         s.init_params()?;
         Ok(s)
@@ -447,8 +447,8 @@ impl Session {
             crate::data::check_weights(w, context)?;
         }
         crate::data::check_finite(x, f, context)?;
-        if let Some(vocab) = self.token_vocab {
-            crate::data::check_token_ids(x, f, vocab, context)?;
+        for (cols, vocab) in &self.token_columns {
+            crate::data::check_token_ids(x, f, cols.clone(), *vocab, context)?;
         }
         Ok(b)
     }

@@ -111,8 +111,8 @@ impl Session {
             });
         }
         crate::data::check_finite(x, f, "predict input")?;
-        if let Some(vocab) = self.token_vocab {
-            crate::data::check_token_ids(x, f, vocab, "predict input")?;
+        for (cols, vocab) in &self.token_columns {
+            crate::data::check_token_ids(x, f, cols.clone(), *vocab, "predict input")?;
         }
         let saved = self.backend.read(
             buf::METRICS,

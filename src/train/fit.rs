@@ -233,8 +233,14 @@ impl Trainer {
             let Some(ds) = ds else { continue };
             ds.validate()
                 .map_err(|e| e.in_data(&format!("the {what}"), |r| r))?;
-            if let Some(vocab) = s.graph().token_vocab() {
-                crate::data::check_token_ids(&ds.x, ds.features, vocab, &format!("the {what}"))?;
+            for (cols, vocab) in s.graph().token_columns() {
+                crate::data::check_token_ids(
+                    &ds.x,
+                    ds.features,
+                    cols,
+                    vocab,
+                    &format!("the {what}"),
+                )?;
             }
             if ds.task != task || ds.width() != s.graph().targets() {
                 return Err(Error::Shape {
