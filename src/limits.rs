@@ -2,8 +2,9 @@
 //! they are held to before anything is allocated — the parameter limit of the flat
 //! parameter buffers, the 32-bit element indices of the kernels, and the host's memory.
 
-/// Most trainable scalars a model may have (the limit of the flat parameter buffers'
-/// layout, checked by `plan::Layout`; a graph is held to it while it is built).
+/// A model has fewer trainable scalars than this (the limit of the flat parameter
+/// buffers' layout, checked by `plan::Layout` with each tensor's alignment; a graph is held
+/// to it while it is built).
 pub const MAX_PARAMS: usize = 1 << 24;
 
 /// Most elements of one tensor (kernel parameters carry element counts as u32).

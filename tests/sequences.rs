@@ -877,6 +877,65 @@ fn an_initial_state_of_the_wrong_width_is_named() {
         let e = b.columns(input, start, len).unwrap_err().to_string();
         assert!(e.contains("columns"), "{e}");
     }
+    // Zero units or layers are named as such, not as a state of the wrong width; widths
+    // whose sizes would overflow are too large, not wrapped into other numbers.
+    use shadeprop::error::Error;
+    let mut b = shadeprop::graph::GraphBuilder::new(6);
+    let input = b.input();
+    for (o, name) in [
+        (RnnOpts::new(RnnCell::Lstm, 0), "rnn.hidden"),
+        (
+            RnnOpts {
+                layers: 0,
+                ..RnnOpts::new(RnnCell::Gru, 6)
+            },
+            "rnn.layers",
+        ),
+    ] {
+        match b.rnn_with_state(input, 3, &o, "r", input) {
+            Err(Error::Hyperparameter { name: n, .. }) => assert_eq!(n, name),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    for h in [usize::MAX, 1 << 62, 1 << 24] {
+        for cell in CELLS {
+            let e = b.rnn(input, 3, &RnnOpts::new(cell, h), "r").unwrap_err();
+            assert!(
+                matches!(&e, Error::TooLarge { name, .. } if name == "rnn.hidden"),
+                "{h}: {e}"
+            );
+            let e = Sequential::sequence(3, 2)
+                .rnn(RnnOpts::new(cell, h))
+                .last_step()
+                .linear(2)
+                .build()
+                .unwrap_err();
+            assert!(matches!(e, Error::TooLarge { .. }), "{h}: {e}");
+        }
+    }
+    // A tensor id from elsewhere is an error, not an index out of bounds.
+    let e = b.columns(999, 0, 1).unwrap_err().to_string();
+    assert!(e.contains("not in this graph"), "{e}");
+    let e = b
+        .embedding(999, 5, 2, shadeprop::graph::init::Init::Zeros, "e")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not in this graph"), "{e}");
+    // 2^24 parameters exactly: refused when built, not accepted and then refused by the
+    // session's layout; one fewer builds.
+    let e = Sequential::new(1)
+        .embedding((1 << 24) - 4, 1)
+        .linear(2)
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+    assert!(
+        Sequential::new(1)
+            .embedding((1 << 24) - 5, 1)
+            .linear(2)
+            .build()
+            .is_ok()
+    );
 }
 
 /// Token ids and features in one input row: an embedding over the ids' columns (id 0 is

@@ -260,13 +260,13 @@ fn check_hidden(cfg: &RunConfig, features: usize, classes: usize) -> Result<()> 
         total = total.and_then(|t| t.checked_add(prev.checked_add(1 + bn)?.checked_mul(w)?));
         prev = w;
     }
-    if total.is_none_or(|t| t > crate::limits::MAX_PARAMS) {
+    if total.is_none_or(|t| t >= crate::limits::MAX_PARAMS) {
         return Err(Error::too_large(
             "model.hidden",
             format!("{:?} on {features} inputs", m.hidden),
             total.and_then(crate::limits::f32_bytes),
             format!(
-                "at most {} (2^24) parameters in the model",
+                "fewer than {} (2^24) parameters in the model",
                 crate::limits::MAX_PARAMS
             ),
         ));

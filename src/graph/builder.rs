@@ -79,14 +79,14 @@ impl GraphBuilder {
         let total = shape
             .checked_numel(0)
             .and_then(|n| n.checked_add(self.g.param_count()));
-        if total.is_none_or(|t| t > crate::limits::MAX_PARAMS) {
+        if total.is_none_or(|t| t >= crate::limits::MAX_PARAMS) {
             let n = shape.checked_numel(0);
             return Err(Error::too_large(
                 format!("parameter {}", info.name),
                 format!("{:?}", shape.describe()),
                 n.and_then(crate::limits::f32_bytes),
                 format!(
-                    "at most {} (2^24) parameters in the model, {} so far",
+                    "fewer than {} (2^24) parameters in the model, {} so far",
                     crate::limits::MAX_PARAMS,
                     self.g.param_count()
                 ),
@@ -134,6 +134,12 @@ impl GraphBuilder {
     }
 
     pub(super) fn need_batch(&self, t: TensorId, ctx: &str) -> Result<usize> {
+        if t >= self.g.tensors.len() {
+            return Err(Error::Graph(format!(
+                "{ctx}: tensor {t} is not in this graph (it has {} tensors)",
+                self.g.tensors.len()
+            )));
+        }
         let s = self.g.shape(t);
         match s.rows {
             Rows::Batch => Ok(s.cols),

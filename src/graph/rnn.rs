@@ -182,8 +182,34 @@ impl GraphBuilder {
         state: Option<TensorId>,
     ) -> Result<TensorId> {
         let cols = self.need_batch(x, &format!("{name} input"))?;
+        if opts.hidden == 0 || opts.layers == 0 {
+            let (what, v) = if opts.hidden == 0 {
+                ("rnn.hidden", opts.hidden)
+            } else {
+                ("rnn.layers", opts.layers)
+            };
+            return Err(Error::Hyperparameter {
+                name: what,
+                value: v.to_string(),
+                expected: "at least 1",
+            });
+        }
+        // W_hh alone holds G·H² values: a width past the parameter limit is refused before
+        // any size is computed from it.
+        if opts.hidden >= crate::limits::MAX_PARAMS {
+            let h = opts.hidden as u128;
+            return Err(Error::too_large(
+                "rnn.hidden",
+                opts.hidden,
+                (opts.cell.gates() as u128 * 4).checked_mul(h * h),
+                format!(
+                    "fewer than {} (2^24) parameters in the model",
+                    crate::limits::MAX_PARAMS
+                ),
+            ));
+        }
         let state_width = match opts.cell {
-            RnnCell::Lstm => opts.hidden.saturating_mul(2),
+            RnnCell::Lstm => 2 * opts.hidden,
             RnnCell::Gru => opts.hidden,
         };
         if let Some(s) = state {

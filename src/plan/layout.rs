@@ -125,7 +125,12 @@ impl Layout {
         let params_len = off.max(1);
         if params_len >= 1 << 24 {
             return Err(Error::Graph(format!(
-                "{params_len} parameters; at most 2^24 are supported"
+                "the model's {} parameters take {params_len} values of the flat parameter \
+                 buffer once each of its {} tensors starts at a multiple of {align} (this \
+                 backend's alignment); fewer than 2^24 = {} fit: make the model smaller",
+                g.param_count(),
+                g.params.len(),
+                1usize << 24
             )));
         }
         check_max_batch(g, max_batch, params_len)?;
