@@ -337,6 +337,28 @@ def train_workload(name, a, dev, data, compiled=False):
     }
 
 
+def peak_rss_mib():
+    """Peak resident memory of this process in MiB since the last reset (VmHWM; Linux,
+    None elsewhere), as benches/train.rs reports it for shadeprop."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss():
+    """Start a new peak (writing 5 to /proc/self/clear_refs resets VmHWM)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def gemm_rows(a, dev, rows, save):
     """W-GEMM rows, appended to `rows` (and `save` called) shape by shape: median ms and
     GFLOP/s."""
@@ -444,16 +466,17 @@ def markdown(res):
     if res["train"]:
         s += ["## Training", "",
               "| workload | variant | batch | steps/run | samples/s | µs/step | s/epoch | "
-              "warm-up s |", "|---|---|---|---|---|---|---|---|"]
+              "warm-up s | peak host MiB |", "|---|---|---|---|---|---|---|---|---|"]
         for r in res["train"]:
             if "error" in r:
                 s.append(f"| {r['workload']} | {r['variant']} | - | - | failed: "
-                         f"{r['error'][:200]} | - | - | - |")
+                         f"{r['error'][:200]} | - | - | - | - |")
                 continue
             wu = "-" if r.get("warmup_seconds") is None else f"{r['warmup_seconds']:.1f}"
+            pk = "-" if r.get("peak_host_mib") is None else f"{r['peak_host_mib']:.0f}"
             s.append(f"| {r['workload']} | {r['variant']} | {r['batch']} | "
                      f"{r['steps_per_run']} | {r['samples_per_s']:.0f} | "
-                     f"{r['us_per_step']:.0f} | {r['seconds_per_epoch']:.2f} | {wu} |")
+                     f"{r['us_per_step']:.0f} | {r['seconds_per_epoch']:.2f} | {wu} | {pk} |")
         s.append("")
     return "\n".join(s)
 
@@ -513,7 +536,10 @@ def main():
         data = load_train_split(a.data)
         for w in train:
             print(f"{w} (eager)...", file=sys.stderr, flush=True)
-            res["train"].append(train_workload(w, a, dev, data))
+            reset_peak_rss()
+            row = train_workload(w, a, dev, data)
+            row["peak_host_mib"] = peak_rss_mib()
+            res["train"].append(row)
             save()
         if a.compile:
             for w in [w for w in train if w != "w-step"]:

@@ -63,7 +63,28 @@ def penguins(root):
     return standardize(x), y
 
 
+def peak_rss_mib():
+    """Peak resident memory of this process in MiB since the last reset (VmHWM; Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
 def measure(name, a, root):
+    reset_peak_rss()
     torch.manual_seed(0)
     if name == "w-tab-logreg":
         x, y = breast_cancer(root)
@@ -115,7 +136,8 @@ def measure(name, a, root):
         us.append(t / (epochs * per_epoch) * 1e6)
     return {"workload": name, "backend": f"PyTorch {torch.__version__} CPU ({a.threads} threads)",
             "batch": batch, "steps": epochs * per_epoch,
-            "samples_per_s": statistics.median(rates), "us_per_step": statistics.median(us)}
+            "samples_per_s": statistics.median(rates), "us_per_step": statistics.median(us),
+            "peak_host_mib": peak_rss_mib()}
 
 
 def main():

@@ -88,9 +88,23 @@ struct Row {
     steps: usize,
     samples_per_s: f64,
     us_per_step: f64,
+    /// Peak resident memory of the process during this workload, MiB (Linux).
+    peak_host_mib: Option<f64>,
+}
+
+/// Peak resident memory of this process in MiB since the last [`reset_peak_rss`] (VmHWM).
+fn peak_rss_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn measure(workload: &'static str, backend: &str, runs: usize, steps: usize) -> Row {
+    reset_peak_rss();
     let (data, model, opt, batch, reg) = match workload {
         "w-tab-logreg" => {
             let d = breast_cancer();
@@ -165,6 +179,7 @@ fn measure(workload: &'static str, backend: &str, runs: usize, steps: usize) -> 
         steps: epochs * per_epoch,
         samples_per_s: median(rates),
         us_per_step: median(us),
+        peak_host_mib: peak_rss_mib(),
     }
 }
 
@@ -204,6 +219,7 @@ fn main() {
                 serde_json::json!({
                     "workload": r.workload, "backend": r.backend, "batch": r.batch,
                     "steps": r.steps, "samples_per_s": r.samples_per_s, "us_per_step": r.us_per_step,
+                    "peak_host_mib": r.peak_host_mib,
                 })
             })
             .collect();
