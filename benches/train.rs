@@ -145,13 +145,23 @@ fn open(name: &str, profile: bool) -> (Box<dyn Backend>, String) {
     (b, d)
 }
 
-fn run(
-    a: &Args,
-    workload: &str,
-    backend: &str,
-    train: &Dataset,
-    stdz: &Standardizer,
-) -> Option<Row> {
+/// The training split the examples use (90% of MNIST's training set) and its
+/// standardizer; nothing else of MNIST stays in memory.
+fn train_split(a: &Args) -> (Dataset, Standardizer) {
+    let (full, _test) = load_mnist(&a.data).unwrap_or_else(|e| {
+        panic!("{e}: fetch MNIST first (bash scripts/fetch-data.sh)");
+    });
+    let (train, _val) = full.split(0.1, 0).expect("split");
+    let stdz = Standardizer::fit(&train).expect("standardizer");
+    (train, stdz)
+}
+
+/// One workload on one backend. The data is loaded here and only what the workload
+/// reads stays resident while it is measured (one copy of the images, as the PyTorch
+/// peer holds), so that the peak host memory compares like with like.
+fn run(a: &Args, workload: &str, backend: &str) -> Option<Row> {
+    let (train, stdz) = train_split(a);
+    let stdz = &stdz;
     let bs = a.batch.max(1);
     let (model, batch, full_steps) = match workload {
         "w-mlp" => (Sequential::w_mlp(0.5), bs, train.len().div_ceil(bs)),
@@ -191,13 +201,16 @@ fn run(
     } else {
         full_steps
     };
-    let data = if workload == "w-cnn" {
-        train.take(steps * batch).expect("subset")
+    let mut data = if steps * batch >= train.len() {
+        train
     } else {
-        let mut d = train.take(steps * batch).expect("subset");
-        stdz.apply(&mut d).expect("standardize");
-        d
+        let subset = train.take(steps * batch).expect("subset");
+        drop(train);
+        subset
     };
+    if workload != "w-cnn" {
+        stdz.apply(&mut data).expect("standardize");
+    }
     reset_peak_rss();
     let t_open = std::time::Instant::now();
     let (b, adapter) = open(backend, a.profile);
@@ -328,17 +341,11 @@ fn slug(s: &str) -> String {
 
 fn main() {
     let a = args();
-    let (full, _test) = load_mnist(&a.data).unwrap_or_else(|e| {
-        panic!("{e}: fetch MNIST first (bash scripts/fetch-data.sh)");
-    });
-    // The training split the examples use (90%), standardized with its own statistics.
-    let (train, _val) = full.split(0.1, 0).expect("split");
-    let stdz = Standardizer::fit(&train).expect("standardizer");
     let mut rows = vec![];
     for backend in &a.backends {
         for w in &a.workloads {
             eprintln!("running {w} on {backend}...");
-            if let Some(r) = run(&a, w, backend, &train, &stdz) {
+            if let Some(r) = run(&a, w, backend) {
                 rows.push(r);
             }
         }
