@@ -15,10 +15,17 @@ pub fn embedding(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [
     } = EmbeddingParams::from_words(p);
     let (ids, w) = (ins[0], ins[1]);
     for (p, y) in outs[0][..positions * dim].chunks_mut(dim).enumerate() {
-        match token_index(ids[p], vocab) {
-            Some(v) => y.copy_from_slice(&w[v * dim..(v + 1) * dim]),
-            None => y.fill(0.0),
-        }
+        lookup(ids[p], w, vocab, y);
+    }
+}
+
+/// `y` = the table row of `id` (`y.len()` values), or zeros for an id outside it.
+#[inline]
+fn lookup(id: f32, w: &[f32], vocab: usize, y: &mut [f32]) {
+    let dim = y.len();
+    match token_index(id, vocab) {
+        Some(v) => y.copy_from_slice(&w[v * dim..(v + 1) * dim]),
+        None => y.fill(0.0),
     }
 }
 
@@ -37,10 +44,7 @@ pub fn embedding_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&
         .enumerate()
         .for_each(|(ci, ys)| {
             for (r, y) in ys.chunks_mut(dim).enumerate() {
-                match token_index(ids[ci * rows + r], vocab) {
-                    Some(v) => y.copy_from_slice(&w[v * dim..(v + 1) * dim]),
-                    None => y.fill(0.0),
-                }
+                lookup(ids[ci * rows + r], w, vocab, y);
             }
         });
 }

@@ -412,46 +412,78 @@ fn masked_state(hprev: &mut [f32], h_cur: &[f32], m: &[f32], t: usize, tl: usize
     }
 }
 
-/// One LSTM step: per sequence, `hs`, `saved` and `hprev` are its own rows (`[T·H]`,
-/// `[T·5·H]`, `[T·H]`).
-fn lstm_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let r = RnnParams::from_words(p);
-    let (nb, tl, h) = (r.batch, r.steps, r.hidden);
-    let gh = 4 * h;
-    let (xp, w_hh, b, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    first_hprev(&r, aux, outs[2]);
-    {
-        REC.with_borrow_mut(|rec| {
-            M::rec_forward(&r, outs[2], w_hh, rec);
-            rec_or_zero(rec, nb, gh);
-            let rec = &*rec;
-            let per = [tl * h, tl * 5 * h, tl * h];
-            let k = LstmFwd {
-                r: &r,
-                xp,
-                b,
-                aux,
-                rec,
-            };
-            per_sequence(nb, M::PARALLEL, outs, per, |n, rows| {
-                simd::<M, 3, _>(&k, n, rows)
-            });
-        })
-    }
-}
-
-struct LstmFwd<'a> {
+/// What a step kernel's per-sequence part reads: the parameters, its two data operands
+/// (forward: xp and the biases; backward: dhs and the saved gates), aux, and the
+/// recurrent sums of the step. `C` names the kernel ([`LstmFwd`], [`GruFwd`],
+/// [`LstmBwd`], [`GruBwd`]), each a [`PerSeq`] over its own rows.
+struct Step<'a, C> {
     r: &'a RnnParams,
-    xp: &'a [f32],
-    b: &'a [f32],
+    x: &'a [f32],
+    y: &'a [f32],
     aux: &'a [f32],
     rec: &'a [f32],
+    cell: std::marker::PhantomData<C>,
 }
 
-impl PerSeq<3> for LstmFwd<'_> {
+/// One LSTM step: per sequence, `hs`, `saved` and `hprev` are its own rows (`[T·H]`,
+/// `[T·5·H]`, `[T·H]`).
+struct LstmFwd;
+/// One GRU step (per-sequence rows as for the LSTM).
+struct GruFwd;
+/// One LSTM backward step given the recurrent sums of the step after: per sequence, `d`
+/// (`[T·G·H]`) and the carry (`[2H]`: dh, dc) are its own rows.
+struct LstmBwd;
+/// One GRU backward step given the recurrent sums of the step after: per sequence, `dxp`
+/// and `drec` (`[T·G·H]`) and the carry (`[H]`) are its own rows.
+struct GruBwd;
+
+/// A step kernel: the recurrent sums of the step (forward from hprev, `outs[2]`, after
+/// [`first_hprev`]; backward from the gradient of the step after, `outs[d_out]`), then
+/// `C`'s per-sequence part on rows of `per` values of each output.
+fn run_step<M: Twin, C, const K: usize>(
+    p: &[u32; 16],
+    ins: &[&[f32]],
+    outs: &mut [&mut [f32]],
+    per: [usize; K],
+    backward_from: Option<usize>,
+) where
+    for<'a> Step<'a, C>: PerSeq<K>,
+{
+    let r = RnnParams::from_words(p);
+    let (nb, h, gh) = (r.batch, r.hidden, r.gates * r.hidden);
+    let (x, w_hh, y, aux) = (ins[0], ins[1], ins[2], ins[3]);
+    if backward_from.is_none() {
+        first_hprev(&r, aux, outs[2]);
+    }
+    REC.with_borrow_mut(|rec| {
+        match backward_from {
+            None => {
+                M::rec_forward(&r, outs[2], w_hh, rec);
+                rec_or_zero(rec, nb, gh);
+            }
+            Some(d) => {
+                M::rec_backward(&r, outs[d], w_hh, rec);
+                rec_or_zero(rec, nb, h);
+            }
+        }
+        let k = Step::<C> {
+            r: &r,
+            x,
+            y,
+            aux,
+            rec,
+            cell: std::marker::PhantomData,
+        };
+        per_sequence(nb, M::PARALLEL, outs, per, |n, rows| {
+            simd::<M, K, _>(&k, n, rows)
+        });
+    });
+}
+
+impl PerSeq<3> for Step<'_, LstmFwd> {
     #[inline(always)]
     fn run<M: Twin>(&self, n: usize, [hs, saved, hprev]: [&mut [f32]; 3]) {
-        let (r, xp, b, aux, rec) = (self.r, self.xp, self.b, self.aux, self.rec);
+        let (r, xp, b, aux, rec) = (self.r, self.x, self.y, self.aux, self.rec);
         let (tl, h, t) = (r.steps, r.hidden, r.t);
         let gh = 4 * h;
         let row = n * tl + t;
@@ -515,46 +547,11 @@ impl PerSeq<3> for LstmFwd<'_> {
     }
 }
 
-/// One GRU step (per-sequence rows as for the LSTM).
-fn gru_step_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let r = RnnParams::from_words(p);
-    let (nb, tl, h) = (r.batch, r.steps, r.hidden);
-    let gh = 3 * h;
-    let (xp, w_hh, b, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    first_hprev(&r, aux, outs[2]);
-    {
-        REC.with_borrow_mut(|rec| {
-            M::rec_forward(&r, outs[2], w_hh, rec);
-            rec_or_zero(rec, nb, gh);
-            let rec = &*rec;
-            let per = [tl * h, tl * 5 * h, tl * h];
-            let k = GruFwd {
-                r: &r,
-                xp,
-                b,
-                aux,
-                rec,
-            };
-            per_sequence(nb, M::PARALLEL, outs, per, |n, rows| {
-                simd::<M, 3, _>(&k, n, rows)
-            });
-        })
-    }
-}
-
-struct GruFwd<'a> {
-    r: &'a RnnParams,
-    xp: &'a [f32],
-    b: &'a [f32],
-    aux: &'a [f32],
-    rec: &'a [f32],
-}
-
-impl PerSeq<3> for GruFwd<'_> {
+impl PerSeq<3> for Step<'_, GruFwd> {
     #[inline(always)]
     fn run<M: Twin>(&self, n: usize, [hs, saved, hprev]: [&mut [f32]; 3]) {
         let r = self.r;
-        let (xp, b, aux, rec) = (self.xp, self.b, self.aux, self.rec);
+        let (xp, b, aux, rec) = (self.x, self.y, self.aux, self.rec);
         let (tl, h, t) = (r.steps, r.hidden, r.t);
         let gh = 3 * h;
         let row = n * tl + t;
@@ -596,45 +593,11 @@ impl PerSeq<3> for GruFwd<'_> {
     }
 }
 
-/// One LSTM backward step given the recurrent sums of the step after: per sequence, `d`
-/// (`[T·G·H]`) and the carry (`[2H]`: dh, dc) are its own rows.
-fn lstm_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let r = RnnParams::from_words(p);
-    let (nb, tl, h) = (r.batch, r.steps, r.hidden);
-    let gh = 4 * h;
-    let (dhs, w_hh, saved, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    {
-        REC.with_borrow_mut(|rec| {
-            M::rec_backward(&r, outs[0], w_hh, rec);
-            rec_or_zero(rec, nb, h);
-            let rec = &*rec;
-            let k = LstmBwd {
-                r: &r,
-                dhs,
-                saved,
-                aux,
-                rec,
-            };
-            per_sequence(nb, M::PARALLEL, outs, [tl * gh, 2 * h], |n, rows| {
-                simd::<M, 2, _>(&k, n, rows)
-            });
-        })
-    }
-}
-
-struct LstmBwd<'a> {
-    r: &'a RnnParams,
-    dhs: &'a [f32],
-    saved: &'a [f32],
-    aux: &'a [f32],
-    rec: &'a [f32],
-}
-
-impl PerSeq<2> for LstmBwd<'_> {
+impl PerSeq<2> for Step<'_, LstmBwd> {
     #[inline(always)]
     fn run<M: Twin>(&self, n: usize, [d, carry]: [&mut [f32]; 2]) {
         let r = self.r;
-        let (dhs, saved, aux, rec) = (self.dhs, self.saved, self.aux, self.rec);
+        let (dhs, saved, aux, rec) = (self.x, self.y, self.aux, self.rec);
         let (tl, h, t) = (r.steps, r.hidden, r.t);
         let gh = 4 * h;
         let row = n * tl + t;
@@ -692,44 +655,11 @@ impl PerSeq<2> for LstmBwd<'_> {
     }
 }
 
-/// One GRU backward step given the recurrent sums of the step after: per sequence, `dxp`
-/// and `drec` (`[T·G·H]`) and the carry (`[H]`) are its own rows.
-fn gru_step_bwd_with<M: Twin>(p: &[u32; 16], ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    let r = RnnParams::from_words(p);
-    let (nb, tl, h) = (r.batch, r.steps, r.hidden);
-    let gh = 3 * h;
-    let (dhs, w_hh, saved, aux) = (ins[0], ins[1], ins[2], ins[3]);
-    REC.with_borrow_mut(|rec| {
-        M::rec_backward(&r, outs[1], w_hh, rec);
-        rec_or_zero(rec, nb, h);
-        let rec = &*rec;
-        let per = [tl * gh, tl * gh, h];
-        let k = GruBwd {
-            r: &r,
-            dhs,
-            saved,
-            aux,
-            rec,
-        };
-        per_sequence(nb, M::PARALLEL, outs, per, |n, rows| {
-            simd::<M, 3, _>(&k, n, rows)
-        });
-    });
-}
-
-struct GruBwd<'a> {
-    r: &'a RnnParams,
-    dhs: &'a [f32],
-    saved: &'a [f32],
-    aux: &'a [f32],
-    rec: &'a [f32],
-}
-
-impl PerSeq<3> for GruBwd<'_> {
+impl PerSeq<3> for Step<'_, GruBwd> {
     #[inline(always)]
     fn run<M: Twin>(&self, n: usize, [dxp, drec, carry]: [&mut [f32]; 3]) {
         let r = self.r;
-        let (dhs, saved, aux, rec) = (self.dhs, self.saved, self.aux, self.rec);
+        let (dhs, saved, aux, rec) = (self.x, self.y, self.aux, self.rec);
         let (tl, h, t) = (r.steps, r.hidden, r.t);
         let gh = 3 * h;
         let row = n * tl + t;
@@ -773,35 +703,51 @@ impl PerSeq<3> for GruBwd<'_> {
 
 /// [`crate::kernels::Kernel::LstmStep`] (reference).
 pub fn lstm_step(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    lstm_step_with::<Reference>(p, ins, outs)
+    let r = RnnParams::from_words(p);
+    let (tl, h) = (r.steps, r.hidden);
+    run_step::<Reference, LstmFwd, 3>(p, ins, outs, [tl * h, tl * 5 * h, tl * h], None)
 }
 /// [`crate::kernels::Kernel::LstmStep`] (fast: the recurrent product by `gemm`).
 pub fn lstm_step_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    lstm_step_with::<Fast>(p, ins, outs)
+    let r = RnnParams::from_words(p);
+    let (tl, h) = (r.steps, r.hidden);
+    run_step::<Fast, LstmFwd, 3>(p, ins, outs, [tl * h, tl * 5 * h, tl * h], None)
 }
 /// [`crate::kernels::Kernel::GruStep`] (reference).
 pub fn gru_step(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    gru_step_with::<Reference>(p, ins, outs)
+    let r = RnnParams::from_words(p);
+    let (tl, h) = (r.steps, r.hidden);
+    run_step::<Reference, GruFwd, 3>(p, ins, outs, [tl * h, tl * 5 * h, tl * h], None)
 }
 /// [`crate::kernels::Kernel::GruStep`] (fast).
 pub fn gru_step_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    gru_step_with::<Fast>(p, ins, outs)
+    let r = RnnParams::from_words(p);
+    let (tl, h) = (r.steps, r.hidden);
+    run_step::<Fast, GruFwd, 3>(p, ins, outs, [tl * h, tl * 5 * h, tl * h], None)
 }
 /// [`crate::kernels::Kernel::LstmStepBwd`] (reference).
 pub fn lstm_step_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    lstm_step_bwd_with::<Reference>(p, ins, outs)
+    let r = RnnParams::from_words(p);
+    let (tl, h) = (r.steps, r.hidden);
+    run_step::<Reference, LstmBwd, 2>(p, ins, outs, [tl * 4 * h, 2 * h], Some(0))
 }
 /// [`crate::kernels::Kernel::LstmStepBwd`] (fast).
 pub fn lstm_step_bwd_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    lstm_step_bwd_with::<Fast>(p, ins, outs)
+    let r = RnnParams::from_words(p);
+    let (tl, h) = (r.steps, r.hidden);
+    run_step::<Fast, LstmBwd, 2>(p, ins, outs, [tl * 4 * h, 2 * h], Some(0))
 }
 /// [`crate::kernels::Kernel::GruStepBwd`] (reference).
 pub fn gru_step_bwd(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    gru_step_bwd_with::<Reference>(p, ins, outs)
+    let r = RnnParams::from_words(p);
+    let (tl, h) = (r.steps, r.hidden);
+    run_step::<Reference, GruBwd, 3>(p, ins, outs, [tl * 3 * h, tl * 3 * h, h], Some(1))
 }
 /// [`crate::kernels::Kernel::GruStepBwd`] (fast).
 pub fn gru_step_bwd_fast(p: &[u32; 16], _g: &Globals, ins: &[&[f32]], outs: &mut [&mut [f32]]) {
-    gru_step_bwd_with::<Fast>(p, ins, outs)
+    let r = RnnParams::from_words(p);
+    let (tl, h) = (r.steps, r.hidden);
+    run_step::<Fast, GruBwd, 3>(p, ins, outs, [tl * 3 * h, tl * 3 * h, h], Some(1))
 }
 
 /// [`crate::kernels::Kernel::RnnBiasGrad`]: `ins = [dxp, drec]`, `outs = [dbiases [2, G·H]]`,
