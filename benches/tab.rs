@@ -15,6 +15,10 @@
 
 use std::time::Instant;
 
+#[path = "common/mem.rs"]
+mod mem;
+use mem::{peak_rss_mib, reset_peak_rss};
+
 use shadeprop::data::tabular::{CsvSpec, Preprocessor, is_missing, read_table};
 use shadeprop::data::{Dataset, Scaler, Task};
 use shadeprop::graph::init::Init;
@@ -90,17 +94,6 @@ struct Row {
     us_per_step: f64,
     /// Peak resident memory of the process during this workload, MiB (Linux).
     peak_host_mib: Option<f64>,
-}
-
-/// Peak resident memory of this process in MiB since the last [`reset_peak_rss`] (VmHWM).
-fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn measure(workload: &'static str, backend: &str, runs: usize, steps: usize) -> Row {

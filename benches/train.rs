@@ -20,6 +20,10 @@
 
 use std::path::PathBuf;
 
+#[path = "common/mem.rs"]
+mod mem;
+use mem::{peak_rss_mib, reset_peak_rss};
+
 use shadeprop::backend::Backend;
 use shadeprop::backend::cpu::Cpu;
 use shadeprop::data::{Dataset, Standardizer, load_mnist};
@@ -86,18 +90,6 @@ fn args() -> Args {
     }
     a.runs = a.runs.max(1);
     a
-}
-
-/// Peak resident memory of this process in MiB (VmHWM), and a reset of that peak so that
-/// each workload reports its own (Linux; None elsewhere).
-fn peak_rss_mib() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

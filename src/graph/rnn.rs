@@ -241,12 +241,6 @@ impl GraphBuilder {
         if steps == 0 {
             return bad("rnn.steps", steps, "at least 1 time step");
         }
-        if opts.hidden == 0 {
-            return bad("rnn.hidden", opts.hidden, "at least 1 hidden unit");
-        }
-        if opts.layers == 0 {
-            return bad("rnn.layers", opts.layers, "at least 1 layer");
-        }
         if cols % steps != 0 || cols == 0 {
             return Err(Error::Shape {
                 context: format!("{name} input ({steps} time steps)"),
